@@ -1,0 +1,85 @@
+# pytestmon: build, test and tooling entry points. See README.md.
+PKGS     := msgpack libuv libxml-2.0 jansson
+CC       ?= cc
+OPT      ?= -O2 -g
+SAN      ?=
+BUILD    ?= build
+PYTHON   ?= /usr/bin/python3
+CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) $(SAN) \
+             $(shell pkg-config --cflags $(PKGS)) -Isrc $(CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lm $(LDLIBS)
+
+SRC      := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJ      := $(SRC:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
+BIN      := $(BUILD)/pytestmon
+
+.PHONY: all deps test test-unit test-integration test-nvim07 test-nvim010 nvim010 \
+        demo demo-ui sanitize valgrind fuzz bench soak clean
+.DEFAULT_GOAL := all
+
+all: $(BIN)
+
+deps:
+	@sh tools/deps.sh
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libpytestmon.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/obj/main.o $(BUILD)/libpytestmon.a
+	$(CC) $(OPT) $(SAN) $^ $(LDLIBS_ALL) -o $@
+
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libpytestmon.a $(wildcard tests/unit/*.h) | $(BUILD)/unit
+	$(CC) $(CFLAGS_ALL) -Itests/unit $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -lcmocka -o $@
+
+$(BUILD)/obj $(BUILD)/unit:
+	@mkdir -p $@
+
+# Every unit binary must run; cmocka prints its own summary per binary.
+test-unit: $(UNIT_BIN) $(BIN)
+	@set -e; for t in $(UNIT_BIN); do \
+	    echo "== $$t"; PYTESTMON_SRCDIR=$(CURDIR) PYTESTMON_BIN=$(CURDIR)/$(BIN) $$t; done
+
+# Integration tests drive a real nvim; run on Debian's 0.7 and on 0.10 from Debian 13.
+test-nvim07: $(BIN)
+	PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=nvim \
+	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q
+
+nvim010:
+	@sh tools/fetch-nvim010.sh $(BUILD)/nvim-0.10
+
+test-nvim010: $(BIN) nvim010
+	PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=$(CURDIR)/$(BUILD)/nvim-0.10/nvim \
+	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q
+
+test-integration: test-nvim07 test-nvim010
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-integration
+
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-nvim07
+
+valgrind: deps
+	@$(MAKE) --no-print-directory BUILD=build/vg OPT="-O0 -g" all $(UNIT_SRC:tests/unit/%.c=build/vg/unit/%)
+	@set -e; for t in $(UNIT_SRC:tests/unit/%.c=build/vg/unit/%); do \
+	    echo "== valgrind $$t"; PYTESTMON_SRCDIR=$(CURDIR) PYTESTMON_BIN=$(CURDIR)/build/vg/pytestmon \
+	    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    --trace-children=no $$t; done
+
+demo: deps all
+	@sh examples/demo.sh
+
+demo-ui: deps all
+	@sh examples/demo-ui.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,38 @@
+/* strbuf: a growable, always NUL-terminated byte string.
+ *
+ * Owns its heap buffer `data` (NULL until the first append). `len` excludes the NUL.
+ * Appends never truncate: allocation failure aborts the process (out of memory inside
+ * the co-process is not recoverable in any useful way and must not be silent). */
+#ifndef PYTESTMON_STRBUF_H
+#define PYTESTMON_STRBUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} StrBuf;
+
+#define STRBUF_INIT {NULL, 0, 0}
+
+void strbuf_init(StrBuf *sb);
+void strbuf_destroy(StrBuf *sb);
+void strbuf_reset(StrBuf *sb);                 /* len = 0, keeps capacity */
+void strbuf_append(StrBuf *sb, const char *s, size_t n);
+void strbuf_puts(StrBuf *sb, const char *s);
+void strbuf_putc(StrBuf *sb, char c);
+void strbuf_printf(StrBuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_vprintf(StrBuf *sb, const char *fmt, va_list ap);
+const char *strbuf_cstr(const StrBuf *sb);     /* "" when empty; borrowed until next change */
+char *strbuf_detach(StrBuf *sb);               /* caller owns the result (never NULL) */
+
+/* Small allocation helpers that abort on failure instead of returning NULL. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+#endif
