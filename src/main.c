@@ -2,10 +2,36 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server.h"
+#include "version.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: pytestmon --rpc                 serve msgpack-RPC on stdin/stdout (Neovim)\n"
+            "       pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json] [--] [ARGS]\n"
+            "       pytestmon mem [--pid PID] [--json]\n"
+            "       pytestmon --version\n");
+}
+
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "pytestmon: not yet\n");
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--rpc") == 0)
+        return server_main();
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("pytestmon %s\n", PYTESTMON_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "pytestmon: unknown command '%s'\n", cmd);
+    usage(stderr);
     return 2;
 }

@@ -1,0 +1,12 @@
+/* server: the co-process in --rpc mode: owns the event loop's RPC transport on
+ * stdin/stdout, the signal watchers, and the method table that maps RPC names onto the
+ * run engine, memory reports and history. Pushes events to Neovim as `nvim_exec_lua`
+ * notifications. Ends on stdin EOF, SIGTERM, SIGINT or SIGHUP: any pytest it started is
+ * ended first, then every handle is closed. */
+#ifndef PYTESTMON_SERVER_H
+#define PYTESTMON_SERVER_H
+
+/* Runs until shutdown; returns the process exit code (0 on a clean shutdown). */
+int server_main(void);
+
+#endif

@@ -1,0 +1,358 @@
+/* Unit tests for rpc: framing under every split of the byte stream, dispatch, error
+ * responses, malformed input and responses to our own requests. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <msgpack.h>
+
+#include "mpjson.h"
+#include "rpc.h"
+
+typedef struct {
+    msgpack_unpacker out;    /* what the endpoint wrote */
+    msgpack_unpacked msg;
+    int logs;
+    int calls;
+    json_t *last_params;
+    int responses;
+    json_t *resp_error;
+    json_t *resp_result;
+} Peer;
+
+static void peer_write(void *ud, char *data, size_t len)
+{
+    Peer *p = ud;
+    msgpack_unpacker_reserve_buffer(&p->out, len);
+    memcpy(msgpack_unpacker_buffer(&p->out), data, len);
+    msgpack_unpacker_buffer_consumed(&p->out, len);
+    free(data);
+}
+
+static void peer_log(void *ud, const char *msg)
+{
+    (void)msg;
+    ((Peer *)ud)->logs++;
+}
+
+static json_t *h_echo(void *ud, json_t *params, StrBuf *err)
+{
+    Peer *p = ud;
+    (void)err;
+    p->calls++;
+    json_decref(p->last_params);
+    p->last_params = json_incref(params);
+    return json_incref(params);
+}
+
+static json_t *h_fail(void *ud, json_t *params, StrBuf *err)
+{
+    (void)ud;
+    (void)params;
+    strbuf_puts(err, "params[1] must be a string");
+    return NULL;
+}
+
+static Rpc *setup_peer(Peer *p)
+{
+    memset(p, 0, sizeof *p);
+    msgpack_unpacker_init(&p->out, 1024);
+    msgpack_unpacked_init(&p->msg);
+    Rpc *rpc = rpc_new(peer_write, peer_log, p);
+    rpc_register(rpc, "echo", h_echo, p);
+    rpc_register(rpc, "fail", h_fail, p);
+    return rpc;
+}
+
+static void teardown_peer(Peer *p, Rpc *rpc)
+{
+    rpc_free(rpc);
+    json_decref(p->last_params);
+    msgpack_unpacked_destroy(&p->msg);
+    msgpack_unpacker_destroy(&p->out);
+}
+
+/* Next message the endpoint wrote, as JSON text, or NULL if none. Caller frees. */
+static char *next_out(Peer *p)
+{
+    if (msgpack_unpacker_next(&p->out, &p->msg) != MSGPACK_UNPACK_SUCCESS)
+        return NULL;
+    json_t *j = mpjson_from_msgpack(&p->msg.data);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+static void expect_out(Peer *p, const char *json)
+{
+    char *s = next_out(p);
+    assert_non_null(s);
+    assert_string_equal(s, json);
+    free(s);
+}
+
+static void expect_no_out(Peer *p)
+{
+    char *s = next_out(p);
+    assert_null(s);
+}
+
+/* Packs a request [0, id, method, params-from-json]. */
+static void pack_request(msgpack_sbuffer *sb, uint32_t id, const char *method, const char *params)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_uint32(&pk, id);
+    msgpack_pack_str_with_body(&pk, method, strlen(method));
+    json_t *j = json_loads(params, JSON_DECODE_ANY, NULL);
+    mpjson_pack(&pk, j);
+    json_decref(j);
+}
+
+static void test_request_one_chunk(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    pack_request(&sb, 7, "echo", "[1, \"two\", {\"k\": [true, null, 1.5]}]");
+    rpc_feed(rpc, sb.data, sb.size);
+    expect_out(&p, "[1,7,null,[1,\"two\",{\"k\":[true,null,1.5]}]]");
+    expect_no_out(&p);
+    assert_int_equal(p.calls, 1);
+    msgpack_sbuffer_destroy(&sb);
+    teardown_peer(&p, rpc);
+}
+
+static void test_byte_at_a_time(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    pack_request(&sb, 1, "echo", "[\"a long enough string to span many reads\"]");
+    pack_request(&sb, 2, "echo", "[2]");
+    for (size_t i = 0; i < sb.size; i++) {
+        rpc_feed(rpc, sb.data + i, 1);
+        /* Nothing may be answered before the first message's last byte. */
+        if (i + 1 < sb.size && p.calls == 0)
+            expect_no_out(&p);
+    }
+    assert_int_equal(p.calls, 2);
+    expect_out(&p, "[1,1,null,[\"a long enough string to span many reads\"]]");
+    expect_out(&p, "[1,2,null,[2]]");
+    assert_int_equal(p.logs, 0);
+    msgpack_sbuffer_destroy(&sb);
+    teardown_peer(&p, rpc);
+}
+
+static void test_every_split_point(void **state)
+{
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    pack_request(&sb, 1, "echo", "[\"x\"]");
+    pack_request(&sb, 2, "echo", "[{\"a\": 1}]");
+    pack_request(&sb, 3, "echo", "[]");
+    for (size_t cut = 0; cut <= sb.size; cut++) {
+        Peer p;
+        Rpc *rpc = setup_peer(&p);
+        rpc_feed(rpc, sb.data, cut);
+        rpc_feed(rpc, sb.data + cut, sb.size - cut);
+        expect_out(&p, "[1,1,null,[\"x\"]]");
+        expect_out(&p, "[1,2,null,[{\"a\":1}]]");
+        expect_out(&p, "[1,3,null,[]]");
+        expect_no_out(&p);
+        teardown_peer(&p, rpc);
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_unknown_method_and_handler_error(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    pack_request(&sb, 4, "nope", "[]");
+    pack_request(&sb, 5, "fail", "[1, 2]");
+    rpc_feed(rpc, sb.data, sb.size);
+    expect_out(&p, "[1,4,\"unknown method: nope\",null]");
+    expect_out(&p, "[1,5,\"params[1] must be a string\",null]");
+    msgpack_sbuffer_destroy(&sb);
+    teardown_peer(&p, rpc);
+}
+
+static void test_malformed_messages_keep_serving(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_str_with_body(&pk, "hello", 5);           /* not an array */
+    msgpack_pack_array(&pk, 3);                              /* request of 3 elements */
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 9);
+    msgpack_pack_str_with_body(&pk, "echo", 4);
+    msgpack_pack_array(&pk, 4);                              /* params not an array */
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 10);
+    msgpack_pack_str_with_body(&pk, "echo", 4);
+    msgpack_pack_map(&pk, 0);
+    msgpack_pack_array(&pk, 4);                              /* method not a string */
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 11);
+    msgpack_pack_int(&pk, 42);
+    msgpack_pack_array(&pk, 0);
+    msgpack_pack_array(&pk, 4);                              /* id is a string: no reply */
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_str_with_body(&pk, "id", 2);
+    msgpack_pack_str_with_body(&pk, "echo", 4);
+    msgpack_pack_array(&pk, 0);
+    pack_request(&sb, 12, "echo", "[\"still here\"]");
+    rpc_feed(rpc, sb.data, sb.size);
+    expect_out(&p, "[1,9,\"invalid message: a request is [0, id, method, params]\",null]");
+    expect_out(&p, "[1,10,\"invalid message: params must be an array\",null]");
+    expect_out(&p, "[1,11,\"invalid message: method name must be a string\",null]");
+    expect_out(&p, "[1,12,null,[\"still here\"]]");
+    expect_no_out(&p);
+    assert_int_equal(rpc_malformed(rpc), 5);
+    assert_true(p.logs >= 5);
+    msgpack_sbuffer_destroy(&sb);
+    teardown_peer(&p, rpc);
+}
+
+static void test_garbage_bytes_resynchronise(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    pack_request(&sb, 1, "echo", "[1]");
+    /* 0xc1 is never valid msgpack: a long run of it must be skipped in linear time. */
+    for (int i = 0; i < 100000; i++)
+        msgpack_sbuffer_write(&sb, "\xc1", 1);
+    pack_request(&sb, 2, "echo", "[2]");
+    rpc_feed(rpc, sb.data, sb.size);
+    expect_out(&p, "[1,1,null,[1]]");
+    expect_out(&p, "[1,2,null,[2]]");
+    assert_int_equal(p.logs, 1); /* one line per run of garbage, not per byte */
+    /* The same garbage split byte by byte. */
+    for (size_t i = 0; i < sb.size; i++)
+        rpc_feed(rpc, sb.data + i, 1);
+    expect_out(&p, "[1,1,null,[1]]");
+    expect_out(&p, "[1,2,null,[2]]");
+    msgpack_sbuffer_destroy(&sb);
+    teardown_peer(&p, rpc);
+}
+
+static void test_notification_gets_no_response(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "echo", 4);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_int(&pk, 5);
+    rpc_feed(rpc, sb.data, sb.size);
+    assert_int_equal(p.calls, 1);
+    assert_int_equal(json_integer_value(json_array_get(p.last_params, 0)), 5);
+    expect_no_out(&p);
+    msgpack_sbuffer_destroy(&sb);
+    teardown_peer(&p, rpc);
+}
+
+static void on_response(void *ud, json_t *error, json_t *result)
+{
+    Peer *p = ud;
+    p->responses++;
+    json_decref(p->resp_error);
+    json_decref(p->resp_result);
+    p->resp_error = json_incref(error);
+    p->resp_result = json_incref(result);
+}
+
+static void feed_response(Rpc *rpc, uint32_t id, const char *error, int result)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_uint32(&pk, id);
+    if (error)
+        msgpack_pack_str_with_body(&pk, error, strlen(error));
+    else
+        msgpack_pack_nil(&pk);
+    msgpack_pack_int(&pk, result);
+    rpc_feed(rpc, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_outgoing_requests_match_responses_by_id(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    rpc_request(rpc, "nvim_get_api_info", NULL, on_response, &p);
+    rpc_request(rpc, "nvim_exec_lua", json_pack("[s, []]", "return 1"), on_response, &p);
+    rpc_notify(rpc, "nvim_exec_lua", json_pack("[s, [i]]", "x", 3));
+    expect_out(&p, "[0,1,\"nvim_get_api_info\",[]]");
+    expect_out(&p, "[0,2,\"nvim_exec_lua\",[\"return 1\",[]]]");
+    expect_out(&p, "[2,\"nvim_exec_lua\",[\"x\",[3]]]");
+    feed_response(rpc, 2, NULL, 99);            /* answers may come out of order */
+    assert_int_equal(p.responses, 1);
+    assert_null(p.resp_error);
+    assert_int_equal(json_integer_value(p.resp_result), 99);
+    feed_response(rpc, 1, "boom", 0);
+    assert_int_equal(p.responses, 2);
+    assert_string_equal(json_string_value(p.resp_error), "boom");
+    feed_response(rpc, 1, NULL, 0);             /* already answered: logged, ignored */
+    assert_int_equal(p.responses, 2);
+    assert_int_equal(rpc_malformed(rpc), 1);
+    rpc_request(rpc, "never_answered", NULL, on_response, &p);
+    json_decref(p.resp_error);
+    json_decref(p.resp_result);
+    p.resp_error = p.resp_result = NULL;
+    rpc_free(rpc);                              /* pending callback runs with (NULL, NULL) */
+    assert_int_equal(p.responses, 3);
+    assert_null(p.resp_error);
+    assert_null(p.resp_result);
+    json_decref(p.last_params);
+    msgpack_unpacked_destroy(&p.msg);
+    msgpack_unpacker_destroy(&p.out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_one_chunk),
+        cmocka_unit_test(test_byte_at_a_time),
+        cmocka_unit_test(test_every_split_point),
+        cmocka_unit_test(test_unknown_method_and_handler_error),
+        cmocka_unit_test(test_malformed_messages_keep_serving),
+        cmocka_unit_test(test_garbage_bytes_resynchronise),
+        cmocka_unit_test(test_notification_gets_no_response),
+        cmocka_unit_test(test_outgoing_requests_match_responses_by_id),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
