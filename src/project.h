@@ -1,0 +1,35 @@
+/* project: where a pytest run starts and which interpreter it uses.
+ *
+ * Pure decisions over the file system (stat only, no processes): the project root is
+ * the nearest ancestor of a start directory holding pyproject.toml, pytest.ini,
+ * setup.cfg, tox.ini or conftest.py; the interpreter is the explicit choice, else
+ * $VIRTUAL_ENV/bin/python, else .venv/bin/python or venv/bin/python under the root,
+ * else "python3" from PATH. Paths returned are heap strings the caller frees. */
+#ifndef PYTESTMON_PROJECT_H
+#define PYTESTMON_PROJECT_H
+
+#include <stddef.h>
+
+/* Directory of `path` if it is a file, `path` itself if a directory; NULL if neither. */
+char *project_start_dir(const char *path);
+/* Root for `start_dir` (absolute); `start_dir` itself when no marker is found. Sets
+ * *marker (static string or NULL) to the file that decided it. */
+char *project_find_root(const char *start_dir, const char **marker);
+/* Interpreter for a run; *why (static string) says which rule chose it. */
+char *project_pick_python(const char *explicit_python, const char *virtual_env,
+                          const char *root, const char **why);
+/* Lexically normalises an absolute path ("a/./b/../c" -> "a/c"); caller frees. */
+char *project_normalize(const char *abs_path);
+/* `path` made absolute against `base` and normalised; caller frees. */
+char *project_absolute(const char *base, const char *path);
+
+/* Rewrites pytest arguments typed relative to `cwd` so they still name the same files
+ * when pytest starts in another directory: positional paths (with an optional
+ * `::test` suffix) that exist under cwd, and the values of path options (--ignore,
+ * --deselect, --rootdir, --confcutdir, --basetemp, -c ...). Options' other values are
+ * left alone. Returns a new NULL-terminated array of new strings (free with
+ * project_free_argv). */
+char **project_rewrite_args(const char *cwd, char *const *args, size_t nargs);
+void project_free_argv(char **argv);
+
+#endif

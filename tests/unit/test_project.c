@@ -1,0 +1,202 @@
+/* Unit tests for project: normalisation, root detection, interpreter choice and the
+ * rewriting of relative path arguments, on real directories made in a temp dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "project.h"
+#include "strbuf.h"
+
+static char tmp[64];
+
+static void touch(const char *rel, int mode)
+{
+    StrBuf p = STRBUF_INIT;
+    strbuf_printf(&p, "%s/%s", tmp, rel);
+    FILE *f = fopen(strbuf_cstr(&p), "w");
+    assert_non_null(f);
+    fclose(f);
+    chmod(strbuf_cstr(&p), (mode_t)mode);
+    strbuf_destroy(&p);
+}
+
+static void mkd(const char *rel)
+{
+    StrBuf p = STRBUF_INIT;
+    strbuf_printf(&p, "%s/%s", tmp, rel);
+    assert_int_equal(mkdir(strbuf_cstr(&p), 0700), 0);
+    strbuf_destroy(&p);
+}
+
+static char *at(const char *rel)
+{
+    StrBuf p = STRBUF_INIT;
+    strbuf_printf(&p, "%s%s%s", tmp, *rel ? "/" : "", rel);
+    return strbuf_detach(&p);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(tmp, "/tmp/pytestmon-test-XXXXXX");
+    assert_non_null(mkdtemp(tmp));
+    mkd("proj");
+    mkd("proj/tests");
+    mkd("proj/tests/sub dir");
+    mkd("proj/.venv");
+    mkd("proj/.venv/bin");
+    touch("proj/pyproject.toml", 0644);
+    touch("proj/tests/test_a.py", 0644);
+    touch("proj/tests/sub dir/test_é.py", 0644);
+    touch("proj/.venv/bin/python", 0755);
+    mkd("bare");
+    mkd("bare/deep");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    StrBuf cmd = STRBUF_INIT;
+    strbuf_printf(&cmd, "rm -rf '%s'", tmp);
+    assert_int_equal(system(strbuf_cstr(&cmd)), 0);
+    strbuf_destroy(&cmd);
+    return 0;
+}
+
+static void expect_norm(const char *in, const char *want)
+{
+    char *got = project_normalize(in);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_normalize(void **state)
+{
+    (void)state;
+    expect_norm("/a/b/../c/./d//e/", "/a/c/d/e");
+    expect_norm("/..", "/");
+    expect_norm("/a/../../b", "/b");
+    expect_norm("/", "/");
+    char *abs = project_absolute("/x/y", "../z/t.py");
+    assert_string_equal(abs, "/x/z/t.py");
+    free(abs);
+}
+
+static void test_find_root(void **state)
+{
+    (void)state;
+    const char *marker;
+    char *start = at("proj/tests/sub dir");
+    char *want = at("proj");
+    char *root = project_find_root(start, &marker);
+    assert_string_equal(root, want);
+    assert_string_equal(marker, "pyproject.toml");
+    free(root);
+    free(start);
+    free(want);
+    /* No marker anywhere up to / (tmp has none): the start dir itself. */
+    start = at("bare/deep");
+    root = project_find_root(start, &marker);
+    assert_string_equal(root, start);
+    assert_null(marker);
+    free(root);
+    free(start);
+}
+
+static void test_start_dir_of_file(void **state)
+{
+    (void)state;
+    char *file = at("proj/tests/test_a.py");
+    char *want = at("proj/tests");
+    char *dir = project_start_dir(file);
+    assert_string_equal(dir, want);
+    free(dir);
+    free(file);
+    free(want);
+    assert_null(project_start_dir("/nonexistent/x/y"));
+}
+
+static void test_pick_python(void **state)
+{
+    (void)state;
+    const char *why;
+    char *root = at("proj");
+    char *venv_py = at("proj/.venv/bin/python");
+    char *py = project_pick_python("/usr/bin/python3.11", "/some/venv", root, &why);
+    assert_string_equal(py, "/usr/bin/python3.11");
+    assert_string_equal(why, "the python option");
+    free(py);
+    /* $VIRTUAL_ENV without a python in it is skipped: .venv wins. */
+    py = project_pick_python(NULL, "/nonexistent/venv", root, &why);
+    assert_string_equal(py, venv_py);
+    assert_string_equal(why, ".venv in the project root");
+    free(py);
+    char *venv = at("proj/.venv");
+    py = project_pick_python("", venv, NULL, &why);
+    assert_string_equal(py, venv_py);
+    assert_string_equal(why, "$VIRTUAL_ENV");
+    free(py);
+    char *bare = at("bare");
+    py = project_pick_python(NULL, NULL, bare, &why);
+    assert_string_equal(py, "python3");
+    free(py);
+    free(bare);
+    free(venv);
+    free(root);
+    free(venv_py);
+}
+
+static void test_rewrite_args(void **state)
+{
+    (void)state;
+    char *cwd = at("proj/tests");
+    char *const args[] = {"test_a.py::test_x[1-2]", "-k", "test_a.py", "sub dir", "missing.py",
+                          "--ignore", "sub dir", "--deselect=test_a.py::t", "-x", "-o",
+                          "junit_family=xunit2", "--tb=short", "/abs/path.py"};
+    char **out = project_rewrite_args(cwd, args, sizeof args / sizeof args[0]);
+    char *a = at("proj/tests/test_a.py::test_x[1-2]");
+    char *sub = at("proj/tests/sub dir");
+    char *desel = at("proj/tests/test_a.py::t");
+    StrBuf d = STRBUF_INIT;
+    strbuf_printf(&d, "--deselect=%s", desel);
+    assert_string_equal(out[0], a);
+    assert_string_equal(out[1], "-k");
+    assert_string_equal(out[2], "test_a.py");   /* an option's value, not a path */
+    assert_string_equal(out[3], sub);
+    assert_string_equal(out[4], "missing.py");  /* pytest reports it missing itself */
+    assert_string_equal(out[5], "--ignore");
+    assert_string_equal(out[6], sub);
+    assert_string_equal(out[7], strbuf_cstr(&d));
+    assert_string_equal(out[8], "-x");
+    assert_string_equal(out[10], "junit_family=xunit2");
+    assert_string_equal(out[11], "--tb=short");
+    assert_string_equal(out[12], "/abs/path.py");
+    assert_null(out[13]);
+    project_free_argv(out);
+    strbuf_destroy(&d);
+    free(a);
+    free(sub);
+    free(desel);
+    free(cwd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_find_root),
+        cmocka_unit_test(test_start_dir_of_file),
+        cmocka_unit_test(test_pick_python),
+        cmocka_unit_test(test_rewrite_args),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
