@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clirun.h"
+#include "memreport.h"
 #include "server.h"
 #include "version.h"
 
@@ -23,6 +25,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "--rpc") == 0)
         return server_main();
+    if (strcmp(cmd, "run") == 0)
+        return clirun_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "mem") == 0)
+        return memreport_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("pytestmon %s\n", PYTESTMON_VERSION);
         return 0;

@@ -10,7 +10,15 @@
 #include <libxml/xmlversion.h>
 #include <msgpack.h>
 
+#include <errno.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "history.h"
 #include "rpcio.h"
+#include "runner.h"
 #include "strbuf.h"
 #include "version.h"
 
@@ -18,8 +26,171 @@ typedef struct {
     uv_loop_t *loop;
     RpcIo io;
     uv_signal_t signals[3];
+    Runner *runner;
+    History history;
+    char *log_dir;
+    unsigned sample_interval_ms;
+    int editor_pid;
     int stopping;
 } Server;
+
+/* ---- events to Neovim ---------------------------------------------------------- */
+
+/* Sends `require('pytest.events').dispatch(name, payload)` as a notification: the
+ * editor never waits on us, we never wait on the editor. Consumes payload. */
+static void push_event(Server *s, const char *name, json_t *payload)
+{
+    if (s->stopping || !s->io.rpc) {
+        json_decref(payload);
+        return;
+    }
+    json_t *params = json_pack("[s, [s, o]]", "return require('pytest.events').dispatch(...)",
+                               name, payload);
+    rpc_notify(s->io.rpc, "nvim_exec_lua", params);
+}
+
+static void on_run_started(void *ud, json_t *ev)
+{
+    push_event(ud, "started", json_incref(ev));
+}
+
+static void on_run_progress(void *ud, json_t *ev)
+{
+    push_event(ud, "progress", json_incref(ev));
+}
+
+static void on_run_finished(void *ud, json_t *result)
+{
+    Server *s = ud;
+    history_add(&s->history, json_incref(result));
+    push_event(s, "finished", json_incref(result));
+}
+
+/* ---- params ------------------------------------------------------------------- */
+
+/* The first param, which must be a map (or absent/nil for "all defaults"). */
+static json_t *opts_param(json_t *params, StrBuf *err)
+{
+    json_t *o = json_array_get(params, 0);
+    if (!o || json_is_null(o))
+        return NULL;
+    if (!json_is_object(o)) {
+        strbuf_puts(err, "params[1] must be a map of options");
+        return NULL;
+    }
+    return o;
+}
+
+/* Reads opts[key] as a string; 0 ok (absent leaves *out), -1 wrong type. */
+static int opt_string(json_t *opts, const char *key, const char **out, StrBuf *err)
+{
+    json_t *v = json_object_get(opts, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        strbuf_printf(err, "option '%s' must be a string", key);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int opt_uint(json_t *opts, const char *key, uint64_t *out, StrBuf *err)
+{
+    json_t *v = json_object_get(opts, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_real(v) && json_real_value(v) >= 0) {
+        *out = (uint64_t)json_real_value(v);
+        return 0;
+    }
+    strbuf_printf(err, "option '%s' must be a non-negative number", key);
+    return -1;
+}
+
+/* opts[key] as a list of strings; Lua's empty table arrives as a map and counts as []. */
+static int opt_string_list(json_t *opts, const char *key, char ***out, size_t *n, StrBuf *err)
+{
+    json_t *v = json_object_get(opts, key);
+    *out = NULL;
+    *n = 0;
+    if (!v || json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0))
+        return 0;
+    if (!json_is_array(v)) {
+        strbuf_printf(err, "option '%s' must be a list of strings", key);
+        return -1;
+    }
+    *out = xcalloc(json_array_size(v) + 1, sizeof **out);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        if (!json_is_string(e)) {
+            strbuf_printf(err, "option '%s'[%zu] must be a string", key, i + 1);
+            return -1;
+        }
+        (*out)[(*n)++] = xstrdup(json_string_value(e));
+    }
+    return 0;
+}
+
+/* opts.env: a map of NAME = value, turned into "NAME=value" entries. */
+static int opt_env(json_t *opts, char ***out, size_t *n, StrBuf *err)
+{
+    json_t *v = json_object_get(opts, "env");
+    *out = NULL;
+    *n = 0;
+    if (!v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0))
+        return 0;
+    if (!json_is_object(v)) {
+        strbuf_puts(err, "option 'env' must be a map of NAME = value");
+        return -1;
+    }
+    *out = xcalloc(json_object_size(v) + 1, sizeof **out);
+    const char *k;
+    json_t *val;
+    json_object_foreach(v, k, val) {
+        if (!json_is_string(val)) {
+            strbuf_printf(err, "option 'env'.%s must be a string", k);
+            return -1;
+        }
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "%s=%s", k, json_string_value(val));
+        (*out)[(*n)++] = strbuf_detach(&sb);
+    }
+    return 0;
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* mkdir -p with mode 0700 for the parts it creates. */
+static int make_dirs(const char *path)
+{
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *c = p + 1;; c++) {
+        if (*c == '/' || *c == '\0') {
+            char saved = *c;
+            *c = '\0';
+            if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+                rc = -errno;
+                break;
+            }
+            *c = saved;
+            if (!saved)
+                break;
+        }
+    }
+    free(p);
+    return rc;
+}
 
 static void server_log(void *ud, const char *msg)
 {
@@ -45,6 +216,116 @@ static json_t *m_version(void *ud, json_t *params, StrBuf *err)
                      LIBXML_DOTTED_VERSION);
 }
 
+static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = opts_param(params, err);
+    if (err->len)
+        return NULL;
+    const char *log_dir = NULL;
+    uint64_t history_size = 0, interval = 0, editor_pid = 0;
+    if (opt_string(opts, "log_dir", &log_dir, err) || opt_uint(opts, "history_size", &history_size, err) ||
+        opt_uint(opts, "sample_interval_ms", &interval, err) || opt_uint(opts, "editor_pid", &editor_pid, err))
+        return NULL;
+    if (log_dir) {
+        free(s->log_dir);
+        s->log_dir = xstrdup(log_dir);
+    }
+    if (history_size)
+        history_set_capacity(&s->history, (size_t)history_size);
+    if (interval)
+        s->sample_interval_ms = (unsigned)interval;
+    if (editor_pid)
+        s->editor_pid = (int)editor_pid;
+    return json_true();
+}
+
+/* The log file for the next run, creating the directory; NULL when no log_dir is
+ * configured. If the directory cannot be made, opening the log fails later and the
+ * result says why the log is off. */
+static char *next_log_path(Server *s, int64_t next_id)
+{
+    if (!s->log_dir || !*s->log_dir)
+        return NULL;
+    make_dirs(s->log_dir);
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s/run-%d-%lld.log", s->log_dir, (int)getpid(), (long long)next_id);
+    return strbuf_detach(&sb);
+}
+
+static json_t *m_run(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = opts_param(params, err);
+    if (err->len)
+        return NULL;
+    RunSpec spec = {0};
+    char cwd_buf[4096];
+    char **args = NULL, **env = NULL;
+    size_t nargs = 0, nenv = 0;
+    json_t *result = NULL;
+    if (opt_string(opts, "cwd", &spec.cwd, err) || opt_string(opts, "python", &spec.python, err) ||
+        opt_string(opts, "file", &spec.file, err) || opt_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
+        opt_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
+        opt_string_list(opts, "args", &args, &nargs, err) || opt_env(opts, &env, &nenv, err))
+        goto error;
+    if (!spec.cwd)
+        spec.cwd = getcwd(cwd_buf, sizeof cwd_buf) ? cwd_buf : ".";
+    spec.args = args;
+    spec.nargs = nargs;
+    spec.env = env;
+    spec.nenv = nenv;
+    spec.sample_interval_ms = s->sample_interval_ms;
+    char *log_path = next_log_path(s, runner_next_id(s->runner));
+    spec.log_path = log_path;
+    int64_t id = runner_start(s->runner, &spec);
+    free(log_path);
+    result = json_integer(id);
+error:
+    free_list(args, nargs);
+    free_list(env, nenv);
+    return result;
+}
+
+static json_t *m_cancel(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    (void)params;
+    (void)err;
+    return json_boolean(runner_cancel(s->runner));
+}
+
+static json_t *m_history(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    (void)params;
+    (void)err;
+    return history_list(&s->history);
+}
+
+static json_t *m_history_get(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *id = json_array_get(params, 0);
+    if (!json_is_integer(id)) {
+        strbuf_puts(err, "params[1] must be a run id (integer)");
+        return NULL;
+    }
+    json_t *run = history_get(&s->history, json_integer_value(id));
+    if (!run) {
+        strbuf_printf(err, "no run %lld in the history", (long long)json_integer_value(id));
+        return NULL;
+    }
+    return json_incref(run);
+}
+
+static void on_runner_freed(void *ud)
+{
+    Server *s = ud;
+    s->runner = NULL;
+    rpcio_close(&s->io);
+}
+
 static void server_stop(Server *s)
 {
     if (s->stopping)
@@ -52,7 +333,8 @@ static void server_stop(Server *s)
     s->stopping = 1;
     for (size_t i = 0; i < sizeof s->signals / sizeof s->signals[0]; i++)
         uv_close((uv_handle_t *)&s->signals[i], NULL);
-    rpcio_close(&s->io);
+    /* pytest first (it must not outlive us), then the transport. */
+    runner_free(s->runner, on_runner_freed, s);
 }
 
 static void on_eof(RpcIo *io, void *ud)
@@ -72,6 +354,11 @@ static void register_methods(Server *s)
     Rpc *rpc = s->io.rpc;
     rpc_register(rpc, "ping", m_ping, s);
     rpc_register(rpc, "version", m_version, s);
+    rpc_register(rpc, "configure", m_configure, s);
+    rpc_register(rpc, "run", m_run, s);
+    rpc_register(rpc, "cancel", m_cancel, s);
+    rpc_register(rpc, "history", m_history, s);
+    rpc_register(rpc, "history_get", m_history_get, s);
 }
 
 int server_main(void)
@@ -80,6 +367,9 @@ int server_main(void)
     uv_loop_t loop;
     int r;
     signal(SIGPIPE, SIG_IGN);
+    /* Orphaned descendants of pytest (setsid grandchildren included) become ours, so
+     * cancel and cleanup can still find and end them. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     if ((r = uv_loop_init(&loop)) != 0) {
         fprintf(stderr, "pytestmon: uv_loop_init: %s\n", uv_strerror(r));
         return 1;
@@ -91,6 +381,10 @@ int server_main(void)
         uv_loop_close(&loop);
         return 1;
     }
+    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished};
+    s.runner = runner_new(&loop, &events, &s);
+    history_init(&s.history, 5);
+    s.sample_interval_ms = 100;
     register_methods(&s);
     const int signums[] = {SIGTERM, SIGINT, SIGHUP};
     for (size_t i = 0; i < sizeof signums / sizeof signums[0]; i++) {
@@ -100,6 +394,8 @@ int server_main(void)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     r = uv_loop_close(&loop);
+    history_destroy(&s.history);
+    free(s.log_dir);
     if (r != 0)
         fprintf(stderr, "pytestmon: loop closed with live handles: %s\n", uv_strerror(r));
     return 0;

@@ -101,12 +101,17 @@ void strbuf_putc(StrBuf *sb, char c)
 
 void strbuf_vprintf(StrBuf *sb, const char *fmt, va_list ap)
 {
+    char small[256]; /* most pieces fit: format once, copy once */
     va_list copy;
     va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
+    int n = vsnprintf(small, sizeof small, fmt, copy);
     va_end(copy);
     if (n < 0)
         return;
+    if ((size_t)n < sizeof small) {
+        strbuf_append(sb, small, (size_t)n);
+        return;
+    }
     strbuf_reserve(sb, (size_t)n);
     vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
     sb->len += (size_t)n;

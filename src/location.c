@@ -1,0 +1,617 @@
+/* location: failure location, message and node id from JUnit testcase strings. See location.h. */
+#include "location.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "strbuf.h"
+
+/* ---- small string helpers --------------------------------------------------------------- */
+
+typedef struct {
+    const char *p;
+    size_t n;
+} Span;
+
+static bool span_starts(Span s, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return s.n >= k && memcmp(s.p, prefix, k) == 0;
+}
+
+static Span span_trim(Span s)
+{
+    while (s.n > 0 && (s.p[0] == ' ' || s.p[0] == '\t'))
+        s.p++, s.n--;
+    while (s.n > 0 && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t' || s.p[s.n - 1] == '\r'))
+        s.n--;
+    return s;
+}
+
+static bool span_eq(Span s, const char *lit)
+{
+    return s.n == strlen(lit) && memcmp(s.p, lit, s.n) == 0;
+}
+
+/* Split text into lines (without '\n'). Caller frees the array. */
+static Span *split_lines(const char *text, size_t *nlines)
+{
+    size_t cap = 16, n = 0;
+    Span *v = xmalloc(cap * sizeof *v);
+    const char *p = text != NULL ? text : "";
+    for (;;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len > 0 && p[len - 1] == '\r')
+            len--;
+        if (n == cap)
+            v = xrealloc(v, (cap *= 2) * sizeof *v);
+        v[n++] = (Span){p, len};
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    *nlines = n;
+    return v;
+}
+
+/* "E       foo" -> "foo" (the text after "E" and its indentation). */
+static Span strip_e(Span s)
+{
+    s.p++, s.n--;
+    return span_trim(s);
+}
+
+static bool is_e_line(Span s)
+{
+    return s.n >= 2 && s.p[0] == 'E' && (s.p[1] == ' ' || s.p[1] == '\t');
+}
+
+/* ---- paths ---------------------------------------------------------------------------- */
+
+char *location_normalize(const char *base, const char *path)
+{
+    StrBuf in = STRBUF_INIT;
+    if (path[0] != '/' && base != NULL && base[0] != '\0') {
+        strbuf_puts(&in, base);
+        strbuf_putc(&in, '/');
+    }
+    strbuf_puts(&in, path);
+    const char *s = strbuf_cstr(&in);
+    bool absolute = s[0] == '/';
+
+    /* components onto a stack of (offset,len) in the output */
+    size_t ncomp = 0, capc = 16;
+    Span *comp = xmalloc(capc * sizeof *comp);
+    const char *p = s;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        Span c = {p, len};
+        if (span_eq(c, ".")) {
+            /* skip */
+        } else if (span_eq(c, "..")) {
+            if (ncomp > 0 && !span_eq(comp[ncomp - 1], ".."))
+                ncomp--;
+            else if (!absolute) /* "/.." is "/" */
+                goto push;
+        } else {
+        push:
+            if (ncomp == capc)
+                comp = xrealloc(comp, (capc *= 2) * sizeof *comp);
+            comp[ncomp++] = c;
+        }
+        p += len;
+    }
+    StrBuf out = STRBUF_INIT;
+    if (absolute)
+        strbuf_putc(&out, '/');
+    for (size_t i = 0; i < ncomp; i++) {
+        if (i > 0)
+            strbuf_putc(&out, '/');
+        strbuf_append(&out, comp[i].p, comp[i].n);
+    }
+    if (out.len == 0)
+        strbuf_putc(&out, '.');
+    free(comp);
+    strbuf_destroy(&in);
+    return strbuf_detach(&out);
+}
+
+static bool is_regular_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* realpath() or, when that fails, a copy of the (already normalised) path. */
+static char *real_or_copy(const char *path)
+{
+    char *r = realpath(path, NULL);
+    return r != NULL ? r : xstrdup(path);
+}
+
+/* Is `path` (absolute, normalised) under `root` and outside virtualenv/installed packages? */
+static bool in_project(const char *path, const char *root)
+{
+    size_t rl = strlen(root);
+    while (rl > 1 && root[rl - 1] == '/')
+        rl--;
+    if (strncmp(path, root, rl) != 0)
+        return false;
+    const char *rest = path + rl;
+    if (rl == 1 && root[0] == '/')
+        rest = path; /* project root "/" */
+    else if (*rest != '/')
+        return false;
+    static const char *const excluded[] = {"site-packages", "dist-packages", ".venv", "venv",
+                                           ".tox"};
+    for (const char *c = rest; *c;) {
+        while (*c == '/')
+            c++;
+        const char *e = strchr(c, '/');
+        if (e == NULL)
+            break; /* the last component is the file name itself */
+        Span comp = {c, (size_t)(e - c)};
+        for (size_t i = 0; i < sizeof excluded / sizeof *excluded; i++)
+            if (span_eq(comp, excluded[i]))
+                return false;
+        c = e;
+    }
+    return true;
+}
+
+/* ---- candidates ------------------------------------------------------------------------- */
+
+typedef struct {
+    char *path; /* absolute, normalised, an existing regular file */
+    char *real; /* realpath (or path) */
+    int line;
+} Candidate;
+
+static int parse_int(const char *p, size_t n)
+{
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v > 100000000)
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return (int)v;
+}
+
+/* `File "P", line N` anywhere in the line. */
+static bool match_native(Span s, Span *path, int *line)
+{
+    for (size_t i = 0; i + 6 <= s.n; i++) {
+        if (memcmp(s.p + i, "File \"", 6) != 0)
+            continue;
+        size_t ps = i + 6;
+        for (size_t j = ps; j + 8 <= s.n; j++) {
+            if (memcmp(s.p + j, "\", line ", 8) != 0)
+                continue;
+            size_t ds = j + 8, de = ds;
+            while (de < s.n && s.p[de] >= '0' && s.p[de] <= '9')
+                de++;
+            if (de == ds || j == ps)
+                break;
+            *path = (Span){s.p + ps, j - ps};
+            *line = parse_int(s.p + ds, de - ds);
+            return *line >= 0;
+        }
+    }
+    return false;
+}
+
+/* ^(.+?):([0-9]+)(:( .*)?)?$ : the leftmost colon that fits. */
+static bool match_colon(Span s, Span *path, int *line)
+{
+    for (size_t i = 1; i < s.n; i++) {
+        if (s.p[i] != ':')
+            continue;
+        size_t ds = i + 1, de = ds;
+        while (de < s.n && s.p[de] >= '0' && s.p[de] <= '9')
+            de++;
+        if (de == ds)
+            continue;
+        bool ok = de == s.n || (s.p[de] == ':' && (de + 1 == s.n || s.p[de + 1] == ' '));
+        if (!ok)
+            continue;
+        *path = (Span){s.p, i};
+        *line = parse_int(s.p + ds, de - ds);
+        return *line >= 0;
+    }
+    return false;
+}
+
+static bool is_chain_separator(Span s)
+{
+    while (s.n > 0 && (s.p[0] == ' ' || s.p[0] == '\t' || s.p[0] == '|' || s.p[0] == '+'))
+        s.p++, s.n--;
+    s = span_trim(s);
+    return span_eq(s, "The above exception was the direct cause of the following exception:") ||
+           span_eq(s, "During handling of the above exception, another exception occurred:");
+}
+
+static Candidate *find_candidates(const char *text, const char *start_dir, size_t *ncand)
+{
+    size_t nlines;
+    Span *lines = split_lines(text, &nlines);
+    size_t first = 0;
+    for (size_t i = 0; i < nlines; i++)
+        if (is_chain_separator(lines[i]))
+            first = i + 1;
+
+    size_t n = 0, cap = 0;
+    Candidate *v = NULL;
+    for (size_t i = first; i < nlines; i++) {
+        Span s = lines[i], path;
+        int line;
+        bool hit = match_native(s, &path, &line);
+        if (!hit) {
+            if (s.n == 0 || span_starts(s, "E ") || span_starts(s, ">") || span_starts(s, "_ _ ") ||
+                s.p[0] == ' ' || s.p[0] == '\t')
+                continue;
+            hit = match_colon(s, &path, &line);
+        }
+        if (!hit || line <= 0 || path.n == 0)
+            continue;
+        char *rel = xstrndup(path.p, path.n);
+        char *abs = location_normalize(start_dir, rel);
+        free(rel);
+        if (abs[0] != '/' || !is_regular_file(abs)) {
+            free(abs);
+            continue;
+        }
+        if (n == cap)
+            v = xrealloc(v, (cap = cap ? cap * 2 : 8) * sizeof *v);
+        v[n++] = (Candidate){abs, real_or_copy(abs), line};
+    }
+    free(lines);
+    *ncand = n;
+    return v;
+}
+
+int location_find(const char *text, const char *case_file, int case_line0, const LocationDirs *dirs,
+                  LocationSite *out)
+{
+    *out = (LocationSite){NULL, 0, NULL, 0};
+    const char *rootdir = dirs != NULL ? dirs->rootdir : NULL;
+    const char *start = dirs != NULL && dirs->start_dir != NULL ? dirs->start_dir : rootdir;
+    const char *proot = dirs != NULL && dirs->project_root != NULL ? dirs->project_root : rootdir;
+
+    size_t nc = 0;
+    Candidate *cand = find_candidates(text, start, &nc);
+
+    char *test_abs = NULL, *test_real = NULL;
+    if (case_file != NULL && case_file[0] != '\0') {
+        test_abs = location_normalize(rootdir, case_file);
+        test_real = real_or_copy(test_abs);
+    }
+
+    /* (a) the last candidate in the test's own file */
+    const Candidate *a = NULL;
+    for (size_t i = nc; i-- > 0 && test_real != NULL;)
+        if (strcmp(cand[i].real, test_real) == 0) {
+            a = &cand[i];
+            break;
+        }
+    /* (b) the last candidate inside the project */
+    const Candidate *b = NULL;
+    char *proot_norm = proot != NULL ? location_normalize(NULL, proot) : NULL;
+    char *proot_real = proot_norm != NULL ? real_or_copy(proot_norm) : NULL;
+    for (size_t i = nc; i-- > 0 && proot_norm != NULL;)
+        if (in_project(cand[i].path, proot_norm) || in_project(cand[i].real, proot_real)) {
+            b = &cand[i];
+            break;
+        }
+
+    if (test_abs != NULL) {
+        out->file = xstrdup(test_abs);
+        out->line = a != NULL ? a->line : case_line0 >= 0 ? case_line0 + 1 : 1;
+    } else if (b != NULL) { /* no `file` attribute (internal error, xunit2): best effort */
+        out->file = xstrdup(b->path);
+        out->line = b->line;
+    }
+    if (b != NULL && out->file != NULL) {
+        char *fr = real_or_copy(out->file);
+        bool same = strcmp(fr, b->real) == 0 && out->line == b->line;
+        free(fr);
+        if (!same) {
+            out->crash_file = xstrdup(b->path);
+            out->crash_line = b->line;
+        }
+    }
+
+    for (size_t i = 0; i < nc; i++) {
+        free(cand[i].path);
+        free(cand[i].real);
+    }
+    free(cand);
+    free(test_abs);
+    free(test_real);
+    free(proot_norm);
+    free(proot_real);
+    return 0;
+}
+
+void location_site_destroy(LocationSite *s)
+{
+    if (s == NULL)
+        return;
+    free(s->file);
+    free(s->crash_file);
+    *s = (LocationSite){NULL, 0, NULL, 0};
+}
+
+/* ---- messages ------------------------------------------------------------------------------ */
+
+static char *span_dup(Span s)
+{
+    return xstrndup(s.p, s.n);
+}
+
+static char *first_line(const char *s)
+{
+    if (s == NULL)
+        return xstrdup("");
+    size_t n = strcspn(s, "\n");
+    if (n > 0 && s[n - 1] == '\r')
+        n--;
+    return xstrndup(s, n);
+}
+
+/* Last "E " line of text, stripped; NULL if none. */
+static char *last_e_line(const char *text)
+{
+    size_t n;
+    Span *lines = split_lines(text, &n);
+    char *r = NULL;
+    for (size_t i = n; i-- > 0;)
+        if (is_e_line(lines[i])) {
+            Span s = strip_e(lines[i]);
+            if (s.n == 0)
+                continue;
+            r = span_dup(s);
+            break;
+        }
+    free(lines);
+    return r;
+}
+
+static bool is_doctest_text(const char *text)
+{
+    if (text == NULL)
+        return false;
+    size_t n;
+    Span *lines = split_lines(text, &n);
+    size_t i = n;
+    while (i > 0 && span_trim(lines[i - 1]).n == 0)
+        i--;
+    bool r = false;
+    if (i > 0) {
+        Span last = span_trim(lines[i - 1]);
+        static const char *const ends[] = {": DocTestFailure", ": UnexpectedException"};
+        for (size_t k = 0; k < 2 && !r; k++) {
+            size_t el = strlen(ends[k]);
+            r = last.n >= el && memcmp(last.p + last.n - el, ends[k], el) == 0;
+        }
+    }
+    free(lines);
+    return r;
+}
+
+static char *doctest_message(const char *text)
+{
+    char *e = last_e_line(text);
+    if (e != NULL)
+        return e;
+    size_t n;
+    Span *lines = split_lines(text, &n);
+    char *r = NULL;
+    Span expected = {NULL, 0}, got = {NULL, 0};
+    bool have_exp = false, have_got = false;
+    for (size_t i = 0; i < n && r == NULL; i++) {
+        Span s = lines[i];
+        if (span_starts(s, "UNEXPECTED EXCEPTION: ")) {
+            r = span_dup(s);
+        } else if (span_eq(span_trim(s), "Expected:") && i + 1 < n && !have_exp) {
+            expected = span_trim(lines[i + 1]);
+            have_exp = true;
+        } else if (span_eq(span_trim(s), "Expected nothing")) {
+            expected = (Span){"nothing", 7};
+            have_exp = true;
+        } else if (span_eq(span_trim(s), "Got:") && i + 1 < n && !have_got) {
+            got = span_trim(lines[i + 1]);
+            have_got = true;
+        } else if (span_eq(span_trim(s), "Got nothing")) {
+            got = (Span){"nothing", 7};
+            have_got = true;
+        }
+    }
+    if (r == NULL && (have_exp || have_got)) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_puts(&sb, "Expected: ");
+        strbuf_append(&sb, have_exp ? expected.p : "?", have_exp ? expected.n : 1);
+        strbuf_puts(&sb, ", Got: ");
+        strbuf_append(&sb, have_got ? got.p : "?", have_got ? got.n : 1);
+        r = strbuf_detach(&sb);
+    }
+    if (r == NULL) { /* "PATH:N: DocTestFailure" -> "DocTestFailure" */
+        size_t i = n;
+        while (i > 0 && span_trim(lines[i - 1]).n == 0)
+            i--;
+        if (i > 0) {
+            Span last = span_trim(lines[i - 1]);
+            size_t k = last.n;
+            while (k > 0 && last.p[k - 1] != ' ')
+                k--;
+            r = xstrndup(last.p + k, last.n - k);
+        }
+    }
+    free(lines);
+    return r != NULL ? r : xstrdup("");
+}
+
+char *location_message(const char *message, const char *text)
+{
+    if (message != NULL && strcmp(message, "collection failure") == 0) {
+        char *e = last_e_line(text);
+        return e != NULL ? e : first_line(text);
+    }
+    if (is_doctest_text(text))
+        return doctest_message(text);
+
+    static const char *const wrappers[] = {"failed on setup with \"", "failed on teardown with \""};
+    for (size_t k = 0; message != NULL && k < 2; k++) {
+        size_t wl = strlen(wrappers[k]);
+        if (strncmp(message, wrappers[k], wl) != 0)
+            continue;
+        const char *inner = message + wl;
+        size_t il = strlen(inner);
+        if (il > 0 && inner[il - 1] == '"')
+            il--;
+        char *x = xstrndup(inner, il);
+        /* fixture lookup error: "file /abs/test_x.py, line 7\n  def ...\nE  fixture 'y' not found" */
+        if (strncmp(x, "file ", 5) == 0 && strstr(x, ", line ") != NULL) {
+            char *e = last_e_line(text);
+            if (e == NULL)
+                e = last_e_line(x);
+            if (e != NULL) {
+                free(x);
+                return e;
+            }
+        }
+        char *r = first_line(x);
+        free(x);
+        return r;
+    }
+
+    char *r = first_line(message);
+    if (r[0] != '\0')
+        return r;
+    free(r);
+    char *e = last_e_line(text);
+    return e != NULL ? e : first_line(text);
+}
+
+/* ---- node ids ---------------------------------------------------------------------------- */
+
+/* "tests/test_x.py" -> "tests.test_x" (pytest's mangling of the first node-id part). */
+static char *dotted_module(const char *file)
+{
+    char *d = xstrdup(file);
+    for (char *p = d; *p; p++)
+        if (*p == '/')
+            *p = '.';
+    size_t n = strlen(d);
+    if (n >= 3 && strcmp(d + n - 3, ".py") == 0)
+        d[n - 3] = '\0';
+    return d;
+}
+
+static void append_classes(StrBuf *sb, const char *classes)
+{
+    /* "A.B" -> "::A::B" */
+    if (classes == NULL || *classes == '\0')
+        return;
+    strbuf_puts(sb, "::");
+    for (const char *p = classes; *p; p++) {
+        if (*p == '.')
+            strbuf_puts(sb, "::");
+        else
+            strbuf_putc(sb, *p);
+    }
+}
+
+/* Find the module file for a dotted classname under rootdir: the longest prefix of the dotted
+ * parts that names "<parts joined by />.py". Returns the relative path, *classes_out points into
+ * classname at the class part ("" when none). */
+static char *search_module(const char *classname, const char *rootdir, const char **classes_out)
+{
+    if (rootdir == NULL)
+        return NULL;
+    size_t n = strlen(classname);
+    for (size_t cut = n; cut > 0; cut--) {
+        if (cut != n && classname[cut] != '.')
+            continue;
+        char *rel = xstrndup(classname, cut);
+        for (char *p = rel; *p; p++)
+            if (*p == '.')
+                *p = '/';
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "%s/%s.py", rootdir, rel);
+        bool ok = is_regular_file(strbuf_cstr(&sb));
+        strbuf_destroy(&sb);
+        if (ok) {
+            StrBuf r = STRBUF_INIT;
+            strbuf_printf(&r, "%s.py", rel);
+            free(rel);
+            *classes_out = classname + cut + (cut < n ? 1 : 0);
+            return strbuf_detach(&r);
+        }
+        free(rel);
+    }
+    return NULL;
+}
+
+char *location_nodeid(const char *file, const char *classname, const char *name,
+                      const char *rootdir)
+{
+    if (name == NULL)
+        return NULL;
+    StrBuf sb = STRBUF_INIT;
+    if (classname == NULL || classname[0] == '\0') {
+        /* collection error: name is the dotted module; otherwise best effort */
+        if (file != NULL && file[0] != '\0') {
+            char *d = dotted_module(file);
+            bool collect = strcmp(d, name) == 0;
+            free(d);
+            strbuf_puts(&sb, file);
+            if (!collect) {
+                strbuf_puts(&sb, "::");
+                strbuf_puts(&sb, name);
+            }
+        } else {
+            strbuf_puts(&sb, name);
+        }
+        return strbuf_detach(&sb);
+    }
+
+    const char *classes = NULL;
+    char *module = NULL;
+    if (file != NULL && file[0] != '\0') {
+        char *d = dotted_module(file);
+        size_t dl = strlen(d);
+        if (strcmp(classname, d) == 0)
+            classes = "";
+        else if (strncmp(classname, d, dl) == 0 && classname[dl] == '.')
+            classes = classname + dl + 1;
+        free(d);
+        if (classes != NULL)
+            module = xstrdup(file);
+    }
+    if (module == NULL) /* inherited test, or no `file` */
+        module = search_module(classname, rootdir, &classes);
+    if (module == NULL) { /* give up: keep `file` if any, else the dotted name as-is */
+        if (file != NULL && file[0] != '\0') {
+            module = xstrdup(file);
+            classes = "";
+        } else {
+            module = xstrdup(classname);
+            classes = "";
+        }
+    }
+    strbuf_puts(&sb, module);
+    append_classes(&sb, classes);
+    strbuf_puts(&sb, "::");
+    strbuf_puts(&sb, name);
+    free(module);
+    return strbuf_detach(&sb);
+}

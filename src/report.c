@@ -1,0 +1,274 @@
+/* report: aggregate a pytest run from its JUnit XML. See report.h. */
+#include "report.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "junit.h"
+#include "location.h"
+
+typedef struct {
+    Report *r;
+    LocationDirs dirs;
+    size_t keep;
+    size_t cap_failures;
+    size_t min_slow; /* index of the shortest kept slow test (valid when nslowest > 0) */
+} Ctx;
+
+static bool starts_with(const char *s, const char *p)
+{
+    return s != NULL && strncmp(s, p, strlen(p)) == 0;
+}
+
+static bool result_is_failure(const JunitResult *res, FailureKind *kind)
+{
+    switch (res->tag) {
+    case JUNIT_RESULT_FAILURE:
+        *kind = starts_with(res->message, "[XPASS(strict)]") ? FAILURE_XPASS_STRICT
+                                                              : FAILURE_FAILED;
+        return true;
+    case JUNIT_RESULT_ERROR:
+        *kind = (res->message != NULL && strcmp(res->message, "collection failure") == 0)
+                    ? FAILURE_COLLECTION
+                    : FAILURE_ERROR;
+        return true;
+    case JUNIT_RESULT_SKIPPED:
+        if (res->message != NULL &&
+            strcmp(res->message, "xfail-marked test passes unexpectedly") == 0) {
+            *kind = FAILURE_XPASS_STRICT;
+            return true;
+        }
+        return false;
+    }
+    return false;
+}
+
+static const char *when_of(FailureKind kind, const char *message)
+{
+    switch (kind) {
+    case FAILURE_FAILED:
+    case FAILURE_XPASS_STRICT:
+        return "call";
+    case FAILURE_ERROR:
+        if (starts_with(message, "failed on setup with"))
+            return "setup";
+        if (starts_with(message, "failed on teardown with"))
+            return "teardown";
+        return NULL;
+    case FAILURE_COLLECTION:
+        return NULL;
+    }
+    return NULL;
+}
+
+static void recompute_min(Report *r, Ctx *c)
+{
+    c->min_slow = 0;
+    for (size_t i = 1; i < r->nslowest; i++)
+        if (r->slowest[i].seconds < r->slowest[c->min_slow].seconds)
+            c->min_slow = i;
+}
+
+static void consider_slow(Ctx *c, const JunitCase *tc)
+{
+    Report *r = c->r;
+    if (c->keep == 0)
+        return;
+    if (r->nslowest == c->keep && tc->time <= r->slowest[c->min_slow].seconds)
+        return; /* cannot enter, and cannot raise a kept duplicate either */
+    char *nodeid = location_nodeid(tc->file, tc->classname, tc->name, c->dirs.rootdir);
+    for (size_t i = 0; i < r->nslowest; i++) {
+        if (strcmp(r->slowest[i].nodeid, nodeid) == 0) { /* call + teardown testcases */
+            if (tc->time > r->slowest[i].seconds)
+                r->slowest[i].seconds = tc->time;
+            free(nodeid);
+            recompute_min(r, c);
+            return;
+        }
+    }
+    SlowTest st = {
+        .nodeid = nodeid,
+        .file = tc->file != NULL ? location_normalize(c->dirs.rootdir, tc->file) : NULL,
+        .line = tc->line >= 0 ? tc->line + 1 : 0,
+        .seconds = tc->time,
+    };
+    if (r->nslowest < c->keep) {
+        r->slowest[r->nslowest++] = st;
+    } else {
+        SlowTest *old = &r->slowest[c->min_slow];
+        free(old->nodeid);
+        free(old->file);
+        *old = st;
+    }
+    recompute_min(r, c);
+}
+
+static void add_failure(Ctx *c, const JunitCase *tc, const JunitResult *res, FailureKind kind)
+{
+    Report *r = c->r;
+    if (r->nfailures == c->cap_failures) {
+        c->cap_failures = c->cap_failures ? c->cap_failures * 2 : 16;
+        r->failures = xrealloc(r->failures, c->cap_failures * sizeof *r->failures);
+    }
+    LocationSite site;
+    location_find(res->text, tc->file, tc->line, &c->dirs, &site);
+    const char *when = when_of(kind, res->message);
+    r->failures[r->nfailures++] = (Failure){
+        .nodeid = location_nodeid(tc->file, tc->classname, tc->name, c->dirs.rootdir),
+        .kind = kind,
+        .when = when != NULL ? xstrdup(when) : NULL,
+        .message = location_message(res->message, res->text),
+        .file = site.file,
+        .line = site.line,
+        .crash_file = site.crash_file,
+        .crash_line = site.crash_line,
+    }; /* the site's strings move into the Failure */
+}
+
+static int on_case(const JunitCase *tc, void *ud)
+{
+    Ctx *c = ud;
+    Report *r = c->r;
+    if (tc->name == NULL || tc->name[0] == '\0')
+        return 0; /* pytest.exit / KeyboardInterrupt placeholder */
+    switch (tc->outcome) {
+    case JUNIT_PASSED: r->passed++; break;
+    case JUNIT_FAILED: r->failed++; break;
+    case JUNIT_ERROR:
+    case JUNIT_COLLECTION_ERROR: r->errors++; break;
+    case JUNIT_SKIPPED: r->skipped++; break;
+    case JUNIT_XFAILED: r->xfailed++; break;
+    case JUNIT_XPASSED_STRICT: r->xpassed++; break;
+    }
+    for (size_t i = 0; i < tc->nresults; i++) {
+        FailureKind kind;
+        if (result_is_failure(&tc->results[i], &kind))
+            add_failure(c, tc, &tc->results[i], kind);
+    }
+    consider_slow(c, tc);
+    return 0;
+}
+
+static int cmp_slow_desc(const void *a, const void *b)
+{
+    const SlowTest *x = a, *y = b;
+    if (x->seconds != y->seconds)
+        return x->seconds < y->seconds ? 1 : -1;
+    return strcmp(x->nodeid, y->nodeid);
+}
+
+static void ctx_init(Ctx *c, Report *out, const char *rootdir, const char *start_dir,
+                     const char *project_root, size_t keep_slowest)
+{
+    *out = (Report){0};
+    *c = (Ctx){
+        .r = out,
+        .dirs = {rootdir, start_dir != NULL ? start_dir : rootdir,
+                 project_root != NULL ? project_root : rootdir},
+        .keep = keep_slowest,
+    };
+    if (keep_slowest > 0)
+        out->slowest = xcalloc(keep_slowest, sizeof *out->slowest);
+}
+
+static void ctx_finish(Ctx *c, const JunitSummary *sum)
+{
+    c->r->seconds = sum->seconds;
+    if (c->r->nslowest > 1)
+        qsort(c->r->slowest, c->r->nslowest, sizeof *c->r->slowest, cmp_slow_desc);
+}
+
+int report_from_junit(const char *xml_path, const char *rootdir, const char *start_dir,
+                      const char *project_root, size_t keep_slowest, Report *out, StrBuf *err)
+{
+    Ctx c;
+    JunitSummary sum;
+    ctx_init(&c, out, rootdir, start_dir, project_root, keep_slowest);
+    int rc = junit_read(xml_path, on_case, &c, &sum, err);
+    ctx_finish(&c, &sum);
+    return rc;
+}
+
+int report_from_junit_memory(const char *buf, size_t len, const char *rootdir,
+                             const char *start_dir, const char *project_root, size_t keep_slowest,
+                             Report *out, StrBuf *err)
+{
+    Ctx c;
+    JunitSummary sum;
+    ctx_init(&c, out, rootdir, start_dir, project_root, keep_slowest);
+    int rc = junit_read_memory(buf, len, on_case, &c, &sum, err);
+    ctx_finish(&c, &sum);
+    return rc;
+}
+
+void report_destroy(Report *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->nfailures; i++) {
+        Failure *f = &r->failures[i];
+        free(f->nodeid);
+        free(f->when);
+        free(f->message);
+        free(f->file);
+        free(f->crash_file);
+    }
+    free(r->failures);
+    for (size_t i = 0; i < r->nslowest; i++) {
+        free(r->slowest[i].nodeid);
+        free(r->slowest[i].file);
+    }
+    free(r->slowest);
+    *r = (Report){0};
+}
+
+const char *report_failure_kind_name(FailureKind k)
+{
+    switch (k) {
+    case FAILURE_FAILED: return "failed";
+    case FAILURE_ERROR: return "error";
+    case FAILURE_COLLECTION: return "collection error";
+    case FAILURE_XPASS_STRICT: return "xpass strict";
+    }
+    return "unknown";
+}
+
+static json_t *str_or_null(const char *s)
+{
+    if (s == NULL)
+        return json_null();
+    json_t *j = json_string(s); /* NULL only for invalid UTF-8, which libxml2 never produces */
+    return j != NULL ? j : json_string("?");
+}
+
+json_t *report_to_json(const Report *r)
+{
+    json_t *failures = json_array();
+    for (size_t i = 0; i < r->nfailures; i++) {
+        const Failure *f = &r->failures[i];
+        json_array_append_new(failures,
+                              json_pack("{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:i}",
+                                        "nodeid", str_or_null(f->nodeid),
+                                        "kind", report_failure_kind_name(f->kind),
+                                        "when", str_or_null(f->when),
+                                        "message", str_or_null(f->message),
+                                        "file", str_or_null(f->file),
+                                        "line", f->line,
+                                        "crash_file", str_or_null(f->crash_file),
+                                        "crash_line", f->crash_line));
+    }
+    json_t *slowest = json_array();
+    for (size_t i = 0; i < r->nslowest; i++) {
+        const SlowTest *s = &r->slowest[i];
+        json_array_append_new(slowest, json_pack("{s:o, s:o, s:i, s:f}",
+                                                 "nodeid", str_or_null(s->nodeid),
+                                                 "file", str_or_null(s->file),
+                                                 "line", s->line,
+                                                 "seconds", s->seconds));
+    }
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:o, s:o}",
+                     "passed", r->passed, "failed", r->failed, "errors", r->errors,
+                     "skipped", r->skipped, "xfailed", r->xfailed, "xpassed", r->xpassed,
+                     "seconds", r->seconds, "failures", failures, "slowest", slowest);
+}

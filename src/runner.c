@@ -1,0 +1,572 @@
+/* runner: spawning, streaming, cancelling and finishing pytest runs. */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "project.h"
+#include "runout.h"
+#include "strbuf.h"
+
+extern char **environ;
+
+typedef struct Run Run;
+
+struct Runner {
+    uv_loop_t *loop;
+    RunnerEvents ev;
+    void *ud;
+    int64_t next_id;
+    Run *active;
+    Run *live; /* every run whose handles are not all closed */
+    void (*done)(void *ud);
+    void *done_ud;
+    bool freeing;
+};
+
+struct Run {
+    Runner *r;
+    Run *next;
+    int64_t id;
+    char *cwd, *root, *python, **argv, **env;
+    const char *python_why;
+    char **user_args;
+    uint64_t timeout_ms, grace_ms;
+    char *tmpdir, *junit_path;
+    char *start_error;
+    uv_process_t proc;
+    uv_pipe_t out, err;
+    uv_timer_t timeout_timer, kill_timer, progress_timer, start_timer;
+    int open_handles;
+    bool proc_inited, spawned, exited, out_eof, err_eof, cancelled, timed_out, finished;
+    int64_t exit_status;
+    int term_signal;
+    uint64_t start_ns, end_ns, last_push_ns;
+    RunOutput output;
+    char buf_out[64 * 1024], buf_err[64 * 1024];
+};
+
+static void run_finish(Run *run);
+static void run_close(Run *run);
+
+Runner *runner_new(uv_loop_t *loop, const RunnerEvents *events, void *ud)
+{
+    Runner *r = xcalloc(1, sizeof *r);
+    r->loop = loop;
+    r->ev = *events;
+    r->ud = ud;
+    r->next_id = 1;
+    return r;
+}
+
+int64_t runner_next_id(const Runner *r)
+{
+    return r->next_id;
+}
+
+bool runner_active(const Runner *r)
+{
+    return r->active != NULL;
+}
+
+int runner_active_pid(const Runner *r)
+{
+    return r->active && r->active->spawned && !r->active->exited ? r->active->proc.pid : 0;
+}
+
+/* ---- signals ---------------------------------------------------------------- */
+
+/* Signals the run's process group and every descendant it has been seen to have:
+ * setsid() lets a grandchild leave the group, but as a child subreaper we still see
+ * it in our process tree. */
+static void run_signal(Run *run, int sig)
+{
+    if (!run->spawned)
+        return;
+    int pid = run->proc.pid;
+    kill(-pid, sig);
+    int *pids = NULL;
+    size_t n = runout_descendants(pid, &pids);
+    for (size_t i = 0; i < n; i++)
+        kill(pids[i], sig);
+    free(pids);
+    if (!run->exited)
+        kill(pid, sig);
+}
+
+static void on_kill_timer(uv_timer_t *t)
+{
+    Run *run = t->data;
+    run_signal(run, SIGKILL);
+}
+
+/* SIGTERM now, SIGKILL after the grace period. */
+static void run_terminate(Run *run)
+{
+    run_signal(run, SIGTERM);
+    if (!uv_is_active((uv_handle_t *)&run->kill_timer))
+        uv_timer_start(&run->kill_timer, on_kill_timer, run->grace_ms, 0);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    Run *run = t->data;
+    run->timed_out = true;
+    run_terminate(run);
+}
+
+bool runner_cancel(Runner *r)
+{
+    Run *run = r->active;
+    if (!run)
+        return false;
+    run->cancelled = true;
+    r->active = NULL;
+    run_terminate(run);
+    return true;
+}
+
+/* Children of ours that are not a live run's pytest: orphans that a finished run left
+ * behind and that were reparented to us. End and reap them. */
+static void reap_orphans(Runner *r)
+{
+    int *kids = NULL;
+    size_t n = runout_children_of_self(&kids);
+    for (size_t i = 0; i < n; i++) {
+        bool ours = false;
+        for (Run *run = r->live; run; run = run->next)
+            if (run->spawned && !run->exited && run->proc.pid == kids[i])
+                ours = true;
+        if (ours)
+            continue;
+        kill(kids[i], SIGKILL);
+        waitpid(kids[i], NULL, 0);
+    }
+    free(kids);
+}
+
+/* ---- streaming -------------------------------------------------------------- */
+
+static void push_progress(Run *run)
+{
+    run->last_push_ns = uv_hrtime();
+    json_t *ev = runout_progress_json(&run->output);
+    json_object_set_new(ev, "run_id", json_integer(run->id));
+    if (run->r->ev.progress)
+        run->r->ev.progress(run->r->ud, ev);
+    json_decref(ev);
+}
+
+static void on_progress_timer(uv_timer_t *t)
+{
+    push_progress(t->data);
+}
+
+/* Pushes at most every 100 ms: at once if the last push is older, else when the
+ * timer fires. */
+static void maybe_push_progress(Run *run)
+{
+    if (!runout_progress_changed(&run->output))
+        return;
+    uint64_t now = uv_hrtime();
+    uint64_t since_ms = (now - run->last_push_ns) / 1000000;
+    if (since_ms >= 100) {
+        uv_timer_stop(&run->progress_timer);
+        push_progress(run);
+    } else if (!uv_is_active((uv_handle_t *)&run->progress_timer)) {
+        uv_timer_start(&run->progress_timer, on_progress_timer, 100 - since_ms, 0);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    Run *run = h->data;
+    (void)suggested;
+    if (h == (uv_handle_t *)&run->out)
+        *buf = uv_buf_init(run->buf_out, sizeof run->buf_out);
+    else
+        *buf = uv_buf_init(run->buf_err, sizeof run->buf_err);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    Run *run = s->data;
+    bool is_err = s == (uv_stream_t *)&run->err;
+    if (n > 0) {
+        runout_feed(&run->output, buf->base, (size_t)n, is_err);
+        maybe_push_progress(run);
+        return;
+    }
+    if (n == 0)
+        return;
+    uv_read_stop(s);
+    if (is_err)
+        run->err_eof = true;
+    else
+        run->out_eof = true;
+    if (run->exited && run->out_eof && run->err_eof)
+        run_finish(run);
+}
+
+static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    Run *run = p->data;
+    run->exited = true;
+    run->exit_status = status;
+    run->term_signal = term_signal;
+    run->end_ns = uv_hrtime();
+    uv_timer_stop(&run->timeout_timer);
+    /* pytest is gone: whatever is left of its group is a leftover that could hold our
+     * pipes open forever. */
+    kill(-p->pid, SIGKILL);
+    int *pids = NULL;
+    size_t n = runout_descendants(p->pid, &pids);
+    for (size_t i = 0; i < n; i++)
+        kill(pids[i], SIGKILL);
+    free(pids);
+    if (run->out_eof && run->err_eof)
+        run_finish(run);
+}
+
+/* ---- finishing -------------------------------------------------------------- */
+
+static void remove_tmpdir(Run *run)
+{
+    if (!run->tmpdir)
+        return;
+    unlink(run->junit_path);
+    rmdir(run->tmpdir);
+    free(run->tmpdir);
+    run->tmpdir = NULL;
+}
+
+static json_t *string_list(char *const *v)
+{
+    json_t *a = json_array();
+    for (; v && *v; v++)
+        json_array_append_new(a, json_string_nocheck(*v));
+    return a;
+}
+
+static void run_finish(Run *run)
+{
+    if (run->finished)
+        return;
+    run->finished = true;
+    uv_timer_stop(&run->kill_timer);
+    uv_timer_stop(&run->progress_timer);
+    if (run->r->active == run)
+        run->r->active = NULL;
+    RunFacts facts = {
+        .id = run->id,
+        .cwd = run->cwd,
+        .root = run->root,
+        .python = run->python,
+        .junit_path = run->junit_path,
+        .start_error = run->start_error,
+        .spawned = run->spawned,
+        .exit_status = run->exit_status,
+        .term_signal = run->term_signal,
+        .cancelled = run->cancelled,
+        .timed_out = run->timed_out,
+        .timeout_ms = run->timeout_ms,
+        .seconds = run->end_ns > run->start_ns ? (double)(run->end_ns - run->start_ns) / 1e9 : 0,
+    };
+    json_t *result = runout_result(&run->output, &facts);
+    json_object_set_new(result, "args", string_list(run->user_args));
+    json_object_set_new(result, "cmd", string_list(run->argv));
+    if (run->python_why)
+        json_object_set_new(result, "python_why", json_string(run->python_why));
+    remove_tmpdir(run);
+    if (run->r->ev.finished)
+        run->r->ev.finished(run->r->ud, result);
+    json_decref(result);
+    reap_orphans(run->r);
+    run_close(run);
+}
+
+static void run_free(Run *run)
+{
+    runout_destroy(&run->output);
+    remove_tmpdir(run);
+    free(run->junit_path);
+    free(run->cwd);
+    free(run->root);
+    free(run->python);
+    free(run->start_error);
+    project_free_argv(run->argv);
+    project_free_argv(run->env);
+    project_free_argv(run->user_args);
+    free(run);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    Run *run = h->data;
+    if (--run->open_handles > 0)
+        return;
+    Runner *r = run->r;
+    for (Run **pp = &r->live; *pp; pp = &(*pp)->next) {
+        if (*pp == run) {
+            *pp = run->next;
+            break;
+        }
+    }
+    run_free(run);
+    if (r->freeing && !r->live) {
+        void (*done)(void *) = r->done;
+        void *ud = r->done_ud;
+        free(r);
+        if (done)
+            done(ud);
+    }
+}
+
+static void close_handle(void *h)
+{
+    uv_handle_t *handle = h;
+    if (handle->type != UV_UNKNOWN_HANDLE && !uv_is_closing(handle))
+        uv_close(handle, on_handle_closed);
+}
+
+static void run_close(Run *run)
+{
+    close_handle(&run->timeout_timer);
+    close_handle(&run->kill_timer);
+    close_handle(&run->progress_timer);
+    close_handle(&run->start_timer);
+    close_handle(&run->out);
+    close_handle(&run->err);
+    if (run->proc_inited)
+        close_handle(&run->proc);
+}
+
+/* ---- starting --------------------------------------------------------------- */
+
+static char **copy_argv(char *const *v, size_t n)
+{
+    char **out = xcalloc(n + 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = xstrdup(v[i]);
+    return out;
+}
+
+/* The child's environment: ours, plus unbuffered Python output, plus the user's. */
+static char **build_env(char *const *extra, size_t nextra)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = xcalloc(n + nextra + 2, sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        env[k++] = xstrdup(environ[i]);
+    env[k++] = xstrdup("PYTHONUNBUFFERED=1");
+    for (size_t i = 0; i < nextra; i++)
+        env[k++] = xstrdup(extra[i]);
+    return env;
+}
+
+static char **build_argv(const Run *run, char *const *rewritten)
+{
+    size_t nuser = 0;
+    while (rewritten[nuser])
+        nuser++;
+    char **argv = xcalloc(nuser + 10, sizeof *argv);
+    size_t k = 0;
+    StrBuf junit = STRBUF_INIT;
+    strbuf_printf(&junit, "--junitxml=%s", run->junit_path);
+    argv[k++] = xstrdup(run->python);
+    argv[k++] = xstrdup("-m");
+    argv[k++] = xstrdup("pytest");
+    argv[k++] = xstrdup("-v");
+    argv[k++] = xstrdup("-rfE");
+    argv[k++] = strbuf_detach(&junit);
+    argv[k++] = xstrdup("-o");
+    argv[k++] = xstrdup("junit_family=xunit1");
+    for (size_t i = 0; i < nuser; i++)
+        argv[k++] = xstrdup(rewritten[i]);
+    return argv;
+}
+
+static void init_timer(Run *run, uv_timer_t *t)
+{
+    uv_timer_init(run->r->loop, t);
+    t->data = run;
+    run->open_handles++;
+}
+
+static void on_start_failed(uv_timer_t *t)
+{
+    run_finish(t->data);
+}
+
+static void fail_start(Run *run, char *message)
+{
+    run->start_error = message;
+    uv_timer_start(&run->start_timer, on_start_failed, 0, 0);
+}
+
+static int make_tmpdir(Run *run)
+{
+    const char *base = getenv("TMPDIR");
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s/pytestmon-XXXXXX", base && *base ? base : "/tmp");
+    char *tmpl = strbuf_detach(&sb);
+    if (!mkdtemp(tmpl)) { /* mkdtemp creates it 0700 */
+        int e = errno;
+        free(tmpl);
+        return -e;
+    }
+    run->tmpdir = tmpl;
+    strbuf_printf(&sb, "%s/junit.xml", tmpl);
+    run->junit_path = strbuf_detach(&sb);
+    return 0;
+}
+
+static int spawn_pytest(Run *run)
+{
+    uv_stdio_container_t stdio[3];
+    uv_pipe_init(run->r->loop, &run->out, 0);
+    uv_pipe_init(run->r->loop, &run->err, 0);
+    run->out.data = run->err.data = run;
+    run->open_handles += 2;
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&run->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&run->err;
+    uv_process_options_t opt = {0};
+    opt.exit_cb = on_child_exit;
+    opt.file = run->argv[0];
+    opt.args = run->argv;
+    opt.env = run->env;
+    opt.cwd = run->root;
+    opt.flags = UV_PROCESS_DETACHED; /* setsid(): its own session and process group */
+    opt.stdio_count = 3;
+    opt.stdio = stdio;
+    run->proc.data = run;
+    int rc = uv_spawn(run->r->loop, &run->proc, &opt);
+    /* libuv registers the handle even when the spawn fails: it must be closed. */
+    run->open_handles++;
+    run->proc_inited = true;
+    if (rc != 0)
+        return rc;
+    run->spawned = true;
+    uv_read_start((uv_stream_t *)&run->out, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)&run->err, on_alloc, on_read);
+    return 0;
+}
+
+static bool is_directory(const char *p);
+
+static char *describe_spawn_error(const Run *run, int rc)
+{
+    StrBuf sb = STRBUF_INIT;
+    if (rc == UV_ENOENT && !is_directory(run->root))
+        strbuf_printf(&sb, "the project root %s is not a directory", run->root);
+    else if (rc == UV_ENOENT)
+        strbuf_printf(&sb, "no Python interpreter found: '%s' (chosen by %s) does not exist",
+                      run->python, run->python_why);
+    else if (rc == UV_EACCES)
+        strbuf_printf(&sb, "cannot run the Python interpreter '%s': permission denied",
+                      run->python);
+    else
+        strbuf_printf(&sb, "cannot start '%s': %s", run->python, uv_strerror(rc));
+    return strbuf_detach(&sb);
+}
+
+static bool is_directory(const char *p)
+{
+    struct stat st;
+    return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int64_t runner_start(Runner *r, const RunSpec *spec)
+{
+    if (r->active)
+        runner_cancel(r);
+    Run *run = xcalloc(1, sizeof *run);
+    run->r = r;
+    run->id = r->next_id++;
+    run->next = r->live;
+    r->live = run;
+    run->timeout_ms = spec->timeout_ms;
+    run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
+    run->user_args = copy_argv(spec->args, spec->nargs);
+    run->cwd = spec->cwd ? realpath(spec->cwd, NULL) : NULL;
+    init_timer(run, &run->timeout_timer);
+    init_timer(run, &run->kill_timer);
+    init_timer(run, &run->progress_timer);
+    init_timer(run, &run->start_timer);
+    runout_init(&run->output, spec->tail_bytes, spec->log_path);
+    run->start_ns = uv_hrtime();
+
+    if (!run->cwd || !is_directory(run->cwd)) {
+        free(run->cwd);
+        run->cwd = xstrdup(spec->cwd ? spec->cwd : "");
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "working directory is not a directory: %s", spec->cwd ? spec->cwd : "(none)");
+        fail_start(run, strbuf_detach(&sb));
+        return run->id;
+    }
+    const char *marker;
+    char *start = spec->file && *spec->file ? project_start_dir(spec->file) : NULL;
+    run->root = project_find_root(start ? start : run->cwd, &marker);
+    free(start);
+    run->python = project_pick_python(spec->python, getenv("VIRTUAL_ENV"), run->root,
+                                      &run->python_why);
+    int rc = make_tmpdir(run);
+    if (rc < 0) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
+        fail_start(run, strbuf_detach(&sb));
+        return run->id;
+    }
+    char **rewritten = project_rewrite_args(run->cwd, spec->args, spec->nargs);
+    run->argv = build_argv(run, rewritten);
+    project_free_argv(rewritten);
+    run->env = build_env(spec->env, spec->nenv);
+    rc = spawn_pytest(run);
+    if (rc != 0) {
+        fail_start(run, describe_spawn_error(run, rc));
+        return run->id;
+    }
+    r->active = run;
+    if (run->timeout_ms)
+        uv_timer_start(&run->timeout_timer, on_timeout, run->timeout_ms, 0);
+    if (r->ev.started) {
+        json_t *ev = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o}", "run_id", (json_int_t)run->id,
+                               "cwd", run->cwd, "root", run->root, "python", run->python,
+                               "python_why", run->python_why, "args", string_list(run->user_args),
+                               "cmd", string_list(run->argv));
+        r->ev.started(r->ud, ev);
+        json_decref(ev);
+    }
+    return run->id;
+}
+
+void runner_free(Runner *r, void (*done)(void *ud), void *ud)
+{
+    r->freeing = true;
+    r->done = done;
+    r->done_ud = ud;
+    r->active = NULL;
+    if (!r->live) {
+        free(r);
+        if (done)
+            done(ud);
+        return;
+    }
+    for (Run *run = r->live; run; run = run->next) {
+        run->cancelled = true;
+        run_signal(run, SIGKILL);
+    }
+}

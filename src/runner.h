@@ -1,0 +1,66 @@
+/* runner: one pytest run at a time on a libuv loop.
+ *
+ * Owns the pytest child (its own session and process group, so signals reach xdist
+ * workers and anything pytest started), its stdout/stderr pipes, the run's timers,
+ * its private 0700 temporary directory (JUnit report; removed after the run) and its
+ * log file. Output is streamed: a bounded tail in memory, everything in the log, and
+ * progress parsed on the fly. When the child has exited and its pipes are drained the
+ * results are read and the `finished` event fires; then the run's handles close.
+ *
+ * A new run while one is active cancels the old one first (SIGTERM to its group and
+ * tracked descendants, SIGKILL after the grace period); the old run still reports
+ * `finished` with status "cancelled". The co-process is a child subreaper, so
+ * descendants that escape the group (setsid) stay visible and are ended too. */
+#ifndef PYTESTMON_RUNNER_H
+#define PYTESTMON_RUNNER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "strbuf.h"
+
+typedef struct {
+    const char *cwd;           /* the editor's cwd: relative args are meant from here */
+    const char *file;          /* optional: the current file, to find the project root */
+    char *const *args;         /* user arguments for pytest */
+    size_t nargs;
+    const char *python;        /* NULL or "": choose (see project.h) */
+    char *const *env;          /* extra "KEY=VALUE" entries */
+    size_t nenv;
+    uint64_t timeout_ms;       /* 0: none */
+    uint64_t kill_grace_ms;    /* SIGTERM -> SIGKILL delay; 0 picks 2000 */
+    const char *log_path;      /* full output goes here; NULL: no log */
+    unsigned sample_interval_ms; /* memory sampling of the pytest tree; 0 picks 100 */
+    size_t tail_bytes;         /* output kept in memory; 0 picks 64 KiB */
+} RunSpec;
+
+/* Events; the json_t is borrowed until the callback returns. */
+typedef struct {
+    void (*started)(void *ud, json_t *event);
+    void (*progress)(void *ud, json_t *event);
+    void (*finished)(void *ud, json_t *result);
+} RunnerEvents;
+
+typedef struct Runner Runner;
+
+Runner *runner_new(uv_loop_t *loop, const RunnerEvents *events, void *ud);
+/* Ends every live run at once (SIGKILL) and closes all handles; `done` runs when the
+ * last handle is closed, after which the Runner is freed. */
+void runner_free(Runner *r, void (*done)(void *ud), void *ud);
+
+/* Starts a run (spec borrowed; copied). Returns the run id (> 0). A run that cannot
+ * start (bad cwd, no interpreter) still gets an id and reports `finished` with
+ * status "error" from the loop, never synchronously. */
+int64_t runner_start(Runner *r, const RunSpec *spec);
+/* The id the next runner_start() will return. */
+int64_t runner_next_id(const Runner *r);
+/* Cancels the active run; false if none. */
+bool runner_cancel(Runner *r);
+bool runner_active(const Runner *r);
+/* pid of the active pytest process, or 0. */
+int runner_active_pid(const Runner *r);
+
+#endif

@@ -1,0 +1,464 @@
+/* runout: output streaming, progress and the result document of a run. */
+#include "runout.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "procmem.h"
+#include "report.h"
+#include "strbuf.h"
+
+#define KEEP_SLOWEST 50
+
+void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path)
+{
+    memset(o, 0, sizeof *o);
+    tail_init(&o->tail, tail_bytes ? tail_bytes : 64 * 1024);
+    tail_init(&o->err_tail, 8 * 1024);
+    o->progress = progress_new();
+    o->summary = summary_new();
+    o->log_fd = -1;
+    if (!log_path)
+        return;
+    o->log_path = xstrdup(log_path);
+    o->log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (o->log_fd < 0) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "log is off: cannot open %s: %s", log_path, strerror(errno));
+        o->log_error = strbuf_detach(&sb);
+    }
+}
+
+void runout_destroy(RunOutput *o)
+{
+    if (o->log_fd >= 0)
+        close(o->log_fd);
+    tail_destroy(&o->tail);
+    tail_destroy(&o->err_tail);
+    progress_free(o->progress);
+    summary_free(o->summary);
+    free(o->log_path);
+    free(o->log_error);
+    memset(o, 0, sizeof *o);
+    o->log_fd = -1;
+}
+
+/* Writes everything or switches the log off with the reason (full disk, ...). */
+static void log_write(RunOutput *o, const char *data, size_t len)
+{
+    while (o->log_fd >= 0 && len > 0) {
+        ssize_t n = write(o->log_fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            StrBuf sb = STRBUF_INIT;
+            strbuf_printf(&sb, "log is off: writing %s failed: %s", o->log_path,
+                          n < 0 ? strerror(errno) : "short write");
+            free(o->log_error);
+            o->log_error = strbuf_detach(&sb);
+            close(o->log_fd);
+            o->log_fd = -1;
+            return;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
+{
+    tail_write(&o->tail, data, len);
+    log_write(o, data, len);
+    if (is_stderr) {
+        o->bytes_err += len;
+        tail_write(&o->err_tail, data, len);
+        return;
+    }
+    o->bytes_out += len;
+    progress_feed(o->progress, data, len);
+    summary_feed(o->summary, data, len);
+}
+
+bool runout_progress_changed(RunOutput *o)
+{
+    return progress_take_changed(o->progress);
+}
+
+const char *runout_current_test(const RunOutput *o)
+{
+    return progress_current(o->progress);
+}
+
+/* A copy of `s` with invalid UTF-8 replaced by U+FFFD, so JSON output never fails. */
+static json_t *utf8_string(const char *s, size_t len)
+{
+    StrBuf sb = STRBUF_INIT;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = n > 0 && i + n <= len && (n != 2 || c >= 0xc2);
+        for (size_t k = 1; ok && k < n; k++)
+            ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
+        if (ok && n == 3) {
+            unsigned char c1 = (unsigned char)s[i + 1];
+            ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+        } else if (ok && n == 4) {
+            unsigned char c1 = (unsigned char)s[i + 1];
+            ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+        }
+        if (ok) {
+            strbuf_append(&sb, s + i, n);
+            i += n;
+        } else {
+            strbuf_puts(&sb, "\xef\xbf\xbd");
+            i++;
+        }
+    }
+    json_t *j = json_stringn(strbuf_cstr(&sb), sb.len);
+    strbuf_destroy(&sb);
+    return j ? j : json_string("");
+}
+
+static json_t *utf8_cstring(const char *s)
+{
+    return utf8_string(s, strlen(s));
+}
+
+json_t *runout_progress_json(RunOutput *o)
+{
+    const ProgressCounts *c = progress_counts(o->progress);
+    json_t *j = json_pack("{s:i, s:i, s:i, s:i}", "done", (int)c->done, "total",
+                          (int)(c->collected > 0 ? c->collected : 0), "failed", (int)c->failed_so_far,
+                          "percent", c->percent < 0 ? 0 : c->percent);
+    const char *cur = progress_current(o->progress);
+    if (cur)
+        json_object_set_new(j, "current", utf8_cstring(cur));
+    return j;
+}
+
+const char *runout_exit_meaning(int64_t code)
+{
+    switch (code) {
+    case 0: return "all tests passed";
+    case 1: return "tests failed";
+    case 2: return "interrupted";
+    case 3: return "internal error";
+    case 4: return "usage error";
+    case 5: return "no tests collected";
+    case 6: return "too many warnings";
+    default: return "unknown exit code";
+    }
+}
+
+static const char *status_for_exit(int64_t code)
+{
+    switch (code) {
+    case 0: return "passed";
+    case 1: return "failed";
+    case 2: return "interrupted";
+    case 3: return "internal_error";
+    case 4: return "usage_error";
+    case 5: return "no_tests";
+    default: return "error";
+    }
+}
+
+/* "3 failed, 120 passed, 2 skipped in 2.14s", pytest's own order and words. */
+static char *summary_line(json_t *counts, double seconds)
+{
+    static const char *const order[][2] = {{"failed", "failed"}, {"passed", "passed"},
+                                           {"skipped", "skipped"}, {"xfailed", "xfailed"},
+                                           {"xpassed", "xpassed"}, {"errors", "error"}};
+    StrBuf sb = STRBUF_INIT;
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        json_int_t n = json_integer_value(json_object_get(counts, order[i][0]));
+        if (n <= 0)
+            continue;
+        const char *word = order[i][1];
+        bool plural = n != 1 && strcmp(word, "error") == 0;
+        strbuf_printf(&sb, "%s%lld %s%s", sb.len ? ", " : "", (long long)n, word, plural ? "s" : "");
+    }
+    if (!sb.len)
+        strbuf_puts(&sb, "no tests ran");
+    strbuf_printf(&sb, " in %.2fs", seconds);
+    return strbuf_detach(&sb);
+}
+
+/* The last line of `text` that says "error:" (pytest's usage message names the
+ * reason there, then prints its rootdir), else the last non-blank line. */
+static char *last_line(const char *text, size_t len);
+
+static char *usage_reason(const char *text, size_t len)
+{
+    size_t end = len;
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && text[start - 1] != '\n')
+            start--;
+        if (memmem(text + start, end - start, "error:", 6))
+            return xstrndup(text + start, end - start);
+        end = start > 0 ? start - 1 : 0;
+    }
+    return last_line(text, len);
+}
+
+/* The last non-blank line of `text`. */
+static char *last_line(const char *text, size_t len)
+{
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        len--;
+    size_t start = len;
+    while (start > 0 && text[start - 1] != '\n')
+        start--;
+    return xstrndup(text + start, len - start);
+}
+
+static bool contains(const char *hay, size_t len, const char *needle)
+{
+    return memmem(hay, len, needle, strlen(needle)) != NULL;
+}
+
+static const char *rootdir_of(const RunOutput *o, const RunFacts *f)
+{
+    const char *rd = progress_rootdir(o->progress);
+    return rd && *rd ? rd : f->root;
+}
+
+/* Failures from the terminal's FAILED/ERROR lines when there is no usable XML. */
+static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts)
+{
+    const SummaryRecord *recs;
+    const char *rootdir = rootdir_of(o, f);
+    summary_locate(o->summary, rootdir);
+    size_t n = summary_records(o->summary, &recs);
+    json_t *list = json_array();
+    int failed = 0, errors = 0;
+    for (size_t i = 0; i < n; i++) {
+        StrBuf path = STRBUF_INIT;
+        if (recs[i].file[0] == '/')
+            strbuf_puts(&path, recs[i].file);
+        else
+            strbuf_printf(&path, "%s/%s", rootdir, recs[i].file);
+        bool is_error = recs[i].kind == SUMMARY_ERROR;
+        if (is_error)
+            errors++;
+        else
+            failed++;
+        json_t *item = json_pack("{s:o, s:s, s:o, s:o, s:i}", "nodeid", utf8_cstring(recs[i].nodeid),
+                                 "kind", is_error ? "error" : "failed", "message",
+                                 utf8_cstring(recs[i].message), "file", utf8_cstring(strbuf_cstr(&path)),
+                                 "line", recs[i].line > 0 ? recs[i].line : 1);
+        json_array_append_new(list, item);
+        strbuf_destroy(&path);
+    }
+    const ProgressCounts *c = progress_counts(o->progress);
+    json_object_set_new(counts, "failed", json_integer(failed > c->failed ? failed : c->failed));
+    json_object_set_new(counts, "errors", json_integer(errors > c->errors ? errors : c->errors));
+    json_object_set_new(counts, "passed", json_integer(c->passed));
+    json_object_set_new(counts, "skipped", json_integer(c->skipped));
+    json_object_set_new(counts, "xfailed", json_integer(c->xfailed));
+    json_object_set_new(counts, "xpassed", json_integer(c->xpassed));
+    return list;
+}
+
+/* The event contract omits absent fields instead of sending nil. */
+static void drop_nulls(json_t *list)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        const char *key;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(item, tmp, key, v) {
+            if (json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 0 &&
+                                    strcmp(key, "crash_line") == 0))
+                json_object_del(item, key);
+        }
+    }
+}
+
+static json_t *empty_counts(void)
+{
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "passed", 0, "failed", 0, "errors", 0,
+                     "skipped", 0, "xfailed", 0, "xpassed", 0);
+}
+
+/* Why the run ended the way it did, when it is not pytest's own verdict. */
+static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len)
+{
+    StrBuf sb = STRBUF_INIT;
+    if (f->start_error)
+        strbuf_puts(&sb, f->start_error);
+    else if (f->timed_out)
+        strbuf_printf(&sb, "timed out after %g s", (double)f->timeout_ms / 1000.0);
+    else if (f->cancelled)
+        strbuf_puts(&sb, "cancelled");
+    else if (f->term_signal)
+        strbuf_printf(&sb, "pytest was killed by signal %d (%s)", f->term_signal,
+                      strsignal(f->term_signal));
+    else if (f->exit_status == 1 && contains(err_text, err_len, "No module named pytest"))
+        strbuf_printf(&sb, "pytest is not installed for %s (No module named pytest)", f->python);
+    else if (f->exit_status == 4) {
+        char *line = usage_reason(err_text, err_len);
+        strbuf_printf(&sb, "pytest usage error: %s", line);
+        free(line);
+    }
+    (void)o;
+    return sb.len ? strbuf_detach(&sb) : (strbuf_destroy(&sb), NULL);
+}
+
+json_t *runout_result(RunOutput *o, const RunFacts *f)
+{
+    progress_finish(o->progress);
+    summary_finish(o->summary);
+    size_t err_len = 0, tail_len = 0;
+    char *err_text = tail_read(&o->err_tail, &err_len);
+    char *tail_text = tail_read(&o->tail, &tail_len);
+    json_t *r = json_object();
+    json_object_set_new(r, "run_id", json_integer(f->id));
+    json_object_set_new(r, "cwd", utf8_cstring(f->cwd ? f->cwd : ""));
+    if (f->root)
+        json_object_set_new(r, "root", utf8_cstring(f->root));
+    if (f->python)
+        json_object_set_new(r, "python", utf8_cstring(f->python));
+    json_object_set_new(r, "seconds", json_real(f->seconds));
+    json_object_set_new(r, "timed_out", json_boolean(f->timed_out));
+    json_object_set_new(r, "output_tail", utf8_string(tail_text, tail_len));
+    if (o->log_path)
+        json_object_set_new(r, "log_path", utf8_cstring(o->log_path));
+    if (o->log_error)
+        json_object_set_new(r, "log_error", utf8_cstring(o->log_error));
+    if (f->term_signal)
+        json_object_set_new(r, "signal", json_integer(f->term_signal));
+
+    /* Results: the JUnit report, else the terminal summary. */
+    Report rep = {0};
+    StrBuf why = STRBUF_INIT;
+    json_t *counts = NULL, *failures = NULL;
+    double seconds = f->seconds;
+    bool have_xml = false;
+    if (f->spawned) {
+        const char *rootdir = rootdir_of(o, f);
+        int rc = report_from_junit(f->junit_path, rootdir, f->root, f->root, KEEP_SLOWEST, &rep, &why);
+        if (rc == 0) {
+            have_xml = true;
+            json_t *rj = report_to_json(&rep);
+            counts = json_incref(json_object_get(rj, "counts"));
+            failures = json_incref(json_object_get(rj, "failures"));
+            drop_nulls(failures);
+            json_object_set(r, "slowest", json_object_get(rj, "slowest"));
+            if (rep.seconds > 0)
+                seconds = rep.seconds;
+            if (!counts) {
+                counts = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "passed", rep.passed, "failed",
+                                   rep.failed, "errors", rep.errors, "skipped", rep.skipped,
+                                   "xfailed", rep.xfailed, "xpassed", rep.xpassed);
+            }
+            json_decref(rj);
+        } else if (rc == -ENOENT) {
+            strbuf_reset(&why);
+            strbuf_puts(&why, f->term_signal ? "pytest was killed before writing its JUnit report"
+                                             : "pytest wrote no JUnit report");
+        }
+        report_destroy(&rep);
+    }
+    if (!have_xml) {
+        counts = empty_counts();
+        failures = f->spawned ? fallback_failures(o, f, counts) : json_array();
+        const ProgressFinal *fin = progress_final(o->progress);
+        if (fin->seen && fin->seconds >= 0)
+            seconds = fin->seconds;
+        if (f->spawned) {
+            json_object_set_new(r, "source", json_string("terminal"));
+            json_object_set_new(r, "source_reason", utf8_cstring(strbuf_cstr(&why)));
+        }
+    } else {
+        json_object_set_new(r, "source", json_string("junit"));
+    }
+    strbuf_destroy(&why);
+
+    char *error = run_error(o, f, err_text, err_len);
+    const char *status;
+    if (f->start_error)
+        status = "error";
+    else if (f->timed_out)
+        status = "timed_out";
+    else if (f->cancelled)
+        status = "cancelled";
+    else if (f->term_signal || error)
+        status = f->exit_status == 4 ? "usage_error" : "error";
+    else
+        status = status_for_exit(f->exit_status);
+    json_object_set_new(r, "status", json_string(status));
+    if (f->spawned && !f->term_signal) {
+        json_object_set_new(r, "exit_code", json_integer(f->exit_status));
+        json_object_set_new(r, "exit_meaning", json_string(runout_exit_meaning(f->exit_status)));
+    }
+    char *line = summary_line(counts, seconds);
+    StrBuf summary = STRBUF_INIT;
+    if (f->start_error)
+        strbuf_puts(&summary, error);
+    else if (error && strcmp(status, "failed") != 0)
+        strbuf_printf(&summary, "%s (%s)", error, line);
+    else if (strcmp(status, "no_tests") == 0)
+        strbuf_printf(&summary, "no tests collected (%s)", line);
+    else
+        strbuf_puts(&summary, line);
+    json_object_set_new(r, "summary", utf8_cstring(strbuf_cstr(&summary)));
+    strbuf_destroy(&summary);
+    free(line);
+    if (error)
+        json_object_set_new(r, "error", utf8_cstring(error));
+    free(error);
+    json_object_set_new(r, "counts", counts);
+    json_object_set_new(r, "failures", failures);
+    if (!json_object_get(r, "slowest"))
+        json_object_set_new(r, "slowest", json_array());
+    free(err_text);
+    free(tail_text);
+    return r;
+}
+
+/* ---- process tree ------------------------------------------------------------ */
+
+size_t runout_descendants(int pid, int **pids)
+{
+    ProcTree t;
+    procmem_tree_init(&t);
+    size_t n = 0;
+    *pids = NULL;
+    if (procmem_tree_discover("", pid, &t) == 0 && t.n > 1) {
+        n = t.n - 1; /* the tree lists pid itself first */
+        *pids = xmalloc(n * sizeof **pids);
+        memcpy(*pids, t.pids + 1, n * sizeof **pids);
+    }
+    procmem_tree_destroy(&t);
+    return n;
+}
+
+size_t runout_children_of_self(int **pids)
+{
+    int *all = NULL;
+    size_t n = runout_descendants(getpid(), &all);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        StrBuf path = STRBUF_INIT, text = STRBUF_INIT;
+        int ppid = 0;
+        strbuf_printf(&path, "/proc/%d/stat", all[i]);
+        if (procmem_read_file(strbuf_cstr(&path), &text) == 0 &&
+            procmem_parse_stat_ppid(strbuf_cstr(&text), &ppid) == 0 && ppid == getpid())
+            all[k++] = all[i];
+        strbuf_destroy(&path);
+        strbuf_destroy(&text);
+    }
+    *pids = all;
+    return k;
+}

@@ -1,0 +1,85 @@
+/* tail: bounded ring of the last bytes of output. See tail.h. */
+#include "tail.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "strbuf.h"
+
+void tail_init(Tail *t, size_t cap)
+{
+    t->cap = cap ? cap : 1;
+    t->buf = xmalloc(t->cap);
+    t->start = t->len = 0;
+    t->total = 0;
+}
+
+void tail_destroy(Tail *t)
+{
+    free(t->buf);
+    t->buf = NULL;
+    t->cap = t->start = t->len = 0;
+    t->total = 0;
+}
+
+void tail_reset(Tail *t)
+{
+    t->start = t->len = 0;
+    t->total = 0;
+}
+
+void tail_write(Tail *t, const char *data, size_t n)
+{
+    t->total += n;
+    if (n >= t->cap) { /* only the last cap bytes survive */
+        memcpy(t->buf, data + n - t->cap, t->cap);
+        t->start = 0;
+        t->len = t->cap;
+        return;
+    }
+    size_t end = (t->start + t->len) % t->cap;
+    size_t first = t->cap - end < n ? t->cap - end : n;
+    memcpy(t->buf + end, data, first);
+    memcpy(t->buf, data + first, n - first);
+    if (t->len + n > t->cap) {
+        size_t over = t->len + n - t->cap;
+        t->start = (t->start + over) % t->cap;
+        t->len = t->cap;
+    } else {
+        t->len += n;
+    }
+}
+
+char *tail_read(const Tail *t, size_t *len)
+{
+    char *out = xmalloc(t->len + 1);
+    size_t first = t->cap - t->start < t->len ? t->cap - t->start : t->len;
+    memcpy(out, t->buf + t->start, first);
+    memcpy(out + first, t->buf, t->len - first);
+    size_t skip = 0;
+    if (tail_truncated(t)) {
+        const char *nl = memchr(out, '\n', t->len / 4);
+        if (nl) {
+            skip = (size_t)(nl - out) + 1;
+        } else {
+            while (skip < t->len && skip < 3 && ((unsigned char)out[skip] & 0xC0) == 0x80)
+                skip++;
+        }
+    }
+    size_t n = t->len - skip;
+    memmove(out, out + skip, n);
+    out[n] = '\0';
+    if (len)
+        *len = n;
+    return out;
+}
+
+unsigned long long tail_total(const Tail *t)
+{
+    return t->total;
+}
+
+bool tail_truncated(const Tail *t)
+{
+    return t->total > t->len;
+}
