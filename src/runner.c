@@ -13,6 +13,7 @@
 
 #include "project.h"
 #include "runout.h"
+#include "sampler.h"
 #include "strbuf.h"
 
 extern char **environ;
@@ -50,6 +51,9 @@ struct Run {
     int term_signal;
     uint64_t start_ns, end_ns, last_push_ns;
     RunOutput output;
+    Sampler *sampler;            /* memory of the pytest tree; NULL if it could not start */
+    unsigned sample_ms;
+    uint64_t tree_rss;           /* latest sample */
     char buf_out[64 * 1024], buf_err[64 * 1024];
 };
 
@@ -159,6 +163,8 @@ static void push_progress(Run *run)
     run->last_push_ns = uv_hrtime();
     json_t *ev = runout_progress_json(&run->output);
     json_object_set_new(ev, "run_id", json_integer(run->id));
+    if (run->sampler)
+        json_object_set_new(ev, "tree_rss", json_integer((json_int_t)run->tree_rss));
     if (run->r->ev.progress)
         run->r->ev.progress(run->r->ud, ev);
     json_decref(ev);
@@ -223,6 +229,8 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
     run->term_signal = term_signal;
     run->end_ns = uv_hrtime();
     uv_timer_stop(&run->timeout_timer);
+    if (run->sampler)
+        sampler_stop(run->sampler);
     /* pytest is gone: whatever is left of its group is a leftover that could hold our
      * pipes open forever. */
     kill(-p->pid, SIGKILL);
@@ -233,6 +241,70 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
     free(pids);
     if (run->out_eof && run->err_eof)
         run_finish(run);
+}
+
+/* ---- memory ----------------------------------------------------------------- */
+
+static const char *run_current_test(void *ud)
+{
+    Run *run = ud;
+    return runout_current_test(&run->output);
+}
+
+static void on_sample(Sampler *sm, void *ud)
+{
+    Run *run = ud;
+    size_t n;
+    const SamplerPoint *pts = sampler_timeline(sm, &n);
+    if (n == 0 || pts[n - 1].rss == run->tree_rss)
+        return;
+    run->tree_rss = pts[n - 1].rss;
+    uint64_t since_ms = (uv_hrtime() - run->last_push_ns) / 1000000;
+    if (since_ms >= 100 && !run->exited)
+        push_progress(run);
+}
+
+static void start_sampler(Run *run)
+{
+    run->sampler = sampler_new(run->r->loop, "", run->proc.pid, run->sample_ms, run_current_test, run);
+    if (!run->sampler)
+        return;
+    run->open_handles++;
+    sampler_set_on_sample(run->sampler, on_sample);
+    sampler_sample_now(run->sampler);
+    sampler_start(run->sampler);
+}
+
+/* {peak_rss, peak_vms, peak_test, samples, timeline, top_growth}: a new reference. */
+static json_t *memory_json(Run *run)
+{
+    Sampler *sm = run->sampler;
+    json_t *m = json_object();
+    if (!sm)
+        return m;
+    sampler_finish(sm);
+    json_object_set_new(m, "peak_rss", json_integer((json_int_t)sampler_peak_rss(sm)));
+    json_object_set_new(m, "peak_vms", json_integer((json_int_t)sampler_peak_vms(sm)));
+    json_object_set_new(m, "peak_nproc", json_integer(sampler_peak_nproc(sm)));
+    json_object_set_new(m, "samples", json_integer((json_int_t)sampler_samples(sm)));
+    const char *peak_test = sampler_peak_test(sm);
+    if (peak_test)
+        json_object_set_new(m, "peak_test", json_string(peak_test));
+    size_t n;
+    const SamplerPoint *pts = sampler_timeline(sm, &n);
+    json_t *tl = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(tl, json_pack("{s:I, s:I, s:I, s:i}", "t_ms", (json_int_t)pts[i].t_last_ms,
+                                            "rss", (json_int_t)pts[i].rss, "vms", (json_int_t)pts[i].vms,
+                                            "nproc", (int)pts[i].nproc));
+    json_object_set_new(m, "timeline", tl);
+    const SamplerTestGrowth *top = sampler_top_tests(sm, &n);
+    json_t *growth = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(growth, json_pack("{s:s, s:I}", "nodeid", top[i].test ? top[i].test : "",
+                                                "growth", (json_int_t)top[i].growth));
+    json_object_set_new(m, "top_growth", growth);
+    return m;
 }
 
 /* ---- finishing -------------------------------------------------------------- */
@@ -284,6 +356,7 @@ static void run_finish(Run *run)
     json_object_set_new(result, "cmd", string_list(run->argv));
     if (run->python_why)
         json_object_set_new(result, "python_why", json_string(run->python_why));
+    json_object_set_new(result, "memory", memory_json(run));
     remove_tmpdir(run);
     if (run->r->ev.finished)
         run->r->ev.finished(run->r->ud, result);
@@ -307,9 +380,8 @@ static void run_free(Run *run)
     free(run);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void run_handle_gone(Run *run)
 {
-    Run *run = h->data;
     if (--run->open_handles > 0)
         return;
     Runner *r = run->r;
@@ -329,6 +401,16 @@ static void on_handle_closed(uv_handle_t *h)
     }
 }
 
+static void on_handle_closed(uv_handle_t *h)
+{
+    run_handle_gone(h->data);
+}
+
+static void on_sampler_closed(void *ud)
+{
+    run_handle_gone(ud);
+}
+
 static void close_handle(void *h)
 {
     uv_handle_t *handle = h;
@@ -346,6 +428,10 @@ static void run_close(Run *run)
     close_handle(&run->err);
     if (run->proc_inited)
         close_handle(&run->proc);
+    if (run->sampler) {
+        sampler_close(run->sampler, on_sampler_closed);
+        run->sampler = NULL;
+    }
 }
 
 /* ---- starting --------------------------------------------------------------- */
@@ -500,6 +586,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     r->live = run;
     run->timeout_ms = spec->timeout_ms;
     run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
+    run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
     run->user_args = copy_argv(spec->args, spec->nargs);
     run->cwd = spec->cwd ? realpath(spec->cwd, NULL) : NULL;
     init_timer(run, &run->timeout_timer);
@@ -540,6 +627,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         return run->id;
     }
     r->active = run;
+    start_sampler(run);
     if (run->timeout_ms)
         uv_timer_start(&run->timeout_timer, on_timeout, run->timeout_ms, 0);
     if (r->ev.started) {

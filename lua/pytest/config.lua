@@ -1,0 +1,199 @@
+-- pytest.config: the option schema, its validation (the ONLY place options are checked) and
+-- the effective configuration. Works without setup(): get() returns the defaults.
+local M = {}
+
+local uv = vim.loop
+
+-- Directory of the plugin (the one holding lua/, plugin/, build/).
+local function plugin_root()
+  local src = debug.getinfo(1, 'S').source
+  src = src:sub(1, 1) == '@' and src:sub(2) or src
+  local root = vim.fn.fnamemodify(src, ':p:h:h:h')
+  return (root:gsub('/$', ''))
+end
+M.plugin_root = plugin_root()
+
+-- stdpath('state') is 0.8+; 0.7 raises on the unknown name.
+local function state_dir()
+  local ok, dir = pcall(vim.fn.stdpath, 'state')
+  if not ok or type(dir) ~= 'string' or dir == '' then
+    dir = vim.fn.stdpath('cache')
+  end
+  return dir
+end
+
+M.statusline_pieces = { 'result', 'memory', 'system', 'warn' }
+M.open_quickfix_values = { 'on_failure', 'always', 'never' }
+
+-- name -> { types (list), default (value or function), description, check (optional) }
+-- Order matters for docs and error messages only through `M.option_names`.
+M.schema = {
+  bin = {
+    types = { 'string' },
+    default = function() return M.plugin_root .. '/build/pytestmon' end,
+    description = 'Path of the pytestmon co-process ($PYTESTMON_BIN overrides it).',
+  },
+  python = {
+    types = { 'string', 'function', 'nil' },
+    default = nil,
+    description = 'Python interpreter running pytest; a string, or a function(root) returning one. '
+      .. 'nil: $VIRTUAL_ENV, then <root>/.venv or <root>/venv, then "python3".',
+  },
+  args = {
+    types = { 'table' },
+    default = function() return {} end,
+    description = 'Extra pytest arguments prepended to every run (list of strings).',
+    check = function(v)
+      for i, a in ipairs(v) do
+        if type(a) ~= 'string' then
+          return string.format('must be a list of strings, item %d is %s', i, type(a))
+        end
+      end
+    end,
+  },
+  env = {
+    types = { 'table' },
+    default = function() return {} end,
+    description = 'Extra environment variables for pytest (map of name to string).',
+    check = function(v)
+      for k, x in pairs(v) do
+        if type(k) ~= 'string' or type(x) ~= 'string' then
+          return 'must map strings to strings'
+        end
+      end
+    end,
+  },
+  timeout = {
+    types = { 'number' },
+    default = 0,
+    description = 'Seconds before a run is stopped; 0 means no timeout.',
+    check = function(v) if v < 0 then return 'must be >= 0' end end,
+  },
+  history_size = {
+    types = { 'number' },
+    default = 5,
+    description = 'How many runs the co-process keeps for :PytestHistory.',
+    check = function(v)
+      if v < 1 or v ~= math.floor(v) then return 'must be a positive integer' end
+    end,
+  },
+  sample_interval_ms = {
+    types = { 'number' },
+    default = 100,
+    description = 'Memory sampling interval of the test process tree, in milliseconds.',
+    check = function(v)
+      if v < 1 or v ~= math.floor(v) then return 'must be a positive integer' end
+    end,
+  },
+  statusline = {
+    types = { 'table' },
+    default = function() return vim.deepcopy(M.statusline_pieces) end,
+    description = 'Pieces of require("pytest").statusline(), in order: '
+      .. '"result", "memory", "system", "warn".',
+    check = function(v)
+      for i, p in ipairs(v) do
+        if not vim.tbl_contains(M.statusline_pieces, p) then
+          return string.format('item %d must be one of "%s", got %s', i,
+            table.concat(M.statusline_pieces, '", "'), vim.inspect(p))
+        end
+      end
+    end,
+  },
+  diagnostics = {
+    types = { 'boolean' },
+    default = true,
+    description = 'Show failures with vim.diagnostic at the failing lines.',
+  },
+  open_quickfix = {
+    types = { 'string' },
+    default = 'on_failure',
+    description = 'When to open the quickfix window: "on_failure", "always" or "never".',
+    check = function(v)
+      if not vim.tbl_contains(M.open_quickfix_values, v) then
+        return string.format('must be one of "%s", got %s',
+          table.concat(M.open_quickfix_values, '", "'), vim.inspect(v))
+      end
+    end,
+  },
+  notify = {
+    types = { 'boolean' },
+    default = true,
+    description = 'Announce each run result with vim.notify.',
+  },
+  log_dir = {
+    types = { 'string' },
+    default = function() return state_dir() .. '/pytest' end,
+    description = 'Where the co-process writes run logs (stdpath("state")/pytest; cache on 0.7).',
+  },
+}
+
+M.option_names = vim.tbl_keys(M.schema)
+table.sort(M.option_names)
+
+local function default_of(name)
+  local d = M.schema[name].default
+  if type(d) == 'function' then return d() end
+  return d
+end
+
+local function defaults()
+  local c = {}
+  for _, name in ipairs(M.option_names) do c[name] = default_of(name) end
+  return c
+end
+
+-- Validate a user table; raises error('(pytest) ...', 0). Returns the merged config.
+function M.validate(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= 'table' then
+    error(string.format('(pytest) setup() expects a table, got %s', type(opts)), 0)
+  end
+  local unknown = {}
+  for k in pairs(opts) do
+    if M.schema[k] == nil then table.insert(unknown, tostring(k)) end
+  end
+  if #unknown > 0 then
+    table.sort(unknown)
+    error(string.format("(pytest) unknown option '%s'", unknown[1]), 0)
+  end
+  local cfg = defaults()
+  for _, name in ipairs(M.option_names) do
+    local v = opts[name]
+    local spec = M.schema[name]
+    if v ~= nil then
+      if not vim.tbl_contains(spec.types, type(v)) then
+        local allowed = vim.tbl_filter(function(t) return t ~= 'nil' end, spec.types)
+        error(string.format("(pytest) option '%s' must be %s, got %s",
+          name, table.concat(allowed, ' or '), type(v)), 0)
+      end
+      if spec.check then
+        local msg = spec.check(v)
+        if msg then error(string.format("(pytest) option '%s' %s", name, msg), 0) end
+      end
+      cfg[name] = v
+    end
+  end
+  return cfg
+end
+
+local current = nil
+
+function M.setup(opts)
+  current = M.validate(opts)
+  return current
+end
+
+-- The effective configuration (defaults until setup() is called).
+function M.get()
+  if current == nil then current = defaults() end
+  return current
+end
+
+-- Path of the co-process: $PYTESTMON_BIN wins (used by the tests), then `bin`.
+function M.bin()
+  local env = uv.os_getenv('PYTESTMON_BIN')
+  if env and env ~= '' then return env end
+  return M.get().bin
+end
+
+return M

@@ -1,0 +1,76 @@
+-- pytest.events: entry point of the co-process's pushed events. The co-process sends
+-- `nvim_exec_lua` notifications running `require('pytest.events').dispatch(name, payload)`.
+-- Each handler updates pytest.state and the views; errors are reported, never raised back.
+local M = {}
+
+local config = require('pytest.config')
+local state = require('pytest.state')
+local util = require('pytest.util')
+
+local levels = vim.log.levels
+local val = util.val
+
+local handlers = {}
+
+-- An event of another run than the active one (e.g. a late event of a cancelled run).
+local function stale(p)
+  local id = val(p.run_id)
+  return state.running and state.run_id ~= nil and id ~= nil and id ~= state.run_id
+end
+
+function handlers.started(p)
+  state.running = true
+  state.run_id = val(p.run_id) or state.run_id
+  state.progress = nil
+  require('pytest.results').clear_diagnostics()
+  require('pytest.statusline').update()
+  util.fire('PytestStarted', p)
+end
+
+function handlers.progress(p)
+  if stale(p) then return end
+  state.running = true
+  state.progress = p
+  require('pytest.statusline').update()
+end
+
+function handlers.finished(p)
+  if stale(p) then return end
+  local results = require('pytest.results')
+  state.running = false
+  state.progress = nil
+  state.last = p
+  state.view = nil
+  results.show(p)
+  local level = results.level(p)
+  if config.get().notify or level >= levels.ERROR then
+    util.notify(results.describe(p), level)
+  end
+  require('pytest.statusline').update()
+  util.fire('PytestFinished', p)
+end
+
+function handlers.status(p)
+  state.status = p
+  require('pytest.statusline').update()
+end
+
+function handlers.error(p)
+  util.notify(tostring(val(p.message) or 'unknown co-process error'), levels.ERROR)
+end
+
+M.handlers = handlers
+
+-- dispatch(name, payload): unknown events are ignored (newer co-process, older shim).
+function M.dispatch(name, payload)
+  local h = handlers[name]
+  if not h then return nil end
+  if type(payload) ~= 'table' then payload = {} end
+  local ok, err = pcall(h, payload)
+  if not ok then
+    util.notify(string.format('error handling the %s event: %s', tostring(name), tostring(err)), levels.ERROR)
+  end
+  return nil
+end
+
+return M

@@ -1,0 +1,183 @@
+-- pytest.health: `:checkhealth pytest`. Works with 0.7 (health#report_*) and 0.10
+-- (vim.health.start/ok/warn/error). Not on the UI path: the pytest version check may block
+-- for a few seconds.
+local M = {}
+
+local config = require('pytest.config')
+local util = require('pytest.util')
+
+local val = util.val
+
+local function vh()
+  local ok, h = pcall(function() return vim.health end)
+  if ok and type(h) == 'table' then return h end
+  return {}
+end
+
+local function report(new, old)
+  return function(msg, advice)
+    local h = vh()
+    if h[new] then return h[new](msg, advice) end
+    if h[old] then return h[old](msg, advice) end
+    if advice then return vim.fn['health#' .. old](msg, advice) end
+    return vim.fn['health#' .. old](msg)
+  end
+end
+
+local start = function(name)
+  local h = vh()
+  if h.start then return h.start(name) end
+  if h.report_start then return h.report_start(name) end
+  return vim.fn['health#report_start'](name)
+end
+local ok = report('ok', 'report_ok')
+local warn = report('warn', 'report_warn')
+local err = report('error', 'report_error')
+local info = report('info', 'report_info')
+
+local function as_advice(s)
+  if s == nil then return nil end
+  return type(s) == 'table' and s or { s }
+end
+
+-- Run a short command with a deadline; returns exit code and stdout (health only).
+local function run_short(cmd, timeout_ms)
+  local out = {}
+  local okj, job = pcall(vim.fn.jobstart, cmd, {
+    stdout_buffered = true,
+    stderr_buffered = true,
+    on_stdout = function(_, d) vim.list_extend(out, d) end,
+    on_stderr = function(_, d) vim.list_extend(out, d) end,
+  })
+  if not okj or job <= 0 then return nil, 'could not start ' .. tostring(cmd[1]) end
+  local rc = vim.fn.jobwait({ job }, timeout_ms)[1]
+  if rc == -1 then
+    vim.fn.jobstop(job)
+    return nil, 'timed out'
+  end
+  return rc, vim.trim(table.concat(out, '\n'))
+end
+
+local function check_nvim()
+  start('pytest: Neovim')
+  local v = vim.version()
+  local s = string.format('Neovim %d.%d.%d', v.major, v.minor, v.patch)
+  if vim.fn.has('nvim-0.7') == 1 then
+    ok(s .. ' (supported: 0.7 or newer)')
+  else
+    err(s .. ' is too old', as_advice('Neovim 0.7 or newer is required'))
+  end
+  if vim.fn.has('nvim-0.8') ~= 1 then
+    info('Neovim 0.7: quickfix entries carry test ids in the list context (user_data needs 0.8)')
+  end
+end
+
+local function check_coprocess()
+  start('pytest: co-process')
+  local bin = config.bin()
+  local env = vim.loop.os_getenv('PYTESTMON_BIN')
+  if env and env ~= '' then info('binary from $PYTESTMON_BIN: ' .. env) end
+  if vim.fn.executable(bin) ~= 1 then
+    err('co-process not found or not executable: ' .. bin,
+      as_advice('run `make` in ' .. config.plugin_root .. ' (or set the `bin` option)'))
+    return false
+  end
+  ok('binary: ' .. bin)
+  local client = require('pytest.client')
+  local pok, pong = client.request('ping')
+  if not pok then
+    err('co-process does not answer: ' .. tostring(pong),
+      as_advice('rebuild it with `make` in ' .. config.plugin_root))
+    return false
+  end
+  if pong == 'pong' then
+    ok('RPC round trip: ping -> pong')
+  else
+    warn('RPC round trip: ping -> ' .. vim.inspect(pong))
+  end
+  local vok, ver = client.request('version')
+  if vok and type(ver) == 'table' then
+    ok(string.format('pytestmon %s (libuv %s, msgpack %s, libxml2 %s)', tostring(val(ver.version) or '?'),
+      tostring(val(ver.libuv) or '?'), tostring(val(ver.msgpack) or '?'), tostring(val(ver.libxml2) or '?')))
+  else
+    warn('version request failed: ' .. tostring(ver))
+  end
+  return true
+end
+
+local function check_project()
+  start('pytest: project')
+  local name = vim.api.nvim_buf_get_name(0)
+  local dir = (name ~= '' and vim.bo.buftype == '') and util.dirname(util.abspath(name)) or vim.fn.getcwd()
+  local root, marker = util.project_root(dir)
+  if root then
+    ok(string.format('project root: %s (found %s)', root, marker))
+  else
+    root = vim.fn.getcwd()
+    warn('no project root above ' .. dir,
+      as_advice('runs use the current directory; add a pytest.ini, pyproject.toml, setup.cfg, tox.ini or conftest.py'))
+  end
+  local py = util.python_for(root, config.get().python)
+  if vim.fn.executable(py) ~= 1 then
+    err('python interpreter not found: ' .. py, as_advice('set the `python` option or activate a virtualenv'))
+    return
+  end
+  ok('python: ' .. vim.fn.exepath(py))
+  local rc, out = run_short({ py, '-c', 'import pytest, sys; print(pytest.__version__)' }, 15000)
+  if rc == 0 then
+    ok('pytest ' .. out)
+  else
+    err('pytest is not importable with ' .. py .. (out and out ~= '' and (': ' .. out:match('[^\n]*$')) or ''),
+      as_advice('install it: ' .. py .. ' -m pip install pytest'))
+  end
+end
+
+local function check_dirs()
+  start('pytest: directories')
+  local dir = config.get().log_dir
+  pcall(vim.fn.mkdir, dir, 'p')
+  if vim.fn.filewritable(dir) == 2 then
+    ok('log directory writable: ' .. dir)
+  else
+    err('log directory not writable: ' .. dir, as_advice('set the `log_dir` option'))
+  end
+end
+
+local function check_memory(have_coprocess)
+  start('pytest: memory')
+  if not have_coprocess then
+    warn('memory report unavailable: the co-process is not running')
+    return
+  end
+  local rok, rep = require('pytest.client').request('mem', vim.empty_dict())
+  if not rok or type(rep) ~= 'table' then
+    warn('memory report unavailable: ' .. tostring(rep))
+    return
+  end
+  local cg = val(rep.cgroup)
+  if type(cg) == 'table' then
+    local lim = val(cg.effective_limit) or val(cg.limit)
+    ok(string.format('cgroup v%s %s: memory limit %s, usage %s', tostring(val(cg.version) or '?'),
+      tostring(val(cg.path) or ''), lim and util.bytes(lim) or 'none', util.bytes(val(cg.usage))))
+  else
+    info('no cgroup memory controller found: no cgroup limit applies')
+  end
+  for _, c in ipairs(util.list(val(rep.constraints))) do
+    local v = val(c.verdict)
+    local line = string.format('%s: %.1f%% used (%s)', tostring(val(c.label) or val(c.name)),
+      tonumber(val(c.percent)) or 0, tostring(v))
+    if v == 'ok' then ok(line) else warn(line) end
+  end
+  local sentence = val(rep.sentence)
+  if sentence then info(sentence) end
+end
+
+function M.check()
+  check_nvim()
+  local have = check_coprocess()
+  check_project()
+  check_dirs()
+  check_memory(have)
+end
+
+return M

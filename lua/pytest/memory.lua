@@ -1,0 +1,259 @@
+-- pytest.memory: :PytestMemory, a scratch buffer with the co-process's memory report (`mem`:
+-- which limit the next allocation would hit), the last run's RSS timeline drawn with block
+-- characters, its top growers, and the peak RSS of the runs in the history.
+local M = {}
+
+local client = require('pytest.client')
+local state = require('pytest.state')
+local util = require('pytest.util')
+
+local val, list = util.val, util.list
+local B = util.bytes
+
+M.bufname = 'pytest://memory'
+M.ns = vim.api.nvim_create_namespace('pytest_memory')
+
+local EIGHTHS_UP = { '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█' }
+local EIGHTHS_RIGHT = { '▏', '▎', '▍', '▌', '▋', '▊', '▉', '█' }
+
+local function num(v)
+  v = val(v)
+  return type(v) == 'number' and v or nil
+end
+
+local function pct(v)
+  v = num(v)
+  return v and string.format('%.1f%%', v) or '-'
+end
+
+local function size(v)
+  v = num(v)
+  return v and B(v) or 'unlimited'
+end
+
+-- Columns of a vertical bar chart: values -> `height` lines of block characters.
+function M.chart(values, height)
+  local maxv = 0
+  for _, v in ipairs(values) do maxv = math.max(maxv, v) end
+  local rows = {}
+  for r = height, 1, -1 do
+    local cells = {}
+    for _, v in ipairs(values) do
+      local eighths = maxv > 0 and math.floor(v / maxv * height * 8 + 0.5) or 0
+      local here = eighths - (r - 1) * 8
+      if here >= 8 then
+        table.insert(cells, '█')
+      elseif here >= 1 then
+        table.insert(cells, EIGHTHS_UP[here])
+      elseif r == 1 and v > 0 then
+        table.insert(cells, '▁')
+      else
+        table.insert(cells, ' ')
+      end
+    end
+    table.insert(rows, table.concat(cells))
+  end
+  return rows, maxv
+end
+
+-- A horizontal bar of `width` cells for value/maxv.
+function M.hbar(value, maxv, width)
+  if not maxv or maxv <= 0 or not value then return '' end
+  local eighths = math.floor(value / maxv * width * 8 + 0.5)
+  local full = math.floor(eighths / 8)
+  local rest = eighths % 8
+  local s = string.rep('█', full)
+  if rest > 0 then s = s .. EIGHTHS_RIGHT[rest] end
+  if s == '' and value > 0 then s = '▏' end
+  return s
+end
+
+-- Resample a timeline to at most `width` columns (max per column).
+function M.resample(timeline, width)
+  local n = #timeline
+  local out = {}
+  if n == 0 then return out end
+  local cols = math.min(width, n)
+  for c = 1, cols do
+    local a = math.floor((c - 1) * n / cols) + 1
+    local b = math.max(a, math.floor(c * n / cols))
+    local m = 0
+    for i = a, b do m = math.max(m, num(timeline[i].rss) or 0) end
+    table.insert(out, m)
+  end
+  return out
+end
+
+local function report_lines(rep, out, hl)
+  local function add(s, group)
+    table.insert(out, s)
+    if group then table.insert(hl, { #out - 1, group }) end
+  end
+  local verdict = val(rep.verdict) or '?'
+  local vgroup = verdict == 'ok' and 'PytestPassed' or (verdict == 'near' and 'PytestWarn' or 'PytestFailed')
+  add(string.format('Headroom: %s', verdict), vgroup)
+  if val(rep.sentence) then add('  ' .. rep.sentence) end
+  local b = val(rep.binding)
+  if type(b) == 'table' then
+    add(string.format('  binding constraint: %s (%s) at %s, %s', val(b.label) or '?', val(b.name) or '?',
+      pct(b.percent), val(b.verdict) or '?'))
+  end
+  local cons = list(val(rep.constraints))
+  if #cons > 0 then
+    add('')
+    add('Constraints', 'PytestTitle')
+    add(string.format('  %-22s %12s %12s %8s  %s', 'limit', 'used', 'of', '%', 'verdict'))
+    for _, c in ipairs(cons) do
+      local is_count = val(c.name) == 'max_map_count'
+      local used = is_count and tostring(num(c.used) or '?') or B(num(c.used))
+      local lim = is_count and tostring(num(c.limit) or '?') or B(num(c.limit))
+      local v = val(c.verdict) or '?'
+      add(string.format('  %-22s %12s %12s %8s  %s', val(c.label) or val(c.name) or '?', used, lim, pct(c.percent), v),
+        v == 'exceeded' and 'PytestFailed' or (v == 'near' and 'PytestWarn' or nil))
+    end
+  end
+  local p = val(rep.process)
+  if type(p) == 'table' then
+    add('')
+    add(string.format('Process %s (%s)', tostring(val(rep.pid) or '?'), tostring(val(rep.name) or '?')), 'PytestTitle')
+    for _, k in ipairs({ 'rss', 'vms', 'shared', 'vm_data', 'vm_hwm', 'vm_peak', 'vm_swap', 'pss', 'uss' }) do
+      if num(p[k]) then add(string.format('  %-12s %s', k, B(p[k]))) end
+    end
+    if num(p.map_count) then add(string.format('  %-12s %d', 'mappings', p.map_count)) end
+    if num(p.threads) then add(string.format('  %-12s %d', 'threads', p.threads)) end
+  end
+  local t = val(rep.tree)
+  if type(t) == 'table' then
+    add(string.format('  %-12s %d processes, rss %s, vms %s', 'tree', num(t.nproc) or 0, B(num(t.rss)), B(num(t.vms))))
+  end
+  local lim = val(rep.limits)
+  if type(lim) == 'table' then
+    add('')
+    add('Resource limits (soft / hard)', 'PytestTitle')
+    for _, k in ipairs({ 'address_space', 'data', 'resident_set', 'locked_memory', 'stack' }) do
+      local l = val(lim[k])
+      if type(l) == 'table' then
+        add(string.format('  %-14s %12s / %s', k, size(l.soft), size(l.hard)))
+      end
+    end
+  end
+  local s = val(rep.system)
+  if type(s) == 'table' then
+    add('')
+    add('System', 'PytestTitle')
+    add(string.format('  memory  %s used of %s (%s), %s available', B(num(s.used)), B(num(s.total)),
+      pct(s.percent), B(num(s.available))))
+    local sw = val(s.swap)
+    if type(sw) == 'table' then
+      add(string.format('  swap    %s used of %s (%s)', B(num(sw.used)), B(num(sw.total)), pct(sw.percent)))
+    end
+    if num(s.overcommit_memory) then
+      add(string.format('  overcommit_memory %d, committed %s of CommitLimit %s', s.overcommit_memory,
+        B(num(s.committed_as)), B(num(s.commit_limit))))
+    end
+  end
+  local cg = val(rep.cgroup)
+  add('')
+  if type(cg) == 'table' then
+    add(string.format('cgroup v%s %s', tostring(val(cg.version) or '?'), tostring(val(cg.path) or '')), 'PytestTitle')
+    add(string.format('  usage %s, limit %s, effective limit %s, high %s', B(num(cg.usage)), size(cg.limit),
+      size(cg.effective_limit), size(cg.high)))
+    if num(cg.peak) then add('  peak ' .. B(cg.peak)) end
+    if num(cg.swap_usage) then add(string.format('  swap %s of %s', B(cg.swap_usage), size(cg.swap_limit))) end
+    if num(cg.oom_kill) then add(string.format('  oom_kill %d', cg.oom_kill)) end
+  else
+    add('cgroup: none (no memory controller found)', 'PytestTitle')
+  end
+end
+
+local function run_lines(r, out, hl)
+  local function add(s, group)
+    table.insert(out, s)
+    if group then table.insert(hl, { #out - 1, group }) end
+  end
+  local results = require('pytest.results')
+  add('')
+  add('Last run: ' .. results.title(r), 'PytestTitle')
+  local mem = val(r.memory)
+  if type(mem) ~= 'table' then
+    add('  (no memory data)')
+    return
+  end
+  add(string.format('  peak rss %s, peak vms %s%s', B(num(mem.peak_rss)), B(num(mem.peak_vms)),
+    val(mem.peak_test) and (' during ' .. mem.peak_test) or ''))
+  local tl = list(val(mem.timeline))
+  if #tl > 0 then
+    local cols = M.resample(tl, 72)
+    local rows, maxv = M.chart(cols, 6)
+    local last_t = num(tl[#tl].t_ms) or 0
+    add(string.format('  RSS timeline (%d samples over %.1fs, max %s)', #tl, last_t / 1000, B(maxv)))
+    for i, row in ipairs(rows) do
+      local label = i == 1 and string.format('%8s ', B(maxv)) or string.rep(' ', 9)
+      add('  ' .. label .. '│' .. row, nil)
+      table.insert(hl, { #out - 1, 'PytestMemoryBar', #('  ' .. label .. '│') })
+    end
+    add('  ' .. string.rep(' ', 9) .. '└' .. string.rep('─', #cols))
+    add(string.format('  %9s 0s%s%.1fs', '', string.rep(' ', math.max(#cols - 6, 1)), last_t / 1000))
+  end
+  local growth = list(val(mem.top_growth))
+  if #growth > 0 then
+    add('  Top RSS growth:')
+    for _, g in ipairs(growth) do
+      add(string.format('    %9s  %s', '+' .. B(num(g.growth)), val(g.nodeid) or '?'))
+    end
+  end
+  if val(mem.diagnosis) then add('  Diagnosis: ' .. tostring(mem.diagnosis), 'PytestWarn') end
+end
+
+local function history_lines(runs, out, hl)
+  if #runs == 0 then return end
+  local function add(s, group)
+    table.insert(out, s)
+    if group then table.insert(hl, { #out - 1, group }) end
+  end
+  add('')
+  add('Peak RSS across history (newest first)', 'PytestTitle')
+  local maxv = 0
+  for _, h in ipairs(runs) do maxv = math.max(maxv, num(h.peak_rss) or 0) end
+  for _, h in ipairs(runs) do
+    local bar = M.hbar(num(h.peak_rss), maxv, 30)
+    local prefix = string.format('  #%-4s %8s ', tostring(val(h.run_id) or '?'), B(num(h.peak_rss)))
+    add(prefix .. bar .. string.rep(' ', 31 - vim.fn.strchars(bar)) .. (val(h.summary) or val(h.status) or ''))
+    table.insert(hl, { #out - 1, 'PytestMemoryBar', #prefix, #prefix + #bar })
+  end
+end
+
+-- Lines and highlights of the whole report (report/history may be nil, err strings explain).
+function M.render(report, report_err, last, runs)
+  local out, hl = { '# pytest memory report' }, { { 0, 'PytestTitle' } }
+  if type(report) == 'table' then
+    report_lines(report, out, hl)
+  else
+    table.insert(out, 'Memory report unavailable: ' .. tostring(report_err or 'no answer'))
+    table.insert(hl, { #out - 1, 'PytestWarn' })
+  end
+  if last then run_lines(last, out, hl) end
+  history_lines(runs or {}, out, hl)
+  return out, hl
+end
+
+-- :PytestMemory
+function M.open()
+  local ok, report = client.request('mem', vim.empty_dict())
+  local rep, err = nil, nil
+  if ok then rep = report else err = report end
+  local runs = {}
+  if ok then
+    local hok, h = client.request('history')
+    if hok and type(h) == 'table' then runs = h end
+  end
+  local lines, hls = M.render(rep, err, state.view or state.last, runs)
+  local bufnr = util.scratch(M.bufname, lines, 'pytestmemory')
+  vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
+  for _, h in ipairs(hls) do
+    vim.api.nvim_buf_add_highlight(bufnr, M.ns, h[2], h[1], h[3] or 0, h[4] or -1)
+  end
+  return bufnr
+end
+
+return M

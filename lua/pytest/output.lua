@@ -1,0 +1,137 @@
+-- pytest.output: :PytestOutput, a scratch buffer with the run's log (or output tail), ANSI
+-- colour codes turned into highlights and pytest's own markers (E lines, FAILED, ===) coloured.
+local M = {}
+
+local state = require('pytest.state')
+local util = require('pytest.util')
+
+local val = util.val
+
+M.ns = vim.api.nvim_create_namespace('pytest_output')
+M.bufname = 'pytest://output'
+M.max_lines = 20000
+
+local SGR_GROUP = {
+  [31] = 'PytestFailed', [91] = 'PytestFailed', [41] = 'PytestFailed',
+  [32] = 'PytestPassed', [92] = 'PytestPassed', [42] = 'PytestPassed',
+  [33] = 'PytestWarn', [93] = 'PytestWarn', [43] = 'PytestWarn',
+  [34] = 'PytestRunning', [94] = 'PytestRunning', [36] = 'PytestRunning', [96] = 'PytestRunning',
+  [35] = 'PytestRunning', [95] = 'PytestRunning',
+  [90] = 'PytestSkipped', [37] = 'PytestSkipped', [97] = 'PytestSkipped',
+}
+
+-- Strip escape sequences from `line`; returns the text and a list of {col_start, col_end, group}
+-- (byte columns in the stripped text).
+function M.parse_ansi(line)
+  line = line:gsub('\r$', ''):gsub('\27%][^\7\27]*\7', ''):gsub('\27%][^\27]*\27\\', '')
+  local out, hls = {}, {}
+  local len, group, start = 0, nil, 0
+  local i = 1
+  while true do
+    local s, e, params, final = line:find('\27%[([%d;?]*)([%a@])', i)
+    local chunk = line:sub(i, (s or #line + 1) - 1)
+    table.insert(out, chunk)
+    len = len + #chunk
+    if not s then break end
+    if final == 'm' then
+      local new = group
+      if params == '' then params = '0' end
+      for p in params:gmatch('%d+') do
+        local n = tonumber(p)
+        if n == 0 or n == 39 then
+          new = nil
+        elseif SGR_GROUP[n] then
+          new = SGR_GROUP[n]
+        elseif n == 1 and new == nil then
+          new = 'PytestTitle'
+        end
+      end
+      if new ~= group then
+        if group and len > start then table.insert(hls, { start, len, group }) end
+        group, start = new, len
+      end
+    end
+    i = e + 1
+  end
+  if group and len > start then table.insert(hls, { start, len, group }) end
+  return table.concat(out), hls
+end
+
+-- Highlight for a plain (uncoloured) pytest output line, or nil.
+function M.line_group(line)
+  if line:match('^E ') or line:match('^E$') then return 'PytestFailed' end
+  if line:match('^FAILED ') or line:match('^ERROR ') then return 'PytestFailed' end
+  if line:match('^XPASS') or line:match('^XFAIL') then return 'PytestWarn' end
+  if line:match('^PASSED') then return 'PytestPassed' end
+  if line:match('^SKIPPED') then return 'PytestSkipped' end
+  if line:match('^=+ .* =+$') then
+    if line:find('failed') or line:find('error') then return 'PytestFailed' end
+    if line:find('passed') and not line:find('warning') then return 'PytestPassed' end
+    if line:find('warning') or line:find('no tests ran') then return 'PytestWarn' end
+    return 'PytestTitle'
+  end
+  if line:match('^_+ .* _+$') then return 'PytestTitle' end
+  if line:match('^[%w_./-]+%.py:%d+:') then return 'PytestLocation' end
+  return nil
+end
+
+-- Raw lines of a result: the log file when readable, else the output tail.
+function M.raw_lines(r)
+  local log = val(r.log_path)
+  if type(log) == 'string' and util.is_file(log) and vim.fn.filereadable(log) == 1 then
+    local ok, lines = pcall(vim.fn.readfile, log, '', -M.max_lines)
+    if ok then return lines, log end
+  end
+  local tail = val(r.output_tail)
+  if type(tail) == 'string' and tail ~= '' then
+    return vim.split(tail:gsub('\n$', ''), '\n', true), nil
+  end
+  return {}, nil
+end
+
+function M.render(r)
+  local raw, log = M.raw_lines(r)
+  local results = require('pytest.results')
+  local header = {
+    '# ' .. results.title(r),
+    '# ' .. (log and ('log: ' .. log) or 'output tail (no log file)'),
+    '',
+  }
+  local lines, hls = {}, {}
+  for _, h in ipairs(header) do table.insert(lines, h) end
+  for _, l in ipairs(raw) do
+    local text, spans = M.parse_ansi(l)
+    table.insert(lines, text)
+    local row = #lines - 1
+    if #spans == 0 then
+      local g = M.line_group(text)
+      if g then table.insert(hls, { row, 0, -1, g }) end
+    else
+      for _, sp in ipairs(spans) do table.insert(hls, { row, sp[1], sp[2], sp[3] }) end
+    end
+  end
+  if #raw == 0 then table.insert(lines, '(no output captured)') end
+  return lines, hls
+end
+
+-- :PytestOutput
+function M.open(r)
+  r = r or state.view or state.last
+  if not r then
+    util.notify('no run yet', vim.log.levels.WARN)
+    return nil
+  end
+  local lines, hls = M.render(r)
+  local bufnr = util.scratch(M.bufname, lines, 'pytestoutput')
+  vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
+  vim.api.nvim_buf_add_highlight(bufnr, M.ns, 'Comment', 0, 0, -1)
+  vim.api.nvim_buf_add_highlight(bufnr, M.ns, 'Comment', 1, 0, -1)
+  for _, h in ipairs(hls) do
+    vim.api.nvim_buf_add_highlight(bufnr, M.ns, h[4], h[1], h[2], h[3])
+  end
+  -- Jump to the end: the summary is what the user looks for first.
+  pcall(vim.api.nvim_win_set_cursor, 0, { #lines, 0 })
+  return bufnr
+end
+
+return M

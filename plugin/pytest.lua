@@ -1,0 +1,40 @@
+-- pytest.nvim (pytestmon): user commands and highlight groups; everything else loads lazily.
+if vim.g.loaded_pytest == 1 then return end
+vim.g.loaded_pytest = 1
+
+if vim.fn.has('nvim-0.7') ~= 1 then
+  vim.api.nvim_echo({ { 'pytest: Neovim >= 0.7 is required', 'ErrorMsg' } }, true, {})
+  return
+end
+
+local function api() return require('pytest') end
+
+local commands = {
+  PytestRun = {
+    function(o) api().command_run(o.args) end,
+    { nargs = '*', complete = function(lead) return api().complete(lead) end, desc = 'Run pytest [args]' },
+  },
+  PytestFile = { function() api().run_file() end, { desc = 'Run pytest on the current file' } },
+  PytestNearest = { function() api().run_nearest() end, { desc = 'Run the test under the cursor' } },
+  PytestLast = { function() api().run_last() end, { desc = 'Re-run the last pytest run' } },
+  PytestFailed = { function() api().run_failed() end, { desc = 'Re-run failed tests (--lf)' } },
+  PytestStop = { function() api().stop() end, { desc = 'Stop the active pytest run' } },
+  PytestOutput = { function() api().output() end, { desc = 'Show the output of the last run' } },
+  PytestSlowest = {
+    function(o) api().slowest(o.args ~= '' and o.args or nil) end,
+    { nargs = '?', desc = 'Quickfix list of the N slowest tests' },
+  },
+  PytestMemory = { function() api().memory() end, { desc = 'Memory report and RSS timeline' } },
+  PytestHistory = { function() api().history() end, { desc = 'Pick one of the last runs' } },
+}
+
+for name, def in pairs(commands) do
+  vim.api.nvim_create_user_command(name, def[1], def[2])
+end
+
+require('pytest.highlight').apply()
+local group = vim.api.nvim_create_augroup('pytest_highlight', { clear = true })
+vim.api.nvim_create_autocmd('ColorScheme', {
+  group = group,
+  callback = function() require('pytest.highlight').apply() end,
+})
