@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "history.h"
+#include "memreport.h"
 #include "rpcio.h"
 #include "runner.h"
 #include "strbuf.h"
@@ -32,7 +33,14 @@ typedef struct {
     unsigned sample_interval_ms;
     int editor_pid;
     int stopping;
+    uv_timer_t status_timer;     /* status-line pushes */
+    unsigned status_ticks;
+    char *last_status;           /* last pushed status, serialised: push only changes */
+    json_t *last_progress;       /* latest progress event of the active run */
 } Server;
+
+#define STATUS_TICK_MS 250
+#define STATUS_IDLE_TICKS 12     /* every 3 s when no run is active */
 
 /* ---- events to Neovim ---------------------------------------------------------- */
 
@@ -56,14 +64,114 @@ static void on_run_started(void *ud, json_t *ev)
 
 static void on_run_progress(void *ud, json_t *ev)
 {
-    push_event(ud, "progress", json_incref(ev));
+    Server *s = ud;
+    json_decref(s->last_progress);
+    s->last_progress = json_incref(ev);
+    push_event(s, "progress", json_incref(ev));
 }
+
+static void push_status(Server *s);
 
 static void on_run_finished(void *ud, json_t *result)
 {
     Server *s = ud;
+    json_decref(s->last_progress);
+    s->last_progress = NULL;
     history_add(&s->history, json_incref(result));
     push_event(s, "finished", json_incref(result));
+    push_status(s);
+}
+
+/* ---- status line -------------------------------------------------------------- */
+
+/* The process whose limits matter now: pytest while it runs, else the editor. */
+static int status_pid(Server *s)
+{
+    int pid = runner_active_pid(s->runner);
+    if (pid)
+        return pid;
+    return s->editor_pid ? s->editor_pid : (int)getpid();
+}
+
+static json_t *build_status(Server *s)
+{
+    json_t *st = json_object();
+    bool running = runner_active(s->runner);
+    json_object_set_new(st, "running", json_boolean(running));
+    if (running && s->last_progress) {
+        const char *keys[] = {"done", "total", "failed", "percent", "tree_rss", "current"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            json_t *v = json_object_get(s->last_progress, keys[i]);
+            if (v)
+                json_object_set(st, keys[i], v);
+        }
+    }
+    int err = 0;
+    json_t *rep = memreport_build("", status_pid(s), &err);
+    if (rep) {
+        json_t *sys = json_object_get(rep, "system");
+        json_t *pct = json_object_get(sys, "percent");
+        json_t *swap = json_object_get(json_object_get(sys, "swap"), "percent");
+        if (pct)
+            json_object_set(st, "sys_used_pct", pct);
+        json_object_set_new(st, "swap_pct", swap ? json_incref(swap) : json_real(0));
+        const char *verdict = json_string_value(json_object_get(rep, "verdict"));
+        json_object_set_new(st, "warn", json_boolean(verdict && strcmp(verdict, "ok") != 0));
+        json_t *binding = json_object_get(rep, "binding");
+        json_t *sentence = json_object_get(binding, "sentence");
+        if (verdict && strcmp(verdict, "ok") != 0 && sentence)
+            json_object_set(st, "warn_reason", sentence);
+        json_decref(rep);
+    }
+    if (s->history.n > 0) {
+        json_t *last = s->history.runs[s->history.n - 1];
+        json_t *summary = json_object_get(last, "summary");
+        if (summary)
+            json_object_set(st, "last_summary", summary);
+        json_t *st_name = json_object_get(last, "status");
+        if (st_name)
+            json_object_set(st, "last_status", st_name);
+        json_t *peak = json_object_get(json_object_get(last, "memory"), "peak_rss");
+        if (peak)
+            json_object_set_new(st, "last_peak_rss", json_integer(json_integer_value(peak)));
+    }
+    return st;
+}
+
+/* Pushes the status when its text changed. */
+static void push_status(Server *s)
+{
+    if (s->stopping)
+        return;
+    json_t *st = build_status(s);
+    char *text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text && (!s->last_status || strcmp(text, s->last_status) != 0)) {
+        free(s->last_status);
+        s->last_status = text;
+        push_event(s, "status", st);
+        return;
+    }
+    free(text);
+    json_decref(st);
+}
+
+static void server_stop(Server *s);
+
+static void server_stop_from_timer(Server *s)
+{
+    fprintf(stderr, "pytestmon: editor process %d is gone; shutting down\n", s->editor_pid);
+    server_stop(s);
+}
+
+static void on_status_tick(uv_timer_t *t)
+{
+    Server *s = t->data;
+    s->status_ticks++;
+    if (runner_active(s->runner) || s->status_ticks % STATUS_IDLE_TICKS == 0)
+        push_status(s);
+    /* The editor died without closing our stdin (or we were orphaned): go. */
+    if (s->editor_pid && kill(s->editor_pid, 0) != 0 && errno == ESRCH)
+        server_stop_from_timer(s);
 }
 
 /* ---- params ------------------------------------------------------------------- */
@@ -287,6 +395,44 @@ error:
     return result;
 }
 
+static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = opts_param(params, err);
+    if (err->len)
+        return NULL;
+    uint64_t pid = 0;
+    if (opt_uint(opts, "pid", &pid, err))
+        return NULL;
+    if (!pid)
+        pid = s->editor_pid ? (uint64_t)s->editor_pid : (uint64_t)getpid();
+    int rc = 0;
+    json_t *rep = memreport_build("", (int)pid, &rc);
+    if (!rep) {
+        strbuf_printf(err, "cannot read memory of pid %llu: %s", (unsigned long long)pid, strerror(-rc));
+        return NULL;
+    }
+    /* The three processes a user asks about, side by side. */
+    json_t *procs = json_array();
+    struct { const char *role; int pid; } roles[] = {
+        {"editor", s->editor_pid}, {"co-process", (int)getpid()}, {"pytest", runner_active_pid(s->runner)}};
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        if (!roles[i].pid)
+            continue;
+        int e = 0;
+        json_t *r = memreport_build("", roles[i].pid, &e);
+        if (!r)
+            continue;
+        json_t *p = json_object_get(r, "process");
+        json_t *tree = json_object_get(r, "tree");
+        json_array_append_new(procs, json_pack("{s:s, s:i, s:O?, s:O?}", "role", roles[i].role,
+                                               "pid", roles[i].pid, "process", p, "tree", tree));
+        json_decref(r);
+    }
+    json_object_set_new(rep, "processes", procs);
+    return rep;
+}
+
 static json_t *m_cancel(void *ud, json_t *params, StrBuf *err)
 {
     Server *s = ud;
@@ -331,6 +477,7 @@ static void server_stop(Server *s)
     if (s->stopping)
         return;
     s->stopping = 1;
+    uv_close((uv_handle_t *)&s->status_timer, NULL);
     for (size_t i = 0; i < sizeof s->signals / sizeof s->signals[0]; i++)
         uv_close((uv_handle_t *)&s->signals[i], NULL);
     /* pytest first (it must not outlive us), then the transport. */
@@ -357,6 +504,7 @@ static void register_methods(Server *s)
     rpc_register(rpc, "configure", m_configure, s);
     rpc_register(rpc, "run", m_run, s);
     rpc_register(rpc, "cancel", m_cancel, s);
+    rpc_register(rpc, "mem", m_mem, s);
     rpc_register(rpc, "history", m_history, s);
     rpc_register(rpc, "history_get", m_history_get, s);
 }
@@ -392,8 +540,13 @@ int server_main(void)
         s.signals[i].data = &s;
         uv_signal_start(&s.signals[i], on_signal, signums[i]);
     }
+    uv_timer_init(&loop, &s.status_timer);
+    s.status_timer.data = &s;
+    uv_timer_start(&s.status_timer, on_status_tick, STATUS_TICK_MS, STATUS_TICK_MS);
     uv_run(&loop, UV_RUN_DEFAULT);
     r = uv_loop_close(&loop);
+    free(s.last_status);
+    json_decref(s.last_progress);
     history_destroy(&s.history);
     free(s.log_dir);
     if (r != 0)
