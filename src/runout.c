@@ -15,6 +15,7 @@
 #include "strbuf.h"
 
 #define KEEP_SLOWEST 50
+#define MAX_SEEN_FAILED 10000
 
 void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path)
 {
@@ -23,6 +24,7 @@ void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path)
     tail_init(&o->err_tail, 8 * 1024);
     o->progress = progress_new();
     o->summary = summary_new();
+    o->seen_failed = json_object();
     o->log_fd = -1;
     if (!log_path)
         return;
@@ -43,6 +45,7 @@ void runout_destroy(RunOutput *o)
     tail_destroy(&o->err_tail);
     progress_free(o->progress);
     summary_free(o->summary);
+    json_decref(o->seen_failed);
     free(o->log_path);
     free(o->log_error);
     memset(o, 0, sizeof *o);
@@ -71,6 +74,23 @@ static void log_write(RunOutput *o, const char *data, size_t len)
     }
 }
 
+/* Keeps the node ids that progress lines reported FAILED/ERROR: when pytest dies
+ * before its short summary, they are all the fallback has. */
+static void remember_failed(RunOutput *o)
+{
+    ProgressResult *res = NULL;
+    size_t dropped = 0;
+    size_t n = progress_take_finished(o->progress, &res, &dropped);
+    for (size_t i = 0; i < n; i++) {
+        ProgressStatus st = res[i].status;
+        if ((st == PROGRESS_FAILED || st == PROGRESS_ERROR) &&
+            json_object_size(o->seen_failed) < MAX_SEEN_FAILED)
+            json_object_set_new(o->seen_failed, res[i].nodeid,
+                                json_string(st == PROGRESS_FAILED ? "failed" : "error"));
+    }
+    progress_results_free(res, n);
+}
+
 void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
 {
     tail_write(&o->tail, data, len);
@@ -83,6 +103,7 @@ void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
     o->bytes_out += len;
     progress_feed(o->progress, data, len);
     summary_feed(o->summary, data, len);
+    remember_failed(o);
 }
 
 bool runout_progress_changed(RunOutput *o)
@@ -258,6 +279,31 @@ static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts
         json_array_append_new(list, item);
         strbuf_destroy(&path);
     }
+    /* Failures the progress lines announced but no summary line repeated. */
+    const char *nodeid;
+    json_t *kind;
+    json_object_foreach(o->seen_failed, nodeid, kind) {
+        bool listed = false;
+        for (size_t i = 0; i < n && !listed; i++)
+            listed = strcmp(recs[i].nodeid, nodeid) == 0;
+        if (listed)
+            continue;
+        const char *sep = strstr(nodeid, "::");
+        StrBuf path = STRBUF_INIT;
+        if (nodeid[0] != '/')
+            strbuf_printf(&path, "%s/", rootdir);
+        strbuf_append(&path, nodeid, sep ? (size_t)(sep - nodeid) : strlen(nodeid));
+        int line = sep ? summary_find_def_line(strbuf_cstr(&path), sep + 2) : 1;
+        bool is_error = strcmp(json_string_value(kind), "error") == 0;
+        if (is_error)
+            errors++;
+        else
+            failed++;
+        json_array_append_new(list, json_pack("{s:o, s:s, s:s, s:o, s:i}", "nodeid", utf8_cstring(nodeid),
+                                              "kind", json_string_value(kind), "message", "",
+                                              "file", utf8_cstring(strbuf_cstr(&path)), "line", line));
+        strbuf_destroy(&path);
+    }
     const ProgressCounts *c = progress_counts(o->progress);
     json_object_set_new(counts, "failed", json_integer(failed > c->failed ? failed : c->failed));
     json_object_set_new(counts, "errors", json_integer(errors > c->errors ? errors : c->errors));
@@ -319,6 +365,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
 {
     progress_finish(o->progress);
     summary_finish(o->summary);
+    remember_failed(o);
     size_t err_len = 0, tail_len = 0;
     char *err_text = tail_read(&o->err_tail, &err_len);
     char *tail_text = tail_read(&o->tail, &tail_len);

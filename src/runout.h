@@ -26,6 +26,7 @@ typedef struct {
     char *log_path;
     char *log_error;      /* why the log is off, or NULL */
     uint64_t bytes_out, bytes_err;
+    json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
 } RunOutput;
 
 /* What the runner knows when the run has ended. Strings borrowed. */

@@ -241,7 +241,9 @@ int summary_find_def_line(const char *path, const char *name)
         if (idx > 0 && indent <= parent_indent)
             break; /* left the enclosing class */
         bool last = idx + 1 == nparts;
-        if (!is_def(p, parts[idx], strlen(parts[idx]), !last))
+        size_t pl = strlen(parts[idx]);
+        /* the last part is a function, or a class (node id of a whole class) */
+        if (!is_def(p, parts[idx], pl, !last) && !(last && is_def(p, parts[idx], pl, true)))
             continue;
         if (idx == 0 && indent != 0) {
             if (!fallback)

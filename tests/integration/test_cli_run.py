@@ -1,0 +1,145 @@
+"""`pytestmon run` on the fixture projects: errorformat output, JSON, exit codes, bad input,
+and an oracle comparison with what pytest itself reports for the same run."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BIN, FIXTURES_DIR
+
+PYTHON = "/usr/bin/python3"
+ORACLE_DIR = os.path.join(os.path.dirname(__file__), "oracle")
+
+
+def run_cli(*args, cwd=None, env=None, timeout=120):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([BIN, "run", *args], cwd=cwd, env=e, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_json(*args, **kw):
+    p = run_cli("--json", *args, **kw)
+    return p.returncode, json.loads(p.stdout)
+
+
+def fixture(name):
+    return os.path.join(FIXTURES_DIR, name)
+
+
+def test_errorformat_lines_and_exit_code():
+    p = run_cli("--python", PYTHON, "--cwd", fixture("proj_fail"))
+    assert p.returncode == 1
+    lines = p.stdout.splitlines()
+    assert re.match(r"^pytest: \d+ failed, \d+ passed", lines[-1])
+    pattern = re.compile(r"^(/[^:]+):(\d+): (.*)$")   # Vim's default errorformat: %f:%l: %m
+    entries = [pattern.match(l) for l in lines[:-1]]
+    assert all(entries), lines
+    for m in entries:
+        assert os.path.isfile(m.group(1)), m.group(1)
+    assert any(m.group(3).startswith("test_basic.py::test_assert_eq assert 3 == 4") for m in entries)
+
+
+def test_json_counts_and_failure_fields():
+    code, r = run_json("--python", PYTHON, "--cwd", fixture("proj_fail"))
+    assert code == r["exit_code"] == 1
+    assert r["status"] == "failed" and r["source"] == "junit"
+    assert r["exit_meaning"] == "tests failed"
+    c = r["counts"]
+    assert c["failed"] > 0 and c["passed"] > 0 and c["skipped"] >= 1 and c["xfailed"] >= 1
+    by_id = {}
+    for f in r["failures"]:
+        by_id.setdefault(f["nodeid"], []).append(f)
+    eq = by_id["test_basic.py::test_assert_eq"][0]
+    assert eq["kind"] == "failed" and eq["message"] == "assert 3 == 4"
+    src = open(eq["file"]).read().splitlines()
+    assert "assert" in src[eq["line"] - 1]                # the assert line, not the def
+    crash = by_id["test_basic.py::test_helper_crash"][0]
+    assert crash["crash_file"].endswith("helpers/calc.py")
+    # A failing call plus an erroring teardown of the same test: two entries.
+    kinds = sorted(f["kind"] for f in by_id["test_basic.py::test_call_and_teardown"])
+    assert kinds == ["error", "failed"]
+    assert r["seconds"] >= 0 and isinstance(r["slowest"], list)
+
+
+def test_oracle_failures_and_locations_match_pytest(tmp_path):
+    """Same project run by pytest with an oracle plugin: the same failing node ids, and each
+    of our test-file locations is the last traceback entry pytest has in that file."""
+    out = tmp_path / "oracle.json"
+    proj = fixture("proj_fail")
+    env = dict(os.environ, PYTHONPATH=ORACLE_DIR, ORACLE_OUT=str(out))
+    subprocess.run([PYTHON, "-m", "pytest", "-p", "pytest_oracle", "-p", "no:cacheprovider", "-q"],
+                   cwd=proj, env=env, capture_output=True, timeout=120)
+    oracle = json.loads(out.read_text())
+    code, r = run_json("--python", PYTHON, "--cwd", proj)
+    ours = sorted((f["nodeid"], f["kind"] == "failed" or f["kind"] == "xpass strict") for f in r["failures"])
+    theirs = sorted((o["nodeid"], o["when"] == "call") for o in oracle)
+    assert [n for n, _ in ours] == [n for n, _ in theirs]
+    for f in r["failures"]:
+        rec = [o for o in oracle if o["nodeid"] == f["nodeid"] and o["when"] == f.get("when", o["when"])]
+        entries = [e for o in rec for e in o["entries"] if os.path.realpath(e[0]) == os.path.realpath(f["file"])]
+        if entries:
+            assert f["line"] == entries[-1][1], (f, entries)
+
+
+@pytest.mark.parametrize("args,status,needle", [
+    (["--python", "/nonexistent/python"], "error", "no Python interpreter found"),
+    (["--python", PYTHON, "--bogus-flag"], "usage_error", "unrecognized arguments: --bogus-flag"),
+    (["--python", PYTHON, "-k", "matches_nothing_at_all"], "no_tests", "no tests collected"),
+    (["--python", PYTHON, "no_such_file.py"], "usage_error", "file or directory not found"),
+])
+def test_bad_input_is_explained(args, status, needle):
+    code, r = run_json("--cwd", fixture("proj_pass"), *args)
+    assert r["status"] == status
+    assert needle in r["summary"]
+
+
+def test_pytest_not_installed_for_interpreter(tmp_path):
+    py = shutil.which("python3", path="/root/.pyenv/shims") or None
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho \"/usr/bin/python3: No module named pytest\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    code, r = run_json("--python", str(fake), "--cwd", fixture("proj_pass"))
+    assert r["status"] == "error"
+    assert r["error"] == f"pytest is not installed for {fake} (No module named pytest)"
+
+
+def test_cwd_not_a_directory():
+    code, r = run_json("--python", PYTHON, "--cwd", "/nonexistent/dir")
+    assert r["status"] == "error" and "not a directory" in r["error"]
+
+
+def test_timeout_reports_and_leaves_nothing():
+    code, r = run_json("--python", PYTHON, "--timeout", "1.5", "--cwd", fixture("proj_slow"))
+    assert r["status"] == "timed_out" and r["error"] == "timed out after 1.5 s"
+
+
+def test_relative_paths_from_the_editor_cwd_still_work():
+    # The user's cwd is a subdirectory; pytest starts in the project root.
+    sub = os.path.join(fixture("proj_fail"), "tests")
+    code, r = run_json("--python", PYTHON, "--cwd", sub, "test_math.py")
+    assert r["root"] == fixture("proj_fail")
+    assert r["failures"] and all(f["nodeid"].startswith("tests/test_math.py::") for f in r["failures"])
+
+
+def test_paths_with_spaces_and_non_ascii():
+    code, r = run_json("--python", PYTHON, "--cwd", fixture("proj_fail"), "tests/sub")
+    [f] = r["failures"]
+    assert f["file"].endswith("tests/sub/test_spaced name é.py") and os.path.isfile(f["file"])
+
+
+def test_junit_missing_falls_back_to_terminal(tmp_path):
+    # A test that kills pytest outright: no XML, no short summary, only progress lines.
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pytest.ini").write_text("[pytest]\n")
+    (proj / "test_a.py").write_text("import os\n\ndef test_bad():\n    assert 1 == 2\n\n"
+                                    "def test_zz_crash():\n    os._exit(3)\n")
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj))
+    assert r["source"] == "terminal" and "no JUnit report" in r["source_reason"]
+    assert [f["nodeid"] for f in r["failures"]] == ["test_a.py::test_bad"]
+    assert r["failures"][0]["line"] == 3      # the def line of test_bad, found in the file
+    assert r["exit_code"] == 3
