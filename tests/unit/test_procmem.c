@@ -1,0 +1,316 @@
+/* test_procmem: statm/status/limits/smaps_rollup/stat parsers on literal /proc text,
+ * fixture-tree readers, tree discovery (children files and /proc scan), live reads. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "procmem.h"
+
+static char fixture_buf[4096];
+
+static const char *fixture(const char *scenario)
+{
+    const char *src = getenv("PYTESTMON_SRCDIR");
+    snprintf(fixture_buf, sizeof fixture_buf, "%s/tests/fixtures/proc/%s", src ? src : ".",
+             scenario);
+    return fixture_buf;
+}
+
+static const uint64_t PS = 4096;
+
+static void test_parse_statm(void **state)
+{
+    (void)state;
+    ProcStatm s;
+    assert_int_equal(procmem_parse_statm("765 408 352 5 0 120 0\n", PS, &s), 0);
+    assert_int_equal(s.vms, 765 * PS);
+    assert_int_equal(s.rss, 408 * PS);
+    assert_int_equal(s.shared, 352 * PS);
+    assert_int_equal(s.text, 5 * PS);
+    assert_int_equal(s.data, 120 * PS);
+    /* huge values must not overflow 32 bits */
+    assert_int_equal(procmem_parse_statm("325837 39680 9920 715 0 275033 0", PS, &s), 0);
+    assert_int_equal(s.vms, 325837ULL * 4096);
+    assert_int_equal(procmem_parse_statm("765 408 352", PS, &s), -EINVAL);
+    assert_int_equal(procmem_parse_statm("", PS, &s), -EINVAL);
+}
+
+static const char STATUS_TEXT[] =
+    "Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t3861\nNgid:\t0\nPid:\t3861\n"
+    "PPid:\t3847\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nFDSize:\t256\nGroups:\t \n"
+    "VmPeak:\t    3060 kB\nVmSize:\t    3060 kB\nVmLck:\t       8 kB\nVmPin:\t       0 kB\n"
+    "VmHWM:\t    1680 kB\nVmRSS:\t    1680 kB\nRssAnon:\t     112 kB\nRssFile:\t    1568 kB\n"
+    "RssShmem:\t       0 kB\nVmData:\t     360 kB\nVmStk:\t     132 kB\nVmExe:\t      20 kB\n"
+    "VmLib:\t    1528 kB\nVmPTE:\t      52 kB\nVmSwap:\t      16 kB\nHugetlbPages:\t       0 kB\n"
+    "Threads:\t3\nSigQ:\t0/96365\n";
+
+static void test_parse_status(void **state)
+{
+    (void)state;
+    ProcStatus s;
+    assert_int_equal(procmem_parse_status(STATUS_TEXT, &s), 0);
+    assert_int_equal(s.pid, 3861);
+    assert_int_equal(s.ppid, 3847);
+    assert_int_equal(s.threads, 3);
+    assert_int_equal(s.vm_peak, 3060 * 1024);
+    assert_int_equal(s.vm_size, 3060 * 1024);
+    assert_int_equal(s.vm_lck, 8 * 1024);
+    assert_int_equal(s.vm_hwm, 1680 * 1024);
+    assert_int_equal(s.vm_rss, 1680 * 1024);
+    assert_int_equal(s.rss_anon, 112 * 1024);
+    assert_int_equal(s.rss_file, 1568 * 1024);
+    assert_int_equal(s.vm_data, 360 * 1024);
+    assert_int_equal(s.vm_stk, 132 * 1024);
+    assert_int_equal(s.vm_swap, 16 * 1024);
+    /* kernel threads and zombies have no Vm lines */
+    assert_int_equal(procmem_parse_status("Name:\tkthreadd\nPid:\t2\nPPid:\t0\nThreads:\t1\n", &s),
+                     -EINVAL);
+}
+
+static const char LIMITS_TEXT[] =
+    "Limit                     Soft Limit           Hard Limit           Units     \n"
+    "Max cpu time              unlimited            unlimited            seconds   \n"
+    "Max data size             536870912            unlimited            bytes     \n"
+    "Max stack size            8388608              unlimited            bytes     \n"
+    "Max resident set          unlimited            unlimited            bytes     \n"
+    "Max locked memory         8388608              8388608              bytes     \n"
+    "Max address space         1073741824           2147483648           bytes     \n"
+    "Max realtime timeout      unlimited            unlimited            us        \n";
+
+static void test_parse_limits(void **state)
+{
+    (void)state;
+    ProcLimits l;
+    assert_int_equal(procmem_parse_limits(LIMITS_TEXT, &l), 0);
+    assert_int_equal(l.as.soft, 1073741824ULL);
+    assert_int_equal(l.as.hard, 2147483648ULL);
+    assert_int_equal(l.data.soft, 536870912ULL);
+    assert_true(l.data.hard == PROCMEM_UNLIMITED);
+    assert_true(l.rss.soft == PROCMEM_UNLIMITED);
+    assert_int_equal(l.memlock.soft, 8388608);
+    assert_int_equal(l.stack.soft, 8388608);
+    assert_true(l.stack.hard == PROCMEM_UNLIMITED);
+
+    const char all_unl[] =
+        "Limit                     Soft Limit           Hard Limit           Units     \n"
+        "Max address space         unlimited            unlimited            bytes     \n";
+    assert_int_equal(procmem_parse_limits(all_unl, &l), 0);
+    assert_true(l.as.soft == PROCMEM_UNLIMITED && l.as.hard == PROCMEM_UNLIMITED);
+    assert_true(l.data.soft == PROCMEM_UNLIMITED); /* row absent -> unlimited */
+    assert_int_equal(procmem_parse_limits("Limit Soft\n", &l), -EINVAL);
+}
+
+static void test_parse_rollup(void **state)
+{
+    (void)state;
+    const char text[] =
+        "562974b6b000-7fffa0486000 ---p 00000000 00:00 0                          [rollup]\n"
+        "Rss:                1612 kB\nPss:                 410 kB\nPss_Dirty:           112 kB\n"
+        "Pss_Anon:            112 kB\nShared_Clean:       1460 kB\nShared_Dirty:          0 kB\n"
+        "Private_Clean:        40 kB\nPrivate_Dirty:       112 kB\nSwap:                 24 kB\n"
+        "SwapPss:               8 kB\nPrivate_Hugetlb:       4 kB\nLocked:                0 kB\n";
+    ProcRollup r;
+    assert_int_equal(procmem_parse_rollup(text, &r), 0);
+    assert_int_equal(r.rss, 1612 * 1024);
+    assert_int_equal(r.pss, 410 * 1024); /* not Pss_Dirty / Pss_Anon */
+    assert_int_equal(r.uss, (40 + 112 + 4) * 1024);
+    assert_int_equal(r.swap, 24 * 1024); /* not SwapPss */
+    assert_int_equal(r.swap_pss, 8 * 1024);
+    assert_int_equal(procmem_parse_rollup("", &r), -EINVAL);
+}
+
+static void test_parse_stat_ppid(void **state)
+{
+    (void)state;
+    int ppid = 0;
+    assert_int_equal(procmem_parse_stat_ppid("4243 (my proc) x) S 4242 4243 4243 0 -1\n", &ppid), 0);
+    assert_int_equal(ppid, 4242);
+    assert_int_equal(procmem_parse_stat_ppid("1 (systemd) S 0 1 1 0", &ppid), 0);
+    assert_int_equal(ppid, 0);
+    assert_int_equal(procmem_parse_stat_ppid("garbage", &ppid), -EINVAL);
+    assert_int_equal(procmem_parse_stat_ppid("5 (x)", &ppid), -EINVAL);
+}
+
+static void test_count_lines(void **state)
+{
+    (void)state;
+    assert_int_equal(procmem_count_lines("", 0), 0);
+    assert_int_equal(procmem_count_lines("a\n", 2), 1);
+    assert_int_equal(procmem_count_lines("a\nb", 3), 2);
+    assert_int_equal(procmem_count_lines("a\nb\n", 4), 2);
+}
+
+static void test_fixture_readers(void **state)
+{
+    (void)state;
+    const char *root = fixture("seed-rlimit-as");
+    ProcStatm sm;
+    ProcStatus st;
+    ProcLimits lim;
+    ProcRollup ru;
+    uint64_t maps = 0;
+    assert_int_equal(procmem_read_statm(root, 4242, &sm), 0);
+    assert_int_equal(sm.vms, 325837ULL * (uint64_t)sysconf(_SC_PAGESIZE));
+    assert_int_equal(procmem_read_status(root, 4242, &st), 0);
+    assert_int_equal(st.vm_size, 1303348ULL * 1024);
+    assert_int_equal(st.vm_rss, 158720ULL * 1024);
+    assert_int_equal(st.threads, 2);
+    assert_int_equal(procmem_read_limits(root, 4242, &lim), 0);
+    assert_int_equal(lim.as.soft, 1073741824ULL);
+    assert_true(lim.data.soft == PROCMEM_UNLIMITED);
+    assert_int_equal(procmem_read_map_count(root, 4242, &maps), 0);
+    assert_int_equal(maps, 120);
+    assert_int_equal(procmem_read_rollup(root, 4242, &ru), 0);
+    assert_int_equal(ru.uss, (30720 + 118000) * 1024ULL);
+    assert_int_equal(procmem_read_map_count(fixture("mapcount"), 4242, &maps), 0);
+    assert_int_equal(maps, 960);
+    assert_int_equal(procmem_read_statm(root, 77777, &sm), -ENOENT);
+    assert_int_equal(procmem_read_statm("/nonexistent-root", 1, &sm), -ENOENT);
+}
+
+static bool has_pid(const ProcTree *t, int pid)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->pids[i] == pid)
+            return true;
+    return false;
+}
+
+static void test_tree_children_files(void **state)
+{
+    (void)state;
+    ProcTree t;
+    procmem_tree_init(&t);
+    assert_int_equal(procmem_tree_discover(fixture("seed-rlimit-as"), 4242, &t), 0);
+    assert_true(t.used_children);
+    assert_int_equal(t.pids[0], 4242);
+    /* 4243 in thread 4242's children, 4244 in thread 4342's, 4245 a grandchild,
+     * 4292 listed though gone (discovery lists it; sampling skips it) */
+    assert_true(has_pid(&t, 4243));
+    assert_true(has_pid(&t, 4244));
+    assert_true(has_pid(&t, 4245));
+    assert_int_equal(t.n, 5);
+    assert_true(procmem_tree_discover(fixture("seed-rlimit-as"), 5555, &t) < 0);
+    procmem_tree_destroy(&t);
+}
+
+static void test_tree_scan(void **state)
+{
+    (void)state;
+    ProcTree t;
+    procmem_tree_init(&t);
+    assert_int_equal(procmem_tree_discover(fixture("tree-scan"), 4242, &t), 0);
+    assert_false(t.used_children);
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.pids[0], 4242);
+    assert_true(has_pid(&t, 4243)); /* comm "my proc) x" */
+    assert_true(has_pid(&t, 4249)); /* grandchild */
+    assert_false(has_pid(&t, 999));
+    assert_false(has_pid(&t, 4251));
+    assert_false(has_pid(&t, 1));
+    procmem_tree_destroy(&t);
+}
+
+static void test_tree_sample_fixture(void **state)
+{
+    (void)state;
+    ProcTreeSample s;
+    procmem_tree_sample_init(&s);
+    assert_int_equal(procmem_tree_sample(fixture("seed-rlimit-as"), 4242, &s), 0);
+    uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
+    assert_int_equal(s.nproc, 4); /* the vanished 4292 is skipped, not an error */
+    assert_int_equal(s.procs[0].pid, 4242);
+    assert_int_equal(s.rss, (39680 + 3 * 1000) * ps);
+    assert_int_equal(s.vms, (325837 + 3 * 2500) * ps);
+    assert_int_equal(s.max_rss, 39680 * ps);
+    /* reuse of the same sample struct */
+    assert_int_equal(procmem_tree_sample(fixture("tree-scan"), 4242, &s), 0);
+    assert_int_equal(s.nproc, 3);
+    assert_true(procmem_tree_sample(fixture("tree-scan"), 31337, &s) < 0);
+    procmem_tree_sample_destroy(&s);
+}
+
+static void test_live_self_and_children(void **state)
+{
+    (void)state;
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t kids[3];
+    for (int i = 0; i < 3; i++) {
+        kids[i] = fork();
+        assert_true(kids[i] >= 0);
+        if (kids[i] == 0) {
+            char c;
+            close(pfd[1]);
+            while (read(pfd[0], &c, 1) < 0) {
+            }
+            _exit(0);
+        }
+    }
+    close(pfd[0]);
+    ProcTreeSample s;
+    procmem_tree_sample_init(&s);
+    assert_int_equal(procmem_tree_sample("", getpid(), &s), 0);
+    assert_true(s.nproc >= 4);
+    for (int i = 0; i < 3; i++) {
+        bool found = false;
+        for (size_t j = 0; j < s.nproc; j++)
+            found |= s.procs[j].pid == kids[i];
+        assert_true(found);
+    }
+    ProcTree t;
+    procmem_tree_init(&t);
+    assert_int_equal(procmem_tree_discover_scan("", getpid(), &t), 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(has_pid(&t, kids[i]));
+    procmem_tree_destroy(&t);
+
+    /* a dead child disappears from the next sample, without error */
+    kill(kids[0], SIGKILL);
+    waitpid(kids[0], NULL, 0);
+    assert_int_equal(procmem_tree_sample("", getpid(), &s), 0);
+    for (size_t j = 0; j < s.nproc; j++)
+        assert_int_not_equal(s.procs[j].pid, kids[0]);
+    close(pfd[1]);
+    for (int i = 1; i < 3; i++)
+        waitpid(kids[i], NULL, 0);
+    procmem_tree_sample_destroy(&s);
+
+    ProcStatus st;
+    ProcLimits l;
+    uint64_t maps;
+    assert_int_equal(procmem_read_status("/", getpid(), &st), 0);
+    assert_int_equal(st.pid, getpid());
+    assert_true(st.vm_size > 0);
+    assert_int_equal(procmem_read_limits("", getpid(), &l), 0);
+    assert_int_equal(procmem_read_map_count("", getpid(), &maps), 0);
+    assert_true(maps > 5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_statm),
+        cmocka_unit_test(test_parse_status),
+        cmocka_unit_test(test_parse_limits),
+        cmocka_unit_test(test_parse_rollup),
+        cmocka_unit_test(test_parse_stat_ppid),
+        cmocka_unit_test(test_count_lines),
+        cmocka_unit_test(test_fixture_readers),
+        cmocka_unit_test(test_tree_children_files),
+        cmocka_unit_test(test_tree_scan),
+        cmocka_unit_test(test_tree_sample_fixture),
+        cmocka_unit_test(test_live_self_and_children),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
