@@ -338,6 +338,24 @@ void headroom_diagnose(const HeadroomDeath *d, HeadroomDiagnosis *out)
         goto done;
     }
 
+    /* 4. ENOMEM under a finite address-space or data limit that was not near: one
+     *    request larger than what the limit leaves (a 400 MB mmap with 160 MB left). */
+    const Headroom *h = after ? after : before;
+    k = d->saw_enomem ? enomem_cause(h, HEADROOM_OK) : -1;
+    if (k == HEADROOM_RLIMIT_AS || k == HEADROOM_RLIMIT_DATA) {
+        const HeadroomConstraint *c = &h->c[k];
+        char used[32], limit[32], left[32];
+        headroom_format_bytes(used, sizeof used, c->used);
+        headroom_format_bytes(limit, sizeof limit, c->limit);
+        headroom_format_bytes(left, sizeof left, c->limit > c->used ? c->limit - c->used : 0);
+        out->memory_related = true;
+        out->kind = k;
+        out->cause = c->name;
+        strbuf_printf(&sb, "an allocation failed (MemoryError / ENOMEM) under %s: %s %s of %s "
+                           "limit, so any single request larger than the %s left fails",
+                      c->name, c->label, used, limit, left);
+        goto done;
+    }
     if (d->saw_enomem) {
         out->memory_related = true;
         out->cause = "unknown_enomem";

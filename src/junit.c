@@ -3,8 +3,8 @@
 
 #include <fcntl.h>
 #include <stdbool.h>
-#include <string.h>
 #include <limits.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xmlreader.h>
 
-/* ---- input: our own byte source with a prolog guard -------------------------------------- */
+/* ---- the prolog guard ---------------------------------------------------------------------- */
 
 /* Scans the bytes before the root element (BOM, whitespace, <?..?>, <!--..-->) and trips on
  * any other "<!" there: a DOCTYPE (or any markup declaration) never reaches libxml2. */

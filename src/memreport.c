@@ -50,6 +50,30 @@ static void read_name(const char *root, int pid, json_t *report)
     strbuf_destroy(&sb);
 }
 
+int memreport_headroom(const char *root, int pid, Headroom *out)
+{
+    ProcStatus st;
+    ProcLimits lim;
+    SysMem sys;
+    CgroupMem cg;
+    uint64_t map_count = 0;
+    int rc;
+    cgroup_mem_init(&cg);
+    if ((rc = procmem_read_status(root, pid, &st)) < 0 || (rc = procmem_read_limits(root, pid, &lim)) < 0 ||
+        (rc = sysmem_read(root, &sys)) < 0 || (rc = cgroup_read(root, pid, &cg)) < 0)
+        goto error;
+    bool has_maps = procmem_read_map_count(root, pid, &map_count) == 0;
+    HeadroomInput in = {
+        .status = &st, .limits = &lim, .has_map_count = has_maps, .map_count = map_count,
+        .sys = &sys, .cgroup = &cg,
+    };
+    headroom_eval(&in, out);
+    rc = 0;
+error:
+    cgroup_mem_destroy(&cg);
+    return rc;
+}
+
 json_t *memreport_build(const char *root, int pid, int *err)
 {
     ProcStatus st;

@@ -24,9 +24,16 @@
 
 #include <jansson.h>
 
+#include "headroom.h"
+
 /* Builds the report for `pid` under `root` ("" = real system). Returns a new reference,
  * or NULL with *err set to a negative errno (-ESRCH when the process does not exist). */
 json_t *memreport_build(const char *root, int pid, int *err);
+
+/* The headroom of `pid` alone (status, limits, map count, system, cgroup; no
+ * smaps_rollup, no tree): cheap enough for every status push and every sample.
+ * Fills `out` (headroom_init'ed by the caller). 0 or a negative errno. */
+int memreport_headroom(const char *root, int pid, Headroom *out);
 
 /* Renders a report built by memreport_build as text. Caller frees the result. */
 char *memreport_render_text(const json_t *report);

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "headroom.h"
+#include "memreport.h"
 #include "project.h"
 #include "runout.h"
 #include "sampler.h"
@@ -54,6 +56,8 @@ struct Run {
     Sampler *sampler;            /* memory of the pytest tree; NULL if it could not start */
     unsigned sample_ms;
     uint64_t tree_rss;           /* latest sample */
+    Headroom hr_before, hr_last; /* pytest's headroom at its first and latest sample */
+    bool have_before, have_last;
     char buf_out[64 * 1024], buf_err[64 * 1024];
 };
 
@@ -201,12 +205,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         *buf = uv_buf_init(run->buf_err, sizeof run->buf_err);
 }
 
+static void track_headroom(Run *run);
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     Run *run = s->data;
     bool is_err = s == (uv_stream_t *)&run->err;
     if (n > 0) {
+        bool had_enomem = runout_saw_enomem(&run->output);
         runout_feed(&run->output, buf->base, (size_t)n, is_err);
+        /* pytest is still alive while it reports the MemoryError: read its limits now. */
+        if (!had_enomem && runout_saw_enomem(&run->output))
+            track_headroom(run);
         maybe_push_progress(run);
         return;
     }
@@ -251,9 +261,23 @@ static const char *run_current_test(void *ud)
     return runout_current_test(&run->output);
 }
 
+/* Keeps pytest's headroom current, so that if it dies we know what was near. */
+static void track_headroom(Run *run)
+{
+    if (run->exited)
+        return;
+    Headroom *h = run->have_before ? &run->hr_last : &run->hr_before;
+    if (memreport_headroom("", run->proc.pid, h) != 0)
+        return;
+    if (run->have_before)
+        run->have_last = true;
+    run->have_before = true;
+}
+
 static void on_sample(Sampler *sm, void *ud)
 {
     Run *run = ud;
+    track_headroom(run);
     size_t n;
     const SamplerPoint *pts = sampler_timeline(sm, &n);
     if (n == 0 || pts[n - 1].rss == run->tree_rss)
@@ -307,6 +331,37 @@ static json_t *memory_json(Run *run)
     return m;
 }
 
+/* When pytest died by a signal or its output says ENOMEM: which limit was reached,
+ * or that none was near. */
+static void add_diagnosis(Run *run, json_t *memory)
+{
+    bool enomem = runout_saw_enomem(&run->output);
+    if (!run->spawned || (!enomem && (!run->term_signal || run->cancelled || run->timed_out)))
+        return;
+    /* cgroup counters after the run: read from our own process (same cgroup). */
+    Headroom after;
+    headroom_init(&after);
+    bool have_after = memreport_headroom("", (int)getpid(), &after) == 0;
+    if (have_after && run->have_last) {
+        run->hr_last.has_oom_kill = after.has_oom_kill;
+        run->hr_last.oom_kill = after.oom_kill;
+    }
+    HeadroomDeath d = {
+        .before = run->have_before ? &run->hr_before : NULL,
+        .after = run->have_last ? &run->hr_last : (have_after ? &after : NULL),
+        .exit_signal = run->term_signal,
+        .exit_status = (int)run->exit_status,
+        .saw_enomem = enomem,
+    };
+    HeadroomDiagnosis diag;
+    headroom_diagnose(&d, &diag);
+    json_object_set_new(memory, "diagnosis", json_string(diag.sentence ? diag.sentence : ""));
+    json_object_set_new(memory, "diagnosis_cause", json_string(diag.cause ? diag.cause : "none"));
+    json_object_set_new(memory, "memory_related", json_boolean(diag.memory_related));
+    headroom_diagnosis_destroy(&diag);
+    headroom_destroy(&after);
+}
+
 /* ---- finishing -------------------------------------------------------------- */
 
 static void remove_tmpdir(Run *run)
@@ -356,7 +411,9 @@ static void run_finish(Run *run)
     json_object_set_new(result, "cmd", string_list(run->argv));
     if (run->python_why)
         json_object_set_new(result, "python_why", json_string(run->python_why));
-    json_object_set_new(result, "memory", memory_json(run));
+    json_t *memory = memory_json(run);
+    add_diagnosis(run, memory);
+    json_object_set_new(result, "memory", memory);
     remove_tmpdir(run);
     if (run->r->ev.finished)
         run->r->ev.finished(run->r->ud, result);
@@ -368,6 +425,8 @@ static void run_finish(Run *run)
 static void run_free(Run *run)
 {
     runout_destroy(&run->output);
+    headroom_destroy(&run->hr_before);
+    headroom_destroy(&run->hr_last);
     remove_tmpdir(run);
     free(run->junit_path);
     free(run->cwd);
@@ -587,6 +646,8 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     run->timeout_ms = spec->timeout_ms;
     run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
     run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
+    headroom_init(&run->hr_before);
+    headroom_init(&run->hr_last);
     run->user_args = copy_argv(spec->args, spec->nargs);
     run->cwd = spec->cwd ? realpath(spec->cwd, NULL) : NULL;
     init_timer(run, &run->timeout_timer);

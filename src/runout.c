@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "headroom.h"
 #include "procmem.h"
 #include "report.h"
 #include "strbuf.h"
@@ -91,8 +92,34 @@ static void remember_failed(RunOutput *o)
     progress_results_free(res, n);
 }
 
+/* Scans each chunk together with the end of the one before it. */
+static void watch_enomem(RunOutput *o, const char *data, size_t len)
+{
+    if (o->saw_enomem)
+        return;
+    char joined[sizeof o->edge * 2];
+    size_t head = len < sizeof o->edge ? len : sizeof o->edge;
+    memcpy(joined, o->edge, o->edge_len);
+    memcpy(joined + o->edge_len, data, head);
+    size_t jlen = o->edge_len + head;
+    if (headroom_text_says_enomem(joined, jlen) || headroom_text_says_enomem(data, len)) {
+        o->saw_enomem = true;
+        return;
+    }
+    const char *end = len >= sizeof o->edge ? data + len : joined + jlen;
+    size_t avail = len >= sizeof o->edge ? len : jlen;
+    o->edge_len = avail < sizeof o->edge ? avail : sizeof o->edge;
+    memmove(o->edge, end - o->edge_len, o->edge_len);
+}
+
+bool runout_saw_enomem(const RunOutput *o)
+{
+    return o->saw_enomem;
+}
+
 void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
 {
+    watch_enomem(o, data, len);
     tail_write(&o->tail, data, len);
     log_write(o, data, len);
     if (is_stderr) {

@@ -26,6 +26,9 @@ typedef struct {
     char *log_path;
     char *log_error;      /* why the log is off, or NULL */
     uint64_t bytes_out, bytes_err;
+    bool saw_enomem;      /* MemoryError / "Cannot allocate memory" in the output */
+    char edge[32];        /* end of the previous chunk, so a phrase split across reads is seen */
+    size_t edge_len;
     json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
 } RunOutput;
 
@@ -44,6 +47,9 @@ typedef struct {
 void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path);
 void runout_destroy(RunOutput *o);
 void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr);
+
+/* True when the output said MemoryError or "Cannot allocate memory". */
+bool runout_saw_enomem(const RunOutput *o);
 
 /* True when progress changed since the last runout_progress_json(). */
 bool runout_progress_changed(RunOutput *o);

@@ -143,3 +143,21 @@ def test_junit_missing_falls_back_to_terminal(tmp_path):
     assert [f["nodeid"] for f in r["failures"]] == ["test_a.py::test_bad"]
     assert r["failures"][0]["line"] == 3      # the def line of test_bad, found in the file
     assert r["exit_code"] == 3
+
+
+def test_memory_error_names_rlimit_as():
+    code, r = run_json("--python", PYTHON, "--cwd", fixture("proj_memerr"))
+    assert r["status"] == "failed"
+    m = r["memory"]
+    assert m["diagnosis_cause"] == "RLIMIT_AS" and m["memory_related"] is True
+    assert "under RLIMIT_AS" in m["diagnosis"] and "200 MB limit" in m["diagnosis"]
+    assert m["peak_rss"] < 200 * 1024 * 1024       # RSS small: RSS was never the problem
+
+
+def test_killed_pytest_without_memory_pressure_says_so(tmp_path):
+    env = {"PYTESTMON_FIXTURE_MODE": "sigkill"}
+    code, r = run_json("--python", PYTHON, "--cwd", fixture("proj_memerr"), env=env)
+    assert r["status"] == "error" and r["signal"] == 9
+    assert "killed by signal 9" in r["error"]
+    assert r["memory"]["diagnosis"] == "no memory limit was near"
+    assert r["source"] == "terminal"
