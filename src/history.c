@@ -1,7 +1,9 @@
 /* history: bounded run history with log-file ownership. */
 #include "history.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "strbuf.h"
@@ -75,4 +77,50 @@ json_t *history_list(const History *h)
         json_array_append_new(list, item);
     }
     return list;
+}
+
+static json_int_t metric(json_t *run, const char *name)
+{
+    if (strcmp(name, "peak_rss") == 0)
+        return json_integer_value(json_object_get(json_object_get(run, "memory"), "peak_rss"));
+    return json_integer_value(json_object_get(run, name));
+}
+
+json_t *history_trend(const History *h)
+{
+    static const char *const names[][2] = {{"coprocess_rss", "co-process RSS"},
+                                           {"editor_rss", "editor RSS"},
+                                           {"peak_rss", "pytest peak RSS"}};
+    json_t *out = json_object();
+    json_t *metrics = json_array();
+    json_object_set_new(out, "metrics", metrics);
+    size_t n = 0;
+    json_t *same[64];
+    json_t *args = h->n ? json_object_get(h->runs[h->n - 1], "args") : NULL;
+    for (size_t i = 0; i < h->n && n < sizeof same / sizeof same[0]; i++)
+        if (json_equal(json_object_get(h->runs[i], "args"), args))
+            same[n++] = h->runs[i];
+    json_object_set_new(out, "runs", json_integer((json_int_t)n));
+    StrBuf sentence = STRBUF_INIT;
+    for (size_t m = 0; m < sizeof names / sizeof names[0]; m++) {
+        if (n == 0)
+            break;
+        json_int_t first = metric(same[0], names[m][0]), last = metric(same[n - 1], names[m][0]);
+        bool growing = n >= 3 && first > 0;
+        for (size_t i = 1; growing && i < n; i++)
+            growing = metric(same[i], names[m][0]) >= metric(same[i - 1], names[m][0]);
+        growing = growing && last > first + first / 20 && last - first > 1024 * 1024;
+        json_array_append_new(metrics, json_pack("{s:s, s:s, s:I, s:I, s:b}", "name", names[m][0],
+                                                 "label", names[m][1], "first", first, "last", last,
+                                                 "growing", growing));
+        if (growing)
+            strbuf_printf(&sentence, "%s%s grows steadily across %zu runs with the same args",
+                          sentence.len ? "; " : "", names[m][1], n);
+    }
+    if (!sentence.len)
+        strbuf_puts(&sentence, n >= 3 ? "no steady growth across runs with the same args"
+                                      : "fewer than 3 runs with the same args: no trend yet");
+    json_object_set_new(out, "sentence", json_string(strbuf_cstr(&sentence)));
+    strbuf_destroy(&sentence);
+    return out;
 }

@@ -26,4 +26,11 @@ json_t *history_get(const History *h, json_int_t run_id);
  * counts, seconds, exit_code, peak_rss, started_at}. */
 json_t *history_list(const History *h);
 
+/* Leak trend over the runs that share the newest run's args: for the co-process RSS,
+ * the editor RSS and pytest's peak RSS (keys "coprocess_rss", "editor_rss",
+ * "memory.peak_rss" of each result), whether each grows steadily (never drops and ends
+ * more than 5% and 1 MiB above where it started) across at least 3 runs. A new
+ * reference: {runs, metrics: [{name, first, last, growing}], sentence}. */
+json_t *history_trend(const History *h);
+
 #endif

@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "history.h"
+#include "memlog.h"
+#include "procmem.h"
+#include "sysmem.h"
 #include "memreport.h"
 #include "rpcio.h"
 #include "runner.h"
@@ -36,6 +39,7 @@ typedef struct {
     uv_timer_t status_timer;     /* status-line pushes */
     unsigned status_ticks;
     char *last_status;           /* last pushed status, serialised: push only changes */
+    MemLog memlog;               /* snapshots at start, run start, run end */
     json_t *last_progress;       /* latest progress event of the active run */
 } Server;
 
@@ -57,9 +61,58 @@ static void push_event(Server *s, const char *name, json_t *payload)
     rpc_notify(s->io.rpc, "nvim_exec_lua", params);
 }
 
+/* ---- memory snapshots ---------------------------------------------------------- */
+
+static json_t *proc_rss_vms(int pid)
+{
+    ProcStatm sm;
+    if (pid <= 0 || procmem_read_statm("", pid, &sm) != 0)
+        return NULL;
+    return json_pack("{s:i, s:I, s:I}", "pid", pid, "rss", (json_int_t)sm.rss, "vms", (json_int_t)sm.vms);
+}
+
+/* One memory-log record: who uses what, and how close the binding limit is. */
+static json_t *snapshot(Server *s, const char *event, json_int_t run_id)
+{
+    json_t *rec = json_pack("{s:f, s:s}", "ts", (double)time(NULL), "event", event);
+    if (run_id)
+        json_object_set_new(rec, "run_id", json_integer(run_id));
+    json_t *self = proc_rss_vms((int)getpid());
+    json_t *editor = proc_rss_vms(s->editor_pid);
+    json_t *pytest = proc_rss_vms(runner_active_pid(s->runner));
+    if (self)
+        json_object_set_new(rec, "coprocess", self);
+    if (editor)
+        json_object_set_new(rec, "editor", editor);
+    if (pytest)
+        json_object_set_new(rec, "pytest", pytest);
+    SysMem sys;
+    if (sysmem_read("", &sys) == 0)
+        json_object_set_new(rec, "system", json_pack("{s:I, s:I, s:f}", "total", (json_int_t)sys.mem.total,
+                                                     "available", (json_int_t)sys.mem.available,
+                                                     "percent", sys.mem.percent));
+    Headroom hr;
+    headroom_init(&hr);
+    if (memreport_headroom("", s->editor_pid ? s->editor_pid : (int)getpid(), &hr) == 0 && hr.sentence)
+        json_object_set_new(rec, "binding", json_string(hr.sentence));
+    headroom_destroy(&hr);
+    return rec;
+}
+
+static void log_snapshot(Server *s, const char *event, json_int_t run_id, json_t *extra)
+{
+    json_t *rec = snapshot(s, event, run_id);
+    if (extra)
+        json_object_update(rec, extra);
+    memlog_append(&s->memlog, rec);
+    json_decref(rec);
+}
+
 static void on_run_started(void *ud, json_t *ev)
 {
-    push_event(ud, "started", json_incref(ev));
+    Server *s = ud;
+    log_snapshot(s, "run_start", json_integer_value(json_object_get(ev, "run_id")), NULL);
+    push_event(s, "started", json_incref(ev));
 }
 
 static void on_run_progress(void *ud, json_t *ev)
@@ -77,6 +130,19 @@ static void on_run_finished(void *ud, json_t *result)
     Server *s = ud;
     json_decref(s->last_progress);
     s->last_progress = NULL;
+    /* For the leak trend across runs: what the co-process and the editor hold now. */
+    ProcStatm sm;
+    if (procmem_read_statm("", (int)getpid(), &sm) == 0)
+        json_object_set_new(result, "coprocess_rss", json_integer((json_int_t)sm.rss));
+    if (s->editor_pid && procmem_read_statm("", s->editor_pid, &sm) == 0)
+        json_object_set_new(result, "editor_rss", json_integer((json_int_t)sm.rss));
+    if (s->memlog.error)
+        json_object_set_new(result, "memlog_error", json_string(s->memlog.error));
+    json_t *peak = json_pack("{s:O?, s:O?}", "pytest_peak_rss",
+                             json_object_get(json_object_get(result, "memory"), "peak_rss"), "status",
+                             json_object_get(result, "status"));
+    log_snapshot(s, "run_end", json_integer_value(json_object_get(result, "run_id")), peak);
+    json_decref(peak);
     history_add(&s->history, json_incref(result));
     push_event(s, "finished", json_incref(result));
     push_status(s);
@@ -335,16 +401,22 @@ static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
     if (opt_string(opts, "log_dir", &log_dir, err) || opt_uint(opts, "history_size", &history_size, err) ||
         opt_uint(opts, "sample_interval_ms", &interval, err) || opt_uint(opts, "editor_pid", &editor_pid, err))
         return NULL;
-    if (log_dir) {
-        free(s->log_dir);
-        s->log_dir = xstrdup(log_dir);
-    }
     if (history_size)
         history_set_capacity(&s->history, (size_t)history_size);
     if (interval)
         s->sample_interval_ms = (unsigned)interval;
     if (editor_pid)
         s->editor_pid = (int)editor_pid;
+    if (log_dir && (!s->log_dir || strcmp(log_dir, s->log_dir) != 0)) {
+        free(s->log_dir);
+        s->log_dir = xstrdup(log_dir);
+        make_dirs(log_dir);
+        StrBuf path = STRBUF_INIT;
+        strbuf_printf(&path, "%s/memory.jsonl", log_dir);
+        memlog_open(&s->memlog, strbuf_cstr(&path));
+        strbuf_destroy(&path);
+        log_snapshot(s, "coprocess_start", 0, NULL);
+    }
     return json_true();
 }
 
@@ -430,6 +502,11 @@ static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
         json_decref(r);
     }
     json_object_set_new(rep, "processes", procs);
+    json_object_set_new(rep, "trend", history_trend(&s->history));
+    if (s->memlog.path)
+        json_object_set_new(rep, "memlog_path", json_string(s->memlog.path));
+    if (s->memlog.error)
+        json_object_set_new(rep, "memlog_error", json_string(s->memlog.error));
     return rep;
 }
 
@@ -532,6 +609,7 @@ int server_main(void)
     static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished};
     s.runner = runner_new(&loop, &events, &s);
     history_init(&s.history, 5);
+    memlog_init(&s.memlog, 1024 * 1024);
     s.sample_interval_ms = 100;
     register_methods(&s);
     const int signums[] = {SIGTERM, SIGINT, SIGHUP};
@@ -548,6 +626,7 @@ int server_main(void)
     free(s.last_status);
     json_decref(s.last_progress);
     history_destroy(&s.history);
+    memlog_destroy(&s.memlog);
     free(s.log_dir);
     if (r != 0)
         fprintf(stderr, "pytestmon: loop closed with live handles: %s\n", uv_strerror(r));
