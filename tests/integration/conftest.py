@@ -1,0 +1,264 @@
+"""Integration fixtures: a real `nvim --embed --headless --clean` with the plugin loaded.
+
+Environment:
+  PYTESTMON_NVIM  nvim binary to test (default "nvim"); a path that does not exist skips the
+                  whole session loudly.
+  PYTESTMON_BIN   co-process binary (default <repo>/build/pytestmon); exported to nvim.
+
+Fixtures: `nvim` (attached pynvim session, plugin sourced), `lua` (run Lua in it),
+`wait_for` (poll a Lua expression until truthy), `repo_root`, `fixtures_dir`.
+"""
+import os
+import shutil
+import sys
+import time
+import warnings
+
+import psutil
+import pynvim
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES_DIR = os.path.join(REPO_ROOT, "tests", "fixtures")
+NVIM = os.environ.get("PYTESTMON_NVIM", "nvim")
+BIN = os.environ.get("PYTESTMON_BIN") or os.path.join(REPO_ROOT, "build", "pytestmon")
+
+
+def _nvim_missing_reason():
+    found = shutil.which(NVIM) if os.sep not in NVIM else (NVIM if os.access(NVIM, os.X_OK) else None)
+    if found:
+        return None
+    return (
+        f"PYTESTMON_NVIM={NVIM!r} does not exist or is not executable: "
+        "NO Neovim integration test ran"
+    )
+
+
+SKIP_REASON = _nvim_missing_reason()
+
+
+def pytest_report_header(config):
+    lines = [f"pytestmon: nvim={NVIM} bin={BIN}"]
+    if SKIP_REASON:
+        lines.append("!" * 78)
+        lines.append("WARNING: " + SKIP_REASON)
+        lines.append("!" * 78)
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SKIP_REASON:
+        terminalreporter.write_sep("!", "WARNING: " + SKIP_REASON, red=True, bold=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_nvim():
+    if SKIP_REASON:
+        print("\nWARNING: " + SKIP_REASON, file=sys.stderr)
+        warnings.warn(SKIP_REASON)
+        pytest.skip(SKIP_REASON)
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir():
+    return FIXTURES_DIR
+
+
+def _descendants(pid):
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def start_nvim(env=None):
+    """Start an embedded nvim with the plugin on 'runtimepath' and sourced. `env` entries are
+    set inside nvim (before the plugin loads) without touching this process's environment."""
+    os.environ["PYTESTMON_BIN"] = BIN
+    nv = pynvim.attach("child", argv=[NVIM, "--embed", "--headless", "--clean", "-n"])
+    for k, v in (env or {}).items():
+        nv.call("setenv", k, v)
+    nv.command("set rtp^=" + REPO_ROOT.replace(" ", "\\ "))
+    nv.command("runtime plugin/pytest.lua")
+    # Capture notifications so tests can assert what the user would read.
+    nv.exec_lua(
+        """
+        _G.__notes = {}
+        vim.notify = function(msg, level, opts)
+          table.insert(_G.__notes, { msg = msg, level = level or vim.log.levels.INFO })
+        end
+        """
+    )
+    return nv
+
+
+def stop_nvim(nv, timeout=10.0):
+    """Quit nvim and check that nothing it started is left running."""
+    pid = nv.call("getpid")
+    kids = _descendants(pid)
+    try:
+        nv.quit("qa!")
+    except Exception:
+        pass
+    try:
+        nv.close()
+    except Exception:
+        pass
+    deadline = time.monotonic() + timeout
+    procs = list(kids)
+    try:
+        procs.append(psutil.Process(pid))
+    except psutil.Error:
+        pass
+    while time.monotonic() < deadline:
+        alive = []
+        for p in procs:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.Error:
+                pass
+        if not alive:
+            return
+        time.sleep(0.02)
+    leftovers = []
+    for p in alive:
+        try:
+            leftovers.append(f"{p.pid} {' '.join(p.cmdline())}")
+            p.kill()
+        except psutil.Error:
+            pass
+    raise AssertionError("processes left after nvim quit: " + "; ".join(leftovers))
+
+
+@pytest.fixture
+def nvim():
+    nv = start_nvim()
+    yield nv
+    stop_nvim(nv)
+
+
+@pytest.fixture
+def lua(nvim):
+    """lua("return ...", arg1, ...) runs Lua in the embedded nvim; `...` are the args."""
+
+    def run(code, *args):
+        return nvim.exec_lua(code, *args)
+
+    return run
+
+
+def wait_for(nv, lua_expr, timeout=10.0, interval=0.02):
+    """Poll the Lua expression `lua_expr` (e.g. "require('pytest').last() ~= nil") until it is
+    truthy; return its value. Raises AssertionError with the expression after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = nv.exec_lua("return (" + lua_expr + ")")
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for: {lua_expr} (last: {last!r})")
+        time.sleep(interval)
+
+
+@pytest.fixture(name="wait_for")
+def wait_for_fixture():
+    return wait_for
+
+
+def get_notes(nv):
+    """Notifications shown so far: list of {msg, level}."""
+    return nv.exec_lua("return _G.__notes")
+
+
+@pytest.fixture
+def notes(nvim):
+    """notes() -> notifications shown so far in the `nvim` fixture, as [{msg, level}]."""
+    return lambda: get_notes(nvim)
+
+
+PROJ_FAIL = os.path.join(FIXTURES_DIR, "proj_fail")
+
+
+def finished_payload(**over):
+    """A realistic `finished` payload for tests/fixtures/proj_fail (contract in HACKING.md)."""
+    root = PROJ_FAIL
+    p = {
+        "run_id": 7,
+        "args": ["-x", "test_basic.py"],
+        "cwd": root,
+        "root": root,
+        "python": "/usr/bin/python3",
+        "exit_code": 1,
+        "exit_meaning": "tests failed",
+        "status": "failed",
+        "summary": "3 failed, 1 passed in 0.12s",
+        "source": "junit",
+        "timed_out": False,
+        "counts": {"passed": 1, "failed": 3, "errors": 0, "skipped": 0, "xfailed": 0, "xpassed": 0},
+        "seconds": 0.12,
+        "failures": [
+            {
+                "nodeid": "test_basic.py::test_assert_eq",
+                "kind": "failed",
+                "when": "call",
+                "message": "assert 3 == 4",
+                "file": os.path.join(root, "test_basic.py"),
+                "line": 12,
+                "crash_file": os.path.join(root, "test_basic.py"),
+                "crash_line": 12,
+            },
+            {
+                "nodeid": "test_basic.py::test_helper_crash",
+                "kind": "failed",
+                "when": "call",
+                "message": "ZeroDivisionError: cannot divide 0 by zero",
+                "file": os.path.join(root, "test_basic.py"),
+                "line": 17,
+                "crash_file": os.path.join(root, "helpers", "calc.py"),
+                "crash_line": 3,
+            },
+            {
+                "nodeid": "tests/test_math.py::TestCalc::test_mul",
+                "kind": "failed",
+                "when": "call",
+                "message": "assert (2 * 3) == 7\n +  where 6 = 2 * 3",
+                "file": os.path.join(root, "tests", "test_math.py"),
+                "line": 26,
+            },
+        ],
+        "slowest": [
+            {"nodeid": "test_basic.py::test_passes", "file": os.path.join(root, "test_basic.py"),
+             "line": 6, "seconds": 0.01},
+            {"nodeid": "test_basic.py::test_helper_crash", "file": os.path.join(root, "test_basic.py"),
+             "line": 15, "seconds": 0.5},
+            {"nodeid": "tests/test_math.py::test_add", "file": os.path.join(root, "tests", "test_math.py"),
+             "line": 13, "seconds": 0.2},
+        ],
+        "output_tail": (
+            "test_basic.py::test_assert_eq \x1b[31mFAILED\x1b[0m [ 25%]\n"
+            "E       assert 3 == 4\n"
+            "\x1b[31m=== 3 failed, 1 passed in 0.12s ===\x1b[0m\n"
+        ),
+        "memory": {
+            "peak_rss": 50 * 1024 * 1024,
+            "peak_vms": 300 * 1024 * 1024,
+            "peak_test": "test_basic.py::test_helper_crash",
+            "timeline": [{"t_ms": i * 100, "rss": (10 + i) * 1024 * 1024, "vms": 300 * 1024 * 1024}
+                         for i in range(40)],
+            "top_growth": [{"nodeid": "test_basic.py::test_helper_crash", "growth": 4 * 1024 * 1024}],
+        },
+    }
+    p.update(over)
+    return p
+
+
+def dispatch(nv, name, payload):
+    """Deliver an event exactly as the co-process does (nvim_exec_lua with [name, payload])."""
+    return nv.exec_lua("return require('pytest.events').dispatch(...)", name, payload)
