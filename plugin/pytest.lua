@@ -11,8 +11,8 @@ local function api() return require('pytest') end
 
 local commands = {
   PytestRun = {
-    function(o) api().command_run(o.args) end,
-    { nargs = '*', complete = function(lead) return api().complete(lead) end, desc = 'Run pytest [args]' },
+    function(o) api()._command_run(o.args) end,
+    { nargs = '*', complete = function(lead) return api()._complete(lead) end, desc = 'Run pytest [args]' },
   },
   PytestFile = { function() api().run_file() end, { desc = 'Run pytest on the current file' } },
   PytestNearest = { function() api().run_nearest() end, { desc = 'Run the test under the cursor' } },

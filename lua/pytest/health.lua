@@ -105,10 +105,25 @@ local function check_coprocess()
   return true
 end
 
+-- The buffer the user was in: :checkhealth runs in a new tab with its own buffer.
+local function user_buffer()
+  local cur = vim.api.nvim_get_current_buf()
+  if vim.bo[cur].buftype == '' and vim.api.nvim_buf_get_name(cur) ~= '' then return cur end
+  local prev = vim.fn.tabpagenr('#')
+  if prev > 0 then
+    local buf = vim.fn.tabpagebuflist(prev)[vim.fn.tabpagewinnr(prev)]
+    if buf and vim.api.nvim_buf_is_valid(buf) and vim.bo[buf].buftype == '' then return buf end
+  end
+  local alt = vim.fn.bufnr('#')
+  if alt > 0 and vim.bo[alt].buftype == '' then return alt end
+  return nil
+end
+
 local function check_project()
   start('pytest: project')
-  local name = vim.api.nvim_buf_get_name(0)
-  local dir = (name ~= '' and vim.bo.buftype == '') and util.dirname(util.abspath(name)) or vim.fn.getcwd()
+  local buf = user_buffer()
+  local name = buf and vim.api.nvim_buf_get_name(buf) or ''
+  local dir = name ~= '' and util.dirname(util.abspath(name)) or vim.fn.getcwd()
   local root, marker = util.project_root(dir)
   if root then
     ok(string.format('project root: %s (found %s)', root, marker))

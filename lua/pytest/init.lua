@@ -151,7 +151,7 @@ function M.statusline()
 end
 
 -- Completion for :PytestRun: pytest flags after "-", else paths.
-M.flags = {
+M._flags = {
   '-x', '--exitfirst', '-k', '-m', '-v', '-vv', '-q', '-s', '-l', '-r', '-n', '-p',
   '--lf', '--last-failed', '--ff', '--failed-first', '--nf', '--new-first', '--sw', '--stepwise',
   '--maxfail=', '--tb=auto', '--tb=long', '--tb=short', '--tb=line', '--tb=native', '--tb=no',
@@ -162,15 +162,15 @@ M.flags = {
   '--color=yes', '--color=no', '--cache-clear', '--doctest-modules', '--pdb',
 }
 
-function M.complete(arglead)
+function M._complete(arglead)
   if arglead:sub(1, 1) == '-' then
-    return vim.tbl_filter(function(f) return f:sub(1, #arglead) == arglead end, M.flags)
+    return vim.tbl_filter(function(f) return f:sub(1, #arglead) == arglead end, M._flags)
   end
   return vim.fn.getcompletion(arglead, 'file')
 end
 
 -- :PytestRun [args]: shell-like splitting so `-k "a and not b"` works.
-function M.command_run(argstr)
+function M._command_run(argstr)
   return M.run(util.split_args(argstr or ''))
 end
 

@@ -44,6 +44,17 @@ local function blank(line)
   return line:match('^%s*$') ~= nil or line:match('^%s*#') ~= nil
 end
 
+-- A line continuing an open bracket / backslash of the previous code line: its indentation
+-- says nothing about blocks.
+local function continuation(lines, i)
+  for j = i - 1, 1, -1 do
+    if not blank(lines[j]) then
+      return lines[j]:match('[%(%[{,\\]%s*$') ~= nil
+    end
+  end
+  return false
+end
+
 -- Enclosing definitions of line `row` (1-based) by indentation, outermost first.
 function M.chain_by_indent(lines, row)
   -- On a decorator line: the definition it decorates is below.
@@ -61,7 +72,7 @@ function M.chain_by_indent(lines, row)
   local limit = math.huge
   for i = row, 1, -1 do
     local l = lines[i]
-    if not blank(l) then
+    if not blank(l) and not continuation(lines, i) then
       local ind = indent_of(l)
       local kind, name = parse_def(l)
       if kind and (i == row or ind < limit) then

@@ -20,6 +20,8 @@ end
 
 local function merged()
   local s = vim.tbl_extend('force', {}, state.status or {})
+  -- Our own started/finished events are authoritative over a status pushed just before.
+  if state.run_id ~= nil or state.last ~= nil then s.running = state.running end
   if state.running then
     s.running = true
     for _, k in ipairs({ 'done', 'total', 'failed', 'percent', 'tree_rss' }) do
@@ -40,7 +42,7 @@ function pieces.result(s)
     local txt = M.icons.running
     if total and total > 0 then
       txt = string.format('%s %d/%d', txt, done or 0, total)
-    elseif tonumber(s.percent) then
+    elseif tonumber(s.percent) and s.percent > 0 then
       txt = string.format('%s %d%%', txt, s.percent)
     else
       txt = txt .. ' pytest'
@@ -48,9 +50,8 @@ function pieces.result(s)
     if failed and failed > 0 then txt = string.format('%s %s%d', txt, M.icons.failed, failed) end
     return txt
   end
-  local summary = s.last_summary
   local last = state.last
-  if (summary == nil or summary == '') and last then summary = require('pytest.results').describe(last) end
+  local summary = last and require('pytest.results').describe(last) or s.last_summary
   if summary == nil or summary == '' then return nil end
   local bad
   if last and val(last.status) then
@@ -66,10 +67,11 @@ function pieces.memory(s)
     if tonumber(s.tree_rss) then return 'rss ' .. util.bytes(s.tree_rss) end
     return nil
   end
-  local peak = tonumber(s.last_peak_rss)
-  if not peak and state.last and type(val(state.last.memory)) == 'table' then
+  local peak
+  if state.last and type(val(state.last.memory)) == 'table' then
     peak = tonumber(val(state.last.memory.peak_rss))
   end
+  peak = peak or tonumber(s.last_peak_rss)
   if peak then return 'peak ' .. util.bytes(peak) end
   return nil
 end

@@ -1,0 +1,70 @@
+"""doc/pytest.txt documents everything a user can touch, and `:helptags` accepts it."""
+import os
+import re
+import shutil
+
+import pytest
+
+DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                   "doc", "pytest.txt")
+
+
+@pytest.fixture(scope="module")
+def doc_tags():
+    text = open(DOC, encoding="utf-8").read()
+    return set(re.findall(r"\*([^*\s|]+)\*", text)), text
+
+
+def test_header(doc_tags):
+    _, text = doc_tags
+    assert text.startswith("*pytest.txt*")
+    assert text.rstrip().endswith("vim:tw=78:ts=8:noet:ft=help:norl:")
+
+
+def test_every_command_has_a_tag(nvim, doc_tags):
+    tags, _ = doc_tags
+    commands = [c for c in nvim.api.get_commands({}) if c.startswith("Pytest")]
+    assert len(commands) == 10
+    missing = [c for c in commands if ":" + c not in tags]
+    assert missing == []
+
+
+def test_every_option_has_a_tag(lua, doc_tags):
+    tags, text = doc_tags
+    options = lua("return require('pytest.config').option_names")
+    assert "open_quickfix" in options
+    missing = [o for o in options if "pytest-" + o not in tags]
+    assert missing == []
+    # ...and appears in the defaults block.
+    assert [o for o in options if f"      {o} = " not in text] == []
+
+
+def test_every_lua_function_has_a_tag(lua, doc_tags):
+    tags, _ = doc_tags
+    funcs = lua("local t = {} for k, v in pairs(require('pytest')) do"
+                " if type(v) == 'function' and not k:match('^_') then table.insert(t, k) end end"
+                " table.sort(t) return t")
+    assert "last" in funcs and "statusline" in funcs
+    missing = [f for f in funcs if f"pytest.{f}()" not in tags]
+    assert missing == []
+
+
+def test_highlights_and_events_have_tags(lua, doc_tags):
+    tags, text = doc_tags
+    groups = lua("return require('pytest.highlight').names")
+    assert [g for g in groups if g not in tags] == []
+    assert {"PytestStarted", "PytestFinished", "PytestStatus"} <= tags
+    assert "pytest-statusline-component" in tags
+    assert "lualine" in text
+
+
+def test_helptags_clean(nvim, tmp_path):
+    docdir = tmp_path / "doc"
+    docdir.mkdir()
+    shutil.copy(DOC, docdir / "pytest.txt")
+    nvim.command("helptags " + str(docdir))  # raises on E154 duplicate tag etc.
+    tags = (docdir / "tags").read_text().splitlines()
+    assert any(l.startswith(":PytestRun\t") for l in tags)
+    nvim.command("set rtp^=" + str(tmp_path))
+    nvim.command("help :PytestNearest")
+    assert nvim.current.buffer.name.endswith("pytest.txt")

@@ -1,0 +1,45 @@
+""":checkhealth pytest on 0.7 (health#report_*) and 0.10 (vim.health.*)."""
+import os
+
+from conftest import PROJ_FAIL
+
+SECTIONS = ["pytest: Neovim", "pytest: co-process", "pytest: project", "pytest: directories",
+            "pytest: memory"]
+
+
+def checkhealth(nvim):
+    nvim.command("checkhealth pytest")
+    return "\n".join(nvim.current.buffer[:])
+
+
+def test_sections_and_version(nvim):
+    text = checkhealth(nvim)
+    for s in SECTIONS:
+        assert s in text, s
+    v = nvim.exec_lua("local v = vim.version() return string.format('%d.%d.%d', v.major, v.minor, v.patch)")
+    assert f"Neovim {v} (supported: 0.7 or newer)" in text
+    assert "Failed to run healthcheck" not in text
+    assert "ERROR: No healthchecks found" not in text
+
+
+def test_missing_binary_is_an_error_with_advice(nvim, repo_root):
+    nvim.call("setenv", "PYTESTMON_BIN", "/nonexistent/pytestmon")
+    text = checkhealth(nvim)
+    assert "co-process not found or not executable: /nonexistent/pytestmon" in text
+    assert f"run `make` in {repo_root}" in text
+
+
+def test_project_root_and_python(nvim):
+    nvim.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
+    nvim.exec_lua("require('pytest').setup({ python = '/usr/bin/python3' })")
+    text = checkhealth(nvim)
+    assert f"project root: {PROJ_FAIL} (found pytest.ini)" in text
+    assert "python: /usr/bin/python3" in text
+    assert "pytest 7." in text or "pytest 8." in text
+
+
+def test_log_dir_writable(nvim, tmp_path):
+    d = tmp_path / "logs"
+    nvim.exec_lua("require('pytest').setup({ log_dir = ... })", str(d))
+    text = checkhealth(nvim)
+    assert f"log directory writable: {d}" in text

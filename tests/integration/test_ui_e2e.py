@@ -1,0 +1,142 @@
+"""End to end through the real co-process (build/pytestmon --rpc) and real pytest 7 on the
+fixture projects: what the user sees after :PytestRun & co."""
+import os
+
+import pytest
+
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, wait_for
+
+PYTHON = "/usr/bin/python3"
+
+pytestmark = pytest.mark.skipif(not os.access(BIN, os.X_OK), reason=f"co-process {BIN} not built")
+
+
+@pytest.fixture
+def ed(nvim):
+    nvim.exec_lua("require('pytest').setup({ python = ... })", PYTHON)
+    nvim.exec_lua("""
+        _G.fired = {}
+        vim.api.nvim_create_autocmd('User', { pattern = 'PytestFinished',
+          callback = function() table.insert(_G.fired, require('pytest').last().run_id) end })
+    """)
+    return nvim
+
+
+def run_and_wait(nv, command, timeout=60):
+    before = nv.exec_lua("return #_G.fired")
+    nv.command(command)
+    wait_for(nv, f"#_G.fired > {before}", timeout=timeout)
+    return nv.exec_lua("return require('pytest').last()")
+
+
+def qf_items(nv):
+    return nv.exec_lua("""
+        local out = {}
+        for _, it in ipairs(vim.fn.getqflist()) do
+          table.insert(out, { vim.api.nvim_buf_get_name(it.bufnr), it.lnum, it.type, it.text })
+        end
+        return out
+    """)
+
+
+def test_run_project_fills_quickfix(ed):
+    ed.command("cd " + PROJ_FAIL)
+    r = run_and_wait(ed, "PytestRun")
+    assert r["status"] == "failed"
+    assert r["counts"]["failed"] >= 10
+    items = qf_items(ed)
+    rel = [(os.path.relpath(f, PROJ_FAIL), l, t, x) for f, l, t, x in items]
+    assert ("test_basic.py", 12, "E", "test_basic.py::test_assert_eq: assert 3 == 4") in rel
+    assert ("helpers/calc.py", 3, "I",
+            "test_basic.py::test_helper_crash raised here: ZeroDivisionError: cannot divide 0 by zero") in rel
+    assert ("tests/test_math.py", 26, "E", "tests/test_math.py::TestCalc::test_mul: assert (2 * 3) == 7") in rel
+    assert any(f.endswith("test_spaced name é.py") and t == "E" for f, _, t, _ in items)
+    title = ed.exec_lua("return vim.fn.getqflist({ title = 1 }).title")
+    assert title == "pytest: " + r["summary"]
+    notes = ed.exec_lua("return _G.__notes")
+    assert notes[-1] == {"msg": "pytest: " + r["summary"], "level": 3}
+    # Diagnostics in a buffer opened afterwards.
+    ed.command("edit " + os.path.join(PROJ_FAIL, "test_basic.py"))
+    lnums = ed.exec_lua("local t = {} for _, d in ipairs(vim.diagnostic.get(0, { namespace ="
+                        " require('pytest.results').ns })) do table.insert(t, d.lnum + 1) end return t")
+    assert 12 in lnums and 17 in lnums
+    sl = ed.exec_lua("return require('pytest').statusline()")
+    assert sl.startswith("✗ ") and "peak " in sl
+
+
+def test_nearest_runs_one_test(ed):
+    ed.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
+    ed.current.window.cursor = (26, 8)
+    r = run_and_wait(ed, "PytestNearest")
+    assert r["counts"]["failed"] == 1 and r["counts"].get("passed", 0) == 0
+    assert [(l, t, x) for _, l, t, x in qf_items(ed)] == [
+        (26, "E", "tests/test_math.py::TestCalc::test_mul: assert (2 * 3) == 7")]
+
+
+def test_passing_run_empties_the_list(ed):
+    ed.command("cd " + PROJ_FAIL)
+    run_and_wait(ed, "PytestRun test_basic.py::test_assert_eq")
+    assert len(qf_items(ed)) == 1
+    ed.command("cd " + os.path.join(FIXTURES_DIR, "proj_pass"))
+    r = run_and_wait(ed, "PytestRun")
+    assert r["status"] == "passed"
+    assert qf_items(ed) == []
+    assert ed.exec_lua("return vim.fn.getqflist({ title = 1 }).title") == "pytest: " + r["summary"]
+    assert ed.exec_lua("return #vim.diagnostic.get(nil, { namespace = require('pytest.results').ns })") == 0
+
+
+def test_stop_cancels(ed):
+    ed.command("cd " + os.path.join(FIXTURES_DIR, "proj_slow"))
+    ed.command("PytestRun")
+    wait_for(ed, "require('pytest').is_running()")
+    ed.command("PytestStop")
+    wait_for(ed, "#_G.fired > 0", timeout=20)
+    r = ed.exec_lua("return require('pytest').last()")
+    assert r["status"] == "cancelled"
+
+
+def test_output_history_memory(ed):
+    ed.command("cd " + PROJ_FAIL)
+    first = run_and_wait(ed, "PytestRun test_basic.py::test_assert_eq")
+    run_and_wait(ed, "PytestRun tests/test_math.py")
+    ed.command("PytestOutput")
+    text = "\n".join(ed.current.buffer[:])
+    assert "\x1b" not in text and "tests/test_math.py::test_add" in text
+    ed.command("close")
+    # Pick the older run in :PytestHistory (vim.ui.select answered by the test).
+    ed.exec_lua("""
+        vim.ui.select = function(items, opts, on_choice)
+          _G.picked = vim.tbl_map(opts.format_item, items)
+          on_choice(items[2], 2)
+        end
+    """)
+    ed.command("PytestHistory")
+    assert len(ed.exec_lua("return _G.picked")) == 2
+    items = qf_items(ed)
+    assert [(l, x) for _, l, _, x in items] == [(12, "test_basic.py::test_assert_eq: assert 3 == 4")]
+    assert ed.exec_lua("return vim.fn.getqflist({ context = 1 }).context.pytest.run_id") == first["run_id"]
+    ed.command("PytestMemory")
+    text = "\n".join(ed.current.buffer[:])
+    assert "Headroom: " in text and "System" in text
+    assert "Peak RSS across history" in text
+
+
+def test_health_with_coprocess(ed):
+    ed.command("checkhealth pytest")
+    text = "\n".join(ed.current.buffer[:])
+    assert "RPC round trip: ping -> pong" in text
+    assert "pytestmon " in text
+
+
+def test_coprocess_killed_is_restarted(ed):
+    import psutil
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    kids = psutil.Process(ed.call("getpid")).children()
+    co = [p for p in kids if "pytestmon" in " ".join(p.cmdline())]
+    assert len(co) == 1
+    co[0].kill()
+    wait_for(ed, "not require('pytest.client').is_running()")
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    msgs = [n["msg"] for n in ed.exec_lua("return _G.__notes")]
+    assert len([m for m in msgs if "restarted" in m]) == 1
+    assert [m for m in msgs if "restarted" in m][0].startswith("pytest: pytestmon co-process exited (code ")
