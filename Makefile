@@ -55,11 +55,14 @@ NVIM010 := build/nvim-0.10/nvim
 nvim010:
 	@sh tools/fetch-nvim010.sh build/nvim-0.10
 
+# Suites that never start an editor run once, in the 0.7 leg.
+EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps)
+
 # The 0.10 leg needs a download; when it fails the leg is reported SKIPPED, loudly.
 test-nvim010: $(BIN)
 	@if sh tools/fetch-nvim010.sh build/nvim-0.10; then \
 	    PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=$(CURDIR)/$(NVIM010) \
-	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q; \
+	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q -k "$(EDITORLESS)"; \
 	else \
 	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	    echo "!!! SKIPPED: the nvim 0.10 integration leg (could not fetch nvim 0.10)"; \

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages pytestmon needs, only those missing.
 # Quiet when everything is present; runs `apt-get update` only when it must install.
+# PYTESTMON_DEPS_EXTRA adds package names (tests use it to simulate a missing one).
 set -eu
 PKGS="build-essential pkg-config libmsgpack-dev libuv1-dev libxml2-dev libjansson-dev libcmocka-dev
 neovim python3-pytest python3-pytest-xdist python3-pynvim python3-psutil
-clang libclang-rt-14-dev valgrind ca-certificates"
+clang libclang-rt-14-dev valgrind ca-certificates ${PYTESTMON_DEPS_EXTRA:-}"
 missing=""
 for p in $PKGS; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
