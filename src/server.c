@@ -18,6 +18,7 @@
 
 #include "history.h"
 #include "memlog.h"
+#include "params.h"
 #include "procmem.h"
 #include "sysmem.h"
 #include "memreport.h"
@@ -240,110 +241,6 @@ static void on_status_tick(uv_timer_t *t)
         server_stop_from_timer(s);
 }
 
-/* ---- params ------------------------------------------------------------------- */
-
-/* The first param, which must be a map (or absent/nil for "all defaults"). */
-static json_t *opts_param(json_t *params, StrBuf *err)
-{
-    json_t *o = json_array_get(params, 0);
-    if (!o || json_is_null(o))
-        return NULL;
-    if (!json_is_object(o)) {
-        strbuf_puts(err, "params[1] must be a map of options");
-        return NULL;
-    }
-    return o;
-}
-
-/* Reads opts[key] as a string; 0 ok (absent leaves *out), -1 wrong type. */
-static int opt_string(json_t *opts, const char *key, const char **out, StrBuf *err)
-{
-    json_t *v = json_object_get(opts, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v)) {
-        strbuf_printf(err, "option '%s' must be a string", key);
-        return -1;
-    }
-    *out = json_string_value(v);
-    return 0;
-}
-
-static int opt_uint(json_t *opts, const char *key, uint64_t *out, StrBuf *err)
-{
-    json_t *v = json_object_get(opts, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    if (json_is_real(v) && json_real_value(v) >= 0) {
-        *out = (uint64_t)json_real_value(v);
-        return 0;
-    }
-    strbuf_printf(err, "option '%s' must be a non-negative number", key);
-    return -1;
-}
-
-/* opts[key] as a list of strings; Lua's empty table arrives as a map and counts as []. */
-static int opt_string_list(json_t *opts, const char *key, char ***out, size_t *n, StrBuf *err)
-{
-    json_t *v = json_object_get(opts, key);
-    *out = NULL;
-    *n = 0;
-    if (!v || json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0))
-        return 0;
-    if (!json_is_array(v)) {
-        strbuf_printf(err, "option '%s' must be a list of strings", key);
-        return -1;
-    }
-    *out = xcalloc(json_array_size(v) + 1, sizeof **out);
-    for (size_t i = 0; i < json_array_size(v); i++) {
-        json_t *e = json_array_get(v, i);
-        if (!json_is_string(e)) {
-            strbuf_printf(err, "option '%s'[%zu] must be a string", key, i + 1);
-            return -1;
-        }
-        (*out)[(*n)++] = xstrdup(json_string_value(e));
-    }
-    return 0;
-}
-
-/* opts.env: a map of NAME = value, turned into "NAME=value" entries. */
-static int opt_env(json_t *opts, char ***out, size_t *n, StrBuf *err)
-{
-    json_t *v = json_object_get(opts, "env");
-    *out = NULL;
-    *n = 0;
-    if (!v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0))
-        return 0;
-    if (!json_is_object(v)) {
-        strbuf_puts(err, "option 'env' must be a map of NAME = value");
-        return -1;
-    }
-    *out = xcalloc(json_object_size(v) + 1, sizeof **out);
-    const char *k;
-    json_t *val;
-    json_object_foreach(v, k, val) {
-        if (!json_is_string(val)) {
-            strbuf_printf(err, "option 'env'.%s must be a string", k);
-            return -1;
-        }
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "%s=%s", k, json_string_value(val));
-        (*out)[(*n)++] = strbuf_detach(&sb);
-    }
-    return 0;
-}
-
-static void free_list(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 /* mkdir -p with mode 0700 for the parts it creates. */
 static int make_dirs(const char *path)
 {
@@ -393,13 +290,13 @@ static json_t *m_version(void *ud, json_t *params, StrBuf *err)
 static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
 {
     Server *s = ud;
-    json_t *opts = opts_param(params, err);
+    json_t *opts = params_options(params, err);
     if (err->len)
         return NULL;
     const char *log_dir = NULL;
     uint64_t history_size = 0, interval = 0, editor_pid = 0;
-    if (opt_string(opts, "log_dir", &log_dir, err) || opt_uint(opts, "history_size", &history_size, err) ||
-        opt_uint(opts, "sample_interval_ms", &interval, err) || opt_uint(opts, "editor_pid", &editor_pid, err))
+    if (params_string(opts, "log_dir", &log_dir, err) || params_uint(opts, "history_size", &history_size, err) ||
+        params_uint(opts, "sample_interval_ms", &interval, err) || params_uint(opts, "editor_pid", &editor_pid, err))
         return NULL;
     if (history_size)
         history_set_capacity(&s->history, (size_t)history_size);
@@ -436,7 +333,7 @@ static char *next_log_path(Server *s, int64_t next_id)
 static json_t *m_run(void *ud, json_t *params, StrBuf *err)
 {
     Server *s = ud;
-    json_t *opts = opts_param(params, err);
+    json_t *opts = params_options(params, err);
     if (err->len)
         return NULL;
     RunSpec spec = {0};
@@ -444,10 +341,10 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     char **args = NULL, **env = NULL;
     size_t nargs = 0, nenv = 0;
     json_t *result = NULL;
-    if (opt_string(opts, "cwd", &spec.cwd, err) || opt_string(opts, "python", &spec.python, err) ||
-        opt_string(opts, "file", &spec.file, err) || opt_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
-        opt_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
-        opt_string_list(opts, "args", &args, &nargs, err) || opt_env(opts, &env, &nenv, err))
+    if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
+        params_string(opts, "file", &spec.file, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
+        params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
+        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
         goto error;
     if (!spec.cwd)
         spec.cwd = getcwd(cwd_buf, sizeof cwd_buf) ? cwd_buf : ".";
@@ -462,19 +359,19 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     free(log_path);
     result = json_integer(id);
 error:
-    free_list(args, nargs);
-    free_list(env, nenv);
+    params_free_list(args, nargs);
+    params_free_list(env, nenv);
     return result;
 }
 
 static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
 {
     Server *s = ud;
-    json_t *opts = opts_param(params, err);
+    json_t *opts = params_options(params, err);
     if (err->len)
         return NULL;
     uint64_t pid = 0;
-    if (opt_uint(opts, "pid", &pid, err))
+    if (params_uint(opts, "pid", &pid, err))
         return NULL;
     if (!pid)
         pid = s->editor_pid ? (uint64_t)s->editor_pid : (uint64_t)getpid();
