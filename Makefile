@@ -76,22 +76,69 @@ test: deps
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-integration
 
+# LeakSanitizer runs at every co-process exit: a leak makes the exit code non-zero, which the
+# integration tests assert (e.g. test_rpc_protocol.py::test_stdin_eof_is_a_clean_exit).
+# A 4 MiB quarantine (default 256) keeps RSS flat enough for the RSS-growth assertions of the
+# soak and trend tests; use-after-free is still caught within the last 4 MiB of frees.
+SAN_ASAN_OPTIONS ?= detect_leaks=1:quarantine_size_mb=4
 sanitize: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	@ASAN_OPTIONS="$${ASAN_OPTIONS:-$(SAN_ASAN_OPTIONS)}" $(MAKE) --no-print-directory BUILD=build/asan \
+	    OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-nvim07
 
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect --trace-children=no
+
+# Unit tests and the CLI (run, mem, a short --rpc session) under memcheck; pytest is not traced.
+# `run` exits 1 on proj_fail (tests failed, like pytest); memcheck errors exit 99.
 valgrind: deps
 	@$(MAKE) --no-print-directory BUILD=build/vg OPT="-O0 -g" all $(UNIT_SRC:tests/unit/%.c=build/vg/unit/%)
 	@set -e; for t in $(UNIT_SRC:tests/unit/%.c=build/vg/unit/%); do \
 	    echo "== valgrind $$t"; PYTESTMON_SRCDIR=$(CURDIR) PYTESTMON_BIN=$(CURDIR)/build/vg/pytestmon \
-	    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-	    --trace-children=no $$t; done
+	    $(VALGRIND) $$t; done
+	@echo "== valgrind pytestmon run --json (proj_fail)"; rc=0; \
+	    $(VALGRIND) build/vg/pytestmon run --json --python $(PYTHON) --cwd tests/fixtures/proj_fail \
+	    >build/vg/run.json || rc=$$?; \
+	    if [ $$rc -ne 0 ] && [ $$rc -ne 1 ]; then echo "!!! valgrind: run exited $$rc"; exit 1; fi
+	@echo "== valgrind pytestmon mem --json"; $(VALGRIND) build/vg/pytestmon mem --json >build/vg/mem.json
+	@echo "== valgrind pytestmon --rpc (ping, version, mem, run proj_pass, history, stdin EOF)"; \
+	    $(PYTHON) tests/fuzz/rpc_session.py tests/fixtures $(VALGRIND) build/vg/pytestmon --rpc
+	@echo "valgrind: OK"
 
 demo: deps all
 	@sh examples/demo.sh
 
 demo-ui: deps all
 	@sh examples/demo-ui.sh
+
+# libFuzzer harnesses of tests/fuzz/ (clang): replay tests/fuzz/regressions/, then fuzz each
+# for FUZZ_SECONDS on a copy of the seed corpus in build/fuzz/. See tests/fuzz/README.md.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tools/fuzz.sh all
+
+# Benchmarks (see the docstring of bench/run.py): one run, alternated pairs, MET/MISS per target.
+# BENCH_QUICK=1 for a short smoke run. Suites are generated under $(BUILD)/bench/.
+BENCH_CFLAGS = $(CFLAGS_ALL)
+$(BUILD)/bench/junit_bench: bench/junit_bench.c $(BUILD)/libpytestmon.a
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
+
+$(BUILD)/bench/junit_bench_memo: bench/junit_bench.c bench/realpath_memo.c $(BUILD)/libpytestmon.a
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) bench/junit_bench.c bench/realpath_memo.c -Wl,--wrap=realpath \
+	    $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
+
+$(BUILD)/bench/procmem_bench: bench/procmem_bench.c $(BUILD)/libpytestmon.a
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
+
+bench: $(BIN) $(BUILD)/bench/junit_bench $(BUILD)/bench/junit_bench_memo $(BUILD)/bench/procmem_bench
+	$(PYTHON) bench/run.py
+
+# 1000 consecutive :PytestRun in a headless nvim; fails on RSS growth, fd change, leftovers.
+soak: $(BIN)
+	@sh tools/soak.sh
 
 clean:
 	rm -rf build

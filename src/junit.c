@@ -161,7 +161,8 @@ static char *attr(xmlTextReaderPtr r, const char *name)
     return s;
 }
 
-/* Locale-independent "123.456" (pytest writes "%.3f"); 0 when unparsable. */
+/* Locale-independent "123.456" (pytest writes "%.3f"); 0 when unparsable or absurd (>= 1e12 s:
+ * 400 digits made it inf, which report_to_json() cannot encode -- found by fuzz_junit). */
 static double parse_seconds(const char *s)
 {
     if (s == NULL)
@@ -183,7 +184,7 @@ static double parse_seconds(const char *s)
             break;
         }
     }
-    return any ? v : 0;
+    return any && v < 1e12 ? v : 0;
 }
 
 static int parse_line(const char *s)

@@ -143,7 +143,7 @@ bool runner_cancel(Runner *r)
 
 /* Children of ours that are not a live run's pytest: orphans that a finished run left
  * behind and that were reparented to us. End and reap them. */
-static void reap_orphans(Runner *r)
+void runner_reap_orphans(Runner *r)
 {
     int *kids = NULL;
     size_t n = runout_children_of_self(&kids);
@@ -415,11 +415,14 @@ static void run_finish(Run *run)
     add_diagnosis(run, memory);
     json_object_set_new(result, "memory", memory);
     remove_tmpdir(run);
-    if (run->r->ev.finished)
-        run->r->ev.finished(run->r->ud, result);
-    json_decref(result);
-    reap_orphans(run->r);
+    /* Close first: uv_close releases the pipes' descriptors now (the Run itself is freed
+     * later, from the close callbacks), so whoever hears `finished` sees them gone. */
+    Runner *r = run->r;
     run_close(run);
+    runner_reap_orphans(r);
+    if (r->ev.finished)
+        r->ev.finished(r->ud, result);
+    json_decref(result);
 }
 
 static void run_free(Run *run)

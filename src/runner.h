@@ -60,6 +60,10 @@ int64_t runner_next_id(const Runner *r);
 /* Cancels the active run; false if none. */
 bool runner_cancel(Runner *r);
 bool runner_active(const Runner *r);
+/* Ends and reaps our children that are no live run's pytest: descendants orphaned by
+ * a finished run (we are a child subreaper) may reach us after it ended. Call it now
+ * and then (the server does on every status tick). */
+void runner_reap_orphans(Runner *r);
 /* pid of the active pytest process, or 0. */
 int runner_active_pid(const Runner *r);
 

@@ -184,8 +184,7 @@ static json_t *build_status(Server *s)
         json_object_set_new(st, "swap_pct", swap ? json_incref(swap) : json_real(0));
         const char *verdict = json_string_value(json_object_get(rep, "verdict"));
         json_object_set_new(st, "warn", json_boolean(verdict && strcmp(verdict, "ok") != 0));
-        json_t *binding = json_object_get(rep, "binding");
-        json_t *sentence = json_object_get(binding, "sentence");
+        json_t *sentence = json_object_get(rep, "sentence");
         if (verdict && strcmp(verdict, "ok") != 0 && sentence)
             json_object_set(st, "warn_reason", sentence);
         json_decref(rep);
@@ -234,6 +233,7 @@ static void on_status_tick(uv_timer_t *t)
 {
     Server *s = t->data;
     s->status_ticks++;
+    runner_reap_orphans(s->runner);
     if (runner_active(s->runner) || s->status_ticks % STATUS_IDLE_TICKS == 0)
         push_status(s);
     /* The editor died without closing our stdin (or we were orphaned): go. */

@@ -57,11 +57,13 @@ int sysmem_parse_meminfo(const char *text, SysMeminfo *out)
     out->active = v[ACTIVE];
     out->inactive = v[INACTIVE];
     out->slab = v[SLAB];
-    int64_t used = (int64_t)out->total - (int64_t)out->free - (int64_t)out->cached -
-                   (int64_t)out->buffers;
-    if (used < 0)
-        used = (int64_t)out->total - (int64_t)out->free;
-    out->used = used < 0 ? 0 : (uint64_t)used;
+    /* Unsigned with explicit "negative" checks: int64 arithmetic overflowed (UB) on values
+     * >= 2^63 bytes (fuzz_proc). */
+    uint64_t rest = out->total >= out->free ? out->total - out->free : 0;
+    if (out->cached <= rest && out->buffers <= rest - out->cached)
+        out->used = rest - out->cached - out->buffers;
+    else
+        out->used = rest; /* total - free - cached - buffers < 0: total - free (or 0) */
     /* MemAvailable exists since 3.14; older kernels: psutil estimates, we use free+cache. */
     uint64_t avail = have[AVAIL] ? v[AVAIL] : out->free + out->cached + out->buffers;
     if (avail > out->total)

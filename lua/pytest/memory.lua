@@ -84,19 +84,98 @@ function M.resample(timeline, width)
   return out
 end
 
-local function report_lines(rep, out, hl)
+-- The sentence about the binding constraint (binding.sentence when the co-process sends one).
+function M.binding_sentence(rep)
+  local b = val(rep.binding)
+  if type(b) == 'table' and type(val(b.sentence)) == 'string' and b.sentence ~= '' then return b.sentence end
+  if type(val(rep.sentence)) == 'string' and rep.sentence ~= '' then return rep.sentence end
+  return nil
+end
+
+-- processes = [{role, pid, process = {rss, vms, ...}, tree = {nproc, rss, vms}}] ->
+-- a table with one column per role (editor, co-process, pytest tree).
+function M.process_table(procs)
+  local by = {}
+  for _, p in ipairs(list(procs)) do
+    if type(p) == 'table' and val(p.role) then by[p.role] = p end
+  end
+  local function cell(role, f)
+    local p = by[role]
+    if not p then return '-' end
+    local v = f(type(val(p.process)) == 'table' and p.process or {}, type(val(p.tree)) == 'table' and p.tree or {}, p)
+    return v == nil and '-' or tostring(v)
+  end
+  local function sz(v) v = num(v) return v and B(v) or nil end
+  local rows = {
+    { 'pid', function(_, _, p) return num(p.pid) end },
+    { 'rss', function(pr) return sz(pr.rss) end },
+    { 'vms', function(pr) return sz(pr.vms) end },
+    { 'uss', function(pr) return sz(pr.uss) end },
+    { 'swap', function(pr) return sz(pr.vm_swap) end },
+    { 'tree processes', function(_, t) return num(t.nproc) end },
+    { 'tree rss', function(_, t) return sz(t.rss) end },
+    { 'tree vms', function(_, t) return sz(t.vms) end },
+  }
+  local fmt = '  %-16s %12s %12s %12s'
+  local out = { string.format(fmt, '', 'editor', 'co-process', 'pytest') }
+  for _, r in ipairs(rows) do
+    table.insert(out, string.format(fmt, r[1], cell('editor', r[2]), cell('co-process', r[2]), cell('pytest', r[2])))
+  end
+  return out, by
+end
+
+local function report_head(rep, out, hl)
   local function add(s, group)
     table.insert(out, s)
     if group then table.insert(hl, { #out - 1, group }) end
   end
   local verdict = val(rep.verdict) or '?'
   local vgroup = verdict == 'ok' and 'PytestPassed' or (verdict == 'near' and 'PytestWarn' or 'PytestFailed')
-  add(string.format('Headroom: %s', verdict), vgroup)
-  if val(rep.sentence) then add('  ' .. rep.sentence) end
   local b = val(rep.binding)
+  local head = string.format('Headroom: %s', verdict)
   if type(b) == 'table' then
-    add(string.format('  binding constraint: %s (%s) at %s, %s', val(b.label) or '?', val(b.name) or '?',
-      pct(b.percent), val(b.verdict) or '?'))
+    head = string.format('%s (binding constraint: %s, %s, %s)', head, val(b.label) or '?', val(b.name) or '?',
+      pct(b.percent))
+  end
+  add(head, vgroup)
+  local sentence = M.binding_sentence(rep)
+  if sentence then add('  ' .. sentence, vgroup) end
+end
+
+local function report_body(rep, out, hl)
+  local function add(s, group)
+    table.insert(out, s)
+    if group then table.insert(hl, { #out - 1, group }) end
+  end
+  local procs = list(val(rep.processes))
+  if #procs > 0 then
+    add('')
+    add('Processes', 'PytestTitle')
+    local rows, by = M.process_table(procs)
+    for _, l in ipairs(rows) do add(l) end
+    if not by.pytest then add('  (pytest is not running)') end
+  end
+  local trend = val(rep.trend)
+  if type(trend) == 'table' then
+    add('')
+    local runs = num(trend.runs) or 0
+    add(string.format('Trend across runs with the same args (%d run%s)', runs, runs == 1 and '' or 's'),
+      'PytestTitle')
+    local growing = false
+    for _, m in ipairs(list(val(trend.metrics))) do
+      if val(m.growing) == true then growing = true end
+    end
+    if val(trend.sentence) then add('  ' .. tostring(trend.sentence), growing and 'PytestWarn' or nil) end
+    for _, m in ipairs(list(val(trend.metrics))) do
+      local g = val(m.growing) == true
+      add(string.format('  %-18s %9s -> %s%s', val(m.label) or val(m.name) or '?', B(num(m.first)),
+        B(num(m.last)), g and '  (growing)' or ''), g and 'PytestWarn' or nil)
+    end
+  end
+  if val(rep.memlog_error) then
+    add('Memory log: ' .. tostring(rep.memlog_error), 'PytestWarn')
+  elseif val(rep.memlog_path) then
+    add('Memory log: ' .. tostring(rep.memlog_path))
   end
   local cons = list(val(rep.constraints))
   if #cons > 0 then
@@ -179,8 +258,10 @@ local function run_lines(r, out, hl)
     add('  (no memory data)')
     return
   end
-  add(string.format('  peak rss %s, peak vms %s%s', B(num(mem.peak_rss)), B(num(mem.peak_vms)),
-    val(mem.peak_test) and (' during ' .. mem.peak_test) or ''))
+  local diag = M.diagnosis(r)
+  if diag then add('  Diagnosis: ' .. diag, 'PytestFailed') end
+  add(string.format('  peak rss %s, peak vms %s', B(num(mem.peak_rss)), B(num(mem.peak_vms))))
+  if val(mem.peak_test) then add('  test running at the peak: ' .. tostring(mem.peak_test)) end
   local tl = list(val(mem.timeline))
   if #tl > 0 then
     local cols = M.resample(tl, 72)
@@ -202,7 +283,19 @@ local function run_lines(r, out, hl)
       add(string.format('    %9s  %s', '+' .. B(num(g.growth)), val(g.nodeid) or '?'))
     end
   end
-  if val(mem.diagnosis) then add('  Diagnosis: ' .. tostring(mem.diagnosis), 'PytestWarn') end
+end
+
+-- "<diagnosis> (cause: RLIMIT_AS)" for a run whose memory has a diagnosis, else nil.
+function M.diagnosis(r)
+  local mem = type(r) == 'table' and val(r.memory)
+  if type(mem) ~= 'table' then return nil end
+  local d = val(mem.diagnosis)
+  if type(d) ~= 'string' or d == '' then return nil end
+  local cause = val(mem.diagnosis_cause)
+  if type(cause) == 'string' and cause ~= '' and cause ~= 'none' then
+    d = string.format('%s (cause: %s)', d, cause)
+  end
+  return d
 end
 
 local function history_lines(runs, out, hl)
@@ -227,11 +320,17 @@ end
 function M.render(report, report_err, last, runs)
   local out, hl = { '# pytest memory report' }, { { 0, 'PytestTitle' } }
   if type(report) == 'table' then
-    report_lines(report, out, hl)
+    report_head(report, out, hl)
   else
     table.insert(out, 'Memory report unavailable: ' .. tostring(report_err or 'no answer'))
     table.insert(hl, { #out - 1, 'PytestWarn' })
   end
+  local diag = M.diagnosis(last)
+  if diag then
+    table.insert(out, string.format('Last run #%s: %s', tostring(val(last.run_id) or '?'), diag))
+    table.insert(hl, { #out - 1, 'PytestFailed' })
+  end
+  if type(report) == 'table' then report_body(report, out, hl) end
   if last then run_lines(last, out, hl) end
   history_lines(runs or {}, out, hl)
   return out, hl

@@ -7,10 +7,17 @@ Environment:
 
 Fixtures: `nvim` (attached pynvim session, plugin sourced), `lua` (run Lua in it),
 `wait_for` (poll a Lua expression until truthy), `repo_root`, `fixtures_dir`.
+
+No test writes into the user's real state: every nvim gets its own XDG_STATE_HOME and
+XDG_CACHE_HOME (a per-test tmp dir), so the default `log_dir` (stdpath('state')/pytest, or
+stdpath('cache')/pytest on 0.7) lands there. A session guard fails the run if anything under
+the real ~/.local/state/nvim/pytest or ~/.cache/nvim/pytest was written by one of our editors.
 """
+import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import warnings
 
@@ -76,11 +83,74 @@ def _descendants(pid):
         return []
 
 
-def start_nvim(env=None):
+def _real_state_dirs():
+    """Where the default log_dir of a real user's nvim would be (0.8+: state, 0.7: cache)."""
+    home = os.path.expanduser("~")
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    return [os.path.join(state, "nvim", "pytest"), os.path.join(cache, "nvim", "pytest")]
+
+
+_EDITOR_PIDS = set()  # every nvim this session started
+_OWN_HOMES = set()  # temporary XDG homes made by start_nvim() and not yet removed
+
+
+def _memlog_records(dirs, since):
+    """Records of the co-process memory logs under `dirs` written at or after `since`."""
+    out = []
+    for d in dirs:
+        for name in ("memory.jsonl.1", "memory.jsonl"):
+            try:
+                with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
+                    lines = f.readlines()
+            except OSError:
+                continue
+            for line in lines:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict) and rec.get("ts", 0) >= since:
+                    out.append((os.path.join(d, name), rec))
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_state_untouched():
+    """Fail the session if an editor started by the suite wrote into the user's real log_dir.
+    Every co-process logs `coprocess_start` (with the editor pid) in <log_dir>/memory.jsonl
+    once configured, before it writes any run log; other users of the machine may write
+    there at the same time, so only our own editors' records count."""
+    since = int(time.time())
+    yield
+    for home in list(_OWN_HOMES):  # editors that tests ended themselves (e.g. killed)
+        shutil.rmtree(home, ignore_errors=True)
+        _OWN_HOMES.discard(home)
+    ours = [f"{path}: {rec.get('event')} of editor {rec.get('editor', {}).get('pid')}"
+            for path, rec in _memlog_records(_real_state_dirs(), since)
+            if isinstance(rec.get("editor"), dict) and rec["editor"].get("pid") in _EDITOR_PIDS]
+    assert ours == [], "the test suite wrote into the user's real log_dir: " + "; ".join(ours[:5])
+
+
+def start_nvim(env=None, home=None):
     """Start an embedded nvim with the plugin on 'runtimepath' and sourced. `env` entries are
-    set inside nvim (before the plugin loads) without touching this process's environment."""
+    set inside nvim (before the plugin loads) without touching this process's environment.
+    `home`: directory for nvim's XDG_STATE_HOME/XDG_CACHE_HOME (`<home>/state`, `<home>/cache`),
+    so the default log_dir is `<home>/state/nvim/pytest` (0.7: `<home>/cache/nvim/pytest`);
+    default: a fresh temporary directory removed by stop_nvim()."""
     os.environ["PYTESTMON_BIN"] = BIN
-    nv = pynvim.attach("child", argv=[NVIM, "--embed", "--headless", "--clean", "-n"])
+    own_home = home is None
+    home = str(home) if home is not None else tempfile.mkdtemp(prefix="pytestmon-nvim-")
+    if own_home:
+        _OWN_HOMES.add(home)
+    os.makedirs(home, exist_ok=True)
+    xdg = {"XDG_STATE_HOME": os.path.join(home, "state"), "XDG_CACHE_HOME": os.path.join(home, "cache")}
+    # `env` execs nvim: same pid, and the XDG dirs are in place before nvim starts.
+    argv = ["env"] + [f"{k}={v}" for k, v in xdg.items()] + [NVIM, "--embed", "--headless", "--clean", "-n"]
+    nv = pynvim.attach("child", argv=argv)
+    _EDITOR_PIDS.add(nv.call("getpid"))
+    nv.pytestmon_home = home
+    nv.pytestmon_own_home = own_home
     for k, v in (env or {}).items():
         nv.call("setenv", k, v)
     nv.command("set rtp^=" + REPO_ROOT.replace(" ", "\\ "))
@@ -99,6 +169,15 @@ def start_nvim(env=None):
 
 def stop_nvim(nv, timeout=10.0):
     """Quit nvim and check that nothing it started is left running."""
+    try:
+        _stop_nvim(nv, timeout)
+    finally:
+        if getattr(nv, "pytestmon_own_home", False):
+            shutil.rmtree(nv.pytestmon_home, ignore_errors=True)
+            _OWN_HOMES.discard(nv.pytestmon_home)
+
+
+def _stop_nvim(nv, timeout):
     pid = nv.call("getpid")
     kids = _descendants(pid)
     try:
@@ -137,10 +216,16 @@ def stop_nvim(nv, timeout=10.0):
 
 
 @pytest.fixture
-def nvim():
-    nv = start_nvim()
+def nvim(tmp_path):
+    nv = start_nvim(home=tmp_path / "xdg")
     yield nv
     stop_nvim(nv)
+
+
+@pytest.fixture
+def log_dir(nvim):
+    """The default log_dir of the `nvim` fixture: inside the test's tmp dir."""
+    return nvim.exec_lua("return require('pytest.config').get().log_dir")
 
 
 @pytest.fixture

@@ -68,3 +68,21 @@ def test_helptags_clean(nvim, tmp_path):
     nvim.command("set rtp^=" + str(tmp_path))
     nvim.command("help :PytestNearest")
     assert nvim.current.buffer.name.endswith("pytest.txt")
+
+
+README = os.path.join(os.path.dirname(DOC), "..", "README.md")
+
+
+def test_readme_setup_commands_first_and_every_option(lua):
+    text = open(README, encoding="utf-8").read()
+    first_block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert first_block == (
+        "make demo    # installs missing Debian packages, builds, runs the example project\n"
+        "make test    # installs, builds, runs every test suite (nvim 0.7 and 0.10)\n"
+    )
+    config = text.split('require("pytest").setup({\n', 1)[1].split("})", 1)[0]
+    options = lua("return require('pytest.config').option_names")
+    assert [o for o in options if f"\n  {o} = " not in "\n" + config] == []
+    for target in ("sanitize", "valgrind", "fuzz", "bench", "soak"):
+        assert f"`make {target}`" in text
+    assert 'build = "make"' in text and "lualine" in text and "statusline=" in text

@@ -1,84 +1,67 @@
-"""The co-process lifecycle as the user meets it, against a small fake co-process written in
-Python that speaks the HACKING.md contract (so the shim is tested independently of the C side):
-missing binary, `configure` on start, run requests, events, death and restart."""
+"""The co-process lifecycle as the user meets it, against the real co-process
+(`build/pytestmon --rpc`, no stand-in): missing binary, lazy start, `configure` first (seen
+through what the co-process does with it: the memory log in log_dir, the editor pid in `mem`),
+run requests (seen through the `started` event and last()), death and restart."""
 import json
 import os
-import stat
-import textwrap
+import signal
 
+import psutil
 import pytest
 
-from conftest import PROJ_FAIL, start_nvim, stop_nvim, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, wait_for
 
-FAKE = textwrap.dedent(
-    r'''
-    #!/usr/bin/python3
-    import json, os, sys
-    import msgpack
+PYTHON = "/usr/bin/python3"
+PROJ_PASS = os.path.join(FIXTURES_DIR, "proj_pass")
 
-    LOG = os.environ["FAKE_LOG"]
-    out = sys.stdout.buffer
-    def log(obj):
-        with open(LOG, "a") as f:
-            f.write(json.dumps(obj) + "\n")
-    def send(msg):
-        out.write(msgpack.packb(msg, use_bin_type=True)); out.flush()
-    def event(name, payload):
-        send([2, "nvim_exec_lua", ["return require('pytest.events').dispatch(...)", [name, payload]]])
-
-    assert sys.argv[1:] == ["--rpc"], sys.argv
-    unpacker = msgpack.Unpacker(raw=False)
-    run_id = 0
-    while True:
-        data = sys.stdin.buffer.read1(65536)
-        if not data:
-            sys.exit(0)
-        unpacker.feed(data)
-        for msg in unpacker:
-            if msg[0] != 0:
-                continue
-            _, msgid, method, params = msg
-            log({"method": method, "params": params})
-            if method == "die":
-                sys.exit(3)
-            result = {"ping": "pong", "configure": True, "cancel": False,
-                      "version": {"version": "fake", "libuv": "1", "msgpack": "1", "libxml2": "1"},
-                      "history": [], "mem": {"verdict": "ok", "sentence": "fake"}}.get(method)
-            if method == "run":
-                run_id += 1
-                result = run_id
-            send([1, msgid, None, result])
-            if method == "run":
-                req = params[0]
-                event("started", {"run_id": run_id, "args": req["args"], "cwd": req["cwd"],
-                                  "root": req["cwd"]})
-                event("finished", {"run_id": run_id, "args": req["args"], "cwd": req["cwd"],
-                                   "root": req["cwd"], "status": "passed", "exit_code": 0,
-                                   "summary": "1 passed in 0.01s", "failures": []})
-    '''
-).lstrip()
+needs_bin = pytest.mark.skipif(not os.access(BIN, os.X_OK), reason=f"co-process {BIN} not built")
 
 
 @pytest.fixture
-def fake(tmp_path):
-    path = tmp_path / "fake-pytestmon"
-    path.write_text(FAKE)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    log = tmp_path / "calls.jsonl"
-    nv = start_nvim(env={"PYTESTMON_BIN": str(path), "FAKE_LOG": str(log)})
+def ed(nvim):
+    """The `nvim` fixture with a known interpreter and a record of `started` payloads and of
+    finished runs (the real handlers still run: this only watches)."""
+    nvim.exec_lua("require('pytest').setup({ python = ... })", PYTHON)
+    nvim.exec_lua("""
+        _G.started, _G.fired = {}, {}
+        local h = require('pytest.events').handlers
+        local orig = h.started
+        h.started = function(p) table.insert(_G.started, p) return orig(p) end
+        vim.api.nvim_create_autocmd('User', { pattern = 'PytestFinished',
+          callback = function() table.insert(_G.fired, require('pytest').last().run_id) end })
+    """)
+    return nvim
 
-    def calls():
-        if not log.exists():
-            return []
-        return [json.loads(l) for l in log.read_text().splitlines()]
 
-    nv.calls = calls
-    yield nv
-    stop_nvim(nv)
+def run_and_wait(nv, command, timeout=60):
+    before = nv.exec_lua("return #_G.fired")
+    nv.command(command)
+    wait_for(nv, f"#_G.fired > {before}", timeout=timeout)
+    return nv.exec_lua("return require('pytest').last()")
 
 
 def notes(nv):
     return nv.exec_lua("return _G.__notes")
+
+
+def coprocesses(nv):
+    """The live `pytestmon --rpc` children of the editor."""
+    out = []
+    for p in psutil.Process(nv.call("getpid")).children():
+        try:
+            if p.cmdline()[1:2] == ["--rpc"] and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+def memlog(log_dir):
+    path = os.path.join(log_dir, "memory.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def test_missing_binary_one_clear_message(nvim, repo_root):
@@ -94,77 +77,181 @@ def test_missing_binary_one_clear_message(nvim, repo_root):
     )
 
 
-def test_not_started_until_first_use(fake):
-    assert fake.exec_lua("return require('pytest.client').is_running()") is False
-    assert fake.calls() == []
+@needs_bin
+def test_not_started_until_first_use(ed, log_dir):
+    ed.exec_lua("require('pytest').setup({ python = ... })", PYTHON)
+    ed.exec_lua("require('pytest').statusline() require('pytest').last() require('pytest').is_running()")
+    assert ed.exec_lua("return require('pytest.client').is_running()") is False
+    assert coprocesses(ed) == []
+    assert memlog(log_dir) == []
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    assert len(coprocesses(ed)) == 1
 
 
-def test_configure_sent_first(fake):
-    assert fake.exec_lua("return require('pytest.client').call('ping')") == "pong"
-    calls = fake.calls()
-    assert [c["method"] for c in calls] == ["configure", "ping"]
-    conf = calls[0]["params"][0]
-    assert conf["editor_pid"] == fake.call("getpid")
-    assert conf["history_size"] == 5 and conf["sample_interval_ms"] == 100
-    assert conf["log_dir"] == fake.exec_lua("return require('pytest.config').get().log_dir")
+@needs_bin
+def test_configure_sent_first(ed, log_dir):
+    editor_pid = ed.call("getpid")
+    # The very first request after the start already sees the configuration.
+    rep = ed.exec_lua("return require('pytest.client').call('mem', vim.empty_dict())")
+    assert rep["pid"] == editor_pid  # `mem` without a pid reports the configured editor_pid
+    roles = {p["role"]: p for p in rep["processes"]}
+    assert roles["editor"]["pid"] == editor_pid
+    co = coprocesses(ed)
+    assert len(co) == 1 and roles["co-process"]["pid"] == co[0].pid
+    assert "pytest" not in roles  # nothing runs
+    # log_dir: the co-process opened its memory log there and logged its start first.
+    assert rep["memlog_path"] == os.path.join(log_dir, "memory.jsonl")
+    records = memlog(log_dir)
+    assert records[0]["event"] == "coprocess_start"
+    assert records[0]["editor"]["pid"] == editor_pid
+    assert records[0]["coprocess"]["pid"] == co[0].pid
 
 
-def test_run_request_and_events(fake):
-    fake.exec_lua("require('pytest').setup({ python = '/usr/bin/python3', timeout = 2, args = { '-q' } })")
-    fake.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
-    fake.command("PytestFile")
-    wait_for(fake, "require('pytest').last() ~= nil")
-    run = [c for c in fake.calls() if c["method"] == "run"][0]["params"][0]
-    assert run == {
-        "cwd": PROJ_FAIL,
-        "args": ["-q", "tests/test_math.py"],
-        "python": "/usr/bin/python3",
-        "file": os.path.join(PROJ_FAIL, "tests", "test_math.py"),
-        "timeout_ms": 2000,
-    }
-    assert notes(fake)[-1]["msg"] == "pytest: 1 passed in 0.01s"
-    assert fake.exec_lua("return vim.fn.getqflist({ title = 1 }).title") == "pytest -q tests/test_math.py: 1 passed in 0.01s"
+@needs_bin
+def test_setup_reconfigures_a_running_coprocess(ed, log_dir, tmp_path):
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    pid = coprocesses(ed)[0].pid
+    other = str(tmp_path / "other-logs")
+    ed.exec_lua("local py, dir = ... require('pytest').setup({ python = py, log_dir = dir, history_size = 1 })",
+                PYTHON, other)
+    assert [r["event"] for r in memlog(other)] == ["coprocess_start"]
+    assert coprocesses(ed)[0].pid == pid  # same process, new configuration
+    ed.command("cd " + PROJ_PASS)
+    first = run_and_wait(ed, "PytestRun")
+    second = run_and_wait(ed, "PytestRun")
+    assert os.path.dirname(second["log_path"]) == other
+    history = ed.exec_lua("return require('pytest.client').call('history')")
+    assert [h["run_id"] for h in history] == [second["run_id"]]  # history_size = 1
+    assert first["run_id"] != second["run_id"]
+
+
+@needs_bin
+def test_run_request_and_events(ed):
+    ed.exec_lua("require('pytest').setup({ python = ..., timeout = 30, args = { '-q' } })", PYTHON)
+    ed.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
+    r = run_and_wait(ed, "PytestFile")
+    started = ed.exec_lua("return _G.started")
+    assert len(started) == 1
+    s = started[0]
+    assert s["run_id"] == r["run_id"]
+    assert (s["args"], s["cwd"], s["root"], s["python"]) == (["-q", "tests/test_math.py"], PROJ_FAIL, PROJ_FAIL, PYTHON)
+    # The command line: our interpreter, then the args (paths may be made absolute).
+    assert s["cmd"][:3] == [PYTHON, "-m", "pytest"] and s["cmd"][-2] == "-q"
+    assert os.path.join(PROJ_FAIL, s["cmd"][-1]) == os.path.join(PROJ_FAIL, "tests", "test_math.py")
+    assert (r["args"], r["cwd"], r["root"], r["python"], r["cmd"]) == (s["args"], s["cwd"], s["root"], s["python"], s["cmd"])
+    assert r["status"] == "failed" and r["counts"]["failed"] >= 1
+    assert notes(ed)[-1]["msg"] == "pytest: " + r["summary"]
+    assert ed.exec_lua("return vim.fn.getqflist({ title = 1 }).title") == "pytest -q tests/test_math.py: " + r["summary"]
     # :PytestLast repeats it; :PytestFailed adds --lf.
-    fake.command("PytestLast")
-    fake.command("PytestFailed")
-    runs = [c["params"][0]["args"] for c in fake.calls() if c["method"] == "run"]
-    assert runs == [["-q", "tests/test_math.py"], ["-q", "tests/test_math.py"],
-                    ["-q", "tests/test_math.py", "--lf"]]
+    assert run_and_wait(ed, "PytestLast")["args"] == ["-q", "tests/test_math.py"]
+    assert run_and_wait(ed, "PytestFailed")["args"] == ["-q", "tests/test_math.py", "--lf"]
+    assert [x["args"] for x in ed.exec_lua("return _G.started")] == [
+        ["-q", "tests/test_math.py"], ["-q", "tests/test_math.py"], ["-q", "tests/test_math.py", "--lf"]]
 
 
-def test_run_command_splits_like_a_shell(fake):
-    fake.command("cd " + PROJ_FAIL)
-    fake.command(r'PytestRun -k "add or mul" tests/sub/test_spaced\ name\ é.py')
-    run = [c for c in fake.calls() if c["method"] == "run"][0]["params"][0]
-    assert run["args"] == ["-k", "add or mul", "tests/sub/test_spaced name é.py"]
-    assert run["cwd"] == PROJ_FAIL
+@needs_bin
+def test_timeout_and_env_reach_the_run(ed):
+    ed.exec_lua("require('pytest').setup({ python = ..., timeout = 1 })", PYTHON)
+    ed.command("cd " + os.path.join(FIXTURES_DIR, "proj_slow"))
+    r = run_and_wait(ed, "PytestRun")
+    assert r["status"] == "timed_out" and r["timed_out"] is True
+    # env: the fixture kills itself with SIGKILL when told so through the environment.
+    ed.exec_lua("require('pytest').setup({ python = ..., env = { PYTESTMON_FIXTURE_MODE = 'sigkill' } })", PYTHON)
+    ed.command("cd " + os.path.join(FIXTURES_DIR, "proj_memerr"))
+    r = run_and_wait(ed, "PytestRun")
+    assert r.get("signal") == 9, r
 
 
-def test_nearest_sends_node_id(fake):
-    fake.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
-    fake.current.window.cursor = (26, 8)
-    fake.command("PytestNearest")
-    run = [c for c in fake.calls() if c["method"] == "run"][0]["params"][0]
-    assert run["args"] == ["tests/test_math.py::TestCalc::test_mul"]
+@needs_bin
+def test_run_command_splits_like_a_shell(ed):
+    ed.command("cd " + PROJ_FAIL)
+    r = run_and_wait(ed, r'PytestRun -k "add or mul" tests/sub/test_spaced\ name\ é.py')
+    assert r["args"] == ["-k", "add or mul", "tests/sub/test_spaced name é.py"]
+    assert r["cwd"] == PROJ_FAIL
+    assert r["cmd"][-3:-1] == ["-k", "add or mul"]
+    assert os.path.join(PROJ_FAIL, r["cmd"][-1]) == os.path.join(PROJ_FAIL, "tests", "sub", "test_spaced name é.py")
 
 
-def test_stop_without_run(fake):
-    fake.command("PytestStop")
-    assert notes(fake)[-1]["msg"] == "pytest: no run is active"
+@needs_bin
+def test_nearest_sends_node_id(ed):
+    ed.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
+    ed.current.window.cursor = (26, 8)
+    r = run_and_wait(ed, "PytestNearest")
+    assert r["args"] == ["tests/test_math.py::TestCalc::test_mul"]
+    assert r["counts"]["failed"] == 1
 
 
-def test_restart_after_death_told_once(fake):
-    assert fake.exec_lua("return require('pytest.client').call('ping')") == "pong"
-    ok, _ = fake.exec_lua("return { require('pytest.client').request('die') }")
-    assert ok is False
-    wait_for(fake, "not require('pytest.client').is_running()")
-    assert fake.exec_lua("return require('pytest.client').call('ping')") == "pong"
-    assert fake.exec_lua("return require('pytest.client').call('ping')") == "pong"
-    msgs = [n["msg"] for n in notes(fake)]
-    assert msgs == ["pytest: pytestmon co-process exited (code 3); restarted"]
-    assert [c["method"] for c in fake.calls()] == ["configure", "ping", "die", "configure", "ping", "ping"]
+@needs_bin
+def test_stop_without_run(ed):
+    ed.command("PytestStop")  # co-process not started: it is not started for this
+    assert notes(ed)[-1]["msg"] == "pytest: no run is active"
+    assert coprocesses(ed) == []
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    ed.command("PytestStop")  # started, idle: `cancel` answers false
+    assert notes(ed)[-1]["msg"] == "pytest: no run is active"
+    assert len(notes(ed)) == 2
 
 
-def test_history_empty(fake):
-    fake.command("PytestHistory")
-    assert notes(fake)[-1]["msg"] == "pytest: no runs in the history yet"
+@needs_bin
+def test_restart_after_death_told_once(ed, log_dir):
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    (old,) = coprocesses(ed)
+    old.send_signal(signal.SIGKILL)
+    wait_for(ed, "not require('pytest.client').is_running()")
+    assert notes(ed) == []  # nothing to say until the user needs it again
+    ed.command("cd " + PROJ_PASS)
+    r = run_and_wait(ed, "PytestRun")
+    assert r["status"] == "passed"
+    r = run_and_wait(ed, "PytestRun")
+    assert r["status"] == "passed"
+    msgs = [n["msg"] for n in notes(ed)]
+    restarted = [m for m in msgs if "restarted" in m]
+    assert restarted == ["pytest: pytestmon co-process exited (code 137); restarted"]
+    (new,) = coprocesses(ed)
+    assert new.pid != old.pid
+    # The new process was configured too: it logged its own start in the same log_dir.
+    starts = [rec["coprocess"]["pid"] for rec in memlog(log_dir) if rec["event"] == "coprocess_start"]
+    assert starts == [old.pid, new.pid]
+
+
+@needs_bin
+def test_death_during_a_run_is_reported(ed):
+    ed.command("cd " + os.path.join(FIXTURES_DIR, "proj_slow"))
+    ed.command("PytestRun")
+    wait_for(ed, "(require('pytest.state').progress or {}).current ~= nil", timeout=30)
+    (co,) = coprocesses(ed)
+    pytest_tree = co.children(recursive=True)
+    try:
+        co.send_signal(signal.SIGKILL)
+        wait_for(ed, "not require('pytest').is_running()")
+        assert notes(ed)[-1] == {
+            "msg": "pytest: pytestmon co-process exited (code 137) during a run; the run was lost",
+            "level": 4}
+        assert not ed.exec_lua("return require('pytest').statusline()").startswith("▶")
+        r = run_and_wait(ed, "PytestRun -k test_quick")
+        assert r["status"] == "passed"
+    finally:
+        # pytest ran in its own session under the killed co-process: end it here.
+        for p in pytest_tree:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+
+
+@needs_bin
+def test_history_empty(ed):
+    ed.command("PytestHistory")
+    assert notes(ed)[-1]["msg"] == "pytest: no runs in the history yet"
+
+
+@needs_bin
+def test_logs_go_to_the_per_test_log_dir(ed, log_dir, tmp_path):
+    """The suite never writes into the user's state dir: the default log_dir of every test
+    editor is inside the test's own tmp dir (conftest sets XDG_STATE_HOME/XDG_CACHE_HOME)."""
+    assert log_dir.startswith(str(tmp_path) + os.sep)
+    assert log_dir.endswith(os.path.join("nvim", "pytest"))
+    ed.command("cd " + PROJ_PASS)
+    r = run_and_wait(ed, "PytestRun")
+    assert os.path.dirname(r["log_path"]) == log_dir and os.path.exists(r["log_path"])
+    assert [rec["event"] for rec in memlog(log_dir)] == ["coprocess_start", "run_start", "run_end"]

@@ -74,7 +74,7 @@ def test_trend_needs_three_runs_with_the_same_args(peer):
     assert rep["trend"]["runs"] == 3
     names = [m["name"] for m in rep["trend"]["metrics"]]
     assert names == ["coprocess_rss", "editor_rss", "peak_rss"]
-    assert "across runs with the same args" in rep["trend"]["sentence"]
+    assert "runs with the same args" in rep["trend"]["sentence"]  # growth or not: RSS varies
 
 
 def test_cancel_reaches_a_grandchild_that_left_the_group(peer, tmp_path):
@@ -176,4 +176,9 @@ def test_xdist_workers_are_ended_by_timeout(peer, tmp_path):
                                        "def test_b():\n    time.sleep(300)\n")
     r = run(peer, 1, str(proj), ["-n", "2"], timeout_ms=4000, kill_grace_ms=500)
     assert r["status"] == "timed_out" and r["error"] == "timed out after 4 s"
-    assert psutil.Process(peer.proc.pid).children(recursive=True) == []
+    # A worker that outlived pytest's main process is reparented to the co-process (a
+    # subreaper) and reaped by it; wait for that with a deadline.
+    deadline = time.monotonic() + 5
+    while psutil.Process(peer.proc.pid).children(recursive=True):
+        assert time.monotonic() < deadline, psutil.Process(peer.proc.pid).children(recursive=True)
+        time.sleep(0.05)

@@ -1,6 +1,8 @@
 """End to end through the real co-process (build/pytestmon --rpc) and real pytest 7 on the
 fixture projects: what the user sees after :PytestRun & co."""
 import os
+import re
+import time
 
 import pytest
 
@@ -140,3 +142,86 @@ def test_coprocess_killed_is_restarted(ed):
     msgs = [n["msg"] for n in ed.exec_lua("return _G.__notes")]
     assert len([m for m in msgs if "restarted" in m]) == 1
     assert [m for m in msgs if "restarted" in m][0].startswith("pytest: pytestmon co-process exited (code ")
+
+
+def size_mb(text):
+    """"312M" / "29.3M" / "1.2G" / "512K" -> megabytes."""
+    m = re.fullmatch(r"([\d.]+)([BKMGT])", text)
+    assert m, text
+    return float(m.group(1)) * {"B": 1 / 2**20, "K": 1 / 1024, "M": 1, "G": 1024, "T": 2**20}[m.group(2)]
+
+
+def test_memory_error_diagnosis_names_rlimit_as(ed):
+    """tests/fixtures/proj_memerr lowers RLIMIT_AS and maps more than it allows: :PytestMemory
+    says which limit the allocation hit."""
+    ed.command("cd " + os.path.join(FIXTURES_DIR, "proj_memerr"))
+    r = run_and_wait(ed, "PytestRun")
+    assert r["status"] == "failed"
+    assert r["memory"]["diagnosis_cause"] == "RLIMIT_AS"
+    ed.command("PytestMemory")
+    lines = ed.current.buffer[:]
+    assert lines[0] == "# pytest memory report"
+    assert lines[1].startswith("Headroom: ")   # the binding constraint comes first...
+    top = [l for l in lines[:6] if l.startswith(f"Last run #{r['run_id']}: ")]
+    assert len(top) == 1                        # ...then the last run's diagnosis
+    assert "RLIMIT_AS" in top[0] and top[0].endswith("(cause: RLIMIT_AS)")
+    assert "  Diagnosis: " + r["memory"]["diagnosis"] + " (cause: RLIMIT_AS)" in lines
+    # The new parts of the `mem` answer, from the real co-process.
+    i = lines.index("Processes")
+    assert lines[i + 1].split() == ["editor", "co-process", "pytest"]
+    assert lines[i + 2].split()[:2] == ["pid", str(ed.call("getpid"))]
+    assert "  (pytest is not running)" in lines
+    assert "Trend across runs with the same args (1 run)" in lines
+    assert "  fewer than 3 runs with the same args: no trend yet" in lines
+    log_dir = ed.exec_lua("return require('pytest.config').get().log_dir")
+    assert "Memory log: " + os.path.join(log_dir, "memory.jsonl") in lines
+
+
+def test_statusline_and_memory_during_a_300mb_test(ed, repo_root):
+    """examples/demo: tests/test_memory.py allocates 300 MB. While it runs the status line shows
+    the test tree's RSS growing (sampled like a statusline redraw would, from a timer inside the
+    editor and from here); it stays a cached string that costs microseconds; afterwards
+    :PytestMemory shows the peak and the test that was running at the peak."""
+    ed.exec_lua("require('pytest').setup({ python = ..., sample_interval_ms = 50 })", PYTHON)
+    ed.command("cd " + os.path.join(repo_root, "examples", "demo"))
+    ed.exec_lua("""
+        _G.sl_samples = {}
+        _G.sl_timer = vim.loop.new_timer()
+        _G.sl_timer:start(0, 5, function()
+          if require('pytest').is_running() then
+            table.insert(_G.sl_samples, require('pytest').statusline())
+          end
+        end)
+    """)
+    before = ed.exec_lua("return #_G.fired")
+    ed.command("PytestRun")
+    seen, cost_us = [], []
+    deadline = time.monotonic() + 60
+    while ed.exec_lua("return #_G.fired") == before:
+        assert time.monotonic() < deadline, "the demo run did not finish in 60s"
+        seen.append(ed.exec_lua("return require('pytest').statusline()"))
+        if len(cost_us) < 3 and ed.exec_lua("return require('pytest').is_running()"):
+            cost_us.append(ed.exec_lua("""
+                local sl = require('pytest').statusline
+                local t = vim.loop.hrtime()
+                for _ = 1, 10000 do sl() end
+                return (vim.loop.hrtime() - t) / 10000 / 1000
+            """))
+        time.sleep(0.005)
+    ed.exec_lua("_G.sl_timer:stop() _G.sl_timer:close()")
+    seen += ed.exec_lua("return _G.sl_samples")
+    running = [s for s in seen if s.startswith("▶")]
+    rss = [size_mb(m.group(1)) for s in running for m in [re.search(r"\brss (\S+)", s)] if m]
+    assert rss, f"no RSS in the running status line: {sorted(set(seen))}"
+    assert max(rss) >= 100, f"largest RSS seen while running: {max(rss):.1f} MB ({sorted(set(running))})"
+    assert min(rss) < max(rss)  # it grew while we watched
+    assert cost_us and max(cost_us) < 20, f"statusline() cost {cost_us} µs per call"
+    r = ed.exec_lua("return require('pytest').last()")
+    assert r["memory"]["peak_test"] == "tests/test_memory.py::test_allocates_a_few_hundred_mb"
+    assert not ed.exec_lua("return require('pytest').statusline()").startswith("▶")
+    ed.command("PytestMemory")
+    lines = ed.current.buffer[:]
+    peak = [re.match(r"  peak rss (\S+), peak vms", l) for l in lines]
+    peak = [size_mb(m.group(1)) for m in peak if m]
+    assert len(peak) == 1 and peak[0] >= 250, lines
+    assert "  test running at the peak: tests/test_memory.py::test_allocates_a_few_hundred_mb" in lines

@@ -254,33 +254,97 @@ def test_output_prefers_log_file(nvim, lua, tmp_path):
     assert "# log: " + str(log) in nvim.current.buffer[:]
 
 
+MEM_REPORT = {
+    "pid": 123, "name": "python3", "verdict": "near",
+    "sentence": "The next allocation fails at the cgroup limit: 12 MB left.",
+    "binding": {"name": "cgroup", "label": "cgroup memory", "verdict": "near", "percent": 95.0},
+    "constraints": [{"name": "cgroup", "label": "cgroup memory", "used": 950 * 2**20,
+                     "limit": 1000 * 2**20, "percent": 95.0, "verdict": "near"}],
+    "process": {"rss": 50 * 2**20, "vms": 300 * 2**20, "threads": 2},
+    "tree": {"nproc": 2, "rss": 60 * 2**20, "vms": 400 * 2**20},
+    "limits": {"address_space": {"soft": None, "hard": None}},
+    "system": {"total": 8 * 2**30, "available": 4 * 2**30, "used": 4 * 2**30, "percent": 50.0,
+               "swap": {"total": 0, "used": 0, "percent": 0.0}},
+    "cgroup": {"version": 2, "path": "/user.slice", "limit": 1000 * 2**20, "usage": 950 * 2**20},
+    "processes": [
+        {"role": "editor", "pid": 100, "process": {"rss": 40 * 2**20, "vms": 90 * 2**20},
+         "tree": {"nproc": 4, "rss": 700 * 2**20, "vms": 2 * 2**30}},
+        {"role": "co-process", "pid": 101, "process": {"rss": 5 * 2**20, "vms": 40 * 2**20},
+         "tree": {"nproc": 3, "rss": 655 * 2**20, "vms": 1900 * 2**20}},
+        {"role": "pytest", "pid": 102, "process": {"rss": 600 * 2**20, "vms": 900 * 2**20},
+         "tree": {"nproc": 2, "rss": 650 * 2**20, "vms": 1800 * 2**20}},
+    ],
+    "trend": {"runs": 4, "sentence": "co-process RSS grows steadily across 4 runs with the same args",
+              "metrics": [
+                  {"name": "coprocess_rss", "label": "co-process RSS", "first": 5 * 2**20,
+                   "last": 9 * 2**20, "growing": True},
+                  {"name": "editor_rss", "label": "editor RSS", "first": 40 * 2**20,
+                   "last": 40 * 2**20, "growing": False},
+              ]},
+    "memlog_path": "/tmp/logs/memory.jsonl",
+}
+
+
+def render_memory(lua, report, runs=None):
+    return lua("local rep, runs = ... local l, hl = require('pytest.memory').render(rep, nil,"
+               " require('pytest').last(), runs) return { l, hl }", report, runs or [])
+
+
 def test_memory_render(nvim, lua):
-    dispatch(nvim, "finished", finished_payload())
-    report = {
-        "pid": 123, "name": "python3", "verdict": "near",
-        "sentence": "The next allocation fails at the cgroup limit: 12 MB left.",
-        "binding": {"name": "cgroup", "label": "cgroup memory", "verdict": "near", "percent": 95.0},
-        "constraints": [{"name": "cgroup", "label": "cgroup memory", "used": 950 * 2**20,
-                         "limit": 1000 * 2**20, "percent": 95.0, "verdict": "near"}],
-        "process": {"rss": 50 * 2**20, "vms": 300 * 2**20, "threads": 2},
-        "tree": {"nproc": 2, "rss": 60 * 2**20, "vms": 400 * 2**20},
-        "limits": {"address_space": {"soft": None, "hard": None}},
-        "system": {"total": 8 * 2**30, "available": 4 * 2**30, "used": 4 * 2**30, "percent": 50.0,
-                   "swap": {"total": 0, "used": 0, "percent": 0.0}},
-        "cgroup": {"version": 2, "path": "/user.slice", "limit": 1000 * 2**20, "usage": 950 * 2**20},
-    }
-    lines = lua("local l = require('pytest.memory').render(..., nil, require('pytest').last(),"
-                " { { run_id = 7, peak_rss = 50 * 1048576, summary = '3 failed' },"
-                "   { run_id = 6, peak_rss = 25 * 1048576, summary = '4 passed' } }) return l", report)
+    mem = finished_payload()["memory"]
+    mem.update(diagnosis="an allocation failed (MemoryError / ENOMEM) under RLIMIT_AS: address space "
+                         "35 MB of 200 MB limit", diagnosis_cause="RLIMIT_AS")
+    dispatch(nvim, "finished", finished_payload(memory=mem))
+    lines, hl = render_memory(lua, MEM_REPORT, [{"run_id": 7, "peak_rss": 50 * 1048576, "summary": "3 failed"},
+                                                {"run_id": 6, "peak_rss": 25 * 1048576, "summary": "4 passed"}])
     text = "\n".join(lines)
-    assert "Headroom: near" in text
-    assert "The next allocation fails at the cgroup limit" in text
+    # The binding constraint first, highlighted by verdict; then the last run's diagnosis.
+    assert lines[1] == "Headroom: near (binding constraint: cgroup memory, cgroup, 95.0%)"
+    assert lines[2] == "  The next allocation fails at the cgroup limit: 12 MB left."
+    assert lines[3] == ("Last run #7: an allocation failed (MemoryError / ENOMEM) under RLIMIT_AS: "
+                        "address space 35 MB of 200 MB limit (cause: RLIMIT_AS)")
+    assert [1, "PytestWarn"] in hl and [2, "PytestWarn"] in hl and [3, "PytestFailed"] in hl
+    # editor, co-process and pytest side by side.
+    i = lines.index("Processes")
+    assert lines[i + 1].split() == ["editor", "co-process", "pytest"]
+    rows = {l.split("  ")[1].strip(): l.split()[-3:] for l in lines[i + 2:i + 10]}
+    assert rows["pid"] == ["100", "101", "102"]
+    assert rows["rss"] == ["40.0M", "5.0M", "600M"]
+    assert rows["tree processes"] == ["4", "3", "2"]
+    assert rows["tree rss"] == ["700M", "655M", "650M"]
+    assert "(pytest is not running)" not in text
+    # Trend across runs with the same args.
+    assert "Trend across runs with the same args (4 runs)" in text
+    assert "  co-process RSS grows steadily across 4 runs with the same args" in lines
+    assert any(l.split() == ["co-process", "RSS", "5.0M", "->", "9.0M", "(growing)"] for l in lines)
+    assert any(l.split() == ["editor", "RSS", "40.0M", "->", "40.0M"] for l in lines)
+    assert "Memory log: /tmp/logs/memory.jsonl" in lines
     assert "cgroup v2 /user.slice" in text
     assert "RSS timeline (40 samples" in text
+    assert "  test running at the peak: test_basic.py::test_helper_crash" in lines
     assert "█" in text and "▁" in text
     assert "Peak RSS across history" in text
     assert "#7" in text and "#6" in text
     assert "unlimited" in text
+
+
+def test_memory_render_sparse_report(nvim, lua):
+    """An older co-process (no processes/trend) and a run without diagnosis still render; a
+    memory log that failed says why; binding.sentence wins over the top-level sentence."""
+    rep = {k: v for k, v in MEM_REPORT.items() if k not in ("processes", "trend", "memlog_path")}
+    rep["binding"] = dict(rep["binding"], sentence="cgroup memory 950 MB of 1000 MB limit")
+    rep["memlog_error"] = "memory log is off: cannot open /ro/memory.jsonl: Permission denied"
+    rep["processes"] = [MEM_REPORT["processes"][0]]
+    dispatch(nvim, "finished", finished_payload())
+    lines, _ = render_memory(lua, rep)
+    assert lines[2] == "  cgroup memory 950 MB of 1000 MB limit"
+    assert not lines[3].startswith("Last run #")
+    assert "  (pytest is not running)" in lines
+    i = lines.index("Processes")
+    assert lines[i + 2].split() == ["pid", "100", "-", "-"]
+    assert "Trend across" not in "\n".join(lines)
+    assert "Memory log: memory log is off: cannot open /ro/memory.jsonl: Permission denied" in lines
+    assert not any("Diagnosis" in l for l in lines)
 
 
 def test_memory_command_without_coprocess(nvim, lua):

@@ -1,0 +1,62 @@
+/* junit_bench: time report_from_junit() on one JUnit XML file (bench/run.py drives it).
+ *
+ * usage: junit_bench FILE.xml ROOTDIR
+ * Prints one line of JSON: {"seconds", "failures", "located", "passed", "failed",
+ * "maxrss_kb", "heap_kb"}: elapsed wall time of the call (CLOCK_MONOTONIC), the failure
+ * records and how many of them got a file:line, and the peak RSS of the process: VmHWM of
+ * /proc/self/status, which includes the file pages the reader maps. (getrusage()'s ru_maxrss
+ * is not used: Linux carries it across exec, so it reports the parent's RSS at fork time when
+ * that is larger.) "heap_kb" is malloc's arena + mmapped chunks at the end. */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "report.h"
+#include "strbuf.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: junit_bench FILE.xml ROOTDIR\n");
+        return 2;
+    }
+    Report rep;
+    StrBuf err = STRBUF_INIT;
+    double t0 = now();
+    int rc = report_from_junit(argv[1], argv[2], argv[2], argv[2], 50, &rep, &err);
+    double t1 = now();
+    if (rc != 0) {
+        fprintf(stderr, "junit_bench: %s\n", strbuf_cstr(&err));
+        return 1;
+    }
+    size_t located = 0;
+    for (size_t i = 0; i < rep.nfailures; i++)
+        if (rep.failures[i].file && rep.failures[i].line > 0)
+            located++;
+    struct mallinfo2 mi = mallinfo2();
+    long hwm_kb = -1;
+    char line[256];
+    FILE *st = fopen("/proc/self/status", "r");
+    while (st && fgets(line, sizeof line, st))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            hwm_kb = atol(line + 6);
+    if (st)
+        fclose(st);
+    printf("{\"seconds\": %.6f, \"failures\": %zu, \"located\": %zu, \"passed\": %d, \"failed\": %d, "
+           "\"maxrss_kb\": %ld, \"heap_kb\": %zu, \"first_file\": \"%s\", \"first_line\": %d}\n",
+           t1 - t0, rep.nfailures, located, rep.passed, rep.failed, hwm_kb,
+           (mi.arena + mi.hblkhd) / 1024, rep.nfailures ? rep.failures[0].file : "",
+           rep.nfailures ? rep.failures[0].line : 0);
+    report_destroy(&rep);
+    strbuf_destroy(&err);
+    return 0;
+}

@@ -1,0 +1,93 @@
+-- bench/nvim_bench.lua: one measured :PytestRun inside `nvim --headless --clean`, driven by
+-- bench/run.py. Parameters come from the environment:
+--   BENCH_CWD   directory to run in        BENCH_ARGS  extra :PytestRun arguments (may be empty)
+--   BENCH_OUT   JSON result file           BENCH_TICK  ms of the lateness timer (0: off)
+-- Recorded (ms unless named): `wall` from the :PytestRun command to the User PytestFinished
+-- autocmd (vim.loop.hrtime); `exit_to_finished` / `exit_to_qf`: pytest's exit time is taken as
+-- t(:PytestRun) + result.seconds (the co-process's own start->exit clock; it starts after our t0,
+-- so this can only over-estimate our latency), `finished` = when the event reaches
+-- pytest.events.dispatch (after msgpack decoding), `qf` = when the PytestFinished autocmd runs
+-- (the quickfix list and diagnostics are set by then); `qf_size`; the lateness timer's
+-- worst/median/p99 gap beyond its period, both raw (luv callback) and scheduled (vim.schedule
+-- from the callback: when the main loop is free to run Lua, what a user's keypress waits for),
+-- from :PytestRun until 50 ms after PytestFinished (so the result handling is included).
+local uv = vim.loop
+local cwd = os.getenv('BENCH_CWD')
+local out = os.getenv('BENCH_OUT')
+local args = os.getenv('BENCH_ARGS') or ''
+local tick = tonumber(os.getenv('BENCH_TICK') or '0') or 0
+
+require('pytest').setup({ python = '/usr/bin/python3' })
+assert(require('pytest.client').start(), 'co-process did not start')
+
+local res = { gaps = {}, sgaps = {} }
+local timer
+local last, slast
+if tick > 0 then
+  timer = uv.new_timer()
+  last = uv.hrtime()
+  slast = last
+  timer:start(tick, tick, function()
+    local now = uv.hrtime()
+    table.insert(res.gaps, (now - last) / 1e6 - tick)
+    last = now
+    vim.schedule(function()
+      local n2 = uv.hrtime()
+      table.insert(res.sgaps, (n2 - slast) / 1e6 - tick)
+      slast = n2
+    end)
+  end)
+end
+
+local events = require('pytest.events')
+local orig = events.dispatch
+local t_finished
+events.dispatch = function(name, payload)
+  if name == 'finished' then t_finished = uv.hrtime() end
+  return orig(name, payload)
+end
+
+local function stats(list)
+  local t = vim.deepcopy(list)
+  table.sort(t)
+  local n = #t
+  if n == 0 then return { n = 0 } end
+  return { n = n, max = t[n], median = t[math.floor((n + 1) / 2)], p99 = t[math.max(1, math.floor(n * 0.99))] }
+end
+
+local t0
+vim.api.nvim_create_autocmd('User', {
+  pattern = 'PytestFinished',
+  once = true,
+  callback = function()
+    local t1 = uv.hrtime()
+    local r = require('pytest').last() or {}
+    local secs = tonumber(r.seconds) or 0
+    local t_exit = t0 + secs * 1e9
+    res.wall = (t1 - t0) / 1e6
+    res.pytest_seconds = secs
+    res.exit_to_finished = t_finished and (t_finished - t_exit) / 1e6 or vim.NIL
+    res.exit_to_qf = (t1 - t_exit) / 1e6
+    res.qf_size = vim.fn.getqflist({ size = 0 }).size
+    res.status = r.status
+    res.counts = r.counts
+    res.nfailures = #(r.failures or {})
+    res.co_pid = vim.fn.jobpid(require('pytest.client').channel())
+    -- keep the timer running 50 ms more so the stall of the `finished` handling itself (which
+    -- ends just before this autocmd) is recorded, then write and quit
+    vim.defer_fn(function()
+      if timer then timer:stop() end
+      res.lateness = stats(res.gaps)
+      res.sched_lateness = stats(res.sgaps)
+      res.gaps, res.sgaps = nil, nil
+      local f = assert(io.open(out, 'w'))
+      f:write(vim.fn.json_encode(res))
+      f:close()
+      vim.cmd('qa!')
+    end, 50)
+  end,
+})
+
+vim.cmd('cd ' .. vim.fn.fnameescape(cwd))
+t0 = uv.hrtime()
+vim.cmd('PytestRun ' .. args)
