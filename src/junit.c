@@ -261,7 +261,22 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
 
 /* ---- the reader loop ------------------------------------------------------------------------ */
 
-static int read_buffer(const char *buf, size_t len, const char *url, JunitCaseFn fn, void *ud,
+/* For a file mapping: gives back the pages the parser has passed (they are clean file
+ * pages and reload from the file if libxml2 ever looks back), so resident memory stays
+ * bounded by what is being parsed, not by the file size. Never used on heap buffers. */
+#define JUNIT_RELEASE_STEP (4u << 20)
+
+static void release_consumed(const char *map, xmlTextReaderPtr r, size_t *released)
+{
+    long consumed = xmlTextReaderByteConsumed(r);
+    if (consumed < 0 || (size_t)consumed < *released + 2 * JUNIT_RELEASE_STEP)
+        return;
+    size_t upto = ((size_t)consumed - JUNIT_RELEASE_STEP) & ~((size_t)4095);
+    if (upto > *released && madvise((void *)map, upto, MADV_DONTNEED) == 0)
+        *released = upto;
+}
+
+static int read_buffer(const char *buf, size_t len, bool mapped, const char *url, JunitCaseFn fn, void *ud,
                        JunitSummary *sum, StrBuf *err)
 {
     if (len == 0) {
@@ -308,7 +323,10 @@ static int read_buffer(const char *buf, size_t len, const char *url, JunitCaseFn
     xmlTextReaderSetStructuredErrorHandler(r, capture_structured, &xe);
 
     int ret;
+    size_t released = 0;
     while ((ret = xmlTextReaderRead(r)) == 1) {
+        if (mapped)
+            release_consumed(buf, r, &released);
         int type = xmlTextReaderNodeType(r);
         int depth = xmlTextReaderDepth(r);
         const char *nm = (const char *)xmlTextReaderConstName(r);
@@ -461,7 +479,7 @@ int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary
     }
     if (st.st_size == 0) {
         close(fd);
-        return read_buffer("", 0, path, fn, ud, summary, err);
+        return read_buffer("", 0, false, path, fn, ud, summary, err);
     }
     /* A read-only private mapping: file-backed pages, not heap; released page by page. */
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -473,7 +491,7 @@ int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary
         return -e;
     }
     (void)madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
-    int rc = read_buffer(map, (size_t)st.st_size, path, fn, ud, summary, err);
+    int rc = read_buffer(map, (size_t)st.st_size, true, path, fn, ud, summary, err);
     munmap(map, (size_t)st.st_size);
     return rc;
 }
@@ -483,7 +501,7 @@ int junit_read_memory(const char *buf, size_t len, JunitCaseFn fn, void *ud, Jun
 {
     if (summary != NULL)
         *summary = (JunitSummary){0, 0, 0};
-    return read_buffer(buf != NULL ? buf : "", buf != NULL ? len : 0, "memory", fn, ud, summary,
+    return read_buffer(buf != NULL ? buf : "", buf != NULL ? len : 0, false, "memory", fn, ud, summary,
                        err);
 }
 

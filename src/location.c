@@ -124,17 +124,55 @@ char *location_normalize(const char *base, const char *path)
     return strbuf_detach(&out);
 }
 
+/* What the file system says about a path, remembered for the length of one report:
+ * thousands of failures name the same few files, and realpath() costs a readlink per
+ * path component (it dominated reading a 10,000-failure report). */
+typedef struct {
+    char *path;
+    char *real;   /* realpath(), or a copy of path when that fails */
+    bool regular; /* an existing regular file */
+} PathFacts;
+
+#define PATH_CACHE_SIZE 64
+static PathFacts path_cache[PATH_CACHE_SIZE];
+static size_t path_cache_next;
+
+void location_cache_clear(void)
+{
+    for (size_t i = 0; i < PATH_CACHE_SIZE; i++) {
+        free(path_cache[i].path);
+        free(path_cache[i].real);
+        path_cache[i] = (PathFacts){0};
+    }
+    path_cache_next = 0;
+}
+
+static const PathFacts *path_facts(const char *path)
+{
+    for (size_t i = 0; i < PATH_CACHE_SIZE; i++)
+        if (path_cache[i].path && strcmp(path_cache[i].path, path) == 0)
+            return &path_cache[i];
+    PathFacts *f = &path_cache[path_cache_next];
+    path_cache_next = (path_cache_next + 1) % PATH_CACHE_SIZE;
+    free(f->path);
+    free(f->real);
+    struct stat st;
+    char *r = realpath(path, NULL);
+    f->path = xstrdup(path);
+    f->real = r != NULL ? r : xstrdup(path);
+    f->regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return f;
+}
+
 static bool is_regular_file(const char *path)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return path_facts(path)->regular;
 }
 
 /* realpath() or, when that fails, a copy of the (already normalised) path. */
 static char *real_or_copy(const char *path)
 {
-    char *r = realpath(path, NULL);
-    return r != NULL ? r : xstrdup(path);
+    return xstrdup(path_facts(path)->real);
 }
 
 /* Is `path` (absolute, normalised) under `root` and outside virtualenv/installed packages? */

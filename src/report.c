@@ -185,7 +185,9 @@ int report_from_junit(const char *xml_path, const char *rootdir, const char *sta
     Ctx c;
     JunitSummary sum;
     ctx_init(&c, out, rootdir, start_dir, project_root, keep_slowest);
+    location_cache_clear();
     int rc = junit_read(xml_path, on_case, &c, &sum, err);
+    location_cache_clear();
     ctx_finish(&c, &sum);
     return rc;
 }
@@ -197,7 +199,9 @@ int report_from_junit_memory(const char *buf, size_t len, const char *rootdir,
     Ctx c;
     JunitSummary sum;
     ctx_init(&c, out, rootdir, start_dir, project_root, keep_slowest);
+    location_cache_clear();
     int rc = junit_read_memory(buf, len, on_case, &c, &sum, err);
+    location_cache_clear();
     ctx_finish(&c, &sum);
     return rc;
 }
