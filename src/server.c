@@ -173,22 +173,24 @@ static json_t *build_status(Server *s)
                 json_object_set(st, keys[i], v);
         }
     }
-    int err = 0;
-    json_t *rep = memreport_build("", status_pid(s), &err);
-    if (rep) {
-        json_t *sys = json_object_get(rep, "system");
-        json_t *pct = json_object_get(sys, "percent");
-        json_t *swap = json_object_get(json_object_get(sys, "swap"), "percent");
-        if (pct)
-            json_object_set(st, "sys_used_pct", pct);
-        json_object_set_new(st, "swap_pct", swap ? json_incref(swap) : json_real(0));
-        const char *verdict = json_string_value(json_object_get(rep, "verdict"));
-        json_object_set_new(st, "warn", json_boolean(verdict && strcmp(verdict, "ok") != 0));
-        json_t *sentence = json_object_get(rep, "sentence");
-        if (verdict && strcmp(verdict, "ok") != 0 && sentence)
-            json_object_set(st, "warn_reason", sentence);
-        json_decref(rep);
+    /* Cheap readings only (no smaps_rollup, no tree): this runs every 250 ms. */
+    SysMem sys;
+    if (sysmem_read("", &sys) == 0) {
+        json_object_set_new(st, "sys_used_pct", json_real(sys.mem.percent));
+        json_object_set_new(st, "swap_pct", json_real(sys.mem.swap_percent));
     }
+    Headroom hr;
+    headroom_init(&hr);
+    if (memreport_headroom("", status_pid(s), &hr) == 0) {
+        HeadroomVerdict worst = HEADROOM_OK;
+        for (int i = 0; i < HEADROOM_N; i++)
+            if (hr.c[i].applies && hr.c[i].verdict > worst)
+                worst = hr.c[i].verdict;
+        json_object_set_new(st, "warn", json_boolean(worst != HEADROOM_OK));
+        if (worst != HEADROOM_OK && hr.sentence)
+            json_object_set_new(st, "warn_reason", json_string(hr.sentence));
+    }
+    headroom_destroy(&hr);
     if (s->history.n > 0) {
         json_t *last = s->history.runs[s->history.n - 1];
         json_t *summary = json_object_get(last, "summary");
