@@ -95,9 +95,9 @@ json_t *history_trend(const History *h)
     json_t *metrics = json_array();
     json_object_set_new(out, "metrics", metrics);
     size_t n = 0;
-    json_t *same[64];
+    json_t **same = xcalloc(h->n, sizeof *same); /* borrowed: runs with the newest's args */
     json_t *args = h->n ? json_object_get(h->runs[h->n - 1], "args") : NULL;
-    for (size_t i = 0; i < h->n && n < sizeof same / sizeof same[0]; i++)
+    for (size_t i = 0; i < h->n; i++)
         if (json_equal(json_object_get(h->runs[i], "args"), args))
             same[n++] = h->runs[i];
     json_object_set_new(out, "runs", json_integer((json_int_t)n));
@@ -122,5 +122,6 @@ json_t *history_trend(const History *h)
                                       : "fewer than 3 runs with the same args: no trend yet");
     json_object_set_new(out, "sentence", json_string(strbuf_cstr(&sentence)));
     strbuf_destroy(&sentence);
+    free(same);
     return out;
 }

@@ -147,6 +147,17 @@ static void test_trend_detects_steady_growth_only(void **state)
                         "no steady growth across runs with the same args");
     json_decref(t);
     history_destroy(&h);
+    /* Long histories are counted whole, not cut at some buffer size. */
+    history_init(&h, 100);
+    for (int i = 0; i < 80; i++)
+        history_add(&h, result(i + 1, "-q", (20 << 20) + i * (1 << 20), 100 << 20));
+    t = history_trend(&h);
+    assert_int_equal(json_integer_value(json_object_get(t, "runs")), 80);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(t, "metrics"), 0),
+                                                        "last")),
+                     (20 << 20) + 79 * (1 << 20));
+    json_decref(t);
+    history_destroy(&h);
 }
 
 int main(void)
