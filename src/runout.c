@@ -280,6 +280,28 @@ static const char *rootdir_of(const RunOutput *o, const RunFacts *f)
 }
 
 /* Failures from the terminal's FAILED/ERROR lines when there is no usable XML. */
+/* "rootdir/file" unless `file` is absolute (only its first `len` bytes are used). */
+static void join_root(StrBuf *out, const char *rootdir, const char *file, size_t len)
+{
+    if (file[0] != '/')
+        strbuf_printf(out, "%s/", rootdir);
+    strbuf_append(out, file, len);
+}
+
+/* Appends one terminal-fallback failure and counts it. */
+static void add_fallback(json_t *list, const char *nodeid, bool is_error, const char *message,
+                         const char *path, int line, int *failed, int *errors)
+{
+    if (is_error)
+        (*errors)++;
+    else
+        (*failed)++;
+    json_array_append_new(list, json_pack("{s:o, s:s, s:o, s:o, s:i}", "nodeid", utf8_cstring(nodeid),
+                                          "kind", is_error ? "error" : "failed", "message",
+                                          utf8_cstring(message), "file", utf8_cstring(path), "line",
+                                          line > 0 ? line : 1));
+}
+
 static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts)
 {
     const SummaryRecord *recs;
@@ -288,23 +310,12 @@ static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts
     size_t n = summary_records(o->summary, &recs);
     json_t *list = json_array();
     int failed = 0, errors = 0;
+    StrBuf path = STRBUF_INIT;
     for (size_t i = 0; i < n; i++) {
-        StrBuf path = STRBUF_INIT;
-        if (recs[i].file[0] == '/')
-            strbuf_puts(&path, recs[i].file);
-        else
-            strbuf_printf(&path, "%s/%s", rootdir, recs[i].file);
-        bool is_error = recs[i].kind == SUMMARY_ERROR;
-        if (is_error)
-            errors++;
-        else
-            failed++;
-        json_t *item = json_pack("{s:o, s:s, s:o, s:o, s:i}", "nodeid", utf8_cstring(recs[i].nodeid),
-                                 "kind", is_error ? "error" : "failed", "message",
-                                 utf8_cstring(recs[i].message), "file", utf8_cstring(strbuf_cstr(&path)),
-                                 "line", recs[i].line > 0 ? recs[i].line : 1);
-        json_array_append_new(list, item);
-        strbuf_destroy(&path);
+        strbuf_reset(&path);
+        join_root(&path, rootdir, recs[i].file, strlen(recs[i].file));
+        add_fallback(list, recs[i].nodeid, recs[i].kind == SUMMARY_ERROR, recs[i].message,
+                     strbuf_cstr(&path), recs[i].line, &failed, &errors);
     }
     /* Failures the progress lines announced but no summary line repeated. */
     const char *nodeid;
@@ -316,21 +327,13 @@ static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts
         if (listed)
             continue;
         const char *sep = strstr(nodeid, "::");
-        StrBuf path = STRBUF_INIT;
-        if (nodeid[0] != '/')
-            strbuf_printf(&path, "%s/", rootdir);
-        strbuf_append(&path, nodeid, sep ? (size_t)(sep - nodeid) : strlen(nodeid));
+        strbuf_reset(&path);
+        join_root(&path, rootdir, nodeid, sep ? (size_t)(sep - nodeid) : strlen(nodeid));
         int line = sep ? summary_find_def_line(strbuf_cstr(&path), sep + 2) : 1;
-        bool is_error = strcmp(json_string_value(kind), "error") == 0;
-        if (is_error)
-            errors++;
-        else
-            failed++;
-        json_array_append_new(list, json_pack("{s:o, s:s, s:s, s:o, s:i}", "nodeid", utf8_cstring(nodeid),
-                                              "kind", json_string_value(kind), "message", "",
-                                              "file", utf8_cstring(strbuf_cstr(&path)), "line", line));
-        strbuf_destroy(&path);
+        add_fallback(list, nodeid, strcmp(json_string_value(kind), "error") == 0, "",
+                     strbuf_cstr(&path), line, &failed, &errors);
     }
+    strbuf_destroy(&path);
     const ProgressCounts *c = progress_counts(o->progress);
     json_object_set_new(counts, "failed", json_integer(failed > c->failed ? failed : c->failed));
     json_object_set_new(counts, "errors", json_integer(errors > c->errors ? errors : c->errors));

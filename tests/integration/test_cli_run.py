@@ -161,3 +161,15 @@ def test_killed_pytest_without_memory_pressure_says_so(tmp_path):
     assert "killed by signal 9" in r["error"]
     assert r["memory"]["diagnosis"] == "no memory limit was near"
     assert r["source"] == "terminal"
+
+
+def test_terminal_fallback_reads_the_short_summary(tmp_path):
+    # A user --junitxml wins over ours: no report where we look, but pytest's -rfE summary
+    # lines name each failure with its message.
+    code, r = run_json("--python", PYTHON, "--cwd", fixture("proj_soak"),
+                       f"--junitxml={tmp_path / 'elsewhere.xml'}")
+    assert r["source"] == "terminal" and r["source_reason"] == "pytest wrote no JUnit report"
+    got = [(f["nodeid"], f["message"], f["line"]) for f in r["failures"]]
+    assert got == [("test_soak.py::test_fails", "assert 41 == 42", 8),
+                   ("test_soak.py::test_fails_in_helper", "assert [1, 2] == [2, 1]", 13)]
+    assert r["counts"]["failed"] == 2 and r["counts"]["passed"] == 1
