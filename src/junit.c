@@ -3,162 +3,59 @@
 
 #include <fcntl.h>
 #include <stdbool.h>
-#include <limits.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libxml/globals.h>
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
-#include <libxml/xmlreader.h>
 
-/* ---- the prolog guard ---------------------------------------------------------------------- */
-
-/* Scans the bytes before the root element (BOM, whitespace, <?..?>, <!--..-->) and trips on
- * any other "<!" there: a DOCTYPE (or any markup declaration) never reaches libxml2. */
-typedef enum {
-    G_BOM, G_MISC, G_LT, G_PI, G_PI_Q, G_BANG, G_BANG_DASH, G_COMMENT, G_COMMENT_D1,
-    G_COMMENT_D2, G_DONE
-} GuardState;
-
-typedef struct {
-    GuardState gs;
-    size_t bom_pos;
-    bool doctype; /* tripped: a DOCTYPE / declaration in the prolog */
-} Source;
-
-/* Returns false when the guard trips (a "<!" that does not open a comment in the prolog). */
-static bool guard_scan(Source *s, const char *buf, size_t n)
-{
-    static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
-    for (size_t i = 0; i < n && s->gs != G_DONE; i++) {
-        unsigned char c = (unsigned char)buf[i];
-        switch (s->gs) {
-        case G_BOM:
-            if (s->bom_pos < 3 && c == bom[s->bom_pos]) {
-                if (++s->bom_pos == 3)
-                    s->gs = G_MISC;
-                break;
-            }
-            if (s->bom_pos != 0) { /* partial BOM: garbage, libxml2 will say so */
-                s->gs = G_DONE;
-                break;
-            }
-            s->gs = G_MISC;
-            /* fall through */
-        case G_MISC:
-            if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
-                break;
-            s->gs = (c == '<') ? G_LT : G_DONE;
-            break;
-        case G_LT:
-            s->gs = (c == '?') ? G_PI : (c == '!') ? G_BANG : G_DONE;
-            break;
-        case G_PI:
-            if (c == '?')
-                s->gs = G_PI_Q;
-            break;
-        case G_PI_Q:
-            s->gs = (c == '>') ? G_MISC : (c == '?') ? G_PI_Q : G_PI;
-            break;
-        case G_BANG:
-            if (c != '-') {
-                s->doctype = true;
-                return false;
-            }
-            s->gs = G_BANG_DASH;
-            break;
-        case G_BANG_DASH:
-            s->gs = (c == '-') ? G_COMMENT : G_DONE;
-            break;
-        case G_COMMENT:
-            if (c == '-')
-                s->gs = G_COMMENT_D1;
-            break;
-        case G_COMMENT_D1:
-            s->gs = (c == '-') ? G_COMMENT_D2 : G_COMMENT;
-            break;
-        case G_COMMENT_D2:
-            s->gs = (c == '>') ? G_MISC : (c == '-') ? G_COMMENT_D2 : G_COMMENT;
-            break;
-        case G_DONE:
-            break;
-        }
-    }
-    return true;
-}
-
-/* ---- error capture ---------------------------------------------------------------------- */
-
-typedef struct {
-    bool have;
-    int line;
-    StrBuf msg;
-} XmlErr;
-
-static void capture_structured(void *ctx, xmlErrorPtr e)
-{
-    XmlErr *xe = ctx;
-    if (xe == NULL || e == NULL || e->level < XML_ERR_ERROR || xe->have)
-        return;
-    xe->have = true;
-    xe->line = e->line;
-    strbuf_reset(&xe->msg);
-    if (e->message != NULL) {
-        size_t n = strlen(e->message);
-        while (n > 0 && (e->message[n - 1] == '\n' || e->message[n - 1] == ' '))
-            n--;
-        strbuf_append(&xe->msg, e->message, n);
-    }
-}
-
-static void ignore_generic(void *ctx, const char *fmt, ...)
-{
-    (void)ctx;
-    (void)fmt;
-}
+/* Bytes handed to libxml2 per xmlParseChunk(): its input buffer stays about this size
+ * (it drops consumed input as it goes), whatever the file size. */
+#define JUNIT_CHUNK (64u << 10)
 
 /* ---- the testcase being assembled --------------------------------------------------------- */
 
+/* Offsets into CaseBuf.strings; NO_ATTR when the attribute is absent. */
+#define NO_ATTR ((size_t)-1)
+
 typedef struct {
     JunitResultTag tag;
-    char *message;
-    char *type;
+    size_t message, type;
     StrBuf text;
 } ResultBuf;
 
+/* One testcase being assembled. Its buffers are reused from testcase to testcase (a file of
+ * 100,000 testcases costs a handful of allocations, not five per testcase), so they hold at
+ * most the largest testcase seen. */
 typedef struct {
-    char *classname, *name, *file;
+    StrBuf strings; /* this testcase's attribute values, each NUL-terminated */
+    size_t classname, name, file;
     int line;
     double time;
-    ResultBuf *results;
+    ResultBuf *results; /* results[0..cap) keep their text buffers between testcases */
     size_t nresults, cap;
 } CaseBuf;
 
-static void casebuf_clear(CaseBuf *c)
+static void casebuf_reset(CaseBuf *c)
 {
-    free(c->classname);
-    free(c->name);
-    free(c->file);
-    for (size_t i = 0; i < c->nresults; i++) {
-        free(c->results[i].message);
-        free(c->results[i].type);
+    strbuf_reset(&c->strings);
+    c->classname = c->name = c->file = NO_ATTR;
+    c->nresults = 0;
+}
+
+static void casebuf_destroy(CaseBuf *c)
+{
+    strbuf_destroy(&c->strings);
+    for (size_t i = 0; i < c->cap; i++)
         strbuf_destroy(&c->results[i].text);
-    }
     free(c->results);
     memset(c, 0, sizeof *c);
 }
 
-static char *attr(xmlTextReaderPtr r, const char *name)
+static const char *casebuf_str(const CaseBuf *c, size_t off)
 {
-    xmlChar *v = xmlTextReaderGetAttribute(r, (const xmlChar *)name);
-    if (v == NULL)
-        return NULL;
-    char *s = xstrdup((const char *)v);
-    xmlFree(v);
-    return s;
+    return off == NO_ATTR ? NULL : c->strings.data + off;
 }
 
 /* Locale-independent "123.456" (pytest writes "%.3f"); 0 when unparsable or absurd (>= 1e12 s:
@@ -229,14 +126,15 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
     JunitResult stackres[4];
     JunitResult *res = c->nresults <= 4 ? stackres : xcalloc(c->nresults, sizeof *res);
     JunitCase tc = {
-        .classname = c->classname, .name = c->name, .file = c->file, .line = c->line,
+        .classname = casebuf_str(c, c->classname), .name = casebuf_str(c, c->name),
+        .file = casebuf_str(c, c->file), .line = c->line,
         .time = c->time, .outcome = JUNIT_PASSED, .results = res, .nresults = c->nresults,
     };
     size_t decider = (size_t)-1;
     for (size_t i = 0; i < c->nresults; i++) {
         res[i] = (JunitResult){
-            .tag = c->results[i].tag, .message = c->results[i].message,
-            .type = c->results[i].type, .text = strbuf_cstr(&c->results[i].text),
+            .tag = c->results[i].tag, .message = casebuf_str(c, c->results[i].message),
+            .type = casebuf_str(c, c->results[i].type), .text = strbuf_cstr(&c->results[i].text),
             .text_len = c->results[i].text.len,
         };
         /* the first failure/error decides; a skipped child only when there is nothing else */
@@ -255,203 +153,301 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
     int rc = fn != NULL ? fn(&tc, ud) : 0;
     if (res != stackres)
         free(res);
-    casebuf_clear(c);
+    casebuf_reset(c);
     return rc < 0 ? rc : 0;
 }
 
-/* ---- the reader loop ------------------------------------------------------------------------ */
+/* ---- SAX2 callbacks ------------------------------------------------------------------------- */
 
-/* For a file mapping: gives back the pages the parser has passed (they are clean file
- * pages and reload from the file if libxml2 ever looks back), so resident memory stays
- * bounded by what is being parsed, not by the file size. Never used on heap buffers. */
-#define JUNIT_RELEASE_STEP (4u << 20)
+/* State of one junit_read*() call; libxml2's user data for every callback. */
+typedef struct {
+    xmlParserCtxtPtr ctxt;
+    JunitCaseFn fn;
+    void *ud;
+    JunitSummary *sum;
+    StrBuf *err;
+    int depth;          /* elements open now */
+    int case_depth;     /* depth of the open <testcase>, -1 outside one */
+    bool seen_root, root_closed, doctype;
+    ResultBuf *cur;     /* the failure/error/skipped whose text is being gathered, or NULL */
+    CaseBuf c;
+    int rc;             /* first JUNIT_ENOTJUNIT / visitor stop; parsing halts on it */
+    bool at_eof;        /* all input has been pushed: libxml2 is told it ended */
+    bool have_xml_err;  /* first libxml2 error, kept for the message */
+    bool xml_err_at_eof; /* ... raised only once the input ended: a cut-off document */
+    int xml_err_line;
+    StrBuf xml_err;
+} Reader;
 
-static void release_consumed(const char *map, xmlTextReaderPtr r, size_t *released)
+static void reader_stop(Reader *r, int rc)
 {
-    long consumed = xmlTextReaderByteConsumed(r);
-    if (consumed < 0 || (size_t)consumed < *released + 2 * JUNIT_RELEASE_STEP)
-        return;
-    size_t upto = ((size_t)consumed - JUNIT_RELEASE_STEP) & ~((size_t)4095);
-    if (upto > *released && madvise((void *)map, upto, MADV_DONTNEED) == 0)
-        *released = upto;
+    if (r->rc == 0)
+        r->rc = rc;
+    xmlStopParser(r->ctxt);
 }
 
-static int read_buffer(const char *buf, size_t len, bool mapped, const char *url, JunitCaseFn fn, void *ud,
-                       JunitSummary *sum, StrBuf *err)
+/* libxml2 hands attribute values as [value, end) slices with character and predefined entity
+ * references decoded, except that '&' itself stays as "&#38;" (so that a tree builder can
+ * reparse it). Every '&' in a slice therefore opens "&#38;". Appends the decoded value and a
+ * NUL to c->strings; returns its offset. */
+static size_t attr_store(CaseBuf *c, const xmlChar *value, const xmlChar *end)
 {
-    if (len == 0) {
+    size_t off = c->strings.len;
+    const char *v = (const char *)value, *e = (const char *)end;
+    const char *amp;
+    while ((amp = memchr(v, '&', (size_t)(e - v))) != NULL) {
+        strbuf_append(&c->strings, v, (size_t)(amp - v) + 1);
+        v = amp + (e - amp >= 5 && memcmp(amp, "&#38;", 5) == 0 ? 5 : 1);
+    }
+    strbuf_append(&c->strings, v, (size_t)(e - v));
+    strbuf_putc(&c->strings, '\0');
+    return off;
+}
+
+/* attrs: nb 5-tuples (localname, prefix, URI, value, end). NO_ATTR if `name` is absent. */
+static size_t attr_get(CaseBuf *c, const xmlChar **attrs, int nb, const char *name)
+{
+    for (int i = 0; i < nb; i++, attrs += 5)
+        if (attrs[1] == NULL && strcmp((const char *)attrs[0], name) == 0)
+            return attr_store(c, attrs[3], attrs[4]);
+    return NO_ATTR;
+}
+
+static void open_testcase(Reader *r, const xmlChar **attrs, int nb)
+{
+    CaseBuf *c = &r->c;
+    c->classname = attr_get(c, attrs, nb, "classname");
+    c->name = attr_get(c, attrs, nb, "name");
+    c->file = attr_get(c, attrs, nb, "file");
+    c->line = parse_line(casebuf_str(c, attr_get(c, attrs, nb, "line")));
+    c->time = parse_seconds(casebuf_str(c, attr_get(c, attrs, nb, "time")));
+    r->case_depth = r->depth;
+}
+
+static void open_result(Reader *r, const char *nm, const xmlChar **attrs, int nb)
+{
+    CaseBuf *c = &r->c;
+    if (c->nresults == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 2;
+        c->results = xrealloc(c->results, cap * sizeof *c->results);
+        for (size_t i = c->cap; i < cap; i++)
+            strbuf_init(&c->results[i].text);
+        c->cap = cap;
+    }
+    ResultBuf *res = &c->results[c->nresults++];
+    res->tag = nm[0] == 'f' ? JUNIT_RESULT_FAILURE
+               : nm[0] == 'e' ? JUNIT_RESULT_ERROR
+                              : JUNIT_RESULT_SKIPPED;
+    res->message = attr_get(c, attrs, nb, "message");
+    res->type = attr_get(c, attrs, nb, "type");
+    strbuf_reset(&res->text);
+    r->cur = res;
+}
+
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
+                     int nb_defaulted, const xmlChar **attrs)
+{
+    (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
+    Reader *r = ctx;
+    const char *nm = (const char *)localname;
+    bool in_case = r->case_depth >= 0;
+    if (r->depth == 0) {
+        r->seen_root = true;
+        if (strcmp(nm, "testsuites") != 0 && strcmp(nm, "testsuite") != 0) {
+            if (r->err != NULL)
+                strbuf_printf(r->err, "not a JUnit XML document (root element <%s>)", nm);
+            reader_stop(r, JUNIT_ENOTJUNIT);
+            return;
+        }
+    }
+    if (!in_case && strcmp(nm, "testsuite") == 0) {
+        if (r->sum != NULL) { /* c->strings is free outside a testcase */
+            size_t t = attr_get(&r->c, attrs, nb_attributes, "time");
+            r->sum->nsuites++;
+            r->sum->seconds += parse_seconds(casebuf_str(&r->c, t));
+            strbuf_reset(&r->c.strings);
+        }
+    } else if (!in_case && strcmp(nm, "testcase") == 0) {
+        open_testcase(r, attrs, nb_attributes);
+    } else if (in_case && r->depth == r->case_depth + 1 &&
+               (strcmp(nm, "failure") == 0 || strcmp(nm, "error") == 0 ||
+                strcmp(nm, "skipped") == 0)) {
+        open_result(r, nm, attrs, nb_attributes);
+    }
+    r->depth++;
+}
+
+static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+    (void)localname, (void)prefix, (void)uri;
+    Reader *r = ctx;
+    r->depth--;
+    if (r->depth == 0)
+        r->root_closed = true;
+    if (r->cur != NULL && r->depth == r->case_depth + 1) {
+        r->cur = NULL;
+    } else if (r->case_depth >= 0 && r->depth == r->case_depth) {
+        r->case_depth = -1;
+        r->cur = NULL;
+        int rc = emit_case(&r->c, r->fn, r->ud, r->sum);
+        if (rc < 0)
+            reader_stop(r, rc);
+    }
+}
+
+/* Text (and CDATA) directly inside a failure/error/skipped element; deeper text is dropped. */
+static void on_text(void *ctx, const xmlChar *s, int len)
+{
+    Reader *r = ctx;
+    if (r->cur != NULL && r->depth == r->case_depth + 2)
+        strbuf_append(&r->cur->text, (const char *)s, (size_t)len);
+}
+
+/* Called as soon as "<!DOCTYPE name ...>" has been read, before any internal subset is parsed:
+ * no entity is ever declared, expanded or fetched. (No entityDecl handler is set either, so an
+ * entity would stay undefined even if parsing went on.) */
+static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,
+                       const xmlChar *system_id)
+{
+    (void)name, (void)external_id, (void)system_id;
+    Reader *r = ctx;
+    r->doctype = true;
+    xmlStopParser(r->ctxt);
+}
+
+static void on_xml_error(void *ctx, xmlErrorPtr e)
+{
+    Reader *r = ctx;
+    if (r == NULL || e == NULL || e->level < XML_ERR_ERROR || r->have_xml_err)
+        return;
+    r->have_xml_err = true;
+    r->xml_err_at_eof = r->at_eof;
+    r->xml_err_line = e->line;
+    if (e->message != NULL) {
+        size_t n = strlen(e->message);
+        while (n > 0 && (e->message[n - 1] == '\n' || e->message[n - 1] == ' '))
+            n--;
+        strbuf_append(&r->xml_err, e->message, n);
+    }
+}
+
+/* ---- the reader --------------------------------------------------------------------------- */
+
+static const xmlSAXHandler junit_sax = {
+    .internalSubset = on_doctype,
+    .characters = on_text,
+    .cdataBlock = on_text,
+    .ignorableWhitespace = on_text,
+    .initialized = XML_SAX2_MAGIC,
+    .startElementNs = on_start,
+    .endElementNs = on_end,
+    .serror = on_xml_error,
+};
+
+/* Options: no network, texts over 10 MB allowed (captured output is not truncated), the
+ * encoding declaration ignored (pytest writes UTF-8); never NOENT/DTDLOAD. */
+#define JUNIT_XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_IGNORE_ENC)
+
+static int reader_init(Reader *r, const char *url, JunitCaseFn fn, void *ud, JunitSummary *sum,
+                       StrBuf *err)
+{
+    *r = (Reader){.fn = fn, .ud = ud, .sum = sum, .err = err, .case_depth = -1};
+    strbuf_init(&r->xml_err);
+    strbuf_init(&r->c.strings);
+    casebuf_reset(&r->c);
+    if (sum != NULL)
+        *sum = (JunitSummary){0, 0, 0};
+    xmlSAXHandler sax = junit_sax; /* libxml2 copies it; the const table stays untouched */
+    r->ctxt = xmlCreatePushParserCtxt(&sax, r, NULL, 0, url);
+    if (r->ctxt == NULL) {
+        strbuf_destroy(&r->xml_err);
+        return -ENOMEM;
+    }
+    xmlCtxtUseOptions(r->ctxt, JUNIT_XML_OPTIONS);
+    return 0;
+}
+
+/* Feeds bytes; false once the reader has a result (stop feeding). */
+static bool reader_push(Reader *r, const char *buf, size_t len)
+{
+    xmlParseChunk(r->ctxt, buf, (int)len, 0);
+    return r->rc == 0 && !r->doctype && r->ctxt->wellFormed && !r->have_xml_err;
+}
+
+/* Tells libxml2 the input ended: what it reports now is about a document cut short. */
+static void reader_end(Reader *r)
+{
+    r->at_eof = true;
+    xmlParseChunk(r->ctxt, NULL, 0, 1);
+}
+
+/* The outcome once input ended (or parsing stopped), with the message for it. */
+static int reader_finish(Reader *r, size_t total)
+{
+    StrBuf *err = r->err;
+    int rc = 0;
+    if (r->rc != 0) {
+        rc = r->rc;
+    } else if (total == 0) {
+        rc = JUNIT_EMALFORMED;
         if (err != NULL)
             strbuf_puts(err, "empty JUnit XML file (0 bytes)");
-        return JUNIT_EMALFORMED;
-    }
-    if (len > INT_MAX) {
-        if (err != NULL)
-            strbuf_puts(err, "JUnit XML file larger than 2 GiB");
-        return -EFBIG;
-    }
-    /* The prolog is checked before libxml2 sees a single byte: no DOCTYPE, no entities. */
-    Source src = {.gs = G_BOM};
-    if (!guard_scan(&src, buf, len)) {
-        if (err != NULL)
-            strbuf_puts(err, "DOCTYPE not allowed in JUnit XML (entity declarations are refused)");
-        return JUNIT_EDOCTYPE;
-    }
-
-    XmlErr xe = {false, 0, STRBUF_INIT};
-    xmlStructuredErrorFunc old_serr = xmlStructuredError;
-    void *old_sctx = xmlStructuredErrorContext;
-    xmlGenericErrorFunc old_gerr = xmlGenericError;
-    void *old_gctx = xmlGenericErrorContext;
-    xmlSetStructuredErrorFunc(&xe, capture_structured);
-    xmlSetGenericErrorFunc(NULL, ignore_generic);
-
-    CaseBuf c = {0};
-    int rc = 0;
-    bool seen_root = false, root_closed = false, in_case = false, collecting = false;
-    int case_depth = -1;
-    ResultBuf *cur = NULL;
-
-    /* Encoding forced to UTF-8 and the declaration ignored: the guard saw the same bytes.
-     * Memory input, not a push stream: libxml2 2.9.14's push-mode reader (xmlReaderForFile,
-     * xmlReaderForIO) keeps growing its input buffer on large text nodes (~1.6x the input). */
-    xmlTextReaderPtr r = xmlReaderForMemory(buf, (int)len, url, "UTF-8",
-                                            XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_IGNORE_ENC);
-    if (r == NULL) {
-        rc = JUNIT_EMALFORMED;
-        goto error;
-    }
-    xmlTextReaderSetStructuredErrorHandler(r, capture_structured, &xe);
-
-    int ret;
-    size_t released = 0;
-    while ((ret = xmlTextReaderRead(r)) == 1) {
-        if (mapped)
-            release_consumed(buf, r, &released);
-        int type = xmlTextReaderNodeType(r);
-        int depth = xmlTextReaderDepth(r);
-        const char *nm = (const char *)xmlTextReaderConstName(r);
-        if (nm == NULL)
-            nm = "";
-        if (type == XML_READER_TYPE_DOCUMENT_TYPE) { /* unreachable: the guard trips first */
-            src.doctype = true;
-            break;
-        }
-        if (type == XML_READER_TYPE_ELEMENT) {
-            bool empty = xmlTextReaderIsEmptyElement(r) == 1;
-            if (depth == 0) {
-                seen_root = true;
-                root_closed = empty;
-                if (strcmp(nm, "testsuites") != 0 && strcmp(nm, "testsuite") != 0) {
-                    rc = JUNIT_ENOTJUNIT;
-                    if (err != NULL)
-                        strbuf_printf(err, "not a JUnit XML document (root element <%s>)", nm);
-                    goto error;
-                }
-            }
-            if (!in_case && strcmp(nm, "testsuite") == 0) {
-                if (sum != NULL) {
-                    char *t = attr(r, "time");
-                    sum->nsuites++;
-                    sum->seconds += parse_seconds(t);
-                    free(t);
-                }
-            } else if (!in_case && strcmp(nm, "testcase") == 0) {
-                c.classname = attr(r, "classname");
-                c.name = attr(r, "name");
-                c.file = attr(r, "file");
-                char *s = attr(r, "line");
-                c.line = parse_line(s);
-                free(s);
-                s = attr(r, "time");
-                c.time = parse_seconds(s);
-                free(s);
-                if (empty) {
-                    if ((rc = emit_case(&c, fn, ud, sum)) < 0)
-                        goto error;
-                } else {
-                    in_case = true;
-                    case_depth = depth;
-                }
-            } else if (in_case && depth == case_depth + 1 &&
-                       (strcmp(nm, "failure") == 0 || strcmp(nm, "error") == 0 ||
-                        strcmp(nm, "skipped") == 0)) {
-                if (c.nresults == c.cap) {
-                    c.cap = c.cap ? c.cap * 2 : 2;
-                    c.results = xrealloc(c.results, c.cap * sizeof *c.results);
-                }
-                cur = &c.results[c.nresults++];
-                cur->tag = nm[0] == 'f'   ? JUNIT_RESULT_FAILURE
-                           : nm[0] == 'e' ? JUNIT_RESULT_ERROR
-                                          : JUNIT_RESULT_SKIPPED;
-                cur->message = attr(r, "message");
-                cur->type = attr(r, "type");
-                strbuf_init(&cur->text);
-                collecting = !empty;
-            }
-        } else if (type == XML_READER_TYPE_TEXT || type == XML_READER_TYPE_CDATA ||
-                   type == XML_READER_TYPE_WHITESPACE ||
-                   type == XML_READER_TYPE_SIGNIFICANT_WHITESPACE) {
-            if (collecting && cur != NULL && depth == case_depth + 2) {
-                const char *v = (const char *)xmlTextReaderConstValue(r);
-                if (v != NULL)
-                    strbuf_puts(&cur->text, v);
-            }
-        } else if (type == XML_READER_TYPE_END_ELEMENT) {
-            if (depth == 0)
-                root_closed = true;
-            if (collecting && depth == case_depth + 1) {
-                collecting = false;
-                cur = NULL;
-            } else if (in_case && depth == case_depth) {
-                in_case = false;
-                collecting = false;
-                cur = NULL;
-                if ((rc = emit_case(&c, fn, ud, sum)) < 0)
-                    goto error;
-            }
-        }
-    }
-    if (src.doctype) {
+    } else if (r->doctype) {
         rc = JUNIT_EDOCTYPE;
         if (err != NULL)
             strbuf_puts(err, "DOCTYPE not allowed in JUnit XML (entity declarations are refused)");
-        goto error;
-    }
-    if (ret < 0 || xe.have) {
+    } else if (r->have_xml_err || !r->ctxt->wellFormed) {
         rc = JUNIT_EMALFORMED;
         if (err != NULL) {
-            /* libxml2's reader often calls a cut-off document "Extra content at the end" */
-            const char *what = (seen_root && !root_closed)
+            const char *what = (r->xml_err_at_eof && r->seen_root && !r->root_closed)
                                    ? "truncated XML (unexpected end of file)"
                                    : "truncated or malformed XML";
-            if (xe.have)
-                strbuf_printf(err, "%s at line %d: %s", what, xe.line, strbuf_cstr(&xe.msg));
+            if (r->have_xml_err)
+                strbuf_printf(err, "%s at line %d: %s", what, r->xml_err_line,
+                              strbuf_cstr(&r->xml_err));
             else
                 strbuf_puts(err, what);
         }
-        goto error;
-    }
-    if (!seen_root) {
+    } else if (!r->seen_root) {
         rc = JUNIT_EMALFORMED;
         if (err != NULL)
             strbuf_puts(err, "empty JUnit XML document (no root element)");
-        goto error;
     }
-    if (in_case) { /* cannot happen with a well-formed document */
-        rc = JUNIT_EMALFORMED;
-        if (err != NULL)
-            strbuf_puts(err, "truncated XML inside <testcase>");
-        goto error;
-    }
-    rc = 0;
+    return rc;
+}
 
+static void reader_destroy(Reader *r)
+{
+    casebuf_destroy(&r->c);
+    xmlFreeParserCtxt(r->ctxt);
+    strbuf_destroy(&r->xml_err);
+}
+
+static int read_fd(int fd, const char *path, Reader *r, StrBuf *err)
+{
+    char *buf = xmalloc(JUNIT_CHUNK);
+    size_t total = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, JUNIT_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            if (err != NULL)
+                strbuf_printf(err, "cannot read %s: %s", path, strerror(errno));
+            goto error;
+        }
+        total += (size_t)n;
+        if (n == 0)
+            reader_end(r);
+        if (n == 0 || !reader_push(r, buf, (size_t)n))
+            break;
+    }
+    rc = reader_finish(r, total);
 error:
-    casebuf_clear(&c);
-    if (r != NULL)
-        xmlFreeTextReader(r);
-    xmlSetStructuredErrorFunc(old_sctx, old_serr);
-    xmlSetGenericErrorFunc(old_gctx, old_gerr);
-    strbuf_destroy(&xe.msg);
+    free(buf);
     return rc;
 }
 
@@ -459,50 +455,55 @@ int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary
 {
     if (summary != NULL)
         *summary = (JunitSummary){0, 0, 0};
-    int fd;
+    Reader r;
+    int rc, fd;
     do {
         fd = open(path, O_RDONLY | O_CLOEXEC);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
-        int e = errno;
+        rc = -errno;
         if (err != NULL)
-            strbuf_printf(err, "cannot open %s: %s", path, strerror(e));
-        return -e;
+            strbuf_printf(err, "cannot open %s: %s", path, strerror(-rc));
+        return rc;
     }
+    /* Only regular files: a FIFO would block the caller, a directory is a mistake. */
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : errno != 0 ? errno : EINVAL;
-        close(fd);
+        rc = S_ISDIR(st.st_mode) ? -EISDIR : errno != 0 ? -errno : -EINVAL;
         if (err != NULL)
-            strbuf_printf(err, "cannot read %s: %s", path, strerror(e));
-        return -e;
+            strbuf_printf(err, "cannot read %s: %s", path, strerror(-rc));
+        goto error;
     }
-    if (st.st_size == 0) {
-        close(fd);
-        return read_buffer("", 0, false, path, fn, ud, summary, err);
-    }
-    /* A read-only private mapping: file-backed pages, not heap; released page by page. */
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
+    if ((rc = reader_init(&r, path, fn, ud, summary, err)) != 0)
+        goto error;
+    rc = read_fd(fd, path, &r, err);
+    reader_destroy(&r);
+error:
     close(fd);
-    if (map == MAP_FAILED) {
-        if (err != NULL)
-            strbuf_printf(err, "cannot map %s: %s", path, strerror(e));
-        return -e;
-    }
-    (void)madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
-    int rc = read_buffer(map, (size_t)st.st_size, true, path, fn, ud, summary, err);
-    munmap(map, (size_t)st.st_size);
     return rc;
 }
 
 int junit_read_memory(const char *buf, size_t len, JunitCaseFn fn, void *ud, JunitSummary *summary,
                       StrBuf *err)
 {
-    if (summary != NULL)
-        *summary = (JunitSummary){0, 0, 0};
-    return read_buffer(buf != NULL ? buf : "", buf != NULL ? len : 0, false, "memory", fn, ud, summary,
-                       err);
+    if (buf == NULL)
+        len = 0;
+    Reader r;
+    int rc = reader_init(&r, "memory", fn, ud, summary, err);
+    if (rc != 0)
+        return rc;
+    size_t off = 0;
+    bool more = true;
+    while (more && off < len) {
+        size_t n = len - off < JUNIT_CHUNK ? len - off : JUNIT_CHUNK;
+        more = reader_push(&r, buf + off, n);
+        off += n;
+    }
+    if (more)
+        reader_end(&r);
+    rc = reader_finish(&r, len);
+    reader_destroy(&r);
+    return rc;
 }
 
 const char *junit_outcome_name(JunitOutcome o)

@@ -1,25 +1,19 @@
 /* junit: a streaming reader for the JUnit XML that pytest writes (--junitxml).
  *
- * Owns nothing between calls. It walks the document once with libxml2's xmlTextReader and
- * calls a visitor for every <testcase>; the JunitCase handed to the visitor (and every string
- * in it) is borrowed until the visitor returns. Earlier testcases are not kept, so memory is
- * bounded by the largest single testcase (its failure/error/skipped texts), not by file size.
+ * Owns nothing between calls. It streams the document once through libxml2's SAX2 push parser
+ * (the file is read 64 KiB at a time and pushed) and calls a visitor for every <testcase>; the
+ * JunitCase handed to the visitor (and every string in it) is borrowed until the visitor
+ * returns. Earlier testcases are not kept, so memory is bounded by the largest single testcase
+ * (its failure/error/skipped texts), not by file size, and the file is never mapped.
  * <system-out>/<system-err>/<properties> are skipped (their text is parsed, never copied).
  *
- * Safety: the input must not contain a DOCTYPE (pytest never writes one). The prolog is scanned
- * before libxml2 sees a single byte and any "<!" other than a comment there is refused, so
- * internal-subset entity bombs and external entities are never parsed, expanded or fetched
- * (with XML_PARSE_HUGE, libxml2 2.9 turns its own entity-amplification check off). Options are
- * XML_PARSE_NONET | XML_PARSE_HUGE (texts > 10 MB are legal: captured output is not truncated)
- * | XML_PARSE_IGNORE_ENC with the encoding forced to UTF-8 (so the scan and the parser see the
- * same characters); never NOENT/DTDLOAD. libxml2 diagnostics are captured, never printed.
- *
- * Files are mmap()ed read-only and parsed with xmlReaderForMemory, not xmlReaderForFile:
- * libxml2 2.9.14's push-mode reader (ForFile/ForIO) keeps growing its input buffer on large
- * text nodes (measured: 34 MB of heap for 20 MB of input), and ForFile transparently gunzips.
- * Heap use is then ~ the largest testcase; the mapped file is clean page cache. The file must
- * not be truncated while it is read (SIGBUS): delete it before each run, so pytest writes a
- * new inode, and read it after pytest has exited.
+ * Safety: the input must not contain a DOCTYPE (pytest never writes one). Parsing stops at the
+ * SAX internalSubset event, raised as soon as "<!DOCTYPE name ...>" has been read and before
+ * any internal subset, so entity declarations are never parsed, expanded or fetched; no entity
+ * handler is installed either (with XML_PARSE_HUGE, libxml2 2.9 turns its own
+ * entity-amplification check off). Options are XML_PARSE_NONET | XML_PARSE_HUGE (texts > 10 MB
+ * are legal: captured output is not truncated) | XML_PARSE_IGNORE_ENC (pytest writes UTF-8);
+ * never NOENT/DTDLOAD. libxml2 diagnostics are captured, never printed.
  *
  * Outcome mapping (pytest 7.2 .. 9.1, see tests/fixtures/xml/):
  *   no child                                   -> JUNIT_PASSED (also a non-strict xpass)
@@ -96,7 +90,7 @@ typedef int (*JunitCaseFn)(const JunitCase *tc, void *ud);
  * `summary` (may be NULL) is filled even on error with what was seen so far. `err` (may be NULL)
  * receives a one-line message on failure (appended), e.g.
  *   "truncated or malformed XML at line 3: Premature end of data in tag testsuite line 1".
- * Returns 0, a JUNIT_E* code, -errno for I/O errors (-EFBIG over 2 GiB), or the visitor's
+ * Returns 0, a JUNIT_E* code, -errno for I/O errors, or the visitor's
  * negative value.
  * Testcases already visited stay visited when a later error is found. */
 int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary, StrBuf *err);

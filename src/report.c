@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,16 @@ typedef struct {
     size_t keep;
     size_t cap_failures;
     size_t min_slow; /* index of the shortest kept slow test (valid when nslowest > 0) */
+    uint64_t *slow_hash; /* hash of r->slowest[i].nodeid: most duplicate checks skip strcmp */
 } Ctx;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
 
 static bool starts_with(const char *s, const char *p)
 {
@@ -70,6 +80,8 @@ static void recompute_min(Report *r, Ctx *c)
             c->min_slow = i;
 }
 
+/* Keeps the `keep` longest testcases. Runs for every testcase, so it stays cheap: the file
+ * stays as the XML wrote it (relative) until ctx_finish() normalizes the few kept ones. */
 static void consider_slow(Ctx *c, const JunitCase *tc)
 {
     Report *r = c->r;
@@ -78,8 +90,10 @@ static void consider_slow(Ctx *c, const JunitCase *tc)
     if (r->nslowest == c->keep && tc->time <= r->slowest[c->min_slow].seconds)
         return; /* cannot enter, and cannot raise a kept duplicate either */
     char *nodeid = location_nodeid(tc->file, tc->classname, tc->name, c->dirs.rootdir);
+    uint64_t h = hash_str(nodeid);
     for (size_t i = 0; i < r->nslowest; i++) {
-        if (strcmp(r->slowest[i].nodeid, nodeid) == 0) { /* call + teardown testcases */
+        if (c->slow_hash[i] == h && strcmp(r->slowest[i].nodeid, nodeid) == 0) {
+            /* call + teardown testcases of one test */
             if (tc->time > r->slowest[i].seconds)
                 r->slowest[i].seconds = tc->time;
             free(nodeid);
@@ -89,18 +103,20 @@ static void consider_slow(Ctx *c, const JunitCase *tc)
     }
     SlowTest st = {
         .nodeid = nodeid,
-        .file = tc->file != NULL ? location_normalize(c->dirs.rootdir, tc->file) : NULL,
+        .file = tc->file != NULL ? xstrdup(tc->file) : NULL,
         .line = tc->line >= 0 ? tc->line + 1 : 0,
         .seconds = tc->time,
     };
+    size_t at;
     if (r->nslowest < c->keep) {
-        r->slowest[r->nslowest++] = st;
-    } else {
-        SlowTest *old = &r->slowest[c->min_slow];
-        free(old->nodeid);
-        free(old->file);
-        *old = st;
+        at = r->nslowest++;
+    } else { /* replaces the shortest */
+        at = c->min_slow;
+        free(r->slowest[at].nodeid);
+        free(r->slowest[at].file);
     }
+    r->slowest[at] = st;
+    c->slow_hash[at] = h;
     recompute_min(r, c);
 }
 
@@ -168,12 +184,24 @@ static void ctx_init(Ctx *c, Report *out, const char *rootdir, const char *start
                  project_root != NULL ? project_root : rootdir},
         .keep = keep_slowest,
     };
-    if (keep_slowest > 0)
+    if (keep_slowest > 0) {
         out->slowest = xcalloc(keep_slowest, sizeof *out->slowest);
+        c->slow_hash = xcalloc(keep_slowest, sizeof *c->slow_hash);
+    }
 }
 
 static void ctx_finish(Ctx *c, const JunitSummary *sum)
 {
+    free(c->slow_hash);
+    c->slow_hash = NULL;
+    for (size_t i = 0; i < c->r->nslowest; i++) {
+        SlowTest *st = &c->r->slowest[i];
+        if (st->file != NULL) {
+            char *abs = location_normalize(c->dirs.rootdir, st->file);
+            free(st->file);
+            st->file = abs;
+        }
+    }
     c->r->seconds = sum->seconds;
     if (c->r->nslowest > 1)
         qsort(c->r->slowest, c->r->nslowest, sizeof *c->r->slowest, cmp_slow_desc);

@@ -327,6 +327,62 @@ static void test_odd_but_valid(void **state)
     strbuf_destroy(&err);
 }
 
+/* Entities in attributes: libxml2's SAX2 hands '&' on as "&#38;"; the reader decodes it, and a
+ * literal "&#38;" in the original text (written "&amp;#38;") survives as itself. */
+static void test_attribute_entities(void **state)
+{
+    (void)state;
+    const char *xml = "<testsuites><testsuite><testcase classname=\"t\" name=\"test_x[a&amp;b]\" "
+                      "file=\"t&#46;py\"><failure message=\"&lt;a &amp;&amp; b&gt; &amp;#38; "
+                      "&quot;q&quot; &#38;&#10;line 2\">x &amp; y &lt;z&gt;</failure></testcase>"
+                      "</testsuite></testsuites>";
+    Seen s = {0};
+    assert_int_equal(junit_read_memory(xml, strlen(xml), collect, &s, NULL, NULL), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.v[0].name, "test_x[a&b]");
+    assert_string_equal(s.v[0].file, "t.py");
+    assert_string_equal(s.v[0].message, "<a && b> &#38; \"q\" &\nline 2");
+    assert_string_equal(s.v[0].text, "x & y <z>");
+    seen_free(&s);
+}
+
+/* Chunk edges fall inside names, attribute values, entities and text (the file path reads
+ * 64 KiB at a time): every testcase still arrives whole and in order. */
+static int check_numbered(const JunitCase *tc, void *ud)
+{
+    size_t *n = ud;
+    char want[64];
+    snprintf(want, sizeof want, "t%zu&", *n);
+    assert_string_equal(tc->name, want);
+    assert_int_equal(tc->line, (int)*n);
+    snprintf(want, sizeof want, "tb <%zu>", *n);
+    assert_string_equal(tc->text, want);
+    (*n)++;
+    return 0;
+}
+
+static void test_chunk_edges(void **state)
+{
+    (void)state;
+    StrBuf sb = STRBUF_INIT;
+    strbuf_puts(&sb, "<testsuites><testsuite>");
+    size_t total = 0;
+    for (; sb.len < (200u << 10); total++)
+        strbuf_printf(&sb, "<testcase classname=\"c\" name=\"t%zu&amp;\" line=\"%zu\"><failure "
+                           "message=\"m\">tb &lt;%zu&gt;</failure></testcase>", total, total, total);
+    strbuf_puts(&sb, "</testsuite></testsuites>");
+    char *path = write_temp(sb.data, sb.len);
+    size_t n = 0;
+    assert_int_equal(junit_read(path, check_numbered, &n, NULL, NULL), 0);
+    assert_int_equal(n, total);
+    n = 0;
+    assert_int_equal(junit_read_memory(sb.data, sb.len, check_numbered, &n, NULL, NULL), 0);
+    assert_int_equal(n, total);
+    unlink(path);
+    free(path);
+    strbuf_destroy(&sb);
+}
+
 /* Text nodes over 10 MB need XML_PARSE_HUGE. */
 static void test_huge_text(void **state)
 {
@@ -611,6 +667,8 @@ int main(void)
         cmocka_unit_test(test_subtests_multiple_failures),
         cmocka_unit_test(test_odd_but_valid),
         cmocka_unit_test(test_huge_text),
+        cmocka_unit_test(test_attribute_entities),
+        cmocka_unit_test(test_chunk_edges),
         cmocka_unit_test(test_empty_and_not_xml),
         cmocka_unit_test(test_truncated_real_file),
         cmocka_unit_test(test_doctype_rejected),
