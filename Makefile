@@ -7,7 +7,10 @@ BUILD    ?= build
 PYTHON   ?= /usr/bin/python3
 CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) $(SAN) \
              $(shell pkg-config --cflags $(PKGS)) -Isrc $(CFLAGS)
-LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lm $(LDLIBS)
+# The co-process does not link libxml2: src/xmllib.c dlopen()s it on the first JUnit read (it
+# brings ICU and libstdc++, ~1.9 MB resident). Tests and benches that call libxml2 link it.
+LDLIBS_BIN = $(shell pkg-config --libs msgpack libuv jansson) -ldl -lm $(LDLIBS)
+LDLIBS_ALL = $(LDLIBS_BIN) $(shell pkg-config --libs libxml-2.0)
 
 SRC      := $(filter-out src/main.c,$(wildcard src/*.c))
 OBJ      := $(SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -32,7 +35,7 @@ $(BUILD)/libpytestmon.a: $(OBJ)
 	ar rcs $@ $^
 
 $(BIN): $(BUILD)/obj/main.o $(BUILD)/libpytestmon.a
-	$(CC) $(OPT) $(SAN) $^ $(LDLIBS_ALL) -o $@
+	$(CC) $(OPT) $(SAN) $^ $(LDLIBS_BIN) -o $@
 
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libpytestmon.a $(wildcard tests/unit/*.h) | $(BUILD)/unit
 	$(CC) $(CFLAGS_ALL) -Itests/unit $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -lcmocka -o $@

@@ -10,6 +10,8 @@
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
 
+#include "xmllib.h"
+
 /* Bytes handed to libxml2 per xmlParseChunk(): its input buffer stays about this size
  * (it drops consumed input as it goes), whatever the file size. */
 #define JUNIT_CHUNK (64u << 10)
@@ -161,6 +163,7 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
 
 /* State of one junit_read*() call; libxml2's user data for every callback. */
 typedef struct {
+    const XmlLib *xml;
     xmlParserCtxtPtr ctxt;
     JunitCaseFn fn;
     void *ud;
@@ -183,7 +186,7 @@ static void reader_stop(Reader *r, int rc)
 {
     if (r->rc == 0)
         r->rc = rc;
-    xmlStopParser(r->ctxt);
+    r->xml->StopParser(r->ctxt);
 }
 
 /* libxml2 hands attribute values as [value, end) slices with character and predefined entity
@@ -313,7 +316,7 @@ static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_i
     (void)name, (void)external_id, (void)system_id;
     Reader *r = ctx;
     r->doctype = true;
-    xmlStopParser(r->ctxt);
+    r->xml->StopParser(r->ctxt);
 }
 
 static void on_xml_error(void *ctx, xmlErrorPtr e)
@@ -353,25 +356,29 @@ static int reader_init(Reader *r, const char *url, JunitCaseFn fn, void *ud, Jun
                        StrBuf *err)
 {
     *r = (Reader){.fn = fn, .ud = ud, .sum = sum, .err = err, .case_depth = -1};
+    if (sum != NULL)
+        *sum = (JunitSummary){0, 0, 0};
+    int rc = xmllib_get(&r->xml, err);
+    if (rc != 0)
+        return rc;
+    xmlSAXHandler sax = junit_sax; /* libxml2 copies it; the const table stays untouched */
+    r->ctxt = r->xml->CreatePushParserCtxt(&sax, r, NULL, 0, url);
+    if (r->ctxt == NULL) {
+        if (err != NULL)
+            strbuf_puts(err, "cannot create an XML parser (out of memory)");
+        return -ENOMEM;
+    }
+    r->xml->CtxtUseOptions(r->ctxt, JUNIT_XML_OPTIONS);
     strbuf_init(&r->xml_err);
     strbuf_init(&r->c.strings);
     casebuf_reset(&r->c);
-    if (sum != NULL)
-        *sum = (JunitSummary){0, 0, 0};
-    xmlSAXHandler sax = junit_sax; /* libxml2 copies it; the const table stays untouched */
-    r->ctxt = xmlCreatePushParserCtxt(&sax, r, NULL, 0, url);
-    if (r->ctxt == NULL) {
-        strbuf_destroy(&r->xml_err);
-        return -ENOMEM;
-    }
-    xmlCtxtUseOptions(r->ctxt, JUNIT_XML_OPTIONS);
     return 0;
 }
 
 /* Feeds bytes; false once the reader has a result (stop feeding). */
 static bool reader_push(Reader *r, const char *buf, size_t len)
 {
-    xmlParseChunk(r->ctxt, buf, (int)len, 0);
+    r->xml->ParseChunk(r->ctxt, buf, (int)len, 0);
     return r->rc == 0 && !r->doctype && r->ctxt->wellFormed && !r->have_xml_err;
 }
 
@@ -379,7 +386,7 @@ static bool reader_push(Reader *r, const char *buf, size_t len)
 static void reader_end(Reader *r)
 {
     r->at_eof = true;
-    xmlParseChunk(r->ctxt, NULL, 0, 1);
+    r->xml->ParseChunk(r->ctxt, NULL, 0, 1);
 }
 
 /* The outcome once input ended (or parsing stopped), with the message for it. */
@@ -420,7 +427,7 @@ static int reader_finish(Reader *r, size_t total)
 static void reader_destroy(Reader *r)
 {
     casebuf_destroy(&r->c);
-    xmlFreeParserCtxt(r->ctxt);
+    r->xml->FreeParserCtxt(r->ctxt);
     strbuf_destroy(&r->xml_err);
 }
 

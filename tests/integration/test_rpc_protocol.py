@@ -80,6 +80,26 @@ def test_ping_and_version(peer):
     assert v["version"] and v["libuv"] and v["msgpack"].startswith("4.") and v["libxml2"]
 
 
+def _maps_libxml2(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return any("libxml2" in line for line in f)
+
+
+def test_libxml2_is_loaded_by_the_first_report_only(peer):
+    """The idle co-process does not map libxml2 (nor the ICU and libstdc++ it brings): it is
+    loaded for the first JUnit read, and later runs use the same copy."""
+    peer.request(1, "mem", [])
+    assert peer.response(1)[2] is None
+    assert not _maps_libxml2(peer.proc.pid)
+    for i in (2, 3):
+        peer.request(i, "run", [{"cwd": os.path.join(FIXTURES_DIR, "proj_fail"), "python": PYTHON}])
+        assert peer.response(i)[2] is None
+        fin = peer.event("finished")
+        assert fin["status"] == "failed" and fin["counts"]["failed"] > 0
+        assert any(f["file"] and f["line"] > 0 for f in fin["failures"])
+        assert _maps_libxml2(peer.proc.pid)
+
+
 def test_byte_at_a_time_and_concatenated(peer):
     data = b"".join(msgpack.packb([0, i, "ping", []]) for i in range(1, 6))
     for b in data[:len(data) // 2]:
