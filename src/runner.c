@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,10 @@ struct Runner {
     void (*done)(void *ud);
     void *done_ud;
     bool freeing;
+    /* One read buffer for every pipe of every run: libuv calls alloc, read and on_read back to
+     * back on the loop thread, and on_read copies what it keeps, so no two reads share it.
+     * (Two 64 KiB buffers per Run made each run a fresh 130 KiB allocation.) */
+    char readbuf[64 * 1024];
 };
 
 struct Run {
@@ -58,7 +63,6 @@ struct Run {
     uint64_t tree_rss;           /* latest sample */
     Headroom hr_before, hr_last; /* pytest's headroom at its first and latest sample */
     bool have_before, have_last;
-    char buf_out[64 * 1024], buf_err[64 * 1024];
 };
 
 static void run_finish(Run *run);
@@ -199,10 +203,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     Run *run = h->data;
     (void)suggested;
-    if (h == (uv_handle_t *)&run->out)
-        *buf = uv_buf_init(run->buf_out, sizeof run->buf_out);
-    else
-        *buf = uv_buf_init(run->buf_err, sizeof run->buf_err);
+    *buf = uv_buf_init(run->r->readbuf, sizeof run->r->readbuf);
 }
 
 static void track_headroom(Run *run);
@@ -454,6 +455,7 @@ static void run_handle_gone(Run *run)
         }
     }
     run_free(run);
+    malloc_trim(0); /* hand a run's transient heap back: the co-process lives as long as the editor */
     if (r->freeing && !r->live) {
         void (*done)(void *) = r->done;
         void *ud = r->done_ud;
