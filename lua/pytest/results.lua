@@ -21,6 +21,9 @@ vim.api.nvim_create_autocmd({ 'BufReadPost', 'BufWinEnter' }, {
 
 -- absolute file path -> list of diagnostics for the current result
 local by_file = {}
+-- Bumped whenever diagnostics are cleared: a deferred set_diagnostics of an older result
+-- (see M.show) must not land after a newer run started.
+local generation = 0
 
 local COUNT_ORDER = { 'failed', 'passed', 'errors', 'skipped', 'xfailed', 'xpassed' }
 
@@ -203,6 +206,7 @@ end
 
 -- Clear failures from diagnostics (start of a run).
 function M.clear_diagnostics()
+  generation = generation + 1
   by_file = {}
   vim.diagnostic.reset(M.ns)
 end
@@ -282,11 +286,17 @@ function M.set_quickfix(r, opts)
   return items
 end
 
--- Everything that happens when a run finishes (or a history entry is restored).
+-- Everything that happens when a run finishes (or a history entry is restored). The quickfix
+-- list is set now; diagnostics follow on the next event-loop turn, so a result with thousands
+-- of failures is shown in two short steps instead of one long stall.
 function M.show(r, opts)
   opts = opts or {}
+  M.clear_diagnostics()
   M.set_quickfix(r, opts)
-  M.set_diagnostics(r)
+  local gen = generation
+  vim.schedule(function()
+    if gen == generation then M.set_diagnostics(r) end
+  end)
 end
 
 -- :PytestSlowest: the N slowest tests of `r` in a new quickfix list, at their definitions.
