@@ -127,16 +127,15 @@ $(BUILD)/bench/junit_bench: bench/junit_bench.c $(BUILD)/libpytestmon.a
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
 
-$(BUILD)/bench/junit_bench_memo: bench/junit_bench.c bench/realpath_memo.c $(BUILD)/libpytestmon.a
+$(BUILD)/bench/sax_floor: bench/sax_floor.c
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_CFLAGS) bench/junit_bench.c bench/realpath_memo.c -Wl,--wrap=realpath \
-	    $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
+	$(CC) $(BENCH_CFLAGS) $< $(LDLIBS_ALL) -o $@
 
 $(BUILD)/bench/procmem_bench: bench/procmem_bench.c $(BUILD)/libpytestmon.a
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
 
-bench: $(BIN) $(BUILD)/bench/junit_bench $(BUILD)/bench/junit_bench_memo $(BUILD)/bench/procmem_bench
+bench: $(BIN) $(BUILD)/bench/junit_bench $(BUILD)/bench/sax_floor $(BUILD)/bench/procmem_bench
 	$(PYTHON) bench/run.py
 
 # 1000 consecutive :PytestRun in a headless nvim; fails on RSS growth, fd change, leftovers.
