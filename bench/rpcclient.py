@@ -13,6 +13,10 @@ import msgpack
 
 class CoProcess:
     def __init__(self, binary, env=None):
+        if env is None:  # as lua/pytest/client.lua starts it: glibc's tcache off
+            user = os.environ.get("GLIBC_TUNABLES", "")
+            env = dict(os.environ, PYTESTMON_CHILD_GLIBC_TUNABLES=user,
+                       GLIBC_TUNABLES=(user + ":" if user else "") + "glibc.malloc.tcache_count=0")
         self.p = subprocess.Popen([binary, "--rpc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL, env=env, bufsize=0)
         self.pid = self.p.pid

@@ -11,28 +11,32 @@
 void history_init(History *h, size_t cap)
 {
     h->runs = NULL;
-    h->n = 0;
+    h->n = h->alloc = 0;
     h->cap = cap ? cap : 1;
+    h->newest = NULL;
 }
 
 void history_destroy(History *h)
 {
-    for (size_t i = 0; i < h->n; i++)
-        json_decref(h->runs[i]);
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->runs[i].doc);
+        free(h->runs[i].log_path);
+    }
     free(h->runs);
     h->runs = NULL;
-    h->n = 0;
+    h->n = h->alloc = 0;
+    json_decref(h->newest);
+    h->newest = NULL;
 }
 
 static void drop_oldest(History *h)
 {
-    json_t *old = h->runs[0];
-    const char *log = json_string_value(json_object_get(old, "log_path"));
-    if (log)
-        unlink(log);
-    json_decref(old);
-    for (size_t i = 1; i < h->n; i++)
-        h->runs[i - 1] = h->runs[i];
+    HistoryEntry *old = &h->runs[0];
+    if (old->log_path)
+        unlink(old->log_path);
+    free(old->doc);
+    free(old->log_path);
+    memmove(&h->runs[0], &h->runs[1], (h->n - 1) * sizeof *h->runs);
     h->n--;
 }
 
@@ -43,19 +47,60 @@ void history_set_capacity(History *h, size_t cap)
         drop_oldest(h);
 }
 
+static json_t *brief(json_t *result)
+{
+    json_t *b = json_object();
+    json_t *v;
+    if ((v = json_object_get(result, "summary")) != NULL)
+        json_object_set(b, "summary", v);
+    if ((v = json_object_get(result, "status")) != NULL)
+        json_object_set(b, "status", v);
+    if ((v = json_object_get(json_object_get(result, "memory"), "peak_rss")) != NULL)
+        json_object_set(b, "peak_rss", v);
+    return b;
+}
+
+json_t *history_newest(const History *h)
+{
+    return h->n > 0 ? h->newest : NULL;
+}
+
 void history_add(History *h, json_t *result)
 {
+    const char *log = json_string_value(json_object_get(result, "log_path"));
+    HistoryEntry e = {
+        .run_id = json_integer_value(json_object_get(result, "run_id")),
+        .doc = json_dumps(result, JSON_COMPACT),
+        .log_path = log ? xstrdup(log) : NULL,
+    };
+    json_decref(h->newest);
+    h->newest = brief(result);
+    json_decref(result);
+    if (e.doc == NULL) { /* only on allocation failure: the run is not remembered */
+        if (e.log_path)
+            unlink(e.log_path);
+        free(e.log_path);
+        return;
+    }
     if (h->n == h->cap)
         drop_oldest(h);
-    h->runs = xrealloc(h->runs, (h->n + 1) * sizeof *h->runs);
-    h->runs[h->n++] = result;
+    if (h->n == h->alloc) {
+        h->alloc = h->cap > h->n ? h->cap : h->n + 1;
+        h->runs = xrealloc(h->runs, h->alloc * sizeof *h->runs);
+    }
+    h->runs[h->n++] = e;
+}
+
+static json_t *entry_doc(const HistoryEntry *e)
+{
+    return json_loads(e->doc, 0, NULL);
 }
 
 json_t *history_get(const History *h, json_int_t run_id)
 {
     for (size_t i = 0; i < h->n; i++)
-        if (json_integer_value(json_object_get(h->runs[i], "run_id")) == run_id)
-            return h->runs[i];
+        if (h->runs[i].run_id == run_id)
+            return entry_doc(&h->runs[i]);
     return NULL;
 }
 
@@ -65,16 +110,18 @@ json_t *history_list(const History *h)
                                        "seconds", "exit_code", "started_at", "cwd"};
     json_t *list = json_array();
     for (size_t i = h->n; i-- > 0;) {
+        json_t *doc = entry_doc(&h->runs[i]);
         json_t *item = json_object();
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-            json_t *v = json_object_get(h->runs[i], keys[k]);
+            json_t *v = json_object_get(doc, keys[k]);
             if (v)
                 json_object_set(item, keys[k], v);
         }
-        json_t *peak = json_object_get(json_object_get(h->runs[i], "memory"), "peak_rss");
+        json_t *peak = json_object_get(json_object_get(doc, "memory"), "peak_rss");
         if (peak)
             json_object_set(item, "peak_rss", peak);
         json_array_append_new(list, item);
+        json_decref(doc);
     }
     return list;
 }
@@ -95,11 +142,14 @@ json_t *history_trend(const History *h)
     json_t *metrics = json_array();
     json_object_set_new(out, "metrics", metrics);
     size_t n = 0;
-    json_t **same = xcalloc(h->n, sizeof *same); /* borrowed: runs with the newest's args */
-    json_t *args = h->n ? json_object_get(h->runs[h->n - 1], "args") : NULL;
+    json_t **docs = xcalloc(h->n + 1, sizeof *docs); /* owned: every entry, parsed */
+    json_t **same = xcalloc(h->n + 1, sizeof *same); /* borrowed: runs with the newest's args */
     for (size_t i = 0; i < h->n; i++)
-        if (json_equal(json_object_get(h->runs[i], "args"), args))
-            same[n++] = h->runs[i];
+        docs[i] = entry_doc(&h->runs[i]);
+    json_t *args = h->n ? json_object_get(docs[h->n - 1], "args") : NULL;
+    for (size_t i = 0; i < h->n; i++)
+        if (docs[i] != NULL && json_equal(json_object_get(docs[i], "args"), args))
+            same[n++] = docs[i];
     json_object_set_new(out, "runs", json_integer((json_int_t)n));
     StrBuf sentence = STRBUF_INIT;
     for (size_t m = 0; m < sizeof names / sizeof names[0]; m++) {
@@ -123,5 +173,8 @@ json_t *history_trend(const History *h)
     json_object_set_new(out, "sentence", json_string(strbuf_cstr(&sentence)));
     strbuf_destroy(&sentence);
     free(same);
+    for (size_t i = 0; i < h->n; i++)
+        json_decref(docs[i]);
+    free(docs);
     return out;
 }

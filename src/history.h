@@ -2,7 +2,10 @@
  *
  * Owns the result documents it holds and the log files they name ("log_path"): when a
  * run falls out of the history its log file is deleted with it. Capacity changes take
- * effect at once (shrinking drops the oldest). */
+ * effect at once (shrinking drops the oldest). Each result is kept as one compact JSON
+ * string, not as a tree of small allocations: a third of the memory, and a long-lived
+ * co-process's heap does not fragment with every run it remembers. Readers parse on demand
+ * (history_get/list/trend serve RPC requests, never the per-run path). */
 #ifndef PYTESTMON_HISTORY_H
 #define PYTESTMON_HISTORY_H
 
@@ -10,9 +13,17 @@
 #include <stddef.h>
 
 typedef struct {
-    json_t **runs;   /* owned references, oldest first */
+    json_int_t run_id;
+    char *doc;       /* owned: the result, compact JSON */
+    char *log_path;  /* owned: deleted with the entry; NULL if the run had no log */
+} HistoryEntry;
+
+typedef struct {
+    HistoryEntry *runs; /* oldest first; room for `alloc` */
     size_t n;
     size_t cap;
+    size_t alloc;
+    json_t *newest;     /* owned: {summary, status, peak_rss} of the newest run, or NULL */
 } History;
 
 void history_init(History *h, size_t cap);
@@ -20,7 +31,11 @@ void history_destroy(History *h);   /* keeps the log files: they outlive the pro
 void history_set_capacity(History *h, size_t cap);
 /* Consumes `result`. Drops (and deletes the logs of) the oldest beyond capacity. */
 void history_add(History *h, json_t *result);
-/* Borrowed until the next change, or NULL. */
+/* {summary, status, peak_rss} of the newest run (keys absent when the result lacked them),
+ * borrowed until the next change; NULL when empty. Cheap: the status line reads it. */
+json_t *history_newest(const History *h);
+
+/* A new reference (parsed from the stored text), or NULL if run_id is not held. */
 json_t *history_get(const History *h, json_int_t run_id);
 /* A new array of short summaries, newest first: {run_id, args, status, summary,
  * counts, seconds, exit_code, peak_rss, started_at}. */

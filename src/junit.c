@@ -13,8 +13,9 @@
 #include "xmllib.h"
 
 /* Bytes handed to libxml2 per xmlParseChunk(): its input buffer stays about this size
- * (it drops consumed input as it goes), whatever the file size. */
-#define JUNIT_CHUNK (64u << 10)
+ * (it drops consumed input as it goes), whatever the file size. Small enough for the
+ * stack: no per-read heap block in a co-process that reads a report after every run. */
+#define JUNIT_CHUNK (16u << 10)
 
 /* ---- the testcase being assembled --------------------------------------------------------- */
 
@@ -433,11 +434,11 @@ static void reader_destroy(Reader *r)
 
 static int read_fd(int fd, const char *path, Reader *r, StrBuf *err)
 {
-    char *buf = xmalloc(JUNIT_CHUNK);
+    char buf[JUNIT_CHUNK];
     size_t total = 0;
     int rc = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, JUNIT_CHUNK);
+        ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -454,7 +455,6 @@ static int read_fd(int fd, const char *path, Reader *r, StrBuf *err)
     }
     rc = reader_finish(r, total);
 error:
-    free(buf);
     return rc;
 }
 

@@ -404,21 +404,61 @@ static int pid_exists(const char *root, int pid, StrBuf *scratch)
     return access(scratch->data, F_OK) == 0 ? 0 : -ESRCH;
 }
 
+/* Directory listing without opendir(): glibc's opendir() mallocs a 32 KiB buffer per call,
+ * and the sampler lists /proc/PID/task of every process of the tree several times a second;
+ * those transient 32 KiB heap chunks were what fragmented a long-lived co-process's heap.
+ * getdents64() fills this iterator's own buffer (on the caller's stack) instead; a full
+ * buffer just means another getdents64() call, nothing is cut. */
+typedef struct {
+    int fd;
+    long len, pos;
+    char buf[4096] __attribute__((aligned(8)));
+} DirIter;
+
+static int diriter_open(DirIter *it, const char *path)
+{
+    it->len = it->pos = 0;
+    it->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return it->fd < 0 ? -errno : 0;
+}
+
+/* The next entry's name (borrowed until the next call), or NULL at the end or on error. */
+static const char *diriter_next(DirIter *it)
+{
+    if (it->pos >= it->len) {
+        ssize_t n = getdents64(it->fd, it->buf, sizeof it->buf);
+        if (n <= 0)
+            return NULL;
+        it->len = n;
+        it->pos = 0;
+    }
+    struct dirent64 *de = (struct dirent64 *)(it->buf + it->pos);
+    it->pos += de->d_reclen;
+    return de->d_name;
+}
+
+static void diriter_close(DirIter *it)
+{
+    if (it->fd >= 0)
+        close(it->fd);
+    it->fd = -1;
+}
+
 /* Appends the children listed in ROOT/proc/PID/task/ * /children.
  * Returns 0, -ENOTSUP when the kernel has no children files, -ESRCH when gone. */
 static int add_children(const char *root, int pid, ProcTree *t, StrBuf *path, StrBuf *text)
 {
     procmem_path(path, root, "/proc/%d/task", pid);
-    DIR *d = opendir(path->data);
-    if (!d)
-        return errno == ENOENT ? -ESRCH : -errno;
-    int rc = 0;
+    DirIter d;
+    int rc = diriter_open(&d, path->data);
+    if (rc < 0)
+        return rc == -ENOENT ? -ESRCH : rc;
     bool any_file = false;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!isdigit((unsigned char)de->d_name[0]))
+    const char *name;
+    while ((name = diriter_next(&d))) {
+        if (!isdigit((unsigned char)name[0]))
             continue;
-        procmem_path(path, root, "/proc/%d/task/%s/children", pid, de->d_name);
+        procmem_path(path, root, "/proc/%d/task/%s/children", pid, name);
         int r = procmem_read_file(path->data, text);
         if (r == -ENOENT) {
             /* either this thread just exited or the kernel lacks the file */
@@ -432,7 +472,7 @@ static int add_children(const char *root, int pid, ProcTree *t, StrBuf *path, St
         while (parse_u64(&p, &v))
             tree_push(t, (int)v);
     }
-    closedir(d);
+    diriter_close(&d);
     if (!any_file)
         rc = -ENOTSUP;
     return rc;
@@ -450,23 +490,20 @@ int procmem_tree_discover_scan(const char *root, int pid, ProcTree *t)
     int rc = 0;
     int *pp = NULL, *pc = NULL; /* parallel arrays: pid, ppid */
     size_t n = 0, cap = 0;
-    DIR *d = NULL;
+    DirIter d = {.fd = -1};
     t->n = 0;
     t->used_children = false;
     rc = pid_exists(root, pid, &path);
     if (rc < 0)
         goto error;
     procmem_path(&path, root, "/proc");
-    d = opendir(path.data);
-    if (!d) {
-        rc = -errno;
+    if ((rc = diriter_open(&d, path.data)) < 0)
         goto error;
-    }
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!isdigit((unsigned char)de->d_name[0]))
+    const char *name;
+    while ((name = diriter_next(&d))) {
+        if (!isdigit((unsigned char)name[0]))
             continue;
-        procmem_path(&path, root, "/proc/%s/stat", de->d_name);
+        procmem_path(&path, root, "/proc/%s/stat", name);
         int ppid;
         if (procmem_read_file(path.data, &text) < 0 || procmem_parse_stat_ppid(text.data, &ppid) < 0)
             continue; /* vanished */
@@ -475,7 +512,7 @@ int procmem_tree_discover_scan(const char *root, int pid, ProcTree *t)
             pp = xrealloc(pp, cap * sizeof *pp);
             pc = xrealloc(pc, cap * sizeof *pc);
         }
-        pp[n] = atoi(de->d_name);
+        pp[n] = atoi(name);
         pc[n] = ppid;
         n++;
     }
@@ -485,8 +522,7 @@ int procmem_tree_discover_scan(const char *root, int pid, ProcTree *t)
             if (pc[j] == t->pids[i])
                 tree_push(t, pp[j]);
 error:
-    if (d)
-        closedir(d);
+    diriter_close(&d);
     free(pp);
     free(pc);
     strbuf_destroy(&path);

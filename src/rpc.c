@@ -35,7 +35,13 @@ struct Rpc {
     uint64_t dispatched;
     uint64_t malformed;
     int resyncing; /* inside a run of undecodable bytes */
+    /* Messages are packed here, then copied out at their exact size: one long-lived buffer
+     * instead of a fresh 8 KiB sbuffer per message (the co-process sends several a second). */
+    msgpack_sbuffer out;
 };
+
+/* Above this, the packing buffer is given back after use (a huge result is rare). */
+#define RPC_OUT_KEEP (256u << 10)
 
 static void rpc_logf(Rpc *rpc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -59,6 +65,7 @@ Rpc *rpc_new(RpcWriteFn write, RpcLogFn log, void *ud)
         return NULL;
     }
     msgpack_unpacked_init(&rpc->unpacked);
+    msgpack_sbuffer_init(&rpc->out);
     rpc->write = write;
     rpc->log = log;
     rpc->ud = ud;
@@ -82,6 +89,7 @@ void rpc_free(Rpc *rpc)
     free(rpc->methods);
     msgpack_unpacked_destroy(&rpc->unpacked);
     msgpack_unpacker_destroy(&rpc->unpacker);
+    msgpack_sbuffer_destroy(&rpc->out);
     free(rpc);
 }
 
@@ -108,11 +116,23 @@ uint64_t rpc_malformed(const Rpc *rpc)
     return rpc->malformed;
 }
 
-/* Packs one message with `fill` and hands the bytes to the writer. */
-static void send_packed(Rpc *rpc, msgpack_sbuffer *sbuf)
+/* The packer for the next message, writing into rpc->out (emptied). */
+static void begin_message(Rpc *rpc, msgpack_packer *pk)
 {
-    size_t len = sbuf->size;
-    char *data = msgpack_sbuffer_release(sbuf);
+    msgpack_sbuffer_clear(&rpc->out);
+    msgpack_packer_init(pk, &rpc->out, msgpack_sbuffer_write);
+}
+
+/* Hands a copy of the packed bytes to the writer (which owns the copy). */
+static void send_packed(Rpc *rpc)
+{
+    size_t len = rpc->out.size;
+    char *data = xmalloc(len);
+    memcpy(data, rpc->out.data, len);
+    if (rpc->out.alloc > RPC_OUT_KEEP) {
+        msgpack_sbuffer_destroy(&rpc->out);
+        msgpack_sbuffer_init(&rpc->out);
+    }
     rpc->write(rpc->ud, data, len);
 }
 
@@ -125,10 +145,8 @@ static void pack_cstr(msgpack_packer *pk, const char *s)
 
 static void send_response(Rpc *rpc, uint64_t id, const char *error, json_t *result)
 {
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init(&sbuf);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    begin_message(rpc, &pk);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_int(&pk, MSG_RESPONSE);
     msgpack_pack_uint64(&pk, id);
@@ -140,16 +158,13 @@ static void send_response(Rpc *rpc, uint64_t id, const char *error, json_t *resu
         msgpack_pack_nil(&pk);
     else
         mpjson_pack(&pk, result);
-    send_packed(rpc, &sbuf);
-    msgpack_sbuffer_destroy(&sbuf);
+    send_packed(rpc);
 }
 
 static void send_call(Rpc *rpc, int type, uint32_t id, const char *method, json_t *params)
 {
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init(&sbuf);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    begin_message(rpc, &pk);
     msgpack_pack_array(&pk, type == MSG_REQUEST ? 4 : 3);
     msgpack_pack_int(&pk, type);
     if (type == MSG_REQUEST)
@@ -159,8 +174,7 @@ static void send_call(Rpc *rpc, int type, uint32_t id, const char *method, json_
         mpjson_pack(&pk, params);
     else
         msgpack_pack_array(&pk, 0);
-    send_packed(rpc, &sbuf);
-    msgpack_sbuffer_destroy(&sbuf);
+    send_packed(rpc);
 }
 
 void rpc_notify(Rpc *rpc, const char *method, json_t *params)

@@ -43,9 +43,9 @@ static void rpcio_write(void *ud, char *data, size_t len)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h;
-    buf->base = xmalloc(suggested);
-    buf->len = suggested;
+    RpcIo *io = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(io->readbuf, sizeof io->readbuf);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -53,7 +53,6 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     RpcIo *io = s->data;
     if (n > 0)
         rpc_feed(io->rpc, buf->base, (size_t)n);
-    free(buf->base);
     if (n < 0 && !io->eof_seen) {
         io->eof_seen = 1;
         uv_read_stop(s);

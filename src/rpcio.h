@@ -27,6 +27,9 @@ struct RpcIo {
     int open_handles;
     int eof_seen;
     size_t queued_bytes; /* written but not yet flushed */
+    /* Every read lands here: rpc_feed() copies what it keeps before the next read. One
+     * buffer for the process's life, not a 64 KiB allocation per request. */
+    char readbuf[64 * 1024];
 };
 
 /* Opens `in_fd`/`out_fd` as pipes on `loop` and starts reading. Returns 0 or a

@@ -191,15 +191,15 @@ static json_t *build_status(Server *s)
             json_object_set_new(st, "warn_reason", json_string(hr.sentence));
     }
     headroom_destroy(&hr);
-    if (s->history.n > 0) {
-        json_t *last = s->history.runs[s->history.n - 1];
+    json_t *last = history_newest(&s->history);
+    if (last) {
         json_t *summary = json_object_get(last, "summary");
         if (summary)
             json_object_set(st, "last_summary", summary);
         json_t *st_name = json_object_get(last, "status");
         if (st_name)
             json_object_set(st, "last_status", st_name);
-        json_t *peak = json_object_get(json_object_get(last, "memory"), "peak_rss");
+        json_t *peak = json_object_get(last, "peak_rss");
         if (peak)
             json_object_set_new(st, "last_peak_rss", json_integer(json_integer_value(peak)));
     }
@@ -438,7 +438,7 @@ static json_t *m_history_get(void *ud, json_t *params, StrBuf *err)
         strbuf_printf(err, "no run %lld in the history", (long long)json_integer_value(id));
         return NULL;
     }
-    return json_incref(run);
+    return run;
 }
 
 static void on_runner_freed(void *ud)
@@ -485,12 +485,28 @@ static void register_methods(Server *s)
     rpc_register(rpc, "history_get", m_history_get, s);
 }
 
+/* The shim starts the co-process with glibc's tcache off (lua/pytest/client.lua) and passes
+ * the editor's own GLIBC_TUNABLES in PYTESTMON_CHILD_GLIBC_TUNABLES ("" = unset). glibc read
+ * the tunables at our start; put the user's value back so pytest runs with what they set. */
+static void restore_child_tunables(void)
+{
+    const char *orig = getenv("PYTESTMON_CHILD_GLIBC_TUNABLES");
+    if (orig == NULL)
+        return;
+    if (*orig)
+        setenv("GLIBC_TUNABLES", orig, 1);
+    else
+        unsetenv("GLIBC_TUNABLES");
+    unsetenv("PYTESTMON_CHILD_GLIBC_TUNABLES");
+}
+
 int server_main(void)
 {
     Server s = {0};
     uv_loop_t loop;
     int r;
     signal(SIGPIPE, SIG_IGN);
+    restore_child_tunables();
     /* Orphaned descendants of pytest (setsid grandchildren included) become ours, so
      * cancel and cleanup can still find and end them. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);

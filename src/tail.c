@@ -9,7 +9,8 @@
 void tail_init(Tail *t, size_t cap)
 {
     t->cap = cap ? cap : 1;
-    t->buf = xmalloc(t->cap);
+    t->buf = NULL;
+    t->alloc = 0;
     t->start = t->len = 0;
     t->total = 0;
 }
@@ -18,7 +19,7 @@ void tail_destroy(Tail *t)
 {
     free(t->buf);
     t->buf = NULL;
-    t->cap = t->start = t->len = 0;
+    t->cap = t->alloc = t->start = t->len = 0;
     t->total = 0;
 }
 
@@ -28,8 +29,25 @@ void tail_reset(Tail *t)
     t->total = 0;
 }
 
+/* Room for `need` bytes (capped at cap). Only called before anything was dropped, so the
+ * bytes held are contiguous from 0 and realloc keeps them in place. */
+static void tail_grow(Tail *t, size_t need)
+{
+    size_t a = t->alloc ? t->alloc : 4096;
+    while (a < need && a < t->cap)
+        a *= 2;
+    if (a > t->cap)
+        a = t->cap;
+    t->buf = xrealloc(t->buf, a);
+    t->alloc = a;
+}
+
 void tail_write(Tail *t, const char *data, size_t n)
 {
+    if (n == 0)
+        return;
+    if (t->alloc < t->cap && t->len + n > t->alloc)
+        tail_grow(t, t->len + n);
     t->total += n;
     if (n >= t->cap) { /* only the last cap bytes survive */
         memcpy(t->buf, data + n - t->cap, t->cap);
@@ -53,6 +71,12 @@ void tail_write(Tail *t, const char *data, size_t n)
 char *tail_read(const Tail *t, size_t *len)
 {
     char *out = xmalloc(t->len + 1);
+    if (t->len == 0) {
+        out[0] = '\0';
+        if (len)
+            *len = 0;
+        return out;
+    }
     size_t first = t->cap - t->start < t->len ? t->cap - t->start : t->len;
     memcpy(out, t->buf + t->start, first);
     memcpy(out + first, t->buf, t->len - first);

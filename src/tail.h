@@ -1,6 +1,8 @@
 /* tail: a bounded byte ring keeping the last `cap` bytes of a run's output (for the editor).
  *
- * Owns its buffer (caller's Tail storage: tail_init/tail_destroy). Counts every byte written.
+ * Owns its buffer (caller's Tail storage: tail_init/tail_destroy), which grows with the output
+ * up to cap: a quiet run's tail stays a few KiB instead of a 64 KiB block per run in a
+ * long-lived heap. Counts every byte written.
  * tail_read() hands back a copy that starts cleanly: once bytes were dropped, the copy starts
  * after the first newline if one is in the first quarter of the kept bytes, else after any
  * leading UTF-8 continuation bytes (never in the middle of a character). The end is returned
@@ -12,8 +14,9 @@
 #include <stddef.h>
 
 typedef struct {
-    char *buf;                 /* cap bytes, owned */
+    char *buf;                 /* alloc bytes, owned (NULL until the first write) */
     size_t cap;
+    size_t alloc;              /* <= cap; below cap, nothing was dropped and start == 0 */
     size_t start;              /* index of the oldest byte */
     size_t len;                /* bytes held, <= cap */
     unsigned long long total;  /* bytes ever written */

@@ -44,6 +44,18 @@ local function on_exit(job, code)
   end
 end
 
+-- The co-process lives as long as the editor. glibc's per-thread cache (tcache) keeps freed
+-- blocks for reuse and fills up over hundreds of runs (~250 KB, RSS creeping for no data);
+-- the co-process runs without it. The editor's own GLIBC_TUNABLES travels along in
+-- PYTESTMON_CHILD_GLIBC_TUNABLES and the co-process restores it for pytest.
+function M.coprocess_env()
+  local user = vim.env.GLIBC_TUNABLES or ''
+  return {
+    GLIBC_TUNABLES = (user ~= '' and (user .. ':') or '') .. 'glibc.malloc.tcache_count=0',
+    PYTESTMON_CHILD_GLIBC_TUNABLES = user,
+  }
+end
+
 local function missing_message(bin)
   return string.format('co-process %s is missing or not executable; run `make` in %s to build it',
     bin, config.plugin_root)
@@ -74,6 +86,7 @@ function M.start()
   S.stderr = {}
   local ok, job = pcall(vim.fn.jobstart, { bin, '--rpc' }, {
     rpc = true,
+    env = M.coprocess_env(),
     on_exit = on_exit,
     on_stderr = on_stderr,
   })

@@ -163,6 +163,34 @@ def test_timeout_and_env_reach_the_run(ed):
 
 
 @needs_bin
+@pytest.mark.parametrize("user_tunables", [None, "glibc.malloc.arena_max=4"])
+def test_coprocess_runs_without_tcache_and_pytest_gets_the_users_tunables(ed, tmp_path, user_tunables):
+    """The co-process starts with glibc's tcache off (its RSS would creep over hundreds of runs);
+    pytest still sees exactly the GLIBC_TUNABLES of the editor, or none."""
+    if user_tunables:
+        ed.call("setenv", "GLIBC_TUNABLES", user_tunables)
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pytest.ini").write_text("[pytest]\n")
+    seen = tmp_path / "seen.txt"
+    (proj / "test_env.py").write_text(
+        "import os\n\ndef test_env():\n"
+        f"    open({str(seen)!r}, 'w').write(os.environ.get('GLIBC_TUNABLES', '<unset>') + '|'\n"
+        "        + os.environ.get('PYTESTMON_CHILD_GLIBC_TUNABLES', '<unset>'))\n")
+    ed.command("cd " + str(proj))
+    r = run_and_wait(ed, "PytestRun")
+    assert r["status"] == "passed", r.get("output_tail")
+    assert seen.read_text() == (user_tunables or "<unset>") + "|<unset>"
+    [co] = coprocesses(ed)
+    # The environment it was started with. glibc cuts GLIBC_TUNABLES in place while parsing
+    # it (a NUL after each tunable), so look at the raw bytes.
+    with open(f"/proc/{co.pid}/environ", "rb") as f:
+        raw = f.read()
+    want = (user_tunables + "\0" if user_tunables else "") + "glibc.malloc.tcache_count=0"
+    assert b"GLIBC_TUNABLES=" + want.encode() in raw
+
+
+@needs_bin
 def test_run_command_splits_like_a_shell(ed):
     ed.command("cd " + PROJ_FAIL)
     r = run_and_wait(ed, r'PytestRun -k "add or mul" tests/sub/test_spaced\ name\ é.py')

@@ -112,7 +112,11 @@ static void test_history_bounded_and_owns_logs(void **state)
     history_add(&h, result(3, "-q", 1 << 20, 1 << 20));
     assert_int_equal(access(strbuf_cstr(&log1), F_OK), -1); /* dropped with its run */
     assert_null(history_get(&h, 1));
-    assert_non_null(history_get(&h, 3));
+    json_t *got = history_get(&h, 3);
+    assert_non_null(got);
+    assert_int_equal(json_integer_value(json_object_get(got, "run_id")), 3);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(got, "args"), 0)), "-q");
+    json_decref(got);
     json_t *list = history_list(&h);
     assert_int_equal(json_array_size(list), 2);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "run_id")), 3);

@@ -5,10 +5,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pytest_output_721.h"
+#include "strbuf.h"
 #include "tail.h"
 
 static void test_small(void **state)
@@ -101,6 +103,46 @@ static void test_line_start(void **state)
     tail_destroy(&t);
 }
 
+/* The buffer grows with the output, up to cap; the bytes held never move or change. */
+static void test_grows_with_output(void **state)
+{
+    (void)state;
+    Tail t;
+    tail_init(&t, 64 * 1024);
+    assert_null(t.buf);
+    size_t len;
+    char *s = tail_read(&t, &len);
+    assert_string_equal(s, "");
+    free(s);
+    StrBuf want = STRBUF_INIT;
+    char line[64];
+    for (int i = 0; want.len < 10000; i++) {
+        int n = snprintf(line, sizeof line, "line %d\n", i);
+        tail_write(&t, line, (size_t)n);
+        strbuf_append(&want, line, (size_t)n);
+        assert_true(t.alloc >= t.len && t.alloc <= 16384);
+    }
+    assert_int_equal(t.alloc, 16384);
+    s = tail_read(&t, &len);
+    assert_int_equal(len, want.len);
+    assert_memory_equal(s, want.data, len);
+    free(s);
+    for (int i = 0; want.len < 200000; i++) {
+        int n = snprintf(line, sizeof line, "more %d\n", i);
+        tail_write(&t, line, (size_t)n);
+        strbuf_append(&want, line, (size_t)n);
+    }
+    assert_int_equal(t.alloc, 64 * 1024);
+    assert_true(tail_truncated(&t));
+    s = tail_read(&t, &len);
+    assert_true(len > 60000 && len <= 64 * 1024);
+    assert_memory_equal(s, want.data + want.len - len, len); /* the newest bytes, whole lines */
+    assert_true(s[0] == 'm' && s[len - 1] == '\n');
+    free(s);
+    strbuf_destroy(&want);
+    tail_destroy(&t);
+}
+
 static void test_100mb(void **state)
 {
     (void)state;
@@ -135,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_real_output_any_split),
         cmocka_unit_test(test_utf8_start),
         cmocka_unit_test(test_line_start),
+        cmocka_unit_test(test_grows_with_output),
         cmocka_unit_test(test_100mb),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
