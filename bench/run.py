@@ -108,8 +108,8 @@ def v_d(suite, extra, keep):
 
 
 def section1():
-    suites = [("pass2k", "2,000 passing", 7, []), ("fail2k", "2,000 with 500 failing", 5, []),
-              ("tiny20k", "20,000 tiny", 3, [])]
+    suites = [("pass2k", "2,000 passing", 11, []), ("fail2k", "2,000 with 500 failing", 7, []),
+              ("tiny20k", "20,000 tiny", 5, [])]
     if QUICK:
         suites = [("pass2k", "200 passing (quick)", 2, []), ("fail2k", "200 with 50 failing (quick)", 2, []),
                   ("tiny20k", "480 tiny (quick)", 2, [])]
@@ -187,7 +187,7 @@ def section3(nv):
             "%.1f %s" % (max(worst), rng(worst, "%.1f")), "<= 20 ms", max(worst) <= 20)
         row("3", "  same, raw luv callback lateness (ms) / sched p99", "%.1f / %.1f" % (max(raw), max(p99)))
     suite = os.path.join(OUT, "fail5k")
-    reps = 1 if QUICK else 2
+    reps = 1 if QUICK else 3
     tb = "--tb=short"
     res = [nvim_run(suite, tb) for _ in range(reps)]
     n = res[0]["qf_size"]

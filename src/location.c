@@ -2,6 +2,8 @@
 #include "location.h"
 
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -128,39 +130,72 @@ char *location_normalize(const char *base, const char *path)
  * thousands of failures name the same few files, and realpath() costs a readlink per
  * path component (it dominated reading a 10,000-failure report). */
 typedef struct {
-    char *path;
+    char *path;   /* NULL: free slot */
     char *real;   /* realpath(), or a copy of path when that fails */
     bool regular; /* an existing regular file */
+    uint64_t hash;
 } PathFacts;
 
-#define PATH_CACHE_SIZE 64
-static PathFacts path_cache[PATH_CACHE_SIZE];
-static size_t path_cache_next;
+/* Open addressing, power-of-two capacity, at most 3/4 full; holds every distinct path of the
+ * current report (a 5,000-failure report names a few hundred files). */
+static PathFacts *path_cache;
+static size_t path_cache_cap, path_cache_n;
 
 void location_cache_clear(void)
 {
-    for (size_t i = 0; i < PATH_CACHE_SIZE; i++) {
+    for (size_t i = 0; i < path_cache_cap; i++) {
         free(path_cache[i].path);
         free(path_cache[i].real);
-        path_cache[i] = (PathFacts){0};
     }
-    path_cache_next = 0;
+    free(path_cache);
+    path_cache = NULL;
+    path_cache_cap = path_cache_n = 0;
 }
 
+static uint64_t path_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static PathFacts *path_slot(PathFacts *table, size_t cap, const char *path, uint64_t h)
+{
+    size_t i = (size_t)h & (cap - 1);
+    while (table[i].path != NULL && (table[i].hash != h || strcmp(table[i].path, path) != 0))
+        i = (i + 1) & (cap - 1);
+    return &table[i];
+}
+
+static void path_cache_grow(void)
+{
+    size_t cap = path_cache_cap ? path_cache_cap * 2 : 64;
+    PathFacts *t = xcalloc(cap, sizeof *t);
+    for (size_t i = 0; i < path_cache_cap; i++)
+        if (path_cache[i].path != NULL)
+            *path_slot(t, cap, path_cache[i].path, path_cache[i].hash) = path_cache[i];
+    free(path_cache);
+    path_cache = t;
+    path_cache_cap = cap;
+}
+
+/* Borrowed until the next call (the table may grow). */
 static const PathFacts *path_facts(const char *path)
 {
-    for (size_t i = 0; i < PATH_CACHE_SIZE; i++)
-        if (path_cache[i].path && strcmp(path_cache[i].path, path) == 0)
-            return &path_cache[i];
-    PathFacts *f = &path_cache[path_cache_next];
-    path_cache_next = (path_cache_next + 1) % PATH_CACHE_SIZE;
-    free(f->path);
-    free(f->real);
+    if (4 * (path_cache_n + 1) > 3 * path_cache_cap)
+        path_cache_grow();
+    uint64_t h = path_hash(path);
+    PathFacts *f = path_slot(path_cache, path_cache_cap, path, h);
+    if (f->path != NULL)
+        return f;
     struct stat st;
     char *r = realpath(path, NULL);
     f->path = xstrdup(path);
     f->real = r != NULL ? r : xstrdup(path);
     f->regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    f->hash = h;
+    path_cache_n++;
     return f;
 }
 

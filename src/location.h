@@ -45,9 +45,9 @@ int location_find(const char *text, const char *case_file, int case_line0, const
                   LocationSite *out);
 void location_site_destroy(LocationSite *s);
 
-/* location_find() remembers stat()/realpath() answers for the paths it sees (bounded,
- * 64 paths). Call this before and after reading one report so answers never outlive it:
- * files come and go between runs. */
+/* location_find() remembers stat()/realpath() answers for every distinct path it sees (a
+ * hash table, freed here). Call this before and after reading one report so answers never
+ * outlive it: files come and go between runs. */
 void location_cache_clear(void);
 
 /* One-line message for the quickfix list, heap-allocated, never NULL (may be "").

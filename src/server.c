@@ -142,10 +142,12 @@ static void on_run_finished(void *ud, json_t *result)
     json_t *peak = json_pack("{s:O?, s:O?}", "pytest_peak_rss",
                              json_object_get(json_object_get(result, "memory"), "peak_rss"), "status",
                              json_object_get(result, "status"));
+    /* The editor first; the memory log and the history (which serialises the whole result)
+     * are bookkeeping that need not delay the quickfix list. */
+    push_event(s, "finished", json_incref(result));
     log_snapshot(s, "run_end", json_integer_value(json_object_get(result, "run_id")), peak);
     json_decref(peak);
     history_add(&s->history, json_incref(result));
-    push_event(s, "finished", json_incref(result));
     push_status(s);
 }
 
