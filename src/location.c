@@ -152,14 +152,6 @@ void location_cache_clear(void)
     path_cache_cap = path_cache_n = 0;
 }
 
-static uint64_t path_hash(const char *s)
-{
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static PathFacts *path_slot(PathFacts *table, size_t cap, const char *path, uint64_t h)
 {
     size_t i = (size_t)h & (cap - 1);
@@ -185,7 +177,7 @@ static const PathFacts *path_facts(const char *path)
 {
     if (4 * (path_cache_n + 1) > 3 * path_cache_cap)
         path_cache_grow();
-    uint64_t h = path_hash(path);
+    uint64_t h = str_hash(path);
     PathFacts *f = path_slot(path_cache, path_cache_cap, path, h);
     if (f->path != NULL)
         return f;

@@ -18,13 +18,6 @@ typedef struct {
     uint64_t *slow_hash; /* hash of r->slowest[i].nodeid: most duplicate checks skip strcmp */
 } Ctx;
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static bool starts_with(const char *s, const char *p)
 {
@@ -90,7 +83,7 @@ static void consider_slow(Ctx *c, const JunitCase *tc)
     if (r->nslowest == c->keep && tc->time <= r->slowest[c->min_slow].seconds)
         return; /* cannot enter, and cannot raise a kept duplicate either */
     char *nodeid = location_nodeid(tc->file, tc->classname, tc->name, c->dirs.rootdir);
-    uint64_t h = hash_str(nodeid);
+    uint64_t h = str_hash(nodeid);
     for (size_t i = 0; i < r->nslowest; i++) {
         if (c->slow_hash[i] == h && strcmp(r->slowest[i].nodeid, nodeid) == 0) {
             /* call + teardown testcases of one test */

@@ -48,6 +48,14 @@ char *xstrndup(const char *s, size_t n)
     return p;
 }
 
+uint64_t str_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 void strbuf_init(StrBuf *sb)
 {
     sb->data = NULL;
