@@ -126,15 +126,15 @@ fuzz: deps
 # Benchmarks (see the docstring of bench/run.py): one run, alternated pairs, MET/MISS per target.
 # BENCH_QUICK=1 for a short smoke run. Suites are generated under $(BUILD)/bench/.
 BENCH_CFLAGS = $(CFLAGS_ALL)
-$(BUILD)/bench/junit_bench: bench/junit_bench.c $(BUILD)/libpytestmon.a
+$(BUILD)/bench/junit_bench: bench/junit_bench.c bench/benchutil.h $(BUILD)/libpytestmon.a
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
 
-$(BUILD)/bench/sax_floor: bench/sax_floor.c
+$(BUILD)/bench/sax_floor: bench/sax_floor.c bench/benchutil.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) $< $(LDLIBS_ALL) -o $@
 
-$(BUILD)/bench/procmem_bench: bench/procmem_bench.c $(BUILD)/libpytestmon.a
+$(BUILD)/bench/procmem_bench: bench/procmem_bench.c bench/benchutil.h $(BUILD)/libpytestmon.a
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
 

@@ -3,25 +3,17 @@
  * usage: junit_bench FILE.xml ROOTDIR
  * Prints one line of JSON: {"seconds", "failures", "located", "passed", "failed",
  * "maxrss_kb", "heap_kb"}: elapsed wall time of the call (CLOCK_MONOTONIC), the failure
- * records and how many of them got a file:line, and the peak RSS of the process: VmHWM of
- * /proc/self/status, which includes the file pages the reader maps. (getrusage()'s ru_maxrss
- * is not used: Linux carries it across exec, so it reports the parent's RSS at fork time when
- * that is larger.) "heap_kb" is malloc's arena + mmapped chunks at the end. */
+ * records and how many of them got a file:line, and the peak RSS of the process (VmHWM, see
+ * benchutil.h). "heap_kb" is malloc's arena + mmapped chunks at the end. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "report.h"
 #include "strbuf.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int main(int argc, char **argv)
 {
@@ -31,9 +23,9 @@ int main(int argc, char **argv)
     }
     Report rep;
     StrBuf err = STRBUF_INIT;
-    double t0 = now();
+    double t0 = bench_now();
     int rc = report_from_junit(argv[1], argv[2], argv[2], argv[2], 50, &rep, &err);
-    double t1 = now();
+    double t1 = bench_now();
     if (rc != 0) {
         fprintf(stderr, "junit_bench: %s\n", strbuf_cstr(&err));
         return 1;
@@ -43,14 +35,7 @@ int main(int argc, char **argv)
         if (rep.failures[i].file && rep.failures[i].line > 0)
             located++;
     struct mallinfo2 mi = mallinfo2();
-    long hwm_kb = -1;
-    char line[256];
-    FILE *st = fopen("/proc/self/status", "r");
-    while (st && fgets(line, sizeof line, st))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            hwm_kb = atol(line + 6);
-    if (st)
-        fclose(st);
+    long hwm_kb = bench_vm_hwm_kb();
     printf("{\"seconds\": %.6f, \"failures\": %zu, \"located\": %zu, \"passed\": %d, \"failed\": %d, "
            "\"maxrss_kb\": %ld, \"heap_kb\": %zu, \"first_file\": \"%s\", \"first_line\": %d}\n",
            t1 - t0, rep.nfailures, located, rep.passed, rep.failed, hwm_kb,

@@ -8,13 +8,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "procmem.h"
 
 static double now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+    return bench_now() * 1e6;
 }
 
 static int cmp(const void *a, const void *b)

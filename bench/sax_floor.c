@@ -12,6 +12,8 @@
 
 #include <libxml/parser.h>
 
+#include "benchutil.h"
+
 static long elements;
 
 static void on_start(void *ctx, const xmlChar *l, const xmlChar *p, const xmlChar *u, int nn,
@@ -26,13 +28,6 @@ static void on_text(void *ctx, const xmlChar *s, int n)
     (void)ctx, (void)s, (void)n;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -42,7 +37,7 @@ int main(int argc, char **argv)
     xmlInitParser();
     xmlSAXHandler sax = {.initialized = XML_SAX2_MAGIC, .startElementNs = on_start,
                          .characters = on_text, .cdataBlock = on_text};
-    double t0 = now();
+    double t0 = bench_now();
     int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         perror(argv[1]);
@@ -59,15 +54,8 @@ int main(int argc, char **argv)
     xmlFreeParserCtxt(ctxt);
     free(buf);
     close(fd);
-    double t1 = now();
-    long hwm_kb = -1;
-    char line[256];
-    FILE *st = fopen("/proc/self/status", "r");
-    while (st && fgets(line, sizeof line, st))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            hwm_kb = atol(line + 6);
-    if (st)
-        fclose(st);
+    double t1 = bench_now();
+    long hwm_kb = bench_vm_hwm_kb();
     printf("{\"seconds\": %.6f, \"elements\": %ld, \"well_formed\": %d, \"maxrss_kb\": %ld}\n",
            t1 - t0, elements, ok, hwm_kb);
     return ok ? 0 : 1;
