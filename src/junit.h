@@ -1,10 +1,11 @@
 /* junit: a streaming reader for the JUnit XML that pytest writes (--junitxml).
  *
  * Owns nothing between calls. It streams the document once through libxml2's SAX2 push parser
- * (the file is read 64 KiB at a time and pushed) and calls a visitor for every <testcase>; the
- * JunitCase handed to the visitor (and every string in it) is borrowed until the visitor
- * returns. Earlier testcases are not kept, so memory is bounded by the largest single testcase
- * (its failure/error/skipped texts), not by file size, and the file is never mapped.
+ * (the file is read 16 KiB at a time and pushed; libxml2 is loaded on first use, see xmllib.h)
+ * and calls a visitor for every <testcase>; the JunitCase handed to the visitor (and every
+ * string in it) is borrowed until the visitor returns. Earlier testcases are not kept, so
+ * memory is bounded by the largest single testcase (its failure/error/skipped texts), not by
+ * file size, and the file is never mapped.
  * <system-out>/<system-err>/<properties> are skipped (their text is parsed, never copied).
  *
  * Safety: the input must not contain a DOCTYPE (pytest never writes one). Parsing stops at the
