@@ -52,8 +52,3 @@ int xmllib_get(const XmlLib **out, StrBuf *err)
     *out = &lib;
     return 0;
 }
-
-int xmllib_loaded(void)
-{
-    return loaded;
-}

@@ -27,7 +27,4 @@ typedef struct {
  * Returns 0, or -ELIBACC with a one-line reason appended to `err` (may be NULL). */
 int xmllib_get(const XmlLib **out, StrBuf *err);
 
-/* Whether libxml2 is mapped by now (for tests and the footprint bench). */
-int xmllib_loaded(void);
-
 #endif
