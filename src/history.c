@@ -11,7 +11,7 @@
 void history_init(History *h, size_t cap)
 {
     h->runs = NULL;
-    h->n = h->alloc = 0;
+    h->n = 0;
     h->cap = cap ? cap : 1;
     h->newest = NULL;
 }
@@ -24,7 +24,7 @@ void history_destroy(History *h)
     }
     free(h->runs);
     h->runs = NULL;
-    h->n = h->alloc = 0;
+    h->n = 0;
     json_decref(h->newest);
     h->newest = NULL;
 }
@@ -84,10 +84,7 @@ void history_add(History *h, json_t *result)
     }
     if (h->n == h->cap)
         drop_oldest(h);
-    if (h->n == h->alloc) {
-        h->alloc = h->cap > h->n ? h->cap : h->n + 1;
-        h->runs = xrealloc(h->runs, h->alloc * sizeof *h->runs);
-    }
+    h->runs = xrealloc(h->runs, (h->n + 1) * sizeof *h->runs);
     h->runs[h->n++] = e;
 }
 

@@ -19,10 +19,9 @@ typedef struct {
 } HistoryEntry;
 
 typedef struct {
-    HistoryEntry *runs; /* oldest first; room for `alloc` */
+    HistoryEntry *runs; /* oldest first */
     size_t n;
     size_t cap;
-    size_t alloc;
     json_t *newest;     /* owned: {summary, status, peak_rss} of the newest run, or NULL */
 } History;
 

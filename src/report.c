@@ -18,7 +18,6 @@ typedef struct {
     uint64_t *slow_hash; /* hash of r->slowest[i].nodeid: most duplicate checks skip strcmp */
 } Ctx;
 
-
 static bool starts_with(const char *s, const char *p)
 {
     return s != NULL && strncmp(s, p, strlen(p)) == 0;
