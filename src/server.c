@@ -142,14 +142,12 @@ static void on_run_finished(void *ud, json_t *result)
     json_t *peak = json_pack("{s:O?, s:O?}", "pytest_peak_rss",
                              json_object_get(json_object_get(result, "memory"), "peak_rss"), "status",
                              json_object_get(result, "status"));
-    /* The memory log line is on disk before anyone hears `finished` (readers of the file
-     * rely on it). The history entry serialises the whole result (10 ms for 5,000 failures):
-     * it is added after the push, still before any later request is read, so `history` and
-     * `history_get` never miss this run. */
+    /* Everything a client can observe is in place before it hears `finished`: the memory
+     * log line, and the history entry with the log file of the run it displaced deleted. */
     log_snapshot(s, "run_end", json_integer_value(json_object_get(result, "run_id")), peak);
     json_decref(peak);
-    push_event(s, "finished", json_incref(result));
     history_add(&s->history, json_incref(result));
+    push_event(s, "finished", json_incref(result));
     push_status(s);
 }
 
