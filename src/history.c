@@ -19,6 +19,7 @@ void history_init(History *h, size_t cap)
 void history_destroy(History *h)
 {
     for (size_t i = 0; i < h->n; i++) {
+        json_decref(h->runs[i].tree);
         free(h->runs[i].doc);
         free(h->runs[i].log_path);
     }
@@ -34,6 +35,7 @@ static void drop_oldest(History *h)
     HistoryEntry *old = &h->runs[0];
     if (old->log_path)
         unlink(old->log_path);
+    json_decref(old->tree);
     free(old->doc);
     free(old->log_path);
     memmove(&h->runs[0], &h->runs[1], (h->n - 1) * sizeof *h->runs);
@@ -70,26 +72,40 @@ void history_add(History *h, json_t *result)
     const char *log = json_string_value(json_object_get(result, "log_path"));
     HistoryEntry e = {
         .run_id = json_integer_value(json_object_get(result, "run_id")),
-        .doc = json_dumps(result, JSON_COMPACT),
+        .tree = result,
         .log_path = log ? xstrdup(log) : NULL,
     };
     json_decref(h->newest);
     h->newest = brief(result);
-    json_decref(result);
-    if (e.doc == NULL) { /* only on allocation failure: the run is not remembered */
-        if (e.log_path)
-            unlink(e.log_path);
-        free(e.log_path);
-        return;
-    }
     if (h->n == h->cap)
         drop_oldest(h);
     h->runs = xrealloc(h->runs, (h->n + 1) * sizeof *h->runs);
     h->runs[h->n++] = e;
 }
 
+size_t history_compact(History *h)
+{
+    size_t done = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        HistoryEntry *e = &h->runs[i];
+        if (!e->tree)
+            continue;
+        char *doc = json_dumps(e->tree, JSON_COMPACT);
+        if (!doc) /* allocation failure: keep the tree, try again next time */
+            continue;
+        json_decref(e->tree);
+        e->tree = NULL;
+        e->doc = doc;
+        done++;
+    }
+    return done;
+}
+
+/* A new reference the caller may change. */
 static json_t *entry_doc(const HistoryEntry *e)
 {
+    if (e->tree)
+        return json_deep_copy(e->tree);
     return json_loads(e->doc, 0, NULL);
 }
 

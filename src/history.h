@@ -5,7 +5,11 @@
  * effect at once (shrinking drops the oldest). Each result is kept as one compact JSON
  * string, not as a tree of small allocations: a third of the memory, and a long-lived
  * co-process's heap does not fragment with every run it remembers. Readers parse on demand
- * (history_get/list/trend serve RPC requests, never the per-run path). */
+ * (history_get/list/trend serve RPC requests, never the per-run path).
+ *
+ * Serialising a large result takes milliseconds, so history_add() keeps the tree as it is and
+ * history_compact() turns it into text later, once the caller is idle (the co-process: when
+ * the `finished` event has left the pipe). Until then readers see the tree. */
 #ifndef PYTESTMON_HISTORY_H
 #define PYTESTMON_HISTORY_H
 
@@ -14,7 +18,8 @@
 
 typedef struct {
     json_int_t run_id;
-    char *doc;       /* owned: the result, compact JSON */
+    json_t *tree;    /* owned: the result until compacted, then NULL */
+    char *doc;       /* owned: the result as compact JSON once compacted, else NULL */
     char *log_path;  /* owned: deleted with the entry; NULL if the run had no log */
 } HistoryEntry;
 
@@ -28,8 +33,11 @@ typedef struct {
 void history_init(History *h, size_t cap);
 void history_destroy(History *h);   /* keeps the log files: they outlive the process */
 void history_set_capacity(History *h, size_t cap);
-/* Consumes `result`. Drops (and deletes the logs of) the oldest beyond capacity. */
+/* Consumes `result`. Drops (and deletes the logs of) the oldest beyond capacity, at once:
+ * whoever hears of the run next finds the displaced log gone. Cheap: no serialisation. */
 void history_add(History *h, json_t *result);
+/* Serialises every entry still held as a tree. Returns how many were compacted. */
+size_t history_compact(History *h);
 /* {summary, status, peak_rss} of the newest run (keys absent when the result lacked them),
  * borrowed until the next change; NULL when empty. Cheap: the status line reads it. */
 json_t *history_newest(const History *h);

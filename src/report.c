@@ -258,38 +258,47 @@ const char *report_failure_kind_name(FailureKind k)
     return "unknown";
 }
 
-static json_t *str_or_null(const char *s)
+/* Sets key to the string s, or leaves it out when s is NULL. */
+static void set_str(json_t *obj, const char *key, const char *s)
 {
     if (s == NULL)
-        return json_null();
+        return;
     json_t *j = json_string(s); /* NULL only for invalid UTF-8, which libxml2 never produces */
-    return j != NULL ? j : json_string("?");
+    json_object_set_new_nocheck(obj, key, j != NULL ? j : json_string("?"));
+}
+
+/* Built key by key rather than with json_pack: a report may hold thousands of failures, and
+ * this runs between pytest's exit and the editor's quickfix list. */
+static json_t *failure_json(const Failure *f)
+{
+    json_t *o = json_object();
+    set_str(o, "nodeid", f->nodeid);
+    set_str(o, "kind", report_failure_kind_name(f->kind));
+    set_str(o, "when", f->when);
+    set_str(o, "message", f->message);
+    set_str(o, "file", f->file);
+    json_object_set_new_nocheck(o, "line", json_integer(f->line));
+    if (f->crash_file) {
+        set_str(o, "crash_file", f->crash_file);
+        json_object_set_new_nocheck(o, "crash_line", json_integer(f->crash_line));
+    }
+    return o;
 }
 
 json_t *report_to_json(const Report *r)
 {
     json_t *failures = json_array();
-    for (size_t i = 0; i < r->nfailures; i++) {
-        const Failure *f = &r->failures[i];
-        json_array_append_new(failures,
-                              json_pack("{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:i}",
-                                        "nodeid", str_or_null(f->nodeid),
-                                        "kind", report_failure_kind_name(f->kind),
-                                        "when", str_or_null(f->when),
-                                        "message", str_or_null(f->message),
-                                        "file", str_or_null(f->file),
-                                        "line", f->line,
-                                        "crash_file", str_or_null(f->crash_file),
-                                        "crash_line", f->crash_line));
-    }
+    for (size_t i = 0; i < r->nfailures; i++)
+        json_array_append_new(failures, failure_json(&r->failures[i]));
     json_t *slowest = json_array();
     for (size_t i = 0; i < r->nslowest; i++) {
         const SlowTest *s = &r->slowest[i];
-        json_array_append_new(slowest, json_pack("{s:o, s:o, s:i, s:f}",
-                                                 "nodeid", str_or_null(s->nodeid),
-                                                 "file", str_or_null(s->file),
-                                                 "line", s->line,
-                                                 "seconds", s->seconds));
+        json_t *o = json_object();
+        set_str(o, "nodeid", s->nodeid);
+        set_str(o, "file", s->file);
+        json_object_set_new_nocheck(o, "line", json_integer(s->line));
+        json_object_set_new_nocheck(o, "seconds", json_real(s->seconds));
+        json_array_append_new(slowest, o);
     }
     return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:o, s:o}",
                      "passed", r->passed, "failed", r->failed, "errors", r->errors,

@@ -78,9 +78,9 @@ const char *report_failure_kind_name(FailureKind k);
 
 /* New reference (caller owns; json_decref()):
  * {"passed":n,"failed":n,"errors":n,"skipped":n,"xfailed":n,"xpassed":n,"seconds":x,
- *  "failures":[{"nodeid","kind","when"(null),"message","file"(null),"line",
- *               "crash_file"(null),"crash_line"}...],
- *  "slowest":[{"nodeid","file"(null),"line","seconds"}...]} */
+ *  "failures":[{"nodeid","kind","when"?,"message","file"?,"line","crash_file"?,"crash_line"?}...],
+ *  "slowest":[{"nodeid","file"?,"line","seconds"}...]}
+ * A key marked ? is absent when the field is NULL (crash_line: with crash_file). */
 json_t *report_to_json(const Report *r);
 
 #endif

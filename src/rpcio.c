@@ -15,10 +15,13 @@ typedef struct {
 static void on_write(uv_write_t *req, int status)
 {
     RpcIoWrite *w = (RpcIoWrite *)req;
+    RpcIo *io = w->io;
     (void)status; /* a failed write means the peer is gone: EOF handling follows */
-    w->io->queued_bytes -= w->len;
+    io->queued_bytes -= w->len;
     free(w->data);
     free(w);
+    if (io->queued_bytes == 0 && io->on_drained)
+        io->on_drained(io, io->ud);
 }
 
 static void rpcio_write(void *ud, char *data, size_t len)

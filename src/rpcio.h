@@ -22,6 +22,7 @@ struct RpcIo {
     Rpc *rpc;          /* owned */
     RpcIoCb on_eof;
     RpcIoCb on_closed;
+    RpcIoCb on_drained; /* optional; set after rpcio_init() */
     RpcLogFn log;
     void *ud;
     int open_handles;

@@ -344,23 +344,6 @@ static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts
     return list;
 }
 
-/* The event contract omits absent fields instead of sending nil. */
-static void drop_nulls(json_t *list)
-{
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        const char *key;
-        json_t *v;
-        void *tmp;
-        json_object_foreach_safe(item, tmp, key, v) {
-            if (json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 0 &&
-                                    strcmp(key, "crash_line") == 0))
-                json_object_del(item, key);
-        }
-    }
-}
-
 static json_t *empty_counts(void)
 {
     return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "passed", 0, "failed", 0, "errors", 0,
@@ -430,7 +413,6 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
             json_t *rj = report_to_json(&rep);
             counts = json_incref(json_object_get(rj, "counts"));
             failures = json_incref(json_object_get(rj, "failures"));
-            drop_nulls(failures);
             json_object_set(r, "slowest", json_object_get(rj, "slowest"));
             if (rep.seconds > 0)
                 seconds = rep.seconds;

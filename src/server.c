@@ -11,6 +11,7 @@
 #include <msgpack.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -146,7 +147,7 @@ static void on_run_finished(void *ud, json_t *result)
      * log line, and the history entry with the log file of the run it displaced deleted. */
     log_snapshot(s, "run_end", json_integer_value(json_object_get(result, "run_id")), peak);
     json_decref(peak);
-    history_add(&s->history, json_incref(result));
+    history_add(&s->history, json_incref(result)); /* serialised once the event is out */
     push_event(s, "finished", json_incref(result));
     push_status(s);
 }
@@ -468,6 +469,15 @@ static void on_eof(RpcIo *io, void *ud)
     server_stop(ud);
 }
 
+/* Deferred bookkeeping that would otherwise hold up an event on its way to the editor. */
+static void on_output_drained(RpcIo *io, void *ud)
+{
+    Server *s = ud;
+    (void)io;
+    if (history_compact(&s->history) > 0)
+        malloc_trim(0); /* the result's tree is gone: as after a run, give the pages back */
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     (void)signum;
@@ -523,6 +533,7 @@ int server_main(void)
         uv_loop_close(&loop);
         return 1;
     }
+    s.io.on_drained = on_output_drained;
     static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished};
     s.runner = runner_new(&loop, &events, &s);
     history_init(&s.history, 5);

@@ -68,7 +68,7 @@ local function check_nvim()
     err(s .. ' is too old', as_advice('Neovim 0.7 or newer is required'))
   end
   if vim.fn.has('nvim-0.8') ~= 1 then
-    info('Neovim 0.7: quickfix entries carry test ids in the list context (user_data needs 0.8)')
+    info('Neovim 0.7: quickfix items have no user_data (0.8+); require("pytest.results").qf_entry() gives their test ids')
   end
 end
 

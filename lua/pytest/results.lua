@@ -21,19 +21,36 @@ vim.api.nvim_create_autocmd({ 'BufReadPost', 'BufWinEnter' }, {
 
 -- absolute file path -> list of diagnostics for the current result
 local by_file = {}
+-- Neovim 0.7 items have no user_data: quickfix list id -> that list's entry tables, kept while
+-- the list is on the stack. (Not in the list context: converting thousands of tables to Vim
+-- dicts there was a quarter of the time from pytest's exit to the list being set.)
+local entries_by_list = {}
 -- Bumped whenever diagnostics are cleared: a deferred set_diagnostics of an older result
 -- (see M.show) must not land after a newer run started.
 local generation = 0
 
 local COUNT_ORDER = { 'failed', 'passed', 'errors', 'skipped', 'xfailed', 'xpassed' }
 
+local function is_space(b) return b == 32 or (b ~= nil and b >= 9 and b <= 13) end
+
+-- `s` without leading and trailing whitespace. Checks the ends first: most messages have
+-- none, and Lua's '%s+$' rescans the string from every whitespace run.
+local function trim(s)
+  if is_space(s:byte(1)) then s = s:gsub('^%s+', '') end
+  local e = #s
+  while is_space(s:byte(e)) do e = e - 1 end
+  return e < #s and s:sub(1, e) or s
+end
+
 local function first_line(s)
-  s = tostring(s or '')
-  return (s:match('^%s*([^\n]*)') or ''):gsub('%s+$', '')
+  s = trim(tostring(s or ''))
+  local nl = s:find('\n', 1, true)
+  return nl and trim(s:sub(1, nl - 1)) or s
 end
 
 local function one_line(s)
-  s = tostring(s or ''):gsub('^%s+', ''):gsub('%s+$', '')
+  s = trim(tostring(s or ''))
+  if not s:find('\n', 1, true) then return s end
   return (s:gsub('%s*\n%s*', ' | '))
 end
 
@@ -125,7 +142,7 @@ local function kind_label(f)
   return string.format(' [%s]', kind)
 end
 
--- Quickfix items and the per-index context entries for a result.
+-- Quickfix items and, index for index, the entry table of each ({run_id, nodeid, kind, role}).
 function M.qf_items(r)
   local items, entries = {}, {}
   for _, f in ipairs(list(r.failures)) do
@@ -167,17 +184,24 @@ function M.qf_items(r)
 end
 
 -- The test a quickfix entry belongs to ({run_id, nodeid, kind, role}), from user_data (0.8+)
--- or from the list context (0.7). idx is 1-based; defaults to the current entry.
+-- or from the entries kept for the list (0.7). idx is 1-based; defaults to the current entry.
 function M.qf_entry(idx)
-  local info = vim.fn.getqflist({ idx = idx or 0, items = 1, context = 1 })
+  -- (getqflist's idx = 0 names the current entry for `idx` itself, but `items` then holds
+  -- the first entry: resolve the index first.)
+  idx = idx or vim.fn.getqflist({ idx = 0 }).idx
+  local info = vim.fn.getqflist({ idx = idx, items = 1, id = 0 })
   local it = info.items and info.items[1]
   if it and type(it.user_data) == 'table' and it.user_data.nodeid then return it.user_data end
-  local ctx = info.context
-  if type(ctx) == 'table' and type(ctx.pytest) == 'table' then
-    local i = idx or vim.fn.getqflist({ idx = 0 }).idx
-    return ctx.pytest.entries and ctx.pytest.entries[i]
+  local entries = entries_by_list[info.id]
+  return entries and entries[idx]
+end
+
+-- Keeps `entries` for the current quickfix list and forgets lists that left the stack.
+local function remember_entries(entries)
+  for id in pairs(entries_by_list) do
+    if vim.fn.getqflist({ id = id }).id ~= id then entries_by_list[id] = nil end
   end
-  return nil
+  entries_by_list[vim.fn.getqflist({ id = 0 }).id] = entries
 end
 
 local function set_buf_diagnostics(bufnr, diags)
@@ -280,8 +304,9 @@ function M.set_quickfix(r, opts)
   vim.fn.setqflist({}, ' ', {
     title = M.title(r),
     items = items,
-    context = { pytest = { run_id = val(r.run_id), root = val(r.root), entries = entries } },
+    context = { pytest = { run_id = val(r.run_id), root = val(r.root) } },
   })
+  if not has_user_data then remember_entries(entries) end
   if not opts.no_open then open_qf(#items > 0) end
   return items
 end

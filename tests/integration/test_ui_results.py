@@ -52,10 +52,31 @@ def test_quickfix_entries_identify_the_test(nvim, lua):
     ]
     assert all(e["run_id"] == 7 for e in ids)
     ctx = qf(lua)["context"]["pytest"]
-    assert ctx["run_id"] == 7 and len(ctx["entries"]) == 4
+    assert ctx["run_id"] == 7 and ctx["root"] == PROJ_FAIL
     if lua("return vim.fn.has('nvim-0.8') == 1"):
         items = qf(lua)["items"]
         assert items[0]["user_data"]["nodeid"] == "test_basic.py::test_assert_eq"
+    nvim.command("cfirst | cnext")  # the current entry by default
+    assert lua("return require('pytest.results').qf_entry().nodeid") == "test_basic.py::test_helper_crash"
+
+
+def test_quickfix_entries_follow_the_stack(nvim, lua):
+    dispatch(nvim, "finished", finished_payload(run_id=7))
+    nvim.command("call setqflist([], ' ', {'title': 'grep', 'items': [{'filename': 'x', 'lnum': 1}]})")
+    dispatch(nvim, "finished", finished_payload(run_id=8))
+    entry = "return (require('pytest.results').qf_entry(1) or {}).run_id"
+    assert lua(entry) == 8
+    nvim.command("colder")
+    assert lua(entry) is None  # someone else's list
+    nvim.command("colder")
+    assert lua(entry) == 7
+    # Lists pushed off the stack (10 deep) take their entries with them; the rest keep theirs.
+    nvim.command("cnewer 2")
+    for run_id in range(9, 21):
+        dispatch(nvim, "finished", finished_payload(run_id=run_id))
+    assert lua(entry) == 20
+    nvim.command("colder 9")
+    assert lua(entry) == 11
 
 
 def test_cnext_walks_failures(nvim, lua):

@@ -127,6 +127,40 @@ static void test_history_bounded_and_owns_logs(void **state)
     strbuf_destroy(&log1);
 }
 
+/* history_add() keeps the tree; history_compact() turns it into text. Readers see the same
+ * document either way, and what they get is theirs to change. */
+static void test_history_compacts_later(void **state)
+{
+    (void)state;
+    History h;
+    history_init(&h, 3);
+    history_add(&h, result(1, "-q", 1 << 20, 7 << 20));
+    history_add(&h, result(2, "-x", 1 << 20, 8 << 20));
+    assert_non_null(h.runs[1].tree);
+    assert_null(h.runs[1].doc);
+    json_t *copy = history_get(&h, 2);
+    json_object_set_new(copy, "run_id", json_integer(99)); /* a copy: the entry keeps 2 */
+    json_decref(copy);
+    json_t *before = history_get(&h, 2);
+    assert_int_equal(json_integer_value(json_object_get(before, "run_id")), 2);
+    assert_int_equal(history_compact(&h), 2);
+    assert_null(h.runs[1].tree);
+    assert_non_null(h.runs[1].doc);
+    assert_int_equal(history_compact(&h), 0); /* nothing left to do */
+    json_t *after = history_get(&h, 2);
+    assert_true(json_equal(before, after));
+    json_t *list = history_list(&h);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "peak_rss")), 8 << 20);
+    json_decref(list);
+    history_add(&h, result(3, "-q", 1 << 20, 9 << 20)); /* one tree, two texts */
+    json_t *t = history_trend(&h);
+    assert_int_equal(json_integer_value(json_object_get(t, "runs")), 2);
+    json_decref(t);
+    json_decref(before);
+    json_decref(after);
+    history_destroy(&h); /* frees trees and texts alike (valgrind/ASan check) */
+}
+
 static void test_trend_detects_steady_growth_only(void **state)
 {
     (void)state;
@@ -170,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_lines_are_on_disk_at_once_and_rotate),
         cmocka_unit_test(test_unwritable_log_is_off_with_reason),
         cmocka_unit_test(test_history_bounded_and_owns_logs),
+        cmocka_unit_test(test_history_compacts_later),
         cmocka_unit_test(test_trend_detects_steady_growth_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

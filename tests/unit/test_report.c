@@ -429,8 +429,8 @@ static void test_json(void **state)
     assert_string_equal(json_string_value(json_object_get(f0, "message")), "assert 0");
     assert_string_equal(json_string_value(json_object_get(f0, "file")), "/r/t.py");
     assert_int_equal(json_integer_value(json_object_get(f0, "line")), 13);
-    assert_true(json_is_null(json_object_get(f0, "crash_file")));
-    assert_int_equal(json_integer_value(json_object_get(f0, "crash_line")), 0);
+    assert_null(json_object_get(f0, "crash_file")); /* absent, not null */
+    assert_null(json_object_get(f0, "crash_line"));
     json_t *sl = json_object_get(j, "slowest");
     assert_int_equal(json_array_size(sl), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(sl, 0), "nodeid")),
