@@ -216,18 +216,8 @@ static int read_cg_limit(const char *root, const char *dir, const char *name, ui
     return rc;
 }
 
-static int read_cg_keyed(const char *root, const char *dir, const char *name, const char *key,
-                         uint64_t *out)
-{
-    StrBuf sb = STRBUF_INIT;
-    int rc = read_cg(root, dir, name, &sb);
-    if (rc == 0)
-        rc = cgroup_parse_keyed(sb.data, key, out);
-    strbuf_destroy(&sb);
-    return rc;
-}
-
-/* Walks from `dir` up to `top` taking the smallest limit in file `name`. */
+/* Walks from `dir` up to `top` taking the smallest limit in file `name`; `dir`'s own is
+ * m->limit, already read. */
 static void effective_limit(const char *root, const char *dir, const char *top, const char *name,
                             CgroupMem *m)
 {
@@ -235,9 +225,9 @@ static void effective_limit(const char *root, const char *dir, const char *top, 
     while (top_len > 1 && top[top_len - 1] == '/')
         top_len--;
     char *d = xstrdup(dir);
-    for (;;) {
-        uint64_t v;
-        if (read_cg_limit(root, d, name, &v) == 0 && v != CGROUP_NO_LIMIT &&
+    for (bool own = true;; own = false) {
+        uint64_t v = m->limit;
+        if ((own || read_cg_limit(root, d, name, &v) == 0) && v != CGROUP_NO_LIMIT &&
             v < m->effective_limit) {
             m->effective_limit = v;
             free(m->limit_dir);
@@ -304,9 +294,10 @@ int cgroup_read(const char *root, int pid, CgroupMem *m)
             m->has_swap = true;
             read_cg_limit(root, dir.data, "memory.swap.max", &m->swap_limit);
         }
-        if (read_cg_keyed(root, dir.data, "memory.events", "oom_kill", &m->oom_kill) == 0) {
+        if (read_cg(root, dir.data, "memory.events", &sb) == 0 &&
+            cgroup_parse_keyed(sb.data, "oom_kill", &m->oom_kill) == 0) {
             m->has_events = true;
-            read_cg_keyed(root, dir.data, "memory.events", "oom", &m->oom);
+            cgroup_parse_keyed(sb.data, "oom", &m->oom);
         }
         effective_limit(root, dir.data, mpoint.data, "memory.max", m);
     } else {
@@ -316,10 +307,12 @@ int cgroup_read(const char *root, int pid, CgroupMem *m)
         if (read_cg_limit(root, dir.data, "memory.max_usage_in_bytes", &m->peak) == 0)
             m->has_peak = true;
         read_cg_limit(root, dir.data, "memory.failcnt", &m->failcnt);
-        if (read_cg_keyed(root, dir.data, "memory.oom_control", "oom_kill", &m->oom_kill) == 0)
-            m->has_events = true;
-        if (read_cg_keyed(root, dir.data, "memory.oom_control", "under_oom", &v) == 0)
-            m->under_oom = v != 0;
+        if (read_cg(root, dir.data, "memory.oom_control", &sb) == 0) {
+            if (cgroup_parse_keyed(sb.data, "oom_kill", &m->oom_kill) == 0)
+                m->has_events = true;
+            if (cgroup_parse_keyed(sb.data, "under_oom", &v) == 0)
+                m->under_oom = v != 0;
+        }
         uint64_t memsw_usage, memsw_limit;
         if (read_cg_limit(root, dir.data, "memory.memsw.usage_in_bytes", &memsw_usage) == 0) {
             m->has_swap = true;

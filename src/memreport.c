@@ -50,6 +50,16 @@ static void read_name(const char *root, int pid, json_t *report)
     strbuf_destroy(&sb);
 }
 
+/* Every mapping spans at least a page, so a process whose whole address space is fewer pages
+ * than half of vm.max_map_count cannot be near that limit. Counting the lines of
+ * /proc/PID/maps, which the kernel formats mapping by mapping, is the costliest read of a
+ * headroom check; skip it then. */
+static bool map_count_can_matter(const ProcStatus *st, const SysMem *sys)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return !sys->has_max_map_count || page <= 0 || st->vm_size / (uint64_t)page >= sys->max_map_count / 2;
+}
+
 int memreport_headroom(const char *root, int pid, Headroom *out)
 {
     ProcStatus st;
@@ -62,7 +72,7 @@ int memreport_headroom(const char *root, int pid, Headroom *out)
     if ((rc = procmem_read_status(root, pid, &st)) < 0 || (rc = procmem_read_limits(root, pid, &lim)) < 0 ||
         (rc = sysmem_read(root, &sys)) < 0 || (rc = cgroup_read(root, pid, &cg)) < 0)
         goto error;
-    bool has_maps = procmem_read_map_count(root, pid, &map_count) == 0;
+    bool has_maps = map_count_can_matter(&st, &sys) && procmem_read_map_count(root, pid, &map_count) == 0;
     HeadroomInput in = {
         .status = &st, .limits = &lim, .has_map_count = has_maps, .map_count = map_count,
         .sys = &sys, .cgroup = &cg,

@@ -31,8 +31,9 @@
 json_t *memreport_build(const char *root, int pid, int *err);
 
 /* The headroom of `pid` alone (status, limits, map count, system, cgroup; no
- * smaps_rollup, no tree): cheap enough for every status push and every sample.
- * Fills `out` (headroom_init'ed by the caller). 0 or a negative errno. */
+ * smaps_rollup, no tree): cheap enough for every status push and every sample. The map
+ * count is left out (its constraint does not apply) when VmSize proves it under half of
+ * vm.max_map_count. Fills `out` (headroom_init'ed by the caller). 0 or a negative errno. */
 int memreport_headroom(const char *root, int pid, Headroom *out);
 
 /* Renders a report built by memreport_build as text. Caller frees the result. */

@@ -63,6 +63,7 @@ struct Run {
     uint64_t tree_rss;           /* latest sample */
     Headroom hr_before, hr_last; /* pytest's headroom at its first and latest sample */
     bool have_before, have_last;
+    uint64_t hr_ns;              /* uv_hrtime() of the latest of the two */
 };
 
 static void run_finish(Run *run);
@@ -91,6 +92,14 @@ bool runner_active(const Runner *r)
 int runner_active_pid(const Runner *r)
 {
     return r->active && r->active->spawned && !r->active->exited ? r->active->proc.pid : 0;
+}
+
+const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)
+{
+    const Run *run = r->active;
+    if (!runner_active_pid(r) || !run->have_before || uv_hrtime() - run->hr_ns > max_age_ms * 1000000)
+        return NULL;
+    return run->have_last ? &run->hr_last : &run->hr_before;
 }
 
 /* ---- signals ---------------------------------------------------------------- */
@@ -273,6 +282,7 @@ static void track_headroom(Run *run)
     if (run->have_before)
         run->have_last = true;
     run->have_before = true;
+    run->hr_ns = uv_hrtime();
 }
 
 static void on_sample(Sampler *sm, void *ud)

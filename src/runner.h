@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "headroom.h"
 #include "strbuf.h"
 
 typedef struct {
@@ -66,5 +67,8 @@ bool runner_active(const Runner *r);
 void runner_reap_orphans(Runner *r);
 /* pid of the active pytest process, or 0. */
 int runner_active_pid(const Runner *r);
+/* The active pytest's headroom as last sampled, if that was at most max_age_ms ago (borrowed
+ * until the loop runs again), else NULL: no run, not yet sampled, or sampling too sparse. */
+const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms);
 
 #endif

@@ -482,6 +482,41 @@ static void test_live_rlimit_as_and_diagnose(void **state)
     cgroup_mem_destroy(&cg);
 }
 
+/* memreport_headroom() counts mappings only when VmSize says they could reach half of
+ * vm.max_map_count; the full report always counts them. */
+static void test_headroom_map_count_only_when_it_can_matter(void **state)
+{
+    (void)state;
+    Headroom h;
+    headroom_init(&h);
+    assert_int_equal(memreport_headroom(fixture("mapcount"), 4242, &h), 0); /* 200000 pages, limit 1000 */
+    assert_true(h.c[HEADROOM_MAP_COUNT].applies);
+    assert_int_equal(h.c[HEADROOM_MAP_COUNT].used, 960);
+
+    ProcStatus st;
+    SysMem sys;
+    uint64_t maps;
+    assert_int_equal(procmem_read_status("", (int)getpid(), &st), 0);
+    assert_int_equal(sysmem_read("", &sys), 0);
+    assert_int_equal(procmem_read_map_count("", (int)getpid(), &maps), 0);
+    assert_int_equal(memreport_headroom("", (int)getpid(), &h), 0);
+    uint64_t pages = st.vm_size / (uint64_t)sysconf(_SC_PAGESIZE);
+    if (sys.has_max_map_count && pages < sys.max_map_count / 2) { /* a plain build: a few MB */
+        assert_false(h.c[HEADROOM_MAP_COUNT].applies);
+    } else { /* ASan reserves terabytes of shadow: counted */
+        assert_true(h.c[HEADROOM_MAP_COUNT].applies);
+        assert_true(h.c[HEADROOM_MAP_COUNT].used > 0);
+    }
+    int err = 0;
+    json_t *full = memreport_build("", (int)getpid(), &err);
+    assert_non_null(full);
+    json_t *mc = json_object_get(json_object_get(full, "process"), "map_count");
+    assert_true(json_is_integer(mc));
+    assert_true(json_integer_value(mc) > 0);
+    json_decref(full);
+    headroom_destroy(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_diagnose),
         cmocka_unit_test(test_memreport_seed),
         cmocka_unit_test(test_live_rlimit_as_and_diagnose),
+        cmocka_unit_test(test_headroom_map_count_only_when_it_can_matter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
