@@ -217,14 +217,34 @@ static size_t attr_get(CaseBuf *c, const xmlChar **attrs, int nb, const char *na
     return NO_ATTR;
 }
 
+/* Where a <testcase> attribute goes, or NULL for one we do not keep. One strcmp per
+ * attribute: this runs for every testcase of the file. */
+static size_t *testcase_slot(CaseBuf *c, const char *name, size_t *line, size_t *time)
+{
+    switch (name[0]) {
+    case 'c': return strcmp(name, "classname") == 0 ? &c->classname : NULL;
+    case 'n': return strcmp(name, "name") == 0 ? &c->name : NULL;
+    case 'f': return strcmp(name, "file") == 0 ? &c->file : NULL;
+    case 'l': return strcmp(name, "line") == 0 ? line : NULL;
+    case 't': return strcmp(name, "time") == 0 ? time : NULL;
+    }
+    return NULL;
+}
+
+/* attrs: nb 5-tuples (localname, prefix, URI, value, end); libxml2 drops a repeated
+ * attribute, so each name comes at most once. */
 static void open_testcase(Reader *r, const xmlChar **attrs, int nb)
 {
     CaseBuf *c = &r->c;
-    c->classname = attr_get(c, attrs, nb, "classname");
-    c->name = attr_get(c, attrs, nb, "name");
-    c->file = attr_get(c, attrs, nb, "file");
-    c->line = parse_line(casebuf_str(c, attr_get(c, attrs, nb, "line")));
-    c->time = parse_seconds(casebuf_str(c, attr_get(c, attrs, nb, "time")));
+    size_t line = NO_ATTR, time = NO_ATTR;
+    c->classname = c->name = c->file = NO_ATTR;
+    for (int i = 0; i < nb; i++, attrs += 5) {
+        size_t *slot = attrs[1] == NULL ? testcase_slot(c, (const char *)attrs[0], &line, &time) : NULL;
+        if (slot != NULL)
+            *slot = attr_store(c, attrs[3], attrs[4]);
+    }
+    c->line = parse_line(casebuf_str(c, line));
+    c->time = parse_seconds(casebuf_str(c, time));
     r->case_depth = r->depth;
 }
 

@@ -73,57 +73,66 @@ static bool is_e_line(Span s)
 
 /* ---- paths ---------------------------------------------------------------------------- */
 
+/* base + "/" + path[0..n) (base only when path is relative), normalised lexically in one
+ * buffer: components are copied down over the input (the output never outruns the input:
+ * "." and repeated slashes only shrink it), ".." pops the previous component. */
+static char *normalize_n(const char *base, const char *path, size_t n)
+{
+    StrBuf buf = STRBUF_INIT;
+    if ((n == 0 || path[0] != '/') && base != NULL && base[0] != '\0') {
+        strbuf_puts(&buf, base);
+        strbuf_putc(&buf, '/');
+    }
+    strbuf_append(&buf, path, n);
+    if (buf.len == 0) {
+        strbuf_putc(&buf, '.');
+        return strbuf_detach(&buf);
+    }
+    char *s = buf.data;
+    size_t len = buf.len, r = 0;
+    bool absolute = s[0] == '/';
+    size_t top = absolute ? 1 : 0; /* output before the first component */
+    size_t w = top, ncomp = 0, nup = 0; /* output length; components; leading ".." among them */
+    while (r < len) {
+        while (r < len && s[r] == '/')
+            r++;
+        if (r == len)
+            break;
+        size_t start = r;
+        while (r < len && s[r] != '/')
+            r++;
+        size_t clen = r - start;
+        if (clen == 1 && s[start] == '.')
+            continue;
+        if (clen == 2 && s[start] == '.' && s[start + 1] == '.') {
+            if (ncomp > nup) { /* drop the previous (ordinary) component */
+                while (w > top && s[w - 1] != '/')
+                    w--;
+                if (ncomp > 1)
+                    w--; /* and its separator */
+                ncomp--;
+                continue;
+            }
+            if (absolute)
+                continue; /* "/.." is "/" */
+            nup++;        /* a relative path keeps its leading ".." */
+        }
+        if (ncomp > 0)
+            s[w++] = '/';
+        memmove(s + w, s + start, clen);
+        w += clen;
+        ncomp++;
+    }
+    if (w == 0)
+        s[w++] = '.';
+    s[w] = '\0';
+    buf.len = w;
+    return strbuf_detach(&buf);
+}
+
 char *location_normalize(const char *base, const char *path)
 {
-    StrBuf in = STRBUF_INIT;
-    if (path[0] != '/' && base != NULL && base[0] != '\0') {
-        strbuf_puts(&in, base);
-        strbuf_putc(&in, '/');
-    }
-    strbuf_puts(&in, path);
-    const char *s = strbuf_cstr(&in);
-    bool absolute = s[0] == '/';
-
-    /* components onto a stack of (offset,len) in the output */
-    size_t ncomp = 0, capc = 16;
-    Span *comp = xmalloc(capc * sizeof *comp);
-    const char *p = s;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        const char *e = strchr(p, '/');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        Span c = {p, len};
-        if (span_eq(c, ".")) {
-            /* skip */
-        } else if (span_eq(c, "..")) {
-            if (ncomp > 0 && !span_eq(comp[ncomp - 1], ".."))
-                ncomp--;
-            else if (!absolute) /* "/.." is "/" */
-                goto push;
-        } else {
-        push:
-            if (ncomp == capc)
-                comp = xrealloc(comp, (capc *= 2) * sizeof *comp);
-            comp[ncomp++] = c;
-        }
-        p += len;
-    }
-    StrBuf out = STRBUF_INIT;
-    if (absolute)
-        strbuf_putc(&out, '/');
-    for (size_t i = 0; i < ncomp; i++) {
-        if (i > 0)
-            strbuf_putc(&out, '/');
-        strbuf_append(&out, comp[i].p, comp[i].n);
-    }
-    if (out.len == 0)
-        strbuf_putc(&out, '.');
-    free(comp);
-    strbuf_destroy(&in);
-    return strbuf_detach(&out);
+    return normalize_n(base, path, strlen(path));
 }
 
 /* What the file system says about a path, remembered for the length of one report:
@@ -172,7 +181,8 @@ static void path_cache_grow(void)
     path_cache_cap = cap;
 }
 
-/* Borrowed until the next call (the table may grow). */
+/* The entry is borrowed until the next call (the table may grow); its strings live until
+ * location_cache_clear(). */
 static const PathFacts *path_facts(const char *path)
 {
     if (4 * (path_cache_n + 1) > 3 * path_cache_cap)
@@ -196,10 +206,11 @@ static bool is_regular_file(const char *path)
     return path_facts(path)->regular;
 }
 
-/* realpath() or, when that fails, a copy of the (already normalised) path. */
-static char *real_or_copy(const char *path)
+/* realpath() or, when that fails, the (already normalised) path itself: borrowed until
+ * location_cache_clear(). */
+static const char *real_of(const char *path)
 {
-    return xstrdup(path_facts(path)->real);
+    return path_facts(path)->real;
 }
 
 /* Is `path` (absolute, normalised) under `root` and outside virtualenv/installed packages? */
@@ -235,8 +246,8 @@ static bool in_project(const char *path, const char *root)
 /* ---- candidates ------------------------------------------------------------------------- */
 
 typedef struct {
-    char *path; /* absolute, normalised, an existing regular file */
-    char *real; /* realpath (or path) */
+    char *path;       /* owned: absolute, normalised, an existing regular file */
+    const char *real; /* realpath (or path), borrowed from the path cache */
     int line;
 } Candidate;
 
@@ -251,25 +262,23 @@ static int parse_int(const char *p, size_t n)
     return (int)v;
 }
 
-/* `File "P", line N` anywhere in the line. */
+/* `File "P", line N` anywhere in the line (memmem: this runs on every traceback line). */
 static bool match_native(Span s, Span *path, int *line)
 {
-    for (size_t i = 0; i + 6 <= s.n; i++) {
-        if (memcmp(s.p + i, "File \"", 6) != 0)
+    const char *end = s.p + s.n;
+    for (const char *f = s.p; (f = memmem(f, (size_t)(end - f), "File \"", 6)) != NULL; f++) {
+        const char *ps = f + 6;
+        const char *q = memmem(ps, (size_t)(end - ps), "\", line ", 8);
+        if (q == NULL)
+            return false; /* and no later `File "` can have one either */
+        const char *ds = q + 8, *de = ds;
+        while (de < end && *de >= '0' && *de <= '9')
+            de++;
+        if (de == ds || q == ps)
             continue;
-        size_t ps = i + 6;
-        for (size_t j = ps; j + 8 <= s.n; j++) {
-            if (memcmp(s.p + j, "\", line ", 8) != 0)
-                continue;
-            size_t ds = j + 8, de = ds;
-            while (de < s.n && s.p[de] >= '0' && s.p[de] <= '9')
-                de++;
-            if (de == ds || j == ps)
-                break;
-            *path = (Span){s.p + ps, j - ps};
-            *line = parse_int(s.p + ds, de - ds);
-            return *line >= 0;
-        }
+        *path = (Span){ps, (size_t)(q - ps)};
+        *line = parse_int(ds, (size_t)(de - ds));
+        return *line >= 0;
     }
     return false;
 }
@@ -277,19 +286,18 @@ static bool match_native(Span s, Span *path, int *line)
 /* ^(.+?):([0-9]+)(:( .*)?)?$ : the leftmost colon that fits. */
 static bool match_colon(Span s, Span *path, int *line)
 {
-    for (size_t i = 1; i < s.n; i++) {
-        if (s.p[i] != ':')
-            continue;
-        size_t ds = i + 1, de = ds;
-        while (de < s.n && s.p[de] >= '0' && s.p[de] <= '9')
+    const char *end = s.p + s.n;
+    for (const char *c = s.n > 1 ? s.p + 1 : end; (c = memchr(c, ':', (size_t)(end - c))) != NULL; c++) {
+        const char *ds = c + 1, *de = ds;
+        while (de < end && *de >= '0' && *de <= '9')
             de++;
         if (de == ds)
             continue;
-        bool ok = de == s.n || (s.p[de] == ':' && (de + 1 == s.n || s.p[de + 1] == ' '));
+        bool ok = de == end || (*de == ':' && (de + 1 == end || de[1] == ' '));
         if (!ok)
             continue;
-        *path = (Span){s.p, i};
-        *line = parse_int(s.p + ds, de - ds);
+        *path = (Span){s.p, (size_t)(c - s.p)};
+        *line = parse_int(ds, (size_t)(de - ds));
         return *line >= 0;
     }
     return false;
@@ -304,19 +312,56 @@ static bool is_chain_separator(Span s)
            span_eq(s, "During handling of the above exception, another exception occurred:");
 }
 
+/* Iterates the lines of a C string as split_lines() would, without the array. */
+typedef struct {
+    const char *p, *end;
+    bool done;
+} LineIter;
+
+static LineIter line_iter(const char *text)
+{
+    const char *t = text != NULL ? text : "";
+    return (LineIter){t, t + strlen(t), false};
+}
+
+static bool line_next(LineIter *it, Span *out)
+{
+    if (it->done)
+        return false;
+    const char *nl = memchr(it->p, '\n', (size_t)(it->end - it->p));
+    size_t len = nl != NULL ? (size_t)(nl - it->p) : (size_t)(it->end - it->p);
+    if (len > 0 && it->p[len - 1] == '\r')
+        len--;
+    *out = (Span){it->p, len};
+    if (nl != NULL)
+        it->p = nl + 1;
+    else
+        it->done = true;
+    return true;
+}
+
+/* Where the last section of a chained exception starts: after the last separator line. Both
+ * separators say "above exception", so most texts are settled by one strstr(). */
+static LineIter last_section(const char *text)
+{
+    LineIter it = line_iter(text), from = it;
+    if (strstr(it.p, "above exception") == NULL)
+        return from;
+    Span s;
+    while (line_next(&it, &s))
+        if (is_chain_separator(s))
+            from = it;
+    return from;
+}
+
 static Candidate *find_candidates(const char *text, const char *start_dir, size_t *ncand)
 {
-    size_t nlines;
-    Span *lines = split_lines(text, &nlines);
-    size_t first = 0;
-    for (size_t i = 0; i < nlines; i++)
-        if (is_chain_separator(lines[i]))
-            first = i + 1;
-
     size_t n = 0, cap = 0;
     Candidate *v = NULL;
-    for (size_t i = first; i < nlines; i++) {
-        Span s = lines[i], path;
+    LineIter it = last_section(text);
+    Span s;
+    while (line_next(&it, &s)) {
+        Span path;
         int line;
         bool hit = match_native(s, &path, &line);
         if (!hit) {
@@ -327,18 +372,15 @@ static Candidate *find_candidates(const char *text, const char *start_dir, size_
         }
         if (!hit || line <= 0 || path.n == 0)
             continue;
-        char *rel = xstrndup(path.p, path.n);
-        char *abs = location_normalize(start_dir, rel);
-        free(rel);
+        char *abs = normalize_n(start_dir, path.p, path.n);
         if (abs[0] != '/' || !is_regular_file(abs)) {
             free(abs);
             continue;
         }
         if (n == cap)
             v = xrealloc(v, (cap = cap ? cap * 2 : 8) * sizeof *v);
-        v[n++] = (Candidate){abs, real_or_copy(abs), line};
+        v[n++] = (Candidate){abs, real_of(abs), line};
     }
-    free(lines);
     *ncand = n;
     return v;
 }
@@ -354,10 +396,11 @@ int location_find(const char *text, const char *case_file, int case_line0, const
     size_t nc = 0;
     Candidate *cand = find_candidates(text, start, &nc);
 
-    char *test_abs = NULL, *test_real = NULL;
+    char *test_abs = NULL;
+    const char *test_real = NULL;
     if (case_file != NULL && case_file[0] != '\0') {
         test_abs = location_normalize(rootdir, case_file);
-        test_real = real_or_copy(test_abs);
+        test_real = real_of(test_abs);
     }
 
     /* (a) the last candidate in the test's own file */
@@ -370,7 +413,7 @@ int location_find(const char *text, const char *case_file, int case_line0, const
     /* (b) the last candidate inside the project */
     const Candidate *b = NULL;
     char *proot_norm = proot != NULL ? location_normalize(NULL, proot) : NULL;
-    char *proot_real = proot_norm != NULL ? real_or_copy(proot_norm) : NULL;
+    const char *proot_real = proot_norm != NULL ? real_of(proot_norm) : NULL;
     for (size_t i = nc; i-- > 0 && proot_norm != NULL;)
         if (in_project(cand[i].path, proot_norm) || in_project(cand[i].real, proot_real)) {
             b = &cand[i];
@@ -385,24 +428,18 @@ int location_find(const char *text, const char *case_file, int case_line0, const
         out->line = b->line;
     }
     if (b != NULL && out->file != NULL) {
-        char *fr = real_or_copy(out->file);
-        bool same = strcmp(fr, b->real) == 0 && out->line == b->line;
-        free(fr);
+        bool same = strcmp(real_of(out->file), b->real) == 0 && out->line == b->line;
         if (!same) {
             out->crash_file = xstrdup(b->path);
             out->crash_line = b->line;
         }
     }
 
-    for (size_t i = 0; i < nc; i++) {
+    for (size_t i = 0; i < nc; i++)
         free(cand[i].path);
-        free(cand[i].real);
-    }
     free(cand);
     free(test_abs);
-    free(test_real);
     free(proot_norm);
-    free(proot_real);
     return 0;
 }
 
@@ -450,26 +487,31 @@ static char *last_e_line(const char *text)
     return r;
 }
 
+/* Does the last non-blank line end with ": DocTestFailure" / ": UnexpectedException"?
+ * (Walks back from the end: this runs for every failure.) */
 static bool is_doctest_text(const char *text)
 {
     if (text == NULL)
         return false;
-    size_t n;
-    Span *lines = split_lines(text, &n);
-    size_t i = n;
-    while (i > 0 && span_trim(lines[i - 1]).n == 0)
-        i--;
-    bool r = false;
-    if (i > 0) {
-        Span last = span_trim(lines[i - 1]);
-        static const char *const ends[] = {": DocTestFailure", ": UnexpectedException"};
-        for (size_t k = 0; k < 2 && !r; k++) {
-            size_t el = strlen(ends[k]);
-            r = last.n >= el && memcmp(last.p + last.n - el, ends[k], el) == 0;
+    const char *end = text + strlen(text);
+    for (;;) {
+        const char *ls = end;
+        while (ls > text && ls[-1] != '\n')
+            ls--;
+        Span last = span_trim((Span){ls, (size_t)(end - ls)});
+        if (last.n > 0) {
+            static const char *const ends[] = {": DocTestFailure", ": UnexpectedException"};
+            for (size_t k = 0; k < 2; k++) {
+                size_t el = strlen(ends[k]);
+                if (last.n >= el && memcmp(last.p + last.n - el, ends[k], el) == 0)
+                    return true;
+            }
+            return false;
         }
+        if (ls == text)
+            return false;
+        end = ls - 1; /* before that line's '\n' */
     }
-    free(lines);
-    return r;
 }
 
 static char *doctest_message(const char *text)
