@@ -1,7 +1,8 @@
 /* location: where a pytest failure happened, its one-line message, and its node id.
  *
- * Pure functions over the strings of one JUnit <testcase> (see junit.h) plus stat()/realpath()
- * on the candidate paths; no libuv, no global state. Implements the "robust algorithm" of
+ * Functions over the strings of one JUnit <testcase> (see junit.h) plus stat()/realpath() on
+ * the candidate paths, whose answers are the only state (one cache per report, see
+ * location_cache_clear()); no libuv. Implements the "robust algorithm" of
  * /work/shared/reference/pytest-results.md ("Where a failure is located"):
  *   - only the last section of a chained exception is searched;
  *   - per line: `File "P", line N` anywhere in the line (native tracebacks, SyntaxError `E` lines,
