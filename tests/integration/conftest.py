@@ -271,6 +271,15 @@ def notes(nvim):
 PROJ_FAIL = os.path.join(FIXTURES_DIR, "proj_fail")
 
 
+def make_project(tmp_path, test_file, source):
+    """A throwaway pytest project, tmp_path/proj: an empty pytest.ini and one test file."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pytest.ini").write_text("[pytest]\n")
+    (proj / test_file).write_text(source)
+    return proj
+
+
 def finished_payload(**over):
     """A realistic `finished` payload for tests/fixtures/proj_fail (contract in HACKING.md)."""
     root = PROJ_FAIL

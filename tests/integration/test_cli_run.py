@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, FIXTURES_DIR
+from conftest import BIN, FIXTURES_DIR, make_project
 
 PYTHON = "/usr/bin/python3"
 ORACLE_DIR = os.path.join(os.path.dirname(__file__), "oracle")
@@ -133,11 +133,8 @@ def test_paths_with_spaces_and_non_ascii():
 
 def test_junit_missing_falls_back_to_terminal(tmp_path):
     # A test that kills pytest outright: no XML, no short summary, only progress lines.
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "pytest.ini").write_text("[pytest]\n")
-    (proj / "test_a.py").write_text("import os\n\ndef test_bad():\n    assert 1 == 2\n\n"
-                                    "def test_zz_crash():\n    os._exit(3)\n")
+    proj = make_project(tmp_path, "test_a.py", "import os\n\ndef test_bad():\n    assert 1 == 2\n\n"
+                                                "def test_zz_crash():\n    os._exit(3)\n")
     code, r = run_json("--python", PYTHON, "--cwd", str(proj))
     assert r["source"] == "terminal" and "no JUnit report" in r["source_reason"]
     assert [f["nodeid"] for f in r["failures"]] == ["test_a.py::test_bad"]

@@ -9,7 +9,7 @@ import signal
 import psutil
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, make_project, wait_for
 
 PYTHON = "/usr/bin/python3"
 PROJ_PASS = os.path.join(FIXTURES_DIR, "proj_pass")
@@ -169,11 +169,9 @@ def test_coprocess_runs_without_tcache_and_pytest_gets_the_users_tunables(ed, tm
     pytest still sees exactly the GLIBC_TUNABLES of the editor, or none."""
     if user_tunables:
         ed.call("setenv", "GLIBC_TUNABLES", user_tunables)
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "pytest.ini").write_text("[pytest]\n")
     seen = tmp_path / "seen.txt"
-    (proj / "test_env.py").write_text(
+    proj = make_project(
+        tmp_path, "test_env.py",
         "import os\n\ndef test_env():\n"
         f"    open({str(seen)!r}, 'w').write(os.environ.get('GLIBC_TUNABLES', '<unset>') + '|'\n"
         "        + os.environ.get('PYTESTMON_CHILD_GLIBC_TUNABLES', '<unset>'))\n")

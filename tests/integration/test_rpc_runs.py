@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from conftest import FIXTURES_DIR
+from conftest import FIXTURES_DIR, make_project
 from test_rpc_protocol import Peer
 
 PYTHON = "/usr/bin/python3"
@@ -78,11 +78,9 @@ def test_trend_needs_three_runs_with_the_same_args(peer):
 
 
 def test_cancel_reaches_a_grandchild_that_left_the_group(peer, tmp_path):
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "pytest.ini").write_text("[pytest]\n")
     pidfile = tmp_path / "grandchild.pid"
-    (proj / "test_escape.py").write_text(
+    proj = make_project(
+        tmp_path, "test_escape.py",
         "import subprocess, time\n\n"
         "def test_escapes():\n"
         "    p = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
@@ -105,10 +103,8 @@ def test_cancel_reaches_a_grandchild_that_left_the_group(peer, tmp_path):
 
 
 def test_loud_output_keeps_memory_bounded(peer, tmp_path):
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "pytest.ini").write_text("[pytest]\n")
-    (proj / "test_loud.py").write_text(
+    proj = make_project(
+        tmp_path, "test_loud.py",
         "import sys\n\ndef test_loud():\n"
         "    chunk = 'x' * 1023 + '\\n'\n"
         "    for _ in range(100 * 1024):\n"
@@ -125,10 +121,8 @@ def test_loud_output_keeps_memory_bounded(peer, tmp_path):
 
 
 def test_non_utf8_output_is_carried_safely(peer, tmp_path):
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "pytest.ini").write_text("[pytest]\n")
-    (proj / "test_bytes.py").write_text(
+    proj = make_project(
+        tmp_path, "test_bytes.py",
         "import sys\n\ndef test_bytes():\n"
         "    sys.stdout.buffer.write(b'caf\\xe9 \\xff\\xfe\\n')\n    sys.stdout.flush()\n    assert 0\n")
     r = run(peer, 1, str(proj), ["-s"])
@@ -169,11 +163,8 @@ def test_deleted_cwd_is_reported(peer, tmp_path):
 
 
 def test_xdist_workers_are_ended_by_timeout(peer, tmp_path):
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    (proj / "pytest.ini").write_text("[pytest]\n")
-    (proj / "test_hang.py").write_text("import time\n\ndef test_a():\n    time.sleep(300)\n\n"
-                                       "def test_b():\n    time.sleep(300)\n")
+    proj = make_project(tmp_path, "test_hang.py", "import time\n\ndef test_a():\n    time.sleep(300)\n\n"
+                                                   "def test_b():\n    time.sleep(300)\n")
     r = run(peer, 1, str(proj), ["-n", "2"], timeout_ms=4000, kill_grace_ms=500)
     assert r["status"] == "timed_out" and r["error"] == "timed out after 4 s"
     # A worker that outlived pytest's main process is reparented to the co-process (a
