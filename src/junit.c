@@ -484,8 +484,9 @@ int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary
         *summary = (JunitSummary){0, 0, 0};
     Reader r;
     int rc, fd;
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer (regular files ignore it). */
     do {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         rc = -errno;
@@ -495,8 +496,8 @@ int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary
     }
     /* Only regular files: a FIFO would block the caller, a directory is a mistake. */
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = S_ISDIR(st.st_mode) ? -EISDIR : errno != 0 ? -errno : -EINVAL;
+    rc = fstat(fd, &st) != 0 ? -errno : S_ISREG(st.st_mode) ? 0 : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    if (rc != 0) {
         if (err != NULL)
             strbuf_printf(err, "cannot read %s: %s", path, strerror(-rc));
         goto error;

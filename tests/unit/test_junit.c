@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 #include <libxml/xmlmemory.h>
 #include <malloc.h>
@@ -629,6 +631,19 @@ static void test_io_errors(void **state)
     assert_non_null(strstr(strbuf_cstr(&err), "No such file"));
     strbuf_reset(&err);
     assert_int_equal(junit_read("/tmp", must_not_be_called, NULL, NULL, &err), -EISDIR);
+    /* A FIFO is refused at once: neither open() nor read() waits for a writer. */
+    char fifo[] = "/tmp/pytestmon-junit-fifo-XXXXXX";
+    int tfd = mkstemp(fifo);
+    assert_true(tfd >= 0);
+    close(tfd);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    strbuf_reset(&err);
+    alarm(10); /* a hang would otherwise stall the suite: SIGALRM fails it instead */
+    assert_int_equal(junit_read(fifo, must_not_be_called, NULL, NULL, &err), -EINVAL);
+    alarm(0);
+    assert_non_null(strstr(strbuf_cstr(&err), "Invalid argument"));
+    unlink(fifo);
     char *empty = write_temp("", 0);
     strbuf_reset(&err);
     assert_int_equal(junit_read(empty, must_not_be_called, NULL, NULL, &err), JUNIT_EMALFORMED);
