@@ -42,6 +42,11 @@ static void drop_oldest(History *h)
     h->n--;
 }
 
+size_t history_capacity(const History *h)
+{
+    return h->cap;
+}
+
 void history_set_capacity(History *h, size_t cap)
 {
     h->cap = cap ? cap : 1;

@@ -33,6 +33,7 @@ typedef struct {
 void history_init(History *h, size_t cap);
 void history_destroy(History *h);   /* keeps the log files: they outlive the process */
 void history_set_capacity(History *h, size_t cap);
+size_t history_capacity(const History *h);
 /* Consumes `result`. Drops (and deletes the logs of) the oldest beyond capacity, at once:
  * whoever hears of the run next finds the displaced log gone. Cheap: no serialisation. */
 void history_add(History *h, json_t *result);

@@ -26,53 +26,18 @@ void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path)
     o->progress = progress_new();
     o->summary = summary_new();
     o->seen_failed = json_object();
-    o->log_fd = -1;
-    if (!log_path)
-        return;
-    o->log_path = xstrdup(log_path);
-    o->log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (o->log_fd < 0) {
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "log is off: cannot open %s: %s", log_path, strerror(errno));
-        o->log_error = strbuf_detach(&sb);
-    }
+    runlog_open(&o->log, log_path, RUNOUT_LOG_HEAD, RUNOUT_LOG_TAIL);
 }
 
 void runout_destroy(RunOutput *o)
 {
-    if (o->log_fd >= 0)
-        close(o->log_fd);
+    runlog_destroy(&o->log);
     tail_destroy(&o->tail);
     tail_destroy(&o->err_tail);
     progress_free(o->progress);
     summary_free(o->summary);
     json_decref(o->seen_failed);
-    free(o->log_path);
-    free(o->log_error);
     memset(o, 0, sizeof *o);
-    o->log_fd = -1;
-}
-
-/* Writes everything or switches the log off with the reason (full disk, ...). */
-static void log_write(RunOutput *o, const char *data, size_t len)
-{
-    while (o->log_fd >= 0 && len > 0) {
-        ssize_t n = write(o->log_fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            StrBuf sb = STRBUF_INIT;
-            strbuf_printf(&sb, "log is off: writing %s failed: %s", o->log_path,
-                          n < 0 ? strerror(errno) : "short write");
-            free(o->log_error);
-            o->log_error = strbuf_detach(&sb);
-            close(o->log_fd);
-            o->log_fd = -1;
-            return;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
 }
 
 /* Keeps the node ids that progress lines reported FAILED/ERROR: when pytest dies
@@ -121,7 +86,7 @@ void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
 {
     watch_enomem(o, data, len);
     tail_write(&o->tail, data, len);
-    log_write(o, data, len);
+    runlog_write(&o->log, data, len);
     if (is_stderr) {
         o->bytes_err += len;
         tail_write(&o->err_tail, data, len);
@@ -392,10 +357,11 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     json_object_set_new(r, "seconds", json_real(f->seconds));
     json_object_set_new(r, "timed_out", json_boolean(f->timed_out));
     json_object_set_new(r, "output_tail", utf8_string(tail_text, tail_len));
-    if (o->log_path)
-        json_object_set_new(r, "log_path", utf8_cstring(o->log_path));
-    if (o->log_error)
-        json_object_set_new(r, "log_error", utf8_cstring(o->log_error));
+    runlog_finish(&o->log); /* complete on disk before anyone hears of the result */
+    if (o->log.path)
+        json_object_set_new(r, "log_path", utf8_cstring(o->log.path));
+    if (o->log.error)
+        json_object_set_new(r, "log_error", utf8_cstring(o->log.error));
     if (f->term_signal)
         json_object_set_new(r, "signal", json_integer(f->term_signal));
 

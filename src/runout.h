@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "progress.h"
+#include "runlog.h"
 #include "summary.h"
 #include "tail.h"
 
@@ -22,9 +23,7 @@ typedef struct {
     Tail err_tail;        /* stderr alone: usage errors and crashes are told there */
     Progress *progress;
     Summary *summary;
-    int log_fd;           /* -1 when off */
-    char *log_path;
-    char *log_error;      /* why the log is off, or NULL */
+    RunLog log;           /* the full output, bounded to its head and tail */
     uint64_t bytes_out, bytes_err;
     bool saw_enomem;      /* MemoryError / "Cannot allocate memory" in the output */
     char edge[32];        /* end of the previous chunk, so a phrase split across reads is seen */
@@ -42,6 +41,10 @@ typedef struct {
     uint64_t timeout_ms;
     double seconds;
 } RunFacts;
+
+/* A run log keeps at most its first RUNOUT_LOG_HEAD and last RUNOUT_LOG_TAIL bytes. */
+#define RUNOUT_LOG_HEAD (16u * 1024 * 1024)
+#define RUNOUT_LOG_TAIL (16u * 1024 * 1024)
 
 /* tail_bytes 0 picks 64 KiB; log_path NULL means no log. */
 void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "history.h"
+#include "logdir.h"
 #include "memlog.h"
 #include "params.h"
 #include "procmem.h"
@@ -34,7 +35,8 @@ typedef struct {
     uv_signal_t signals[3];
     Runner *runner;
     History history;
-    char *log_dir;
+    char *log_dir;               /* NULL: no logs */
+    char *log_refused;           /* why the configured log_dir is not used, or NULL */
     unsigned sample_interval_ms;
     int editor_pid;
     int stopping;
@@ -140,6 +142,8 @@ static void on_run_finished(void *ud, json_t *result)
         json_object_set_new(result, "editor_rss", json_integer((json_int_t)sm.rss));
     if (s->memlog.error)
         json_object_set_new(result, "memlog_error", json_string(s->memlog.error));
+    if (s->log_refused)
+        json_object_set_new(result, "log_error", json_pack("s+", "log is off: ", s->log_refused));
     json_t *peak = json_pack("{s:O?, s:O?}", "pytest_peak_rss",
                              json_object_get(json_object_get(result, "memory"), "peak_rss"), "status",
                              json_object_get(result, "status"));
@@ -251,28 +255,6 @@ static void on_status_tick(uv_timer_t *t)
         server_stop_from_timer(s);
 }
 
-/* mkdir -p with mode 0700 for the parts it creates. */
-static int make_dirs(const char *path)
-{
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *c = p + 1;; c++) {
-        if (*c == '/' || *c == '\0') {
-            char saved = *c;
-            *c = '\0';
-            if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-                rc = -errno;
-                break;
-            }
-            *c = saved;
-            if (!saved)
-                break;
-        }
-    }
-    free(p);
-    return rc;
-}
-
 static void server_log(void *ud, const char *msg)
 {
     (void)ud;
@@ -297,6 +279,34 @@ static json_t *m_version(void *ud, json_t *params, StrBuf *err)
                      LIBXML_DOTTED_VERSION);
 }
 
+/* Switches the logs to `dir` if it is safe to write into (see logdir.h); otherwise runs
+ * without logs, tells the editor why at once, and says it again in every run's result. */
+static void use_log_dir(Server *s, const char *dir)
+{
+    free(s->log_dir);
+    s->log_dir = NULL;
+    free(s->log_refused);
+    s->log_refused = NULL;
+    StrBuf why = STRBUF_INIT;
+    if (logdir_prepare(dir, &why) != 0) {
+        StrBuf off = STRBUF_INIT;
+        strbuf_printf(&off, "memory log is off: %s", strbuf_cstr(&why));
+        memlog_close(&s->memlog, strbuf_cstr(&off));
+        strbuf_destroy(&off);
+        push_event(s, "error", json_pack("{s:s+}", "message", strbuf_cstr(&why), ": running without logs"));
+        s->log_refused = strbuf_detach(&why);
+        return;
+    }
+    strbuf_destroy(&why);
+    s->log_dir = xstrdup(dir);
+    logdir_prune_runs(dir, (int)getpid(), history_capacity(&s->history));
+    StrBuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/memory.jsonl", dir);
+    memlog_open(&s->memlog, strbuf_cstr(&path));
+    strbuf_destroy(&path);
+    log_snapshot(s, "coprocess_start", 0, NULL);
+}
+
 static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
 {
     Server *s = ud;
@@ -314,30 +324,25 @@ static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
         s->sample_interval_ms = (unsigned)interval;
     if (editor_pid)
         s->editor_pid = (int)editor_pid;
-    if (log_dir && (!s->log_dir || strcmp(log_dir, s->log_dir) != 0)) {
-        free(s->log_dir);
-        s->log_dir = xstrdup(log_dir);
-        make_dirs(log_dir);
-        StrBuf path = STRBUF_INIT;
-        strbuf_printf(&path, "%s/memory.jsonl", log_dir);
-        memlog_open(&s->memlog, strbuf_cstr(&path));
-        strbuf_destroy(&path);
-        log_snapshot(s, "coprocess_start", 0, NULL);
-    }
+    if (log_dir && (!s->log_dir || strcmp(log_dir, s->log_dir) != 0))
+        use_log_dir(s, log_dir);
     return json_true();
 }
 
-/* The log file for the next run, creating the directory; NULL when no log_dir is
- * configured. If the directory cannot be made, opening the log fails later and the
- * result says why the log is off. */
+/* The log file for the next run; NULL when there is no usable log_dir. The directory is
+ * made again if it was removed (opening the log fails later if it cannot be, and the result
+ * says why the log is off), and the logs of gone co-processes are pruned: with this run's
+ * log, at most history_size remain. */
 static char *next_log_path(Server *s, int64_t next_id)
 {
-    if (!s->log_dir || !*s->log_dir)
+    if (!s->log_dir)
         return NULL;
-    make_dirs(s->log_dir);
-    StrBuf sb = STRBUF_INIT;
-    strbuf_printf(&sb, "%s/run-%d-%lld.log", s->log_dir, (int)getpid(), (long long)next_id);
-    return strbuf_detach(&sb);
+    StrBuf why = STRBUF_INIT;
+    logdir_prepare(s->log_dir, &why);
+    strbuf_destroy(&why);
+    size_t keep = history_capacity(&s->history);
+    logdir_prune_runs(s->log_dir, (int)getpid(), keep > 0 ? keep - 1 : 0);
+    return logdir_run_log_path(s->log_dir, (int)getpid(), (long long)next_id);
 }
 
 static json_t *m_run(void *ud, json_t *params, StrBuf *err)
@@ -561,6 +566,7 @@ int server_main(void)
     history_destroy(&s.history);
     memlog_destroy(&s.memlog);
     free(s.log_dir);
+    free(s.log_refused);
     if (r != 0)
         fprintf(stderr, "pytestmon: loop closed with live handles: %s\n", uv_strerror(r));
     return 0;

@@ -103,8 +103,7 @@ function M.start()
     group = vim.api.nvim_create_augroup('pytest_client', { clear = true }),
     callback = function() M.stop() end,
   })
-  local cfg = config.get()
-  pcall(vim.fn.mkdir, cfg.log_dir, 'p')
+  -- log_dir is made (0700) and checked by the co-process, which refuses an unsafe one.
   local rok, res = pcall(vim.rpcrequest, job, 'configure', M.configure_payload())
   if not rok then
     S.chan = nil

@@ -150,8 +150,18 @@ end
 local function check_dirs()
   start('pytest: directories')
   local dir = config.get().log_dir
-  pcall(vim.fn.mkdir, dir, 'p')
-  if vim.fn.filewritable(dir) == 2 then
+  local st = vim.loop.fs_stat(dir)
+  if not st then
+    ok('log directory ' .. dir .. ' will be created (mode 0700) on the first run')
+  elseif st.type ~= 'directory' then
+    err('log directory is not a directory: ' .. dir, as_advice('set the `log_dir` option'))
+  elseif st.uid ~= vim.loop.getuid() then
+    err('log directory is owned by another user (uid ' .. st.uid .. '): ' .. dir,
+      as_advice('runs have no logs; set the `log_dir` option'))
+  elseif bit.band(st.mode, 18) ~= 0 then -- 0022: group- or world-writable
+    err(string.format('log directory is writable by group or others (mode %o): %s', bit.band(st.mode, 511), dir),
+      as_advice('runs have no logs; `chmod go-w` it or set the `log_dir` option'))
+  elseif vim.fn.filewritable(dir) == 2 then
     ok('log directory writable: ' .. dir)
   else
     err('log directory not writable: ' .. dir, as_advice('set the `log_dir` option'))

@@ -43,3 +43,13 @@ def test_log_dir_writable(nvim, tmp_path):
     nvim.exec_lua("require('pytest').setup({ log_dir = ... })", str(d))
     text = checkhealth(nvim)
     assert f"log directory writable: {d}" in text
+
+
+def test_log_dir_unsafe_is_an_error(nvim, tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    nvim.exec_lua("require('pytest').setup({ log_dir = ... })", str(d))
+    text = checkhealth(nvim)
+    assert f"log directory is writable by group or others (mode 777): {d}" in text
+    assert "runs have no logs" in text

@@ -108,6 +108,28 @@ def test_configure_sent_first(ed, log_dir):
 
 
 @needs_bin
+def test_log_dir_is_made_private_and_unsafe_one_refused(ed, tmp_path):
+    fresh = tmp_path / "state" / "pytest-logs"
+    ed.exec_lua("local py, dir = ... require('pytest').setup({ python = py, log_dir = dir })", PYTHON, str(fresh))
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    assert (fresh.stat().st_mode & 0o777) == 0o700, oct(fresh.stat().st_mode)
+    assert (fresh.parent.stat().st_mode & 0o777) == 0o700
+    # A log_dir others can write into: one clear error, runs go on without logs.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    ed.exec_lua("local py, dir = ... require('pytest').setup({ python = py, log_dir = dir })", PYTHON, str(shared))
+    wait_for(ed, "#_G.__notes > 0")
+    msg = notes(ed)[-1]
+    assert msg["level"] == 4 and str(shared) in msg["msg"] and "writable by others" in msg["msg"]
+    ed.command("cd " + PROJ_PASS)
+    r = run_and_wait(ed, "PytestRun")
+    assert r["status"] == "passed", r.get("error")
+    assert "log_path" not in r and "writable by others" in r["log_error"]
+    assert os.listdir(shared) == []
+
+
+@needs_bin
 def test_setup_reconfigures_a_running_coprocess(ed, log_dir, tmp_path):
     assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
     pid = coprocesses(ed)[0].pid

@@ -115,7 +115,17 @@ def test_loud_output_keeps_memory_bounded(peer, tmp_path):
     r = run(peer, 1, str(proj), ["-s"])
     rss_after = psutil.Process(peer.proc.pid).memory_info().rss
     assert r["status"] == "failed"
-    assert os.path.getsize(r["log_path"]) >= 100 * 1024 * 1024
+    # The log keeps the first and the last 16 MiB of the 100 MiB and says where it was cut.
+    size = os.path.getsize(r["log_path"])
+    assert 32 * 1024 * 1024 < size < 32 * 1024 * 1024 + 300, size
+    with open(r["log_path"], "rb") as f:
+        assert b"test session starts" in f.read(4096)
+        f.seek(16 * 1024 * 1024 - 4)
+        cut = f.read(4) + f.readline() + f.readline()
+        assert cut.startswith(b"xxxx\n[pytestmon: "), cut
+        assert b"[pytestmon: " in cut and b" bytes of output cut here" in cut, cut
+        f.seek(-4096, os.SEEK_END)
+        assert b"1 failed" in f.read(), "the tail (pytest's summary) is kept"
     assert len(r["output_tail"]) <= 64 * 1024
     assert rss_after - rss_before < 20 * 1024 * 1024, (rss_before, rss_after)
 
@@ -141,15 +151,62 @@ def test_unusable_log_dir_runs_anyway_and_says_so(peer, tmp_path):
     assert "memory log is off" in r["memlog_error"]
 
 
-def test_full_log_disk_runs_anyway_and_says_so(peer, tmp_path):
+def test_planted_log_symlink_is_refused_and_runs_anyway(peer, tmp_path):
     logs = tmp_path / "logs"
-    logs.mkdir()
+    logs.mkdir(mode=0o700)
     configure(peer, log_dir=str(logs))
-    # The next run's log is a link to /dev/full: every write fails with ENOSPC.
-    os.symlink("/dev/full", logs / f"run-{peer.proc.pid}-1.log")
+    # The next run's log name is taken by a link to a file of the user's: never followed.
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    os.symlink(victim, logs / f"run-{peer.proc.pid}-1.log")
     r = run(peer, 1, fixture("proj_fail"))
     assert r["status"] == "failed" and r["failures"]
-    assert "log is off" in r["log_error"] and "No space left on device" in r["log_error"]
+    assert "log is off" in r["log_error"] and "Too many levels of symbolic links" in r["log_error"]
+    assert victim.read_text() == "precious"
+
+
+def test_run_logs_are_bounded_across_coprocesses(tmp_path):
+    # Three editors' co-processes in turn, each killed after two runs (as the OOM killer
+    # would): at most history_size run logs stay in the shared log_dir.
+    logs = tmp_path / "logs"
+    for _ in range(3):
+        p = Peer()
+        try:
+            configure(p, log_dir=str(logs), history_size=2)
+            for i in (1, 2):
+                assert run(p, i, fixture("proj_pass"))["status"] == "passed"
+        finally:
+            p.close()
+    names = sorted(n for n in os.listdir(logs) if n.startswith("run-"))
+    assert len(names) == 2, names
+    assert all(n.startswith(f"run-{p.proc.pid}-") for n in names), "the newest co-process's logs stay"
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o1777])
+def test_log_dir_writable_by_others_is_refused(peer, tmp_path, mode):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.chmod(logs, mode)
+    peer.request(900, "configure", [{"log_dir": str(logs)}])
+    err = peer.event("error")
+    assert str(logs) in err["message"] and "writable by" in err["message"]
+    assert "running without logs" in err["message"]
+    assert peer.response(900)[3] is True
+    r = run(peer, 1, fixture("proj_pass"))
+    assert r["status"] == "passed" and "log_path" not in r
+    assert "writable by" in r["memlog_error"]
+    assert os.listdir(logs) == [], "nothing is written into an unsafe log_dir"
+
+
+def test_log_dir_is_created_private(peer, tmp_path):
+    old = os.umask(0o022)
+    try:
+        logs = tmp_path / "new" / "logs"
+        configure(peer, log_dir=str(logs))
+    finally:
+        os.umask(old)
+    assert (logs.stat().st_mode & 0o777) == 0o700
+    assert (logs.parent.stat().st_mode & 0o777) == 0o700
 
 
 def test_deleted_cwd_is_reported(peer, tmp_path):
