@@ -33,7 +33,7 @@ typedef struct {
  * most the largest testcase seen. */
 typedef struct {
     StrBuf strings; /* this testcase's attribute values, each NUL-terminated */
-    size_t classname, name, file;
+    size_t classname, name, file, nodeid, frames;
     int line;
     double time;
     ResultBuf *results; /* results[0..cap) keep their text buffers between testcases */
@@ -43,7 +43,7 @@ typedef struct {
 static void casebuf_reset(CaseBuf *c)
 {
     strbuf_reset(&c->strings);
-    c->classname = c->name = c->file = NO_ATTR;
+    c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
     c->nresults = 0;
 }
 
@@ -131,6 +131,7 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
     JunitCase tc = {
         .classname = casebuf_str(c, c->classname), .name = casebuf_str(c, c->name),
         .file = casebuf_str(c, c->file), .line = c->line,
+        .nodeid = casebuf_str(c, c->nodeid), .frames = casebuf_str(c, c->frames),
         .time = c->time, .outcome = JUNIT_PASSED, .results = res, .nresults = c->nresults,
     };
     size_t decider = (size_t)-1;
@@ -223,7 +224,7 @@ static size_t *testcase_slot(CaseBuf *c, const char *name, size_t *line, size_t 
 {
     switch (name[0]) {
     case 'c': return strcmp(name, "classname") == 0 ? &c->classname : NULL;
-    case 'n': return strcmp(name, "name") == 0 ? &c->name : NULL;
+    case 'n': return strcmp(name, "name") == 0 ? &c->name : strcmp(name, "nodeid") == 0 ? &c->nodeid : NULL;
     case 'f': return strcmp(name, "file") == 0 ? &c->file : NULL;
     case 'l': return strcmp(name, "line") == 0 ? line : NULL;
     case 't': return strcmp(name, "time") == 0 ? time : NULL;
@@ -237,7 +238,7 @@ static void open_testcase(Reader *r, const xmlChar **attrs, int nb)
 {
     CaseBuf *c = &r->c;
     size_t line = NO_ATTR, time = NO_ATTR;
-    c->classname = c->name = c->file = NO_ATTR;
+    c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
     for (int i = 0; i < nb; i++, attrs += 5) {
         size_t *slot = attrs[1] == NULL ? testcase_slot(c, (const char *)attrs[0], &line, &time) : NULL;
         if (slot != NULL)
@@ -266,6 +267,34 @@ static void open_result(Reader *r, const char *nm, const xmlChar **attrs, int nb
     res->type = attr_get(c, attrs, nb, "type");
     strbuf_reset(&res->text);
     r->cur = res;
+}
+
+/* The pytestmon plugin's properties: "pytestmon.frames" of a testcase (kept with it) and
+ * "pytestmon.counts" of the suite (kept in the summary). Other properties are skipped. */
+static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
+{
+    const xmlChar **name = NULL, **value = NULL;
+    for (int i = 0; i < nb; i++, attrs += 5) {
+        if (attrs[1] != NULL)
+            continue;
+        if (strcmp((const char *)attrs[0], "name") == 0)
+            name = attrs;
+        else if (strcmp((const char *)attrs[0], "value") == 0)
+            value = attrs;
+    }
+    if (name == NULL || value == NULL || name[4] - name[3] < 10 ||
+        memcmp(name[3], "pytestmon.", 10) != 0)
+        return;
+    size_t len = (size_t)(name[4] - name[3]);
+    if (in_case && len == 16 && memcmp(name[3], "pytestmon.frames", 16) == 0) {
+        r->c.frames = attr_store(&r->c, value[3], value[4]);
+    } else if (!in_case && len == 16 && memcmp(name[3], "pytestmon.counts", 16) == 0 &&
+               r->sum != NULL) {
+        size_t off = attr_store(&r->c, value[3], value[4]); /* c->strings is free outside a testcase */
+        free(r->sum->counts);
+        r->sum->counts = xstrdup(casebuf_str(&r->c, off));
+        strbuf_reset(&r->c.strings);
+    }
 }
 
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
@@ -298,6 +327,8 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
                (strcmp(nm, "failure") == 0 || strcmp(nm, "error") == 0 ||
                 strcmp(nm, "skipped") == 0)) {
         open_result(r, nm, attrs, nb_attributes);
+    } else if (nm[0] == 'p' && strcmp(nm, "property") == 0) {
+        on_property(r, in_case, attrs, nb_attributes);
     }
     r->depth++;
 }
@@ -378,7 +409,7 @@ static int reader_init(Reader *r, const char *url, JunitCaseFn fn, void *ud, Jun
 {
     *r = (Reader){.fn = fn, .ud = ud, .sum = sum, .err = err, .case_depth = -1};
     if (sum != NULL)
-        *sum = (JunitSummary){0, 0, 0};
+        *sum = (JunitSummary){0, 0, 0, NULL};
     int rc = xmllib_get(&r->xml, err);
     if (rc != 0)
         return rc;
@@ -481,7 +512,7 @@ error:
 int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary, StrBuf *err)
 {
     if (summary != NULL)
-        *summary = (JunitSummary){0, 0, 0};
+        *summary = (JunitSummary){0, 0, 0, NULL};
     Reader r;
     int rc, fd;
     /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer (regular files ignore it). */
@@ -546,4 +577,10 @@ const char *junit_outcome_name(JunitOutcome o)
     case JUNIT_XPASSED_STRICT: return "xpassed strict";
     }
     return "unknown";
+}
+
+void junit_summary_destroy(JunitSummary *sum)
+{
+    free(sum->counts);
+    sum->counts = NULL;
 }

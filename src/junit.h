@@ -6,7 +6,9 @@
  * string in it) is borrowed until the visitor returns. Earlier testcases are not kept, so
  * memory is bounded by the largest single testcase (its failure/error/skipped texts), not by
  * file size, and the file is never mapped.
- * <system-out>/<system-err>/<properties> are skipped (their text is parsed, never copied).
+ * <system-out>/<system-err> are skipped (their text is parsed, never copied); of <properties>
+ * only those of the pytestmon plugin (python/pytestmon_plugin.py) are kept, see JunitCase.frames
+ * and JunitSummary.counts. The plugin writes the same dialect plus a `nodeid` attribute.
  *
  * Safety: the input must not contain a DOCTYPE (pytest never writes one). Parsing stops at the
  * SAX internalSubset event, raised as soon as "<!DOCTYPE name ...>" has been read and before
@@ -67,6 +69,9 @@ typedef struct {
     const char *name;      /* NULL if absent (pytest.exit / Ctrl-C write a nameless testcase) */
     const char *file;      /* relative to rootdir, '/' separated; NULL if absent (xunit2) */
     int line;              /* as in the XML: 0-based def line (first decorator); -1 if absent */
+    const char *nodeid;    /* pytest's own node id (the pytestmon plugin writes it); NULL if absent */
+    const char *frames;    /* "pytestmon.frames" property: JSON [[abs path, 1-based line], ...] of the
+                            * failure's traceback in the user's code, outermost first; NULL if absent */
     double time;           /* seconds; 0 if absent or unparsable */
     JunitOutcome outcome;
     /* Convenience copies of results[i] for the child that decided the outcome (NULL if passed). */
@@ -82,7 +87,11 @@ typedef struct {
     size_t nsuites;   /* <testsuite> elements seen */
     size_t ncases;    /* <testcase> elements handed to the visitor */
     double seconds;   /* sum of the testsuite time attributes */
+    char *counts;     /* owned: the "pytestmon.counts" suite property (JSON: pytest's own counts
+                       * by category), or NULL; free with junit_summary_destroy() */
 } JunitSummary;
+
+void junit_summary_destroy(JunitSummary *sum);
 
 /* Visitor: return 0 to continue, a negative value to stop; junit_read returns that value. */
 typedef int (*JunitCaseFn)(const JunitCase *tc, void *ud);

@@ -2,10 +2,12 @@
 #include "report.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "frames.h"
 #include "junit.h"
 #include "location.h"
 
@@ -64,6 +66,27 @@ static const char *when_of(FailureKind kind, const char *message)
     return NULL;
 }
 
+/* pytest's own node id when the plugin wrote it, else rebuilt from the mangled names. */
+static char *case_nodeid(const Ctx *c, const JunitCase *tc)
+{
+    if (tc->nodeid != NULL && tc->nodeid[0] != '\0')
+        return xstrdup(tc->nodeid);
+    return location_nodeid(tc->file, tc->classname, tc->name, c->dirs.rootdir);
+}
+
+/* Exact frames when the plugin recorded them, else the traceback text. */
+static void locate(const Ctx *c, const JunitCase *tc, const JunitResult *res, LocationSite *site)
+{
+    if (tc->frames != NULL) {
+        char *test_file = tc->file != NULL ? location_normalize(c->dirs.rootdir, tc->file) : NULL;
+        int rc = frames_locate(tc->frames, test_file, tc->line >= 0 ? tc->line + 1 : 0, site);
+        free(test_file);
+        if (rc == 0)
+            return;
+    }
+    location_find(res->text, tc->file, tc->line, &c->dirs, site);
+}
+
 static void recompute_min(Report *r, Ctx *c)
 {
     c->min_slow = 0;
@@ -81,7 +104,7 @@ static void consider_slow(Ctx *c, const JunitCase *tc)
         return;
     if (r->nslowest == c->keep && tc->time <= r->slowest[c->min_slow].seconds)
         return; /* cannot enter, and cannot raise a kept duplicate either */
-    char *nodeid = location_nodeid(tc->file, tc->classname, tc->name, c->dirs.rootdir);
+    char *nodeid = case_nodeid(c, tc);
     uint64_t h = str_hash(nodeid);
     for (size_t i = 0; i < r->nslowest; i++) {
         if (c->slow_hash[i] == h && strcmp(r->slowest[i].nodeid, nodeid) == 0) {
@@ -120,10 +143,10 @@ static void add_failure(Ctx *c, const JunitCase *tc, const JunitResult *res, Fai
         r->failures = xrealloc(r->failures, c->cap_failures * sizeof *r->failures);
     }
     LocationSite site;
-    location_find(res->text, tc->file, tc->line, &c->dirs, &site);
+    locate(c, tc, res, &site);
     const char *when = when_of(kind, res->message);
     r->failures[r->nfailures++] = (Failure){
-        .nodeid = location_nodeid(tc->file, tc->classname, tc->name, c->dirs.rootdir),
+        .nodeid = case_nodeid(c, tc),
         .kind = kind,
         .when = when != NULL ? xstrdup(when) : NULL,
         .message = location_message(res->message, res->text),
@@ -182,6 +205,30 @@ static void ctx_init(Ctx *c, Report *out, const char *rootdir, const char *start
     }
 }
 
+/* The plugin's "pytestmon.counts": pytest's own numbers, as its terminal summary counts them
+ * (a test that passed and errored in teardown is one passed and one error; a strict XPASS is
+ * failed), replace those counted from the testcases. */
+static void take_pytest_counts(Report *r, const char *json)
+{
+    json_t *counts = json_loads(json, 0, NULL);
+    if (!json_is_object(counts)) {
+        json_decref(counts);
+        return;
+    }
+    static const struct { const char *category; size_t offset; } map[] = {
+        {"passed", offsetof(Report, passed)},   {"failed", offsetof(Report, failed)},
+        {"error", offsetof(Report, errors)},    {"skipped", offsetof(Report, skipped)},
+        {"xfailed", offsetof(Report, xfailed)}, {"xpassed", offsetof(Report, xpassed)},
+        {"deselected", offsetof(Report, deselected)},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        json_int_t n = json_integer_value(json_object_get(counts, map[i].category));
+        *(int *)((char *)r + map[i].offset) = n > 0 && n < INT32_MAX ? (int)n : 0;
+    }
+    r->pytest_counts = true;
+    json_decref(counts);
+}
+
 static void ctx_finish(Ctx *c, const JunitSummary *sum)
 {
     free(c->slow_hash);
@@ -195,6 +242,8 @@ static void ctx_finish(Ctx *c, const JunitSummary *sum)
         }
     }
     c->r->seconds = sum->seconds;
+    if (sum->counts != NULL)
+        take_pytest_counts(c->r, sum->counts);
     if (c->r->nslowest > 1)
         qsort(c->r->slowest, c->r->nslowest, sizeof *c->r->slowest, cmp_slow_desc);
 }
@@ -209,6 +258,7 @@ int report_from_junit(const char *xml_path, const char *rootdir, const char *sta
     int rc = junit_read(xml_path, on_case, &c, &sum, err);
     location_cache_clear();
     ctx_finish(&c, &sum);
+    junit_summary_destroy(&sum);
     return rc;
 }
 
@@ -223,6 +273,7 @@ int report_from_junit_memory(const char *buf, size_t len, const char *rootdir,
     int rc = junit_read_memory(buf, len, on_case, &c, &sum, err);
     location_cache_clear();
     ctx_finish(&c, &sum);
+    junit_summary_destroy(&sum);
     return rc;
 }
 
@@ -300,8 +351,9 @@ json_t *report_to_json(const Report *r)
         json_object_set_new_nocheck(o, "seconds", json_real(s->seconds));
         json_array_append_new(slowest, o);
     }
-    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:o, s:o}",
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:o, s:o}",
                      "passed", r->passed, "failed", r->failed, "errors", r->errors,
                      "skipped", r->skipped, "xfailed", r->xfailed, "xpassed", r->xpassed,
+                     "deselected", r->deselected,
                      "seconds", r->seconds, "failures", failures, "slowest", slowest);
 }

@@ -11,10 +11,14 @@
  * Consequences: a test whose call failed and whose teardown errored gives one `failed` and one
  * `errors` (two testcases, two Failure entries), like pytest; a test that passed but whose teardown
  * errored is one testcase in the XML, so it counts as an error only (pytest: passed + error).
- * Nameless testcases (written by pytest.exit / Ctrl-C) are ignored. */
+ * Nameless testcases (written by pytest.exit / Ctrl-C) are ignored.
+ * When the report comes from the pytestmon plugin, its "pytestmon.counts" replace these counts
+ * with pytest's own (and add deselected); its exact frames and node ids replace the ones
+ * recovered from traceback text (frames.h). */
 #ifndef PYTESTMON_REPORT_H
 #define PYTESTMON_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -48,6 +52,8 @@ typedef struct {
 
 typedef struct {
     int passed, failed, errors, skipped, xfailed, xpassed;
+    int deselected;          /* known only from the plugin's counts, else 0 */
+    bool pytest_counts;      /* the counts are pytest's own (the plugin's "pytestmon.counts") */
     double seconds;          /* sum of the <testsuite time> attributes */
     Failure *failures;       /* in XML order (xdist: completion order); nfailures entries */
     size_t nfailures;

@@ -15,6 +15,7 @@
 #include "headroom.h"
 #include "memreport.h"
 #include "project.h"
+#include "pyplugin.h"
 #include "runout.h"
 #include "sampler.h"
 #include "strbuf.h"
@@ -44,6 +45,7 @@ struct Run {
     Run *next;
     int64_t id;
     char *cwd, *root, *python, **argv, **env;
+    char *plugin_dir;            /* where pytestmon_plugin.py is; NULL: pytest's junitxml */
     const char *python_why;
     char **user_args;
     uint64_t timeout_ms, grace_ms;
@@ -449,6 +451,7 @@ static void run_free(Run *run)
     free(run->start_error);
     project_free_argv(run->argv);
     project_free_argv(run->env);
+    free(run->plugin_dir);
     project_free_argv(run->user_args);
     free(run);
 }
@@ -541,16 +544,23 @@ static char **build_argv(const Run *run, char *const *rewritten)
         nuser++;
     char **argv = xcalloc(nuser + 10, sizeof *argv);
     size_t k = 0;
-    StrBuf junit = STRBUF_INIT;
-    strbuf_printf(&junit, "--junitxml=%s", run->junit_path);
     argv[k++] = xstrdup(run->python);
     argv[k++] = xstrdup("-m");
     argv[k++] = xstrdup("pytest");
-    argv[k++] = xstrdup("-v");
-    argv[k++] = xstrdup("-rfE");
-    argv[k++] = strbuf_detach(&junit);
-    argv[k++] = xstrdup("-o");
-    argv[k++] = xstrdup("junit_family=xunit1");
+    if (run->plugin_dir) {
+        /* Our plugin writes the report whatever the user does to pytest's junitxml, and asks
+         * for -v -rfE itself where a terminal exists. */
+        argv[k++] = xstrdup("-p");
+        argv[k++] = xstrdup(PYPLUGIN_MODULE);
+    } else {
+        argv[k++] = xstrdup("-v");
+        argv[k++] = xstrdup("-rfE");
+        StrBuf junit = STRBUF_INIT;
+        strbuf_printf(&junit, "--junitxml=%s", run->junit_path);
+        argv[k++] = strbuf_detach(&junit);
+        argv[k++] = xstrdup("-o");
+        argv[k++] = xstrdup("junit_family=xunit1");
+    }
     for (size_t i = 0; i < nuser; i++)
         argv[k++] = xstrdup(rewritten[i]);
     return argv;
@@ -693,10 +703,13 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         fail_start(run, strbuf_detach(&sb));
         return run->id;
     }
+    run->plugin_dir = pyplugin_find_dir();
     char **rewritten = project_rewrite_args(run->cwd, spec->args, spec->nargs);
     run->argv = build_argv(run, rewritten);
     project_free_argv(rewritten);
     run->env = build_env(spec->env, spec->nenv);
+    if (run->plugin_dir)
+        run->env = pyplugin_env(run->env, run->plugin_dir, run->junit_path);
     rc = spawn_pytest(run);
     if (rc != 0) {
         fail_start(run, describe_spawn_error(run, rc));

@@ -12,6 +12,7 @@
 
 #include "headroom.h"
 #include "procmem.h"
+#include "junit.h"
 #include "report.h"
 #include "strbuf.h"
 
@@ -186,9 +187,10 @@ static const char *status_for_exit(int64_t code)
 /* "3 failed, 120 passed, 2 skipped in 2.14s", pytest's own order and words. */
 static char *summary_line(json_t *counts, double seconds)
 {
-    static const char *const order[][2] = {{"failed", "failed"}, {"passed", "passed"},
-                                           {"skipped", "skipped"}, {"xfailed", "xfailed"},
-                                           {"xpassed", "xpassed"}, {"errors", "error"}};
+    static const char *const order[][2] = {{"failed", "failed"},   {"passed", "passed"},
+                                           {"skipped", "skipped"}, {"deselected", "deselected"},
+                                           {"xfailed", "xfailed"}, {"xpassed", "xpassed"},
+                                           {"errors", "error"}};
     StrBuf sb = STRBUF_INIT;
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         json_int_t n = json_integer_value(json_object_get(counts, order[i][0]));
@@ -383,15 +385,22 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
             if (rep.seconds > 0)
                 seconds = rep.seconds;
             if (!counts) {
-                counts = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "passed", rep.passed, "failed",
+                counts = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "passed", rep.passed, "failed",
                                    rep.failed, "errors", rep.errors, "skipped", rep.skipped,
-                                   "xfailed", rep.xfailed, "xpassed", rep.xpassed);
+                                   "xfailed", rep.xfailed, "xpassed", rep.xpassed, "deselected",
+                                   rep.deselected);
             }
             json_decref(rj);
         } else if (rc == -ENOENT) {
             strbuf_reset(&why);
             strbuf_puts(&why, f->term_signal ? "pytest was killed before writing its JUnit report"
                                              : "pytest wrote no JUnit report");
+        } else if (rc == JUNIT_EMALFORMED && rep.passed + rep.failed + rep.errors + rep.skipped > 0) {
+            /* The plugin writes as tests end: a cut-off report means pytest died mid-run. */
+            StrBuf cut = STRBUF_INIT;
+            strbuf_printf(&cut, "pytest died before its JUnit report was complete (%s)", strbuf_cstr(&why));
+            strbuf_destroy(&why);
+            why = cut;
         }
         report_destroy(&rep);
     }

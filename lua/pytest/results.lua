@@ -29,7 +29,7 @@ local entries_by_list = {}
 -- (see M.show) must not land after a newer run started.
 local generation = 0
 
-local COUNT_ORDER = { 'failed', 'passed', 'errors', 'skipped', 'xfailed', 'xpassed' }
+local COUNT_ORDER = { 'failed', 'passed', 'errors', 'skipped', 'deselected', 'xfailed', 'xpassed' }
 
 local function is_space(b) return b == 32 or (b ~= nil and b >= 9 and b <= 13) end
 

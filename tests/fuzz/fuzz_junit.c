@@ -178,6 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         die("the visitor's stop value was not returned");
     if (rc != 0 && rc != -12345 && err2.len == 0)
         die("error without a message");
+    junit_summary_destroy(&sum);
     strbuf_destroy(&err2);
     free(buf);
     return 0;

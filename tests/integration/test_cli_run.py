@@ -136,7 +136,9 @@ def test_junit_missing_falls_back_to_terminal(tmp_path):
     proj = make_project(tmp_path, "test_a.py", "import os\n\ndef test_bad():\n    assert 1 == 2\n\n"
                                                 "def test_zz_crash():\n    os._exit(3)\n")
     code, r = run_json("--python", PYTHON, "--cwd", str(proj))
-    assert r["source"] == "terminal" and "no JUnit report" in r["source_reason"]
+    # The plugin's report holds test_bad and is cut off at the crash.
+    assert r["source"] == "terminal"
+    assert "pytest died before its JUnit report was complete" in r["source_reason"]
     assert [f["nodeid"] for f in r["failures"]] == ["test_a.py::test_bad"]
     assert r["failures"][0]["line"] == 3      # the def line of test_bad, found in the file
     assert r["exit_code"] == 3
@@ -161,10 +163,11 @@ def test_killed_pytest_without_memory_pressure_says_so(tmp_path):
 
 
 def test_terminal_fallback_reads_the_short_summary(tmp_path):
-    # A user --junitxml wins over ours: no report where we look, but pytest's -rfE summary
-    # lines name each failure with its message.
+    # Without our plugin (not found), a user --junitxml wins over ours: no report where we
+    # look, but pytest's -rfE summary lines name each failure with its message.
     code, r = run_json("--python", PYTHON, "--cwd", fixture("proj_soak"),
-                       f"--junitxml={tmp_path / 'elsewhere.xml'}")
+                       f"--junitxml={tmp_path / 'elsewhere.xml'}",
+                       env={"PYTESTMON_PYDIR": str(tmp_path / "no-plugin-here")})
     assert r["source"] == "terminal" and r["source_reason"] == "pytest wrote no JUnit report"
     got = [(f["nodeid"], f["message"], f["line"]) for f in r["failures"]]
     assert got == [("test_soak.py::test_fails", "assert 41 == 42", 8),

@@ -117,6 +117,8 @@ static void expect_at(const Run *run, const char *file, int line, const char *go
 
 /* ---- proj_fail ---------------------------------------------------------------------------------- */
 
+static void expect_proj_fail_failures(const Run *run);
+
 static void test_proj_fail_counts_and_failures(void **state)
 {
     (void)state;
@@ -133,26 +135,56 @@ static void test_proj_fail_counts_and_failures(void **state)
     assert_int_equal(r->xpassed, 1);
     assert_int_equal(r->nfailures, 22);
     assert_true(r->seconds > 0);
+    assert_false(r->pytest_counts);
+    expect_proj_fail_failures(&run);
+    run_free(&run);
+}
 
+/* The pytestmon plugin's report of the same run with --tb=no (no traceback text at all):
+ * the same failures at the same places, from pytest's own frames, and pytest's own counts. */
+static void test_plugin_report_is_exact_without_tracebacks(void **state)
+{
+    (void)state;
+    Run run;
+    assert_int_equal(run_sample(&run, "proj_fail_plugin_tbno.xml", "proj_fail", ".", 5), 0);
+    const Report *r = &run.r;
+    assert_true(r->pytest_counts);
+    /* exactly pytest's summary line in proj_fail_plugin_tbno.rA.txt */
+    assert_int_equal(r->failed, 18);
+    assert_int_equal(r->passed, 4);
+    assert_int_equal(r->errors, 4);
+    assert_int_equal(r->skipped, 1);
+    assert_int_equal(r->xfailed, 1);
+    assert_int_equal(r->xpassed, 1);
+    assert_int_equal(r->deselected, 0);
+    assert_int_equal(r->nfailures, 22);
+    expect_proj_fail_failures(&run);
+    run_free(&run);
+}
+
+/* The 22 failures of proj_fail, wherever the report came from. */
+static void expect_proj_fail_failures(const Run *run)
+{
+    const Report *r = &run->r;
     const Failure *f = find_failure(r, "test_basic.py::test_assert_eq", NULL);
     assert_non_null(f);
     assert_int_equal(f->kind, FAILURE_FAILED);
     assert_string_equal(f->when, "call");
     assert_string_equal(f->message, "assert 3 == 4");
-    expect_at(&run, "test_basic.py", 12, f->file, f->line);
+    expect_at(run, "test_basic.py", 12, f->file, f->line);
     assert_null(f->crash_file);
 
     f = find_failure(r, "test_basic.py::test_helper_crash", NULL);
-    expect_at(&run, "test_basic.py", 17, f->file, f->line);
-    expect_at(&run, "helpers/calc.py", 3, f->crash_file, f->crash_line);
+    expect_at(run, "test_basic.py", 17, f->file, f->line);
+    expect_at(run, "helpers/calc.py", 3, f->crash_file, f->crash_line);
     assert_string_equal(f->message, "ZeroDivisionError: cannot divide 0 by zero");
 
     f = find_failure(r, "test_basic.py::test_setup_error", NULL);
     assert_int_equal(f->kind, FAILURE_ERROR);
     assert_string_equal(f->when, "setup");
     assert_string_equal(f->message, "RuntimeError: setup exploded");
-    expect_at(&run, "test_basic.py", 20, f->file, f->line);
-    expect_at(&run, "conftest.py", 11, f->crash_file, f->crash_line);
+    expect_at(run, "test_basic.py", 20, f->file, f->line);
+    expect_at(run, "conftest.py", 11, f->crash_file, f->crash_line);
 
     /* call failure + teardown error of one test: two entries */
     const Failure *call = find_failure(r, "test_basic.py::test_call_and_teardown", "call");
@@ -161,36 +193,35 @@ static void test_proj_fail_counts_and_failures(void **state)
     assert_non_null(td);
     assert_int_equal(call->kind, FAILURE_FAILED);
     assert_int_equal(td->kind, FAILURE_ERROR);
-    expect_at(&run, "test_basic.py", 29, call->file, call->line);
-    expect_at(&run, "conftest.py", 17, td->crash_file, td->crash_line);
+    expect_at(run, "test_basic.py", 29, call->file, call->line);
+    expect_at(run, "conftest.py", 17, td->crash_file, td->crash_line);
 
     f = find_failure(r, "test_basic.py::test_xpass_strict", NULL);
     assert_int_equal(f->kind, FAILURE_XPASS_STRICT);
     assert_string_equal(f->message, "[XPASS(strict)] fixed now");
-    expect_at(&run, "test_basic.py", 47, f->file, f->line);
+    expect_at(run, "test_basic.py", 47, f->file, f->line);
 
     f = find_failure(r, "test_basic.py::test_missing_fixture", NULL);
     assert_string_equal(f->message, "fixture 'no_such_fixture' not found");
-    expect_at(&run, "test_basic.py", 73, f->file, f->line);
+    expect_at(run, "test_basic.py", 73, f->file, f->line);
 
     f = find_failure(r, "test_basic.py::test_param[a::b]", NULL);
-    expect_at(&run, "test_basic.py", 34, f->file, f->line);
+    expect_at(run, "test_basic.py", 34, f->file, f->line);
     f = find_failure(r, "test_basic.py::test_chained", NULL);
-    expect_at(&run, "test_basic.py", 65, f->file, f->line);
+    expect_at(run, "test_basic.py", 65, f->file, f->line);
     f = find_failure(r, "test_basic.py::test_escape_char", NULL);
     assert_string_equal(f->message, "AssertionError: assert '\\x1b[31mred' == 'plain'");
     f = find_failure(r, "tests/test_math.py::test_decorated", NULL);
-    expect_at(&run, "tests/test_math.py", 21, f->file, f->line);
+    expect_at(run, "tests/test_math.py", 21, f->file, f->line);
     f = find_failure(r, "tests/test_math.py::TestCalc::TestNested::test_div", NULL);
-    expect_at(&run, "tests/test_math.py", 33, f->file, f->line);
+    expect_at(run, "tests/test_math.py", 33, f->file, f->line);
     f = find_failure(r, "tests/test_inherit.py::TestChild::test_inherited", NULL);
-    expect_at(&run, "tests/base.py", 5, f->file, f->line);
+    expect_at(run, "tests/base.py", 5, f->file, f->line);
     f = find_failure(r, "tests/sub/test_spaced name \xc3\xa9.py::test_unicode", NULL);
-    expect_at(&run, "tests/sub/test_spaced name \xc3\xa9.py", 3, f->file, f->line);
+    expect_at(run, "tests/sub/test_spaced name \xc3\xa9.py", 3, f->file, f->line);
     f = find_failure(r, "test_doc.txt::test_doc.txt", NULL);
     assert_string_equal(f->message, "Expected: expected, Got: actual");
-    expect_at(&run, "test_doc.txt", 5, f->file, f->line);
-    run_free(&run);
+    expect_at(run, "test_doc.txt", 5, f->file, f->line);
 }
 
 /* The same run with --tb=short/native/line: the same failures; locations where there are any. */
@@ -488,6 +519,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proj_fail_counts_and_failures),
+        cmocka_unit_test(test_plugin_report_is_exact_without_tracebacks),
         cmocka_unit_test(test_tb_variants),
         cmocka_unit_test(test_started_in_subdir),
         cmocka_unit_test(test_collection_errors),

@@ -1,0 +1,334 @@
+"""pytestmon's pytest plugin: exact facts from pytest itself, for the pytestmon co-process.
+
+Loaded by the co-process with ``-p pytestmon_plugin`` (this directory is put first on the
+child's PYTHONPATH) and active only when ``PYTESTMON_REPORT`` names a file: then it writes
+there, as the run goes, a JUnit-shaped XML report (the xunit1 dialect pytest's own junitxml
+writes, which the co-process's libxml2 reader already reads), whatever the user did to
+pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the terminal
+(``--tb=no``, ``-q``, ``-p no:terminal``). Beyond pytest's junitxml each testcase carries:
+
+- ``nodeid``: pytest's node id, verbatim (no rebuilding from the mangled classname);
+- ``<property name="pytestmon.frames" value="[[path, line], ...]">``: the traceback entries
+  of the failure in the user's code, outermost first (absolute paths, 1-based lines), read
+  from ``excinfo.traceback`` whatever ``--tb`` says, without pytest's, pluggy's, the
+  standard library's or installed packages' frames and without ``__tracebackhide__`` ones;
+
+and the suite carries ``pytestmon.counts``: pytest's own numbers (``pytest_report_teststatus``
+categories, as the terminal summary counts them, plus ``deselected``).
+
+Testcases are written when a test's teardown is reported (flushed, so the file can be read
+while it grows) and the document is closed at session end. Under xdist the workers only
+compute frames (they travel in ``report.user_properties``); the controller writes.
+
+Must import on every interpreter pytest 7+ runs on (Python 3.7+) and must never break a run:
+every hook body is guarded, and a failure switches the plugin off with one warning.
+"""
+import json
+import os
+import sys
+import sysconfig
+
+import pytest
+
+_FRAMES = "pytestmon.frames"
+_ENV = "PYTESTMON_REPORT"
+
+
+def _library_dirs():
+    """Directories whose code is not the user's: the standard library, installed packages
+    (of this interpreter and of the one a venv was made from), pytest and pluggy."""
+    dirs = set()
+    for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
+        try:
+            paths = sysconfig.get_paths(vars=scheme_vars) if scheme_vars else sysconfig.get_paths()
+        except Exception:
+            continue
+        for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+            if paths.get(key):
+                dirs.add(paths[key])
+    for path in sys.path:
+        if path.endswith(("site-packages", "dist-packages")):
+            dirs.add(path)
+    import _pytest
+    import pluggy
+
+    dirs.add(os.path.dirname(_pytest.__file__))
+    dirs.add(os.path.dirname(pluggy.__file__))
+    dirs.add(os.path.dirname(pytest.__file__))
+    out = set()
+    for d in dirs:
+        out.add(os.path.join(os.path.abspath(d), ""))
+        out.add(os.path.join(os.path.realpath(d), ""))
+    return tuple(sorted(out))
+
+
+def _hidden(entry, excinfo):
+    try:
+        return entry.ishidden(excinfo)  # pytest 8.1+
+    except TypeError:
+        return entry.ishidden()
+    except Exception:
+        return False
+
+
+def user_frames(excinfo, library):
+    """[[abs path, 1-based line], ...] of the traceback entries in the user's code."""
+    frames = []
+    for entry in excinfo.traceback:
+        path = os.path.abspath(str(entry.path))
+        if path.startswith(library) or not os.path.isabs(path) or _hidden(entry, excinfo):
+            continue
+        frames.append([path, entry.lineno + 1])
+    return frames
+
+
+def _mangle(nodeid):
+    """classname and name as pytest's junitxml writes them (xunit1)."""
+    names = nodeid.split("::")
+    names[0] = names[0].replace("/", ".")
+    if names[0].endswith(".py"):
+        names[0] = names[0][:-3]
+    base = names[:-1]
+    return ".".join(base), names[-1]
+
+
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;",
+                          "\r": "&#13;", "\t": "&#9;"})
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# Characters XML 1.0 forbids become the literal text "#xHH", as pytest's junitxml writes them.
+_FORBIDDEN = {c: "#x%02X" % c for c in list(range(0, 9)) + [11, 12] + list(range(14, 32))}
+_FORBIDDEN.update({c: "#x%X" % c for c in (0xFFFE, 0xFFFF)})
+
+
+def _clean(s):
+    s = s.translate(_FORBIDDEN)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        s = s.encode("utf-8", "replace").decode("utf-8")
+    return s
+
+
+def _attr(s):
+    return _clean(str(s)).translate(_ESCAPES)
+
+
+def _text(s):
+    return _clean(str(s)).translate(_TEXT_ESCAPES)
+
+
+def _longrepr_text(rep):
+    try:
+        return str(rep.longrepr) if rep.longrepr is not None else ""
+    except Exception as e:  # a repr that fails to render must not lose the result
+        return "(pytestmon: cannot render the report: %r)" % (e,)
+
+
+def _crash_message(rep):
+    """As pytest's junitxml: the crash line's message, else the whole report text."""
+    crash = getattr(rep.longrepr, "reprcrash", None)
+    msg = getattr(crash, "message", None)
+    return msg if msg is not None else _longrepr_text(rep)
+
+
+def _frames_of(rep):
+    for name, value in getattr(rep, "user_properties", ()) or ():
+        if name == _FRAMES:
+            return value
+    return None
+
+
+class Writer:
+    """Owns the report file; writes one <testcase> per finished test."""
+
+    def __init__(self, config, path):
+        self.config = config
+        self.path = path
+        self.f = open(path, "w", encoding="utf-8", newline="")
+        self.f.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
+        self.f.flush()
+        self.pending = {}   # nodeid -> reports of the test so far
+        self.counts = {}
+        self.closed = False
+
+    def count(self, rep):
+        try:
+            res = self.config.hook.pytest_report_teststatus(report=rep, config=self.config)
+            category = res[0] if res else ""
+        except Exception:
+            category = rep.outcome
+        if category:
+            self.counts[category] = self.counts.get(category, 0) + 1
+
+    def case(self, rep, body, time_s):
+        classname, name = _mangle(rep.nodeid)
+        loc = getattr(rep, "location", None)
+        attrs = 'classname="%s" name="%s" nodeid="%s"' % (_attr(classname), _attr(name), _attr(rep.nodeid))
+        if loc:
+            attrs += ' file="%s"' % _attr(loc[0].replace(os.sep, "/"))
+            if loc[1] is not None:
+                attrs += ' line="%d"' % loc[1]
+        attrs += ' time="%.3f"' % time_s
+        self.f.write("<testcase %s>%s</testcase>" % (attrs, body))
+
+    @staticmethod
+    def properties(frames):
+        if frames is None:
+            return ""
+        return '<properties><property name="%s" value="%s"/></properties>' % (
+            _FRAMES, _attr(json.dumps(frames)))
+
+    def result(self, rep, phase):
+        """The failure/error/skipped element of one phase's report, or ""."""
+        if rep.failed:
+            if phase == "call":
+                return '<failure message="%s">%s</failure>' % (_attr(_crash_message(rep)),
+                                                                 _text(_longrepr_text(rep)))
+            return '<error message="failed on %s with &quot;%s&quot;">%s</error>' % (
+                phase, _attr(_crash_message(rep)), _text(_longrepr_text(rep)))
+        if rep.skipped:
+            if hasattr(rep, "wasxfail"):
+                return '<skipped type="pytest.xfail" message="%s"/>' % _attr(rep.wasxfail)
+            lr = rep.longrepr
+            if isinstance(lr, tuple) and len(lr) == 3:
+                path, line, reason = lr
+                return '<skipped type="pytest.skip" message="%s">%s</skipped>' % (
+                    _attr(reason), _text("%s:%s: %s" % (path, line, reason)))
+            return '<skipped type="pytest.skip" message="">%s</skipped>' % _text(_longrepr_text(rep))
+        return ""
+
+    def logreport(self, rep):
+        self.count(rep)
+        reps = self.pending.setdefault(rep.nodeid, {})
+        reps[rep.when] = rep
+        if rep.when != "teardown":
+            return
+        del self.pending[rep.nodeid]
+        time_s = sum(getattr(r, "duration", 0.0) or 0.0 for r in reps.values())
+        setup, call = reps.get("setup"), reps.get("call")
+        main = setup if setup is not None and not setup.passed else call
+        body = ""
+        if main is not None:
+            body = self.result(main, "setup" if main is setup else "call")
+        if body and main.failed:
+            body = self.properties(_frames_of(main)) + body
+        if rep.failed:
+            teardown = self.properties(_frames_of(rep)) + self.result(rep, "teardown")
+            if body:  # a failed call and a failed teardown: two testcases, as junitxml
+                self.case(rep, body, time_s)
+            body = teardown
+        self.case(rep, body, time_s)
+        self.f.flush()
+
+    def collectreport(self, rep):
+        if not rep.failed and not rep.skipped:
+            return
+        self.count(rep)
+        if rep.failed:
+            body = '<error message="collection failure">%s</error>' % _text(_longrepr_text(rep))
+        else:
+            body = self.result(rep, "collect")
+        name = rep.nodeid.replace("/", ".")
+        if name.endswith(".py"):
+            name = name[:-3]
+        self.f.write('<testcase classname="" name="%s" nodeid="%s" file="%s" time="0.000">%s</testcase>' % (
+            _attr(name), _attr(rep.nodeid), _attr(rep.nodeid.split("::")[0]), body))
+        self.f.flush()
+
+    def close(self, deselected):
+        if self.closed:
+            return
+        self.closed = True
+        if deselected:
+            self.counts["deselected"] = deselected
+        self.f.write('<properties><property name="pytestmon.counts" value="%s"/></properties>' % _attr(
+            json.dumps(self.counts, sort_keys=True)))
+        self.f.write('</testsuite></testsuites>')
+        self.f.close()
+
+
+class Plugin:
+    def __init__(self, config, path):
+        self.config = config
+        self.library = _library_dirs()
+        self.is_worker = hasattr(config, "workerinput")
+        self.writer = None if self.is_worker else Writer(config, path)
+        self.deselected = 0
+
+    def off(self, what, exc):
+        sys.stderr.write("pytestmon plugin: %s failed (%r); results come from pytest's output\n" % (what, exc))
+        try:
+            self.config.pluginmanager.unregister(self)
+        except Exception:
+            pass
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        try:
+            rep = outcome.get_result()
+            if rep.failed and call.excinfo is not None:
+                frames = user_frames(call.excinfo, self.library)
+                rep.user_properties = list(rep.user_properties) + [(_FRAMES, frames)]
+        except Exception as e:
+            self.off("pytest_runtest_makereport", e)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report):
+        if self.writer is None:
+            return
+        try:
+            self.writer.logreport(report)
+        except Exception as e:
+            self.off("pytest_runtest_logreport", e)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collectreport(self, report):
+        if self.writer is None:
+            return
+        try:
+            self.writer.collectreport(report)
+        except Exception as e:
+            self.off("pytest_collectreport", e)
+
+    def pytest_deselected(self, items):
+        self.deselected += len(items)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session):
+        if self.writer is None:
+            return
+        try:
+            self.writer.close(self.deselected)
+        except Exception as e:
+            self.off("pytest_sessionfinish", e)
+
+
+def _verbose_progress(config):
+    """The co-process reads per-test progress lines (-v) and the short failure summary (-rfE)
+    from the terminal. Set here, not on the command line, so that a run whose terminal
+    plugin is off (-p no:terminal, in addopts too) is not a usage error."""
+    if not config.pluginmanager.has_plugin("terminal"):
+        return
+    if (config.option.verbose or 0) < 1:
+        config.option.verbose = 1
+    chars = getattr(config.option, "reportchars", None) or ""
+    for c in "fE":
+        if c not in chars:
+            chars += c
+    config.option.reportchars = chars
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    path = os.environ.get(_ENV)
+    if not path:
+        return
+    try:
+        _verbose_progress(config)
+    except Exception:
+        pass
+    try:
+        config.pluginmanager.register(Plugin(config, path), "pytestmon")
+    except Exception as e:
+        sys.stderr.write("pytestmon plugin: cannot start (%r); results come from pytest's output\n" % (e,))

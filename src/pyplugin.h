@@ -1,0 +1,22 @@
+/* pyplugin: pytestmon's own pytest plugin (python/pytestmon_plugin.py) as a run loads it.
+ *
+ * Knows the plugin's contract and nothing else: its module name, the directory that holds it,
+ * and the two environment variables a run sets for it (PYTHONPATH gets that directory first,
+ * PYTESTMON_REPORT names the report file it writes). Holds no state; returns heap strings or
+ * edits a heap environment array as documented. */
+#ifndef PYTESTMON_PYPLUGIN_H
+#define PYTESTMON_PYPLUGIN_H
+
+#define PYPLUGIN_MODULE "pytestmon_plugin"
+
+/* The directory holding pytestmon_plugin.py: $PYTESTMON_PYDIR when set, else python/ in the
+ * first of the 4 directories above the running binary (/proc/self/exe) that has it. A new
+ * string, or NULL when there is none (runs then use pytest's junitxml alone). */
+char *pyplugin_find_dir(void);
+
+/* The child environment `env` (a NULL-terminated heap array of heap strings, consumed) with
+ * `dir` first on PYTHONPATH (before the value env already has) and PYTESTMON_REPORT=report.
+ * Returns the new array. */
+char **pyplugin_env(char **env, const char *dir, const char *report);
+
+#endif

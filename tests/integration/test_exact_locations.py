@@ -1,0 +1,97 @@
+"""Failures are located exactly whatever the user does to pytest's report and terminal: the
+pytestmon plugin (python/pytestmon_plugin.py) hands over pytest's own traceback frames, node ids
+and counts. The reference is an independent run without the plugin (pytest's junitxml and the
+traceback-text algorithm, exact on plain runs) on proj_fail, which holds every failure shape."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BIN, FIXTURES_DIR
+
+PYTHON = os.environ.get("PYTESTMON_TEST_PYTHON", "/usr/bin/python3")
+PROJ = os.path.join(FIXTURES_DIR, "proj_fail")
+
+
+def run(cwd, *args, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([BIN, "run", "--json", "--python", PYTHON, "--cwd", cwd, "--", *args],
+                       capture_output=True, text=True, env=e, timeout=120)
+    return json.loads(p.stdout)
+
+
+def sites(r, root, with_message=True):
+    out = set()
+    for f in r["failures"]:
+        rel = lambda p: os.path.relpath(p, root) if p else None
+        site = (f["nodeid"], f["kind"], f.get("when"), rel(f["file"]), f["line"],
+                rel(f.get("crash_file")), f.get("crash_line"))
+        out.add(site + ((f["message"],) if with_message else ()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    no_plugin = str(tmp_path_factory.mktemp("no-plugin"))
+    r = run(PROJ, env={"PYTESTMON_PYDIR": no_plugin})
+    assert r["source"] == "junit" and "-p" not in r["cmd"]
+    assert len(r["failures"]) == 22
+    return r
+
+
+@pytest.mark.parametrize("opts", [
+    [], ["--tb=no"], ["--tb=line"], ["--tb=short"], ["--tb=native"], ["-q"], ["-p", "no:junitxml"],
+    ["-n", "2"], ["--tb=no", "-n", "2", "-p", "no:junitxml"],
+], ids=lambda o: " ".join(o) or "plain")
+def test_locations_are_exact_whatever_the_options(reference, opts):
+    r = run(PROJ, *opts)
+    assert r["source"] == "junit", r.get("source_reason")
+    assert sites(r, PROJ) == sites(reference, PROJ)
+    # pytest's own counts: its summary counts a strict XPASS as failed.
+    c = r["counts"]
+    assert (c["failed"], c["passed"], c["errors"], c["skipped"], c["xfailed"], c["xpassed"]) == (18, 4, 4, 1, 1, 1)
+
+
+def test_user_junitxml_is_written_and_results_are_exact(reference, tmp_path):
+    theirs = tmp_path / "out.xml"
+    r = run(PROJ, f"--junitxml={theirs}")
+    assert theirs.exists() and b"<testcase" in theirs.read_bytes()
+    assert r["source"] == "junit" and sites(r, PROJ) == sites(reference, PROJ)
+
+
+def test_no_terminal_still_locates(reference):
+    # pytest itself reports "no option named 'verbose'" for failed asserts without its
+    # terminal plugin: the messages are pytest's, the places stay exact.
+    r = run(PROJ, "-p", "no:terminal")
+    assert r["source"] == "junit"
+    got = {s[:5] for s in sites(r, PROJ, with_message=False)}
+    assert got == {s[:5] for s in sites(reference, PROJ, with_message=False)}
+
+
+def test_addopts_quiet_and_no_junitxml(reference, tmp_path):
+    proj = tmp_path / "proj"
+    shutil.copytree(PROJ, proj)
+    with open(proj / "pytest.ini", "a") as f:
+        f.write("addopts = -q -p no:junitxml --tb=line\n")
+    r = run(str(proj))
+    assert r["source"] == "junit"
+    assert sites(r, str(proj)) == sites(reference, PROJ)
+
+
+def pytest_summary(cwd, *args):
+    """pytest's own closing line, without its time: "3 failed, 24 deselected"."""
+    p = subprocess.run([PYTHON, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
+                       capture_output=True, text=True, timeout=120)
+    last = p.stdout.strip().splitlines()[-1].strip("= ")
+    return last.rsplit(" in ", 1)[0]
+
+
+@pytest.mark.parametrize("args", [["-k", "test_add or test_mul"], ["--continue-on-collection-errors"],
+                                  ["-m", "slow_marker_unused"]], ids=lambda a: " ".join(a))
+def test_counts_are_pytests_own(args):
+    proj = os.path.join(FIXTURES_DIR, "proj_collect") if "--continue-on-collection-errors" in args else PROJ
+    r = run(proj, *args)
+    assert r["summary"].rsplit(" in ", 1)[0] == pytest_summary(proj, *args)
