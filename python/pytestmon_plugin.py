@@ -16,6 +16,10 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
 and the suite carries ``pytestmon.counts``: pytest's own numbers (``pytest_report_teststatus``
 categories, as the terminal summary counts them, plus ``deselected``).
 
+When ``PYTESTMON_COLLECT`` names a file too, what pytest collected is written there as JSON once
+collection ends: every item's node id, file and source line range (decorators included; an
+inherited test's is in its base class's file) and the classes around them (src/collection.h).
+
 Testcases are written when a test's teardown is reported (flushed, so the file can be read
 while it grows) and the document is closed at session end. Under xdist the workers only
 compute frames (they travel in ``report.user_properties``); the controller writes.
@@ -32,6 +36,7 @@ import pytest
 
 _FRAMES = "pytestmon.frames"
 _ENV = "PYTESTMON_REPORT"
+_COLLECT_ENV = "PYTESTMON_COLLECT"
 
 
 def _library_dirs():
@@ -247,6 +252,45 @@ class Writer:
         self.f.close()
 
 
+def _source_range(obj):
+    """(first line, last line), 1-based, of a function's or class's source (decorators
+    included), or None."""
+    import inspect
+
+    try:
+        lines, start = inspect.getsourcelines(obj)
+    except Exception:
+        return None
+    return (start, start + len(lines) - 1) if lines and start > 0 else None
+
+
+def _collected(session):
+    """What pytest collected, with where each test and class is defined: the JSON document of
+    PYTESTMON_COLLECT (see src/collection.h)."""
+    root = str(session.config.rootpath) if hasattr(session.config, "rootpath") else str(session.config.rootdir)
+    items, classes = [], {}
+    for item in session.items:
+        loc = item.location
+        path = os.path.join(root, loc[0]) if loc and loc[0] else str(getattr(item, "fspath", ""))
+        entry = {"nodeid": item.nodeid, "file": os.path.normpath(path)}
+        rng = _source_range(getattr(item, "obj", None))
+        if rng:
+            entry["line"], entry["end"] = rng
+        elif loc and loc[1] is not None:
+            entry["line"] = entry["end"] = loc[1] + 1
+        items.append(entry)
+        node = item.parent
+        while node is not None and isinstance(node, pytest.Class):
+            if node.nodeid not in classes:
+                c = {"nodeid": node.nodeid, "file": entry["file"]}
+                crng = _source_range(getattr(node, "obj", None))
+                if crng:
+                    c["line"], c["end"] = crng
+                classes[node.nodeid] = c
+            node = node.parent
+    return {"rootdir": root, "items": items, "classes": list(classes.values())}
+
+
 class Plugin:
     def __init__(self, config, path):
         self.config = config
@@ -293,6 +337,18 @@ class Plugin:
 
     def pytest_deselected(self, items):
         self.deselected += len(items)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session):
+        path = os.environ.get(_COLLECT_ENV)
+        if not path or self.is_worker:
+            return
+        try:
+            doc = _collected(session)
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(doc, f)
+        except Exception as e:
+            sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
