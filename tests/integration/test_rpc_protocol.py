@@ -10,9 +10,9 @@ import msgpack
 import psutil
 import pytest
 
-from conftest import BIN, FIXTURES_DIR
+from conftest import BIN, FIXTURES_DIR, TEST_PYTHON
 
-PYTHON = "/usr/bin/python3"
+PYTHON = TEST_PYTHON
 
 
 class Peer:

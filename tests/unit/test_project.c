@@ -55,10 +55,15 @@ static int setup(void **state)
     mkd("proj/.venv/bin");
     touch("proj/pyproject.toml", 0644);
     touch("proj/tests/test_a.py", 0644);
+    touch("proj/tests/conftest.py", 0644);
     touch("proj/tests/sub dir/test_é.py", 0644);
     touch("proj/.venv/bin/python", 0755);
     mkd("bare");
     mkd("bare/deep");
+    mkd("conf");
+    mkd("conf/tests");
+    mkd("conf/tests/deep");
+    touch("conf/tests/conftest.py", 0644);
     return 0;
 }
 
@@ -95,11 +100,28 @@ static void test_find_root(void **state)
 {
     (void)state;
     const char *marker;
+    /* proj/tests/conftest.py is nearer, but the ini-type file above it wins. */
     char *start = at("proj/tests/sub dir");
     char *want = at("proj");
     char *root = project_find_root(start, &marker);
     assert_string_equal(root, want);
     assert_string_equal(marker, "pyproject.toml");
+    free(root);
+    free(start);
+    /* Starting right in the conftest.py directory changes nothing. */
+    start = at("proj/tests");
+    root = project_find_root(start, &marker);
+    assert_string_equal(root, want);
+    assert_string_equal(marker, "pyproject.toml");
+    free(root);
+    free(start);
+    free(want);
+    /* No ini-type file anywhere: the nearest conftest.py directory. */
+    start = at("conf/tests/deep");
+    want = at("conf/tests");
+    root = project_find_root(start, &marker);
+    assert_string_equal(root, want);
+    assert_string_equal(marker, "conftest.py");
     free(root);
     free(start);
     free(want);
