@@ -166,6 +166,11 @@ void project_resolve(const char *cwd, const char *file, const char *explicit_pyt
 {
     char *abs_file = file && *file ? project_absolute(cwd, file) : NULL;
     char *start = abs_file ? project_start_dir(abs_file) : NULL;
+    if (abs_file && !start) { /* a buffer not written yet: its directory may exist */
+        char *parent = project_absolute(abs_file, "..");
+        start = project_start_dir(parent);
+        free(parent);
+    }
     out->root = project_find_root(start ? start : cwd, &out->marker);
     out->python = project_pick_python(explicit_python, virtual_env, out->root, &out->python_why);
     free(start);

@@ -21,8 +21,8 @@ char *project_find_root(const char *start_dir, const char **marker);
 /* Interpreter for a run; *why (static string) says which rule chose it. */
 char *project_pick_python(const char *explicit_python, const char *virtual_env,
                           const char *root, const char **why);
-/* Everything a run would use, decided once: the root (from the directory of `file` when it
- * exists, else from `cwd`), the marker that decided it (static string or NULL) and the
+/* Everything a run would use, decided once: the root (from the directory of `file` when that
+ * exists, even if the file itself does not yet, else from `cwd`), the marker that decided it (static string or NULL) and the
  * interpreter with the rule that chose it. Caller's storage; project_choice_destroy(). */
 typedef struct {
     char *root;

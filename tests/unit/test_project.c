@@ -147,6 +147,34 @@ static void test_start_dir_of_file(void **state)
     assert_null(project_start_dir("/nonexistent/x/y"));
 }
 
+static void test_resolve(void **state)
+{
+    (void)state;
+    ProjectChoice c;
+    char *cwd = at("bare"), *want = at("proj"), *venv = at("proj/.venv/bin/python");
+    /* From the file, relative to cwd; the root's .venv is the interpreter. */
+    project_resolve(cwd, "../proj/tests/test_a.py", NULL, NULL, &c);
+    assert_string_equal(c.root, want);
+    assert_string_equal(c.marker, "pyproject.toml");
+    assert_string_equal(c.python, venv);
+    assert_string_equal(c.python_why, ".venv in the project root");
+    project_choice_destroy(&c);
+    /* A file not written yet: its directory still decides. */
+    project_resolve(cwd, "../proj/tests/test_new.py", "/x/python", NULL, &c);
+    assert_string_equal(c.root, want);
+    assert_string_equal(c.python, "/x/python");
+    project_choice_destroy(&c);
+    /* No file: from cwd (no marker up to /). */
+    project_resolve(cwd, NULL, NULL, NULL, &c);
+    assert_string_equal(c.root, cwd);
+    assert_null(c.marker);
+    assert_string_equal(c.python, "python3");
+    project_choice_destroy(&c);
+    free(cwd);
+    free(want);
+    free(venv);
+}
+
 static void test_pick_python(void **state)
 {
     (void)state;
@@ -217,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_find_root),
         cmocka_unit_test(test_start_dir_of_file),
+        cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_pick_python),
         cmocka_unit_test(test_rewrite_args),
     };
