@@ -214,14 +214,6 @@ static const char *real_of(const char *path)
     return path_facts(path)->real;
 }
 
-/* ---- candidates ------------------------------------------------------------------------- */
-
-typedef struct {
-    char *path;       /* owned: absolute, normalised, an existing regular file */
-    const char *real; /* realpath (or path), borrowed from the path cache */
-    int line;
-} Candidate;
-
 /* The part of `path` (absolute, normalised) below `root`, starting at its '/'; NULL when the
  * path is not under the root. */
 static const char *below_root(const char *path, const char *root)
@@ -269,16 +261,24 @@ static bool in_installed_code(const char *path)
  * project root only the part below the root is judged (the project itself may live in a
  * directory named venv); outside it, e.g. `../src/pkg/mod.py` when pytest started in a
  * subdirectory or a sibling checkout, the whole path is. */
-static bool is_crash_site(const Candidate *c, const char *root, const char *root_real)
+static bool is_crash_site(const char *path, const char *real, const char *root,
+                          const char *root_real)
 {
-    const char *rest = root != NULL ? below_root(c->path, root) : NULL;
+    const char *rest = root != NULL ? below_root(path, root) : NULL;
     if (rest == NULL && root_real != NULL)
-        rest = below_root(c->real, root_real);
+        rest = below_root(real, root_real);
     if (rest != NULL)
         return !in_installed_code(rest);
-    return !in_installed_code(c->path) && !in_installed_code(c->real);
+    return !in_installed_code(path) && !in_installed_code(real);
 }
 
+/* ---- candidates ------------------------------------------------------------------------- */
+
+typedef struct {
+    char *path;       /* owned: absolute, normalised, an existing regular file */
+    const char *real; /* realpath (or path), borrowed from the path cache */
+    int line;
+} Candidate;
 
 static int parse_int(const char *p, size_t n)
 {
@@ -444,7 +444,7 @@ int location_find(const char *text, const char *case_file, int case_line0, const
     char *proot_norm = proot != NULL ? location_normalize(NULL, proot) : NULL;
     const char *proot_real = proot_norm != NULL ? real_of(proot_norm) : NULL;
     for (size_t i = nc; i-- > 0;)
-        if (is_crash_site(&cand[i], proot_norm, proot_real)) {
+        if (is_crash_site(cand[i].path, cand[i].real, proot_norm, proot_real)) {
             b = &cand[i];
             break;
         }
