@@ -18,7 +18,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 BIN      := $(BUILD)/pytestmon
 
-.PHONY: all deps test test-unit test-integration test-nvim07 test-nvim010 nvim010 \
+.PHONY: all deps test test-unit test-integration test-nvim07 test-nvim010 nvim010 test-pytest8 pytest8 \
         demo demo-ui sanitize valgrind fuzz bench soak clean
 .DEFAULT_GOAL := all
 
@@ -72,7 +72,26 @@ test-nvim010: $(BIN)
 	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	fi
 
-test-integration: test-nvim07 test-nvim010
+# Most users run pytest 8: the suites that run pytest and read its output (runs, locations,
+# progress, node ids) run again with trixie's pytest 8.3 (and xdist 3.6), unpacked privately
+# into build/pytest-8 (tools/fetch-pytest8.sh); the tests' interpreter is PYTESTMON_TEST_PYTHON.
+PYTEST8 := build/pytest-8/python
+PYTEST8_SUITES := test_rpc_runs or test_cli_run or test_rpc_protocol or test_lua_client or test_ui_e2e
+
+pytest8:
+	@sh tools/fetch-pytest8.sh build/pytest-8
+
+test-pytest8: $(BIN)
+	@if sh tools/fetch-pytest8.sh build/pytest-8; then \
+	    PYTESTMON_TEST_PYTHON=$(CURDIR)/$(PYTEST8) PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=nvim \
+	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q -k "$(PYTEST8_SUITES)"; \
+	else \
+	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	    echo "!!! SKIPPED: the pytest 8 integration leg (could not fetch pytest 8)"; \
+	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	fi
+
+test-integration: test-nvim07 test-nvim010 test-pytest8
 
 test: deps
 	@$(MAKE) --no-print-directory all

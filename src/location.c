@@ -1,6 +1,7 @@
 /* location: failure location, message and node id from JUnit testcase strings. See location.h. */
 #include "location.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -213,22 +214,29 @@ static const char *real_of(const char *path)
     return path_facts(path)->real;
 }
 
-/* Is `path` (absolute, normalised) under `root` and outside virtualenv/installed packages? */
-static bool in_project(const char *path, const char *root)
+/* The part of `path` (absolute, normalised) below `root`, starting at its '/'; NULL when the
+ * path is not under the root. */
+static const char *below_root(const char *path, const char *root)
 {
     size_t rl = strlen(root);
     while (rl > 1 && root[rl - 1] == '/')
         rl--;
-    if (strncmp(path, root, rl) != 0)
-        return false;
-    const char *rest = path + rl;
     if (rl == 1 && root[0] == '/')
-        rest = path; /* project root "/" */
-    else if (*rest != '/')
-        return false;
+        return path; /* project root "/" */
+    if (strncmp(path, root, rl) != 0 || path[rl] != '/')
+        return NULL;
+    return path + rl;
+}
+
+/* Does a directory of `path` (not its last component) mark installed code: a virtualenv, an
+ * installed-packages directory, or a Python installation's standard library (lib/python3.11,
+ * lib64/pypy3.9)? */
+static bool in_installed_code(const char *path)
+{
     static const char *const excluded[] = {"site-packages", "dist-packages", ".venv", "venv",
                                            ".tox"};
-    for (const char *c = rest; *c;) {
+    bool after_lib = false;
+    for (const char *c = path; *c;) {
         while (*c == '/')
             c++;
         const char *e = strchr(c, '/');
@@ -237,10 +245,31 @@ static bool in_project(const char *path, const char *root)
         Span comp = {c, (size_t)(e - c)};
         for (size_t i = 0; i < sizeof excluded / sizeof *excluded; i++)
             if (span_eq(comp, excluded[i]))
-                return false;
+                return true;
+        if (after_lib && (span_starts(comp, "python") || span_starts(comp, "pypy"))) {
+            size_t skip = span_starts(comp, "python") ? 6 : 4;
+            if (comp.n > skip && isdigit((unsigned char)comp.p[skip]))
+                return true;
+        }
+        after_lib = span_eq(comp, "lib") || span_eq(comp, "lib64");
         c = e;
     }
-    return true;
+    return false;
+}
+
+/* May candidate `c` be shown as the crash site? Any file that is not installed code: under the
+ * project root only the part below the root is judged (the project itself may live in a
+ * directory named venv); outside it, e.g. `../src/pkg/mod.py` when pytest started in a
+ * subdirectory or a sibling checkout, the whole path is. */
+static bool is_crash_site(const char *path, const char *real, const char *root,
+                          const char *root_real)
+{
+    const char *rest = root != NULL ? below_root(path, root) : NULL;
+    if (rest == NULL && root_real != NULL)
+        rest = below_root(real, root_real);
+    if (rest != NULL)
+        return !in_installed_code(rest);
+    return !in_installed_code(path) && !in_installed_code(real);
 }
 
 /* ---- candidates ------------------------------------------------------------------------- */
@@ -410,12 +439,12 @@ int location_find(const char *text, const char *case_file, int case_line0, const
             a = &cand[i];
             break;
         }
-    /* (b) the last candidate inside the project */
+    /* (b) the last candidate that is not installed code */
     const Candidate *b = NULL;
     char *proot_norm = proot != NULL ? location_normalize(NULL, proot) : NULL;
     const char *proot_real = proot_norm != NULL ? real_of(proot_norm) : NULL;
-    for (size_t i = nc; i-- > 0 && proot_norm != NULL;)
-        if (in_project(cand[i].path, proot_norm) || in_project(cand[i].real, proot_real)) {
+    for (size_t i = nc; i-- > 0;)
+        if (is_crash_site(cand[i].path, cand[i].real, proot_norm, proot_real)) {
             b = &cand[i];
             break;
         }

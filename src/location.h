@@ -21,7 +21,7 @@
 typedef struct {
     const char *rootdir;      /* pytest's rootdir (absolute): the XML `file` is relative to it */
     const char *start_dir;    /* absolute dir pytest was started in: relative traceback paths */
-    const char *project_root; /* crash sites must be under it; NULL means rootdir */
+    const char *project_root; /* below it only the relative part is judged (see (b)); NULL: rootdir */
 } LocationDirs;
 
 /* Where a failure is shown. Caller's storage; location_site_destroy() frees the strings. */
@@ -31,9 +31,12 @@ typedef struct {
      * NULL/0 only when the testcase has no `file` and no candidate was found. */
     char *file;
     int line;
-    /* (b) The last traceback entry inside the project (not under site-packages, dist-packages,
-     * .venv, venv, .tox): e.g. a helper module or a fixture in conftest.py. NULL/0 when there is
-     * none or it is the same place as (a). */
+    /* (b) The last traceback entry that is not installed code (no directory named
+     * site-packages, dist-packages, .venv, venv or .tox, nor a Python installation's
+     * lib/pythonX.Y, in its path below the project root, or in its whole path when it is
+     * outside the root: `../src/pkg/mod.py` from a pytest started in a subdirectory counts):
+     * e.g. a helper module or a fixture in conftest.py. NULL/0 when there is none or it is
+     * the same place as (a). */
     char *crash_file;
     int crash_line;
 } LocationSite;

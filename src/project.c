@@ -8,8 +8,9 @@
 
 #include "strbuf.h"
 
-static const char *const root_markers[] = {"pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini",
-                                           "conftest.py"};
+/* pytest's own configuration files, in the order a directory is probed. A conftest.py marks a
+ * root only when no ancestor holds one of these: tests/conftest.py is not the project root. */
+static const char *const ini_markers[] = {"pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"};
 
 static int exists(const char *p)
 {
@@ -81,21 +82,39 @@ char *project_start_dir(const char *path)
     return r;
 }
 
+/* The first ini-type marker in `dir`, else NULL; *has_conftest says whether conftest.py is there. */
+static const char *dir_marker(const char *dir, StrBuf *probe, int *has_conftest)
+{
+    const char *base = strcmp(dir, "/") == 0 ? "" : dir;
+    for (size_t i = 0; i < sizeof ini_markers / sizeof ini_markers[0]; i++) {
+        strbuf_reset(probe);
+        strbuf_printf(probe, "%s/%s", base, ini_markers[i]);
+        if (exists(strbuf_cstr(probe)))
+            return ini_markers[i];
+    }
+    strbuf_reset(probe);
+    strbuf_printf(probe, "%s/conftest.py", base);
+    *has_conftest = exists(strbuf_cstr(probe));
+    return NULL;
+}
+
 char *project_find_root(const char *start_dir, const char **marker)
 {
     char *dir = project_normalize(start_dir);
+    char *conftest_dir = NULL; /* the nearest directory holding a conftest.py */
     StrBuf probe = STRBUF_INIT;
     *marker = NULL;
     for (;;) {
-        for (size_t i = 0; i < sizeof root_markers / sizeof root_markers[0]; i++) {
-            strbuf_reset(&probe);
-            strbuf_printf(&probe, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, root_markers[i]);
-            if (exists(strbuf_cstr(&probe))) {
-                *marker = root_markers[i];
-                strbuf_destroy(&probe);
-                return dir;
-            }
+        int has_conftest = 0;
+        const char *m = dir_marker(dir, &probe, &has_conftest);
+        if (m) {
+            *marker = m;
+            strbuf_destroy(&probe);
+            free(conftest_dir);
+            return dir;
         }
+        if (has_conftest && !conftest_dir)
+            conftest_dir = xstrdup(dir);
         char *slash = strrchr(dir, '/');
         if (!slash || strcmp(dir, "/") == 0)
             break;
@@ -106,6 +125,10 @@ char *project_find_root(const char *start_dir, const char **marker)
     }
     strbuf_destroy(&probe);
     free(dir);
+    if (conftest_dir) {
+        *marker = "conftest.py";
+        return conftest_dir;
+    }
     return project_normalize(start_dir);
 }
 
@@ -136,6 +159,29 @@ char *project_pick_python(const char *explicit_python, const char *virtual_env,
     strbuf_destroy(&sb);
     *why = "python3 from PATH";
     return xstrdup("python3");
+}
+
+void project_resolve(const char *cwd, const char *file, const char *explicit_python,
+                     const char *virtual_env, ProjectChoice *out)
+{
+    char *abs_file = file && *file ? project_absolute(cwd, file) : NULL;
+    char *start = abs_file ? project_start_dir(abs_file) : NULL;
+    if (abs_file && !start) { /* a buffer not written yet: its directory may exist */
+        char *parent = project_absolute(abs_file, "..");
+        start = project_start_dir(parent);
+        free(parent);
+    }
+    out->root = project_find_root(start ? start : cwd, &out->marker);
+    out->python = project_pick_python(explicit_python, virtual_env, out->root, &out->python_why);
+    free(start);
+    free(abs_file);
+}
+
+void project_choice_destroy(ProjectChoice *c)
+{
+    free(c->root);
+    free(c->python);
+    *c = (ProjectChoice){0};
 }
 
 /* Options whose value is a path (rewritten) or something else (kept). */

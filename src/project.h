@@ -1,9 +1,12 @@
 /* project: where a pytest run starts and which interpreter it uses.
  *
- * Pure decisions over the file system (stat only, no processes): the project root is
- * the nearest ancestor of a start directory holding pyproject.toml, pytest.ini,
- * setup.cfg, tox.ini or conftest.py; the interpreter is the explicit choice, else
- * $VIRTUAL_ENV/bin/python, else .venv/bin/python or venv/bin/python under the root,
+ * Pure decisions over the file system (stat only, no processes), made here and nowhere
+ * else (the editor asks the co-process, see `resolve` in HACKING.md): the project root is
+ * the nearest ancestor of a start directory holding pytest.ini, pyproject.toml, tox.ini or
+ * setup.cfg; only when no ancestor has one, the nearest holding conftest.py (a
+ * tests/conftest.py is not the root: pytest started there misses settings relative to the
+ * root, such as `pythonpath` or `env = PYTHONPATH=src`); the interpreter is the explicit
+ * choice, else $VIRTUAL_ENV/bin/python, else .venv/bin/python or venv/bin/python under the root,
  * else "python3" from PATH. Paths returned are heap strings the caller frees. */
 #ifndef PYTESTMON_PROJECT_H
 #define PYTESTMON_PROJECT_H
@@ -18,6 +21,21 @@ char *project_find_root(const char *start_dir, const char **marker);
 /* Interpreter for a run; *why (static string) says which rule chose it. */
 char *project_pick_python(const char *explicit_python, const char *virtual_env,
                           const char *root, const char **why);
+/* Everything a run would use, decided once: the root (from the directory of `file` when that
+ * exists, even if the file itself does not yet, else from `cwd`), the marker that decided it (static string or NULL) and the
+ * interpreter with the rule that chose it. Caller's storage; project_choice_destroy(). */
+typedef struct {
+    char *root;
+    const char *marker;
+    char *python;
+    const char *python_why;
+} ProjectChoice;
+
+/* `cwd` is absolute; `file` and `explicit_python` may be NULL or "". */
+void project_resolve(const char *cwd, const char *file, const char *explicit_python,
+                     const char *virtual_env, ProjectChoice *out);
+void project_choice_destroy(ProjectChoice *c);
+
 /* Lexically normalises an absolute path ("a/./b/../c" -> "a/c"); caller frees. */
 char *project_normalize(const char *abs_path);
 /* `path` made absolute against `base` and normalised; caller frees. */

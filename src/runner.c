@@ -521,19 +521,36 @@ static char **copy_argv(char *const *v, size_t n)
     return out;
 }
 
-/* The child's environment: ours, plus unbuffered Python output, plus the user's. */
+/* Does "NAME=value" entry `e` set one of the names of the `n` entries `set`? */
+static bool env_overridden(const char *e, char *const *set, size_t n)
+{
+    const char *eq = strchr(e, '=');
+    size_t len = eq ? (size_t)(eq - e) : strlen(e);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(set[i], e, len) == 0 && set[i][len] == '=')
+            return true;
+    return false;
+}
+
+/* The child's environment: ours, plus unbuffered Python output, plus the user's. A name
+ * the user sets replaces ours rather than following it: glibc's getenv() and CPython's
+ * os.environ take the first of duplicate entries, so an appended one would be ignored. */
 static char **build_env(char *const *extra, size_t nextra)
 {
+    static char *const unbuffered[] = {"PYTHONUNBUFFERED=1"};
     size_t n = 0;
     while (environ[n])
         n++;
     char **env = xcalloc(n + nextra + 2, sizeof *env);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        env[k++] = xstrdup(environ[i]);
-    env[k++] = xstrdup("PYTHONUNBUFFERED=1");
+        if (!env_overridden(environ[i], extra, nextra) && !env_overridden(environ[i], unbuffered, 1))
+            env[k++] = xstrdup(environ[i]);
+    if (!env_overridden(unbuffered[0], extra, nextra))
+        env[k++] = xstrdup(unbuffered[0]);
     for (size_t i = 0; i < nextra; i++)
-        env[k++] = xstrdup(extra[i]);
+        if (!env_overridden(extra[i], extra + i + 1, nextra - i - 1)) /* the last one wins */
+            env[k++] = xstrdup(extra[i]);
     return env;
 }
 
@@ -690,12 +707,11 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         fail_start(run, strbuf_detach(&sb));
         return run->id;
     }
-    const char *marker;
-    char *start = spec->file && *spec->file ? project_start_dir(spec->file) : NULL;
-    run->root = project_find_root(start ? start : run->cwd, &marker);
-    free(start);
-    run->python = project_pick_python(spec->python, getenv("VIRTUAL_ENV"), run->root,
-                                      &run->python_why);
+    ProjectChoice choice;
+    project_resolve(run->cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &choice);
+    run->root = choice.root; /* the Run takes both strings over */
+    run->python = choice.python;
+    run->python_why = choice.python_why;
     int rc = make_tmpdir(run);
     if (rc < 0) {
         StrBuf sb = STRBUF_INIT;

@@ -22,6 +22,7 @@
 #include "memlog.h"
 #include "params.h"
 #include "procmem.h"
+#include "project.h"
 #include "sysmem.h"
 #include "memreport.h"
 #include "rpcio.h"
@@ -379,6 +380,36 @@ error:
     return result;
 }
 
+/* What a run with these options would use, without starting it: stat() calls only, so it
+ * answers at once (for :checkhealth and a `python` option that is a function of the root). */
+static json_t *m_resolve(void *ud, json_t *params, StrBuf *err)
+{
+    (void)ud;
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    const char *cwd = NULL, *file = NULL, *python = NULL;
+    if (params_string(opts, "cwd", &cwd, err) || params_string(opts, "file", &file, err) ||
+        params_string(opts, "python", &python, err))
+        return NULL;
+    char *real_cwd = realpath(cwd ? cwd : ".", NULL);
+    if (!real_cwd) {
+        strbuf_printf(err, "cwd: %s: %s", cwd ? cwd : ".", strerror(errno));
+        return NULL;
+    }
+    ProjectChoice c;
+    project_resolve(real_cwd, file, python, getenv("VIRTUAL_ENV"), &c);
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "cwd", real_cwd, "root", c.root, "python", c.python,
+                          "python_why", c.python_why);
+    if (r && c.marker)
+        json_object_set_new(r, "marker", json_string(c.marker));
+    if (!r)
+        strbuf_puts(err, "resolve: a path is not valid UTF-8");
+    project_choice_destroy(&c);
+    free(real_cwd);
+    return r;
+}
+
 static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
 {
     Server *s = ud;
@@ -501,6 +532,7 @@ static void register_methods(Server *s)
     rpc_register(rpc, "version", m_version, s);
     rpc_register(rpc, "configure", m_configure, s);
     rpc_register(rpc, "run", m_run, s);
+    rpc_register(rpc, "resolve", m_resolve, s);
     rpc_register(rpc, "cancel", m_cancel, s);
     rpc_register(rpc, "mem", m_mem, s);
     rpc_register(rpc, "history", m_history, s);

@@ -3,14 +3,10 @@
 # installing anything, and write DESTDIR/nvim, a wrapper that runs it with trixie's own dynamic
 # loader and libraries (so the host's bookworm libraries are never mixed in).
 #
-# - apt runs with a PRIVATE state (lists, cache, status, sources, preferences) under
-#   DESTDIR/.apt; the system's apt state is only read (its apt.conf.d, e.g. a proxy, applies).
-# - The mirror URI is read from this machine's Debian sources (deb822
-#   /etc/apt/sources.list.d/*.sources or one-line /etc/apt/sources.list*); override with
-#   NVIM010_MIRROR=URI.
-# - Signatures are checked with the machine's Debian keyrings (debian-archive-keyring.gpg, then
-#   the per-release trixie keyrings). Only if all fail AND NVIM010_INSECURE=1 is set does it use
-#   `Trusted=yes` (last resort; prints a warning).
+# - The private-apt part is tools/trixie-apt.sh: a PRIVATE apt state under DESTDIR/.apt, the
+#   mirror from this machine's Debian sources (override: NVIM010_MIRROR or TRIXIE_MIRROR=URI),
+#   signatures checked with the machine's Debian keyrings (NVIM010_INSECURE=1 or
+#   TRIXIE_INSECURE=1 falls back to `Trusted=yes`, last resort, with a warning).
 # - Idempotent: if DESTDIR/nvim --version already works it does nothing, quietly.
 # - Exit status: 0 ok; non-zero with a "fetch-nvim010: ..." message on stderr otherwise.
 set -eu
@@ -32,123 +28,11 @@ if [ -x "$WRAPPER" ] && "$WRAPPER" --version 2>/dev/null | head -n 1 | grep -q '
     exit 0
 fi
 
-command -v apt-get >/dev/null 2>&1 || die "apt-get not found (Debian/Ubuntu host required)"
-command -v dpkg >/dev/null 2>&1 || die "dpkg not found"
-ARCH=$(dpkg --print-architecture) || die "dpkg --print-architecture failed"
-[ "$ARCH" = amd64 ] || die "only amd64 is supported (host is $ARCH)"
-
-# --- Mirror URI from the machine's own Debian sources --------------------------------------
-find_mirror() {
-    # deb822: first URIs of a "Types: deb" stanza whose URI is a plain Debian archive
-    # (not debian-security / ports / third-party).
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        awk '
-            function flush() {
-                if (isdeb && uris != "") {
-                    n = split(uris, u, /[ \t]+/)
-                    for (i = 1; i <= n; i++)
-                        if (u[i] ~ /\/debian\/?$/) { print u[i]; exit }
-                }
-                isdeb = 0; uris = ""
-            }
-            /^[ \t]*#/ { next }
-            /^[ \t]*$/ { flush(); next }
-            tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") isdeb = 1 }
-            tolower($1) == "uris:"  { $1 = ""; uris = $0; sub(/^[ \t]+/, "", uris) }
-            END { flush() }
-        ' "$f"
-    done
-    # One-line style: "deb [opts] URI suite comps".
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -f "$f" ] || continue
-        sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" |
-            awk '$1 == "deb" && $2 ~ /\/debian\/?$/ { print $2; exit }'
-    done
-}
-MIRROR=${NVIM010_MIRROR:-$(find_mirror | head -n 1)}
-[ -n "$MIRROR" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d}; set NVIM010_MIRROR=URI"
-MIRROR=${MIRROR%/}
-
-# --- Private apt state -------------------------------------------------------------------------
-APTD="$DEST/.apt"
-mkdir -p "$APTD/lists/partial" "$APTD/cache/archives/partial" "$APTD/sources.list.d" \
-    "$APTD/preferences.d" "$APTD/debs" || die "cannot create $APTD"
-: > "$APTD/status"      # empty dpkg status: nothing counts as installed
-: > "$APTD/sources.list"
-# apt drops to the _apt user for downloads when root; let it into the private dirs.
-chmod -R a+rX "$APTD" 2>/dev/null || true
-
-apt_private() {
-    apt-get -q \
-        -o Dir::State="$APTD" -o Dir::State::Lists="$APTD/lists" \
-        -o Dir::State::status="$APTD/status" -o Dir::State::extended_states="$APTD/extended_states" \
-        -o Dir::Cache="$APTD/cache" -o Dir::Cache::archives="$APTD/cache/archives" \
-        -o Dir::Cache::pkgcache="$APTD/cache/pkgcache.bin" \
-        -o Dir::Cache::srcpkgcache="$APTD/cache/srcpkgcache.bin" \
-        -o Dir::Etc::sourcelist="$APTD/sources.list" -o Dir::Etc::sourceparts="$APTD/sources.list.d" \
-        -o Dir::Etc::preferences="$APTD/preferences" -o Dir::Etc::preferencesparts="$APTD/preferences.d" \
-        -o APT::Architecture="$ARCH" -o APT::Architectures="$ARCH" \
-        -o APT::Get::List-Cleanup=0 -o Acquire::Languages=none \
-        -o Debug::NoLocking=0 "$@"
-}
-
-write_sources() { # $1 = Signed-By value, or "" for Trusted=yes
-    {
-        echo "Types: deb"
-        echo "URIs: $MIRROR"
-        echo "Suites: trixie"
-        echo "Components: main"
-        echo "Architectures: $ARCH"
-        if [ -n "$1" ]; then echo "Signed-By: $1"; else echo "Trusted: yes"; fi
-    } > "$APTD/sources.list.d/trixie.sources"
-}
-
-log="$APTD/update.log"
-ok=""
-for kr in /usr/share/keyrings/debian-archive-keyring.gpg \
-          /usr/share/keyrings/debian-archive-trixie-automatic.gpg \
-          /usr/share/keyrings/debian-archive-trixie-stable.gpg; do
-    [ -f "$kr" ] || continue
-    write_sources "$kr"
-    # apt-get update exits 0 on some signature problems; treat any W:/E: about trixie as failure.
-    if apt_private update > "$log" 2>&1 && ! grep -Eq '^(W|E):' "$log"; then
-        ok="$kr"; break
-    fi
-    # Only a signature problem is worth another keyring; a network/mirror failure is final.
-    if ! grep -Eq 'NO_PUBKEY|EXPKEYSIG|signatures? (were|couldn.t be) (invalid|verified)|is not signed|OpenPGP' "$log"; then
-        cat "$log" >&2
-        die "apt-get update for trixie failed (mirror $MIRROR): see the messages above"
-    fi
-done
-if [ -z "$ok" ]; then
-    if [ "${NVIM010_INSECURE:-0}" = 1 ]; then
-        echo "fetch-nvim010: WARNING: no keyring verifies trixie; using Trusted=yes (NVIM010_INSECURE=1)" >&2
-        write_sources ""
-        apt_private update > "$log" 2>&1 && ! grep -q '^E:' "$log" || {
-            cat "$log" >&2; die "apt-get update for trixie failed (mirror $MIRROR)"; }
-    else
-        cat "$log" >&2
-        die "trixie's Release file could not be verified with the Debian keyrings in /usr/share/keyrings (mirror $MIRROR); NVIM010_INSECURE=1 skips signature checks (last resort)"
-    fi
-fi
-
-# --- Download and unpack -----------------------------------------------------------------------
-cd "$APTD/debs"
-rm -f ./*.deb
-# shellcheck disable=SC2086
-apt_private download $PKGS > "$APTD/download.log" 2>&1 || {
-    cat "$APTD/download.log" >&2; die "apt-get download failed"; }
-
+. "$(dirname "$0")/trixie-apt.sh"
+trixie_apt_init "$DEST" fetch-nvim010
 ROOT="$DEST/root"
-rm -rf "$ROOT.new"
-mkdir -p "$ROOT.new"
-for deb in ./*.deb; do
-    [ -f "$deb" ] || die "no .deb downloaded"
-    dpkg-deb -x "$deb" "$ROOT.new" || die "dpkg-deb -x $deb failed"
-done
-rm -rf "$ROOT"
-mv "$ROOT.new" "$ROOT"
+# shellcheck disable=SC2086
+trixie_unpack "$ROOT" $PKGS
 
 LIBDIR="$ROOT/usr/lib/$(uname -m)-linux-gnu"
 LDSO="$LIBDIR/ld-linux-x86-64.so.2"
@@ -202,7 +86,7 @@ mv "$WRAPPER.new" "$WRAPPER"
 
 ver=$("$WRAPPER" --version 2>&1 | head -n 1) || die "wrapper fails: $ver"
 # Keep only the unpacked tree: the private lists/cache/.debs are ~100 MB and cheap to refetch.
-rm -rf "$APTD/lists" "$APTD/cache" "$APTD/debs"
+trixie_apt_clean
 case "$ver" in
     "NVIM v0.10."*) echo "fetch-nvim010: $ver in $DEST" ;;
     *) die "unexpected version from $WRAPPER: $ver" ;;

@@ -119,25 +119,46 @@ local function user_buffer()
   return nil
 end
 
-local function check_project()
+-- What a run from this buffer would use, as the co-process decides it (`resolve`).
+local function check_project(have_coprocess)
   start('pytest: project')
+  if not have_coprocess then
+    warn('project root and interpreter unknown: the co-process is not running')
+    return
+  end
   local buf = user_buffer()
   local name = buf and vim.api.nvim_buf_get_name(buf) or ''
-  local dir = name ~= '' and util.dirname(util.abspath(name)) or vim.fn.getcwd()
-  local root, marker = util.project_root(dir)
-  if root then
-    ok(string.format('project root: %s (found %s)', root, marker))
-  else
-    root = vim.fn.getcwd()
-    warn('no project root above ' .. dir,
-      as_advice('runs use the current directory; add a pytest.ini, pyproject.toml, setup.cfg, tox.ini or conftest.py'))
+  local file = name ~= '' and util.abspath(name) or nil
+  local opt = config.get().python
+  local req = { cwd = vim.fn.getcwd(), file = file }
+  if type(opt) == 'string' and opt ~= '' then req.python = opt end
+  local rok, res = require('pytest.client').request('resolve', req)
+  if not rok or type(res) ~= 'table' then
+    warn('resolve request failed: ' .. tostring(res))
+    return
   end
-  local py = util.python_for(root, config.get().python)
+  local root = tostring(val(res.root))
+  if val(res.marker) then
+    ok(string.format('project root: %s (found %s)', root, val(res.marker)))
+  else
+    warn('no project root above ' .. (file and util.dirname(file) or req.cwd),
+      as_advice('runs use ' .. root .. '; add a pytest.ini, pyproject.toml, setup.cfg, tox.ini or conftest.py'))
+  end
+  local py, why = val(res.python), val(res.python_why)
+  if type(opt) == 'function' then
+    local fok, p = pcall(opt, root)
+    if not fok then
+      warn('the python option failed: ' .. tostring(p))
+    elseif type(p) == 'string' and p ~= '' then
+      py, why = p, 'the python option (a function)'
+    end
+  end
+  py = tostring(py)
   if vim.fn.executable(py) ~= 1 then
     err('python interpreter not found: ' .. py, as_advice('set the `python` option or activate a virtualenv'))
     return
   end
-  ok('python: ' .. vim.fn.exepath(py))
+  ok(string.format('python: %s (chosen by %s)', vim.fn.exepath(py), tostring(why)))
   local rc, out = run_short({ py, '-c', 'import pytest, sys; print(pytest.__version__)' }, 15000)
   if rc == 0 then
     ok('pytest ' .. out)
@@ -200,7 +221,7 @@ end
 function M.check()
   check_nvim()
   local have = check_coprocess()
-  check_project()
+  check_project(have)
   check_dirs()
   check_memory(have)
 end

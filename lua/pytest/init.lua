@@ -16,25 +16,57 @@ function M.setup(opts)
   require('pytest.statusline').update()
 end
 
+-- The current buffer's file (absolute), or nil when it is not a file.
+local function buffer_file()
+  local name = vim.api.nvim_buf_get_name(0)
+  if name == '' or vim.bo.buftype ~= '' then return nil end
+  return util.abspath(name)
+end
+
+-- The interpreter to ask for: the `python` option as is when it is a string; when it is a
+-- function(root), its answer for the root the co-process would use (`resolve` only stats
+-- files and answers at once); nil lets the co-process choose (see :help pytest-python).
+local function python_for_run(opt, cwd, file)
+  if type(opt) == 'string' then return opt ~= '' and opt or nil end
+  if type(opt) ~= 'function' then return nil end
+  local ok, res = require('pytest.client').request('resolve', { cwd = cwd, file = file })
+  if not ok or type(res) ~= 'table' or type(res.root) ~= 'string' then
+    util.notify('cannot find the project root for the python option: ' .. tostring(res), levels.WARN)
+    return nil
+  end
+  local fok, p = pcall(opt, res.root)
+  if not fok then
+    util.notify('the python option failed: ' .. tostring(p), levels.WARN)
+  elseif type(p) == 'string' and p ~= '' then
+    return p
+  end
+  return nil
+end
+
 -- run(args, {cwd, file}): start pytest with `args` (list) after the configured `args`.
+-- `cwd` (default: the current directory) is what relative paths in `args` are relative to;
+-- `file` (default: the current buffer's file) is where the project root is searched from.
+-- The co-process decides the root (pytest's working directory) and the interpreter.
 -- Returns the run id, or nil when the co-process is unavailable (the user was told).
 function M.run(args, opts)
   opts = opts or {}
   args = args or {}
   local cfg = config.get()
-  local root = opts.cwd or util.buffer_root(0)
+  local cwd = opts.cwd or vim.fn.getcwd()
+  local file = opts.file
+  if file == nil then file = buffer_file() end
   local full = vim.list_extend(vim.deepcopy(cfg.args), args)
   local req = {
-    cwd = root,
+    cwd = cwd,
     args = full,
-    python = util.python_for(root, cfg.python),
-    file = opts.file,
+    python = python_for_run(cfg.python, cwd, file),
+    file = file,
   }
   if cfg.timeout > 0 then req.timeout_ms = math.floor(cfg.timeout * 1000 + 0.5) end
   if next(cfg.env) then req.env = cfg.env end
   local id = require('pytest.client').call('run', req)
   if id == nil then return nil end
-  state.request = { cwd = root, args = vim.deepcopy(args), file = opts.file }
+  state.request = { cwd = cwd, args = vim.deepcopy(args), file = file }
   state.run_id = id
   state.running = true
   state.progress = nil
@@ -43,30 +75,28 @@ function M.run(args, opts)
 end
 
 local function file_context()
-  local name = vim.api.nvim_buf_get_name(0)
-  if name == '' or vim.bo.buftype ~= '' then
+  local file = buffer_file()
+  if not file then
     util.notify('the current buffer is not a file', levels.WARN)
     return nil
   end
-  local file = util.abspath(name)
-  local root = util.project_root(util.dirname(file)) or vim.fn.getcwd()
-  return file, root
+  return file, vim.fn.getcwd()
 end
 
--- :PytestFile
+-- :PytestFile: the file as the user would type it, relative to the current directory.
 function M.run_file()
-  local file, root = file_context()
+  local file, cwd = file_context()
   if not file then return nil end
-  return M.run({ util.relpath(file, root) }, { cwd = root, file = file })
+  return M.run({ util.relpath(file, cwd) }, { cwd = cwd, file = file })
 end
 
 -- :PytestNearest
 function M.run_nearest()
-  local file, root = file_context()
+  local file, cwd = file_context()
   if not file then return nil end
-  local nodeid, found = require('pytest.nearest').nodeid(0, root)
+  local nodeid, found = require('pytest.nearest').nodeid(0, cwd)
   if not found then util.notify('no test at the cursor; running the whole file') end
-  return M.run({ nodeid }, { cwd = root, file = file })
+  return M.run({ nodeid }, { cwd = cwd, file = file })
 end
 
 -- :PytestLast

@@ -123,7 +123,8 @@ local function chain_by_treesitter(bufnr, row, col)
   return chain
 end
 
--- Node id ("path::Class::test") for the cursor in `bufnr` relative to `root`.
+-- Node id ("path::Class::test") for the cursor in `bufnr`, the path relative to directory
+-- `root` when the file is inside it (else absolute).
 -- Returns nodeid, or the file path alone with `false` when no test encloses the cursor.
 function M.nodeid(bufnr, root, pos)
   bufnr = bufnr or 0

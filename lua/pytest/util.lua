@@ -1,5 +1,6 @@
--- pytest.util: small shared helpers: notifications, paths, project root, argument
--- splitting/quoting and human-readable sizes. Nothing here blocks or talks to the co-process.
+-- pytest.util: small shared helpers: notifications, paths, argument splitting/quoting and
+-- human-readable sizes. Nothing here blocks or talks to the co-process. The project root and
+-- the interpreter are the co-process's to decide (src/project.c; the `resolve` request).
 local M = {}
 
 local uv = vim.loop
@@ -42,60 +43,6 @@ function M.relpath(path, base)
   base = base:gsub('/+$', '')
   if path:sub(1, #base + 1) == base .. '/' then return path:sub(#base + 2) end
   return path
-end
-
-M.root_markers = { 'pytest.ini', 'pyproject.toml', 'tox.ini', 'setup.cfg', 'conftest.py' }
-
--- Nearest ancestor of `dir` holding one of the root markers; pytest's own ini files win over a
--- conftest.py (a tests/conftest.py is not the rootdir). Returns root, marker or nil.
-function M.project_root(dir)
-  dir = (dir and dir ~= '') and dir or vim.fn.getcwd()
-  dir = M.abspath(dir):gsub('/+$', '')
-  if dir == '' then dir = '/' end
-  local conftest_root
-  local d = dir
-  while true do
-    for _, m in ipairs(M.root_markers) do
-      if M.is_file(M.join(d, m)) then
-        if m ~= 'conftest.py' then return d, m end
-        conftest_root = conftest_root or d
-      end
-    end
-    local parent = M.dirname(d)
-    if parent == d then break end
-    d = parent
-  end
-  if conftest_root then return conftest_root, 'conftest.py' end
-  return nil
-end
-
--- Root for a buffer: its file's directory, else the current directory; falls back to cwd.
-function M.buffer_root(bufnr)
-  local name = vim.api.nvim_buf_get_name(bufnr or 0)
-  local dir = (name ~= '' and vim.bo[bufnr or 0].buftype == '') and M.dirname(M.abspath(name))
-    or vim.fn.getcwd()
-  local root = M.project_root(dir)
-  return root or vim.fn.getcwd(), root ~= nil
-end
-
--- The interpreter for a project: option `python` (string or function(root)), $VIRTUAL_ENV,
--- <root>/.venv, <root>/venv, else "python3".
-function M.python_for(root, opt)
-  if type(opt) == 'function' then
-    local ok, p = pcall(opt, root)
-    if ok and type(p) == 'string' and p ~= '' then return p end
-  elseif type(opt) == 'string' and opt ~= '' then
-    return opt
-  end
-  local venv = uv.os_getenv('VIRTUAL_ENV')
-  if venv and venv ~= '' and vim.fn.executable(venv .. '/bin/python') == 1 then
-    return venv .. '/bin/python'
-  end
-  for _, v in ipairs({ '.venv', 'venv' }) do
-    local p = M.join(root, v .. '/bin/python')
-    if vim.fn.executable(p) == 1 then return p end
-  end
-  return 'python3'
 end
 
 -- Split a command line like a POSIX shell word splitter: whitespace separates, '...' and

@@ -29,6 +29,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 FIXTURES_DIR = os.path.join(REPO_ROOT, "tests", "fixtures")
 NVIM = os.environ.get("PYTESTMON_NVIM", "nvim")
 BIN = os.environ.get("PYTESTMON_BIN") or os.path.join(REPO_ROOT, "build", "pytestmon")
+# The interpreter the tests' pytest runs use (`make test-pytest8` points it at pytest 8).
+TEST_PYTHON = os.environ.get("PYTESTMON_TEST_PYTHON") or "/usr/bin/python3"
 
 
 def _nvim_missing_reason():

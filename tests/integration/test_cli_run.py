@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, make_project
+from conftest import BIN, FIXTURES_DIR, TEST_PYTHON, make_project
 
-PYTHON = "/usr/bin/python3"
+PYTHON = TEST_PYTHON
 ORACLE_DIR = os.path.join(os.path.dirname(__file__), "oracle")
 
 
@@ -63,6 +63,16 @@ def test_json_counts_and_failure_fields():
     kinds = sorted(f["kind"] for f in by_id["test_basic.py::test_call_and_teardown"])
     assert kinds == ["error", "failed"]
     assert r["seconds"] >= 0 and isinstance(r["slowest"], list)
+
+
+def test_crash_site_above_the_working_directory_is_kept():
+    """proj_subroot/testing is its own root (pytest.ini); the code under test is ../src. The
+    traceback names it `../src/tracing.py:2`: outside the root, still the crash site."""
+    code, r = run_json("--python", PYTHON, "--cwd", fixture("proj_subroot/testing"))
+    assert code == 1 and r["root"] == fixture("proj_subroot/testing")
+    (f,) = r["failures"]
+    assert f["nodeid"] == "test_c.py::test_trace_zero"
+    assert (f["crash_file"], f["crash_line"]) == (fixture("proj_subroot/src/tracing.py"), 2)
 
 
 def test_oracle_failures_and_locations_match_pytest(tmp_path):

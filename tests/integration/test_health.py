@@ -1,7 +1,7 @@
 """:checkhealth pytest on 0.7 (health#report_*) and 0.10 (vim.health.*)."""
 import os
 
-from conftest import PROJ_FAIL
+from conftest import FIXTURES_DIR, PROJ_FAIL
 
 SECTIONS = ["pytest: Neovim", "pytest: co-process", "pytest: project", "pytest: directories",
             "pytest: memory"]
@@ -36,6 +36,17 @@ def test_project_root_and_python(nvim):
     assert f"project root: {PROJ_FAIL} (found pytest.ini)" in text
     assert "python: /usr/bin/python3" in text
     assert "pytest 7." in text or "pytest 8." in text
+
+
+def test_project_root_is_the_runs_root(nvim):
+    """tests/conftest.py is nearer, pyproject.toml above it is the root (the co-process says so,
+    the same rule as for runs)."""
+    proj = os.path.join(FIXTURES_DIR, "proj_flat")
+    nvim.command("edit " + os.path.join(proj, "tests", "test_a.py"))
+    nvim.exec_lua("require('pytest').setup({ python = function(root) return root .. '/no-such-python' end })")
+    text = checkhealth(nvim)
+    assert f"project root: {proj} (found pyproject.toml)" in text
+    assert f"python interpreter not found: {proj}/no-such-python" in text
 
 
 def test_log_dir_writable(nvim, tmp_path):

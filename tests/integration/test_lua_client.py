@@ -9,9 +9,9 @@ import signal
 import psutil
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, make_project, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, TEST_PYTHON, make_project, wait_for
 
-PYTHON = "/usr/bin/python3"
+PYTHON = TEST_PYTHON
 PROJ_PASS = os.path.join(FIXTURES_DIR, "proj_pass")
 
 needs_bin = pytest.mark.skipif(not os.access(BIN, os.X_OK), reason=f"co-process {BIN} not built")
@@ -150,6 +150,7 @@ def test_setup_reconfigures_a_running_coprocess(ed, log_dir, tmp_path):
 @needs_bin
 def test_run_request_and_events(ed):
     ed.exec_lua("require('pytest').setup({ python = ..., timeout = 30, args = { '-q' } })", PYTHON)
+    ed.command("cd " + PROJ_FAIL)
     ed.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
     r = run_and_wait(ed, "PytestFile")
     started = ed.exec_lua("return _G.started")
@@ -169,6 +170,73 @@ def test_run_request_and_events(ed):
     assert run_and_wait(ed, "PytestFailed")["args"] == ["-q", "tests/test_math.py", "--lf"]
     assert [x["args"] for x in ed.exec_lua("return _G.started")] == [
         ["-q", "tests/test_math.py"], ["-q", "tests/test_math.py"], ["-q", "tests/test_math.py", "--lf"]]
+
+
+PROJ_FLAT = os.path.join(FIXTURES_DIR, "proj_flat")
+PROJ_SRC = os.path.join(FIXTURES_DIR, "proj_src")
+
+
+def failed_ids(r):
+    return sorted(f["nodeid"] for f in r["failures"])
+
+
+@needs_bin
+def test_file_and_nearest_run_in_the_ini_root_not_the_conftest_dir(ed):
+    """Flat layout: pyproject.toml, mypkg/, tests/conftest.py. pytest must start in the root
+    (mypkg is importable only from there), not in tests/ where the nearest conftest.py is."""
+    ed.command("edit " + os.path.join(PROJ_FLAT, "tests", "test_a.py"))
+    r = run_and_wait(ed, "PytestFile")
+    assert r["root"] == PROJ_FLAT, r
+    assert failed_ids(r) == ["tests/test_a.py::test_add_wrong"], r["output_tail"]
+    assert (r["counts"]["passed"], r["counts"]["errors"]) == (1, 0)
+    ed.call("cursor", 5, 1)  # inside test_add
+    r = run_and_wait(ed, "PytestNearest")
+    assert r["root"] == PROJ_FLAT
+    assert r["status"] == "passed" and r["counts"]["passed"] == 1, r.get("error") or r["output_tail"]
+
+
+@needs_bin
+def test_python_function_gets_the_coprocess_root(ed):
+    ed.exec_lua("""local python = ...
+      require('pytest').setup({ python = function(root)
+        _G.python_roots = _G.python_roots or {}
+        table.insert(_G.python_roots, root)
+        return python
+      end })""", PYTHON)
+    ed.command("edit " + os.path.join(PROJ_FLAT, "tests", "test_a.py"))
+    r = run_and_wait(ed, "PytestFile")
+    assert ed.exec_lua("return _G.python_roots") == [PROJ_FLAT]
+    assert r["python"] == PYTHON and r["python_why"] == "the python option"
+
+
+@needs_bin
+def test_paths_typed_in_a_subdirectory_are_relative_to_it(ed):
+    """`:cd tests` then `:PytestRun test_a.py::test_add`: pytest runs in the root, the path is
+    the one completion offered, relative to the editor's directory."""
+    ed.command("cd " + os.path.join(PROJ_FLAT, "tests"))
+    ed.command("enew")
+    assert "test_a.py" in ed.exec_lua("return require('pytest')._complete('test_')")
+    r = run_and_wait(ed, "PytestRun test_a.py::test_add")
+    assert r["root"] == PROJ_FLAT and r["cwd"] == os.path.join(PROJ_FLAT, "tests")
+    assert r["status"] == "passed" and r["counts"]["passed"] == 1, r.get("error") or r["output_tail"]
+    # :PytestLast after another :cd still means the same file.
+    ed.command("cd " + FIXTURES_DIR)
+    r = run_and_wait(ed, "PytestLast")
+    assert r["status"] == "passed" and r["counts"]["passed"] == 1, r.get("error") or r["output_tail"]
+
+
+@needs_bin
+@pytest.mark.parametrize("editor_pythonpath", [None, "/nonexistent/pytestmon-editor-path"])
+def test_env_pythonpath_is_relative_to_the_root_and_replaces_the_editors(ed, editor_pythonpath):
+    """src layout with `env = { PYTHONPATH = 'src' }` run from tests/ (which has a conftest.py):
+    'src' means the root's src/, and it wins over a PYTHONPATH the editor already has."""
+    if editor_pythonpath:
+        ed.call("setenv", "PYTHONPATH", editor_pythonpath)  # before the co-process starts
+    ed.exec_lua("require('pytest').setup({ python = ..., env = { PYTHONPATH = 'src' } })", PYTHON)
+    ed.command("edit " + os.path.join(PROJ_SRC, "tests", "test_b.py"))
+    r = run_and_wait(ed, "PytestFile")
+    assert r["root"] == PROJ_SRC
+    assert r["status"] == "passed" and r["counts"]["passed"] == 1, r.get("error") or r["output_tail"]
 
 
 @needs_bin
@@ -222,11 +290,13 @@ def test_run_command_splits_like_a_shell(ed):
 
 @needs_bin
 def test_nearest_sends_node_id(ed):
+    """The node id's path is as the user would type it: relative to the editor's directory."""
+    ed.command("cd " + os.path.join(PROJ_FAIL, "tests"))
     ed.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
     ed.current.window.cursor = (26, 8)
     r = run_and_wait(ed, "PytestNearest")
-    assert r["args"] == ["tests/test_math.py::TestCalc::test_mul"]
-    assert r["counts"]["failed"] == 1
+    assert r["args"] == ["test_math.py::TestCalc::test_mul"]
+    assert r["root"] == PROJ_FAIL and r["counts"]["failed"] == 1
 
 
 @needs_bin

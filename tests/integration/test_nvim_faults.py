@@ -6,9 +6,9 @@ import time
 
 import psutil
 
-from conftest import FIXTURES_DIR, NVIM, start_nvim, stop_nvim, wait_for
+from conftest import FIXTURES_DIR, NVIM, TEST_PYTHON, start_nvim, stop_nvim, wait_for
 
-PYTHON = "/usr/bin/python3"
+PYTHON = TEST_PYTHON
 
 
 def setup_plugin(nv, cwd):

@@ -10,9 +10,9 @@ import msgpack
 import psutil
 import pytest
 
-from conftest import BIN, FIXTURES_DIR
+from conftest import BIN, FIXTURES_DIR, TEST_PYTHON
 
-PYTHON = "/usr/bin/python3"
+PYTHON = TEST_PYTHON
 
 
 class Peer:
@@ -124,6 +124,26 @@ def test_errors_name_the_problem_and_serving_goes_on(peer):
     peer.request(6, "ping", [])
     assert peer.response(6) == [1, 6, None, "pong"]
     assert peer.proc.poll() is None
+
+
+def test_resolve_answers_what_a_run_would_use(peer, tmp_path):
+    flat = os.path.join(FIXTURES_DIR, "proj_flat")
+    peer.request(1, "resolve", [{"cwd": FIXTURES_DIR, "file": os.path.join(flat, "tests", "test_a.py")}])
+    r = peer.response(1)[3]
+    assert (r["cwd"], r["root"], r["marker"]) == (FIXTURES_DIR, flat, "pyproject.toml")
+    assert r["python"] and r["python_why"]
+    # A relative file is relative to cwd; an explicit python is taken as is.
+    peer.request(2, "resolve", [{"cwd": os.path.join(flat, "tests"), "file": "test_a.py", "python": "/x/py"}])
+    r = peer.response(2)[3]
+    assert (r["root"], r["python"], r["python_why"]) == (flat, "/x/py", "the python option")
+    # No marker anywhere: the cwd itself, and no `marker`.
+    peer.request(3, "resolve", [{"cwd": str(tmp_path)}])
+    r = peer.response(3)[3]
+    assert r["root"] == str(tmp_path) and "marker" not in r
+    peer.request(4, "resolve", [{"cwd": str(tmp_path / "missing")}])
+    assert peer.response(4)[2] == f"cwd: {tmp_path / 'missing'}: No such file or directory"
+    peer.request(5, "resolve", [{"file": 3}])
+    assert peer.response(5)[2] == "option 'file' must be a string"
 
 
 def test_stdin_eof_is_a_clean_exit(peer):

@@ -10,10 +10,10 @@ import time
 import psutil
 import pytest
 
-from conftest import FIXTURES_DIR, make_project
+from conftest import FIXTURES_DIR, TEST_PYTHON, make_project
 from test_rpc_protocol import Peer
 
-PYTHON = "/usr/bin/python3"
+PYTHON = TEST_PYTHON
 
 
 @pytest.fixture

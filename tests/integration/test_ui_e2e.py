@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, TEST_PYTHON, wait_for
 
-PYTHON = "/usr/bin/python3"
+PYTHON = TEST_PYTHON
 
 pytestmark = pytest.mark.skipif(not os.access(BIN, os.X_OK), reason=f"co-process {BIN} not built")
 

@@ -396,6 +396,8 @@ static int setup_tmp(void **state)
     write_file("proj/src/helper.py", "x = 1\n");
     write_file("proj/.venv/lib/python3.11/site-packages/lib.py", "y = 2\n");
     write_file("proj/venv2/site-packages/other.py", "z = 3\n");
+    write_file("proj/testing/test_t.py", "def test_t():\n    h()\n");
+    write_file("proj/py/lib/python3.11/json/decoder.py", "w = 4\n");
     StrBuf a = STRBUF_INIT, b = STRBUF_INIT;
     strbuf_printf(&a, "%s/proj", tmpdir);
     strbuf_printf(&b, "%s/link", tmpdir);
@@ -476,6 +478,36 @@ static void test_venv_frames_and_symlinks(void **state)
 
     strbuf_destroy(&root);
     strbuf_destroy(&link);
+    strbuf_destroy(&text);
+}
+
+/* pytest started in proj/testing (its own root): the crash in ../src is still a location, an
+ * installed interpreter's standard library is not. */
+static void test_crash_site_outside_the_root(void **state)
+{
+    (void)state;
+    StrBuf root = STRBUF_INIT, text = STRBUF_INIT;
+    strbuf_printf(&root, "%s/proj/testing", tmpdir);
+    strbuf_printf(&text,
+                  "test_t.py:2: in test_t\n    h()\n../src/helper.py:1: in h\n    x\n"
+                  "%s/proj/py/lib/python3.11/json/decoder.py:1: ValueError",
+                  tmpdir);
+    LocationDirs dirs = {root.data, root.data, NULL};
+    LocationSite s;
+    location_find(text.data, "test_t.py", 0, &dirs, &s);
+    assert_non_null(strstr(s.file, "/proj/testing/test_t.py"));
+    assert_int_equal(s.line, 2);
+    assert_non_null(s.crash_file);
+    assert_non_null(strstr(s.crash_file, "/proj/src/helper.py"));
+    assert_int_equal(s.crash_line, 1);
+    location_site_destroy(&s);
+    /* A sibling checkout's installed copy (site-packages) outside the root is still library code. */
+    strbuf_reset(&text);
+    strbuf_printf(&text, "test_t.py:2: in test_t\n    h()\n../venv2/site-packages/other.py:1: E");
+    location_find(text.data, "test_t.py", 0, &dirs, &s);
+    assert_null(s.crash_file);
+    location_site_destroy(&s);
+    strbuf_destroy(&root);
     strbuf_destroy(&text);
 }
 
@@ -612,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_start_dir_differs_from_rootdir),
         cmocka_unit_test(test_doctest_location),
         cmocka_unit_test_setup_teardown(test_venv_frames_and_symlinks, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_crash_site_outside_the_root, setup_tmp, teardown_tmp),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_nodeids),
         cmocka_unit_test(test_normalize),

@@ -55,10 +55,15 @@ static int setup(void **state)
     mkd("proj/.venv/bin");
     touch("proj/pyproject.toml", 0644);
     touch("proj/tests/test_a.py", 0644);
+    touch("proj/tests/conftest.py", 0644);
     touch("proj/tests/sub dir/test_é.py", 0644);
     touch("proj/.venv/bin/python", 0755);
     mkd("bare");
     mkd("bare/deep");
+    mkd("conf");
+    mkd("conf/tests");
+    mkd("conf/tests/deep");
+    touch("conf/tests/conftest.py", 0644);
     return 0;
 }
 
@@ -95,11 +100,28 @@ static void test_find_root(void **state)
 {
     (void)state;
     const char *marker;
+    /* proj/tests/conftest.py is nearer, but the ini-type file above it wins. */
     char *start = at("proj/tests/sub dir");
     char *want = at("proj");
     char *root = project_find_root(start, &marker);
     assert_string_equal(root, want);
     assert_string_equal(marker, "pyproject.toml");
+    free(root);
+    free(start);
+    /* Starting right in the conftest.py directory changes nothing. */
+    start = at("proj/tests");
+    root = project_find_root(start, &marker);
+    assert_string_equal(root, want);
+    assert_string_equal(marker, "pyproject.toml");
+    free(root);
+    free(start);
+    free(want);
+    /* No ini-type file anywhere: the nearest conftest.py directory. */
+    start = at("conf/tests/deep");
+    want = at("conf/tests");
+    root = project_find_root(start, &marker);
+    assert_string_equal(root, want);
+    assert_string_equal(marker, "conftest.py");
     free(root);
     free(start);
     free(want);
@@ -123,6 +145,34 @@ static void test_start_dir_of_file(void **state)
     free(file);
     free(want);
     assert_null(project_start_dir("/nonexistent/x/y"));
+}
+
+static void test_resolve(void **state)
+{
+    (void)state;
+    ProjectChoice c;
+    char *cwd = at("bare"), *want = at("proj"), *venv = at("proj/.venv/bin/python");
+    /* From the file, relative to cwd; the root's .venv is the interpreter. */
+    project_resolve(cwd, "../proj/tests/test_a.py", NULL, NULL, &c);
+    assert_string_equal(c.root, want);
+    assert_string_equal(c.marker, "pyproject.toml");
+    assert_string_equal(c.python, venv);
+    assert_string_equal(c.python_why, ".venv in the project root");
+    project_choice_destroy(&c);
+    /* A file not written yet: its directory still decides. */
+    project_resolve(cwd, "../proj/tests/test_new.py", "/x/python", NULL, &c);
+    assert_string_equal(c.root, want);
+    assert_string_equal(c.python, "/x/python");
+    project_choice_destroy(&c);
+    /* No file: from cwd (no marker up to /). */
+    project_resolve(cwd, NULL, NULL, NULL, &c);
+    assert_string_equal(c.root, cwd);
+    assert_null(c.marker);
+    assert_string_equal(c.python, "python3");
+    project_choice_destroy(&c);
+    free(cwd);
+    free(want);
+    free(venv);
 }
 
 static void test_pick_python(void **state)
@@ -195,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_find_root),
         cmocka_unit_test(test_start_dir_of_file),
+        cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_pick_python),
         cmocka_unit_test(test_rewrite_args),
     };
