@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, FIXTURES_DIR
+from conftest import BIN, FIXTURES_DIR, TEST_PYTHON
 
-PYTHON = os.environ.get("PYTESTMON_TEST_PYTHON", "/usr/bin/python3")
+PYTHON = TEST_PYTHON
 PROJ = os.path.join(FIXTURES_DIR, "proj_fail")
 
 
