@@ -95,3 +95,64 @@ def test_counts_are_pytests_own(args):
     proj = os.path.join(FIXTURES_DIR, "proj_collect") if "--continue-on-collection-errors" in args else PROJ
     r = run(proj, *args)
     assert r["summary"].rsplit(" in ", 1)[0] == pytest_summary(proj, *args)
+
+
+# ---- in the editor: the quickfix list of :PytestRun, :PytestFile, :PytestNearest ---------------
+
+from conftest import wait_for  # noqa: E402
+
+
+@pytest.fixture
+def ed(nvim):
+    nvim.exec_lua("""
+        _G.fired = 0
+        vim.api.nvim_create_autocmd('User', { pattern = 'PytestFinished',
+          callback = function() _G.fired = _G.fired + 1 end })
+    """)
+    return nvim
+
+
+def run_in(ed, command, opts):
+    ed.exec_lua("local py, args = ... require('pytest').setup({ python = py, args = args })", PYTHON, opts)
+    before = ed.exec_lua("return _G.fired")
+    ed.command(command)
+    wait_for(ed, f"_G.fired > {before}", timeout=120)
+    return ed.exec_lua("""
+        local out = {}
+        for _, it in ipairs(vim.fn.getqflist()) do
+          table.insert(out, { vim.api.nvim_buf_get_name(it.bufnr), it.lnum, it.type })
+        end
+        return out
+    """)
+
+
+def expected_entries(reference, only_file=None):
+    """(file, line, type) of every quickfix entry the reference's failures make."""
+    out = set()
+    for f in reference["failures"]:
+        if only_file and f["file"] != only_file:
+            continue
+        out.add((f["file"], f["line"], "E"))
+        if f.get("crash_file"):
+            out.add((f["crash_file"], f["crash_line"], "I"))
+    return out
+
+
+EDITOR_OPTS = [["--tb=no"], ["--tb=line", "-p", "no:junitxml"], ["-q", "--tb=native"]]
+
+
+@pytest.mark.parametrize("opts", EDITOR_OPTS, ids=lambda o: " ".join(o))
+def test_run_file_nearest_in_the_editor(ed, reference, opts):
+    ed.command("cd " + PROJ)
+    got = run_in(ed, "PytestRun", opts)
+    assert set(map(tuple, got)) == expected_entries(reference)
+
+    math = os.path.join(PROJ, "tests", "test_math.py")
+    ed.command("edit " + math)
+    got = run_in(ed, "PytestFile", opts)
+    assert set(map(tuple, got)) == expected_entries(reference, only_file=math)
+
+    # Nearest inside TestCalc.test_mul: its failing assert, exactly.
+    ed.current.window.cursor = (26, 8)
+    got = run_in(ed, "PytestNearest", opts)
+    assert [tuple(e) for e in got] == [(math, 26, "E")]
