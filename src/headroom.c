@@ -248,7 +248,14 @@ void headroom_eval(const HeadroomInput *in, Headroom *h)
 
 bool headroom_text_says_enomem(const char *text, size_t len)
 {
-    return memmem(text, len, "MemoryError", 11) || memmem(text, len, "Cannot allocate memory", 22);
+    /* The last one is the dynamic loader's when an interpreter cannot even map its libraries
+     * (a tiny RLIMIT_AS): pytest never starts, the loader exits 127. */
+    static const char *const phrases[] = {"MemoryError", "Cannot allocate memory",
+                                          "failed to map segment from shared object"};
+    for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
+        if (memmem(text, len, phrases[i], strlen(phrases[i])))
+            return true;
+    return false;
 }
 
 void headroom_diagnosis_destroy(HeadroomDiagnosis *out)

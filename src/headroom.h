@@ -71,7 +71,8 @@ const char *headroom_verdict_name(HeadroomVerdict v); /* "ok" | "near" | "exceed
 /* Human sizes: "4.7 GB" (>= 1 GiB), "155 MB", "12 kB"; MiB/GiB units. */
 void headroom_format_bytes(char *buf, size_t size, uint64_t bytes);
 
-/* True when `text` contains "MemoryError" or "Cannot allocate memory". */
+/* True when text says an allocation failed: MemoryError, "Cannot allocate memory", or the
+ * dynamic loader's "failed to map segment from shared object". */
 bool headroom_text_says_enomem(const char *text, size_t len);
 
 /* A run that died. `before`/`after` are evaluations taken before the run and at its

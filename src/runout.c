@@ -318,7 +318,10 @@ static json_t *empty_counts(void)
 }
 
 /* Why the run ended the way it did, when it is not pytest's own verdict. */
-static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len)
+/* The one sentence that says why a run did not give results, or NULL. report_complete: the
+ * JUnit report was read to its end. */
+static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len,
+                       bool report_complete)
 {
     StrBuf sb = STRBUF_INIT;
     if (f->start_error)
@@ -336,6 +339,17 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
         char *line = usage_reason(err_text, err_len);
         strbuf_printf(&sb, "pytest usage error: %s", line);
         free(line);
+    } else if (f->exit_status != 0 && !report_complete) {
+        /* pytest did not reach the end of its session: a Python traceback on stderr (pytest
+         * itself crashed, e.g. its working directory was deleted under it), or the
+         * interpreter could not start at all (the loader exits 127). Say so, with its last line. */
+        bool traceback = contains(err_text, err_len, "Traceback (most recent call last):");
+        bool no_start = f->exit_status == 126 || f->exit_status == 127;
+        if (traceback || no_start) {
+            char *line = last_line(err_text, err_len);
+            strbuf_printf(&sb, "%s: %s", no_start ? "pytest could not start" : "pytest crashed", line);
+            free(line);
+        }
     }
     (void)o;
     return sb.len ? strbuf_detach(&sb) : (strbuf_destroy(&sb), NULL);
@@ -419,7 +433,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     }
     strbuf_destroy(&why);
 
-    char *error = run_error(o, f, err_text, err_len);
+    char *error = run_error(o, f, err_text, err_len, have_xml);
     const char *status;
     if (f->start_error)
         status = "error";

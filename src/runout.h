@@ -26,7 +26,7 @@ typedef struct {
     RunLog log;           /* the full output, bounded to its head and tail */
     uint64_t bytes_out, bytes_err;
     bool saw_enomem;      /* MemoryError / "Cannot allocate memory" in the output */
-    char edge[32];        /* end of the previous chunk, so a phrase split across reads is seen */
+    char edge[48];        /* end of the previous chunk, so a phrase split across reads is seen */
     size_t edge_len;
     json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
 } RunOutput;

@@ -183,3 +183,26 @@ def test_terminal_fallback_reads_the_short_summary(tmp_path):
     assert got == [("test_soak.py::test_fails", "assert 41 == 42", 8),
                    ("test_soak.py::test_fails_in_helper", "assert [1, 2] == [2, 1]", 13)]
     assert r["counts"]["failed"] == 2 and r["counts"]["passed"] == 1
+
+
+def test_rlimit_as_too_low_to_start_python_is_named():
+    # The seed's failure mode at its most extreme: the interpreter cannot even map libc.
+    p = subprocess.run(["prlimit", "--as=9000000", BIN, "run", "--json", "--python", PYTHON,
+                        "--cwd", fixture("proj_pass")], capture_output=True, text=True, timeout=60)
+    r = json.loads(p.stdout)
+    assert r["status"] == "error" and r["exit_code"] == 127
+    assert r["error"].startswith("pytest could not start: ") and "failed to map segment" in r["error"]
+    assert r["memory"]["diagnosis_cause"] == "RLIMIT_AS"
+    assert "under RLIMIT_AS" in r["memory"]["diagnosis"]
+
+
+def test_pytest_crash_after_the_tests_is_shown(tmp_path):
+    # A test deletes the directory pytest runs in: pytest's own os.chdir at the end fails
+    # (INTERNALERROR-like traceback, exit 1). The tests did run; pytest crashed.
+    proj = make_project(tmp_path, "test_x.py",
+                        "import os, shutil\n\ndef test_ok():\n    pass\n\n"
+                        "def test_rm():\n    shutil.rmtree(os.path.dirname(os.path.abspath(__file__)))\n")
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj))
+    assert r["status"] == "error"
+    assert r["error"].startswith("pytest crashed: FileNotFoundError: "), r["error"]
+    assert r["failures"] == [] and r["counts"]["passed"] == 2
