@@ -13,6 +13,7 @@
 #include "headroom.h"
 #include "procmem.h"
 #include "junit.h"
+#include "pytesterr.h"
 #include "report.h"
 #include "strbuf.h"
 
@@ -318,6 +319,41 @@ static json_t *empty_counts(void)
 }
 
 /* Why the run ended the way it did, when it is not pytest's own verdict. */
+/* `path` relative to the project root when under it (borrowed from path), else path. */
+static const char *root_relative(const RunFacts *f, const char *path)
+{
+    size_t rl = f->root ? strlen(f->root) : 0;
+    return rl && strncmp(path, f->root, rl) == 0 && path[rl] == '/' ? path + rl + 1 : path;
+}
+
+/* "pytest could not import tests/conftest.py: ModuleNotFoundError: ..." into sb, when pytest
+ * stopped on a conftest that failed to import. */
+static bool conftest_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len,
+                           StrBuf *sb)
+{
+    PytestConftestError e;
+    if (!pytesterr_conftest(err_text, err_len, rootdir_of(o, f), &e))
+        return false;
+    const char *rel = root_relative(f, e.conftest);
+    strbuf_printf(sb, "pytest could not import %s: %s", rel, e.message);
+    pytesterr_conftest_destroy(&e);
+    return true;
+}
+
+/* The conftest.py that failed to import, as a failure at its failing line. */
+static void add_conftest_failure(const RunOutput *o, const RunFacts *f, const char *err_text,
+                                 size_t err_len, json_t *failures)
+{
+    PytestConftestError e;
+    if (f->exit_status != 4 || !pytesterr_conftest(err_text, err_len, rootdir_of(o, f), &e))
+        return;
+    const char *rel = root_relative(f, e.conftest);
+    json_array_append_new(failures, json_pack("{s:s, s:s, s:s, s:s, s:i}", "nodeid", rel, "kind", "error",
+                                              "message", e.message, "file", e.file,
+                                              "line", e.line > 0 ? e.line : 1));
+    pytesterr_conftest_destroy(&e);
+}
+
 /* The one sentence that says why a run did not give results, or NULL. report_complete: the
  * JUnit report was read to its end. */
 static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len,
@@ -335,6 +371,8 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
                       strsignal(f->term_signal));
     else if (f->exit_status == 1 && contains(err_text, err_len, "No module named pytest"))
         strbuf_printf(&sb, "pytest is not installed for %s (No module named pytest)", f->python);
+    else if (f->exit_status == 4 && conftest_error(o, f, err_text, err_len, &sb))
+        ;
     else if (f->exit_status == 4) {
         char *line = usage_reason(err_text, err_len);
         strbuf_printf(&sb, "pytest usage error: %s", line);
@@ -421,6 +459,8 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     if (!have_xml) {
         counts = empty_counts();
         failures = f->spawned ? fallback_failures(o, f, counts) : json_array();
+        if (f->spawned)
+            add_conftest_failure(o, f, err_text, err_len, failures);
         const ProgressFinal *fin = progress_final(o->progress);
         if (fin->seen && fin->seconds >= 0)
             seconds = fin->seconds;

@@ -206,3 +206,14 @@ def test_pytest_crash_after_the_tests_is_shown(tmp_path):
     assert r["status"] == "error"
     assert r["error"].startswith("pytest crashed: FileNotFoundError: "), r["error"]
     assert r["failures"] == [] and r["counts"]["passed"] == 2
+
+
+def test_conftest_import_error_is_located(tmp_path):
+    proj = make_project(tmp_path, "test_a.py", "def test_a():\n    pass\n")
+    (proj / "conftest.py").write_text("import os\nimport no_such_module_xyz\n")
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj))
+    assert code == 4 and r["status"] == "usage_error"
+    assert r["error"] == ("pytest could not import conftest.py: "
+                          "ModuleNotFoundError: No module named 'no_such_module_xyz'")
+    assert [(f["file"], f["line"], f["message"]) for f in r["failures"]] == [
+        (str(proj / "conftest.py"), 2, "ModuleNotFoundError: No module named 'no_such_module_xyz'")]
