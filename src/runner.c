@@ -23,11 +23,6 @@
 
 extern char **environ;
 
-/* Cancelled runs whose pytest has not yet been reaped and drained. Each holds two pipes and
- * a log file; beyond this many a new run waits (and hurries them with SIGKILL), so a burst of
- * run/cancel requests cannot exhaust the descriptors or the process table. */
-#define RUNNER_MAX_CLOSING 4
-
 typedef struct Run Run;
 
 struct Runner {
