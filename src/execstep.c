@@ -12,6 +12,28 @@
 
 #include "strbuf.h"
 
+char *execstep_self_path(void)
+{
+    StrBuf sb = STRBUF_INIT;
+    for (size_t cap = 256;; cap *= 2) {
+        char *buf = xmalloc(cap);
+        ssize_t n = readlink("/proc/self/exe", buf, cap);
+        if (n >= 0 && (size_t)n < cap)
+            strbuf_append(&sb, buf, (size_t)n);
+        free(buf);
+        if (n < 0 || (size_t)n < cap)
+            break;
+    }
+    static const char deleted[] = " (deleted)";
+    size_t dl = sizeof deleted - 1;
+    if (sb.len == 0 || sb.data[0] != '/' ||
+        (sb.len > dl && strcmp(sb.data + sb.len - dl, deleted) == 0)) {
+        strbuf_reset(&sb);
+        strbuf_puts(&sb, "/proc/self/exe");
+    }
+    return strbuf_detach(&sb);
+}
+
 char **execstep_argv(int parent_pid, char *const *argv)
 {
     size_t n = 0;

@@ -10,10 +10,12 @@
 #ifndef PYTESTMON_EXECSTEP_H
 #define PYTESTMON_EXECSTEP_H
 
-/* What the runner executes: this binary, through the proc link (the same inode even if the
- * file was replaced or deleted since). */
-#define EXECSTEP_FILE "/proc/self/exe"
 #define EXECSTEP_FLAG "--exec-child"
+
+/* What the runner executes: this binary's path (a heap string). That is what valgrind shows
+ * its client, where exec of the /proc/self/exe link would start valgrind's own tool; if the
+ * file was deleted since we started, the link itself (it still reaches our inode). */
+char *execstep_self_path(void);
 
 /* argv for uv_spawn: {"pytestmon", "--exec-child", PPID, "--", argv...}; heap strings in a
  * NULL-terminated heap array (free with project_free_argv). */

@@ -34,6 +34,7 @@ struct Runner {
     Run *pending; /* a run waiting for the closing ones to drop below RUNNER_MAX_CLOSING */
     Run *live;    /* every run whose handles are not all closed */
     PrivdirOwner self; /* names our private temporary directories */
+    char *exe;         /* this binary, for the exec step */
     void (*done)(void *ud);
     void *done_ud;
     bool freeing;
@@ -81,6 +82,7 @@ Runner *runner_new(uv_loop_t *loop, const RunnerEvents *events, void *ud)
     r->ev = *events;
     r->ud = ud;
     r->next_id = 1;
+    r->exe = execstep_self_path();
     r->self.pid = (int)getpid();
     /* Directories of co-processes that were killed before they could remove them. Without
      * /proc we cannot name ours so that others could tell, nor tell theirs: sweep nothing. */
@@ -531,6 +533,7 @@ static void run_handle_gone(Run *run)
     if (r->freeing && !r->live) {
         void (*done)(void *) = r->done;
         void *ud = r->done_ud;
+        free(r->exe);
         free(r);
         if (done)
             done(ud);
@@ -714,7 +717,7 @@ static int spawn_pytest(Run *run)
     char **argv = execstep_argv((int)getpid(), run->argv);
     uv_process_options_t opt = {0};
     opt.exit_cb = on_child_exit;
-    opt.file = EXECSTEP_FILE;
+    opt.file = run->r->exe;
     opt.args = argv;
     opt.env = run->env;
     opt.cwd = run->root;
@@ -880,6 +883,7 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud)
     r->done_ud = ud;
     r->active = NULL;
     if (!r->live) {
+        free(r->exe);
         free(r);
         if (done)
             done(ud);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +50,19 @@ static void test_argv_wraps_the_program(void **state)
         assert_string_equal(argv[i], want[i]);
     assert_null(argv[7]);
     project_free_argv(argv);
+}
+
+/* Our own binary, by a path valgrind would also run (not valgrind's tool). */
+static void test_self_path_is_this_binary(void **state)
+{
+    (void)state;
+    char *p = execstep_self_path();
+    assert_int_equal(p[0], '/');
+    struct stat a, b;
+    assert_int_equal(stat(p, &a), 0);
+    assert_int_equal(stat("/proc/self/exe", &b), 0);
+    assert_true(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+    free(p);
 }
 
 static void test_runs_the_program_for_its_parent(void **state)
@@ -141,6 +155,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_argv_wraps_the_program),
+        cmocka_unit_test(test_self_path_is_this_binary),
         cmocka_unit_test(test_runs_the_program_for_its_parent),
         cmocka_unit_test(test_refuses_when_the_parent_is_gone),
         cmocka_unit_test(test_bad_invocations_exit_127),
