@@ -60,6 +60,7 @@ struct Run {
     uv_timer_t timeout_timer, kill_timer, progress_timer, start_timer;
     int open_handles;
     bool proc_inited, spawned, exited, out_eof, err_eof, cancelled, timed_out, finished;
+    bool hurried;                /* sent SIGKILL early for a pending run: once is enough */
     int64_t exit_status;
     int term_signal;
     uint64_t start_ns, end_ns, last_push_ns;
@@ -863,7 +864,8 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         /* Wait for them, and hurry them: they were asked to stop already. */
         r->pending = run;
         for (Run *old = r->live; old; old = old->next) {
-            if (old->spawned && !old->finished && old != run) {
+            if (old->spawned && !old->finished && !old->hurried && old != run) {
+                old->hurried = true;
                 uv_timer_stop(&old->kill_timer);
                 run_signal(old, SIGKILL);
             }
