@@ -208,6 +208,7 @@ def test_pipelined_run_cancel_pairs_stay_within_the_descriptor_limit(peers, tmp_
     batch += msgpack.packb([0, 5000, "run", [{"cwd": os.path.join(FIXTURES_DIR, "proj_pass"), "python": PYTHON}]])
     peer.send(batch)
     ids = [peer.response(10 + 2 * i, 60)[3] for i in range(n)]
+    assert all(peer.response(11 + 2 * i, 60)[3] is True for i in range(n)), "a cancel found no run"
     last = peer.response(5000, 60)[3]
     results = {}
     while len(results) < n + 1:
