@@ -25,6 +25,13 @@ extern char **environ;
 
 typedef struct Run Run;
 
+/* What a run needs to start, copied from its RunSpec (owned), dropped once it started. */
+typedef struct {
+    char *cwd, *file, *python, *log_path;
+    char **args, **env;
+    size_t nargs, nenv, tail_bytes;
+} LaunchSpec;
+
 struct Runner {
     uv_loop_t *loop;
     RunnerEvents ev;
@@ -48,7 +55,7 @@ struct Run {
     Runner *r;
     Run *next;
     int64_t id;
-    RunSpec spec;                /* a copy, until the run is launched */
+    LaunchSpec spec;             /* until the run is launched */
     char *cwd, *root, *python, **argv, **env;
     const char *python_why;
     char **user_args;
@@ -489,14 +496,14 @@ static void run_finish(Run *run)
     launch_pending(r);
 }
 
-static void spec_destroy(RunSpec *s)
+static void spec_destroy(LaunchSpec *s)
 {
-    free((char *)s->cwd);
-    free((char *)s->file);
-    free((char *)s->python);
-    free((char *)s->log_path);
-    project_free_argv((char **)s->args);
-    project_free_argv((char **)s->env);
+    free(s->cwd);
+    free(s->file);
+    free(s->python);
+    free(s->log_path);
+    project_free_argv(s->args);
+    project_free_argv(s->env);
     memset(s, 0, sizeof *s);
 }
 
@@ -773,7 +780,7 @@ static char **copy_env(char *const *v, size_t n)
 static void run_launch(Run *run)
 {
     Runner *r = run->r;
-    RunSpec *spec = &run->spec;
+    LaunchSpec *spec = &run->spec;
     runout_destroy(&run->output); /* nothing was fed: now with the log */
     runout_init(&run->output, spec->tail_bytes, spec->log_path);
     run->start_ns = uv_hrtime();
@@ -843,7 +850,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     headroom_init(&run->hr_last);
     run->user_args = copy_argv(spec->args, spec->nargs);
     run->cwd = xstrdup(spec->cwd ? spec->cwd : "");
-    run->spec = (RunSpec){
+    run->spec = (LaunchSpec){
         .cwd = spec->cwd ? xstrdup(spec->cwd) : NULL,
         .file = spec->file ? xstrdup(spec->file) : NULL,
         .args = copy_argv(spec->args, spec->nargs),
