@@ -275,6 +275,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         run_finish(run);
 }
 
+static void launch_pending(Runner *r);
+
 static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
 {
     Run *run = p->data;
@@ -298,6 +300,8 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
     runner_reap_orphans(run->r);
     if (run->out_eof && run->err_eof)
         run_finish(run);
+    else
+        launch_pending(run->r);
 }
 
 /* ---- memory ----------------------------------------------------------------- */
@@ -432,12 +436,15 @@ static json_t *string_list(char *const *v)
 
 static void run_launch(Run *run);
 
-/* Spawned runs that are not the active one and have not finished: cancelled, still ending. */
+/* Cancelled runs whose pytest has not been reaped yet. One that was reaped but whose pipes
+ * are still open does not count: on_child_exit has SIGKILLed everything that could hold
+ * them, so they close at once, unless a holder cannot die (uninterruptible sleep), and
+ * such a run must not keep every later run from starting. */
 static int closing_runs(const Runner *r)
 {
     int n = 0;
     for (const Run *run = r->live; run; run = run->next)
-        if (run->spawned && !run->finished && run != r->active)
+        if (run->spawned && !run->exited && run != r->active)
             n++;
     return n;
 }
@@ -871,7 +878,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         /* Wait for them, and hurry them: they were asked to stop already. */
         r->pending = run;
         for (Run *old = r->live; old; old = old->next) {
-            if (old->spawned && !old->finished && !old->hurried && old != run) {
+            if (old->spawned && !old->exited && !old->hurried && old != run) {
                 old->hurried = true;
                 uv_timer_stop(&old->kill_timer);
                 run_signal(old, SIGKILL);

@@ -11,8 +11,8 @@
  * A new run while one is active cancels the old one first (SIGTERM to its group and
  * tracked descendants, SIGKILL after the grace period); the old run still reports
  * `finished` with status "cancelled". While RUNNER_MAX_CLOSING cancelled runs are still
- * ending, a new run is pending: it starts when one of them has finished (they get SIGKILL
- * at once), and a pending run that is cancelled or superseded finishes "cancelled"
+ * ending, a new run is pending: it starts when one of their pytests has been reaped (they
+ * get SIGKILL at once), and a pending run that is cancelled or superseded finishes "cancelled"
  * without starting. This bounds the pipes, log files and processes a burst of requests
  * can hold. The co-process is a child subreaper, so
  * descendants that escape the group (setsid) stay visible and are ended too. */
@@ -28,7 +28,7 @@
 #include "headroom.h"
 #include "strbuf.h"
 
-/* Cancelled runs whose pytest has not yet been reaped and drained. Each holds two pipes
+/* Cancelled runs whose pytest has not been reaped yet. Each holds a process, two pipes
  * and a log file; beyond this many a new run waits (and hurries them with SIGKILL), so a
  * burst of run/cancel requests cannot exhaust the descriptors or the process table. */
 #define RUNNER_MAX_CLOSING 4

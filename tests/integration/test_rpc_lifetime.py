@@ -347,3 +347,39 @@ def test_pytest_pid_reused_after_reaping_is_not_signalled(peers, tmp_path, freez
         if victim:
             victim.kill()
             victim.wait()
+
+
+def test_runs_whose_pipes_a_frozen_process_holds_do_not_block_new_runs(peers, tmp_path, freezer):
+    """Five cancelled runs each leave a process that holds their pipes and cannot die yet: their
+    pytests were reaped, so they do not count against the closing runs a new run waits for."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    proj = make_project(
+        tmp_path, "test_stuck.py",
+        "import os, subprocess, time\n\n"
+        "def test_stuck():\n"
+        "    p = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+        f"    open({os.path.join(freezer, 'tasks')!r}, 'w').write(str(p.pid))\n"
+        f"    open({os.path.join(freezer, 'freezer.state')!r}, 'w').write('FROZEN')\n"
+        f"    open(os.path.join({str(marks)!r}, str(os.getpid())), 'w').write('x')\n"
+        "    time.sleep(300)\n")
+    peer = peers(tmp_path)
+    for i in range(1, 6):  # each run cancels the one before
+        peer.request(i, "run", [{"cwd": str(proj), "python": PYTHON, "args": ["-s"], "kill_grace_ms": 200}])
+        peer.response(i)
+        deadline = time.monotonic() + 30
+        while len(os.listdir(marks)) < i:
+            assert time.monotonic() < deadline, f"run {i} never froze its child"
+            time.sleep(0.05)  # polling a directory the runs write to, within the deadline
+    peer.request(6, "cancel", [])
+    assert peer.response(6)[3] is True
+    peer.request(7, "run", [{"cwd": os.path.join(FIXTURES_DIR, "proj_pass"), "python": PYTHON}])
+    last = peer.response(7)[3]
+    r = peer.next_message(30, lambda m: m[0] == 2 and m[2][1][0] == "finished" and m[2][1][1]["run_id"] == last)
+    assert r[2][1][1]["status"] == "passed"
+    thaw(freezer)
+    results = {}
+    while len(results) < 5:
+        r = peer.event("finished", timeout=30)
+        results[r["run_id"]] = r
+    assert sorted(r["status"] for r in results.values()) == ["cancelled"] * 5
