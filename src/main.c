@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "clirun.h"
+#include "execstep.h"
 #include "memreport.h"
 #include "server.h"
 #include "version.h"
@@ -18,6 +19,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Between fork and pytest's exec: nothing else may run first (see execstep.h). */
+    if (argc > 1 && strcmp(argv[1], EXECSTEP_FLAG) == 0)
+        return execstep_main(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -373,6 +373,30 @@ int procmem_parse_stat_ppid(const char *text, int *ppid)
     return 0;
 }
 
+int procmem_parse_stat_start(const char *text, uint64_t *start)
+{
+    const char *rp = strrchr(text, ')');
+    if (!rp)
+        return -EINVAL;
+    const char *p = rp + 1;
+    while (*p == ' ')
+        p++;
+    if (!*p || *p == '\n')
+        return -EINVAL;
+    p++; /* state letter (field 3) */
+    uint64_t v = 0;
+    for (int field = 4; field <= 22; field++) {
+        while (*p == ' ')
+            p++;
+        if (*p == '-') /* a few fields (priority, nice) may be negative */
+            p++;
+        if (!parse_u64(&p, &v))
+            return -EINVAL;
+    }
+    *start = v;
+    return 0;
+}
+
 void procmem_tree_init(ProcTree *t)
 {
     t->pids = NULL;

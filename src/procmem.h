@@ -74,6 +74,9 @@ int procmem_read_map_count(const char *root, int pid, uint64_t *out);
 
 /* ppid from the text of /proc/PID/stat (comm may hold spaces and ')'). */
 int procmem_parse_stat_ppid(const char *text, int *ppid);
+/* starttime (field 22: clock ticks after boot) from the text of /proc/PID/stat: with the
+ * pid it names one process for good, since a reused pid starts later. */
+int procmem_parse_stat_start(const char *text, uint64_t *start);
 
 /* Process tree: `pid` first, then its descendants (breadth first). */
 typedef struct {

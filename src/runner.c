@@ -12,8 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "execstep.h"
 #include "headroom.h"
 #include "memreport.h"
+#include "privdir.h"
 #include "project.h"
 #include "pyplugin.h"
 #include "runout.h"
@@ -24,13 +26,23 @@ extern char **environ;
 
 typedef struct Run Run;
 
+/* What a run needs to start, copied from its RunSpec (owned), dropped once it started. */
+typedef struct {
+    char *cwd, *file, *python, *log_path;
+    char **args, **env;
+    size_t nargs, nenv, tail_bytes;
+} LaunchSpec;
+
 struct Runner {
     uv_loop_t *loop;
     RunnerEvents ev;
     void *ud;
     int64_t next_id;
     Run *active;
-    Run *live; /* every run whose handles are not all closed */
+    Run *pending; /* a run waiting for the closing ones to drop below RUNNER_MAX_CLOSING */
+    Run *live;    /* every run whose handles are not all closed */
+    PrivdirOwner self; /* names our private temporary directories */
+    char *exe;         /* this binary, for the exec step */
     void (*done)(void *ud);
     void *done_ud;
     bool freeing;
@@ -44,6 +56,7 @@ struct Run {
     Runner *r;
     Run *next;
     int64_t id;
+    LaunchSpec spec;             /* until the run is launched */
     char *cwd, *root, *python, **argv, **env;
     char *plugin_dir;            /* where pytestmon_plugin.py is; NULL: pytest's junitxml */
     const char *python_why;
@@ -56,6 +69,7 @@ struct Run {
     uv_timer_t timeout_timer, kill_timer, progress_timer, start_timer;
     int open_handles;
     bool proc_inited, spawned, exited, out_eof, err_eof, cancelled, timed_out, finished;
+    bool hurried;                /* sent SIGKILL early for a pending run: once is enough */
     int64_t exit_status;
     int term_signal;
     uint64_t start_ns, end_ns, last_push_ns;
@@ -78,6 +92,12 @@ Runner *runner_new(uv_loop_t *loop, const RunnerEvents *events, void *ud)
     r->ev = *events;
     r->ud = ud;
     r->next_id = 1;
+    r->exe = execstep_self_path();
+    r->self.pid = (int)getpid();
+    /* Directories of co-processes that were killed before they could remove them. Without
+     * /proc we cannot name ours so that others could tell, nor tell theirs: sweep nothing. */
+    if (privdir_owner_of("", r->self.pid, &r->self) == 0)
+        privdir_sweep(privdir_base(), "", &r->self);
     return r;
 }
 
@@ -88,7 +108,7 @@ int64_t runner_next_id(const Runner *r)
 
 bool runner_active(const Runner *r)
 {
-    return r->active != NULL;
+    return r->active != NULL || r->pending != NULL;
 }
 
 int runner_active_pid(const Runner *r)
@@ -111,7 +131,10 @@ const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)
  * it in our process tree. */
 static void run_signal(Run *run, int sig)
 {
-    if (!run->spawned)
+    /* Once libuv has reaped pytest its pid is free for reuse: signalling it or its group, or
+     * walking its "descendants", could hit an unrelated process. on_child_exit already ended
+     * what was left of the group then; orphans are ours to reap (runner_reap_orphans). */
+    if (!run->spawned || run->exited)
         return;
     int pid = run->proc.pid;
     kill(-pid, sig);
@@ -120,8 +143,7 @@ static void run_signal(Run *run, int sig)
     for (size_t i = 0; i < n; i++)
         kill(pids[i], sig);
     free(pids);
-    if (!run->exited)
-        kill(pid, sig);
+    kill(pid, sig);
 }
 
 static void on_kill_timer(uv_timer_t *t)
@@ -145,9 +167,18 @@ static void on_timeout(uv_timer_t *t)
     run_terminate(run);
 }
 
+static void on_start_failed(uv_timer_t *t);
+
 bool runner_cancel(Runner *r)
 {
-    Run *run = r->active;
+    Run *run = r->pending;
+    if (run) { /* never launched: it just ends, from the loop */
+        r->pending = NULL;
+        run->cancelled = true;
+        uv_timer_start(&run->start_timer, on_start_failed, 0, 0);
+        return true;
+    }
+    run = r->active;
     if (!run)
         return false;
     run->cancelled = true;
@@ -169,8 +200,11 @@ void runner_reap_orphans(Runner *r)
                 ours = true;
         if (ours)
             continue;
+        /* Unreaped, the pid is still our child's: signalling it is safe. Never wait here: a
+         * child in uninterruptible sleep (NFS, FUSE) would freeze the loop; one that has not
+         * died yet is reaped by a later call. */
         kill(kids[i], SIGKILL);
-        waitpid(kids[i], NULL, 0);
+        waitpid(kids[i], NULL, WNOHANG);
     }
     free(kids);
 }
@@ -243,6 +277,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         run_finish(run);
 }
 
+static void launch_pending(Runner *r);
+
 static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
 {
     Run *run = p->data;
@@ -261,8 +297,13 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
     for (size_t i = 0; i < n; i++)
         kill(pids[i], SIGKILL);
     free(pids);
+    /* Its children were reparented to us before we heard of its death (we are a subreaper):
+     * end them now rather than at the next status tick, or they may hold the pipes open. */
+    runner_reap_orphans(run->r);
     if (run->out_eof && run->err_eof)
         run_finish(run);
+    else
+        launch_pending(run->r);
 }
 
 /* ---- memory ----------------------------------------------------------------- */
@@ -377,12 +418,12 @@ static void add_diagnosis(Run *run, json_t *memory)
 
 /* ---- finishing -------------------------------------------------------------- */
 
+/* With whatever a test may have dropped there; symlinks are removed, not followed. */
 static void remove_tmpdir(Run *run)
 {
     if (!run->tmpdir)
         return;
-    unlink(run->junit_path);
-    rmdir(run->tmpdir);
+    privdir_remove(run->tmpdir);
     free(run->tmpdir);
     run->tmpdir = NULL;
 }
@@ -393,6 +434,31 @@ static json_t *string_list(char *const *v)
     for (; v && *v; v++)
         json_array_append_new(a, json_string_nocheck(*v));
     return a;
+}
+
+static void run_launch(Run *run);
+
+/* Cancelled runs whose pytest has not been reaped yet. One that was reaped but whose pipes
+ * are still open does not count: on_child_exit has SIGKILLed everything that could hold
+ * them, so they close at once, unless a holder cannot die (uninterruptible sleep), and
+ * such a run must not keep every later run from starting. */
+static int closing_runs(const Runner *r)
+{
+    int n = 0;
+    for (const Run *run = r->live; run; run = run->next)
+        if (run->spawned && !run->exited && run != r->active)
+            n++;
+    return n;
+}
+
+/* The pending run starts once few enough runs are still ending. */
+static void launch_pending(Runner *r)
+{
+    Run *run = r->pending;
+    if (!run || r->freeing || closing_runs(r) >= RUNNER_MAX_CLOSING)
+        return;
+    r->pending = NULL;
+    run_launch(run);
 }
 
 static void run_finish(Run *run)
@@ -436,10 +502,23 @@ static void run_finish(Run *run)
     if (r->ev.finished)
         r->ev.finished(r->ud, result);
     json_decref(result);
+    launch_pending(r);
+}
+
+static void spec_destroy(LaunchSpec *s)
+{
+    free(s->cwd);
+    free(s->file);
+    free(s->python);
+    free(s->log_path);
+    project_free_argv(s->args);
+    project_free_argv(s->env);
+    memset(s, 0, sizeof *s);
 }
 
 static void run_free(Run *run)
 {
+    spec_destroy(&run->spec);
     runout_destroy(&run->output);
     headroom_destroy(&run->hr_before);
     headroom_destroy(&run->hr_last);
@@ -472,6 +551,7 @@ static void run_handle_gone(Run *run)
     if (r->freeing && !r->live) {
         void (*done)(void *) = r->done;
         void *ud = r->done_ud;
+        free(r->exe);
         free(r);
         if (done)
             done(ud);
@@ -603,19 +683,64 @@ static void fail_start(Run *run, char *message)
 
 static int make_tmpdir(Run *run)
 {
-    const char *base = getenv("TMPDIR");
+    int rc = privdir_create(privdir_base(), &run->r->self, &run->tmpdir);
+    if (rc < 0)
+        return rc;
     StrBuf sb = STRBUF_INIT;
-    strbuf_printf(&sb, "%s/pytestmon-XXXXXX", base && *base ? base : "/tmp");
-    char *tmpl = strbuf_detach(&sb);
-    if (!mkdtemp(tmpl)) { /* mkdtemp creates it 0700 */
-        int e = errno;
-        free(tmpl);
-        return -e;
-    }
-    run->tmpdir = tmpl;
-    strbuf_printf(&sb, "%s/junit.xml", tmpl);
+    strbuf_printf(&sb, "%s/junit.xml", run->tmpdir);
     run->junit_path = strbuf_detach(&sb);
     return 0;
+}
+
+/* What exec would say about one candidate path: 0, UV_ENOENT or UV_EACCES. */
+static int probe_executable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == EACCES ? UV_EACCES : UV_ENOENT;
+    return S_ISREG(st.st_mode) && access(path, X_OK) == 0 ? 0 : UV_EACCES;
+}
+
+/* What exec would say about the interpreter, asked before spawning: uv_spawn now runs the
+ * exec step (execstep.h), which can only report a missing interpreter by its exit status.
+ * 0, UV_ENOENT or UV_EACCES; searched like execvp in the child (its PATH, from `cwd`). */
+static int check_executable(const char *file, char *const *env, const char *cwd)
+{
+    StrBuf p = STRBUF_INIT;
+    int rc = UV_ENOENT;
+    if (strchr(file, '/')) {
+        if (file[0] != '/')
+            strbuf_printf(&p, "%s/", cwd);
+        strbuf_puts(&p, file);
+        rc = probe_executable(strbuf_cstr(&p));
+        strbuf_destroy(&p);
+        return rc;
+    }
+    const char *path = "/bin:/usr/bin"; /* execvp's default */
+    for (char *const *e = env; e && *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0) {
+            path = *e + 5;
+            break;
+        }
+    for (const char *dir = path;;) {
+        const char *colon = strchr(dir, ':');
+        size_t len = colon ? (size_t)(colon - dir) : strlen(dir);
+        strbuf_reset(&p);
+        if (len == 0 || dir[0] != '/')
+            strbuf_puts(&p, cwd);
+        if (len > 0 && dir[0] != '/')
+            strbuf_putc(&p, '/');
+        strbuf_append(&p, dir, len);
+        strbuf_printf(&p, "/%s", file);
+        int r = probe_executable(strbuf_cstr(&p));
+        if (r == 0 || r == UV_EACCES)
+            rc = r; /* execvp goes on past EACCES and reports it if nothing is found */
+        if (r == 0 || !colon)
+            break;
+        dir = colon + 1;
+    }
+    strbuf_destroy(&p);
+    return rc;
 }
 
 static int spawn_pytest(Run *run)
@@ -630,10 +755,12 @@ static int spawn_pytest(Run *run)
     stdio[1].data.stream = (uv_stream_t *)&run->out;
     stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[2].data.stream = (uv_stream_t *)&run->err;
+    /* pytest dies with us even if we are killed: see execstep.h. */
+    char **argv = execstep_argv((int)getpid(), run->argv);
     uv_process_options_t opt = {0};
     opt.exit_cb = on_child_exit;
-    opt.file = run->argv[0];
-    opt.args = run->argv;
+    opt.file = run->r->exe;
+    opt.args = argv;
     opt.env = run->env;
     opt.cwd = run->root;
     opt.flags = UV_PROCESS_DETACHED; /* setsid(): its own session and process group */
@@ -641,6 +768,7 @@ static int spawn_pytest(Run *run)
     opt.stdio = stdio;
     run->proc.data = run;
     int rc = uv_spawn(run->r->loop, &run->proc, &opt);
+    project_free_argv(argv);
     /* libuv registers the handle even when the spawn fails: it must be closed. */
     run->open_handles++;
     run->proc_inited = true;
@@ -676,28 +804,22 @@ static bool is_directory(const char *p)
     return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int64_t runner_start(Runner *r, const RunSpec *spec)
+static char **copy_env(char *const *v, size_t n)
 {
-    if (r->active)
-        runner_cancel(r);
-    Run *run = xcalloc(1, sizeof *run);
-    run->r = r;
-    run->id = r->next_id++;
-    run->next = r->live;
-    r->live = run;
-    run->timeout_ms = spec->timeout_ms;
-    run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
-    run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
-    headroom_init(&run->hr_before);
-    headroom_init(&run->hr_last);
-    run->user_args = copy_argv(spec->args, spec->nargs);
-    run->cwd = spec->cwd ? realpath(spec->cwd, NULL) : NULL;
-    init_timer(run, &run->timeout_timer);
-    init_timer(run, &run->kill_timer);
-    init_timer(run, &run->progress_timer);
-    init_timer(run, &run->start_timer);
+    return n ? copy_argv(v, n) : NULL;
+}
+
+/* Spawns what `run->spec` describes (the copy is dropped here) and makes it the active run,
+ * or has it finish with status "error" from the loop. */
+static void run_launch(Run *run)
+{
+    Runner *r = run->r;
+    LaunchSpec *spec = &run->spec;
+    runout_destroy(&run->output); /* nothing was fed: now with the log */
     runout_init(&run->output, spec->tail_bytes, spec->log_path);
     run->start_ns = uv_hrtime();
+    free(run->cwd);
+    run->cwd = spec->cwd ? realpath(spec->cwd, NULL) : NULL;
 
     if (!run->cwd || !is_directory(run->cwd)) {
         free(run->cwd);
@@ -705,7 +827,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         StrBuf sb = STRBUF_INIT;
         strbuf_printf(&sb, "working directory is not a directory: %s", spec->cwd ? spec->cwd : "(none)");
         fail_start(run, strbuf_detach(&sb));
-        return run->id;
+        goto done;
     }
     ProjectChoice choice;
     project_resolve(run->cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &choice);
@@ -717,7 +839,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         StrBuf sb = STRBUF_INIT;
         strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
         fail_start(run, strbuf_detach(&sb));
-        return run->id;
+        goto done;
     }
     run->plugin_dir = pyplugin_find_dir();
     char **rewritten = project_rewrite_args(run->cwd, spec->args, spec->nargs);
@@ -726,10 +848,12 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     run->env = build_env(spec->env, spec->nenv);
     if (run->plugin_dir)
         run->env = pyplugin_env(run->env, run->plugin_dir, run->junit_path);
-    rc = spawn_pytest(run);
+    rc = is_directory(run->root) ? check_executable(run->python, run->env, run->root) : UV_ENOENT;
+    if (rc == 0)
+        rc = spawn_pytest(run);
     if (rc != 0) {
         fail_start(run, describe_spawn_error(run, rc));
-        return run->id;
+        goto done;
     }
     r->active = run;
     start_sampler(run);
@@ -743,16 +867,68 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         r->ev.started(r->ud, ev);
         json_decref(ev);
     }
+done:
+    spec_destroy(spec);
+}
+
+int64_t runner_start(Runner *r, const RunSpec *spec)
+{
+    runner_cancel(r); /* the active run, or one still waiting to start */
+    Run *run = xcalloc(1, sizeof *run);
+    run->r = r;
+    run->id = r->next_id++;
+    run->next = r->live;
+    r->live = run;
+    run->timeout_ms = spec->timeout_ms;
+    run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
+    run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
+    headroom_init(&run->hr_before);
+    headroom_init(&run->hr_last);
+    run->user_args = copy_argv(spec->args, spec->nargs);
+    run->cwd = xstrdup(spec->cwd ? spec->cwd : "");
+    run->spec = (LaunchSpec){
+        .cwd = spec->cwd ? xstrdup(spec->cwd) : NULL,
+        .file = spec->file ? xstrdup(spec->file) : NULL,
+        .args = copy_argv(spec->args, spec->nargs),
+        .nargs = spec->nargs,
+        .python = spec->python ? xstrdup(spec->python) : NULL,
+        .env = copy_env(spec->env, spec->nenv),
+        .nenv = spec->nenv,
+        .log_path = spec->log_path ? xstrdup(spec->log_path) : NULL,
+        .tail_bytes = spec->tail_bytes,
+    };
+    init_timer(run, &run->timeout_timer);
+    init_timer(run, &run->kill_timer);
+    init_timer(run, &run->progress_timer);
+    init_timer(run, &run->start_timer);
+    runout_init(&run->output, spec->tail_bytes, NULL);
+
+    if (closing_runs(r) >= RUNNER_MAX_CLOSING) {
+        /* Wait for them, and hurry them: they were asked to stop already. */
+        r->pending = run;
+        for (Run *old = r->live; old; old = old->next) {
+            if (old->spawned && !old->exited && !old->hurried && old != run) {
+                old->hurried = true;
+                uv_timer_stop(&old->kill_timer);
+                run_signal(old, SIGKILL);
+            }
+        }
+        return run->id;
+    }
+    run_launch(run);
     return run->id;
 }
 
 void runner_free(Runner *r, void (*done)(void *ud), void *ud)
 {
+    if (r->pending) /* it never starts now; it finishes "cancelled" from the loop */
+        runner_cancel(r);
     r->freeing = true;
     r->done = done;
     r->done_ud = ud;
     r->active = NULL;
     if (!r->live) {
+        free(r->exe);
         free(r);
         if (done)
             done(ud);
@@ -762,4 +938,5 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud)
         run->cancelled = true;
         run_signal(run, SIGKILL);
     }
+    runner_reap_orphans(r); /* what runs left behind may hold their pipes open */
 }

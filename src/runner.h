@@ -1,15 +1,20 @@
 /* runner: one pytest run at a time on a libuv loop.
  *
  * Owns the pytest child (its own session and process group, so signals reach xdist
- * workers and anything pytest started), its stdout/stderr pipes, the run's timers,
- * its private 0700 temporary directory (JUnit report; removed after the run) and its
- * log file. Output is streamed: a bounded tail in memory, everything in the log, and
+ * workers and anything pytest started; started through the exec step of execstep.h so
+ * that it dies with us), its stdout/stderr pipes, the run's timers, its private 0700
+ * temporary directory (privdir.h: JUnit report; removed after the run, and swept at
+ * runner_new when its owner was killed) and its log file. Output is streamed: a bounded tail in memory, everything in the log, and
  * progress parsed on the fly. When the child has exited and its pipes are drained the
  * results are read and the `finished` event fires; then the run's handles close.
  *
  * A new run while one is active cancels the old one first (SIGTERM to its group and
  * tracked descendants, SIGKILL after the grace period); the old run still reports
- * `finished` with status "cancelled". The co-process is a child subreaper, so
+ * `finished` with status "cancelled". While RUNNER_MAX_CLOSING cancelled runs are still
+ * ending, a new run is pending: it starts when one of their pytests has been reaped (they
+ * get SIGKILL at once), and a pending run that is cancelled or superseded finishes "cancelled"
+ * without starting. This bounds the pipes, log files and processes a burst of requests
+ * can hold. The co-process is a child subreaper, so
  * descendants that escape the group (setsid) stay visible and are ended too. */
 #ifndef PYTESTMON_RUNNER_H
 #define PYTESTMON_RUNNER_H
@@ -22,6 +27,11 @@
 
 #include "headroom.h"
 #include "strbuf.h"
+
+/* Cancelled runs whose pytest has not been reaped yet. Each holds a process, two pipes
+ * and a log file; beyond this many a new run waits (and hurries them with SIGKILL), so a
+ * burst of run/cancel requests cannot exhaust the descriptors or the process table. */
+#define RUNNER_MAX_CLOSING 4
 
 typedef struct {
     const char *cwd;           /* the editor's cwd: relative args are meant from here */
@@ -58,12 +68,14 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud);
 int64_t runner_start(Runner *r, const RunSpec *spec);
 /* The id the next runner_start() will return. */
 int64_t runner_next_id(const Runner *r);
-/* Cancels the active run; false if none. */
+/* Cancels the active or pending run; false if none. */
 bool runner_cancel(Runner *r);
+/* A run is active or pending. */
 bool runner_active(const Runner *r);
 /* Ends and reaps our children that are no live run's pytest: descendants orphaned by
- * a finished run (we are a child subreaper) may reach us after it ended. Call it now
- * and then (the server does on every status tick). */
+ * a finished run (we are a child subreaper) may reach us after it ended. Never waits:
+ * one that has not died yet is reaped by a later call. Call it now and then (the server
+ * does on every status tick). */
 void runner_reap_orphans(Runner *r);
 /* pid of the active pytest process, or 0. */
 int runner_active_pid(const Runner *r);

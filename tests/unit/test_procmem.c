@@ -141,6 +141,20 @@ static void test_parse_stat_ppid(void **state)
     assert_int_equal(procmem_parse_stat_ppid("5 (x)", &ppid), -EINVAL);
 }
 
+/* Field 22; priority and tpgid may be negative; comm may hold ") ". */
+static void test_parse_stat_start(void **state)
+{
+    (void)state;
+    uint64_t start = 0;
+    assert_int_equal(procmem_parse_stat_start("7285 (a) b) R 7282 7282 27300 0 -1 4194304 99 0 0 0 0 0 "
+                                              "0 0 -2 0 1 0 76544 3133440 379 18446744073709551615\n",
+                                              &start), 0);
+    assert_int_equal(start, 76544);
+    assert_int_equal(procmem_parse_stat_start("7285 (cat) R 7282 7282 27300 0 -1 4194304 99 0 0\n", &start),
+                     -EINVAL);
+    assert_int_equal(procmem_parse_stat_start("garbage", &start), -EINVAL);
+}
+
 static void test_count_lines(void **state)
 {
     (void)state;
@@ -305,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_parse_limits),
         cmocka_unit_test(test_parse_rollup),
         cmocka_unit_test(test_parse_stat_ppid),
+        cmocka_unit_test(test_parse_stat_start),
         cmocka_unit_test(test_count_lines),
         cmocka_unit_test(test_fixture_readers),
         cmocka_unit_test(test_tree_children_files),
