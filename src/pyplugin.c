@@ -82,3 +82,10 @@ char **pyplugin_env(char **env, const char *dir, const char *report)
     strbuf_printf(&sb, "PYTESTMON_REPORT=%s", report);
     return set_var(env, "PYTESTMON_REPORT", strbuf_detach(&sb));
 }
+
+char **pyplugin_collect_env(char **env, const char *path)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "PYTESTMON_COLLECT=%s", path);
+    return set_var(env, "PYTESTMON_COLLECT", strbuf_detach(&sb));
+}

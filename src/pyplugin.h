@@ -19,4 +19,8 @@ char *pyplugin_find_dir(void);
  * Returns the new array. */
 char **pyplugin_env(char **env, const char *dir, const char *report);
 
+/* `env` (consumed, as above) with PYTESTMON_COLLECT=path: the plugin writes what pytest
+ * collected there (collection.h). Returns the new array. */
+char **pyplugin_collect_env(char **env, const char *path);
+
 #endif

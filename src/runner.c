@@ -12,7 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "collection.h"
+#include "collector.h"
 #include "execstep.h"
+#include "location.h"
 #include "headroom.h"
 #include "memreport.h"
 #include "privdir.h"
@@ -31,6 +34,7 @@ typedef struct {
     char *cwd, *file, *python, *log_path;
     char **args, **env;
     size_t nargs, nenv, tail_bytes;
+    int nearest_line;
 } LaunchSpec;
 
 struct Runner {
@@ -59,6 +63,10 @@ struct Run {
     LaunchSpec spec;             /* until the run is launched */
     char *cwd, *root, *python, **argv, **env;
     char *plugin_dir;            /* where pytestmon_plugin.py is; NULL: pytest's junitxml */
+    Collector *collector;        /* asking pytest what it collects (nearest); NULL otherwise */
+    char **base_args;            /* nearest: the rewritten user args, until pytest is spawned */
+    char *nearest_file;          /* nearest: the file (absolute) and line to run the test at */
+    int nearest_line;
     const char *python_why;
     char **user_args;
     uint64_t timeout_ms, grace_ms;
@@ -134,6 +142,10 @@ static void run_signal(Run *run, int sig)
     /* Once libuv has reaped pytest its pid is free for reuse: signalling it or its group, or
      * walking its "descendants", could hit an unrelated process. on_child_exit already ended
      * what was left of the group then; orphans are ours to reap (runner_reap_orphans). */
+    if (run->collector) { /* still asking pytest what it collects: that ends the run */
+        collector_cancel(run->collector);
+        return;
+    }
     if (!run->spawned || run->exited)
         return;
     int pid = run->proc.pid;
@@ -531,6 +543,8 @@ static void run_free(Run *run)
     project_free_argv(run->argv);
     project_free_argv(run->env);
     free(run->plugin_dir);
+    project_free_argv(run->base_args);
+    free(run->nearest_file);
     project_free_argv(run->user_args);
     free(run);
 }
@@ -811,9 +825,111 @@ static char **copy_env(char *const *v, size_t n)
 
 /* Spawns what `run->spec` describes (the copy is dropped here) and makes it the active run,
  * or has it finish with status "error" from the loop. */
-static void run_launch(Run *run)
+/* Spawns pytest with run->argv and tells the client the run started. */
+static void run_go(Run *run)
 {
     Runner *r = run->r;
+    int rc = spawn_pytest(run);
+    if (rc != 0) {
+        fail_start(run, describe_spawn_error(run, rc));
+        return;
+    }
+    r->active = run;
+    start_sampler(run);
+    if (run->timeout_ms)
+        uv_timer_start(&run->timeout_timer, on_timeout, run->timeout_ms, 0);
+    if (r->ev.started) {
+        json_t *ev = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o}", "run_id", (json_int_t)run->id,
+                               "cwd", run->cwd, "root", run->root, "python", run->python,
+                               "python_why", run->python_why, "args", string_list(run->user_args),
+                               "cmd", string_list(run->argv));
+        r->ev.started(r->ud, ev);
+        json_decref(ev);
+    }
+}
+
+/* argv + one more (copied), NULL-terminated, as a new heap array. */
+static char **argv_plus(char *const *argv, const char *more)
+{
+    size_t n = 0;
+    while (argv && argv[n])
+        n++;
+    char **out = copy_argv(argv, n);
+    out = xrealloc(out, (n + 2) * sizeof *out);
+    out[n] = xstrdup(more);
+    out[n + 1] = NULL;
+    return out;
+}
+
+static char *collect_path(const Run *run)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s/collect.json", run->tmpdir);
+    return strbuf_detach(&sb);
+}
+
+/* pytest has told what it collects in the file: run the node around the line, or the
+ * whole file when no collected test or class contains it (or collection failed: the
+ * run itself then reports why). */
+static void on_collected(void *ud, int64_t status)
+{
+    Run *run = ud;
+    run->collector = NULL;
+    if (run->cancelled || run->r->freeing) {
+        run_finish(run);
+        return;
+    }
+    char *path = collect_path(run);
+    Collection c;
+    StrBuf err = STRBUF_INIT;
+    char *nodeid = NULL;
+    if (status >= 0 && collection_read(path, &c, &err) == 0)
+        nodeid = collection_nearest(&c, run->nearest_file, run->nearest_line);
+    collection_destroy(&c);
+    strbuf_destroy(&err);
+    unlink(path);
+    free(path);
+    const char *target = nodeid ? nodeid : run->nearest_file;
+    char **args = argv_plus(run->base_args, target);
+    project_free_argv(run->argv);
+    run->argv = build_argv(run, args);
+    project_free_argv(args);
+    char **user = argv_plus(run->user_args, target);
+    project_free_argv(run->user_args);
+    run->user_args = user;
+    free(nodeid);
+    run_go(run);
+}
+
+/* Asks pytest (with our plugin) what it collects in the nearest file first. Consumes
+ * rewritten (the user's arguments, which also shape collection). */
+static void start_collect(Run *run, char **rewritten)
+{
+    Runner *r = run->r;
+    run->base_args = rewritten;
+    char **a = argv_plus(rewritten, "--collect-only");
+    char **b = argv_plus(a, "-q");
+    char **c = argv_plus(b, run->nearest_file);
+    run->argv = build_argv(run, c);
+    project_free_argv(a);
+    project_free_argv(b);
+    project_free_argv(c);
+    char *path = collect_path(run);
+    char **env = argv_plus(run->env, "");
+    env = pyplugin_collect_env(env, path);
+    free(path);
+    int rc = 0;
+    run->collector = collector_start(r->loop, r->exe, run->argv, env, run->root, on_collected, run, &rc);
+    project_free_argv(env);
+    if (!run->collector) {
+        fail_start(run, describe_spawn_error(run, rc));
+        return;
+    }
+    r->active = run;
+}
+
+static void run_launch(Run *run)
+{
     LaunchSpec *spec = &run->spec;
     runout_destroy(&run->output); /* nothing was fed: now with the log */
     runout_init(&run->output, spec->tail_bytes, spec->log_path);
@@ -843,30 +959,24 @@ static void run_launch(Run *run)
     }
     run->plugin_dir = pyplugin_find_dir();
     char **rewritten = project_rewrite_args(run->cwd, spec->args, spec->nargs);
-    run->argv = build_argv(run, rewritten);
-    project_free_argv(rewritten);
     run->env = build_env(spec->env, spec->nenv);
     if (run->plugin_dir)
         run->env = pyplugin_env(run->env, run->plugin_dir, run->junit_path);
     rc = is_directory(run->root) ? check_executable(run->python, run->env, run->root) : UV_ENOENT;
-    if (rc == 0)
-        rc = spawn_pytest(run);
     if (rc != 0) {
+        project_free_argv(rewritten);
         fail_start(run, describe_spawn_error(run, rc));
         goto done;
     }
-    r->active = run;
-    start_sampler(run);
-    if (run->timeout_ms)
-        uv_timer_start(&run->timeout_timer, on_timeout, run->timeout_ms, 0);
-    if (r->ev.started) {
-        json_t *ev = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o}", "run_id", (json_int_t)run->id,
-                               "cwd", run->cwd, "root", run->root, "python", run->python,
-                               "python_why", run->python_why, "args", string_list(run->user_args),
-                               "cmd", string_list(run->argv));
-        r->ev.started(r->ud, ev);
-        json_decref(ev);
+    if (spec->nearest_line > 0 && run->plugin_dir) {
+        run->nearest_file = location_normalize(run->cwd, spec->file);
+        run->nearest_line = spec->nearest_line;
+        start_collect(run, rewritten); /* consumes rewritten */
+        goto done;
     }
+    run->argv = build_argv(run, rewritten);
+    project_free_argv(rewritten);
+    run_go(run);
 done:
     spec_destroy(spec);
 }
@@ -896,6 +1006,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         .nenv = spec->nenv,
         .log_path = spec->log_path ? xstrdup(spec->log_path) : NULL,
         .tail_bytes = spec->tail_bytes,
+        .nearest_line = spec->file && *spec->file ? spec->nearest_line : 0,
     };
     init_timer(run, &run->timeout_timer);
     init_timer(run, &run->kill_timer);

@@ -46,6 +46,10 @@ typedef struct {
     const char *log_path;      /* full output goes here; NULL: no log */
     unsigned sample_interval_ms; /* memory sampling of the pytest tree; 0 picks 100 */
     size_t tail_bytes;         /* output kept in memory; 0 picks 64 KiB */
+    int nearest_line;          /* > 0 with `file`: run the collected test (or class) around this
+                                * 1-based line of `file`, found by asking pytest what it collects
+                                * there first (the plugin's record, collection.h); the whole file
+                                * when none contains it. 0: run `args` as they are. */
 } RunSpec;
 
 /* Events; the json_t is borrowed until the callback returns. */

@@ -1,0 +1,26 @@
+/* collector: one `pytest --collect-only` run whose only product is the pytestmon plugin's
+ * collection record (collection.h); its output is thrown away.
+ *
+ * Owns its uv_process_t (heap; freed in the close callback, never before) and nothing else:
+ * the argv/env/cwd handed to collector_start() are borrowed for the call only. The child is
+ * started through the exec step (execstep.h: it dies with us) in its own session, so
+ * collector_cancel() can end it and all it started. `done` is called exactly once, from the
+ * loop, with the exit status (or a negative errno when it could not start or was cancelled);
+ * after it returns the Collector must not be used. Knows nothing of pytest's output. */
+#ifndef PYTESTMON_COLLECTOR_H
+#define PYTESTMON_COLLECTOR_H
+
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct Collector Collector;
+typedef void (*CollectorDone)(void *ud, int64_t status);
+
+/* exe: this binary (the exec step); argv: pytest's argv (NULL-terminated). Returns the
+ * collector, or NULL with *rc a libuv error (then `done` is never called). */
+Collector *collector_start(uv_loop_t *loop, const char *exe, char *const *argv, char *const *env,
+                           const char *cwd, CollectorDone done, void *ud, int *rc);
+/* SIGKILL to its process group; `done` follows with -ECANCELED. */
+void collector_cancel(Collector *c);
+
+#endif
