@@ -17,7 +17,8 @@ function M.setup(opts)
 end
 
 -- run(args, {cwd, file}): start pytest with `args` (list) after the configured `args`.
--- Returns the run id, or nil when the co-process is unavailable (the user was told).
+-- Does not wait for the co-process: returns true when the request went out, nil when the
+-- co-process is unavailable (the user was told). The run id comes with PytestStarted.
 function M.run(args, opts)
   opts = opts or {}
   args = args or {}
@@ -32,14 +33,17 @@ function M.run(args, opts)
   }
   if cfg.timeout > 0 then req.timeout_ms = math.floor(cfg.timeout * 1000 + 0.5) end
   if next(cfg.env) then req.env = cfg.env end
-  local id = require('pytest.client').call('run', req)
-  if id == nil then return nil end
-  state.request = { cwd = root, args = vim.deepcopy(args), file = opts.file }
-  state.run_id = id
-  state.running = true
-  state.progress = nil
-  require('pytest.statusline').update()
-  return id
+  local request = { cwd = root, args = vim.deepcopy(args), file = opts.file }
+  local sent = require('pytest.client').async_call('run', { req }, function(id)
+    state.request = request
+    state.run_id = id
+    state.running = true
+    state.progress = nil
+    require('pytest.statusline').update()
+  end)
+  if not sent then return nil end
+  state.request = request
+  return true
 end
 
 local function file_context()
@@ -89,16 +93,17 @@ function M.run_failed()
   return M.run(args, { cwd = r.cwd, file = r.file })
 end
 
--- :PytestStop
+-- :PytestStop: asks the co-process to end the run (without waiting for it). Returns true
+-- when the request went out, false when no co-process runs.
 function M.stop()
   local client = require('pytest.client')
   if not client.is_running() then
     util.notify('no run is active')
     return false
   end
-  local res = client.call('cancel')
-  if res == false then util.notify('no run is active') end
-  return res == true
+  return client.async_call('cancel', {}, function(res)
+    if res == false then util.notify('no run is active') end
+  end)
 end
 
 -- :PytestOutput

@@ -114,6 +114,7 @@ def test_setup_reconfigures_a_running_coprocess(ed, log_dir, tmp_path):
     other = str(tmp_path / "other-logs")
     ed.exec_lua("local py, dir = ... require('pytest').setup({ python = py, log_dir = dir, history_size = 1 })",
                 PYTHON, other)
+    wait_for(ed, "require('pytest.client').pending() == 0")  # `configure` does not block setup()
     assert [r["event"] for r in memlog(other)] == ["coprocess_start"]
     assert coprocesses(ed)[0].pid == pid  # same process, new configuration
     ed.command("cd " + PROJ_PASS)
@@ -213,7 +214,8 @@ def test_stop_without_run(ed):
     assert notes(ed)[-1]["msg"] == "pytest: no run is active"
     assert coprocesses(ed) == []
     assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
-    ed.command("PytestStop")  # started, idle: `cancel` answers false
+    ed.command("PytestStop")  # started, idle: `cancel` answers false (as an event)
+    wait_for(ed, "require('pytest.client').pending() == 0")
     assert notes(ed)[-1]["msg"] == "pytest: no run is active"
     assert len(notes(ed)) == 2
 
@@ -268,6 +270,7 @@ def test_death_during_a_run_is_reported(ed):
 @needs_bin
 def test_history_empty(ed):
     ed.command("PytestHistory")
+    wait_for(ed, "require('pytest.client').pending() == 0")  # answers come as events
     assert notes(ed)[-1]["msg"] == "pytest: no runs in the history yet"
 
 
