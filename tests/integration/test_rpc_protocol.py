@@ -240,7 +240,7 @@ def test_numeric_params_are_range_checked(peer):
         ("mem", {"pid": 0}, "option 'pid' must be an integer 1..4194304, got 0"),
         ("configure", {"editor_pid": 1e19}, "option 'editor_pid' must be an integer 1..4194304, got 1e+19"),
         ("configure", {"history_size": 1.5}, "option 'history_size' must be an integer 1..1000, got 1.5"),
-        ("configure", {"sample_interval_ms": 1}, "option 'sample_interval_ms' must be an integer 20..60000, got 1"),
+        ("configure", {"sample_interval_ms": 1}, "option 'sample_interval_ms' must be an integer 20..1000000000, got 1"),
         ("configure", {"log_dir": ""}, "option 'log_dir' must be a non-empty string, got a string"),
         ("history_get", [2**64 - 1], "history_get takes [run_id], a run id (integer >= 1)"),
     ]
