@@ -536,7 +536,7 @@ typedef struct {
 static json_t *m_call(void *ud, json_t *params, StrBuf *err);
 
 /* Every method the co-process serves: HACKING.md's RPC contract is this table
- * (`pytestmon --rpc-methods` prints it; tests/integration/test_docs.py compares). */
+ * (`pytestmon --rpc-methods` prints it; tests/integration/test_rpc_protocol.py compares). */
 static const ServerMethod METHODS[] = {
     {"ping", m_ping, PARAMS_NONE, NULL, 0, "\"pong\"", "liveness check"},
     {"version", m_version, PARAMS_NONE, NULL, 0, "{version, libuv, msgpack, libxml2}",
@@ -603,10 +603,13 @@ static json_t *m_call(void *ud, json_t *params, StrBuf *err)
     else if (params_check(args, m->name, m->shape, m->params, m->nparams, err) == 0)
         result = m->handler(s, args, err);
     json_t *reply = json_pack("{s:O}", "req_id", req_id);
-    if (result)
+    if (result) {
         json_object_set_new(reply, "result", result);
-    else
-        json_object_set_new(reply, "error", json_string(err->len ? strbuf_cstr(err) : "failed"));
+    } else {
+        /* Byte strings, as everywhere (mpjson.h): a key or method name may be invalid UTF-8. */
+        const char *e = err->len ? strbuf_cstr(err) : "failed";
+        json_object_set_new(reply, "error", json_stringn_nocheck(e, strlen(e)));
+    }
     push_event(s, "reply", reply);
     strbuf_reset(err);
     return json_true();
