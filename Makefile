@@ -109,7 +109,7 @@ sanitize: deps
 	@ASAN_OPTIONS="$${ASAN_OPTIONS:-$(SAN_ASAN_OPTIONS)}" PYTESTMON_SOAK_BASELINE=50 \
 	    $(MAKE) --no-print-directory BUILD=build/asan \
 	    OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test-unit test-nvim07
+	    SAN="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all" test-unit test-nvim07
 
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
             --errors-for-leak-kinds=definite,indirect --trace-children=no

@@ -12,6 +12,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: pytestmon --rpc                 serve msgpack-RPC on stdin/stdout (Neovim)\n"
+            "       pytestmon --rpc-methods         list the RPC methods and their params\n"
             "       pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json] [--] [ARGS]\n"
             "       pytestmon mem [--pid PID] [--json]\n"
             "       pytestmon --version\n");
@@ -29,6 +30,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "--rpc") == 0)
         return server_main();
+    if (strcmp(cmd, "--rpc-methods") == 0) {
+        server_print_methods(stdout);
+        return 0;
+    }
     if (strcmp(cmd, "run") == 0)
         return clirun_main(argc - 1, argv + 1);
     if (strcmp(cmd, "mem") == 0)

@@ -1,5 +1,7 @@
-/* params: typed access to an RPC method's option map (params[1]), with error messages
- * that name the option and the expected type. Pure: no RPC, no pytest.
+/* params: the declared shape of an RPC method's params (ParamSpec tables), checking params
+ * against it, rendering it for the RPC contract, and typed access to the option map
+ * (params[1]) afterwards. Error messages name the option and what it must be. Pure: no RPC,
+ * no pytest.
  *
  * Each getter leaves its output untouched when the key is absent or nil, and returns -1
  * after writing a message into `err` when the value has the wrong type. Lists come back
@@ -13,6 +15,34 @@
 #include <stdint.h>
 
 #include "strbuf.h"
+
+typedef enum {
+    PARAM_STRING,      /* min: least length (1: non-empty) */
+    PARAM_UINT,        /* an integer in min..max (an integral float counts) */
+    PARAM_STRING_LIST, /* a list of strings ({} from Lua counts as []) */
+    PARAM_STRING_MAP,  /* a map of string to string ([] from Lua counts as {}) */
+} ParamType;
+
+/* One key of an option map. */
+typedef struct {
+    const char *key;
+    ParamType type;
+    uint64_t min, max;
+} ParamSpec;
+
+typedef enum {
+    PARAMS_NONE,    /* [] */
+    PARAMS_OPTIONS, /* [] or [{key = value, ...}] with keys from the spec, all optional */
+    PARAMS_RUN_ID,  /* [run_id], an integer >= 1 */
+} ParamsShape;
+
+/* Checks `params` (the params array) against `shape` and `specs` (n entries) before a handler
+ * runs: 0, or -1 with a message in `err` naming the first offending key (every unknown key
+ * at once), the bad value and what it must be. `method` is for the messages. */
+int params_check(json_t *params, const char *method, ParamsShape shape, const ParamSpec *specs,
+                 size_t n, StrBuf *err);
+/* Appends the contract form of the params, e.g. `[{log_dir: non-empty string}]`. */
+void params_describe(StrBuf *out, ParamsShape shape, const ParamSpec *specs, size_t n);
 
 /* params[1] when it is a map (borrowed), NULL when absent or nil; NULL with `err` set
  * when it is something else. */

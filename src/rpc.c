@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mpjson.h"
+#include "mpscan.h"
 
 enum { MSG_REQUEST = 0, MSG_RESPONSE = 1, MSG_NOTIFICATION = 2 };
 
@@ -23,7 +24,11 @@ typedef struct RpcPending {
 } RpcPending;
 
 struct Rpc {
-    msgpack_unpacker unpacker;
+    MpScan scan;             /* extent of the message arriving now */
+    char *in;                /* its bytes so far (not kept while skipping an oversized one) */
+    size_t in_len, in_cap;
+    int skipping;            /* the message arriving now is over RPC_MAX_MESSAGE */
+    uint64_t garbage;        /* bytes of the current run of non-messages, logged when it ends */
     msgpack_unpacked unpacked;
     RpcWriteFn write;
     RpcLogFn log;
@@ -34,7 +39,6 @@ struct Rpc {
     uint32_t next_id;
     uint64_t dispatched;
     uint64_t malformed;
-    int resyncing; /* inside a run of undecodable bytes */
     /* Messages are packed here, then copied out at their exact size: one long-lived buffer
      * instead of a fresh 8 KiB sbuffer per message (the co-process sends several a second). */
     msgpack_sbuffer out;
@@ -60,10 +64,7 @@ static void rpc_logf(Rpc *rpc, const char *fmt, ...)
 Rpc *rpc_new(RpcWriteFn write, RpcLogFn log, void *ud)
 {
     Rpc *rpc = xcalloc(1, sizeof *rpc);
-    if (!msgpack_unpacker_init(&rpc->unpacker, 64 * 1024)) {
-        free(rpc);
-        return NULL;
-    }
+    mpscan_init(&rpc->scan, RPC_MAX_MESSAGE);
     msgpack_unpacked_init(&rpc->unpacked);
     msgpack_sbuffer_init(&rpc->out);
     rpc->write = write;
@@ -73,10 +74,13 @@ Rpc *rpc_new(RpcWriteFn write, RpcLogFn log, void *ud)
     return rpc;
 }
 
+static void flush_garbage(Rpc *rpc);
+
 void rpc_free(Rpc *rpc)
 {
     if (!rpc)
         return;
+    flush_garbage(rpc);
     while (rpc->pending) {
         RpcPending *p = rpc->pending;
         rpc->pending = p->next;
@@ -88,7 +92,7 @@ void rpc_free(Rpc *rpc)
         free(rpc->methods[i].name);
     free(rpc->methods);
     msgpack_unpacked_destroy(&rpc->unpacked);
-    msgpack_unpacker_destroy(&rpc->unpacker);
+    free(rpc->in);
     msgpack_sbuffer_destroy(&rpc->out);
     free(rpc);
 }
@@ -143,13 +147,15 @@ static void pack_cstr(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, len);
 }
 
-static void send_response(Rpc *rpc, uint64_t id, const char *error, json_t *result)
+/* `id` is the request's id object as it came (borrowed), echoed even when it is not a valid
+ * id, so that a caller waiting on it hears why its request was refused. */
+static void send_response(Rpc *rpc, const msgpack_object *id, const char *error, json_t *result)
 {
     msgpack_packer pk;
     begin_message(rpc, &pk);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_int(&pk, MSG_RESPONSE);
-    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_object(&pk, *id);
     if (error)
         pack_cstr(&pk, error);
     else
@@ -210,14 +216,14 @@ static int is_string(const msgpack_object *o)
     return o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN;
 }
 
-/* Runs a request or notification; `id` is meaningful only when `reply` is set. */
-static void dispatch_call(Rpc *rpc, int reply, uint64_t id, const msgpack_object *method,
+/* Runs a request (`id` set) or a notification (`id` NULL). */
+static void dispatch_call(Rpc *rpc, const msgpack_object *id, const msgpack_object *method,
                           const msgpack_object *params)
 {
     if (!is_string(method)) {
         rpc->malformed++;
         rpc_logf(rpc, "rpc: method name is not a string");
-        if (reply)
+        if (id)
             send_response(rpc, id, "invalid message: method name must be a string", NULL);
         return;
     }
@@ -225,7 +231,7 @@ static void dispatch_call(Rpc *rpc, int reply, uint64_t id, const msgpack_object
         rpc->malformed++;
         rpc_logf(rpc, "rpc: params of %.*s are not an array", (int)method->via.str.size,
                  method->via.str.ptr);
-        if (reply)
+        if (id)
             send_response(rpc, id, "invalid message: params must be an array", NULL);
         return;
     }
@@ -234,7 +240,7 @@ static void dispatch_call(Rpc *rpc, int reply, uint64_t id, const msgpack_object
         StrBuf msg = STRBUF_INIT;
         strbuf_printf(&msg, "unknown method: %.*s", (int)method->via.str.size, method->via.str.ptr);
         rpc_logf(rpc, "rpc: %s", strbuf_cstr(&msg));
-        if (reply)
+        if (id)
             send_response(rpc, id, strbuf_cstr(&msg), NULL);
         strbuf_destroy(&msg);
         return;
@@ -244,7 +250,7 @@ static void dispatch_call(Rpc *rpc, int reply, uint64_t id, const msgpack_object
     rpc->dispatched++;
     json_t *result = m->handler(m->ud, args, &err);
     json_decref(args);
-    if (reply) {
+    if (id) {
         if (result)
             send_response(rpc, id, NULL, result);
         else
@@ -285,86 +291,202 @@ static int read_id(const msgpack_object *o, uint64_t *id)
     return 0;
 }
 
+/* A top-level object that is not even shaped like a msgpack-RPC message (an array whose
+ * first element is a type number): counted as garbage, not answered. */
+static int rpc_shaped(const msgpack_object *msg)
+{
+    return msg->type == MSGPACK_OBJECT_ARRAY && msg->via.array.size >= 1 &&
+           msg->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+}
+
 static void dispatch_message(Rpc *rpc, const msgpack_object *msg)
 {
-    if (msg->type != MSGPACK_OBJECT_ARRAY || msg->via.array.size < 3 ||
-        msg->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        rpc->malformed++;
-        rpc_logf(rpc, "rpc: ignoring a message that is not a msgpack-RPC array");
-        return;
-    }
     const msgpack_object *a = msg->via.array.ptr;
     uint32_t size = msg->via.array.size;
     uint64_t type = a[0].via.u64;
     uint64_t id = 0;
     if (type == MSG_REQUEST && size == 4 && read_id(&a[1], &id) == 0) {
-        dispatch_call(rpc, 1, id, &a[2], &a[3]);
+        dispatch_call(rpc, &a[1], &a[2], &a[3]);
+    } else if (type == MSG_REQUEST && size == 4) {
+        rpc->malformed++;
+        rpc_logf(rpc, "rpc: request id is not a non-negative integer; refused");
+        send_response(rpc, &a[1], "invalid message: the request id must be a non-negative integer", NULL);
     } else if (type == MSG_NOTIFICATION && size == 3) {
-        dispatch_call(rpc, 0, 0, &a[1], &a[2]);
+        dispatch_call(rpc, NULL, &a[1], &a[2]);
     } else if (type == MSG_RESPONSE && size == 4 && read_id(&a[1], &id) == 0) {
         dispatch_response(rpc, id, &a[2], &a[3]);
     } else {
         rpc->malformed++;
         rpc_logf(rpc, "rpc: malformed message (type %llu, %u elements)", (unsigned long long)type,
                  size);
-        if (type == MSG_REQUEST && size >= 2 && read_id(&a[1], &id) == 0)
-            send_response(rpc, id, "invalid message: a request is [0, id, method, params]", NULL);
+        if (type == MSG_REQUEST && size >= 2)
+            send_response(rpc, &a[1], "invalid message: a request is [0, id, method, params]", NULL);
     }
 }
 
-/* Skips the byte that failed to decode and restarts parsing right after it, so valid
- * messages behind garbage in the same chunk still arrive. A partial message that the
- * garbage interrupted is lost: it cannot be told apart from the garbage. */
-static void resync(Rpc *rpc, const char *why)
+/* Logs the run of garbage that just ended: one line per run, however long. */
+static void flush_garbage(Rpc *rpc)
 {
-    msgpack_unpacker *u = &rpc->unpacker;
-    if (u->off < u->used)
-        u->off++;
-    msgpack_unpacker_reset(u);
-    if (rpc->resyncing)
-        return; /* one log line per run of garbage */
-    rpc->resyncing = 1;
+    if (!rpc->garbage)
+        return;
     rpc->malformed++;
-    rpc_logf(rpc, "rpc: %s; skipping to the next decodable message", why);
+    rpc_logf(rpc, "rpc: skipped %llu bytes that are not msgpack-RPC messages",
+             (unsigned long long)rpc->garbage);
+    rpc->garbage = 0;
 }
 
-/* Copies `len` bytes into the unpacker's buffer. */
-static void buffer_bytes(msgpack_unpacker *u, const char *data, size_t len)
+/* Element `index` of the array whose first bytes are data[0..len), decoded into `out`
+ * (valid until its next use), when those bytes hold it whole. Lets a message that cannot be
+ * decoded (too large, too deep) still be answered by its id. */
+static int prefix_element(const char *data, size_t len, uint32_t index, uint32_t *count,
+                          msgpack_unpacked *out)
 {
-    if (msgpack_unpacker_buffer_capacity(u) < len && !msgpack_unpacker_reserve_buffer(u, len))
-        abort();
-    memcpy(msgpack_unpacker_buffer(u), data, len);
-    msgpack_unpacker_buffer_consumed(u, len);
-}
-
-/* Dispatches every complete message buffered; keeps a partial one for later. */
-static void drain(Rpc *rpc)
-{
-    msgpack_unpacker *u = &rpc->unpacker;
-    for (;;) {
-        msgpack_unpack_return ret = msgpack_unpacker_next(u, &rpc->unpacked);
-        if (ret == MSGPACK_UNPACK_SUCCESS) {
-            rpc->resyncing = 0;
-            dispatch_message(rpc, &rpc->unpacked.data);
-        } else if (ret == MSGPACK_UNPACK_PARSE_ERROR) {
-            resync(rpc, "undecodable msgpack bytes");
-        } else if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
-            resync(rpc, "message too large to decode");
-        } else {
-            break;
-        }
+    const unsigned char *p = (const unsigned char *)data;
+    size_t hdr;
+    if (len >= 1 && p[0] >= 0x90 && p[0] <= 0x9f) {
+        *count = p[0] & 0x0f;
+        hdr = 1;
+    } else if (len >= 3 && p[0] == 0xdc) {
+        *count = (uint32_t)p[1] << 8 | p[2];
+        hdr = 3;
+    } else if (len >= 5 && p[0] == 0xdd) {
+        *count = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        hdr = 5;
+    } else {
+        return -1;
     }
-    if (msgpack_unpacker_message_size(u) > RPC_MAX_MESSAGE) {
+    if (index >= *count)
+        return -1;
+    size_t off = hdr;
+    for (uint32_t i = 0; i < index; i++) {
+        size_t n = mpscan_object_len(p + off, len - off);
+        if (!n)
+            return -1;
+        off += n;
+    }
+    size_t n = mpscan_object_len(p + off, len - off);
+    size_t pos = 0;
+    if (!n || msgpack_unpack_next(out, data + off, n, &pos) != MSGPACK_UNPACK_SUCCESS)
+        return -1;
+    return 0;
+}
+
+/* Answers a request that cannot be decoded, when its first bytes show its id. Returns 1 when
+ * the bytes are shaped like a msgpack-RPC message at all. */
+static int refuse_by_prefix(Rpc *rpc, const char *data, size_t len, const char *why)
+{
+    uint32_t count = 0;
+    msgpack_unpacked el;
+    msgpack_unpacked_init(&el);
+    int shaped = prefix_element(data, len, 0, &count, &el) == 0 &&
+                 el.data.type == MSGPACK_OBJECT_POSITIVE_INTEGER && el.data.via.u64 <= MSG_NOTIFICATION &&
+                 (count == 3 || count == 4);
+    int request = shaped && el.data.via.u64 == MSG_REQUEST && count == 4;
+    if (shaped)
+        flush_garbage(rpc); /* its log line comes before this message's */
+    if (request && prefix_element(data, len, 1, &count, &el) == 0)
+        send_response(rpc, &el.data, why, NULL);
+    msgpack_unpacked_destroy(&el);
+    return shaped;
+}
+
+static void reset_input(Rpc *rpc)
+{
+    rpc->in_len = 0;
+    rpc->skipping = 0;
+    if (rpc->in_cap > RPC_OUT_KEEP) {
+        free(rpc->in);
+        rpc->in = NULL;
+        rpc->in_cap = 0;
+    }
+}
+
+static void keep_input(Rpc *rpc, const unsigned char *data, size_t len)
+{
+    if (rpc->in_len + len > rpc->in_cap) {
+        size_t cap = rpc->in_cap ? rpc->in_cap : 4096;
+        while (cap < rpc->in_len + len)
+            cap *= 2;
+        rpc->in = xrealloc(rpc->in, cap);
+        rpc->in_cap = cap;
+    }
+    memcpy(rpc->in + rpc->in_len, data, len);
+    rpc->in_len += len;
+}
+
+/* A complete message is buffered: decode and dispatch it. */
+static void take_message(Rpc *rpc)
+{
+    size_t off = 0;
+    msgpack_unpack_return ret = msgpack_unpack_next(&rpc->unpacked, rpc->in, rpc->in_len, &off);
+    if (ret == MSGPACK_UNPACK_SUCCESS && !rpc_shaped(&rpc->unpacked.data)) {
+        rpc->garbage += rpc->in_len;
+    } else if (ret == MSGPACK_UNPACK_SUCCESS) {
+        flush_garbage(rpc);
+        dispatch_message(rpc, &rpc->unpacked.data);
+    } else {
+        /* msgpack-c refuses nesting deeper than MSGPACK_EMBED_STACK_SIZE (32). */
+        flush_garbage(rpc);
         rpc->malformed++;
-        rpc_logf(rpc, "rpc: message larger than the 64 MiB limit; discarding it");
-        msgpack_unpacker_destroy(u);
-        if (!msgpack_unpacker_init(u, 64 * 1024))
-            abort();
+        rpc_logf(rpc, "rpc: cannot decode a message of %zu bytes (nested deeper than 32 levels?)",
+                 rpc->in_len);
+        refuse_by_prefix(rpc, rpc->in, rpc->in_len,
+                         "invalid message: cannot decode it (nested deeper than 32 levels?)");
     }
+    reset_input(rpc);
+}
+
+/* The message arriving now declares more than RPC_MAX_MESSAGE. A msgpack-RPC message is
+ * answered (when it is a request whose id came already) and skipped to its declared end, so
+ * nothing inside it is read as messages. Anything else is garbage: dropped up to here. */
+static void begin_oversized(Rpc *rpc)
+{
+    StrBuf why = STRBUF_INIT;
+    strbuf_printf(&why, "invalid message: it declares %llu bytes, over the %u MiB limit",
+                  (unsigned long long)mpscan_declared(&rpc->scan), RPC_MAX_MESSAGE >> 20);
+    if (refuse_by_prefix(rpc, rpc->in, rpc->in_len, strbuf_cstr(&why))) {
+        rpc->malformed++;
+        rpc_logf(rpc, "rpc: a message declares %llu bytes, over the %u MiB limit; skipping it",
+                 (unsigned long long)mpscan_declared(&rpc->scan), RPC_MAX_MESSAGE >> 20);
+        reset_input(rpc);
+        rpc->skipping = 1;
+    } else {
+        rpc->garbage += rpc->in_len;
+        reset_input(rpc);
+        mpscan_init(&rpc->scan, RPC_MAX_MESSAGE);
+    }
+    strbuf_destroy(&why);
 }
 
 void rpc_feed(Rpc *rpc, const char *data, size_t len)
 {
-    buffer_bytes(&rpc->unpacker, data, len);
-    drain(rpc);
+    const unsigned char *p = (const unsigned char *)data;
+    while (len > 0) {
+        size_t used = 0;
+        MpScanResult r = mpscan_feed(&rpc->scan, p, len, &used);
+        if (!rpc->skipping)
+            keep_input(rpc, p, used);
+        p += used;
+        len -= used;
+        switch (r) {
+        case MPSCAN_MORE:
+            break;
+        case MPSCAN_INVALID: /* the partial message it interrupted is lost with it */
+            if (!rpc->skipping)
+                rpc->garbage += rpc->in_len;
+            else
+                rpc->garbage += used;
+            reset_input(rpc);
+            break;
+        case MPSCAN_OVERSIZE:
+            begin_oversized(rpc);
+            break;
+        case MPSCAN_END:
+            if (rpc->skipping)
+                reset_input(rpc);
+            else
+                take_message(rpc);
+            break;
+        }
+    }
 }

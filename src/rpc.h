@@ -7,10 +7,14 @@
  *   notification [2, method, params] -> handler, no response
  *   response [1, id, error, result] to one of our requests -> its RpcResponseFn
  * Params and results are jansson values (see mpjson.h): handlers never see borrowed
- * msgpack memory. A message that is not valid msgpack-RPC is logged through the
- * RpcLogFn, answered with an error when its id is known, and the endpoint keeps
- * serving. Undecodable bytes make it drop what it has buffered and resynchronise on
- * the bytes that follow. */
+ * msgpack memory. Each message's extent is known from its headers (mpscan.h) before
+ * it is decoded. A message that is not valid msgpack-RPC (bad id, params nested deeper
+ * than 32 levels, over RPC_MAX_MESSAGE) is logged through the RpcLogFn and answered with
+ * an error whenever an id can be read (a bad id is echoed as it came); the endpoint keeps
+ * serving. An oversized message is skipped to its declared end, never parsed. Bytes that
+ * are no msgpack-RPC message (undecodable, or msgpack of another shape) are dropped and
+ * logged as one line per run, with its byte count, when the next message arrives or the
+ * endpoint is freed. */
 #ifndef PYTESTMON_RPC_H
 #define PYTESTMON_RPC_H
 
@@ -35,7 +39,7 @@ typedef json_t *(*RpcHandler)(void *ud, json_t *params, StrBuf *err);
  * before the answer came. */
 typedef void (*RpcResponseFn)(void *ud, json_t *error, json_t *result);
 
-/* Largest message accepted; a longer one is dropped and the stream resynchronised. */
+/* Largest message accepted; a longer one is answered with an error and skipped. */
 #define RPC_MAX_MESSAGE (64u * 1024 * 1024)
 
 Rpc *rpc_new(RpcWriteFn write, RpcLogFn log, void *ud);

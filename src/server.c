@@ -46,6 +46,7 @@ typedef struct {
     char *last_status;           /* last pushed status, serialised: push only changes */
     MemLog memlog;               /* snapshots at start, run start, run end */
     json_t *last_progress;       /* latest progress event of the active run */
+    struct MethodBinding *bindings; /* one per entry of METHODS, registered with the Rpc */
 } Server;
 
 #define STATUS_TICK_MS 250
@@ -319,6 +320,11 @@ static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
     if (params_string(opts, "log_dir", &log_dir, err) || params_uint(opts, "history_size", &history_size, err) ||
         params_uint(opts, "sample_interval_ms", &interval, err) || params_uint(opts, "editor_pid", &editor_pid, err))
         return NULL;
+    /* A pid that is not running would make the status tick shut the co-process down. */
+    if (editor_pid && kill((pid_t)editor_pid, 0) != 0 && errno == ESRCH) {
+        strbuf_printf(err, "option 'editor_pid': no process %llu is running", (unsigned long long)editor_pid);
+        return NULL;
+    }
     if (history_size)
         history_set_capacity(&s->history, (size_t)history_size);
     if (interval)
@@ -353,6 +359,7 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     if (err->len)
         return NULL;
     RunSpec spec = {0};
+    uint64_t nearest_line = 0;
     char cwd_buf[4096];
     char **args = NULL, **env = NULL;
     size_t nargs = 0, nenv = 0;
@@ -360,8 +367,10 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
         params_string(opts, "file", &spec.file, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
+        params_uint(opts, "nearest_line", &nearest_line, err) ||
         params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
         goto error;
+    spec.nearest_line = (int)nearest_line; /* the method table bounds it */
     if (!spec.cwd)
         spec.cwd = getcwd(cwd_buf, sizeof cwd_buf) ? cwd_buf : ".";
     spec.args = args;
@@ -525,18 +534,154 @@ static void on_signal(uv_signal_t *h, int signum)
     server_stop(h->data);
 }
 
+/* ---- the method table ------------------------------------------------------------ */
+
+/* Pids fit in 22 bits on Linux (PID_MAX_LIMIT). */
+#define PID_MAX 4194304u
+
+static const ParamSpec CONFIGURE_PARAMS[] = {
+    {"log_dir", PARAM_STRING, 1, 0},
+    {"history_size", PARAM_UINT, 1, 1000},
+    {"sample_interval_ms", PARAM_UINT, 20, 1000000000}, /* bench/run.py: 10^9 = off */
+    {"editor_pid", PARAM_UINT, 1, PID_MAX},
+};
+static const ParamSpec RUN_PARAMS[] = {
+    {"cwd", PARAM_STRING, 1, 0},
+    {"args", PARAM_STRING_LIST, 0, 0},
+    {"python", PARAM_STRING, 1, 0},
+    {"timeout_ms", PARAM_UINT, 0, 2592000000u},   /* 0: none; at most 30 days */
+    {"kill_grace_ms", PARAM_UINT, 0, 600000},     /* 0: 2000 */
+    {"env", PARAM_STRING_MAP, 0, 0},
+    {"file", PARAM_STRING, 1, 0},
+    {"nearest_line", PARAM_UINT, 1, 100000000},
+};
+static const ParamSpec RESOLVE_PARAMS[] = {
+    {"cwd", PARAM_STRING, 1, 0},
+    {"file", PARAM_STRING, 1, 0},
+    {"python", PARAM_STRING, 1, 0},
+};
+static const ParamSpec MEM_PARAMS[] = {
+    {"pid", PARAM_UINT, 1, PID_MAX},
+};
+
+#define SPECS(a) a, sizeof a / sizeof a[0]
+
+typedef struct {
+    const char *name;
+    RpcHandler handler; /* runs with the Server as ud, after the params passed the check */
+    ParamsShape shape;
+    const ParamSpec *params;
+    size_t nparams;
+    const char *result;
+    const char *description;
+} ServerMethod;
+
+static json_t *m_call(void *ud, json_t *params, StrBuf *err);
+
+/* Every method the co-process serves: HACKING.md's RPC contract is this table
+ * (`pytestmon --rpc-methods` prints it; tests/integration/test_rpc_protocol.py compares). */
+static const ServerMethod METHODS[] = {
+    {"ping", m_ping, PARAMS_NONE, NULL, 0, "\"pong\"", "liveness check"},
+    {"version", m_version, PARAMS_NONE, NULL, 0, "{version, libuv, msgpack, libxml2}",
+     "versions of the co-process and its libraries"},
+    {"configure", m_configure, PARAMS_OPTIONS, SPECS(CONFIGURE_PARAMS), "true",
+     "sets the log directory, history size, sampling interval and the editor's pid "
+     "(the co-process exits when that process is gone)"},
+    {"run", m_run, PARAMS_OPTIONS, SPECS(RUN_PARAMS), "run_id (int)",
+     "starts pytest (cancelling an active run first); events follow. With file and "
+     "nearest_line: runs the collected test or class around that line (pytest is asked first)"},
+    {"resolve", m_resolve, PARAMS_OPTIONS, SPECS(RESOLVE_PARAMS), "{cwd, root, marker?, python, python_why}",
+     "what a run with these options would use (project root, interpreter), without starting it"},
+    {"cancel", m_cancel, PARAMS_NONE, NULL, 0, "bool", "ends the active run; true if one was active"},
+    {"mem", m_mem, PARAMS_OPTIONS, SPECS(MEM_PARAMS), "memory report map (see memreport.h)",
+     "memory report of pid (default: the editor)"},
+    {"history", m_history, PARAMS_NONE, NULL, 0, "list of run summaries", "the runs kept, newest first"},
+    {"history_get", m_history_get, PARAMS_RUN_ID, NULL, 0, "full result map", "one kept run in full"},
+    {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
+     "runs `method` with `params` and pushes the answer as a `reply` event "
+     "{req_id, result} or {req_id, error}, so the editor never waits"},
+};
+#define NMETHODS (sizeof METHODS / sizeof METHODS[0])
+
+struct MethodBinding {
+    Server *s;
+    const ServerMethod *m;
+};
+
+static const ServerMethod *find_method(const char *name)
+{
+    for (size_t i = 0; i < NMETHODS; i++)
+        if (strcmp(METHODS[i].name, name) == 0)
+            return &METHODS[i];
+    return NULL;
+}
+
+/* Every request and notification comes through here: params are checked against the table
+ * before the handler sees them. */
+static json_t *checked_call(void *ud, json_t *params, StrBuf *err)
+{
+    struct MethodBinding *b = ud;
+    if (b->m->handler != m_call &&
+        params_check(params, b->m->name, b->m->shape, b->m->params, b->m->nparams, err) != 0)
+        return NULL;
+    return b->m->handler(b->s, params, err);
+}
+
+/* `call` [req_id, method, params]: the answer goes out as a `reply` event. */
+static json_t *m_call(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *req_id = json_array_get(params, 0);
+    json_t *name = json_array_get(params, 1);
+    json_t *args = json_array_get(params, 2);
+    if (!json_is_integer(req_id) || json_integer_value(req_id) < 0) {
+        /* Sent as a notification: nobody to answer. */
+        fprintf(stderr, "pytestmon: call without a req_id (an integer >= 0); ignored\n");
+        strbuf_puts(err, "call takes [req_id (integer >= 0), method (string), params (list)]");
+        return NULL;
+    }
+    const ServerMethod *m = NULL;
+    json_t *result = NULL;
+    if (json_array_size(params) != 3 || !json_is_string(name) || !json_is_array(args))
+        strbuf_puts(err, "call takes [req_id (integer >= 0), method (string), params (list)]");
+    else if (!(m = find_method(json_string_value(name))) || m->handler == m_call)
+        strbuf_printf(err, "unknown method: %s", json_string_value(name));
+    else if (params_check(args, m->name, m->shape, m->params, m->nparams, err) == 0)
+        result = m->handler(s, args, err);
+    json_t *reply = json_pack("{s:O}", "req_id", req_id);
+    if (result) {
+        json_object_set_new(reply, "result", result);
+    } else {
+        /* Byte strings, as everywhere (mpjson.h): a key or method name may be invalid UTF-8. */
+        const char *e = err->len ? strbuf_cstr(err) : "failed";
+        json_object_set_new(reply, "error", json_stringn_nocheck(e, strlen(e)));
+    }
+    push_event(s, "reply", reply);
+    strbuf_reset(err);
+    return json_true();
+}
+
 static void register_methods(Server *s)
 {
-    Rpc *rpc = s->io.rpc;
-    rpc_register(rpc, "ping", m_ping, s);
-    rpc_register(rpc, "version", m_version, s);
-    rpc_register(rpc, "configure", m_configure, s);
-    rpc_register(rpc, "run", m_run, s);
-    rpc_register(rpc, "resolve", m_resolve, s);
-    rpc_register(rpc, "cancel", m_cancel, s);
-    rpc_register(rpc, "mem", m_mem, s);
-    rpc_register(rpc, "history", m_history, s);
-    rpc_register(rpc, "history_get", m_history_get, s);
+    s->bindings = xcalloc(NMETHODS, sizeof *s->bindings);
+    for (size_t i = 0; i < NMETHODS; i++) {
+        s->bindings[i] = (struct MethodBinding){s, &METHODS[i]};
+        rpc_register(s->io.rpc, METHODS[i].name, checked_call, &s->bindings[i]);
+    }
+}
+
+void server_print_methods(FILE *f)
+{
+    for (size_t i = 0; i < NMETHODS; i++) {
+        const ServerMethod *m = &METHODS[i];
+        StrBuf sb = STRBUF_INIT;
+        if (m->handler == m_call)
+            strbuf_puts(&sb, "[req_id: integer, method: string, params: list]");
+        else
+            params_describe(&sb, m->shape, m->params, m->nparams);
+        fprintf(f, "- `%s` %s -> %s: %s\n", m->name, strbuf_cstr(&sb), m->result, m->description);
+        strbuf_destroy(&sb);
+    }
 }
 
 /* The shim starts the co-process with glibc's tcache off (lua/pytest/client.lua) and passes
@@ -599,6 +744,7 @@ int server_main(void)
     memlog_destroy(&s.memlog);
     free(s.log_dir);
     free(s.log_refused);
+    free(s.bindings);
     if (r != 0)
         fprintf(stderr, "pytestmon: loop closed with live handles: %s\n", uv_strerror(r));
     return 0;

@@ -6,7 +6,11 @@
 #ifndef PYTESTMON_SERVER_H
 #define PYTESTMON_SERVER_H
 
+#include <stdio.h>
+
 /* Runs until shutdown; returns the process exit code (0 on a clean shutdown). */
 int server_main(void);
+/* Writes the method table as HACKING.md's RPC contract lists it, one method a line. */
+void server_print_methods(FILE *f);
 
 #endif

@@ -30,7 +30,7 @@ harnesses=${*:-$ALL_HARNESSES}
 # The src/*.c each harness is compiled with (never main.c).
 sources_of() {
     case "$1" in
-        fuzz_rpc)   echo "src/rpc.c src/mpjson.c src/strbuf.c" ;;
+        fuzz_rpc)   echo "src/rpc.c src/mpscan.c src/mpjson.c src/strbuf.c" ;;
         fuzz_junit) echo "src/report.c src/junit.c src/xmllib.c src/location.c src/frames.c src/strbuf.c" ;;
         fuzz_proc)  echo "src/procmem.c src/sysmem.c src/cgroup.c src/strbuf.c" ;;
         *) echo "fuzz.sh: unknown harness $1" >&2; exit 2 ;;

@@ -1,6 +1,8 @@
 -- pytest.client: lifecycle of the pytestmon co-process (`pytestmon --rpc`, msgpack-RPC over
--- stdio): lazy start, `configure`, restart after a crash, and requests. Only requests that the
--- co-process answers at once go through here; results come back as events (pytest.events).
+-- stdio): lazy start, `configure`, restart after a crash, and requests. The editor never waits
+-- on the co-process without a deadline: async() sends a `call` notification and the answer
+-- comes back as a `reply` event (pytest.events) to a callback; request() waits for such an
+-- answer with a deadline (start-up and :checkhealth only). Run results come as events.
 local M = {}
 
 local config = require('pytest.config')
@@ -17,6 +19,38 @@ local S = {
 
 local STDERR_KEEP = 20
 
+-- How long an async() request may take before its callback hears "no answer" (a `mem` of a
+-- large process tree takes seconds), and how long request() blocks at most.
+M.async_timeout_ms = 30000
+M.request_timeout_ms = 10000
+
+local pending = {} -- req_id -> { cb, method, chan, timer } of async() requests in flight
+local next_req = 0
+
+local function settle(id, ok, res)
+  local p = pending[id]
+  if not p then return end
+  pending[id] = nil
+  if p.timer then
+    p.timer:stop()
+    p.timer:close()
+  end
+  local cok, cerr = pcall(p.cb, ok, res)
+  if not cok then
+    util.notify(string.format('error handling the answer to %s: %s', p.method, tostring(cerr)), levels.ERROR)
+  end
+end
+
+-- Every request in flight on `chan` fails with `why` (the co-process is gone).
+local function fail_pending(chan, why)
+  local ids = {}
+  for id, p in pairs(pending) do
+    if p.chan == chan then table.insert(ids, id) end
+  end
+  table.sort(ids)
+  for _, id in ipairs(ids) do settle(id, false, why) end
+end
+
 local function on_stderr(_, data)
   if type(data) ~= 'table' then return end
   for _, line in ipairs(data) do
@@ -28,6 +62,7 @@ local function on_stderr(_, data)
 end
 
 local function on_exit(job, code)
+  fail_pending(job, string.format('the co-process exited (code %d) before answering', code))
   if S.stopping[job] then -- we stopped it ourselves
     S.stopping[job] = nil
     return
@@ -64,6 +99,50 @@ end
 local function stderr_hint()
   if #S.stderr == 0 then return '' end
   return ' (stderr: ' .. S.stderr[#S.stderr] .. ')'
+end
+
+-- Sends `call` [id, method, params] on `chan`; cb(ok, result | message) runs once: with the
+-- `reply` event, on timeout, or when the co-process exits.
+local function call_on(chan, method, params, cb, timeout_ms)
+  next_req = next_req + 1
+  local id = next_req
+  local timer = vim.loop.new_timer()
+  pending[id] = { cb = cb, method = method, chan = chan, timer = timer }
+  timer:start(timeout_ms, 0, vim.schedule_wrap(function()
+    settle(id, false, string.format('no answer to %s within %g s%s', method, timeout_ms / 1000, stderr_hint()))
+  end))
+  local ok, err = pcall(vim.rpcnotify, chan, 'call', id, method, params)
+  if not ok then
+    settle(id, false, string.format('request %s failed: %s%s', method, tostring(err):gsub('\n', ' '), stderr_hint()))
+  end
+  return id
+end
+
+-- Waits (with a deadline) for call_on()'s answer. Not for user commands: they use async().
+local function wait_on(chan, method, params, timeout_ms)
+  local done, ok, res = false, false, nil
+  call_on(chan, method, params, function(o, r) done, ok, res = true, o, r end, timeout_ms)
+  if not done then vim.wait(timeout_ms + 1000, function() return done end, 10) end
+  if not done then return false, string.format('no answer to %s within %g s', method, timeout_ms / 1000) end
+  return ok, res
+end
+
+-- The `reply` event (pytest.events): the answer to an async() request.
+function M._reply(p)
+  local id = tonumber(util.val(p.req_id))
+  local entry = id and pending[id]
+  if not entry then return end -- timed out already
+  local e = util.val(p.error)
+  if e ~= nil then
+    settle(id, false, string.format('request %s failed: %s', entry.method, tostring(e)))
+  else
+    settle(id, true, util.val(p.result))
+  end
+end
+
+-- Requests in flight (tests, health).
+function M.pending()
+  return vim.tbl_count(pending)
 end
 
 function M.configure_payload()
@@ -104,7 +183,7 @@ function M.start()
     callback = function() M.stop() end,
   })
   -- log_dir is made (0700) and checked by the co-process, which refuses an unsafe one.
-  local rok, res = pcall(vim.rpcrequest, job, 'configure', M.configure_payload())
+  local rok, res = wait_on(job, 'configure', { M.configure_payload() }, M.request_timeout_ms)
   if not rok then
     S.chan = nil
     pcall(vim.fn.jobstop, job)
@@ -118,15 +197,37 @@ function M.start()
   return job
 end
 
--- Send a request; returns true, result or false, message. Never notifies.
+-- async(method, params, cb, opts): send a request without waiting; cb(ok, result) runs later
+-- with the answer, or cb(false, message) when there is none (co-process unavailable, error,
+-- exit, or no answer within opts.timeout_ms, default M.async_timeout_ms). `params` is the
+-- params list. Never notifies; returns true when the request went out.
+function M.async(method, params, cb, opts)
+  local chan, err = M.start()
+  if not chan then
+    cb(false, err)
+    return false
+  end
+  call_on(chan, method, params or {}, cb, (opts and opts.timeout_ms) or M.async_timeout_ms)
+  return true
+end
+
+-- Like async(), but failures are reported with vim.notify and cb only hears of success.
+function M.async_call(method, params, cb, opts)
+  return M.async(method, params, function(ok, res)
+    if not ok then
+      util.notify(res, levels.ERROR)
+      return
+    end
+    cb(res)
+  end, opts)
+end
+
+-- Send a request and wait for its answer (at most M.request_timeout_ms); returns true, result
+-- or false, message. Never notifies. Not for user commands (see async()).
 function M.request(method, ...)
   local chan, err = M.start()
   if not chan then return false, err end
-  local ok, res = pcall(vim.rpcrequest, chan, method, ...)
-  if not ok then
-    return false, string.format('request %s failed: %s%s', method, tostring(res):gsub('\n', ' '), stderr_hint())
-  end
-  return true, res
+  return wait_on(chan, method, { ... }, M.request_timeout_ms)
 end
 
 -- Like request(), but reports failures with vim.notify and returns the result or nil.
@@ -139,9 +240,13 @@ function M.call(method, ...)
   return res
 end
 
--- Re-send `configure` to a running co-process (after setup()).
+-- Re-send `configure` to a running co-process (after setup()); a refusal is reported.
 function M.reconfigure()
-  if S.chan then pcall(vim.rpcrequest, S.chan, 'configure', M.configure_payload()) end
+  if S.chan then
+    call_on(S.chan, 'configure', { M.configure_payload() }, function(ok, res)
+      if not ok then util.notify(res, levels.ERROR) end
+    end, M.async_timeout_ms)
+  end
 end
 
 function M.is_running()
@@ -163,6 +268,7 @@ function M.stop()
   S.stopping[job] = true
   S.chan = nil
   pcall(vim.fn.jobstop, job)
+  fail_pending(job, 'the co-process was stopped before answering')
   return true
 end
 

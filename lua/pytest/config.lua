@@ -22,6 +22,15 @@ local function state_dir()
   return dir
 end
 
+-- The co-process refuses values outside these ranges too (its `configure` and `run` params).
+M.TIMEOUT_MAX = 30 * 24 * 3600
+
+local function integer_in(v, lo, hi)
+  if v ~= v or v ~= math.floor(v) or v < lo or v > hi then
+    return string.format('must be an integer from %d to %d', lo, hi)
+  end
+end
+
 M.statusline_pieces = { 'result', 'memory', 'system', 'warn' }
 M.open_quickfix_values = { 'on_failure', 'always', 'never' }
 
@@ -66,24 +75,24 @@ M.schema = {
   timeout = {
     types = { 'number' },
     default = 0,
-    description = 'Seconds before a run is stopped; 0 means no timeout.',
-    check = function(v) if v < 0 then return 'must be >= 0' end end,
+    description = 'Seconds before a run is stopped; 0 means no timeout (at most 30 days).',
+    check = function(v)
+      if v ~= v or v < 0 or v > M.TIMEOUT_MAX then
+        return string.format('must be between 0 and %d seconds', M.TIMEOUT_MAX)
+      end
+    end,
   },
   history_size = {
     types = { 'number' },
     default = 5,
-    description = 'How many runs the co-process keeps for :PytestHistory.',
-    check = function(v)
-      if v < 1 or v ~= math.floor(v) then return 'must be a positive integer' end
-    end,
+    description = 'How many runs the co-process keeps for :PytestHistory (1 to 1000).',
+    check = function(v) return integer_in(v, 1, 1000) end,
   },
   sample_interval_ms = {
     types = { 'number' },
     default = 100,
-    description = 'Memory sampling interval of the test process tree, in milliseconds.',
-    check = function(v)
-      if v < 1 or v ~= math.floor(v) then return 'must be a positive integer' end
-    end,
+    description = 'Memory sampling interval of the test process tree, in milliseconds (20 to 60000).',
+    check = function(v) return integer_in(v, 20, 60000) end,
   },
   statusline = {
     types = { 'table' },
@@ -124,6 +133,7 @@ M.schema = {
     types = { 'string' },
     default = function() return state_dir() .. '/pytest' end,
     description = 'Where the co-process writes run logs (stdpath("state")/pytest; cache on 0.7).',
+    check = function(v) if v == '' then return 'must not be empty' end end,
   },
 }
 

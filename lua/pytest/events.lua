@@ -59,6 +59,11 @@ function handlers.error(p)
   util.notify(tostring(val(p.message) or 'unknown co-process error'), levels.ERROR)
 end
 
+-- The answer to a request sent with pytest.client.async().
+function handlers.reply(p)
+  require('pytest.client')._reply(p)
+end
+
 M.handlers = handlers
 
 -- dispatch(name, payload): unknown events are ignored (newer co-process, older shim).

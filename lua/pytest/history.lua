@@ -33,13 +33,20 @@ function M.format_item(h)
   return table.concat(parts, '  ')
 end
 
--- Restore run `run_id`: quickfix list, diagnostics, and what :PytestOutput shows.
+-- Restore run `run_id`: quickfix list, diagnostics, and what :PytestOutput shows. Asks the
+-- co-process without waiting; restores when the answer comes.
 function M.restore(run_id)
-  local r = client.call('history_get', run_id)
-  if type(r) ~= 'table' then
-    if r ~= nil then util.notify(string.format('run #%s is no longer in the history', tostring(run_id)), vim.log.levels.WARN) end
-    return nil
-  end
+  client.async('history_get', { run_id }, function(ok, r)
+    if not ok or type(r) ~= 'table' then
+      util.notify(string.format('run #%s is no longer in the history%s', tostring(run_id),
+        ok and '' or (': ' .. tostring(r))), vim.log.levels.WARN)
+      return
+    end
+    M.show(run_id, r)
+  end)
+end
+
+function M.show(run_id, r)
   local results = require('pytest.results')
   state.view = r
   results.show(r)
@@ -53,20 +60,20 @@ function M.restore(run_id)
   return r
 end
 
--- :PytestHistory
+-- :PytestHistory: the picker opens when the co-process's answer comes (no waiting).
 function M.pick()
-  local runs = client.call('history')
-  if runs == nil then return end
-  if type(runs) ~= 'table' or #runs == 0 then
-    util.notify('no runs in the history yet')
-    return
-  end
-  vim.ui.select(runs, {
-    prompt = 'pytest history',
-    kind = 'pytest_history',
-    format_item = M.format_item,
-  }, function(choice)
-    if choice then M.restore(val(choice.run_id)) end
+  client.async_call('history', {}, function(runs)
+    if type(runs) ~= 'table' or #runs == 0 then
+      util.notify('no runs in the history yet')
+      return
+    end
+    vim.ui.select(runs, {
+      prompt = 'pytest history',
+      kind = 'pytest_history',
+      format_item = M.format_item,
+    }, function(choice)
+      if choice then M.restore(val(choice.run_id)) end
+    end)
   end)
 end
 

@@ -23,31 +23,30 @@ local function buffer_file()
   return util.abspath(name)
 end
 
--- The interpreter to ask for: the `python` option as is when it is a string; when it is a
--- function(root), its answer for the root the co-process would use (`resolve` only stats
--- files and answers at once); nil lets the co-process choose (see :help pytest-python).
-local function python_for_run(opt, cwd, file)
-  if type(opt) == 'string' then return opt ~= '' and opt or nil end
-  if type(opt) ~= 'function' then return nil end
-  local ok, res = require('pytest.client').request('resolve', { cwd = cwd, file = file })
-  if not ok or type(res) ~= 'table' or type(res.root) ~= 'string' then
-    util.notify('cannot find the project root for the python option: ' .. tostring(res), levels.WARN)
-    return nil
-  end
-  local fok, p = pcall(opt, res.root)
-  if not fok then
-    util.notify('the python option failed: ' .. tostring(p), levels.WARN)
-  elseif type(p) == 'string' and p ~= '' then
-    return p
-  end
-  return nil
+-- A `python` option that is a function(root): ask the co-process which root a run would use
+-- (`resolve` only stats files), then call `send` with the function's answer (nil lets the
+-- co-process choose). Never waits. Returns whether the request went out.
+local function with_python_for_root(fn, cwd, file, send)
+  return require('pytest.client').async('resolve', { { cwd = cwd, file = file } }, function(ok, res)
+    if not ok or type(res) ~= 'table' or type(res.root) ~= 'string' then
+      util.notify('cannot find the project root for the python option: ' .. tostring(res), levels.WARN)
+      return send(nil)
+    end
+    local fok, p = pcall(fn, res.root)
+    if not fok then
+      util.notify('the python option failed: ' .. tostring(p), levels.WARN)
+      p = nil
+    end
+    send(type(p) == 'string' and p ~= '' and p or nil)
+  end)
 end
 
 -- run(args, {cwd, file}): start pytest with `args` (list) after the configured `args`.
 -- `cwd` (default: the current directory) is what relative paths in `args` are relative to;
 -- `file` (default: the current buffer's file) is where the project root is searched from.
 -- The co-process decides the root (pytest's working directory) and the interpreter.
--- Returns the run id, or nil when the co-process is unavailable (the user was told).
+-- Does not wait for the co-process: returns true when the request went out, nil when the
+-- co-process is unavailable (the user was told). The run id comes with PytestStarted.
 function M.run(args, opts)
   opts = opts or {}
   args = args or {}
@@ -56,22 +55,30 @@ function M.run(args, opts)
   local file = opts.file
   if file == nil then file = buffer_file() end
   local full = vim.list_extend(vim.deepcopy(cfg.args), args)
-  local req = {
-    cwd = cwd,
-    args = full,
-    python = python_for_run(cfg.python, cwd, file),
-    file = file,
-  }
+  local req = { cwd = cwd, args = full, file = file, nearest_line = opts.nearest_line }
   if cfg.timeout > 0 then req.timeout_ms = math.floor(cfg.timeout * 1000 + 0.5) end
   if next(cfg.env) then req.env = cfg.env end
-  local id = require('pytest.client').call('run', req)
-  if id == nil then return nil end
-  state.request = { cwd = cwd, args = vim.deepcopy(args), file = file }
-  state.run_id = id
-  state.running = true
-  state.progress = nil
-  require('pytest.statusline').update()
-  return id
+  local request = { cwd = cwd, args = vim.deepcopy(args), file = file, nearest_line = opts.nearest_line }
+  local client = require('pytest.client')
+  local function send(python)
+    req.python = python
+    return client.async_call('run', { req }, function(id)
+      state.request = request
+      state.run_id = id
+      state.running = true
+      state.progress = nil
+      require('pytest.statusline').update()
+    end)
+  end
+  local sent
+  if type(cfg.python) == 'function' then
+    sent = with_python_for_root(cfg.python, cwd, file, send)
+  else
+    sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
+  end
+  if not sent then return nil end
+  state.request = request
+  return true
 end
 
 local function file_context()
@@ -119,16 +126,17 @@ function M.run_failed()
   return M.run(args, { cwd = r.cwd, file = r.file })
 end
 
--- :PytestStop
+-- :PytestStop: asks the co-process to end the run (without waiting for it). Returns true
+-- when the request went out, false when no co-process runs.
 function M.stop()
   local client = require('pytest.client')
   if not client.is_running() then
     util.notify('no run is active')
     return false
   end
-  local res = client.call('cancel')
-  if res == false then util.notify('no run is active') end
-  return res == true
+  return client.async_call('cancel', {}, function(res)
+    if res == false then util.notify('no run is active') end
+  end)
 end
 
 -- :PytestOutput

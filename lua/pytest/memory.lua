@@ -336,16 +336,24 @@ function M.render(report, report_err, last, runs)
   return out, hl
 end
 
--- :PytestMemory
-function M.open()
-  local ok, report = client.request('mem', vim.empty_dict())
-  local rep, err = nil, nil
-  if ok then rep = report else err = report end
-  local runs = {}
-  if ok then
-    local hok, h = client.request('history')
-    if hok and type(h) == 'table' then runs = h end
-  end
+-- :PytestMemory: asks for the report and the history without waiting; the buffer opens when
+-- both answers are in (or with what went wrong). `done(bufnr)` (optional) runs then.
+function M.open(done)
+  client.async('mem', { vim.empty_dict() }, function(ok, report)
+    if not ok then
+      local bufnr = M.show(nil, report, {})
+      if done then done(bufnr) end
+      return
+    end
+    client.async('history', {}, function(hok, h)
+      local bufnr = M.show(report, nil, (hok and type(h) == 'table') and h or {})
+      if done then done(bufnr) end
+    end)
+  end)
+end
+
+-- Fills pytest://memory with a report (or the reason there is none) and the history.
+function M.show(rep, err, runs)
   local lines, hls = M.render(rep, err, state.view or state.last, runs)
   local bufnr = util.scratch(M.bufname, lines, 'pytestmemory')
   vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)

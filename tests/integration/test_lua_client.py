@@ -5,6 +5,8 @@ run requests (seen through the `started` event and last()), death and restart.""
 import json
 import os
 import signal
+import threading
+import time
 
 import psutil
 import pytest
@@ -136,6 +138,7 @@ def test_setup_reconfigures_a_running_coprocess(ed, log_dir, tmp_path):
     other = str(tmp_path / "other-logs")
     ed.exec_lua("local py, dir = ... require('pytest').setup({ python = py, log_dir = dir, history_size = 1 })",
                 PYTHON, other)
+    wait_for(ed, "require('pytest.client').pending() == 0")  # `configure` does not block setup()
     assert [r["event"] for r in memlog(other)] == ["coprocess_start"]
     assert coprocesses(ed)[0].pid == pid  # same process, new configuration
     ed.command("cd " + PROJ_PASS)
@@ -305,7 +308,8 @@ def test_stop_without_run(ed):
     assert notes(ed)[-1]["msg"] == "pytest: no run is active"
     assert coprocesses(ed) == []
     assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
-    ed.command("PytestStop")  # started, idle: `cancel` answers false
+    ed.command("PytestStop")  # started, idle: `cancel` answers false (as an event)
+    wait_for(ed, "require('pytest.client').pending() == 0")
     assert notes(ed)[-1]["msg"] == "pytest: no run is active"
     assert len(notes(ed)) == 2
 
@@ -360,6 +364,7 @@ def test_death_during_a_run_is_reported(ed):
 @needs_bin
 def test_history_empty(ed):
     ed.command("PytestHistory")
+    wait_for(ed, "require('pytest.client').pending() == 0")  # answers come as events
     assert notes(ed)[-1]["msg"] == "pytest: no runs in the history yet"
 
 
@@ -373,3 +378,48 @@ def test_logs_go_to_the_per_test_log_dir(ed, log_dir, tmp_path):
     r = run_and_wait(ed, "PytestRun")
     assert os.path.dirname(r["log_path"]) == log_dir and os.path.exists(r["log_path"])
     assert [rec["event"] for rec in memlog(log_dir)] == ["coprocess_start", "run_start", "run_end"]
+
+
+@needs_bin
+def test_memory_command_does_not_wait_on_a_busy_coprocess(ed):
+    """:PytestMemory used a blocking vim.rpcrequest: while the co-process was busy (a `mem` of
+    a 200-process tree took 7.2 s) the editor froze. Here the co-process is stopped outright:
+    the command returns at once, and the buffer fills when the answer comes."""
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    (co,) = coprocesses(ed)
+    co.suspend()
+    safety = threading.Timer(5, co.resume)  # the old code would block until this fires
+    safety.start()
+    try:
+        t0 = time.monotonic()
+        ed.command("PytestMemory")
+        elapsed = time.monotonic() - t0
+        in_flight = ed.exec_lua("return require('pytest.client').pending()")
+    finally:
+        co.resume()
+        safety.cancel()
+    assert elapsed < 2, f":PytestMemory blocked for {elapsed:.1f} s"
+    assert in_flight == 1
+    wait_for(ed, "require('pytest.client').pending() == 0", timeout=30)
+    assert ed.current.buffer.name == "pytest://memory"
+    assert "Headroom: " in "\n".join(ed.current.buffer[:])
+
+
+@needs_bin
+def test_unanswered_request_is_reported_not_waited_for(ed):
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    (co,) = coprocesses(ed)
+    ed.exec_lua("require('pytest.client').async_timeout_ms = 300")
+    co.suspend()
+    safety = threading.Timer(5, co.resume)  # the old code would block until this fires
+    safety.start()
+    try:
+        ed.command("PytestHistory")
+        wait_for(ed, "#_G.__notes > 0", timeout=5)
+    finally:
+        co.resume()
+        safety.cancel()
+    assert notes(ed) == [{"msg": "pytest: no answer to history within 0.3 s", "level": 4}]
+    # The late answer is dropped quietly; the co-process serves on.
+    assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
+    assert len(notes(ed)) == 1

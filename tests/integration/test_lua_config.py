@@ -67,8 +67,18 @@ def test_env_bin_overrides(lua):
         ("{ args = '-x' }", "(pytest) option 'args' must be table, got string"),
         ("{ args = { 1 } }", "(pytest) option 'args' must be a list of strings, item 1 is number"),
         ("{ python = 3 }", "(pytest) option 'python' must be string or function, got number"),
-        ("{ history_size = 0 }", "(pytest) option 'history_size' must be a positive integer"),
-        ("{ timeout = -1 }", "(pytest) option 'timeout' must be >= 0"),
+        ("{ history_size = 0 }", "(pytest) option 'history_size' must be an integer from 1 to 1000"),
+        ("{ history_size = 1e300 }", "(pytest) option 'history_size' must be an integer from 1 to 1000"),
+        ("{ timeout = -1 }", "(pytest) option 'timeout' must be between 0 and 2592000 seconds"),
+        ("{ timeout = 1e300 }", "(pytest) option 'timeout' must be between 0 and 2592000 seconds"),
+        ("{ timeout = 0/0 }", "(pytest) option 'timeout' must be between 0 and 2592000 seconds"),
+        # 1 ms made the co-process saturate a core sampling a large tree (#12 item 13).
+        ("{ sample_interval_ms = 1 }",
+         "(pytest) option 'sample_interval_ms' must be an integer from 20 to 60000"),
+        ("{ sample_interval_ms = 1e19 }",
+         "(pytest) option 'sample_interval_ms' must be an integer from 20 to 60000"),
+        # An empty log_dir reached a read past a one-byte buffer in the co-process (#12 item 15).
+        ("{ log_dir = '' }", "(pytest) option 'log_dir' must not be empty"),
         ("{ open_quickfix = 'sometimes' }",
          "(pytest) option 'open_quickfix' must be one of \"on_failure\", \"always\", \"never\", "
          "got \"sometimes\""),

@@ -117,7 +117,7 @@ def test_errors_name_the_problem_and_serving_goes_on(peer):
     peer.request(3, "run", ["not a map"])
     assert peer.response(3)[2] == "params[1] must be a map of options"
     peer.request(4, "run", [{"args": "-x"}])
-    assert peer.response(4)[2] == "option 'args' must be a list of strings"
+    assert peer.response(4)[2] == "option 'args' must be a list of strings, got a string"
     peer.request(5, "history_get", [12345])
     assert peer.response(5)[2] == "no run 12345 in the history"
     peer.send(b"\xc1" * 1000 + msgpack.packb("not an array"))   # garbage, then junk
@@ -198,3 +198,117 @@ def test_timeout_ends_the_whole_group(peer):
     assert r["status"] == "timed_out"
     assert r["error"] == "timed out after 1.5 s"
     assert psutil.Process(peer.proc.pid).children(recursive=True) == []
+
+
+# ---- #12 items 7-11, 13, 15: hostile or mistaken input ----------------------------------
+
+
+def _stderr_after_eof(peer):
+    peer.proc.stdin.close()
+    assert peer.proc.wait(10) == 0
+    return peer.proc.stderr.read().decode("utf-8", "replace").splitlines()
+
+
+def test_oversized_request_is_refused_and_its_body_never_parsed(peer):
+    """A request over the 64 MiB cap gets an error; the pings packed inside its 65 MiB string
+    are NOT answered (the body is skipped to its declared end, not parsed as messages)."""
+    hidden = b"".join(msgpack.packb([0, 70 + i, "ping", []]) for i in range(5))
+    body = (hidden * ((65 << 20) // len(hidden) + 1))[:65 << 20]
+    peer.send(msgpack.packb([0, 5, "ping", [body]], use_bin_type=False))
+    peer.request(6, "ping", [])
+    err = peer.response(5, timeout=30)[2]
+    assert err.startswith("invalid message: it declares ") and err.endswith("over the 64 MiB limit")
+    assert peer.response(6) == [1, 6, None, "pong"]
+    assert [m for m in peer.pending if m[0] == 1] == []  # no hidden ping was answered
+    lines = _stderr_after_eof(peer)
+    assert len(lines) == 1 and "over the 64 MiB limit; skipping it" in lines[0]
+
+
+def test_garbage_is_logged_once_per_burst(peer):
+    """100,000 bytes that are no msgpack-RPC message: one stderr line with the byte count (was
+    one line per byte, pushed into the editor's on_stderr)."""
+    garbage = bytes(i % 0x80 for i in range(100000 - 2000)) + b"\xc1" * 1000 + b"\xc0" * 1000
+    peer.send(garbage)
+    peer.request(1, "ping", [])
+    assert peer.response(1) == [1, 1, None, "pong"]
+    assert _stderr_after_eof(peer) == ["pytestmon: rpc: skipped 100000 bytes that are not msgpack-RPC messages"]
+
+
+def test_bad_ids_and_too_deep_params_are_answered(peer):
+    """A caller blocked on its request must hear back: every id that can be read is echoed
+    with an error, also when params nest deeper than the decoder allows."""
+    for msgid in (-1, 1.5, "x", None):
+        peer.send(msgpack.packb([0, msgid, "ping", []]))
+        assert peer.response(msgid)[2] == "invalid message: the request id must be a non-negative integer"
+    deep = 1
+    for _ in range(40):
+        deep = [deep]
+    peer.request(9, "ping", [deep])
+    assert peer.response(9)[2] == "invalid message: cannot decode it (nested deeper than 32 levels?)"
+    peer.request(10, "ping", [])
+    assert peer.response(10) == [1, 10, None, "pong"]
+
+
+def test_numeric_params_are_range_checked(peer):
+    """Floats and huge integers are refused with an error naming the key, never cast (a float
+    cast out of range is undefined behaviour; 1e19 as the editor pid shut the co-process down,
+    2^64-1 as a pid reported the editor instead)."""
+    cases = [
+        ("run", {"timeout_ms": 1e300}, "option 'timeout_ms' must be an integer 0..2592000000, got 1e+300"),
+        ("run", {"kill_grace_ms": -1}, "option 'kill_grace_ms' must be an integer 0..600000, got -1"),
+        ("mem", {"pid": 2**64 - 1}, "option 'pid' must be an integer 1..4194304, got 1.84467440737096e+19"),
+        ("mem", {"pid": 0}, "option 'pid' must be an integer 1..4194304, got 0"),
+        ("configure", {"editor_pid": 1e19}, "option 'editor_pid' must be an integer 1..4194304, got 1e+19"),
+        ("configure", {"history_size": 1.5}, "option 'history_size' must be an integer 1..1000, got 1.5"),
+        ("configure", {"sample_interval_ms": 1}, "option 'sample_interval_ms' must be an integer 20..1000000000, got 1"),
+        ("configure", {"log_dir": ""}, "option 'log_dir' must be a non-empty string, got a string"),
+        ("history_get", [2**64 - 1], "history_get takes [run_id], a run id (integer >= 1)"),
+    ]
+    for i, (method, opts, message) in enumerate(cases, 1):
+        peer.request(i, method, [opts] if isinstance(opts, dict) else opts)
+        assert peer.response(i)[2] == message, (method, opts)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    peer.request(20, "configure", [{"editor_pid": dead.pid}])
+    assert peer.response(20)[2] == f"option 'editor_pid': no process {dead.pid} is running"
+    # Still serving after a status tick (the editor-pid check runs on every tick).
+    peer.event("status", timeout=10)
+    peer.request(21, "ping", [])
+    assert peer.response(21) == [1, 21, None, "pong"]
+
+
+def test_unknown_keys_and_extra_params_are_refused(peer):
+    peer.request(1, "run", [{"cwd": "/", "timout_ms": 5, "argz": []}])
+    assert peer.response(1)[2] == (
+        "unknown options 'timout_ms', 'argz' for run; it takes: "
+        "cwd, args, python, timeout_ms, kill_grace_ms, env, file")
+    peer.request(2, "configure", [{"status_interval_ms": 250}])
+    assert peer.response(2)[2].startswith("unknown option 'status_interval_ms' for configure; ")
+    peer.request(3, "ping", [1])
+    assert peer.response(3)[2] == "ping takes no params, got 1"
+    peer.request(4, "mem", [{}, {}])
+    assert peer.response(4)[2] == "mem takes [] or [{options}], got 2 params"
+    peer.request(5, "mem", [[]])  # Lua's empty table: no options
+    assert peer.response(5)[2] is None
+
+
+def test_call_answers_with_a_reply_event(peer):
+    """`call` (a notification) runs a method and pushes the answer as a `reply` event: the
+    editor's requests on the UI path never block on the co-process."""
+    peer.send(msgpack.packb([2, "call", [7, "ping", []]]))
+    assert peer.event("reply") == {"req_id": 7, "result": "pong"}
+    peer.send(msgpack.packb([2, "call", [8, "mem", [{"pid": 1e300}]]]))
+    assert peer.event("reply") == {"req_id": 8, "error": "option 'pid' must be an integer 1..4194304, got 1e+300"}
+    peer.send(msgpack.packb([2, "call", [9, "nope", []]]))
+    assert peer.event("reply") == {"req_id": 9, "error": "unknown method: nope"}
+
+
+def test_hacking_md_lists_the_method_table():
+    """HACKING.md's RPC contract is the co-process's method table, line for line."""
+    table = subprocess.run([BIN, "--rpc-methods"], capture_output=True, text=True, timeout=10)
+    assert table.returncode == 0
+    hacking = open(os.path.join(os.path.dirname(FIXTURES_DIR), "..", "HACKING.md"), encoding="utf-8").read()
+    section = hacking.split("<!-- rpc-methods -->\n", 1)[1].split("<!-- /rpc-methods -->", 1)[0]
+    assert section == table.stdout
+    names = [line.split("`")[1] for line in table.stdout.splitlines()]
+    assert names == ["ping", "version", "configure", "run", "cancel", "mem", "history", "history_get", "call"]

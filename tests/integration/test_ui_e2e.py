@@ -113,11 +113,13 @@ def test_output_history_memory(ed):
         end
     """)
     ed.command("PytestHistory")
+    wait_for(ed, "require('pytest.client').pending() == 0")  # answers come as events
     assert len(ed.exec_lua("return _G.picked")) == 2
     items = qf_items(ed)
     assert [(l, x) for _, l, _, x in items] == [(12, "test_basic.py::test_assert_eq: assert 3 == 4")]
     assert ed.exec_lua("return vim.fn.getqflist({ context = 1 }).context.pytest.run_id") == first["run_id"]
     ed.command("PytestMemory")
+    wait_for(ed, "require('pytest.client').pending() == 0")  # answers come as events
     text = "\n".join(ed.current.buffer[:])
     assert "Headroom: " in text and "System" in text
     assert "Peak RSS across history" in text
@@ -159,6 +161,7 @@ def test_memory_error_diagnosis_names_rlimit_as(ed):
     assert r["status"] == "failed"
     assert r["memory"]["diagnosis_cause"] == "RLIMIT_AS"
     ed.command("PytestMemory")
+    wait_for(ed, "require('pytest.client').pending() == 0")  # answers come as events
     lines = ed.current.buffer[:]
     assert lines[0] == "# pytest memory report"
     assert lines[1].startswith("Headroom: ")   # the binding constraint comes first...
@@ -220,6 +223,7 @@ def test_statusline_and_memory_during_a_300mb_test(ed, repo_root):
     assert r["memory"]["peak_test"] == "tests/test_memory.py::test_allocates_a_few_hundred_mb"
     assert not ed.exec_lua("return require('pytest').statusline()").startswith("▶")
     ed.command("PytestMemory")
+    wait_for(ed, "require('pytest.client').pending() == 0")  # answers come as events
     lines = ed.current.buffer[:]
     peak = [re.match(r"  peak rss (\S+), peak vms", l) for l in lines]
     peak = [size_mb(m.group(1)) for m in peak if m]

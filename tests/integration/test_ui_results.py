@@ -3,7 +3,7 @@ statusline. Events are delivered through the real entry point (`pytest.events`.d
 way the co-process sends them."""
 import os
 
-from conftest import PROJ_FAIL, dispatch, finished_payload
+from conftest import PROJ_FAIL, dispatch, finished_payload, wait_for
 
 ERROR, WARN, INFO = 4, 3, 2
 
@@ -371,6 +371,7 @@ def test_memory_render_sparse_report(nvim, lua):
 def test_memory_command_without_coprocess(nvim, lua):
     lua("vim.fn.setenv('PYTESTMON_BIN', '/nonexistent/pytestmon')")
     nvim.command("PytestMemory")
+    wait_for(nvim, "require('pytest.client').pending() == 0")  # answers come as events
     assert nvim.current.buffer.name == "pytest://memory"
     assert "Memory report unavailable" in "\n".join(nvim.current.buffer[:])
 

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -215,7 +217,7 @@ static void test_malformed_messages_keep_serving(void **state)
     msgpack_pack_int(&pk, 11);
     msgpack_pack_int(&pk, 42);
     msgpack_pack_array(&pk, 0);
-    msgpack_pack_array(&pk, 4);                              /* id is a string: no reply */
+    msgpack_pack_array(&pk, 4);                              /* id is a string: refused */
     msgpack_pack_int(&pk, 0);
     msgpack_pack_str_with_body(&pk, "id", 2);
     msgpack_pack_str_with_body(&pk, "echo", 4);
@@ -225,10 +227,12 @@ static void test_malformed_messages_keep_serving(void **state)
     expect_out(&p, "[1,9,\"invalid message: a request is [0, id, method, params]\",null]");
     expect_out(&p, "[1,10,\"invalid message: params must be an array\",null]");
     expect_out(&p, "[1,11,\"invalid message: method name must be a string\",null]");
+    expect_out(&p, "[1,\"id\",\"invalid message: the request id must be a non-negative integer\",null]");
     expect_out(&p, "[1,12,null,[\"still here\"]]");
     expect_no_out(&p);
     assert_int_equal(rpc_malformed(rpc), 5);
     assert_true(p.logs >= 5);
+    assert_int_equal(p.calls, 1);
     msgpack_sbuffer_destroy(&sb);
     teardown_peer(&p, rpc);
 }
@@ -342,6 +346,146 @@ static void test_outgoing_requests_match_responses_by_id(void **state)
     msgpack_unpacker_destroy(&p.out);
 }
 
+
+/* Every id a caller can send is echoed with an error: a blocking caller must not hang. */
+static void test_bad_ids_are_answered(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    for (int i = 0; i < 4; i++) {
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_int(&pk, 0);
+        if (i == 0)
+            msgpack_pack_int(&pk, -1);
+        else if (i == 1)
+            msgpack_pack_double(&pk, 1.5);
+        else if (i == 2)
+            msgpack_pack_str_with_body(&pk, "x", 1);
+        else
+            msgpack_pack_nil(&pk);
+        msgpack_pack_str_with_body(&pk, "echo", 4);
+        msgpack_pack_array(&pk, 0);
+    }
+    rpc_feed(rpc, sb.data, sb.size);
+    const char *err = "\"invalid message: the request id must be a non-negative integer\"";
+    char want[256];
+    const char *ids[] = {"-1", "1.5", "\"x\"", "null"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(want, sizeof want, "[1,%s,%s,null]", ids[i], err);
+        expect_out(&p, want);
+    }
+    expect_no_out(&p);
+    assert_int_equal(p.calls, 0);
+    msgpack_sbuffer_destroy(&sb);
+    teardown_peer(&p, rpc);
+}
+
+/* Params nested deeper than msgpack-c decodes (32 levels): answered by id, and the stream
+ * goes on at the next message. */
+static void test_too_deep_is_answered(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 21);
+    msgpack_pack_str_with_body(&pk, "echo", 4);
+    for (int i = 0; i < 40; i++)
+        msgpack_pack_array(&pk, 1);
+    msgpack_pack_int(&pk, 1);
+    pack_request(&sb, 22, "echo", "[2]");
+    rpc_feed(rpc, sb.data, sb.size);
+    expect_out(&p, "[1,21,\"invalid message: cannot decode it (nested deeper than 32 levels?)\",null]");
+    expect_out(&p, "[1,22,null,[2]]");
+    expect_no_out(&p);
+    assert_int_equal(p.calls, 1);
+    msgpack_sbuffer_destroy(&sb);
+    teardown_peer(&p, rpc);
+}
+
+/* A request over the 64 MiB cap: answered with an error, skipped to its declared end (a
+ * request hidden in its body is NOT run), and the message after it is served. */
+static void test_oversized_request_is_skipped_exactly(void **state)
+{
+    (void)state;
+    Peer p;
+    Rpc *rpc = setup_peer(&p);
+    msgpack_sbuffer inner;
+    msgpack_sbuffer_init(&inner);
+    pack_request(&inner, 99, "echo", "[\"hidden\"]");
+    size_t big = RPC_MAX_MESSAGE + (1u << 20);
+    char *body = calloc(1, big);
+    assert_non_null(body);
+    for (size_t off = 0; off + inner.size <= big; off += 4096)
+        memcpy(body + off, inner.data, inner.size);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 5);
+    msgpack_pack_str_with_body(&pk, "echo", 4);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_str(&pk, big);
+    rpc_feed(rpc, sb.data, sb.size);
+    for (size_t off = 0; off < big; off += 65536)
+        rpc_feed(rpc, body + off, big - off < 65536 ? big - off : 65536);
+    msgpack_sbuffer_clear(&sb);
+    pack_request(&sb, 6, "echo", "[\"after\"]");
+    rpc_feed(rpc, sb.data, sb.size);
+    char *s = next_out(&p);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "[1,5,\"invalid message: it declares "));
+    assert_non_null(strstr(s, "over the 64 MiB limit\",null]"));
+    free(s);
+    expect_out(&p, "[1,6,null,[\"after\"]]");
+    expect_no_out(&p);
+    assert_int_equal(p.calls, 1);
+    assert_int_equal(p.logs, 1);
+    free(body);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&inner);
+    teardown_peer(&p, rpc);
+}
+
+/* Bytes that decode as msgpack but are no RPC message (here 100,000 positive fixints, and a
+ * map32 header claiming 3G entries): one log line for the run, in one chunk or byte by byte. */
+static void test_garbage_is_logged_once_per_run(void **state)
+{
+    (void)state;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int i = 0; i < 100000; i++)
+        msgpack_sbuffer_write(&sb, "\x01", 1);
+    msgpack_sbuffer_write(&sb, "\xdf\xc0\x00\x00\x00", 5);
+    pack_request(&sb, 2, "echo", "[2]");
+    for (int split = 0; split < 2; split++) {
+        Peer p;
+        Rpc *rpc = setup_peer(&p);
+        if (split)
+            for (size_t i = 0; i < sb.size; i++)
+                rpc_feed(rpc, sb.data + i, 1);
+        else
+            rpc_feed(rpc, sb.data, sb.size);
+        expect_out(&p, "[1,2,null,[2]]");
+        assert_int_equal(p.logs, 1);
+        assert_int_equal(rpc_malformed(rpc), 1);
+        teardown_peer(&p, rpc);
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +497,10 @@ int main(void)
         cmocka_unit_test(test_garbage_bytes_resynchronise),
         cmocka_unit_test(test_notification_gets_no_response),
         cmocka_unit_test(test_outgoing_requests_match_responses_by_id),
+        cmocka_unit_test(test_bad_ids_are_answered),
+        cmocka_unit_test(test_too_deep_is_answered),
+        cmocka_unit_test(test_oversized_request_is_skipped_exactly),
+        cmocka_unit_test(test_garbage_is_logged_once_per_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
