@@ -141,11 +141,32 @@ static char *without_params(const char *nodeid)
     return bracket ? xstrndup(nodeid, (size_t)(bracket - nodeid)) : xstrdup(nodeid);
 }
 
+/* The node that ends last above `line` (a blank line or a comment after a test), the larger
+ * one when a class and its last method end together; or `best`. */
+static const CollectedNode *above(const CollectedNode *v, size_t n, const char *file, int line,
+                                  const CollectedNode *best)
+{
+    for (size_t i = 0; i < n; i++) {
+        const CollectedNode *c = &v[i];
+        if (c->end <= 0 || c->end >= line)
+            continue;
+        if (best && (c->end < best->end || (c->end == best->end && c->line >= best->line)))
+            continue;
+        if (same_file(c->file, file))
+            best = c;
+    }
+    return best;
+}
+
 char *collection_nearest(const Collection *c, const char *file, int line)
 {
     char *norm = location_normalize(NULL, file);
     const CollectedNode *best = innermost(c->classes, c->nclasses, norm, line, NULL);
     best = innermost(c->items, c->nitems, norm, line, best);
+    if (!best) {
+        best = above(c->classes, c->nclasses, norm, line, NULL);
+        best = above(c->items, c->nitems, norm, line, best);
+    }
     free(norm);
     return best ? without_params(best->nodeid) : NULL;
 }

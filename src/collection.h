@@ -32,9 +32,10 @@ int collection_read(const char *path, Collection *out, StrBuf *err);
 void collection_destroy(Collection *c);
 
 /* The node to run for a cursor at `line` of `file` (absolute): the innermost collected test or
- * class whose source contains the line; a parametrized test's cases share their function, so
- * they are all selected (the node id without its "[...]"). A new string, or NULL when no
- * collected node contains the line (the caller runs the whole file). */
+ * class whose source contains the line, else the one that ends last above it (the cursor on a
+ * blank line after a test); a parametrized test's cases share their function, so they are all
+ * selected (the node id without its "[...]"). A new string, or NULL when there is no such
+ * node, e.g. in a helper above every test (the caller runs the whole file). */
 char *collection_nearest(const Collection *c, const char *file, int line);
 
 #endif

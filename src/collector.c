@@ -61,6 +61,11 @@ Collector *collector_start(uv_loop_t *loop, const char *exe, char *const *argv, 
     return c;
 }
 
+int collector_pid(const Collector *c)
+{
+    return c->proc.pid;
+}
+
 void collector_cancel(Collector *c)
 {
     c->cancelled = true;

@@ -20,6 +20,8 @@ typedef void (*CollectorDone)(void *ud, int64_t status);
  * collector, or NULL with *rc a libuv error (then `done` is never called). */
 Collector *collector_start(uv_loop_t *loop, const char *exe, char *const *argv, char *const *env,
                            const char *cwd, CollectorDone done, void *ud, int *rc);
+/* The child's pid (for a reaper that must leave it to libuv). */
+int collector_pid(const Collector *c);
 /* SIGKILL to its process group; `done` follows with -ECANCELED. */
 void collector_cancel(Collector *c);
 

@@ -67,6 +67,7 @@ struct Run {
     char **base_args;            /* nearest: the rewritten user args, until pytest is spawned */
     char *nearest_file;          /* nearest: the file (absolute) and line to run the test at */
     int nearest_line;
+    bool nearest_found;          /* nearest: a collected node was around the line */
     const char *python_why;
     char **user_args;
     uint64_t timeout_ms, grace_ms;
@@ -208,8 +209,9 @@ void runner_reap_orphans(Runner *r)
     for (size_t i = 0; i < n; i++) {
         bool ours = false;
         for (Run *run = r->live; run; run = run->next)
-            if (run->spawned && !run->exited && run->proc.pid == kids[i])
-                ours = true;
+            if ((run->spawned && !run->exited && run->proc.pid == kids[i]) ||
+                (run->collector && collector_pid(run->collector) == kids[i]))
+                ours = true; /* libuv reaps it and tells its exit callback */
         if (ours)
             continue;
         /* Unreaped, the pid is still our child's: signalling it is safe. Never wait here: a
@@ -843,6 +845,8 @@ static void run_go(Run *run)
                                "cwd", run->cwd, "root", run->root, "python", run->python,
                                "python_why", run->python_why, "args", string_list(run->user_args),
                                "cmd", string_list(run->argv));
+        if (run->nearest_file) /* nearest: whether a collected test or class was around the line */
+            json_object_set_new(ev, "nearest_found", json_boolean(run->nearest_found));
         r->ev.started(r->ud, ev);
         json_decref(ev);
     }
@@ -889,6 +893,7 @@ static void on_collected(void *ud, int64_t status)
     strbuf_destroy(&err);
     unlink(path);
     free(path);
+    run->nearest_found = nodeid != NULL;
     const char *target = nodeid ? nodeid : run->nearest_file;
     char **args = argv_plus(run->base_args, target);
     project_free_argv(run->argv);
@@ -968,11 +973,20 @@ static void run_launch(Run *run)
         fail_start(run, describe_spawn_error(run, rc));
         goto done;
     }
-    if (spec->nearest_line > 0 && run->plugin_dir) {
+    if (spec->nearest_line > 0) {
         run->nearest_file = location_normalize(run->cwd, spec->file);
         run->nearest_line = spec->nearest_line;
-        start_collect(run, rewritten); /* consumes rewritten */
-        goto done;
+        if (run->plugin_dir) {
+            start_collect(run, rewritten); /* consumes rewritten */
+            goto done;
+        }
+        /* No plugin to ask what pytest collects: the whole file. */
+        char **with_file = argv_plus(rewritten, run->nearest_file);
+        project_free_argv(rewritten);
+        rewritten = with_file;
+        char **user = argv_plus(run->user_args, run->nearest_file);
+        project_free_argv(run->user_args);
+        run->user_args = user;
     }
     run->argv = build_argv(run, rewritten);
     project_free_argv(rewritten);

@@ -24,6 +24,7 @@ function handlers.started(p)
   state.progress = nil
   require('pytest.results').clear_diagnostics()
   require('pytest.statusline').update()
+  if val(p.nearest_found) == false then util.notify('no test at the cursor; running the whole file') end
   util.fire('PytestStarted', p)
 end
 

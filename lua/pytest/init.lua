@@ -97,13 +97,12 @@ function M.run_file()
   return M.run({ util.relpath(file, cwd) }, { cwd = cwd, file = file })
 end
 
--- :PytestNearest
+-- :PytestNearest: the co-process asks pytest what it collects in the file and runs the test
+-- or class around the cursor (any test pytest collects: unittest classes of any name too).
 function M.run_nearest()
   local file, cwd = file_context()
   if not file then return nil end
-  local nodeid, found = require('pytest.nearest').nodeid(0, cwd)
-  if not found then util.notify('no test at the cursor; running the whole file') end
-  return M.run({ nodeid }, { cwd = cwd, file = file })
+  return M.run({}, { cwd = cwd, file = file, nearest_line = vim.api.nvim_win_get_cursor(0)[1] })
 end
 
 -- :PytestLast
@@ -113,7 +112,7 @@ function M.run_last()
     util.notify('no previous run in this session', levels.WARN)
     return nil
   end
-  return M.run(r.args, { cwd = r.cwd, file = r.file })
+  return M.run(r.args, { cwd = r.cwd, file = r.file, nearest_line = r.nearest_line })
 end
 
 -- :PytestFailed: the last run's arguments plus --lf (only the tests that failed).

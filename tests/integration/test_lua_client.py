@@ -292,13 +292,14 @@ def test_run_command_splits_like_a_shell(ed):
 
 
 @needs_bin
-def test_nearest_sends_node_id(ed):
-    """The node id's path is as the user would type it: relative to the editor's directory."""
+def test_nearest_runs_the_collected_node_id(ed):
+    """From a subdirectory too: the node id is pytest's own (relative to the root, where
+    pytest runs)."""
     ed.command("cd " + os.path.join(PROJ_FAIL, "tests"))
     ed.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
     ed.current.window.cursor = (26, 8)
     r = run_and_wait(ed, "PytestNearest")
-    assert r["args"] == ["test_math.py::TestCalc::test_mul"]
+    assert r["args"] == ["tests/test_math.py::TestCalc::test_mul"]
     assert r["root"] == PROJ_FAIL and r["counts"]["failed"] == 1
 
 

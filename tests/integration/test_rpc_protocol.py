@@ -143,7 +143,7 @@ def test_resolve_answers_what_a_run_would_use(peer, tmp_path):
     peer.request(4, "resolve", [{"cwd": str(tmp_path / "missing")}])
     assert peer.response(4)[2] == f"cwd: {tmp_path / 'missing'}: No such file or directory"
     peer.request(5, "resolve", [{"file": 3}])
-    assert peer.response(5)[2] == "option 'file' must be a string"
+    assert peer.response(5)[2] == "option 'file' must be a non-empty string, got 3"
 
 
 def test_stdin_eof_is_a_clean_exit(peer):
@@ -281,7 +281,7 @@ def test_unknown_keys_and_extra_params_are_refused(peer):
     peer.request(1, "run", [{"cwd": "/", "timout_ms": 5, "argz": []}])
     assert peer.response(1)[2] == (
         "unknown options 'timout_ms', 'argz' for run; it takes: "
-        "cwd, args, python, timeout_ms, kill_grace_ms, env, file")
+        "cwd, args, python, timeout_ms, kill_grace_ms, env, file, nearest_line")
     peer.request(2, "configure", [{"status_interval_ms": 250}])
     assert peer.response(2)[2].startswith("unknown option 'status_interval_ms' for configure; ")
     peer.request(3, "ping", [1])
@@ -311,4 +311,5 @@ def test_hacking_md_lists_the_method_table():
     section = hacking.split("<!-- rpc-methods -->\n", 1)[1].split("<!-- /rpc-methods -->", 1)[0]
     assert section == table.stdout
     names = [line.split("`")[1] for line in table.stdout.splitlines()]
-    assert names == ["ping", "version", "configure", "run", "cancel", "mem", "history", "history_get", "call"]
+    assert names == ["ping", "version", "configure", "run", "resolve", "cancel", "mem", "history",
+                     "history_get", "call"]

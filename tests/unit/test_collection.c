@@ -54,8 +54,10 @@ static void test_nearest(void **state)
     expect_nearest(&c, "/p/test_c.py", 12, "test_c.py::TestPlain::TestNested");
     expect_nearest(&c, "/p/test_c.py", 16, "test_c.py::TestPlain::test_p"); /* decorator line: all cases */
     expect_nearest(&c, "/p/./test_c.py", 21, "test_c.py::test_top");
-    expect_nearest(&c, "/p/test_c.py", 10, NULL);                           /* between: the file */
-    expect_nearest(&c, "/p/test_c.py", 99, NULL);
+    expect_nearest(&c, "/p/test_c.py", 10, "test_c.py::NthTests");          /* between: the one above */
+    expect_nearest(&c, "/p/test_c.py", 19, "test_c.py::TestPlain");         /* class and method end at 18 */
+    expect_nearest(&c, "/p/test_c.py", 99, "test_c.py::test_top");
+    expect_nearest(&c, "/p/test_c.py", 2, NULL);                            /* above every test: the file */
     expect_nearest(&c, "/p/other.py", 5, NULL);
     expect_nearest(&c, "/p/d[x]/test_d.py", 2, "d[x]/test_d.py::test_e");
     expect_nearest(&c, "/p/base.py", 4, "test_sub.py::TestChild::test_inherited");
