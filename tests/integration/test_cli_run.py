@@ -170,3 +170,36 @@ def test_terminal_fallback_reads_the_short_summary(tmp_path):
     assert got == [("test_soak.py::test_fails", "assert 41 == 42", 8),
                    ("test_soak.py::test_fails_in_helper", "assert [1, 2] == [2, 1]", 13)]
     assert r["counts"]["failed"] == 2 and r["counts"]["passed"] == 1
+
+
+# A test message that would set the window title (OSC 0), write the clipboard (OSC 52), send a
+# device control string, return the carriage and back up (CR, BS), and recolour the terminal.
+HOSTILE_MESSAGE = r'"T\x1b]0;pwned\x07I\x1b]52;c;ZXZpbA==\x07T\x1bP1$r\x1b\\L\rE\bS\x1b[31m!\x9b2J"'
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")
+
+
+def test_terminal_fallback_output_has_no_control_sequences(tmp_path):
+    proj = make_project(tmp_path, "test_h.py", f"def test_h():\n    assert False, {HOSTILE_MESSAGE}\n")
+    p = subprocess.run([BIN, "run", "--python", PYTHON, "--cwd", str(proj),
+                        f"--junitxml={tmp_path / 'elsewhere.xml'}"], capture_output=True, timeout=120)
+    assert p.returncode == 1
+    out = p.stdout.decode("utf-8")
+    lines = out.split("\n")
+    assert lines[0].endswith("test_h.py::test_h AssertionError: TITLES!"), out
+    assert lines[1].startswith("pytest: 1 failed") and lines[2:] == [""]
+    assert not CONTROL.search(out.replace("\n", "")), repr(out)
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj), f"--junitxml={tmp_path / 'elsewhere.xml'}")
+    assert r["source"] == "terminal"
+    assert r["failures"][0]["message"] == "AssertionError: TITLES!"
+
+
+def test_huge_message_is_cut_for_display_and_whole_in_the_log(tmp_path):
+    proj = make_project(tmp_path, "test_big.py",
+                        "def test_big():\n    assert False, 'x' * (10 * 1024 * 1024)\n")
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj))
+    assert r["source"] == "junit"
+    msg = r["failures"][0]["message"]
+    assert msg.startswith("AssertionError: xxxx") and " [... cut: " in msg
+    assert len(msg.encode()) <= 4096 + 64
+    p = run_cli("--python", PYTHON, "--cwd", str(proj))
+    assert len(p.stdout) < 3 * 4096
