@@ -12,6 +12,7 @@
 #include "procmem.h"
 #include "strbuf.h"
 #include "sysmem.h"
+#include "textclean.h"
 
 static json_t *jint(uint64_t v)
 {
@@ -410,13 +411,16 @@ int memreport_cli(int argc, char **argv)
         return 1;
     }
     if (as_json) {
-        char *s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        /* ASCII: a C1 control in a process name stays an escape, never reaches the terminal */
+        char *s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         if (s) {
             puts(s);
             free(s);
         }
     } else {
         char *s = memreport_render_text(r);
+        /* a process name (comm) or cgroup path may hold control sequences */
+        s[textclean(s, strlen(s), TEXTCLEAN_KEEP_LF)] = '\0';
         fputs(s, stdout);
         free(s);
     }

@@ -203,3 +203,26 @@ def test_huge_message_is_cut_for_display_and_whole_in_the_log(tmp_path):
     assert len(msg.encode()) <= 4096 + 64
     p = run_cli("--python", PYTHON, "--cwd", str(proj))
     assert len(p.stdout) < 3 * 4096
+
+
+def test_mem_report_of_a_process_with_a_hostile_name():
+    # A process can name itself (comm, 15 bytes) anything: the report must not replay it.
+    code = ("import ctypes, sys; ctypes.CDLL(None).prctl(15, b'a\\x1b]0;pwn\\x07\\xc2\\x9b2Jb', 0, 0, 0);"
+            " print('ready', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([PYTHON, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        with open(f"/proc/{child.pid}/comm", "rb") as f:
+            assert b"\x1b]0;pwn\x07" in f.read()
+        p = subprocess.run([BIN, "mem", "--pid", str(child.pid)], capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        first = p.stdout.decode().split("\n")[0]
+        assert first.startswith(f"pid {child.pid} (ab): ")
+        assert not CONTROL.search(p.stdout.decode().replace("\n", ""))
+        p = subprocess.run([BIN, "mem", "--pid", str(child.pid), "--json"], capture_output=True,
+                           timeout=60)
+        assert not re.search(rb"[\x00-\x09\x0b-\x1f\x7f-\xff]", p.stdout)
+        assert json.loads(p.stdout)["name"] == "a\x1b]0;pwn\x07\x9b2Jb"
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)
