@@ -419,9 +419,11 @@ int memreport_cli(int argc, char **argv)
         }
     } else {
         char *s = memreport_render_text(r);
-        /* a process name (comm) or cgroup path may hold control sequences */
-        s[textclean(s, strlen(s), TEXTCLEAN_KEEP_LF)] = '\0';
-        fputs(s, stdout);
+        /* a process name (comm) or cgroup path may hold control sequences, or bytes that are
+         * C1 controls on a terminal that is not UTF-8 */
+        char *shown = textclean_dup(s, strlen(s), TEXTCLEAN_KEEP_LF, 0);
+        fputs(shown, stdout);
+        free(shown);
         free(s);
     }
     json_decref(r);

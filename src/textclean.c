@@ -64,6 +64,10 @@ size_t textclean(char *buf, size_t n, unsigned flags)
                 i++; /* a lone ESC */
         } else if (c == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
             i = skip_sequence(s, n, (unsigned char)(s[i + 1] - 0x40), i + 2);
+        } else if (c == 0xc2 && !(i + 1 < n && s[i + 1] >= 0xa0 && s[i + 1] <= 0xbf)) {
+            /* a lone lead byte (invalid UTF-8): kept, it could meet a 0x80-0x9f byte after
+             * a removed sequence and make a C1 control */
+            i++;
         } else if ((c < 0x20 && c != '\t' && !(c == '\n' && (flags & TEXTCLEAN_KEEP_LF)) &&
                     !(c == '\r' && (flags & TEXTCLEAN_KEEP_CR))) ||
                    c == 0x7f) {

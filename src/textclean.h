@@ -9,7 +9,9 @@
  *     BEL (ends an OSC), CAN or SUB, nF sequences (ESC intermediates final) and the
  *     single-character ones (ESC 7, ESC c, ...); the C1 forms of all of them (U+0080..U+009F
  *     written in UTF-8, e.g. U+009B for CSI, U+009D for OSC);
- *   - every other C0 control but TAB (LF and CR only when the caller keeps them), and DEL.
+ *   - every other C0 control but TAB (LF and CR only when the caller keeps them), and DEL;
+ *   - a 0xC2 byte not followed by 0xA0..0xBF (invalid UTF-8 there): removing a sequence must
+ *     never join it with a later 0x80..0x9F into a C1 control.
  * A sequence cut off by the end of the buffer (unterminated, or split across two buffers) is
  * removed up to the end: no byte of it is shown. A broken CSI (a byte outside its grammar)
  * ends before that byte, which is then cleaned like any other.

@@ -143,6 +143,8 @@ def test_huge_message_is_cut_on_the_way_to_the_editor(ed, tmp_path):
     assert msg.startswith("AssertionError: xxxx") and " [... cut: " in msg
     assert len(msg.encode()) <= 4096 + 64
     assert max(len(t) for t in shown(ed)) <= 4096 + 200
+    # The whole event (with the 64 KiB output tail) stays small: no 20 MB round trip.
+    assert ed.exec_lua("return #vim.fn.json_encode(require('pytest').last())") < 256 * 1024
     # The whole text stays in the run's log, which :PytestOutput shows.
     assert os.path.getsize(r["log_path"]) > 10 * 1024 * 1024
     ed.command("PytestOutput")

@@ -93,7 +93,7 @@ static void test_unterminated(void **state)
     CHECK("a\x1b[", 0, "a");
     CHECK("a\x1b", 0, "a");
     CHECK("a\x1b(", 0, "a");
-    CHECK("a\xc2", 0, "a\xc2"); /* a cut UTF-8 character is not a control: display fixes it */
+    CHECK("a\xc2", 0, "a");
     CHECK("a\xc2\x9b", 0, "a");
 }
 
@@ -104,6 +104,9 @@ static void test_broken_sequences(void **state)
     CHECK("a\x1b[1;\xc3\xa9" "b", 0, "a\xc3\xa9" "b");
     CHECK("a\x1b\x1b[31mb", 0, "ab");         /* ESC ESC */
     CHECK("a\x1b\xc3\xa9", 0, "a\xc3\xa9");   /* ESC before a non-ASCII byte: alone */
+    /* removing a sequence never joins a lone 0xC2 and a 0x9D into a C1 OSC (found by fuzzing) */
+    CHECK("a\xc2\x1b!:\x9d" "0;t\x07" "b", 0, "a\x9d" "0;tb");
+    CHECK("a\xc2\x1b[m\x9b" "2J", 0, "a\x9b" "2J");
 }
 
 /* The cleaner never reads past n: a sequence split across two buffers loses its first part
