@@ -90,10 +90,12 @@ function M.clean(s, keep_lf, sgr)
     elseif b == 194 then
       if c and c >= 0x80 and c <= 0x9F then
         i, params, final = skip_sequence(s, c - 0x40, j + 2)
+      elseif c and c >= 0xA0 and c <= 0xBF then -- U+00A0..U+00BF
+        table.insert(out, s:sub(j, j + 1))
+        len = len + 2
+        i = j + 2
       else
-        table.insert(out, '\194')
-        len = len + 1
-        i = j + 1
+        i = j + 1 -- a lone lead byte: never let it meet a 0x80-0x9F after a removed sequence
       end
     else
       i = j + 1

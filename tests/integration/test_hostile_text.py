@@ -149,3 +149,35 @@ def test_huge_message_is_cut_on_the_way_to_the_editor(ed, tmp_path):
     assert os.path.getsize(r["log_path"]) > 10 * 1024 * 1024
     ed.command("PytestOutput")
     assert max(len(l) for l in ed.current.buffer[:]) > 10 * 1024 * 1024
+
+
+# util.clean on literal sequences, the same cases as tests/unit/test_textclean.c.
+CLEAN_CASES = [
+    ("assert 3 == 4\t\xc3\xa9 \xe2\x9c\x97 \xc2\xa0", False, "assert 3 == 4\t\xc3\xa9 \xe2\x9c\x97 \xc2\xa0"),
+    ("\x1b[31mFAILED\x1b[0m [ 25%]", False, "FAILED [ 25%]"),
+    ("a\x1b[?25lb\x1b[38:2::255:0:0mc\x1b[ qd", False, "abcd"),
+    ("a\x1b]0;pwned title\x07b", False, "ab"),
+    ("a\x1b]52;c;ZXZpbCBjbGlwYm9hcmQ=\x1b\\b", False, "ab"),
+    ("a\x1bP1$r0m\x1b\\b\x1bXsos\x1b\\c\x1b^pm\x1b\\d\x1b_apc\x1b\\e", False, "abcde"),
+    ("a\x1b]0;t\x18b\x1b]0;t\x1ac\x1b]0;t\x1b[31md", False, "abcd"),
+    ("a\x1b7b\x1b8c\x1bcd\x1b(Be\x1b#8f", False, "abcdef"),
+    ("a\xc2\x9b31mb\xc2\x9d0;title\xc2\x9cc\xc2\x9d52;c;QQ==\x07d\xc2\x85e", False, "abcde"),
+    ("a\x00b\x08c\rd\x07e\x0bf\x0cg\x7fh\ti\nj", False, "abcdefgh\tij"),
+    ("a\nb\r\nc", True, "a\nb\nc"),
+    ("a\x1b]52;c;ZXZpbA==", False, "a"),
+    ("a\x1b[31", False, "a"),
+    ("a\x1b", False, "a"),
+    ("a\xc2", False, "a"),
+    ("a\x1b[31\x07mb", False, "amb"),
+    ("a\xc2\x1b!:\x9d0;t\x07b", False, "a\x9d0;tb"),
+]
+
+
+def test_lua_clean_literal_sequences(lua):
+    got = lua("""
+        local cases, out = ..., {}
+        for i, c in ipairs(cases) do out[i] = require('pytest.util').clean(c[1], c[2]) end
+        return out
+    """, [[c[0].encode("latin-1"), c[1]] for c in CLEAN_CASES])
+    got = [g if isinstance(g, bytes) else g.encode("utf-8", "surrogateescape") for g in got]
+    assert got == [c[2].encode("latin-1") for c in CLEAN_CASES]
