@@ -101,6 +101,8 @@ def test_help_works_after_plain_package_install(tmp_path, repo_root):
         "build", ".git", "__pycache__", ".pytest_cache", "tags"))
     nvim_bin = os.path.abspath(shutil.which(NVIM) or NVIM)
     env = dict(os.environ, PATH=os.path.dirname(nvim_bin) + os.pathsep + os.environ["PATH"])
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):  # e.g. under `make sanitize`
+        env.pop(k, None)
     # Without nvim the co-process still builds, and make says how to get the tags.
     made = subprocess.run(["make", "-C", str(plugin), "NVIM=nvim-not-installed"], env=env,
                           capture_output=True, text=True, timeout=300)
