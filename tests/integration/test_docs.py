@@ -100,9 +100,10 @@ def test_help_works_after_plain_package_install(tmp_path, repo_root):
     shutil.copytree(repo_root, plugin, ignore=shutil.ignore_patterns(
         "build", ".git", "__pycache__", ".pytest_cache", "tags"))
     nvim_bin = os.path.abspath(shutil.which(NVIM) or NVIM)
-    env = dict(os.environ, PATH=os.path.dirname(nvim_bin) + os.pathsep + os.environ["PATH"])
-    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):  # e.g. under `make sanitize`
-        env.pop(k, None)
+    # A user's plain shell: nothing of a surrounding make (under `make sanitize` BUILD, SAN, ...
+    # are in the environment).
+    env = {"PATH": os.path.dirname(nvim_bin) + os.pathsep + os.environ["PATH"],
+           "HOME": os.environ.get("HOME", str(tmp_path))}
     # Without nvim the co-process still builds, and make says how to get the tags.
     made = subprocess.run(["make", "-C", str(plugin), "NVIM=nvim-not-installed"], env=env,
                           capture_output=True, text=True, timeout=300)
