@@ -22,7 +22,20 @@ BIN      := $(BUILD)/pytestmon
         demo demo-ui sanitize valgrind fuzz bench soak clean
 .DEFAULT_GOAL := all
 
-all: $(BIN)
+all: $(BIN) doc/tags
+
+# Neovim builds help tags for plugins in pack/*/start only when told (:helptags); plugin
+# managers do it themselves. Built with the nvim on PATH when there is one; the co-process
+# never needs it.
+NVIM ?= nvim
+doc/tags: doc/pytest.txt
+	@if command -v $(NVIM) >/dev/null 2>&1; then \
+	    $(NVIM) --headless --clean -u NONE -i NONE -n -c 'helptags $(CURDIR)/doc' -c 'qa!' \
+	        </dev/null >/dev/null 2>&1; \
+	    test -f $@ || { echo "!!! $(NVIM) could not build $@: run :helptags $(CURDIR)/doc"; exit 1; }; \
+	else \
+	    echo "note: no nvim on PATH, so $@ was not built: run :helptags ALL in Neovim for :help pytest"; \
+	fi
 
 deps:
 	@sh tools/deps.sh
@@ -165,4 +178,4 @@ soak: $(BIN)
 	@sh tools/soak.sh
 
 clean:
-	rm -rf build
+	rm -rf build doc/tags

@@ -12,6 +12,7 @@
 
 #include "runner.h"
 #include "strbuf.h"
+#include "textclean.h"
 
 typedef struct {
     bool json;
@@ -47,22 +48,38 @@ static const char *str(json_t *o, const char *key)
     return s ? s : "";
 }
 
+/* `s` as one line safe for a terminal (textclean.h); a line break becomes a space. Caller frees. */
+static char *shown(const char *s)
+{
+    char *t = textclean_dup(s, strlen(s), TEXTCLEAN_KEEP_LF, 0);
+    for (char *p = t; (p = strchr(p, '\n')) != NULL;)
+        *p = ' ';
+    return t;
+}
+
 static void print_errorformat(json_t *result)
 {
     size_t i;
     json_t *f;
     json_array_foreach(json_object_get(result, "failures"), i, f) {
-        printf("%s:%lld: %s %s\n", str(f, "file"), (long long)json_integer_value(json_object_get(f, "line")),
-               str(f, "nodeid"), str(f, "message"));
-        const char *crash = str(f, "crash_file");
+        char *file = shown(str(f, "file")), *nodeid = shown(str(f, "nodeid"));
+        char *msg = shown(str(f, "message")), *crash = shown(str(f, "crash_file"));
+        printf("%s:%lld: %s %s\n", file, (long long)json_integer_value(json_object_get(f, "line")),
+               nodeid, msg);
         if (*crash)
             printf("%s:%lld: (raised here) %s\n", crash,
-                   (long long)json_integer_value(json_object_get(f, "crash_line")), str(f, "message"));
+                   (long long)json_integer_value(json_object_get(f, "crash_line")), msg);
+        free(file);
+        free(nodeid);
+        free(msg);
+        free(crash);
     }
-    const char *err = str(result, "error");
+    char *err = shown(str(result, "error")), *summary = shown(str(result, "summary"));
     if (*err)
         fprintf(stderr, "pytestmon: %s\n", err);
-    printf("pytest: %s\n", str(result, "summary"));
+    printf("pytest: %s\n", summary);
+    free(err);
+    free(summary);
 }
 
 static int parse_seconds(const char *s, uint64_t *ms)

@@ -12,6 +12,7 @@
 #include "procmem.h"
 #include "strbuf.h"
 #include "sysmem.h"
+#include "textclean.h"
 
 static json_t *jint(uint64_t v)
 {
@@ -410,14 +411,19 @@ int memreport_cli(int argc, char **argv)
         return 1;
     }
     if (as_json) {
-        char *s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        /* ASCII: a C1 control in a process name stays an escape, never reaches the terminal */
+        char *s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
         if (s) {
             puts(s);
             free(s);
         }
     } else {
         char *s = memreport_render_text(r);
-        fputs(s, stdout);
+        /* a process name (comm) or cgroup path may hold control sequences, or bytes that are
+         * C1 controls on a terminal that is not UTF-8 */
+        char *shown = textclean_dup(s, strlen(s), TEXTCLEAN_KEEP_LF, 0);
+        fputs(shown, stdout);
+        free(shown);
         free(s);
     }
     json_decref(r);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "strbuf.h"
+#include "textclean.h"
 
 #define MAX_WORKERS 64
 
@@ -542,20 +543,9 @@ static bool parse_xdist_result(Progress *p, const char *s, size_t n)
 
 static void handle_line(Progress *p, char *s, size_t n)
 {
-    /* drop ANSI CSI sequences (`--color=yes`) in place */
-    if (memchr(s, 0x1b, n)) {
-        size_t o = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i] == 0x1b && i + 1 < n && s[i + 1] == '[') {
-                i += 2;
-                while (i < n && !(s[i] >= 0x40 && s[i] <= 0x7e))
-                    i++;
-                continue;
-            }
-            s[o++] = s[i];
-        }
-        n = o;
-    }
+    /* drop colours (`--color=yes`) and any other control sequence a test printed, in place:
+     * node ids and the summary line from here on are shown to the user */
+    n = textclean(s, n, TEXTCLEAN_KEEP_CR);
     /* keep what follows the last CR (a tty redraw) */
     for (size_t i = n; i-- > 0;)
         if (s[i] == '\r' && i + 1 < n) {

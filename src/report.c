@@ -10,6 +10,7 @@
 #include "frames.h"
 #include "junit.h"
 #include "location.h"
+#include "textclean.h"
 
 typedef struct {
     Report *r;
@@ -318,15 +319,28 @@ static void set_str(json_t *obj, const char *key, const char *s)
     json_object_set_new_nocheck(obj, key, j != NULL ? j : json_string("?"));
 }
 
+/* Sets key to s made safe to show (textclean.h), at most max bytes (0: all); absent when NULL. */
+static void set_display(json_t *obj, const char *key, const char *s, unsigned flags, size_t max)
+{
+    if (s == NULL)
+        return;
+    StrBuf sb = STRBUF_INIT;
+    textclean_display(&sb, s, strlen(s), flags, max);
+    json_object_set_new_nocheck(obj, key, json_stringn(strbuf_cstr(&sb), sb.len));
+    strbuf_destroy(&sb);
+}
+
 /* Built key by key rather than with json_pack: a report may hold thousands of failures, and
  * this runs between pytest's exit and the editor's quickfix list. */
 static json_t *failure_json(const Failure *f)
 {
     json_t *o = json_object();
-    set_str(o, "nodeid", f->nodeid);
+    set_display(o, "nodeid", f->nodeid, 0, 0);
     set_str(o, "kind", report_failure_kind_name(f->kind));
-    set_str(o, "when", f->when);
-    set_str(o, "message", f->message);
+    set_display(o, "when", f->when, 0, 0);
+    /* A 10 MB assertion message would make `finished` 20 MB and stall the editor: the log
+     * has the whole text. */
+    set_display(o, "message", f->message, TEXTCLEAN_KEEP_LF, TEXTCLEAN_MESSAGE_MAX);
     set_str(o, "file", f->file);
     json_object_set_new_nocheck(o, "line", json_integer(f->line));
     if (f->crash_file) {
@@ -345,7 +359,7 @@ json_t *report_to_json(const Report *r)
     for (size_t i = 0; i < r->nslowest; i++) {
         const SlowTest *s = &r->slowest[i];
         json_t *o = json_object();
-        set_str(o, "nodeid", s->nodeid);
+        set_display(o, "nodeid", s->nodeid, 0, 0);
         set_str(o, "file", s->file);
         json_object_set_new_nocheck(o, "line", json_integer(s->line));
         json_object_set_new_nocheck(o, "seconds", json_real(s->seconds));

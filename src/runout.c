@@ -16,6 +16,7 @@
 #include "pytesterr.h"
 #include "report.h"
 #include "strbuf.h"
+#include "textclean.h"
 
 #define KEEP_SLOWEST 50
 #define MAX_SEEN_FAILED 10000
@@ -146,6 +147,15 @@ static json_t *utf8_cstring(const char *s)
     return utf8_string(s, strlen(s));
 }
 
+/* `s` made safe to show (textclean.h: no control sequences, valid UTF-8), at most max bytes. */
+static json_t *display_cstring(const char *s, unsigned flags, size_t max)
+{
+    char *t = textclean_dup(s, strlen(s), flags, max);
+    json_t *j = json_string(t);
+    free(t);
+    return j ? j : json_string("");
+}
+
 json_t *runout_progress_json(RunOutput *o)
 {
     const ProgressCounts *c = progress_counts(o->progress);
@@ -264,9 +274,12 @@ static void add_fallback(json_t *list, const char *nodeid, bool is_error, const 
         (*errors)++;
     else
         (*failed)++;
-    json_array_append_new(list, json_pack("{s:o, s:s, s:o, s:o, s:i}", "nodeid", utf8_cstring(nodeid),
-                                          "kind", is_error ? "error" : "failed", "message",
-                                          utf8_cstring(message), "file", utf8_cstring(path), "line",
+    json_array_append_new(list, json_pack("{s:o, s:s, s:o, s:o, s:i}", "nodeid",
+                                          display_cstring(nodeid, 0, 0), "kind",
+                                          is_error ? "error" : "failed", "message",
+                                          display_cstring(message, TEXTCLEAN_KEEP_LF,
+                                                          TEXTCLEAN_MESSAGE_MAX),
+                                          "file", utf8_cstring(path), "line",
                                           line > 0 ? line : 1));
 }
 
@@ -348,9 +361,11 @@ static void add_conftest_failure(const RunOutput *o, const RunFacts *f, const ch
     if (f->exit_status != 4 || !pytesterr_conftest(err_text, err_len, rootdir_of(o, f), &e))
         return;
     const char *rel = root_relative(f, e.conftest);
-    json_array_append_new(failures, json_pack("{s:s, s:s, s:s, s:s, s:i}", "nodeid", rel, "kind", "error",
-                                              "message", e.message, "file", e.file,
-                                              "line", e.line > 0 ? e.line : 1));
+    json_t *file = utf8_cstring(e.file);
+    json_array_append_new(failures, json_pack("{s:o, s:s, s:o, s:o, s:i}", "nodeid", display_cstring(rel, 0, 0),
+                                              "kind", "error", "message",
+                                              display_cstring(e.message, 0, TEXTCLEAN_MESSAGE_MAX),
+                                              "file", file, "line", e.line > 0 ? e.line : 1));
     pytesterr_conftest_destroy(&e);
 }
 
@@ -466,7 +481,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
             seconds = fin->seconds;
         if (f->spawned) {
             json_object_set_new(r, "source", json_string("terminal"));
-            json_object_set_new(r, "source_reason", utf8_cstring(strbuf_cstr(&why)));
+            json_object_set_new(r, "source_reason", display_cstring(strbuf_cstr(&why), 0, 0));
         }
     } else {
         json_object_set_new(r, "source", json_string("junit"));
@@ -500,11 +515,11 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
         strbuf_printf(&summary, "no tests collected (%s)", line);
     else
         strbuf_puts(&summary, line);
-    json_object_set_new(r, "summary", utf8_cstring(strbuf_cstr(&summary)));
+    json_object_set_new(r, "summary", display_cstring(strbuf_cstr(&summary), 0, TEXTCLEAN_MESSAGE_MAX));
     strbuf_destroy(&summary);
     free(line);
     if (error)
-        json_object_set_new(r, "error", utf8_cstring(error));
+        json_object_set_new(r, "error", display_cstring(error, TEXTCLEAN_KEEP_LF, TEXTCLEAN_MESSAGE_MAX));
     free(error);
     json_object_set_new(r, "counts", counts);
     json_object_set_new(r, "failures", failures);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "strbuf.h"
+#include "textclean.h"
 
 struct Summary {
     char line[SUMMARY_LINE_MAX + 1];
@@ -59,20 +60,9 @@ static void add_record(Summary *s, SummaryKind kind, const char *id, size_t idn,
 
 static void handle_line(Summary *s, char *l, size_t n)
 {
-    if (memchr(l, 0x1b, n)) { /* --color=yes */
-        size_t o = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (l[i] == 0x1b && i + 1 < n && l[i + 1] == '[') {
-                i += 2;
-                while (i < n && !(l[i] >= 0x40 && l[i] <= 0x7e))
-                    i++;
-                continue;
-            }
-            l[o++] = l[i];
-        }
-        n = o;
-    }
-    while (n && (l[n - 1] == '\r' || l[n - 1] == ' '))
+    /* --color=yes, and whatever control sequences a test message holds: the message is shown */
+    n = textclean(l, n, 0);
+    while (n && l[n - 1] == ' ')
         n--;
     if (!n)
         return;

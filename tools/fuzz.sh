@@ -21,7 +21,7 @@ SECS=${FUZZ_SECONDS:-60}
 FLAGS=${FUZZ_FLAGS:-}
 RSS=${FUZZ_RSS_MB:-2048}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
-ALL_HARNESSES="fuzz_rpc fuzz_junit fuzz_proc"
+ALL_HARNESSES="fuzz_rpc fuzz_junit fuzz_proc fuzz_textclean"
 
 mode=all
 case "${1:-}" in build|replay|run|all) mode=$1; shift ;; esac
@@ -31,8 +31,9 @@ harnesses=${*:-$ALL_HARNESSES}
 sources_of() {
     case "$1" in
         fuzz_rpc)   echo "src/rpc.c src/mpscan.c src/mpjson.c src/strbuf.c" ;;
-        fuzz_junit) echo "src/report.c src/junit.c src/xmllib.c src/location.c src/frames.c src/strbuf.c" ;;
+        fuzz_junit) echo "src/report.c src/junit.c src/xmllib.c src/location.c src/frames.c src/textclean.c src/strbuf.c" ;;
         fuzz_proc)  echo "src/procmem.c src/sysmem.c src/cgroup.c src/strbuf.c" ;;
+        fuzz_textclean) echo "src/textclean.c src/strbuf.c" ;;
         *) echo "fuzz.sh: unknown harness $1" >&2; exit 2 ;;
     esac
 }

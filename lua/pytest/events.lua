@@ -12,10 +12,18 @@ local val = util.val
 
 local handlers = {}
 
--- An event of another run than the active one (e.g. a late event of a cancelled run).
+-- An event of an older run than the current one: a late `progress`/`finished` of a run that
+-- was cancelled for a newer one. Run ids grow within a co-process and each run's `started`
+-- comes before its other events, so `started` always makes its run the current one (also
+-- after a co-process restart, which starts counting again), and any other event of an older
+-- run is dropped, whether a run is active or not: a cancelled run's `finished` arrives after
+-- the newer run already finished when that one ends within the old one's kill grace.
 local function stale(p)
   local id = val(p.run_id)
-  return state.running and state.run_id ~= nil and id ~= nil and id ~= state.run_id
+  if type(id) ~= 'number' or state.run_id == nil then return false end
+  if id < state.run_id then return true end
+  state.run_id = id
+  return false
 end
 
 function handlers.started(p)

@@ -16,6 +16,13 @@ end
 
 local function report(new, old)
   return function(msg, advice)
+    -- Text from the interpreter and the co-process may hold anything (pytest-clean-text).
+    msg = util.clean(msg, true)
+    if type(advice) == 'table' then
+      local a = {}
+      for i, s in ipairs(advice) do a[i] = util.clean(s, true) end
+      advice = a
+    end
     local h = vh()
     if h[new] then return h[new](msg, advice) end
     if h[old] then return h[old](msg, advice) end

@@ -30,7 +30,7 @@ function M.format_item(h)
   if args ~= '' then table.insert(parts, '[' .. args .. ']') end
   local peak = tonumber(val(h.peak_rss))
   if peak then table.insert(parts, 'peak ' .. util.bytes(peak)) end
-  return table.concat(parts, '  ')
+  return util.clean(table.concat(parts, '  '))
 end
 
 -- Restore run `run_id`: quickfix list, diagnostics, and what :PytestOutput shows. Asks the

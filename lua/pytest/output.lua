@@ -20,41 +20,35 @@ local SGR_GROUP = {
   [90] = 'PytestSkipped', [37] = 'PytestSkipped', [97] = 'PytestSkipped',
 }
 
--- Strip escape sequences from `line`; returns the text and a list of {col_start, col_end, group}
--- (byte columns in the stripped text).
+-- Strip escape sequences and control characters from `line` (util.clean); colour (SGR) becomes
+-- highlights, never bytes in the buffer. Returns the text and a list of
+-- {col_start, col_end, group} (byte columns in the stripped text).
 function M.parse_ansi(line)
-  line = line:gsub('\r$', ''):gsub('\27%][^\7\27]*\7', ''):gsub('\27%][^\27]*\27\\', '')
-  local out, hls = {}, {}
-  local len, group, start = 0, nil, 0
-  local i = 1
-  while true do
-    local s, e, params, final = line:find('\27%[([%d;?]*)([%a@])', i)
-    local chunk = line:sub(i, (s or #line + 1) - 1)
-    table.insert(out, chunk)
-    len = len + #chunk
-    if not s then break end
-    if final == 'm' then
-      local new = group
-      if params == '' then params = '0' end
-      for p in params:gmatch('%d+') do
-        local n = tonumber(p)
-        if n == 0 or n == 39 then
-          new = nil
-        elseif SGR_GROUP[n] then
-          new = SGR_GROUP[n]
-        elseif n == 1 and new == nil then
-          new = 'PytestTitle'
-        end
-      end
-      if new ~= group then
-        if group and len > start then table.insert(hls, { start, len, group }) end
-        group, start = new, len
+  local sgr = {}
+  local text = util.clean(line, false, sgr)
+  local hls = {}
+  local group, start = nil, 0
+  for _, s in ipairs(sgr) do
+    local len, params = s[1], s[2]
+    local new = group
+    if params == '' then params = '0' end
+    for p in params:gmatch('%d+') do
+      local n = tonumber(p)
+      if n == 0 or n == 39 then
+        new = nil
+      elseif SGR_GROUP[n] then
+        new = SGR_GROUP[n]
+      elseif n == 1 and new == nil then
+        new = 'PytestTitle'
       end
     end
-    i = e + 1
+    if new ~= group then
+      if group and len > start then table.insert(hls, { start, len, group }) end
+      group, start = new, len
+    end
   end
-  if group and len > start then table.insert(hls, { start, len, group }) end
-  return table.concat(out), hls
+  if group and #text > start then table.insert(hls, { start, #text, group }) end
+  return text, hls
 end
 
 -- Highlight for a plain (uncoloured) pytest output line, or nil.

@@ -116,7 +116,7 @@ end
 
 function M.title(r)
   local a = M.args_text(r.args)
-  return 'pytest' .. (a ~= '' and (' ' .. a) or '') .. ': ' .. M.describe(r)
+  return util.clean('pytest' .. (a ~= '' and (' ' .. a) or '') .. ': ' .. M.describe(r))
 end
 
 -- Absolute path of a failure's file: `file`, else the path part of the node id under root.
@@ -156,7 +156,7 @@ function M.qf_items(r)
       lnum = line,
       col = 0,
       type = 'E',
-      text = nodeid .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or ''),
+      text = util.clean(nodeid .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or '')),
     }
     if has_user_data then item.user_data = ident end
     table.insert(items, item)
@@ -172,7 +172,7 @@ function M.qf_items(r)
           lnum = cline,
           col = 0,
           type = 'I',
-          text = nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(f.message)) or ''),
+          text = util.clean(nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(f.message)) or '')),
         }
         if has_user_data then citem.user_data = cident end
         table.insert(items, citem)
@@ -252,7 +252,7 @@ function M.set_diagnostics(r)
         col = 0,
         severity = vim.diagnostic.severity.ERROR,
         source = 'pytest',
-        message = (label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''),
+        message = util.clean((label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true),
         user_data = { nodeid = val(f.nodeid) },
       })
       local cfile = val(f.crash_file)
@@ -265,7 +265,7 @@ function M.set_diagnostics(r)
           col = 0,
           severity = vim.diagnostic.severity.INFO,
           source = 'pytest',
-          message = string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg)),
+          message = util.clean(string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg))),
           user_data = { nodeid = val(f.nodeid) },
         })
       end
@@ -337,11 +337,11 @@ function M.slowest(r, n)
       filename = file,
       lnum = tonumber(val(s.line)) or 0,
       col = 0,
-      text = string.format('%7.3fs %s', tonumber(val(s.seconds)) or 0, val(s.nodeid) or '?'),
+      text = util.clean(string.format('%7.3fs %s', tonumber(val(s.seconds)) or 0, val(s.nodeid) or '?')),
     })
   end
   vim.fn.setqflist({}, ' ', {
-    title = string.format('pytest slowest %d: %s', #items, M.args_text(r.args)),
+    title = util.clean(string.format('pytest slowest %d: %s', #items, M.args_text(r.args))),
     items = items,
   })
   return items

@@ -98,7 +98,7 @@ function M.update()
     local txt = fn and fn(s)
     if txt and txt ~= '' then table.insert(out, txt) end
   end
-  local new = table.concat(out, ' ')
+  local new = util.clean(table.concat(out, ' '))
   if new ~= cached then
     cached = new
     pcall(vim.cmd, 'redrawstatus')

@@ -5,9 +5,110 @@ local M = {}
 
 local uv = vim.loop
 
+-- Text the user sees comes from pytest and the tests: it may hold terminal control sequences
+-- (a test message can set the window title, write the clipboard with OSC 52, ...). The
+-- co-process cleans what it sends; this is the defence in depth on the Lua side.
+--
+-- Bytes that start something to remove: C0 controls but TAB (LF too unless kept), DEL, and
+-- the UTF-8 lead byte of the C1 controls U+0080..U+009F.
+local SPECIAL = '[%z\1-\8\10-\31\127\194]'
+local SPECIAL_KEEP_LF = '[%z\1-\8\11-\31\127\194]'
+-- ESC + one of these (or their C1 form) opens a control string ended by ST, BEL (OSC), CAN,
+-- SUB or the next ESC: OSC ], DCS P, SOS X, PM ^, APC _.
+local STRING_INTRO = { [0x5D] = true, [0x50] = true, [0x58] = true, [0x5E] = true, [0x5F] = true }
+
+-- Skips a control string starting at byte k; returns the index after it.
+local function skip_string(s, k)
+  while true do
+    local j = s:find('[\7\24\26\27\194]', k)
+    if not j then return #s + 1 end
+    local b = s:byte(j)
+    if b == 27 then
+      if s:byte(j + 1) == 0x5C then return j + 2 end -- ST
+      return j -- another sequence starts: the string ends unterminated
+    elseif b == 194 then
+      if s:byte(j + 1) == 0x9C then return j + 2 end -- C1 ST
+      k = j + 1
+    else
+      return j + 1 -- BEL ends an OSC; CAN and SUB abort any
+    end
+  end
+end
+
+-- Skips the rest of an escape sequence whose introducer (ESC's next byte, or C1 - 0x40) is
+-- `c`, starting at byte k; returns the index after it, and a CSI's parameters and final byte.
+local function skip_sequence(s, c, k)
+  if c == 0x5B then -- CSI: parameters 0x30-0x3F, intermediates 0x20-0x2F, final 0x40-0x7E
+    local e = k
+    while true do
+      local b = s:byte(e)
+      if b == nil then return e end
+      if b >= 0x40 and b <= 0x7E then return e + 1, s:sub(k, e - 1), b end
+      if b < 0x20 or b > 0x3F then return e end -- broken: resume at that byte
+      e = e + 1
+    end
+  elseif STRING_INTRO[c] then
+    return skip_string(s, k)
+  elseif c >= 0x20 and c <= 0x2F then -- nF: intermediates, then a final 0x30-0x7E
+    local e = k
+    while s:byte(e) and s:byte(e) >= 0x20 and s:byte(e) <= 0x2F do e = e + 1 end
+    local b = s:byte(e)
+    if b and b >= 0x30 and b <= 0x7E then return e + 1 end
+    return e
+  end
+  return k -- a single-character sequence (ESC 7, ESC c, ...): already consumed
+end
+
+-- `s` without escape sequences (CSI, OSC, DCS, SOS, PM, APC, single-character; 7-bit and C1
+-- forms; terminated, split off or unterminated) and without any other C0 control but TAB,
+-- nor DEL or C1 controls. keep_lf: keep line feeds (multi-line text). sgr: a list that gets
+-- { byte offset in the result, parameters } of every SGR sequence (CSI ... m) removed.
+function M.clean(s, keep_lf, sgr)
+  if type(s) ~= 'string' then s = tostring(s == nil and '' or s) end
+  local pat = keep_lf and SPECIAL_KEEP_LF or SPECIAL
+  if not s:find(pat) then return s end
+  local out, len, i, n = {}, 0, 1, #s
+  while i <= n do
+    local j = s:find(pat, i)
+    if not j then
+      table.insert(out, s:sub(i))
+      break
+    end
+    if j > i then
+      table.insert(out, s:sub(i, j - 1))
+      len = len + j - i
+    end
+    local b, c = s:byte(j), s:byte(j + 1)
+    local params, final
+    if b == 27 then
+      if c == nil then
+        i = j + 1
+      elseif c >= 0x20 and c <= 0x7E then
+        i, params, final = skip_sequence(s, c, j + 2)
+      else
+        i = j + 1 -- a lone ESC
+      end
+    elseif b == 194 then
+      if c and c >= 0x80 and c <= 0x9F then
+        i, params, final = skip_sequence(s, c - 0x40, j + 2)
+      elseif c and c >= 0xA0 and c <= 0xBF then -- U+00A0..U+00BF
+        table.insert(out, s:sub(j, j + 1))
+        len = len + 2
+        i = j + 2
+      else
+        i = j + 1 -- a lone lead byte: never let it meet a 0x80-0x9F after a removed sequence
+      end
+    else
+      i = j + 1
+    end
+    if final == 0x6D and sgr then table.insert(sgr, { len, params }) end
+  end
+  return table.concat(out)
+end
+
 -- Every runtime message goes through here: one line, prefixed, titled "pytest".
 function M.notify(msg, level)
-  vim.notify('pytest: ' .. msg, level or vim.log.levels.INFO, { title = 'pytest' })
+  vim.notify(M.clean('pytest: ' .. tostring(msg), true), level or vim.log.levels.INFO, { title = 'pytest' })
 end
 
 function M.is_file(path)
@@ -154,7 +255,11 @@ function M.scratch(name, lines, filetype)
   bo.bufhidden = 'hide'
   bo.swapfile = false
   bo.modifiable = true
-  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, lines)
+  -- Any bytes may come in (a log with NUL, which readfile() turns into NL, or ESC): set_lines
+  -- rejects a NL inside a line, and controls do not belong in a view.
+  local clean = {}
+  for i, l in ipairs(lines) do clean[i] = M.clean(l) end
+  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, clean)
   bo.modifiable = false
   bo.modified = false
   if filetype then bo.filetype = filetype end

@@ -217,3 +217,59 @@ def test_conftest_import_error_is_located(tmp_path):
                           "ModuleNotFoundError: No module named 'no_such_module_xyz'")
     assert [(f["file"], f["line"], f["message"]) for f in r["failures"]] == [
         (str(proj / "conftest.py"), 2, "ModuleNotFoundError: No module named 'no_such_module_xyz'")]
+
+
+# A test message that would set the window title (OSC 0), write the clipboard (OSC 52), send a
+# device control string, return the carriage and back up (CR, BS), and recolour the terminal.
+HOSTILE_MESSAGE = r'"T\x1b]0;pwned\x07I\x1b]52;c;ZXZpbA==\x07T\x1bP1$r\x1b\\L\rE\bS\x1b[31m!\x9b2J"'
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")
+
+
+def test_terminal_fallback_output_has_no_control_sequences(tmp_path):
+    proj = make_project(tmp_path, "test_h.py", f"def test_h():\n    assert False, {HOSTILE_MESSAGE}\n")
+    p = subprocess.run([BIN, "run", "--python", PYTHON, "--cwd", str(proj),
+                        f"--junitxml={tmp_path / 'elsewhere.xml'}"], capture_output=True, timeout=120)
+    assert p.returncode == 1
+    out = p.stdout.decode("utf-8")
+    lines = out.split("\n")
+    assert lines[0].endswith("test_h.py::test_h AssertionError: TITLES!"), out
+    assert lines[1].startswith("pytest: 1 failed") and lines[2:] == [""]
+    assert not CONTROL.search(out.replace("\n", "")), repr(out)
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj), f"--junitxml={tmp_path / 'elsewhere.xml'}")
+    assert r["source"] == "terminal"
+    assert r["failures"][0]["message"] == "AssertionError: TITLES!"
+
+
+def test_huge_message_is_cut_for_display_and_whole_in_the_log(tmp_path):
+    proj = make_project(tmp_path, "test_big.py",
+                        "def test_big():\n    assert False, 'x' * (10 * 1024 * 1024)\n")
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj))
+    assert r["source"] == "junit"
+    msg = r["failures"][0]["message"]
+    assert msg.startswith("AssertionError: xxxx") and " [... cut: " in msg
+    assert len(msg.encode()) <= 4096 + 64
+    p = run_cli("--python", PYTHON, "--cwd", str(proj))
+    assert len(p.stdout) < 3 * 4096
+
+
+def test_mem_report_of_a_process_with_a_hostile_name():
+    # A process can name itself (comm, 15 bytes) anything: the report must not replay it.
+    code = ("import ctypes, sys; ctypes.CDLL(None).prctl(15, b'a\\x1b]0;pwn\\x07\\xc2\\x9b2Jb', 0, 0, 0);"
+            " print('ready', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([PYTHON, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        with open(f"/proc/{child.pid}/comm", "rb") as f:
+            assert b"\x1b]0;pwn\x07" in f.read()
+        p = subprocess.run([BIN, "mem", "--pid", str(child.pid)], capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        first = p.stdout.decode().split("\n")[0]
+        assert first.startswith(f"pid {child.pid} (ab): ")
+        assert not CONTROL.search(p.stdout.decode().replace("\n", ""))
+        p = subprocess.run([BIN, "mem", "--pid", str(child.pid), "--json"], capture_output=True,
+                           timeout=60)
+        assert not re.search(rb"[\x00-\x09\x0b-\x1f\x7f-\xff]", p.stdout)
+        assert json.loads(p.stdout)["name"] == "a\x1b]0;pwn\x07\x9b2Jb"
+    finally:
+        child.stdin.close()
+        child.wait(timeout=10)

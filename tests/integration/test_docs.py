@@ -2,8 +2,11 @@
 import os
 import re
 import shutil
+import subprocess
 
 import pytest
+
+from conftest import NVIM
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                    "doc", "pytest.txt")
@@ -86,3 +89,38 @@ def test_readme_setup_commands_first_and_every_option(lua):
     for target in ("sanitize", "valgrind", "fuzz", "bench", "soak"):
         assert f"`make {target}`" in text
     assert 'build = "make"' in text and "lualine" in text and "statusline=" in text
+
+
+def test_help_works_after_plain_package_install(tmp_path, repo_root):
+    """README's plain-package steps: the plugin in a pack/*/start directory, `make` there,
+    then `:help :PytestRun` works (Neovim makes no help tags for such packages by itself).
+    `make` uses the nvim on PATH: the one under test."""
+    site = tmp_path / "site"
+    plugin = site / "pack" / "plugins" / "start" / "pytestmon"
+    shutil.copytree(repo_root, plugin, ignore=shutil.ignore_patterns(
+        "build", ".git", "__pycache__", ".pytest_cache", "tags"))
+    nvim_bin = os.path.abspath(shutil.which(NVIM) or NVIM)
+    # A user's plain shell: nothing of a surrounding make (under `make sanitize` BUILD, SAN, ...
+    # are in the environment).
+    env = {"PATH": os.path.dirname(nvim_bin) + os.pathsep + os.environ["PATH"],
+           "HOME": os.environ.get("HOME", str(tmp_path))}
+    # Without nvim the co-process still builds, and make says how to get the tags.
+    made = subprocess.run(["make", "-C", str(plugin), "NVIM=nvim-not-installed"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert ":helptags ALL" in made.stdout
+    assert (plugin / "build" / "pytestmon").is_file() and not (plugin / "doc" / "tags").exists()
+    made = subprocess.run(["make", "-C", str(plugin)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert made.returncode == 0, made.stdout + made.stderr
+    out = tmp_path / "out"
+    subprocess.run([nvim_bin, "--headless", "--clean", "-i", "NONE", "-n",
+                    "--cmd", "set packpath^=" + str(site),
+                    "-c", "silent! help :PytestRun",
+                    "-c", f"call writefile([expand('%:t'), getline('.')], '{out}')",
+                    "-c", "qa!"], env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                   timeout=60, check=True)
+    name, line = out.read_text().splitlines()
+    assert name == "pytest.txt"
+    assert "*:PytestRun*" in line
+    assert (plugin / "doc" / "tags").is_file()

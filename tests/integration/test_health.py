@@ -64,3 +64,15 @@ def test_log_dir_unsafe_is_an_error(nvim, tmp_path):
     text = checkhealth(nvim)
     assert f"log directory is writable by group or others (mode 777): {d}" in text
     assert "runs have no logs" in text
+
+
+def test_interpreter_output_is_shown_clean(nvim, tmp_path):
+    """An interpreter (or its sitecustomize) printing control sequences: the report shows text."""
+    py = tmp_path / "python"
+    py.write_text("#!/bin/sh\nprintf '7.2\\033]0;pwned\\007\\033[2J!\\n'\n")
+    py.chmod(0o755)
+    nvim.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
+    nvim.exec_lua("require('pytest').setup({ python = ... })", str(py))
+    text = checkhealth(nvim)
+    assert "pytest 7.2!" in text
+    assert not [c for c in text if ord(c) < 32 and c not in "\n\t"]

@@ -239,6 +239,28 @@ def test_stale_progress_of_other_run_ignored(nvim, lua):
     assert "99/100" not in lua("return require('pytest').statusline()")
 
 
+def test_late_finished_of_cancelled_run_is_dropped(nvim, lua, notes):
+    """Run 2 replaced run 1 and ended within run 1's kill grace: run 1's `finished`
+    (cancelled) arrives last and must not replace run 2's result, list or notification."""
+    dispatch(nvim, "started", {"run_id": 1})
+    dispatch(nvim, "started", {"run_id": 2})
+    dispatch(nvim, "finished", finished_payload(run_id=2))
+    n = len(notes())
+    dispatch(nvim, "finished", finished_payload(run_id=1, status="cancelled", failures=[],
+                                                summary="cancelled (0 tests ran)"))
+    dispatch(nvim, "progress", {"run_id": 1, "done": 99, "total": 100})
+    assert lua("return require('pytest').last().run_id") == 2
+    assert qf(lua)["title"] == "pytest -x test_basic.py: 3 failed, 1 passed in 0.12s"
+    assert lua("return require('pytest').is_running()") is False
+    assert lua("return require('pytest').statusline()").startswith("✗ 3 failed, 1 passed")
+    assert len(notes()) == n
+    # The next run is current again, also after a co-process restart counts from 1.
+    dispatch(nvim, "started", {"run_id": 1})
+    dispatch(nvim, "finished", finished_payload(run_id=1, status="passed", failures=[],
+                                                summary="4 passed in 1s"))
+    assert lua("return require('pytest').last().run_id") == 1
+
+
 def test_slowest_quickfix(nvim, lua):
     dispatch(nvim, "finished", finished_payload())
     nvim.command("PytestSlowest 2")

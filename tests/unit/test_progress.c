@@ -242,6 +242,32 @@ static void test_capture_no(void **state)
     progress_free(p);
 }
 
+/* With -s a test's output (here: a window title, a clipboard write, a C1 CSI) lands on the
+ * line of its id and status; the id that is shown as the running test holds none of it, and
+ * the status glued to it is still seen. */
+static void test_control_sequences_cleaned(void **state)
+{
+    (void)state;
+    static const char out[] =
+        "rootdir: /tmp/cap\n"
+        "collected 2 items\n"
+        "\n"
+        "t.py::test_a \x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x1b\\\xc2\x9b" "2JPASSED\n"
+        "t.py::test_b \x1bP1$r\x1b\\";
+    for (size_t step = 0; step < 3; step++) {
+        Progress *p = feed_part(out, sizeof out - 1, step);
+        assert_int_equal(progress_counts(p)->done, 1);
+        assert_int_equal(progress_counts(p)->passed, 1);
+        assert_string_equal(progress_current(p), "t.py::test_b");
+        progress_free(p);
+    }
+    static const char fin[] = "\x1b[32m= 1 passed\x1b]0;t\x07 in 0.01s =\x1b[0m\n";
+    Progress *p = feed(fin, sizeof fin - 1, 0);
+    assert_true(progress_final(p)->seen);
+    assert_string_equal(progress_final(p)->text, "1 passed in 0.01s");
+    progress_free(p);
+}
+
 static void test_count_style(void **state)
 {
     (void)state;
@@ -474,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_serial_current),
         cmocka_unit_test(test_capture_no),
         cmocka_unit_test(test_count_style),
+        cmocka_unit_test(test_control_sequences_cleaned),
         cmocka_unit_test(test_xdist),
         cmocka_unit_test(test_collect_error),
         cmocka_unit_test(test_tricky_ids),

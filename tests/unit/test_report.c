@@ -15,6 +15,7 @@
 
 #include "location.h"
 #include "report.h"
+#include "textclean.h"
 
 static char *abs_srcdir(void)
 {
@@ -474,6 +475,41 @@ static void test_json(void **state)
     assert_string_equal(report_failure_kind_name(FAILURE_ERROR), "error");
 }
 
+/* What goes to the editor is safe to show and bounded: a 10 MB assertion message is cut to
+ * TEXTCLEAN_MESSAGE_MAX bytes with a marker (the run log keeps it whole), and control
+ * sequences XML can carry (the C1 forms: U+009B CSI, U+009D OSC) are gone. */
+static void test_json_message_capped_and_cleaned(void **state)
+{
+    (void)state;
+    const size_t big = 10u << 20;
+    StrBuf xml = STRBUF_INIT;
+    strbuf_puts(&xml, "<testsuites><testsuite time=\"1\">"
+                      "<testcase classname=\"t\" name=\"big\" file=\"t.py\" line=\"1\" time=\"0.1\">"
+                      "<failure message=\"AssertionError: ");
+    char *xs = malloc(big);
+    memset(xs, 'x', big);
+    strbuf_append(&xml, xs, big);
+    free(xs);
+    strbuf_puts(&xml, "\">t.py:2: AssertionError</failure></testcase>"
+                      "<testcase classname=\"t\" name=\"c1\" file=\"t.py\" line=\"5\" time=\"0.1\">"
+                      "<failure message=\"a&#x9d;52;c;ZXZpbA==&#x9c;b&#x9b;2Jc&#x7f;d\">t.py:6: E</failure>"
+                      "</testcase></testsuite></testsuites>");
+    Report r;
+    assert_int_equal(report_from_junit_memory(xml.data, xml.len, "/r", NULL, NULL, 0, &r, NULL), 0);
+    strbuf_destroy(&xml);
+    assert_int_equal(r.nfailures, 2);
+    assert_true(strlen(r.failures[0].message) > big); /* the report itself keeps it all */
+    json_t *j = report_to_json(&r);
+    json_t *fs = json_object_get(j, "failures");
+    const char *m = json_string_value(json_object_get(json_array_get(fs, 0), "message"));
+    assert_true(strlen(m) <= TEXTCLEAN_MESSAGE_MAX + 64);
+    assert_int_equal(strncmp(m, "AssertionError: xxx", 19), 0);
+    assert_non_null(strstr(m, " [... cut: "));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(fs, 1), "message")), "abcd");
+    json_decref(j);
+    report_destroy(&r);
+}
+
 static void test_errors_keep_partial_results(void **state)
 {
     (void)state;
@@ -527,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_oracle_against_pytest_summary),
         cmocka_unit_test(test_slowest),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_json_message_capped_and_cleaned),
         cmocka_unit_test(test_errors_keep_partial_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -182,6 +182,28 @@ static void test_collection_error(void **state)
     summary_free(s);
 }
 
+/* A test message with terminal control sequences (window title, clipboard write, DCS, CR,
+ * BS, C1 CSI): the record holds none of them, whatever the chunking. */
+static void test_control_sequences_cleaned(void **state)
+{
+    (void)state;
+    static const char out[] =
+        "=========================== short test summary info ============================\r\n"
+        "\x1b[31mFAILED\x1b[0m t.py::test_x - AssertionError: a\x1b]0;pwned\x07"
+        "b\x1b]52;c;ZXZpbA==\x1b\\c\x1bP1$r\x1b\\d\re\bf\xc2\x9b" "31mg\x1b]0;unterminated\n"
+        "ERROR t.py::test_y - E\x00rr\x7f\n"
+        "============================== 1 failed in 0.01s ===============================\n";
+    static const Expect e[] = {
+        {"t.py::test_x", SUMMARY_FAILED, "AssertionError: abcdefg", "t.py"},
+        {"t.py::test_y", SUMMARY_ERROR, "Err", "t.py"},
+    };
+    for (size_t step = 0; step < 4; step++) {
+        Summary *s = feed(out, sizeof out - 1, step);
+        check(s, e, 2);
+        summary_free(s);
+    }
+}
+
 static void test_tricky(void **state)
 {
     (void)state;
@@ -296,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_serial_and_xdist),
         cmocka_unit_test(test_collection_error),
         cmocka_unit_test(test_tricky),
+        cmocka_unit_test(test_control_sequences_cleaned),
         cmocka_unit_test(test_ignores_outside_section),
         cmocka_unit_test(test_long_line_bounded),
         cmocka_unit_test(test_locate),
