@@ -226,16 +226,20 @@ CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")
 
 
 def test_terminal_fallback_output_has_no_control_sequences(tmp_path):
+    # The terminal fallback: no plugin (not found) and the user's --junitxml elsewhere.
     proj = make_project(tmp_path, "test_h.py", f"def test_h():\n    assert False, {HOSTILE_MESSAGE}\n")
+    no_plugin = {"PYTESTMON_PYDIR": str(tmp_path / "no-plugin-here")}
     p = subprocess.run([BIN, "run", "--python", PYTHON, "--cwd", str(proj),
-                        f"--junitxml={tmp_path / 'elsewhere.xml'}"], capture_output=True, timeout=120)
+                        f"--junitxml={tmp_path / 'elsewhere.xml'}"], capture_output=True, timeout=120,
+                       env=dict(os.environ, **no_plugin))
     assert p.returncode == 1
     out = p.stdout.decode("utf-8")
     lines = out.split("\n")
     assert lines[0].endswith("test_h.py::test_h AssertionError: TITLES!"), out
     assert lines[1].startswith("pytest: 1 failed") and lines[2:] == [""]
     assert not CONTROL.search(out.replace("\n", "")), repr(out)
-    code, r = run_json("--python", PYTHON, "--cwd", str(proj), f"--junitxml={tmp_path / 'elsewhere.xml'}")
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj), f"--junitxml={tmp_path / 'elsewhere.xml'}",
+                       env=no_plugin)
     assert r["source"] == "terminal"
     assert r["failures"][0]["message"] == "AssertionError: TITLES!"
 

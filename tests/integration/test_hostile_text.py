@@ -84,9 +84,10 @@ def test_nul_in_output_fills_the_output_buffer(ed, tmp_path):
 
 @needs_bin
 def test_control_sequences_never_reach_the_user(ed, tmp_path):
-    """The terminal fallback (no JUnit report: a user --junitxml elsewhere) takes the message
-    from pytest's raw terminal output."""
+    """The terminal fallback (no plugin, no JUnit report: a user --junitxml elsewhere) takes the
+    message from pytest's raw terminal output."""
     proj = make_project(tmp_path, "test_h.py", f"def test_h():\n    assert False, {HOSTILE_PY}\n")
+    ed.call("setenv", "PYTESTMON_PYDIR", str(tmp_path / "no-plugin-here"))  # before the co-process starts
     ed.command("cd " + str(proj))
     r = run_and_wait(ed, "PytestRun --junitxml=" + str(tmp_path / "elsewhere.xml"))
     assert r["source"] == "terminal"
