@@ -75,11 +75,16 @@ static void print_errorformat(json_t *result)
         free(crash);
     }
     char *err = shown(str(result, "error")), *summary = shown(str(result, "summary"));
-    if (*err)
+    json_t *mem = json_object_get(result, "memory");
+    char *diag = shown(str(mem, "diagnosis"));
+    if (*err && !strstr(summary, err)) /* the summary usually says it already */
         fprintf(stderr, "pytestmon: %s\n", err);
+    if (*diag && json_is_true(json_object_get(mem, "memory_related")))
+        fprintf(stderr, "pytestmon: memory: %s (cause: %s)\n", diag, str(mem, "diagnosis_cause"));
     printf("pytest: %s\n", summary);
     free(err);
     free(summary);
+    free(diag);
 }
 
 static int parse_seconds(const char *s, uint64_t *ms)

@@ -408,6 +408,44 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
     return sb.len ? strbuf_detach(&sb) : (strbuf_destroy(&sb), NULL);
 }
 
+static bool any_counted(json_t *counts)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(counts, key, v)
+        if (json_integer_value(v) > 0)
+            return true;
+    return false;
+}
+
+/* The run in one sentence that says nothing twice (the editor shows it as it is):
+ * "3 failed, 120 passed in 2.14s", "timed out after 1 s", "run cancelled: 2 passed in 1.55s",
+ * "pytest usage error: ...", "could not run pytest: ...", "no tests collected in 0.01s". The
+ * counts are added only when something was counted. */
+static void summary_sentence(StrBuf *sb, const RunFacts *f, const char *status, const char *error,
+                             const char *line, bool counted, double seconds)
+{
+    if (f->start_error) {
+        strbuf_printf(sb, "could not run pytest: %s", error);
+    } else if (f->timed_out || f->cancelled) {
+        strbuf_puts(sb, f->timed_out ? error : "run cancelled");
+        if (counted)
+            strbuf_printf(sb, ": %s", line);
+    } else if (error && strcmp(status, "failed") != 0) {
+        strbuf_puts(sb, error);
+        if (counted)
+            strbuf_printf(sb, " (%s)", line);
+    } else if (strcmp(status, "no_tests") == 0 && !counted) {
+        strbuf_printf(sb, "no tests collected in %.2fs", seconds);
+    } else if (strcmp(status, "interrupted") == 0) {
+        strbuf_printf(sb, "interrupted: %s", line);
+    } else if (strcmp(status, "internal_error") == 0) {
+        strbuf_printf(sb, "pytest internal error: %s", line);
+    } else {
+        strbuf_puts(sb, line);
+    }
+}
+
 json_t *runout_result(RunOutput *o, const RunFacts *f)
 {
     progress_finish(o->progress);
@@ -507,14 +545,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     }
     char *line = summary_line(counts, seconds);
     StrBuf summary = STRBUF_INIT;
-    if (f->start_error)
-        strbuf_puts(&summary, error);
-    else if (error && strcmp(status, "failed") != 0)
-        strbuf_printf(&summary, "%s (%s)", error, line);
-    else if (strcmp(status, "no_tests") == 0)
-        strbuf_printf(&summary, "no tests collected (%s)", line);
-    else
-        strbuf_puts(&summary, line);
+    summary_sentence(&summary, f, status, error, line, any_counted(counts), seconds);
     json_object_set_new(r, "summary", display_cstring(strbuf_cstr(&summary), 0, TEXTCLEAN_MESSAGE_MAX));
     strbuf_destroy(&summary);
     free(line);

@@ -53,7 +53,14 @@ function handlers.finished(p)
   results.show(p)
   local level = results.level(p)
   if config.get().notify or level >= levels.ERROR then
-    util.notify(results.describe(p), level)
+    local msg = results.describe(p)
+    -- A run that died of memory says which limit (RLIMIT_AS for a pytest that could not start).
+    local mem = val(p.memory)
+    if type(mem) == 'table' and val(mem.memory_related) == true then
+      local d = require('pytest.memory').diagnosis(p)
+      if d then msg = msg .. ' — ' .. d end
+    end
+    util.notify(msg, level)
   end
   require('pytest.statusline').update()
   util.fire('PytestFinished', p)

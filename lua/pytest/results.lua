@@ -78,33 +78,19 @@ local function counts_text(r)
   return s
 end
 
--- One line describing a result: "3 failed, 120 passed in 2.14s", "timed out: ...", ...
+-- One line describing a result: the co-process's `summary`, which says it once ("3 failed,
+-- 120 passed in 2.14s", "timed out after 1 s", "pytest usage error: ..."); a result without
+-- one (an older co-process) is described from its status and counts.
 function M.describe(r)
   local s = val(r.summary)
-  if type(s) ~= 'string' or s == '' then s = counts_text(r) end
+  if type(s) == 'string' and s ~= '' then return s end
+  s = counts_text(r)
   local status = val(r.status) or ''
   local err = val(r.error) and first_line(r.error) or nil
-  local out
-  if status == 'error' then
-    out = 'could not run pytest: ' .. (err or val(r.exit_meaning) or 'unknown error')
-    err = nil
-  elseif status == 'cancelled' then
-    out = 'run cancelled' .. (s ~= '' and (': ' .. s) or '')
-  elseif status == 'timed_out' or val(r.timed_out) == true then
-    out = 'timed out' .. (s ~= '' and (': ' .. s) or '')
-  elseif status == 'no_tests' then
-    out = s ~= '' and s or 'no tests ran'
-  elseif status == 'usage_error' then
-    out = 'usage error' .. (s ~= '' and (': ' .. s) or '')
-  elseif status == 'internal_error' then
-    out = 'pytest internal error' .. (s ~= '' and (': ' .. s) or '')
-  elseif status == 'interrupted' then
-    out = 'interrupted' .. (s ~= '' and (': ' .. s) or '')
-  else
-    out = s ~= '' and s or (val(r.exit_meaning) or status)
-  end
-  if err then out = out .. ': ' .. err end
-  return out
+  if status == 'error' then return 'could not run pytest: ' .. (err or val(r.exit_meaning) or 'unknown error') end
+  if err then return s ~= '' and (err .. ': ' .. s) or err end
+  if s ~= '' then return s end
+  return val(r.exit_meaning) or status
 end
 
 function M.level(r)

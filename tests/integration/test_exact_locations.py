@@ -156,3 +156,38 @@ def test_run_file_nearest_in_the_editor(ed, reference, opts):
     ed.current.window.cursor = (26, 8)
     got = run_in(ed, "PytestNearest", opts)
     assert [tuple(e) for e in got] == [(math, 26, "E")]
+
+
+# ---- one clear sentence each (#13 item 11), through the editor -----------------------------------
+
+def finished_note(ed, command, before_fired):
+    ed.command(command)
+    wait_for(ed, f"_G.fired > {before_fired}", timeout=60)
+    return ed.exec_lua("return _G.__notes[#_G.__notes].msg")
+
+
+def test_messages_say_it_once(ed, tmp_path):
+    ed.exec_lua("local py = ... require('pytest').setup({ python = py, timeout = 1 })", PYTHON)
+    ed.command("cd " + os.path.join(FIXTURES_DIR, "proj_slow"))
+    msg = finished_note(ed, "PytestRun test_hang.py::test_hang", 0)
+    assert msg == "pytest: timed out after 1 s", msg
+    ed.exec_lua("local py = ... require('pytest').setup({ python = py })", PYTHON)
+    msg = finished_note(ed, "PytestRun --bogus-flag", 1)
+    assert msg.startswith("pytest: pytest usage error: ") and msg.count("usage error") == 1, msg
+    assert msg.endswith("unrecognized arguments: --bogus-flag"), msg
+    ed.command("PytestRun test_hang.py::test_hang")
+    wait_for(ed, "require('pytest').is_running() and require('pytest.state').run_id ~= nil")
+    msg = finished_note(ed, "PytestStop", 2)
+    assert msg == "pytest: run cancelled", msg
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "pytest.ini").write_text("[pytest]\n")
+    (proj / "conftest.py").write_text("import os\nimport no_such_module_xyz\n")
+    (proj / "test_a.py").write_text("def test_a():\n    pass\n")
+    ed.command("cd " + str(proj))
+    msg = finished_note(ed, "PytestRun", 3)
+    assert msg == ("pytest: pytest could not import conftest.py: "
+                   "ModuleNotFoundError: No module named 'no_such_module_xyz'"), msg
+    items = ed.exec_lua("local o = {} for _, it in ipairs(vim.fn.getqflist()) do"
+                        " table.insert(o, { vim.api.nvim_buf_get_name(it.bufnr), it.lnum }) end return o")
+    assert items == [[str(proj / "conftest.py"), 2]]

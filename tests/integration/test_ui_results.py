@@ -172,9 +172,14 @@ def test_notification_summary_and_levels(nvim, lua, notes):
                                                 error="python interpreter not found: /nope/python"))
     assert notes()[-1] == {"msg": "pytest: could not run pytest: python interpreter not found: /nope/python",
                            "level": ERROR}
+    # The co-process's summary says it once; the editor shows it as it is.
     dispatch(nvim, "finished", finished_payload(status="timed_out", timed_out=True, failures=[],
-                                                summary="2 passed in 30.00s"))
-    assert notes()[-1] == {"msg": "pytest: timed out: 2 passed in 30.00s", "level": ERROR}
+                                                summary="timed out after 30 s: 2 passed in 30.00s",
+                                                error="timed out after 30 s"))
+    assert notes()[-1] == {"msg": "pytest: timed out after 30 s: 2 passed in 30.00s", "level": ERROR}
+    dispatch(nvim, "finished", finished_payload(status="cancelled", failures=[], summary="run cancelled",
+                                                error="cancelled"))
+    assert notes()[-1]["msg"] == "pytest: run cancelled"
     # notify = false silences results but not errors.
     lua("require('pytest').setup({ notify = false })")
     n = len(notes())
@@ -405,5 +410,5 @@ def test_statusline_not_stuck_running_after_finished(nvim, lua):
     assert lua("return require('pytest').statusline()") == "▶ pytest rss 18.0M mem 4% swap 0%"
     # finished arrives before the co-process's next status push
     dispatch(nvim, "finished", finished_payload(run_id=1, status="interrupted", failures=[],
-                                                summary="2 errors in 0.32s"))
+                                                summary="interrupted: 2 errors in 0.32s"))
     assert lua("return require('pytest').statusline()") == "✗ interrupted: 2 errors peak 50.0M mem 4% swap 0%"
