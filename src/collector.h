@@ -1,12 +1,13 @@
-/* collector: one `pytest --collect-only` run whose only product is the pytestmon plugin's
- * collection record (collection.h); its output is thrown away.
+/* collector: a pipeless child whose product is its exit status and the files it writes: a
+ * `pytest --collect-only` whose collection record the pytestmon plugin writes (collection.h),
+ * or a probe of the interpreter (can it import our plugin?). Its output is thrown away.
  *
  * Owns its uv_process_t (heap; freed in the close callback, never before) and nothing else:
  * the argv/env/cwd handed to collector_start() are borrowed for the call only. The child is
  * started through the exec step (execstep.h: it dies with us) in its own session, so
  * collector_cancel() can end it and all it started. `done` is called exactly once, from the
- * loop, with the exit status (or a negative errno when it could not start or was cancelled);
- * after it returns the Collector must not be used. Knows nothing of pytest's output. */
+ * loop, with the exit status (or a negative errno when it was killed or cancelled); after it
+ * returns the Collector must not be used. Knows nothing of pytest's output. */
 #ifndef PYTESTMON_COLLECTOR_H
 #define PYTESTMON_COLLECTOR_H
 

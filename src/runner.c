@@ -46,6 +46,7 @@ struct Runner {
     Run *pending; /* a run waiting for the closing ones to drop below RUNNER_MAX_CLOSING */
     Run *live;    /* every run whose handles are not all closed */
     PrivdirOwner self; /* names our private temporary directories */
+    char **plugin_loads; /* interpreters seen to import our plugin (NULL-terminated, heap) */
     char *exe;         /* this binary, for the exec step */
     void (*done)(void *ud);
     void *done_ud;
@@ -460,8 +461,8 @@ static int closing_runs(const Runner *r)
 {
     int n = 0;
     for (const Run *run = r->live; run; run = run->next)
-        if (run->spawned && !run->exited && run != r->active)
-            n++;
+        if (((run->spawned && !run->exited) || run->collector) && run != r->active)
+            n++; /* a pytest (or a probe, a collection) that has not been reaped yet */
     return n;
 }
 
@@ -568,6 +569,7 @@ static void run_handle_gone(Run *run)
         void (*done)(void *) = r->done;
         void *ud = r->done_ud;
         free(r->exe);
+        project_free_argv(r->plugin_loads);
         free(r);
         if (done)
             done(ud);
@@ -933,8 +935,78 @@ static void start_collect(Run *run, char **rewritten)
     r->active = run;
 }
 
+/* Spawns pytest once the interpreter is known to load our plugin (or not): the nearest
+ * test is asked of pytest first, else the arguments run as they are. */
+static void run_proceed(Run *run)
+{
+    char **rewritten = run->base_args;
+    run->base_args = NULL;
+    if (run->nearest_file && run->plugin_dir) {
+        start_collect(run, rewritten); /* consumes rewritten */
+        return;
+    }
+    if (run->nearest_file) { /* no plugin to ask what pytest collects: the whole file */
+        char **with_file = argv_plus(rewritten, run->nearest_file);
+        project_free_argv(rewritten);
+        rewritten = with_file;
+        char **user = argv_plus(run->user_args, run->nearest_file);
+        project_free_argv(run->user_args);
+        run->user_args = user;
+    }
+    run->argv = build_argv(run, rewritten);
+    project_free_argv(rewritten);
+    run_go(run);
+}
+
+static bool plugin_known_to_load(const Runner *r, const char *python)
+{
+    for (char **p = r->plugin_loads; p && *p; p++)
+        if (strcmp(*p, python) == 0)
+            return true;
+    return false;
+}
+
+/* The interpreter imported our plugin (or not: pytest's junitxml then, as before). Only
+ * successes are remembered: an interpreter that gains pytest later is asked again. */
+static void on_probed(void *ud, int64_t status)
+{
+    Run *run = ud;
+    Runner *r = run->r;
+    run->collector = NULL;
+    if (run->cancelled || r->freeing) {
+        run_finish(run);
+        return;
+    }
+    if (status == 0) {
+        char **more = argv_plus(r->plugin_loads, run->python);
+        project_free_argv(r->plugin_loads);
+        r->plugin_loads = more;
+    } else {
+        free(run->plugin_dir);
+        run->plugin_dir = NULL;
+    }
+    run_proceed(run);
+}
+
+/* Can this interpreter import our plugin (an interpreter older than the plugin's Python, a
+ * wrapper that drops PYTHONPATH, no pytest)? `-p pytestmon_plugin` would make such a run a
+ * usage error, so ask once first (a few tens of ms, the first run with each interpreter). */
+static void start_probe(Run *run)
+{
+    Runner *r = run->r;
+    char *const argv[] = {run->python, "-c", "import " PYPLUGIN_MODULE, NULL};
+    int rc = 0;
+    run->collector = collector_start(r->loop, r->exe, argv, run->env, run->root, on_probed, run, &rc);
+    if (!run->collector) {
+        fail_start(run, describe_spawn_error(run, rc));
+        return;
+    }
+    r->active = run;
+}
+
 static void run_launch(Run *run)
 {
+    Runner *r = run->r;
     LaunchSpec *spec = &run->spec;
     runout_destroy(&run->output); /* nothing was fed: now with the log */
     runout_init(&run->output, spec->tail_bytes, spec->log_path);
@@ -973,24 +1045,16 @@ static void run_launch(Run *run)
         fail_start(run, describe_spawn_error(run, rc));
         goto done;
     }
+    run->base_args = rewritten;
     if (spec->nearest_line > 0) {
         run->nearest_file = location_normalize(run->cwd, spec->file);
         run->nearest_line = spec->nearest_line;
-        if (run->plugin_dir) {
-            start_collect(run, rewritten); /* consumes rewritten */
-            goto done;
-        }
-        /* No plugin to ask what pytest collects: the whole file. */
-        char **with_file = argv_plus(rewritten, run->nearest_file);
-        project_free_argv(rewritten);
-        rewritten = with_file;
-        char **user = argv_plus(run->user_args, run->nearest_file);
-        project_free_argv(run->user_args);
-        run->user_args = user;
     }
-    run->argv = build_argv(run, rewritten);
-    project_free_argv(rewritten);
-    run_go(run);
+    if (run->plugin_dir && !plugin_known_to_load(r, run->python)) {
+        start_probe(run);
+        goto done;
+    }
+    run_proceed(run);
 done:
     spec_destroy(spec);
 }
@@ -1032,7 +1096,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         /* Wait for them, and hurry them: they were asked to stop already. */
         r->pending = run;
         for (Run *old = r->live; old; old = old->next) {
-            if (old->spawned && !old->exited && !old->hurried && old != run) {
+            if (((old->spawned && !old->exited) || old->collector) && !old->hurried && old != run) {
                 old->hurried = true;
                 uv_timer_stop(&old->kill_timer);
                 run_signal(old, SIGKILL);
@@ -1054,6 +1118,7 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud)
     r->active = NULL;
     if (!r->live) {
         free(r->exe);
+        project_free_argv(r->plugin_loads);
         free(r);
         if (done)
             done(ud);

@@ -277,3 +277,16 @@ def test_mem_report_of_a_process_with_a_hostile_name():
     finally:
         child.stdin.close()
         child.wait(timeout=10)
+
+
+def test_interpreter_that_cannot_load_the_plugin_still_runs(tmp_path):
+    # An interpreter wrapper that drops PYTHONPATH (python -E): our plugin cannot be imported,
+    # so the run goes on without it (pytest's own junitxml), with the same failures.
+    py = tmp_path / "python"
+    py.write_text(f"#!/bin/sh\nexec {PYTHON} -E \"$@\"\n")
+    py.chmod(0o755)
+    code, r = run_json("--python", str(py), "--cwd", fixture("proj_soak"))
+    assert r["source"] == "junit" and "pytestmon_plugin" not in r["cmd"], r["cmd"]
+    assert [f["nodeid"] for f in r["failures"]] == ["test_soak.py::test_fails", "test_soak.py::test_fails_in_helper"]
+    code, r = run_json("--python", PYTHON, "--cwd", fixture("proj_soak"))
+    assert "pytestmon_plugin" in r["cmd"]
