@@ -60,6 +60,8 @@ out('== status line while running (last seen): ' .. max_status)
 out('== status line now: ' .. require('pytest').statusline())
 out('')
 vim.cmd('PytestMemory')
+-- The command never waits on the co-process: the report arrives as an event.
+vim.wait(30000, function() return require('pytest.client').pending() == 0 end, 10)
 out('== :PytestMemory')
 for _, line in ipairs(vim.api.nvim_buf_get_lines(0, 0, -1, false)) do
   out(line)
