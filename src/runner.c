@@ -914,13 +914,12 @@ static void start_collect(Run *run, char **rewritten)
 {
     Runner *r = run->r;
     run->base_args = rewritten;
+    /* No -q or other terminal option: a user's -p no:terminal would make it a usage error. */
     char **a = argv_plus(rewritten, "--collect-only");
-    char **b = argv_plus(a, "-q");
-    char **c = argv_plus(b, run->nearest_file);
-    run->argv = build_argv(run, c);
+    char **b = argv_plus(a, run->nearest_file);
+    run->argv = build_argv(run, b);
     project_free_argv(a);
     project_free_argv(b);
-    project_free_argv(c);
     char *path = collect_path(run);
     char **env = argv_plus(run->env, "");
     env = pyplugin_collect_env(env, path);

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -138,7 +139,8 @@ def expected_entries(reference, only_file=None):
     return out
 
 
-EDITOR_OPTS = [["--tb=no"], ["--tb=line", "-p", "no:junitxml"], ["-q", "--tb=native"]]
+EDITOR_OPTS = [["--tb=no"], ["--tb=line", "-p", "no:junitxml"], ["-q", "--tb=native"], ["-p", "no:terminal"],
+               ["--tb=short", "--junitxml=" + os.path.join(tempfile.gettempdir(), "pytestmon-test-user.xml")]]
 
 
 @pytest.mark.parametrize("opts", EDITOR_OPTS, ids=lambda o: " ".join(o))
