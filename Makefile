@@ -170,7 +170,11 @@ $(BUILD)/bench/procmem_bench: bench/procmem_bench.c bench/benchutil.h $(BUILD)/l
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
 
-bench: $(BIN) $(BUILD)/bench/junit_bench $(BUILD)/bench/sax_floor $(BUILD)/bench/procmem_bench
+$(BUILD)/bench/graph_bench: bench/graph_bench.c bench/benchutil.h $(BUILD)/libpytestmon.a
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) $< $(BUILD)/libpytestmon.a $(LDLIBS_ALL) -o $@
+
+bench: $(BIN) $(BUILD)/bench/junit_bench $(BUILD)/bench/sax_floor $(BUILD)/bench/procmem_bench $(BUILD)/bench/graph_bench
 	$(PYTHON) bench/run.py
 
 # 1000 consecutive :PytestRun in a headless nvim; fails on RSS growth, fd change, leftovers.

@@ -380,6 +380,14 @@ static void reverse_edges(const ImportGraph *g, SizeVec *rev)
     }
 }
 
+size_t importgraph_dynamic_files(const ImportGraph *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->n; i++)
+        n += g->files[i].imports.dynamic;
+    return n;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -409,12 +417,6 @@ bool importgraph_affected(ImportGraph *g, const char *path, char ***tests, size_
     SizeVec queue = {0};
     mark[seed] = true;
     vec_push(&queue, seed);
-    /* What a dynamic import loads is unknown: such a file may depend on anything. */
-    for (size_t i = 0; i < g->n; i++)
-        if (!mark[i] && g->files[i].imports.dynamic) {
-            mark[i] = true;
-            vec_push(&queue, i);
-        }
     for (size_t q = 0; q < queue.n; q++) {
         size_t x = queue.v[q];
         for (size_t k = 0; k < rev[x].n; k++)

@@ -67,11 +67,14 @@ int importgraph_update(ImportGraph *g, const char *path);
 /* The test files a change to `path` can affect: `path` itself when it is a test file, every
  * test file importing it directly or through other project modules (`import a.b` depends on
  * a/__init__.py and a/b.py), every test file in the directory (and below) of an affected
- * conftest.py, and every file with a dynamic import together with what depends on it.
+ * conftest.py. An import by a computed name (pyimports.h's `dynamic`) is not followed: it is
+ * counted by importgraph_dynamic_files() so the user can be told.
  * Returns true and fills *tests (new array of new absolute paths, sorted; free with
  * importgraph_free_list) when the graph can decide, false with *why (static text) when it
  * cannot (truncated graph, a path outside the root or not in the graph). */
 bool importgraph_affected(ImportGraph *g, const char *path, char ***tests, size_t *n, const char **why);
 void importgraph_free_list(char **list, size_t n);
+/* Files that import a module by a computed name (whose target the graph cannot know). */
+size_t importgraph_dynamic_files(const ImportGraph *g);
 
 #endif

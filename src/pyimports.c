@@ -241,6 +241,45 @@ done:
     strbuf_destroy(&name);
 }
 
+static const char *skip_blanks(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* `__import__(` or `import_module(`: a plain string literal naming an absolute module as the
+ * whole first argument is an import like any other (importlib.import_module('numpy'));
+ * anything else is unknown. `lx` is on the function's name and is not moved. */
+static void dynamic_call(const Lexer *lx, PyImports *out)
+{
+    const char *end = lx->end;
+    const char *p = skip_blanks(lx->p, end);
+    if (p >= end || *p != '(')
+        return; /* not a call: a name that is only mentioned */
+    p = skip_blanks(p + 1, end);
+    if (p < end && (*p == '\'' || *p == '"')) {
+        char q = *p;
+        const char *s = p + 1, *e = s;
+        while (e < end && *e != q && *e != '\\' && *e != '\n')
+            e++;
+        const char *after = e < end && *e == q ? skip_blanks(e + 1, end) : end;
+        if (after < end && (*after == ',' || *after == ')') && s < e && *s != '.') {
+            bool ok = true;
+            for (const char *c = s; c < e; c++)
+                if (!is_ident((unsigned char)*c) && *c != '.')
+                    ok = false;
+            if (ok) {
+                char *name = xstrndup(s, (size_t)(e - s));
+                add_name(out, name);
+                free(name);
+                return;
+            }
+        }
+    }
+    out->dynamic = true;
+}
+
 void pyimports_init(PyImports *out)
 {
     *out = (PyImports){0};
@@ -265,13 +304,8 @@ void pyimports_parse(const char *src, size_t len, const char *package, PyImports
             next(&lx);
             continue;
         }
-        if (lx.kind == T_NAME && (is_name(&lx, "__import__") || is_name(&lx, "import_module"))) {
-            const char *after = lx.p;
-            while (after < lx.end && (*after == ' ' || *after == '\t'))
-                after++;
-            if (after < lx.end && *after == '(')
-                out->dynamic = true;
-        }
+        if (lx.kind == T_NAME && (is_name(&lx, "__import__") || is_name(&lx, "import_module")))
+            dynamic_call(&lx, out);
         if (at_stmt && is_name(&lx, "import")) {
             at_stmt = 0;
             parse_import(&lx, out);

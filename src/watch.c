@@ -148,8 +148,10 @@ static void after_scan(uv_work_t *req, int status)
     }
     importgraph_free(w->graph);
     w->graph = g;
-    json_t *ev = json_pack("{s:s, s:I, s:I, s:b}", "state", "ready", "files", (json_int_t)g->n, "scan_ms",
-                           (json_int_t)(uv_now(w->loop) - w->scan_started), "truncated", g->truncated);
+    uv_update_time(w->loop);
+    json_t *ev = json_pack("{s:s, s:I, s:I, s:b, s:I}", "state", "ready", "files", (json_int_t)g->n, "scan_ms",
+                           (json_int_t)(uv_now(w->loop) - w->scan_started), "truncated", g->truncated,
+                           "dynamic", (json_int_t)importgraph_dynamic_files(g));
     if (w->scan_rc != 0)
         json_object_set_new(ev, "error", json_string(strerror(-w->scan_rc)));
     emit(w, ev);

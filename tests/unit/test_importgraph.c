@@ -205,12 +205,16 @@ static void test_update_follows_saves(void **state)
     put("tests/test_h.py", "import helpers\n");
 }
 
-static void test_dynamic_import_depends_on_everything(void **state)
+static void test_dynamic_imports(void **state)
 {
     (void)state;
-    put("tests/test_dyn.py", "import importlib\nm = importlib.import_module('pkg.' + name)\n");
+    /* A literal name is followed; a computed one is not (and is counted). */
+    put("tests/test_dyn.py", "import importlib\nm = importlib.import_module('pkg.c')\n"
+                             "n = importlib.import_module('pkg.' + name)\n");
     ImportGraph *g = scanned(1000);
     assert_affected(g, "pkg/c.py", "tests/test_dyn.py");
+    assert_affected(g, "pkg/b.py", "tests/test_b.py tests/test_h.py");
+    assert_int_equal(importgraph_dynamic_files(g), 1);
     importgraph_free(g);
     char *p = at("tests/test_dyn.py");
     unlink(p);
@@ -234,7 +238,7 @@ int main(void)
         cmocka_unit_test(test_conftest_reaches_its_directory_and_below),
         cmocka_unit_test(test_undecidable),
         cmocka_unit_test(test_update_follows_saves),
-        cmocka_unit_test(test_dynamic_import_depends_on_everything),
+        cmocka_unit_test(test_dynamic_imports),
         cmocka_unit_test(test_unreadable_root),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -108,12 +108,28 @@ static void test_dynamic_imports(void **state)
 {
     (void)state;
     PyImports im;
-    char *got = found("import importlib\nm = importlib.import_module('x.y')\n", "", &im);
+    char *got = found("import importlib\nm = importlib.import_module(name)\n", "", &im);
     assert_string_equal(got, "importlib");
     assert_true(im.dynamic);
     free(got);
     pyimports_destroy(&im);
-    got = found("m = __import__ ('x')\n", "", &im);
+    /* A literal module name is an ordinary import. */
+    got = found("np = import_module('numpy', min_module_version='1.0')\nm = __import__( \"a.b\" )\n", "", &im);
+    assert_string_equal(got, "numpy a.b");
+    assert_false(im.dynamic);
+    free(got);
+    pyimports_destroy(&im);
+    /* ... but not an f-string, a relative name, a concatenation or a non-name. */
+    const char *unknown[] = {"import_module(f'x{y}')", "import_module('.x', 'pkg')", "import_module('a' + b)",
+                             "__import__('a b')", "import_module('x"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        got = found(unknown[i], "", &im);
+        assert_string_equal(got, "");
+        assert_true(im.dynamic);
+        free(got);
+        pyimports_destroy(&im);
+    }
+    got = found("m = __import__ (name)\n", "", &im);
     assert_true(im.dynamic);
     free(got);
     pyimports_destroy(&im);
