@@ -709,7 +709,7 @@ static const ServerMethod METHODS[] = {
     {"unwatch", m_unwatch, PARAMS_NONE, NULL, 0, "bool", "stops watching; true if watching was on"},
     {"saved", m_saved, PARAMS_OPTIONS, SPECS(SAVED_PARAMS), "bool",
      "a file was written: while watching, reruns what it affects after the debounce delay; "
-     "false when not watching"},
+     "false when not watching or the file is not under the watched root"},
     {"cancel", m_cancel, PARAMS_NONE, NULL, 0, "bool", "ends the active run; true if one was active"},
     {"mem", m_mem, PARAMS_OPTIONS, SPECS(MEM_PARAMS), "memory report map (see memreport.h)",
      "memory report of pid (default: the editor)"},

@@ -225,6 +225,11 @@ bool watch_saved(Watch *w, const char *path)
         return false;
     char *real = realpath(path, NULL);
     const char *p = real ? real : path;
+    size_t rootlen = strlen(w->root);
+    if (strncmp(p, w->root, rootlen) != 0 || p[rootlen] != '/') {
+        free(real); /* not this project's file */
+        return false;
+    }
     if (!list_has(&w->saved, p))
         list_add(&w->saved, p);
     free(real);

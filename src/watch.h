@@ -43,7 +43,8 @@ void watch_start(Watch *w, const RunSpec *spec, const char *root, uint64_t debou
 /* Stops watching; returns whether it was on. A watch run already started goes on. */
 bool watch_stop(Watch *w);
 bool watch_on(const Watch *w);
-/* A file was written: returns false when not watching (ignored). */
+/* A file was written: returns false (and ignores it) when not watching or when the file is
+ * not under the root. */
 bool watch_saved(Watch *w, const char *path);
 /* Every finished run's result (borrowed): a watch run's failures order the next run. */
 void watch_finished(Watch *w, json_t *result);

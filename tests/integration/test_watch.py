@@ -161,12 +161,18 @@ def test_watched_paths_limit_the_reruns_and_pytest_stop_ends_watching(nvim, proj
     wait_count(nvim, "finished", 1)
     started = last(nvim, "started")
     assert run_files(started, proj) == ["tests/test_a.py"] and "-q" in started["args"]
-    # A save the graph cannot decide (outside the root): the whole selection as given.
+    # A file outside the root is none of the watch's business.
     outside = os.path.join(os.path.dirname(proj), "elsewhere.py")
     save(nvim, outside)
+    assert nvim.exec_lua("return { require('pytest.client').request('saved', { file = ... }) }",
+                         outside) == [True, False]
+    # A save the graph cannot decide (a directory it does not scan): the whole selection as given.
+    os.makedirs(os.path.join(proj, "build"))
+    save(nvim, os.path.join(proj, "build", "generated.py"))
     wait_count(nvim, "finished", 2)
-    decided = [e["p"] for e in log(nvim) if e["name"] == "watch" and e["p"]["state"] == "run"][-1]
-    assert decided["whole"] is True and "not a module of the project" in decided["why"]
+    decided = [e["p"] for e in log(nvim) if e["name"] == "watch" and e["p"]["state"] == "run"]
+    assert len(decided) == 2 and decided[-1]["saved"] == [os.path.join(proj, "build", "generated.py")]
+    assert decided[-1]["whole"] is True and "not a module of the project" in decided[-1]["why"]
     assert run_files(last(nvim, "started"), proj) == ["tests/test_a.py"]
     nvim.command("PytestStop")
     wait_for(nvim, "not require('pytest.watch').is_on()")
