@@ -243,7 +243,8 @@ int importgraph_scan(ImportGraph *g)
     while (nstack > 0)
         free(stack[--nstack]);
     free(stack);
-    qsort(g->files, g->n, sizeof *g->files, cmp_file_path);
+    if (g->n > 1)
+        qsort(g->files, g->n, sizeof *g->files, cmp_file_path);
     g->index_stale = true;
     return rc;
 }
