@@ -465,7 +465,10 @@ static json_t *m_unwatch(void *ud, json_t *params, StrBuf *err)
     Server *s = ud;
     (void)params;
     (void)err;
-    return json_boolean(watch_stop(s->watch));
+    bool was = watch_stop(s->watch);
+    if (was)
+        malloc_trim(0); /* the graph is gone: give its pages back, as after a run */
+    return json_boolean(was);
 }
 
 static json_t *m_saved(void *ud, json_t *params, StrBuf *err)
