@@ -12,7 +12,9 @@
  *   from . import x           -> "<package>", "<package>.x"
  *   from ..p import y         -> "<parent of package>.p", "<parent of package>.p.y"
  * A relative import that climbs above the top-level package counts in `unresolved`. A call of
- * `__import__` or `import_module` (importlib) sets `dynamic`: what it imports is unknown. */
+ * `__import__` or `import_module` (importlib) with a plain string literal naming an absolute
+ * module is an import of that module; with anything else it sets `dynamic`: what it imports
+ * is unknown. */
 #ifndef PYTESTMON_PYIMPORTS_H
 #define PYTESTMON_PYIMPORTS_H
 
@@ -22,7 +24,7 @@
 typedef struct {
     char **names;      /* absolute dotted names, in source order, without duplicates */
     size_t n, cap;
-    bool dynamic;      /* __import__(...) or importlib.import_module(...) seen */
+    bool dynamic;      /* __import__(x) or import_module(x) with a computed x seen */
     size_t unresolved; /* relative imports above the top-level package */
 } PyImports;
 
