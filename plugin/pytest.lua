@@ -18,6 +18,11 @@ local commands = {
   PytestNearest = { function() api().run_nearest() end, { desc = 'Run the test under the cursor' } },
   PytestLast = { function() api().run_last() end, { desc = 'Re-run the last pytest run' } },
   PytestFailed = { function() api().run_failed() end, { desc = 'Re-run failed tests (--lf)' } },
+  PytestWatch = {
+    function(o) api()._command_watch(o.args) end,
+    { nargs = '*', complete = function(lead) return api()._complete(lead) end,
+      desc = 'Toggle rerunning the tests each save affects [args]' },
+  },
   PytestStop = { function() api().stop() end, { desc = 'Stop the active pytest run' } },
   PytestOutput = { function() api().output() end, { desc = 'Show the output of the last run' } },
   PytestSlowest = {

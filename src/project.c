@@ -267,6 +267,14 @@ char **project_rewrite_args(const char *cwd, char *const *args, size_t nargs)
     return out;
 }
 
+int project_option_takes_value(const char *arg)
+{
+    if (arg[0] != '-' || strchr(arg, '='))
+        return 0;
+    size_t n = strlen(arg);
+    return in_list(path_options, arg, n) || in_list(value_options, arg, n);
+}
+
 void project_free_argv(char **argv)
 {
     if (!argv)

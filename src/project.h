@@ -49,5 +49,8 @@ char *project_absolute(const char *base, const char *path);
  * project_free_argv). */
 char **project_rewrite_args(const char *cwd, char *const *args, size_t nargs);
 void project_free_argv(char **argv);
+/* Whether option `arg` (without "=value") takes the next argument as its value, as
+ * project_rewrite_args() sees it: for telling positional arguments from option values. */
+int project_option_takes_value(const char *arg);
 
 #endif

@@ -29,6 +29,7 @@
 #include "runner.h"
 #include "strbuf.h"
 #include "version.h"
+#include "watch.h"
 
 typedef struct {
     uv_loop_t *loop;
@@ -47,6 +48,7 @@ typedef struct {
     MemLog memlog;               /* snapshots at start, run start, run end */
     json_t *last_progress;       /* latest progress event of the active run */
     struct MethodBinding *bindings; /* one per entry of METHODS, registered with the Rpc */
+    Watch *watch;                /* :PytestWatch (watch.h) */
 } Server;
 
 #define STATUS_TICK_MS 250
@@ -153,6 +155,8 @@ static void on_run_finished(void *ud, json_t *result)
      * log line, and the history entry with the log file of the run it displaced deleted. */
     log_snapshot(s, "run_end", json_integer_value(json_object_get(result, "run_id")), peak);
     json_decref(peak);
+    if (s->watch)
+        watch_finished(s->watch, result);
     history_add(&s->history, json_incref(result)); /* serialised once the event is out */
     push_event(s, "finished", json_incref(result));
     push_status(s);
@@ -174,6 +178,7 @@ static json_t *build_status(Server *s)
     json_t *st = json_object();
     bool running = runner_active(s->runner);
     json_object_set_new(st, "running", json_boolean(running));
+    json_object_set_new(st, "watching", json_boolean(s->watch && watch_on(s->watch)));
     if (running && s->last_progress) {
         const char *keys[] = {"done", "total", "failed", "percent", "tree_rss", "current"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -389,6 +394,99 @@ error:
     return result;
 }
 
+/* ---- watch mode (watch.h) ------------------------------------------------------ */
+
+/* Starts a watch run like `run` does (log file, sampling interval). */
+static int64_t watch_run(void *ud, const RunSpec *spec)
+{
+    Server *s = ud;
+    RunSpec copy = *spec;
+    copy.sample_interval_ms = s->sample_interval_ms;
+    char *log_path = next_log_path(s, runner_next_id(s->runner));
+    copy.log_path = log_path;
+    int64_t id = runner_start(s->runner, &copy);
+    free(log_path);
+    return id;
+}
+
+static void watch_event(void *ud, json_t *ev)
+{
+    Server *s = ud;
+    push_event(s, "watch", ev);
+    push_status(s);
+}
+
+static json_t *m_watch(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    RunSpec spec = {0};
+    uint64_t debounce_ms = 0;
+    char **args = NULL, **env = NULL;
+    size_t nargs = 0, nenv = 0;
+    json_t *result = NULL;
+    char *real_cwd = NULL;
+    ProjectChoice c = {0};
+    if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
+        params_string(opts, "file", &spec.file, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
+        params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
+        params_uint(opts, "debounce_ms", &debounce_ms, err) ||
+        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
+        goto error;
+    real_cwd = realpath(spec.cwd ? spec.cwd : ".", NULL);
+    if (!real_cwd) {
+        strbuf_printf(err, "cwd: %s: %s", spec.cwd ? spec.cwd : ".", strerror(errno));
+        goto error;
+    }
+    project_resolve(real_cwd, spec.file, spec.python, getenv("VIRTUAL_ENV"), &c);
+    char *root = realpath(c.root, NULL);
+    spec.cwd = real_cwd;
+    spec.args = args;
+    spec.nargs = nargs;
+    spec.env = env;
+    spec.nenv = nenv;
+    watch_start(s->watch, &spec, root ? root : c.root, debounce_ms);
+    result = json_pack("{s:s}", "root", root ? root : c.root);
+    if (!result)
+        strbuf_puts(err, "watch: the root is not valid UTF-8");
+    free(root);
+error:
+    project_choice_destroy(&c);
+    free(real_cwd);
+    params_free_list(args, nargs);
+    params_free_list(env, nenv);
+    return result;
+}
+
+static json_t *m_unwatch(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    (void)params;
+    (void)err;
+    bool was = watch_stop(s->watch);
+    if (was)
+        malloc_trim(0); /* the graph is gone: give its pages back, as after a run */
+    return json_boolean(was);
+}
+
+static json_t *m_saved(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    const char *file = NULL;
+    if (params_string(opts, "file", &file, err))
+        return NULL;
+    if (!file) {
+        strbuf_puts(err, "option 'file' is required");
+        return NULL;
+    }
+    return json_boolean(watch_saved(s->watch, file));
+}
+
 /* What a run with these options would use, without starting it: stat() calls only, so it
  * answers at once (for :checkhealth and a `python` option that is a function of the root). */
 static json_t *m_resolve(void *ud, json_t *params, StrBuf *err)
@@ -507,6 +605,8 @@ static void server_stop(Server *s)
         return;
     s->stopping = 1;
     uv_close((uv_handle_t *)&s->status_timer, NULL);
+    watch_free(s->watch);
+    s->watch = NULL;
     for (size_t i = 0; i < sizeof s->signals / sizeof s->signals[0]; i++)
         uv_close((uv_handle_t *)&s->signals[i], NULL);
     /* pytest first (it must not outlive us), then the transport. */
@@ -560,6 +660,19 @@ static const ParamSpec RESOLVE_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0},
     {"python", PARAM_STRING, 1, 0},
 };
+static const ParamSpec WATCH_PARAMS[] = {
+    {"cwd", PARAM_STRING, 1, 0},
+    {"args", PARAM_STRING_LIST, 0, 0},
+    {"python", PARAM_STRING, 1, 0},
+    {"timeout_ms", PARAM_UINT, 0, 2592000000u},
+    {"kill_grace_ms", PARAM_UINT, 0, 600000},
+    {"env", PARAM_STRING_MAP, 0, 0},
+    {"file", PARAM_STRING, 1, 0},
+    {"debounce_ms", PARAM_UINT, 0, 60000},        /* 0: WATCH_DEBOUNCE_MS */
+};
+static const ParamSpec SAVED_PARAMS[] = {
+    {"file", PARAM_STRING, 1, 0},
+};
 static const ParamSpec MEM_PARAMS[] = {
     {"pid", PARAM_UINT, 1, PID_MAX},
 };
@@ -592,6 +705,14 @@ static const ServerMethod METHODS[] = {
      "nearest_line: runs the collected test or class around that line (pytest is asked first)"},
     {"resolve", m_resolve, PARAMS_OPTIONS, SPECS(RESOLVE_PARAMS), "{cwd, root, marker?, python, python_why}",
      "what a run with these options would use (project root, interpreter), without starting it"},
+    {"watch", m_watch, PARAMS_OPTIONS, SPECS(WATCH_PARAMS), "{root}",
+     "watches the project (cwd, file and python decide the root, as for run): each `saved` "
+     "file reruns the test files it affects through the import graph, `args` being the watched "
+     "selection; `watch` events follow"},
+    {"unwatch", m_unwatch, PARAMS_NONE, NULL, 0, "bool", "stops watching; true if watching was on"},
+    {"saved", m_saved, PARAMS_OPTIONS, SPECS(SAVED_PARAMS), "bool",
+     "a file was written: while watching, reruns what it affects after the debounce delay; "
+     "false when not watching or the file is not under the watched root"},
     {"cancel", m_cancel, PARAMS_NONE, NULL, 0, "bool", "ends the active run; true if one was active"},
     {"mem", m_mem, PARAMS_OPTIONS, SPECS(MEM_PARAMS), "memory report map (see memreport.h)",
      "memory report of pid (default: the editor)"},
@@ -723,6 +844,8 @@ int server_main(void)
     s.io.on_drained = on_output_drained;
     static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished};
     s.runner = runner_new(&loop, &events, &s);
+    static const WatchHooks watch_hooks = {watch_run, watch_event};
+    s.watch = watch_new(&loop, &watch_hooks, &s);
     history_init(&s.history, 5);
     memlog_init(&s.memlog, 1024 * 1024);
     s.sample_interval_ms = 100;

@@ -70,6 +70,7 @@ local function on_exit(job, code)
   if S.chan ~= job then return end -- a process we already gave up on
   S.chan = nil
   S.exited = code
+  pcall(function() require('pytest.watch')._lost() end)
   local st = require('pytest.state')
   if st.running then
     st.running = false

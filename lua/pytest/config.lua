@@ -31,7 +31,7 @@ local function integer_in(v, lo, hi)
   end
 end
 
-M.statusline_pieces = { 'result', 'memory', 'system', 'warn' }
+M.statusline_pieces = { 'result', 'memory', 'system', 'warn', 'watch' }
 M.open_quickfix_values = { 'on_failure', 'always', 'never' }
 
 -- name -> { types (list), default (value or function), description, check (optional) }
@@ -98,7 +98,7 @@ M.schema = {
     types = { 'table' },
     default = function() return vim.deepcopy(M.statusline_pieces) end,
     description = 'Pieces of require("pytest").statusline(), in order: '
-      .. '"result", "memory", "system", "warn".',
+      .. '"result", "memory", "system", "warn", "watch".',
     check = function(v)
       for i, p in ipairs(v) do
         if not vim.tbl_contains(M.statusline_pieces, p) then
@@ -128,6 +128,13 @@ M.schema = {
     types = { 'boolean' },
     default = true,
     description = 'Announce each run result with vim.notify.',
+  },
+  watch_debounce_ms = {
+    types = { 'number' },
+    default = 200,
+    description = ':PytestWatch waits this many milliseconds after a save for more saves before '
+      .. 'it reruns (0 to 60000; 0: 200).',
+    check = function(v) return integer_in(v, 0, 60000) end,
   },
   log_dir = {
     types = { 'string' },

@@ -75,6 +75,11 @@ function handlers.error(p)
   util.notify(tostring(val(p.message) or 'unknown co-process error'), levels.ERROR)
 end
 
+-- What the watch mode decided on a save (pytest.watch).
+function handlers.watch(p)
+  require('pytest.watch')._event(p)
+end
+
 -- The answer to a request sent with pytest.client.async().
 function handlers.reply(p)
   require('pytest.client')._reply(p)

@@ -41,6 +41,8 @@ local function with_python_for_root(fn, cwd, file, send)
   end)
 end
 
+M._with_python_for_root = with_python_for_root
+
 -- run(args, {cwd, file}): start pytest with `args` (list) after the configured `args`.
 -- `cwd` (default: the current directory) is what relative paths in `args` are relative to;
 -- `file` (default: the current buffer's file) is where the project root is searched from.
@@ -125,17 +127,27 @@ function M.run_failed()
   return M.run(args, { cwd = r.cwd, file = r.file })
 end
 
--- :PytestStop: asks the co-process to end the run (without waiting for it). Returns true
--- when the request went out, false when no co-process runs.
+-- :PytestStop: ends watching (:PytestWatch) and asks the co-process to end the run (without
+-- waiting for it). Returns true when the request went out, false when no co-process runs.
 function M.stop()
   local client = require('pytest.client')
+  local watched = require('pytest.watch').stop()
   if not client.is_running() then
-    util.notify('no run is active')
+    if not watched then util.notify('no run is active') end
     return false
   end
   return client.async_call('cancel', {}, function(res)
-    if res == false then util.notify('no run is active') end
+    if res == false and not watched then util.notify('no run is active') end
   end)
+end
+
+-- :PytestWatch [args]: toggles watching (see pytest.watch).
+function M.watch(args)
+  return require('pytest.watch').toggle(args)
+end
+
+function M._command_watch(argstr)
+  return M.watch(util.split_args(argstr or ''))
 end
 
 -- :PytestOutput

@@ -10,7 +10,7 @@ local val = util.val
 
 local cached = ''
 
-M.icons = { running = '▶', passed = '✓', failed = '✗', warn = '⚠' }
+M.icons = { running = '▶', passed = '✓', failed = '✗', warn = '⚠', watch = '👁' }
 
 -- "3 failed, 120 passed in 2.14s" -> "3 failed, 120 passed"
 local function short_summary(s)
@@ -86,6 +86,11 @@ end
 
 function pieces.warn(s)
   if s.warn == true then return M.icons.warn end
+  return nil
+end
+
+function pieces.watch()
+  if require('pytest.watch').is_on() then return M.icons.watch .. ' watch' end
   return nil
 end
 

@@ -84,7 +84,7 @@ def test_env_bin_overrides(lua):
          "got \"sometimes\""),
         ("{ statusline = { 'cpu' } }",
          "(pytest) option 'statusline' item 1 must be one of \"result\", \"memory\", \"system\", "
-         "\"warn\", got \"cpu\""),
+         "\"warn\", \"watch\", got \"cpu\""),
         ("'x'", "(pytest) setup() expects a table, got string"),
     ],
 )

@@ -311,5 +311,5 @@ def test_hacking_md_lists_the_method_table():
     section = hacking.split("<!-- rpc-methods -->\n", 1)[1].split("<!-- /rpc-methods -->", 1)[0]
     assert section == table.stdout
     names = [line.split("`")[1] for line in table.stdout.splitlines()]
-    assert names == ["ping", "version", "configure", "run", "resolve", "cancel", "mem", "history",
-                     "history_get", "call"]
+    assert names == ["ping", "version", "configure", "run", "resolve", "watch", "unwatch", "saved", "cancel",
+                     "mem", "history", "history_get", "call"]

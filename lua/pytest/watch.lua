@@ -1,0 +1,149 @@
+-- pytest.watch: :PytestWatch. The co-process keeps the project's import graph and decides
+-- what a save reruns (its `watch` method); this module only toggles watching, tells the
+-- co-process about every write of a .py file (BufWritePost -> `saved`, a notification
+-- answered later, never waited on) and shows what the co-process decided (`watch` events).
+local M = {}
+
+local config = require('pytest.config')
+local util = require('pytest.util')
+
+local levels = vim.log.levels
+
+local GROUP = 'pytest_watch'
+
+local S = {
+  on = false,
+  root = nil, -- the project root the co-process watches (from its answer)
+  args = nil, -- the watched selection, as given to :PytestWatch
+  last = nil, -- the last `watch` event
+}
+
+function M.is_on()
+  return S.on
+end
+
+-- The last `watch` event from the co-process (tests, statusline), or nil.
+function M.last()
+  return S.last
+end
+
+local function saved(file)
+  require('pytest.client').async('saved', { { file = file } }, function(ok, res)
+    if not ok then util.notify('watch: ' .. tostring(res), levels.WARN) end
+  end)
+end
+
+local function clear_autocmds()
+  pcall(vim.api.nvim_del_augroup_by_name, GROUP)
+end
+
+local function set_off()
+  S.on = false
+  S.root = nil
+  clear_autocmds()
+  require('pytest.statusline').update()
+end
+
+-- start(args, {cwd, file}): watch the project of `file` (default: the current buffer) with
+-- `args` (list) as the selection. Never waits; returns true when the request went out.
+function M.start(args, opts)
+  opts = opts or {}
+  local cfg = config.get()
+  local cwd = opts.cwd or vim.fn.getcwd()
+  local file = opts.file
+  if file == nil then
+    local name = vim.api.nvim_buf_get_name(0)
+    if name ~= '' and vim.bo.buftype == '' then file = util.abspath(name) end
+  end
+  local req = {
+    cwd = cwd,
+    args = vim.list_extend(vim.deepcopy(cfg.args), args or {}),
+    file = file,
+    debounce_ms = cfg.watch_debounce_ms,
+  }
+  if cfg.timeout > 0 then req.timeout_ms = math.floor(cfg.timeout * 1000 + 0.5) end
+  if next(cfg.env) then req.env = cfg.env end
+  S.on = true
+  S.args = args or {}
+  -- Saves from now on count; the co-process holds them until its graph is built.
+  vim.api.nvim_create_autocmd('BufWritePost', {
+    group = vim.api.nvim_create_augroup(GROUP, { clear = true }),
+    pattern = '*.py',
+    callback = function(ev)
+      if S.on then saved(util.abspath(ev.match ~= '' and ev.match or ev.file)) end
+    end,
+  })
+  require('pytest.statusline').update()
+  local client = require('pytest.client')
+  local function send(python)
+    req.python = python
+    return client.async('watch', { req }, function(ok, res)
+      if not ok then
+        util.notify('watch: ' .. tostring(res), levels.ERROR)
+        return set_off()
+      end
+      if not S.on then return end -- stopped before the answer came
+      S.root = type(res) == 'table' and util.val(res.root) or nil
+      util.notify('watching ' .. tostring(S.root) .. ' (:PytestWatch again or :PytestStop ends it)')
+    end)
+  end
+  local sent
+  if type(cfg.python) == 'function' then
+    sent = require('pytest')._with_python_for_root(cfg.python, cwd, file, send)
+  else
+    sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
+  end
+  return sent
+end
+
+-- stop(): ends watching (the run in progress goes on). Returns whether watching was on.
+function M.stop()
+  if not S.on then return false end
+  set_off()
+  local client = require('pytest.client')
+  if client.is_running() then
+    client.async('unwatch', {}, function() end)
+  end
+  util.notify('watching stopped')
+  return true
+end
+
+-- :PytestWatch [args]: toggles.
+function M.toggle(args)
+  if S.on then
+    M.stop()
+    return false
+  end
+  return M.start(args)
+end
+
+-- The `watch` event (pytest.events): what the co-process decided.
+function M._event(p)
+  S.last = p
+  local st = util.val(p.state)
+  if st == 'off' then
+    if S.on then set_off() end
+  elseif st == 'ready' and util.val(p.error) then
+    util.notify(string.format('watch: cannot read %s: %s', tostring(util.val(p.root)), tostring(util.val(p.error))),
+      levels.WARN)
+  elseif st == 'ready' and util.val(p.truncated) == true then
+    util.notify('watch: too many files for the import graph; every save reruns the whole selection', levels.WARN)
+  elseif st == 'idle' then
+    local names = {}
+    for _, f in ipairs(util.list(util.val(p.saved))) do
+      table.insert(names, vim.fn.fnamemodify(tostring(f), ':t'))
+    end
+    util.notify('watch: no watched test depends on ' .. table.concat(names, ', '))
+  end
+  util.fire('PytestWatch', p)
+end
+
+-- The co-process went away: its watch went with it.
+function M._lost()
+  if S.on then
+    set_off()
+    util.notify('watching stopped: the co-process exited', levels.WARN)
+  end
+end
+
+return M
