@@ -105,17 +105,6 @@ void collection_destroy(Collection *c)
     *c = (Collection){0};
 }
 
-static bool same_file(const char *a, const char *b)
-{
-    if (strcmp(a, b) == 0)
-        return true;
-    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
-    bool same = ra && rb && strcmp(ra, rb) == 0;
-    free(ra);
-    free(rb);
-    return same;
-}
-
 /* The smallest range of `v` that contains file:line, or NULL. */
 static const CollectedNode *innermost(const CollectedNode *v, size_t n, const char *file, int line,
                                       const CollectedNode *best)
@@ -126,7 +115,7 @@ static const CollectedNode *innermost(const CollectedNode *v, size_t n, const ch
             continue;
         if (best && c->end - c->line >= best->end - best->line)
             continue;
-        if (same_file(c->file, file))
+        if (location_same_file(c->file, file))
             best = c;
     }
     return best;
@@ -152,7 +141,7 @@ static const CollectedNode *above(const CollectedNode *v, size_t n, const char *
             continue;
         if (best && (c->end < best->end || (c->end == best->end && c->line >= best->line)))
             continue;
-        if (same_file(c->file, file))
+        if (location_same_file(c->file, file))
             best = c;
     }
     return best;

@@ -10,31 +10,6 @@
 
 #include "strbuf.h"
 
-static const char *base_name(const char *p)
-{
-    const char *slash = strrchr(p, '/');
-    return slash ? slash + 1 : p;
-}
-
-/* Same file: equal once normalised, or (only when the names match) the same real path. */
-static bool same_file(const char *a, const char *b)
-{
-    if (strcmp(a, b) == 0)
-        return true;
-    char *na = location_normalize(NULL, a);
-    bool equal = strcmp(na, b) == 0;
-    free(na);
-    if (equal)
-        return true;
-    if (strcmp(base_name(a), base_name(b)) != 0)
-        return false;
-    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
-    bool same = ra && rb && strcmp(ra, rb) == 0;
-    free(ra);
-    free(rb);
-    return same;
-}
-
 static bool frame_at(json_t *frames, size_t i, const char **path, int *line)
 {
     json_t *f = json_array_get(frames, i);
@@ -66,7 +41,7 @@ int frames_locate(const char *frames_json, const char *test_file, int def_line, 
         }
         last_path = path;
         last_line = line;
-        if (test_file && same_file(path, test_file)) {
+        if (test_file && location_same_file(path, test_file)) {
             in_test = path;
             in_test_line = line;
         }

@@ -751,3 +751,26 @@ char *location_nodeid(const char *file, const char *classname, const char *name,
     free(module);
     return strbuf_detach(&sb);
 }
+
+static const char *last_component(const char *p)
+{
+    const char *slash = strrchr(p, '/');
+    return slash ? slash + 1 : p;
+}
+
+bool location_same_file(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return true;
+    char *na = location_normalize(NULL, a), *nb = location_normalize(NULL, b);
+    bool same = strcmp(na, nb) == 0;
+    free(na);
+    free(nb);
+    if (same || strcmp(last_component(a), last_component(b)) != 0)
+        return same;
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    same = ra && rb && strcmp(ra, rb) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}

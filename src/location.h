@@ -79,4 +79,8 @@ char *location_nodeid(const char *file, const char *classname, const char *name,
  * collapses "//", "/./" and "x/.." without touching the file system. Heap-allocated. */
 char *location_normalize(const char *base, const char *path);
 
+/* Whether two absolute paths name one file: equal once normalised lexically, or (only when their
+ * last components match, to keep it cheap) the same realpath(). */
+bool location_same_file(const char *a, const char *b);
+
 #endif
