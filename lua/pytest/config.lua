@@ -129,6 +129,12 @@ M.schema = {
     default = true,
     description = 'Announce each run result with vim.notify.',
   },
+  debug_config = {
+    types = { 'table' },
+    default = function() return {} end,
+    description = 'Entries merged into the nvim-dap launch configuration of :PytestDebug '
+      .. '(e.g. { console = "integratedTerminal" }).',
+  },
   log_dir = {
     types = { 'string' },
     default = function() return state_dir() .. '/pytest' end,

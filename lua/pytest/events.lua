@@ -68,6 +68,11 @@ function handlers.error(p)
   util.notify(tostring(val(p.message) or 'unknown co-process error'), levels.ERROR)
 end
 
+-- :PytestDebug's session (pytest.debug).
+function handlers.debug(p)
+  require('pytest.debug')._event(p)
+end
+
 -- The answer to a request sent with pytest.client.async().
 function handlers.reply(p)
   require('pytest.client')._reply(p)
