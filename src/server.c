@@ -659,6 +659,12 @@ static const ServerMethod METHODS[] = {
      "nearest_line: runs the collected test or class around that line (pytest is asked first)"},
     {"resolve", m_resolve, PARAMS_OPTIONS, SPECS(RESOLVE_PARAMS), "{cwd, root, marker?, python, python_why}",
      "what a run with these options would use (project root, interpreter), without starting it"},
+    {"cancel", m_cancel, PARAMS_NONE, NULL, 0, "bool",
+     "ends the active run and the debug session; true if one was active"},
+    {"mem", m_mem, PARAMS_OPTIONS, SPECS(MEM_PARAMS), "memory report map (see memreport.h)",
+     "memory report of pid (default: the editor)"},
+    {"history", m_history, PARAMS_NONE, NULL, 0, "list of run summaries", "the runs kept, newest first"},
+    {"history_get", m_history_get, PARAMS_RUN_ID, NULL, 0, "full result map", "one kept run in full"},
     {"debug_config", m_debug_config, PARAMS_OPTIONS, SPECS(DEBUG_PARAMS), "debug_id (int)",
      "what a debugger needs to run the test around nearest_line of file (pytest is asked), or the "
      "whole file, as a run would: the `debug` event follows with {debug_id, config: {python, cwd, "
@@ -667,12 +673,6 @@ static const ServerMethod METHODS[] = {
      "as debug_config, then starts `python -m debugpy --listen 127.0.0.1:PORT --wait-for-client "
      "-m pytest ...` in the root (ending the one before): `debug` events {.., listen: {host, port}, "
      "pid} and, when it exits, {debug_id, exited, status, signal, cancelled, stderr}"},
-    {"cancel", m_cancel, PARAMS_NONE, NULL, 0, "bool",
-     "ends the active run and the debug session; true if one was active"},
-    {"mem", m_mem, PARAMS_OPTIONS, SPECS(MEM_PARAMS), "memory report map (see memreport.h)",
-     "memory report of pid (default: the editor)"},
-    {"history", m_history, PARAMS_NONE, NULL, 0, "list of run summaries", "the runs kept, newest first"},
-    {"history_get", m_history_get, PARAMS_RUN_ID, NULL, 0, "full result map", "one kept run in full"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},
