@@ -49,7 +49,7 @@ typedef struct {
 typedef struct Debugger Debugger;
 typedef void (*DebuggerEventFn)(void *ud, json_t *payload);
 
-/* exe: this binary (for the exec step). */
+/* Sessions start this binary's exec step (execstep.h) for their children. */
 Debugger *debugger_new(uv_loop_t *loop, DebuggerEventFn on_event, void *ud);
 /* Starts a session (spec borrowed; copied), ending the one before. Returns its id (> 0); the
  * `debug` events follow from the loop. */

@@ -46,10 +46,10 @@ function M.attach_help(host, port, target)
     string.format('debugpy waits for a debugger on %s:%d (%s).', host, port, tostring(target)),
     'Attach with nvim-dap:',
     string.format("  :lua require('dap').run({ type = 'python', request = 'attach', "
-      .. "connect = { host = '%s', port = %d }, justMyCode = false })", host, port),
+      .. "connect = { host = '%s', port = %d }, justMyCode = false, redirectOutput = true })", host, port),
     'or VS Code (launch.json):',
     string.format('  { "name": "pytest", "type": "debugpy", "request": "attach", '
-      .. '"connect": { "host": "%s", "port": %d }, "justMyCode": false }', host, port),
+      .. '"connect": { "host": "%s", "port": %d }, "justMyCode": false, "redirectOutput": true }', host, port),
     ':PytestStop ends it.',
   }
   return table.concat(lines, '\n')

@@ -185,10 +185,13 @@ def test_without_nvim_dap_debugpy_listens_and_the_client_stops_at_the_breakpoint
     assert f"port = {port}" in msg and f'"port": {port}' in msg   # nvim-dap and VS Code snippets
     dap = DapClient.connect(port)
     try:
-        top = stop_at_breakpoint(dap, "attach", {"justMyCode": False}, TEST_FILE, line)
+        top = stop_at_breakpoint(dap, "attach", {"justMyCode": False, "redirectOutput": True}, TEST_FILE, line)
         assert top["line"] == line and top["source"]["path"] == TEST_FILE, top
-        # It ran with the configured env (test_env passes only then).
+        # It ran with the configured env (test_env passes only then), and its output reached
+        # the debugger (redirectOutput, as the notification's snippets say).
         wait_note(nv, "the debugged tests passed")
+        dap.next_message(lambda m: m.get("event") == "output" and "1 passed" in m["body"].get("output", ""),
+                         30, "pytest's summary as output")
     finally:
         dap.close()
     assert gone(where["pid"])
