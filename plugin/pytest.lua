@@ -29,6 +29,10 @@ local commands = {
     function(o) api().slowest(o.args ~= '' and o.args or nil) end,
     { nargs = '?', desc = 'Quickfix list of the N slowest tests' },
   },
+  PytestDebug = {
+    function(o) api().debug(o.args) end,
+    { nargs = '?', complete = function() return { 'file' } end, desc = 'Debug the test under the cursor [file]' },
+  },
   PytestMemory = { function() api().memory() end, { desc = 'Memory report and RSS timeline' } },
   PytestHistory = { function() api().history() end, { desc = 'Pick one of the last runs' } },
 }

@@ -50,6 +50,8 @@ struct Runner {
     char *exe;         /* this binary, for the exec step */
     void (*done)(void *ud);
     void *done_ud;
+    bool (*foreign_owns)(void *ud, int pid); /* children another module owns */
+    void *foreign_ud;
     bool freeing;
     /* One read buffer for every pipe of every run: libuv calls alloc, read and on_read back to
      * back on the loop thread, and on_read copies what it keeps, so no two reads share it.
@@ -119,6 +121,12 @@ int64_t runner_next_id(const Runner *r)
 bool runner_active(const Runner *r)
 {
     return r->active != NULL || r->pending != NULL;
+}
+
+void runner_set_foreign(Runner *r, bool (*owns)(void *ud, int pid), void *ud)
+{
+    r->foreign_owns = owns;
+    r->foreign_ud = ud;
 }
 
 int runner_active_pid(const Runner *r)
@@ -213,7 +221,7 @@ void runner_reap_orphans(Runner *r)
             if ((run->spawned && !run->exited && run->proc.pid == kids[i]) ||
                 (run->collector && collector_pid(run->collector) == kids[i]))
                 ours = true; /* libuv reaps it and tells its exit callback */
-        if (ours)
+        if (ours || (r->foreign_owns && r->foreign_owns(r->foreign_ud, kids[i])))
             continue;
         /* Unreaped, the pid is still our child's: signalling it is safe. Never wait here: a
          * child in uninterruptible sleep (NFS, FUSE) would freeze the loop; one that has not
@@ -650,6 +658,14 @@ static char **build_env(char *const *extra, size_t nextra)
         if (!env_overridden(extra[i], extra + i + 1, nextra - i - 1)) /* the last one wins */
             env[k++] = xstrdup(extra[i]);
     return env;
+}
+
+char **runner_child_env(char *const *extra)
+{
+    size_t n = 0;
+    while (extra && extra[n])
+        n++;
+    return build_env(extra, n);
 }
 
 static char **build_argv(const Run *run, char *const *rewritten)

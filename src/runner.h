@@ -81,6 +81,13 @@ bool runner_active(const Runner *r);
  * one that has not died yet is reaped by a later call. Call it now and then (the server
  * does on every status tick). */
 void runner_reap_orphans(Runner *r);
+/* Children of ours that someone else owns (debugger.h): runner_reap_orphans leaves a pid
+ * alone when `owns(ud, pid)` says so. */
+void runner_set_foreign(Runner *r, bool (*owns)(void *ud, int pid), void *ud);
+/* The environment a run gives pytest, without our plugin's entries: ours, PYTHONUNBUFFERED=1
+ * and the user's `extra` "KEY=VALUE" entries (NULL-terminated; they replace ours). A new
+ * NULL-terminated heap array of heap strings (free with project_free_argv). */
+char **runner_child_env(char *const *extra);
 /* pid of the active pytest process, or 0. */
 int runner_active_pid(const Runner *r);
 /* The active pytest's headroom as last sampled, if that was at most max_age_ms ago (borrowed

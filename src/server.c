@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "debugger.h"
 #include "history.h"
 #include "logdir.h"
 #include "memlog.h"
@@ -36,6 +37,7 @@ typedef struct {
     RpcIo io;
     uv_signal_t signals[3];
     Runner *runner;
+    Debugger *debugger;          /* :PytestDebug sessions (debugger.h) */
     History history;
     char *log_dir;               /* NULL: no logs */
     char *log_refused;           /* why the configured log_dir is not used, or NULL */
@@ -517,6 +519,61 @@ static json_t *m_resolve(void *ud, json_t *params, StrBuf *err)
     return r;
 }
 
+/* ---- debugging ------------------------------------------------------------------ */
+
+static void on_debug_event(void *ud, json_t *payload)
+{
+    push_event(ud, "debug", json_incref(payload));
+}
+
+static bool debugger_owns(void *ud, int pid)
+{
+    Server *s = ud;
+    return s->debugger && debugger_owns_pid(s->debugger, pid);
+}
+
+/* `debug_config` and `debug_listen`: the same options, answered at once with the session's
+ * id; the `debug` event follows (debugger.h). */
+static json_t *debug_start(Server *s, json_t *params, bool listen, StrBuf *err)
+{
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    DebugSpec spec = {.listen = listen};
+    uint64_t nearest_line = 0;
+    char **args = NULL, **env = NULL;
+    size_t nargs = 0, nenv = 0;
+    json_t *result = NULL;
+    if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
+        params_string(opts, "file", &spec.file, err) || params_uint(opts, "nearest_line", &nearest_line, err) ||
+        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
+        goto error;
+    if (!spec.file) {
+        strbuf_puts(err, "option 'file' is required: the file to debug");
+        goto error;
+    }
+    spec.nearest_line = (int)nearest_line; /* the method table bounds it */
+    spec.args = args;
+    spec.nargs = nargs;
+    spec.env = env;
+    spec.nenv = nenv;
+    result = json_integer(debugger_start(s->debugger, &spec));
+error:
+    params_free_list(args, nargs);
+    params_free_list(env, nenv);
+    return result;
+}
+
+static json_t *m_debug_config(void *ud, json_t *params, StrBuf *err)
+{
+    return debug_start(ud, params, false, err);
+}
+
+static json_t *m_debug_listen(void *ud, json_t *params, StrBuf *err)
+{
+    return debug_start(ud, params, true, err);
+}
+
 static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
 {
     Server *s = ud;
@@ -565,7 +622,8 @@ static json_t *m_cancel(void *ud, json_t *params, StrBuf *err)
     Server *s = ud;
     (void)params;
     (void)err;
-    return json_boolean(runner_cancel(s->runner));
+    bool debugging = debugger_cancel(s->debugger);
+    return json_boolean(runner_cancel(s->runner) || debugging);
 }
 
 static json_t *m_history(void *ud, json_t *params, StrBuf *err)
@@ -609,6 +667,7 @@ static void server_stop(Server *s)
     s->watch = NULL;
     for (size_t i = 0; i < sizeof s->signals / sizeof s->signals[0]; i++)
         uv_close((uv_handle_t *)&s->signals[i], NULL);
+    debugger_shutdown(s->debugger); /* a listening debugpy must not outlive us either */
     /* pytest first (it must not outlive us), then the transport. */
     runner_free(s->runner, on_runner_freed, s);
 }
@@ -672,6 +731,13 @@ static const ParamSpec WATCH_PARAMS[] = {
 };
 static const ParamSpec SAVED_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0},
+static const ParamSpec DEBUG_PARAMS[] = {
+    {"cwd", PARAM_STRING, 1, 0},
+    {"file", PARAM_STRING, 1, 0},
+    {"nearest_line", PARAM_UINT, 1, 100000000},
+    {"args", PARAM_STRING_LIST, 0, 0},
+    {"env", PARAM_STRING_MAP, 0, 0},
+    {"python", PARAM_STRING, 1, 0},
 };
 static const ParamSpec MEM_PARAMS[] = {
     {"pid", PARAM_UINT, 1, PID_MAX},
@@ -713,11 +779,20 @@ static const ServerMethod METHODS[] = {
     {"saved", m_saved, PARAMS_OPTIONS, SPECS(SAVED_PARAMS), "bool",
      "a file was written: while watching, reruns what it affects after the debounce delay; "
      "false when not watching or the file is not under the watched root"},
-    {"cancel", m_cancel, PARAMS_NONE, NULL, 0, "bool", "ends the active run; true if one was active"},
+    {"cancel", m_cancel, PARAMS_NONE, NULL, 0, "bool",
+     "ends the active run and the debug session; true if one was active"},
     {"mem", m_mem, PARAMS_OPTIONS, SPECS(MEM_PARAMS), "memory report map (see memreport.h)",
      "memory report of pid (default: the editor)"},
     {"history", m_history, PARAMS_NONE, NULL, 0, "list of run summaries", "the runs kept, newest first"},
     {"history_get", m_history_get, PARAMS_RUN_ID, NULL, 0, "full result map", "one kept run in full"},
+    {"debug_config", m_debug_config, PARAMS_OPTIONS, SPECS(DEBUG_PARAMS), "debug_id (int)",
+     "what a debugger needs to run the test around nearest_line of file (pytest is asked), or the "
+     "whole file, as a run would: the `debug` event follows with {debug_id, config: {python, cwd, "
+     "module, args, env}, target, nearest_found?} or {debug_id, error}; file is required"},
+    {"debug_listen", m_debug_listen, PARAMS_OPTIONS, SPECS(DEBUG_PARAMS), "debug_id (int)",
+     "as debug_config, then starts `python -m debugpy --listen 127.0.0.1:PORT --wait-for-client "
+     "-m pytest ...` in the root (ending the one before): `debug` events {.., listen: {host, port}, "
+     "pid} and, when it exits, {debug_id, exited, status, signal, cancelled, stderr}"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},
@@ -846,6 +921,8 @@ int server_main(void)
     s.runner = runner_new(&loop, &events, &s);
     static const WatchHooks watch_hooks = {watch_run, watch_event};
     s.watch = watch_new(&loop, &watch_hooks, &s);
+    s.debugger = debugger_new(&loop, on_debug_event, &s);
+    runner_set_foreign(s.runner, debugger_owns, &s);
     history_init(&s.history, 5);
     memlog_init(&s.memlog, 1024 * 1024);
     s.sample_interval_ms = 100;
@@ -861,6 +938,7 @@ int server_main(void)
     uv_timer_start(&s.status_timer, on_status_tick, STATUS_TICK_MS, STATUS_TICK_MS);
     uv_run(&loop, UV_RUN_DEFAULT);
     r = uv_loop_close(&loop);
+    debugger_free(s.debugger);
     free(s.last_status);
     json_decref(s.last_progress);
     history_destroy(&s.history);

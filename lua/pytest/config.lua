@@ -136,6 +136,12 @@ M.schema = {
       .. 'it reruns (0 to 60000; 0: 200).',
     check = function(v) return integer_in(v, 0, 60000) end,
   },
+  debug_config = {
+    types = { 'table' },
+    default = function() return {} end,
+    description = 'Entries merged into the nvim-dap launch configuration of :PytestDebug '
+      .. '(e.g. { console = "integratedTerminal" }).',
+  },
   log_dir = {
     types = { 'string' },
     default = function() return state_dir() .. '/pytest' end,

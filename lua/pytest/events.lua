@@ -80,6 +80,11 @@ function handlers.watch(p)
   require('pytest.watch')._event(p)
 end
 
+-- :PytestDebug's session (pytest.debug).
+function handlers.debug(p)
+  require('pytest.debug')._event(p)
+end
+
 -- The answer to a request sent with pytest.client.async().
 function handlers.reply(p)
   require('pytest.client')._reply(p)

@@ -126,6 +126,23 @@ local function user_buffer()
   return nil
 end
 
+-- :PytestDebug: debugpy for the interpreter, and whether nvim-dap takes the configuration.
+local function check_debug(py)
+  local rc, out = run_short({ py, '-c', 'import debugpy; print(debugpy.__version__)' }, 15000)
+  if rc == 0 then
+    ok('debugpy ' .. out .. ' (:PytestDebug)')
+  else
+    warn('debugpy is not importable with ' .. py .. ': :PytestDebug cannot work'
+      .. (out and out ~= '' and (' (' .. out:match('[^\n]*$') .. ')') or ''),
+      as_advice('install python3-debugpy (Debian), or: ' .. py .. ' -m pip install debugpy'))
+  end
+  if pcall(require, 'dap') then
+    ok(':PytestDebug hands its launch configuration to nvim-dap')
+  else
+    ok(':PytestDebug without nvim-dap: debugpy waits on 127.0.0.1 for a debugger to attach')
+  end
+end
+
 -- What a run from this buffer would use, as the co-process decides it (`resolve`).
 local function check_project(have_coprocess)
   start('pytest: project')
@@ -173,6 +190,7 @@ local function check_project(have_coprocess)
     err('pytest is not importable with ' .. py .. (out and out ~= '' and (': ' .. out:match('[^\n]*$')) or ''),
       as_advice('install it: ' .. py .. ' -m pip install pytest'))
   end
+  check_debug(py)
 end
 
 local function check_dirs()

@@ -150,6 +150,12 @@ function M._command_watch(argstr)
   return M.watch(util.split_args(argstr or ''))
 end
 
+-- :PytestDebug [file]: the test around the cursor (or the file) under debugpy, through nvim-dap
+-- when it is installed, else debugpy listening on 127.0.0.1 for a debugger to attach.
+function M.debug(scope)
+  return require('pytest.debug').debug(scope)
+end
+
 -- :PytestOutput
 function M.output()
   return require('pytest.output').open()

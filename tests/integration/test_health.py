@@ -76,3 +76,25 @@ def test_interpreter_output_is_shown_clean(nvim, tmp_path):
     text = checkhealth(nvim)
     assert "pytest 7.2!" in text
     assert not [c for c in text if ord(c) < 32 and c not in "\n\t"]
+
+
+def test_debugpy_and_nvim_dap_for_pytest_debug(nvim, tmp_path):
+    nvim.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
+    nvim.exec_lua("require('pytest').setup({ python = '/usr/bin/python3' })")
+    text = checkhealth(nvim)
+    assert "debugpy 1." in text and "(:PytestDebug)" in text
+    assert ":PytestDebug without nvim-dap: debugpy waits on 127.0.0.1" in text
+    # An interpreter without debugpy (it has pytest): a warning with advice; nvim-dap present.
+    py = tmp_path / "python"
+    py.write_text('#!/bin/sh\ncase "$*" in *debugpy*) echo "No module named debugpy" >&2; exit 1;; esac\n'
+                  'exec /usr/bin/python3 "$@"\n')
+    py.chmod(0o755)
+    fake = tmp_path / "fake-dap" / "lua"
+    fake.mkdir(parents=True)
+    (fake / "dap.lua").write_text("return { run = function() end, adapters = {} }\n")
+    nvim.command("set rtp^=" + str(tmp_path / "fake-dap"))
+    nvim.exec_lua("require('pytest').setup({ python = ... })", str(py))
+    text = checkhealth(nvim)
+    assert f"debugpy is not importable with {py}: :PytestDebug cannot work (No module named debugpy)" in text
+    assert "install python3-debugpy" in text
+    assert ":PytestDebug hands its launch configuration to nvim-dap" in text

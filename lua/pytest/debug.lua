@@ -1,0 +1,166 @@
+-- pytest.debug: :PytestDebug, the test around the cursor (or the file) under debugpy.
+-- The co-process decides what a run would (root, interpreter, the user's args rewritten for
+-- the root, the collected node around the cursor: `debug_config`/`debug_listen` in HACKING.md)
+-- and answers with a `debug` event. With nvim-dap installed its launch configuration goes to
+-- require('dap').run(); without it the co-process starts debugpy listening on 127.0.0.1 and
+-- the user is told how to attach. Never waits on the co-process.
+local M = {}
+
+local config = require('pytest.config')
+local util = require('pytest.util')
+
+local levels = vim.log.levels
+local val = util.val
+
+-- The session the editor asked for last: {id, listen, dap}; events of any other are stale.
+local S = {}
+
+-- require('dap') when nvim-dap is installed (something with a run function), else nil.
+local function find_dap()
+  local ok, dap = pcall(require, 'dap')
+  if ok and type(dap) == 'table' and type(dap.run) == 'function' then return dap end
+  return nil
+end
+
+-- The nvim-dap launch configuration for the co-process's `config` (see :help pytest-debug).
+function M.dap_configuration(c, target)
+  local conf = {
+    type = 'python',
+    request = 'launch',
+    name = 'pytest ' .. tostring(target),
+    module = val(c.module) or 'pytest',
+    args = util.list(val(c.args)),
+    cwd = val(c.cwd),
+    env = type(val(c.env)) == 'table' and val(c.env) or {},
+    python = val(c.python),
+    justMyCode = false,
+    console = 'internalConsole',
+  }
+  if next(conf.env) == nil then conf.env = vim.empty_dict() end -- a JSON object, not []
+  return vim.tbl_extend('force', conf, config.get().debug_config)
+end
+
+-- How to attach to a listening debugpy, as the notification says it.
+function M.attach_help(host, port, target)
+  local lines = {
+    string.format('debugpy waits for a debugger on %s:%d (%s).', host, port, tostring(target)),
+    'Attach with nvim-dap:',
+    string.format("  :lua require('dap').run({ type = 'python', request = 'attach', "
+      .. "connect = { host = '%s', port = %d }, justMyCode = false, redirectOutput = true })", host, port),
+    'or VS Code (launch.json):',
+    string.format('  { "name": "pytest", "type": "debugpy", "request": "attach", '
+      .. '"connect": { "host": "%s", "port": %d }, "justMyCode": false, "redirectOutput": true }', host, port),
+    ':PytestStop ends it.',
+  }
+  return table.concat(lines, '\n')
+end
+
+local function on_config(p)
+  local dap = find_dap()
+  if not dap then
+    util.notify('nvim-dap is gone: run :PytestDebug again to debug without it', levels.WARN)
+    return
+  end
+  if type(dap.adapters) == 'table' and dap.adapters.python == nil then
+    util.notify("nvim-dap has no 'python' adapter: install nvim-dap-python (require('dap-python')"
+      .. ".setup(...)) or set require('dap').adapters.python (see :help pytest-debug)", levels.WARN)
+    return
+  end
+  local conf = M.dap_configuration(val(p.config) or {}, val(p.target))
+  if val(p.nearest_found) == false then util.notify('no test at the cursor; debugging the whole file') end
+  local ok, err = pcall(dap.run, conf)
+  if not ok then util.notify('nvim-dap refused the configuration: ' .. tostring(err), levels.ERROR) end
+end
+
+local function on_listen(p)
+  local l = val(p.listen) or {}
+  S.listening = { host = val(l.host), port = val(l.port), pid = val(p.pid), target = val(p.target) }
+  if val(p.nearest_found) == false then util.notify('no test at the cursor; debugging the whole file') end
+  util.notify(M.attach_help(S.listening.host, S.listening.port, S.listening.target))
+end
+
+local function on_exited(p)
+  S.listening = nil
+  local status, sig = val(p.status), val(p.signal)
+  local why = util.clean(tostring(val(p.stderr) or ''), true):gsub('%s+$', '')
+  -- python -m of a missing module exits 1, as pytest does when tests fail.
+  local no_debugpy = why:find('No module named debugpy', 1, true) ~= nil
+  if val(p.cancelled) then
+    util.notify('the debugged pytest was stopped')
+  elseif no_debugpy then
+    util.notify('debugpy ended (exit ' .. tostring(status) .. '): ' .. why
+      .. ' (install python3-debugpy, or debugpy into the project\'s environment)', levels.ERROR)
+  elseif (status == 0 or status == 1) and (sig == nil or sig == 0) then
+    util.notify(status == 0 and 'the debugged tests passed' or 'the debugged tests failed',
+      status == 0 and levels.INFO or levels.WARN)
+  else
+    util.notify(string.format('debugpy ended (exit %s%s)%s', tostring(status),
+      (sig and sig ~= 0) and (', signal ' .. sig) or '', why ~= '' and (': ' .. why) or ''), levels.ERROR)
+  end
+end
+
+-- The `debug` event (pytest.events): the answer to the editor's latest :PytestDebug.
+function M._event(p)
+  if S.id == nil or val(p.debug_id) ~= S.id then return end
+  if val(p.error) then
+    util.notify('cannot debug: ' .. tostring(val(p.error)), levels.ERROR)
+  elseif val(p.exited) then
+    on_exited(p)
+  elseif val(p.listen) then
+    on_listen(p)
+  elseif val(p.config) then
+    on_config(p)
+  end
+end
+
+-- Where the debugpy started without nvim-dap listens: {host, port, pid, target}, or nil.
+function M.listening()
+  return S.listening and vim.deepcopy(S.listening) or nil
+end
+
+local function resolve_python(cwd, file, send)
+  local py = config.get().python
+  if type(py) ~= 'function' then
+    return send(type(py) == 'string' and py ~= '' and py or nil)
+  end
+  return require('pytest.client').async('resolve', { { cwd = cwd, file = file } }, function(ok, res)
+    if not ok or type(res) ~= 'table' or type(res.root) ~= 'string' then
+      util.notify('cannot find the project root for the python option: ' .. tostring(res), levels.WARN)
+      return send(nil)
+    end
+    local fok, p = pcall(py, res.root)
+    if not fok then util.notify('the python option failed: ' .. tostring(p), levels.WARN) end
+    send(fok and type(p) == 'string' and p ~= '' and p or nil)
+  end)
+end
+
+-- debug(scope): scope nil/'nearest' debugs the test or class around the cursor (pytest is
+-- asked, as :PytestNearest), 'file' the current file. Returns true when the request went out.
+function M.debug(scope)
+  if scope == '' then scope = nil end
+  if scope ~= nil and scope ~= 'file' and scope ~= 'nearest' then
+    error(string.format("(pytest) :PytestDebug takes 'file' or nothing, got %s", vim.inspect(scope)), 0)
+  end
+  local name = vim.api.nvim_buf_get_name(0)
+  if name == '' or vim.bo.buftype ~= '' then
+    util.notify('the current buffer is not a file', levels.WARN)
+    return nil
+  end
+  local cfg = config.get()
+  local cwd = vim.fn.getcwd()
+  local req = { cwd = cwd, file = util.abspath(name), args = vim.deepcopy(cfg.args) }
+  if scope ~= 'file' then req.nearest_line = vim.api.nvim_win_get_cursor(0)[1] end
+  if next(cfg.env) then req.env = cfg.env end
+  local dap = find_dap()
+  local method = dap and 'debug_config' or 'debug_listen'
+  local client = require('pytest.client')
+  return resolve_python(cwd, req.file, function(python)
+    req.python = python
+    return client.async_call(method, { req }, function(id)
+      S.id = id
+      S.listening = nil
+    end)
+  end) and true or nil
+end
+
+return M
