@@ -731,6 +731,7 @@ static const ParamSpec WATCH_PARAMS[] = {
 };
 static const ParamSpec SAVED_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0},
+};
 static const ParamSpec DEBUG_PARAMS[] = {
     {"cwd", PARAM_STRING, 1, 0},
     {"file", PARAM_STRING, 1, 0},
