@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coverage.h"
 #include "history.h"
 #include "logdir.h"
 #include "memlog.h"
@@ -47,7 +48,12 @@ typedef struct {
     MemLog memlog;               /* snapshots at start, run start, run end */
     json_t *last_progress;       /* latest progress event of the active run */
     struct MethodBinding *bindings; /* one per entry of METHODS, registered with the Rpc */
+    Coverage *coverage;          /* the latest coverage run's report (owned), or NULL */
+    int64_t coverage_run;        /* its run id */
 } Server;
+
+/* Missing lines of a file in the summary's list text; the lines themselves go per file. */
+#define COVERAGE_RANGES_MAX 160
 
 #define STATUS_TICK_MS 250
 #define STATUS_IDLE_TICKS 12     /* every 3 s when no run is active */
@@ -156,6 +162,30 @@ static void on_run_finished(void *ud, json_t *result)
     history_add(&s->history, json_incref(result)); /* serialised once the event is out */
     push_event(s, "finished", json_incref(result));
     push_status(s);
+}
+
+/* A coverage run's report: kept (the previous one is dropped) and its summary pushed as the
+ * `coverage` event, with the missing lines of the files open in the editor only; the editor
+ * asks for others as it opens them (coverage_file), so a large report never travels at once. */
+static void on_run_coverage(void *ud, int64_t run_id, Coverage *cov, char *const *files)
+{
+    Server *s = ud;
+    if (s->coverage) {
+        coverage_destroy(s->coverage);
+        free(s->coverage);
+    }
+    s->coverage = cov;
+    s->coverage_run = run_id;
+    json_t *ev = coverage_summary_json(cov, COVERAGE_RANGES_MAX);
+    json_object_set_new(ev, "run_id", json_integer(run_id));
+    json_t *lines = json_object();
+    for (; files && *files; files++) {
+        const CoverageFile *f = coverage_find(cov, *files);
+        if (f)
+            json_object_set_new_nocheck(lines, *files, coverage_lines_json(f));
+    }
+    json_object_set_new(ev, "lines", lines);
+    push_event(s, "coverage", ev);
 }
 
 /* ---- status line -------------------------------------------------------------- */
@@ -359,17 +389,21 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     if (err->len)
         return NULL;
     RunSpec spec = {0};
-    uint64_t nearest_line = 0;
+    uint64_t nearest_line = 0, coverage = 0;
     char cwd_buf[4096];
-    char **args = NULL, **env = NULL;
-    size_t nargs = 0, nenv = 0;
+    char **args = NULL, **env = NULL, **cov_files = NULL;
+    size_t nargs = 0, nenv = 0, ncov_files = 0;
     json_t *result = NULL;
     if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
         params_string(opts, "file", &spec.file, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
-        params_uint(opts, "nearest_line", &nearest_line, err) ||
+        params_uint(opts, "nearest_line", &nearest_line, err) || params_uint(opts, "coverage", &coverage, err) ||
+        params_string_list(opts, "coverage_files", &cov_files, &ncov_files, err) ||
         params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
         goto error;
+    spec.coverage = coverage != 0;
+    spec.coverage_files = cov_files;
+    spec.ncoverage_files = ncov_files;
     spec.nearest_line = (int)nearest_line; /* the method table bounds it */
     if (!spec.cwd)
         spec.cwd = getcwd(cwd_buf, sizeof cwd_buf) ? cwd_buf : ".";
@@ -386,6 +420,7 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
 error:
     params_free_list(args, nargs);
     params_free_list(env, nenv);
+    params_free_list(cov_files, ncov_files);
     return result;
 }
 
@@ -494,6 +529,34 @@ static json_t *m_history_get(void *ud, json_t *params, StrBuf *err)
     return run;
 }
 
+/* coverage_file [{file}]: the missing lines of one file of the latest coverage report. */
+static json_t *m_coverage_file(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    const char *file = NULL;
+    if (params_string(opts, "file", &file, err))
+        return NULL;
+    if (!file) {
+        strbuf_puts(err, "coverage_file: option 'file' is required");
+        return NULL;
+    }
+    if (!s->coverage) {
+        strbuf_puts(err, "no coverage data yet: run :PytestCoverage first");
+        return NULL;
+    }
+    const CoverageFile *f = coverage_find(s->coverage, file);
+    json_t *r = json_pack("{s:I, s:s%, s:b, s:o}", "run_id", (json_int_t)s->coverage_run, "file", file,
+                          strlen(file), "measured", f != NULL, "lines", coverage_lines_json(f));
+    if (f) {
+        json_object_set_new(r, "percent", json_real(f->percent));
+        json_object_set_new(r, "missing", json_integer(f->missing));
+    }
+    return r;
+}
+
 static void on_runner_freed(void *ud)
 {
     Server *s = ud;
@@ -554,6 +617,11 @@ static const ParamSpec RUN_PARAMS[] = {
     {"env", PARAM_STRING_MAP, 0, 0},
     {"file", PARAM_STRING, 1, 0},
     {"nearest_line", PARAM_UINT, 1, 100000000},
+    {"coverage", PARAM_UINT, 0, 1},            /* 1: with pytest-cov (coverage.h) */
+    {"coverage_files", PARAM_STRING_LIST, 0, 0}, /* the files open in the editor */
+};
+static const ParamSpec COVERAGE_FILE_PARAMS[] = {
+    {"file", PARAM_STRING, 1, 0},
 };
 static const ParamSpec RESOLVE_PARAMS[] = {
     {"cwd", PARAM_STRING, 1, 0},
@@ -589,7 +657,9 @@ static const ServerMethod METHODS[] = {
      "(the co-process exits when that process is gone)"},
     {"run", m_run, PARAMS_OPTIONS, SPECS(RUN_PARAMS), "run_id (int)",
      "starts pytest (cancelling an active run first); events follow. With file and "
-     "nearest_line: runs the collected test or class around that line (pytest is asked first)"},
+     "nearest_line: runs the collected test or class around that line (pytest is asked first). "
+     "With coverage 1: measured by pytest-cov, then a `coverage` event with the summary and the "
+     "missing lines of coverage_files (the files open in the editor)"},
     {"resolve", m_resolve, PARAMS_OPTIONS, SPECS(RESOLVE_PARAMS), "{cwd, root, marker?, python, python_why}",
      "what a run with these options would use (project root, interpreter), without starting it"},
     {"cancel", m_cancel, PARAMS_NONE, NULL, 0, "bool", "ends the active run; true if one was active"},
@@ -597,6 +667,9 @@ static const ServerMethod METHODS[] = {
      "memory report of pid (default: the editor)"},
     {"history", m_history, PARAMS_NONE, NULL, 0, "list of run summaries", "the runs kept, newest first"},
     {"history_get", m_history_get, PARAMS_RUN_ID, NULL, 0, "full result map", "one kept run in full"},
+    {"coverage_file", m_coverage_file, PARAMS_OPTIONS, SPECS(COVERAGE_FILE_PARAMS),
+     "{run_id, file, measured, lines, percent?, missing?}",
+     "the missing lines of `file` in the latest coverage report (for a buffer opened after the run)"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},
@@ -721,7 +794,7 @@ int server_main(void)
         return 1;
     }
     s.io.on_drained = on_output_drained;
-    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished};
+    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished, on_run_coverage};
     s.runner = runner_new(&loop, &events, &s);
     history_init(&s.history, 5);
     memlog_init(&s.memlog, 1024 * 1024);
@@ -745,6 +818,10 @@ int server_main(void)
     free(s.log_dir);
     free(s.log_refused);
     free(s.bindings);
+    if (s.coverage) {
+        coverage_destroy(s.coverage);
+        free(s.coverage);
+    }
     if (r != 0)
         fprintf(stderr, "pytestmon: loop closed with live handles: %s\n", uv_strerror(r));
     return 0;

@@ -312,4 +312,4 @@ def test_hacking_md_lists_the_method_table():
     assert section == table.stdout
     names = [line.split("`")[1] for line in table.stdout.splitlines()]
     assert names == ["ping", "version", "configure", "run", "resolve", "cancel", "mem", "history",
-                     "history_get", "call"]
+                     "history_get", "coverage_file", "call"]
