@@ -548,8 +548,11 @@ static json_t *m_coverage_file(void *ud, json_t *params, StrBuf *err)
         return NULL;
     }
     const CoverageFile *f = coverage_find(s->coverage, file);
-    json_t *r = json_pack("{s:I, s:s%, s:b, s:o}", "run_id", (json_int_t)s->coverage_run, "file", file,
-                          strlen(file), "measured", f != NULL, "lines", coverage_lines_json(f));
+    json_t *r = json_object();
+    json_object_set_new(r, "run_id", json_integer(s->coverage_run));
+    json_object_set_new(r, "file", json_stringn_nocheck(file, strlen(file))); /* a byte string (mpjson.h) */
+    json_object_set_new(r, "measured", json_boolean(f != NULL));
+    json_object_set_new(r, "lines", coverage_lines_json(f));
     if (f) {
         json_object_set_new(r, "percent", json_real(f->percent));
         json_object_set_new(r, "missing", json_integer(f->missing));
