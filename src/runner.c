@@ -24,6 +24,7 @@
 #include "runout.h"
 #include "sampler.h"
 #include "strbuf.h"
+#include "textclean.h"
 
 extern char **environ;
 
@@ -487,10 +488,12 @@ static Coverage *read_coverage(Run *run, json_t *result)
     if (!run->spawned || run->cancelled || run->timed_out)
         return NULL;
     if (coverage_plugin_missing(error)) {
-        char *msg = coverage_missing_message(run->python);
+        char *raw = coverage_missing_message(run->python);
+        char *msg = textclean_dup(raw, strlen(raw), 0, TEXTCLEAN_MESSAGE_MAX); /* display text */
         json_object_set_new(result, "error", json_string(msg));
         json_object_set_new(result, "summary", json_string(msg));
         json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
+        free(raw);
         free(msg);
         return NULL;
     }
@@ -507,7 +510,9 @@ static Coverage *read_coverage(Run *run, json_t *result)
                                                 "ended before its tests did)"
                                               : "no coverage data: pytestmon's pytest plugin was not found");
         }
-        json_object_set_new(result, "coverage", json_pack("{s:s}", "error", strbuf_cstr(&err)));
+        char *msg = textclean_dup(err.data ? err.data : "", err.len, 0, TEXTCLEAN_MESSAGE_MAX);
+        json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
+        free(msg);
     } else {
         json_object_set_new(result, "coverage",
                             json_pack("{s:f, s:I, s:I, s:I}", "percent", cov->percent, "statements",

@@ -85,6 +85,11 @@ def test_signs_at_coverage_py_missing_lines(nvim, proj, tmp_path):
     nvim.command("edit " + other)
     assert signs(nvim, other) == []
     assert not os.path.exists(os.path.join(proj, ".coverage"))  # the data file stays private
+    # :PytestLast repeats the run with coverage, and the signs come back
+    nvim.command("PytestLast")
+    wait_for(nvim, "_G.cov_fired == 2", timeout=60)
+    wait_for(nvim, "#require('pytest.coverage').signs(vim.fn.bufnr(%r)) == %d" % (other, len(want["calc/other.py"])))
+    assert signs(nvim, shapes) == want["calc/shapes.py"]
 
 
 def test_missing_pytest_cov_is_one_clear_message(nvim, proj, notes):
@@ -150,9 +155,10 @@ def test_rpc_summary_eager_lines_and_coverage_file(peer, proj, tmp_path):
     assert not os.path.exists(os.path.join(proj, ".coverage"))
 
 
-def test_rpc_user_choice_of_source_is_kept(peer, proj):
-    fin = run_cov(peer, proj, 1, args=["--cov=calc"])
+def test_rpc_user_choice_of_source_and_report_is_kept(peer, proj):
+    fin = run_cov(peer, proj, 1, args=["--cov=calc", "--cov-report=term-missing"])
     assert fin["cmd"].count("--cov=calc") == 1 and "--cov=" + proj not in fin["cmd"]
+    assert "calc/shapes.py" in fin["output_tail"] and "TOTAL" in fin["output_tail"]  # their table
     ev = peer.event("coverage", timeout=10)
     assert sorted(os.path.relpath(row[0], proj) for row in ev["files"]) == [
         "calc/__init__.py", "calc/other.py", "calc/shapes.py"]
