@@ -148,7 +148,8 @@ size_t logdir_prune_runs(const char *dir, int own_pid, size_t keep)
         }
         files[n++] = (RunLogFile){xstrdup(e->d_name), pid, st.st_mtim};
     }
-    qsort(files, n, sizeof *files, older_first);
+    if (n > 1) /* qsort's base must not be NULL, even for 0 elements (UBSan: nonnull) */
+        qsort(files, n, sizeof *files, older_first);
     for (size_t i = 0; i < n; i++) {
         if (counted > keep && unlinkat(dfd, files[i].name, 0) == 0) {
             counted--;
