@@ -51,8 +51,9 @@ function M.open_files()
   return files
 end
 
--- Calls fn(i, j) for slices of 1..n, `size` at a time, one slice per event-loop turn, while
--- the report is still `gen`; done() after the last.
+-- Calls fn(i, j) for slices of 1..n, `size` at a time, one slice per event-loop turn starting
+-- with the next one (so several buffers' signs do not pile up on one turn), while the report is
+-- still `gen`; done() after the last.
 local function in_batches(n, size, gen, fn, done)
   local function step(i)
     if gen ~= S.gen then return end
@@ -64,7 +65,7 @@ local function in_batches(n, size, gen, fn, done)
     end
     vim.schedule(function() step(j + 1) end)
   end
-  step(1)
+  vim.schedule(function() step(1) end)
 end
 
 local function place(bufnr, lines)
