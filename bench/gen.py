@@ -131,6 +131,35 @@ def junit_xml(root, name, ncases, nfail, nfiles=100):
     return d
 
 
+def coverage_project(root, name, nmods, funcs, big_funcs):
+    """A package of nmods modules with `funcs` functions of 5 statements each (def + 4) and one
+    `big` module of big_funcs such functions; the test imports every module and calls the even
+    functions, so about half the statements are missing. ~100k statements at 1000 x 20 + 20 x
+    ... (section 6 of run.py)."""
+    d = os.path.join(root, name)
+    write(os.path.join(d, "pytest.ini"), INI)
+    write(os.path.join(d, "covpkg", "__init__.py"), "")
+
+    def module(n):
+        out = []
+        for i in range(n):
+            out.append("def f%d(x):\n    a = x + %d\n    b = a * 2\n    c = b - a\n    return c\n\n\n" % (i, i))
+        return "".join(out)
+
+    for m in range(nmods):
+        write(os.path.join(d, "covpkg", "m%04d.py" % m), module(funcs))
+    write(os.path.join(d, "covpkg", "big.py"), module(big_funcs))
+    write(os.path.join(d, "tests", "test_cov.py"),
+          "import importlib\n\n\n"
+          "def test_half():\n"
+          "    names = ['covpkg.m%%04d' %% m for m in range(%d)] + ['covpkg.big']\n"
+          "    for name in names:\n"
+          "        mod = importlib.import_module(name)\n"
+          "        n = %d if name.endswith('big') else %d\n"
+          "        for i in range(0, n, 2):\n"
+          "            getattr(mod, 'f%%d' %% i)(i)\n" % (nmods, big_funcs, funcs))
+
+
 def main():
     out = sys.argv[1]
     quick = "--quick" in sys.argv
@@ -143,6 +172,8 @@ def main():
     suite(out, "small_fail", 1, 10, fail_every=3)
     # xdist: 8 workers x ~N s of sleeping tests
     suite(out, "xdist", 8, 40 // (4 if quick else 1), sleep=0.05)
+    # ~100k statements (1000 modules x 100 + a 5,000-statement module opened in the editor)
+    coverage_project(out, "cov100k", 100 if quick else 1000, 20, 1000)
     junit_xml(out, "junit10k", 10000, 1000)
     junit_xml(out, "junit100k", 100000, 10000)
 

@@ -28,7 +28,7 @@ BIN = os.path.join(REPO, "build", "pytestmon")
 OUT = os.path.join(REPO, "build", "bench")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 # BENCH_ONLY=2,5 runs only those sections (for working on one target; `make bench` runs all).
-ONLY = set(os.environ.get("BENCH_ONLY", "1,2,3,4,5,6").replace(" ", "").split(","))
+ONLY = set(os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7").replace(" ", "").split(","))
 NVIM = os.environ.get("PYTESTMON_NVIM", "nvim")
 PYTESTMON_FLAGS = ["-v", "-rfE", "--junitxml={junit}", "-o", "junit_family=xunit1"]
 
@@ -84,10 +84,10 @@ def v_c(suite, extra):
     return t
 
 
-def nvim_run(suite, args="", tick=10):
+def nvim_run(suite, args="", tick=10, **extra):
     fd, out = tempfile.mkstemp(prefix="bench-nvim-", suffix=".json")
     os.close(fd)
-    env = dict(os.environ, BENCH_CWD=suite, BENCH_OUT=out, BENCH_ARGS=args, BENCH_TICK=str(tick))
+    env = dict(os.environ, BENCH_CWD=suite, BENCH_OUT=out, BENCH_ARGS=args, BENCH_TICK=str(tick), **extra)
     env.pop("PYTESTMON_BIN", None)
     p = subprocess.run([NVIM, "--headless", "--clean", "--cmd", "set rtp^=" + REPO,
                         "-c", "luafile " + os.path.join(HERE, "nvim_bench.lua")],
@@ -383,6 +383,27 @@ def section6():
     row("6", "  whole suite, `pytestmon run` (ms) for comparison", "%.0f" % (med(t_whole) * 1000))
 
 
+# ---- 7. coverage reaching the editor -----------------------------------------------------------
+
+def section7():
+    """:PytestCoverage on ~100k statements (1000 modules + a 5,000-statement module open in the
+    editor, about 40% missing): the worst 10 ms-timer stall from the command until every sign
+    and list entry is placed, measured as in section 3."""
+    suite = os.path.join(OUT, "cov100k")
+    big = os.path.join(suite, "covpkg", "big.py")
+    reps = 1 if QUICK else 3
+    res = [nvim_run(suite, "", BENCH_CMD="PytestCoverage", BENCH_OPEN=big, BENCH_LINGER="1000")
+           for _ in range(reps)]
+    worst = [r["sched_lateness"]["max"] for r in res]
+    raw = [r["lateness"]["max"] for r in res]
+    nfiles = res[0]["ll_size"]
+    row("7", "coverage of %d files: worst 10 ms-timer stall, scheduled (ms)" % nfiles,
+        "%.1f %s" % (max(worst), rng(worst, "%.1f")), "<= 20 ms", max(worst) <= 20 and res[0]["signs"] > 0)
+    row("7", "  raw luv lateness (ms) / signs in the open 5k-statement file", "%.1f / %d" % (
+        max(raw), res[0]["signs"]))
+    row("7", "  :PytestCoverage -> report shown (s, median)", "%.2f" % med([r["wall"] / 1000.0 for r in res]))
+
+
 def main():
     t_start = time.monotonic()
     log("== generating suites in %s (%s)" % (OUT, "quick" if QUICK else "full"))
@@ -396,7 +417,7 @@ def main():
     print("%-4s %-58s %-34s %-12s %s" % ("sec", "measure", "value [range]", "target", "verdict"))
     nv = section1() if "1" in ONLY else {}
     for sec, fn in (("2", section2), ("3", lambda: section3(nv)), ("4", section4), ("5", section5),
-                    ("6", section6)):
+                    ("6", section6), ("7", section7)):
         if sec in ONLY:
             fn()
     took = time.monotonic() - t_start

@@ -35,6 +35,14 @@ local commands = {
   },
   PytestMemory = { function() api().memory() end, { desc = 'Memory report and RSS timeline' } },
   PytestHistory = { function() api().history() end, { desc = 'Pick one of the last runs' } },
+  PytestCoverage = {
+    function(o) api()._command_coverage(o.args) end,
+    {
+      nargs = '*',
+      complete = function(lead) return lead == '' and { 'off' } or api()._complete(lead) end,
+      desc = 'Run pytest with coverage (signs at uncovered lines) [args] | off',
+    },
+  },
 }
 
 for name, def in pairs(commands) do

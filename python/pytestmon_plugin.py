@@ -20,6 +20,11 @@ When ``PYTESTMON_COLLECT`` names a file too, what pytest collected is written th
 collection ends: every item's node id, file and source line range (decorators included; an
 inherited test's is in its base class's file) and the classes around them (src/collection.h).
 
+When ``PYTESTMON_COVERAGE`` names a file (:PytestCoverage, the run has pytest-cov's ``--cov``),
+coverage.py's JSON report of pytest-cov's combined data is written there at session end
+(src/coverage.h reads it): pytest-cov before 4.1 has no JSON report of its own. When coverage.py
+cannot write it, ``{"pytestmon_error": "..."}`` is written instead.
+
 Testcases are written when a test's teardown is reported (flushed, so the file can be read
 while it grows) and the document is closed at session end. Under xdist the workers only
 compute frames (they travel in ``report.user_properties``); the controller writes.
@@ -37,6 +42,7 @@ import pytest
 _FRAMES = "pytestmon.frames"
 _ENV = "PYTESTMON_REPORT"
 _COLLECT_ENV = "PYTESTMON_COLLECT"
+_COVERAGE_ENV = "PYTESTMON_COVERAGE"
 
 
 def _library_dirs():
@@ -358,6 +364,29 @@ class Plugin:
             self.writer.close(self.deselected)
         except Exception as e:
             self.off("pytest_sessionfinish", e)
+        _write_coverage(self.config)
+
+
+def _write_coverage(config):
+    """coverage.py's JSON report of the data pytest-cov combined at the end of the test loop
+    (its pytest_runtestloop wrapper), to $PYTESTMON_COVERAGE. Nothing when pytest-cov measured
+    nothing (--no-cov); the co-process says so."""
+    path = os.environ.get(_COVERAGE_ENV)
+    if not path:
+        return
+    try:
+        cov_plugin = config.pluginmanager.getplugin("_cov")
+        controller = getattr(cov_plugin, "cov_controller", None)
+        cov = getattr(controller, "cov", None)
+        if cov is None or getattr(cov_plugin, "_disabled", False):
+            return
+        cov.json_report(outfile=path, ignore_errors=True)
+    except Exception as e:
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump({"pytestmon_error": "%s: %s" % (type(e).__name__, e)}, f)
+        except Exception:
+            pass
 
 
 def _verbose_progress(config):

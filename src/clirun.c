@@ -139,7 +139,7 @@ int clirun_main(int argc, char **argv)
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    static const RunnerEvents events = {NULL, NULL, on_finished};
+    static const RunnerEvents events = {.finished = on_finished};
     c.runner = runner_new(&loop, &events, &c);
     uv_signal_init(&loop, &c.sigint);
     uv_signal_init(&loop, &c.sigterm);

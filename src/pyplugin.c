@@ -89,3 +89,10 @@ char **pyplugin_collect_env(char **env, const char *path)
     strbuf_printf(&sb, "PYTESTMON_COLLECT=%s", path);
     return set_var(env, "PYTESTMON_COLLECT", strbuf_detach(&sb));
 }
+
+char **pyplugin_coverage_env(char **env, const char *path)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "PYTESTMON_COVERAGE=%s", path);
+    return set_var(env, "PYTESTMON_COVERAGE", strbuf_detach(&sb));
+}

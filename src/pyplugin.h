@@ -23,4 +23,8 @@ char **pyplugin_env(char **env, const char *dir, const char *report);
  * collected there (collection.h). Returns the new array. */
 char **pyplugin_collect_env(char **env, const char *path);
 
+/* `env` (consumed, as above) with PYTESTMON_COVERAGE=path: the plugin writes coverage.py's JSON
+ * report of pytest-cov's data there at session end (coverage.h). Returns the new array. */
+char **pyplugin_coverage_env(char **env, const char *path);
+
 #endif

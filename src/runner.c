@@ -24,6 +24,7 @@
 #include "runout.h"
 #include "sampler.h"
 #include "strbuf.h"
+#include "textclean.h"
 
 extern char **environ;
 
@@ -75,6 +76,9 @@ struct Run {
     char **user_args;
     uint64_t timeout_ms, grace_ms;
     char *tmpdir, *junit_path;
+    bool coverage;               /* measured with pytest-cov (RunSpec.coverage) */
+    char *coverage_path;         /* where the plugin writes coverage.py's JSON report */
+    char **coverage_files;       /* the editor's open files, handed back with the report */
     char *start_error;
     uv_process_t proc;
     uv_pipe_t out, err;
@@ -484,6 +488,50 @@ static void launch_pending(Runner *r)
     run_launch(run);
 }
 
+/* A coverage run's report (a heap Coverage, or NULL), and `coverage` in the result: the totals,
+ * or why there are none. pytest's usage error about our --cov arguments becomes the run's error:
+ * pytest-cov is not installed for that interpreter. */
+static Coverage *read_coverage(Run *run, json_t *result)
+{
+    const char *error = json_string_value(json_object_get(result, "error"));
+    if (!run->spawned || run->cancelled || run->timed_out)
+        return NULL;
+    if (coverage_plugin_missing(error)) {
+        char *raw = coverage_missing_message(run->python);
+        char *msg = textclean_dup(raw, strlen(raw), 0, TEXTCLEAN_MESSAGE_MAX); /* display text */
+        json_object_set_new(result, "error", json_string(msg));
+        json_object_set_new(result, "summary", json_string(msg));
+        json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
+        free(raw);
+        free(msg);
+        return NULL;
+    }
+    Coverage *cov = xmalloc(sizeof *cov);
+    StrBuf err = STRBUF_INIT;
+    int rc = run->coverage_path ? coverage_read(run->coverage_path, run->root, cov, &err) : -ENOENT;
+    if (rc != 0) {
+        coverage_destroy(cov);
+        free(cov);
+        cov = NULL;
+        if (rc == -ENOENT) {
+            strbuf_reset(&err);
+            strbuf_puts(&err, run->plugin_dir ? "no coverage data: pytest-cov wrote none (--no-cov, or the run "
+                                                "ended before its tests did)"
+                                              : "no coverage data: pytestmon's pytest plugin was not found");
+        }
+        char *msg = textclean_dup(err.data ? err.data : "", err.len, 0, TEXTCLEAN_MESSAGE_MAX);
+        json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
+        free(msg);
+    } else {
+        json_object_set_new(result, "coverage",
+                            json_pack("{s:f, s:I, s:I, s:I}", "percent", cov->percent, "statements",
+                                      (json_int_t)cov->statements, "missing", (json_int_t)cov->missing,
+                                      "nfiles", (json_int_t)cov->nfiles));
+    }
+    strbuf_destroy(&err);
+    return cov;
+}
+
 static void run_finish(Run *run)
 {
     if (run->finished)
@@ -516,6 +564,7 @@ static void run_finish(Run *run)
     json_t *memory = memory_json(run);
     add_diagnosis(run, memory);
     json_object_set_new(result, "memory", memory);
+    Coverage *cov = run->coverage ? read_coverage(run, result) : NULL;
     remove_tmpdir(run);
     /* Close first: uv_close releases the pipes' descriptors now (the Run itself is freed
      * later, from the close callbacks), so whoever hears `finished` sees them gone. */
@@ -525,6 +574,14 @@ static void run_finish(Run *run)
     if (r->ev.finished)
         r->ev.finished(r->ud, result);
     json_decref(result);
+    if (cov && r->ev.coverage) {
+        r->ev.coverage(r->ud, run->id, cov, run->coverage_files);
+        cov = NULL;
+    }
+    if (cov) {
+        coverage_destroy(cov);
+        free(cov);
+    }
     launch_pending(r);
 }
 
@@ -547,6 +604,8 @@ static void run_free(Run *run)
     headroom_destroy(&run->hr_last);
     remove_tmpdir(run);
     free(run->junit_path);
+    free(run->coverage_path);
+    project_free_argv(run->coverage_files);
     free(run->cwd);
     free(run->root);
     free(run->python);
@@ -668,12 +727,13 @@ char **runner_child_env(char *const *extra)
     return build_env(extra, n);
 }
 
-static char **build_argv(const Run *run, char *const *rewritten)
+/* with_coverage: pytest-cov's arguments follow the user's (not while collecting for nearest). */
+static char **build_argv(const Run *run, char *const *rewritten, bool with_coverage)
 {
     size_t nuser = 0;
     while (rewritten[nuser])
         nuser++;
-    char **argv = xcalloc(nuser + 10, sizeof *argv);
+    char **argv = xcalloc(nuser + 12, sizeof *argv);
     size_t k = 0;
     argv[k++] = xstrdup(run->python);
     argv[k++] = xstrdup("-m");
@@ -694,6 +754,12 @@ static char **build_argv(const Run *run, char *const *rewritten)
     }
     for (size_t i = 0; i < nuser; i++)
         argv[k++] = xstrdup(rewritten[i]);
+    if (with_coverage && run->coverage) {
+        char **cov = coverage_pytest_args(rewritten, run->root);
+        for (size_t i = 0; cov[i]; i++)
+            argv[k++] = cov[i];
+        free(cov);
+    }
     return argv;
 }
 
@@ -723,6 +789,10 @@ static int make_tmpdir(Run *run)
     StrBuf sb = STRBUF_INIT;
     strbuf_printf(&sb, "%s/junit.xml", run->tmpdir);
     run->junit_path = strbuf_detach(&sb);
+    if (run->coverage) {
+        strbuf_printf(&sb, "%s/coverage.json", run->tmpdir);
+        run->coverage_path = strbuf_detach(&sb);
+    }
     return 0;
 }
 
@@ -915,7 +985,7 @@ static void on_collected(void *ud, int64_t status)
     const char *target = nodeid ? nodeid : run->nearest_file;
     char **args = argv_plus(run->base_args, target);
     project_free_argv(run->argv);
-    run->argv = build_argv(run, args);
+    run->argv = build_argv(run, args, true);
     project_free_argv(args);
     char **user = argv_plus(run->user_args, target);
     project_free_argv(run->user_args);
@@ -933,7 +1003,7 @@ static void start_collect(Run *run, char **rewritten)
     /* No -q or other terminal option: a user's -p no:terminal would make it a usage error. */
     char **a = argv_plus(rewritten, "--collect-only");
     char **b = argv_plus(a, run->nearest_file);
-    run->argv = build_argv(run, b);
+    run->argv = build_argv(run, b, false);
     project_free_argv(a);
     project_free_argv(b);
     char *path = collect_path(run);
@@ -968,7 +1038,7 @@ static void run_proceed(Run *run)
         project_free_argv(run->user_args);
         run->user_args = user;
     }
-    run->argv = build_argv(run, rewritten);
+    run->argv = build_argv(run, rewritten, true);
     project_free_argv(rewritten);
     run_go(run);
 }
@@ -1019,6 +1089,23 @@ static void start_probe(Run *run)
     r->active = run;
 }
 
+/* A coverage run's environment: coverage.py's data file in the private directory (the
+ * project's tree stays clean, and the user's own .coverage is not touched), unless the user's
+ * `env` names one. */
+static char **coverage_env(const Run *run, const LaunchSpec *spec)
+{
+    char **extra = xcalloc(spec->nenv + 2, sizeof *extra);
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "COVERAGE_FILE=%s/.coverage", run->tmpdir);
+    extra[0] = strbuf_detach(&sb);
+    for (size_t i = 0; i < spec->nenv; i++)
+        extra[i + 1] = spec->env[i]; /* borrowed */
+    char **env = build_env(extra, spec->nenv + 1); /* the last of a name wins: the user's */
+    free(extra[0]);
+    free(extra);
+    return env;
+}
+
 static void run_launch(Run *run)
 {
     Runner *r = run->r;
@@ -1051,9 +1138,11 @@ static void run_launch(Run *run)
     }
     run->plugin_dir = pyplugin_find_dir();
     char **rewritten = project_rewrite_args(run->cwd, spec->args, spec->nargs);
-    run->env = build_env(spec->env, spec->nenv);
+    run->env = run->coverage ? coverage_env(run, spec) : build_env(spec->env, spec->nenv);
     if (run->plugin_dir)
         run->env = pyplugin_env(run->env, run->plugin_dir, run->junit_path);
+    if (run->plugin_dir && run->coverage)
+        run->env = pyplugin_coverage_env(run->env, run->coverage_path);
     rc = is_directory(run->root) ? check_executable(run->python, run->env, run->root) : UV_ENOENT;
     if (rc != 0) {
         project_free_argv(rewritten);
@@ -1101,6 +1190,9 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         .tail_bytes = spec->tail_bytes,
         .nearest_line = spec->file && *spec->file ? spec->nearest_line : 0,
     };
+    run->coverage = spec->coverage;
+    if (spec->coverage)
+        run->coverage_files = copy_argv(spec->coverage_files, spec->ncoverage_files);
     init_timer(run, &run->timeout_timer);
     init_timer(run, &run->kill_timer);
     init_timer(run, &run->progress_timer);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "coverage.h"
 #include "headroom.h"
 #include "strbuf.h"
 
@@ -50,6 +51,10 @@ typedef struct {
                                 * 1-based line of `file`, found by asking pytest what it collects
                                 * there first (the plugin's record, collection.h); the whole file
                                 * when none contains it. 0: run `args` as they are. */
+    bool coverage;             /* measure with pytest-cov (coverage.h): coverage_pytest_args() after
+                                * the user's, the report read at the end and handed to `coverage` */
+    char *const *coverage_files; /* with coverage: the files open in the editor (handed back) */
+    size_t ncoverage_files;
 } RunSpec;
 
 /* Events; the json_t is borrowed until the callback returns. */
@@ -57,6 +62,10 @@ typedef struct {
     void (*started)(void *ud, json_t *event);
     void (*progress)(void *ud, json_t *event);
     void (*finished)(void *ud, json_t *result);
+    /* Right after `finished` of a coverage run whose report was read: consumes cov (a heap
+     * Coverage: coverage_destroy() and free()); `files` (the spec's coverage_files,
+     * NULL-terminated) is borrowed until the callback returns. */
+    void (*coverage)(void *ud, int64_t run_id, Coverage *cov, char *const *files);
 } RunnerEvents;
 
 typedef struct Runner Runner;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "debugger.h"
+#include "coverage.h"
 #include "history.h"
 #include "logdir.h"
 #include "memlog.h"
@@ -51,7 +52,12 @@ typedef struct {
     json_t *last_progress;       /* latest progress event of the active run */
     struct MethodBinding *bindings; /* one per entry of METHODS, registered with the Rpc */
     Watch *watch;                /* :PytestWatch (watch.h) */
+    Coverage *coverage;          /* the latest coverage run's report (owned), or NULL */
+    int64_t coverage_run;        /* its run id */
 } Server;
+
+/* Missing lines of a file in the summary's list text; the lines themselves go per file. */
+#define COVERAGE_RANGES_MAX 160
 
 #define STATUS_TICK_MS 250
 #define STATUS_IDLE_TICKS 12     /* every 3 s when no run is active */
@@ -162,6 +168,30 @@ static void on_run_finished(void *ud, json_t *result)
     history_add(&s->history, json_incref(result)); /* serialised once the event is out */
     push_event(s, "finished", json_incref(result));
     push_status(s);
+}
+
+/* A coverage run's report: kept (the previous one is dropped) and its summary pushed as the
+ * `coverage` event, with the missing lines of the files open in the editor only; the editor
+ * asks for others as it opens them (coverage_file), so a large report never travels at once. */
+static void on_run_coverage(void *ud, int64_t run_id, Coverage *cov, char *const *files)
+{
+    Server *s = ud;
+    if (s->coverage) {
+        coverage_destroy(s->coverage);
+        free(s->coverage);
+    }
+    s->coverage = cov;
+    s->coverage_run = run_id;
+    json_t *ev = coverage_summary_json(cov, COVERAGE_RANGES_MAX);
+    json_object_set_new(ev, "run_id", json_integer(run_id));
+    json_t *lines = json_object();
+    for (; files && *files; files++) {
+        const CoverageFile *f = coverage_find(cov, *files);
+        if (f)
+            json_object_set_new_nocheck(lines, *files, coverage_lines_json(f));
+    }
+    json_object_set_new(ev, "lines", lines);
+    push_event(s, "coverage", ev);
 }
 
 /* ---- status line -------------------------------------------------------------- */
@@ -366,17 +396,21 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     if (err->len)
         return NULL;
     RunSpec spec = {0};
-    uint64_t nearest_line = 0;
+    uint64_t nearest_line = 0, coverage = 0;
     char cwd_buf[4096];
-    char **args = NULL, **env = NULL;
-    size_t nargs = 0, nenv = 0;
+    char **args = NULL, **env = NULL, **cov_files = NULL;
+    size_t nargs = 0, nenv = 0, ncov_files = 0;
     json_t *result = NULL;
     if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
         params_string(opts, "file", &spec.file, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
-        params_uint(opts, "nearest_line", &nearest_line, err) ||
+        params_uint(opts, "nearest_line", &nearest_line, err) || params_uint(opts, "coverage", &coverage, err) ||
+        params_string_list(opts, "coverage_files", &cov_files, &ncov_files, err) ||
         params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
         goto error;
+    spec.coverage = coverage != 0;
+    spec.coverage_files = cov_files;
+    spec.ncoverage_files = ncov_files;
     spec.nearest_line = (int)nearest_line; /* the method table bounds it */
     if (!spec.cwd)
         spec.cwd = getcwd(cwd_buf, sizeof cwd_buf) ? cwd_buf : ".";
@@ -393,6 +427,7 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
 error:
     params_free_list(args, nargs);
     params_free_list(env, nenv);
+    params_free_list(cov_files, ncov_files);
     return result;
 }
 
@@ -650,6 +685,37 @@ static json_t *m_history_get(void *ud, json_t *params, StrBuf *err)
     return run;
 }
 
+/* coverage_file [{file}]: the missing lines of one file of the latest coverage report. */
+static json_t *m_coverage_file(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    const char *file = NULL;
+    if (params_string(opts, "file", &file, err))
+        return NULL;
+    if (!file) {
+        strbuf_puts(err, "coverage_file: option 'file' is required");
+        return NULL;
+    }
+    if (!s->coverage) {
+        strbuf_puts(err, "no coverage data yet: run :PytestCoverage first");
+        return NULL;
+    }
+    const CoverageFile *f = coverage_find(s->coverage, file);
+    json_t *r = json_object();
+    json_object_set_new(r, "run_id", json_integer(s->coverage_run));
+    json_object_set_new(r, "file", json_stringn_nocheck(file, strlen(file))); /* a byte string (mpjson.h) */
+    json_object_set_new(r, "measured", json_boolean(f != NULL));
+    json_object_set_new(r, "lines", coverage_lines_json(f));
+    if (f) {
+        json_object_set_new(r, "percent", json_real(f->percent));
+        json_object_set_new(r, "missing", json_integer(f->missing));
+    }
+    return r;
+}
+
 static void on_runner_freed(void *ud)
 {
     Server *s = ud;
@@ -713,6 +779,11 @@ static const ParamSpec RUN_PARAMS[] = {
     {"env", PARAM_STRING_MAP, 0, 0},
     {"file", PARAM_STRING, 1, 0},
     {"nearest_line", PARAM_UINT, 1, 100000000},
+    {"coverage", PARAM_UINT, 0, 1},            /* 1: with pytest-cov (coverage.h) */
+    {"coverage_files", PARAM_STRING_LIST, 0, 0}, /* the files open in the editor */
+};
+static const ParamSpec COVERAGE_FILE_PARAMS[] = {
+    {"file", PARAM_STRING, 1, 0},
 };
 static const ParamSpec RESOLVE_PARAMS[] = {
     {"cwd", PARAM_STRING, 1, 0},
@@ -769,7 +840,9 @@ static const ServerMethod METHODS[] = {
      "(the co-process exits when that process is gone)"},
     {"run", m_run, PARAMS_OPTIONS, SPECS(RUN_PARAMS), "run_id (int)",
      "starts pytest (cancelling an active run first); events follow. With file and "
-     "nearest_line: runs the collected test or class around that line (pytest is asked first)"},
+     "nearest_line: runs the collected test or class around that line (pytest is asked first). "
+     "With coverage 1: measured by pytest-cov, then a `coverage` event with the summary and the "
+     "missing lines of coverage_files (the files open in the editor)"},
     {"resolve", m_resolve, PARAMS_OPTIONS, SPECS(RESOLVE_PARAMS), "{cwd, root, marker?, python, python_why}",
      "what a run with these options would use (project root, interpreter), without starting it"},
     {"watch", m_watch, PARAMS_OPTIONS, SPECS(WATCH_PARAMS), "{root}",
@@ -794,6 +867,9 @@ static const ServerMethod METHODS[] = {
      "as debug_config, then starts `python -m debugpy --listen 127.0.0.1:PORT --wait-for-client "
      "-m pytest ...` in the root (ending the one before): `debug` events {.., listen: {host, port}, "
      "pid} and, when it exits, {debug_id, exited, status, signal, cancelled, stderr}"},
+    {"coverage_file", m_coverage_file, PARAMS_OPTIONS, SPECS(COVERAGE_FILE_PARAMS),
+     "{run_id, file, measured, lines, percent?, missing?}",
+     "the missing lines of `file` in the latest coverage report (for a buffer opened after the run)"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},
@@ -918,7 +994,7 @@ int server_main(void)
         return 1;
     }
     s.io.on_drained = on_output_drained;
-    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished};
+    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished, on_run_coverage};
     s.runner = runner_new(&loop, &events, &s);
     static const WatchHooks watch_hooks = {watch_run, watch_event};
     s.watch = watch_new(&loop, &watch_hooks, &s);
@@ -947,6 +1023,10 @@ int server_main(void)
     free(s.log_dir);
     free(s.log_refused);
     free(s.bindings);
+    if (s.coverage) {
+        coverage_destroy(s.coverage);
+        free(s.coverage);
+    }
     if (r != 0)
         fprintf(stderr, "pytestmon: loop closed with live handles: %s\n", uv_strerror(r));
     return 0;

@@ -63,7 +63,14 @@ function handlers.finished(p)
     util.notify(msg, level)
   end
   require('pytest.statusline').update()
+  if p.coverage ~= nil then require('pytest.coverage').on_finished(p) end
   util.fire('PytestFinished', p)
+end
+
+-- A coverage run's report (after its `finished`): see pytest.coverage.
+function handlers.coverage(p)
+  if stale(p) then return end
+  require('pytest.coverage').on_event(p)
 end
 
 function handlers.status(p)

@@ -14,6 +14,7 @@ M.groups = {
   PytestLocation = { 'Directory' },
   PytestMemoryBar = { 'DiagnosticInfo', 'Identifier' },
   PytestMemoryPeak = { 'DiagnosticWarn', 'WarningMsg' },
+  PytestUncovered = { 'DiagnosticWarn', 'WarningMsg' },
 }
 
 M.names = vim.tbl_keys(M.groups)

@@ -58,9 +58,14 @@ function M.run(args, opts)
   if file == nil then file = buffer_file() end
   local full = vim.list_extend(vim.deepcopy(cfg.args), args)
   local req = { cwd = cwd, args = full, file = file, nearest_line = opts.nearest_line }
+  if opts.coverage then -- :PytestCoverage (pytest.coverage)
+    req.coverage = 1
+    req.coverage_files = require('pytest.coverage').open_files()
+  end
   if cfg.timeout > 0 then req.timeout_ms = math.floor(cfg.timeout * 1000 + 0.5) end
   if next(cfg.env) then req.env = cfg.env end
-  local request = { cwd = cwd, args = vim.deepcopy(args), file = file, nearest_line = opts.nearest_line }
+  local request = { cwd = cwd, args = vim.deepcopy(args), file = file, nearest_line = opts.nearest_line,
+    coverage = opts.coverage }
   local client = require('pytest.client')
   local function send(python)
     req.python = python
@@ -79,6 +84,7 @@ function M.run(args, opts)
     sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
   end
   if not sent then return nil end
+  if opts.coverage then require('pytest.coverage').expect() end
   state.request = request
   return true
 end
@@ -114,7 +120,7 @@ function M.run_last()
     util.notify('no previous run in this session', levels.WARN)
     return nil
   end
-  return M.run(r.args, { cwd = r.cwd, file = r.file, nearest_line = r.nearest_line })
+  return M.run(r.args, { cwd = r.cwd, file = r.file, nearest_line = r.nearest_line, coverage = r.coverage })
 end
 
 -- :PytestFailed: the last run's arguments plus --lf (only the tests that failed).
@@ -154,6 +160,16 @@ end
 -- when it is installed, else debugpy listening on 127.0.0.1 for a debugger to attach.
 function M.debug(scope)
   return require('pytest.debug').debug(scope)
+end
+
+-- :PytestCoverage [args] | off: a run measured by pytest-cov; uncovered lines become signs and
+-- the per-file summary a location list (see pytest.coverage). `off` clears them.
+function M.coverage(args)
+  return require('pytest.coverage').run(args)
+end
+
+function M._command_coverage(argstr)
+  return M.coverage(util.split_args(argstr or ''))
 end
 
 -- :PytestOutput

@@ -281,7 +281,7 @@ def test_unknown_keys_and_extra_params_are_refused(peer):
     peer.request(1, "run", [{"cwd": "/", "timout_ms": 5, "argz": []}])
     assert peer.response(1)[2] == (
         "unknown options 'timout_ms', 'argz' for run; it takes: "
-        "cwd, args, python, timeout_ms, kill_grace_ms, env, file, nearest_line")
+        "cwd, args, python, timeout_ms, kill_grace_ms, env, file, nearest_line, coverage, coverage_files")
     peer.request(2, "configure", [{"status_interval_ms": 250}])
     assert peer.response(2)[2].startswith("unknown option 'status_interval_ms' for configure; ")
     peer.request(3, "ping", [1])
@@ -312,4 +312,4 @@ def test_hacking_md_lists_the_method_table():
     assert section == table.stdout
     names = [line.split("`")[1] for line in table.stdout.splitlines()]
     assert names == ["ping", "version", "configure", "run", "resolve", "watch", "unwatch", "saved", "cancel",
-                     "mem", "history", "history_get", "debug_config", "debug_listen", "call"]
+                     "mem", "history", "history_get", "debug_config", "debug_listen", "coverage_file", "call"]
