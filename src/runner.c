@@ -1073,13 +1073,18 @@ static void on_probed(void *ud, int64_t status)
     run_proceed(run);
 }
 
-/* Can this interpreter import our plugin (an interpreter older than the plugin's Python, a
- * wrapper that drops PYTHONPATH, no pytest)? `-p pytestmon_plugin` would make such a run a
- * usage error, so ask once first (a few tens of ms, the first run with each interpreter). */
+/* Can this interpreter find our plugin (a wrapper that drops PYTHONPATH, python -E/-I)?
+ * `-p pytestmon_plugin` would make such a run a usage error, so ask once first (one bare
+ * interpreter start, the first run with each interpreter). */
 static void start_probe(Run *run)
 {
     Runner *r = run->r;
-    char *const argv[] = {run->python, "-c", "import " PYPLUGIN_MODULE, NULL};
+    /* Finding the module is enough (it imports on every Python pytest 7 runs on), and cheap:
+     * importing it would import pytest too, ~100 ms more on the first run of each co-process. */
+    char *const argv[] = {run->python, "-S", "-c",
+                          "import importlib.util, sys; "
+                          "sys.exit(importlib.util.find_spec('" PYPLUGIN_MODULE "') is None)",
+                          NULL};
     int rc = 0;
     run->collector = collector_start(r->loop, r->exe, argv, run->env, run->root, on_probed, run, &rc);
     if (!run->collector) {
