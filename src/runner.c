@@ -93,6 +93,8 @@ struct Run {
     Sampler *sampler;            /* memory of the pytest tree; NULL if it could not start */
     unsigned sample_ms;
     uint64_t tree_rss;           /* latest sample */
+    uint64_t tree_rss_high;      /* highest sample since the last progress push: what it reports,
+                                  * so a spike between two pushes (300 MB for 100 ms) is shown */
     Headroom hr_before, hr_last; /* pytest's headroom at its first and latest sample */
     bool have_before, have_last;
     uint64_t hr_ns;              /* uv_hrtime() of the latest of the two */
@@ -244,7 +246,8 @@ static void push_progress(Run *run)
     json_t *ev = runout_progress_json(&run->output);
     json_object_set_new(ev, "run_id", json_integer(run->id));
     if (run->sampler)
-        json_object_set_new(ev, "tree_rss", json_integer((json_int_t)run->tree_rss));
+        json_object_set_new(ev, "tree_rss", json_integer((json_int_t)run->tree_rss_high));
+    run->tree_rss_high = run->tree_rss;
     if (run->r->ev.progress)
         run->r->ev.progress(run->r->ud, ev);
     json_decref(ev);
@@ -364,6 +367,8 @@ static void on_sample(Sampler *sm, void *ud)
     if (n == 0 || pts[n - 1].rss == run->tree_rss)
         return;
     run->tree_rss = pts[n - 1].rss;
+    if (run->tree_rss > run->tree_rss_high)
+        run->tree_rss_high = run->tree_rss;
     uint64_t since_ms = (uv_hrtime() - run->last_push_ns) / 1000000;
     if (since_ms >= 100 && !run->exited)
         push_progress(run);
