@@ -116,22 +116,10 @@ error:
 int coverage_read(const char *path, const char *root, Coverage *out, StrBuf *err)
 {
     *out = (Coverage){0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        int e = errno;
-        strbuf_printf(err, "cannot read the coverage report %s: %s", path, strerror(e));
-        return -e;
-    }
     StrBuf text = STRBUF_INIT;
-    char chunk[65536];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0)
-            strbuf_append(&text, chunk, (size_t)n);
-    int rc = n < 0 ? -errno : 0;
-    close(fd);
+    int rc = strbuf_read_file(&text, path, O_NOFOLLOW);
     if (rc == 0)
-        rc = coverage_parse(text.data ? text.data : "", text.len, root, out, err);
+        rc = coverage_parse(text.data, text.len, root, out, err);
     else
         strbuf_printf(err, "cannot read the coverage report %s: %s", path, strerror(-rc));
     strbuf_destroy(&text);

@@ -164,6 +164,11 @@ static int check_options(json_t *params, const char *method, const ParamSpec *sp
         for (size_t i = 0; i < n; i++)
             strbuf_printf(err, "%s%s", i ? ", " : "", specs[i].key);
     }
+    for (size_t i = 0; i < n && !err->len; i++) {
+        json_t *given = json_object_get(opts, specs[i].key);
+        if (specs[i].required && (!given || json_is_null(given)))
+            strbuf_printf(err, "option '%s' is required", specs[i].key);
+    }
     strbuf_destroy(&unknown);
     return err->len ? -1 : 0;
 }
@@ -204,6 +209,8 @@ void params_describe(StrBuf *out, ParamsShape shape, const ParamSpec *specs, siz
         for (size_t i = 0; i < n; i++) {
             strbuf_printf(out, "%s%s: ", i ? ", " : "", specs[i].key);
             describe_type(out, &specs[i]);
+            if (specs[i].required)
+                strbuf_puts(out, " (required)");
         }
         strbuf_puts(out, "}]");
         break;

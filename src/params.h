@@ -11,6 +11,7 @@
 #define PYTESTMON_PARAMS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@ typedef struct {
     const char *key;
     ParamType type;
     uint64_t min, max;
+    bool required;      /* params_check() refuses the options without it */
 } ParamSpec;
 
 typedef enum {

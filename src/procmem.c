@@ -15,29 +15,7 @@
 
 int procmem_read_file(const char *path, StrBuf *out)
 {
-    int rc = 0;
-    strbuf_reset(out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char chunk[4096];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
-            goto error;
-        }
-        if (n == 0)
-            break;
-        strbuf_append(out, chunk, (size_t)n);
-    }
-    if (!out->data)
-        strbuf_append(out, "", 0);
-error:
-    close(fd);
-    return rc;
+    return strbuf_read_file(out, path, 0);
 }
 
 void procmem_path(StrBuf *out, const char *root, const char *fmt, ...)

@@ -517,10 +517,6 @@ static json_t *m_saved(void *ud, json_t *params, StrBuf *err)
     const char *file = NULL;
     if (params_string(opts, "file", &file, err))
         return NULL;
-    if (!file) {
-        strbuf_puts(err, "option 'file' is required");
-        return NULL;
-    }
     return json_boolean(watch_saved(s->watch, file));
 }
 
@@ -583,10 +579,6 @@ static json_t *debug_start(Server *s, json_t *params, bool listen, StrBuf *err)
         params_string(opts, "file", &spec.file, err) || params_uint(opts, "nearest_line", &nearest_line, err) ||
         params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
         goto error;
-    if (!spec.file) {
-        strbuf_puts(err, "option 'file' is required: the file to debug");
-        goto error;
-    }
     spec.nearest_line = (int)nearest_line; /* the method table bounds it */
     spec.args = args;
     spec.nargs = nargs;
@@ -695,10 +687,6 @@ static json_t *m_coverage_file(void *ud, json_t *params, StrBuf *err)
     const char *file = NULL;
     if (params_string(opts, "file", &file, err))
         return NULL;
-    if (!file) {
-        strbuf_puts(err, "coverage_file: option 'file' is required");
-        return NULL;
-    }
     if (!s->coverage) {
         strbuf_puts(err, "no coverage data yet: run :PytestCoverage first");
         return NULL;
@@ -765,54 +753,54 @@ static void on_signal(uv_signal_t *h, int signum)
 #define PID_MAX 4194304u
 
 static const ParamSpec CONFIGURE_PARAMS[] = {
-    {"log_dir", PARAM_STRING, 1, 0},
-    {"history_size", PARAM_UINT, 1, 1000},
-    {"sample_interval_ms", PARAM_UINT, 20, 1000000000}, /* bench/run.py: 10^9 = off */
-    {"editor_pid", PARAM_UINT, 1, PID_MAX},
+    {"log_dir", PARAM_STRING, 1, 0, false},
+    {"history_size", PARAM_UINT, 1, 1000, false},
+    {"sample_interval_ms", PARAM_UINT, 20, 1000000000, false}, /* bench/run.py: 10^9 = off */
+    {"editor_pid", PARAM_UINT, 1, PID_MAX, false},
 };
 static const ParamSpec RUN_PARAMS[] = {
-    {"cwd", PARAM_STRING, 1, 0},
-    {"args", PARAM_STRING_LIST, 0, 0},
-    {"python", PARAM_STRING, 1, 0},
-    {"timeout_ms", PARAM_UINT, 0, 2592000000u},   /* 0: none; at most 30 days */
-    {"kill_grace_ms", PARAM_UINT, 0, 600000},     /* 0: 2000 */
-    {"env", PARAM_STRING_MAP, 0, 0},
-    {"file", PARAM_STRING, 1, 0},
-    {"nearest_line", PARAM_UINT, 1, 100000000},
-    {"coverage", PARAM_UINT, 0, 1},            /* 1: with pytest-cov (coverage.h) */
-    {"coverage_files", PARAM_STRING_LIST, 0, 0}, /* the files open in the editor */
+    {"cwd", PARAM_STRING, 1, 0, false},
+    {"args", PARAM_STRING_LIST, 0, 0, false},
+    {"python", PARAM_STRING, 1, 0, false},
+    {"timeout_ms", PARAM_UINT, 0, 2592000000u, false},   /* 0: none; at most 30 days */
+    {"kill_grace_ms", PARAM_UINT, 0, 600000, false},     /* 0: 2000 */
+    {"env", PARAM_STRING_MAP, 0, 0, false},
+    {"file", PARAM_STRING, 1, 0, false},
+    {"nearest_line", PARAM_UINT, 1, 100000000, false},
+    {"coverage", PARAM_UINT, 0, 1, false},            /* 1: with pytest-cov (coverage.h) */
+    {"coverage_files", PARAM_STRING_LIST, 0, 0, false}, /* the files open in the editor */
 };
 static const ParamSpec COVERAGE_FILE_PARAMS[] = {
-    {"file", PARAM_STRING, 1, 0},
+    {"file", PARAM_STRING, 1, 0, true},
 };
 static const ParamSpec RESOLVE_PARAMS[] = {
-    {"cwd", PARAM_STRING, 1, 0},
-    {"file", PARAM_STRING, 1, 0},
-    {"python", PARAM_STRING, 1, 0},
+    {"cwd", PARAM_STRING, 1, 0, false},
+    {"file", PARAM_STRING, 1, 0, false},
+    {"python", PARAM_STRING, 1, 0, false},
 };
 static const ParamSpec WATCH_PARAMS[] = {
-    {"cwd", PARAM_STRING, 1, 0},
-    {"args", PARAM_STRING_LIST, 0, 0},
-    {"python", PARAM_STRING, 1, 0},
-    {"timeout_ms", PARAM_UINT, 0, 2592000000u},
-    {"kill_grace_ms", PARAM_UINT, 0, 600000},
-    {"env", PARAM_STRING_MAP, 0, 0},
-    {"file", PARAM_STRING, 1, 0},
-    {"debounce_ms", PARAM_UINT, 0, 60000},        /* 0: WATCH_DEBOUNCE_MS */
+    {"cwd", PARAM_STRING, 1, 0, false},
+    {"args", PARAM_STRING_LIST, 0, 0, false},
+    {"python", PARAM_STRING, 1, 0, false},
+    {"timeout_ms", PARAM_UINT, 0, 2592000000u, false},
+    {"kill_grace_ms", PARAM_UINT, 0, 600000, false},
+    {"env", PARAM_STRING_MAP, 0, 0, false},
+    {"file", PARAM_STRING, 1, 0, false},
+    {"debounce_ms", PARAM_UINT, 0, 60000, false},        /* 0: WATCH_DEBOUNCE_MS */
 };
 static const ParamSpec SAVED_PARAMS[] = {
-    {"file", PARAM_STRING, 1, 0},
+    {"file", PARAM_STRING, 1, 0, true},
 };
 static const ParamSpec DEBUG_PARAMS[] = {
-    {"cwd", PARAM_STRING, 1, 0},
-    {"file", PARAM_STRING, 1, 0},
-    {"nearest_line", PARAM_UINT, 1, 100000000},
-    {"args", PARAM_STRING_LIST, 0, 0},
-    {"env", PARAM_STRING_MAP, 0, 0},
-    {"python", PARAM_STRING, 1, 0},
+    {"cwd", PARAM_STRING, 1, 0, false},
+    {"file", PARAM_STRING, 1, 0, true},
+    {"nearest_line", PARAM_UINT, 1, 100000000, false},
+    {"args", PARAM_STRING_LIST, 0, 0, false},
+    {"env", PARAM_STRING_MAP, 0, 0, false},
+    {"python", PARAM_STRING, 1, 0, false},
 };
 static const ParamSpec MEM_PARAMS[] = {
-    {"pid", PARAM_UINT, 1, PID_MAX},
+    {"pid", PARAM_UINT, 1, PID_MAX, false},
 };
 
 #define SPECS(a) a, sizeof a / sizeof a[0]
@@ -862,7 +850,7 @@ static const ServerMethod METHODS[] = {
     {"debug_config", m_debug_config, PARAMS_OPTIONS, SPECS(DEBUG_PARAMS), "debug_id (int)",
      "what a debugger needs to run the test around nearest_line of file (pytest is asked), or the "
      "whole file, as a run would: the `debug` event follows with {debug_id, config: {python, cwd, "
-     "module, args, env}, target, nearest_found?} or {debug_id, error}; file is required"},
+     "module, args, env}, target, nearest_found?} or {debug_id, error}"},
     {"debug_listen", m_debug_listen, PARAMS_OPTIONS, SPECS(DEBUG_PARAMS), "debug_id (int)",
      "as debug_config, then starts `python -m debugpy --listen 127.0.0.1:PORT --wait-for-client "
      "-m pytest ...` in the root (ending the one before): `debug` events {.., listen: {host, port}, "

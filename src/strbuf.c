@@ -1,9 +1,12 @@
-/* strbuf: growable strings and aborting allocators. */
+/* strbuf: growable strings, aborting allocators, a whole file into a string. */
 #include "strbuf.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void oom(size_t n)
 {
@@ -143,4 +146,31 @@ char *strbuf_detach(StrBuf *sb)
     char *p = sb->data ? sb->data : xstrdup("");
     strbuf_init(sb);
     return p;
+}
+
+int strbuf_read_file(StrBuf *sb, const char *path, int open_flags)
+{
+    strbuf_reset(sb);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | open_flags);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    char chunk[16384];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            goto error;
+        }
+        if (n == 0)
+            break;
+        strbuf_append(sb, chunk, (size_t)n);
+    }
+    if (!sb->data)
+        strbuf_append(sb, "", 0);
+error:
+    close(fd);
+    return rc;
 }

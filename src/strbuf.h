@@ -1,4 +1,4 @@
-/* strbuf: a growable, always NUL-terminated byte string.
+/* strbuf: a growable, always NUL-terminated byte string (and a whole file read into one).
  *
  * Owns its heap buffer `data` (NULL until the first append). `len` excludes the NUL.
  * Appends never truncate: allocation failure aborts the process (out of memory inside
@@ -28,6 +28,10 @@ void strbuf_printf(StrBuf *sb, const char *fmt, ...) __attribute__((format(print
 void strbuf_vprintf(StrBuf *sb, const char *fmt, va_list ap);
 const char *strbuf_cstr(const StrBuf *sb);     /* "" when empty; borrowed until next change */
 char *strbuf_detach(StrBuf *sb);               /* caller owns the result (never NULL) */
+
+/* Reads the whole file at `path` into sb (reset first; "" for an empty file), opened with
+ * O_RDONLY | O_CLOEXEC | `open_flags` (e.g. O_NOFOLLOW). 0 or a negative errno. */
+int strbuf_read_file(StrBuf *sb, const char *path, int open_flags);
 
 /* Small allocation helpers that abort on failure instead of returning NULL. */
 void *xmalloc(size_t n);

@@ -12,10 +12,10 @@
 #include "params.h"
 
 static const ParamSpec SPECS[] = {
-    {"name", PARAM_STRING, 1, 0},
-    {"n", PARAM_UINT, 1, 1000},
-    {"args", PARAM_STRING_LIST, 0, 0},
-    {"env", PARAM_STRING_MAP, 0, 0},
+    {"name", PARAM_STRING, 1, 0, false},
+    {"n", PARAM_UINT, 1, 1000, false},
+    {"args", PARAM_STRING_LIST, 0, 0, false},
+    {"env", PARAM_STRING_MAP, 0, 0, false},
 };
 #define NSPECS (sizeof SPECS / sizeof SPECS[0])
 
@@ -104,9 +104,36 @@ static void test_describe_is_the_contract_form(void **state)
     strbuf_destroy(&sb);
 }
 
+/* A required key: refused when absent or null, named in the error and in the description. */
+static void test_required_keys(void **state)
+{
+    (void)state;
+    static const ParamSpec req[] = {{"file", PARAM_STRING, 1, 0, true}, {"n", PARAM_UINT, 0, 9, false}};
+    static const char *const cases[][2] = {
+        {"[]", "option 'file' is required"},
+        {"[{\"n\": 3}]", "option 'file' is required"},
+        {"[{\"file\": null}]", "option 'file' is required"},
+        {"[{\"file\": \"x.py\"}]", ""},
+        {"[{\"file\": \"\"}]", "option 'file' must be a non-empty string, got a string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *params = json_loads(cases[i][0], JSON_DECODE_ANY, NULL);
+        StrBuf err = STRBUF_INIT;
+        params_check(params, "m", PARAMS_OPTIONS, req, 2, &err);
+        assert_string_equal(strbuf_cstr(&err), cases[i][1]);
+        strbuf_destroy(&err);
+        json_decref(params);
+    }
+    StrBuf d = STRBUF_INIT;
+    params_describe(&d, PARAMS_OPTIONS, req, 2);
+    assert_string_equal(strbuf_cstr(&d), "[{file: non-empty string (required), n: integer 0..9}]");
+    strbuf_destroy(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_required_keys),
         cmocka_unit_test(test_options_are_checked_against_the_specs),
         cmocka_unit_test(test_uint_refuses_floats_it_cannot_represent),
         cmocka_unit_test(test_describe_is_the_contract_form),
