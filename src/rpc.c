@@ -148,14 +148,19 @@ static void pack_cstr(msgpack_packer *pk, const char *s)
 }
 
 /* `id` is the request's id object as it came (borrowed), echoed even when it is not a valid
- * id, so that a caller waiting on it hears why its request was refused. */
+ * id, so that a caller waiting on it hears why its request was refused. An array or map is
+ * no id anybody waits on, and echoing one nested 31 levels deep would make the response deeper
+ * than a decoder allows (found by fuzz_rpc): it is answered with a nil id. */
 static void send_response(Rpc *rpc, const msgpack_object *id, const char *error, json_t *result)
 {
     msgpack_packer pk;
     begin_message(rpc, &pk);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_int(&pk, MSG_RESPONSE);
-    msgpack_pack_object(&pk, *id);
+    if (id->type == MSGPACK_OBJECT_ARRAY || id->type == MSGPACK_OBJECT_MAP)
+        msgpack_pack_nil(&pk);
+    else
+        msgpack_pack_object(&pk, *id);
     if (error)
         pack_cstr(&pk, error);
     else

@@ -357,7 +357,7 @@ static void test_bad_ids_are_answered(void **state)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         msgpack_pack_array(&pk, 4);
         msgpack_pack_int(&pk, 0);
         if (i == 0)
@@ -366,16 +366,21 @@ static void test_bad_ids_are_answered(void **state)
             msgpack_pack_double(&pk, 1.5);
         else if (i == 2)
             msgpack_pack_str_with_body(&pk, "x", 1);
-        else
+        else if (i == 3)
             msgpack_pack_nil(&pk);
+        else { /* a container id, 30 levels deep: not echoed (the answer would be too deep) */
+            for (int d = 0; d < 30; d++)
+                msgpack_pack_array(&pk, 1);
+            msgpack_pack_int(&pk, 7);
+        }
         msgpack_pack_str_with_body(&pk, "echo", 4);
         msgpack_pack_array(&pk, 0);
     }
     rpc_feed(rpc, sb.data, sb.size);
     const char *err = "\"invalid message: the request id must be a non-negative integer\"";
     char want[256];
-    const char *ids[] = {"-1", "1.5", "\"x\"", "null"};
-    for (int i = 0; i < 4; i++) {
+    const char *ids[] = {"-1", "1.5", "\"x\"", "null", "null"};
+    for (int i = 0; i < 5; i++) {
         snprintf(want, sizeof want, "[1,%s,%s,null]", ids[i], err);
         expect_out(&p, want);
     }
