@@ -12,14 +12,16 @@ CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(OPT) $(SAN) \
 LDLIBS_BIN = $(shell pkg-config --libs msgpack libuv jansson) -ldl -lm $(LDLIBS)
 LDLIBS_ALL = $(LDLIBS_BIN) $(shell pkg-config --libs libxml-2.0)
 
-SRC      := $(filter-out src/main.c,$(wildcard src/*.c))
+LAYERS   := base rpc mem parse pytest
+SRC      := $(filter-out src/main.c,$(wildcard src/*.c $(LAYERS:%=src/%/*.c)))
 OBJ      := $(SRC:src/%.c=$(BUILD)/obj/%.o)
+HDR      := $(wildcard src/*.h $(LAYERS:%=src/%/*.h))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 BIN      := $(BUILD)/pytestmon
 
 .PHONY: all deps test test-unit test-integration test-nvim07 test-nvim010 nvim010 test-pytest8 pytest8 \
-        demo demo-ui sanitize valgrind fuzz bench soak clean
+        check-layers demo demo-ui sanitize valgrind fuzz bench soak clean
 .DEFAULT_GOAL := all
 
 all: $(BIN) doc/tags
@@ -40,7 +42,8 @@ doc/tags: doc/pytest.txt
 deps:
 	@sh tools/deps.sh
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c $(HDR) | $(BUILD)/obj
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libpytestmon.a: $(OBJ)
@@ -72,7 +75,7 @@ nvim010:
 	@sh tools/fetch-nvim010.sh build/nvim-0.10
 
 # Suites that never start an editor run once, in the 0.7 leg.
-EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps)
+EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers)
 
 # The 0.10 leg needs a download; when it fails the leg is reported SKIPPED, loudly.
 test-nvim010: $(BIN)
@@ -106,7 +109,12 @@ test-pytest8: $(BIN)
 
 test-integration: test-nvim07 test-nvim010 test-pytest8
 
+# src/ is layered (base < rpc, mem, parse < pytest < main/server): see tools/check_layers.py.
+check-layers:
+	@$(PYTHON) tools/check_layers.py src
+
 test: deps
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-integration

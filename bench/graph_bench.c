@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "benchutil.h"
-#include "importgraph.h"
-#include "strbuf.h"
+#include "parse/importgraph.h"
+#include "base/strbuf.h"
 
 int main(int argc, char **argv)
 {

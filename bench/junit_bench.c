@@ -12,8 +12,8 @@
 #include <time.h>
 
 #include "benchutil.h"
-#include "report.h"
-#include "strbuf.h"
+#include "parse/report.h"
+#include "base/strbuf.h"
 
 int main(int argc, char **argv)
 {

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "benchutil.h"
-#include "procmem.h"
+#include "mem/procmem.h"
 
 static double now_us(void)
 {

@@ -1,5 +1,5 @@
 /* sax_floor: the floor for any libxml2-based JUnit reader. Push-parses one file through
- * libxml2's SAX2 interface exactly as src/junit.c does (64 KiB reads, same options) with
+ * libxml2's SAX2 interface exactly as src/parse/junit.c does (64 KiB reads, same options) with
  * callbacks that do nothing, so no reader built on libxml2 can be faster than this.
  *
  * usage: sax_floor FILE.xml -> one line of JSON {"seconds", "elements", "maxrss_kb"} */

@@ -18,11 +18,11 @@ categories, as the terminal summary counts them, plus ``deselected``).
 
 When ``PYTESTMON_COLLECT`` names a file too, what pytest collected is written there as JSON once
 collection ends: every item's node id, file and source line range (decorators included; an
-inherited test's is in its base class's file) and the classes around them (src/collection.h).
+inherited test's is in its base class's file) and the classes around them (src/parse/collection.h).
 
 When ``PYTESTMON_COVERAGE`` names a file (:PytestCoverage, the run has pytest-cov's ``--cov``),
 coverage.py's JSON report of pytest-cov's combined data is written there at session end
-(src/coverage.h reads it): pytest-cov before 4.1 has no JSON report of its own. When coverage.py
+(src/parse/coverage.h reads it): pytest-cov before 4.1 has no JSON report of its own. When coverage.py
 cannot write it, ``{"pytestmon_error": "..."}`` is written instead.
 
 Testcases are written when a test's teardown is reported (flushed, so the file can be read
@@ -272,7 +272,7 @@ def _source_range(obj):
 
 def _collected(session):
     """What pytest collected, with where each test and class is defined: the JSON document of
-    PYTESTMON_COLLECT (see src/collection.h)."""
+    PYTESTMON_COLLECT (see src/parse/collection.h)."""
     root = str(session.config.rootpath) if hasattr(session.config, "rootpath") else str(session.config.rootdir)
     items, classes = [], {}
     for item in session.items:

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "strbuf.h"
+#include "base/strbuf.h"
 
 void history_init(History *h, size_t cap)
 {

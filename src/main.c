@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "clirun.h"
-#include "execstep.h"
-#include "memreport.h"
+#include "pytest/clirun.h"
+#include "pytest/execstep.h"
+#include "mem/memreport.h"
 #include "server.h"
 #include "version.h"
 

@@ -17,21 +17,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "debugger.h"
-#include "coverage.h"
+#include "pytest/debugger.h"
+#include "parse/coverage.h"
 #include "history.h"
-#include "logdir.h"
-#include "memlog.h"
-#include "params.h"
-#include "procmem.h"
-#include "project.h"
-#include "sysmem.h"
-#include "memreport.h"
-#include "rpcio.h"
-#include "runner.h"
-#include "strbuf.h"
+#include "base/logdir.h"
+#include "mem/memlog.h"
+#include "rpc/params.h"
+#include "mem/procmem.h"
+#include "pytest/project.h"
+#include "mem/sysmem.h"
+#include "mem/memreport.h"
+#include "rpc/rpcio.h"
+#include "pytest/runner.h"
+#include "base/strbuf.h"
 #include "version.h"
-#include "watch.h"
+#include "pytest/watch.h"
 
 typedef struct {
     uv_loop_t *loop;

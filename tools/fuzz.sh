@@ -30,10 +30,10 @@ harnesses=${*:-$ALL_HARNESSES}
 # The src/*.c each harness is compiled with (never main.c).
 sources_of() {
     case "$1" in
-        fuzz_rpc)   echo "src/rpc.c src/mpscan.c src/mpjson.c src/strbuf.c" ;;
-        fuzz_junit) echo "src/report.c src/junit.c src/xmllib.c src/location.c src/frames.c src/textclean.c src/strbuf.c" ;;
-        fuzz_proc)  echo "src/procmem.c src/sysmem.c src/cgroup.c src/strbuf.c" ;;
-        fuzz_textclean) echo "src/textclean.c src/strbuf.c" ;;
+        fuzz_rpc)   echo "src/rpc/rpc.c src/rpc/mpscan.c src/rpc/mpjson.c src/base/strbuf.c" ;;
+        fuzz_junit) echo "src/parse/report.c src/parse/junit.c src/parse/xmllib.c src/parse/location.c src/parse/frames.c src/base/textclean.c src/base/strbuf.c" ;;
+        fuzz_proc)  echo "src/mem/procmem.c src/mem/sysmem.c src/mem/cgroup.c src/base/strbuf.c" ;;
+        fuzz_textclean) echo "src/base/textclean.c src/base/strbuf.c" ;;
         *) echo "fuzz.sh: unknown harness $1" >&2; exit 2 ;;
     esac
 }
@@ -42,7 +42,7 @@ build_one() {
     h=$1
     srcs=$(sources_of "$h")
     bin=$OUT/$h
-    if [ -x "$bin" ] && [ -z "$(find "tests/fuzz/$h.c" $srcs src/*.h tools/fuzz.sh -newer "$bin" 2>/dev/null)" ]; then
+    if [ -x "$bin" ] && [ -z "$(find "tests/fuzz/$h.c" $srcs src/*.h src/*/*.h tools/fuzz.sh -newer "$bin" 2>/dev/null)" ]; then
         return 0
     fi
     echo "== build $bin"

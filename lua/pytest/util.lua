@@ -1,6 +1,6 @@
 -- pytest.util: small shared helpers: notifications, paths, argument splitting/quoting and
 -- human-readable sizes. Nothing here blocks or talks to the co-process. The project root and
--- the interpreter are the co-process's to decide (src/project.c; the `resolve` request).
+-- the interpreter are the co-process's to decide (src/pytest/project.c; the `resolve` request).
 local M = {}
 
 local uv = vim.loop

@@ -1,5 +1,5 @@
-/* fuzz_junit: JUnit XML into report_from_junit_memory() (src/report.c, which reads it with
- * src/junit.c and locates failures with src/location.c), and into junit_read_memory() directly.
+/* fuzz_junit: JUnit XML into report_from_junit_memory() (src/parse/report.c, which reads it with
+ * src/parse/junit.c and locates failures with src/parse/location.c), and into junit_read_memory() directly.
  *
  * Location extraction stats real files, so rootdir/start_dir point at the fixture project
  * tests/fixtures/proj_fail: $PYTESTMON_FUZZ_ROOTDIR if set, else
@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "junit.h"
-#include "report.h"
+#include "parse/junit.h"
+#include "parse/report.h"
 
 static char rootdir[PATH_MAX];
 static char subdir[PATH_MAX + 16];

@@ -1,4 +1,4 @@
-/* fuzz_proc: every pure /proc and cgroup parser (src/procmem.c, src/sysmem.c, src/cgroup.c).
+/* fuzz_proc: every pure /proc and cgroup parser (src/mem/procmem.c, src/mem/sysmem.c, src/mem/cgroup.c).
  *
  * Input layout: byte 0 picks the parser (modulo PARSER_COUNT, see the table below), the rest is
  * the file text. Parsers that take a C string get an exact-size NUL-terminated heap copy (so a
@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cgroup.h"
-#include "procmem.h"
-#include "sysmem.h"
+#include "mem/cgroup.h"
+#include "mem/procmem.h"
+#include "mem/sysmem.h"
 
 enum {
     P_STATM,          /* /proc/PID/statm */

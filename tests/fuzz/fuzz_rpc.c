@@ -1,4 +1,4 @@
-/* fuzz_rpc: the msgpack-RPC byte stream into rpc_feed() and dispatch (src/rpc.c, src/mpjson.c).
+/* fuzz_rpc: the msgpack-RPC byte stream into rpc_feed() and dispatch (src/rpc/rpc.c, src/rpc/mpjson.c).
  *
  * Input layout: byte 0 = largest chunk size (0: the whole stream in one rpc_feed()),
  * bytes 1..3 = seed of the generator that picks each chunk size in [1, max], the rest = the
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc.h"
+#include "rpc/rpc.h"
 
 typedef struct {
     unsigned responses_expected;

@@ -1,4 +1,4 @@
-/* fuzz_textclean: the display-text cleaner (src/textclean.c).
+/* fuzz_textclean: the display-text cleaner (src/base/textclean.c).
  *
  * Input layout: byte 0 = flags (bit 0 TEXTCLEAN_KEEP_LF, bit 1 TEXTCLEAN_KEEP_CR) and, in its
  * upper bits, the cap for textclean_display() (0..63 bytes, 0 = none); the rest is the text,
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "textclean.h"
+#include "base/textclean.h"
 
 static void die(const char *what)
 {

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "cgroup.h"
+#include "mem/cgroup.h"
 
 static char fixture_buf[4096];
 

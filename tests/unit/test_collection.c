@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "collection.h"
+#include "parse/collection.h"
 
 /* As the plugin writes it for a file with a unittest class whose name does not start with
  * "Test", a nested class, a parametrized method and a module-level test. */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "coverage.h"
+#include "parse/coverage.h"
 
 /* As coverage.py 6.5 writes it (executed/excluded lines and meta are ignored). */
 static const char doc[] =

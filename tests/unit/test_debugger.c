@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "debugger.h"
-#include "strbuf.h"
+#include "pytest/debugger.h"
+#include "base/strbuf.h"
 
 static const char *srcdir(void)
 {

@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "execstep.h"
-#include "project.h"
+#include "pytest/execstep.h"
+#include "pytest/project.h"
 
 static const char *bin(void)
 {

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "frames.h"
-#include "strbuf.h"
+#include "parse/frames.h"
+#include "base/strbuf.h"
 
 static void expect_site(const char *frames, const char *test_file, int def_line, const char *file,
                         int line, const char *crash_file, int crash_line)

@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "headroom.h"
-#include "memreport.h"
+#include "mem/headroom.h"
+#include "mem/memreport.h"
 
 static char fixture_buf[4096];
 

@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "importgraph.h"
-#include "strbuf.h"
+#include "parse/importgraph.h"
+#include "base/strbuf.h"
 
 static char tmp[64];
 

@@ -15,7 +15,7 @@
 #include <libxml/xmlmemory.h>
 #include <malloc.h>
 
-#include "junit.h"
+#include "parse/junit.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "location.h"
-#include "strbuf.h"
+#include "parse/location.h"
+#include "base/strbuf.h"
 
 static char *fixture(const char *rel)
 {

@@ -18,10 +18,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "logdir.h"
-#include "memlog.h"
-#include "runlog.h"
-#include "strbuf.h"
+#include "base/logdir.h"
+#include "mem/memlog.h"
+#include "pytest/runlog.h"
+#include "base/strbuf.h"
 
 static char dir[64];
 

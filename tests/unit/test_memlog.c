@@ -14,8 +14,8 @@
 #include <cmocka.h>
 
 #include "history.h"
-#include "memlog.h"
-#include "strbuf.h"
+#include "mem/memlog.h"
+#include "base/strbuf.h"
 
 static char dir[64];
 

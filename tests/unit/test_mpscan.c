@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <msgpack.h>
 
-#include "mpscan.h"
+#include "rpc/mpscan.h"
 
 static void test_every_type_has_its_packed_length(void **state)
 {

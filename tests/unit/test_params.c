@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "params.h"
+#include "rpc/params.h"
 
 static const ParamSpec SPECS[] = {
     {"name", PARAM_STRING, 1, 0, false},

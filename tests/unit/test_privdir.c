@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "privdir.h"
-#include "strbuf.h"
+#include "pytest/privdir.h"
+#include "base/strbuf.h"
 
 /* A fresh directory for one test; removed by the test through privdir_remove. */
 static char *scratch(void)

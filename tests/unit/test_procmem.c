@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "procmem.h"
+#include "mem/procmem.h"
 
 static char fixture_buf[4096];
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "progress.h"
+#include "parse/progress.h"
 #include "pytest_output_721.h"
 
 #define FEEDS(p, lit) progress_feed((p), (lit), strlen(lit))

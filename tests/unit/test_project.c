@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "project.h"
-#include "strbuf.h"
+#include "pytest/project.h"
+#include "base/strbuf.h"
 
 static char tmp[64];
 

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "pyimports.h"
-#include "strbuf.h"
+#include "parse/pyimports.h"
+#include "base/strbuf.h"
 
 /* The names found, joined with spaces. */
 static char *found(const char *src, const char *package, PyImports *out)

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "pytesterr.h"
+#include "parse/pytesterr.h"
 
 static void test_conftest_import_error(void **state)
 {

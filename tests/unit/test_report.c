@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "location.h"
-#include "report.h"
-#include "textclean.h"
+#include "parse/location.h"
+#include "parse/report.h"
+#include "base/textclean.h"
 
 static char *abs_srcdir(void)
 {

@@ -11,8 +11,8 @@
 #include <cmocka.h>
 #include <msgpack.h>
 
-#include "mpjson.h"
-#include "rpc.h"
+#include "rpc/mpjson.h"
+#include "rpc/rpc.h"
 
 typedef struct {
     msgpack_unpacker out;    /* what the endpoint wrote */

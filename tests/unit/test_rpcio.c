@@ -12,8 +12,8 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "rpcio.h"
-#include "strbuf.h"
+#include "rpc/rpcio.h"
+#include "base/strbuf.h"
 
 typedef struct {
     uv_loop_t loop;

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "procmem.h"
-#include "sampler.h"
+#include "mem/procmem.h"
+#include "mem/sampler.h"
 
 #define MIB (1024ULL * 1024)
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "pytest_output_721.h"
-#include "summary.h"
+#include "parse/summary.h"
 
 /* The sources of the captured projects, verbatim. */
 static const char TEST_A_PY[] =

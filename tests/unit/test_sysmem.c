@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "sysmem.h"
+#include "mem/sysmem.h"
 
 static char fixture_buf[4096];
 

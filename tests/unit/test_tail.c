@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "pytest_output_721.h"
-#include "strbuf.h"
-#include "tail.h"
+#include "base/strbuf.h"
+#include "parse/tail.h"
 
 static void test_small(void **state)
 {

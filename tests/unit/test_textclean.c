@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "textclean.h"
+#include "base/textclean.h"
 
 /* textclean() of a literal (with its length, so NUL bytes count) as a string. */
 static char *clean(const char *s, size_t n, unsigned flags)

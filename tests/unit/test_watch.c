@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "strbuf.h"
-#include "watch.h"
+#include "base/strbuf.h"
+#include "pytest/watch.h"
 
 static char tmp[64];
 

@@ -1,0 +1,116 @@
+/* procmem: memory of one process and of a process tree, read from /proc.
+ *
+ * Owns: parsers for /proc/PID/{statm,status,limits,smaps_rollup}, the mapping count
+ * (lines of /proc/PID/maps), process-tree discovery (task/TID/children, else one scan
+ * of /proc/ PID/stat) and a summed + per-process tree sample. Also the whole-file
+ * reader that sysmem.c and cgroup.c share.
+ *
+ * Every reader takes `root`: "" (or "/") for the real system, or a directory holding a
+ * fake tree (`ROOT/proc/...`). All values are bytes unless named otherwise. A limit of
+ * "unlimited" is PROCMEM_UNLIMITED, never a real number. I/O functions return 0 or a
+ * negative errno (-ENOENT/-ESRCH when the process is gone). */
+#ifndef PYTESTMON_PROCMEM_H
+#define PYTESTMON_PROCMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/strbuf.h"
+
+/* "unlimited" in /proc/PID/limits. */
+#define PROCMEM_UNLIMITED UINT64_MAX
+
+/* Reads the whole file at `path` into `out` (reset first). 0 or negative errno. */
+int procmem_read_file(const char *path, StrBuf *out);
+/* Builds "ROOT" + `rel` (rel starts with '/') with a trailing printf part. */
+void procmem_path(StrBuf *out, const char *root, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* /proc/PID/statm, first 7 columns x page size: what psutil memory_info() reports. */
+typedef struct {
+    uint64_t vms, rss, shared, text, lib, data, dirty;
+} ProcStatm;
+/* -EINVAL when fewer than 7 numbers. */
+int procmem_parse_statm(const char *text, uint64_t page_size, ProcStatm *out);
+int procmem_read_statm(const char *root, int pid, ProcStatm *out);
+
+/* /proc/PID/status memory lines (kB in the file, bytes here). Missing lines stay 0. */
+typedef struct {
+    int pid, ppid, threads;
+    uint64_t vm_peak, vm_size, vm_lck, vm_hwm, vm_rss;
+    uint64_t rss_anon, rss_file, rss_shmem;
+    uint64_t vm_data, vm_stk, vm_swap;
+} ProcStatus;
+/* -EINVAL when there is no VmSize line (kernel threads and zombies have none). */
+int procmem_parse_status(const char *text, ProcStatus *out);
+int procmem_read_status(const char *root, int pid, ProcStatus *out);
+
+/* One row of /proc/PID/limits; soft/hard are PROCMEM_UNLIMITED for "unlimited". */
+typedef struct {
+    uint64_t soft, hard;
+} ProcLimit;
+typedef struct {
+    ProcLimit as;      /* "Max address space"   RLIMIT_AS, vs VmSize */
+    ProcLimit data;    /* "Max data size"       RLIMIT_DATA, vs VmData */
+    ProcLimit rss;     /* "Max resident set"    RLIMIT_RSS (not enforced) */
+    ProcLimit memlock; /* "Max locked memory"   RLIMIT_MEMLOCK, vs VmLck */
+    ProcLimit stack;   /* "Max stack size"      RLIMIT_STACK */
+} ProcLimits;
+/* Rows not found stay unlimited. -EINVAL when no "Max address space" row. */
+int procmem_parse_limits(const char *text, ProcLimits *out);
+int procmem_read_limits(const char *root, int pid, ProcLimits *out);
+
+/* /proc/PID/smaps_rollup: costly, read on demand only. */
+typedef struct {
+    uint64_t rss, pss, uss, swap, swap_pss;  /* uss = sum of Private_* lines */
+} ProcRollup;
+int procmem_parse_rollup(const char *text, ProcRollup *out);
+int procmem_read_rollup(const char *root, int pid, ProcRollup *out);
+
+/* Number of lines in /proc/PID/maps (what vm.max_map_count limits). */
+size_t procmem_count_lines(const char *text, size_t len);
+int procmem_read_map_count(const char *root, int pid, uint64_t *out);
+
+/* ppid from the text of /proc/PID/stat (comm may hold spaces and ')'). */
+int procmem_parse_stat_ppid(const char *text, int *ppid);
+/* starttime (field 22: clock ticks after boot) from the text of /proc/PID/stat: with the
+ * pid it names one process for good, since a reused pid starts later. */
+int procmem_parse_stat_start(const char *text, uint64_t *start);
+
+/* Process tree: `pid` first, then its descendants (breadth first). */
+typedef struct {
+    int *pids;
+    size_t n, cap;
+    bool used_children; /* discovered through task/TID/children (else a /proc scan) */
+} ProcTree;
+void procmem_tree_init(ProcTree *t);
+void procmem_tree_destroy(ProcTree *t);
+/* Fills `t` (reset first). -ESRCH/-ENOENT when `pid` itself is gone. */
+int procmem_tree_discover(const char *root, int pid, ProcTree *t);
+/* Force the /proc/ * /stat scan (tests; also the fallback). */
+int procmem_tree_discover_scan(const char *root, int pid, ProcTree *t);
+
+/* One process in a tree sample. */
+typedef struct {
+    int pid;
+    ProcStatm statm;
+} ProcSample;
+
+/* Summed statm over a tree (rss sum double-counts shared pages: an upper bound). */
+typedef struct {
+    int root_pid;
+    size_t nproc;                 /* processes sampled (vanished ones skipped) */
+    uint64_t rss, vms, shared;    /* sums */
+    uint64_t max_rss, max_vms;    /* largest single process */
+    ProcSample *procs;            /* nproc entries, root first when alive */
+    size_t cap;
+    ProcTree tree;                /* scratch, reused between samples */
+} ProcTreeSample;
+void procmem_tree_sample_init(ProcTreeSample *s);
+void procmem_tree_sample_destroy(ProcTreeSample *s);
+/* Discovers the tree of `pid` and reads statm of each. Processes that vanish mid-sample
+ * are skipped. -ESRCH/-ENOENT only when `pid` itself is gone. */
+int procmem_tree_sample(const char *root, int pid, ProcTreeSample *s);
+
+#endif

@@ -1,0 +1,149 @@
+/* collection: the plugin's record of collected tests, and the nearest one. See collection.h. */
+#include "parse/collection.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "parse/location.h"
+
+static int json_line(json_t *v)
+{
+    json_int_t n = json_integer_value(v);
+    return n > 0 && n < INT_MAX ? (int)n : 0;
+}
+
+/* Appends the nodes of array `key` of doc; false when an entry is malformed. */
+static bool parse_nodes(json_t *doc, const char *key, CollectedNode **out, size_t *n)
+{
+    json_t *arr = json_object_get(doc, key);
+    if (arr == NULL)
+        return true;
+    if (!json_is_array(arr))
+        return false;
+    *out = xcalloc(json_array_size(arr) + 1, sizeof **out);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        const char *nodeid = json_string_value(json_object_get(v, "nodeid"));
+        const char *file = json_string_value(json_object_get(v, "file"));
+        if (nodeid == NULL || file == NULL || file[0] != '/')
+            return false;
+        (*out)[(*n)++] = (CollectedNode){
+            .nodeid = xstrdup(nodeid),
+            .file = location_normalize(NULL, file),
+            .line = json_line(json_object_get(v, "line")),
+            .end = json_line(json_object_get(v, "end")),
+        };
+    }
+    return true;
+}
+
+int collection_parse(const char *buf, size_t len, Collection *out, StrBuf *err)
+{
+    *out = (Collection){0};
+    json_error_t je;
+    json_t *doc = json_loadb(buf, len, 0, &je);
+    if (!json_is_object(doc)) {
+        strbuf_printf(err, "unreadable collection record: %s", doc ? "not an object" : je.text);
+        json_decref(doc);
+        return -EINVAL;
+    }
+    bool ok = parse_nodes(doc, "items", &out->items, &out->nitems) &&
+              parse_nodes(doc, "classes", &out->classes, &out->nclasses);
+    json_decref(doc);
+    if (!ok) {
+        strbuf_puts(err, "unreadable collection record: a node without nodeid or absolute file");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int collection_read(const char *path, Collection *out, StrBuf *err)
+{
+    *out = (Collection){0};
+    StrBuf text = STRBUF_INIT;
+    int rc = strbuf_read_file(&text, path, O_NOFOLLOW);
+    if (rc == 0)
+        rc = collection_parse(text.data, text.len, out, err);
+    else
+        strbuf_printf(err, "cannot read the collection record %s: %s", path, strerror(-rc));
+    strbuf_destroy(&text);
+    return rc;
+}
+
+static void free_nodes(CollectedNode *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].nodeid);
+        free(v[i].file);
+    }
+    free(v);
+}
+
+void collection_destroy(Collection *c)
+{
+    free_nodes(c->items, c->nitems);
+    free_nodes(c->classes, c->nclasses);
+    *c = (Collection){0};
+}
+
+/* The smallest range of `v` that contains file:line, or NULL. */
+static const CollectedNode *innermost(const CollectedNode *v, size_t n, const char *file, int line,
+                                      const CollectedNode *best)
+{
+    for (size_t i = 0; i < n; i++) {
+        const CollectedNode *c = &v[i];
+        if (c->line <= 0 || c->line > line || c->end < line)
+            continue;
+        if (best && c->end - c->line >= best->end - best->line)
+            continue;
+        if (location_same_file(c->file, file))
+            best = c;
+    }
+    return best;
+}
+
+/* "f.py::test_p[1]" -> "f.py::test_p". The path (before the first "::") may hold '[', and the
+ * parameter id may hold "::" and '[': the id starts at the first '[' after the path. */
+static char *without_params(const char *nodeid)
+{
+    const char *after_path = strstr(nodeid, "::");
+    const char *bracket = after_path ? strchr(after_path, '[') : NULL;
+    return bracket ? xstrndup(nodeid, (size_t)(bracket - nodeid)) : xstrdup(nodeid);
+}
+
+/* The node that ends last above `line` (a blank line or a comment after a test), the larger
+ * one when a class and its last method end together; or `best`. */
+static const CollectedNode *above(const CollectedNode *v, size_t n, const char *file, int line,
+                                  const CollectedNode *best)
+{
+    for (size_t i = 0; i < n; i++) {
+        const CollectedNode *c = &v[i];
+        if (c->end <= 0 || c->end >= line)
+            continue;
+        if (best && (c->end < best->end || (c->end == best->end && c->line >= best->line)))
+            continue;
+        if (location_same_file(c->file, file))
+            best = c;
+    }
+    return best;
+}
+
+char *collection_nearest(const Collection *c, const char *file, int line)
+{
+    char *norm = location_normalize(NULL, file);
+    const CollectedNode *best = innermost(c->classes, c->nclasses, norm, line, NULL);
+    best = innermost(c->items, c->nitems, norm, line, best);
+    if (!best) {
+        best = above(c->classes, c->nclasses, norm, line, NULL);
+        best = above(c->items, c->nitems, norm, line, best);
+    }
+    free(norm);
+    return best ? without_params(best->nodeid) : NULL;
+}

@@ -1,0 +1,41 @@
+/* collection: what pytest collected, as the pytestmon plugin records it (PYTESTMON_COLLECT,
+ * see python/pytestmon_plugin.py), and which collected node is nearest to a line of a file.
+ *
+ * A Collection lives in caller's storage: collection_parse()/collection_read() fill it and
+ * collection_destroy() frees everything it owns. Pure apart from the I/O wrapper and
+ * realpath() when two paths name one file differently. Knows nothing of libuv. */
+#ifndef PYTESTMON_COLLECTION_H
+#define PYTESTMON_COLLECTION_H
+
+#include <stddef.h>
+
+#include "base/strbuf.h"
+
+typedef struct {
+    char *nodeid;   /* pytest's node id */
+    char *file;     /* absolute path of the definition (an inherited test: its base class's file) */
+    int line, end;  /* 1-based first (decorators included) and last line; 0 when unknown */
+} CollectedNode;
+
+typedef struct {
+    CollectedNode *items;   /* the tests, in collection order */
+    size_t nitems;
+    CollectedNode *classes; /* the classes around them (nested ones too) */
+    size_t nclasses;
+} Collection;
+
+/* Parses the plugin's JSON ({"items": [...], "classes": [...]}) from buf. 0, or -EINVAL with a
+ * sentence in err (appended); *out is always initialised and must be destroyed. */
+int collection_parse(const char *buf, size_t len, Collection *out, StrBuf *err);
+/* The same from a file: 0, -errno, or -EINVAL. */
+int collection_read(const char *path, Collection *out, StrBuf *err);
+void collection_destroy(Collection *c);
+
+/* The node to run for a cursor at `line` of `file` (absolute): the innermost collected test or
+ * class whose source contains the line, else the one that ends last above it (the cursor on a
+ * blank line after a test); a parametrized test's cases share their function, so they are all
+ * selected (the node id without its "[...]"). A new string, or NULL when there is no such
+ * node, e.g. in a helper above every test (the caller runs the whole file). */
+char *collection_nearest(const Collection *c, const char *file, int line);
+
+#endif

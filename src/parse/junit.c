@@ -1,0 +1,586 @@
+/* junit: streaming reader for pytest's JUnit XML. See junit.h. */
+#include "parse/junit.h"
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/xmlerror.h>
+
+#include "parse/xmllib.h"
+
+/* Bytes handed to libxml2 per xmlParseChunk(): its input buffer stays about this size
+ * (it drops consumed input as it goes), whatever the file size. Small enough for the
+ * stack: no per-read heap block in a co-process that reads a report after every run. */
+#define JUNIT_CHUNK (16u << 10)
+
+/* ---- the testcase being assembled --------------------------------------------------------- */
+
+/* Offsets into CaseBuf.strings; NO_ATTR when the attribute is absent. */
+#define NO_ATTR ((size_t)-1)
+
+typedef struct {
+    JunitResultTag tag;
+    size_t message, type;
+    StrBuf text;
+} ResultBuf;
+
+/* One testcase being assembled. Its buffers are reused from testcase to testcase (a file of
+ * 100,000 testcases costs a handful of allocations, not five per testcase), so they hold at
+ * most the largest testcase seen. */
+typedef struct {
+    StrBuf strings; /* this testcase's attribute values, each NUL-terminated */
+    size_t classname, name, file, nodeid, frames;
+    int line;
+    double time;
+    ResultBuf *results; /* results[0..cap) keep their text buffers between testcases */
+    size_t nresults, cap;
+} CaseBuf;
+
+static void casebuf_reset(CaseBuf *c)
+{
+    strbuf_reset(&c->strings);
+    c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
+    c->nresults = 0;
+}
+
+static void casebuf_destroy(CaseBuf *c)
+{
+    strbuf_destroy(&c->strings);
+    for (size_t i = 0; i < c->cap; i++)
+        strbuf_destroy(&c->results[i].text);
+    free(c->results);
+    memset(c, 0, sizeof *c);
+}
+
+static const char *casebuf_str(const CaseBuf *c, size_t off)
+{
+    return off == NO_ATTR ? NULL : c->strings.data + off;
+}
+
+/* Locale-independent "123.456" (pytest writes "%.3f"); 0 when unparsable or absurd (>= 1e12 s:
+ * 400 digits made it inf, which report_to_json() cannot encode -- found by fuzz_junit). */
+static double parse_seconds(const char *s)
+{
+    if (s == NULL)
+        return 0;
+    double v = 0, scale = 1;
+    bool any = false, frac = false;
+    for (; *s; s++) {
+        if (*s >= '0' && *s <= '9') {
+            any = true;
+            if (frac) {
+                scale /= 10;
+                v += (*s - '0') * scale;
+            } else {
+                v = v * 10 + (*s - '0');
+            }
+        } else if (*s == '.' && !frac) {
+            frac = true;
+        } else {
+            break;
+        }
+    }
+    return any && v < 1e12 ? v : 0;
+}
+
+static int parse_line(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 100000000)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return (int)v;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static JunitOutcome result_outcome(const JunitResult *r)
+{
+    switch (r->tag) {
+    case JUNIT_RESULT_FAILURE:
+        return starts_with(r->message, "[XPASS(strict)]") ? JUNIT_XPASSED_STRICT : JUNIT_FAILED;
+    case JUNIT_RESULT_ERROR:
+        return (r->message != NULL && strcmp(r->message, "collection failure") == 0)
+                   ? JUNIT_COLLECTION_ERROR
+                   : JUNIT_ERROR;
+    case JUNIT_RESULT_SKIPPED:
+        if (r->type != NULL && strcmp(r->type, "pytest.xfail") == 0)
+            return JUNIT_XFAILED;
+        if (r->message != NULL && strcmp(r->message, "xfail-marked test passes unexpectedly") == 0)
+            return JUNIT_XPASSED_STRICT;
+        return JUNIT_SKIPPED;
+    }
+    return JUNIT_FAILED;
+}
+
+static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
+{
+    JunitResult stackres[4];
+    JunitResult *res = c->nresults <= 4 ? stackres : xcalloc(c->nresults, sizeof *res);
+    JunitCase tc = {
+        .classname = casebuf_str(c, c->classname), .name = casebuf_str(c, c->name),
+        .file = casebuf_str(c, c->file), .line = c->line,
+        .nodeid = casebuf_str(c, c->nodeid), .frames = casebuf_str(c, c->frames),
+        .time = c->time, .outcome = JUNIT_PASSED, .results = res, .nresults = c->nresults,
+    };
+    size_t decider = (size_t)-1;
+    for (size_t i = 0; i < c->nresults; i++) {
+        res[i] = (JunitResult){
+            .tag = c->results[i].tag, .message = casebuf_str(c, c->results[i].message),
+            .type = casebuf_str(c, c->results[i].type), .text = strbuf_cstr(&c->results[i].text),
+            .text_len = c->results[i].text.len,
+        };
+        /* the first failure/error decides; a skipped child only when there is nothing else */
+        if (decider == (size_t)-1 ||
+            (res[decider].tag == JUNIT_RESULT_SKIPPED && res[i].tag != JUNIT_RESULT_SKIPPED))
+            decider = i;
+    }
+    if (decider != (size_t)-1) {
+        tc.outcome = result_outcome(&res[decider]);
+        tc.message = res[decider].message;
+        tc.type = res[decider].type;
+        tc.text = res[decider].text;
+    }
+    if (sum != NULL)
+        sum->ncases++;
+    int rc = fn != NULL ? fn(&tc, ud) : 0;
+    if (res != stackres)
+        free(res);
+    casebuf_reset(c);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- SAX2 callbacks ------------------------------------------------------------------------- */
+
+/* State of one junit_read*() call; libxml2's user data for every callback. */
+typedef struct {
+    const XmlLib *xml;
+    xmlParserCtxtPtr ctxt;
+    JunitCaseFn fn;
+    void *ud;
+    JunitSummary *sum;
+    StrBuf *err;
+    int depth;          /* elements open now */
+    int case_depth;     /* depth of the open <testcase>, -1 outside one */
+    bool seen_root, root_closed, doctype;
+    ResultBuf *cur;     /* the failure/error/skipped whose text is being gathered, or NULL */
+    CaseBuf c;
+    int rc;             /* first JUNIT_ENOTJUNIT / visitor stop; parsing halts on it */
+    bool at_eof;        /* all input has been pushed: libxml2 is told it ended */
+    bool have_xml_err;  /* first libxml2 error, kept for the message */
+    bool xml_err_at_eof; /* ... raised only once the input ended: a cut-off document */
+    int xml_err_line;
+    StrBuf xml_err;
+} Reader;
+
+static void reader_stop(Reader *r, int rc)
+{
+    if (r->rc == 0)
+        r->rc = rc;
+    r->xml->StopParser(r->ctxt);
+}
+
+/* libxml2 hands attribute values as [value, end) slices with character and predefined entity
+ * references decoded, except that '&' itself stays as "&#38;" (so that a tree builder can
+ * reparse it). Every '&' in a slice therefore opens "&#38;". Appends the decoded value and a
+ * NUL to c->strings; returns its offset. */
+static size_t attr_store(CaseBuf *c, const xmlChar *value, const xmlChar *end)
+{
+    size_t off = c->strings.len;
+    const char *v = (const char *)value, *e = (const char *)end;
+    const char *amp;
+    while ((amp = memchr(v, '&', (size_t)(e - v))) != NULL) {
+        strbuf_append(&c->strings, v, (size_t)(amp - v) + 1);
+        v = amp + (e - amp >= 5 && memcmp(amp, "&#38;", 5) == 0 ? 5 : 1);
+    }
+    strbuf_append(&c->strings, v, (size_t)(e - v));
+    strbuf_putc(&c->strings, '\0');
+    return off;
+}
+
+/* attrs: nb 5-tuples (localname, prefix, URI, value, end). NO_ATTR if `name` is absent. */
+static size_t attr_get(CaseBuf *c, const xmlChar **attrs, int nb, const char *name)
+{
+    for (int i = 0; i < nb; i++, attrs += 5)
+        if (attrs[1] == NULL && strcmp((const char *)attrs[0], name) == 0)
+            return attr_store(c, attrs[3], attrs[4]);
+    return NO_ATTR;
+}
+
+/* Where a <testcase> attribute goes, or NULL for one we do not keep. One strcmp per
+ * attribute: this runs for every testcase of the file. */
+static size_t *testcase_slot(CaseBuf *c, const char *name, size_t *line, size_t *time)
+{
+    switch (name[0]) {
+    case 'c': return strcmp(name, "classname") == 0 ? &c->classname : NULL;
+    case 'n': return strcmp(name, "name") == 0 ? &c->name : strcmp(name, "nodeid") == 0 ? &c->nodeid : NULL;
+    case 'f': return strcmp(name, "file") == 0 ? &c->file : NULL;
+    case 'l': return strcmp(name, "line") == 0 ? line : NULL;
+    case 't': return strcmp(name, "time") == 0 ? time : NULL;
+    }
+    return NULL;
+}
+
+/* attrs: nb 5-tuples (localname, prefix, URI, value, end); libxml2 drops a repeated
+ * attribute, so each name comes at most once. */
+static void open_testcase(Reader *r, const xmlChar **attrs, int nb)
+{
+    CaseBuf *c = &r->c;
+    size_t line = NO_ATTR, time = NO_ATTR;
+    c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
+    for (int i = 0; i < nb; i++, attrs += 5) {
+        size_t *slot = attrs[1] == NULL ? testcase_slot(c, (const char *)attrs[0], &line, &time) : NULL;
+        if (slot != NULL)
+            *slot = attr_store(c, attrs[3], attrs[4]);
+    }
+    c->line = parse_line(casebuf_str(c, line));
+    c->time = parse_seconds(casebuf_str(c, time));
+    r->case_depth = r->depth;
+}
+
+static void open_result(Reader *r, const char *nm, const xmlChar **attrs, int nb)
+{
+    CaseBuf *c = &r->c;
+    if (c->nresults == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 2;
+        c->results = xrealloc(c->results, cap * sizeof *c->results);
+        for (size_t i = c->cap; i < cap; i++)
+            strbuf_init(&c->results[i].text);
+        c->cap = cap;
+    }
+    ResultBuf *res = &c->results[c->nresults++];
+    res->tag = nm[0] == 'f' ? JUNIT_RESULT_FAILURE
+               : nm[0] == 'e' ? JUNIT_RESULT_ERROR
+                              : JUNIT_RESULT_SKIPPED;
+    res->message = attr_get(c, attrs, nb, "message");
+    res->type = attr_get(c, attrs, nb, "type");
+    strbuf_reset(&res->text);
+    r->cur = res;
+}
+
+/* The pytestmon plugin's properties: "pytestmon.frames" of a testcase (kept with it) and
+ * "pytestmon.counts" of the suite (kept in the summary). Other properties are skipped. */
+static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
+{
+    const xmlChar **name = NULL, **value = NULL;
+    for (int i = 0; i < nb; i++, attrs += 5) {
+        if (attrs[1] != NULL)
+            continue;
+        if (strcmp((const char *)attrs[0], "name") == 0)
+            name = attrs;
+        else if (strcmp((const char *)attrs[0], "value") == 0)
+            value = attrs;
+    }
+    if (name == NULL || value == NULL || name[4] - name[3] < 10 ||
+        memcmp(name[3], "pytestmon.", 10) != 0)
+        return;
+    size_t len = (size_t)(name[4] - name[3]);
+    if (in_case && len == 16 && memcmp(name[3], "pytestmon.frames", 16) == 0) {
+        r->c.frames = attr_store(&r->c, value[3], value[4]);
+    } else if (!in_case && len == 16 && memcmp(name[3], "pytestmon.counts", 16) == 0 &&
+               r->sum != NULL) {
+        size_t off = attr_store(&r->c, value[3], value[4]); /* c->strings is free outside a testcase */
+        free(r->sum->counts);
+        r->sum->counts = xstrdup(casebuf_str(&r->c, off));
+        strbuf_reset(&r->c.strings);
+    }
+}
+
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
+                     int nb_defaulted, const xmlChar **attrs)
+{
+    (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
+    Reader *r = ctx;
+    const char *nm = (const char *)localname;
+    bool in_case = r->case_depth >= 0;
+    if (r->depth == 0) {
+        r->seen_root = true;
+        if (strcmp(nm, "testsuites") != 0 && strcmp(nm, "testsuite") != 0) {
+            if (r->err != NULL)
+                strbuf_printf(r->err, "not a JUnit XML document (root element <%s>)", nm);
+            reader_stop(r, JUNIT_ENOTJUNIT);
+            return;
+        }
+    }
+    if (!in_case && strcmp(nm, "testsuite") == 0) {
+        if (r->sum != NULL) { /* c->strings is free outside a testcase */
+            size_t t = attr_get(&r->c, attrs, nb_attributes, "time");
+            r->sum->nsuites++;
+            r->sum->seconds += parse_seconds(casebuf_str(&r->c, t));
+            strbuf_reset(&r->c.strings);
+        }
+    } else if (!in_case && strcmp(nm, "testcase") == 0) {
+        open_testcase(r, attrs, nb_attributes);
+    } else if (in_case && r->depth == r->case_depth + 1 &&
+               (strcmp(nm, "failure") == 0 || strcmp(nm, "error") == 0 ||
+                strcmp(nm, "skipped") == 0)) {
+        open_result(r, nm, attrs, nb_attributes);
+    } else if (nm[0] == 'p' && strcmp(nm, "property") == 0) {
+        on_property(r, in_case, attrs, nb_attributes);
+    }
+    r->depth++;
+}
+
+static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+    (void)localname, (void)prefix, (void)uri;
+    Reader *r = ctx;
+    r->depth--;
+    if (r->depth == 0)
+        r->root_closed = true;
+    if (r->cur != NULL && r->depth == r->case_depth + 1) {
+        r->cur = NULL;
+    } else if (r->case_depth >= 0 && r->depth == r->case_depth) {
+        r->case_depth = -1;
+        r->cur = NULL;
+        int rc = emit_case(&r->c, r->fn, r->ud, r->sum);
+        if (rc < 0)
+            reader_stop(r, rc);
+    }
+}
+
+/* Text (and CDATA) directly inside a failure/error/skipped element; deeper text is dropped. */
+static void on_text(void *ctx, const xmlChar *s, int len)
+{
+    Reader *r = ctx;
+    if (r->cur != NULL && r->depth == r->case_depth + 2)
+        strbuf_append(&r->cur->text, (const char *)s, (size_t)len);
+}
+
+/* Called as soon as "<!DOCTYPE name ...>" has been read, before any internal subset is parsed:
+ * no entity is ever declared, expanded or fetched. (No entityDecl handler is set either, so an
+ * entity would stay undefined even if parsing went on.) */
+static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,
+                       const xmlChar *system_id)
+{
+    (void)name, (void)external_id, (void)system_id;
+    Reader *r = ctx;
+    r->doctype = true;
+    r->xml->StopParser(r->ctxt);
+}
+
+static void on_xml_error(void *ctx, xmlErrorPtr e)
+{
+    Reader *r = ctx;
+    if (r == NULL || e == NULL || e->level < XML_ERR_ERROR || r->have_xml_err)
+        return;
+    r->have_xml_err = true;
+    r->xml_err_at_eof = r->at_eof;
+    r->xml_err_line = e->line;
+    if (e->message != NULL) {
+        size_t n = strlen(e->message);
+        while (n > 0 && (e->message[n - 1] == '\n' || e->message[n - 1] == ' '))
+            n--;
+        strbuf_append(&r->xml_err, e->message, n);
+    }
+}
+
+/* ---- the reader --------------------------------------------------------------------------- */
+
+static const xmlSAXHandler junit_sax = {
+    .internalSubset = on_doctype,
+    .characters = on_text,
+    .cdataBlock = on_text,
+    .ignorableWhitespace = on_text,
+    .initialized = XML_SAX2_MAGIC,
+    .startElementNs = on_start,
+    .endElementNs = on_end,
+    .serror = on_xml_error,
+};
+
+/* Options: no network, texts over 10 MB allowed (captured output is not truncated), the
+ * encoding declaration ignored (pytest writes UTF-8); never NOENT/DTDLOAD. */
+#define JUNIT_XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_IGNORE_ENC)
+
+static int reader_init(Reader *r, const char *url, JunitCaseFn fn, void *ud, JunitSummary *sum,
+                       StrBuf *err)
+{
+    *r = (Reader){.fn = fn, .ud = ud, .sum = sum, .err = err, .case_depth = -1};
+    if (sum != NULL)
+        *sum = (JunitSummary){0, 0, 0, NULL};
+    int rc = xmllib_get(&r->xml, err);
+    if (rc != 0)
+        return rc;
+    xmlSAXHandler sax = junit_sax; /* libxml2 copies it; the const table stays untouched */
+    r->ctxt = r->xml->CreatePushParserCtxt(&sax, r, NULL, 0, url);
+    if (r->ctxt == NULL) {
+        if (err != NULL)
+            strbuf_puts(err, "cannot create an XML parser (out of memory)");
+        return -ENOMEM;
+    }
+    r->xml->CtxtUseOptions(r->ctxt, JUNIT_XML_OPTIONS);
+    strbuf_init(&r->xml_err);
+    strbuf_init(&r->c.strings);
+    casebuf_reset(&r->c);
+    return 0;
+}
+
+/* Feeds bytes; false once the reader has a result (stop feeding). */
+static bool reader_push(Reader *r, const char *buf, size_t len)
+{
+    r->xml->ParseChunk(r->ctxt, buf, (int)len, 0);
+    return r->rc == 0 && !r->doctype && r->ctxt->wellFormed && !r->have_xml_err;
+}
+
+/* Tells libxml2 the input ended: what it reports now is about a document cut short. */
+static void reader_end(Reader *r)
+{
+    r->at_eof = true;
+    r->xml->ParseChunk(r->ctxt, NULL, 0, 1);
+}
+
+/* The outcome once input ended (or parsing stopped), with the message for it. */
+static int reader_finish(Reader *r, size_t total)
+{
+    StrBuf *err = r->err;
+    int rc = 0;
+    if (r->rc != 0) {
+        rc = r->rc;
+    } else if (total == 0) {
+        rc = JUNIT_EMALFORMED;
+        if (err != NULL)
+            strbuf_puts(err, "empty JUnit XML file (0 bytes)");
+    } else if (r->doctype) {
+        rc = JUNIT_EDOCTYPE;
+        if (err != NULL)
+            strbuf_puts(err, "DOCTYPE not allowed in JUnit XML (entity declarations are refused)");
+    } else if (r->have_xml_err || !r->ctxt->wellFormed) {
+        rc = JUNIT_EMALFORMED;
+        if (err != NULL) {
+            const char *what = (r->xml_err_at_eof && r->seen_root && !r->root_closed)
+                                   ? "truncated XML (unexpected end of file)"
+                                   : "truncated or malformed XML";
+            if (r->have_xml_err)
+                strbuf_printf(err, "%s at line %d: %s", what, r->xml_err_line,
+                              strbuf_cstr(&r->xml_err));
+            else
+                strbuf_puts(err, what);
+        }
+    } else if (!r->seen_root) {
+        rc = JUNIT_EMALFORMED;
+        if (err != NULL)
+            strbuf_puts(err, "empty JUnit XML document (no root element)");
+    }
+    return rc;
+}
+
+static void reader_destroy(Reader *r)
+{
+    casebuf_destroy(&r->c);
+    r->xml->FreeParserCtxt(r->ctxt);
+    strbuf_destroy(&r->xml_err);
+}
+
+static int read_fd(int fd, const char *path, Reader *r, StrBuf *err)
+{
+    char buf[JUNIT_CHUNK];
+    size_t total = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            if (err != NULL)
+                strbuf_printf(err, "cannot read %s: %s", path, strerror(errno));
+            goto error;
+        }
+        total += (size_t)n;
+        if (n == 0)
+            reader_end(r);
+        if (n == 0 || !reader_push(r, buf, (size_t)n))
+            break;
+    }
+    rc = reader_finish(r, total);
+error:
+    return rc;
+}
+
+int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary, StrBuf *err)
+{
+    if (summary != NULL)
+        *summary = (JunitSummary){0, 0, 0, NULL};
+    Reader r;
+    int rc, fd;
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer (regular files ignore it). */
+    do {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        rc = -errno;
+        if (err != NULL)
+            strbuf_printf(err, "cannot open %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    /* Only regular files: a FIFO would block the caller, a directory is a mistake. */
+    struct stat st;
+    rc = fstat(fd, &st) != 0 ? -errno : S_ISREG(st.st_mode) ? 0 : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    if (rc != 0) {
+        if (err != NULL)
+            strbuf_printf(err, "cannot read %s: %s", path, strerror(-rc));
+        goto error;
+    }
+    if ((rc = reader_init(&r, path, fn, ud, summary, err)) != 0)
+        goto error;
+    rc = read_fd(fd, path, &r, err);
+    reader_destroy(&r);
+error:
+    close(fd);
+    return rc;
+}
+
+int junit_read_memory(const char *buf, size_t len, JunitCaseFn fn, void *ud, JunitSummary *summary,
+                      StrBuf *err)
+{
+    if (buf == NULL)
+        len = 0;
+    Reader r;
+    int rc = reader_init(&r, "memory", fn, ud, summary, err);
+    if (rc != 0)
+        return rc;
+    size_t off = 0;
+    bool more = true;
+    while (more && off < len) {
+        size_t n = len - off < JUNIT_CHUNK ? len - off : JUNIT_CHUNK;
+        more = reader_push(&r, buf + off, n);
+        off += n;
+    }
+    if (more)
+        reader_end(&r);
+    rc = reader_finish(&r, len);
+    reader_destroy(&r);
+    return rc;
+}
+
+const char *junit_outcome_name(JunitOutcome o)
+{
+    switch (o) {
+    case JUNIT_PASSED: return "passed";
+    case JUNIT_FAILED: return "failed";
+    case JUNIT_ERROR: return "error";
+    case JUNIT_COLLECTION_ERROR: return "collection error";
+    case JUNIT_SKIPPED: return "skipped";
+    case JUNIT_XFAILED: return "xfailed";
+    case JUNIT_XPASSED_STRICT: return "xpassed strict";
+    }
+    return "unknown";
+}
+
+void junit_summary_destroy(JunitSummary *sum)
+{
+    free(sum->counts);
+    sum->counts = NULL;
+}

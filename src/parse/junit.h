@@ -1,0 +1,115 @@
+/* junit: a streaming reader for the JUnit XML that pytest writes (--junitxml).
+ *
+ * Owns nothing between calls. It streams the document once through libxml2's SAX2 push parser
+ * (the file is read 16 KiB at a time and pushed; libxml2 is loaded on first use, see xmllib.h)
+ * and calls a visitor for every <testcase>; the JunitCase handed to the visitor (and every
+ * string in it) is borrowed until the visitor returns. Earlier testcases are not kept, so
+ * memory is bounded by the largest single testcase (its failure/error/skipped texts), not by
+ * file size, and the file is never mapped.
+ * <system-out>/<system-err> are skipped (their text is parsed, never copied); of <properties>
+ * only those of the pytestmon plugin (python/pytestmon_plugin.py) are kept, see JunitCase.frames
+ * and JunitSummary.counts. The plugin writes the same dialect plus a `nodeid` attribute.
+ *
+ * Safety: the input must not contain a DOCTYPE (pytest never writes one). Parsing stops at the
+ * SAX internalSubset event, raised as soon as "<!DOCTYPE name ...>" has been read and before
+ * any internal subset, so entity declarations are never parsed, expanded or fetched; no entity
+ * handler is installed either (with XML_PARSE_HUGE, libxml2 2.9 turns its own
+ * entity-amplification check off). Options are XML_PARSE_NONET | XML_PARSE_HUGE (texts > 10 MB
+ * are legal: captured output is not truncated) | XML_PARSE_IGNORE_ENC (pytest writes UTF-8);
+ * never NOENT/DTDLOAD. libxml2 diagnostics are captured, never printed.
+ *
+ * Outcome mapping (pytest 7.2 .. 9.1, see tests/fixtures/xml/):
+ *   no child                                   -> JUNIT_PASSED (also a non-strict xpass)
+ *   <failure message="[XPASS(strict)] ...">    -> JUNIT_XPASSED_STRICT
+ *   <skipped message="xfail-marked test passes unexpectedly"> -> JUNIT_XPASSED_STRICT (old pytest)
+ *   <failure>                                  -> JUNIT_FAILED
+ *   <error message="collection failure">       -> JUNIT_COLLECTION_ERROR
+ *   <error> (setup/teardown, internal, xdist worker crash) -> JUNIT_ERROR
+ *   <skipped type="pytest.xfail">              -> JUNIT_XFAILED
+ *   <skipped> (anything else)                  -> JUNIT_SKIPPED
+ * A testcase with several failure/error children (pytest 9.1 subtests) gets the outcome of the
+ * first failure/error child; all children are in JunitCase.results in document order. */
+#ifndef PYTESTMON_JUNIT_H
+#define PYTESTMON_JUNIT_H
+
+#include <errno.h>
+#include <stddef.h>
+
+#include "base/strbuf.h"
+
+/* Error returns (all negative). I/O failures return -errno from open()/read(). */
+#define JUNIT_EMALFORMED (-EBADMSG) /* empty, not XML, truncated, invalid characters/encoding */
+#define JUNIT_EDOCTYPE   (-EPERM)   /* the document has a DOCTYPE: rejected before parsing it */
+#define JUNIT_ENOTJUNIT  (-EPROTO)  /* well-formed XML whose root is not testsuites/testsuite */
+
+typedef enum {
+    JUNIT_PASSED,
+    JUNIT_FAILED,
+    JUNIT_ERROR,
+    JUNIT_COLLECTION_ERROR,
+    JUNIT_SKIPPED,
+    JUNIT_XFAILED,
+    JUNIT_XPASSED_STRICT,
+} JunitOutcome;
+
+typedef enum { JUNIT_RESULT_FAILURE, JUNIT_RESULT_ERROR, JUNIT_RESULT_SKIPPED } JunitResultTag;
+
+/* One <failure>, <error> or <skipped> child of a testcase. */
+typedef struct {
+    JunitResultTag tag;
+    const char *message; /* message attribute, NULL if absent (entities decoded, may be multi-line) */
+    const char *type;    /* type attribute, NULL if absent (pytest sets it on <skipped> only) */
+    const char *text;    /* element text, "" if none; "#x1B"-style escapes are left as-is */
+    size_t text_len;
+} JunitResult;
+
+/* One <testcase>. Every pointer is borrowed until the visitor returns. */
+typedef struct {
+    const char *classname; /* NULL if absent; "" for collection errors */
+    const char *name;      /* NULL if absent (pytest.exit / Ctrl-C write a nameless testcase) */
+    const char *file;      /* relative to rootdir, '/' separated; NULL if absent (xunit2) */
+    int line;              /* as in the XML: 0-based def line (first decorator); -1 if absent */
+    const char *nodeid;    /* pytest's own node id (the pytestmon plugin writes it); NULL if absent */
+    const char *frames;    /* "pytestmon.frames" property: JSON [[abs path, 1-based line], ...] of the
+                            * failure's traceback in the user's code, outermost first; NULL if absent */
+    double time;           /* seconds; 0 if absent or unparsable */
+    JunitOutcome outcome;
+    /* Convenience copies of results[i] for the child that decided the outcome (NULL if passed). */
+    const char *message;
+    const char *type;
+    const char *text;
+    const JunitResult *results;
+    size_t nresults;
+} JunitCase;
+
+/* Suite-level facts gathered while reading. */
+typedef struct {
+    size_t nsuites;   /* <testsuite> elements seen */
+    size_t ncases;    /* <testcase> elements handed to the visitor */
+    double seconds;   /* sum of the testsuite time attributes */
+    char *counts;     /* owned: the "pytestmon.counts" suite property (JSON: pytest's own counts
+                       * by category), or NULL; free with junit_summary_destroy() */
+} JunitSummary;
+
+void junit_summary_destroy(JunitSummary *sum);
+
+/* Visitor: return 0 to continue, a negative value to stop; junit_read returns that value. */
+typedef int (*JunitCaseFn)(const JunitCase *tc, void *ud);
+
+/* Read the JUnit file at `path`, calling `fn(tc, ud)` for each testcase in document order.
+ * `summary` (may be NULL) is filled even on error with what was seen so far. `err` (may be NULL)
+ * receives a one-line message on failure (appended), e.g.
+ *   "truncated or malformed XML at line 3: Premature end of data in tag testsuite line 1".
+ * Returns 0, a JUNIT_E* code, -errno for I/O errors, or the visitor's
+ * negative value.
+ * Testcases already visited stay visited when a later error is found. */
+int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary, StrBuf *err);
+
+/* Same, from a memory buffer (not necessarily NUL-terminated). */
+int junit_read_memory(const char *buf, size_t len, JunitCaseFn fn, void *ud, JunitSummary *summary,
+                      StrBuf *err);
+
+/* "passed", "failed", "error", "collection error", "skipped", "xfailed", "xpassed strict". */
+const char *junit_outcome_name(JunitOutcome o);
+
+#endif

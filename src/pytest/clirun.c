@@ -1,0 +1,169 @@
+/* clirun: command-line front end to the runner. */
+#include "pytest/clirun.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "pytest/runner.h"
+#include "base/strbuf.h"
+#include "base/textclean.h"
+
+typedef struct {
+    bool json;
+    json_t *result;
+    Runner *runner;
+    uv_signal_t sigint, sigterm;
+} CliRun;
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json] "
+                    "[--] [PYTEST ARGS...]\n");
+}
+
+static void on_finished(void *ud, json_t *result)
+{
+    CliRun *c = ud;
+    c->result = json_incref(result);
+    uv_close((uv_handle_t *)&c->sigint, NULL);
+    uv_close((uv_handle_t *)&c->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    CliRun *c = h->data;
+    (void)signum;
+    runner_cancel(c->runner);
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+/* `s` as one line safe for a terminal (textclean.h); a line break becomes a space. Caller frees. */
+static char *shown(const char *s)
+{
+    char *t = textclean_dup(s, strlen(s), TEXTCLEAN_KEEP_LF, 0);
+    for (char *p = t; (p = strchr(p, '\n')) != NULL;)
+        *p = ' ';
+    return t;
+}
+
+static void print_errorformat(json_t *result)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(result, "failures"), i, f) {
+        char *file = shown(str(f, "file")), *nodeid = shown(str(f, "nodeid"));
+        char *msg = shown(str(f, "message")), *crash = shown(str(f, "crash_file"));
+        printf("%s:%lld: %s %s\n", file, (long long)json_integer_value(json_object_get(f, "line")),
+               nodeid, msg);
+        if (*crash)
+            printf("%s:%lld: (raised here) %s\n", crash,
+                   (long long)json_integer_value(json_object_get(f, "crash_line")), msg);
+        free(file);
+        free(nodeid);
+        free(msg);
+        free(crash);
+    }
+    char *err = shown(str(result, "error")), *summary = shown(str(result, "summary"));
+    json_t *mem = json_object_get(result, "memory");
+    char *diag = shown(str(mem, "diagnosis"));
+    if (*err && !strstr(summary, err)) /* the summary usually says it already */
+        fprintf(stderr, "pytestmon: %s\n", err);
+    if (*diag && json_is_true(json_object_get(mem, "memory_related")))
+        fprintf(stderr, "pytestmon: memory: %s (cause: %s)\n", diag, str(mem, "diagnosis_cause"));
+    printf("pytest: %s\n", summary);
+    free(err);
+    free(summary);
+    free(diag);
+}
+
+static int parse_seconds(const char *s, uint64_t *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < 0)
+        return -1;
+    *ms = (uint64_t)(v * 1000.0);
+    return 0;
+}
+
+int clirun_main(int argc, char **argv)
+{
+    RunSpec spec = {0};
+    CliRun c = {0};
+    char cwd[4096];
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        } else if (strcmp(a, "--json") == 0) {
+            c.json = true;
+        } else if ((strcmp(a, "--cwd") == 0 || strcmp(a, "--python") == 0 ||
+                    strcmp(a, "--timeout") == 0) && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (a[2] == 'c')
+                spec.cwd = v;
+            else if (a[2] == 'p')
+                spec.python = v;
+            else if (parse_seconds(v, &spec.timeout_ms) != 0) {
+                fprintf(stderr, "pytestmon: --timeout takes seconds, got '%s'\n", v);
+                return 2;
+            }
+        } else if (strcmp(a, "--cwd") == 0 || strcmp(a, "--python") == 0 || strcmp(a, "--timeout") == 0) {
+            fprintf(stderr, "pytestmon: %s needs a value\n", a);
+            usage();
+            return 2;
+        } else {
+            break; /* the first argument we don't know is pytest's */
+        }
+    }
+    if (!spec.cwd)
+        spec.cwd = getcwd(cwd, sizeof cwd) ? cwd : ".";
+    spec.args = argv + i;
+    spec.nargs = (size_t)(argc - i);
+
+    signal(SIGPIPE, SIG_IGN);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    static const RunnerEvents events = {.finished = on_finished};
+    c.runner = runner_new(&loop, &events, &c);
+    uv_signal_init(&loop, &c.sigint);
+    uv_signal_init(&loop, &c.sigterm);
+    c.sigint.data = c.sigterm.data = &c;
+    uv_signal_start(&c.sigint, on_signal, SIGINT);
+    uv_signal_start(&c.sigterm, on_signal, SIGTERM);
+    runner_start(c.runner, &spec);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    runner_free(c.runner, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        fprintf(stderr, "pytestmon: internal error: handles left open\n");
+
+    int code = 1;
+    if (c.result) {
+        json_t *ec = json_object_get(c.result, "exit_code");
+        code = json_is_integer(ec) ? (int)json_integer_value(ec) : 1;
+        if (c.json) {
+            json_dumpf(c.result, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+            putchar('\n');
+        } else {
+            print_errorformat(c.result);
+        }
+        json_decref(c.result);
+    }
+    return code;
+}

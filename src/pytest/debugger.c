@@ -1,0 +1,608 @@
+/* debugger: debug launch configurations and the listening debugpy. See debugger.h. */
+#include "pytest/debugger.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "parse/collection.h"
+#include "pytest/collector.h"
+#include "pytest/execstep.h"
+#include "parse/location.h"
+#include "pytest/privdir.h"
+#include "pytest/project.h"
+#include "pytest/pyplugin.h"
+#include "pytest/runner.h"
+#include "pytest/runout.h"
+#include "base/strbuf.h"
+#include "parse/tail.h"
+#include "base/textclean.h"
+
+#define STDERR_TAIL 4096
+
+typedef struct Session Session;
+
+struct Debugger {
+    uv_loop_t *loop;
+    DebuggerEventFn on_event;
+    void *ud;
+    int64_t next_id;
+    Session *active;  /* being prepared or listening */
+    Session *live;    /* every session whose handles are not all closed */
+    char *exe;        /* this binary, for the exec step */
+    PrivdirOwner self;
+    bool shutting;
+    char readbuf[16 * 1024];
+};
+
+struct Session {
+    Debugger *d;
+    Session *next;
+    int64_t id;
+    bool listen;
+    char *cwd, *file, *root, *python, *tmpdir;
+    char *marker;         /* "PYTESTMON_DEBUG_SESSION=PID.ID": in the environment of everything
+                           * debugpy starts, its adapter too, which daemonizes (double fork,
+                           * setsid) and so reaches us as an orphan we must tell apart */
+    char **args;          /* the user's arguments, rewritten for the root */
+    char **user_env;      /* the user's KEY=VALUE entries */
+    int nearest_line;
+    Collector *collector; /* asking pytest what it collects; NULL otherwise */
+    char *error;          /* why it cannot go on, reported from the start timer */
+    uv_timer_t start_timer;
+    uv_process_t proc;
+    uv_pipe_t err;
+    Tail tail;
+    int open_handles;
+    bool proc_inited, spawned, exited, err_eof, cancelled, closed;
+    int64_t status;
+    int term_signal;
+};
+
+Debugger *debugger_new(uv_loop_t *loop, DebuggerEventFn on_event, void *ud)
+{
+    Debugger *d = xcalloc(1, sizeof *d);
+    d->loop = loop;
+    d->on_event = on_event;
+    d->ud = ud;
+    d->next_id = 1;
+    d->exe = execstep_self_path();
+    d->self.pid = (int)getpid();
+    privdir_owner_of("", d->self.pid, &d->self);
+    return d;
+}
+
+int debugger_free_port(const char *host)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        return -EINVAL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    socklen_t len = sizeof a;
+    int rc = 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        rc = -errno;
+    close(fd);
+    return rc < 0 ? rc : ntohs(a.sin_port);
+}
+
+/* ---- events ------------------------------------------------------------------- */
+
+static void emit(Session *s, json_t *payload)
+{
+    json_object_set_new(payload, "debug_id", json_integer(s->id));
+    if (!s->d->shutting && s->d->on_event)
+        s->d->on_event(s->d->ud, payload);
+    json_decref(payload);
+}
+
+static void emit_error(Session *s, const char *msg)
+{
+    emit(s, json_pack("{s:s}", "error", msg));
+}
+
+static json_t *string_list(char *const *v)
+{
+    json_t *a = json_array();
+    for (; v && *v; v++)
+        json_array_append_new(a, json_string_nocheck(*v));
+    return a;
+}
+
+/* argv + more (copied), NULL-terminated, as a new heap array. */
+static char **argv_plus(char *const *argv, char *const *more, size_t nmore)
+{
+    size_t n = 0;
+    while (argv && argv[n])
+        n++;
+    char **out = xcalloc(n + nmore + 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = xstrdup(argv[i]);
+    for (size_t i = 0; i < nmore; i++)
+        out[n + i] = xstrdup(more[i]);
+    return out;
+}
+
+/* ---- lifetime ----------------------------------------------------------------- */
+
+static void session_free(Session *s)
+{
+    if (s->tmpdir)
+        privdir_remove(s->tmpdir);
+    free(s->tmpdir);
+    free(s->cwd);
+    free(s->file);
+    free(s->root);
+    free(s->python);
+    free(s->error);
+    free(s->marker);
+    project_free_argv(s->args);
+    project_free_argv(s->user_env);
+    tail_destroy(&s->tail);
+    free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    Session *s = h->data;
+    if (--s->open_handles > 0)
+        return;
+    Debugger *d = s->d;
+    for (Session **pp = &d->live; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    session_free(s);
+}
+
+static void close_handle(void *h)
+{
+    uv_handle_t *handle = h;
+    if (handle->type != UV_UNKNOWN_HANDLE && !uv_is_closing(handle))
+        uv_close(handle, on_handle_closed);
+}
+
+/* The session is over: its handles close, then it is freed. */
+static void session_close(Session *s)
+{
+    if (s->closed)
+        return;
+    s->closed = true;
+    if (s->d->active == s)
+        s->d->active = NULL;
+    if (s->tmpdir) {
+        privdir_remove(s->tmpdir);
+        free(s->tmpdir);
+        s->tmpdir = NULL;
+    }
+    close_handle(&s->start_timer);
+    close_handle(&s->err);
+    if (s->proc_inited)
+        close_handle(&s->proc);
+}
+
+/* Does ROOT/proc/PID/environ hold the entry `entry` ("NAME=value")? */
+static bool proc_env_has(const char *root, int pid, const char *entry)
+{
+    StrBuf path = STRBUF_INIT, env = STRBUF_INIT;
+    strbuf_printf(&path, "%s/proc/%d/environ", root, pid);
+    FILE *f = fopen(strbuf_cstr(&path), "re");
+    strbuf_destroy(&path);
+    if (!f)
+        return false;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        strbuf_append(&env, buf, n);
+    fclose(f);
+    bool found = false;
+    size_t want = strlen(entry);
+    for (size_t at = 0; at < env.len && !found;) {
+        const char *e = strbuf_cstr(&env) + at;
+        size_t len = strnlen(e, env.len - at);
+        found = len == want && memcmp(e, entry, want) == 0;
+        at += len + 1;
+    }
+    strbuf_destroy(&env);
+    return found;
+}
+
+/* Our children (orphans reparented to us) carrying the session's marker: debugpy's adapter. */
+static void kill_marked(const Session *s)
+{
+    if (!s->marker)
+        return;
+    int *kids = NULL;
+    size_t n = runout_children_of_self(&kids);
+    for (size_t i = 0; i < n; i++)
+        if ((!s->spawned || s->exited || kids[i] != s->proc.pid) && proc_env_has("", kids[i], s->marker))
+            kill(kids[i], SIGKILL); /* the runner's orphan reaper reaps it */
+    free(kids);
+}
+
+/* SIGKILL to debugpy's session, every descendant seen, and its daemonized adapter. */
+static void kill_debuggee(Session *s)
+{
+    kill_marked(s);
+    if (!s->spawned || s->exited)
+        return;
+    int *pids = NULL;
+    size_t n = runout_descendants(s->proc.pid, &pids);
+    for (size_t i = 0; i < n; i++)
+        kill(pids[i], SIGKILL);
+    free(pids);
+    kill(-s->proc.pid, SIGKILL);
+}
+
+static bool session_cancel(Session *s)
+{
+    if (s->closed || s->cancelled)
+        return false;
+    s->cancelled = true;
+    if (s->d->active == s)
+        s->d->active = NULL;
+    if (s->collector) {
+        collector_cancel(s->collector); /* on_collected closes it */
+        return true;
+    }
+    if (s->spawned && !s->exited) {
+        kill_debuggee(s); /* on_exit reports and closes it */
+        return true;
+    }
+    session_close(s);
+    return true;
+}
+
+bool debugger_cancel(Debugger *d)
+{
+    return d->active ? session_cancel(d->active) : false;
+}
+
+bool debugger_owns_pid(const Debugger *d, int pid)
+{
+    for (const Session *s = d->live; s; s = s->next) {
+        if ((s->spawned && !s->exited && s->proc.pid == pid) ||
+            (s->collector && collector_pid(s->collector) == pid))
+            return true; /* libuv reaps it */
+        /* debugpy's adapter, while its debuggee lives: it reaches us as an orphan. */
+        if (s->spawned && !s->exited && !s->cancelled && !d->shutting && proc_env_has("", pid, s->marker))
+            return true;
+    }
+    return false;
+}
+
+void debugger_shutdown(Debugger *d)
+{
+    d->shutting = true;
+    for (Session *s = d->live; s; s = s->next)
+        session_cancel(s);
+}
+
+void debugger_free(Debugger *d)
+{
+    if (!d)
+        return;
+    /* Sessions are freed in their close callbacks: after the loop ran dry, none is left. */
+    free(d->exe);
+    free(d);
+}
+
+/* ---- the launch configuration ------------------------------------------------- */
+
+/* {python, cwd, module, args, env}: what a debug adapter launches. */
+static json_t *config_json(const Session *s, const char *target)
+{
+    json_t *args = string_list(s->args);
+    json_array_append_new(args, json_string_nocheck(target));
+    json_t *env = json_object();
+    for (char **e = s->user_env; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        StrBuf key = STRBUF_INIT;
+        strbuf_append(&key, *e, (size_t)(eq - *e));
+        json_object_set_new_nocheck(env, strbuf_cstr(&key), json_string_nocheck(eq + 1)); /* the last wins */
+        strbuf_destroy(&key);
+    }
+    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "python", s->python, "cwd", s->root, "module", "pytest",
+                     "args", args, "env", env);
+}
+
+/* ---- the listening debugpy ---------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    Session *s = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(s->d->readbuf, sizeof s->d->readbuf);
+}
+
+static void listen_ended(Session *s)
+{
+    size_t len = 0;
+    char *text = tail_read(&s->tail, &len);
+    char *clean = textclean_dup(text, len, TEXTCLEAN_KEEP_LF, TEXTCLEAN_MESSAGE_MAX);
+    free(text);
+    emit(s, json_pack("{s:b, s:I, s:i, s:b, s:s}", "exited", 1, "status", (json_int_t)s->status, "signal", s->term_signal,
+                      "cancelled", s->cancelled, "stderr", clean ? clean : ""));
+    free(clean);
+    session_close(s);
+}
+
+static void on_err_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    Session *s = st->data;
+    if (n > 0) {
+        tail_write(&s->tail, buf->base, (size_t)n);
+        return;
+    }
+    if (n == 0)
+        return;
+    uv_read_stop(st);
+    s->err_eof = true;
+    if (s->exited)
+        listen_ended(s);
+}
+
+static void on_debuggee_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+    Session *s = p->data;
+    s->exited = true;
+    s->status = status;
+    s->term_signal = term_signal;
+    kill(-p->pid, SIGKILL); /* what is left of its session could hold the pipe open */
+    if (s->d->active == s)
+        s->d->active = NULL;
+    if (s->err_eof)
+        listen_ended(s);
+}
+
+/* PYTHON -m debugpy --listen HOST:PORT --wait-for-client -m pytest ARGS TARGET */
+static char **listen_argv(const Session *s, int port, const char *target)
+{
+    size_t nargs = 0;
+    while (s->args && s->args[nargs])
+        nargs++;
+    char **argv = xcalloc(nargs + 10, sizeof *argv);
+    size_t k = 0;
+    StrBuf where = STRBUF_INIT;
+    strbuf_printf(&where, "%s:%d", DEBUGGER_HOST, port);
+    argv[k++] = xstrdup(s->python);
+    argv[k++] = xstrdup("-m");
+    argv[k++] = xstrdup("debugpy");
+    argv[k++] = xstrdup("--listen");
+    argv[k++] = strbuf_detach(&where);
+    argv[k++] = xstrdup("--wait-for-client");
+    argv[k++] = xstrdup("-m");
+    argv[k++] = xstrdup("pytest");
+    for (size_t i = 0; i < nargs; i++)
+        argv[k++] = xstrdup(s->args[i]);
+    argv[k++] = xstrdup(target);
+    return argv;
+}
+
+static void start_listening(Session *s, json_t *ev, const char *target)
+{
+    int port = debugger_free_port(DEBUGGER_HOST);
+    if (port < 0) {
+        json_decref(ev);
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "no free port on %s: %s", DEBUGGER_HOST, strerror(-port));
+        emit_error(s, strbuf_cstr(&sb));
+        strbuf_destroy(&sb);
+        session_close(s);
+        return;
+    }
+    char **argv = listen_argv(s, port, target);
+    char **step = execstep_argv((int)getpid(), argv);
+    StrBuf marker = STRBUF_INIT;
+    strbuf_printf(&marker, "PYTESTMON_DEBUG_SESSION=%d.%lld", (int)getpid(), (long long)s->id);
+    s->marker = strbuf_detach(&marker);
+    char **with_marker = argv_plus(s->user_env, &s->marker, 1);
+    char **env = runner_child_env(with_marker);
+    project_free_argv(with_marker);
+    uv_pipe_init(s->d->loop, &s->err, 0);
+    s->err.data = s;
+    s->open_handles++;
+    uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE},
+                                     {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                      .data.stream = (uv_stream_t *)&s->err}};
+    uv_process_options_t opt = {
+        .exit_cb = on_debuggee_exit,
+        .file = s->d->exe,
+        .args = step,
+        .env = env,
+        .cwd = s->root,
+        .flags = UV_PROCESS_DETACHED, /* its own session: cancel reaches what it starts */
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    s->proc.data = s;
+    int rc = uv_spawn(s->d->loop, &s->proc, &opt);
+    s->proc_inited = true; /* libuv registers the handle even when the spawn fails */
+    s->open_handles++;
+    project_free_argv(step);
+    project_free_argv(env);
+    if (rc != 0) {
+        json_decref(ev);
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "cannot start debugpy with '%s': %s", s->python, uv_strerror(rc));
+        emit_error(s, strbuf_cstr(&sb));
+        strbuf_destroy(&sb);
+        project_free_argv(argv);
+        session_close(s);
+        return;
+    }
+    s->spawned = true;
+    uv_read_start((uv_stream_t *)&s->err, on_alloc, on_err_read);
+    json_object_set_new(ev, "listen", json_pack("{s:s, s:i}", "host", DEBUGGER_HOST, "port", port));
+    json_object_set_new(ev, "pid", json_integer(s->proc.pid));
+    json_object_set_new(ev, "cmd", string_list(argv));
+    project_free_argv(argv);
+    emit(s, ev);
+}
+
+/* ---- preparing ---------------------------------------------------------------- */
+
+/* What to debug is known: `nodeid` (consumed; NULL: no collected node around the line, or no
+ * line asked for) or else the file. */
+static void prepared(Session *s, char *nodeid)
+{
+    const char *target = nodeid ? nodeid : s->file;
+    json_t *ev = json_pack("{s:o, s:s}", "config", config_json(s, target), "target", target);
+    if (s->nearest_line > 0)
+        json_object_set_new(ev, "nearest_found", json_boolean(nodeid != NULL));
+    if (s->listen) {
+        start_listening(s, ev, target);
+    } else {
+        emit(s, ev);
+        session_close(s);
+    }
+    free(nodeid);
+}
+
+static char *collect_path(const Session *s)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s/collect.json", s->tmpdir);
+    return strbuf_detach(&sb);
+}
+
+static void on_collected(void *ud, int64_t status)
+{
+    Session *s = ud;
+    s->collector = NULL;
+    if (s->cancelled || s->d->shutting) {
+        session_close(s);
+        return;
+    }
+    char *path = collect_path(s);
+    Collection c;
+    StrBuf err = STRBUF_INIT;
+    char *nodeid = NULL;
+    if (status >= 0 && collection_read(path, &c, &err) == 0)
+        nodeid = collection_nearest(&c, s->file, s->nearest_line);
+    collection_destroy(&c);
+    strbuf_destroy(&err);
+    free(path);
+    prepared(s, nodeid);
+}
+
+static void on_start_timer(uv_timer_t *t)
+{
+    Session *s = t->data;
+    if (s->cancelled || s->d->shutting) {
+        session_close(s);
+    } else if (s->error) {
+        emit_error(s, s->error);
+        session_close(s);
+    } else {
+        prepared(s, NULL);
+    }
+}
+
+/* Asks pytest (with our plugin) what it collects in the file. 0, or -1 with s->error set. */
+static int start_collect(Session *s, const char *plugin_dir)
+{
+    int rc = privdir_create(privdir_base(), &s->d->self, &s->tmpdir);
+    if (rc < 0) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
+        s->error = strbuf_detach(&sb);
+        return -1;
+    }
+    char *head[] = {s->python, "-m", "pytest", "-p", PYPLUGIN_MODULE};
+    char *tail[] = {"--collect-only", "-q", s->file};
+    /* python -m pytest -p PLUGIN ARGS --collect-only -q FILE */
+    size_t nargs = 0;
+    while (s->args && s->args[nargs])
+        nargs++;
+    char **with_head = argv_plus(NULL, head, sizeof head / sizeof head[0]);
+    char **with_args = argv_plus(with_head, s->args, nargs);
+    char **argv = argv_plus(with_args, tail, sizeof tail / sizeof tail[0]);
+    project_free_argv(with_head);
+    project_free_argv(with_args);
+    StrBuf report = STRBUF_INIT, path = STRBUF_INIT;
+    strbuf_printf(&report, "%s/report.xml", s->tmpdir);
+    strbuf_printf(&path, "%s/collect.json", s->tmpdir);
+    char **env = runner_child_env(s->user_env);
+    env = pyplugin_env(env, plugin_dir, strbuf_cstr(&report));
+    env = pyplugin_collect_env(env, strbuf_cstr(&path));
+    strbuf_destroy(&report);
+    strbuf_destroy(&path);
+    s->collector = collector_start(s->d->loop, s->d->exe, argv, env, s->root, on_collected, s, &rc);
+    project_free_argv(argv);
+    project_free_argv(env);
+    if (!s->collector) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "cannot start '%s': %s", s->python, uv_strerror(rc));
+        s->error = strbuf_detach(&sb);
+        return -1;
+    }
+    return 0;
+}
+
+static char **copy_list(char *const *v, size_t n)
+{
+    return argv_plus(NULL, v, n);
+}
+
+int64_t debugger_start(Debugger *d, const DebugSpec *spec)
+{
+    debugger_cancel(d);
+    Session *s = xcalloc(1, sizeof *s);
+    s->d = d;
+    s->id = d->next_id++;
+    s->next = d->live;
+    d->live = s;
+    s->listen = spec->listen;
+    s->user_env = copy_list(spec->env, spec->nenv);
+    tail_init(&s->tail, STDERR_TAIL);
+    uv_timer_init(d->loop, &s->start_timer);
+    s->start_timer.data = s;
+    s->open_handles = 1;
+    if (d->shutting) {
+        s->cancelled = true;
+        session_close(s);
+        return s->id;
+    }
+    d->active = s;
+    s->cwd = realpath(spec->cwd && *spec->cwd ? spec->cwd : ".", NULL);
+    if (!s->cwd) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "working directory is not a directory: %s", spec->cwd ? spec->cwd : "(none)");
+        s->error = strbuf_detach(&sb);
+        uv_timer_start(&s->start_timer, on_start_timer, 0, 0);
+        return s->id;
+    }
+    if (!spec->file || !*spec->file) {
+        s->error = xstrdup("no file to debug");
+        uv_timer_start(&s->start_timer, on_start_timer, 0, 0);
+        return s->id;
+    }
+    ProjectChoice c;
+    project_resolve(s->cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &c);
+    s->root = c.root; /* the Session takes both strings over */
+    s->python = c.python;
+    s->file = location_normalize(s->cwd, spec->file);
+    s->args = project_rewrite_args(s->cwd, spec->args, spec->nargs);
+    s->nearest_line = spec->nearest_line;
+    char *plugin_dir = spec->nearest_line > 0 ? pyplugin_find_dir() : NULL;
+    if (plugin_dir && start_collect(s, plugin_dir) == 0) {
+        free(plugin_dir);
+        return s->id;
+    }
+    free(plugin_dir);
+    /* No line, no plugin to ask (the whole file), or an error: answer from the loop. */
+    uv_timer_start(&s->start_timer, on_start_timer, 0, 0);
+    return s->id;
+}

@@ -1,0 +1,98 @@
+/* pyplugin: locating our pytest plugin and the environment that loads it. See pyplugin.h. */
+#include "pytest/pyplugin.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/strbuf.h"
+
+static bool has_plugin(const char *dir)
+{
+    StrBuf p = STRBUF_INIT;
+    strbuf_printf(&p, "%s/" PYPLUGIN_MODULE ".py", dir);
+    struct stat st;
+    bool ok = stat(strbuf_cstr(&p), &st) == 0 && S_ISREG(st.st_mode);
+    strbuf_destroy(&p);
+    return ok;
+}
+
+char *pyplugin_find_dir(void)
+{
+    const char *env = getenv("PYTESTMON_PYDIR");
+    if (env && *env)
+        return has_plugin(env) ? xstrdup(env) : NULL;
+    char *exe = realpath("/proc/self/exe", NULL);
+    if (!exe)
+        return NULL;
+    char *found = NULL;
+    StrBuf cand = STRBUF_INIT;
+    for (int up = 0; up < 4 && !found; up++) {
+        char *slash = strrchr(exe, '/');
+        if (!slash || slash == exe)
+            break;
+        *slash = '\0'; /* exe is now the directory `up` levels above the binary */
+        strbuf_reset(&cand);
+        strbuf_printf(&cand, "%s/python", exe);
+        if (has_plugin(strbuf_cstr(&cand)))
+            found = strbuf_detach(&cand);
+    }
+    strbuf_destroy(&cand);
+    free(exe);
+    return found;
+}
+
+/* Index of NAME= in env, or -1. */
+static long find_var(char **env, const char *name)
+{
+    size_t n = strlen(name);
+    for (long i = 0; env[i]; i++)
+        if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+            return i;
+    return -1;
+}
+
+static char **set_var(char **env, const char *name, char *entry)
+{
+    long at = find_var(env, name);
+    if (at >= 0) {
+        free(env[at]);
+        env[at] = entry;
+        return env;
+    }
+    size_t n = 0;
+    while (env[n])
+        n++;
+    env = xrealloc(env, (n + 2) * sizeof *env);
+    env[n] = entry;
+    env[n + 1] = NULL;
+    return env;
+}
+
+char **pyplugin_env(char **env, const char *dir, const char *report)
+{
+    StrBuf sb = STRBUF_INIT;
+    long at = find_var(env, "PYTHONPATH");
+    const char *old = at >= 0 ? env[at] + strlen("PYTHONPATH=") : "";
+    strbuf_printf(&sb, "PYTHONPATH=%s%s%s", dir, *old ? ":" : "", old);
+    env = set_var(env, "PYTHONPATH", strbuf_detach(&sb));
+    strbuf_printf(&sb, "PYTESTMON_REPORT=%s", report);
+    return set_var(env, "PYTESTMON_REPORT", strbuf_detach(&sb));
+}
+
+char **pyplugin_collect_env(char **env, const char *path)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "PYTESTMON_COLLECT=%s", path);
+    return set_var(env, "PYTESTMON_COLLECT", strbuf_detach(&sb));
+}
+
+char **pyplugin_coverage_env(char **env, const char *path)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "PYTESTMON_COVERAGE=%s", path);
+    return set_var(env, "PYTESTMON_COVERAGE", strbuf_detach(&sb));
+}

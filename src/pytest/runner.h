@@ -1,0 +1,106 @@
+/* runner: one pytest run at a time on a libuv loop.
+ *
+ * Owns the pytest child (its own session and process group, so signals reach xdist
+ * workers and anything pytest started; started through the exec step of execstep.h so
+ * that it dies with us), its stdout/stderr pipes, the run's timers, its private 0700
+ * temporary directory (privdir.h: JUnit report; removed after the run, and swept at
+ * runner_new when its owner was killed) and its log file. Output is streamed: a bounded tail in memory, everything in the log, and
+ * progress parsed on the fly. When the child has exited and its pipes are drained the
+ * results are read and the `finished` event fires; then the run's handles close.
+ *
+ * A new run while one is active cancels the old one first (SIGTERM to its group and
+ * tracked descendants, SIGKILL after the grace period); the old run still reports
+ * `finished` with status "cancelled". While RUNNER_MAX_CLOSING cancelled runs are still
+ * ending, a new run is pending: it starts when one of their pytests has been reaped (they
+ * get SIGKILL at once), and a pending run that is cancelled or superseded finishes "cancelled"
+ * without starting. This bounds the pipes, log files and processes a burst of requests
+ * can hold. The co-process is a child subreaper, so
+ * descendants that escape the group (setsid) stay visible and are ended too. */
+#ifndef PYTESTMON_RUNNER_H
+#define PYTESTMON_RUNNER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "parse/coverage.h"
+#include "mem/headroom.h"
+#include "base/strbuf.h"
+
+/* Cancelled runs whose pytest has not been reaped yet. Each holds a process, two pipes
+ * and a log file; beyond this many a new run waits (and hurries them with SIGKILL), so a
+ * burst of run/cancel requests cannot exhaust the descriptors or the process table. */
+#define RUNNER_MAX_CLOSING 4
+
+typedef struct {
+    const char *cwd;           /* the editor's cwd: relative args are meant from here */
+    const char *file;          /* optional: the current file, to find the project root */
+    char *const *args;         /* user arguments for pytest */
+    size_t nargs;
+    const char *python;        /* NULL or "": choose (see project.h) */
+    char *const *env;          /* extra "KEY=VALUE" entries */
+    size_t nenv;
+    uint64_t timeout_ms;       /* 0: none */
+    uint64_t kill_grace_ms;    /* SIGTERM -> SIGKILL delay; 0 picks 2000 */
+    const char *log_path;      /* full output goes here; NULL: no log */
+    unsigned sample_interval_ms; /* memory sampling of the pytest tree; 0 picks 100 */
+    size_t tail_bytes;         /* output kept in memory; 0 picks 64 KiB */
+    int nearest_line;          /* > 0 with `file`: run the collected test (or class) around this
+                                * 1-based line of `file`, found by asking pytest what it collects
+                                * there first (the plugin's record, collection.h); the whole file
+                                * when none contains it. 0: run `args` as they are. */
+    bool coverage;             /* measure with pytest-cov (coverage.h): coverage_pytest_args() after
+                                * the user's, the report read at the end and handed to `coverage` */
+    char *const *coverage_files; /* with coverage: the files open in the editor (handed back) */
+    size_t ncoverage_files;
+} RunSpec;
+
+/* Events; the json_t is borrowed until the callback returns. */
+typedef struct {
+    void (*started)(void *ud, json_t *event);
+    void (*progress)(void *ud, json_t *event);
+    void (*finished)(void *ud, json_t *result);
+    /* Right after `finished` of a coverage run whose report was read: consumes cov (a heap
+     * Coverage: coverage_destroy() and free()); `files` (the spec's coverage_files,
+     * NULL-terminated) is borrowed until the callback returns. */
+    void (*coverage)(void *ud, int64_t run_id, Coverage *cov, char *const *files);
+} RunnerEvents;
+
+typedef struct Runner Runner;
+
+Runner *runner_new(uv_loop_t *loop, const RunnerEvents *events, void *ud);
+/* Ends every live run at once (SIGKILL) and closes all handles; `done` runs when the
+ * last handle is closed, after which the Runner is freed. */
+void runner_free(Runner *r, void (*done)(void *ud), void *ud);
+
+/* Starts a run (spec borrowed; copied). Returns the run id (> 0). A run that cannot
+ * start (bad cwd, no interpreter) still gets an id and reports `finished` with
+ * status "error" from the loop, never synchronously. */
+int64_t runner_start(Runner *r, const RunSpec *spec);
+/* The id the next runner_start() will return. */
+int64_t runner_next_id(const Runner *r);
+/* Cancels the active or pending run; false if none. */
+bool runner_cancel(Runner *r);
+/* A run is active or pending. */
+bool runner_active(const Runner *r);
+/* Ends and reaps our children that are no live run's pytest: descendants orphaned by
+ * a finished run (we are a child subreaper) may reach us after it ended. Never waits:
+ * one that has not died yet is reaped by a later call. Call it now and then (the server
+ * does on every status tick). */
+void runner_reap_orphans(Runner *r);
+/* Children of ours that someone else owns (debugger.h): runner_reap_orphans leaves a pid
+ * alone when `owns(ud, pid)` says so. */
+void runner_set_foreign(Runner *r, bool (*owns)(void *ud, int pid), void *ud);
+/* The environment a run gives pytest, without our plugin's entries: ours, PYTHONUNBUFFERED=1
+ * and the user's `extra` "KEY=VALUE" entries (NULL-terminated; they replace ours). A new
+ * NULL-terminated heap array of heap strings (free with project_free_argv). */
+char **runner_child_env(char *const *extra);
+/* pid of the active pytest process, or 0. */
+int runner_active_pid(const Runner *r);
+/* The active pytest's headroom as last sampled, if that was at most max_age_ms ago (borrowed
+ * until the loop runs again), else NULL: no run, not yet sampled, or sampling too sparse. */
+const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms);
+
+#endif

@@ -1,0 +1,598 @@
+/* runout: output streaming, progress and the result document of a run. */
+#include "pytest/runout.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mem/headroom.h"
+#include "mem/procmem.h"
+#include "parse/junit.h"
+#include "parse/pytesterr.h"
+#include "parse/report.h"
+#include "base/strbuf.h"
+#include "base/textclean.h"
+
+#define KEEP_SLOWEST 50
+#define MAX_SEEN_FAILED 10000
+
+void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path)
+{
+    memset(o, 0, sizeof *o);
+    tail_init(&o->tail, tail_bytes ? tail_bytes : 64 * 1024);
+    tail_init(&o->err_tail, 8 * 1024);
+    o->progress = progress_new();
+    o->summary = summary_new();
+    o->seen_failed = json_object();
+    runlog_open(&o->log, log_path, RUNOUT_LOG_HEAD, RUNOUT_LOG_TAIL);
+}
+
+void runout_destroy(RunOutput *o)
+{
+    runlog_destroy(&o->log);
+    tail_destroy(&o->tail);
+    tail_destroy(&o->err_tail);
+    progress_free(o->progress);
+    summary_free(o->summary);
+    json_decref(o->seen_failed);
+    memset(o, 0, sizeof *o);
+}
+
+/* Keeps the node ids that progress lines reported FAILED/ERROR: when pytest dies
+ * before its short summary, they are all the fallback has. */
+static void remember_failed(RunOutput *o)
+{
+    ProgressResult *res = NULL;
+    size_t dropped = 0;
+    size_t n = progress_take_finished(o->progress, &res, &dropped);
+    for (size_t i = 0; i < n; i++) {
+        ProgressStatus st = res[i].status;
+        if ((st == PROGRESS_FAILED || st == PROGRESS_ERROR) &&
+            json_object_size(o->seen_failed) < MAX_SEEN_FAILED)
+            json_object_set_new(o->seen_failed, res[i].nodeid,
+                                json_string(st == PROGRESS_FAILED ? "failed" : "error"));
+    }
+    progress_results_free(res, n);
+}
+
+/* Scans each chunk together with the end of the one before it. */
+static void watch_enomem(RunOutput *o, const char *data, size_t len)
+{
+    if (o->saw_enomem)
+        return;
+    char joined[sizeof o->edge * 2];
+    size_t head = len < sizeof o->edge ? len : sizeof o->edge;
+    memcpy(joined, o->edge, o->edge_len);
+    memcpy(joined + o->edge_len, data, head);
+    size_t jlen = o->edge_len + head;
+    if (headroom_text_says_enomem(joined, jlen) || headroom_text_says_enomem(data, len)) {
+        o->saw_enomem = true;
+        return;
+    }
+    const char *end = len >= sizeof o->edge ? data + len : joined + jlen;
+    size_t avail = len >= sizeof o->edge ? len : jlen;
+    o->edge_len = avail < sizeof o->edge ? avail : sizeof o->edge;
+    memmove(o->edge, end - o->edge_len, o->edge_len);
+}
+
+bool runout_saw_enomem(const RunOutput *o)
+{
+    return o->saw_enomem;
+}
+
+void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
+{
+    watch_enomem(o, data, len);
+    tail_write(&o->tail, data, len);
+    runlog_write(&o->log, data, len);
+    if (is_stderr) {
+        o->bytes_err += len;
+        tail_write(&o->err_tail, data, len);
+        return;
+    }
+    o->bytes_out += len;
+    progress_feed(o->progress, data, len);
+    summary_feed(o->summary, data, len);
+    remember_failed(o);
+}
+
+bool runout_progress_changed(RunOutput *o)
+{
+    return progress_take_changed(o->progress);
+}
+
+const char *runout_current_test(const RunOutput *o)
+{
+    return progress_current(o->progress);
+}
+
+/* A copy of `s` with invalid UTF-8 replaced by U+FFFD, so JSON output never fails. */
+static json_t *utf8_string(const char *s, size_t len)
+{
+    StrBuf sb = STRBUF_INIT;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = n > 0 && i + n <= len && (n != 2 || c >= 0xc2);
+        for (size_t k = 1; ok && k < n; k++)
+            ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
+        if (ok && n == 3) {
+            unsigned char c1 = (unsigned char)s[i + 1];
+            ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+        } else if (ok && n == 4) {
+            unsigned char c1 = (unsigned char)s[i + 1];
+            ok = c <= 0xf4 && !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+        }
+        if (ok) {
+            strbuf_append(&sb, s + i, n);
+            i += n;
+        } else {
+            strbuf_puts(&sb, "\xef\xbf\xbd");
+            i++;
+        }
+    }
+    json_t *j = json_stringn(strbuf_cstr(&sb), sb.len);
+    strbuf_destroy(&sb);
+    return j ? j : json_string("");
+}
+
+static json_t *utf8_cstring(const char *s)
+{
+    return utf8_string(s, strlen(s));
+}
+
+/* `s` made safe to show (textclean.h: no control sequences, valid UTF-8), at most max bytes. */
+static json_t *display_cstring(const char *s, unsigned flags, size_t max)
+{
+    char *t = textclean_dup(s, strlen(s), flags, max);
+    json_t *j = json_string(t);
+    free(t);
+    return j ? j : json_string("");
+}
+
+json_t *runout_progress_json(RunOutput *o)
+{
+    const ProgressCounts *c = progress_counts(o->progress);
+    json_t *j = json_pack("{s:i, s:i, s:i, s:i}", "done", (int)c->done, "total",
+                          (int)(c->collected > 0 ? c->collected : 0), "failed", (int)c->failed_so_far,
+                          "percent", c->percent < 0 ? 0 : c->percent);
+    const char *cur = progress_current(o->progress);
+    if (cur)
+        json_object_set_new(j, "current", utf8_cstring(cur));
+    return j;
+}
+
+const char *runout_exit_meaning(int64_t code)
+{
+    switch (code) {
+    case 0: return "all tests passed";
+    case 1: return "tests failed";
+    case 2: return "interrupted";
+    case 3: return "internal error";
+    case 4: return "usage error";
+    case 5: return "no tests collected";
+    case 6: return "too many warnings";
+    default: return "unknown exit code";
+    }
+}
+
+static const char *status_for_exit(int64_t code)
+{
+    switch (code) {
+    case 0: return "passed";
+    case 1: return "failed";
+    case 2: return "interrupted";
+    case 3: return "internal_error";
+    case 4: return "usage_error";
+    case 5: return "no_tests";
+    default: return "error";
+    }
+}
+
+/* "3 failed, 120 passed, 2 skipped in 2.14s", pytest's own order and words. */
+static char *summary_line(json_t *counts, double seconds)
+{
+    static const char *const order[][2] = {{"failed", "failed"},   {"passed", "passed"},
+                                           {"skipped", "skipped"}, {"deselected", "deselected"},
+                                           {"xfailed", "xfailed"}, {"xpassed", "xpassed"},
+                                           {"errors", "error"}};
+    StrBuf sb = STRBUF_INIT;
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        json_int_t n = json_integer_value(json_object_get(counts, order[i][0]));
+        if (n <= 0)
+            continue;
+        const char *word = order[i][1];
+        bool plural = n != 1 && strcmp(word, "error") == 0;
+        strbuf_printf(&sb, "%s%lld %s%s", sb.len ? ", " : "", (long long)n, word, plural ? "s" : "");
+    }
+    if (!sb.len)
+        strbuf_puts(&sb, "no tests ran");
+    strbuf_printf(&sb, " in %.2fs", seconds);
+    return strbuf_detach(&sb);
+}
+
+/* The last line of `text` that says "error:" (pytest's usage message names the
+ * reason there, then prints its rootdir), else the last non-blank line. */
+static char *last_line(const char *text, size_t len);
+
+static char *usage_reason(const char *text, size_t len)
+{
+    size_t end = len;
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && text[start - 1] != '\n')
+            start--;
+        if (memmem(text + start, end - start, "error:", 6))
+            return xstrndup(text + start, end - start);
+        end = start > 0 ? start - 1 : 0;
+    }
+    return last_line(text, len);
+}
+
+/* The last non-blank line of `text`. */
+static char *last_line(const char *text, size_t len)
+{
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        len--;
+    size_t start = len;
+    while (start > 0 && text[start - 1] != '\n')
+        start--;
+    return xstrndup(text + start, len - start);
+}
+
+static bool contains(const char *hay, size_t len, const char *needle)
+{
+    return memmem(hay, len, needle, strlen(needle)) != NULL;
+}
+
+static const char *rootdir_of(const RunOutput *o, const RunFacts *f)
+{
+    const char *rd = progress_rootdir(o->progress);
+    return rd && *rd ? rd : f->root;
+}
+
+/* Failures from the terminal's FAILED/ERROR lines when there is no usable XML. */
+/* "rootdir/file" unless `file` is absolute (only its first `len` bytes are used). */
+static void join_root(StrBuf *out, const char *rootdir, const char *file, size_t len)
+{
+    if (file[0] != '/')
+        strbuf_printf(out, "%s/", rootdir);
+    strbuf_append(out, file, len);
+}
+
+/* Appends one terminal-fallback failure and counts it. */
+static void add_fallback(json_t *list, const char *nodeid, bool is_error, const char *message,
+                         const char *path, int line, int *failed, int *errors)
+{
+    if (is_error)
+        (*errors)++;
+    else
+        (*failed)++;
+    json_array_append_new(list, json_pack("{s:o, s:s, s:o, s:o, s:i}", "nodeid",
+                                          display_cstring(nodeid, 0, 0), "kind",
+                                          is_error ? "error" : "failed", "message",
+                                          display_cstring(message, TEXTCLEAN_KEEP_LF,
+                                                          TEXTCLEAN_MESSAGE_MAX),
+                                          "file", utf8_cstring(path), "line",
+                                          line > 0 ? line : 1));
+}
+
+static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts)
+{
+    const SummaryRecord *recs;
+    const char *rootdir = rootdir_of(o, f);
+    summary_locate(o->summary, rootdir);
+    size_t n = summary_records(o->summary, &recs);
+    json_t *list = json_array();
+    int failed = 0, errors = 0;
+    StrBuf path = STRBUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        strbuf_reset(&path);
+        join_root(&path, rootdir, recs[i].file, strlen(recs[i].file));
+        add_fallback(list, recs[i].nodeid, recs[i].kind == SUMMARY_ERROR, recs[i].message,
+                     strbuf_cstr(&path), recs[i].line, &failed, &errors);
+    }
+    /* Failures the progress lines announced but no summary line repeated. */
+    const char *nodeid;
+    json_t *kind;
+    json_object_foreach(o->seen_failed, nodeid, kind) {
+        bool listed = false;
+        for (size_t i = 0; i < n && !listed; i++)
+            listed = strcmp(recs[i].nodeid, nodeid) == 0;
+        if (listed)
+            continue;
+        const char *sep = strstr(nodeid, "::");
+        strbuf_reset(&path);
+        join_root(&path, rootdir, nodeid, sep ? (size_t)(sep - nodeid) : strlen(nodeid));
+        int line = sep ? summary_find_def_line(strbuf_cstr(&path), sep + 2) : 1;
+        add_fallback(list, nodeid, strcmp(json_string_value(kind), "error") == 0, "",
+                     strbuf_cstr(&path), line, &failed, &errors);
+    }
+    strbuf_destroy(&path);
+    const ProgressCounts *c = progress_counts(o->progress);
+    json_object_set_new(counts, "failed", json_integer(failed > c->failed ? failed : c->failed));
+    json_object_set_new(counts, "errors", json_integer(errors > c->errors ? errors : c->errors));
+    json_object_set_new(counts, "passed", json_integer(c->passed));
+    json_object_set_new(counts, "skipped", json_integer(c->skipped));
+    json_object_set_new(counts, "xfailed", json_integer(c->xfailed));
+    json_object_set_new(counts, "xpassed", json_integer(c->xpassed));
+    return list;
+}
+
+static json_t *empty_counts(void)
+{
+    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "passed", 0, "failed", 0, "errors", 0,
+                     "skipped", 0, "xfailed", 0, "xpassed", 0);
+}
+
+/* Why the run ended the way it did, when it is not pytest's own verdict. */
+/* `path` relative to the project root when under it (borrowed from path), else path. */
+static const char *root_relative(const RunFacts *f, const char *path)
+{
+    size_t rl = f->root ? strlen(f->root) : 0;
+    return rl && strncmp(path, f->root, rl) == 0 && path[rl] == '/' ? path + rl + 1 : path;
+}
+
+/* "pytest could not import tests/conftest.py: ModuleNotFoundError: ..." into sb, when pytest
+ * stopped on a conftest that failed to import. */
+static bool conftest_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len,
+                           StrBuf *sb)
+{
+    PytestConftestError e;
+    if (!pytesterr_conftest(err_text, err_len, rootdir_of(o, f), &e))
+        return false;
+    const char *rel = root_relative(f, e.conftest);
+    strbuf_printf(sb, "pytest could not import %s: %s", rel, e.message);
+    pytesterr_conftest_destroy(&e);
+    return true;
+}
+
+/* The conftest.py that failed to import, as a failure at its failing line. */
+static void add_conftest_failure(const RunOutput *o, const RunFacts *f, const char *err_text,
+                                 size_t err_len, json_t *failures)
+{
+    PytestConftestError e;
+    if (f->exit_status != 4 || !pytesterr_conftest(err_text, err_len, rootdir_of(o, f), &e))
+        return;
+    const char *rel = root_relative(f, e.conftest);
+    json_t *file = utf8_cstring(e.file);
+    json_array_append_new(failures, json_pack("{s:o, s:s, s:o, s:o, s:i}", "nodeid", display_cstring(rel, 0, 0),
+                                              "kind", "error", "message",
+                                              display_cstring(e.message, 0, TEXTCLEAN_MESSAGE_MAX),
+                                              "file", file, "line", e.line > 0 ? e.line : 1));
+    pytesterr_conftest_destroy(&e);
+}
+
+/* The one sentence that says why a run did not give results, or NULL. report_complete: the
+ * JUnit report was read to its end. */
+static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len,
+                       bool report_complete)
+{
+    StrBuf sb = STRBUF_INIT;
+    if (f->start_error)
+        strbuf_puts(&sb, f->start_error);
+    else if (f->timed_out)
+        strbuf_printf(&sb, "timed out after %g s", (double)f->timeout_ms / 1000.0);
+    else if (f->cancelled)
+        strbuf_puts(&sb, "cancelled");
+    else if (f->term_signal)
+        strbuf_printf(&sb, "pytest was killed by signal %d (%s)", f->term_signal,
+                      strsignal(f->term_signal));
+    else if (f->exit_status == 1 && contains(err_text, err_len, "No module named pytest"))
+        strbuf_printf(&sb, "pytest is not installed for %s (No module named pytest)", f->python);
+    else if (f->exit_status == 4 && conftest_error(o, f, err_text, err_len, &sb))
+        ;
+    else if (f->exit_status == 4) {
+        char *line = usage_reason(err_text, err_len);
+        strbuf_printf(&sb, "pytest usage error: %s", line);
+        free(line);
+    } else if (f->exit_status != 0 && !report_complete) {
+        /* pytest did not reach the end of its session: a Python traceback on stderr (pytest
+         * itself crashed, e.g. its working directory was deleted under it), or the
+         * interpreter could not start at all (the loader exits 127). Say so, with its last line. */
+        bool traceback = contains(err_text, err_len, "Traceback (most recent call last):");
+        bool no_start = f->exit_status == 126 || f->exit_status == 127;
+        if (traceback || no_start) {
+            char *line = last_line(err_text, err_len);
+            strbuf_printf(&sb, "%s: %s", no_start ? "pytest could not start" : "pytest crashed", line);
+            free(line);
+        }
+    }
+    (void)o;
+    return sb.len ? strbuf_detach(&sb) : (strbuf_destroy(&sb), NULL);
+}
+
+static bool any_counted(json_t *counts)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(counts, key, v)
+        if (json_integer_value(v) > 0)
+            return true;
+    return false;
+}
+
+/* The run in one sentence that says nothing twice (the editor shows it as it is):
+ * "3 failed, 120 passed in 2.14s", "timed out after 1 s", "run cancelled: 2 passed in 1.55s",
+ * "pytest usage error: ...", "could not run pytest: ...", "no tests collected in 0.01s". The
+ * counts are added only when something was counted. */
+static void summary_sentence(StrBuf *sb, const RunFacts *f, const char *status, const char *error,
+                             const char *line, bool counted, double seconds)
+{
+    if (f->start_error) {
+        strbuf_printf(sb, "could not run pytest: %s", error);
+    } else if (f->timed_out || f->cancelled) {
+        strbuf_puts(sb, f->timed_out ? error : "run cancelled");
+        if (counted)
+            strbuf_printf(sb, ": %s", line);
+    } else if (error && strcmp(status, "failed") != 0) {
+        strbuf_puts(sb, error);
+        if (counted)
+            strbuf_printf(sb, " (%s)", line);
+    } else if (strcmp(status, "no_tests") == 0 && !counted) {
+        strbuf_printf(sb, "no tests collected in %.2fs", seconds);
+    } else if (strcmp(status, "interrupted") == 0) {
+        strbuf_printf(sb, "interrupted: %s", line);
+    } else if (strcmp(status, "internal_error") == 0) {
+        strbuf_printf(sb, "pytest internal error: %s", line);
+    } else {
+        strbuf_puts(sb, line);
+    }
+}
+
+json_t *runout_result(RunOutput *o, const RunFacts *f)
+{
+    progress_finish(o->progress);
+    summary_finish(o->summary);
+    remember_failed(o);
+    size_t err_len = 0, tail_len = 0;
+    char *err_text = tail_read(&o->err_tail, &err_len);
+    char *tail_text = tail_read(&o->tail, &tail_len);
+    json_t *r = json_object();
+    json_object_set_new(r, "run_id", json_integer(f->id));
+    json_object_set_new(r, "cwd", utf8_cstring(f->cwd ? f->cwd : ""));
+    if (f->root)
+        json_object_set_new(r, "root", utf8_cstring(f->root));
+    if (f->python)
+        json_object_set_new(r, "python", utf8_cstring(f->python));
+    json_object_set_new(r, "seconds", json_real(f->seconds));
+    json_object_set_new(r, "timed_out", json_boolean(f->timed_out));
+    json_object_set_new(r, "output_tail", utf8_string(tail_text, tail_len));
+    runlog_finish(&o->log); /* complete on disk before anyone hears of the result */
+    if (o->log.path)
+        json_object_set_new(r, "log_path", utf8_cstring(o->log.path));
+    if (o->log.error)
+        json_object_set_new(r, "log_error", utf8_cstring(o->log.error));
+    if (f->term_signal)
+        json_object_set_new(r, "signal", json_integer(f->term_signal));
+
+    /* Results: the JUnit report, else the terminal summary. */
+    Report rep = {0};
+    StrBuf why = STRBUF_INIT;
+    json_t *counts = NULL, *failures = NULL;
+    double seconds = f->seconds;
+    bool have_xml = false;
+    if (f->spawned) {
+        const char *rootdir = rootdir_of(o, f);
+        int rc = report_from_junit(f->junit_path, rootdir, f->root, f->root, KEEP_SLOWEST, &rep, &why);
+        if (rc == 0) {
+            have_xml = true;
+            json_t *rj = report_to_json(&rep);
+            counts = json_incref(json_object_get(rj, "counts"));
+            failures = json_incref(json_object_get(rj, "failures"));
+            json_object_set(r, "slowest", json_object_get(rj, "slowest"));
+            if (rep.seconds > 0)
+                seconds = rep.seconds;
+            if (!counts) {
+                counts = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "passed", rep.passed, "failed",
+                                   rep.failed, "errors", rep.errors, "skipped", rep.skipped,
+                                   "xfailed", rep.xfailed, "xpassed", rep.xpassed, "deselected",
+                                   rep.deselected);
+            }
+            json_decref(rj);
+        } else if (rc == -ENOENT) {
+            strbuf_reset(&why);
+            strbuf_puts(&why, f->term_signal ? "pytest was killed before writing its JUnit report"
+                                             : "pytest wrote no JUnit report");
+        } else if (rc == JUNIT_EMALFORMED && rep.passed + rep.failed + rep.errors + rep.skipped > 0) {
+            /* The plugin writes as tests end: a cut-off report means pytest died mid-run. */
+            StrBuf cut = STRBUF_INIT;
+            strbuf_printf(&cut, "pytest died before its JUnit report was complete (%s)", strbuf_cstr(&why));
+            strbuf_destroy(&why);
+            why = cut;
+        }
+        report_destroy(&rep);
+    }
+    if (!have_xml) {
+        counts = empty_counts();
+        failures = f->spawned ? fallback_failures(o, f, counts) : json_array();
+        if (f->spawned)
+            add_conftest_failure(o, f, err_text, err_len, failures);
+        const ProgressFinal *fin = progress_final(o->progress);
+        if (fin->seen && fin->seconds >= 0)
+            seconds = fin->seconds;
+        if (f->spawned) {
+            json_object_set_new(r, "source", json_string("terminal"));
+            json_object_set_new(r, "source_reason", display_cstring(strbuf_cstr(&why), 0, 0));
+        }
+    } else {
+        json_object_set_new(r, "source", json_string("junit"));
+    }
+    strbuf_destroy(&why);
+
+    char *error = run_error(o, f, err_text, err_len, have_xml);
+    const char *status;
+    if (f->start_error)
+        status = "error";
+    else if (f->timed_out)
+        status = "timed_out";
+    else if (f->cancelled)
+        status = "cancelled";
+    else if (f->term_signal || error)
+        status = f->exit_status == 4 ? "usage_error" : "error";
+    else
+        status = status_for_exit(f->exit_status);
+    json_object_set_new(r, "status", json_string(status));
+    if (f->spawned && !f->term_signal) {
+        json_object_set_new(r, "exit_code", json_integer(f->exit_status));
+        json_object_set_new(r, "exit_meaning", json_string(runout_exit_meaning(f->exit_status)));
+    }
+    char *line = summary_line(counts, seconds);
+    StrBuf summary = STRBUF_INIT;
+    summary_sentence(&summary, f, status, error, line, any_counted(counts), seconds);
+    json_object_set_new(r, "summary", display_cstring(strbuf_cstr(&summary), 0, TEXTCLEAN_MESSAGE_MAX));
+    strbuf_destroy(&summary);
+    free(line);
+    if (error)
+        json_object_set_new(r, "error", display_cstring(error, TEXTCLEAN_KEEP_LF, TEXTCLEAN_MESSAGE_MAX));
+    free(error);
+    json_object_set_new(r, "counts", counts);
+    json_object_set_new(r, "failures", failures);
+    if (!json_object_get(r, "slowest"))
+        json_object_set_new(r, "slowest", json_array());
+    free(err_text);
+    free(tail_text);
+    return r;
+}
+
+/* ---- process tree ------------------------------------------------------------ */
+
+size_t runout_descendants(int pid, int **pids)
+{
+    ProcTree t;
+    procmem_tree_init(&t);
+    size_t n = 0;
+    *pids = NULL;
+    if (procmem_tree_discover("", pid, &t) == 0 && t.n > 1) {
+        n = t.n - 1; /* the tree lists pid itself first */
+        *pids = xmalloc(n * sizeof **pids);
+        memcpy(*pids, t.pids + 1, n * sizeof **pids);
+    }
+    procmem_tree_destroy(&t);
+    return n;
+}
+
+size_t runout_children_of_self(int **pids)
+{
+    int *all = NULL;
+    size_t n = runout_descendants(getpid(), &all);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        StrBuf path = STRBUF_INIT, text = STRBUF_INIT;
+        int ppid = 0;
+        strbuf_printf(&path, "/proc/%d/stat", all[i]);
+        if (procmem_read_file(strbuf_cstr(&path), &text) == 0 &&
+            procmem_parse_stat_ppid(strbuf_cstr(&text), &ppid) == 0 && ppid == getpid())
+            all[k++] = all[i];
+        strbuf_destroy(&path);
+        strbuf_destroy(&text);
+    }
+    *pids = all;
+    return k;
+}

@@ -1,0 +1,76 @@
+/* runout: everything a run's output and exit become: the bounded tail kept for the
+ * editor, the full log file, live progress, and at the end the result document.
+ *
+ * Knows pytest (progress lines, JUnit report, exit codes) but not libuv: the runner
+ * feeds it bytes and facts. Owns the tail, the parsers' state and the log file
+ * descriptor. A log that cannot be opened or written is switched off and the reason
+ * reported in the result ("log_error"); the run itself goes on. */
+#ifndef PYTESTMON_RUNOUT_H
+#define PYTESTMON_RUNOUT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parse/progress.h"
+#include "pytest/runlog.h"
+#include "parse/summary.h"
+#include "parse/tail.h"
+
+typedef struct {
+    Tail tail;            /* stdout+stderr interleaved as read */
+    Tail err_tail;        /* stderr alone: usage errors and crashes are told there */
+    Progress *progress;
+    Summary *summary;
+    RunLog log;           /* the full output, bounded to its head and tail */
+    uint64_t bytes_out, bytes_err;
+    bool saw_enomem;      /* MemoryError / "Cannot allocate memory" in the output */
+    char edge[48];        /* end of the previous chunk, so a phrase split across reads is seen */
+    size_t edge_len;
+    json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
+} RunOutput;
+
+/* What the runner knows when the run has ended. Strings borrowed. */
+typedef struct {
+    int64_t id;
+    const char *cwd, *root, *python, *junit_path, *start_error;
+    bool spawned, cancelled, timed_out;
+    int64_t exit_status;
+    int term_signal;
+    uint64_t timeout_ms;
+    double seconds;
+} RunFacts;
+
+/* A run log keeps at most its first RUNOUT_LOG_HEAD and last RUNOUT_LOG_TAIL bytes. */
+#define RUNOUT_LOG_HEAD (16u * 1024 * 1024)
+#define RUNOUT_LOG_TAIL (16u * 1024 * 1024)
+
+/* tail_bytes 0 picks 64 KiB; log_path NULL means no log. */
+void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path);
+void runout_destroy(RunOutput *o);
+void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr);
+
+/* True when the output said MemoryError or "Cannot allocate memory". */
+bool runout_saw_enomem(const RunOutput *o);
+
+/* True when progress changed since the last runout_progress_json(). */
+bool runout_progress_changed(RunOutput *o);
+/* {done, total, failed, percent, current}: a new reference. */
+json_t *runout_progress_json(RunOutput *o);
+/* Node id of the test running now (borrowed until the next feed), or NULL. */
+const char *runout_current_test(const RunOutput *o);
+
+/* The result document (see HACKING.md, event `finished`): a new reference. Reads the
+ * JUnit report when there is one, else falls back to the terminal summary and says
+ * why in "source_reason". */
+json_t *runout_result(RunOutput *o, const RunFacts *facts);
+
+/* pytest's exit code meaning: "tests passed", "tests failed", ... */
+const char *runout_exit_meaning(int64_t code);
+
+/* Process tree helpers over the real /proc (heap arrays the caller frees). */
+size_t runout_descendants(int pid, int **pids);
+size_t runout_children_of_self(int **pids);
+
+#endif
