@@ -16,9 +16,11 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
 and the suite carries ``pytestmon.counts``: pytest's own numbers (``pytest_report_teststatus``
 categories, as the terminal summary counts them, plus ``deselected``).
 
-When ``PYTESTMON_COLLECT`` names a file too, what pytest collected is written there as JSON once
-collection ends: every item's node id, file and source line range (decorators included; an
-inherited test's is in its base class's file) and the classes around them (src/parse/collection.h).
+When ``PYTESTMON_COLLECT`` names a file (with or without ``PYTESTMON_REPORT``), what pytest
+collected is written there as JSON once collection ends: every item's node id, file and source
+line range (decorators included; an inherited test's is in its base class's file), the classes
+around them (each in its own file) and the collection errors (node id, file, pytest's report
+text) (src/parse/collection.h).
 
 When ``PYTESTMON_COVERAGE`` names a file (:PytestCoverage, the run has pytest-cov's ``--cov``),
 coverage.py's JSON report of pytest-cov's combined data is written there at session end
@@ -270,16 +272,97 @@ def _source_range(obj):
     return (start, start + len(lines) - 1) if lines and start > 0 else None
 
 
-def _collected(session):
-    """What pytest collected, with where each test and class is defined: the JSON document of
-    PYTESTMON_COLLECT (see src/parse/collection.h)."""
+class _Ranges:
+    """Source ranges from one ast parse per file: inspect.getsourcelines() tokenizes a block per
+    test and re-parses the whole module for every class (Python 3.9+), which made collecting a
+    2,000-test suite cost a third more than pytest's own collection. Falls back to inspect for
+    what the AST cannot tell (Python < 3.8, classes made in functions, odd objects)."""
+
+    def __init__(self):
+        self.files = {}  # path -> ({first line of a def: end}, {class qualname: (first, end)}) or None
+
+    def _parse(self, path):
+        import ast
+
+        try:
+            with open(path, "rb") as f:
+                tree = ast.parse(f.read(), path)
+        except Exception:
+            return None
+        funcs, classes = {}, {}
+
+        def first(node):
+            return min([node.lineno] + [d.lineno for d in node.decorator_list])
+
+        def walk(body, prefix):
+            for node in body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    end = getattr(node, "end_lineno", None)
+                    if end is None:
+                        return
+                    funcs[first(node)] = end
+                    funcs.setdefault(node.lineno, end)
+                elif isinstance(node, ast.ClassDef):
+                    end = getattr(node, "end_lineno", None)
+                    if end is None:
+                        return
+                    classes[prefix + node.name] = (first(node), end)
+                    walk(node.body, prefix + node.name + ".")
+                elif isinstance(node, (ast.If, ast.Try, ast.With)):
+                    walk(getattr(node, "body", []) + getattr(node, "orelse", []), prefix)
+
+        walk(tree.body, "")
+        return funcs, classes
+
+    def _file(self, path):
+        if path not in self.files:
+            self.files[path] = self._parse(path)
+        return self.files[path]
+
+    def function(self, obj):
+        try:
+            import inspect
+
+            code = inspect.unwrap(obj).__code__
+            parsed = self._file(code.co_filename)
+            if parsed and code.co_firstlineno in parsed[0]:
+                return code.co_firstlineno, parsed[0][code.co_firstlineno]
+        except Exception:
+            pass
+        return _source_range(obj)
+
+    def klass(self, cls):
+        try:
+            import inspect
+
+            parsed = self._file(inspect.getsourcefile(cls))
+            rng = parsed and parsed[1].get(cls.__qualname__)
+            if rng:
+                return rng
+        except Exception:
+            pass
+        return _source_range(cls)
+
+
+def _node_file(node, root):
+    path = getattr(node, "path", None) or getattr(node, "fspath", None)
+    if path is None:
+        return root
+    return os.path.normpath(os.path.join(root, str(path)))
+
+
+def _collected(session, errors=()):
+    """What pytest collected, with where each test and class is defined, and the collection
+    errors at their files: the JSON document of PYTESTMON_COLLECT (see src/parse/collection.h)."""
     root = str(session.config.rootpath) if hasattr(session.config, "rootpath") else str(session.config.rootdir)
+    ranges = _Ranges()
     items, classes = [], {}
     for item in session.items:
         loc = item.location
         path = os.path.join(root, loc[0]) if loc and loc[0] else str(getattr(item, "fspath", ""))
         entry = {"nodeid": item.nodeid, "file": os.path.normpath(path)}
-        rng = _source_range(getattr(item, "obj", None))
+        obj = getattr(item, "obj", None) if isinstance(item, pytest.Function) else None
+        rng = ranges.function(obj) if obj is not None else None
         if rng:
             entry["line"], entry["end"] = rng
         elif loc and loc[1] is not None:
@@ -288,13 +371,45 @@ def _collected(session):
         node = item.parent
         while node is not None and isinstance(node, pytest.Class):
             if node.nodeid not in classes:
-                c = {"nodeid": node.nodeid, "file": entry["file"]}
-                crng = _source_range(getattr(node, "obj", None))
+                c = {"nodeid": node.nodeid, "file": _node_file(node, root)}
+                crng = ranges.klass(getattr(node, "obj", None))
                 if crng:
                     c["line"], c["end"] = crng
                 classes[node.nodeid] = c
             node = node.parent
-    return {"rootdir": root, "items": items, "classes": list(classes.values())}
+    errs = []
+    for rep in errors:
+        path = rep.nodeid.split("::")[0]
+        errs.append({"nodeid": rep.nodeid, "file": os.path.normpath(os.path.join(root, path)),
+                     "message": _longrepr_text(rep)})
+    return {"rootdir": root, "items": items, "classes": list(classes.values()), "errors": errs}
+
+
+class _CollectRecorder:
+    """Writes _collected() to $PYTESTMON_COLLECT once collection ends (the co-process's
+    `collect` method and the nearest test). Registered whenever that variable is set, with or
+    without the report writer (a bare collection needs no report)."""
+
+    def __init__(self, config, path):
+        self.path = path
+        self.is_worker = hasattr(config, "workerinput")
+        self.errors = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.errors.append(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session):
+        if self.is_worker:
+            return
+        try:
+            doc = _collected(session, self.errors)
+            with open(self.path, "w", encoding="utf-8") as f:
+                json.dump(doc, f)
+        except Exception as e:
+            sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
 
 
 class Plugin:
@@ -343,18 +458,6 @@ class Plugin:
 
     def pytest_deselected(self, items):
         self.deselected += len(items)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_finish(self, session):
-        path = os.environ.get(_COLLECT_ENV)
-        if not path or self.is_worker:
-            return
-        try:
-            doc = _collected(session)
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(doc, f)
-        except Exception as e:
-            sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
@@ -406,6 +509,12 @@ def _verbose_progress(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    collect_path = os.environ.get(_COLLECT_ENV)
+    if collect_path:
+        try:
+            config.pluginmanager.register(_CollectRecorder(config, collect_path), "pytestmon-collect")
+        except Exception as e:
+            sys.stderr.write("pytestmon plugin: cannot record what is collected (%r)\n" % (e,))
     path = os.environ.get(_ENV)
     if not path:
         return
