@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "pytest/debugger.h"
+#include "pytest/discover.h"
 #include "parse/coverage.h"
 #include "history.h"
 #include "base/logdir.h"
@@ -39,6 +40,7 @@ typedef struct {
     uv_signal_t signals[3];
     Runner *runner;
     Debugger *debugger;          /* :PytestDebug sessions (debugger.h) */
+    Discover *discover;          /* `collect`: the suite as pytest collects it (discover.h) */
     History history;
     char *log_dir;               /* NULL: no logs */
     char *log_refused;           /* why the configured log_dir is not used, or NULL */
@@ -557,10 +559,12 @@ static void on_debug_event(void *ud, json_t *payload)
     push_event(ud, "debug", json_incref(payload));
 }
 
+/* Children the runner's orphan reaper must leave alone: a debug session's, a collection's. */
 static bool debugger_owns(void *ud, int pid)
 {
     Server *s = ud;
-    return s->debugger && debugger_owns_pid(s->debugger, pid);
+    return (s->debugger && debugger_owns_pid(s->debugger, pid)) ||
+           (s->discover && discover_owns_pid(s->discover, pid));
 }
 
 /* `debug_config` and `debug_listen`: the same options, answered at once with the session's
@@ -599,6 +603,39 @@ static json_t *m_debug_config(void *ud, json_t *params, StrBuf *err)
 static json_t *m_debug_listen(void *ud, json_t *params, StrBuf *err)
 {
     return debug_start(ud, params, true, err);
+}
+
+/* ---- collection (discover.h) ---------------------------------------------------- */
+
+static void on_collection(void *ud, json_t *payload)
+{
+    push_event(ud, "collection", json_incref(payload));
+}
+
+/* collect [{cwd, file, args, python, env, debounce_ms}] -> collect_id; `collection` follows. */
+static json_t *m_collect(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    DiscoverSpec spec = {0};
+    char **args = NULL, **env = NULL;
+    size_t nargs = 0, nenv = 0;
+    json_t *result = NULL;
+    if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
+        params_string(opts, "file", &spec.file, err) || params_uint(opts, "debounce_ms", &spec.debounce_ms, err) ||
+        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
+        goto error;
+    spec.args = args;
+    spec.nargs = nargs;
+    spec.env = env;
+    spec.nenv = nenv;
+    result = json_integer(discover_start(s->discover, &spec));
+error:
+    params_free_list(args, nargs);
+    params_free_list(env, nenv);
+    return result;
 }
 
 static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
@@ -722,6 +759,7 @@ static void server_stop(Server *s)
     for (size_t i = 0; i < sizeof s->signals / sizeof s->signals[0]; i++)
         uv_close((uv_handle_t *)&s->signals[i], NULL);
     debugger_shutdown(s->debugger); /* a listening debugpy must not outlive us either */
+    discover_shutdown(s->discover);
     /* pytest first (it must not outlive us), then the transport. */
     runner_free(s->runner, on_runner_freed, s);
 }
@@ -799,6 +837,14 @@ static const ParamSpec DEBUG_PARAMS[] = {
     {"env", PARAM_STRING_MAP, 0, 0, false},
     {"python", PARAM_STRING, 1, 0, false},
 };
+static const ParamSpec COLLECT_PARAMS[] = {
+    {"cwd", PARAM_STRING, 1, 0, false},
+    {"file", PARAM_STRING, 1, 0, false},
+    {"args", PARAM_STRING_LIST, 0, 0, false},
+    {"python", PARAM_STRING, 1, 0, false},
+    {"env", PARAM_STRING_MAP, 0, 0, false},
+    {"debounce_ms", PARAM_UINT, 0, 60000, false},
+};
 static const ParamSpec MEM_PARAMS[] = {
     {"pid", PARAM_UINT, 1, PID_MAX, false},
 };
@@ -858,6 +904,10 @@ static const ServerMethod METHODS[] = {
     {"coverage_file", m_coverage_file, PARAMS_OPTIONS, SPECS(COVERAGE_FILE_PARAMS),
      "{run_id, file, measured, lines, percent?, missing?}",
      "the missing lines of `file` in the latest coverage report (for a buffer opened after the run)"},
+    {"collect", m_collect, PARAMS_OPTIONS, SPECS(COLLECT_PARAMS), "collect_id (int)",
+     "collects the suite with pytest itself (same root, interpreter, env and args as a run) after "
+     "debounce_ms, superseding a pending collect (which then reports nothing): the `collection` "
+     "event follows with {collect_id, root, items, classes, errors, ms} or {collect_id, error}"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},
@@ -987,6 +1037,7 @@ int server_main(void)
     static const WatchHooks watch_hooks = {watch_run, watch_event};
     s.watch = watch_new(&loop, &watch_hooks, &s);
     s.debugger = debugger_new(&loop, on_debug_event, &s);
+    s.discover = discover_new(&loop, on_collection, &s);
     runner_set_foreign(s.runner, debugger_owns, &s);
     history_init(&s.history, 5);
     memlog_init(&s.memlog, 1024 * 1024);
@@ -1004,6 +1055,7 @@ int server_main(void)
     uv_run(&loop, UV_RUN_DEFAULT);
     r = uv_loop_close(&loop);
     debugger_free(s.debugger);
+    discover_free(s.discover);
     free(s.last_status);
     json_decref(s.last_progress);
     history_destroy(&s.history);
