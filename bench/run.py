@@ -404,6 +404,57 @@ def section7():
     row("7", "  :PytestCoverage -> report shown (s, median)", "%.2f" % med([r["wall"] / 1000.0 for r in res]))
 
 
+# ---- 8. collection (the test tree) vs pytest --collect-only -q ----------------------------------
+
+def section8():
+    """The `collect` method (the test tree: pytest collects with our plugin, which records every
+    item's file and line range) against bare `pytest --collect-only -q` on the same suite: time
+    from the request until the `collection` event reaches the client (one co-process for all
+    repetitions, as in the editor), alternated pairs, the median of per-pair ratios. Also a real
+    suite when BENCH_REAL_SUITE names its root (BENCH_REAL_ARGS: its arguments)."""
+    suites = [(os.path.join(OUT, "pass2k"), []), (os.path.join(OUT, "tiny20k"), [])]
+    real = os.environ.get("BENCH_REAL_SUITE")
+    if real:
+        suites.append((real, os.environ.get("BENCH_REAL_ARGS", "").split()))
+    reps = 3 if QUICK else 9
+    co = CoProcess(BIN)
+    try:
+        for suite, args in suites:
+            def bare():
+                t, p = run_proc([PY, "-m", "pytest", "--collect-only", "-q"] + args, suite)
+                assert p.returncode in (0, 2, 5), p.stderr[-500:]
+                return t
+
+            def ours():
+                t0 = time.monotonic()
+                cid = co.request("collect", {"cwd": suite, "python": PY, "args": args})
+                while True:
+                    t, ev = co.wait_event("collection", None, 600)
+                    if ev.get("collect_id") == cid:
+                        break
+                assert "error" not in ev, ev["error"]
+                ours.items = len(ev["items"])
+                return t - t0
+
+            bare(), ours()  # warm the page cache and the bytecode
+            ratios, t_bare, t_ours = [], [], []
+            for i in range(reps):
+                if i % 2:
+                    b, o = bare(), ours()
+                else:
+                    o, b = ours(), bare()
+                t_bare.append(b)
+                t_ours.append(o)
+                ratios.append(o / b)
+            name = os.path.basename(suite.rstrip("/"))
+            row("8", "collect %s (%d tests): collect / --collect-only -q" % (name, ours.items),
+                "%.3f %s" % (med(ratios), rng(ratios)), "<= 1.10", med(ratios) <= 1.10)
+            row("8", "  %s: collect (ms) / --collect-only -q (ms), medians" % name,
+                "%.0f / %.0f" % (med(t_ours) * 1000, med(t_bare) * 1000))
+    finally:
+        co.close()
+
+
 def main():
     t_start = time.monotonic()
     log("== generating suites in %s (%s)" % (OUT, "quick" if QUICK else "full"))
@@ -420,6 +471,8 @@ def main():
                     ("6", section6), ("7", section7)):
         if sec in ONLY:
             fn()
+    if "8" in ONLY or "BENCH_ONLY" not in os.environ:
+        section8()
     took = time.monotonic() - t_start
     print("bench took %.0f s" % took)
     with open(os.path.join(OUT, "table.md"), "w") as f:

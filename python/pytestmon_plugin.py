@@ -272,73 +272,88 @@ def _source_range(obj):
     return (start, start + len(lines) - 1) if lines and start > 0 else None
 
 
+def _code_end(code):
+    """The last source line of a code object's statements (nested functions included)."""
+    end = code.co_firstlineno
+    if hasattr(code, "co_positions"):  # 3.11+: end lines too (a call's closing parenthesis)
+        for _, last, _, _ in code.co_positions():
+            if last is not None and last > end:
+                end = last
+    else:
+        import dis
+
+        for _, line in dis.findlinestarts(code):
+            if line is not None and line > end:
+                end = line
+    for const in code.co_consts:
+        if hasattr(const, "co_firstlineno"):
+            end = max(end, _code_end(const))
+    return end
+
+
 class _Ranges:
-    """Source ranges from one ast parse per file: inspect.getsourcelines() tokenizes a block per
-    test and re-parses the whole module for every class (Python 3.9+), which made collecting a
-    2,000-test suite cost a third more than pytest's own collection. Falls back to inspect for
-    what the AST cannot tell (Python < 3.8, classes made in functions, odd objects)."""
+    """Where tests and classes are defined, cheaply: pytest's own item.location and
+    inspect.getsourcelines() cost ~40 us per test (reportinfo, tokenizing the block) and the
+    latter re-parses the whole module for every class, which made collecting a 20,000-test suite
+    cost a third more than pytest's own collection. A test's range comes from its code object
+    (co_firstlineno is its first decorator's line; the end from its line table), a class's from
+    one scan of its module's lines for `class NAME`. inspect is the fallback for anything else
+    (Python < 3.8, a class name defined twice in a file, odd objects)."""
 
     def __init__(self):
-        self.files = {}  # path -> ({first line of a def: end}, {class qualname: (first, end)}) or None
+        self.classes = {}  # path -> {class name: [(line index, indent), ...]}
 
-    def _parse(self, path):
-        import ast
-
-        try:
-            with open(path, "rb") as f:
-                tree = ast.parse(f.read(), path)
-        except Exception:
-            return None
-        funcs, classes = {}, {}
-
-        def first(node):
-            return min([node.lineno] + [d.lineno for d in node.decorator_list])
-
-        def walk(body, prefix):
-            for node in body:
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    end = getattr(node, "end_lineno", None)
-                    if end is None:
-                        return
-                    funcs[first(node)] = end
-                    funcs.setdefault(node.lineno, end)
-                elif isinstance(node, ast.ClassDef):
-                    end = getattr(node, "end_lineno", None)
-                    if end is None:
-                        return
-                    classes[prefix + node.name] = (first(node), end)
-                    walk(node.body, prefix + node.name + ".")
-                elif isinstance(node, (ast.If, ast.Try, ast.With)):
-                    walk(getattr(node, "body", []) + getattr(node, "orelse", []), prefix)
-
-        walk(tree.body, "")
-        return funcs, classes
-
-    def _file(self, path):
-        if path not in self.files:
-            self.files[path] = self._parse(path)
-        return self.files[path]
-
-    def function(self, obj):
+    @staticmethod
+    def function(obj):
+        """(file, first line, last line) of a test function, or None."""
         try:
             import inspect
 
             code = inspect.unwrap(obj).__code__
-            parsed = self._file(code.co_filename)
-            if parsed and code.co_firstlineno in parsed[0]:
-                return code.co_firstlineno, parsed[0][code.co_firstlineno]
+            if sys.version_info >= (3, 8) and os.path.isabs(code.co_filename):
+                return code.co_filename, code.co_firstlineno, _code_end(code)
         except Exception:
             pass
-        return _source_range(obj)
+        return None
+
+    def _class_lines(self, path):
+        if path not in self.classes:
+            import linecache
+            import re
+
+            found = {}
+            pattern = re.compile(r"([ \t]*)class[ \t]+(\w+)")
+            for i, text in enumerate(linecache.getlines(path)):
+                m = pattern.match(text)
+                if m:
+                    found.setdefault(m.group(2), []).append((i, len(m.group(1).expandtabs())))
+            self.classes[path] = found
+        return self.classes[path]
 
     def klass(self, cls):
+        """(first line, last line) of a class, or None."""
         try:
-            import inspect
+            import linecache
 
-            parsed = self._file(inspect.getsourcefile(cls))
-            rng = parsed and parsed[1].get(cls.__qualname__)
-            if rng:
-                return rng
+            path = sys.modules[cls.__module__].__file__
+            where = self._class_lines(path).get(cls.__name__, ())
+            if len(where) == 1:
+                lines = linecache.getlines(path)
+                i, indent = where[0]
+                first = i
+                while first > 0 and lines[first - 1].strip().startswith("@"):
+                    first -= 1
+                last = i
+                for j in range(i + 1, len(lines)):
+                    text = lines[j]
+                    stripped = text.strip()
+                    if not stripped or stripped.startswith("#"):
+                        continue
+                    expanded = text.expandtabs()
+                    if len(expanded) - len(expanded.lstrip()) <= indent:
+                        break  # the first statement after the class body
+                    last = j
+                return first + 1, last + 1
         except Exception:
             pass
         return _source_range(cls)
@@ -358,15 +373,19 @@ def _collected(session, errors=()):
     ranges = _Ranges()
     items, classes = [], {}
     for item in session.items:
-        loc = item.location
-        path = os.path.join(root, loc[0]) if loc and loc[0] else str(getattr(item, "fspath", ""))
-        entry = {"nodeid": item.nodeid, "file": os.path.normpath(path)}
         obj = getattr(item, "obj", None) if isinstance(item, pytest.Function) else None
         rng = ranges.function(obj) if obj is not None else None
         if rng:
-            entry["line"], entry["end"] = rng
-        elif loc and loc[1] is not None:
-            entry["line"] = entry["end"] = loc[1] + 1
+            entry = {"nodeid": item.nodeid, "file": os.path.normpath(rng[0]), "line": rng[1], "end": rng[2]}
+        else:
+            loc = item.location
+            path = os.path.join(root, loc[0]) if loc and loc[0] else str(getattr(item, "fspath", ""))
+            entry = {"nodeid": item.nodeid, "file": os.path.normpath(path)}
+            frng = _source_range(obj) if obj is not None else None
+            if frng:
+                entry["line"], entry["end"] = frng
+            elif loc and loc[1] is not None:
+                entry["line"] = entry["end"] = loc[1] + 1
         items.append(entry)
         node = item.parent
         while node is not None and isinstance(node, pytest.Class):
@@ -405,9 +424,9 @@ class _CollectRecorder:
         if self.is_worker:
             return
         try:
-            doc = _collected(session, self.errors)
+            text = json.dumps(_collected(session, self.errors))  # the C encoder: dump() is pure Python
             with open(self.path, "w", encoding="utf-8") as f:
-                json.dump(doc, f)
+                f.write(text)
         except Exception as e:
             sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
 
@@ -513,6 +532,10 @@ def pytest_configure(config):
     if collect_path:
         try:
             config.pluginmanager.register(_CollectRecorder(config, collect_path), "pytestmon-collect")
+            if config.option.collectonly and (config.option.verbose or 0) > -2:
+                # Nobody reads this terminal: "file: N" lines cost less than a tree or node ids
+                # (an option here, not -qq on the command line: -p no:terminal would refuse it).
+                config.option.verbose = -2
         except Exception as e:
             sys.stderr.write("pytestmon plugin: cannot record what is collected (%r)\n" % (e,))
     path = os.environ.get(_ENV)
