@@ -30,6 +30,7 @@
 #include "mem/memreport.h"
 #include "rpc/rpcio.h"
 #include "pytest/runner.h"
+#include "pytest/testoutput.h"
 #include "base/strbuf.h"
 #include "version.h"
 #include "pytest/watch.h"
@@ -56,6 +57,8 @@ typedef struct {
     Watch *watch;                /* :PytestWatch (watch.h) */
     Coverage *coverage;          /* the latest coverage run's report (owned), or NULL */
     int64_t coverage_run;        /* its run id */
+    json_t *call_req_id;         /* while `call` runs a method: its req_id (borrowed), else NULL */
+    bool call_deferred;          /* the method answers later with its own `reply` event */
 } Server;
 
 /* Missing lines of a file in the summary's list text; the lines themselves go per file. */
@@ -714,6 +717,65 @@ static json_t *m_history_get(void *ud, json_t *params, StrBuf *err)
     return run;
 }
 
+/* ---- one test's output (testoutput.h) --------------------------------------------- */
+
+typedef struct {
+    Server *s;
+    json_t *req_id;
+} DeferredReply;
+
+/* The `reply` event of a `call` whose method answered later. */
+static void on_test_output(void *ud, json_t *result, const char *error)
+{
+    DeferredReply *d = ud;
+    json_t *reply = json_pack("{s:O}", "req_id", d->req_id);
+    if (result)
+        json_object_set(reply, "result", result);
+    else
+        json_object_set_new(reply, "error", json_stringn_nocheck(error, strlen(error)));
+    push_event(d->s, "reply", reply);
+    json_decref(d->req_id);
+    free(d);
+}
+
+/* test_output [{nodeid, run_id}]: one test's report from the latest (or the given, while kept)
+ * run's report file. Through `call` (the editor) it is read in the thread pool and answered by
+ * the `reply` event; a direct request is read at once. */
+static json_t *m_test_output(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    const char *nodeid = NULL;
+    uint64_t run_id = 0;
+    if (params_string(opts, "nodeid", &nodeid, err) || params_uint(opts, "run_id", &run_id, err))
+        return NULL;
+    int64_t latest = 0;
+    const char *path = runner_report_path(s->runner, (int64_t)run_id, &latest);
+    if (!path) {
+        if (!latest)
+            strbuf_puts(err, "no run has a report yet: run the tests first");
+        else
+            strbuf_printf(err, "the report of run %llu is not kept (only the latest run's is: run %lld)",
+                          (unsigned long long)run_id, (long long)latest);
+        return NULL;
+    }
+    int64_t id = run_id ? (int64_t)run_id : latest;
+    if (s->call_req_id) {
+        DeferredReply *d = xcalloc(1, sizeof *d);
+        d->s = s;
+        d->req_id = json_incref(s->call_req_id);
+        if (testoutput_start(s->loop, path, id, nodeid, on_test_output, d) == 0) {
+            s->call_deferred = true;
+            return NULL;
+        }
+        json_decref(d->req_id);
+        free(d);
+    }
+    return testoutput_read(path, id, nodeid, err);
+}
+
 /* coverage_file [{file}]: the missing lines of one file of the latest coverage report. */
 static json_t *m_coverage_file(void *ud, json_t *params, StrBuf *err)
 {
@@ -845,6 +907,10 @@ static const ParamSpec COLLECT_PARAMS[] = {
     {"env", PARAM_STRING_MAP, 0, 0, false},
     {"debounce_ms", PARAM_UINT, 0, 60000, false},
 };
+static const ParamSpec TEST_OUTPUT_PARAMS[] = {
+    {"nodeid", PARAM_STRING, 1, 0, true},
+    {"run_id", PARAM_UINT, 1, 1000000000, false},
+};
 static const ParamSpec MEM_PARAMS[] = {
     {"pid", PARAM_UINT, 1, PID_MAX, false},
 };
@@ -908,6 +974,11 @@ static const ServerMethod METHODS[] = {
      "collects the suite with pytest itself (same root, interpreter, env and args as a run) after "
      "debounce_ms, superseding a pending collect (which then reports nothing): the `collection` "
      "event follows with {collect_id, root, items, classes, errors, ms} or {collect_id, error}"},
+    {"test_output", m_test_output, PARAMS_OPTIONS, SPECS(TEST_OUTPUT_PARAMS),
+     "{run_id, nodeid, status, message?, text?, stdout?, stderr?}",
+     "one test's report from the latest finished run's report file (kept until a newer run "
+     "finishes) or from run_id's while it is kept or running: status, failure message and text, "
+     "captured stdout and stderr/log (display text); through `call` it is read off the loop"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},
@@ -957,8 +1028,15 @@ static json_t *m_call(void *ud, json_t *params, StrBuf *err)
         strbuf_puts(err, "call takes [req_id (integer >= 0), method (string), params (list)]");
     else if (!(m = find_method(json_string_value(name))) || m->handler == m_call)
         strbuf_printf(err, "unknown method: %s", json_string_value(name));
-    else if (params_check(args, m->name, m->shape, m->params, m->nparams, err) == 0)
+    else if (params_check(args, m->name, m->shape, m->params, m->nparams, err) == 0) {
+        s->call_req_id = req_id;
         result = m->handler(s, args, err);
+        s->call_req_id = NULL;
+    }
+    if (s->call_deferred) { /* the method pushes its own `reply` when it is done */
+        s->call_deferred = false;
+        return json_true();
+    }
     json_t *reply = json_pack("{s:O}", "req_id", req_id);
     if (result) {
         json_object_set_new(reply, "result", result);

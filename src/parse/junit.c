@@ -38,6 +38,8 @@ typedef struct {
     double time;
     ResultBuf *results; /* results[0..cap) keep their text buffers between testcases */
     size_t nresults, cap;
+    StrBuf out, err;    /* <system-out>, <system-err> (junit_read_output only) */
+    bool has_out, has_err;
 } CaseBuf;
 
 static void casebuf_reset(CaseBuf *c)
@@ -45,11 +47,16 @@ static void casebuf_reset(CaseBuf *c)
     strbuf_reset(&c->strings);
     c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
     c->nresults = 0;
+    strbuf_reset(&c->out);
+    strbuf_reset(&c->err);
+    c->has_out = c->has_err = false;
 }
 
 static void casebuf_destroy(CaseBuf *c)
 {
     strbuf_destroy(&c->strings);
+    strbuf_destroy(&c->out);
+    strbuf_destroy(&c->err);
     for (size_t i = 0; i < c->cap; i++)
         strbuf_destroy(&c->results[i].text);
     free(c->results);
@@ -133,6 +140,8 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
         .file = casebuf_str(c, c->file), .line = c->line,
         .nodeid = casebuf_str(c, c->nodeid), .frames = casebuf_str(c, c->frames),
         .time = c->time, .outcome = JUNIT_PASSED, .results = res, .nresults = c->nresults,
+        .system_out = c->has_out ? strbuf_cstr(&c->out) : NULL, .system_out_len = c->out.len,
+        .system_err = c->has_err ? strbuf_cstr(&c->err) : NULL, .system_err_len = c->err.len,
     };
     size_t decider = (size_t)-1;
     for (size_t i = 0; i < c->nresults; i++) {
@@ -175,6 +184,8 @@ typedef struct {
     int case_depth;     /* depth of the open <testcase>, -1 outside one */
     bool seen_root, root_closed, doctype;
     ResultBuf *cur;     /* the failure/error/skipped whose text is being gathered, or NULL */
+    bool keep_output;   /* junit_read_output: <system-out>/<system-err> are kept */
+    StrBuf *cur_out;    /* the system-out/-err text being gathered, or NULL */
     CaseBuf c;
     int rc;             /* first JUNIT_ENOTJUNIT / visitor stop; parsing halts on it */
     bool at_eof;        /* all input has been pushed: libxml2 is told it ended */
@@ -323,6 +334,11 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         }
     } else if (!in_case && strcmp(nm, "testcase") == 0) {
         open_testcase(r, attrs, nb_attributes);
+    } else if (in_case && r->keep_output && r->depth == r->case_depth + 1 &&
+               (strcmp(nm, "system-out") == 0 || strcmp(nm, "system-err") == 0)) {
+        bool out = nm[7] == 'o';
+        r->cur_out = out ? &r->c.out : &r->c.err;
+        *(out ? &r->c.has_out : &r->c.has_err) = true;
     } else if (in_case && r->depth == r->case_depth + 1 &&
                (strcmp(nm, "failure") == 0 || strcmp(nm, "error") == 0 ||
                 strcmp(nm, "skipped") == 0)) {
@@ -340,7 +356,9 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     r->depth--;
     if (r->depth == 0)
         r->root_closed = true;
-    if (r->cur != NULL && r->depth == r->case_depth + 1) {
+    if (r->cur_out != NULL && r->depth == r->case_depth + 1) {
+        r->cur_out = NULL;
+    } else if (r->cur != NULL && r->depth == r->case_depth + 1) {
         r->cur = NULL;
     } else if (r->case_depth >= 0 && r->depth == r->case_depth) {
         r->case_depth = -1;
@@ -357,6 +375,8 @@ static void on_text(void *ctx, const xmlChar *s, int len)
     Reader *r = ctx;
     if (r->cur != NULL && r->depth == r->case_depth + 2)
         strbuf_append(&r->cur->text, (const char *)s, (size_t)len);
+    else if (r->cur_out != NULL && r->depth == r->case_depth + 2)
+        strbuf_append(r->cur_out, (const char *)s, (size_t)len);
 }
 
 /* Called as soon as "<!DOCTYPE name ...>" has been read, before any internal subset is parsed:
@@ -423,6 +443,8 @@ static int reader_init(Reader *r, const char *url, JunitCaseFn fn, void *ud, Jun
     r->xml->CtxtUseOptions(r->ctxt, JUNIT_XML_OPTIONS);
     strbuf_init(&r->xml_err);
     strbuf_init(&r->c.strings);
+    strbuf_init(&r->c.out);
+    strbuf_init(&r->c.err);
     casebuf_reset(&r->c);
     return 0;
 }
@@ -509,7 +531,8 @@ error:
     return rc;
 }
 
-int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary, StrBuf *err)
+static int read_path(const char *path, bool keep_output, JunitCaseFn fn, void *ud, JunitSummary *summary,
+                     StrBuf *err)
 {
     if (summary != NULL)
         *summary = (JunitSummary){0, 0, 0, NULL};
@@ -535,11 +558,22 @@ int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary
     }
     if ((rc = reader_init(&r, path, fn, ud, summary, err)) != 0)
         goto error;
+    r.keep_output = keep_output;
     rc = read_fd(fd, path, &r, err);
     reader_destroy(&r);
 error:
     close(fd);
     return rc;
+}
+
+int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary, StrBuf *err)
+{
+    return read_path(path, false, fn, ud, summary, err);
+}
+
+int junit_read_output(const char *path, JunitCaseFn fn, void *ud, StrBuf *err)
+{
+    return read_path(path, true, fn, ud, NULL, err);
 }
 
 int junit_read_memory(const char *buf, size_t len, JunitCaseFn fn, void *ud, JunitSummary *summary,

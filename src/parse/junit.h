@@ -6,7 +6,8 @@
  * string in it) is borrowed until the visitor returns. Earlier testcases are not kept, so
  * memory is bounded by the largest single testcase (its failure/error/skipped texts), not by
  * file size, and the file is never mapped.
- * <system-out>/<system-err> are skipped (their text is parsed, never copied); of <properties>
+ * <system-out>/<system-err> are skipped (their text is parsed, never copied) except by
+ * junit_read_output(); of <properties>
  * only those of the pytestmon plugin (python/pytestmon_plugin.py) are kept, see JunitCase.frames
  * and JunitSummary.counts. The plugin writes the same dialect plus a `nodeid` attribute.
  *
@@ -80,6 +81,10 @@ typedef struct {
     const char *text;
     const JunitResult *results;
     size_t nresults;
+    /* The text of <system-out> / <system-err> (captured stdout; stderr and log): only from
+     * junit_read_output(), NULL when absent (or another reader). Not cleaned. */
+    const char *system_out, *system_err;
+    size_t system_out_len, system_err_len;
 } JunitCase;
 
 /* Suite-level facts gathered while reading. */
@@ -108,6 +113,10 @@ int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary
 /* Same, from a memory buffer (not necessarily NUL-terminated). */
 int junit_read_memory(const char *buf, size_t len, JunitCaseFn fn, void *ud, JunitSummary *summary,
                       StrBuf *err);
+
+/* junit_read() with each testcase's <system-out>/<system-err> text kept (JunitCase.system_out,
+ * system_err): for one test's output, read off the loop (testoutput.h). */
+int junit_read_output(const char *path, JunitCaseFn fn, void *ud, StrBuf *err);
 
 /* "passed", "failed", "error", "collection error", "skipped", "xfailed", "xpassed strict". */
 const char *junit_outcome_name(JunitOutcome o);

@@ -54,6 +54,8 @@ struct Runner {
     bool (*foreign_owns)(void *ud, int pid); /* children another module owns */
     void *foreign_ud;
     bool freeing;
+    char *kept_dir, *kept_report; /* the latest finished run's private directory and report */
+    int64_t kept_id;              /* (runner_report_path); 0: none */
     /* One read buffer for every pipe of every run: libuv calls alloc, read and on_read back to
      * back on the loop thread, and on_read copies what it keeps, so no two reads share it.
      * (Two 64 KiB buffers per Run made each run a fresh 130 KiB allocation.) */
@@ -460,6 +462,44 @@ static void remove_tmpdir(Run *run)
     run->tmpdir = NULL;
 }
 
+/* The run's report outlives it until a newer run finishes (runner_report_path); its directory
+ * goes with it. A run without a report (it never started) leaves the kept one alone. */
+static void keep_report(Run *run)
+{
+    Runner *r = run->r;
+    if (!run->tmpdir || !run->junit_path || access(run->junit_path, F_OK) != 0) {
+        remove_tmpdir(run);
+        return;
+    }
+    if (r->kept_dir)
+        privdir_remove(r->kept_dir);
+    free(r->kept_dir);
+    free(r->kept_report);
+    r->kept_dir = run->tmpdir;
+    run->tmpdir = NULL;
+    r->kept_report = xstrdup(run->junit_path);
+    r->kept_id = run->id;
+}
+
+static void drop_kept_report(Runner *r)
+{
+    if (r->kept_dir)
+        privdir_remove(r->kept_dir);
+    free(r->kept_dir);
+    free(r->kept_report);
+    r->kept_dir = r->kept_report = NULL;
+    r->kept_id = 0;
+}
+
+const char *runner_report_path(const Runner *r, int64_t run_id, int64_t *latest)
+{
+    *latest = r->kept_id;
+    if (run_id == 0 || run_id == r->kept_id)
+        return r->kept_report;
+    const Run *a = r->active;
+    return a && a->id == run_id && a->tmpdir && a->junit_path ? a->junit_path : NULL;
+}
+
 static json_t *string_list(char *const *v)
 {
     json_t *a = json_array();
@@ -570,7 +610,7 @@ static void run_finish(Run *run)
     add_diagnosis(run, memory);
     json_object_set_new(result, "memory", memory);
     Coverage *cov = run->coverage ? read_coverage(run, result) : NULL;
-    remove_tmpdir(run);
+    keep_report(run);
     /* Close first: uv_close releases the pipes' descriptors now (the Run itself is freed
      * later, from the close callbacks), so whoever hears `finished` sees them gone. */
     Runner *r = run->r;
@@ -640,6 +680,7 @@ static void run_handle_gone(Run *run)
     if (r->freeing && !r->live) {
         void (*done)(void *) = r->done;
         void *ud = r->done_ud;
+        drop_kept_report(r);
         free(r->exe);
         project_free_argv(r->plugin_loads);
         free(r);
@@ -1234,6 +1275,7 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud)
     r->done_ud = ud;
     r->active = NULL;
     if (!r->live) {
+        drop_kept_report(r);
         free(r->exe);
         project_free_argv(r->plugin_loads);
         free(r);

@@ -97,6 +97,11 @@ void runner_set_foreign(Runner *r, bool (*owns)(void *ud, int pid), void *ud);
  * and the user's `extra` "KEY=VALUE" entries (NULL-terminated; they replace ours). A new
  * NULL-terminated heap array of heap strings (free with project_free_argv). */
 char **runner_child_env(char *const *extra);
+/* The report file (JUnit-shaped XML) of run `run_id` (0: the latest finished run), for one
+ * test's output: the latest finished run's is kept (with its private directory) until a newer
+ * run finishes; the active run's is the one pytest is still writing. Borrowed until the loop
+ * runs again; NULL when that run's report is not kept (*latest: the kept run's id, 0 if none). */
+const char *runner_report_path(const Runner *r, int64_t run_id, int64_t *latest);
 /* pid of the active pytest process, or 0. */
 int runner_active_pid(const Runner *r);
 /* The active pytest's headroom as last sampled, if that was at most max_age_ms ago (borrowed
