@@ -196,7 +196,9 @@ static char *job_path(const Job *j, const char *name)
 static char *no_record_message(const Job *j, int64_t status, const char *why)
 {
     StrBuf out = STRBUF_INIT, text = STRBUF_INIT;
-    if (status < 0)
+    if (status == -EINTR)
+        strbuf_puts(&out, "pytest was killed by a signal before it finished collecting");
+    else if (status < 0)
         strbuf_printf(&out, "pytest did not finish collecting (%s)", strerror((int)-status));
     else
         strbuf_printf(&out, "pytest collected nothing (exit status %lld: %s)", (long long)status, why);
