@@ -312,4 +312,5 @@ def test_hacking_md_lists_the_method_table():
     assert section == table.stdout
     names = [line.split("`")[1] for line in table.stdout.splitlines()]
     assert names == ["ping", "version", "configure", "run", "resolve", "watch", "unwatch", "saved", "cancel",
-                     "mem", "history", "history_get", "debug_config", "debug_listen", "coverage_file", "call"]
+                     "mem", "history", "history_get", "debug_config", "debug_listen", "coverage_file", "collect",
+                     "test_output", "call"]
