@@ -3,7 +3,8 @@
  * Owns the pytest child (its own session and process group, so signals reach xdist
  * workers and anything pytest started; started through the exec step of execstep.h so
  * that it dies with us), its stdout/stderr pipes, the run's timers, its private 0700
- * temporary directory (privdir.h: JUnit report; removed after the run, and swept at
+ * temporary directory (privdir.h: JUnit report; kept after the run for one test's output
+ * until a newer run finishes (runner_report_path), removed then or at runner_free, and swept at
  * runner_new when its owner was killed) and its log file. Output is streamed: a bounded tail in memory, everything in the log, and
  * progress parsed on the fly. When the child has exited and its pipes are drained the
  * results are read and the `finished` event fires; then the run's handles close.
