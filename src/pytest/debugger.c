@@ -19,6 +19,7 @@
 #include "pytest/project.h"
 #include "pytest/pyplugin.h"
 #include "pytest/runner.h"
+#include "mem/proctree.h"
 #include "pytest/runout.h"
 #include "base/strbuf.h"
 #include "parse/tail.h"
@@ -222,7 +223,7 @@ static void kill_marked(const Session *s)
     if (!s->marker)
         return;
     int *kids = NULL;
-    size_t n = runout_children_of_self(&kids);
+    size_t n = proctree_children_of("", (int)getpid(), &kids);
     for (size_t i = 0; i < n; i++)
         if ((!s->spawned || s->exited || kids[i] != s->proc.pid) && proc_env_has("", kids[i], s->marker))
             kill(kids[i], SIGKILL); /* the runner's orphan reaper reaps it */
@@ -236,7 +237,7 @@ static void kill_debuggee(Session *s)
     if (!s->spawned || s->exited)
         return;
     int *pids = NULL;
-    size_t n = runout_descendants(s->proc.pid, &pids);
+    size_t n = proctree_descendants("", s->proc.pid, &pids);
     for (size_t i = 0; i < n; i++)
         kill(pids[i], SIGKILL);
     free(pids);

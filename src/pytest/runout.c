@@ -1,7 +1,6 @@
 /* runout: output streaming, progress and the result document of a run. */
 #include "pytest/runout.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +10,6 @@
 #include <unistd.h>
 
 #include "mem/headroom.h"
-#include "mem/procmem.h"
 #include "parse/junit.h"
 #include "parse/pytesterr.h"
 #include "parse/report.h"
@@ -559,40 +557,4 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     free(err_text);
     free(tail_text);
     return r;
-}
-
-/* ---- process tree ------------------------------------------------------------ */
-
-size_t runout_descendants(int pid, int **pids)
-{
-    ProcTree t;
-    procmem_tree_init(&t);
-    size_t n = 0;
-    *pids = NULL;
-    if (procmem_tree_discover("", pid, &t) == 0 && t.n > 1) {
-        n = t.n - 1; /* the tree lists pid itself first */
-        *pids = xmalloc(n * sizeof **pids);
-        memcpy(*pids, t.pids + 1, n * sizeof **pids);
-    }
-    procmem_tree_destroy(&t);
-    return n;
-}
-
-size_t runout_children_of_self(int **pids)
-{
-    int *all = NULL;
-    size_t n = runout_descendants(getpid(), &all);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        StrBuf path = STRBUF_INIT, text = STRBUF_INIT;
-        int ppid = 0;
-        strbuf_printf(&path, "/proc/%d/stat", all[i]);
-        if (procmem_read_file(strbuf_cstr(&path), &text) == 0 &&
-            procmem_parse_stat_ppid(strbuf_cstr(&text), &ppid) == 0 && ppid == getpid())
-            all[k++] = all[i];
-        strbuf_destroy(&path);
-        strbuf_destroy(&text);
-    }
-    *pids = all;
-    return k;
 }
