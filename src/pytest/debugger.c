@@ -14,7 +14,7 @@
 #include "parse/collection.h"
 #include "pytest/collector.h"
 #include "pytest/execstep.h"
-#include "parse/location.h"
+#include "base/path.h"
 #include "pytest/privdir.h"
 #include "pytest/project.h"
 #include "pytest/pyplugin.h"
@@ -594,7 +594,7 @@ int64_t debugger_start(Debugger *d, const DebugSpec *spec)
     project_resolve(s->cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &c);
     s->root = c.root; /* the Session takes both strings over */
     s->python = c.python;
-    s->file = location_normalize(s->cwd, spec->file);
+    s->file = path_normalize(s->cwd, spec->file);
     s->args = project_rewrite_args(s->cwd, spec->args, spec->nargs);
     s->nearest_line = spec->nearest_line;
     char *plugin_dir = spec->nearest_line > 0 ? pyplugin_find_dir() : NULL;

@@ -15,7 +15,7 @@
 #include "parse/collection.h"
 #include "pytest/collector.h"
 #include "pytest/execstep.h"
-#include "parse/location.h"
+#include "base/path.h"
 #include "mem/headroom.h"
 #include "mem/runmem.h"
 #include "pytest/privdir.h"
@@ -1088,7 +1088,7 @@ static void run_launch(Run *run)
     }
     run->base_args = rewritten;
     if (spec->nearest_line > 0) {
-        run->nearest_file = location_normalize(run->cwd, spec->file);
+        run->nearest_file = path_normalize(run->cwd, spec->file);
         run->nearest_line = spec->nearest_line;
     }
     if (run->plugin_dir && !plugin_known_to_load(r, run->python)) {
