@@ -406,6 +406,21 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
     return sb.len ? strbuf_detach(&sb) : (strbuf_destroy(&sb), NULL);
 }
 
+/* The run's status: how it ended first (could not start, timed out, cancelled, killed or an
+ * error sentence from run_error()), else pytest's exit code. */
+static const char *run_status(const RunFacts *f, bool have_error)
+{
+    if (f->start_error)
+        return "error";
+    if (f->timed_out)
+        return "timed_out";
+    if (f->cancelled)
+        return "cancelled";
+    if (f->term_signal || have_error)
+        return f->exit_status == 4 ? "usage_error" : "error";
+    return status_for_exit(f->exit_status);
+}
+
 static bool any_counted(json_t *counts)
 {
     const char *key;
@@ -525,17 +540,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     strbuf_destroy(&why);
 
     char *error = run_error(o, f, err_text, err_len, have_xml);
-    const char *status;
-    if (f->start_error)
-        status = "error";
-    else if (f->timed_out)
-        status = "timed_out";
-    else if (f->cancelled)
-        status = "cancelled";
-    else if (f->term_signal || error)
-        status = f->exit_status == 4 ? "usage_error" : "error";
-    else
-        status = status_for_exit(f->exit_status);
+    const char *status = run_status(f, error != NULL);
     json_object_set_new(r, "status", json_string(status));
     if (f->spawned && !f->term_signal) {
         json_object_set_new(r, "exit_code", json_integer(f->exit_status));
