@@ -63,7 +63,7 @@ static bool parse_errors(json_t *doc, CollectionError **out, size_t *n)
             return false;
         (*out)[(*n)++] = (CollectionError){
             .nodeid = xstrdup(nodeid),
-            .file = location_normalize(NULL, file),
+            .file = path_normalize(NULL, file),
             .message = xstrdup(message ? message : ""),
         };
     }
