@@ -359,6 +359,20 @@ class _Ranges:
         return _source_range(cls)
 
 
+def _item_location(item):
+    """(path, 0-based line or None) of an item that is no test function (a conftest hook's, a
+    doctest): its reportinfo() as is, without the relative path item.location computes at some
+    50 us an item; item.location when reportinfo() is not usable."""
+    try:
+        info = item.reportinfo()
+        path = os.fspath(info[0])
+        if path and isinstance(info[1], (int, type(None))):
+            return path, info[1]
+    except Exception:
+        pass
+    return item.location
+
+
 def _node_file(node, root):
     path = getattr(node, "path", None) or getattr(node, "fspath", None)
     if path is None:
@@ -378,7 +392,7 @@ def _collected(session, errors=()):
         if rng:
             entry = {"nodeid": item.nodeid, "file": os.path.normpath(rng[0]), "line": rng[1], "end": rng[2]}
         else:
-            loc = item.location
+            loc = _item_location(item)
             path = os.path.join(root, loc[0]) if loc and loc[0] else str(getattr(item, "fspath", ""))
             entry = {"nodeid": item.nodeid, "file": os.path.normpath(path)}
             frng = _source_range(obj) if obj is not None else None
