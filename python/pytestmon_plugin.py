@@ -302,19 +302,23 @@ class _Ranges:
 
     def __init__(self):
         self.classes = {}  # path -> {class name: [(line index, indent), ...]}
+        self.codes = {}    # code object -> (file, first, last): a parametrized test's cases share it
 
-    @staticmethod
-    def function(obj):
+    def function(self, obj):
         """(file, first line, last line) of a test function, or None."""
         try:
             import inspect
 
             code = inspect.unwrap(obj).__code__
+            if code in self.codes:
+                return self.codes[code]
+            rng = None
             if sys.version_info >= (3, 8) and os.path.isabs(code.co_filename):
-                return code.co_filename, code.co_firstlineno, _code_end(code)
+                rng = code.co_filename, code.co_firstlineno, _code_end(code)
+            self.codes[code] = rng
+            return rng
         except Exception:
-            pass
-        return None
+            return None
 
     def _class_lines(self, path):
         if path not in self.classes:
