@@ -612,29 +612,41 @@ static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
         return NULL;
     if (!pid)
         pid = s->editor_pid ? (uint64_t)s->editor_pid : (uint64_t)getpid();
-    int rc = 0;
-    json_t *rep = memreport_build("", (int)pid, &rc);
-    if (!rep) {
+    MemFacts facts;
+    memreport_facts_init(&facts);
+    int rc = memreport_read("", (int)pid, &facts);
+    if (rc < 0) {
+        memreport_facts_destroy(&facts);
         strbuf_printf(err, "cannot read memory of pid %llu: %s", (unsigned long long)pid, strerror(-rc));
         return NULL;
     }
-    /* The three processes a user asks about, side by side. */
+    json_t *rep = memreport_json(&facts);
+    /* The three processes a user asks about, side by side: only their process part is read,
+     * and the report's own process is not read again. */
     json_t *procs = json_array();
     struct { const char *role; int pid; } roles[] = {
         {"editor", s->editor_pid}, {"co-process", (int)getpid()}, {"pytest", runner_active_pid(s->runner)}};
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
         if (!roles[i].pid)
             continue;
-        int e = 0;
-        json_t *r = memreport_build("", roles[i].pid, &e);
-        if (!r)
-            continue;
-        json_t *p = json_object_get(r, "process");
-        json_t *tree = json_object_get(r, "tree");
-        json_array_append_new(procs, json_pack("{s:s, s:i, s:O?, s:O?}", "role", roles[i].role,
+        json_t *p, *tree;
+        if (roles[i].pid == (int)pid) {
+            p = json_incref(json_object_get(rep, "process"));
+            tree = json_incref(json_object_get(rep, "tree"));
+        } else {
+            MemProcess mp;
+            memreport_process_init(&mp);
+            bool ok = memreport_read_process("", roles[i].pid, &mp) == 0;
+            p = ok ? memreport_process_json(&mp) : NULL;
+            tree = ok ? memreport_tree_json(&mp) : NULL;
+            memreport_process_destroy(&mp);
+            if (!ok)
+                continue;
+        }
+        json_array_append_new(procs, json_pack("{s:s, s:i, s:o, s:o}", "role", roles[i].role,
                                                "pid", roles[i].pid, "process", p, "tree", tree));
-        json_decref(r);
     }
+    memreport_facts_destroy(&facts);
     json_object_set_new(rep, "processes", procs);
     json_object_set_new(rep, "trend", history_trend(&s->history));
     if (s->memlog.path)

@@ -10,7 +10,6 @@
 #include "mem/cgroup.h"
 #include "mem/headroom.h"
 #include "mem/procmem.h"
-#include "mem/proctree.h"
 #include "base/strbuf.h"
 #include "mem/sysmem.h"
 #include "base/textclean.h"
@@ -37,19 +36,20 @@ static json_t *psi_line(const SysPsiLine *l)
                      l->avg300, "total", jint(l->total_us));
 }
 
-static void read_name(const char *root, int pid, json_t *report)
+/* /proc/PID/comm without its newline, or NULL. */
+static char *read_name(const char *root, int pid)
 {
     StrBuf path = STRBUF_INIT, sb = STRBUF_INIT;
     procmem_path(&path, root, "/proc/%d/comm", pid);
+    char *name = NULL;
     if (procmem_read_file(path.data, &sb) == 0) {
         while (sb.len && sb.data[sb.len - 1] == '\n')
             sb.data[--sb.len] = '\0';
-        json_object_set_new(report, "name", json_string(sb.data));
-    } else {
-        json_object_set_new(report, "name", json_null());
+        name = xstrdup(strbuf_cstr(&sb));
     }
     strbuf_destroy(&path);
     strbuf_destroy(&sb);
+    return name;
 }
 
 /* Every mapping spans at least a page, so a process whose whole address space is fewer pages
@@ -86,71 +86,107 @@ error:
     return rc;
 }
 
-json_t *memreport_build(const char *root, int pid, int *err)
+/* ---- reading ------------------------------------------------------------------------ */
+
+void memreport_process_init(MemProcess *p)
 {
-    ProcStatus st;
-    ProcStatm sm;
-    ProcLimits lim;
-    ProcRollup ru;
-    SysMem sys;
-    CgroupMem cg;
-    Headroom hr;
-    ProcTreeSample ts;
-    uint64_t map_count = 0;
-    json_t *r = NULL;
+    memset(p, 0, sizeof *p);
+    proctree_sample_init(&p->tree);
+}
+
+void memreport_process_destroy(MemProcess *p)
+{
+    free(p->name);
+    proctree_sample_destroy(&p->tree);
+    memreport_process_init(p);
+}
+
+int memreport_read_process(const char *root, int pid, MemProcess *p)
+{
     int rc;
+    p->pid = pid;
+    if ((rc = procmem_read_status(root, pid, &p->status)) < 0 ||
+        (rc = procmem_read_statm(root, pid, &p->statm)) < 0)
+        return rc;
+    free(p->name);
+    p->name = read_name(root, pid);
+    p->has_maps = procmem_read_map_count(root, pid, &p->map_count) == 0;
+    p->has_rollup = procmem_read_rollup(root, pid, &p->rollup) == 0;
+    p->has_tree = proctree_sample(root, pid, &p->tree) == 0;
+    return 0;
+}
 
-    cgroup_mem_init(&cg);
-    headroom_init(&hr);
-    proctree_sample_init(&ts);
-    if ((rc = procmem_read_status(root, pid, &st)) < 0 ||
-        (rc = procmem_read_statm(root, pid, &sm)) < 0 ||
-        (rc = procmem_read_limits(root, pid, &lim)) < 0)
-        goto error;
-    if ((rc = sysmem_read(root, &sys)) < 0)
-        goto error;
-    bool has_maps = procmem_read_map_count(root, pid, &map_count) == 0;
-    bool has_rollup = procmem_read_rollup(root, pid, &ru) == 0;
-    if ((rc = cgroup_read(root, pid, &cg)) < 0)
-        goto error;
-    bool has_tree = proctree_sample(root, pid, &ts) == 0;
+void memreport_facts_init(MemFacts *f)
+{
+    memset(f, 0, sizeof *f);
+    memreport_process_init(&f->proc);
+    cgroup_mem_init(&f->cg);
+    headroom_init(&f->hr);
+}
 
+void memreport_facts_destroy(MemFacts *f)
+{
+    memreport_process_destroy(&f->proc);
+    cgroup_mem_destroy(&f->cg);
+    headroom_destroy(&f->hr);
+    memreport_facts_init(f);
+}
+
+int memreport_read(const char *root, int pid, MemFacts *f)
+{
+    int rc;
+    if ((rc = memreport_read_process(root, pid, &f->proc)) < 0 ||
+        (rc = procmem_read_limits(root, pid, &f->limits)) < 0 ||
+        (rc = sysmem_read(root, &f->sys)) < 0 || (rc = cgroup_read(root, pid, &f->cg)) < 0)
+        return rc;
     HeadroomInput in = {
-        .status = &st, .limits = &lim, .has_map_count = has_maps, .map_count = map_count,
-        .sys = &sys, .cgroup = &cg,
+        .status = &f->proc.status, .limits = &f->limits, .has_map_count = f->proc.has_maps,
+        .map_count = f->proc.map_count, .sys = &f->sys, .cgroup = &f->cg,
     };
-    headroom_eval(&in, &hr);
+    headroom_eval(&in, &f->hr);
+    return 0;
+}
 
-    r = json_object();
-    json_object_set_new(r, "pid", json_integer(pid));
-    read_name(root, pid, r);
+/* ---- sections ------------------------------------------------------------------------ */
 
+json_t *memreport_process_json(const MemProcess *mp)
+{
+    const ProcStatus *st = &mp->status;
+    const ProcStatm *sm = &mp->statm;
     json_t *p = json_pack(
         "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i}",
-        "rss", jint(sm.rss), "vms", jint(sm.vms), "shared", jint(sm.shared), "text",
-        jint(sm.text), "data", jint(sm.data), "vm_peak", jint(st.vm_peak), "vm_hwm",
-        jint(st.vm_hwm), "vm_data", jint(st.vm_data), "vm_stk", jint(st.vm_stk), "vm_lck",
-        jint(st.vm_lck), "vm_swap", jint(st.vm_swap), "rss_anon", jint(st.rss_anon), "rss_file",
-        jint(st.rss_file), "rss_shmem", jint(st.rss_shmem), "threads", st.threads);
-    json_object_set_new(p, "map_count", has_maps ? jint(map_count) : json_null());
-    if (has_rollup) {
-        json_object_set_new(p, "pss", jint(ru.pss));
-        json_object_set_new(p, "uss", jint(ru.uss));
-        json_object_set_new(p, "swap", jint(ru.swap));
+        "rss", jint(sm->rss), "vms", jint(sm->vms), "shared", jint(sm->shared), "text",
+        jint(sm->text), "data", jint(sm->data), "vm_peak", jint(st->vm_peak), "vm_hwm",
+        jint(st->vm_hwm), "vm_data", jint(st->vm_data), "vm_stk", jint(st->vm_stk), "vm_lck",
+        jint(st->vm_lck), "vm_swap", jint(st->vm_swap), "rss_anon", jint(st->rss_anon), "rss_file",
+        jint(st->rss_file), "rss_shmem", jint(st->rss_shmem), "threads", st->threads);
+    json_object_set_new(p, "map_count", mp->has_maps ? jint(mp->map_count) : json_null());
+    if (mp->has_rollup) {
+        json_object_set_new(p, "pss", jint(mp->rollup.pss));
+        json_object_set_new(p, "uss", jint(mp->rollup.uss));
+        json_object_set_new(p, "swap", jint(mp->rollup.swap));
     }
-    json_object_set_new(r, "process", p);
+    return p;
+}
 
-    json_object_set_new(r, "tree", has_tree ? json_pack("{s:i, s:o, s:o}", "nproc", (int)ts.nproc,
-                                                        "rss", jint(ts.rss), "vms", jint(ts.vms))
-                                            : json_null());
+json_t *memreport_tree_json(const MemProcess *mp)
+{
+    const ProcTreeSample *ts = &mp->tree;
+    return mp->has_tree ? json_pack("{s:i, s:o, s:o}", "nproc", (int)ts->nproc, "rss", jint(ts->rss),
+                                    "vms", jint(ts->vms))
+                        : json_null();
+}
 
-    json_object_set_new(r, "limits",
-                        json_pack("{s:o, s:o, s:o, s:o, s:o}", "address_space",
-                                  limit_pair(&lim.as), "data", limit_pair(&lim.data),
-                                  "resident_set", limit_pair(&lim.rss), "locked_memory",
-                                  limit_pair(&lim.memlock), "stack", limit_pair(&lim.stack)));
+static json_t *limits_json(const ProcLimits *lim)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "address_space", limit_pair(&lim->as), "data",
+                     limit_pair(&lim->data), "resident_set", limit_pair(&lim->rss), "locked_memory",
+                     limit_pair(&lim->memlock), "stack", limit_pair(&lim->stack));
+}
 
-    const SysMeminfo *m = &sys.mem;
+static json_t *system_json(const SysMem *sys)
+{
+    const SysMeminfo *m = &sys->mem;
     json_t *s = json_pack(
         "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f}", "total", jint(m->total), "available",
         jint(m->available), "used", jint(m->used), "used_by_available", jint(m->used_by_available),
@@ -161,43 +197,47 @@ json_t *memreport_build(const char *root, int pid, int *err)
                                   jint(m->swap_used), "free", jint(m->swap_free), "percent",
                                   m->swap_percent));
     json_object_set_new(s, "overcommit_memory",
-                        sys.overcommit_memory >= 0 ? json_integer(sys.overcommit_memory)
-                                                   : json_null());
+                        sys->overcommit_memory >= 0 ? json_integer(sys->overcommit_memory)
+                                                    : json_null());
     json_object_set_new(s, "commit_limit", m->has_commit ? jint(m->commit_limit) : json_null());
     json_object_set_new(s, "committed_as", m->has_commit ? jint(m->committed_as) : json_null());
     json_object_set_new(s, "max_map_count",
-                        sys.has_max_map_count ? jint(sys.max_map_count) : json_null());
+                        sys->has_max_map_count ? jint(sys->max_map_count) : json_null());
     json_t *psi = json_null();
-    if (sys.has_psi) {
+    if (sys->has_psi) {
         psi = json_object();
-        json_object_set_new(psi, "some", sys.psi.has_some ? psi_line(&sys.psi.some) : json_null());
-        json_object_set_new(psi, "full", sys.psi.has_full ? psi_line(&sys.psi.full) : json_null());
+        json_object_set_new(psi, "some", sys->psi.has_some ? psi_line(&sys->psi.some) : json_null());
+        json_object_set_new(psi, "full", sys->psi.has_full ? psi_line(&sys->psi.full) : json_null());
     }
     json_object_set_new(s, "psi", psi);
-    json_object_set_new(r, "system", s);
+    return s;
+}
 
-    if (cg.version == CGROUP_NONE) {
-        json_object_set_new(r, "cgroup", json_null());
-    } else {
-        json_t *c = json_pack(
-            "{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "version", (int)cg.version, "path",
-            cg.path, "dir", cg.dir, "limit", jlimit(cg.limit, CGROUP_NO_LIMIT), "effective_limit",
-            jlimit(cg.effective_limit, CGROUP_NO_LIMIT), "high", jlimit(cg.high, CGROUP_NO_LIMIT),
-            "usage", jint(cg.usage), "peak", cg.has_peak ? jint(cg.peak) : json_null());
-        json_object_set_new(c, "swap_usage", cg.has_swap ? jint(cg.swap_usage) : json_null());
-        json_object_set_new(c, "swap_limit", jlimit(cg.swap_limit, CGROUP_NO_LIMIT));
-        json_object_set_new(c, "oom", cg.has_events && cg.version == CGROUP_V2 ? jint(cg.oom)
-                                                                               : json_null());
-        json_object_set_new(c, "oom_kill", cg.has_events ? jint(cg.oom_kill) : json_null());
-        json_object_set_new(c, "failcnt", cg.version == CGROUP_V1 ? jint(cg.failcnt)
-                                                                 : json_null());
-        json_object_set_new(r, "cgroup", c);
-    }
+static json_t *cgroup_json(const CgroupMem *cg)
+{
+    if (cg->version == CGROUP_NONE)
+        return json_null();
+    json_t *c = json_pack(
+        "{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "version", (int)cg->version, "path",
+        cg->path, "dir", cg->dir, "limit", jlimit(cg->limit, CGROUP_NO_LIMIT), "effective_limit",
+        jlimit(cg->effective_limit, CGROUP_NO_LIMIT), "high", jlimit(cg->high, CGROUP_NO_LIMIT),
+        "usage", jint(cg->usage), "peak", cg->has_peak ? jint(cg->peak) : json_null());
+    json_object_set_new(c, "swap_usage", cg->has_swap ? jint(cg->swap_usage) : json_null());
+    json_object_set_new(c, "swap_limit", jlimit(cg->swap_limit, CGROUP_NO_LIMIT));
+    json_object_set_new(c, "oom", cg->has_events && cg->version == CGROUP_V2 ? jint(cg->oom)
+                                                                             : json_null());
+    json_object_set_new(c, "oom_kill", cg->has_events ? jint(cg->oom_kill) : json_null());
+    json_object_set_new(c, "failcnt", cg->version == CGROUP_V1 ? jint(cg->failcnt) : json_null());
+    return c;
+}
 
+/* constraints, binding, verdict, sentence */
+static void add_headroom(json_t *r, const Headroom *hr)
+{
     json_t *cons = json_array();
     HeadroomVerdict worst = HEADROOM_OK;
     for (int i = 0; i < HEADROOM_N; i++) {
-        const HeadroomConstraint *c = &hr.c[i];
+        const HeadroomConstraint *c = &hr->c[i];
         if (!c->applies)
             continue;
         if (c->verdict > worst)
@@ -208,8 +248,8 @@ json_t *memreport_build(const char *root, int pid, int *err)
                             c->percent, "verdict", headroom_verdict_name(c->verdict)));
     }
     json_object_set_new(r, "constraints", cons);
-    if (hr.binding >= 0) {
-        const HeadroomConstraint *b = &hr.c[hr.binding];
+    if (hr->binding >= 0) {
+        const HeadroomConstraint *b = &hr->c[hr->binding];
         json_object_set_new(r, "binding",
                             json_pack("{s:s, s:s, s:s, s:f}", "name", b->name, "label", b->label,
                                       "verdict", headroom_verdict_name(b->verdict), "percent",
@@ -218,14 +258,32 @@ json_t *memreport_build(const char *root, int pid, int *err)
         json_object_set_new(r, "binding", json_null());
     }
     json_object_set_new(r, "verdict", json_string(headroom_verdict_name(worst)));
-    json_object_set_new(r, "sentence", json_string(hr.sentence));
-    rc = 0;
-error:
+    json_object_set_new(r, "sentence", json_string(hr->sentence));
+}
+
+json_t *memreport_json(const MemFacts *f)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "pid", json_integer(f->proc.pid));
+    json_object_set_new(r, "name", f->proc.name ? json_string(f->proc.name) : json_null());
+    json_object_set_new(r, "process", memreport_process_json(&f->proc));
+    json_object_set_new(r, "tree", memreport_tree_json(&f->proc));
+    json_object_set_new(r, "limits", limits_json(&f->limits));
+    json_object_set_new(r, "system", system_json(&f->sys));
+    json_object_set_new(r, "cgroup", cgroup_json(&f->cg));
+    add_headroom(r, &f->hr);
+    return r;
+}
+
+json_t *memreport_build(const char *root, int pid, int *err)
+{
+    MemFacts f;
+    memreport_facts_init(&f);
+    int rc = memreport_read(root, pid, &f);
+    json_t *r = rc == 0 ? memreport_json(&f) : NULL;
     if (err)
         *err = rc;
-    cgroup_mem_destroy(&cg);
-    headroom_destroy(&hr);
-    proctree_sample_destroy(&ts);
+    memreport_facts_destroy(&f);
     return r;
 }
 

@@ -24,10 +24,54 @@
 
 #include <jansson.h>
 
+#include "mem/cgroup.h"
 #include "mem/headroom.h"
+#include "mem/procmem.h"
+#include "mem/proctree.h"
+#include "mem/sysmem.h"
 
-/* Builds the report for `pid` under `root` ("" = real system). Returns a new reference,
- * or NULL with *err set to a negative errno (-ESRCH when the process does not exist). */
+/* What the report says of one process, read once (caller's storage: memreport_process_init /
+ * memreport_process_destroy). */
+typedef struct {
+    int pid;
+    char *name;              /* /proc/PID/comm, owned; NULL when unreadable */
+    ProcStatus status;
+    ProcStatm statm;
+    bool has_maps, has_rollup, has_tree;
+    uint64_t map_count;
+    ProcRollup rollup;
+    ProcTreeSample tree;     /* the pid and its descendants */
+} MemProcess;
+
+/* Everything the report says, read once: the process, its limits, the system, its cgroup
+ * and the headroom judged from them (memreport_facts_init / memreport_facts_destroy). */
+typedef struct {
+    MemProcess proc;
+    ProcLimits limits;
+    SysMem sys;
+    CgroupMem cg;
+    Headroom hr;
+} MemFacts;
+
+void memreport_process_init(MemProcess *p);
+void memreport_process_destroy(MemProcess *p);
+/* Reads the process part only (status, statm, name, map count, smaps_rollup, tree): 0, or a
+ * negative errno when status or statm cannot be read (-ENOENT/-ESRCH: no such process). */
+int memreport_read_process(const char *root, int pid, MemProcess *p);
+
+void memreport_facts_init(MemFacts *f);
+void memreport_facts_destroy(MemFacts *f);
+/* Reads everything for `pid` under `root` ("" = real system). 0 or a negative errno. */
+int memreport_read(const char *root, int pid, MemFacts *f);
+
+/* Sections, serialised from what was read (new references): the report's `process` and
+ * `tree` (null when the tree could not be sampled), and the whole report. */
+json_t *memreport_process_json(const MemProcess *p);
+json_t *memreport_tree_json(const MemProcess *p);
+json_t *memreport_json(const MemFacts *f);
+
+/* Reads and serialises the report for `pid` under `root` ("" = real system). Returns a new
+ * reference, or NULL with *err set to a negative errno (-ESRCH when the process does not exist). */
 json_t *memreport_build(const char *root, int pid, int *err);
 
 /* The headroom of `pid` alone (status, limits, map count, system, cgroup; no

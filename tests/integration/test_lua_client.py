@@ -98,6 +98,8 @@ def test_configure_sent_first(ed, log_dir):
     assert rep["pid"] == editor_pid  # `mem` without a pid reports the configured editor_pid
     roles = {p["role"]: p for p in rep["processes"]}
     assert roles["editor"]["pid"] == editor_pid
+    # the report's own process is read once: the editor's row is the same reading
+    assert roles["editor"]["process"] == rep["process"] and roles["editor"]["tree"] == rep["tree"]
     co = coprocesses(ed)
     assert len(co) == 1 and roles["co-process"]["pid"] == co[0].pid
     assert "pytest" not in roles  # nothing runs
