@@ -18,21 +18,11 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "mem/headroom.h"
 #include "mem/memreport.h"
 
-static char fixture_buf[4096];
-
-static const char *fixture(const char *scenario)
-{
-    const char *src = getenv("PYTESTMON_SRCDIR");
-    snprintf(fixture_buf, sizeof fixture_buf, "%s/tests/fixtures/proc/%s", src ? src : ".",
-             scenario);
-    return fixture_buf;
-}
-
-#define MIB (1024ULL * 1024)
-#define GIB (1024ULL * MIB)
 
 /* Reads a fixture scenario the way memreport does and evaluates it. */
 static void eval_fixture(const char *scenario, Headroom *h)
