@@ -124,11 +124,16 @@ function M.process_table(procs)
   return out, by
 end
 
-local function report_head(rep, out, hl)
-  local function add(s, group)
+-- add(line, group): appends a line to `out` and, with a highlight group, its highlight to `hl`.
+local function adder(out, hl)
+  return function(s, group)
     table.insert(out, s)
     if group then table.insert(hl, { #out - 1, group }) end
   end
+end
+
+local function report_head(rep, out, hl)
+  local add = adder(out, hl)
   local verdict = val(rep.verdict) or '?'
   local vgroup = verdict == 'ok' and 'PytestPassed' or (verdict == 'near' and 'PytestWarn' or 'PytestFailed')
   local b = val(rep.binding)
@@ -143,10 +148,7 @@ local function report_head(rep, out, hl)
 end
 
 local function report_body(rep, out, hl)
-  local function add(s, group)
-    table.insert(out, s)
-    if group then table.insert(hl, { #out - 1, group }) end
-  end
+  local add = adder(out, hl)
   local procs = list(val(rep.processes))
   if #procs > 0 then
     add('')
@@ -246,10 +248,7 @@ local function report_body(rep, out, hl)
 end
 
 local function run_lines(r, out, hl)
-  local function add(s, group)
-    table.insert(out, s)
-    if group then table.insert(hl, { #out - 1, group }) end
-  end
+  local add = adder(out, hl)
   local results = require('pytest.results')
   add('')
   add('Last run: ' .. results.title(r), 'PytestTitle')
@@ -300,10 +299,7 @@ end
 
 local function history_lines(runs, out, hl)
   if #runs == 0 then return end
-  local function add(s, group)
-    table.insert(out, s)
-    if group then table.insert(hl, { #out - 1, group }) end
-  end
+  local add = adder(out, hl)
   add('')
   add('Peak RSS across history (newest first)', 'PytestTitle')
   local maxv = 0
@@ -318,18 +314,16 @@ end
 
 -- Lines and highlights of the whole report (report/history may be nil, err strings explain).
 function M.render(report, report_err, last, runs)
-  local out, hl = { '# pytest memory report' }, { { 0, 'PytestTitle' } }
+  local out, hl = {}, {}
+  local add = adder(out, hl)
+  add('# pytest memory report', 'PytestTitle')
   if type(report) == 'table' then
     report_head(report, out, hl)
   else
-    table.insert(out, 'Memory report unavailable: ' .. tostring(report_err or 'no answer'))
-    table.insert(hl, { #out - 1, 'PytestWarn' })
+    add('Memory report unavailable: ' .. tostring(report_err or 'no answer'), 'PytestWarn')
   end
   local diag = M.diagnosis(last)
-  if diag then
-    table.insert(out, string.format('Last run #%s: %s', tostring(val(last.run_id) or '?'), diag))
-    table.insert(hl, { #out - 1, 'PytestFailed' })
-  end
+  if diag then add(string.format('Last run #%s: %s', tostring(val(last.run_id) or '?'), diag), 'PytestFailed') end
   if type(report) == 'table' then report_body(report, out, hl) end
   if last then run_lines(last, out, hl) end
   history_lines(runs or {}, out, hl)

@@ -105,17 +105,31 @@ function M.title(r)
   return util.clean('pytest' .. (a ~= '' and (' ' .. a) or '') .. ': ' .. M.describe(r))
 end
 
+-- What a result's relative paths are relative to.
+local function result_base(r)
+  return val(r.root) or val(r.cwd) or vim.fn.getcwd()
+end
+
 -- Absolute path of a failure's file: `file`, else the path part of the node id under root.
 local function failure_file(f, r)
   local file = val(f.file)
-  local base = val(r.root) or val(r.cwd) or vim.fn.getcwd()
   if type(file) ~= 'string' or file == '' then
     local nodeid = val(f.nodeid)
     file = type(nodeid) == 'string' and nodeid:match('^([^:]+)') or nil
     if not file or file == '' then return nil end
   end
-  if file:sub(1, 1) ~= '/' then file = util.join(base, file) end
+  if file:sub(1, 1) ~= '/' then file = util.join(result_base(r), file) end
   return file
+end
+
+-- Where failure `f` was raised (absolute file, line) when that is not where it is shown
+-- (`file`, `line`), else nil. The one place the quickfix list and the diagnostics ask.
+local function crash_site(f, r, file, line)
+  local cfile, cline = val(f.crash_file), tonumber(val(f.crash_line))
+  if type(cfile) ~= 'string' or cfile == '' or not cline or cline <= 0 then return nil end
+  if cfile:sub(1, 1) ~= '/' then cfile = util.join(result_base(r), cfile) end
+  if cfile == file and cline == line then return nil end
+  return cfile, cline
 end
 
 local function kind_label(f)
@@ -147,23 +161,19 @@ function M.qf_items(r)
     if has_user_data then item.user_data = ident end
     table.insert(items, item)
     entries[#items] = ident
-    local cfile = val(f.crash_file)
-    local cline = tonumber(val(f.crash_line))
-    if type(cfile) == 'string' and cfile ~= '' and cline then
-      if cfile:sub(1, 1) ~= '/' then cfile = util.join(val(r.root) or val(r.cwd) or vim.fn.getcwd(), cfile) end
-      if cfile ~= file or cline ~= line then
-        local cident = vim.tbl_extend('force', ident, { role = 'crash' })
-        local citem = {
-          filename = cfile,
-          lnum = cline,
-          col = 0,
-          type = 'I',
-          text = util.clean(nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(f.message)) or '')),
-        }
-        if has_user_data then citem.user_data = cident end
-        table.insert(items, citem)
-        entries[#items] = cident
-      end
+    local cfile, cline = crash_site(f, r, file, line)
+    if cfile then
+      local cident = vim.tbl_extend('force', ident, { role = 'crash' })
+      local citem = {
+        filename = cfile,
+        lnum = cline,
+        col = 0,
+        type = 'I',
+        text = util.clean(nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(f.message)) or '')),
+      }
+      if has_user_data then citem.user_data = cident end
+      table.insert(items, citem)
+      entries[#items] = cident
     end
   end
   return items, entries
@@ -241,10 +251,8 @@ function M.set_diagnostics(r)
         message = util.clean((label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true),
         user_data = { nodeid = val(f.nodeid) },
       })
-      local cfile = val(f.crash_file)
-      local cline = tonumber(val(f.crash_line))
-      if type(cfile) == 'string' and cline and cline > 0 and (cfile ~= file or cline ~= line) then
-        if cfile:sub(1, 1) ~= '/' then cfile = util.join(val(r.root) or val(r.cwd) or vim.fn.getcwd(), cfile) end
+      local cfile, cline = crash_site(f, r, file, line)
+      if cfile then
         by_file[cfile] = by_file[cfile] or {}
         table.insert(by_file[cfile], {
           lnum = cline - 1,

@@ -132,6 +132,24 @@ def test_diagnostics_in_open_and_later_opened_buffers(nvim, lua):
     assert lua("return #vim.diagnostic.get(0, { namespace = require('pytest.results').ns })") == 0
 
 
+def test_crash_site_is_decided_once_for_quickfix_and_diagnostics(nvim, lua):
+    """A crash site given relative to the root that is the failure's own place: neither the
+    quickfix list nor the diagnostics add a second entry for it (the diagnostics compared the
+    relative path with the absolute one and did); one elsewhere gets one of each."""
+    p = finished_payload()
+    p["failures"] = [dict(p["failures"][0], crash_file="test_basic.py", crash_line=12),
+                     dict(p["failures"][1], crash_file="helpers/calc.py", crash_line=3)]
+    nvim.command("edit " + os.path.join(PROJ_FAIL, "test_basic.py"))
+    dispatch(nvim, "finished", p)
+    items = qf(lua)["items"]
+    assert [(it["lnum"], it["type"]) for it in items] == [(12, "E"), (17, "E"), (3, "I")]
+    diags = lua("return vim.diagnostic.get(0, { namespace = require('pytest.results').ns })")
+    assert sorted((d["lnum"], d["severity"]) for d in diags) == [(11, 1), (16, 1)]
+    nvim.command("edit " + os.path.join(PROJ_FAIL, "helpers", "calc.py"))
+    diags = lua("return vim.diagnostic.get(0, { namespace = require('pytest.results').ns })")
+    assert [(d["lnum"], d["severity"]) for d in diags] == [(2, 3)]
+
+
 def test_diagnostics_option_off(nvim, lua):
     lua("require('pytest').setup({ diagnostics = false })")
     nvim.command("edit " + os.path.join(PROJ_FAIL, "test_basic.py"))
