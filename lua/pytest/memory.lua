@@ -11,6 +11,8 @@ local val, list = util.val, util.list
 local B = util.bytes
 
 M.bufname = 'pytest://memory'
+-- A row of the report's sections: label, value (MEMREPORT_ROW_FORMAT in src/mem/memreport.h).
+M.ROW_FORMAT = '  %-18s %s'
 M.ns = vim.api.nvim_create_namespace('pytest_memory')
 
 local EIGHTHS_UP = { '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█' }
@@ -24,11 +26,6 @@ end
 local function pct(v)
   v = num(v)
   return v and string.format('%.1f%%', v) or '-'
-end
-
-local function size(v)
-  v = num(v)
-  return v and B(v) or 'unlimited'
 end
 
 -- Columns of a vertical bar chart: values -> `height` lines of block characters.
@@ -179,71 +176,15 @@ local function report_body(rep, out, hl)
   elseif val(rep.memlog_path) then
     add('Memory log: ' .. tostring(rep.memlog_path))
   end
-  local cons = list(val(rep.constraints))
-  if #cons > 0 then
+  -- The report itself: the co-process's sections, as `pytestmon mem` prints them.
+  for _, s in ipairs(list(val(rep.sections))) do
     add('')
-    add('Constraints', 'PytestTitle')
-    add(string.format('  %-22s %12s %12s %8s  %s', 'limit', 'used', 'of', '%', 'verdict'))
-    for _, c in ipairs(cons) do
-      local is_count = val(c.name) == 'max_map_count'
-      local used = is_count and tostring(num(c.used) or '?') or B(num(c.used))
-      local lim = is_count and tostring(num(c.limit) or '?') or B(num(c.limit))
-      local v = val(c.verdict) or '?'
-      add(string.format('  %-22s %12s %12s %8s  %s', val(c.label) or val(c.name) or '?', used, lim, pct(c.percent), v),
+    add(tostring(val(s.title) or '?'), 'PytestTitle')
+    for _, r in ipairs(list(val(s.rows))) do
+      local v = val(r.verdict)
+      add(string.format(M.ROW_FORMAT, tostring(val(r.label) or '?'), tostring(val(r.value) or '')),
         v == 'exceeded' and 'PytestFailed' or (v == 'near' and 'PytestWarn' or nil))
     end
-  end
-  local p = val(rep.process)
-  if type(p) == 'table' then
-    add('')
-    add(string.format('Process %s (%s)', tostring(val(rep.pid) or '?'), tostring(val(rep.name) or '?')), 'PytestTitle')
-    for _, k in ipairs({ 'rss', 'vms', 'shared', 'vm_data', 'vm_hwm', 'vm_peak', 'vm_swap', 'pss', 'uss' }) do
-      if num(p[k]) then add(string.format('  %-12s %s', k, B(p[k]))) end
-    end
-    if num(p.map_count) then add(string.format('  %-12s %d', 'mappings', p.map_count)) end
-    if num(p.threads) then add(string.format('  %-12s %d', 'threads', p.threads)) end
-  end
-  local t = val(rep.tree)
-  if type(t) == 'table' then
-    add(string.format('  %-12s %d processes, rss %s, vms %s', 'tree', num(t.nproc) or 0, B(num(t.rss)), B(num(t.vms))))
-  end
-  local lim = val(rep.limits)
-  if type(lim) == 'table' then
-    add('')
-    add('Resource limits (soft / hard)', 'PytestTitle')
-    for _, k in ipairs({ 'address_space', 'data', 'resident_set', 'locked_memory', 'stack' }) do
-      local l = val(lim[k])
-      if type(l) == 'table' then
-        add(string.format('  %-14s %12s / %s', k, size(l.soft), size(l.hard)))
-      end
-    end
-  end
-  local s = val(rep.system)
-  if type(s) == 'table' then
-    add('')
-    add('System', 'PytestTitle')
-    add(string.format('  memory  %s used of %s (%s), %s available', B(num(s.used)), B(num(s.total)),
-      pct(s.percent), B(num(s.available))))
-    local sw = val(s.swap)
-    if type(sw) == 'table' then
-      add(string.format('  swap    %s used of %s (%s)', B(num(sw.used)), B(num(sw.total)), pct(sw.percent)))
-    end
-    if num(s.overcommit_memory) then
-      add(string.format('  overcommit_memory %d, committed %s of CommitLimit %s', s.overcommit_memory,
-        B(num(s.committed_as)), B(num(s.commit_limit))))
-    end
-  end
-  local cg = val(rep.cgroup)
-  add('')
-  if type(cg) == 'table' then
-    add(string.format('cgroup v%s %s', tostring(val(cg.version) or '?'), tostring(val(cg.path) or '')), 'PytestTitle')
-    add(string.format('  usage %s, limit %s, effective limit %s, high %s', B(num(cg.usage)), size(cg.limit),
-      size(cg.effective_limit), size(cg.high)))
-    if num(cg.peak) then add('  peak ' .. B(cg.peak)) end
-    if num(cg.swap_usage) then add(string.format('  swap %s of %s', B(cg.swap_usage), size(cg.swap_limit))) end
-    if num(cg.oom_kill) then add(string.format('  oom_kill %d', cg.oom_kill)) end
-  else
-    add('cgroup: none (no memory controller found)', 'PytestTitle')
   end
 end
 

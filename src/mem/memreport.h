@@ -18,7 +18,13 @@
  *   constraints: [{name, label, used, limit, percent, verdict}] (applicable ones)
  *   binding:  {name, label, verdict, percent} or null
  *   verdict:  worst verdict ("ok" | "near" | "exceeded")
- *   sentence: one plain sentence about the binding constraint */
+ *   sentence: one plain sentence about the binding constraint
+ *   sections: the report as text, the one rendering every front end shows (`pytestmon mem`
+ *             prints it, :PytestMemory lists it): [{title, rows = [{label, value, verdict?}]}]
+ *             with the titles "Constraints", "Process PID (NAME)", "Limits (soft / hard)",
+ *             "System", "cgroup vN PATH" (or "cgroup: none readable"); sizes as
+ *             headroom_format_bytes() writes them ("4.7 GB", "155 MB", "12 kB"), "unlimited"
+ *             or "none" for no limit; a row is printed as MEMREPORT_ROW_FORMAT (label, value). */
 #ifndef PYTESTMON_MEMREPORT_H
 #define PYTESTMON_MEMREPORT_H
 
@@ -80,7 +86,10 @@ json_t *memreport_build(const char *root, int pid, int *err);
  * vm.max_map_count. Fills `out` (headroom_init'ed by the caller). 0 or a negative errno. */
 int memreport_headroom(const char *root, int pid, Headroom *out);
 
-/* Renders a report built by memreport_build as text. Caller frees the result. */
+#define MEMREPORT_ROW_FORMAT "  %-18s %s"
+
+/* Renders a report built by memreport_build as text: a head line (pid, name, verdict), the
+ * sentence, then its `sections`. Caller frees the result. */
 char *memreport_render_text(const json_t *report);
 
 /* `pytestmon mem [--pid PID] [--json] [--root DIR]`. argv[0] is the subcommand name
