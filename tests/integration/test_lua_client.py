@@ -400,3 +400,13 @@ def test_unanswered_request_is_reported_not_waited_for(ed):
     # The late answer is dropped quietly; the co-process serves on.
     assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
     assert len(notes(ed)) == 1
+
+
+def test_every_event_of_the_table_has_a_handler(nvim):
+    """Each event the co-process may push (its event table, `--rpc-events`) is dispatched to a
+    handler of pytest.events: none is dropped as unknown."""
+    import subprocess
+    out = subprocess.run([BIN, "--rpc-events"], capture_output=True, text=True, timeout=10).stdout
+    names = [line.split("`")[1] for line in out.splitlines()]
+    handled = nvim.exec_lua("local t = {} for k in pairs(require('pytest.events').handlers) do t[#t + 1] = k end return t")
+    assert names and set(names) <= set(handled), sorted(set(names) - set(handled))
