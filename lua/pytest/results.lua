@@ -231,6 +231,19 @@ function M.clear_diagnostics()
   vim.diagnostic.reset(M.ns)
 end
 
+-- One diagnostic of failure `f` at `file`:`line` (1-based), kept for the file's buffer.
+local function add_diagnostic(file, line, severity, f, message)
+  by_file[file] = by_file[file] or {}
+  table.insert(by_file[file], {
+    lnum = line - 1,
+    col = 0,
+    severity = severity,
+    source = 'pytest',
+    message = message,
+    user_data = { nodeid = val(f.nodeid) },
+  })
+end
+
 -- Show a result's failures with vim.diagnostic now and in buffers opened later.
 function M.set_diagnostics(r)
   M.clear_diagnostics()
@@ -242,26 +255,13 @@ function M.set_diagnostics(r)
       local msg = val(f.message)
       msg = (type(msg) == 'string' and msg ~= '') and msg or (val(f.kind) or 'failed')
       local label = kind_label(f)
-      by_file[file] = by_file[file] or {}
-      table.insert(by_file[file], {
-        lnum = line - 1,
-        col = 0,
-        severity = vim.diagnostic.severity.ERROR,
-        source = 'pytest',
-        message = util.clean((label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true),
-        user_data = { nodeid = val(f.nodeid) },
-      })
+      local sev = vim.diagnostic.severity
+      add_diagnostic(file, line, sev.ERROR, f,
+        util.clean((label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true))
       local cfile, cline = crash_site(f, r, file, line)
       if cfile then
-        by_file[cfile] = by_file[cfile] or {}
-        table.insert(by_file[cfile], {
-          lnum = cline - 1,
-          col = 0,
-          severity = vim.diagnostic.severity.INFO,
-          source = 'pytest',
-          message = util.clean(string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg))),
-          user_data = { nodeid = val(f.nodeid) },
-        })
+        add_diagnostic(cfile, cline, sev.INFO, f,
+          util.clean(string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg))))
       end
     end
   end

@@ -206,10 +206,7 @@ static int read_cg(const char *root, const char *dir, const char *name, StrBuf *
     return rc;
 }
 
-static int parse_limit(const char *text, void *out)
-{
-    return cgroup_parse_limit(text, out);
-}
+PROCMEM_PARSE_FN(parse_limit, cgroup_parse_limit)
 
 static int read_cg_limit(const char *root, const char *dir, const char *name, uint64_t *out)
 {

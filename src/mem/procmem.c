@@ -158,6 +158,14 @@ uint64_t procmem_parse_keys(const char *text, const ProcmemKey *keys, size_t nke
     return found;
 }
 
+/* procmem_read_WHAT(root, pid, out): /proc/PID/FILE parsed by procmem_parse_WHAT. */
+#define PID_FILE_READER(what, Type, file)                                                         \
+    PROCMEM_PARSE_FN(parse_##what, procmem_parse_##what)                                          \
+    int procmem_read_##what(const char *root, int pid, Type *out)                                 \
+    {                                                                                             \
+        return procmem_read_parsed(root, parse_##what, out, "/proc/%d/" file, pid);               \
+    }
+
 /* ---- statm ------------------------------------------------------------------------- */
 
 int procmem_parse_statm(const char *text, uint64_t psz, ProcStatm *out)
@@ -212,15 +220,7 @@ int procmem_parse_status(const char *text, ProcStatus *out)
     return found & 1 ? 0 : -EINVAL;
 }
 
-static int parse_status(const char *text, void *out)
-{
-    return procmem_parse_status(text, out);
-}
-
-int procmem_read_status(const char *root, int pid, ProcStatus *out)
-{
-    return procmem_read_parsed(root, parse_status, out, "/proc/%d/status", pid);
-}
+PID_FILE_READER(status, ProcStatus, "status")
 
 /* ---- limits ------------------------------------------------------------------------ */
 
@@ -239,15 +239,7 @@ int procmem_parse_limits(const char *text, ProcLimits *out)
     return found & 1 ? 0 : -EINVAL;
 }
 
-static int parse_limits(const char *text, void *out)
-{
-    return procmem_parse_limits(text, out);
-}
-
-int procmem_read_limits(const char *root, int pid, ProcLimits *out)
-{
-    return procmem_read_parsed(root, parse_limits, out, "/proc/%d/limits", pid);
-}
+PID_FILE_READER(limits, ProcLimits, "limits")
 
 /* ---- smaps_rollup ------------------------------------------------------------------ */
 
@@ -265,15 +257,7 @@ int procmem_parse_rollup(const char *text, ProcRollup *out)
     return found & 3 ? 0 : -EINVAL; /* Rss or Pss */
 }
 
-static int parse_rollup(const char *text, void *out)
-{
-    return procmem_parse_rollup(text, out);
-}
-
-int procmem_read_rollup(const char *root, int pid, ProcRollup *out)
-{
-    return procmem_read_parsed(root, parse_rollup, out, "/proc/%d/smaps_rollup", pid);
-}
+PID_FILE_READER(rollup, ProcRollup, "smaps_rollup")
 
 /* ---- maps count -------------------------------------------------------------------- */
 
@@ -331,19 +315,26 @@ error:
 
 /* ---- stat ------------------------------------------------------------------- */
 
-int procmem_parse_stat_ppid(const char *text, int *ppid)
+/* Where field 4 (ppid) of /proc/PID/stat text starts: after the last ')' (comm may hold
+ * spaces and ')') and the state letter (field 3). NULL when the text is not stat's. */
+static const char *stat_after_state(const char *text)
 {
     const char *rp = strrchr(text, ')');
     if (!rp)
-        return -EINVAL;
+        return NULL;
     const char *p = rp + 1;
     while (*p == ' ')
         p++;
     if (!*p || *p == '\n')
-        return -EINVAL;
-    p++; /* state letter */
+        return NULL;
+    return p + 1;
+}
+
+int procmem_parse_stat_ppid(const char *text, int *ppid)
+{
+    const char *p = stat_after_state(text);
     uint64_t v;
-    if (!procmem_parse_u64(&p, &v))
+    if (!p || !procmem_parse_u64(&p, &v))
         return -EINVAL;
     *ppid = (int)v;
     return 0;
@@ -351,15 +342,9 @@ int procmem_parse_stat_ppid(const char *text, int *ppid)
 
 int procmem_parse_stat_start(const char *text, uint64_t *start)
 {
-    const char *rp = strrchr(text, ')');
-    if (!rp)
+    const char *p = stat_after_state(text);
+    if (!p)
         return -EINVAL;
-    const char *p = rp + 1;
-    while (*p == ' ')
-        p++;
-    if (!*p || *p == '\n')
-        return -EINVAL;
-    p++; /* state letter (field 3) */
     uint64_t v = 0;
     for (int field = 4; field <= 22; field++) {
         while (*p == ' ')

@@ -77,6 +77,13 @@ bool procmem_parse_u64(const char **p, uint64_t *out);
 /* Reads the file ROOT + printf(fmt, ...) and parses its text with `parse` into `out`.
  * 0, the read's negative errno, or the parser's result. */
 typedef int (*ProcmemParseFn)(const char *text, void *out);
+/* Defines `static int name(const char *text, void *out)`, the ProcmemParseFn of the typed
+ * parser `parse` (int parse(const char *text, T *out)). */
+#define PROCMEM_PARSE_FN(name, parse)                                                             \
+    static int name(const char *text, void *out)                                                  \
+    {                                                                                             \
+        return parse(text, out);                                                                  \
+    }
 int procmem_read_parsed(const char *root, ProcmemParseFn parse, void *out, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

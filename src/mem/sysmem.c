@@ -76,10 +76,7 @@ int sysmem_parse_meminfo(const char *text, SysMeminfo *out)
     return 0;
 }
 
-static int parse_meminfo(const char *text, void *out)
-{
-    return sysmem_parse_meminfo(text, out);
-}
+PROCMEM_PARSE_FN(parse_meminfo, sysmem_parse_meminfo)
 
 int sysmem_read_meminfo(const char *root, SysMeminfo *out)
 {
@@ -117,10 +114,7 @@ int sysmem_parse_psi(const char *text, SysPsi *out)
     return out->has_some || out->has_full ? 0 : -EINVAL;
 }
 
-static int parse_psi(const char *text, void *out)
-{
-    return sysmem_parse_psi(text, out);
-}
+PROCMEM_PARSE_FN(parse_psi, sysmem_parse_psi)
 
 int sysmem_read_psi(const char *root, SysPsi *out)
 {

@@ -678,11 +678,7 @@ static void on_own_line(void *ud, const char *line, size_t n)
 
 void progress_feed(Progress *p, const char *buf, size_t len)
 {
-    if (!p->own_lines) {
-        p->own_lines = xmalloc(sizeof *p->own_lines);
-        termline_init(p->own_lines);
-    }
-    termline_feed(p->own_lines, buf, len, on_own_line, p);
+    termline_feed_own(&p->own_lines, buf, len, on_own_line, p);
     size_t n = 0;
     const char *head = termline_partial(p->own_lines, &n);
     progress_partial(p, head, n);

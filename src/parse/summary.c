@@ -113,11 +113,7 @@ static void on_own_line(void *ud, const char *line, size_t n)
 
 void summary_feed(Summary *s, const char *buf, size_t len)
 {
-    if (!s->own_lines) {
-        s->own_lines = xmalloc(sizeof *s->own_lines);
-        termline_init(s->own_lines);
-    }
-    termline_feed(s->own_lines, buf, len, on_own_line, s);
+    termline_feed_own(&s->own_lines, buf, len, on_own_line, s);
 }
 
 void summary_finish(Summary *s)

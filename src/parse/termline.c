@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "base/strbuf.h"
 #include "base/textclean.h"
 
 void termline_init(TermLine *t)
@@ -71,6 +72,15 @@ void termline_feed(TermLine *t, const char *buf, size_t len, TermLineFn on_line,
         buf += k + 1;
         len -= k + 1;
     }
+}
+
+void termline_feed_own(TermLine **t, const char *buf, size_t len, TermLineFn on_line, void *ud)
+{
+    if (!*t) {
+        *t = xmalloc(sizeof **t);
+        termline_init(*t);
+    }
+    termline_feed(*t, buf, len, on_line, ud);
 }
 
 void termline_finish(TermLine *t, TermLineFn on_line, void *ud)

@@ -35,6 +35,9 @@ typedef struct {
 void termline_init(TermLine *t);
 /* Calls on_line for every line `buf` completes. */
 void termline_feed(TermLine *t, const char *buf, size_t len, TermLineFn on_line, void *ud);
+/* termline_feed() on *t, made (heap, freed by the caller) on first use: for a parser fed on
+ * its own rather than by runout.c's shared TermLine. */
+void termline_feed_own(TermLine **t, const char *buf, size_t len, TermLineFn on_line, void *ud);
 /* End of stream: a last line without '\n' is handed out too. */
 void termline_finish(TermLine *t, TermLineFn on_line, void *ud);
 /* The line still being received (first bytes only), or NULL when it is already longer than
