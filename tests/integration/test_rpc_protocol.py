@@ -16,9 +16,9 @@ PYTHON = TEST_PYTHON
 
 
 class Peer:
-    def __init__(self):
+    def __init__(self, env=None, preexec_fn=None):
         self.proc = subprocess.Popen([BIN, "--rpc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
         self.unpacker = msgpack.Unpacker(raw=False)
         self.pending = []
         self.seen_events = []  # (name, payload) of every event taken by event()
