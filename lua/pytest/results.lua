@@ -148,9 +148,11 @@ end
 
 -- Quickfix items of `r` and, index for index, where each comes from: src[i] = k for the
 -- failure r.failures[k], -k for its crash site. Runs between pytest's exit and the list being
--- set: one pass, no per-item tables but the item itself.
+-- set: one pass, no per-item tables but the item itself, and the texts are checked for
+-- anything to clean in one scan of them all (util.clean per text kept LuaJIT from compiling
+-- the loop: pattern find is not compiled; twice the time on a 5,000-failure result).
 function M.qf_items(r)
-  local items, src = {}, {}
+  local items, src, texts = {}, {}, {}
   local base = base_dir(r)
   local n = 0
   for k, f in ipairs(list(r.failures)) do
@@ -160,26 +162,21 @@ function M.qf_items(r)
     local raw = val(f.message)
     local msg = one_line(raw)
     n = n + 1
-    items[n] = {
-      filename = file,
-      lnum = line,
-      col = 0,
-      type = 'E',
-      text = util.clean(nodeid .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or '')),
-    }
+    local text = nodeid .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or '')
+    items[n] = { filename = file, lnum = line, col = 0, type = 'E', text = text }
+    texts[n] = text
     src[n] = k
     local cfile, cline = crash_site(f, base, file, line)
     if cfile then
       n = n + 1
-      items[n] = {
-        filename = cfile,
-        lnum = cline,
-        col = 0,
-        type = 'I',
-        text = util.clean(nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(raw)) or '')),
-      }
+      local ctext = nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(raw)) or '')
+      items[n] = { filename = cfile, lnum = cline, col = 0, type = 'I', text = ctext }
+      texts[n] = ctext
       src[n] = -k
     end
+  end
+  if not util.is_clean(table.concat(texts, ' ')) then
+    for i = 1, n do items[i].text = util.clean(texts[i]) end
   end
   return items, src
 end
