@@ -243,6 +243,9 @@ def section2():
         cm = [x["seconds"] / f["seconds"] for x, f in zip(c, m)]
         row("2", "%s: C reader / libxml2 no-op parse (time)%s" % (label, QTAG), "%.2fx %s" % (med(cm), rng(cm, "%.2f")),
             "<= 2x", med(cm) <= 2)
+        row("2", "  `finished` from that report: report_to_json / msgpack packing (ms, %.1f MB)" % (
+            c[0]["msgpack_bytes"] / 1e6), "%.1f / %.1f" % (med([x["json_seconds"] * 1000 for x in c]),
+                                                        med([x["msgpack_seconds"] * 1000 for x in c])))
         rss = [x["maxrss_kb"] / 1024 for x in c]
         row("2", "%s: reader peak RSS (VmHWM, MB)" % label, "%.1f (heap at end %.1f; py %.0f)" % (
             med(rss), c[0]["heap_kb"] / 1024, med([p["maxrss_kb"] / 1024 for p in py])), "< 16 MB", max(rss) < 16)
