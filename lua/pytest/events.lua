@@ -122,6 +122,12 @@ function handlers.reply(p)
   require('pytest.client')._reply(p)
 end
 
+-- The answer to `collect` (the suite as pytest collects it): the latest one is kept here for the
+-- test tree.
+function handlers.collection(p)
+  M.collection = p
+end
+
 M.handlers = handlers
 
 -- dispatch(name, payload): unknown events are ignored (newer co-process, older shim).
