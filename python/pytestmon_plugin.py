@@ -25,7 +25,8 @@ categories, as the terminal summary counts them, plus ``deselected``).
 
 The stream also tells, as the run goes (so that the co-process can show live progress without
 reading pytest's terminal, which therefore shows what the user chose: no -v is forced):
-``<pytestmon-collected count="N"/>`` once the number of tests to run is known and
+``<pytestmon-session rootdir="..."/>`` first (pytest's rootdir: the testcases' files are
+relative to it), ``<pytestmon-collected count="N"/>`` once the number of tests to run is known and
 ``<pytestmon-start nodeid="..."/>`` when a test starts (both written by the controller under
 xdist). Readers of pytest's own junitxml ignore unknown elements.
 
@@ -241,6 +242,8 @@ class Writer:
         self.path = path
         self.f = open(path, "w", encoding="utf-8", newline="")
         self.f.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
+        root = config.rootpath if hasattr(config, "rootpath") else config.rootdir
+        self.f.write('<pytestmon-session rootdir="%s"/>' % _attr(root))
         self.f.flush()
         self.pending = {}   # nodeid -> reports of the test so far
         self.counts = {}
@@ -533,30 +536,12 @@ def _write_coverage(config):
 
 
 
-def _verbose_progress(config):
-    """The co-process reads per-test progress lines (-v) and the short failure summary (-rfE)
-    from the terminal. Set here, not on the command line, so that a run whose terminal
-    plugin is off (-p no:terminal, in addopts too) is not a usage error."""
-    if not config.pluginmanager.has_plugin("terminal"):
-        return
-    if (config.option.verbose or 0) < 1:
-        config.option.verbose = 1
-    chars = getattr(config.option, "reportchars", None) or ""
-    for c in "fE":
-        if c not in chars:
-            chars += c
-    config.option.reportchars = chars
-
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     path = os.environ.get(_ENV)
     if not path:
         return
-    try:
-        _verbose_progress(config)
-    except Exception:
-        pass
     try:
         config.pluginmanager.register(Plugin(config, path), "pytestmon")
     except Exception as e:

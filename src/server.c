@@ -141,6 +141,12 @@ static void on_run_progress(void *ud, json_t *ev)
 
 static void push_status(Server *s);
 
+/* The tests whose state changed (the plugin's stream, runner.h). */
+static void on_run_tests(void *ud, json_t *ev)
+{
+    push_event(ud, "tests", json_incref(ev));
+}
+
 static void on_run_finished(void *ud, json_t *result)
 {
     Server *s = ud;
@@ -982,7 +988,8 @@ int server_main(void)
         return 1;
     }
     s.io.on_drained = on_output_drained;
-    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished, on_run_coverage};
+    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished, on_run_coverage,
+                                         on_run_tests};
     s.runner = runner_new(&loop, &events, &s);
     static const WatchHooks watch_hooks = {watch_run, watch_event};
     s.watch = watch_new(&loop, &watch_hooks, &s);

@@ -355,7 +355,7 @@ static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
     }
 }
 
-/* <pytestmon-start nodeid worker?/> and <pytestmon-collected count/> (outside testcases; the
+/* <pytestmon-session rootdir/>, <pytestmon-start nodeid worker?/> and <pytestmon-collected count/> (outside testcases; the
  * testcase buffer is free then). Others of ours from a later plugin are ignored. */
 static void on_plugin_element(Reader *r, const char *what, const xmlChar **attrs, int nb)
 {
@@ -365,6 +365,10 @@ static void on_plugin_element(Reader *r, const char *what, const xmlChar **attrs
         size_t worker = attr_get(c, attrs, nb, "worker");
         if (nodeid != NO_ATTR)
             r->v.start(r->v.ud, casebuf_str(c, nodeid), casebuf_str(c, worker));
+    } else if (strcmp(what, "session") == 0 && r->v.session != NULL) {
+        size_t rootdir = attr_get(c, attrs, nb, "rootdir");
+        if (rootdir != NO_ATTR)
+            r->v.session(r->v.ud, casebuf_str(c, rootdir));
     } else if (strcmp(what, "collected") == 0 && r->v.collected != NULL) {
         size_t count = attr_get(c, attrs, nb, "count");
         const char *s = casebuf_str(c, count);

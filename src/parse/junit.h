@@ -10,7 +10,7 @@
  * asks for them (JunitVisitor.keep_output); of <properties> only those of the pytestmon plugin
  * (python/pytestmon_plugin.py) are kept, see JunitCase.frames/rss_* and JunitSummary.counts. The
  * plugin writes the same dialect plus a `nodeid` attribute and, between testcases, the elements
- * <pytestmon-collected count="N"/> and <pytestmon-start nodeid="..." [worker="gwN"]/> (see
+ * <pytestmon-session rootdir="..."/>, <pytestmon-collected count="N"/> and <pytestmon-start nodeid="..." [worker="gwN"]/> (see
  * JunitVisitor); any other unknown element is ignored, wherever it is.
  *
  * Incremental reading: a JunitStream is fed bytes as they arrive (any split, one byte at a time
@@ -130,6 +130,8 @@ typedef struct {
     void (*start)(void *ud, const char *nodeid, const char *worker);
     /* <pytestmon-collected count="N"/>: the number of tests the run will run (N >= 0). */
     void (*collected)(void *ud, long count);
+    /* <pytestmon-session rootdir=".."/>: pytest's rootdir, first thing in the plugin's report. */
+    void (*session)(void *ud, const char *rootdir);
     void *ud;
     bool keep_output;  /* hand <system-out>/<system-err> texts over in JunitCase */
 } JunitVisitor;

@@ -83,6 +83,8 @@ struct Run {
     uv_process_t proc;
     uv_pipe_t out, err;
     uv_timer_t timeout_timer, kill_timer, progress_timer, start_timer;
+    uv_timer_t feed_timer;       /* reads the plugin's report while pytest runs */
+    uint64_t last_tests_ns;      /* the last `tests` push */
     int open_handles;
     bool proc_inited, spawned, exited, out_eof, err_eof, cancelled, timed_out, finished;
     bool hurried;                /* sent SIGKILL early for a pending run: once is enough */
@@ -274,6 +276,29 @@ static void maybe_push_progress(Run *run)
     }
 }
 
+/* The tests that changed, if any, as one `tests` event. */
+static void push_tests(Run *run)
+{
+    json_t *ev = runout_take_tests(&run->output, run->id);
+    if (!ev)
+        return;
+    run->last_tests_ns = uv_hrtime();
+    if (run->r->ev.tests)
+        run->r->ev.tests(run->r->ud, ev);
+    json_decref(ev);
+}
+
+/* Reads what the plugin appended to its report: progress and `tests` from it, each at most
+ * every 100 ms (the timer ticks twice as often, so a change waits at most that long). */
+static void on_feed_timer(uv_timer_t *t)
+{
+    Run *run = t->data;
+    if (runout_poll_report(&run->output))
+        maybe_push_progress(run);
+    if ((uv_hrtime() - run->last_tests_ns) / 1000000 >= RUNNER_TESTS_MS)
+        push_tests(run);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     Run *run = h->data;
@@ -409,10 +434,16 @@ static json_t *memory_json(Run *run)
                                             "nproc", (int)pts[i].nproc));
     json_object_set_new(m, "timeline", tl);
     const SamplerTestGrowth *top = sampler_top_tests(sm, &n);
-    json_t *growth = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(growth, json_pack("{s:s, s:I}", "nodeid", top[i].test ? top[i].test : "",
-                                                "growth", (json_int_t)top[i].growth));
+    /* Exact per-test peaks from the plugin when it measured them, else the samples' estimate. */
+    json_t *growth = runout_top_growth(&run->output, SAMPLER_TOP_TESTS);
+    if (growth) {
+        json_object_set_new(m, "top_growth_source", json_string("plugin"));
+    } else {
+        growth = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(growth, json_pack("{s:s, s:I}", "nodeid", top[i].test ? top[i].test : "",
+                                                    "growth", (json_int_t)top[i].growth));
+    }
     json_object_set_new(m, "top_growth", growth);
     return m;
 }
@@ -544,6 +575,11 @@ static void run_finish(Run *run)
     run->finished = true;
     uv_timer_stop(&run->kill_timer);
     uv_timer_stop(&run->progress_timer);
+    uv_timer_stop(&run->feed_timer);
+    if (run->spawned) { /* the rest of the plugin's report, and the tests it changed */
+        runout_finish_report(&run->output);
+        push_tests(run);
+    }
     if (run->r->active == run)
         run->r->active = NULL;
     RunFacts facts = {
@@ -671,6 +707,7 @@ static void run_close(Run *run)
     close_handle(&run->kill_timer);
     close_handle(&run->progress_timer);
     close_handle(&run->start_timer);
+    close_handle(&run->feed_timer);
     close_handle(&run->out);
     close_handle(&run->err);
     if (run->proc_inited)
@@ -744,8 +781,8 @@ static char **build_argv(const Run *run, char *const *rewritten, bool with_cover
     argv[k++] = xstrdup("-m");
     argv[k++] = xstrdup("pytest");
     if (run->plugin_dir) {
-        /* Our plugin writes the report whatever the user does to pytest's junitxml, and asks
-         * for -v -rfE itself where a terminal exists. */
+        /* Our plugin writes the report whatever the user does to pytest's junitxml, and tells
+         * progress in it as tests start and end: pytest's terminal stays as the user set it. */
         argv[k++] = xstrdup("-p");
         argv[k++] = xstrdup(PYPLUGIN_MODULE);
     } else {
@@ -930,6 +967,10 @@ static void run_go(Run *run)
         return;
     }
     r->active = run;
+    if (run->plugin_dir) { /* results as tests end, from the plugin's report */
+        runout_follow_report(&run->output, run->junit_path);
+        uv_timer_start(&run->feed_timer, on_feed_timer, RUNNER_FEED_POLL_MS, RUNNER_FEED_POLL_MS);
+    }
     start_sampler(run);
     if (run->timeout_ms)
         uv_timer_start(&run->timeout_timer, on_timeout, run->timeout_ms, 0);
@@ -1207,6 +1248,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     init_timer(run, &run->kill_timer);
     init_timer(run, &run->progress_timer);
     init_timer(run, &run->start_timer);
+    init_timer(run, &run->feed_timer);
     runout_init(&run->output, spec->tail_bytes, NULL);
 
     if (closing_runs(r) >= RUNNER_MAX_CLOSING) {

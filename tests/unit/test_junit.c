@@ -679,7 +679,7 @@ static void test_outcome_names(void **state)
  * captured output, and elements no reader of ours knows (a later plugin's, anyone's). */
 static const char plugin_stream[] =
     "<?xml version=\"1.0\" encoding=\"utf-8\"?><testsuites><testsuite name=\"pytest\">"
-    "<pytestmon-collected count=\"3\"/>"
+    "<pytestmon-session rootdir=\"/r/o&amp;t\"/><pytestmon-collected count=\"3\"/>"
     "<pytestmon-start nodeid=\"t.py::test_a\"/>"
     "<testcase classname=\"t\" name=\"test_a\" nodeid=\"t.py::test_a\" file=\"t.py\" line=\"1\" time=\"0.010\">"
     "<properties><property name=\"pytestmon.rss\" value=\"[1000,210001000]\"/></properties>"
@@ -702,6 +702,11 @@ static void log_start(void *ud, const char *nodeid, const char *worker)
     strbuf_printf(ud, "start %s %s\n", nodeid, worker != NULL ? worker : "-");
 }
 
+static void log_session(void *ud, const char *rootdir)
+{
+    strbuf_printf(ud, "session %s\n", rootdir);
+}
+
 static void log_collected(void *ud, long n)
 {
     strbuf_printf(ud, "collected %ld\n", n);
@@ -720,8 +725,8 @@ static int log_case(const JunitCase *tc, void *ud)
 static int stream_in_steps(const char *doc, size_t len, size_t step, bool keep_output, StrBuf *log,
                            JunitSummary *sum)
 {
-    JunitVisitor v = {.testcase = log_case, .start = log_start, .collected = log_collected, .ud = log,
-                      .keep_output = keep_output};
+    JunitVisitor v = {.testcase = log_case, .start = log_start, .collected = log_collected,
+                      .session = log_session, .ud = log, .keep_output = keep_output};
     StrBuf err = STRBUF_INIT;
     JunitStream *s = junit_stream_new(&v, sum, &err);
     assert_non_null(s);
@@ -743,6 +748,7 @@ static void test_stream_events(void **state)
     JunitSummary sum;
     assert_int_equal(stream_in_steps(plugin_stream, strlen(plugin_stream), 1 << 20, true, &log, &sum), 0);
     assert_string_equal(strbuf_cstr(&log),
+        "session /r/o&t\n"
         "collected 3\n"
         "start t.py::test_a -\n"
         "case t.py::test_a passed 0.010 rss=1000,210001000 out=hello & out\n err=err <text> msg=- text=-\n"
