@@ -234,6 +234,13 @@ class RssMeter:
         return None
 
 
+def _terminal_category(rep):
+    """What pytest's terminal plugin would call this report (_pytest/terminal.py)."""
+    if rep.outcome == "failed" and getattr(rep, "when", "call") != "call":
+        return "error"
+    return rep.outcome
+
+
 class Writer:
     """Owns the report file; writes one <testcase> per finished test."""
 
@@ -252,7 +259,9 @@ class Writer:
     def count(self, rep):
         try:
             res = self.config.hook.pytest_report_teststatus(report=rep, config=self.config)
-            category = res[0] if res else ""
+            # None: no plugin decided (-p no:terminal, whose hook is the last resort): decide as
+            # it does (a phase other than the call that failed is an error).
+            category = res[0] if res else _terminal_category(rep)
         except Exception:
             category = rep.outcome
         if category:
