@@ -193,45 +193,63 @@ def _captured(rep):
 
 
 class RssMeter:
-    """Exact peak RSS of one test in the process that runs it (see the module docstring)."""
+    """Exact peak RSS of one test in the process that runs it (see the module docstring). The
+    /proc files stay open (a per-test open() would cost more than the reads) and are read with
+    pread at offset 0, which regenerates them."""
 
     def __init__(self):
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.start = None
-        self.ok = self._reset()
+        self.pid = None
+        self.fds = None
 
-    @staticmethod
-    def _reset():
+    def _open(self):
+        """The three files of this process (a forked process opens its own)."""
+        self.close()
+        fds = []
         try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            return True
-        except Exception:
-            return False
+            fds.append(os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC))
+            fds.append(os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC))
+            fds.append(os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            fds = []
+        self.fds = fds
+        self.pid = os.getpid()
+
+    def close(self):
+        for fd in self.fds or ():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = None
 
     def begin(self):
-        if not self.ok:
+        self.start = None
+        if self.pid != os.getpid():
+            self._open()
+        if not self.fds:
             return
-        self.ok = self._reset()
         try:
-            with open("/proc/self/statm", "rb") as f:
-                self.start = int(f.read().split()[1]) * self.page
-        except Exception:
-            self.ok, self.start = False, None
+            os.write(self.fds[0], b"5")
+            self.start = int(os.pread(self.fds[1], 128, 0).split()[1]) * self.page
+        except (OSError, ValueError, IndexError):
+            self.close()
+            self.fds = []
 
     def end(self):
         """[rss_at_start, peak] in bytes, or None."""
         start, self.start = self.start, None
-        if not self.ok or start is None:
+        if start is None or not self.fds or self.pid != os.getpid():
             return None
         try:
-            with open("/proc/self/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"VmHWM:"):
-                        return [start, int(line.split()[1]) * 1024]
-        except Exception:
-            pass
-        return None
+            status = os.pread(self.fds[2], 4096, 0)
+            i = status.find(b"VmHWM:")
+            return [start, int(status[i + 6:status.index(b"kB", i)]) * 1024] if i >= 0 else None
+        except (OSError, ValueError):
+            return None
 
 
 def _terminal_category(rep):

@@ -41,6 +41,10 @@ struct ReportFeed {
     int outcome;          /* the stream's result once it stopped (or ended), else 0 */
     bool ended, active, changed;
     char *rootdir;
+    char *root;           /* the run's root: start and project directory of the report */
+    size_t keep_slowest;
+    ReportBuilder *builder; /* the result, aggregated as testcases arrive (after the session) */
+    JunitSummary sum;     /* the stream's suite-level facts */
     long total;           /* -1 until collected */
     long done, failed;
     TestEntry *tests;
@@ -101,6 +105,8 @@ static void on_session(void *ud, const char *rootdir)
     free(f->rootdir);
     f->rootdir = xstrdup(rootdir);
     f->active = true;
+    report_builder_free(f->builder);
+    f->builder = report_builder_new(rootdir, f->root, f->root, f->keep_slowest);
 }
 
 static void on_collected(void *ud, long count)
@@ -153,6 +159,8 @@ static bool is_failure(TestStatus s)
 static int on_case(const JunitCase *tc, void *ud)
 {
     ReportFeed *f = ud;
+    if (f->builder != NULL)
+        report_builder_case(tc, f->builder);
     if (tc->nodeid == NULL || tc->nodeid[0] == '\0' || tc->name == NULL || tc->name[0] == '\0')
         return 0; /* pytest's own junitxml (no nodeid), or pytest.exit's nameless placeholder */
     size_t at;
@@ -184,17 +192,19 @@ static int on_case(const JunitCase *tc, void *ud)
     return 0;
 }
 
-ReportFeed *reportfeed_new(const char *path)
+ReportFeed *reportfeed_new(const char *path, const char *root, size_t keep_slowest)
 {
     ReportFeed *f = xcalloc(1, sizeof *f);
     f->path = xstrdup(path);
+    f->root = root != NULL ? xstrdup(root) : NULL;
+    f->keep_slowest = keep_slowest;
     f->fd = -1;
     f->total = -1;
     f->index = json_object();
     strbuf_init(&f->err);
     JunitVisitor v = {.testcase = on_case, .start = on_start, .collected = on_collected,
                       .session = on_session, .ud = f};
-    f->stream = junit_stream_new(&v, NULL, &f->err);
+    f->stream = junit_stream_new(&v, &f->sum, &f->err);
     return f;
 }
 
@@ -203,6 +213,9 @@ void reportfeed_free(ReportFeed *f)
     if (f == NULL)
         return;
     junit_stream_free(f->stream);
+    junit_summary_destroy(&f->sum);
+    report_builder_free(f->builder);
+    free(f->root);
     if (f->fd >= 0)
         close(f->fd);
     for (size_t i = 0; i < f->ntests; i++)
@@ -263,6 +276,17 @@ int reportfeed_finish(ReportFeed *f)
     }
     f->nrunning = 0; /* nothing runs any more */
     return f->outcome;
+}
+
+int reportfeed_take_report(ReportFeed *f, Report *out)
+{
+    if (!f->ended || f->outcome != 0)
+        return f->outcome != 0 ? f->outcome : -EAGAIN;
+    if (f->builder == NULL)
+        return -ENOENT;
+    report_builder_finish(f->builder, &f->sum, out);
+    f->builder = NULL;
+    return 0;
 }
 
 bool reportfeed_active(const ReportFeed *f)

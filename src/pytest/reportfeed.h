@@ -17,10 +17,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "parse/report.h"
+
 typedef struct ReportFeed ReportFeed;
 
-/* Follows the report at `path` (copied; the file need not exist yet). */
-ReportFeed *reportfeed_new(const char *path);
+/* Follows the report at `path` (copied; the file need not exist yet). The run's result is
+ * aggregated as testcases arrive (report.h's ReportBuilder, with `root` as the start and project
+ * directory and `keep_slowest`), so that little is left to read when pytest exits. */
+ReportFeed *reportfeed_new(const char *path, const char *root, size_t keep_slowest);
 void reportfeed_free(ReportFeed *f);
 
 /* Reads and parses what was appended since the last poll. True when anything the status line
@@ -29,6 +33,11 @@ bool reportfeed_poll(ReportFeed *f);
 /* pytest has exited: reads the rest and ends the stream. Returns the stream's outcome (0: the
  * report was complete, else a junit.h error code; -ENOENT when there never was a file). */
 int reportfeed_finish(ReportFeed *f);
+
+/* After reportfeed_finish(): the result aggregated from the whole report into *out (the caller
+ * report_destroy()s it), and 0; or the reason there is none (the report was not complete and
+ * well-formed, not the plugin's, or taken already), *out untouched: read the file then. */
+int reportfeed_take_report(ReportFeed *f, Report *out);
 
 /* The plugin has written to the report (its session element): its stream is the live source. */
 bool reportfeed_active(const ReportFeed *f);

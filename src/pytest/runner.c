@@ -612,6 +612,8 @@ static void run_finish(Run *run)
     Runner *r = run->r;
     run_close(run);
     runner_reap_orphans(r);
+    if (run->exited) /* how long the result took once pytest had exited (bench/run.py reads it) */
+        json_object_set_new(result, "exit_to_finished_ms", json_real((double)(uv_hrtime() - run->end_ns) / 1e6));
     if (r->ev.finished)
         r->ev.finished(r->ud, result);
     json_decref(result);
@@ -968,7 +970,7 @@ static void run_go(Run *run)
     }
     r->active = run;
     if (run->plugin_dir) { /* results as tests end, from the plugin's report */
-        runout_follow_report(&run->output, run->junit_path);
+        runout_follow_report(&run->output, run->junit_path, run->root);
         uv_timer_start(&run->feed_timer, on_feed_timer, RUNNER_FEED_POLL_MS, RUNNER_FEED_POLL_MS);
     }
     start_sampler(run);

@@ -117,10 +117,10 @@ const char *runout_current_test(const RunOutput *o)
     return reportfeed_active(o->feed) ? reportfeed_current(o->feed) : progress_current(o->progress);
 }
 
-void runout_follow_report(RunOutput *o, const char *path)
+void runout_follow_report(RunOutput *o, const char *path, const char *root)
 {
     reportfeed_free(o->feed);
-    o->feed = reportfeed_new(path);
+    o->feed = reportfeed_new(path, root, KEEP_SLOWEST);
 }
 
 bool runout_poll_report(RunOutput *o)
@@ -542,7 +542,10 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     bool have_xml = false;
     if (f->spawned) {
         const char *rootdir = rootdir_of(o, f);
-        int rc = report_from_junit(f->junit_path, rootdir, f->root, f->root, KEEP_SLOWEST, &rep, &why);
+        /* Read as pytest wrote it, when the stream got the whole report; else from the file. */
+        int rc = o->feed != NULL ? reportfeed_take_report(o->feed, &rep) : -ENOENT;
+        if (rc != 0)
+            rc = report_from_junit(f->junit_path, rootdir, f->root, f->root, KEEP_SLOWEST, &rep, &why);
         if (rc == 0) {
             have_xml = true;
             json_t *rj = report_to_json(&rep);

@@ -56,7 +56,7 @@ void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr);
 
 /* Reads the plugin's report at `path` while pytest writes it: once the plugin has written there,
  * progress, the current test and the `tests` entries come from it, not from the terminal. */
-void runout_follow_report(RunOutput *o, const char *path);
+void runout_follow_report(RunOutput *o, const char *path, const char *root);
 /* Parses what the report gained since the last call; true when progress or tests changed. */
 bool runout_poll_report(RunOutput *o);
 /* pytest has exited: the rest of the report is parsed (call before the last runout_take_tests). */
