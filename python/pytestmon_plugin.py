@@ -12,10 +12,9 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
   of the failure in the user's code, outermost first (absolute paths, 1-based lines), read
   from ``excinfo.traceback`` whatever ``--tb`` says, without pytest's, pluggy's, the
   standard library's or installed packages' frames and without ``__tracebackhide__`` ones;
-
 - ``<property name="pytestmon.rss" value="[rss_at_start, peak]">``: bytes, measured in the
   process that ran the test (an xdist worker's too): ``/proc/self/clear_refs`` is reset to "5" when
-  the test starts (VmRSS read then) and VmHWM read after its teardown, so a test that touches
+  the test starts (its RSS read then, from statm) and VmHWM read after its teardown, so a test that touches
   200 MB for 5 ms is measured exactly. Absent where clear_refs cannot be written;
 - ``<system-out>``/``<system-err>``: the test's captured stdout, and its captured stderr and log
   (setup, call and teardown), each at most 64 KiB (cut with a note saying how much there was);
