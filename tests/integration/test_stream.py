@@ -182,3 +182,19 @@ def test_interpreter_that_cannot_load_the_plugin_keeps_terminal_progress(peer, t
     fin = events[-1][1]
     assert fin["status"] == "passed" and fin["source"] == "junit" and "-v" in fin["cmd"], fin["cmd"]
     assert "test_gate.py::test_first PASSED" in fin["output_tail"]
+
+
+def test_nearest_run_streams_its_own_report(peer, tmp_path):
+    """A run of the test at the cursor asks pytest what it collects first (that collection writes
+    a report of its own): the stream follows the run's report, not the collection's."""
+    gate = tmp_path / "gate"
+    gate.write_text("open")
+    src = os.path.join(PROJ, "test_gate.py")
+    line = next(i for i, l in enumerate(open(src), 1) if "def test_waits" in l) + 2
+    peer.request(1, "run", [{"cwd": PROJ, "python": TEST_PYTHON, "args": ["-p", "no:cacheprovider"],
+                             "file": src, "nearest_line": line, "env": {"PYTESTMON_GATE": str(gate)}}])
+    run_id = peer.response(1)[3]
+    events = until_finished(peer, run_id)
+    assert latest_entries(events) == {"test_gate.py::test_waits": latest_entries(events)["test_gate.py::test_waits"]}
+    assert latest_entries(events)["test_gate.py::test_waits"]["status"] == "passed"
+    assert events[-1][1]["counts"]["passed"] == 1
