@@ -274,6 +274,8 @@ class Writer:
         self.closed = False
 
     def count(self, rep):
+        if rep.passed and getattr(rep, "when", "call") in ("setup", "teardown"):
+            return  # no category (pytest's runner hook says ""): skip two hook calls per test
         try:
             res = self.config.hook.pytest_report_teststatus(report=rep, config=self.config)
             # None: no plugin decided (-p no:terminal, whose hook is the last resort): decide as
