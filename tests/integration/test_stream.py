@@ -198,3 +198,25 @@ def test_nearest_run_streams_its_own_report(peer, tmp_path):
     assert latest_entries(events) == {"test_gate.py::test_waits": latest_entries(events)["test_gate.py::test_waits"]}
     assert latest_entries(events)["test_gate.py::test_waits"]["status"] == "passed"
     assert events[-1][1]["counts"]["passed"] == 1
+
+
+def test_the_editor_keeps_each_tests_latest_state(ed, tmp_path):
+    """Through the real shim: while test_waits waits, the editor's state already has test_first
+    passed and test_waits running; after the run both passed, with the big test's growth."""
+    from conftest import wait_for, fired
+
+    gate = tmp_path / "gate"
+    ed.command("cd " + PROJ)
+    ed.exec_lua("local py, gate = ... require('pytest').setup({ python = py, env = { PYTESTMON_GATE = gate } })",
+                TEST_PYTHON, str(gate))
+    before = fired(ed)
+    ed.command("PytestRun -p no:cacheprovider test_gate.py test_mem.py")
+    wait_for(ed, "(require('pytest.state').tests['test_gate.py::test_waits'] or {}).status == 'running'", timeout=60)
+    state = ed.exec_lua("return require('pytest.state').tests")
+    assert state["test_gate.py::test_first"]["status"] == "passed"
+    assert ed.exec_lua("return require('pytest.state').running") is True
+    gate.write_text("go")
+    wait_for(ed, f"#_G.fired > {before}", timeout=60)
+    state = ed.exec_lua("return require('pytest.state').tests")
+    assert state["test_gate.py::test_waits"]["status"] == "passed"
+    assert state["test_mem.py::test_big_brief"]["rss_growth_bytes"] >= 190 * MB
