@@ -12,9 +12,22 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
   of the failure in the user's code, outermost first (absolute paths, 1-based lines), read
   from ``excinfo.traceback`` whatever ``--tb`` says, without pytest's, pluggy's, the
   standard library's or installed packages' frames and without ``__tracebackhide__`` ones;
+- ``<property name="pytestmon.rss" value="[rss_at_start, peak]">``: bytes, measured in the
+  process that ran the test (an xdist worker's too): ``/proc/self/clear_refs`` is reset to "5" when
+  the test starts (its RSS read then, from statm) and VmHWM read after its teardown, so a test that touches
+  200 MB for 5 ms is measured exactly. Absent where clear_refs cannot be written;
+- ``<system-out>``/``<system-err>``: the test's captured stdout, and its captured stderr and log
+  (setup, call and teardown), each at most 64 KiB (cut with a note saying how much there was);
 
 and the suite carries ``pytestmon.counts``: pytest's own numbers (``pytest_report_teststatus``
 categories, as the terminal summary counts them, plus ``deselected``).
+
+The stream also tells, as the run goes (so that the co-process can show live progress without
+reading pytest's terminal, which therefore shows what the user chose: no -v is forced):
+``<pytestmon-session rootdir="..."/>`` first (pytest's rootdir: the testcases' files are
+relative to it), ``<pytestmon-collected count="N"/>`` once the number of tests to run is known and
+``<pytestmon-start nodeid="..."/>`` when a test starts (both written by the controller under
+xdist). Readers of pytest's own junitxml ignore unknown elements.
 
 When ``PYTESTMON_COLLECT`` names a file (with or without ``PYTESTMON_REPORT``), what pytest
 collected is written there as JSON once collection ends: every item's node id, file and source
@@ -29,7 +42,7 @@ cannot write it, ``{"pytestmon_error": "..."}`` is written instead.
 
 Testcases are written when a test's teardown is reported (flushed, so the file can be read
 while it grows) and the document is closed at session end. Under xdist the workers only
-compute frames (they travel in ``report.user_properties``); the controller writes.
+compute frames and memory (they travel in ``report.user_properties``); the controller writes.
 
 Must import on every interpreter pytest 7+ runs on (Python 3.7+) and must never break a run:
 every hook body is guarded, and a failure switches the plugin off with one warning.
@@ -42,6 +55,8 @@ import sysconfig
 import pytest
 
 _FRAMES = "pytestmon.frames"
+_RSS = "pytestmon.rss"
+_OUTPUT_MAX = 64 * 1024
 _ENV = "PYTESTMON_REPORT"
 _COLLECT_ENV = "PYTESTMON_COLLECT"
 _COVERAGE_ENV = "PYTESTMON_COVERAGE"
@@ -144,11 +159,105 @@ def _crash_message(rep):
     return msg if msg is not None else _longrepr_text(rep)
 
 
-def _frames_of(rep):
+def _property_of(rep, key):
     for name, value in getattr(rep, "user_properties", ()) or ():
-        if name == _FRAMES:
+        if name == key:
             return value
     return None
+
+
+def _frames_of(rep):
+    return _property_of(rep, _FRAMES)
+
+
+def _capped(text):
+    """At most _OUTPUT_MAX characters of text, cut with a note saying how much there was."""
+    if len(text) <= _OUTPUT_MAX:
+        return text
+    return text[:_OUTPUT_MAX] + "\n[... pytestmon: cut, %d characters in all]\n" % len(text)
+
+
+def _captured(rep):
+    """(stdout, stderr + log) captured during the test's phases, from its last report's
+    sections ("Captured stdout call", "Captured log setup", ...): each a string, maybe ""."""
+    out, err = [], []
+    for title, content in getattr(rep, "sections", ()) or ():
+        if not content:
+            continue
+        if title.startswith("Captured stdout"):
+            out.append(content)
+        elif title.startswith("Captured stderr"):
+            err.append(content)
+        elif title.startswith("Captured log"):
+            err.append("--- %s ---\n%s" % (title[9:], content))
+    return "".join(out), "".join(err)
+
+
+class RssMeter:
+    """Exact peak RSS of one test in the process that runs it (see the module docstring). The
+    /proc files stay open (a per-test open() would cost more than the reads) and are read with
+    pread at offset 0, which regenerates them."""
+
+    def __init__(self):
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.start = None
+        self.pid = None
+        self.fds = None
+
+    def _open(self):
+        """The three files of this process (a forked process opens its own)."""
+        self.close()
+        fds = []
+        try:
+            fds.append(os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC))
+            fds.append(os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC))
+            fds.append(os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            fds = []
+        self.fds = fds
+        self.pid = os.getpid()
+
+    def close(self):
+        for fd in self.fds or ():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = None
+
+    def begin(self):
+        self.start = None
+        if self.pid != os.getpid():
+            self._open()
+        if not self.fds:
+            return
+        try:
+            os.write(self.fds[0], b"5")
+            self.start = int(os.pread(self.fds[1], 128, 0).split()[1]) * self.page
+        except (OSError, ValueError, IndexError):
+            self.close()
+            self.fds = []
+
+    def end(self):
+        """[rss_at_start, peak] in bytes, or None."""
+        start, self.start = self.start, None
+        if start is None or not self.fds or self.pid != os.getpid():
+            return None
+        try:
+            status = os.pread(self.fds[2], 4096, 0)
+            i = status.find(b"VmHWM:")
+            return [start, int(status[i + 6:status.index(b"kB", i)]) * 1024] if i >= 0 else None
+        except (OSError, ValueError):
+            return None
+
+
+def _terminal_category(rep):
+    """What pytest's terminal plugin would call this report (_pytest/terminal.py)."""
+    if rep.outcome == "failed" and getattr(rep, "when", "call") != "call":
+        return "error"
+    return rep.outcome
 
 
 class Writer:
@@ -159,15 +268,21 @@ class Writer:
         self.path = path
         self.f = open(path, "w", encoding="utf-8", newline="")
         self.f.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
+        root = config.rootpath if hasattr(config, "rootpath") else config.rootdir
+        self.f.write('<pytestmon-session rootdir="%s"/>' % _attr(root))
         self.f.flush()
         self.pending = {}   # nodeid -> reports of the test so far
         self.counts = {}
         self.closed = False
 
     def count(self, rep):
+        if rep.passed and getattr(rep, "when", "call") in ("setup", "teardown"):
+            return  # no category (pytest's runner hook says ""): skip two hook calls per test
         try:
             res = self.config.hook.pytest_report_teststatus(report=rep, config=self.config)
-            category = res[0] if res else ""
+            # None: no plugin decided (-p no:terminal, whose hook is the last resort): decide as
+            # it does (a phase other than the call that failed is an error).
+            category = res[0] if res else _terminal_category(rep)
         except Exception:
             category = rep.outcome
         if category:
@@ -185,11 +300,31 @@ class Writer:
         self.f.write("<testcase %s>%s</testcase>" % (attrs, body))
 
     @staticmethod
-    def properties(frames):
-        if frames is None:
-            return ""
-        return '<properties><property name="%s" value="%s"/></properties>' % (
-            _FRAMES, _attr(json.dumps(frames)))
+    def properties(frames, rss=None):
+        props = ""
+        if frames is not None:
+            props += '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
+        if rss is not None:
+            props += '<property name="%s" value="[%d,%d]"/>' % (_RSS, rss[0], rss[1])
+        return "<properties>%s</properties>" % props if props else ""
+
+    @staticmethod
+    def output(rep):
+        out, err = _captured(rep)
+        text = ""
+        if out:
+            text += "<system-out>%s</system-out>" % _text(_capped(out))
+        if err:
+            text += "<system-err>%s</system-err>" % _text(_capped(err))
+        return text
+
+    def start(self, nodeid):
+        self.f.write('<pytestmon-start nodeid="%s"/>' % _attr(nodeid))
+        self.f.flush()
+
+    def collected(self, count):
+        self.f.write('<pytestmon-collected count="%d"/>' % count)
+        self.f.flush()
 
     def result(self, rep, phase):
         """The failure/error/skipped element of one phase's report, or ""."""
@@ -220,17 +355,16 @@ class Writer:
         time_s = sum(getattr(r, "duration", 0.0) or 0.0 for r in reps.values())
         setup, call = reps.get("setup"), reps.get("call")
         main = setup if setup is not None and not setup.passed else call
+        rss = _property_of(rep, _RSS)
         body = ""
         if main is not None:
             body = self.result(main, "setup" if main is setup else "call")
-        if body and main.failed:
-            body = self.properties(_frames_of(main)) + body
+        frames = _frames_of(main) if body and main.failed else None
         if rep.failed:
-            teardown = self.properties(_frames_of(rep)) + self.result(rep, "teardown")
             if body:  # a failed call and a failed teardown: two testcases, as junitxml
-                self.case(rep, body, time_s)
-            body = teardown
-        self.case(rep, body, time_s)
+                self.case(rep, self.properties(frames) + body, time_s)
+            frames, body = _frames_of(rep), self.result(rep, "teardown")
+        self.case(rep, self.properties(frames, rss) + body + self.output(rep), time_s)
         self.f.flush()
 
     def collectreport(self, rep):
@@ -456,6 +590,14 @@ class Plugin:
         self.is_worker = hasattr(config, "workerinput")
         self.writer = None if self.is_worker else Writer(config, path)
         self.deselected = 0
+        self.rss = RssMeter()
+        self.collected_told = False
+        self.xdist_controller = None  # known once xdist has configured itself
+
+    def _is_xdist_controller(self):
+        if self.xdist_controller is None:
+            self.xdist_controller = not self.is_worker and self.config.pluginmanager.has_plugin("dsession")
+        return self.xdist_controller
 
     def off(self, what, exc):
         sys.stderr.write("pytestmon plugin: %s failed (%r); results come from pytest's output\n" % (what, exc))
@@ -472,8 +614,38 @@ class Plugin:
             if rep.failed and call.excinfo is not None:
                 frames = user_frames(call.excinfo, self.library)
                 rep.user_properties = list(rep.user_properties) + [(_FRAMES, frames)]
+            if call.when == "teardown":
+                rss = self.rss.end()
+                if rss is not None:
+                    rep.user_properties = list(rep.user_properties) + [(_RSS, rss)]
         except Exception as e:
             self.off("pytest_runtest_makereport", e)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid, location):
+        """In the process that runs the test: the memory meter starts. In the controller (the
+        only process under -n 0, xdist's controller as a worker's test starts): the stream says so."""
+        try:
+            if not self._is_xdist_controller():
+                self.rss.begin()
+            if self.writer is not None:
+                self.writer.start(nodeid)
+        except Exception as e:
+            self.off("pytest_runtest_logstart", e)
+
+    def _tell_collected(self, count):
+        if self.writer is None or self.collected_told:
+            return
+        self.collected_told = True
+        try:
+            self.writer.collected(count)
+        except Exception as e:
+            self.off("collection", e)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        """The controller under xdist: each worker collected the same items (xdist checks)."""
+        self._tell_collected(len(ids))
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report):
@@ -495,6 +667,11 @@ class Plugin:
 
     def pytest_deselected(self, items):
         self.deselected += len(items)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session):
+        if not self.is_worker and not self._is_xdist_controller():
+            self._tell_collected(len(session.items))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
@@ -529,19 +706,6 @@ def _write_coverage(config):
             pass
 
 
-def _verbose_progress(config):
-    """The co-process reads per-test progress lines (-v) and the short failure summary (-rfE)
-    from the terminal. Set here, not on the command line, so that a run whose terminal
-    plugin is off (-p no:terminal, in addopts too) is not a usage error."""
-    if not config.pluginmanager.has_plugin("terminal"):
-        return
-    if (config.option.verbose or 0) < 1:
-        config.option.verbose = 1
-    chars = getattr(config.option, "reportchars", None) or ""
-    for c in "fE":
-        if c not in chars:
-            chars += c
-    config.option.reportchars = chars
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -559,10 +723,6 @@ def pytest_configure(config):
     path = os.environ.get(_ENV)
     if not path:
         return
-    try:
-        _verbose_progress(config)
-    except Exception:
-        pass
     try:
         config.pluginmanager.register(Plugin(config, path), "pytestmon")
     except Exception as e:

@@ -91,11 +91,11 @@ static const ServerEvent EVENTS[] = {
      "run_id, cwd, root?, python?, python_why?, args, cmd, seconds, timed_out, status, summary, "
      "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures, "
      "slowest, output_tail, log_path?, log_error?, memory, coverage?, coprocess_rss?, editor_rss?, "
-     "memlog_error?",
+     "memlog_error?, exit_to_finished_ms?",
      "the run's result (src/pytest/runout.h): `status` passed|failed|no_tests|interrupted|"
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence, `failures` "
      "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?}], `memory` {peak_rss, "
-     "peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth, diagnosis?, "
+     "peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth, top_growth_source?, diagnosis?, "
      "diagnosis_cause?, memory_related?}; also kept in the history"},
     {"status",
      "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
@@ -120,6 +120,10 @@ static const ServerEvent EVENTS[] = {
      "the answer to `collect` `collect_id` (src/pytest/discover.h): `items` and `classes` "
      "[{nodeid, file, line, end}], `errors` [{nodeid, file, message}], `ms` the collection's time, "
      "`status` pytest's exit status; or `error` when pytest collected nothing (see below)"},
+    {"tests", "run_id, tests",
+     "the tests whose state changed, read from the plugin's report while pytest runs (at most "
+     "every 100 ms, and a last one before `finished`): `tests` [{nodeid, status, duration_s, "
+     "rss_growth_bytes}] with `status` running|passed|failed|error|skipped|xfailed|xpassed (see below)"},
 };
 #define NEVENTS (sizeof EVENTS / sizeof EVENTS[0])
 
@@ -215,6 +219,12 @@ static void on_run_progress(void *ud, json_t *ev)
 }
 
 static void push_status(Server *s);
+
+/* The tests whose state changed (the plugin's stream, runner.h). */
+static void on_run_tests(void *ud, json_t *ev)
+{
+    push_event(ud, "tests", json_incref(ev));
+}
 
 static void on_run_finished(void *ud, json_t *result)
 {
@@ -1192,7 +1202,8 @@ int server_main(void)
         return 1;
     }
     s.io.on_drained = on_output_drained;
-    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished, on_run_coverage};
+    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished, on_run_coverage,
+                                         on_run_tests};
     s.runner = runner_new(&loop, &events, &s);
     static const WatchHooks watch_hooks = {watch_run, watch_event};
     s.watch = watch_new(&loop, &watch_hooks, &s);

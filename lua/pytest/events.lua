@@ -30,6 +30,7 @@ function handlers.started(p)
   state.running = true
   state.run_id = val(p.run_id) or state.run_id
   state.progress = nil
+  state.tests = {}
   require('pytest.results').clear_diagnostics()
   require('pytest.statusline').update()
   if val(p.nearest_found) == false then util.notify('no test at the cursor; running the whole file') end
@@ -41,6 +42,16 @@ function handlers.progress(p)
   state.running = true
   state.progress = p
   require('pytest.statusline').update()
+end
+
+-- The tests whose state changed (the plugin's live stream): kept per node id for the views.
+function handlers.tests(p)
+  if stale(p) then return end
+  if type(state.tests) ~= 'table' then state.tests = {} end
+  for _, t in ipairs(util.list(p.tests)) do
+    local id = val(t.nodeid)
+    if type(id) == 'string' then state.tests[id] = t end
+  end
 end
 
 -- What User PytestFinished carries as autocmd `data` (0.8+): a few fields, not the result

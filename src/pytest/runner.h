@@ -67,7 +67,16 @@ typedef struct {
      * Coverage: coverage_destroy() and free()); `files` (the spec's coverage_files,
      * NULL-terminated) is borrowed until the callback returns. */
     void (*coverage)(void *ud, int64_t run_id, Coverage *cov, char *const *files);
+    /* {run_id, tests = [{nodeid, status, duration_s, rss_growth_bytes}, ...]}: the tests whose
+     * state changed, read from the plugin's report while pytest runs (at most every
+     * RUNNER_TESTS_MS, and a last one before `finished`). */
+    void (*tests)(void *ud, json_t *event);
 } RunnerEvents;
+
+/* The plugin's report is read this often while pytest runs; `tests` is pushed at most every
+ * RUNNER_TESTS_MS. */
+#define RUNNER_FEED_POLL_MS 50
+#define RUNNER_TESTS_MS 100
 
 typedef struct Runner Runner;
 

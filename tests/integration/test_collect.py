@@ -186,6 +186,8 @@ def test_test_output_is_the_tests_own_report(peer):
     assert r["run_id"] == run_id and r["nodeid"] == "sub/test_sub.py::test_in_sub"
     assert r["status"] == "failed" and r["message"] == "assert (1 + 1) == 3"
     assert "sub/test_sub.py:4: AssertionError" in r["text"]
+    # The plugin writes the test's captured output (its <system-out>/<system-err>).
+    assert r["stdout"] == "hello from sub\n" and r["stderr"] == "err from sub\n"
     r = call(peer, 4, "test_output", [{"nodeid": "test_inherit.py::TestChild::test_inherited", "run_id": run_id}])
     assert r["result"]["status"] == "passed" and "text" not in r["result"]
     r = call(peer, 5, "test_output", [{"nodeid": "test_plain.py::test_nope"}])
