@@ -40,23 +40,31 @@ coverage.py's JSON report of pytest-cov's combined data is written there at sess
 (src/parse/coverage.h reads it): pytest-cov before 4.1 has no JSON report of its own. When coverage.py
 cannot write it, ``{"pytestmon_error": "..."}`` is written instead.
 
-Testcases are written when a test's teardown is reported (flushed, so the file can be read
-while it grows) and the document is closed at session end. Under xdist the workers only
+Testcases are written when a test's teardown is reported and the document is closed at session
+end. The file is read while it grows: a test's start and a failure are flushed at once, a passed
+testcase with the next start (at most 50 ms later; at once on xdist's controller), and what is
+buffered when pytest exits without closing the document is flushed at exit. Under xdist the workers only
 compute frames and memory (they travel in ``report.user_properties``); the controller writes.
 
 Must import on every interpreter pytest 7+ runs on (Python 3.7+) and must never break a run:
 every hook body is guarded, and a failure switches the plugin off with one warning.
 """
+import atexit
 import json
 import os
+import re
+import resource
 import sys
 import sysconfig
+import time
 
 import pytest
 
 _FRAMES = "pytestmon.frames"
 _RSS = "pytestmon.rss"
 _OUTPUT_MAX = 64 * 1024
+_FLUSH_S = 0.05    # a passed test's result is in the file within this (the co-process polls every 50 ms)
+_UNKNOWN = object()
 _ENV = "PYTESTMON_REPORT"
 _COLLECT_ENV = "PYTESTMON_COLLECT"
 _COVERAGE_ENV = "PYTESTMON_COVERAGE"
@@ -137,8 +145,14 @@ def _clean(s):
     return s
 
 
+# Printable ASCII but for the characters XML escapes: the common node id, name or path, which
+# _attr returns as it is (a third of the time of the translations, per test).
+_PLAIN = re.compile(r"[ !#-%'-;=?-~]*\Z").match
+
+
 def _attr(s):
-    return _clean(str(s)).translate(_ESCAPES)
+    s = str(s)
+    return s if _PLAIN(s) else _clean(s).translate(_ESCAPES)
 
 
 def _text(s):
@@ -194,8 +208,15 @@ def _captured(rep):
 
 
 class RssMeter:
-    """Exact peak RSS of one test in the process that runs it (see the module docstring). The
-    /proc files stay open (a per-test open() would cost more than the reads) and are read with
+    """Exact peak RSS of one test in the process that runs it (see the module docstring).
+
+    Writing "5" to /proc/self/clear_refs resets the kernel's peak RSS of this process to its
+    current RSS. The peak is then read with getrusage() (ru_maxrss, ~1 us) rather than from
+    /proc/self/status (VmHWM, ~8 us: the kernel formats the whole file), which matters in suites
+    of 20,000 tests. getrusage() reports max(peak, the peak of this process's exited threads at
+    the time they exited), and that second value survives the reset: once a thread has exited
+    above the current RSS, ru_maxrss after a reset no longer equals the current RSS (statm), and
+    the meter reads VmHWM from status from then on. The /proc files stay open and are read with
     pread at offset 0, which regenerates them."""
 
     def __init__(self):
@@ -203,6 +224,7 @@ class RssMeter:
         self.start = None
         self.pid = None
         self.fds = None
+        self.sticky = False  # getrusage() is above the real peak: read VmHWM
 
     def _open(self):
         """The three files of this process (a forked process opens its own)."""
@@ -218,6 +240,7 @@ class RssMeter:
             fds = []
         self.fds = fds
         self.pid = os.getpid()
+        self.sticky = False
 
     def close(self):
         for fd in self.fds or ():
@@ -236,9 +259,18 @@ class RssMeter:
         try:
             os.write(self.fds[0], b"5")
             self.start = int(os.pread(self.fds[1], 128, 0).split()[1]) * self.page
+            if not self.sticky:
+                # Equal to the RSS just reset to, but for the pages touched between the two
+                # calls; more than a little above it: an exited thread's peak is in the way.
+                self.sticky = _maxrss() - self.start > 1024 * 1024
         except (OSError, ValueError, IndexError):
             self.close()
             self.fds = []
+
+    def _hwm(self):
+        status = os.pread(self.fds[2], 4096, 0)
+        i = status.find(b"VmHWM:")
+        return int(status[i + 6:status.index(b"kB", i)]) * 1024 if i >= 0 else None
 
     def end(self):
         """[rss_at_start, peak] in bytes, or None."""
@@ -246,11 +278,21 @@ class RssMeter:
         if start is None or not self.fds or self.pid != os.getpid():
             return None
         try:
-            status = os.pread(self.fds[2], 4096, 0)
-            i = status.find(b"VmHWM:")
-            return [start, int(status[i + 6:status.index(b"kB", i)]) * 1024] if i >= 0 else None
+            peak = self._hwm() if self.sticky else _maxrss()
+            return None if peak is None else [start, max(peak, start)]
         except (OSError, ValueError):
             return None
+
+
+def _maxrss():
+    """This process's peak RSS in bytes as getrusage() tells it (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _terminal_reporter(config):
+    """pytest's terminal reporter when it keeps `stats` (its counts), else None (-p no:terminal)."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    return tr if isinstance(getattr(tr, "stats", None), dict) else None
 
 
 def _terminal_category(rep):
@@ -266,16 +308,58 @@ class Writer:
     def __init__(self, config, path):
         self.config = config
         self.path = path
-        self.f = open(path, "w", encoding="utf-8", newline="")
-        self.f.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self.buf = []          # text written since the last flush
+        self.flushed_at = 0.0  # time.monotonic() of the last flush
+        self.pid = os.getpid()
+        # pytest can die after the tests without reaching pytest_sessionfinish (an exception in
+        # its own clean-up): what is buffered still reaches the file (not in a forked child).
+        atexit.register(self.flush_at_exit)
+        self.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
         root = config.rootpath if hasattr(config, "rootpath") else config.rootdir
-        self.f.write('<pytestmon-session rootdir="%s"/>' % _attr(root))
-        self.f.flush()
+        self.write('<pytestmon-session rootdir="%s"/>' % _attr(root))
+        self.flush()
         self.pending = {}   # nodeid -> reports of the test so far
+        self.terminal = _UNKNOWN  # pytest's terminal reporter, once known (None: -p no:terminal)
+        self.eager = False  # flush every testcase (xdist's controller: see flush_soon)
         self.counts = {}
         self.closed = False
 
+    def write(self, text):
+        self.buf.append(text)
+
+    def flush(self):
+        """One write(2) of everything buffered: the co-process reads the file as it grows."""
+        data = "".join(self.buf).encode("utf-8")
+        self.buf = []
+        self.flushed_at = time.monotonic()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def flush_at_exit(self):
+        if not self.closed and self.buf and os.getpid() == self.pid:
+            try:
+                self.flush()
+            except OSError:
+                pass
+
+    def flush_soon(self):
+        """After a passed testcase: in one process the next test's start follows at once (and is
+        flushed: a test that runs long is seen running) or the session's end does, so the
+        testcase waits at most _FLUSH_S for it (one write per test costs more than the rest of
+        what the plugin does for a test). xdist's controller (`eager`) hears results while
+        other workers' tests run for as long as they take: it flushes every one."""
+        if self.eager or time.monotonic() - self.flushed_at >= _FLUSH_S:
+            self.flush()
+
     def count(self, rep):
+        """Counts rep as pytest's terminal does, unless the terminal counts (its `stats`, read at
+        close, are what pytest's closing line says: no second hook call per test)."""
+        if self.terminal is _UNKNOWN:
+            self.terminal = _terminal_reporter(self.config)
+        if self.terminal is not None:
+            return
         if rep.passed and getattr(rep, "when", "call") in ("setup", "teardown"):
             return  # no category (pytest's runner hook says ""): skip two hook calls per test
         try:
@@ -297,7 +381,7 @@ class Writer:
             if loc[1] is not None:
                 attrs += ' line="%d"' % loc[1]
         attrs += ' time="%.3f"' % time_s
-        self.f.write("<testcase %s>%s</testcase>" % (attrs, body))
+        self.write("<testcase %s>%s</testcase>" % (attrs, body))
 
     @staticmethod
     def properties(frames, rss=None):
@@ -319,12 +403,12 @@ class Writer:
         return text
 
     def start(self, nodeid):
-        self.f.write('<pytestmon-start nodeid="%s"/>' % _attr(nodeid))
-        self.f.flush()
+        self.write('<pytestmon-start nodeid="%s"/>' % _attr(nodeid))
+        self.flush()
 
     def collected(self, count):
-        self.f.write('<pytestmon-collected count="%d"/>' % count)
-        self.f.flush()
+        self.write('<pytestmon-collected count="%d"/>' % count)
+        self.flush()
 
     def result(self, rep, phase):
         """The failure/error/skipped element of one phase's report, or ""."""
@@ -365,7 +449,10 @@ class Writer:
                 self.case(rep, self.properties(frames) + body, time_s)
             frames, body = _frames_of(rep), self.result(rep, "teardown")
         self.case(rep, self.properties(frames, rss) + body + self.output(rep), time_s)
-        self.f.flush()
+        if rep.failed or (main is not None and main.failed):
+            self.flush()  # a failure is shown at once
+        else:
+            self.flush_soon()
 
     def collectreport(self, rep):
         if not rep.failed and not rep.skipped:
@@ -378,20 +465,26 @@ class Writer:
         name = rep.nodeid.replace("/", ".")
         if name.endswith(".py"):
             name = name[:-3]
-        self.f.write('<testcase classname="" name="%s" nodeid="%s" file="%s" time="0.000">%s</testcase>' % (
+        self.write('<testcase classname="" name="%s" nodeid="%s" file="%s" time="0.000">%s</testcase>' % (
             _attr(name), _attr(rep.nodeid), _attr(rep.nodeid.split("::")[0]), body))
-        self.f.flush()
+        self.flush()
 
     def close(self, deselected):
         if self.closed:
             return
         self.closed = True
-        if deselected:
-            self.counts["deselected"] = deselected
-        self.f.write('<properties><property name="pytestmon.counts" value="%s"/></properties>' % _attr(
-            json.dumps(self.counts, sort_keys=True)))
-        self.f.write('</testsuite></testsuites>')
-        self.f.close()
+        counts = self.counts
+        if self.terminal is _UNKNOWN:  # no test was reported (all deselected, nothing collected)
+            self.terminal = _terminal_reporter(self.config)
+        if self.terminal is not None:
+            counts = {k: len(v) for k, v in self.terminal.stats.items() if k and k != "warnings" and v}
+        elif deselected:
+            counts["deselected"] = deselected
+        self.write('<properties><property name="pytestmon.counts" value="%s"/></properties>' % _attr(
+            json.dumps(counts, sort_keys=True)))
+        self.write('</testsuite></testsuites>')
+        self.flush()
+        os.close(self.fd)
 
 
 def _source_range(obj):
@@ -628,6 +721,8 @@ class Plugin:
         try:
             if not self._is_xdist_controller():
                 self.rss.begin()
+            elif self.writer is not None:
+                self.writer.eager = True
             if self.writer is not None:
                 self.writer.start(nodeid)
         except Exception as e:
