@@ -150,6 +150,16 @@ def test_a_brief_200mb_test_gets_its_own_growth(peer, args):
     assert mem["top_growth"][0]["growth"] == big and mem["top_growth_source"] == "plugin"
 
 
+def test_an_exited_threads_peak_is_not_given_to_later_tests(peer):
+    """getrusage() keeps an exited thread's peak past the reset: the plugin must notice and
+    measure the later tests from VmHWM, not give them the thread's 200 MB."""
+    run_id = start(peer, 1, ["test_thread_mem.py"])
+    final = latest_entries(until_finished(peer, run_id))
+    assert final["test_thread_mem.py::test_thread_big"]["rss_growth_bytes"] >= 190 * MB, final
+    for small in ("test_thread_mem.py::test_small_after_thread", "test_thread_mem.py::test_small_after_thread_2"):
+        assert 0 <= final[small]["rss_growth_bytes"] < 20 * MB, (small, final[small])
+
+
 def test_a_failure_is_told_failed_and_counted(peer):
     run_id = start(peer, 1, ["test_output.py"])
     events = until_finished(peer, run_id)
