@@ -26,6 +26,12 @@ local function stale(p)
   return false
 end
 
+-- The test tree (pytest.tree) and its views in buffers (pytest.marks).
+local function tree()
+  require('pytest.marks')
+  return require('pytest.tree')
+end
+
 function handlers.started(p)
   state.running = true
   state.run_id = val(p.run_id) or state.run_id
@@ -33,6 +39,7 @@ function handlers.started(p)
   require('pytest.results').clear_diagnostics()
   require('pytest.statusline').update()
   if val(p.nearest_found) == false then util.notify('no test at the cursor; running the whole file') end
+  tree().on_started(p)
   util.fire('PytestStarted', p)
 end
 
@@ -64,7 +71,19 @@ function handlers.finished(p)
   end
   require('pytest.statusline').update()
   if p.coverage ~= nil then require('pytest.coverage').on_finished(p) end
+  tree().on_finished(p)
   util.fire('PytestFinished', p)
+end
+
+-- Live results of a run's tests (status, duration, peak RSS growth), batched by the co-process.
+function handlers.tests(p)
+  if stale(p) then return end
+  tree().on_tests(p)
+end
+
+-- What pytest collects (the answer to a `collect` request): the tree's nodes.
+function handlers.collection(p)
+  tree().on_collection(p)
 end
 
 -- A coverage run's report (after its `finished`): see pytest.coverage.
