@@ -11,7 +11,8 @@ local config = require('pytest.config')
 local tree = require('pytest.tree')
 local util = require('pytest.util')
 
-M.ns = vim.api.nvim_create_namespace('pytest_marks')
+M.ns = vim.api.nvim_create_namespace('pytest_marks_text') -- not the sign group's name: 0.10 keeps signs
+-- as extmarks in a namespace named after their group
 M.priority = 9 -- below diagnostics (10), above coverage (8)
 
 M.icons = {

@@ -15,6 +15,7 @@ M.bufname = 'pytest://summary'
 M.width = 50
 M.ns = vim.api.nvim_create_namespace('pytest_summary')
 M.header = 1 -- lines above the first node
+M.rss_floor = 1024 * 1024 -- a smaller peak RSS growth is not shown
 
 M.icons = require('pytest.marks').icons
 M.groups = require('pytest.marks').groups
@@ -74,7 +75,7 @@ local function details(n)
   local parts = {}
   if tree.is_leaf(n) then
     if n.duration and n.status ~= 'running' then table.insert(parts, string.format('%.2fs', n.duration)) end
-    if n.rss then table.insert(parts, '+' .. util.bytes(n.rss)) end
+    if n.rss and n.rss >= M.rss_floor then table.insert(parts, '+' .. util.bytes(n.rss)) end
     if n.kind == 'error' and n.message then
       table.insert(parts, (n.message:match('([^\n]+)%s*$') or ''))
     end
@@ -452,6 +453,16 @@ function M.toggle()
   end
   M.open()
   return true
+end
+
+-- The line of node `id` in the summary buffer when it is shown, else nil; with `cursor`, the
+-- cursor goes there.
+function M.find(id, cursor)
+  local n = tree.node(id)
+  local r = n and V.row_of[n]
+  if not r then return nil end
+  if cursor and is_visible() then vim.api.nvim_win_set_cursor(vim.fn.bufwinid(V.buf), { r + M.header, 0 }) end
+  return r + M.header
 end
 
 -- The summary's lines (tests).

@@ -21,6 +21,7 @@ local val = util.val
 local levels = vim.log.levels
 
 M.flush_ms = 100
+M.slow_floor_s = 0.1 -- a duration shorter than this is never "among the slowest"
 
 -- status -> category counted by every ancestor
 local CATEGORY = {
@@ -340,7 +341,7 @@ end
 local function note_duration(n)
   local want = config.get().marks_slowest
   local d = n.duration
-  if want <= 0 or type(d) ~= 'number' or d <= 0 then return end
+  if want <= 0 or type(d) ~= 'number' or d < M.slow_floor_s then return end
   local list = S.slowest
   for i, x in ipairs(list) do
     if x == n then
@@ -477,7 +478,11 @@ function M.collect(opts)
   opts = opts or {}
   local cfg = config.get()
   local cwd = opts.cwd or S.root or vim.fn.getcwd()
-  local req = { cwd = cwd, file = opts.file, args = vim.deepcopy(cfg.args) }
+  local file = opts.file
+  if file == nil and not opts.cwd and not S.root and vim.bo.buftype == '' and vim.api.nvim_buf_get_name(0) ~= '' then
+    file = util.abspath(vim.api.nvim_buf_get_name(0)) -- the root is found from the current file, as for a run
+  end
+  local req = { cwd = cwd, file = file, args = vim.deepcopy(cfg.args) }
   if opts.debounce_ms then req.debounce_ms = opts.debounce_ms end
   if next(cfg.env) then req.env = cfg.env end
   S.collecting = true
@@ -496,7 +501,7 @@ function M.collect(opts)
   end
   local sent
   if type(cfg.python) == 'function' then
-    sent = require('pytest')._with_python_for_root(cfg.python, cwd, opts.file, send)
+    sent = require('pytest')._with_python_for_root(cfg.python, cwd, file, send)
   else
     sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
   end
