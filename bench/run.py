@@ -28,7 +28,7 @@ BIN = os.path.join(REPO, "build", "pytestmon")
 OUT = os.path.join(REPO, "build", "bench")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 # BENCH_ONLY=2,5 runs only those sections (for working on one target; `make bench` runs all).
-ONLY = set(os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7").replace(" ", "").split(","))
+ONLY = set(os.environ.get("BENCH_ONLY", "1,2,3,4,5,6,7,9").replace(" ", "").split(","))
 NVIM = os.environ.get("PYTESTMON_NVIM", "nvim")
 PYTESTMON_FLAGS = ["-v", "-rfE", "--junitxml={junit}", "-o", "junit_family=xunit1"]
 
@@ -404,6 +404,47 @@ def section7():
     row("7", "  :PytestCoverage -> report shown (s, median)", "%.2f" % med([r["wall"] / 1000.0 for r in res]))
 
 
+# ---- 9. the test tree (#15) during a 20,000-test run ---------------------------------------------
+
+def section9():
+    """:PytestSummary open (the suite collected first) and one test file open with its marks, then
+    :PytestRun of the 20,000-test suite, on both Neovim versions: the worst 10 ms-timer stall
+    (scheduled, as in section 3), the tree's update cost (handling the live `tests` events and the
+    batched flushes of marks + summary) and handling the 20,000-item `collection` event."""
+    suite = os.path.join(OUT, "tiny20k")
+    label = "480 (quick)" if QUICK else "20,000"
+    for nv in ("nvim", os.path.join(REPO, "build", "nvim-0.10", "nvim")):
+        ver = subprocess.run([nv, "--version"], stdout=subprocess.PIPE, text=True).stdout.split("\n")[0]
+        res = []
+        for _ in range(1 if QUICK else 2):
+            fd, out = tempfile.mkstemp(prefix="bench-tree-", suffix=".json")
+            os.close(fd)
+            env = dict(os.environ, BENCH_CWD=suite, BENCH_OUT=out, BENCH_OPEN=os.path.join(suite, "test_m000.py"))
+            env.pop("PYTESTMON_BIN", None)
+            p = subprocess.run([nv, "--headless", "--clean", "--cmd", "set rtp^=" + REPO,
+                                "-c", "luafile " + os.path.join(HERE, "tree_bench.lua")],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1200)
+            try:
+                with open(out) as f:
+                    r = json.load(f)
+            except (OSError, ValueError):
+                raise RuntimeError("tree bench produced no result: %r %r" % (p.stdout[-400:], p.stderr[-400:]))
+            os.unlink(out)
+            if "error" in r:
+                raise RuntimeError("tree bench: " + r["error"])
+            res.append(r)
+        worst = [r["sched_lateness"]["max"] for r in res]
+        row("9", "%s: %s-test run, tree open: worst 10 ms-timer stall (ms)" % (ver, label),
+            "%.1f %s" % (max(worst), rng(worst, "%.1f")), "<= 20 ms",
+            max(worst) <= 20 and all(r["tree_tests"] >= (480 if QUICK else 20000) for r in res))
+        row("9", "  tree update: `tests` events (n, max ms, total ms) / flushes (n, max, total)",
+            "%d, %.2f, %.0f / %d, %.2f, %.0f" % (res[0]["tests_events"], max(r["tests_max"] for r in res),
+                                               res[0]["tests_total"], res[0]["flushes"],
+                                               max(r["flush_max"] for r in res), res[0]["flush_total"]))
+        row("9", "  `collection` event of %d tests handled (ms, batched; 1st step to tree shown)" % res[0]["tree_tests"],
+            "%.0f" % med([r["collect_event"] for r in res]))
+
+
 def main():
     t_start = time.monotonic()
     log("== generating suites in %s (%s)" % (OUT, "quick" if QUICK else "full"))
@@ -417,7 +458,7 @@ def main():
     print("%-4s %-58s %-34s %-12s %s" % ("sec", "measure", "value [range]", "target", "verdict"))
     nv = section1() if "1" in ONLY else {}
     for sec, fn in (("2", section2), ("3", lambda: section3(nv)), ("4", section4), ("5", section5),
-                    ("6", section6), ("7", section7)):
+                    ("6", section6), ("7", section7), ("9", section9)):
         if sec in ONLY:
             fn()
     took = time.monotonic() - t_start

@@ -130,7 +130,8 @@ local function place(bufnr, line, nodes)
     opts.virt_text = chunks
     opts.virt_text_pos = 'eol'
   end
-  local key = sign .. '\0' .. vim.inspect(chunks)
+  local key = sign
+  for _, c in ipairs(chunks) do key = key .. '\0' .. c[1] .. '\0' .. c[2] end
   if known == key then return end
   pcall(vim.api.nvim_buf_set_extmark, bufnr, M.ns, row, 0, opts)
   pcall(vim.fn.sign_place, line, M.sign_group, sign, bufnr, { lnum = row + 1, priority = M.priority })

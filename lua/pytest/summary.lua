@@ -129,7 +129,7 @@ local function header()
   local st = tree._state()
   local c = tree.count()
   local parts = { 'pytest ' .. (st.root and vim.fn.fnamemodify(st.root, ':~') or '(no tree yet)') }
-  if st.collecting and not st.collected then table.insert(parts, 'collecting…') end
+  if tree.collecting() and not st.collected then table.insert(parts, 'collecting…') end
   if c.total > 0 then
     table.insert(parts, string.format('%s %d  %s %d  %s %d  %s %d', M.icons.failed, c.failed, M.icons.passed,
       c.passed, M.icons.skipped, c.skipped, M.icons.notrun, c.notrun))
@@ -187,7 +187,7 @@ function M.render()
   walk(tree._state().top)
   if #rows == 0 then
     local st = tree._state()
-    table.insert(lines, st.collecting and '  (collecting the tests…)'
+    table.insert(lines, tree.collecting() and '  (collecting the tests…)'
       or (V.only_failed and '  (no failures)' or '  (no tests known yet: run some, or save a test file)'))
   end
   V.rows, V.row_of, V.shown_open, V.shown_in = rows, row_of, shown_open, shown_in
@@ -438,7 +438,7 @@ function M.open()
     wo.signcolumn, wo.foldcolumn, wo.cursorline, wo.winfixwidth = 'no', '0', true, true
   end
   local st = tree._state()
-  if not st.collected and not st.collecting then
+  if not st.collected and not tree.collecting() then
     tree.collect({ cwd = st.root or vim.fn.getcwd(), file = st.root and nil or file })
   end
   M.render()

@@ -46,7 +46,8 @@ local S = {
   by_file = {}, -- absolute file -> line -> list of nodes with a mark there (tests, groups, classes, errors)
   collected = false, -- a `collection` event built the tree
   collect_id = nil, -- the newest `collect` request answered
-  collecting = false, -- a `collect` request is out (or its event is awaited)
+  asked = 0, -- `collect` requests sent and not answered yet
+  done_id = nil, -- the newest collection whose event was handled
   collect_ms = nil,
   collect_error = nil,
   run_id = nil,
@@ -147,8 +148,14 @@ function M.split_nodeid(id)
     params = rest:sub(b)
     rest = rest:sub(1, b - 1)
   end
-  local parts = {}
-  for p in (rest .. '::'):gmatch('(.-)::') do table.insert(parts, p) end
+  local parts, i = {}, 1
+  while true do
+    local j = rest:find('::', i, true)
+    if not j then break end
+    parts[#parts + 1] = rest:sub(i, j - 1)
+    i = j + 2
+  end
+  parts[#parts + 1] = rest:sub(i)
   return path, parts, params
 end
 
@@ -222,6 +229,7 @@ local function leaf_node(nodeid)
   else
     n = node(nodeid, 'test', parts[#parts], parent)
   end
+  n.children = nil -- a leaf
   add_leaf_counts(n)
   return n
 end
@@ -266,11 +274,110 @@ local function error_line(file, message)
   return tonumber(l) or 1
 end
 
+M.collect_batch = 1000 -- items added to a new tree per event-loop turn
+
+local live_tree = nil -- while a new tree is built: the live one (S is the new one then)
+
+-- What the runs said of a test carries over from the live tree to the new one.
+local function carry_over(n, prev)
+  if prev and prev.status and n.kind ~= 'error' and is_leaf(prev) then
+    local was = n.status
+    n.status, n.duration, n.rss, n.message = prev.status, prev.duration, prev.rss, prev.message
+    recount(n, was)
+  end
+end
+
+local function add_item(it)
+  local nodeid = type(it) == 'table' and field(it, 'nodeid', 1)
+  local n = type(nodeid) == 'string' and leaf_node(nodeid)
+  if not n then return end
+  local file, line, last = field(it, 'file', 2), tonumber(field(it, 'line', 3)), tonumber(field(it, 'end', 4))
+  if type(file) == 'string' and file ~= '' then n.file = abs(file) end
+  if line and line > 0 then n.line, n.end_line = line, last or line end
+  local g = n.kind == 'case' and n.parent or nil
+  if g then
+    if not g.line and n.line then
+      g.file, g.line, g.end_line = n.file, n.line, n.end_line
+      index_mark(g)
+    end
+  else
+    index_mark(n)
+  end
+  carry_over(n, live_tree and live_tree.nodes[nodeid])
+end
+
+local function add_class(c)
+  local nodeid = type(c) == 'table' and field(c, 'nodeid', 1)
+  local n = type(nodeid) == 'string' and S.nodes[nodeid]
+  if n and n.kind == 'class' then
+    local file, line, last = field(c, 'file', 2), tonumber(field(c, 'line', 3)), tonumber(field(c, 'end', 4))
+    if type(file) == 'string' and file ~= '' then n.file = abs(file) end
+    if line and line > 0 then n.line, n.end_line = line, last or line end
+    index_mark(n)
+  end
+end
+
+local function add_error(e)
+  local nodeid = type(e) == 'table' and field(e, 'nodeid', 1)
+  if type(nodeid) ~= 'string' or nodeid == '' then return end
+  local path = M.split_nodeid(nodeid)
+  local fnode = file_node(path)
+  local file = field(e, 'file', 2)
+  local msg = util.clean(tostring(field(e, 'message', 3) or 'collection error'), true)
+  local n = node(nodeid .. ' (collection error)', 'error', 'collection error', fnode)
+  n.children = nil
+  n.nodeid = nodeid
+  n.file = (type(file) == 'string' and file ~= '') and abs(file) or fnode.file
+  n.line = error_line(n.file, msg)
+  n.end_line = n.line
+  n.status, n.message = 'error', msg
+  add_leaf_counts(n)
+  index_mark(n)
+end
+
+-- The tree being built from a `collection` event, a batch of items per event-loop turn (20,000
+-- items take ~100 ms of Lua): a table like S, made the live one when complete.
+local building = nil
+
+-- Runs fn with S being the tree under construction (no event can come in between).
+local function in_build(B, fn)
+  local live = S
+  S, live_tree = B, live
+  local ok, err = pcall(fn)
+  S, live_tree = live, nil
+  if not ok then error(err, 0) end
+end
+
+-- The new tree is complete: the runs' results of the tests still there carry over, and it
+-- becomes the live one (the views render it anew).
+local function swap_in(B, id, changed)
+  local live = S
+  in_build(B, function() -- the tests a run reported while the tree was built
+    for nodeid in pairs(changed) do
+      local n = B.nodes[nodeid]
+      if n and is_leaf(n) then carry_over(n, live.nodes[nodeid]) end
+    end
+  end)
+  -- what the session knows, beyond the tree
+  for _, k in ipairs({ 'collect_id', 'asked', 'done_id', 'run_id', 'running', 'scheduled', 'timer' }) do
+    B[k] = live[k]
+  end
+  B.slowest = {}
+  for _, n in ipairs(live.slowest) do
+    if B.nodes[n.id] then table.insert(B.slowest, B.nodes[n.id]) end
+  end
+  B.generation = live.generation + 1
+  B.structure = true
+  S = B
+  schedule(true)
+  util.fire('PytestCollected', { collect_id = id, root = S.root, tests = M.count().total })
+end
+
 -- The `collection` event: {collect_id, root, items, classes, errors, ms} or {collect_id, error}.
 function M.on_collection(p)
   local id = tonumber(val(p.collect_id))
   if id and S.collect_id and id < S.collect_id then return end -- a superseded collection
-  S.collecting = false
+  S.done_id = id or S.done_id
   local err = val(p.error)
   if err ~= nil then
     S.collect_error = tostring(err)
@@ -280,61 +387,34 @@ function M.on_collection(p)
   end
   local root = val(p.root)
   if type(root) ~= 'string' or root == '' then root = S.root end
-  -- Keep what the runs said of the tests that are still there.
-  local old = S.nodes
-  reset(root)
-  S.collected = true
-  S.collect_error = nil
-  S.collect_ms = val(p.ms)
-  for _, it in ipairs(util.list(val(p.items))) do
-    local nodeid = type(it) == 'table' and field(it, 'nodeid', 1)
-    local n = type(nodeid) == 'string' and leaf_node(nodeid)
-    if n then
-      local prev = old[nodeid]
-      if prev and is_leaf(prev) and prev.status then
-        local was = n.status
-        n.status, n.duration, n.rss, n.message = prev.status, prev.duration, prev.rss, prev.message
-        recount(n, was)
+  local B = {
+    root = root, nodes = {}, top = {}, by_file = {}, collected = true, collect_ms = val(p.ms),
+    dirty_nodes = {}, dirty_keys = {}, slowest = {}, generation = S.generation,
+  }
+  local items = util.list(val(p.items))
+  local job = { B = B, i = 1, changed = {} }
+  building = job
+  local function step()
+    if building ~= job then return end -- a newer collection came
+    local ok, e = pcall(in_build, B, function()
+      local last = math.min(#items, job.i + M.collect_batch - 1)
+      for k = job.i, last do add_item(items[k]) end
+      job.i = last + 1
+      if job.i > #items then
+        for _, c in ipairs(util.list(val(p.classes))) do add_class(c) end
+        for _, x in ipairs(util.list(val(p.errors))) do add_error(x) end
       end
-      local file, line, last = field(it, 'file', 2), tonumber(field(it, 'line', 3)), tonumber(field(it, 'end', 4))
-      if type(file) == 'string' and file ~= '' then n.file = abs(file) end
-      if line and line > 0 then n.line, n.end_line = line, last or line end
-      local g = n.kind == 'case' and n.parent or nil
-      if g and not g.line then g.file, g.line, g.end_line = n.file, n.line, n.end_line end
+    end)
+    if not ok then
+      building = nil
+      util.notify('cannot build the test tree: ' .. tostring(e), levels.ERROR)
+      return
     end
+    if job.i <= #items then return vim.schedule(step) end
+    building = nil
+    swap_in(B, id, job.changed)
   end
-  for _, c in ipairs(util.list(val(p.classes))) do
-    local nodeid = type(c) == 'table' and field(c, 'nodeid', 1)
-    local n = type(nodeid) == 'string' and S.nodes[nodeid]
-    if n and n.kind == 'class' then
-      local file, line, last = field(c, 'file', 2), tonumber(field(c, 'line', 3)), tonumber(field(c, 'end', 4))
-      if type(file) == 'string' and file ~= '' then n.file = abs(file) end
-      if line and line > 0 then n.line, n.end_line = line, last or line end
-    end
-  end
-  for _, e in ipairs(util.list(val(p.errors))) do
-    local nodeid = type(e) == 'table' and field(e, 'nodeid', 1)
-    if type(nodeid) == 'string' and nodeid ~= '' then
-      local path = M.split_nodeid(nodeid)
-      local fnode = file_node(path)
-      local file = field(e, 'file', 2)
-      local msg = util.clean(tostring(field(e, 'message', 3) or 'collection error'), true)
-      local n = node(nodeid .. ' (collection error)', 'error', 'collection error', fnode)
-      n.nodeid = nodeid
-      n.file = (type(file) == 'string' and file ~= '') and abs(file) or fnode.file
-      n.line = error_line(n.file, msg)
-      n.end_line = n.line
-      n.status, n.message = 'error', msg
-      add_leaf_counts(n)
-    end
-  end
-  for _, n in pairs(S.nodes) do
-    if n.kind == 'test' or n.kind == 'group' or n.kind == 'class' or n.kind == 'error' then
-      index_mark(n)
-    end
-  end
-  schedule(true)
-  util.fire('PytestCollected', { collect_id = id, root = S.root, tests = S.top and M.count().total or 0 })
+  step()
 end
 
 -- The slowest leaves of the current run (config marks_slowest of them): `n` got a duration.
@@ -374,6 +454,7 @@ function M.is_slow(n)
 end
 
 local function set_result(n, status, duration, rss, message)
+  if building then building.changed[n.nodeid or n.id] = true end
   local was = n.status
   n.status = status
   if duration ~= nil then n.duration = duration end
@@ -402,7 +483,7 @@ function M.on_started(p)
     mark_key_dirty(n.kind == 'case' and n.parent or n)
     S.dirty_nodes[n] = true
   end
-  if not S.collected and not S.collecting and M.wanted(S.root) then
+  if not S.collected and not M.collecting() and M.wanted(S.root) then
     local r = state.request or {}
     M.collect({ cwd = val(p.cwd) or r.cwd, file = r.file })
   end
@@ -450,7 +531,7 @@ function M.on_finished(p)
   for _, n in pairs(S.nodes) do
     if n.status == 'running' then set_result(n, nil, nil, nil, nil) end
   end
-  if not S.collected and not S.collecting and M.wanted(S.root) then
+  if not S.collected and not M.collecting() and M.wanted(S.root) then
     local r = state.request or {}
     M.collect({ cwd = val(p.cwd) or r.cwd, file = r.file })
   end
@@ -471,6 +552,12 @@ function M.wanted(root)
   return false
 end
 
+-- Whether a collection is on its way: a `collect` request unanswered, a collection whose event
+-- has not come, or a tree being built.
+function M.collecting()
+  return S.asked > 0 or building ~= nil or (S.collect_id ~= nil and (S.done_id or 0) < S.collect_id)
+end
+
 -- collect({cwd, file}): asks the co-process to collect the suite (async; the `collection`
 -- event follows). `cwd` (default: the tree's root, else the current directory) and `file`
 -- decide the root as for a run; the configured python, args and env are a run's.
@@ -485,13 +572,13 @@ function M.collect(opts)
   local req = { cwd = cwd, file = file, args = vim.deepcopy(cfg.args) }
   if opts.debounce_ms then req.debounce_ms = opts.debounce_ms end
   if next(cfg.env) then req.env = cfg.env end
-  S.collecting = true
+  S.asked = S.asked + 1
   local client = require('pytest.client')
   local function send(python)
     req.python = python
     return client.async('collect', { req }, function(ok, res)
+      S.asked = S.asked - 1
       if not ok then
-        S.collecting = false
         util.notify('cannot collect the tests: ' .. tostring(res), levels.WARN)
         return
       end
@@ -505,7 +592,7 @@ function M.collect(opts)
   else
     sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
   end
-  if not sent then S.collecting = false end
+  if not sent then S.asked = S.asked - 1 end
   return sent
 end
 
@@ -605,7 +692,7 @@ function M.get()
   local out = {
     root = S.root,
     collected = S.collected,
-    collecting = S.collecting,
+    collecting = M.collecting(),
     collect_ms = S.collect_ms,
     collect_error = S.collect_error,
     run_id = S.run_id,
