@@ -1,4 +1,4 @@
-/* procmem_bench: cost of one procmem_tree_sample() over a live process tree.
+/* procmem_bench: cost of one proctree_sample() over a live process tree.
  *
  * usage: procmem_bench PID ITERATIONS
  * Samples the tree of PID ITERATIONS times and prints one line of JSON with the median,
@@ -10,6 +10,7 @@
 
 #include "benchutil.h"
 #include "mem/procmem.h"
+#include "mem/proctree.h"
 
 static double now_us(void)
 {
@@ -32,10 +33,10 @@ int main(int argc, char **argv)
     int n = atoi(argv[2]);
     double *t = calloc((size_t)n, sizeof *t);
     ProcTreeSample s;
-    procmem_tree_sample_init(&s);
+    proctree_sample_init(&s);
     for (int i = 0; i < n; i++) {
         double t0 = now_us();
-        int rc = procmem_tree_sample("", pid, &s);
+        int rc = proctree_sample("", pid, &s);
         t[i] = now_us() - t0;
         if (rc != 0) {
             fprintf(stderr, "procmem_bench: sample failed: %d\n", rc);
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
     printf("{\"median_us\": %.1f, \"p10_us\": %.1f, \"p90_us\": %.1f, \"nproc\": %zu, "
            "\"used_children\": %s, \"iterations\": %d}\n",
            t[n / 2], t[n / 10], t[n * 9 / 10], s.nproc, s.tree.used_children ? "true" : "false", n);
-    procmem_tree_sample_destroy(&s);
+    proctree_sample_destroy(&s);
     free(t);
     return 0;
 }

@@ -253,7 +253,7 @@ def section4():
         tree.kill()
         tree.wait()
     nall = sum(1 for d in os.listdir("/proc") if d.isdigit())
-    row("4", "procmem_tree_sample, %d-process tree (us, median)" % r["nproc"],
+    row("4", "proctree_sample, %d-process tree (us, median)" % r["nproc"],
         "%.0f [p10 %.0f, p90 %.0f]" % (r["median_us"], r["p10_us"], r["p90_us"]))
     row("4", "  tree found via task/children files?", "%s (%d processes in /proc)" % (
         "yes" if r["used_children"] else "no: /proc scan", nall))

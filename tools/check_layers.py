@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make check-layers: src/ is layered; a file may include only its own layer and the layers below.
 
-    base    strbuf, textclean, logdir: no project includes but base/
+    base    strbuf, span, path, textclean, logdir: no project includes but base/
     rpc     msgpack-RPC framing and params: base/ only (knows nothing of pytest or memory)
     mem     /proc, cgroups, limits, sampler, memory report: base/ only
     parse   pure readers of pytest's outputs and Python sources: base/ only, and never libuv

@@ -10,6 +10,7 @@
 #include "mem/cgroup.h"
 #include "mem/headroom.h"
 #include "mem/procmem.h"
+#include "mem/proctree.h"
 #include "base/strbuf.h"
 #include "mem/sysmem.h"
 #include "base/textclean.h"
@@ -101,7 +102,7 @@ json_t *memreport_build(const char *root, int pid, int *err)
 
     cgroup_mem_init(&cg);
     headroom_init(&hr);
-    procmem_tree_sample_init(&ts);
+    proctree_sample_init(&ts);
     if ((rc = procmem_read_status(root, pid, &st)) < 0 ||
         (rc = procmem_read_statm(root, pid, &sm)) < 0 ||
         (rc = procmem_read_limits(root, pid, &lim)) < 0)
@@ -112,7 +113,7 @@ json_t *memreport_build(const char *root, int pid, int *err)
     bool has_rollup = procmem_read_rollup(root, pid, &ru) == 0;
     if ((rc = cgroup_read(root, pid, &cg)) < 0)
         goto error;
-    bool has_tree = procmem_tree_sample(root, pid, &ts) == 0;
+    bool has_tree = proctree_sample(root, pid, &ts) == 0;
 
     HeadroomInput in = {
         .status = &st, .limits = &lim, .has_map_count = has_maps, .map_count = map_count,
@@ -224,7 +225,7 @@ error:
         *err = rc;
     cgroup_mem_destroy(&cg);
     headroom_destroy(&hr);
-    procmem_tree_sample_destroy(&ts);
+    proctree_sample_destroy(&ts);
     return r;
 }
 

@@ -1,9 +1,8 @@
-/* procmem: memory of one process and of a process tree, read from /proc.
+/* procmem: memory of one process, read from /proc.
  *
- * Owns: parsers for /proc/PID/{statm,status,limits,smaps_rollup}, the mapping count
- * (lines of /proc/PID/maps), process-tree discovery (task/TID/children, else one scan
- * of /proc/ PID/stat) and a summed + per-process tree sample. Also the whole-file
- * reader that sysmem.c and cgroup.c share.
+ * Owns: parsers for /proc/PID/{statm,status,limits,smaps_rollup,stat}, the mapping count
+ * (lines of /proc/PID/maps). Also the whole-file reader and the number parser that
+ * sysmem.c, cgroup.c and proctree.c (process trees) share.
  *
  * Every reader takes `root`: "" (or "/") for the real system, or a directory holding a
  * fake tree (`ROOT/proc/...`). All values are bytes unless named otherwise. A limit of
@@ -72,45 +71,13 @@ int procmem_read_rollup(const char *root, int pid, ProcRollup *out);
 size_t procmem_count_lines(const char *text, size_t len);
 int procmem_read_map_count(const char *root, int pid, uint64_t *out);
 
+/* Parses an unsigned decimal at *p (leading blanks skipped), advancing *p past it. */
+bool procmem_parse_u64(const char **p, uint64_t *out);
+
 /* ppid from the text of /proc/PID/stat (comm may hold spaces and ')'). */
 int procmem_parse_stat_ppid(const char *text, int *ppid);
 /* starttime (field 22: clock ticks after boot) from the text of /proc/PID/stat: with the
  * pid it names one process for good, since a reused pid starts later. */
 int procmem_parse_stat_start(const char *text, uint64_t *start);
-
-/* Process tree: `pid` first, then its descendants (breadth first). */
-typedef struct {
-    int *pids;
-    size_t n, cap;
-    bool used_children; /* discovered through task/TID/children (else a /proc scan) */
-} ProcTree;
-void procmem_tree_init(ProcTree *t);
-void procmem_tree_destroy(ProcTree *t);
-/* Fills `t` (reset first). -ESRCH/-ENOENT when `pid` itself is gone. */
-int procmem_tree_discover(const char *root, int pid, ProcTree *t);
-/* Force the /proc/ * /stat scan (tests; also the fallback). */
-int procmem_tree_discover_scan(const char *root, int pid, ProcTree *t);
-
-/* One process in a tree sample. */
-typedef struct {
-    int pid;
-    ProcStatm statm;
-} ProcSample;
-
-/* Summed statm over a tree (rss sum double-counts shared pages: an upper bound). */
-typedef struct {
-    int root_pid;
-    size_t nproc;                 /* processes sampled (vanished ones skipped) */
-    uint64_t rss, vms, shared;    /* sums */
-    uint64_t max_rss, max_vms;    /* largest single process */
-    ProcSample *procs;            /* nproc entries, root first when alive */
-    size_t cap;
-    ProcTree tree;                /* scratch, reused between samples */
-} ProcTreeSample;
-void procmem_tree_sample_init(ProcTreeSample *s);
-void procmem_tree_sample_destroy(ProcTreeSample *s);
-/* Discovers the tree of `pid` and reads statm of each. Processes that vanish mid-sample
- * are skipped. -ESRCH/-ENOENT only when `pid` itself is gone. */
-int procmem_tree_sample(const char *root, int pid, ProcTreeSample *s);
 
 #endif

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "mem/procmem.h"
+#include "mem/proctree.h"
 #include "base/strbuf.h"
 
 struct Sampler {
@@ -58,7 +59,7 @@ Sampler *sampler_new(uv_loop_t *loop, const char *root, int pid, unsigned interv
     s->ud = ud;
     s->stride = 1;
     s->t0 = uv_now(loop);
-    procmem_tree_sample_init(&s->scratch);
+    proctree_sample_init(&s->scratch);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     return s;
@@ -89,7 +90,7 @@ static void on_close(uv_handle_t *h)
     free(s->cur_test);
     for (size_t i = 0; i < s->ntop; i++)
         free(s->top[i].test);
-    procmem_tree_sample_destroy(&s->scratch);
+    proctree_sample_destroy(&s->scratch);
     free(s);
 }
 
@@ -206,7 +207,7 @@ static uint64_t mono_ns(void)
 int sampler_sample_now(Sampler *s)
 {
     uint64_t t = mono_ns();
-    int rc = procmem_tree_sample(s->root, s->pid, &s->scratch);
+    int rc = proctree_sample(s->root, s->pid, &s->scratch);
     s->last_cost_ns = mono_ns() - t;
     if (rc < 0) {
         s->gone = true;

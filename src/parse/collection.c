@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "parse/location.h"
+#include "base/path.h"
 
 static int json_line(json_t *v)
 {
@@ -36,7 +36,7 @@ static bool parse_nodes(json_t *doc, const char *key, CollectedNode **out, size_
             return false;
         (*out)[(*n)++] = (CollectedNode){
             .nodeid = xstrdup(nodeid),
-            .file = location_normalize(NULL, file),
+            .file = path_normalize(NULL, file),
             .line = json_line(json_object_get(v, "line")),
             .end = json_line(json_object_get(v, "end")),
         };
@@ -103,7 +103,7 @@ static const CollectedNode *innermost(const CollectedNode *v, size_t n, const ch
             continue;
         if (best && c->end - c->line >= best->end - best->line)
             continue;
-        if (location_same_file(c->file, file))
+        if (path_same_file(c->file, file))
             best = c;
     }
     return best;
@@ -129,7 +129,7 @@ static const CollectedNode *above(const CollectedNode *v, size_t n, const char *
             continue;
         if (best && (c->end < best->end || (c->end == best->end && c->line >= best->line)))
             continue;
-        if (location_same_file(c->file, file))
+        if (path_same_file(c->file, file))
             best = c;
     }
     return best;
@@ -137,7 +137,7 @@ static const CollectedNode *above(const CollectedNode *v, size_t n, const char *
 
 char *collection_nearest(const Collection *c, const char *file, int line)
 {
-    char *norm = location_normalize(NULL, file);
+    char *norm = path_normalize(NULL, file);
     const CollectedNode *best = innermost(c->classes, c->nclasses, norm, line, NULL);
     best = innermost(c->items, c->nitems, norm, line, best);
     if (!best) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/path.h"
 #include "base/strbuf.h"
 
 static bool frame_at(json_t *frames, size_t i, const char **path, int *line)
@@ -41,7 +42,7 @@ int frames_locate(const char *frames_json, const char *test_file, int def_line, 
         }
         last_path = path;
         last_line = line;
-        if (test_file && location_same_file(path, test_file)) {
+        if (test_file && path_same_file(path, test_file)) {
             in_test = path;
             in_test_line = line;
         }
@@ -53,16 +54,16 @@ int frames_locate(const char *frames_json, const char *test_file, int def_line, 
     char *file = NULL;
     int line = 0;
     if (in_test) {
-        file = location_normalize(NULL, test_file);
+        file = path_normalize(NULL, test_file);
         line = in_test_line;
     } else if (test_file) {
-        file = location_normalize(NULL, test_file);
+        file = path_normalize(NULL, test_file);
         line = def_line > 0 ? def_line : 1;
     }
     *out = (LocationSite){.file = file, .line = line};
     /* in_test points into the last frame when that frame is in the test's file. */
     if (in_test != last_path) {
-        out->crash_file = location_normalize(NULL, last_path);
+        out->crash_file = path_normalize(NULL, last_path);
         out->crash_line = last_line;
         if (!file) { /* no test file known: the crash site is all there is */
             out->file = out->crash_file;

@@ -1,8 +1,9 @@
-/* location: where a pytest failure happened, its one-line message, and its node id.
+/* location: where a pytest failure happened, from the traceback text of one JUnit
+ * <testcase> (see junit.h; the one-line message is failmsg.h, the node id nodeid.h).
  *
- * Functions over the strings of one JUnit <testcase> (see junit.h) plus stat()/realpath() on
- * the candidate paths, whose answers are the only state (one cache per report, see
- * location_cache_clear()); no libuv. Implements the "robust algorithm" of
+ * Owns the traceback candidate search and the choice of the test's place and the crash
+ * site. Asks the file system through the caller's PathCache (base/path.h: stat() and
+ * realpath() of the candidate paths, remembered for one report); no libuv. Implements the "robust algorithm" of
  * /work/shared/reference/pytest-results.md ("Where a failure is located"):
  *   - only the last section of a chained exception is searched;
  *   - per line: `File "P", line N` anywhere in the line (native tracebacks, SyntaxError `E` lines,
@@ -16,6 +17,8 @@
 #define PYTESTMON_LOCATION_H
 
 #include <stdbool.h>
+
+#include "base/path.h"
 
 /* Directories the paths are relative to. Strings are borrowed for the duration of the call. */
 typedef struct {
@@ -43,44 +46,11 @@ typedef struct {
 
 /* Locate a failure from its failure/error text (may be NULL or ""), the testcase's `file`
  * attribute (relative to dirs->rootdir, may be NULL) and its XML `line` (0-based, -1 if absent).
- * Fills *out (always initialised). Returns 0 (there is nothing that can fail but allocation,
- * which aborts). */
+ * `cache` (may be NULL: one for this call) keeps the file system's answers; keep one per
+ * report, never longer (files come and go between runs). Fills *out (always initialised).
+ * Returns 0 (there is nothing that can fail but allocation, which aborts). */
 int location_find(const char *text, const char *case_file, int case_line0, const LocationDirs *dirs,
-                  LocationSite *out);
+                  PathCache *cache, LocationSite *out);
 void location_site_destroy(LocationSite *s);
-
-/* location_find() remembers stat()/realpath() answers for every distinct path it sees (a
- * hash table, freed here). Call this before and after reading one report so answers never
- * outlive it: files come and go between runs. */
-void location_cache_clear(void);
-
-/* One-line message for the quickfix list, heap-allocated, never NULL (may be "").
- *   - collection failures (message "collection failure"): the last `E ` line of the text;
- *   - doctests (text ends with ": DocTestFailure"/": UnexpectedException"): the last `E ` line,
- *     else "UNEXPECTED EXCEPTION: ...", else "Expected: X, Got: Y" from the doctest diff;
- *   - setup/teardown errors (`failed on setup with "X"`): the first line of X, unwrapped; a
- *     fixture-lookup error ("file P, line N") gives its `E ` line ("fixture 'x' not found");
- *   - otherwise: the first line of `message`; if that is empty, the last `E ` line of the text,
- *     else the first line of the text.
- * `#x1B`-style escapes are left as they are (they are literal text in the XML). */
-char *location_message(const char *message, const char *text);
-
-/* Rebuild pytest's node id from the testcase attributes:
- * file "tests/test_math.py", classname "tests.test_math.TestCalc.TestNested", name "test_div"
- *   -> "tests/test_math.py::TestCalc::TestNested::test_div"; param ids are copied verbatim
- * ("test_param[a::b]"). Collection errors (classname "", name = dotted module) -> `file`.
- * When classname does not start with the dotted form of `file` (an inherited test: `file` is the
- * base class's module), the module path is searched for under `rootdir` (may be NULL: then `file`
- * is used). Returns NULL when name is NULL. */
-char *location_nodeid(const char *file, const char *classname, const char *name,
-                      const char *rootdir);
-
-/* Lexically normalise `path` (relative paths are first joined to `base`, which may be NULL):
- * collapses "//", "/./" and "x/.." without touching the file system. Heap-allocated. */
-char *location_normalize(const char *base, const char *path);
-
-/* Whether two absolute paths name one file: equal once normalised lexically, or (only when their
- * last components match, to keep it cheap) the same realpath(). */
-bool location_same_file(const char *a, const char *b);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "parse/location.h"
+#include "base/path.h"
 #include "base/strbuf.h"
 
 static const char MARK[] = "ImportError while loading conftest '";
@@ -66,7 +66,7 @@ bool pytesterr_conftest(const char *text, size_t len, const char *start_dir, Pyt
                 out->message = xstrndup(line + 4, n - 4);
         } else if (line[0] != ' ' && entry_location(line, n, &path, &lno)) {
             free(out->file);
-            out->file = location_normalize(start_dir, path);
+            out->file = path_normalize(start_dir, path);
             out->line = lno;
             free(out->message);
             out->message = NULL;
@@ -74,7 +74,7 @@ bool pytesterr_conftest(const char *text, size_t len, const char *start_dir, Pyt
         free(path);
     }
     if (!out->file)
-        out->file = location_normalize(start_dir, out->conftest);
+        out->file = path_normalize(start_dir, out->conftest);
     if (!out->message)
         out->message = xstrdup("ImportError");
     return true;

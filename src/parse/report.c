@@ -9,12 +9,15 @@
 
 #include "parse/frames.h"
 #include "parse/junit.h"
+#include "parse/failmsg.h"
 #include "parse/location.h"
+#include "parse/nodeid.h"
 #include "base/textclean.h"
 
 typedef struct {
     Report *r;
     LocationDirs dirs;
+    PathCache paths; /* the file system's answers, for this report only */
     size_t keep;
     size_t cap_failures;
     size_t min_slow; /* index of the shortest kept slow test (valid when nslowest > 0) */
@@ -68,24 +71,24 @@ static const char *when_of(FailureKind kind, const char *message)
 }
 
 /* pytest's own node id when the plugin wrote it, else rebuilt from the mangled names. */
-static char *case_nodeid(const Ctx *c, const JunitCase *tc)
+static char *case_nodeid(Ctx *c, const JunitCase *tc)
 {
     if (tc->nodeid != NULL && tc->nodeid[0] != '\0')
         return xstrdup(tc->nodeid);
-    return location_nodeid(tc->file, tc->classname, tc->name, c->dirs.rootdir);
+    return nodeid_rebuild(tc->file, tc->classname, tc->name, c->dirs.rootdir, &c->paths);
 }
 
 /* Exact frames when the plugin recorded them, else the traceback text. */
-static void locate(const Ctx *c, const JunitCase *tc, const JunitResult *res, LocationSite *site)
+static void locate(Ctx *c, const JunitCase *tc, const JunitResult *res, LocationSite *site)
 {
     if (tc->frames != NULL) {
-        char *test_file = tc->file != NULL ? location_normalize(c->dirs.rootdir, tc->file) : NULL;
+        char *test_file = tc->file != NULL ? path_normalize(c->dirs.rootdir, tc->file) : NULL;
         int rc = frames_locate(tc->frames, test_file, tc->line >= 0 ? tc->line + 1 : 0, site);
         free(test_file);
         if (rc == 0)
             return;
     }
-    location_find(res->text, tc->file, tc->line, &c->dirs, site);
+    location_find(res->text, tc->file, tc->line, &c->dirs, &c->paths, site);
 }
 
 static void recompute_min(Report *r, Ctx *c)
@@ -150,7 +153,7 @@ static void add_failure(Ctx *c, const JunitCase *tc, const JunitResult *res, Fai
         .nodeid = case_nodeid(c, tc),
         .kind = kind,
         .when = when != NULL ? xstrdup(when) : NULL,
-        .message = location_message(res->message, res->text),
+        .message = failmsg_line(res->message, res->text),
         .file = site.file,
         .line = site.line,
         .crash_file = site.crash_file,
@@ -200,6 +203,7 @@ static void ctx_init(Ctx *c, Report *out, const char *rootdir, const char *start
                  project_root != NULL ? project_root : rootdir},
         .keep = keep_slowest,
     };
+    path_cache_init(&c->paths);
     if (keep_slowest > 0) {
         out->slowest = xcalloc(keep_slowest, sizeof *out->slowest);
         c->slow_hash = xcalloc(keep_slowest, sizeof *c->slow_hash);
@@ -234,10 +238,11 @@ static void ctx_finish(Ctx *c, const JunitSummary *sum)
 {
     free(c->slow_hash);
     c->slow_hash = NULL;
+    path_cache_destroy(&c->paths);
     for (size_t i = 0; i < c->r->nslowest; i++) {
         SlowTest *st = &c->r->slowest[i];
         if (st->file != NULL) {
-            char *abs = location_normalize(c->dirs.rootdir, st->file);
+            char *abs = path_normalize(c->dirs.rootdir, st->file);
             free(st->file);
             st->file = abs;
         }
@@ -255,9 +260,7 @@ int report_from_junit(const char *xml_path, const char *rootdir, const char *sta
     Ctx c;
     JunitSummary sum;
     ctx_init(&c, out, rootdir, start_dir, project_root, keep_slowest);
-    location_cache_clear();
     int rc = junit_read(xml_path, on_case, &c, &sum, err);
-    location_cache_clear();
     ctx_finish(&c, &sum);
     junit_summary_destroy(&sum);
     return rc;
@@ -270,9 +273,7 @@ int report_from_junit_memory(const char *buf, size_t len, const char *rootdir,
     Ctx c;
     JunitSummary sum;
     ctx_init(&c, out, rootdir, start_dir, project_root, keep_slowest);
-    location_cache_clear();
     int rc = junit_read_memory(buf, len, on_case, &c, &sum, err);
-    location_cache_clear();
     ctx_finish(&c, &sum);
     junit_summary_destroy(&sum);
     return rc;

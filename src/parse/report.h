@@ -36,7 +36,7 @@ typedef struct {
     char *nodeid;     /* pytest node id, rootdir-relative ("tests/t.py::TestA::test_b[x::y]") */
     FailureKind kind;
     char *when;       /* "call", "setup", "teardown"; NULL for collection/internal errors */
-    char *message;    /* one line (location_message()), never NULL */
+    char *message;    /* one line (failmsg_line()), never NULL */
     char *file;       /* absolute path, line 1-based: where to jump in the test's own file */
     int line;         /* (NULL/0 only for failures without any location, e.g. internal error) */
     char *crash_file; /* absolute path of the deepest project frame when elsewhere (helper, */

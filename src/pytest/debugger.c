@@ -14,11 +14,12 @@
 #include "parse/collection.h"
 #include "pytest/collector.h"
 #include "pytest/execstep.h"
-#include "parse/location.h"
+#include "base/path.h"
 #include "pytest/privdir.h"
 #include "pytest/project.h"
 #include "pytest/pyplugin.h"
 #include "pytest/runner.h"
+#include "mem/proctree.h"
 #include "pytest/runout.h"
 #include "base/strbuf.h"
 #include "parse/tail.h"
@@ -222,7 +223,7 @@ static void kill_marked(const Session *s)
     if (!s->marker)
         return;
     int *kids = NULL;
-    size_t n = runout_children_of_self(&kids);
+    size_t n = proctree_children_of("", (int)getpid(), &kids);
     for (size_t i = 0; i < n; i++)
         if ((!s->spawned || s->exited || kids[i] != s->proc.pid) && proc_env_has("", kids[i], s->marker))
             kill(kids[i], SIGKILL); /* the runner's orphan reaper reaps it */
@@ -236,7 +237,7 @@ static void kill_debuggee(Session *s)
     if (!s->spawned || s->exited)
         return;
     int *pids = NULL;
-    size_t n = runout_descendants(s->proc.pid, &pids);
+    size_t n = proctree_descendants("", s->proc.pid, &pids);
     for (size_t i = 0; i < n; i++)
         kill(pids[i], SIGKILL);
     free(pids);
@@ -593,7 +594,7 @@ int64_t debugger_start(Debugger *d, const DebugSpec *spec)
     project_resolve(s->cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &c);
     s->root = c.root; /* the Session takes both strings over */
     s->python = c.python;
-    s->file = location_normalize(s->cwd, spec->file);
+    s->file = path_normalize(s->cwd, spec->file);
     s->args = project_rewrite_args(s->cwd, spec->args, spec->nargs);
     s->nearest_line = spec->nearest_line;
     char *plugin_dir = spec->nearest_line > 0 ? pyplugin_find_dir() : NULL;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/path.h"
 #include "base/strbuf.h"
 
 /* pytest's own configuration files, in the order a directory is probed. A conftest.py marks a
@@ -24,46 +25,14 @@ static int is_executable_file(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
-char *project_normalize(const char *abs_path)
-{
-    /* Split on '/', drop "." and "", pop on "..". */
-    size_t n = strlen(abs_path);
-    char *out = xmalloc(n + 2);
-    size_t len = 0;
-    const char *p = abs_path;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        const char *seg = p;
-        while (*p && *p != '/')
-            p++;
-        size_t slen = (size_t)(p - seg);
-        if (slen == 0 || (slen == 1 && seg[0] == '.'))
-            continue;
-        if (slen == 2 && seg[0] == '.' && seg[1] == '.') {
-            while (len > 0 && out[len - 1] != '/')
-                len--;
-            if (len > 0)
-                len--; /* the slash */
-            continue;
-        }
-        out[len++] = '/';
-        memcpy(out + len, seg, slen);
-        len += slen;
-    }
-    if (len == 0)
-        out[len++] = '/';
-    out[len] = '\0';
-    return out;
-}
-
+/* Base "/": a relative `base` is taken from the root directory, as pytest's cwd would be. */
 char *project_absolute(const char *base, const char *path)
 {
     if (path[0] == '/')
-        return project_normalize(path);
+        return path_normalize("/", path);
     StrBuf sb = STRBUF_INIT;
     strbuf_printf(&sb, "%s/%s", base, path);
-    char *r = project_normalize(strbuf_cstr(&sb));
+    char *r = path_normalize("/", strbuf_cstr(&sb));
     strbuf_destroy(&sb);
     return r;
 }
@@ -74,10 +43,10 @@ char *project_start_dir(const char *path)
     if (stat(path, &st) != 0)
         return NULL;
     if (S_ISDIR(st.st_mode))
-        return project_normalize(path);
+        return path_normalize("/", path);
     StrBuf sb = STRBUF_INIT;
     strbuf_printf(&sb, "%s/..", path);
-    char *r = project_normalize(strbuf_cstr(&sb));
+    char *r = path_normalize("/", strbuf_cstr(&sb));
     strbuf_destroy(&sb);
     return r;
 }
@@ -100,7 +69,7 @@ static const char *dir_marker(const char *dir, StrBuf *probe, int *has_conftest)
 
 char *project_find_root(const char *start_dir, const char **marker)
 {
-    char *dir = project_normalize(start_dir);
+    char *dir = path_normalize("/", start_dir);
     char *conftest_dir = NULL; /* the nearest directory holding a conftest.py */
     StrBuf probe = STRBUF_INIT;
     *marker = NULL;
@@ -129,7 +98,7 @@ char *project_find_root(const char *start_dir, const char **marker)
         *marker = "conftest.py";
         return conftest_dir;
     }
-    return project_normalize(start_dir);
+    return path_normalize("/", start_dir);
 }
 
 char *project_pick_python(const char *explicit_python, const char *virtual_env,

@@ -36,9 +36,7 @@ void project_resolve(const char *cwd, const char *file, const char *explicit_pyt
                      const char *virtual_env, ProjectChoice *out);
 void project_choice_destroy(ProjectChoice *c);
 
-/* Lexically normalises an absolute path ("a/./b/../c" -> "a/c"); caller frees. */
-char *project_normalize(const char *abs_path);
-/* `path` made absolute against `base` and normalised; caller frees. */
+/* `path` made absolute against `base` and normalised (base/path.h); caller frees. */
 char *project_absolute(const char *base, const char *path);
 
 /* Rewrites pytest arguments typed relative to `cwd` so they still name the same files

@@ -15,12 +15,13 @@
 #include "parse/collection.h"
 #include "pytest/collector.h"
 #include "pytest/execstep.h"
-#include "parse/location.h"
+#include "base/path.h"
 #include "mem/headroom.h"
-#include "mem/memreport.h"
+#include "mem/runmem.h"
 #include "pytest/privdir.h"
 #include "pytest/project.h"
 #include "pytest/pyplugin.h"
+#include "mem/proctree.h"
 #include "pytest/runout.h"
 #include "mem/sampler.h"
 #include "base/strbuf.h"
@@ -92,12 +93,7 @@ struct Run {
     RunOutput output;
     Sampler *sampler;            /* memory of the pytest tree; NULL if it could not start */
     unsigned sample_ms;
-    uint64_t tree_rss;           /* latest sample */
-    uint64_t tree_rss_high;      /* highest sample since the last progress push: what it reports,
-                                  * so a spike between two pushes (300 MB for 100 ms) is shown */
-    Headroom hr_before, hr_last; /* pytest's headroom at its first and latest sample */
-    bool have_before, have_last;
-    uint64_t hr_ns;              /* uv_hrtime() of the latest of the two */
+    RunMem mem;                  /* headroom, tree RSS between pushes, diagnosis */
 };
 
 static void run_finish(Run *run);
@@ -142,10 +138,9 @@ int runner_active_pid(const Runner *r)
 
 const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)
 {
-    const Run *run = r->active;
-    if (!runner_active_pid(r) || !run->have_before || uv_hrtime() - run->hr_ns > max_age_ms * 1000000)
+    if (!runner_active_pid(r))
         return NULL;
-    return run->have_last ? &run->hr_last : &run->hr_before;
+    return runmem_headroom(&r->active->mem, max_age_ms);
 }
 
 /* ---- signals ---------------------------------------------------------------- */
@@ -167,7 +162,7 @@ static void run_signal(Run *run, int sig)
     int pid = run->proc.pid;
     kill(-pid, sig);
     int *pids = NULL;
-    size_t n = runout_descendants(pid, &pids);
+    size_t n = proctree_descendants("", pid, &pids);
     for (size_t i = 0; i < n; i++)
         kill(pids[i], sig);
     free(pids);
@@ -220,7 +215,7 @@ bool runner_cancel(Runner *r)
 void runner_reap_orphans(Runner *r)
 {
     int *kids = NULL;
-    size_t n = runout_children_of_self(&kids);
+    size_t n = proctree_children_of("", (int)getpid(), &kids);
     for (size_t i = 0; i < n; i++) {
         bool ours = false;
         for (Run *run = r->live; run; run = run->next)
@@ -246,8 +241,7 @@ static void push_progress(Run *run)
     json_t *ev = runout_progress_json(&run->output);
     json_object_set_new(ev, "run_id", json_integer(run->id));
     if (run->sampler)
-        json_object_set_new(ev, "tree_rss", json_integer((json_int_t)run->tree_rss_high));
-    run->tree_rss_high = run->tree_rss;
+        json_object_set_new(ev, "tree_rss", json_integer((json_int_t)runmem_take_high(&run->mem)));
     if (run->r->ev.progress)
         run->r->ev.progress(run->r->ud, ev);
     json_decref(ev);
@@ -323,7 +317,7 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
      * pipes open forever. */
     kill(-p->pid, SIGKILL);
     int *pids = NULL;
-    size_t n = runout_descendants(p->pid, &pids);
+    size_t n = proctree_descendants("", p->pid, &pids);
     for (size_t i = 0; i < n; i++)
         kill(pids[i], SIGKILL);
     free(pids);
@@ -347,28 +341,16 @@ static const char *run_current_test(void *ud)
 /* Keeps pytest's headroom current, so that if it dies we know what was near. */
 static void track_headroom(Run *run)
 {
-    if (run->exited)
-        return;
-    Headroom *h = run->have_before ? &run->hr_last : &run->hr_before;
-    if (memreport_headroom("", run->proc.pid, h) != 0)
-        return;
-    if (run->have_before)
-        run->have_last = true;
-    run->have_before = true;
-    run->hr_ns = uv_hrtime();
+    if (!run->exited)
+        runmem_track_headroom(&run->mem, "", run->proc.pid);
 }
 
 static void on_sample(Sampler *sm, void *ud)
 {
     Run *run = ud;
     track_headroom(run);
-    size_t n;
-    const SamplerPoint *pts = sampler_timeline(sm, &n);
-    if (n == 0 || pts[n - 1].rss == run->tree_rss)
+    if (!runmem_note_sample(&run->mem, sm))
         return;
-    run->tree_rss = pts[n - 1].rss;
-    if (run->tree_rss > run->tree_rss_high)
-        run->tree_rss_high = run->tree_rss;
     uint64_t since_ms = (uv_hrtime() - run->last_push_ns) / 1000000;
     if (since_ms >= 100 && !run->exited)
         push_progress(run);
@@ -383,69 +365,6 @@ static void start_sampler(Run *run)
     sampler_set_on_sample(run->sampler, on_sample);
     sampler_sample_now(run->sampler);
     sampler_start(run->sampler);
-}
-
-/* {peak_rss, peak_vms, peak_test, samples, timeline, top_growth}: a new reference. */
-static json_t *memory_json(Run *run)
-{
-    Sampler *sm = run->sampler;
-    json_t *m = json_object();
-    if (!sm)
-        return m;
-    sampler_finish(sm);
-    json_object_set_new(m, "peak_rss", json_integer((json_int_t)sampler_peak_rss(sm)));
-    json_object_set_new(m, "peak_vms", json_integer((json_int_t)sampler_peak_vms(sm)));
-    json_object_set_new(m, "peak_nproc", json_integer(sampler_peak_nproc(sm)));
-    json_object_set_new(m, "samples", json_integer((json_int_t)sampler_samples(sm)));
-    const char *peak_test = sampler_peak_test(sm);
-    if (peak_test)
-        json_object_set_new(m, "peak_test", json_string(peak_test));
-    size_t n;
-    const SamplerPoint *pts = sampler_timeline(sm, &n);
-    json_t *tl = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(tl, json_pack("{s:I, s:I, s:I, s:i}", "t_ms", (json_int_t)pts[i].t_last_ms,
-                                            "rss", (json_int_t)pts[i].rss, "vms", (json_int_t)pts[i].vms,
-                                            "nproc", (int)pts[i].nproc));
-    json_object_set_new(m, "timeline", tl);
-    const SamplerTestGrowth *top = sampler_top_tests(sm, &n);
-    json_t *growth = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(growth, json_pack("{s:s, s:I}", "nodeid", top[i].test ? top[i].test : "",
-                                                "growth", (json_int_t)top[i].growth));
-    json_object_set_new(m, "top_growth", growth);
-    return m;
-}
-
-/* When pytest died by a signal or its output says ENOMEM: which limit was reached,
- * or that none was near. */
-static void add_diagnosis(Run *run, json_t *memory)
-{
-    bool enomem = runout_saw_enomem(&run->output);
-    if (!run->spawned || (!enomem && (!run->term_signal || run->cancelled || run->timed_out)))
-        return;
-    /* cgroup counters after the run: read from our own process (same cgroup). */
-    Headroom after;
-    headroom_init(&after);
-    bool have_after = memreport_headroom("", (int)getpid(), &after) == 0;
-    if (have_after && run->have_last) {
-        run->hr_last.has_oom_kill = after.has_oom_kill;
-        run->hr_last.oom_kill = after.oom_kill;
-    }
-    HeadroomDeath d = {
-        .before = run->have_before ? &run->hr_before : NULL,
-        .after = run->have_last ? &run->hr_last : (have_after ? &after : NULL),
-        .exit_signal = run->term_signal,
-        .exit_status = (int)run->exit_status,
-        .saw_enomem = enomem,
-    };
-    HeadroomDiagnosis diag;
-    headroom_diagnose(&d, &diag);
-    json_object_set_new(memory, "diagnosis", json_string(diag.sentence ? diag.sentence : ""));
-    json_object_set_new(memory, "diagnosis_cause", json_string(diag.cause ? diag.cause : "none"));
-    json_object_set_new(memory, "memory_related", json_boolean(diag.memory_related));
-    headroom_diagnosis_destroy(&diag);
-    headroom_destroy(&after);
 }
 
 /* ---- finishing -------------------------------------------------------------- */
@@ -566,8 +485,17 @@ static void run_finish(Run *run)
     json_object_set_new(result, "cmd", string_list(run->argv));
     if (run->python_why)
         json_object_set_new(result, "python_why", json_string(run->python_why));
-    json_t *memory = memory_json(run);
-    add_diagnosis(run, memory);
+    json_t *memory = runmem_json(run->sampler);
+    RunMemEnd end = {
+        .spawned = run->spawned,
+        .cancelled = run->cancelled,
+        .timed_out = run->timed_out,
+        .saw_enomem = runout_saw_enomem(&run->output),
+        .term_signal = run->term_signal,
+        .exit_status = run->exit_status,
+        .same_cgroup_pid = (int)getpid(), /* pytest is our child: same cgroup */
+    };
+    runmem_diagnose(&run->mem, "", &end, memory);
     json_object_set_new(result, "memory", memory);
     Coverage *cov = run->coverage ? read_coverage(run, result) : NULL;
     remove_tmpdir(run);
@@ -605,8 +533,7 @@ static void run_free(Run *run)
 {
     spec_destroy(&run->spec);
     runout_destroy(&run->output);
-    headroom_destroy(&run->hr_before);
-    headroom_destroy(&run->hr_last);
+    runmem_destroy(&run->mem);
     remove_tmpdir(run);
     free(run->junit_path);
     free(run->coverage_path);
@@ -1161,7 +1088,7 @@ static void run_launch(Run *run)
     }
     run->base_args = rewritten;
     if (spec->nearest_line > 0) {
-        run->nearest_file = location_normalize(run->cwd, spec->file);
+        run->nearest_file = path_normalize(run->cwd, spec->file);
         run->nearest_line = spec->nearest_line;
     }
     if (run->plugin_dir && !plugin_known_to_load(r, run->python)) {
@@ -1184,8 +1111,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     run->timeout_ms = spec->timeout_ms;
     run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
     run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
-    headroom_init(&run->hr_before);
-    headroom_init(&run->hr_last);
+    runmem_init(&run->mem);
     run->user_args = copy_argv(spec->args, spec->nargs);
     run->cwd = xstrdup(spec->cwd ? spec->cwd : "");
     run->spec = (LaunchSpec){

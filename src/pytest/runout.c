@@ -1,7 +1,6 @@
 /* runout: output streaming, progress and the result document of a run. */
 #include "pytest/runout.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +10,6 @@
 #include <unistd.h>
 
 #include "mem/headroom.h"
-#include "mem/procmem.h"
 #include "parse/junit.h"
 #include "parse/pytesterr.h"
 #include "parse/report.h"
@@ -408,6 +406,21 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
     return sb.len ? strbuf_detach(&sb) : (strbuf_destroy(&sb), NULL);
 }
 
+/* The run's status: how it ended first (could not start, timed out, cancelled, killed or an
+ * error sentence from run_error()), else pytest's exit code. */
+static const char *run_status(const RunFacts *f, bool have_error)
+{
+    if (f->start_error)
+        return "error";
+    if (f->timed_out)
+        return "timed_out";
+    if (f->cancelled)
+        return "cancelled";
+    if (f->term_signal || have_error)
+        return f->exit_status == 4 ? "usage_error" : "error";
+    return status_for_exit(f->exit_status);
+}
+
 static bool any_counted(json_t *counts)
 {
     const char *key;
@@ -527,17 +540,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     strbuf_destroy(&why);
 
     char *error = run_error(o, f, err_text, err_len, have_xml);
-    const char *status;
-    if (f->start_error)
-        status = "error";
-    else if (f->timed_out)
-        status = "timed_out";
-    else if (f->cancelled)
-        status = "cancelled";
-    else if (f->term_signal || error)
-        status = f->exit_status == 4 ? "usage_error" : "error";
-    else
-        status = status_for_exit(f->exit_status);
+    const char *status = run_status(f, error != NULL);
     json_object_set_new(r, "status", json_string(status));
     if (f->spawned && !f->term_signal) {
         json_object_set_new(r, "exit_code", json_integer(f->exit_status));
@@ -559,40 +562,4 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     free(err_text);
     free(tail_text);
     return r;
-}
-
-/* ---- process tree ------------------------------------------------------------ */
-
-size_t runout_descendants(int pid, int **pids)
-{
-    ProcTree t;
-    procmem_tree_init(&t);
-    size_t n = 0;
-    *pids = NULL;
-    if (procmem_tree_discover("", pid, &t) == 0 && t.n > 1) {
-        n = t.n - 1; /* the tree lists pid itself first */
-        *pids = xmalloc(n * sizeof **pids);
-        memcpy(*pids, t.pids + 1, n * sizeof **pids);
-    }
-    procmem_tree_destroy(&t);
-    return n;
-}
-
-size_t runout_children_of_self(int **pids)
-{
-    int *all = NULL;
-    size_t n = runout_descendants(getpid(), &all);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        StrBuf path = STRBUF_INIT, text = STRBUF_INIT;
-        int ppid = 0;
-        strbuf_printf(&path, "/proc/%d/stat", all[i]);
-        if (procmem_read_file(strbuf_cstr(&path), &text) == 0 &&
-            procmem_parse_stat_ppid(strbuf_cstr(&text), &ppid) == 0 && ppid == getpid())
-            all[k++] = all[i];
-        strbuf_destroy(&path);
-        strbuf_destroy(&text);
-    }
-    *pids = all;
-    return k;
 }

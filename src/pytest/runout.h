@@ -69,8 +69,4 @@ json_t *runout_result(RunOutput *o, const RunFacts *facts);
 /* pytest's exit code meaning: "tests passed", "tests failed", ... */
 const char *runout_exit_meaning(int64_t code);
 
-/* Process tree helpers over the real /proc (heap arrays the caller frees). */
-size_t runout_descendants(int pid, int **pids);
-size_t runout_children_of_self(int **pids);
-
 #endif

@@ -1,5 +1,6 @@
-/* Unit tests for location.c: failure location, message and node id, on literal failure texts
- * copied from real pytest 7.2.1 runs of tests/fixtures/proj_* (see tests/fixtures/xml/). */
+/* Unit tests for location.c: where a failure is, on literal failure texts copied from real
+ * pytest 7.2.1 runs of tests/fixtures/proj_* (see tests/fixtures/xml/). Messages:
+ * test_failmsg.c; node ids: test_nodeid.c; paths and the PathCache: test_path.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,25 +13,10 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "parse/location.h"
 #include "base/strbuf.h"
-
-static char *fixture(const char *rel)
-{
-    const char *s = getenv("PYTESTMON_SRCDIR");
-    StrBuf sb = STRBUF_INIT;
-    strbuf_printf(&sb, "%s/tests/fixtures/%s", s != NULL ? s : ".", rel);
-    char *r = location_normalize(NULL, strbuf_cstr(&sb));
-    strbuf_destroy(&sb);
-    if (r[0] != '/') { /* make it absolute */
-        char cwd[4096];
-        assert_non_null(getcwd(cwd, sizeof cwd));
-        char *a = location_normalize(cwd, r);
-        free(r);
-        r = a;
-    }
-    return r;
-}
 
 /* Locate `text` for a testcase of proj_fail (started in `start_rel` under proj_fail). */
 typedef struct {
@@ -42,10 +28,13 @@ typedef struct {
 static void locate_in(Loc *l, const char *proj, const char *start_rel, const char *text,
                       const char *file, int line0)
 {
-    l->root = fixture(proj);
-    l->start = location_normalize(l->root, start_rel);
+    l->root = fixture_path(proj);
+    l->start = path_normalize(l->root, start_rel);
     LocationDirs dirs = {l->root, l->start, NULL};
-    assert_int_equal(location_find(text, file, line0, &dirs, &l->site), 0);
+    PathCache cache;
+    path_cache_init(&cache);
+    assert_int_equal(location_find(text, file, line0, &dirs, &cache, &l->site), 0);
+    path_cache_destroy(&cache);
 }
 
 static void loc_free(Loc *l)
@@ -58,7 +47,7 @@ static void loc_free(Loc *l)
 /* Assert file (relative to the project) and line of (a), and of (b) (NULL = none). */
 static void expect(const Loc *l, const char *file, int line, const char *crash, int crash_line)
 {
-    char *want = location_normalize(l->root, file);
+    char *want = path_normalize(l->root, file);
     assert_non_null(l->site.file);
     assert_string_equal(l->site.file, want);
     assert_int_equal(l->site.line, line);
@@ -67,7 +56,7 @@ static void expect(const Loc *l, const char *file, int line, const char *crash, 
         assert_null(l->site.crash_file);
         assert_int_equal(l->site.crash_line, 0);
     } else {
-        want = location_normalize(l->root, crash);
+        want = path_normalize(l->root, crash);
         assert_non_null(l->site.crash_file);
         assert_string_equal(l->site.crash_file, want);
         assert_int_equal(l->site.crash_line, crash_line);
@@ -133,7 +122,7 @@ static void test_setup_and_teardown_errors(void **state)
 static void test_fixture_not_found(void **state)
 {
     (void)state;
-    char *abs = fixture("proj_fail/test_basic.py");
+    char *abs = fixture_path("proj_fail/test_basic.py");
     StrBuf t = STRBUF_INIT;
     strbuf_printf(&t,
                   "file %s, line 73\n  def test_missing_fixture(no_such_fixture):\n"
@@ -167,7 +156,7 @@ static void test_collection_errors(void **state)
     loc_free(&l);
 
     /* SyntaxError: the location is only in an `E     File "ABS", line 1` line */
-    char *abs = fixture("proj_collect/test_syntax.py");
+    char *abs = fixture_path("proj_collect/test_syntax.py");
     StrBuf t = STRBUF_INIT;
     strbuf_printf(&t,
                   "/usr/lib/python3/dist-packages/_pytest/python.py:618: in _importtestmodule\n"
@@ -227,8 +216,8 @@ static void test_tb_short_and_native(void **state)
     expect(&l, "test_basic.py", 17, "helpers/calc.py", 3);
     loc_free(&l);
 
-    char *t = fixture("proj_fail/test_basic.py");
-    char *c = fixture("proj_fail/helpers/calc.py");
+    char *t = fixture_path("proj_fail/test_basic.py");
+    char *c = fixture_path("proj_fail/helpers/calc.py");
     StrBuf sb = STRBUF_INIT;
     strbuf_printf(&sb,
                   "Traceback (most recent call last):\n"
@@ -262,8 +251,8 @@ static void test_chained_takes_last_section(void **state)
     expect(&l, "test_basic.py", 65, NULL, 0);
     loc_free(&l);
     /* "During handling" in native style: the helper frame of the first section is ignored */
-    char *t = fixture("proj_fail/test_basic.py");
-    char *c = fixture("proj_fail/helpers/calc.py");
+    char *t = fixture_path("proj_fail/test_basic.py");
+    char *c = fixture_path("proj_fail/helpers/calc.py");
     StrBuf sb = STRBUF_INIT;
     strbuf_printf(&sb,
                   "Traceback (most recent call last):\n  File \"%s\", line 3, in divide\n"
@@ -350,7 +339,7 @@ static void test_start_dir_differs_from_rootdir(void **state)
 static void test_doctest_location(void **state)
 {
     (void)state;
-    char *abs = fixture("proj_fail/test_doc.txt");
+    char *abs = fixture_path("proj_fail/test_doc.txt");
     StrBuf t = STRBUF_INIT;
     strbuf_printf(&t,
                   "001 A doctest file, collected by pytest's default --doctest-glob (test*.txt).\n"
@@ -430,7 +419,7 @@ static void test_venv_frames_and_symlinks(void **state)
                   root.data);
     LocationDirs dirs = {root.data, root.data, NULL};
     LocationSite s;
-    location_find(text.data, "test_a.py", 0, &dirs, &s);
+    location_find(text.data, "test_a.py", 0, &dirs, NULL, &s);
     assert_int_equal(s.line, 2);
     assert_non_null(strstr(s.crash_file, "/proj/src/helper.py"));
     assert_int_equal(s.crash_line, 1);
@@ -441,7 +430,7 @@ static void test_venv_frames_and_symlinks(void **state)
     strbuf_printf(&text, "%s/test_a.py:2: in test_x\n    pass\n%s/src/helper.py:1: Err",
                   root.data, root.data);
     dirs = (LocationDirs){link.data, link.data, link.data};
-    location_find(text.data, "test_a.py", 0, &dirs, &s);
+    location_find(text.data, "test_a.py", 0, &dirs, NULL, &s);
     assert_int_equal(s.line, 2);
     assert_non_null(strstr(s.file, "/link/test_a.py"));
     assert_non_null(s.crash_file);
@@ -460,18 +449,18 @@ static void test_venv_frames_and_symlinks(void **state)
                   "    | ValueError: v\n    +------------------------------------",
                   root.data, root.data);
     dirs = (LocationDirs){root.data, root.data, NULL};
-    location_find(text.data, "test_a.py", 0, &dirs, &s);
+    location_find(text.data, "test_a.py", 0, &dirs, NULL, &s);
     assert_int_equal(s.line, 2);
     assert_non_null(strstr(s.crash_file, "/src/helper.py"));
     location_site_destroy(&s);
 
     /* no `file` attribute (internal error / xunit2): best effort from the project frames */
-    location_find("src/helper.py:1: in h", NULL, -1, &dirs, &s);
+    location_find("src/helper.py:1: in h", NULL, -1, &dirs, NULL, &s);
     assert_non_null(strstr(s.file, "/src/helper.py"));
     assert_int_equal(s.line, 1);
     assert_null(s.crash_file);
     location_site_destroy(&s);
-    location_find("nothing here", NULL, -1, &dirs, &s);
+    location_find("nothing here", NULL, -1, &dirs, NULL, &s);
     assert_null(s.file);
     assert_int_equal(s.line, 0);
     location_site_destroy(&s);
@@ -494,7 +483,7 @@ static void test_crash_site_outside_the_root(void **state)
                   tmpdir);
     LocationDirs dirs = {root.data, root.data, NULL};
     LocationSite s;
-    location_find(text.data, "test_t.py", 0, &dirs, &s);
+    location_find(text.data, "test_t.py", 0, &dirs, NULL, &s);
     assert_non_null(strstr(s.file, "/proj/testing/test_t.py"));
     assert_int_equal(s.line, 2);
     assert_non_null(s.crash_file);
@@ -504,128 +493,11 @@ static void test_crash_site_outside_the_root(void **state)
     /* A sibling checkout's installed copy (site-packages) outside the root is still library code. */
     strbuf_reset(&text);
     strbuf_printf(&text, "test_t.py:2: in test_t\n    h()\n../venv2/site-packages/other.py:1: E");
-    location_find(text.data, "test_t.py", 0, &dirs, &s);
+    location_find(text.data, "test_t.py", 0, &dirs, NULL, &s);
     assert_null(s.crash_file);
     location_site_destroy(&s);
     strbuf_destroy(&root);
     strbuf_destroy(&text);
-}
-
-/* ---- messages ---------------------------------------------------------------------------------- */
-
-static void expect_msg(const char *message, const char *text, const char *want)
-{
-    char *m = location_message(message, text);
-    assert_string_equal(m, want);
-    free(m);
-}
-
-static void test_messages(void **state)
-{
-    (void)state;
-    expect_msg("assert 3 == 4", "whatever", "assert 3 == 4");
-    expect_msg("AssertionError: first line\nsecond line", "", "AssertionError: first line");
-    expect_msg("AssertionError: assert '\\x1b[31mred' == 'plain'\n  - plain\n  + #x1B[31mred", "",
-               "AssertionError: assert '\\x1b[31mred' == 'plain'");
-    expect_msg("[XPASS(strict)] fixed now", "[XPASS(strict)] fixed now",
-               "[XPASS(strict)] fixed now");
-    expect_msg("failed on setup with \"RuntimeError: setup exploded\"", "",
-               "RuntimeError: setup exploded");
-    expect_msg("failed on teardown with \"ValueError: teardown exploded\"", "",
-               "ValueError: teardown exploded");
-    expect_msg("failed on setup with \"file /p/test_basic.py, line 73\n  def t(no_such_fixture):\n"
-               "E       fixture 'no_such_fixture' not found\n>       available fixtures: a\n\n"
-               "/p/test_basic.py:73\"",
-               "file /p/test_basic.py, line 73\n  def t(no_such_fixture):\n"
-               "E       fixture 'no_such_fixture' not found\n>       available fixtures: a\n\n"
-               "/p/test_basic.py:73",
-               "fixture 'no_such_fixture' not found");
-    expect_msg("collection failure",
-               "Traceback:\ntest_import_error.py:1: in <module>\n    import no_such\n"
-               "E   ModuleNotFoundError: No module named 'no_such'",
-               "ModuleNotFoundError: No module named 'no_such'");
-    expect_msg("collection failure",
-               "x.py:50: in parse\nE     File \"/p/test_syntax.py\", line 1\n"
-               "E       def test_broken(:\nE                       ^\nE   SyntaxError: invalid syntax",
-               "SyntaxError: invalid syntax");
-    /* doctests (7.2.1 writes no `E ` lines for them) */
-    expect_msg("001 A doctest\n005     >>> print(\"actual\")\nExpected:\n    expected\nGot:\n    actual\n"
-               "\n/p/test_doc.txt:5: DocTestFailure",
-               "001 A doctest\n005     >>> print(\"actual\")\nExpected:\n    expected\nGot:\n    actual\n"
-               "\n/p/test_doc.txt:5: DocTestFailure",
-               "Expected: expected, Got: actual");
-    expect_msg("x", "003     >>> f()\nExpected:\n    1\nGot nothing\n\n/p/m.py:3: DocTestFailure",
-               "Expected: 1, Got: nothing");
-    expect_msg("x",
-               "004     >>> 1/0\nUNEXPECTED EXCEPTION: ZeroDivisionError('division by zero')\n"
-               "Traceback (most recent call last):\n  File \"<doctest m.f[0]>\", line 1, in <module>\n"
-               "ZeroDivisionError: division by zero\n/p/m.py:4: UnexpectedException",
-               "UNEXPECTED EXCEPTION: ZeroDivisionError('division by zero')");
-    expect_msg("x", "Differences (unified diff):\n@@ -1 +1 @@\n\n/p/m.py:4: DocTestFailure",
-               "DocTestFailure");
-    /* empty/absent message: last E line, else the first line of the text */
-    expect_msg("", "a\nE   ValueError: v\nb", "ValueError: v");
-    expect_msg(NULL, "first\nsecond", "first");
-    expect_msg(NULL, NULL, "");
-}
-
-/* ---- node ids ------------------------------------------------------------------------------------ */
-
-static void expect_id(const char *file, const char *cls, const char *name, const char *want)
-{
-    char *root = fixture("proj_fail");
-    char *id = location_nodeid(file, cls, name, root);
-    assert_non_null(id);
-    assert_string_equal(id, want);
-    free(id);
-    free(root);
-}
-
-/* Every expected id below is printed verbatim by `pytest -rA` (tests/fixtures/xml/ *.rA.txt). */
-static void test_nodeids(void **state)
-{
-    (void)state;
-    expect_id("test_basic.py", "test_basic", "test_assert_eq", "test_basic.py::test_assert_eq");
-    expect_id("test_basic.py", "test_basic", "test_param[a::b]", "test_basic.py::test_param[a::b]");
-    expect_id("test_basic.py", "test_basic", "test_param[x/y]", "test_basic.py::test_param[x/y]");
-    expect_id("test_basic.py", "test_basic", "test_param[p[q]]", "test_basic.py::test_param[p[q]]");
-    expect_id("tests/test_math.py", "tests.test_math.TestCalc.TestNested", "test_div",
-              "tests/test_math.py::TestCalc::TestNested::test_div");
-    expect_id("tests/test_math.py", "tests.test_math.TestCalc", "test_mul",
-              "tests/test_math.py::TestCalc::test_mul");
-    expect_id("tests/sub/test_spaced name \xc3\xa9.py", "tests.sub.test_spaced name \xc3\xa9",
-              "test_unicode", "tests/sub/test_spaced name \xc3\xa9.py::test_unicode");
-    expect_id("test_doc.txt", "test_doc.txt", "test_doc.txt", "test_doc.txt::test_doc.txt");
-    /* inherited: file is the base class's module; the module is found under rootdir */
-    expect_id("tests/base.py", "tests.test_inherit.TestChild", "test_inherited",
-              "tests/test_inherit.py::TestChild::test_inherited");
-    /* xunit2 (no file): found under rootdir too */
-    expect_id(NULL, "tests.test_math.TestCalc", "test_mul",
-              "tests/test_math.py::TestCalc::test_mul");
-    /* collection errors: classname "", name = dotted module */
-    expect_id("test_import_error.py", "", "test_import_error", "test_import_error.py");
-    expect_id("tests/test_x.py", "", "tests.test_x", "tests/test_x.py");
-    expect_id("a.py", "", "weird", "a.py::weird");
-    expect_id(NULL, "pytest", "internal", "pytest::internal");
-    assert_null(location_nodeid("a.py", "a", NULL, NULL));
-    /* module doctest: the name keeps its dots */
-    expect_id("pkg/mod.py", "pkg.mod", "pkg.mod.func", "pkg/mod.py::pkg.mod.func");
-}
-
-static void test_normalize(void **state)
-{
-    (void)state;
-    static const char *const cases[][3] = {
-        {"/r", "a/b", "/r/a/b"},         {"/r", "/abs//x/./y", "/abs/x/y"},
-        {"/r/s", "../t/u.py", "/r/t/u.py"}, {"/r", "tests/../src/x.py", "/r/src/x.py"},
-        {"/", "../../x", "/x"},          {NULL, "a/../../b", "../b"},
-        {NULL, "./", "."},               {"/r/", "a/", "/r/a"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char *n = location_normalize(cases[i][0], cases[i][1]);
-        assert_string_equal(n, cases[i][2]);
-        free(n);
-    }
 }
 
 int main(void)
@@ -645,9 +517,6 @@ int main(void)
         cmocka_unit_test(test_doctest_location),
         cmocka_unit_test_setup_teardown(test_venv_frames_and_symlinks, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_crash_site_outside_the_root, setup_tmp, teardown_tmp),
-        cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_nodeids),
-        cmocka_unit_test(test_normalize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* test_procmem: statm/status/limits/smaps_rollup/stat parsers on literal /proc text,
- * fixture-tree readers, tree discovery (children files and /proc scan), live reads. */
+ * fixture-tree readers, live reads. Process trees: test_proctree.c. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -192,114 +192,9 @@ static void test_fixture_readers(void **state)
     assert_int_equal(procmem_read_statm("/nonexistent-root", 1, &sm), -ENOENT);
 }
 
-static bool has_pid(const ProcTree *t, int pid)
-{
-    for (size_t i = 0; i < t->n; i++)
-        if (t->pids[i] == pid)
-            return true;
-    return false;
-}
-
-static void test_tree_children_files(void **state)
+static void test_live_self(void **state)
 {
     (void)state;
-    ProcTree t;
-    procmem_tree_init(&t);
-    assert_int_equal(procmem_tree_discover(fixture("seed-rlimit-as"), 4242, &t), 0);
-    assert_true(t.used_children);
-    assert_int_equal(t.pids[0], 4242);
-    /* 4243 in thread 4242's children, 4244 in thread 4342's, 4245 a grandchild,
-     * 4292 listed though gone (discovery lists it; sampling skips it) */
-    assert_true(has_pid(&t, 4243));
-    assert_true(has_pid(&t, 4244));
-    assert_true(has_pid(&t, 4245));
-    assert_int_equal(t.n, 5);
-    assert_true(procmem_tree_discover(fixture("seed-rlimit-as"), 5555, &t) < 0);
-    procmem_tree_destroy(&t);
-}
-
-static void test_tree_scan(void **state)
-{
-    (void)state;
-    ProcTree t;
-    procmem_tree_init(&t);
-    assert_int_equal(procmem_tree_discover(fixture("tree-scan"), 4242, &t), 0);
-    assert_false(t.used_children);
-    assert_int_equal(t.n, 3);
-    assert_int_equal(t.pids[0], 4242);
-    assert_true(has_pid(&t, 4243)); /* comm "my proc) x" */
-    assert_true(has_pid(&t, 4249)); /* grandchild */
-    assert_false(has_pid(&t, 999));
-    assert_false(has_pid(&t, 4251));
-    assert_false(has_pid(&t, 1));
-    procmem_tree_destroy(&t);
-}
-
-static void test_tree_sample_fixture(void **state)
-{
-    (void)state;
-    ProcTreeSample s;
-    procmem_tree_sample_init(&s);
-    assert_int_equal(procmem_tree_sample(fixture("seed-rlimit-as"), 4242, &s), 0);
-    uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
-    assert_int_equal(s.nproc, 4); /* the vanished 4292 is skipped, not an error */
-    assert_int_equal(s.procs[0].pid, 4242);
-    assert_int_equal(s.rss, (39680 + 3 * 1000) * ps);
-    assert_int_equal(s.vms, (325837 + 3 * 2500) * ps);
-    assert_int_equal(s.max_rss, 39680 * ps);
-    /* reuse of the same sample struct */
-    assert_int_equal(procmem_tree_sample(fixture("tree-scan"), 4242, &s), 0);
-    assert_int_equal(s.nproc, 3);
-    assert_true(procmem_tree_sample(fixture("tree-scan"), 31337, &s) < 0);
-    procmem_tree_sample_destroy(&s);
-}
-
-static void test_live_self_and_children(void **state)
-{
-    (void)state;
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    pid_t kids[3];
-    for (int i = 0; i < 3; i++) {
-        kids[i] = fork();
-        assert_true(kids[i] >= 0);
-        if (kids[i] == 0) {
-            char c;
-            close(pfd[1]);
-            while (read(pfd[0], &c, 1) < 0) {
-            }
-            _exit(0);
-        }
-    }
-    close(pfd[0]);
-    ProcTreeSample s;
-    procmem_tree_sample_init(&s);
-    assert_int_equal(procmem_tree_sample("", getpid(), &s), 0);
-    assert_true(s.nproc >= 4);
-    for (int i = 0; i < 3; i++) {
-        bool found = false;
-        for (size_t j = 0; j < s.nproc; j++)
-            found |= s.procs[j].pid == kids[i];
-        assert_true(found);
-    }
-    ProcTree t;
-    procmem_tree_init(&t);
-    assert_int_equal(procmem_tree_discover_scan("", getpid(), &t), 0);
-    for (int i = 0; i < 3; i++)
-        assert_true(has_pid(&t, kids[i]));
-    procmem_tree_destroy(&t);
-
-    /* a dead child disappears from the next sample, without error */
-    kill(kids[0], SIGKILL);
-    waitpid(kids[0], NULL, 0);
-    assert_int_equal(procmem_tree_sample("", getpid(), &s), 0);
-    for (size_t j = 0; j < s.nproc; j++)
-        assert_int_not_equal(s.procs[j].pid, kids[0]);
-    close(pfd[1]);
-    for (int i = 1; i < 3; i++)
-        waitpid(kids[i], NULL, 0);
-    procmem_tree_sample_destroy(&s);
-
     ProcStatus st;
     ProcLimits l;
     uint64_t maps;
@@ -322,10 +217,7 @@ int main(void)
         cmocka_unit_test(test_parse_stat_start),
         cmocka_unit_test(test_count_lines),
         cmocka_unit_test(test_fixture_readers),
-        cmocka_unit_test(test_tree_children_files),
-        cmocka_unit_test(test_tree_scan),
-        cmocka_unit_test(test_tree_sample_fixture),
-        cmocka_unit_test(test_live_self_and_children),
+        cmocka_unit_test(test_live_self),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

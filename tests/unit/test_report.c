@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "parse/location.h"
+#include "base/path.h"
 #include "parse/report.h"
 #include "base/textclean.h"
 
@@ -22,7 +22,7 @@ static char *abs_srcdir(void)
     const char *s = getenv("PYTESTMON_SRCDIR");
     char cwd[4096];
     assert_non_null(getcwd(cwd, sizeof cwd));
-    return location_normalize(cwd, s != NULL ? s : ".");
+    return path_normalize(cwd, s != NULL ? s : ".");
 }
 
 static char *fixture(const char *rel)
@@ -75,7 +75,7 @@ static int run_sample(Run *run, const char *sample, const char *proj, const char
     size_t len;
     char *xml = load_sample(sample, &len);
     run->root = fixture(proj);
-    run->start = location_normalize(run->root, start_rel);
+    run->start = path_normalize(run->root, start_rel);
     StrBuf err = STRBUF_INIT;
     int rc = report_from_junit_memory(xml, len, run->root, run->start, NULL, keep, &run->r, &err);
     if (rc != 0)
@@ -109,7 +109,7 @@ static void expect_at(const Run *run, const char *file, int line, const char *go
         assert_int_equal(got_line, 0);
         return;
     }
-    char *want = location_normalize(run->root, file);
+    char *want = path_normalize(run->root, file);
     assert_non_null(got_file);
     assert_string_equal(got_file, want);
     assert_int_equal(got_line, line);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "mem/procmem.h"
+#include "mem/proctree.h"
 #include "mem/sampler.h"
 
 #define MIB (1024ULL * 1024)
@@ -258,12 +259,12 @@ static void test_sample_cost(void **state)
         _exit(0);
     }
     ProcTreeSample s;
-    procmem_tree_sample_init(&s);
+    proctree_sample_init(&s);
     /* wait (bounded) until all 9 grandchildren exist */
     struct timespec t0, t1, nap = {0, 1000000};
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        assert_int_equal(procmem_tree_sample("", root, &s), 0);
+        assert_int_equal(proctree_sample("", root, &s), 0);
         if (s.nproc == 10)
             break;
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -273,15 +274,15 @@ static void test_sample_cost(void **state)
     const int N = 2000;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < N; i++)
-        procmem_tree_sample("", root, &s);
+        proctree_sample("", root, &s);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / N /
                 1000.0;
     ProcTree t;
-    procmem_tree_init(&t);
+    proctree_init(&t);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < 200; i++)
-        procmem_tree_discover_scan("", root, &t);
+        proctree_discover_scan("", root, &t);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double scan_us =
         ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 200 / 1000.0;
@@ -293,8 +294,8 @@ static void test_sample_cost(void **state)
     assert_true(us < 20000.0); /* sanity only: the budget (<1 ms) is checked in bench/ */
     for (size_t i = s.nproc; i-- > 0;)
         kill(s.procs[i].pid, SIGKILL); /* grandchildren first, then the root */
-    procmem_tree_destroy(&t);
-    procmem_tree_sample_destroy(&s);
+    proctree_destroy(&t);
+    proctree_sample_destroy(&s);
     waitpid(root, NULL, 0);
 }
 

@@ -1,0 +1,114 @@
+/* runmem: the memory story of one pytest run (see runmem.h). */
+#include "mem/runmem.h"
+
+#include <uv.h>
+
+#include "mem/memreport.h"
+
+void runmem_init(RunMem *m)
+{
+    *m = (RunMem){0};
+    headroom_init(&m->before);
+    headroom_init(&m->last);
+}
+
+void runmem_destroy(RunMem *m)
+{
+    headroom_destroy(&m->before);
+    headroom_destroy(&m->last);
+}
+
+void runmem_track_headroom(RunMem *m, const char *root, int pid)
+{
+    Headroom *h = m->have_before ? &m->last : &m->before;
+    if (memreport_headroom(root, pid, h) != 0)
+        return;
+    if (m->have_before)
+        m->have_last = true;
+    m->have_before = true;
+    m->read_ns = uv_hrtime();
+}
+
+const Headroom *runmem_headroom(const RunMem *m, uint64_t max_age_ms)
+{
+    if (!m->have_before || uv_hrtime() - m->read_ns > max_age_ms * 1000000)
+        return NULL;
+    return m->have_last ? &m->last : &m->before;
+}
+
+bool runmem_note_sample(RunMem *m, const Sampler *sm)
+{
+    size_t n;
+    const SamplerPoint *pts = sampler_timeline(sm, &n);
+    if (n == 0 || pts[n - 1].rss == m->tree_rss)
+        return false;
+    m->tree_rss = pts[n - 1].rss;
+    if (m->tree_rss > m->tree_rss_high)
+        m->tree_rss_high = m->tree_rss;
+    return true;
+}
+
+uint64_t runmem_take_high(RunMem *m)
+{
+    uint64_t high = m->tree_rss_high;
+    m->tree_rss_high = m->tree_rss;
+    return high;
+}
+
+json_t *runmem_json(Sampler *sm)
+{
+    json_t *m = json_object();
+    if (!sm)
+        return m;
+    sampler_finish(sm);
+    json_object_set_new(m, "peak_rss", json_integer((json_int_t)sampler_peak_rss(sm)));
+    json_object_set_new(m, "peak_vms", json_integer((json_int_t)sampler_peak_vms(sm)));
+    json_object_set_new(m, "peak_nproc", json_integer(sampler_peak_nproc(sm)));
+    json_object_set_new(m, "samples", json_integer((json_int_t)sampler_samples(sm)));
+    const char *peak_test = sampler_peak_test(sm);
+    if (peak_test)
+        json_object_set_new(m, "peak_test", json_string(peak_test));
+    size_t n;
+    const SamplerPoint *pts = sampler_timeline(sm, &n);
+    json_t *tl = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(tl, json_pack("{s:I, s:I, s:I, s:i}", "t_ms", (json_int_t)pts[i].t_last_ms,
+                                            "rss", (json_int_t)pts[i].rss, "vms", (json_int_t)pts[i].vms,
+                                            "nproc", (int)pts[i].nproc));
+    json_object_set_new(m, "timeline", tl);
+    const SamplerTestGrowth *top = sampler_top_tests(sm, &n);
+    json_t *growth = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(growth, json_pack("{s:s, s:I}", "nodeid", top[i].test ? top[i].test : "",
+                                                "growth", (json_int_t)top[i].growth));
+    json_object_set_new(m, "top_growth", growth);
+    return m;
+}
+
+void runmem_diagnose(RunMem *m, const char *root, const RunMemEnd *end, json_t *memory)
+{
+    if (!end->spawned || (!end->saw_enomem && (!end->term_signal || end->cancelled || end->timed_out)))
+        return;
+    /* cgroup counters after the run: read from a process in pytest's cgroup. */
+    Headroom after;
+    headroom_init(&after);
+    bool have_after = memreport_headroom(root, end->same_cgroup_pid, &after) == 0;
+    if (have_after && m->have_last) {
+        m->last.has_oom_kill = after.has_oom_kill;
+        m->last.oom_kill = after.oom_kill;
+    }
+    HeadroomDeath d = {
+        .before = m->have_before ? &m->before : NULL,
+        .after = m->have_last ? &m->last : (have_after ? &after : NULL),
+        .exit_signal = end->term_signal,
+        .exit_status = (int)end->exit_status,
+        .saw_enomem = end->saw_enomem,
+    };
+    HeadroomDiagnosis diag;
+    headroom_diagnose(&d, &diag);
+    json_object_set_new(memory, "diagnosis", json_string(diag.sentence ? diag.sentence : ""));
+    json_object_set_new(memory, "diagnosis_cause", json_string(diag.cause ? diag.cause : "none"));
+    json_object_set_new(memory, "memory_related", json_boolean(diag.memory_related));
+    headroom_diagnosis_destroy(&diag);
+    headroom_destroy(&after);
+}

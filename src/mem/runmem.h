@@ -1,0 +1,61 @@
+/* runmem: the memory story of one pytest run, told from what the runner observes.
+ *
+ * Owns: pytest's headroom at its first and latest reading (so that if pytest dies we know
+ * which limit was near), the tree RSS of the latest sample and the highest one since the
+ * last progress push (a spike between two pushes is still reported), the `memory` object
+ * of the run's result built from the run's sampler (see HACKING.md, event `finished`),
+ * and the diagnosis of a death by signal or ENOMEM. The runner owns the sampler's
+ * lifetime and the process; this module only reads them. */
+#ifndef PYTESTMON_RUNMEM_H
+#define PYTESTMON_RUNMEM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem/headroom.h"
+#include "mem/sampler.h"
+
+typedef struct {
+    Headroom before, last;   /* pytest's headroom at its first and latest reading */
+    bool have_before, have_last;
+    uint64_t read_ns;        /* uv_hrtime() of the latest of the two */
+    uint64_t tree_rss;       /* latest sample */
+    uint64_t tree_rss_high;  /* highest sample since the last runmem_take_high() */
+} RunMem;
+
+/* How the run ended: what the diagnosis needs. */
+typedef struct {
+    bool spawned, cancelled, timed_out;
+    bool saw_enomem;         /* the output said MemoryError / "Cannot allocate memory" */
+    int term_signal;
+    int64_t exit_status;
+    int same_cgroup_pid;     /* a live process in pytest's cgroup (we: pytest is our child) */
+} RunMemEnd;
+
+void runmem_init(RunMem *m);
+void runmem_destroy(RunMem *m);
+
+/* Reads the headroom of `pid` under `root` now: the first reading is kept as the one
+ * before, later ones replace the latest. A failed read changes nothing. */
+void runmem_track_headroom(RunMem *m, const char *root, int pid);
+/* The latest headroom if read within max_age_ms, else NULL. Borrowed until the next
+ * runmem_track_headroom(). */
+const Headroom *runmem_headroom(const RunMem *m, uint64_t max_age_ms);
+
+/* Notes the sampler's latest point. True when the tree RSS changed. */
+bool runmem_note_sample(RunMem *m, const Sampler *sm);
+/* The highest tree RSS since the previous call (what a progress push reports); the next
+ * period starts from the latest sample. */
+uint64_t runmem_take_high(RunMem *m);
+
+/* {peak_rss, peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth}: a new
+ * reference; {} when sm is NULL. Finishes the growth of the test still running. */
+json_t *runmem_json(Sampler *sm);
+
+/* When pytest died by a signal (not ours) or its output says ENOMEM: sets `diagnosis`,
+ * `diagnosis_cause` and `memory_related` in `memory` (which limit was reached, or that
+ * none was near). Otherwise leaves `memory` alone. */
+void runmem_diagnose(RunMem *m, const char *root, const RunMemEnd *end, json_t *memory);
+
+#endif
