@@ -62,6 +62,10 @@ local S = {
   generation = 0, -- bumped by every rebuild (views drop what they kept of older nodes)
 }
 
+-- collect_id -> true: asked for by the user (:PytestSummary, collect(), a write), so a failure is
+-- told; the first run's own collection fails silently (the run says what is wrong).
+local loud = {}
+
 -- views: { flush = function(dirty_nodes, dirty_keys, structure) } registered by marks/summary
 local views = {}
 
@@ -381,7 +385,7 @@ function M.on_collection(p)
   local err = val(p.error)
   if err ~= nil then
     S.collect_error = tostring(err)
-    util.notify('cannot collect the tests: ' .. S.collect_error, levels.WARN)
+    if id and loud[id] then util.notify('cannot collect the tests: ' .. S.collect_error, levels.WARN) end
     util.fire('PytestCollected', { collect_id = id, error = S.collect_error })
     return
   end
@@ -485,7 +489,7 @@ function M.on_started(p)
   end
   if not S.collected and not M.collecting() and M.wanted(S.root) then
     local r = state.request or {}
-    M.collect({ cwd = val(p.cwd) or r.cwd, file = r.file })
+    M.collect({ cwd = val(p.cwd) or r.cwd, file = r.file, quiet = true })
   end
   schedule()
 end
@@ -533,7 +537,7 @@ function M.on_finished(p)
   end
   if not S.collected and not M.collecting() and M.wanted(S.root) then
     local r = state.request or {}
-    M.collect({ cwd = val(p.cwd) or r.cwd, file = r.file })
+    M.collect({ cwd = val(p.cwd) or r.cwd, file = r.file, quiet = true })
   end
   schedule(true)
 end
@@ -579,11 +583,13 @@ function M.collect(opts)
     return client.async('collect', { req }, function(ok, res)
       S.asked = S.asked - 1
       if not ok then
+        if opts.quiet then return end -- a collection of our own accord (the first run's)
         util.notify('cannot collect the tests: ' .. tostring(res), levels.WARN)
         return
       end
       local id = tonumber(res)
       if id and (S.collect_id == nil or id > S.collect_id) then S.collect_id = id end
+      if id and not opts.quiet then loud[id] = true end
     end)
   end
   local sent
