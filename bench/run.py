@@ -383,27 +383,6 @@ def section6():
     row("6", "  whole suite, `pytestmon run` (ms) for comparison", "%.0f" % (med(t_whole) * 1000))
 
 
-# ---- 7. coverage reaching the editor -----------------------------------------------------------
-
-def section7():
-    """:PytestCoverage on ~100k statements (1000 modules + a 5,000-statement module open in the
-    editor, about 40% missing): the worst 10 ms-timer stall from the command until every sign
-    and list entry is placed, measured as in section 3."""
-    suite = os.path.join(OUT, "cov100k")
-    big = os.path.join(suite, "covpkg", "big.py")
-    reps = 1 if QUICK else 3
-    res = [nvim_run(suite, "", BENCH_CMD="PytestCoverage", BENCH_OPEN=big, BENCH_LINGER="1000")
-           for _ in range(reps)]
-    worst = [r["sched_lateness"]["max"] for r in res]
-    raw = [r["lateness"]["max"] for r in res]
-    nfiles = res[0]["ll_size"]
-    row("7", "coverage of %d files: worst 10 ms-timer stall, scheduled (ms)" % nfiles,
-        "%.1f %s" % (max(worst), rng(worst, "%.1f")), "<= 20 ms", max(worst) <= 20 and res[0]["signs"] > 0)
-    row("7", "  raw luv lateness (ms) / signs in the open 5k-statement file", "%.1f / %d" % (
-        max(raw), res[0]["signs"]))
-    row("7", "  :PytestCoverage -> report shown (s, median)", "%.2f" % med([r["wall"] / 1000.0 for r in res]))
-
-
 # ---- 9. the test tree (#15) during a 20,000-test run ---------------------------------------------
 
 def section9():
@@ -443,6 +422,27 @@ def section9():
                                                max(r["flush_max"] for r in res), res[0]["flush_total"]))
         row("9", "  `collection` event of %d tests handled (ms, batched; 1st step to tree shown)" % res[0]["tree_tests"],
             "%.0f" % med([r["collect_event"] for r in res]))
+
+
+# ---- 7. coverage reaching the editor -----------------------------------------------------------
+
+def section7():
+    """:PytestCoverage on ~100k statements (1000 modules + a 5,000-statement module open in the
+    editor, about 40% missing): the worst 10 ms-timer stall from the command until every sign
+    and list entry is placed, measured as in section 3."""
+    suite = os.path.join(OUT, "cov100k")
+    big = os.path.join(suite, "covpkg", "big.py")
+    reps = 1 if QUICK else 3
+    res = [nvim_run(suite, "", BENCH_CMD="PytestCoverage", BENCH_OPEN=big, BENCH_LINGER="1000")
+           for _ in range(reps)]
+    worst = [r["sched_lateness"]["max"] for r in res]
+    raw = [r["lateness"]["max"] for r in res]
+    nfiles = res[0]["ll_size"]
+    row("7", "coverage of %d files: worst 10 ms-timer stall, scheduled (ms)" % nfiles,
+        "%.1f %s" % (max(worst), rng(worst, "%.1f")), "<= 20 ms", max(worst) <= 20 and res[0]["signs"] > 0)
+    row("7", "  raw luv lateness (ms) / signs in the open 5k-statement file", "%.1f / %d" % (
+        max(raw), res[0]["signs"]))
+    row("7", "  :PytestCoverage -> report shown (s, median)", "%.2f" % med([r["wall"] / 1000.0 for r in res]))
 
 
 def main():
