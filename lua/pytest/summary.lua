@@ -41,6 +41,7 @@ local V = {
   row_of = {}, -- node -> index in rows
   shown_open = {}, -- node -> whether it was rendered expanded
   shown_in = {}, -- node -> whether it passed the filter when rendered
+  depth = {}, -- shown node -> its depth
   open = {}, -- node id -> true/false: the user's folding
   marked = {}, -- node id -> true
   only_failed = false,
@@ -158,69 +159,110 @@ local function set_header()
   set_lines(0, 1, { header() }, { { { 0, -1, 'PytestTitle' } } })
 end
 
+-- Appends the visible nodes of `list` (at `depth`) and their descendants to rows/lines/hls,
+-- remembering how each was shown.
+local function collect_rows(list, depth, rows, lines, hls)
+  for _, n in ipairs(list) do
+    local ok = passes(n)
+    V.shown_in[n] = ok
+    if ok then
+      table.insert(rows, n)
+      V.depth[n] = depth
+      local t, h = line_of(n)
+      table.insert(lines, t)
+      hls[#lines] = h
+      local e = expanded(n)
+      V.shown_open[n] = e
+      if e and n.children then collect_rows(n.children, depth + 1, rows, lines, hls) end
+    end
+  end
+end
+
+local function restore_cursor(cur)
+  if cur and V.row_of[cur] then
+    pcall(vim.api.nvim_win_set_cursor, vim.fn.bufwinid(V.buf), { V.row_of[cur] + M.header, 0 })
+  end
+end
+
 -- Everything again: the visible nodes, their lines; the cursor stays on its node.
 function M.render()
   if not is_visible() then
     V.stale = true
     return
   end
-  local win = vim.fn.bufwinid(V.buf)
   local cur = M.node_at_cursor()
-  local rows, row_of, shown_open, shown_in = {}, {}, {}, {}
+  V.shown_open, V.shown_in, V.depth = {}, {}, {}
+  local rows, row_of = {}, {}
   local lines, hls = { header() }, { { { 0, -1, 'PytestTitle' } } }
-  local function walk(list)
-    for _, n in ipairs(list) do
-      local ok = passes(n)
-      shown_in[n] = ok
-      if ok then
-        table.insert(rows, n)
-        row_of[n] = #rows
-        local t, h = line_of(n)
-        table.insert(lines, t)
-        hls[#lines] = h
-        local e = expanded(n)
-        shown_open[n] = e
-        if e and n.children then walk(n.children) end
-      end
-    end
-  end
-  walk(tree._state().top)
+  collect_rows(tree._state().top, 0, rows, lines, hls)
+  for i, n in ipairs(rows) do row_of[n] = i end
   if #rows == 0 then
-    local st = tree._state()
     table.insert(lines, tree.collecting() and '  (collecting the tests…)'
       or (V.only_failed and '  (no failures)' or '  (no tests known yet: run some, or save a test file)'))
   end
-  V.rows, V.row_of, V.shown_open, V.shown_in = rows, row_of, shown_open, shown_in
+  V.rows, V.row_of = rows, row_of
   V.stale = false
   set_lines(0, -1, lines, hls)
-  if cur and row_of[cur] then
-    pcall(vim.api.nvim_win_set_cursor, win, { row_of[cur] + M.header, 0 })
-  end
+  restore_cursor(cur)
 end
 
--- The tree's flush: rewrite the changed visible lines, or render again when the shape changed.
+-- A shown node folded or unfolded: its line and its subtree's lines change in place, the
+-- other lines stay (a failure unfolding its file in a 20,000-test tree rewrites that file only).
+local function refold(n)
+  local r = V.row_of[n]
+  local d = V.depth[n]
+  local k = 0
+  while V.rows[r + k + 1] and V.depth[V.rows[r + k + 1]] > d do k = k + 1 end
+  local rows, lines, hls = {}, {}, {}
+  local t, h = line_of(n)
+  lines[1], hls[1] = t, h
+  V.shown_open[n] = expanded(n)
+  if V.shown_open[n] and n.children then collect_rows(n.children, d + 1, rows, lines, hls) end
+  set_lines(r + M.header - 1, r + M.header + k, lines, hls)
+  local old = V.rows
+  local new = {}
+  for i = 1, r do new[i] = old[i] end
+  for i = r + 1, r + k do V.row_of[old[i]] = nil end
+  for _, x in ipairs(rows) do new[#new + 1] = x end
+  for i = r + k + 1, #old do new[#new + 1] = old[i] end
+  for i = r + 1, #new do V.row_of[new[i]] = i end
+  V.rows = new
+end
+
+-- The tree's flush: rewrite the changed visible lines; fold/unfold in place what follows its
+-- counts (a first failure); render everything only when the tree itself changed.
 function M.flush(nodes, _, structure)
   if not is_visible() then
     V.stale = true
     return
   end
   if structure or V.stale then return M.render() end
-  local todo = {}
+  local todo, fold = {}, {}
   for n in pairs(nodes) do
-    -- a node whose folding or filtering follows its counts and changed: the shape changes
-    if V.shown_in[n] ~= nil and V.shown_in[n] ~= passes(n) then return M.render() end
-    if V.row_of[n] and V.shown_open[n] ~= nil and V.shown_open[n] ~= expanded(n) then return M.render() end
-    if V.row_of[n] then table.insert(todo, n) end
-    if V.shown_in[n] == nil and n.parent and V.shown_open[n.parent] and V.shown_in[n.parent] and passes(n) then
-      return M.render() -- a node a run added under an expanded one
+    if V.shown_in[n] ~= nil and V.shown_in[n] ~= passes(n) then return M.render() end -- only failures
+    if V.row_of[n] then
+      if V.shown_open[n] ~= nil and V.shown_open[n] ~= expanded(n) then
+        table.insert(fold, n)
+      else
+        table.insert(todo, n)
+      end
     end
   end
+  local cur = (#fold > 0) and M.node_at_cursor() or nil
+  table.sort(fold, function(a, b) return V.depth[a] < V.depth[b] end) -- outer ones first
+  for _, n in ipairs(fold) do
+    if V.row_of[n] and V.shown_open[n] ~= expanded(n) then refold(n) end
+  end
   for _, n in ipairs(todo) do
-    local r = V.row_of[n] + M.header - 1
-    local t, h = line_of(n)
-    set_lines(r, r + 1, { t }, { h })
+    local row = V.row_of[n]
+    if row then
+      local r = row + M.header - 1
+      local t, h = line_of(n)
+      set_lines(r, r + 1, { t }, { h })
+    end
   end
   set_header()
+  restore_cursor(cur)
 end
 
 tree.register('summary', M)
@@ -251,6 +293,7 @@ end
 local function toggle_fold(n)
   if not n or tree.is_leaf(n) then return end
   V.open[n.id] = not expanded(n)
+  if V.row_of[n] and not V.stale then return refold(n) end
   M.render()
 end
 
@@ -278,6 +321,8 @@ local function run_nodes(list)
   if not root then return util.notify('no tree yet', levels.WARN) end
   local args = {}
   for _, n in ipairs(list) do table.insert(args, selection(n)) end
+  -- node ids are relative to the root: run there (the root's search starts in it, whether
+  -- the file named exists or not)
   return require('pytest').run(args, { cwd = root, file = util.join(root, 'pytest.ini') })
 end
 

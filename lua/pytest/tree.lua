@@ -488,8 +488,8 @@ function M.on_started(p)
     S.dirty_nodes[n] = true
   end
   if not S.collected and not M.collecting() and M.wanted(S.root) then
-    local r = state.request or {}
-    M.collect({ cwd = val(p.cwd) or r.cwd, file = r.file, quiet = true })
+    -- as the run: its interpreter (a `python` function is not asked again), its root
+    M.collect({ cwd = root or val(p.cwd), python = val(p.python), quiet = true })
   end
   schedule()
 end
@@ -535,10 +535,6 @@ function M.on_finished(p)
   for _, n in pairs(S.nodes) do
     if n.status == 'running' then set_result(n, nil, nil, nil, nil) end
   end
-  if not S.collected and not M.collecting() and M.wanted(S.root) then
-    local r = state.request or {}
-    M.collect({ cwd = val(p.cwd) or r.cwd, file = r.file, quiet = true })
-  end
   schedule(true)
 end
 
@@ -562,9 +558,10 @@ function M.collecting()
   return S.asked > 0 or building ~= nil or (S.collect_id ~= nil and (S.done_id or 0) < S.collect_id)
 end
 
--- collect({cwd, file}): asks the co-process to collect the suite (async; the `collection`
--- event follows). `cwd` (default: the tree's root, else the current directory) and `file`
--- decide the root as for a run; the configured python, args and env are a run's.
+-- collect({cwd, file, python, debounce_ms, quiet}): asks the co-process to collect the suite
+-- (async; the `collection` event follows). `cwd` (default: the tree's root, else the current
+-- directory) and `file` (default then: the current buffer's) decide the root as for a run; the
+-- configured python (or `python`), args and env are a run's. `quiet`: a failure is not told.
 function M.collect(opts)
   opts = opts or {}
   local cfg = config.get()
@@ -593,7 +590,9 @@ function M.collect(opts)
     end)
   end
   local sent
-  if type(cfg.python) == 'function' then
+  if opts.python then -- the interpreter a run used
+    sent = send(opts.python)
+  elseif type(cfg.python) == 'function' then
     sent = require('pytest')._with_python_for_root(cfg.python, cwd, file, send)
   else
     sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
