@@ -62,6 +62,10 @@ local S = {
   generation = 0, -- bumped by every rebuild (views drop what they kept of older nodes)
 }
 
+-- The tree being built from a `collection` event, a batch of items per event-loop turn (20,000
+-- items take ~100 ms of Lua): a table like S, made the live one when complete.
+local building = nil
+
 -- collect_id -> true: asked for by the user (:PytestSummary, collect(), a write), so a failure is
 -- told; the first run's own collection fails silently (the run says what is wrong).
 local loud = {}
@@ -254,6 +258,7 @@ local function index_mark(n)
 end
 
 local function reset(root)
+  building = nil -- a tree being built for the old root is dropped
   S.root = root
   S.nodes, S.top, S.by_file = {}, {}, {}
   S.collected = false
@@ -339,9 +344,6 @@ local function add_error(e)
   index_mark(n)
 end
 
--- The tree being built from a `collection` event, a batch of items per event-loop turn (20,000
--- items take ~100 ms of Lua): a table like S, made the live one when complete.
-local building = nil
 
 -- Runs fn with S being the tree under construction (no event can come in between).
 local function in_build(B, fn)
@@ -474,7 +476,7 @@ function M.on_started(p)
   S.running = true
   local root = val(p.root)
   if type(root) == 'string' and root ~= '' and root ~= S.root then
-    if S.root == nil or not S.collected then
+    if S.root == nil and next(S.nodes) == nil then
       S.root = root
     else
       reset(root) -- another project: its own tree
