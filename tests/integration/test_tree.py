@@ -355,3 +355,33 @@ def test_output_of_the_test_under_the_cursor(ed, proj):
     ed.command("normal o")
     wait_for(ed, "vim.fn.bufnr('pytest://test-output') ~= -1", timeout=30)
     assert output_buffer(ed)[0] == "# test_plain.py::test_fails: failed"
+
+
+def test_summary_rewrites_only_the_changed_lines(ed, proj):
+    """A live `tests` event (delivered as the co-process does) rewrites the changed test's line,
+    its file's and the header, nothing else of the window."""
+    from conftest import dispatch
+    ed.command("PytestSummary")
+    wait_for(ed, "_G.collected > 0", timeout=60)
+    ed.exec_lua("require('pytest.tree').flush()")
+    ed.exec_lua("require('pytest.summary').find('test_plain.py', true)")
+    keys(ed, "<Tab>")
+    rows = {i: ed.exec_lua("return require('pytest.summary').find(...)", i)
+            for i in ("test_plain.py", "test_plain.py::test_passes")}
+    assert all(rows.values()), rows
+    ed.exec_lua("""
+        _G.changed = {}
+        vim.api.nvim_buf_attach(vim.fn.bufnr('pytest://summary'), false, {
+          on_lines = function(_, _, _, first, last, new_last)
+            table.insert(_G.changed, { first, last, new_last })
+          end })
+    """)
+    dispatch(ed, "started", {"run_id": 1, "root": proj, "cwd": proj, "args": []})
+    dispatch(ed, "tests", {"run_id": 1, "tests": [
+        {"nodeid": "test_plain.py::test_passes", "status": "passed", "duration_s": 0.25, "rss_growth_bytes": -1}]})
+    ed.exec_lua("require('pytest.tree').flush()")
+    changed = ed.exec_lua("return _G.changed")
+    assert sorted({c[0] for c in changed}) == sorted({0, rows["test_plain.py"] - 1,
+                                                      rows["test_plain.py::test_passes"] - 1}), changed
+    assert all(c[1] - c[0] == 1 and c[2] - c[0] == 1 for c in changed), changed
+    assert summary(ed)[rows["test_plain.py::test_passes"] - 1] == "     ✓ test_passes  0.25s"
