@@ -197,8 +197,11 @@ function M.render()
   collect_rows(tree._state().top, 0, rows, lines, hls)
   for i, n in ipairs(rows) do row_of[n] = i end
   if #rows == 0 then
+    local err = tree._state().collect_error
     table.insert(lines, tree.collecting() and '  (collecting the tests…)'
-      or (V.only_failed and '  (no failures)' or '  (no tests known yet: run some, or save a test file)'))
+      or (V.only_failed and '  (no failures)')
+      or (err and ('  (cannot collect the tests: ' .. util.clean(err:match('[^\n]*')) .. ')'))
+      or '  (no tests known yet: run some, or save a test file)')
   end
   V.rows, V.row_of = rows, row_of
   V.stale = false

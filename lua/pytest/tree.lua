@@ -388,6 +388,8 @@ function M.on_collection(p)
   if err ~= nil then
     S.collect_error = tostring(err)
     if id and loud[id] then util.notify('cannot collect the tests: ' .. S.collect_error, levels.WARN) end
+    S.structure = true -- the summary says so
+    schedule(true)
     util.fire('PytestCollected', { collect_id = id, error = S.collect_error })
     return
   end
