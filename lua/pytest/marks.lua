@@ -86,8 +86,7 @@ function M.describe(nodes)
   if slow then chunk(string.format('%.2fs', slow), 'PytestDuration') end
   for _, l in ipairs(leaves) do
     if l.kind == 'error' and l.message then
-      local first = l.message:match('[^\n]*\n?%s*(E%s+[^\n]+)') or l.message:match('([^\n]+)%s*$') or l.message
-      chunk('collection error: ' .. util.clean(first), 'PytestError')
+      chunk('collection error: ' .. tree.short_message(l.message), 'PytestError')
       break
     end
   end

@@ -77,9 +77,7 @@ local function details(n)
   if tree.is_leaf(n) then
     if n.duration and n.status ~= 'running' then table.insert(parts, string.format('%.2fs', n.duration)) end
     if n.rss and n.rss >= M.rss_floor then table.insert(parts, '+' .. util.bytes(n.rss)) end
-    if n.kind == 'error' and n.message then
-      table.insert(parts, (n.message:match('([^\n]+)%s*$') or ''))
-    end
+    if n.kind == 'error' and n.message then table.insert(parts, tree.short_message(n.message)) end
   else
     local c = n.counts
     if c.failed > 0 then
@@ -200,7 +198,7 @@ function M.render()
     local err = tree._state().collect_error
     table.insert(lines, tree.collecting() and '  (collecting the tests…)'
       or (V.only_failed and '  (no failures)')
-      or (err and ('  (cannot collect the tests: ' .. util.clean(err:match('[^\n]*')) .. ')'))
+      or (err and ('  (cannot collect the tests: ' .. tree.short_message(err) .. ')'))
       or '  (no tests known yet: run some, or save a test file)')
   end
   V.rows, V.row_of = rows, row_of

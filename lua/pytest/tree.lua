@@ -328,17 +328,20 @@ end
 
 local function add_error(e)
   local nodeid = type(e) == 'table' and field(e, 'nodeid', 1)
-  if type(nodeid) ~= 'string' or nodeid == '' then return end
-  local path = M.split_nodeid(nodeid)
-  local fnode = file_node(path)
+  if type(nodeid) ~= 'string' then return end
   local file = field(e, 'file', 2)
+  file = (type(file) == 'string' and file ~= '') and abs(file) or nil
   local msg = util.clean(tostring(field(e, 'message', 3) or 'collection error'), true)
+  -- the session's own error (a conftest.py of the root that fails): at the top
+  local fnode = nodeid ~= '' and file_node((M.split_nodeid(nodeid))) or nil
   local n = node(nodeid .. ' (collection error)', 'error', 'collection error', fnode)
   n.children = nil
-  n.nodeid = nodeid
-  n.file = (type(file) == 'string' and file ~= '') and abs(file) or fnode.file
-  n.line = error_line(n.file, msg)
-  n.end_line = n.line
+  n.nodeid = nodeid ~= '' and nodeid or (S.root or '.')
+  n.file = file or (fnode and fnode.file)
+  if n.file and util.is_file(n.file) then
+    n.line = error_line(n.file, msg)
+    n.end_line = n.line
+  end
   n.status, n.message = 'error', msg
   add_leaf_counts(n)
   index_mark(n)
@@ -618,6 +621,17 @@ vim.api.nvim_create_autocmd('BufWritePost', {
   pattern = '*.py',
   callback = function(a) on_write(util.abspath(a.match ~= '' and a.match or a.file)) end,
 })
+
+-- One line of a pytest report to show: its last `E   ...` line (the exception), else its
+-- first line.
+function M.short_message(msg)
+  msg = tostring(msg or '')
+  local e
+  for l in msg:gmatch('[^\n]+') do
+    if l:match('^E%s') then e = l end
+  end
+  return util.clean(e or msg:match('[^\n]*') or '')
+end
 
 -- Internal access for the views.
 function M._state()
