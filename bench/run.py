@@ -416,6 +416,9 @@ def section9():
         row("9", "%s: %s-test run, tree open: worst 10 ms-timer stall (ms)" % (ver, label),
             "%.1f %s" % (max(worst), rng(worst, "%.1f")), "<= 20 ms",
             max(worst) <= 20 and all(r["tree_tests"] >= (480 if QUICK else 20000) for r in res))
+        row("9", "  same: p99 (ms) / when the worst was (ms after :PytestRun) / loadavg",
+            "%.1f / %s / %s" % (max(r["sched_lateness"]["p99"] for r in res),
+                                ", ".join("%.0f" % r["worst_at"] for r in res), "; ".join(r["load"][:14] for r in res)))
         row("9", "  tree update: `tests` events (n, max ms, total ms) / flushes (n, max, total)",
             "%d, %.2f, %.0f / %d, %.2f, %.0f" % (res[0]["tests_events"], max(r["tests_max"] for r in res),
                                                res[0]["tests_total"], res[0]["flushes"],
