@@ -336,7 +336,7 @@ end
 function M.output(n)
   n = n or M.node_at_cursor()
   local out = require('pytest.output')
-  if n and tree.is_leaf(n) and n.kind ~= 'error' then return out.open_test(n) end
+  if n and tree.is_leaf(n) then return out.open_test(n) end -- a collection error: its report
   if n and n.kind == 'group' then return out.open_test(out.pick_case(n)) end
   return out.open()
 end
