@@ -13,6 +13,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: pytestmon --rpc                 serve msgpack-RPC on stdin/stdout (Neovim)\n"
             "       pytestmon --rpc-methods         list the RPC methods and their params\n"
+            "       pytestmon --rpc-events          list the events and their payload fields\n"
             "       pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json] [--] [ARGS]\n"
             "       pytestmon mem [--pid PID] [--json]\n"
             "       pytestmon --version\n");
@@ -32,6 +33,10 @@ int main(int argc, char **argv)
         return server_main();
     if (strcmp(cmd, "--rpc-methods") == 0) {
         server_print_methods(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--rpc-events") == 0) {
+        server_print_events(stdout);
         return 0;
     }
     if (strcmp(cmd, "run") == 0)

@@ -64,10 +64,76 @@ typedef struct {
 
 /* ---- events to Neovim ---------------------------------------------------------- */
 
+/* Every event the co-process pushes, with the top-level fields of its payload (`?`: not
+ * always there): HACKING.md's list of events is this table (`pytestmon --rpc-events` prints
+ * it; tests/integration/test_rpc_protocol.py compares, and checks the payloads of a real
+ * session against it). */
+typedef struct {
+    const char *name;
+    const char *fields;
+    const char *description;
+} ServerEvent;
+
+static const ServerEvent EVENTS[] = {
+    {"started", "run_id, cwd, root, python, python_why, args, cmd, nearest_found?",
+     "pytest of run `run_id` was spawned: in `root` with `python` (`python_why` says which rule "
+     "chose it), `cmd` its full command line; nearest_found: a collected test or class was around "
+     "the line"},
+    {"progress", "run_id, done, total, failed, percent, current?, tree_rss?",
+     "at most every 100 ms while pytest runs: tests done of `total`, failed so far, the test "
+     "running now, the highest tree RSS sampled since the previous push (bytes)"},
+    {"finished",
+     "run_id, cwd, root?, python?, python_why?, args, cmd, seconds, timed_out, status, summary, "
+     "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures, "
+     "slowest, output_tail, log_path?, log_error?, memory, coverage?, coprocess_rss?, editor_rss?, "
+     "memlog_error?",
+     "the run's result (src/pytest/runout.h): `status` passed|failed|no_tests|interrupted|"
+     "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence, `failures` "
+     "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?}], `memory` {peak_rss, "
+     "peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth, diagnosis?, "
+     "diagnosis_cause?, memory_related?}; also kept in the history"},
+    {"status",
+     "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
+     "swap_pct?, warn?, warn_reason?, last_summary?, last_status?, last_peak_rss?",
+     "the status line's facts, pushed when they change (checked every 250 ms): the active run's "
+     "progress, system memory and swap use, whether a memory limit is near and why, the latest run"},
+    {"error", "message", "trouble the user should hear of that belongs to no request (e.g. the log "
+     "directory was refused)"},
+    {"reply", "req_id, result?, error?", "the answer to a `call` request: its result, or the error"},
+    {"watch",
+     "state, root?, files?, scan_ms?, truncated?, dynamic?, error?, saved?, tests?, whole?, why?, "
+     "args?, run_id?",
+     "watch mode: `state` scanning|ready|run|idle|off (see below)"},
+    {"debug",
+     "debug_id, config?, target?, nearest_found?, listen?, pid?, cmd?, exited?, status?, signal?, "
+     "cancelled?, stderr?, error?",
+     "a step of debug session `debug_id` (see below)"},
+    {"coverage", "run_id, percent, statements, missing, nfiles, files, lines",
+     "a coverage run's report: totals, `files` rows [path, percent, statements, missing, missing "
+     "ranges], `lines` {file: missing lines} for the files open in the editor"},
+};
+#define NEVENTS (sizeof EVENTS / sizeof EVENTS[0])
+
+void server_print_events(FILE *f)
+{
+    for (size_t i = 0; i < NEVENTS; i++)
+        fprintf(f, "- `%s` {%s}: %s\n", EVENTS[i].name, EVENTS[i].fields, EVENTS[i].description);
+}
+
+static bool event_known(const char *name)
+{
+    for (size_t i = 0; i < NEVENTS; i++)
+        if (strcmp(EVENTS[i].name, name) == 0)
+            return true;
+    return false;
+}
+
 /* Sends `require('pytest.events').dispatch(name, payload)` as a notification: the
  * editor never waits on us, we never wait on the editor. Consumes payload. */
 static void push_event(Server *s, const char *name, json_t *payload)
 {
+    if (!event_known(name)) /* a programming error: the event contract is EVENTS[] */
+        fprintf(stderr, "pytestmon: event `%s` is not in EVENTS[] (src/server.c)\n", name);
     if (s->stopping || !s->io.rpc) {
         json_decref(payload);
         return;
@@ -612,29 +678,41 @@ static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
         return NULL;
     if (!pid)
         pid = s->editor_pid ? (uint64_t)s->editor_pid : (uint64_t)getpid();
-    int rc = 0;
-    json_t *rep = memreport_build("", (int)pid, &rc);
-    if (!rep) {
+    MemFacts facts;
+    memreport_facts_init(&facts);
+    int rc = memreport_read("", (int)pid, &facts);
+    if (rc < 0) {
+        memreport_facts_destroy(&facts);
         strbuf_printf(err, "cannot read memory of pid %llu: %s", (unsigned long long)pid, strerror(-rc));
         return NULL;
     }
-    /* The three processes a user asks about, side by side. */
+    json_t *rep = memreport_json(&facts);
+    /* The three processes a user asks about, side by side: only their process part is read,
+     * and the report's own process is not read again. */
     json_t *procs = json_array();
     struct { const char *role; int pid; } roles[] = {
         {"editor", s->editor_pid}, {"co-process", (int)getpid()}, {"pytest", runner_active_pid(s->runner)}};
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
         if (!roles[i].pid)
             continue;
-        int e = 0;
-        json_t *r = memreport_build("", roles[i].pid, &e);
-        if (!r)
-            continue;
-        json_t *p = json_object_get(r, "process");
-        json_t *tree = json_object_get(r, "tree");
-        json_array_append_new(procs, json_pack("{s:s, s:i, s:O?, s:O?}", "role", roles[i].role,
+        json_t *p, *tree;
+        if (roles[i].pid == (int)pid) {
+            p = json_incref(json_object_get(rep, "process"));
+            tree = json_incref(json_object_get(rep, "tree"));
+        } else {
+            MemProcess mp;
+            memreport_process_init(&mp);
+            bool ok = memreport_read_process("", roles[i].pid, &mp) == 0;
+            p = ok ? memreport_process_json(&mp) : NULL;
+            tree = ok ? memreport_tree_json(&mp) : NULL;
+            memreport_process_destroy(&mp);
+            if (!ok)
+                continue;
+        }
+        json_array_append_new(procs, json_pack("{s:s, s:i, s:o, s:o}", "role", roles[i].role,
                                                "pid", roles[i].pid, "process", p, "tree", tree));
-        json_decref(r);
     }
+    memreport_facts_destroy(&facts);
     json_object_set_new(rep, "processes", procs);
     json_object_set_new(rep, "trend", history_trend(&s->history));
     if (s->memlog.path)

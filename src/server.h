@@ -12,5 +12,7 @@
 int server_main(void);
 /* Writes the method table as HACKING.md's RPC contract lists it, one method a line. */
 void server_print_methods(FILE *f);
+/* Writes the event table as HACKING.md lists it, one event a line. */
+void server_print_events(FILE *f);
 
 #endif

@@ -31,7 +31,7 @@ harnesses=${*:-$ALL_HARNESSES}
 sources_of() {
     case "$1" in
         fuzz_rpc)   echo "src/rpc/rpc.c src/rpc/mpscan.c src/rpc/mpjson.c src/base/strbuf.c" ;;
-        fuzz_junit) echo "src/parse/report.c src/parse/junit.c src/parse/xmllib.c src/parse/location.c src/parse/frames.c src/base/textclean.c src/base/strbuf.c" ;;
+        fuzz_junit) echo "src/parse/report.c src/parse/junit.c src/parse/xmllib.c src/parse/location.c src/parse/failmsg.c src/parse/nodeid.c src/parse/frames.c src/base/path.c src/base/span.c src/base/textclean.c src/base/strbuf.c" ;;
         fuzz_proc)  echo "src/mem/procmem.c src/mem/sysmem.c src/mem/cgroup.c src/base/strbuf.c" ;;
         fuzz_textclean) echo "src/base/textclean.c src/base/strbuf.c" ;;
         *) echo "fuzz.sh: unknown harness $1" >&2; exit 2 ;;

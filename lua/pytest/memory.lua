@@ -11,6 +11,8 @@ local val, list = util.val, util.list
 local B = util.bytes
 
 M.bufname = 'pytest://memory'
+-- A row of the report's sections: label, value (MEMREPORT_ROW_FORMAT in src/mem/memreport.h).
+M.ROW_FORMAT = '  %-18s %s'
 M.ns = vim.api.nvim_create_namespace('pytest_memory')
 
 local EIGHTHS_UP = { '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█' }
@@ -24,11 +26,6 @@ end
 local function pct(v)
   v = num(v)
   return v and string.format('%.1f%%', v) or '-'
-end
-
-local function size(v)
-  v = num(v)
-  return v and B(v) or 'unlimited'
 end
 
 -- Columns of a vertical bar chart: values -> `height` lines of block characters.
@@ -124,11 +121,16 @@ function M.process_table(procs)
   return out, by
 end
 
-local function report_head(rep, out, hl)
-  local function add(s, group)
+-- add(line, group): appends a line to `out` and, with a highlight group, its highlight to `hl`.
+local function adder(out, hl)
+  return function(s, group)
     table.insert(out, s)
     if group then table.insert(hl, { #out - 1, group }) end
   end
+end
+
+local function report_head(rep, out, hl)
+  local add = adder(out, hl)
   local verdict = val(rep.verdict) or '?'
   local vgroup = verdict == 'ok' and 'PytestPassed' or (verdict == 'near' and 'PytestWarn' or 'PytestFailed')
   local b = val(rep.binding)
@@ -143,10 +145,7 @@ local function report_head(rep, out, hl)
 end
 
 local function report_body(rep, out, hl)
-  local function add(s, group)
-    table.insert(out, s)
-    if group then table.insert(hl, { #out - 1, group }) end
-  end
+  local add = adder(out, hl)
   local procs = list(val(rep.processes))
   if #procs > 0 then
     add('')
@@ -177,79 +176,20 @@ local function report_body(rep, out, hl)
   elseif val(rep.memlog_path) then
     add('Memory log: ' .. tostring(rep.memlog_path))
   end
-  local cons = list(val(rep.constraints))
-  if #cons > 0 then
+  -- The report itself: the co-process's sections, as `pytestmon mem` prints them.
+  for _, s in ipairs(list(val(rep.sections))) do
     add('')
-    add('Constraints', 'PytestTitle')
-    add(string.format('  %-22s %12s %12s %8s  %s', 'limit', 'used', 'of', '%', 'verdict'))
-    for _, c in ipairs(cons) do
-      local is_count = val(c.name) == 'max_map_count'
-      local used = is_count and tostring(num(c.used) or '?') or B(num(c.used))
-      local lim = is_count and tostring(num(c.limit) or '?') or B(num(c.limit))
-      local v = val(c.verdict) or '?'
-      add(string.format('  %-22s %12s %12s %8s  %s', val(c.label) or val(c.name) or '?', used, lim, pct(c.percent), v),
+    add(tostring(val(s.title) or '?'), 'PytestTitle')
+    for _, r in ipairs(list(val(s.rows))) do
+      local v = val(r.verdict)
+      add(string.format(M.ROW_FORMAT, tostring(val(r.label) or '?'), tostring(val(r.value) or '')),
         v == 'exceeded' and 'PytestFailed' or (v == 'near' and 'PytestWarn' or nil))
     end
-  end
-  local p = val(rep.process)
-  if type(p) == 'table' then
-    add('')
-    add(string.format('Process %s (%s)', tostring(val(rep.pid) or '?'), tostring(val(rep.name) or '?')), 'PytestTitle')
-    for _, k in ipairs({ 'rss', 'vms', 'shared', 'vm_data', 'vm_hwm', 'vm_peak', 'vm_swap', 'pss', 'uss' }) do
-      if num(p[k]) then add(string.format('  %-12s %s', k, B(p[k]))) end
-    end
-    if num(p.map_count) then add(string.format('  %-12s %d', 'mappings', p.map_count)) end
-    if num(p.threads) then add(string.format('  %-12s %d', 'threads', p.threads)) end
-  end
-  local t = val(rep.tree)
-  if type(t) == 'table' then
-    add(string.format('  %-12s %d processes, rss %s, vms %s', 'tree', num(t.nproc) or 0, B(num(t.rss)), B(num(t.vms))))
-  end
-  local lim = val(rep.limits)
-  if type(lim) == 'table' then
-    add('')
-    add('Resource limits (soft / hard)', 'PytestTitle')
-    for _, k in ipairs({ 'address_space', 'data', 'resident_set', 'locked_memory', 'stack' }) do
-      local l = val(lim[k])
-      if type(l) == 'table' then
-        add(string.format('  %-14s %12s / %s', k, size(l.soft), size(l.hard)))
-      end
-    end
-  end
-  local s = val(rep.system)
-  if type(s) == 'table' then
-    add('')
-    add('System', 'PytestTitle')
-    add(string.format('  memory  %s used of %s (%s), %s available', B(num(s.used)), B(num(s.total)),
-      pct(s.percent), B(num(s.available))))
-    local sw = val(s.swap)
-    if type(sw) == 'table' then
-      add(string.format('  swap    %s used of %s (%s)', B(num(sw.used)), B(num(sw.total)), pct(sw.percent)))
-    end
-    if num(s.overcommit_memory) then
-      add(string.format('  overcommit_memory %d, committed %s of CommitLimit %s', s.overcommit_memory,
-        B(num(s.committed_as)), B(num(s.commit_limit))))
-    end
-  end
-  local cg = val(rep.cgroup)
-  add('')
-  if type(cg) == 'table' then
-    add(string.format('cgroup v%s %s', tostring(val(cg.version) or '?'), tostring(val(cg.path) or '')), 'PytestTitle')
-    add(string.format('  usage %s, limit %s, effective limit %s, high %s', B(num(cg.usage)), size(cg.limit),
-      size(cg.effective_limit), size(cg.high)))
-    if num(cg.peak) then add('  peak ' .. B(cg.peak)) end
-    if num(cg.swap_usage) then add(string.format('  swap %s of %s', B(cg.swap_usage), size(cg.swap_limit))) end
-    if num(cg.oom_kill) then add(string.format('  oom_kill %d', cg.oom_kill)) end
-  else
-    add('cgroup: none (no memory controller found)', 'PytestTitle')
   end
 end
 
 local function run_lines(r, out, hl)
-  local function add(s, group)
-    table.insert(out, s)
-    if group then table.insert(hl, { #out - 1, group }) end
-  end
+  local add = adder(out, hl)
   local results = require('pytest.results')
   add('')
   add('Last run: ' .. results.title(r), 'PytestTitle')
@@ -300,10 +240,7 @@ end
 
 local function history_lines(runs, out, hl)
   if #runs == 0 then return end
-  local function add(s, group)
-    table.insert(out, s)
-    if group then table.insert(hl, { #out - 1, group }) end
-  end
+  local add = adder(out, hl)
   add('')
   add('Peak RSS across history (newest first)', 'PytestTitle')
   local maxv = 0
@@ -318,18 +255,16 @@ end
 
 -- Lines and highlights of the whole report (report/history may be nil, err strings explain).
 function M.render(report, report_err, last, runs)
-  local out, hl = { '# pytest memory report' }, { { 0, 'PytestTitle' } }
+  local out, hl = {}, {}
+  local add = adder(out, hl)
+  add('# pytest memory report', 'PytestTitle')
   if type(report) == 'table' then
     report_head(report, out, hl)
   else
-    table.insert(out, 'Memory report unavailable: ' .. tostring(report_err or 'no answer'))
-    table.insert(hl, { #out - 1, 'PytestWarn' })
+    add('Memory report unavailable: ' .. tostring(report_err or 'no answer'), 'PytestWarn')
   end
   local diag = M.diagnosis(last)
-  if diag then
-    table.insert(out, string.format('Last run #%s: %s', tostring(val(last.run_id) or '?'), diag))
-    table.insert(hl, { #out - 1, 'PytestFailed' })
-  end
+  if diag then add(string.format('Last run #%s: %s', tostring(val(last.run_id) or '?'), diag), 'PytestFailed') end
   if type(report) == 'table' then report_body(report, out, hl) end
   if last then run_lines(last, out, hl) end
   history_lines(runs or {}, out, hl)

@@ -105,17 +105,31 @@ function M.title(r)
   return util.clean('pytest' .. (a ~= '' and (' ' .. a) or '') .. ': ' .. M.describe(r))
 end
 
+-- What a result's relative paths are relative to.
+local function result_base(r)
+  return val(r.root) or val(r.cwd) or vim.fn.getcwd()
+end
+
 -- Absolute path of a failure's file: `file`, else the path part of the node id under root.
 local function failure_file(f, r)
   local file = val(f.file)
-  local base = val(r.root) or val(r.cwd) or vim.fn.getcwd()
   if type(file) ~= 'string' or file == '' then
     local nodeid = val(f.nodeid)
     file = type(nodeid) == 'string' and nodeid:match('^([^:]+)') or nil
     if not file or file == '' then return nil end
   end
-  if file:sub(1, 1) ~= '/' then file = util.join(base, file) end
+  if file:sub(1, 1) ~= '/' then file = util.join(result_base(r), file) end
   return file
+end
+
+-- Where failure `f` was raised (absolute file, line) when that is not where it is shown
+-- (`file`, `line`), else nil. The one place the quickfix list and the diagnostics ask.
+local function crash_site(f, r, file, line)
+  local cfile, cline = val(f.crash_file), tonumber(val(f.crash_line))
+  if type(cfile) ~= 'string' or cfile == '' or not cline or cline <= 0 then return nil end
+  if cfile:sub(1, 1) ~= '/' then cfile = util.join(result_base(r), cfile) end
+  if cfile == file and cline == line then return nil end
+  return cfile, cline
 end
 
 local function kind_label(f)
@@ -147,23 +161,19 @@ function M.qf_items(r)
     if has_user_data then item.user_data = ident end
     table.insert(items, item)
     entries[#items] = ident
-    local cfile = val(f.crash_file)
-    local cline = tonumber(val(f.crash_line))
-    if type(cfile) == 'string' and cfile ~= '' and cline then
-      if cfile:sub(1, 1) ~= '/' then cfile = util.join(val(r.root) or val(r.cwd) or vim.fn.getcwd(), cfile) end
-      if cfile ~= file or cline ~= line then
-        local cident = vim.tbl_extend('force', ident, { role = 'crash' })
-        local citem = {
-          filename = cfile,
-          lnum = cline,
-          col = 0,
-          type = 'I',
-          text = util.clean(nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(f.message)) or '')),
-        }
-        if has_user_data then citem.user_data = cident end
-        table.insert(items, citem)
-        entries[#items] = cident
-      end
+    local cfile, cline = crash_site(f, r, file, line)
+    if cfile then
+      local cident = vim.tbl_extend('force', ident, { role = 'crash' })
+      local citem = {
+        filename = cfile,
+        lnum = cline,
+        col = 0,
+        type = 'I',
+        text = util.clean(nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(f.message)) or '')),
+      }
+      if has_user_data then citem.user_data = cident end
+      table.insert(items, citem)
+      entries[#items] = cident
     end
   end
   return items, entries
@@ -221,6 +231,19 @@ function M.clear_diagnostics()
   vim.diagnostic.reset(M.ns)
 end
 
+-- One diagnostic of failure `f` at `file`:`line` (1-based), kept for the file's buffer.
+local function add_diagnostic(file, line, severity, f, message)
+  by_file[file] = by_file[file] or {}
+  table.insert(by_file[file], {
+    lnum = line - 1,
+    col = 0,
+    severity = severity,
+    source = 'pytest',
+    message = message,
+    user_data = { nodeid = val(f.nodeid) },
+  })
+end
+
 -- Show a result's failures with vim.diagnostic now and in buffers opened later.
 function M.set_diagnostics(r)
   M.clear_diagnostics()
@@ -232,28 +255,13 @@ function M.set_diagnostics(r)
       local msg = val(f.message)
       msg = (type(msg) == 'string' and msg ~= '') and msg or (val(f.kind) or 'failed')
       local label = kind_label(f)
-      by_file[file] = by_file[file] or {}
-      table.insert(by_file[file], {
-        lnum = line - 1,
-        col = 0,
-        severity = vim.diagnostic.severity.ERROR,
-        source = 'pytest',
-        message = util.clean((label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true),
-        user_data = { nodeid = val(f.nodeid) },
-      })
-      local cfile = val(f.crash_file)
-      local cline = tonumber(val(f.crash_line))
-      if type(cfile) == 'string' and cline and cline > 0 and (cfile ~= file or cline ~= line) then
-        if cfile:sub(1, 1) ~= '/' then cfile = util.join(val(r.root) or val(r.cwd) or vim.fn.getcwd(), cfile) end
-        by_file[cfile] = by_file[cfile] or {}
-        table.insert(by_file[cfile], {
-          lnum = cline - 1,
-          col = 0,
-          severity = vim.diagnostic.severity.INFO,
-          source = 'pytest',
-          message = util.clean(string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg))),
-          user_data = { nodeid = val(f.nodeid) },
-        })
+      local sev = vim.diagnostic.severity
+      add_diagnostic(file, line, sev.ERROR, f,
+        util.clean((label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true))
+      local cfile, cline = crash_site(f, r, file, line)
+      if cfile then
+        add_diagnostic(cfile, cline, sev.INFO, f,
+          util.clean(string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg))))
       end
     end
   end

@@ -17,7 +17,8 @@
  * ends before that byte, which is then cleaned like any other.
  *
  * Pure functions over a buffer; nothing is owned. The line parsers (progress.c, summary.c)
- * clean each line with textclean() before they parse it; text sent to the editor or printed
+ * clean each line with termline_clean() (parse/termline.h: textclean() and tty redraws) before
+ * they parse it; text sent to the editor or printed
  * goes through textclean_display(). */
 #ifndef PYTESTMON_TEXTCLEAN_H
 #define PYTESTMON_TEXTCLEAN_H

@@ -206,14 +206,11 @@ static int read_cg(const char *root, const char *dir, const char *name, StrBuf *
     return rc;
 }
 
+PROCMEM_PARSE_FN(parse_limit, cgroup_parse_limit)
+
 static int read_cg_limit(const char *root, const char *dir, const char *name, uint64_t *out)
 {
-    StrBuf sb = STRBUF_INIT;
-    int rc = read_cg(root, dir, name, &sb);
-    if (rc == 0)
-        rc = cgroup_parse_limit(sb.data, out);
-    strbuf_destroy(&sb);
-    return rc;
+    return procmem_read_parsed(root, parse_limit, out, "%s/%s", dir, name);
 }
 
 /* Walks from `dir` up to `top` taking the smallest limit in file `name`; `dir`'s own is

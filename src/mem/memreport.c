@@ -2,6 +2,7 @@
 #include "mem/memreport.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,6 @@
 #include "mem/cgroup.h"
 #include "mem/headroom.h"
 #include "mem/procmem.h"
-#include "mem/proctree.h"
 #include "base/strbuf.h"
 #include "mem/sysmem.h"
 #include "base/textclean.h"
@@ -37,19 +37,20 @@ static json_t *psi_line(const SysPsiLine *l)
                      l->avg300, "total", jint(l->total_us));
 }
 
-static void read_name(const char *root, int pid, json_t *report)
+/* /proc/PID/comm without its newline, or NULL. */
+static char *read_name(const char *root, int pid)
 {
     StrBuf path = STRBUF_INIT, sb = STRBUF_INIT;
     procmem_path(&path, root, "/proc/%d/comm", pid);
+    char *name = NULL;
     if (procmem_read_file(path.data, &sb) == 0) {
         while (sb.len && sb.data[sb.len - 1] == '\n')
             sb.data[--sb.len] = '\0';
-        json_object_set_new(report, "name", json_string(sb.data));
-    } else {
-        json_object_set_new(report, "name", json_null());
+        name = xstrdup(strbuf_cstr(&sb));
     }
     strbuf_destroy(&path);
     strbuf_destroy(&sb);
+    return name;
 }
 
 /* Every mapping spans at least a page, so a process whose whole address space is fewer pages
@@ -86,71 +87,107 @@ error:
     return rc;
 }
 
-json_t *memreport_build(const char *root, int pid, int *err)
+/* ---- reading ------------------------------------------------------------------------ */
+
+void memreport_process_init(MemProcess *p)
 {
-    ProcStatus st;
-    ProcStatm sm;
-    ProcLimits lim;
-    ProcRollup ru;
-    SysMem sys;
-    CgroupMem cg;
-    Headroom hr;
-    ProcTreeSample ts;
-    uint64_t map_count = 0;
-    json_t *r = NULL;
+    memset(p, 0, sizeof *p);
+    proctree_sample_init(&p->tree);
+}
+
+void memreport_process_destroy(MemProcess *p)
+{
+    free(p->name);
+    proctree_sample_destroy(&p->tree);
+    memreport_process_init(p);
+}
+
+int memreport_read_process(const char *root, int pid, MemProcess *p)
+{
     int rc;
+    p->pid = pid;
+    if ((rc = procmem_read_status(root, pid, &p->status)) < 0 ||
+        (rc = procmem_read_statm(root, pid, &p->statm)) < 0)
+        return rc;
+    free(p->name);
+    p->name = read_name(root, pid);
+    p->has_maps = procmem_read_map_count(root, pid, &p->map_count) == 0;
+    p->has_rollup = procmem_read_rollup(root, pid, &p->rollup) == 0;
+    p->has_tree = proctree_sample(root, pid, &p->tree) == 0;
+    return 0;
+}
 
-    cgroup_mem_init(&cg);
-    headroom_init(&hr);
-    proctree_sample_init(&ts);
-    if ((rc = procmem_read_status(root, pid, &st)) < 0 ||
-        (rc = procmem_read_statm(root, pid, &sm)) < 0 ||
-        (rc = procmem_read_limits(root, pid, &lim)) < 0)
-        goto error;
-    if ((rc = sysmem_read(root, &sys)) < 0)
-        goto error;
-    bool has_maps = procmem_read_map_count(root, pid, &map_count) == 0;
-    bool has_rollup = procmem_read_rollup(root, pid, &ru) == 0;
-    if ((rc = cgroup_read(root, pid, &cg)) < 0)
-        goto error;
-    bool has_tree = proctree_sample(root, pid, &ts) == 0;
+void memreport_facts_init(MemFacts *f)
+{
+    memset(f, 0, sizeof *f);
+    memreport_process_init(&f->proc);
+    cgroup_mem_init(&f->cg);
+    headroom_init(&f->hr);
+}
 
+void memreport_facts_destroy(MemFacts *f)
+{
+    memreport_process_destroy(&f->proc);
+    cgroup_mem_destroy(&f->cg);
+    headroom_destroy(&f->hr);
+    memreport_facts_init(f);
+}
+
+int memreport_read(const char *root, int pid, MemFacts *f)
+{
+    int rc;
+    if ((rc = memreport_read_process(root, pid, &f->proc)) < 0 ||
+        (rc = procmem_read_limits(root, pid, &f->limits)) < 0 ||
+        (rc = sysmem_read(root, &f->sys)) < 0 || (rc = cgroup_read(root, pid, &f->cg)) < 0)
+        return rc;
     HeadroomInput in = {
-        .status = &st, .limits = &lim, .has_map_count = has_maps, .map_count = map_count,
-        .sys = &sys, .cgroup = &cg,
+        .status = &f->proc.status, .limits = &f->limits, .has_map_count = f->proc.has_maps,
+        .map_count = f->proc.map_count, .sys = &f->sys, .cgroup = &f->cg,
     };
-    headroom_eval(&in, &hr);
+    headroom_eval(&in, &f->hr);
+    return 0;
+}
 
-    r = json_object();
-    json_object_set_new(r, "pid", json_integer(pid));
-    read_name(root, pid, r);
+/* ---- sections ------------------------------------------------------------------------ */
 
+json_t *memreport_process_json(const MemProcess *mp)
+{
+    const ProcStatus *st = &mp->status;
+    const ProcStatm *sm = &mp->statm;
     json_t *p = json_pack(
         "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i}",
-        "rss", jint(sm.rss), "vms", jint(sm.vms), "shared", jint(sm.shared), "text",
-        jint(sm.text), "data", jint(sm.data), "vm_peak", jint(st.vm_peak), "vm_hwm",
-        jint(st.vm_hwm), "vm_data", jint(st.vm_data), "vm_stk", jint(st.vm_stk), "vm_lck",
-        jint(st.vm_lck), "vm_swap", jint(st.vm_swap), "rss_anon", jint(st.rss_anon), "rss_file",
-        jint(st.rss_file), "rss_shmem", jint(st.rss_shmem), "threads", st.threads);
-    json_object_set_new(p, "map_count", has_maps ? jint(map_count) : json_null());
-    if (has_rollup) {
-        json_object_set_new(p, "pss", jint(ru.pss));
-        json_object_set_new(p, "uss", jint(ru.uss));
-        json_object_set_new(p, "swap", jint(ru.swap));
+        "rss", jint(sm->rss), "vms", jint(sm->vms), "shared", jint(sm->shared), "text",
+        jint(sm->text), "data", jint(sm->data), "vm_peak", jint(st->vm_peak), "vm_hwm",
+        jint(st->vm_hwm), "vm_data", jint(st->vm_data), "vm_stk", jint(st->vm_stk), "vm_lck",
+        jint(st->vm_lck), "vm_swap", jint(st->vm_swap), "rss_anon", jint(st->rss_anon), "rss_file",
+        jint(st->rss_file), "rss_shmem", jint(st->rss_shmem), "threads", st->threads);
+    json_object_set_new(p, "map_count", mp->has_maps ? jint(mp->map_count) : json_null());
+    if (mp->has_rollup) {
+        json_object_set_new(p, "pss", jint(mp->rollup.pss));
+        json_object_set_new(p, "uss", jint(mp->rollup.uss));
+        json_object_set_new(p, "swap", jint(mp->rollup.swap));
     }
-    json_object_set_new(r, "process", p);
+    return p;
+}
 
-    json_object_set_new(r, "tree", has_tree ? json_pack("{s:i, s:o, s:o}", "nproc", (int)ts.nproc,
-                                                        "rss", jint(ts.rss), "vms", jint(ts.vms))
-                                            : json_null());
+json_t *memreport_tree_json(const MemProcess *mp)
+{
+    const ProcTreeSample *ts = &mp->tree;
+    return mp->has_tree ? json_pack("{s:i, s:o, s:o}", "nproc", (int)ts->nproc, "rss", jint(ts->rss),
+                                    "vms", jint(ts->vms))
+                        : json_null();
+}
 
-    json_object_set_new(r, "limits",
-                        json_pack("{s:o, s:o, s:o, s:o, s:o}", "address_space",
-                                  limit_pair(&lim.as), "data", limit_pair(&lim.data),
-                                  "resident_set", limit_pair(&lim.rss), "locked_memory",
-                                  limit_pair(&lim.memlock), "stack", limit_pair(&lim.stack)));
+static json_t *limits_json(const ProcLimits *lim)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "address_space", limit_pair(&lim->as), "data",
+                     limit_pair(&lim->data), "resident_set", limit_pair(&lim->rss), "locked_memory",
+                     limit_pair(&lim->memlock), "stack", limit_pair(&lim->stack));
+}
 
-    const SysMeminfo *m = &sys.mem;
+static json_t *system_json(const SysMem *sys)
+{
+    const SysMeminfo *m = &sys->mem;
     json_t *s = json_pack(
         "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f}", "total", jint(m->total), "available",
         jint(m->available), "used", jint(m->used), "used_by_available", jint(m->used_by_available),
@@ -161,43 +198,47 @@ json_t *memreport_build(const char *root, int pid, int *err)
                                   jint(m->swap_used), "free", jint(m->swap_free), "percent",
                                   m->swap_percent));
     json_object_set_new(s, "overcommit_memory",
-                        sys.overcommit_memory >= 0 ? json_integer(sys.overcommit_memory)
-                                                   : json_null());
+                        sys->overcommit_memory >= 0 ? json_integer(sys->overcommit_memory)
+                                                    : json_null());
     json_object_set_new(s, "commit_limit", m->has_commit ? jint(m->commit_limit) : json_null());
     json_object_set_new(s, "committed_as", m->has_commit ? jint(m->committed_as) : json_null());
     json_object_set_new(s, "max_map_count",
-                        sys.has_max_map_count ? jint(sys.max_map_count) : json_null());
+                        sys->has_max_map_count ? jint(sys->max_map_count) : json_null());
     json_t *psi = json_null();
-    if (sys.has_psi) {
+    if (sys->has_psi) {
         psi = json_object();
-        json_object_set_new(psi, "some", sys.psi.has_some ? psi_line(&sys.psi.some) : json_null());
-        json_object_set_new(psi, "full", sys.psi.has_full ? psi_line(&sys.psi.full) : json_null());
+        json_object_set_new(psi, "some", sys->psi.has_some ? psi_line(&sys->psi.some) : json_null());
+        json_object_set_new(psi, "full", sys->psi.has_full ? psi_line(&sys->psi.full) : json_null());
     }
     json_object_set_new(s, "psi", psi);
-    json_object_set_new(r, "system", s);
+    return s;
+}
 
-    if (cg.version == CGROUP_NONE) {
-        json_object_set_new(r, "cgroup", json_null());
-    } else {
-        json_t *c = json_pack(
-            "{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "version", (int)cg.version, "path",
-            cg.path, "dir", cg.dir, "limit", jlimit(cg.limit, CGROUP_NO_LIMIT), "effective_limit",
-            jlimit(cg.effective_limit, CGROUP_NO_LIMIT), "high", jlimit(cg.high, CGROUP_NO_LIMIT),
-            "usage", jint(cg.usage), "peak", cg.has_peak ? jint(cg.peak) : json_null());
-        json_object_set_new(c, "swap_usage", cg.has_swap ? jint(cg.swap_usage) : json_null());
-        json_object_set_new(c, "swap_limit", jlimit(cg.swap_limit, CGROUP_NO_LIMIT));
-        json_object_set_new(c, "oom", cg.has_events && cg.version == CGROUP_V2 ? jint(cg.oom)
-                                                                               : json_null());
-        json_object_set_new(c, "oom_kill", cg.has_events ? jint(cg.oom_kill) : json_null());
-        json_object_set_new(c, "failcnt", cg.version == CGROUP_V1 ? jint(cg.failcnt)
-                                                                 : json_null());
-        json_object_set_new(r, "cgroup", c);
-    }
+static json_t *cgroup_json(const CgroupMem *cg)
+{
+    if (cg->version == CGROUP_NONE)
+        return json_null();
+    json_t *c = json_pack(
+        "{s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "version", (int)cg->version, "path",
+        cg->path, "dir", cg->dir, "limit", jlimit(cg->limit, CGROUP_NO_LIMIT), "effective_limit",
+        jlimit(cg->effective_limit, CGROUP_NO_LIMIT), "high", jlimit(cg->high, CGROUP_NO_LIMIT),
+        "usage", jint(cg->usage), "peak", cg->has_peak ? jint(cg->peak) : json_null());
+    json_object_set_new(c, "swap_usage", cg->has_swap ? jint(cg->swap_usage) : json_null());
+    json_object_set_new(c, "swap_limit", jlimit(cg->swap_limit, CGROUP_NO_LIMIT));
+    json_object_set_new(c, "oom", cg->has_events && cg->version == CGROUP_V2 ? jint(cg->oom)
+                                                                             : json_null());
+    json_object_set_new(c, "oom_kill", cg->has_events ? jint(cg->oom_kill) : json_null());
+    json_object_set_new(c, "failcnt", cg->version == CGROUP_V1 ? jint(cg->failcnt) : json_null());
+    return c;
+}
 
+/* constraints, binding, verdict, sentence */
+static void add_headroom(json_t *r, const Headroom *hr)
+{
     json_t *cons = json_array();
     HeadroomVerdict worst = HEADROOM_OK;
     for (int i = 0; i < HEADROOM_N; i++) {
-        const HeadroomConstraint *c = &hr.c[i];
+        const HeadroomConstraint *c = &hr->c[i];
         if (!c->applies)
             continue;
         if (c->verdict > worst)
@@ -208,8 +249,8 @@ json_t *memreport_build(const char *root, int pid, int *err)
                             c->percent, "verdict", headroom_verdict_name(c->verdict)));
     }
     json_object_set_new(r, "constraints", cons);
-    if (hr.binding >= 0) {
-        const HeadroomConstraint *b = &hr.c[hr.binding];
+    if (hr->binding >= 0) {
+        const HeadroomConstraint *b = &hr->c[hr->binding];
         json_object_set_new(r, "binding",
                             json_pack("{s:s, s:s, s:s, s:f}", "name", b->name, "label", b->label,
                                       "verdict", headroom_verdict_name(b->verdict), "percent",
@@ -218,147 +259,218 @@ json_t *memreport_build(const char *root, int pid, int *err)
         json_object_set_new(r, "binding", json_null());
     }
     json_object_set_new(r, "verdict", json_string(headroom_verdict_name(worst)));
-    json_object_set_new(r, "sentence", json_string(hr.sentence));
-    rc = 0;
-error:
+    json_object_set_new(r, "sentence", json_string(hr->sentence));
+}
+
+/* ---- sections: the report as text, for every front end --------------------------------- */
+
+/* One section: {title, rows = [{label, value[, verdict]}]}, appended to `list`; returns its rows. */
+static json_t *section(json_t *list, const char *title)
+{
+    json_t *rows = json_array();
+    json_array_append_new(list, json_pack("{s:s, s:o}", "title", title, "rows", rows));
+    return rows;
+}
+
+static void row(json_t *rows, const char *label, const char *verdict, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void row(json_t *rows, const char *label, const char *verdict, const char *fmt, ...)
+{
+    StrBuf v = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    strbuf_vprintf(&v, fmt, ap);
+    va_end(ap);
+    json_t *r = json_pack("{s:s, s:s}", "label", label, "value", strbuf_cstr(&v));
+    if (verdict)
+        json_object_set_new(r, "verdict", json_string(verdict));
+    json_array_append_new(rows, r);
+    strbuf_destroy(&v);
+}
+
+/* Sizes as the report shows them everywhere: "4.7 GB", "155 MB", "12 kB". */
+typedef struct {
+    char s[32];
+} Size;
+
+static Size size_of(uint64_t b)
+{
+    Size z;
+    headroom_format_bytes(z.s, sizeof z.s, b);
+    return z;
+}
+
+static Size limit_of(uint64_t b, uint64_t none)
+{
+    Size z;
+    if (b == none)
+        snprintf(z.s, sizeof z.s, "unlimited");
+    else
+        headroom_format_bytes(z.s, sizeof z.s, b);
+    return z;
+}
+
+static void constraints_section(json_t *list, const Headroom *hr)
+{
+    json_t *rows = section(list, "Constraints");
+    for (int i = 0; i < HEADROOM_N; i++) {
+        const HeadroomConstraint *c = &hr->c[i];
+        if (!c->applies)
+            continue;
+        char used[32], lim[32];
+        if (c->kind == HEADROOM_MAP_COUNT) { /* a count, not bytes */
+            snprintf(used, sizeof used, "%llu", (unsigned long long)c->used);
+            snprintf(lim, sizeof lim, "%llu", (unsigned long long)c->limit);
+        } else {
+            headroom_format_bytes(used, sizeof used, c->used);
+            headroom_format_bytes(lim, sizeof lim, c->limit);
+        }
+        const char *v = headroom_verdict_name(c->verdict);
+        row(rows, c->name, v, "%-8s %5.1f%%  %s of %s (%s)", v, c->percent, used, lim, c->label);
+    }
+}
+
+static void process_section(json_t *list, const MemProcess *p)
+{
+    StrBuf title = STRBUF_INIT;
+    strbuf_printf(&title, "Process %d (%s)", p->pid, p->name ? p->name : "?");
+    json_t *rows = section(list, strbuf_cstr(&title));
+    strbuf_destroy(&title);
+    const ProcStatus *st = &p->status;
+    row(rows, "rss", NULL, "%s", size_of(p->statm.rss).s);
+    row(rows, "vms (VmSize)", NULL, "%s", size_of(p->statm.vms).s);
+    row(rows, "shared", NULL, "%s", size_of(p->statm.shared).s);
+    row(rows, "VmData", NULL, "%s", size_of(st->vm_data).s);
+    row(rows, "peak rss (VmHWM)", NULL, "%s", size_of(st->vm_hwm).s);
+    row(rows, "VmPeak", NULL, "%s", size_of(st->vm_peak).s);
+    row(rows, "swap (VmSwap)", NULL, "%s", size_of(st->vm_swap).s);
+    if (p->has_rollup) {
+        row(rows, "pss", NULL, "%s", size_of(p->rollup.pss).s);
+        row(rows, "uss", NULL, "%s", size_of(p->rollup.uss).s);
+    }
+    if (p->has_maps)
+        row(rows, "mappings", NULL, "%llu", (unsigned long long)p->map_count);
+    row(rows, "threads", NULL, "%d", st->threads);
+    if (p->has_tree)
+        row(rows, "tree", NULL, "%zu processes, rss %s, vms %s", p->tree.nproc, size_of(p->tree.rss).s,
+            size_of(p->tree.vms).s);
+}
+
+static void limits_section(json_t *list, const ProcLimits *l)
+{
+    json_t *rows = section(list, "Limits (soft / hard)");
+    const struct {
+        const char *name;
+        const ProcLimit *l;
+    } all[] = {{"address_space", &l->as}, {"data", &l->data}, {"resident_set", &l->rss},
+               {"locked_memory", &l->memlock}, {"stack", &l->stack}};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        row(rows, all[i].name, NULL, "%s / %s", limit_of(all[i].l->soft, PROCMEM_UNLIMITED).s,
+            limit_of(all[i].l->hard, PROCMEM_UNLIMITED).s);
+}
+
+static void system_section(json_t *list, const SysMem *sys)
+{
+    const SysMeminfo *m = &sys->mem;
+    json_t *rows = section(list, "System");
+    row(rows, "total", NULL, "%s", size_of(m->total).s);
+    row(rows, "available", NULL, "%s", size_of(m->available).s);
+    row(rows, "used", NULL, "%s (%.1f%%)", size_of(m->used).s, m->percent);
+    if (m->swap_total)
+        row(rows, "swap", NULL, "%s of %s (%.1f%%)", size_of(m->swap_used).s, size_of(m->swap_total).s,
+            m->swap_percent);
+    else
+        row(rows, "swap", NULL, "none");
+    if (sys->overcommit_memory >= 0)
+        row(rows, "overcommit_memory", NULL, "%d", sys->overcommit_memory);
+    if (m->has_commit)
+        row(rows, "committed", NULL, "%s of CommitLimit %s", size_of(m->committed_as).s,
+            size_of(m->commit_limit).s);
+    if (sys->has_psi && sys->psi.has_some)
+        row(rows, "pressure", NULL, "some avg10=%.2f avg60=%.2f", sys->psi.some.avg10, sys->psi.some.avg60);
+}
+
+static void cgroup_section(json_t *list, const CgroupMem *cg)
+{
+    if (cg->version == CGROUP_NONE) {
+        section(list, "cgroup: none readable");
+        return;
+    }
+    StrBuf title = STRBUF_INIT;
+    strbuf_printf(&title, "cgroup v%d %s", (int)cg->version, cg->path ? cg->path : "");
+    json_t *rows = section(list, strbuf_cstr(&title));
+    strbuf_destroy(&title);
+    row(rows, "usage", NULL, "%s", size_of(cg->usage).s);
+    row(rows, "limit", NULL, "%s", cg->effective_limit == CGROUP_NO_LIMIT
+                                       ? "none"
+                                       : size_of(cg->effective_limit).s);
+    if (cg->high != CGROUP_NO_LIMIT)
+        row(rows, "high", NULL, "%s", size_of(cg->high).s);
+    if (cg->has_peak)
+        row(rows, "peak", NULL, "%s", size_of(cg->peak).s);
+    if (cg->has_swap)
+        row(rows, "swap", NULL, "%s of %s", size_of(cg->swap_usage).s,
+            limit_of(cg->swap_limit, CGROUP_NO_LIMIT).s);
+    if (cg->has_events)
+        row(rows, "oom_kill", NULL, "%llu", (unsigned long long)cg->oom_kill);
+}
+
+static json_t *sections_json(const MemFacts *f)
+{
+    json_t *list = json_array();
+    constraints_section(list, &f->hr);
+    process_section(list, &f->proc);
+    limits_section(list, &f->limits);
+    system_section(list, &f->sys);
+    cgroup_section(list, &f->cg);
+    return list;
+}
+
+json_t *memreport_json(const MemFacts *f)
+{
+    json_t *r = json_object();
+    json_object_set_new(r, "pid", json_integer(f->proc.pid));
+    json_object_set_new(r, "name", f->proc.name ? json_string(f->proc.name) : json_null());
+    json_object_set_new(r, "process", memreport_process_json(&f->proc));
+    json_object_set_new(r, "tree", memreport_tree_json(&f->proc));
+    json_object_set_new(r, "limits", limits_json(&f->limits));
+    json_object_set_new(r, "system", system_json(&f->sys));
+    json_object_set_new(r, "cgroup", cgroup_json(&f->cg));
+    add_headroom(r, &f->hr);
+    json_object_set_new(r, "sections", sections_json(f));
+    return r;
+}
+
+json_t *memreport_build(const char *root, int pid, int *err)
+{
+    MemFacts f;
+    memreport_facts_init(&f);
+    int rc = memreport_read(root, pid, &f);
+    json_t *r = rc == 0 ? memreport_json(&f) : NULL;
     if (err)
         *err = rc;
-    cgroup_mem_destroy(&cg);
-    headroom_destroy(&hr);
-    proctree_sample_destroy(&ts);
+    memreport_facts_destroy(&f);
     return r;
 }
 
 /* ---- text ---------------------------------------------------------------------------- */
 
-static uint64_t get_u64(const json_t *o, const char *key, bool *present)
-{
-    json_t *v = json_object_get(o, key);
-    if (present)
-        *present = json_is_integer(v);
-    return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
-}
-
-static void put_size(StrBuf *sb, const char *label, const json_t *o, const char *key)
-{
-    bool present;
-    uint64_t v = get_u64(o, key, &present);
-    char b[32];
-    if (present)
-        headroom_format_bytes(b, sizeof b, v);
-    else
-        snprintf(b, sizeof b, "-");
-    strbuf_printf(sb, "  %-18s %s\n", label, b);
-}
-
 char *memreport_render_text(const json_t *r)
 {
     StrBuf sb = STRBUF_INIT;
-    char a[32], b[32];
     const json_t *name = json_object_get(r, "name");
     strbuf_printf(&sb, "pid %lld (%s): %s\n", (long long)json_integer_value(json_object_get(r, "pid")),
                   json_is_string(name) ? json_string_value(name) : "?",
                   json_string_value(json_object_get(r, "verdict")));
     strbuf_printf(&sb, "  %s\n", json_string_value(json_object_get(r, "sentence")));
-
-    const json_t *p = json_object_get(r, "process");
-    strbuf_puts(&sb, "process\n");
-    put_size(&sb, "rss", p, "rss");
-    put_size(&sb, "vms (VmSize)", p, "vms");
-    put_size(&sb, "shared", p, "shared");
-    put_size(&sb, "VmData", p, "vm_data");
-    put_size(&sb, "peak rss (VmHWM)", p, "vm_hwm");
-    put_size(&sb, "swap", p, "vm_swap");
-    if (json_object_get(p, "pss")) {
-        put_size(&sb, "pss", p, "pss");
-        put_size(&sb, "uss", p, "uss");
-    }
-    bool present;
-    uint64_t mc = get_u64(p, "map_count", &present);
-    if (present)
-        strbuf_printf(&sb, "  %-18s %llu\n", "mappings", (unsigned long long)mc);
-    strbuf_printf(&sb, "  %-18s %lld\n", "threads",
-                  (long long)json_integer_value(json_object_get(p, "threads")));
-    const json_t *t = json_object_get(r, "tree");
-    if (json_is_object(t)) {
-        headroom_format_bytes(a, sizeof a, get_u64(t, "rss", NULL));
-        headroom_format_bytes(b, sizeof b, get_u64(t, "vms", NULL));
-        strbuf_printf(&sb, "  %-18s %lld processes, rss %s, vms %s\n", "tree",
-                      (long long)get_u64(t, "nproc", NULL), a, b);
-    }
-
-    strbuf_puts(&sb, "constraints\n");
-    const json_t *cons = json_object_get(r, "constraints");
-    size_t i;
-    const json_t *c;
-    json_array_foreach(cons, i, c) {
-        const char *n = json_string_value(json_object_get(c, "name"));
-        uint64_t used = get_u64(c, "used", NULL), lim = get_u64(c, "limit", NULL);
-        if (strcmp(n, "max_map_count") == 0) {
-            snprintf(a, sizeof a, "%llu", (unsigned long long)used);
-            snprintf(b, sizeof b, "%llu", (unsigned long long)lim);
-        } else {
-            headroom_format_bytes(a, sizeof a, used);
-            headroom_format_bytes(b, sizeof b, lim);
-        }
-        strbuf_printf(&sb, "  %-14s %-8s %5.1f%%  %s of %s (%s)\n", n,
-                      json_string_value(json_object_get(c, "verdict")),
-                      json_real_value(json_object_get(c, "percent")), a, b,
-                      json_string_value(json_object_get(c, "label")));
-    }
-    strbuf_puts(&sb, "limits (soft)\n");
-    const json_t *lims = json_object_get(r, "limits");
-    const char *lk;
-    const json_t *lv;
-    json_object_foreach((json_t *)lims, lk, lv) {
-        const json_t *soft = json_object_get(lv, "soft");
-        if (json_is_integer(soft))
-            headroom_format_bytes(a, sizeof a, (uint64_t)json_integer_value(soft));
-        else
-            snprintf(a, sizeof a, "unlimited");
-        strbuf_printf(&sb, "  %-18s %s\n", lk, a);
-    }
-
-    const json_t *s = json_object_get(r, "system");
-    strbuf_puts(&sb, "system\n");
-    put_size(&sb, "total", s, "total");
-    put_size(&sb, "available", s, "available");
-    put_size(&sb, "used", s, "used");
-    const json_t *sw = json_object_get(s, "swap");
-    if (get_u64(sw, "total", NULL)) {
-        headroom_format_bytes(a, sizeof a, get_u64(sw, "used", NULL));
-        headroom_format_bytes(b, sizeof b, get_u64(sw, "total", NULL));
-        strbuf_printf(&sb, "  %-18s %s of %s\n", "swap", a, b);
-    } else {
-        strbuf_printf(&sb, "  %-18s none\n", "swap");
-    }
-    const json_t *oc = json_object_get(s, "overcommit_memory");
-    if (json_is_integer(oc))
-        strbuf_printf(&sb, "  %-18s %lld\n", "overcommit_memory", (long long)json_integer_value(oc));
-    const json_t *psi = json_object_get(s, "psi");
-    if (json_is_object(psi) && json_is_object(json_object_get(psi, "some")))
-        strbuf_printf(&sb, "  %-18s some avg10=%.2f avg60=%.2f\n", "pressure",
-                      json_real_value(json_object_get(json_object_get(psi, "some"), "avg10")),
-                      json_real_value(json_object_get(json_object_get(psi, "some"), "avg60")));
-
-    const json_t *cg = json_object_get(r, "cgroup");
-    if (json_is_object(cg)) {
-        strbuf_printf(&sb, "cgroup v%lld %s\n",
-                      (long long)json_integer_value(json_object_get(cg, "version")),
-                      json_string_value(json_object_get(cg, "path")));
-        put_size(&sb, "usage", cg, "usage");
-        const json_t *el = json_object_get(cg, "effective_limit");
-        if (json_is_integer(el))
-            put_size(&sb, "limit", cg, "effective_limit");
-        else
-            strbuf_printf(&sb, "  %-18s none\n", "limit");
-        if (json_is_integer(json_object_get(cg, "peak")))
-            put_size(&sb, "peak", cg, "peak");
-        const json_t *ok = json_object_get(cg, "oom_kill");
-        if (json_is_integer(ok))
-            strbuf_printf(&sb, "  %-18s %lld\n", "oom_kill", (long long)json_integer_value(ok));
-    } else {
-        strbuf_puts(&sb, "cgroup: none readable\n");
+    size_t i, k;
+    const json_t *s, *row;
+    json_array_foreach(json_object_get(r, "sections"), i, s) {
+        strbuf_printf(&sb, "%s\n", json_string_value(json_object_get(s, "title")));
+        json_array_foreach(json_object_get(s, "rows"), k, row)
+            strbuf_printf(&sb, MEMREPORT_ROW_FORMAT "\n", json_string_value(json_object_get(row, "label")),
+                          json_string_value(json_object_get(row, "value")));
     }
     return strbuf_detach(&sb);
 }

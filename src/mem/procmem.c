@@ -39,13 +39,20 @@ static uint64_t page_size(void)
     return ps;
 }
 
-/* Reads "ROOT/proc/PID/<name>" into sb. */
-static int read_pid_file(const char *root, int pid, const char *name, StrBuf *sb)
+int procmem_read_parsed(const char *root, ProcmemParseFn parse, void *out, const char *fmt, ...)
 {
-    StrBuf path = STRBUF_INIT;
-    procmem_path(&path, root, "/proc/%d/%s", pid, name);
-    int rc = procmem_read_file(path.data, sb);
+    StrBuf path = STRBUF_INIT, text = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    if (root && strcmp(root, "/") != 0)
+        strbuf_puts(&path, root);
+    strbuf_vprintf(&path, fmt, ap);
+    va_end(ap);
+    int rc = procmem_read_file(path.data, &text);
+    if (rc == 0)
+        rc = parse(strbuf_cstr(&text), out);
     strbuf_destroy(&path);
+    strbuf_destroy(&text);
     return rc;
 }
 
@@ -70,6 +77,95 @@ bool procmem_parse_u64(const char **p, uint64_t *out)
     return true;
 }
 
+/* ---- key tables ------------------------------------------------------------------- */
+
+static bool parse_limit_value(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (strncmp(s, "unlimited", 9) == 0) {
+        *out = PROCMEM_UNLIMITED;
+        *p = s + 9;
+        return true;
+    }
+    *p = s;
+    return procmem_parse_u64(p, out);
+}
+
+/* What follows `k`'s key on `line` (its value), or NULL when the line is not k's. */
+static const char *key_value(const char *line, const char *nl, const ProcmemKey *k)
+{
+    if (line[0] != k->key[0])
+        return NULL;
+    size_t kl = strlen(k->key);
+    if (strncmp(line, k->key, kl) != 0)
+        return NULL;
+    if (k->flags & PROCMEM_LIMIT) /* "Max address space     unlimited   unlimited   bytes" */
+        return line[kl] == ' ' || line[kl] == '\t' ? line + kl : NULL;
+    if (k->flags & PROCMEM_SUM) { /* a key prefix: "Private_Clean:" */
+        const char *colon = strchr(line, ':');
+        return colon && (!nl || colon < nl) && (size_t)(colon - line) > kl ? colon + 1 : NULL;
+    }
+    return line[kl] == ':' ? line + kl + 1 : NULL;
+}
+
+/* Stores the value at `v` in k's field of `out`. False when it does not parse. */
+static bool store_value(const char *v, const ProcmemKey *k, void *out)
+{
+    char *field = (char *)out + k->off;
+    if (k->flags & PROCMEM_LIMIT) {
+        ProcLimit l;
+        if (!parse_limit_value(&v, &l.soft) || !parse_limit_value(&v, &l.hard))
+            return false;
+        memcpy(field, &l, sizeof l);
+        return true;
+    }
+    uint64_t x;
+    if (!procmem_parse_u64(&v, &x))
+        return false;
+    if (k->flags & PROCMEM_KB)
+        x *= 1024;
+    if (k->flags & PROCMEM_INT) {
+        int i = (int)x;
+        memcpy(field, &i, sizeof i);
+    } else if (k->flags & PROCMEM_SUM) {
+        uint64_t sum;
+        memcpy(&sum, field, sizeof sum);
+        sum += x;
+        memcpy(field, &sum, sizeof sum);
+    } else {
+        memcpy(field, &x, sizeof x);
+    }
+    return true;
+}
+
+uint64_t procmem_parse_keys(const char *text, const ProcmemKey *keys, size_t nkeys, void *out)
+{
+    uint64_t found = 0;
+    for (const char *line = text; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        for (size_t i = 0; i < nkeys && i < 64; i++) {
+            const char *v = key_value(line, nl, &keys[i]);
+            if (!v)
+                continue;
+            if (store_value(v, &keys[i], out))
+                found |= 1ull << i;
+            break;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return found;
+}
+
+/* procmem_read_WHAT(root, pid, out): /proc/PID/FILE parsed by procmem_parse_WHAT. */
+#define PID_FILE_READER(what, Type, file)                                                         \
+    PROCMEM_PARSE_FN(parse_##what, procmem_parse_##what)                                          \
+    int procmem_read_##what(const char *root, int pid, Type *out)                                 \
+    {                                                                                             \
+        return procmem_read_parsed(root, parse_##what, out, "/proc/%d/" file, pid);               \
+    }
+
 /* ---- statm ------------------------------------------------------------------------- */
 
 int procmem_parse_statm(const char *text, uint64_t psz, ProcStatm *out)
@@ -89,193 +185,79 @@ int procmem_parse_statm(const char *text, uint64_t psz, ProcStatm *out)
     return 0;
 }
 
+static int parse_statm(const char *text, void *out)
+{
+    return procmem_parse_statm(text, page_size(), out);
+}
+
 int procmem_read_statm(const char *root, int pid, ProcStatm *out)
 {
-    StrBuf sb = STRBUF_INIT;
-    int rc = read_pid_file(root, pid, "statm", &sb);
-    if (rc < 0)
-        goto error;
-    rc = procmem_parse_statm(sb.data, page_size(), out);
-error:
-    strbuf_destroy(&sb);
-    return rc;
+    return procmem_read_parsed(root, parse_statm, out, "/proc/%d/statm", pid);
 }
 
 /* ---- status ------------------------------------------------------------------------ */
 
 int procmem_parse_status(const char *text, ProcStatus *out)
 {
-    static const struct {
-        const char *key;
-        size_t off;
-    } kb_keys[] = {
-        {"VmPeak:", offsetof(ProcStatus, vm_peak)},
-        {"VmSize:", offsetof(ProcStatus, vm_size)},
-        {"VmLck:", offsetof(ProcStatus, vm_lck)},
-        {"VmHWM:", offsetof(ProcStatus, vm_hwm)},
-        {"VmRSS:", offsetof(ProcStatus, vm_rss)},
-        {"RssAnon:", offsetof(ProcStatus, rss_anon)},
-        {"RssFile:", offsetof(ProcStatus, rss_file)},
-        {"RssShmem:", offsetof(ProcStatus, rss_shmem)},
-        {"VmData:", offsetof(ProcStatus, vm_data)},
-        {"VmStk:", offsetof(ProcStatus, vm_stk)},
-        {"VmSwap:", offsetof(ProcStatus, vm_swap)},
+    static const ProcmemKey keys[] = {
+        {"VmSize", offsetof(ProcStatus, vm_size), PROCMEM_KB}, /* first: bit 0 */
+        {"Pid", offsetof(ProcStatus, pid), PROCMEM_INT},
+        {"PPid", offsetof(ProcStatus, ppid), PROCMEM_INT},
+        {"Threads", offsetof(ProcStatus, threads), PROCMEM_INT},
+        {"VmPeak", offsetof(ProcStatus, vm_peak), PROCMEM_KB},
+        {"VmLck", offsetof(ProcStatus, vm_lck), PROCMEM_KB},
+        {"VmHWM", offsetof(ProcStatus, vm_hwm), PROCMEM_KB},
+        {"VmRSS", offsetof(ProcStatus, vm_rss), PROCMEM_KB},
+        {"RssAnon", offsetof(ProcStatus, rss_anon), PROCMEM_KB},
+        {"RssFile", offsetof(ProcStatus, rss_file), PROCMEM_KB},
+        {"RssShmem", offsetof(ProcStatus, rss_shmem), PROCMEM_KB},
+        {"VmData", offsetof(ProcStatus, vm_data), PROCMEM_KB},
+        {"VmStk", offsetof(ProcStatus, vm_stk), PROCMEM_KB},
+        {"VmSwap", offsetof(ProcStatus, vm_swap), PROCMEM_KB},
     };
     memset(out, 0, sizeof *out);
-    bool have_size = false;
-    for (const char *line = text; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        uint64_t v;
-        const char *p;
-        if (strncmp(line, "Pid:", 4) == 0) {
-            p = line + 4;
-            if (procmem_parse_u64(&p, &v))
-                out->pid = (int)v;
-        } else if (strncmp(line, "PPid:", 5) == 0) {
-            p = line + 5;
-            if (procmem_parse_u64(&p, &v))
-                out->ppid = (int)v;
-        } else if (strncmp(line, "Threads:", 8) == 0) {
-            p = line + 8;
-            if (procmem_parse_u64(&p, &v))
-                out->threads = (int)v;
-        } else if (line[0] == 'V' || line[0] == 'R') {
-            for (size_t i = 0; i < sizeof kb_keys / sizeof kb_keys[0]; i++) {
-                size_t kl = strlen(kb_keys[i].key);
-                if (strncmp(line, kb_keys[i].key, kl) != 0)
-                    continue;
-                p = line + kl;
-                if (procmem_parse_u64(&p, &v)) {
-                    *(uint64_t *)((char *)out + kb_keys[i].off) = v * 1024;
-                    if (kb_keys[i].off == offsetof(ProcStatus, vm_size))
-                        have_size = true;
-                }
-                break;
-            }
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    return have_size ? 0 : -EINVAL;
+    uint64_t found = procmem_parse_keys(text, keys, sizeof keys / sizeof keys[0], out);
+    return found & 1 ? 0 : -EINVAL;
 }
 
-int procmem_read_status(const char *root, int pid, ProcStatus *out)
-{
-    StrBuf sb = STRBUF_INIT;
-    int rc = read_pid_file(root, pid, "status", &sb);
-    if (rc < 0)
-        goto error;
-    rc = procmem_parse_status(sb.data, out);
-error:
-    strbuf_destroy(&sb);
-    return rc;
-}
+PID_FILE_READER(status, ProcStatus, "status")
 
 /* ---- limits ------------------------------------------------------------------------ */
 
-static bool parse_limit_value(const char **p, uint64_t *out)
-{
-    const char *s = *p;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (strncmp(s, "unlimited", 9) == 0) {
-        *out = PROCMEM_UNLIMITED;
-        *p = s + 9;
-        return true;
-    }
-    *p = s;
-    return procmem_parse_u64(p, out);
-}
-
 int procmem_parse_limits(const char *text, ProcLimits *out)
 {
-    static const struct {
-        const char *key;
-        size_t off;
-    } rows[] = {
-        {"Max address space", offsetof(ProcLimits, as)},
-        {"Max data size", offsetof(ProcLimits, data)},
-        {"Max resident set", offsetof(ProcLimits, rss)},
-        {"Max locked memory", offsetof(ProcLimits, memlock)},
-        {"Max stack size", offsetof(ProcLimits, stack)},
+    static const ProcmemKey keys[] = {
+        {"Max address space", offsetof(ProcLimits, as), PROCMEM_LIMIT}, /* first: bit 0 */
+        {"Max data size", offsetof(ProcLimits, data), PROCMEM_LIMIT},
+        {"Max resident set", offsetof(ProcLimits, rss), PROCMEM_LIMIT},
+        {"Max locked memory", offsetof(ProcLimits, memlock), PROCMEM_LIMIT},
+        {"Max stack size", offsetof(ProcLimits, stack), PROCMEM_LIMIT},
     };
     ProcLimit unl = {PROCMEM_UNLIMITED, PROCMEM_UNLIMITED};
     out->as = out->data = out->rss = out->memlock = out->stack = unl;
-    bool have_as = false;
-    for (const char *line = text; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-            size_t kl = strlen(rows[i].key);
-            if (strncmp(line, rows[i].key, kl) != 0 || (line[kl] != ' ' && line[kl] != '\t'))
-                continue;
-            const char *p = line + kl;
-            ProcLimit l;
-            if (parse_limit_value(&p, &l.soft) && parse_limit_value(&p, &l.hard)) {
-                *(ProcLimit *)((char *)out + rows[i].off) = l;
-                if (i == 0)
-                    have_as = true;
-            }
-            break;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    return have_as ? 0 : -EINVAL;
+    uint64_t found = procmem_parse_keys(text, keys, sizeof keys / sizeof keys[0], out);
+    return found & 1 ? 0 : -EINVAL;
 }
 
-int procmem_read_limits(const char *root, int pid, ProcLimits *out)
-{
-    StrBuf sb = STRBUF_INIT;
-    int rc = read_pid_file(root, pid, "limits", &sb);
-    if (rc < 0)
-        goto error;
-    rc = procmem_parse_limits(sb.data, out);
-error:
-    strbuf_destroy(&sb);
-    return rc;
-}
+PID_FILE_READER(limits, ProcLimits, "limits")
 
 /* ---- smaps_rollup ------------------------------------------------------------------ */
 
 int procmem_parse_rollup(const char *text, ProcRollup *out)
 {
+    static const ProcmemKey keys[] = {
+        {"Rss", offsetof(ProcRollup, rss), PROCMEM_KB},
+        {"Pss", offsetof(ProcRollup, pss), PROCMEM_KB},
+        {"Swap", offsetof(ProcRollup, swap), PROCMEM_KB},
+        {"SwapPss", offsetof(ProcRollup, swap_pss), PROCMEM_KB},
+        {"Private_", offsetof(ProcRollup, uss), PROCMEM_KB | PROCMEM_SUM},
+    };
     memset(out, 0, sizeof *out);
-    bool any = false;
-    for (const char *line = text; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        const char *colon = strchr(line, ':');
-        if (colon && (!nl || colon < nl)) {
-            size_t kl = (size_t)(colon - line);
-            const char *p = colon + 1;
-            uint64_t v;
-            if (procmem_parse_u64(&p, &v)) {
-                v *= 1024;
-                if (kl == 3 && strncmp(line, "Rss", 3) == 0)
-                    out->rss = v, any = true;
-                else if (kl == 3 && strncmp(line, "Pss", 3) == 0)
-                    out->pss = v, any = true;
-                else if (kl == 4 && strncmp(line, "Swap", 4) == 0)
-                    out->swap = v;
-                else if (kl == 7 && strncmp(line, "SwapPss", 7) == 0)
-                    out->swap_pss = v;
-                else if (kl > 8 && strncmp(line, "Private_", 8) == 0)
-                    out->uss += v;
-            }
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    return any ? 0 : -EINVAL;
+    uint64_t found = procmem_parse_keys(text, keys, sizeof keys / sizeof keys[0], out);
+    return found & 3 ? 0 : -EINVAL; /* Rss or Pss */
 }
 
-int procmem_read_rollup(const char *root, int pid, ProcRollup *out)
-{
-    StrBuf sb = STRBUF_INIT;
-    int rc = read_pid_file(root, pid, "smaps_rollup", &sb);
-    if (rc < 0)
-        goto error;
-    rc = procmem_parse_rollup(sb.data, out);
-error:
-    strbuf_destroy(&sb);
-    return rc;
-}
+PID_FILE_READER(rollup, ProcRollup, "smaps_rollup")
 
 /* ---- maps count -------------------------------------------------------------------- */
 
@@ -333,19 +315,26 @@ error:
 
 /* ---- stat ------------------------------------------------------------------- */
 
-int procmem_parse_stat_ppid(const char *text, int *ppid)
+/* Where field 4 (ppid) of /proc/PID/stat text starts: after the last ')' (comm may hold
+ * spaces and ')') and the state letter (field 3). NULL when the text is not stat's. */
+static const char *stat_after_state(const char *text)
 {
     const char *rp = strrchr(text, ')');
     if (!rp)
-        return -EINVAL;
+        return NULL;
     const char *p = rp + 1;
     while (*p == ' ')
         p++;
     if (!*p || *p == '\n')
-        return -EINVAL;
-    p++; /* state letter */
+        return NULL;
+    return p + 1;
+}
+
+int procmem_parse_stat_ppid(const char *text, int *ppid)
+{
+    const char *p = stat_after_state(text);
     uint64_t v;
-    if (!procmem_parse_u64(&p, &v))
+    if (!p || !procmem_parse_u64(&p, &v))
         return -EINVAL;
     *ppid = (int)v;
     return 0;
@@ -353,15 +342,9 @@ int procmem_parse_stat_ppid(const char *text, int *ppid)
 
 int procmem_parse_stat_start(const char *text, uint64_t *start)
 {
-    const char *rp = strrchr(text, ')');
-    if (!rp)
+    const char *p = stat_after_state(text);
+    if (!p)
         return -EINVAL;
-    const char *p = rp + 1;
-    while (*p == ' ')
-        p++;
-    if (!*p || *p == '\n')
-        return -EINVAL;
-    p++; /* state letter (field 3) */
     uint64_t v = 0;
     for (int field = 4; field <= 22; field++) {
         while (*p == ' ')

@@ -74,6 +74,37 @@ int procmem_read_map_count(const char *root, int pid, uint64_t *out);
 /* Parses an unsigned decimal at *p (leading blanks skipped), advancing *p past it. */
 bool procmem_parse_u64(const char **p, uint64_t *out);
 
+/* Reads the file ROOT + printf(fmt, ...) and parses its text with `parse` into `out`.
+ * 0, the read's negative errno, or the parser's result. */
+typedef int (*ProcmemParseFn)(const char *text, void *out);
+/* Defines `static int name(const char *text, void *out)`, the ProcmemParseFn of the typed
+ * parser `parse` (int parse(const char *text, T *out)). */
+#define PROCMEM_PARSE_FN(name, parse)                                                             \
+    static int name(const char *text, void *out)                                                  \
+    {                                                                                             \
+        return parse(text, out);                                                                  \
+    }
+int procmem_read_parsed(const char *root, ProcmemParseFn parse, void *out, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* One row of a key table: the line of `key` fills the field at offset `off` of the caller's
+ * struct. Lines are "Key: value" (/proc/PID/status, smaps_rollup, /proc/meminfo): the key is
+ * exactly the text before ':' and the value a decimal after blanks; with PROCMEM_LIMIT the
+ * /proc/PID/limits row "Key<blanks>soft<blanks>hard" ("unlimited": PROCMEM_UNLIMITED). */
+typedef struct {
+    const char *key;
+    size_t off;
+    unsigned flags;
+} ProcmemKey;
+#define PROCMEM_KB 1u    /* the value is in kB: stored in bytes */
+#define PROCMEM_INT 2u   /* the field is an int (else a uint64_t) */
+#define PROCMEM_SUM 4u   /* `key` is a prefix: every matching line adds to the field */
+#define PROCMEM_LIMIT 8u /* a limits row: the field is a ProcLimit */
+/* Fills the fields of `out` from the lines of `text` (fields of missing lines are left as
+ * they are; a line whose value does not parse is skipped). Returns a bit mask: bit i is set
+ * when keys[i] was found with a value (at most 64 keys). */
+uint64_t procmem_parse_keys(const char *text, const ProcmemKey *keys, size_t nkeys, void *out);
+
 /* ppid from the text of /proc/PID/stat (comm may hold spaces and ')'). */
 int procmem_parse_stat_ppid(const char *text, int *ppid);
 /* starttime (field 22: clock ticks after boot) from the text of /proc/PID/stat: with the

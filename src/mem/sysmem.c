@@ -16,36 +16,25 @@ static double round1(double x)
 
 int sysmem_parse_meminfo(const char *text, SysMeminfo *out)
 {
-    static const char *const keys[] = {
-        "MemTotal",     "MemFree",    "MemAvailable", "Buffers",      "Cached",
-        "SReclaimable", "Shmem",      "Active",       "Inactive",     "Slab",
-        "SwapTotal",    "SwapFree",   "CommitLimit",  "Committed_AS", "HugePages_Total",
-        "HugePages_Free", "HugePages_Rsvd", "Hugepagesize",
-    };
     enum { TOTAL, FREE, AVAIL, BUFFERS, CACHED, SRECL, SHMEM, ACTIVE, INACTIVE, SLAB,
            SWTOTAL, SWFREE, CLIMIT, CAS, HPT, HPF, HPR, HPSZ, NKEYS };
+#define KB(i, name) [i] = {name, (i) * sizeof(uint64_t), PROCMEM_KB}
+#define COUNT(i, name) [i] = {name, (i) * sizeof(uint64_t), 0}
+    static const ProcmemKey keys[NKEYS] = {
+        KB(TOTAL, "MemTotal"),         KB(FREE, "MemFree"),       KB(AVAIL, "MemAvailable"),
+        KB(BUFFERS, "Buffers"),        KB(CACHED, "Cached"),      KB(SRECL, "SReclaimable"),
+        KB(SHMEM, "Shmem"),            KB(ACTIVE, "Active"),      KB(INACTIVE, "Inactive"),
+        KB(SLAB, "Slab"),              KB(SWTOTAL, "SwapTotal"),  KB(SWFREE, "SwapFree"),
+        KB(CLIMIT, "CommitLimit"),     KB(CAS, "Committed_AS"),   COUNT(HPT, "HugePages_Total"),
+        COUNT(HPF, "HugePages_Free"),  COUNT(HPR, "HugePages_Rsvd"), KB(HPSZ, "Hugepagesize"),
+    };
+#undef KB
+#undef COUNT
     uint64_t v[NKEYS] = {0};
-    bool have[NKEYS] = {false};
-    for (const char *line = text; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        const char *colon = strchr(line, ':');
-        if (colon && (!nl || colon < nl)) {
-            size_t kl = (size_t)(colon - line);
-            for (int i = 0; i < NKEYS; i++) {
-                if (strlen(keys[i]) != kl || strncmp(line, keys[i], kl) != 0)
-                    continue;
-                char *end;
-                unsigned long long x = strtoull(colon + 1, &end, 10);
-                if (end != colon + 1) {
-                    bool is_count = (i == HPT || i == HPF || i == HPR);
-                    v[i] = is_count ? (uint64_t)x : (uint64_t)x * 1024;
-                    have[i] = true;
-                }
-                break;
-            }
-        }
-        line = nl ? nl + 1 : NULL;
-    }
+    uint64_t found = procmem_parse_keys(text, keys, NKEYS, v);
+    bool have[NKEYS];
+    for (int i = 0; i < NKEYS; i++)
+        have[i] = found & (1ull << i);
     if (!have[TOTAL] || !have[FREE])
         return -EINVAL;
     memset(out, 0, sizeof *out);
@@ -87,25 +76,11 @@ int sysmem_parse_meminfo(const char *text, SysMeminfo *out)
     return 0;
 }
 
-static int read_rel(const char *root, const char *rel, StrBuf *sb)
-{
-    StrBuf path = STRBUF_INIT;
-    procmem_path(&path, root, "%s", rel);
-    int rc = procmem_read_file(path.data, sb);
-    strbuf_destroy(&path);
-    return rc;
-}
+PROCMEM_PARSE_FN(parse_meminfo, sysmem_parse_meminfo)
 
 int sysmem_read_meminfo(const char *root, SysMeminfo *out)
 {
-    StrBuf sb = STRBUF_INIT;
-    int rc = read_rel(root, "/proc/meminfo", &sb);
-    if (rc < 0)
-        goto error;
-    rc = sysmem_parse_meminfo(sb.data, out);
-error:
-    strbuf_destroy(&sb);
-    return rc;
+    return procmem_read_parsed(root, parse_meminfo, out, "/proc/meminfo");
 }
 
 static bool parse_psi_line(const char *s, SysPsiLine *l)
@@ -139,35 +114,28 @@ int sysmem_parse_psi(const char *text, SysPsi *out)
     return out->has_some || out->has_full ? 0 : -EINVAL;
 }
 
+PROCMEM_PARSE_FN(parse_psi, sysmem_parse_psi)
+
 int sysmem_read_psi(const char *root, SysPsi *out)
 {
-    StrBuf sb = STRBUF_INIT;
-    int rc = read_rel(root, "/proc/pressure/memory", &sb);
-    if (rc < 0)
-        goto error;
-    rc = sysmem_parse_psi(sb.data, out);
-error:
-    strbuf_destroy(&sb);
-    return rc;
+    return procmem_read_parsed(root, parse_psi, out, "/proc/pressure/memory");
+}
+
+/* A file holding one number (/proc/sys/vm/...). */
+static int parse_number(const char *text, void *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || errno)
+        return -EINVAL;
+    *(uint64_t *)out = v;
+    return 0;
 }
 
 static int read_u64_rel(const char *root, const char *rel, uint64_t *out)
 {
-    StrBuf sb = STRBUF_INIT;
-    int rc = read_rel(root, rel, &sb);
-    if (rc < 0)
-        goto error;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(sb.data, &end, 10);
-    if (end == sb.data || errno) {
-        rc = -EINVAL;
-        goto error;
-    }
-    *out = v;
-error:
-    strbuf_destroy(&sb);
-    return rc;
+    return procmem_read_parsed(root, parse_number, out, "%s", rel);
 }
 
 int sysmem_read(const char *root, SysMem *out)

@@ -6,22 +6,17 @@
 #include <string.h>
 
 #include "base/strbuf.h"
-#include "base/textclean.h"
+#include "parse/termline.h"
 
 #define MAX_WORKERS 64
 
 enum { PHASE_HEADER, PHASE_RUNNING, PHASE_REPORT };
 
 struct Progress {
-    /* current line: first HEAD bytes, last TAIL bytes (ring), total length */
-    char head[PROGRESS_LINE_HEAD];
-    size_t head_len;
-    char tail[PROGRESS_LINE_TAIL];
-    size_t tail_pos; /* next write index in the ring */
-    unsigned long long line_len;
-    size_t partial_checked; /* head_len at the last start-of-test check of a partial line */
+    TermLine *own_lines;    /* progress_feed()'s framing (NULL until used) */
+    size_t partial_checked; /* length at the last start-of-test check of a partial line */
     bool partial_started;   /* the partial line already produced its start */
-    char line[PROGRESS_LINE_HEAD + PROGRESS_LINE_TAIL + 1]; /* assembled complete line */
+    char line[TERMLINE_HEAD + TERMLINE_TAIL + 1]; /* the line being parsed (cleaned in place) */
 
     int phase;
     bool xdist;
@@ -36,7 +31,6 @@ struct Progress {
     size_t nfinished, capfinished, dropped;
 
     bool changed;
-    unsigned long long fed, skipped;
 };
 
 static const char *const status_names[] = {"PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL", "XPASS"};
@@ -82,16 +76,13 @@ void progress_free(Progress *p)
     progress_results_free(p->finished, p->nfinished);
     free(p->fin.text);
     free(p->rootdir);
+    free(p->own_lines);
     free(p);
 }
 
 /* ---- small string helpers (all on explicit lengths; lines may hold NUL bytes) ---- */
 
-static bool starts(const char *s, size_t n, const char *pfx)
-{
-    size_t k = strlen(pfx);
-    return n >= k && memcmp(s, pfx, k) == 0;
-}
+#define starts termline_starts
 
 static size_t rtrim(const char *s, size_t n)
 {
@@ -541,69 +532,52 @@ static bool parse_xdist_result(Progress *p, const char *s, size_t n)
     return true;
 }
 
-static void handle_line(Progress *p, char *s, size_t n)
+/* ---- one line, by phase ---- */
+
+/* A `===` fill line: the final summary, the start of the report sections, or a header. True
+ * when the line is dealt with. */
+static bool handle_fill_line(Progress *p, char *s, size_t n)
 {
-    /* drop colours (`--color=yes`) and any other control sequence a test printed, in place:
-     * node ids and the summary line from here on are shown to the user */
-    n = textclean(s, n, TEXTCLEAN_KEEP_CR);
-    /* keep what follows the last CR (a tty redraw) */
-    for (size_t i = n; i-- > 0;)
-        if (s[i] == '\r' && i + 1 < n) {
-            memmove(s, s + i + 1, n - i - 1);
-            n -= i + 1;
-            break;
-        }
-    n = rtrim(s, n);
-    if (!n)
-        return;
-
-    if (s[0] == '[' && parse_xdist_result(p, s, n))
-        return;
-
-    if (s[0] == '=' && s[n - 1] == '=') {
-        size_t a = 0, b = n;
-        while (a < b && (s[a] == '=' || s[a] == ' '))
-            a++;
-        while (b > a && (s[b - 1] == '=' || s[b - 1] == ' '))
-            b--;
-        if (b > a && parse_final(p, s + a, b - a))
-            return;
-        if (b > a && p->phase != PHASE_HEADER && (p->xdist || p->nrunning == 0)) {
-            p->phase = PHASE_REPORT; /* ERRORS / FAILURES / short test summary info ... */
-            return;
-        }
-        if (p->phase == PHASE_HEADER)
-            return; /* "test session starts" */
+    size_t a = 0, b = n;
+    while (a < b && (s[a] == '=' || s[a] == ' '))
+        a++;
+    while (b > a && (s[b - 1] == '=' || s[b - 1] == ' '))
+        b--;
+    if (b > a && parse_final(p, s + a, b - a))
+        return true;
+    if (b > a && p->phase != PHASE_HEADER && (p->xdist || p->nrunning == 0)) {
+        p->phase = PHASE_REPORT; /* ERRORS / FAILURES / short test summary info ... */
+        return true;
     }
+    return p->phase == PHASE_HEADER; /* "test session starts" */
+}
 
-    if (p->phase == PHASE_HEADER) {
-        if (starts(s, n, "rootdir: ")) {
-            size_t e = n;
-            static const char *const tails[] = {", configfile: ", ", inifile: ", ", testpaths: "};
-            for (size_t k = 0; k < 3; k++) {
-                const char *t = memmem(s + 9, n - 9, tails[k], strlen(tails[k]));
-                if (t && (size_t)(t - s) < e)
-                    e = (size_t)(t - s);
-            }
-            free(p->rootdir);
-            p->rootdir = dup_utf8(s + 9, e - 9);
-            p->changed = true;
-            return;
+/* Before the tests: rootdir, the collection count, xdist's workers. True when dealt with. */
+static bool handle_header(Progress *p, const char *s, size_t n)
+{
+    if (starts(s, n, "rootdir: ")) {
+        size_t e = n;
+        static const char *const tails[] = {", configfile: ", ", inifile: ", ", testpaths: "};
+        for (size_t k = 0; k < 3; k++) {
+            const char *t = memmem(s + 9, n - 9, tails[k], strlen(tails[k]));
+            if (t && (size_t)(t - s) < e)
+                e = (size_t)(t - s);
         }
-        if (starts(s, n, "collect") && parse_collected(p, s, n)) {
-            p->phase = PHASE_RUNNING;
-            return;
-        }
-        if (parse_xdist_header(p, s, n))
-            return;
+        free(p->rootdir);
+        p->rootdir = dup_utf8(s + 9, e - 9);
+        p->changed = true;
+        return true;
     }
-
-    if (p->phase == PHASE_REPORT) {
-        if (!p->fin.seen)
-            parse_final(p, s, n); /* -q: no `=` fill */
-        return;
+    if (starts(s, n, "collect") && parse_collected(p, s, n)) {
+        p->phase = PHASE_RUNNING;
+        return true;
     }
+    return parse_xdist_header(p, s, n);
+}
 
+/* `NODEID[ STATUS[ (reason)]]` (serial -v), or a bare status ending the running test's line. */
+static void handle_test_line(Progress *p, char *s, size_t n)
+{
     int pct = -1;
     long cnt = -1, tot = -1;
     bool has_suffix = strip_progress_suffix(s, &n, &pct, &cnt, &tot);
@@ -655,95 +629,65 @@ static void handle_line(Progress *p, char *s, size_t n)
     }
 }
 
-static void line_reset(Progress *p)
+void progress_line(Progress *p, const char *line, size_t n)
 {
-    p->head_len = 0;
-    p->tail_pos = 0;
-    p->line_len = 0;
     p->partial_checked = 0;
     p->partial_started = false;
-}
-
-static void line_append(Progress *p, const char *s, size_t n)
-{
-    if (p->head_len < PROGRESS_LINE_HEAD) {
-        size_t k = PROGRESS_LINE_HEAD - p->head_len;
-        if (k > n)
-            k = n;
-        memcpy(p->head + p->head_len, s, k);
-        p->head_len += k;
-    }
-    if (p->line_len + n > PROGRESS_LINE_HEAD) {
-        /* bytes past the head go to the tail ring; only the last TAIL of them matter */
-        size_t skip = p->line_len >= PROGRESS_LINE_HEAD ? 0 : (size_t)(PROGRESS_LINE_HEAD - p->line_len);
-        const char *t = s + skip;
-        size_t tn = n - skip;
-        if (tn > PROGRESS_LINE_TAIL) {
-            t += tn - PROGRESS_LINE_TAIL;
-            tn = PROGRESS_LINE_TAIL;
-        }
-        for (size_t i = 0; i < tn; i++) {
-            p->tail[p->tail_pos] = t[i];
-            p->tail_pos = (p->tail_pos + 1) % PROGRESS_LINE_TAIL;
-        }
-    }
-    p->line_len += n;
-}
-
-static void line_end(Progress *p)
-{
-    size_t n = p->head_len;
-    memcpy(p->line, p->head, n);
-    if (p->line_len > PROGRESS_LINE_HEAD) {
-        unsigned long long extra = p->line_len - PROGRESS_LINE_HEAD;
-        size_t tn = extra < PROGRESS_LINE_TAIL ? (size_t)extra : PROGRESS_LINE_TAIL;
-        size_t start = (p->tail_pos + PROGRESS_LINE_TAIL - tn) % PROGRESS_LINE_TAIL;
-        for (size_t i = 0; i < tn; i++)
-            p->line[n++] = p->tail[(start + i) % PROGRESS_LINE_TAIL];
-        p->skipped += extra - tn;
-    }
+    memcpy(p->line, line, n);
     p->line[n] = '\0';
-    handle_line(p, p->line, n);
-    line_reset(p);
+    char *s = p->line;
+    /* drop colours (`--color=yes`) and any other control sequence a test printed, and all but
+     * a tty redraw's last state: node ids and the summary line from here on are shown */
+    n = termline_clean(s, n, TERMLINE_REDRAW);
+    if (!n)
+        return;
+    if (s[0] == '[' && parse_xdist_result(p, s, n))
+        return;
+    if (s[0] == '=' && s[n - 1] == '=' && handle_fill_line(p, s, n))
+        return;
+    if (p->phase == PHASE_HEADER && handle_header(p, s, n))
+        return;
+    if (p->phase == PHASE_REPORT) {
+        if (!p->fin.seen)
+            parse_final(p, s, n); /* -q: no `=` fill */
+        return;
+    }
+    handle_test_line(p, s, n);
 }
 
 /* Serial -v writes `NODEID ` at test start and the rest of the line only at its end: detect the
  * start on the partial line so "current test" is known while it runs. */
-static void check_partial(Progress *p)
+void progress_partial(Progress *p, const char *head, size_t n)
 {
-    if (p->partial_started || p->phase == PHASE_REPORT || p->head_len == p->partial_checked ||
-        p->line_len > PROGRESS_LINE_HEAD)
+    if (!head || p->partial_started || p->phase == PHASE_REPORT || n == p->partial_checked)
         return;
-    p->partial_checked = p->head_len;
-    if (p->head[0] == '[' || p->head[0] == '=')
+    p->partial_checked = n;
+    if (head[0] == '[' || head[0] == '=')
         return;
-    size_t idl = nodeid_prefix(p->head, p->head_len, true);
+    size_t idl = nodeid_prefix(head, n, true);
     if (idl) {
         p->partial_started = true;
-        start_test(p, p->head, idl);
+        start_test(p, head, idl);
     }
+}
+
+static void on_own_line(void *ud, const char *line, size_t n)
+{
+    progress_line(ud, line, n);
 }
 
 void progress_feed(Progress *p, const char *buf, size_t len)
 {
-    p->fed += len;
-    while (len) {
-        const char *nl = memchr(buf, '\n', len);
-        size_t k = nl ? (size_t)(nl - buf) : len;
-        line_append(p, buf, k);
-        if (!nl)
-            break;
-        line_end(p);
-        buf += k + 1;
-        len -= k + 1;
-    }
-    check_partial(p);
+    termline_feed_own(&p->own_lines, buf, len, on_own_line, p);
+    size_t n = 0;
+    const char *head = termline_partial(p->own_lines, &n);
+    progress_partial(p, head, n);
 }
 
 void progress_finish(Progress *p)
 {
-    if (p->line_len)
-        line_end(p);
+    if (p->own_lines)
+        termline_finish(p->own_lines, on_own_line, p);
 }
 
 const ProgressCounts *progress_counts(const Progress *p) { return &p->c; }
@@ -783,5 +727,8 @@ size_t progress_take_finished(Progress *p, ProgressResult **out, size_t *dropped
     return n;
 }
 
-unsigned long long progress_bytes_fed(const Progress *p) { return p->fed; }
-unsigned long long progress_bytes_skipped(const Progress *p) { return p->skipped; }
+unsigned long long progress_bytes_fed(const Progress *p) { return p->own_lines ? p->own_lines->fed : 0; }
+unsigned long long progress_bytes_skipped(const Progress *p)
+{
+    return p->own_lines ? p->own_lines->skipped : 0;
+}

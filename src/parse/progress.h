@@ -2,8 +2,10 @@
  *
  * Owns the parse state of one run: counters, percent, the test(s) running now, total collected,
  * rootdir, the final summary line, and the list of tests finished since the caller last asked.
- * Knows nothing of libuv: the caller feeds whatever chunks it reads (any split, including
- * mid-line and mid-UTF-8) and polls `progress_take_changed()` when it wants to push (it throttles).
+ * Knows nothing of libuv: the caller hands it the lines of a TermLine (termline.h: progress_line,
+ * and progress_partial for the line still coming) or feeds whatever chunks it reads
+ * (progress_feed: any split, including mid-line and mid-UTF-8) and polls
+ * `progress_take_changed()` when it wants to push (it throttles).
  *
  * Formats understood (pytest 7.2 .. 9, checked against real 7.2.1 output):
  *   serial -v: `NODEID ` at test start, `STATUS[ (reason)]  [ 42%]` (or `[ 3/28]`, or nothing
@@ -14,8 +16,8 @@
  *   headers:   `rootdir: PATH[, configfile: X]`, `collected N items[ / M deselected / K selected]`,
  *              `gw0 [N] / gw1 [N]`, `N workers [M items]`; final `= 1 failed, 2 passed in 0.05s =`.
  *
- * Memory is bounded whatever the input: of one line it keeps the first PROGRESS_LINE_HEAD bytes
- * and the last PROGRESS_LINE_TAIL bytes (so a status after 100 MB of `-s` output is still seen);
+ * Memory is bounded whatever the input: of one line it sees the first PROGRESS_LINE_HEAD bytes
+ * and the last PROGRESS_LINE_TAIL bytes (termline.h) (so a status after 100 MB of `-s` output is still seen);
  * the list of finished tests holds at most PROGRESS_MAX_FINISHED entries between two
  * `progress_take_finished()` calls (older ones are dropped and counted); counters never lose. */
 #ifndef PYTESTMON_PROGRESS_H
@@ -24,8 +26,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PROGRESS_LINE_HEAD 4096
-#define PROGRESS_LINE_TAIL 512
+#include "parse/termline.h"
+
+#define PROGRESS_LINE_HEAD TERMLINE_HEAD
+#define PROGRESS_LINE_TAIL TERMLINE_TAIL
 #define PROGRESS_MAX_FINISHED 4096
 #define PROGRESS_MAX_RUNNING 256
 
@@ -70,9 +74,16 @@ typedef struct Progress Progress;
 Progress *progress_new(void);
 void progress_free(Progress *p);
 
-/* Feed len bytes of pytest stdout+stderr. Never fails; data is copied as needed. */
+/* One complete line from a TermLine (raw: cleaned here, on a copy). */
+void progress_line(Progress *p, const char *line, size_t n);
+/* The line still coming (termline_partial(); NULL when it is past its head): a serial -v
+ * `NODEID ` is the start of that test. */
+void progress_partial(Progress *p, const char *head, size_t n);
+
+/* Or, for a caller that feeds only this parser: len bytes of pytest stdout+stderr, framed by
+ * a TermLine of the Progress's own. Never fails; data is copied as needed. */
 void progress_feed(Progress *p, const char *buf, size_t len);
-/* End of stream: parse a last line that had no newline. */
+/* End of stream for progress_feed(): parse a last line that had no newline. */
 void progress_finish(Progress *p);
 
 /* Borrowed until the next feed/finish/free. */
@@ -92,7 +103,8 @@ bool progress_take_changed(Progress *p);
 size_t progress_take_finished(Progress *p, ProgressResult **out, size_t *dropped);
 void progress_results_free(ProgressResult *r, size_t n);
 
-/* Total bytes fed, and bytes of over-long lines that were not retained (for diagnostics). */
+/* Total bytes given to progress_feed(), and bytes of over-long lines it did not retain (for
+ * diagnostics; 0 when lines come through progress_line()). */
 unsigned long long progress_bytes_fed(const Progress *p);
 unsigned long long progress_bytes_skipped(const Progress *p);
 

@@ -7,11 +7,11 @@
 #include <string.h>
 
 #include "base/strbuf.h"
-#include "base/textclean.h"
+#include "parse/termline.h"
 
 struct Summary {
-    char line[SUMMARY_LINE_MAX + 1];
-    size_t line_len;      /* retained bytes of the current line */
+    TermLine *own_lines;  /* summary_feed()'s framing (NULL until used) */
+    char line[SUMMARY_LINE_MAX + 1]; /* the line being parsed (cleaned in place) */
     bool in_section;
     SummaryRecord *recs;
     size_t nrecs, caprecs, dropped;
@@ -32,14 +32,11 @@ void summary_free(Summary *s)
         free(s->recs[i].file);
     }
     free(s->recs);
+    free(s->own_lines);
     free(s);
 }
 
-static bool starts(const char *s, size_t n, const char *pfx)
-{
-    size_t k = strlen(pfx);
-    return n >= k && memcmp(s, pfx, k) == 0;
-}
+#define starts termline_starts
 
 static void add_record(Summary *s, SummaryKind kind, const char *id, size_t idn, const char *msg,
                        size_t msgn)
@@ -58,12 +55,14 @@ static void add_record(Summary *s, SummaryKind kind, const char *id, size_t idn,
                                           xstrndup(id, fn), 0};
 }
 
-static void handle_line(Summary *s, char *l, size_t n)
+void summary_line(Summary *s, const char *line, size_t n)
 {
+    if (n > SUMMARY_LINE_MAX)
+        n = SUMMARY_LINE_MAX; /* the head of a long line */
+    memcpy(s->line, line, n);
+    char *l = s->line;
     /* --color=yes, and whatever control sequences a test message holds: the message is shown */
-    n = textclean(l, n, 0);
-    while (n && l[n - 1] == ' ')
-        n--;
+    n = termline_clean(l, n, 0);
     if (!n)
         return;
     if (l[0] == '=' && l[n - 1] == '=') {
@@ -107,29 +106,20 @@ static void handle_line(Summary *s, char *l, size_t n)
     add_record(s, kind, r, idn, msg, msgn);
 }
 
+static void on_own_line(void *ud, const char *line, size_t n)
+{
+    summary_line(ud, line, n);
+}
+
 void summary_feed(Summary *s, const char *buf, size_t len)
 {
-    while (len) {
-        const char *nl = memchr(buf, '\n', len);
-        size_t k = nl ? (size_t)(nl - buf) : len;
-        size_t room = SUMMARY_LINE_MAX - s->line_len;
-        size_t c = k < room ? k : room;
-        memcpy(s->line + s->line_len, buf, c);
-        s->line_len += c;
-        if (!nl)
-            break;
-        handle_line(s, s->line, s->line_len);
-        s->line_len = 0;
-        buf += k + 1;
-        len -= k + 1;
-    }
+    termline_feed_own(&s->own_lines, buf, len, on_own_line, s);
 }
 
 void summary_finish(Summary *s)
 {
-    if (s->line_len)
-        handle_line(s, s->line, s->line_len);
-    s->line_len = 0;
+    if (s->own_lines)
+        termline_finish(s->own_lines, on_own_line, s);
 }
 
 size_t summary_records(const Summary *s, const SummaryRecord **out)

@@ -4,15 +4,18 @@
  *     ERROR nodeid - message
  *     ERROR path                     (collection error: no "::", no message)
  * Only lines inside the `=== short test summary info ===` section count (so `-s` output that
- * happens to start with FAILED is ignored). Fed chunk-wise (any split); memory is bounded: a line
- * keeps its first SUMMARY_LINE_MAX bytes, at most SUMMARY_MAX_RECORDS records are kept.
+ * happens to start with FAILED is ignored). Fed the lines of a TermLine (termline.h: summary_line)
+ * or chunk-wise (summary_feed: any split); memory is bounded: of a line it reads the first
+ * SUMMARY_LINE_MAX bytes, at most SUMMARY_MAX_RECORDS records are kept.
  * Knows nothing of libuv; summary_locate()/summary_find_def_line() read test files. */
 #ifndef PYTESTMON_SUMMARY_H
 #define PYTESTMON_SUMMARY_H
 
 #include <stddef.h>
 
-#define SUMMARY_LINE_MAX 4096
+#include "parse/termline.h"
+
+#define SUMMARY_LINE_MAX TERMLINE_HEAD
 #define SUMMARY_MAX_RECORDS 10000
 
 typedef enum { SUMMARY_FAILED, SUMMARY_ERROR } SummaryKind;
@@ -29,6 +32,9 @@ typedef struct Summary Summary;
 
 Summary *summary_new(void);
 void summary_free(Summary *s);
+/* One complete line from a TermLine (raw: cleaned here, on a copy). */
+void summary_line(Summary *s, const char *line, size_t n);
+/* Or, for a caller that feeds only this parser: chunks, framed by a TermLine of its own. */
 void summary_feed(Summary *s, const char *buf, size_t len);
 void summary_finish(Summary *s);            /* end of stream: parse a last unterminated line */
 

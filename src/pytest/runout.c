@@ -27,6 +27,7 @@ void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path)
     o->progress = progress_new();
     o->summary = summary_new();
     o->seen_failed = json_object();
+    termline_init(&o->lines);
     runlog_open(&o->log, log_path, RUNOUT_LOG_HEAD, RUNOUT_LOG_TAIL);
 }
 
@@ -83,6 +84,14 @@ bool runout_saw_enomem(const RunOutput *o)
     return o->saw_enomem;
 }
 
+/* One line of pytest's stdout, to both line parsers. */
+static void on_line(void *ud, const char *line, size_t n)
+{
+    RunOutput *o = ud;
+    progress_line(o->progress, line, n);
+    summary_line(o->summary, line, n);
+}
+
 void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
 {
     watch_enomem(o, data, len);
@@ -94,8 +103,10 @@ void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
         return;
     }
     o->bytes_out += len;
-    progress_feed(o->progress, data, len);
-    summary_feed(o->summary, data, len);
+    termline_feed(&o->lines, data, len, on_line, o);
+    size_t n = 0;
+    const char *head = termline_partial(&o->lines, &n);
+    progress_partial(o->progress, head, n);
     remember_failed(o);
 }
 
@@ -194,7 +205,7 @@ static const char *status_for_exit(int64_t code)
 }
 
 /* "3 failed, 120 passed, 2 skipped in 2.14s", pytest's own order and words. */
-static char *summary_line(json_t *counts, double seconds)
+static char *counts_line(json_t *counts, double seconds)
 {
     static const char *const order[][2] = {{"failed", "failed"},   {"passed", "passed"},
                                            {"skipped", "skipped"}, {"deselected", "deselected"},
@@ -461,8 +472,7 @@ static void summary_sentence(StrBuf *sb, const RunFacts *f, const char *status, 
 
 json_t *runout_result(RunOutput *o, const RunFacts *f)
 {
-    progress_finish(o->progress);
-    summary_finish(o->summary);
+    termline_finish(&o->lines, on_line, o);
     remember_failed(o);
     size_t err_len = 0, tail_len = 0;
     char *err_text = tail_read(&o->err_tail, &err_len);
@@ -546,7 +556,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
         json_object_set_new(r, "exit_code", json_integer(f->exit_status));
         json_object_set_new(r, "exit_meaning", json_string(runout_exit_meaning(f->exit_status)));
     }
-    char *line = summary_line(counts, seconds);
+    char *line = counts_line(counts, seconds);
     StrBuf summary = STRBUF_INIT;
     summary_sentence(&summary, f, status, error, line, any_counted(counts), seconds);
     json_object_set_new(r, "summary", display_cstring(strbuf_cstr(&summary), 0, TEXTCLEAN_MESSAGE_MAX));

@@ -17,10 +17,12 @@
 #include "pytest/runlog.h"
 #include "parse/summary.h"
 #include "parse/tail.h"
+#include "parse/termline.h"
 
 typedef struct {
     Tail tail;            /* stdout+stderr interleaved as read */
     Tail err_tail;        /* stderr alone: usage errors and crashes are told there */
+    TermLine lines;       /* stdout cut into lines, for both parsers */
     Progress *progress;
     Summary *summary;
     RunLog log;           /* the full output, bounded to its head and tail */

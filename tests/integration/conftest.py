@@ -259,6 +259,60 @@ def wait_for_fixture():
     return wait_for
 
 
+def record_finished(nv):
+    """From now on every PytestFinished appends the run's id to _G.fired (the plugin's own
+    handlers still run: this only watches). Returns nv."""
+    nv.exec_lua("""
+        _G.fired = {}
+        vim.api.nvim_create_autocmd('User', { pattern = 'PytestFinished',
+          callback = function() table.insert(_G.fired, require('pytest').last().run_id) end })
+    """)
+    return nv
+
+
+def setup_editor(nv, python=None):
+    """The plugin set up with `python` (default: the interpreter of the tests' pytest runs),
+    finished runs recorded (record_finished). Returns nv."""
+    nv.exec_lua("require('pytest').setup({ python = ... })", python or TEST_PYTHON)
+    return record_finished(nv)
+
+
+@pytest.fixture
+def ed(nvim):
+    """The `nvim` fixture set up for runs (setup_editor)."""
+    return setup_editor(nvim)
+
+
+def fired(nv):
+    """How many runs finished since record_finished()."""
+    return nv.exec_lua("return #_G.fired")
+
+
+def wait_finished(nv, command, timeout=60):
+    """Runs the Ex `command` and waits until one more run has finished."""
+    before = fired(nv)
+    nv.command(command)
+    wait_for(nv, f"#_G.fired > {before}", timeout=timeout)
+
+
+def coprocesses(nv):
+    """The live `pytestmon --rpc` children of the editor."""
+    out = []
+    for p in psutil.Process(nv.call("getpid")).children():
+        try:
+            if p.cmdline()[1:2] == ["--rpc"] and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+def run_and_wait(nv, command, timeout=60):
+    """wait_finished(), then the result of the latest run."""
+    wait_finished(nv, command, timeout)
+    return nv.exec_lua("return require('pytest').last()")
+
+
 def get_notes(nv):
     """Notifications shown so far: list of {msg, level}."""
     return nv.exec_lua("return _G.__notes")

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from conftest import FIXTURES_DIR, TEST_PYTHON, start_nvim, stop_nvim, wait_for
+from conftest import FIXTURES_DIR, TEST_PYTHON, get_notes, start_nvim, stop_nvim, wait_for
 from dapclient import DapClient, stop_at_breakpoint
 from test_rpc_protocol import Peer
 
@@ -72,7 +72,7 @@ def debug_at(nv, line, scope=""):
 
 
 def notes(nv):
-    return [n["msg"] for n in nv.exec_lua("return _G.__notes")]
+    return [n["msg"] for n in get_notes(nv)]
 
 
 def wait_note(nv, pattern, timeout=60):

@@ -100,24 +100,17 @@ def test_counts_are_pytests_own(args):
 
 # ---- in the editor: the quickfix list of :PytestRun, :PytestFile, :PytestNearest ---------------
 
-from conftest import wait_for  # noqa: E402
+from conftest import record_finished, wait_finished, wait_for  # noqa: E402
 
 
 @pytest.fixture
 def ed(nvim):
-    nvim.exec_lua("""
-        _G.fired = 0
-        vim.api.nvim_create_autocmd('User', { pattern = 'PytestFinished',
-          callback = function() _G.fired = _G.fired + 1 end })
-    """)
-    return nvim
+    return record_finished(nvim)  # set up by run_in(), with the args of each case
 
 
 def run_in(ed, command, opts):
     ed.exec_lua("local py, args = ... require('pytest').setup({ python = py, args = args })", PYTHON, opts)
-    before = ed.exec_lua("return _G.fired")
-    ed.command(command)
-    wait_for(ed, f"_G.fired > {before}", timeout=120)
+    wait_finished(ed, command, timeout=120)
     return ed.exec_lua("""
         local out = {}
         for _, it in ipairs(vim.fn.getqflist()) do
@@ -164,7 +157,7 @@ def test_run_file_nearest_in_the_editor(ed, reference, opts):
 
 def finished_note(ed, command, before_fired):
     ed.command(command)
-    wait_for(ed, f"_G.fired > {before_fired}", timeout=60)
+    wait_for(ed, f"#_G.fired > {before_fired}", timeout=60)
     return ed.exec_lua("return _G.__notes[#_G.__notes].msg")
 
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import BIN, PROJ_FAIL, dispatch, finished_payload, make_project, wait_for
+from conftest import BIN, PROJ_FAIL, dispatch, finished_payload, make_project, run_and_wait, setup_editor, wait_for
 
 PYTHON = "/usr/bin/python3"
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")
@@ -22,20 +22,7 @@ needs_bin = pytest.mark.skipif(not os.access(BIN, os.X_OK), reason=f"co-process 
 
 @pytest.fixture
 def ed(nvim):
-    nvim.exec_lua("require('pytest').setup({ python = ... })", PYTHON)
-    nvim.exec_lua("""
-        _G.fired = 0
-        vim.api.nvim_create_autocmd('User', { pattern = 'PytestFinished',
-          callback = function() _G.fired = _G.fired + 1 end })
-    """)
-    return nvim
-
-
-def run_and_wait(nv, command, timeout=60):
-    before = nv.exec_lua("return _G.fired")
-    nv.command(command)
-    wait_for(nv, f"_G.fired > {before}", timeout=timeout)
-    return nv.exec_lua("return require('pytest').last()")
+    return setup_editor(nvim, PYTHON)  # the system interpreter, whatever TEST_PYTHON says
 
 
 def shown(nv):

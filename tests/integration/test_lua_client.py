@@ -11,7 +11,8 @@ import time
 import psutil
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, TEST_PYTHON, make_project, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, TEST_PYTHON, coprocesses, make_project, run_and_wait, wait_for
+from conftest import get_notes as notes
 
 PYTHON = TEST_PYTHON
 PROJ_PASS = os.path.join(FIXTURES_DIR, "proj_pass")
@@ -20,42 +21,15 @@ needs_bin = pytest.mark.skipif(not os.access(BIN, os.X_OK), reason=f"co-process 
 
 
 @pytest.fixture
-def ed(nvim):
-    """The `nvim` fixture with a known interpreter and a record of `started` payloads and of
-    finished runs (the real handlers still run: this only watches)."""
-    nvim.exec_lua("require('pytest').setup({ python = ... })", PYTHON)
-    nvim.exec_lua("""
-        _G.started, _G.fired = {}, {}
+def ed(ed):
+    """conftest's `ed`, and a record of the `started` payloads."""
+    ed.exec_lua("""
+        _G.started = {}
         local h = require('pytest.events').handlers
         local orig = h.started
         h.started = function(p) table.insert(_G.started, p) return orig(p) end
-        vim.api.nvim_create_autocmd('User', { pattern = 'PytestFinished',
-          callback = function() table.insert(_G.fired, require('pytest').last().run_id) end })
     """)
-    return nvim
-
-
-def run_and_wait(nv, command, timeout=60):
-    before = nv.exec_lua("return #_G.fired")
-    nv.command(command)
-    wait_for(nv, f"#_G.fired > {before}", timeout=timeout)
-    return nv.exec_lua("return require('pytest').last()")
-
-
-def notes(nv):
-    return nv.exec_lua("return _G.__notes")
-
-
-def coprocesses(nv):
-    """The live `pytestmon --rpc` children of the editor."""
-    out = []
-    for p in psutil.Process(nv.call("getpid")).children():
-        try:
-            if p.cmdline()[1:2] == ["--rpc"] and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except psutil.Error:
-            pass
-    return out
+    return ed
 
 
 def memlog(log_dir):
@@ -98,6 +72,8 @@ def test_configure_sent_first(ed, log_dir):
     assert rep["pid"] == editor_pid  # `mem` without a pid reports the configured editor_pid
     roles = {p["role"]: p for p in rep["processes"]}
     assert roles["editor"]["pid"] == editor_pid
+    # the report's own process is read once: the editor's row is the same reading
+    assert roles["editor"]["process"] == rep["process"] and roles["editor"]["tree"] == rep["tree"]
     co = coprocesses(ed)
     assert len(co) == 1 and roles["co-process"]["pid"] == co[0].pid
     assert "pytest" not in roles  # nothing runs
@@ -424,3 +400,13 @@ def test_unanswered_request_is_reported_not_waited_for(ed):
     # The late answer is dropped quietly; the co-process serves on.
     assert ed.exec_lua("return require('pytest.client').call('ping')") == "pong"
     assert len(notes(ed)) == 1
+
+
+def test_every_event_of_the_table_has_a_handler(nvim):
+    """Each event the co-process may push (its event table, `--rpc-events`) is dispatched to a
+    handler of pytest.events: none is dropped as unknown."""
+    import subprocess
+    out = subprocess.run([BIN, "--rpc-events"], capture_output=True, text=True, timeout=10).stdout
+    names = [line.split("`")[1] for line in out.splitlines()]
+    handled = nvim.exec_lua("local t = {} for k in pairs(require('pytest.events').handlers) do t[#t + 1] = k end return t")
+    assert names and set(names) <= set(handled), sorted(set(names) - set(handled))

@@ -6,22 +6,14 @@ import time
 
 import psutil
 
-from conftest import FIXTURES_DIR, NVIM, TEST_PYTHON, start_nvim, stop_nvim, wait_for
+from conftest import FIXTURES_DIR, NVIM, TEST_PYTHON, coprocesses, setup_editor, start_nvim, stop_nvim, wait_for
 
 PYTHON = TEST_PYTHON
 
 
 def setup_plugin(nv, cwd):
-    nv.exec_lua("require('pytest').setup({python = ...})", PYTHON)
+    setup_editor(nv, PYTHON)
     nv.command("cd " + cwd)
-
-
-def coprocess(nv):
-    pid = nv.call("getpid")
-    for p in psutil.Process(pid).children():
-        if p.cmdline()[1:2] == ["--rpc"]:
-            return p
-    return None
 
 
 def test_editor_killed_mid_run_ends_pytest_and_the_coprocess():
@@ -31,8 +23,7 @@ def test_editor_killed_mid_run_ends_pytest_and_the_coprocess():
     # Wait until pytest runs the hanging test (progress names it).
     wait_for(nv, "(require('pytest.state').progress or {}).current ~= nil "
                  "and require('pytest.state').progress.current:find('test_hang') ~= nil", timeout=30)
-    co = coprocess(nv)
-    assert co is not None
+    [co] = coprocesses(nv)
     tree = [co] + co.children(recursive=True)
     assert len(tree) >= 2, "pytest should be running under the co-process"
     editor = psutil.Process(nv.call("getpid"))

@@ -12,7 +12,7 @@ import msgpack
 import psutil
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, make_project
+from conftest import FIXTURES_DIR, make_project
 from test_rpc_protocol import Peer
 
 PYTHON = "/usr/bin/python3"
@@ -29,10 +29,7 @@ class EnvPeer(Peer):
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-        self.proc = subprocess.Popen([BIN, "--rpc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env, preexec_fn=limit)
-        self.unpacker = msgpack.Unpacker(raw=False)
-        self.pending = []
+        super().__init__(env=env, preexec_fn=limit)
 
     def ping(self, msgid, timeout=10):
         self.request(msgid, "ping", [])

@@ -16,11 +16,12 @@ PYTHON = TEST_PYTHON
 
 
 class Peer:
-    def __init__(self):
+    def __init__(self, env=None, preexec_fn=None):
         self.proc = subprocess.Popen([BIN, "--rpc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
         self.unpacker = msgpack.Unpacker(raw=False)
         self.pending = []
+        self.seen_events = []  # (name, payload) of every event taken by event()
 
     def send(self, data):
         self.proc.stdin.write(data)
@@ -51,6 +52,7 @@ class Peer:
 
     def event(self, name, timeout=30):
         m = self.next_message(timeout, lambda m: m[0] == 2 and m[1] == "nvim_exec_lua" and m[2][1][0] == name)
+        self.seen_events.append((name, m[2][1][1]))
         return m[2][1][1]
 
     def close(self):
@@ -313,3 +315,74 @@ def test_hacking_md_lists_the_method_table():
     names = [line.split("`")[1] for line in table.stdout.splitlines()]
     assert names == ["ping", "version", "configure", "run", "resolve", "watch", "unwatch", "saved", "cancel",
                      "mem", "history", "history_get", "debug_config", "debug_listen", "coverage_file", "call"]
+
+
+def event_table():
+    """{name: (all fields, required fields)} from `pytestmon --rpc-events`."""
+    out = subprocess.run([BIN, "--rpc-events"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0
+    table = {}
+    for line in out.stdout.splitlines():
+        name = line.split("`")[1]
+        fields = [f.strip() for f in line.split("{", 1)[1].split("}", 1)[0].split(",")]
+        table[name] = ({f.rstrip("?") for f in fields}, {f for f in fields if not f.endswith("?")})
+    return out.stdout, table
+
+
+def test_hacking_md_lists_the_event_table():
+    """HACKING.md's list of events is the co-process's event table, line for line."""
+    text, table = event_table()
+    hacking = open(os.path.join(os.path.dirname(FIXTURES_DIR), "..", "HACKING.md"), encoding="utf-8").read()
+    section = hacking.split("<!-- rpc-events -->\n", 1)[1].split("<!-- /rpc-events -->", 1)[0]
+    assert section == text
+    assert list(table)[:5] == ["started", "progress", "finished", "status", "error"]
+    assert {"reply", "watch", "debug", "coverage"} <= set(table)
+
+
+def test_event_payloads_follow_the_event_table(tmp_path):
+    """A session that makes the co-process push each kind of event: every payload has the
+    required fields of its row and no field the table does not name."""
+    _, table = event_table()
+    p = Peer()
+    try:
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("")
+        p.request(1, "configure", [{"log_dir": str(blocker / "logs")}])   # refused: `error`
+        assert p.response(1)[3] is True
+        slow = os.path.join(FIXTURES_DIR, "proj_slow")
+        p.request(2, "run", [{"cwd": slow, "python": PYTHON, "timeout_ms": 1500}])  # progress, timed out
+        run_id = p.response(2)[3]
+        while p.event("finished", timeout=60)["run_id"] != run_id:
+            pass
+        p.send(msgpack.packb([2, "call", [7, "ping", []]]))              # `reply`
+        watched = os.path.join(FIXTURES_DIR, "proj_watch")
+        p.request(3, "watch", [{"cwd": watched, "python": PYTHON}])
+        assert p.response(3)[3]["root"] == watched
+        assert p.event("watch", timeout=60)
+        while p.event("watch", timeout=60)["state"] != "ready":
+            pass
+        p.request(4, "unwatch", [])
+        debug = os.path.join(FIXTURES_DIR, "proj_debug")
+        p.request(5, "debug_config", [{"cwd": debug, "file": os.path.join(debug, "test_debug.py"),
+                                       "python": PYTHON}])
+        assert isinstance(p.response(5)[3], int)
+        p.event("debug", timeout=60)
+        cov = os.path.join(FIXTURES_DIR, "proj_cov")
+        p.request(6, "run", [{"cwd": cov, "python": PYTHON, "coverage": 1}])
+        run_id = p.response(6)[3]
+        while p.event("finished", timeout=60)["run_id"] != run_id:
+            pass
+        p.request(8, "ping", [])
+        p.response(8)
+        events = [(m[2][1][0], m[2][1][1]) for m in p.pending if m[0] == 2 and m[1] == "nvim_exec_lua"]
+        events += p.seen_events
+    finally:
+        p.close()
+    assert p.proc.stderr.read().decode().count("is not in EVENTS[]") == 0
+    seen = {name for name, _ in events}
+    assert {"started", "progress", "finished", "status", "error", "reply", "watch", "debug"} <= seen, seen
+    for name, payload in events:
+        assert name in table, name
+        allowed, required = table[name]
+        assert required <= set(payload), (name, sorted(required - set(payload)))
+        assert set(payload) <= allowed, (name, sorted(set(payload) - allowed))

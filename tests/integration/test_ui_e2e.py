@@ -6,29 +6,11 @@ import time
 
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, TEST_PYTHON, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, TEST_PYTHON, run_and_wait, wait_for
 
 PYTHON = TEST_PYTHON
 
 pytestmark = pytest.mark.skipif(not os.access(BIN, os.X_OK), reason=f"co-process {BIN} not built")
-
-
-@pytest.fixture
-def ed(nvim):
-    nvim.exec_lua("require('pytest').setup({ python = ... })", PYTHON)
-    nvim.exec_lua("""
-        _G.fired = {}
-        vim.api.nvim_create_autocmd('User', { pattern = 'PytestFinished',
-          callback = function() table.insert(_G.fired, require('pytest').last().run_id) end })
-    """)
-    return nvim
-
-
-def run_and_wait(nv, command, timeout=60):
-    before = nv.exec_lua("return #_G.fired")
-    nv.command(command)
-    wait_for(nv, f"#_G.fired > {before}", timeout=timeout)
-    return nv.exec_lua("return require('pytest').last()")
 
 
 def qf_items(nv):

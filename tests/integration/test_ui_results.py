@@ -1,9 +1,11 @@
 """What the user sees when a run finishes: quickfix list, diagnostics, notification, autocmds,
 statusline. Events are delivered through the real entry point (`pytest.events`.dispatch), the
 way the co-process sends them."""
+import json
 import os
+import subprocess
 
-from conftest import PROJ_FAIL, dispatch, finished_payload, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, dispatch, finished_payload, wait_for
 
 ERROR, WARN, INFO = 4, 3, 2
 
@@ -130,6 +132,24 @@ def test_diagnostics_in_open_and_later_opened_buffers(nvim, lua):
     assert lua("return #vim.diagnostic.get(nil, { namespace = require('pytest.results').ns })") == 0
     nvim.command("edit " + os.path.join(PROJ_FAIL, "test_basic.py"))
     assert lua("return #vim.diagnostic.get(0, { namespace = require('pytest.results').ns })") == 0
+
+
+def test_crash_site_is_decided_once_for_quickfix_and_diagnostics(nvim, lua):
+    """A crash site given relative to the root that is the failure's own place: neither the
+    quickfix list nor the diagnostics add a second entry for it (the diagnostics compared the
+    relative path with the absolute one and did); one elsewhere gets one of each."""
+    p = finished_payload()
+    p["failures"] = [dict(p["failures"][0], crash_file="test_basic.py", crash_line=12),
+                     dict(p["failures"][1], crash_file="helpers/calc.py", crash_line=3)]
+    nvim.command("edit " + os.path.join(PROJ_FAIL, "test_basic.py"))
+    dispatch(nvim, "finished", p)
+    items = qf(lua)["items"]
+    assert [(it["lnum"], it["type"]) for it in items] == [(12, "E"), (17, "E"), (3, "I")]
+    diags = lua("return vim.diagnostic.get(0, { namespace = require('pytest.results').ns })")
+    assert sorted((d["lnum"], d["severity"]) for d in diags) == [(11, 1), (16, 1)]
+    nvim.command("edit " + os.path.join(PROJ_FAIL, "helpers", "calc.py"))
+    diags = lua("return vim.diagnostic.get(0, { namespace = require('pytest.results').ns })")
+    assert [(d["lnum"], d["severity"]) for d in diags] == [(2, 3)]
 
 
 def test_diagnostics_option_off(nvim, lua):
@@ -330,6 +350,12 @@ MEM_REPORT = {
                    "last": 40 * 2**20, "growing": False},
               ]},
     "memlog_path": "/tmp/logs/memory.jsonl",
+    "sections": [
+        {"title": "Constraints", "rows": [
+            {"label": "cgroup", "value": "near      95.0%  950 MB of 1000 MB (cgroup memory)", "verdict": "near"}]},
+        {"title": "Limits (soft / hard)", "rows": [{"label": "address_space", "value": "unlimited / unlimited"}]},
+        {"title": "cgroup v2 /user.slice", "rows": [{"label": "usage", "value": "950 MB"}]},
+    ],
 }
 
 
@@ -374,6 +400,23 @@ def test_memory_render(nvim, lua):
     assert "Peak RSS across history" in text
     assert "#7" in text and "#6" in text
     assert "unlimited" in text
+
+
+def test_memory_render_shows_the_coprocess_sections_as_the_cli_prints_them(nvim, lua):
+    """One rendering of the report: :PytestMemory lists the co-process's `sections` line for
+    line as `pytestmon mem` prints them (same labels, same sizes), highlighted by verdict."""
+    root = os.path.join(FIXTURES_DIR, "proc", "seed-rlimit-as")
+    cli = [BIN, "mem", "--root", root, "--pid", "4242"]
+    text = subprocess.run(cli, capture_output=True, text=True, check=True, timeout=30).stdout
+    report = json.loads(subprocess.run(cli + ["--json"], capture_output=True, text=True, check=True,
+                                       timeout=30).stdout)
+    lines, hl = lua("local l, hl = require('pytest.memory').render(..., nil, nil, {}) return { l, hl }", report)
+    start = lines.index("Constraints")
+    assert [l for l in lines[start:] if l != ""] == text.splitlines()[2:]
+    assert "  address_space      1.0 GB / 1.0 GB" in lines
+    exceeded = [l for l in lines if l.startswith("  RLIMIT_AS ")]
+    assert [lines.index(exceeded[0]), "PytestFailed"] in hl
+    assert [start, "PytestTitle"] in hl
 
 
 def test_memory_render_sparse_report(nvim, lua):

@@ -12,19 +12,10 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "mem/cgroup.h"
 
-static char fixture_buf[4096];
-
-static const char *fixture(const char *scenario)
-{
-    const char *src = getenv("PYTESTMON_SRCDIR");
-    snprintf(fixture_buf, sizeof fixture_buf, "%s/tests/fixtures/proc/%s", src ? src : ".",
-             scenario);
-    return fixture_buf;
-}
-
-#define MIB (1024ULL * 1024)
 
 static void test_parse_proc_cgroup(void **state)
 {

@@ -14,17 +14,9 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "mem/procmem.h"
-
-static char fixture_buf[4096];
-
-static const char *fixture(const char *scenario)
-{
-    const char *src = getenv("PYTESTMON_SRCDIR");
-    snprintf(fixture_buf, sizeof fixture_buf, "%s/tests/fixtures/proc/%s", src ? src : ".",
-             scenario);
-    return fixture_buf;
-}
 
 static const uint64_t PS = 4096;
 
@@ -155,6 +147,60 @@ static void test_parse_stat_start(void **state)
     assert_int_equal(procmem_parse_stat_start("garbage", &start), -EINVAL);
 }
 
+typedef struct {
+    uint64_t a, kb, sum;
+    int i;
+    ProcLimit lim;
+} KeyOut;
+
+/* The key table: exact keys before ':', kB, int fields, prefix sums, limits rows, the found
+ * mask; a line whose value does not parse is skipped. */
+static void test_parse_keys(void **state)
+{
+    (void)state;
+    static const ProcmemKey keys[] = {
+        {"A", offsetof(KeyOut, a), 0},
+        {"Kb", offsetof(KeyOut, kb), PROCMEM_KB},
+        {"Priv_", offsetof(KeyOut, sum), PROCMEM_KB | PROCMEM_SUM},
+        {"Int", offsetof(KeyOut, i), PROCMEM_INT},
+        {"Max x", offsetof(KeyOut, lim), PROCMEM_LIMIT},
+    };
+    KeyOut o = {0};
+    uint64_t found = procmem_parse_keys("AB: 7\nA:\t 42\nKb: 3 kB\nPriv_x: 1 kB\nPriv_y: 2 kB\n"
+                                        "Priv_: 100 kB\nInt: 9\nMax xy 1 2\nMax x  unlimited  5 bytes",
+                                        keys, 5, &o);
+    assert_int_equal(found, 0x1f);
+    assert_int_equal(o.a, 42);      /* "AB" is not "A" */
+    assert_int_equal(o.kb, 3072);
+    assert_int_equal(o.sum, 3072);  /* "Priv_" alone is no Priv_* key */
+    assert_int_equal(o.i, 9);
+    assert_int_equal(o.lim.soft, PROCMEM_UNLIMITED);
+    assert_int_equal(o.lim.hard, 5);
+    KeyOut z = {0};
+    assert_int_equal(procmem_parse_keys("A: x\nKb:\nInt: -1\nMax x 1\n", keys, 5, &z), 0);
+    assert_int_equal(procmem_parse_keys("", keys, 5, &z), 0);
+}
+
+static int parse_first_char(const char *text, void *out)
+{
+    if (text[0] == '\0')
+        return -EINVAL;
+    *(char *)out = text[0];
+    return 0;
+}
+
+/* Read, then parse: the read's error, else the parser's. */
+static void test_read_parsed(void **state)
+{
+    (void)state;
+    char c = 0;
+    assert_int_equal(procmem_read_parsed(fixture("v2-limit"), parse_first_char, &c, "/proc/%d/statm", 4242), 0);
+    assert_true(c >= '0' && c <= '9');
+    assert_int_equal(procmem_read_parsed(fixture("v2-limit"), parse_first_char, &c, "/proc/%d/nothing", 4242),
+                     -ENOENT);
+    assert_int_equal(procmem_read_parsed("/", parse_first_char, &c, "/dev/null"), -EINVAL);
+}
+
 static void test_count_lines(void **state)
 {
     (void)state;
@@ -216,6 +262,8 @@ int main(void)
         cmocka_unit_test(test_parse_stat_ppid),
         cmocka_unit_test(test_parse_stat_start),
         cmocka_unit_test(test_count_lines),
+        cmocka_unit_test(test_parse_keys),
+        cmocka_unit_test(test_read_parsed),
         cmocka_unit_test(test_fixture_readers),
         cmocka_unit_test(test_live_self),
     };

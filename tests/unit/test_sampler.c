@@ -15,11 +15,12 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "mem/procmem.h"
 #include "mem/proctree.h"
 #include "mem/sampler.h"
 
-#define MIB (1024ULL * 1024)
 
 /* ---- synthetic ------------------------------------------------------------------------ */
 

@@ -9,17 +9,9 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "mem/sysmem.h"
-
-static char fixture_buf[4096];
-
-static const char *fixture(const char *scenario)
-{
-    const char *src = getenv("PYTESTMON_SRCDIR");
-    snprintf(fixture_buf, sizeof fixture_buf, "%s/tests/fixtures/proc/%s", src ? src : ".",
-             scenario);
-    return fixture_buf;
-}
 
 /* Real text from kernel 6.x (this machine), trimmed. */
 static const char MEMINFO[] =
