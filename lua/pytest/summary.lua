@@ -59,6 +59,7 @@ end
 -- Whether `n` shows its children: the user's choice, else directories do and what holds a
 -- failure does.
 local function expanded(n)
+  if not n.children then return false end -- a leaf
   local o = V.open[n.id]
   if o ~= nil then return o end
   return n.kind == 'dir' or n.counts.failed > 0
@@ -139,16 +140,22 @@ local function header()
   return util.clean(table.concat(parts, '  '))
 end
 
+local api = vim.api
+local editing = false -- within M.flush: the buffer is modifiable until it ends
+
+-- Replaces lines [first, last) (0-based) with `lines` and their highlights.
 local function set_lines(first, last, lines, hls_by_line)
-  local bo = vim.bo[V.buf]
-  bo.modifiable = true
-  vim.api.nvim_buf_set_lines(V.buf, first, last, false, lines)
-  bo.modifiable = false
-  bo.modified = false
-  vim.api.nvim_buf_clear_namespace(V.buf, M.ns, first, first + #lines)
+  local toggle = not editing
+  if toggle then vim.bo[V.buf].modifiable = true end
+  api.nvim_buf_set_lines(V.buf, first, last, false, lines)
+  if toggle then
+    vim.bo[V.buf].modifiable = false
+    vim.bo[V.buf].modified = false
+  end
+  api.nvim_buf_clear_namespace(V.buf, M.ns, first, first + #lines)
   for i, hls in pairs(hls_by_line) do
     for _, h in ipairs(hls) do
-      vim.api.nvim_buf_add_highlight(V.buf, M.ns, h[3], first + i - 1, h[1], h[2])
+      api.nvim_buf_add_highlight(V.buf, M.ns, h[3], first + i - 1, h[1], h[2])
     end
   end
 end
@@ -250,19 +257,39 @@ function M.flush(nodes, _, structure)
     end
   end
   local cur = (#fold > 0) and M.node_at_cursor() or nil
-  table.sort(fold, function(a, b) return V.depth[a] < V.depth[b] end) -- outer ones first
-  for _, n in ipairs(fold) do
-    if V.row_of[n] and V.shown_open[n] ~= expanded(n) then refold(n) end
-  end
-  for _, n in ipairs(todo) do
-    local row = V.row_of[n]
-    if row then
-      local r = row + M.header - 1
-      local t, h = line_of(n)
-      set_lines(r, r + 1, { t }, { h })
+  vim.bo[V.buf].modifiable = true
+  editing = true
+  local ok, err = pcall(function()
+    table.sort(fold, function(a, b) return V.depth[a] < V.depth[b] end) -- outer ones first
+    for _, n in ipairs(fold) do
+      if V.row_of[n] and V.shown_open[n] ~= expanded(n) then refold(n) end
     end
-  end
-  set_header()
+    -- the changed lines, a run of adjacent ones at a time
+    local rows = {}
+    for _, n in ipairs(todo) do
+      if V.row_of[n] then table.insert(rows, V.row_of[n]) end
+    end
+    table.sort(rows)
+    local i = 1
+    while i <= #rows do
+      local j = i
+      while rows[j + 1] and rows[j + 1] <= rows[j] + 1 do j = j + 1 end
+      local lines, hls = {}, {}
+      local first = rows[i]
+      for r = first, rows[j] do
+        local t, h = line_of(V.rows[r])
+        lines[#lines + 1] = t
+        hls[#lines] = h
+      end
+      set_lines(first + M.header - 1, rows[j] + M.header, lines, hls)
+      i = j + 1
+    end
+    set_header()
+  end)
+  editing = false
+  vim.bo[V.buf].modifiable = false
+  vim.bo[V.buf].modified = false
+  if not ok then error(err, 0) end
   restore_cursor(cur)
 end
 
