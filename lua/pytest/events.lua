@@ -50,14 +50,23 @@ function handlers.progress(p)
   require('pytest.statusline').update()
 end
 
-function handlers.finished(p)
-  if stale(p) then return end
+-- What User PytestFinished carries as autocmd `data` (0.8+): a few fields, not the result
+-- (converting thousands of failures to Vim dicts took longer than setting the quickfix list);
+-- require('pytest').last() has the whole result on every version.
+local function finished_data(p)
+  return {
+    run_id = val(p.run_id),
+    status = val(p.status),
+    summary = val(p.summary),
+    counts = type(val(p.counts)) == 'table' and p.counts or nil,
+    seconds = val(p.seconds),
+    nfailures = type(val(p.failures)) == 'table' and #p.failures or 0,
+  }
+end
+
+-- The result's notification (and why a run died of memory, if it did).
+local function notify_result(p)
   local results = require('pytest.results')
-  state.running = false
-  state.progress = nil
-  state.last = p
-  state.view = nil
-  results.show(p)
   local level = results.level(p)
   if config.get().notify or level >= levels.ERROR then
     local msg = results.describe(p)
@@ -69,10 +78,26 @@ function handlers.finished(p)
     end
     util.notify(msg, level)
   end
+end
+
+-- The quickfix list, state and statusline are set at once and User PytestFinished fires;
+-- what can wait (diagnostics, see results.show; the notification) comes on later event-loop
+-- turns, so a result with thousands of failures reaches the quickfix list first.
+function handlers.finished(p)
+  if stale(p) then return end
+  state.running = false
+  state.progress = nil
+  state.last = p
+  state.view = nil
+  require('pytest.results').show(p)
   require('pytest.statusline').update()
   if p.coverage ~= nil then require('pytest.coverage').on_finished(p) end
   tree().on_finished(p)
-  util.fire('PytestFinished', p)
+  util.fire('PytestFinished', finished_data(p))
+  vim.schedule(function()
+    local ok, err = pcall(notify_result, p)
+    if not ok then util.notify('error handling the finished event: ' .. tostring(err), levels.ERROR) end
+  end)
 end
 
 -- Live results of a run's tests (status, duration, peak RSS growth), batched by the co-process.

@@ -74,9 +74,6 @@ local function check_nvim()
   else
     err(s .. ' is too old', as_advice('Neovim 0.7 or newer is required'))
   end
-  if vim.fn.has('nvim-0.8') ~= 1 then
-    info('Neovim 0.7: quickfix items have no user_data (0.8+); require("pytest.results").qf_entry() gives their test ids')
-  end
 end
 
 local function check_coprocess()

@@ -11,20 +11,22 @@ local val, list = util.val, util.list
 
 M.ns = vim.api.nvim_create_namespace('pytest')
 
-local has_user_data = vim.fn.has('nvim-0.8') == 1
-
 -- Buffers opened after a run get its diagnostics (0.7 has no autocmd `data`: use <abuf>).
 vim.api.nvim_create_autocmd({ 'BufReadPost', 'BufWinEnter' }, {
   group = vim.api.nvim_create_augroup('pytest_diagnostics', { clear = true }),
   callback = function(a) require('pytest.results').on_buffer(a.buf) end,
 })
 
--- absolute file path -> list of diagnostics for the current result
+-- The current result's failures by absolute file path, for diagnostics: file -> list of
+-- failure indices (k: the failure at its line, -k: its crash site). The diagnostics of a file
+-- are built from it when a buffer of that file is loaded (now or later), not for every file.
 local by_file = {}
--- Neovim 0.7 items have no user_data: quickfix list id -> that list's entry tables, kept while
--- the list is on the stack. (Not in the list context: converting thousands of tables to Vim
--- dicts there was a quarter of the time from pytest's exit to the list being set.)
-local entries_by_list = {}
+local by_file_result = nil
+-- Quickfix list id -> { run_id, failures, src } of the pytest lists still on the stack: item i
+-- of the list comes from failures[src[i]] (negative: that failure's crash site). qf_entry()
+-- builds the entry table from it when asked. (Not the items' user_data: converting 5,000
+-- tables to Vim dicts made setqflist() twice as slow; nor the list context, for the same reason.)
+local lists = {}
 -- Bumped whenever diagnostics are cleared: a deferred set_diagnostics of an older result
 -- (see M.show) must not land after a newer run started.
 local generation = 0
@@ -105,31 +107,22 @@ function M.title(r)
   return util.clean('pytest' .. (a ~= '' and (' ' .. a) or '') .. ': ' .. M.describe(r))
 end
 
--- What a result's relative paths are relative to.
-local function result_base(r)
+-- The directory relative paths of `r` are meant from.
+local function base_dir(r)
   return val(r.root) or val(r.cwd) or vim.fn.getcwd()
 end
 
--- Absolute path of a failure's file: `file`, else the path part of the node id under root.
-local function failure_file(f, r)
+-- Absolute path of a failure's file: `file`, else the path part of the node id under `base`
+-- (base_dir(r); computed once per result, this runs for every failure).
+local function failure_file(f, base)
   local file = val(f.file)
   if type(file) ~= 'string' or file == '' then
     local nodeid = val(f.nodeid)
     file = type(nodeid) == 'string' and nodeid:match('^([^:]+)') or nil
     if not file or file == '' then return nil end
   end
-  if file:sub(1, 1) ~= '/' then file = util.join(result_base(r), file) end
+  if file:sub(1, 1) ~= '/' then file = util.join(base, file) end
   return file
-end
-
--- Where failure `f` was raised (absolute file, line) when that is not where it is shown
--- (`file`, `line`), else nil. The one place the quickfix list and the diagnostics ask.
-local function crash_site(f, r, file, line)
-  local cfile, cline = val(f.crash_file), tonumber(val(f.crash_line))
-  if type(cfile) ~= 'string' or cfile == '' or not cline or cline <= 0 then return nil end
-  if cfile:sub(1, 1) ~= '/' then cfile = util.join(result_base(r), cfile) end
-  if cfile == file and cline == line then return nil end
-  return cfile, cline
 end
 
 local function kind_label(f)
@@ -142,62 +135,72 @@ local function kind_label(f)
   return string.format(' [%s]', kind)
 end
 
--- Quickfix items and, index for index, the entry table of each ({run_id, nodeid, kind, role}).
+-- Where failure `f` was raised (absolute file, line) when that is not where it is shown
+-- (`file`, `line`), else nil. The one place the quickfix list and the diagnostics ask.
+local function crash_site(f, base, file, line)
+  local cfile = val(f.crash_file)
+  local cline = tonumber(val(f.crash_line))
+  if type(cfile) ~= 'string' or cfile == '' or not cline or cline <= 0 then return nil end
+  if cfile:byte(1) ~= 47 then cfile = util.join(base, cfile) end -- 47: '/'
+  if cfile == file and cline == line then return nil end
+  return cfile, cline
+end
+
+-- Quickfix items of `r` and, index for index, where each comes from: src[i] = k for the
+-- failure r.failures[k], -k for its crash site. Runs between pytest's exit and the list being
+-- set: one pass, no per-item tables but the item itself, and the texts are checked for
+-- anything to clean in one scan of them all (util.clean per text kept LuaJIT from compiling
+-- the loop: pattern find is not compiled; twice the time on a 5,000-failure result).
 function M.qf_items(r)
-  local items, entries = {}, {}
-  for _, f in ipairs(list(r.failures)) do
+  local items, src, texts = {}, {}, {}
+  local base = base_dir(r)
+  local n = 0
+  for k, f in ipairs(list(r.failures)) do
     local nodeid = val(f.nodeid) or '?'
-    local file = failure_file(f, r)
+    local file = failure_file(f, base)
     local line = tonumber(val(f.line)) or 0
-    local msg = one_line(val(f.message))
-    local ident = { run_id = val(r.run_id), nodeid = nodeid, kind = val(f.kind) or 'failed', role = 'failure' }
-    local item = {
-      filename = file,
-      lnum = line,
-      col = 0,
-      type = 'E',
-      text = util.clean(nodeid .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or '')),
-    }
-    if has_user_data then item.user_data = ident end
-    table.insert(items, item)
-    entries[#items] = ident
-    local cfile, cline = crash_site(f, r, file, line)
+    local raw = val(f.message)
+    local msg = one_line(raw)
+    n = n + 1
+    local text = nodeid .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or '')
+    items[n] = { filename = file, lnum = line, col = 0, type = 'E', text = text }
+    texts[n] = text
+    src[n] = k
+    local cfile, cline = crash_site(f, base, file, line)
     if cfile then
-      local cident = vim.tbl_extend('force', ident, { role = 'crash' })
-      local citem = {
-        filename = cfile,
-        lnum = cline,
-        col = 0,
-        type = 'I',
-        text = util.clean(nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(f.message)) or '')),
-      }
-      if has_user_data then citem.user_data = cident end
-      table.insert(items, citem)
-      entries[#items] = cident
+      n = n + 1
+      local ctext = nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(raw)) or '')
+      items[n] = { filename = cfile, lnum = cline, col = 0, type = 'I', text = ctext }
+      texts[n] = ctext
+      src[n] = -k
     end
   end
-  return items, entries
-end
-
--- The test a quickfix entry belongs to ({run_id, nodeid, kind, role}), from user_data (0.8+)
--- or from the entries kept for the list (0.7). idx is 1-based; defaults to the current entry.
-function M.qf_entry(idx)
-  -- (getqflist's idx = 0 names the current entry for `idx` itself, but `items` then holds
-  -- the first entry: resolve the index first.)
-  idx = idx or vim.fn.getqflist({ idx = 0 }).idx
-  local info = vim.fn.getqflist({ idx = idx, items = 1, id = 0 })
-  local it = info.items and info.items[1]
-  if it and type(it.user_data) == 'table' and it.user_data.nodeid then return it.user_data end
-  local entries = entries_by_list[info.id]
-  return entries and entries[idx]
-end
-
--- Keeps `entries` for the current quickfix list and forgets lists that left the stack.
-local function remember_entries(entries)
-  for id in pairs(entries_by_list) do
-    if vim.fn.getqflist({ id = id }).id ~= id then entries_by_list[id] = nil end
+  if not util.is_clean(table.concat(texts, ' ')) then
+    for i = 1, n do items[i].text = util.clean(texts[i]) end
   end
-  entries_by_list[vim.fn.getqflist({ id = 0 }).id] = entries
+  return items, src
+end
+
+-- The test a quickfix entry belongs to ({run_id, nodeid, kind, role}), for the pytest lists
+-- still on the quickfix stack; nil for another list's entry. idx is 1-based; defaults to the
+-- current entry.
+function M.qf_entry(idx)
+  -- (getqflist's idx = 0 names the current entry for `idx` itself: resolve the index first.)
+  local info = vim.fn.getqflist({ idx = idx or 0, id = 0 })
+  local l = lists[info.id]
+  local k = l and l.src[info.idx]
+  local f = k and l.failures[math.abs(k)]
+  if type(f) ~= 'table' then return nil end
+  return { run_id = l.run_id, nodeid = val(f.nodeid) or '?', kind = val(f.kind) or 'failed',
+           role = k > 0 and 'failure' or 'crash' }
+end
+
+-- Keeps where the current quickfix list's items come from, and forgets lists that left the stack.
+local function remember_list(r, src)
+  for id in pairs(lists) do
+    if vim.fn.getqflist({ id = id }).id ~= id then lists[id] = nil end
+  end
+  lists[vim.fn.getqflist({ id = 0 }).id] = { run_id = val(r.run_id), failures = list(r.failures), src = src }
 end
 
 local function set_buf_diagnostics(bufnr, diags)
@@ -205,7 +208,8 @@ local function set_buf_diagnostics(bufnr, diags)
   local n = vim.api.nvim_buf_line_count(bufnr)
   local clamped = {}
   for _, d in ipairs(diags) do
-    local c = vim.deepcopy(d)
+    local c = {}
+    for key, v in pairs(d) do c[key] = v end
     if c.lnum >= n then c.lnum = math.max(n - 1, 0) end
     c.end_lnum = c.lnum
     table.insert(clamped, c)
@@ -228,47 +232,78 @@ end
 function M.clear_diagnostics()
   generation = generation + 1
   by_file = {}
+  by_file_result = nil
   vim.diagnostic.reset(M.ns)
 end
 
--- One diagnostic of failure `f` at `file`:`line` (1-based), kept for the file's buffer.
-local function add_diagnostic(file, line, severity, f, message)
-  by_file[file] = by_file[file] or {}
-  table.insert(by_file[file], {
-    lnum = line - 1,
+local function diagnostic(f, k, base)
+  local msg = val(f.message)
+  msg = (type(msg) == 'string' and msg ~= '') and msg or (val(f.kind) or 'failed')
+  if k > 0 then
+    local label = kind_label(f)
+    return {
+      lnum = tonumber(val(f.line)) - 1,
+      col = 0,
+      severity = vim.diagnostic.severity.ERROR,
+      source = 'pytest',
+      message = util.clean((label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true),
+      user_data = { nodeid = val(f.nodeid) },
+    }
+  end
+  local _, cline = crash_site(f, base, failure_file(f, base), tonumber(val(f.line)))
+  return {
+    lnum = cline - 1,
     col = 0,
-    severity = severity,
+    severity = vim.diagnostic.severity.INFO,
     source = 'pytest',
-    message = message,
+    message = util.clean(string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg))),
     user_data = { nodeid = val(f.nodeid) },
-  })
+  }
 end
 
--- Show a result's failures with vim.diagnostic now and in buffers opened later.
+-- The diagnostics of `file` in the current result (built on first use).
+local function file_diagnostics(file)
+  local refs = by_file[file]
+  if not refs or not by_file_result then return nil end
+  if refs.diags then return refs.diags end
+  local r = by_file_result
+  local failures, base = list(r.failures), base_dir(r)
+  local diags = {}
+  for i, k in ipairs(refs) do diags[i] = diagnostic(failures[math.abs(k)], k, base) end
+  refs.diags = diags
+  return diags
+end
+
+-- Show a result's failures with vim.diagnostic now in the loaded buffers of their files, and
+-- in buffers opened later (on_buffer). Only those files' diagnostics are built.
 function M.set_diagnostics(r)
   M.clear_diagnostics()
   if not config.get().diagnostics then return end
-  for _, f in ipairs(list(r.failures)) do
-    local file = failure_file(f, r)
+  local base = base_dir(r)
+  for k, f in ipairs(list(r.failures)) do
+    local file = failure_file(f, base)
     local line = tonumber(val(f.line))
     if file and line and line > 0 then
-      local msg = val(f.message)
-      msg = (type(msg) == 'string' and msg ~= '') and msg or (val(f.kind) or 'failed')
-      local label = kind_label(f)
-      local sev = vim.diagnostic.severity
-      add_diagnostic(file, line, sev.ERROR, f,
-        util.clean((label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true))
-      local cfile, cline = crash_site(f, r, file, line)
-      if cfile then
-        add_diagnostic(cfile, cline, sev.INFO, f,
-          util.clean(string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg))))
+      local refs = by_file[file]
+      if not refs then
+        refs = {}
+        by_file[file] = refs
+      end
+      refs[#refs + 1] = k
+      local cfile, cline = crash_site(f, base, file, line)
+      if cfile and cline > 0 then
+        local crefs = by_file[cfile]
+        if not crefs then
+          crefs = {}
+          by_file[cfile] = crefs
+        end
+        crefs[#crefs + 1] = -k
       end
     end
   end
-  local bufs = loaded_buffers()
-  for file, diags in pairs(by_file) do
-    local b = bufs[file]
-    if b then set_buf_diagnostics(b, diags) end
+  by_file_result = r
+  for file, b in pairs(loaded_buffers()) do
+    if by_file[file] then set_buf_diagnostics(b, file_diagnostics(file)) end
   end
 end
 
@@ -276,10 +311,9 @@ end
 function M.on_buffer(bufnr)
   if next(by_file) == nil then return end
   local name = vim.api.nvim_buf_get_name(bufnr)
-  if name == '' then return end
-  local diags = by_file[name]
-  if diags and #vim.diagnostic.get(bufnr, { namespace = M.ns }) == 0 then
-    set_buf_diagnostics(bufnr, diags)
+  if name == '' or not by_file[name] then return end
+  if #vim.diagnostic.get(bufnr, { namespace = M.ns }) == 0 then
+    set_buf_diagnostics(bufnr, file_diagnostics(name))
   end
 end
 
@@ -294,13 +328,13 @@ end
 -- Replace the quickfix list (a new list on the stack) with the failures of `r`.
 function M.set_quickfix(r, opts)
   opts = opts or {}
-  local items, entries = M.qf_items(r)
+  local items, src = M.qf_items(r)
   vim.fn.setqflist({}, ' ', {
     title = M.title(r),
     items = items,
     context = { pytest = { run_id = val(r.run_id), root = val(r.root) } },
   })
-  if not has_user_data then remember_entries(entries) end
+  remember_list(r, src)
   if not opts.no_open then open_qf(#items > 0) end
   return items
 end
@@ -324,9 +358,10 @@ function M.slowest(r, n)
   for _, s in ipairs(list(r.slowest)) do table.insert(rows, s) end
   table.sort(rows, function(a, b) return (tonumber(val(a.seconds)) or 0) > (tonumber(val(b.seconds)) or 0) end)
   local items = {}
+  local base = base_dir(r)
   for i = 1, math.min(n, #rows) do
     local s = rows[i]
-    local file = failure_file(s, r)
+    local file = failure_file(s, base)
     table.insert(items, {
       filename = file,
       lnum = tonumber(val(s.line)) or 0,

@@ -320,14 +320,15 @@ static void set_str(json_t *obj, const char *key, const char *s)
     json_object_set_new_nocheck(obj, key, j != NULL ? j : json_string("?"));
 }
 
-/* Sets key to s made safe to show (textclean.h), at most max bytes (0: all); absent when NULL. */
+/* Sets key to s made safe to show (textclean.h), at most max bytes (0: all); absent when NULL.
+ * textclean_display() makes valid UTF-8: jansson need not check it again. */
 static void set_display(json_t *obj, const char *key, const char *s, unsigned flags, size_t max)
 {
     if (s == NULL)
         return;
     StrBuf sb = STRBUF_INIT;
     textclean_display(&sb, s, strlen(s), flags, max);
-    json_object_set_new_nocheck(obj, key, json_stringn(strbuf_cstr(&sb), sb.len));
+    json_object_set_new_nocheck(obj, key, json_stringn_nocheck(strbuf_cstr(&sb), sb.len));
     strbuf_destroy(&sb);
 }
 

@@ -145,6 +145,16 @@ static void test_display_utf8_and_cap(void **state)
     assert_false(textclean_display(&sb, "abcdef", 6, 0, 6));
     assert_string_equal(strbuf_cstr(&sb), "abcdef");
     strbuf_reset(&sb);
+    /* a replacement character counts its 3 bytes against the cap (runs are appended whole) */
+    assert_true(textclean_display(&sb, "ab\xff" "c", 4, 0, 4));
+    assert_string_equal(strbuf_cstr(&sb), "ab [... cut: 4 bytes in all]");
+    strbuf_reset(&sb);
+    assert_true(textclean_display(&sb, "a\xff" "bc", 4, 0, 5));
+    assert_string_equal(strbuf_cstr(&sb), "a\xef\xbf\xbd" "b [... cut: 4 bytes in all]");
+    strbuf_reset(&sb);
+    assert_false(textclean_display(&sb, "", 0, 0, 0));
+    assert_string_equal(strbuf_cstr(&sb), "");
+    strbuf_reset(&sb);
 
     /* a 10 MB message: at most TEXTCLEAN_MESSAGE_MAX bytes of text */
     size_t big = 10u << 20;
