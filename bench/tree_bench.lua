@@ -24,6 +24,8 @@ local function write(res)
   f:close()
 end
 
+_G.__notes = {}
+vim.notify = function(msg) table.insert(_G.__notes, msg) end
 local ok, err = pcall(function()
   require('pytest').setup({ python = '/usr/bin/python3', notify = false, open_quickfix = 'never' })
   assert(require('pytest.client').start(), 'co-process did not start')
@@ -80,7 +82,8 @@ local ok, err = pcall(function()
   assert(st)
 
   vim.cmd('PytestSummary')
-  assert(vim.wait(300000, function() return collected end, 20), 'no collection within 300 s')
+  vim.wait(300000, function() return collected or not tree.collecting() end, 20)
+  assert(collected, 'no collection: ' .. tostring(tree._state().collect_error or vim.inspect(_G.__notes or {})))
   if open_file ~= '' then vim.cmd('wincmd p') end
 
   local gaps, sgaps = {}, {}
