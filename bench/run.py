@@ -547,6 +547,78 @@ def section7():
     row("7", "  :PytestCoverage -> report shown (s, median)", "%.2f" % med([r["wall"] / 1000.0 for r in res]))
 
 
+# ---- 8. collection (the test tree) vs pytest --collect-only -q ----------------------------------
+
+def _children_cpu():
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _proc_cpu(pid):
+    """CPU seconds of PID and of the children it has reaped (utime, stime, cutime, cstime)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def section8():
+    """The `collect` method (the test tree: pytest collects with our plugin, which records every
+    item's file and line range) against bare `pytest --collect-only -q` on the same suite: time
+    from the request until the `collection` event reaches the client (one co-process for all
+    repetitions, as in the editor), alternated pairs, the median of per-pair ratios; the CPU time
+    of both (the co-process's own and its reaped children's) is shown too, being steadier than
+    wall time on a busy machine. Also a real suite when BENCH_REAL_SUITE names its root
+    (BENCH_REAL_ARGS: its arguments)."""
+    suites = [(os.path.join(OUT, "pass2k"), []), (os.path.join(OUT, "tiny20k"), [])]
+    real = os.environ.get("BENCH_REAL_SUITE")
+    if real:
+        suites.append((real, os.environ.get("BENCH_REAL_ARGS", "").split()))
+    reps = 3 if QUICK else 9
+    co = CoProcess(BIN)
+    try:
+        for suite, args in suites:
+            def bare():
+                c0 = _children_cpu()
+                t, p = run_proc([PY, "-m", "pytest", "--collect-only", "-q"] + args, suite)
+                assert p.returncode in (0, 2, 5), p.stderr[-500:]
+                return t, _children_cpu() - c0
+
+            def ours():
+                c0 = _proc_cpu(co.pid)
+                t0 = time.monotonic()
+                cid = co.request("collect", {"cwd": suite, "python": PY, "args": args})
+                while True:
+                    t, ev = co.wait_event("collection", None, 600)
+                    if ev.get("collect_id") == cid:
+                        break
+                assert "error" not in ev, ev["error"]
+                ours.items = len(ev["items"])
+                return t - t0, _proc_cpu(co.pid) - c0
+
+            bare(), ours()  # warm the page cache and the bytecode
+            ratios, cpu_ratios, t_bare, t_ours = [], [], [], []
+            for i in range(reps):
+                if i % 2:
+                    b, o = bare(), ours()
+                else:
+                    o, b = ours(), bare()
+                t_bare.append(b[0])
+                t_ours.append(o[0])
+                ratios.append(o[0] / b[0])
+                cpu_ratios.append(o[1] / b[1])
+            name = os.path.basename(suite.rstrip("/"))
+            row("8", "collect %s (%d tests): collect / --collect-only -q" % (name, ours.items),
+                "%.3f %s" % (med(ratios), rng(ratios)), "<= 1.10", med(ratios) <= 1.10)
+            row("8", "  %s: collect (ms) / --collect-only -q (ms), medians" % name,
+                "%.0f / %.0f" % (med(t_ours) * 1000, med(t_bare) * 1000))
+            row("8", "  %s: CPU time ratio (co-process + pytest / pytest)" % name,
+                "%.3f %s" % (med(cpu_ratios), rng(cpu_ratios)))
+    finally:
+        co.close()
+
+
 # The sections, in order: (id, function). A new section appends itself here; BENCH_ONLY picks ids.
 SECTIONS = [
     ("1", section1),
@@ -556,6 +628,7 @@ SECTIONS = [
     ("5", section5),
     ("6", section6),
     ("7", section7),
+    ("8", section8),
     ("9", section9),
 ]
 

@@ -12,13 +12,28 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
   of the failure in the user's code, outermost first (absolute paths, 1-based lines), read
   from ``excinfo.traceback`` whatever ``--tb`` says, without pytest's, pluggy's, the
   standard library's or installed packages' frames and without ``__tracebackhide__`` ones;
+- ``<property name="pytestmon.rss" value="[rss_at_start, peak]">``: bytes, measured in the
+  process that ran the test (an xdist worker's too): ``/proc/self/clear_refs`` is reset to "5" when
+  the test starts (its RSS read then, from statm) and VmHWM read after its teardown, so a test that touches
+  200 MB for 5 ms is measured exactly. Absent where clear_refs cannot be written;
+- ``<system-out>``/``<system-err>``: the test's captured stdout, and its captured stderr and log
+  (setup, call and teardown), each at most 64 KiB (cut with a note saying how much there was);
 
 and the suite carries ``pytestmon.counts``: pytest's own numbers (``pytest_report_teststatus``
 categories, as the terminal summary counts them, plus ``deselected``).
 
-When ``PYTESTMON_COLLECT`` names a file too, what pytest collected is written there as JSON once
-collection ends: every item's node id, file and source line range (decorators included; an
-inherited test's is in its base class's file) and the classes around them (src/parse/collection.h).
+The stream also tells, as the run goes (so that the co-process can show live progress without
+reading pytest's terminal, which therefore shows what the user chose: no -v is forced):
+``<pytestmon-session rootdir="..."/>`` first (pytest's rootdir: the testcases' files are
+relative to it), ``<pytestmon-collected count="N"/>`` once the number of tests to run is known and
+``<pytestmon-start nodeid="..."/>`` when a test starts (both written by the controller under
+xdist). Readers of pytest's own junitxml ignore unknown elements.
+
+When ``PYTESTMON_COLLECT`` names a file (with or without ``PYTESTMON_REPORT``), what pytest
+collected is written there as JSON once collection ends: every item's node id, file and source
+line range (decorators included; an inherited test's is in its base class's file), the classes
+around them (each in its own file) and the collection errors (node id, file, pytest's report
+text) (src/parse/collection.h).
 
 When ``PYTESTMON_COVERAGE`` names a file (:PytestCoverage, the run has pytest-cov's ``--cov``),
 coverage.py's JSON report of pytest-cov's combined data is written there at session end
@@ -27,7 +42,7 @@ cannot write it, ``{"pytestmon_error": "..."}`` is written instead.
 
 Testcases are written when a test's teardown is reported (flushed, so the file can be read
 while it grows) and the document is closed at session end. Under xdist the workers only
-compute frames (they travel in ``report.user_properties``); the controller writes.
+compute frames and memory (they travel in ``report.user_properties``); the controller writes.
 
 Must import on every interpreter pytest 7+ runs on (Python 3.7+) and must never break a run:
 every hook body is guarded, and a failure switches the plugin off with one warning.
@@ -40,6 +55,8 @@ import sysconfig
 import pytest
 
 _FRAMES = "pytestmon.frames"
+_RSS = "pytestmon.rss"
+_OUTPUT_MAX = 64 * 1024
 _ENV = "PYTESTMON_REPORT"
 _COLLECT_ENV = "PYTESTMON_COLLECT"
 _COVERAGE_ENV = "PYTESTMON_COVERAGE"
@@ -142,11 +159,105 @@ def _crash_message(rep):
     return msg if msg is not None else _longrepr_text(rep)
 
 
-def _frames_of(rep):
+def _property_of(rep, key):
     for name, value in getattr(rep, "user_properties", ()) or ():
-        if name == _FRAMES:
+        if name == key:
             return value
     return None
+
+
+def _frames_of(rep):
+    return _property_of(rep, _FRAMES)
+
+
+def _capped(text):
+    """At most _OUTPUT_MAX characters of text, cut with a note saying how much there was."""
+    if len(text) <= _OUTPUT_MAX:
+        return text
+    return text[:_OUTPUT_MAX] + "\n[... pytestmon: cut, %d characters in all]\n" % len(text)
+
+
+def _captured(rep):
+    """(stdout, stderr + log) captured during the test's phases, from its last report's
+    sections ("Captured stdout call", "Captured log setup", ...): each a string, maybe ""."""
+    out, err = [], []
+    for title, content in getattr(rep, "sections", ()) or ():
+        if not content:
+            continue
+        if title.startswith("Captured stdout"):
+            out.append(content)
+        elif title.startswith("Captured stderr"):
+            err.append(content)
+        elif title.startswith("Captured log"):
+            err.append("--- %s ---\n%s" % (title[9:], content))
+    return "".join(out), "".join(err)
+
+
+class RssMeter:
+    """Exact peak RSS of one test in the process that runs it (see the module docstring). The
+    /proc files stay open (a per-test open() would cost more than the reads) and are read with
+    pread at offset 0, which regenerates them."""
+
+    def __init__(self):
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.start = None
+        self.pid = None
+        self.fds = None
+
+    def _open(self):
+        """The three files of this process (a forked process opens its own)."""
+        self.close()
+        fds = []
+        try:
+            fds.append(os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC))
+            fds.append(os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC))
+            fds.append(os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            fds = []
+        self.fds = fds
+        self.pid = os.getpid()
+
+    def close(self):
+        for fd in self.fds or ():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = None
+
+    def begin(self):
+        self.start = None
+        if self.pid != os.getpid():
+            self._open()
+        if not self.fds:
+            return
+        try:
+            os.write(self.fds[0], b"5")
+            self.start = int(os.pread(self.fds[1], 128, 0).split()[1]) * self.page
+        except (OSError, ValueError, IndexError):
+            self.close()
+            self.fds = []
+
+    def end(self):
+        """[rss_at_start, peak] in bytes, or None."""
+        start, self.start = self.start, None
+        if start is None or not self.fds or self.pid != os.getpid():
+            return None
+        try:
+            status = os.pread(self.fds[2], 4096, 0)
+            i = status.find(b"VmHWM:")
+            return [start, int(status[i + 6:status.index(b"kB", i)]) * 1024] if i >= 0 else None
+        except (OSError, ValueError):
+            return None
+
+
+def _terminal_category(rep):
+    """What pytest's terminal plugin would call this report (_pytest/terminal.py)."""
+    if rep.outcome == "failed" and getattr(rep, "when", "call") != "call":
+        return "error"
+    return rep.outcome
 
 
 class Writer:
@@ -157,15 +268,21 @@ class Writer:
         self.path = path
         self.f = open(path, "w", encoding="utf-8", newline="")
         self.f.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
+        root = config.rootpath if hasattr(config, "rootpath") else config.rootdir
+        self.f.write('<pytestmon-session rootdir="%s"/>' % _attr(root))
         self.f.flush()
         self.pending = {}   # nodeid -> reports of the test so far
         self.counts = {}
         self.closed = False
 
     def count(self, rep):
+        if rep.passed and getattr(rep, "when", "call") in ("setup", "teardown"):
+            return  # no category (pytest's runner hook says ""): skip two hook calls per test
         try:
             res = self.config.hook.pytest_report_teststatus(report=rep, config=self.config)
-            category = res[0] if res else ""
+            # None: no plugin decided (-p no:terminal, whose hook is the last resort): decide as
+            # it does (a phase other than the call that failed is an error).
+            category = res[0] if res else _terminal_category(rep)
         except Exception:
             category = rep.outcome
         if category:
@@ -183,11 +300,31 @@ class Writer:
         self.f.write("<testcase %s>%s</testcase>" % (attrs, body))
 
     @staticmethod
-    def properties(frames):
-        if frames is None:
-            return ""
-        return '<properties><property name="%s" value="%s"/></properties>' % (
-            _FRAMES, _attr(json.dumps(frames)))
+    def properties(frames, rss=None):
+        props = ""
+        if frames is not None:
+            props += '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
+        if rss is not None:
+            props += '<property name="%s" value="[%d,%d]"/>' % (_RSS, rss[0], rss[1])
+        return "<properties>%s</properties>" % props if props else ""
+
+    @staticmethod
+    def output(rep):
+        out, err = _captured(rep)
+        text = ""
+        if out:
+            text += "<system-out>%s</system-out>" % _text(_capped(out))
+        if err:
+            text += "<system-err>%s</system-err>" % _text(_capped(err))
+        return text
+
+    def start(self, nodeid):
+        self.f.write('<pytestmon-start nodeid="%s"/>' % _attr(nodeid))
+        self.f.flush()
+
+    def collected(self, count):
+        self.f.write('<pytestmon-collected count="%d"/>' % count)
+        self.f.flush()
 
     def result(self, rep, phase):
         """The failure/error/skipped element of one phase's report, or ""."""
@@ -218,17 +355,16 @@ class Writer:
         time_s = sum(getattr(r, "duration", 0.0) or 0.0 for r in reps.values())
         setup, call = reps.get("setup"), reps.get("call")
         main = setup if setup is not None and not setup.passed else call
+        rss = _property_of(rep, _RSS)
         body = ""
         if main is not None:
             body = self.result(main, "setup" if main is setup else "call")
-        if body and main.failed:
-            body = self.properties(_frames_of(main)) + body
+        frames = _frames_of(main) if body and main.failed else None
         if rep.failed:
-            teardown = self.properties(_frames_of(rep)) + self.result(rep, "teardown")
             if body:  # a failed call and a failed teardown: two testcases, as junitxml
-                self.case(rep, body, time_s)
-            body = teardown
-        self.case(rep, body, time_s)
+                self.case(rep, self.properties(frames) + body, time_s)
+            frames, body = _frames_of(rep), self.result(rep, "teardown")
+        self.case(rep, self.properties(frames, rss) + body + self.output(rep), time_s)
         self.f.flush()
 
     def collectreport(self, rep):
@@ -270,31 +406,181 @@ def _source_range(obj):
     return (start, start + len(lines) - 1) if lines and start > 0 else None
 
 
-def _collected(session):
-    """What pytest collected, with where each test and class is defined: the JSON document of
-    PYTESTMON_COLLECT (see src/parse/collection.h)."""
+def _code_end(code):
+    """The last source line of a code object's statements (nested functions included)."""
+    end = code.co_firstlineno
+    if hasattr(code, "co_positions"):  # 3.11+: end lines too (a call's closing parenthesis)
+        for _, last, _, _ in code.co_positions():
+            if last is not None and last > end:
+                end = last
+    else:
+        import dis
+
+        for _, line in dis.findlinestarts(code):
+            if line is not None and line > end:
+                end = line
+    for const in code.co_consts:
+        if hasattr(const, "co_firstlineno"):
+            end = max(end, _code_end(const))
+    return end
+
+
+class _Ranges:
+    """Where tests and classes are defined, cheaply: pytest's own item.location and
+    inspect.getsourcelines() cost ~40 us per test (reportinfo, tokenizing the block) and the
+    latter re-parses the whole module for every class, which made collecting a 20,000-test suite
+    cost a third more than pytest's own collection. A test's range comes from its code object
+    (co_firstlineno is its first decorator's line; the end from its line table), a class's from
+    one scan of its module's lines for `class NAME`. inspect is the fallback for anything else
+    (Python < 3.8, a class name defined twice in a file, odd objects)."""
+
+    def __init__(self):
+        self.classes = {}  # path -> {class name: [(line index, indent), ...]}
+        self.codes = {}    # code object -> (file, first, last): a parametrized test's cases share it
+
+    def function(self, obj):
+        """(file, first line, last line) of a test function, or None."""
+        try:
+            import inspect
+
+            code = inspect.unwrap(obj).__code__
+            if code in self.codes:
+                return self.codes[code]
+            rng = None
+            if sys.version_info >= (3, 8) and os.path.isabs(code.co_filename):
+                rng = code.co_filename, code.co_firstlineno, _code_end(code)
+            self.codes[code] = rng
+            return rng
+        except Exception:
+            return None
+
+    def _class_lines(self, path):
+        if path not in self.classes:
+            import linecache
+            import re
+
+            found = {}
+            pattern = re.compile(r"([ \t]*)class[ \t]+(\w+)")
+            for i, text in enumerate(linecache.getlines(path)):
+                m = pattern.match(text)
+                if m:
+                    found.setdefault(m.group(2), []).append((i, len(m.group(1).expandtabs())))
+            self.classes[path] = found
+        return self.classes[path]
+
+    def klass(self, cls):
+        """(first line, last line) of a class, or None."""
+        try:
+            import linecache
+
+            path = sys.modules[cls.__module__].__file__
+            where = self._class_lines(path).get(cls.__name__, ())
+            if len(where) == 1:
+                lines = linecache.getlines(path)
+                i, indent = where[0]
+                first = i
+                while first > 0 and lines[first - 1].strip().startswith("@"):
+                    first -= 1
+                last = i
+                for j in range(i + 1, len(lines)):
+                    text = lines[j]
+                    stripped = text.strip()
+                    if not stripped or stripped.startswith("#"):
+                        continue
+                    expanded = text.expandtabs()
+                    if len(expanded) - len(expanded.lstrip()) <= indent:
+                        break  # the first statement after the class body
+                    last = j
+                return first + 1, last + 1
+        except Exception:
+            pass
+        return _source_range(cls)
+
+
+def _item_location(item):
+    """(path, 0-based line or None) of an item that is no test function (a conftest hook's, a
+    doctest): its reportinfo() as is, without the relative path item.location computes at some
+    50 us an item; item.location when reportinfo() is not usable."""
+    try:
+        info = item.reportinfo()
+        path = os.fspath(info[0])
+        if path and isinstance(info[1], (int, type(None))):
+            return path, info[1]
+    except Exception:
+        pass
+    return item.location
+
+
+def _node_file(node, root):
+    path = getattr(node, "path", None) or getattr(node, "fspath", None)
+    if path is None:
+        return root
+    return os.path.normpath(os.path.join(root, str(path)))
+
+
+def _collected(session, errors=()):
+    """What pytest collected, with where each test and class is defined, and the collection
+    errors at their files: the JSON document of PYTESTMON_COLLECT (see src/parse/collection.h)."""
     root = str(session.config.rootpath) if hasattr(session.config, "rootpath") else str(session.config.rootdir)
+    ranges = _Ranges()
     items, classes = [], {}
     for item in session.items:
-        loc = item.location
-        path = os.path.join(root, loc[0]) if loc and loc[0] else str(getattr(item, "fspath", ""))
-        entry = {"nodeid": item.nodeid, "file": os.path.normpath(path)}
-        rng = _source_range(getattr(item, "obj", None))
+        obj = getattr(item, "obj", None) if isinstance(item, pytest.Function) else None
+        rng = ranges.function(obj) if obj is not None else None
         if rng:
-            entry["line"], entry["end"] = rng
-        elif loc and loc[1] is not None:
-            entry["line"] = entry["end"] = loc[1] + 1
+            entry = {"nodeid": item.nodeid, "file": os.path.normpath(rng[0]), "line": rng[1], "end": rng[2]}
+        else:
+            loc = _item_location(item)
+            path = os.path.join(root, loc[0]) if loc and loc[0] else str(getattr(item, "fspath", ""))
+            entry = {"nodeid": item.nodeid, "file": os.path.normpath(path)}
+            frng = _source_range(obj) if obj is not None else None
+            if frng:
+                entry["line"], entry["end"] = frng
+            elif loc and loc[1] is not None:
+                entry["line"] = entry["end"] = loc[1] + 1
         items.append(entry)
         node = item.parent
         while node is not None and isinstance(node, pytest.Class):
             if node.nodeid not in classes:
-                c = {"nodeid": node.nodeid, "file": entry["file"]}
-                crng = _source_range(getattr(node, "obj", None))
+                c = {"nodeid": node.nodeid, "file": _node_file(node, root)}
+                crng = ranges.klass(getattr(node, "obj", None))
                 if crng:
                     c["line"], c["end"] = crng
                 classes[node.nodeid] = c
             node = node.parent
-    return {"rootdir": root, "items": items, "classes": list(classes.values())}
+    errs = []
+    for rep in errors:
+        path = rep.nodeid.split("::")[0]
+        errs.append({"nodeid": rep.nodeid, "file": os.path.normpath(os.path.join(root, path)),
+                     "message": _longrepr_text(rep)})
+    return {"rootdir": root, "items": items, "classes": list(classes.values()), "errors": errs}
+
+
+class _CollectRecorder:
+    """Writes _collected() to $PYTESTMON_COLLECT once collection ends (the co-process's
+    `collect` method and the nearest test). Registered whenever that variable is set, with or
+    without the report writer (a bare collection needs no report)."""
+
+    def __init__(self, config, path):
+        self.path = path
+        self.is_worker = hasattr(config, "workerinput")
+        self.errors = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.errors.append(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session):
+        if self.is_worker:
+            return
+        try:
+            text = json.dumps(_collected(session, self.errors))  # the C encoder: dump() is pure Python
+            with open(self.path, "w", encoding="utf-8") as f:
+                f.write(text)
+        except Exception as e:
+            sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
 
 
 class Plugin:
@@ -304,6 +590,14 @@ class Plugin:
         self.is_worker = hasattr(config, "workerinput")
         self.writer = None if self.is_worker else Writer(config, path)
         self.deselected = 0
+        self.rss = RssMeter()
+        self.collected_told = False
+        self.xdist_controller = None  # known once xdist has configured itself
+
+    def _is_xdist_controller(self):
+        if self.xdist_controller is None:
+            self.xdist_controller = not self.is_worker and self.config.pluginmanager.has_plugin("dsession")
+        return self.xdist_controller
 
     def off(self, what, exc):
         sys.stderr.write("pytestmon plugin: %s failed (%r); results come from pytest's output\n" % (what, exc))
@@ -320,8 +614,38 @@ class Plugin:
             if rep.failed and call.excinfo is not None:
                 frames = user_frames(call.excinfo, self.library)
                 rep.user_properties = list(rep.user_properties) + [(_FRAMES, frames)]
+            if call.when == "teardown":
+                rss = self.rss.end()
+                if rss is not None:
+                    rep.user_properties = list(rep.user_properties) + [(_RSS, rss)]
         except Exception as e:
             self.off("pytest_runtest_makereport", e)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid, location):
+        """In the process that runs the test: the memory meter starts. In the controller (the
+        only process under -n 0, xdist's controller as a worker's test starts): the stream says so."""
+        try:
+            if not self._is_xdist_controller():
+                self.rss.begin()
+            if self.writer is not None:
+                self.writer.start(nodeid)
+        except Exception as e:
+            self.off("pytest_runtest_logstart", e)
+
+    def _tell_collected(self, count):
+        if self.writer is None or self.collected_told:
+            return
+        self.collected_told = True
+        try:
+            self.writer.collected(count)
+        except Exception as e:
+            self.off("collection", e)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        """The controller under xdist: each worker collected the same items (xdist checks)."""
+        self._tell_collected(len(ids))
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report):
@@ -346,15 +670,8 @@ class Plugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session):
-        path = os.environ.get(_COLLECT_ENV)
-        if not path or self.is_worker:
-            return
-        try:
-            doc = _collected(session)
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(doc, f)
-        except Exception as e:
-            sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
+        if not self.is_worker and not self._is_xdist_controller():
+            self._tell_collected(len(session.items))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
@@ -389,30 +706,23 @@ def _write_coverage(config):
             pass
 
 
-def _verbose_progress(config):
-    """The co-process reads per-test progress lines (-v) and the short failure summary (-rfE)
-    from the terminal. Set here, not on the command line, so that a run whose terminal
-    plugin is off (-p no:terminal, in addopts too) is not a usage error."""
-    if not config.pluginmanager.has_plugin("terminal"):
-        return
-    if (config.option.verbose or 0) < 1:
-        config.option.verbose = 1
-    chars = getattr(config.option, "reportchars", None) or ""
-    for c in "fE":
-        if c not in chars:
-            chars += c
-    config.option.reportchars = chars
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    collect_path = os.environ.get(_COLLECT_ENV)
+    if collect_path:
+        try:
+            config.pluginmanager.register(_CollectRecorder(config, collect_path), "pytestmon-collect")
+            if config.option.collectonly and (config.option.verbose or 0) > -2:
+                # Nobody reads this terminal: "file: N" lines cost less than a tree or node ids
+                # (an option here, not -qq on the command line: -p no:terminal would refuse it).
+                config.option.verbose = -2
+        except Exception as e:
+            sys.stderr.write("pytestmon plugin: cannot record what is collected (%r)\n" % (e,))
     path = os.environ.get(_ENV)
     if not path:
         return
-    try:
-        _verbose_progress(config)
-    except Exception:
-        pass
     try:
         config.pluginmanager.register(Plugin(config, path), "pytestmon")
     except Exception as e:

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "pytest/debugger.h"
+#include "pytest/discover.h"
 #include "parse/coverage.h"
 #include "history.h"
 #include "base/logdir.h"
@@ -29,6 +30,7 @@
 #include "mem/memreport.h"
 #include "rpc/rpcio.h"
 #include "pytest/runner.h"
+#include "pytest/testoutput.h"
 #include "base/strbuf.h"
 #include "version.h"
 #include "pytest/watch.h"
@@ -39,6 +41,7 @@ typedef struct {
     uv_signal_t signals[3];
     Runner *runner;
     Debugger *debugger;          /* :PytestDebug sessions (debugger.h) */
+    Discover *discover;          /* `collect`: the suite as pytest collects it (discover.h) */
     History history;
     char *log_dir;               /* NULL: no logs */
     char *log_refused;           /* why the configured log_dir is not used, or NULL */
@@ -54,6 +57,8 @@ typedef struct {
     Watch *watch;                /* :PytestWatch (watch.h) */
     Coverage *coverage;          /* the latest coverage run's report (owned), or NULL */
     int64_t coverage_run;        /* its run id */
+    json_t *call_req_id;         /* while `call` runs a method: its req_id (borrowed), else NULL */
+    bool call_deferred;          /* the method answers later with its own `reply` event */
 } Server;
 
 /* Missing lines of a file in the summary's list text; the lines themselves go per file. */
@@ -86,11 +91,11 @@ static const ServerEvent EVENTS[] = {
      "run_id, cwd, root?, python?, python_why?, args, cmd, seconds, timed_out, status, summary, "
      "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures, "
      "slowest, output_tail, log_path?, log_error?, memory, coverage?, coprocess_rss?, editor_rss?, "
-     "memlog_error?",
+     "memlog_error?, exit_to_finished_ms?",
      "the run's result (src/pytest/runout.h): `status` passed|failed|no_tests|interrupted|"
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence, `failures` "
      "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?}], `memory` {peak_rss, "
-     "peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth, diagnosis?, "
+     "peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth, top_growth_source?, diagnosis?, "
      "diagnosis_cause?, memory_related?}; also kept in the history"},
     {"status",
      "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
@@ -111,6 +116,14 @@ static const ServerEvent EVENTS[] = {
     {"coverage", "run_id, percent, statements, missing, nfiles, files, lines",
      "a coverage run's report: totals, `files` rows [path, percent, statements, missing, missing "
      "ranges], `lines` {file: missing lines} for the files open in the editor"},
+    {"collection", "collect_id, root?, items?, classes?, errors?, ms?, status?, error?",
+     "the answer to `collect` `collect_id` (src/pytest/discover.h): `items` and `classes` "
+     "[{nodeid, file, line, end}], `errors` [{nodeid, file, message}], `ms` the collection's time, "
+     "`status` pytest's exit status; or `error` when pytest collected nothing (see below)"},
+    {"tests", "run_id, tests",
+     "the tests whose state changed, read from the plugin's report while pytest runs (at most "
+     "every 100 ms, and a last one before `finished`): `tests` [{nodeid, status, duration_s, "
+     "rss_growth_bytes}] with `status` running|passed|failed|error|skipped|xfailed|xpassed (see below)"},
 };
 #define NEVENTS (sizeof EVENTS / sizeof EVENTS[0])
 
@@ -206,6 +219,12 @@ static void on_run_progress(void *ud, json_t *ev)
 }
 
 static void push_status(Server *s);
+
+/* The tests whose state changed (the plugin's stream, runner.h). */
+static void on_run_tests(void *ud, json_t *ev)
+{
+    push_event(ud, "tests", json_incref(ev));
+}
 
 static void on_run_finished(void *ud, json_t *result)
 {
@@ -623,10 +642,12 @@ static void on_debug_event(void *ud, json_t *payload)
     push_event(ud, "debug", json_incref(payload));
 }
 
+/* Children the runner's orphan reaper must leave alone: a debug session's, a collection's. */
 static bool debugger_owns(void *ud, int pid)
 {
     Server *s = ud;
-    return s->debugger && debugger_owns_pid(s->debugger, pid);
+    return (s->debugger && debugger_owns_pid(s->debugger, pid)) ||
+           (s->discover && discover_owns_pid(s->discover, pid));
 }
 
 /* `debug_config` and `debug_listen`: the same options, answered at once with the session's
@@ -665,6 +686,39 @@ static json_t *m_debug_config(void *ud, json_t *params, StrBuf *err)
 static json_t *m_debug_listen(void *ud, json_t *params, StrBuf *err)
 {
     return debug_start(ud, params, true, err);
+}
+
+/* ---- collection (discover.h) ---------------------------------------------------- */
+
+static void on_collection(void *ud, json_t *payload)
+{
+    push_event(ud, "collection", json_incref(payload));
+}
+
+/* collect [{cwd, file, args, python, env, debounce_ms}] -> collect_id; `collection` follows. */
+static json_t *m_collect(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    DiscoverSpec spec = {0};
+    char **args = NULL, **env = NULL;
+    size_t nargs = 0, nenv = 0;
+    json_t *result = NULL;
+    if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
+        params_string(opts, "file", &spec.file, err) || params_uint(opts, "debounce_ms", &spec.debounce_ms, err) ||
+        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
+        goto error;
+    spec.args = args;
+    spec.nargs = nargs;
+    spec.env = env;
+    spec.nenv = nenv;
+    result = json_integer(discover_start(s->discover, &spec));
+error:
+    params_free_list(args, nargs);
+    params_free_list(env, nenv);
+    return result;
 }
 
 static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
@@ -755,6 +809,65 @@ static json_t *m_history_get(void *ud, json_t *params, StrBuf *err)
     return run;
 }
 
+/* ---- one test's output (testoutput.h) --------------------------------------------- */
+
+typedef struct {
+    Server *s;
+    json_t *req_id;
+} DeferredReply;
+
+/* The `reply` event of a `call` whose method answered later. */
+static void on_test_output(void *ud, json_t *result, const char *error)
+{
+    DeferredReply *d = ud;
+    json_t *reply = json_pack("{s:O}", "req_id", d->req_id);
+    if (result)
+        json_object_set(reply, "result", result);
+    else
+        json_object_set_new(reply, "error", json_stringn_nocheck(error, strlen(error)));
+    push_event(d->s, "reply", reply);
+    json_decref(d->req_id);
+    free(d);
+}
+
+/* test_output [{nodeid, run_id}]: one test's report from the latest (or the given, while kept)
+ * run's report file. Through `call` (the editor) it is read in the thread pool and answered by
+ * the `reply` event; a direct request is read at once. */
+static json_t *m_test_output(void *ud, json_t *params, StrBuf *err)
+{
+    Server *s = ud;
+    json_t *opts = params_options(params, err);
+    if (err->len)
+        return NULL;
+    const char *nodeid = NULL;
+    uint64_t run_id = 0;
+    if (params_string(opts, "nodeid", &nodeid, err) || params_uint(opts, "run_id", &run_id, err))
+        return NULL;
+    int64_t latest = 0;
+    const char *path = runner_report_path(s->runner, (int64_t)run_id, &latest);
+    if (!path) {
+        if (!latest)
+            strbuf_puts(err, "no run has a report yet: run the tests first");
+        else
+            strbuf_printf(err, "the report of run %llu is not kept (only the latest run's is: run %lld)",
+                          (unsigned long long)run_id, (long long)latest);
+        return NULL;
+    }
+    int64_t id = run_id ? (int64_t)run_id : latest;
+    if (s->call_req_id) {
+        DeferredReply *d = xcalloc(1, sizeof *d);
+        d->s = s;
+        d->req_id = json_incref(s->call_req_id);
+        if (testoutput_start(s->loop, path, id, nodeid, on_test_output, d) == 0) {
+            s->call_deferred = true;
+            return NULL;
+        }
+        json_decref(d->req_id);
+        free(d);
+    }
+    return testoutput_read(path, id, nodeid, err);
+}
+
 /* coverage_file [{file}]: the missing lines of one file of the latest coverage report. */
 static json_t *m_coverage_file(void *ud, json_t *params, StrBuf *err)
 {
@@ -800,6 +913,7 @@ static void server_stop(Server *s)
     for (size_t i = 0; i < sizeof s->signals / sizeof s->signals[0]; i++)
         uv_close((uv_handle_t *)&s->signals[i], NULL);
     debugger_shutdown(s->debugger); /* a listening debugpy must not outlive us either */
+    discover_shutdown(s->discover);
     /* pytest first (it must not outlive us), then the transport. */
     runner_free(s->runner, on_runner_freed, s);
 }
@@ -877,6 +991,18 @@ static const ParamSpec DEBUG_PARAMS[] = {
     {"env", PARAM_STRING_MAP, 0, 0, false},
     {"python", PARAM_STRING, 1, 0, false},
 };
+static const ParamSpec COLLECT_PARAMS[] = {
+    {"cwd", PARAM_STRING, 1, 0, false},
+    {"file", PARAM_STRING, 1, 0, false},
+    {"args", PARAM_STRING_LIST, 0, 0, false},
+    {"python", PARAM_STRING, 1, 0, false},
+    {"env", PARAM_STRING_MAP, 0, 0, false},
+    {"debounce_ms", PARAM_UINT, 0, 60000, false},
+};
+static const ParamSpec TEST_OUTPUT_PARAMS[] = {
+    {"nodeid", PARAM_STRING, 1, 0, true},
+    {"run_id", PARAM_UINT, 1, 1000000000, false},
+};
 static const ParamSpec MEM_PARAMS[] = {
     {"pid", PARAM_UINT, 1, PID_MAX, false},
 };
@@ -936,6 +1062,15 @@ static const ServerMethod METHODS[] = {
     {"coverage_file", m_coverage_file, PARAMS_OPTIONS, SPECS(COVERAGE_FILE_PARAMS),
      "{run_id, file, measured, lines, percent?, missing?}",
      "the missing lines of `file` in the latest coverage report (for a buffer opened after the run)"},
+    {"collect", m_collect, PARAMS_OPTIONS, SPECS(COLLECT_PARAMS), "collect_id (int)",
+     "collects the suite with pytest itself (same root, interpreter, env and args as a run) after "
+     "debounce_ms, superseding a pending collect (which then reports nothing): the `collection` "
+     "event follows with {collect_id, root, items, classes, errors, ms} or {collect_id, error}"},
+    {"test_output", m_test_output, PARAMS_OPTIONS, SPECS(TEST_OUTPUT_PARAMS),
+     "{run_id, nodeid, status, message?, text?, stdout?, stderr?}",
+     "one test's report from the latest finished run's report file (kept until a newer run "
+     "finishes) or from run_id's while it is kept or running: status, failure message and text, "
+     "captured stdout and stderr/log (display text); through `call` it is read off the loop"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},
@@ -985,8 +1120,15 @@ static json_t *m_call(void *ud, json_t *params, StrBuf *err)
         strbuf_puts(err, "call takes [req_id (integer >= 0), method (string), params (list)]");
     else if (!(m = find_method(json_string_value(name))) || m->handler == m_call)
         strbuf_printf(err, "unknown method: %s", json_string_value(name));
-    else if (params_check(args, m->name, m->shape, m->params, m->nparams, err) == 0)
+    else if (params_check(args, m->name, m->shape, m->params, m->nparams, err) == 0) {
+        s->call_req_id = req_id;
         result = m->handler(s, args, err);
+        s->call_req_id = NULL;
+    }
+    if (s->call_deferred) { /* the method pushes its own `reply` when it is done */
+        s->call_deferred = false;
+        return json_true();
+    }
     json_t *reply = json_pack("{s:O}", "req_id", req_id);
     if (result) {
         json_object_set_new(reply, "result", result);
@@ -1060,11 +1202,13 @@ int server_main(void)
         return 1;
     }
     s.io.on_drained = on_output_drained;
-    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished, on_run_coverage};
+    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished, on_run_coverage,
+                                         on_run_tests};
     s.runner = runner_new(&loop, &events, &s);
     static const WatchHooks watch_hooks = {watch_run, watch_event};
     s.watch = watch_new(&loop, &watch_hooks, &s);
     s.debugger = debugger_new(&loop, on_debug_event, &s);
+    s.discover = discover_new(&loop, on_collection, &s);
     runner_set_foreign(s.runner, debugger_owns, &s);
     history_init(&s.history, 5);
     memlog_init(&s.memlog, 1024 * 1024);
@@ -1082,6 +1226,7 @@ int server_main(void)
     uv_run(&loop, UV_RUN_DEFAULT);
     r = uv_loop_close(&loop);
     debugger_free(s.debugger);
+    discover_free(s.discover);
     free(s.last_status);
     json_decref(s.last_progress);
     history_destroy(&s.history);

@@ -36,6 +36,7 @@ function handlers.started(p)
   state.running = true
   state.run_id = val(p.run_id) or state.run_id
   state.progress = nil
+  state.tests = {}
   require('pytest.results').clear_diagnostics()
   require('pytest.statusline').update()
   if val(p.nearest_found) == false then util.notify('no test at the cursor; running the whole file') end
@@ -48,6 +49,17 @@ function handlers.progress(p)
   state.running = true
   state.progress = p
   require('pytest.statusline').update()
+end
+
+-- The tests whose state changed (the plugin's live stream): kept per node id for the views.
+function handlers.tests(p)
+  if stale(p) then return end
+  if type(state.tests) ~= 'table' then state.tests = {} end
+  for _, t in ipairs(util.list(p.tests)) do
+    local id = val(t.nodeid)
+    if type(id) == 'string' then state.tests[id] = t end
+  end
+  tree().on_tests(p) -- the test tree, its marks and summary
 end
 
 -- What User PytestFinished carries as autocmd `data` (0.8+): a few fields, not the result
@@ -100,17 +112,6 @@ function handlers.finished(p)
   end)
 end
 
--- Live results of a run's tests (status, duration, peak RSS growth), batched by the co-process.
-function handlers.tests(p)
-  if stale(p) then return end
-  tree().on_tests(p)
-end
-
--- What pytest collects (the answer to a `collect` request): the tree's nodes.
-function handlers.collection(p)
-  tree().on_collection(p)
-end
-
 -- A coverage run's report (after its `finished`): see pytest.coverage.
 function handlers.coverage(p)
   if stale(p) then return end
@@ -139,6 +140,13 @@ end
 -- The answer to a request sent with pytest.client.async().
 function handlers.reply(p)
   require('pytest.client')._reply(p)
+end
+
+-- The answer to `collect` (the suite as pytest collects it): the latest one is kept here, and
+-- it is the test tree's nodes (pytest.tree).
+function handlers.collection(p)
+  M.collection = p
+  tree().on_collection(p)
 end
 
 M.handlers = handlers

@@ -5,6 +5,7 @@ local M = {
   run_id = nil, -- id of the active/last run (from `run` or `started`)
   request = nil, -- last run request sent: { cwd, args (list), python, file, display }
   progress = nil, -- last `progress` payload of the active run
+  tests = {}, -- nodeid -> latest `tests` entry {nodeid, status, duration_s, rss_growth_bytes} of the current run
   status = nil, -- last `status` payload
   last = nil, -- last `finished` payload
   view = nil, -- result shown by :PytestOutput/:PytestSlowest (last, or one restored from history)

@@ -44,6 +44,32 @@ static bool parse_nodes(json_t *doc, const char *key, CollectedNode **out, size_
     return true;
 }
 
+/* The collection errors of doc; false when an entry is malformed. */
+static bool parse_errors(json_t *doc, CollectionError **out, size_t *n)
+{
+    json_t *arr = json_object_get(doc, "errors");
+    if (arr == NULL)
+        return true;
+    if (!json_is_array(arr))
+        return false;
+    *out = xcalloc(json_array_size(arr) + 1, sizeof **out);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        const char *nodeid = json_string_value(json_object_get(v, "nodeid"));
+        const char *file = json_string_value(json_object_get(v, "file"));
+        const char *message = json_string_value(json_object_get(v, "message"));
+        if (nodeid == NULL || file == NULL || file[0] != '/')
+            return false;
+        (*out)[(*n)++] = (CollectionError){
+            .nodeid = xstrdup(nodeid),
+            .file = path_normalize(NULL, file),
+            .message = xstrdup(message ? message : ""),
+        };
+    }
+    return true;
+}
+
 int collection_parse(const char *buf, size_t len, Collection *out, StrBuf *err)
 {
     *out = (Collection){0};
@@ -55,10 +81,11 @@ int collection_parse(const char *buf, size_t len, Collection *out, StrBuf *err)
         return -EINVAL;
     }
     bool ok = parse_nodes(doc, "items", &out->items, &out->nitems) &&
-              parse_nodes(doc, "classes", &out->classes, &out->nclasses);
+              parse_nodes(doc, "classes", &out->classes, &out->nclasses) &&
+              parse_errors(doc, &out->errors, &out->nerrors);
     json_decref(doc);
     if (!ok) {
-        strbuf_puts(err, "unreadable collection record: a node without nodeid or absolute file");
+        strbuf_puts(err, "unreadable collection record: a node or error without nodeid or absolute file");
         return -EINVAL;
     }
     return 0;
@@ -90,6 +117,12 @@ void collection_destroy(Collection *c)
 {
     free_nodes(c->items, c->nitems);
     free_nodes(c->classes, c->nclasses);
+    for (size_t i = 0; i < c->nerrors; i++) {
+        free(c->errors[i].nodeid);
+        free(c->errors[i].file);
+        free(c->errors[i].message);
+    }
+    free(c->errors);
     *c = (Collection){0};
 }
 

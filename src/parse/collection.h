@@ -17,14 +17,24 @@ typedef struct {
     int line, end;  /* 1-based first (decorators included) and last line; 0 when unknown */
 } CollectedNode;
 
+/* A collector that failed (an import or syntax error in a test module, a conftest hook that
+ * raised), at its file. */
+typedef struct {
+    char *nodeid;   /* pytest's node id of the failed collector ("" for the session) */
+    char *file;     /* absolute path (the module; a directory when a package failed) */
+    char *message;  /* pytest's report text, as written (not cleaned, not capped) */
+} CollectionError;
+
 typedef struct {
     CollectedNode *items;   /* the tests, in collection order */
     size_t nitems;
     CollectedNode *classes; /* the classes around them (nested ones too) */
     size_t nclasses;
+    CollectionError *errors; /* collection errors, in the order pytest reported them */
+    size_t nerrors;
 } Collection;
 
-/* Parses the plugin's JSON ({"items": [...], "classes": [...]}) from buf. 0, or -EINVAL with a
+/* Parses the plugin's JSON ({"items": [...], "classes": [...], "errors": [...]}) from buf. 0, or -EINVAL with a
  * sentence in err (appended); *out is always initialised and must be destroyed. */
 int collection_parse(const char *buf, size_t len, Collection *out, StrBuf *err);
 /* The same from a file: 0, -errno, or -EINVAL. */

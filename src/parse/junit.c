@@ -36,6 +36,9 @@ typedef struct {
     size_t classname, name, file, nodeid, frames;
     int line;
     double time;
+    long long rss_start, rss_peak;
+    StrBuf out, err; /* <system-out>, <system-err> (kept only when the visitor asks) */
+    bool has_out, has_err;
     ResultBuf *results; /* results[0..cap) keep their text buffers between testcases */
     size_t nresults, cap;
 } CaseBuf;
@@ -44,12 +47,18 @@ static void casebuf_reset(CaseBuf *c)
 {
     strbuf_reset(&c->strings);
     c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
+    c->rss_start = c->rss_peak = -1;
+    strbuf_reset(&c->out);
+    strbuf_reset(&c->err);
+    c->has_out = c->has_err = false;
     c->nresults = 0;
 }
 
 static void casebuf_destroy(CaseBuf *c)
 {
     strbuf_destroy(&c->strings);
+    strbuf_destroy(&c->out);
+    strbuf_destroy(&c->err);
     for (size_t i = 0; i < c->cap; i++)
         strbuf_destroy(&c->results[i].text);
     free(c->results);
@@ -132,7 +141,10 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
         .classname = casebuf_str(c, c->classname), .name = casebuf_str(c, c->name),
         .file = casebuf_str(c, c->file), .line = c->line,
         .nodeid = casebuf_str(c, c->nodeid), .frames = casebuf_str(c, c->frames),
-        .time = c->time, .outcome = JUNIT_PASSED, .results = res, .nresults = c->nresults,
+        .time = c->time, .rss_start = c->rss_start, .rss_peak = c->rss_peak,
+        .system_out = c->has_out ? strbuf_cstr(&c->out) : NULL, .system_out_len = c->out.len,
+        .system_err = c->has_err ? strbuf_cstr(&c->err) : NULL, .system_err_len = c->err.len,
+        .outcome = JUNIT_PASSED, .results = res, .nresults = c->nresults,
     };
     size_t decider = (size_t)-1;
     for (size_t i = 0; i < c->nresults; i++) {
@@ -163,18 +175,23 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
 
 /* ---- SAX2 callbacks ------------------------------------------------------------------------- */
 
-/* State of one junit_read*() call; libxml2's user data for every callback. */
-typedef struct {
+/* State of one reading; libxml2's user data for every callback. */
+struct JunitStream {
     const XmlLib *xml;
     xmlParserCtxtPtr ctxt;
     JunitCaseFn fn;
     void *ud;
+    JunitVisitor v;
     JunitSummary *sum;
     StrBuf *err;
     int depth;          /* elements open now */
     int case_depth;     /* depth of the open <testcase>, -1 outside one */
     bool seen_root, root_closed, doctype;
     ResultBuf *cur;     /* the failure/error/skipped whose text is being gathered, or NULL */
+    StrBuf *cur_out;    /* the <system-out>/<system-err> text being gathered (keep_output), or NULL */
+    size_t total;       /* bytes fed */
+    int final;          /* the outcome once known (feeding stops), 0 before */
+    bool ended;
     CaseBuf c;
     int rc;             /* first JUNIT_ENOTJUNIT / visitor stop; parsing halts on it */
     bool at_eof;        /* all input has been pushed: libxml2 is told it ended */
@@ -182,7 +199,11 @@ typedef struct {
     bool xml_err_at_eof; /* ... raised only once the input ended: a cut-off document */
     int xml_err_line;
     StrBuf xml_err;
-} Reader;
+};
+typedef struct JunitStream Reader;
+
+/* Where pytest-plugin elements of the stream start with this prefix (cheap test first). */
+#define PLUGIN_PREFIX "pytestmon-"
 
 static void reader_stop(Reader *r, int rc)
 {
@@ -269,6 +290,41 @@ static void open_result(Reader *r, const char *nm, const xmlChar **attrs, int nb
     r->cur = res;
 }
 
+/* One non-negative integer of at most 18 digits at *p (spaces before it skipped); -1 if none. */
+static long long parse_count(const char **p, const char *end)
+{
+    const char *s = *p;
+    while (s < end && *s == ' ')
+        s++;
+    long long v = 0;
+    int digits = 0;
+    for (; s < end && *s >= '0' && *s <= '9' && digits < 18; s++, digits++)
+        v = v * 10 + (*s - '0');
+    *p = s;
+    return digits > 0 && (s == end || *s < '0' || *s > '9') ? v : -1;
+}
+
+/* "[rss_at_start, peak]" (JSON, bytes); both stay -1 unless both parse. */
+static void parse_rss(CaseBuf *c, const char *s, const char *end)
+{
+    while (s < end && *s == ' ')
+        s++;
+    if (s == end || *s++ != '[')
+        return;
+    long long start = parse_count(&s, end);
+    while (s < end && *s == ' ')
+        s++;
+    if (start < 0 || s == end || *s++ != ',')
+        return;
+    long long peak = parse_count(&s, end);
+    while (s < end && *s == ' ')
+        s++;
+    if (peak < 0 || s == end || *s != ']')
+        return;
+    c->rss_start = start;
+    c->rss_peak = peak;
+}
+
 /* The pytestmon plugin's properties: "pytestmon.frames" of a testcase (kept with it) and
  * "pytestmon.counts" of the suite (kept in the summary). Other properties are skipped. */
 static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
@@ -288,6 +344,8 @@ static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
     size_t len = (size_t)(name[4] - name[3]);
     if (in_case && len == 16 && memcmp(name[3], "pytestmon.frames", 16) == 0) {
         r->c.frames = attr_store(&r->c, value[3], value[4]);
+    } else if (in_case && len == 13 && memcmp(name[3], "pytestmon.rss", 13) == 0) {
+        parse_rss(&r->c, (const char *)value[3], (const char *)value[4]);
     } else if (!in_case && len == 16 && memcmp(name[3], "pytestmon.counts", 16) == 0 &&
                r->sum != NULL) {
         size_t off = attr_store(&r->c, value[3], value[4]); /* c->strings is free outside a testcase */
@@ -295,6 +353,30 @@ static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
         r->sum->counts = xstrdup(casebuf_str(&r->c, off));
         strbuf_reset(&r->c.strings);
     }
+}
+
+/* <pytestmon-session rootdir/>, <pytestmon-start nodeid worker?/> and <pytestmon-collected count/> (outside testcases; the
+ * testcase buffer is free then). Others of ours from a later plugin are ignored. */
+static void on_plugin_element(Reader *r, const char *what, const xmlChar **attrs, int nb)
+{
+    CaseBuf *c = &r->c;
+    if (strcmp(what, "start") == 0 && r->v.start != NULL) {
+        size_t nodeid = attr_get(c, attrs, nb, "nodeid");
+        size_t worker = attr_get(c, attrs, nb, "worker");
+        if (nodeid != NO_ATTR)
+            r->v.start(r->v.ud, casebuf_str(c, nodeid), casebuf_str(c, worker));
+    } else if (strcmp(what, "session") == 0 && r->v.session != NULL) {
+        size_t rootdir = attr_get(c, attrs, nb, "rootdir");
+        if (rootdir != NO_ATTR)
+            r->v.session(r->v.ud, casebuf_str(c, rootdir));
+    } else if (strcmp(what, "collected") == 0 && r->v.collected != NULL) {
+        size_t count = attr_get(c, attrs, nb, "count");
+        const char *s = casebuf_str(c, count);
+        long long n = s != NULL ? parse_count(&s, s + strlen(s)) : -1;
+        if (n >= 0 && *s == '\0' && n <= 1000000000)
+            r->v.collected(r->v.ud, (long)n);
+    }
+    strbuf_reset(&c->strings);
 }
 
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
@@ -329,6 +411,13 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         open_result(r, nm, attrs, nb_attributes);
     } else if (nm[0] == 'p' && strcmp(nm, "property") == 0) {
         on_property(r, in_case, attrs, nb_attributes);
+    } else if (in_case && r->v.keep_output && r->depth == r->case_depth + 1 &&
+               (strcmp(nm, "system-out") == 0 || strcmp(nm, "system-err") == 0)) {
+        bool is_out = nm[7] == 'o';
+        r->cur_out = is_out ? &r->c.out : &r->c.err;
+        *(is_out ? &r->c.has_out : &r->c.has_err) = true;
+    } else if (!in_case && nm[0] == 'p' && strncmp(nm, PLUGIN_PREFIX, 10) == 0) {
+        on_plugin_element(r, nm + 10, attrs, nb_attributes);
     }
     r->depth++;
 }
@@ -340,11 +429,13 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     r->depth--;
     if (r->depth == 0)
         r->root_closed = true;
-    if (r->cur != NULL && r->depth == r->case_depth + 1) {
+    if ((r->cur != NULL || r->cur_out != NULL) && r->depth == r->case_depth + 1) {
         r->cur = NULL;
+        r->cur_out = NULL;
     } else if (r->case_depth >= 0 && r->depth == r->case_depth) {
         r->case_depth = -1;
         r->cur = NULL;
+        r->cur_out = NULL;
         int rc = emit_case(&r->c, r->fn, r->ud, r->sum);
         if (rc < 0)
             reader_stop(r, rc);
@@ -355,8 +446,12 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
 static void on_text(void *ctx, const xmlChar *s, int len)
 {
     Reader *r = ctx;
-    if (r->cur != NULL && r->depth == r->case_depth + 2)
+    if (r->depth != r->case_depth + 2)
+        return;
+    if (r->cur != NULL)
         strbuf_append(&r->cur->text, (const char *)s, (size_t)len);
+    else if (r->cur_out != NULL)
+        strbuf_append(r->cur_out, (const char *)s, (size_t)len);
 }
 
 /* Called as soon as "<!DOCTYPE name ...>" has been read, before any internal subset is parsed:
@@ -404,10 +499,10 @@ static const xmlSAXHandler junit_sax = {
  * encoding declaration ignored (pytest writes UTF-8); never NOENT/DTDLOAD. */
 #define JUNIT_XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_IGNORE_ENC)
 
-static int reader_init(Reader *r, const char *url, JunitCaseFn fn, void *ud, JunitSummary *sum,
+static int reader_init(Reader *r, const char *url, const JunitVisitor *v, JunitSummary *sum,
                        StrBuf *err)
 {
-    *r = (Reader){.fn = fn, .ud = ud, .sum = sum, .err = err, .case_depth = -1};
+    *r = (Reader){.fn = v->testcase, .ud = v->ud, .v = *v, .sum = sum, .err = err, .case_depth = -1};
     if (sum != NULL)
         *sum = (JunitSummary){0, 0, 0, NULL};
     int rc = xmllib_get(&r->xml, err);
@@ -423,6 +518,8 @@ static int reader_init(Reader *r, const char *url, JunitCaseFn fn, void *ud, Jun
     r->xml->CtxtUseOptions(r->ctxt, JUNIT_XML_OPTIONS);
     strbuf_init(&r->xml_err);
     strbuf_init(&r->c.strings);
+    strbuf_init(&r->c.out);
+    strbuf_init(&r->c.err);
     casebuf_reset(&r->c);
     return 0;
 }
@@ -483,37 +580,90 @@ static void reader_destroy(Reader *r)
     strbuf_destroy(&r->xml_err);
 }
 
-static int read_fd(int fd, const char *path, Reader *r, StrBuf *err)
+/* ---- the stream ------------------------------------------------------------------------- */
+
+JunitStream *junit_stream_new(const JunitVisitor *v, JunitSummary *summary, StrBuf *err)
+{
+    JunitStream *s = xmalloc(sizeof *s);
+    if (reader_init(s, "stream", v, summary, err) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int junit_stream_feed(JunitStream *s, const char *buf, size_t len)
+{
+    if (s->final != 0 || s->ended)
+        return s->final;
+    size_t off = 0;
+    while (off < len) { /* libxml2 takes an int length, and works best on modest chunks */
+        size_t n = len - off < JUNIT_CHUNK ? len - off : JUNIT_CHUNK;
+        s->total += n;
+        bool more = reader_push(s, buf + off, n);
+        off += n;
+        if (!more) {
+            s->final = reader_finish(s, s->total);
+            if (s->final == 0) /* stopped without an error code: cannot happen, but never hang */
+                s->final = JUNIT_EMALFORMED;
+            return s->final;
+        }
+    }
+    return 0;
+}
+
+int junit_stream_end(JunitStream *s)
+{
+    if (s->ended || s->final != 0)
+        return s->final;
+    s->ended = true;
+    reader_end(s);
+    s->final = reader_finish(s, s->total);
+    return s->final;
+}
+
+size_t junit_stream_bytes(const JunitStream *s)
+{
+    return s->total;
+}
+
+void junit_stream_free(JunitStream *s)
+{
+    if (s == NULL)
+        return;
+    reader_destroy(s);
+    free(s);
+}
+
+/* ---- whole files -------------------------------------------------------------------------- */
+
+static int read_fd(int fd, const char *path, JunitStream *s, StrBuf *err)
 {
     char buf[JUNIT_CHUNK];
-    size_t total = 0;
-    int rc = 0;
     for (;;) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = -errno;
+            int rc = -errno;
             if (err != NULL)
                 strbuf_printf(err, "cannot read %s: %s", path, strerror(errno));
-            goto error;
+            return rc;
         }
-        total += (size_t)n;
         if (n == 0)
-            reader_end(r);
-        if (n == 0 || !reader_push(r, buf, (size_t)n))
-            break;
+            return junit_stream_end(s);
+        int rc = junit_stream_feed(s, buf, (size_t)n);
+        if (rc != 0)
+            return rc;
     }
-    rc = reader_finish(r, total);
-error:
-    return rc;
 }
 
-int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary, StrBuf *err)
+static int read_path(const char *path, bool keep_output, JunitCaseFn fn, void *ud,
+                     JunitSummary *summary, StrBuf *err)
 {
     if (summary != NULL)
         *summary = (JunitSummary){0, 0, 0, NULL};
-    Reader r;
+    JunitStream *s = NULL;
     int rc, fd;
     /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer (regular files ignore it). */
     do {
@@ -533,13 +683,26 @@ int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary
             strbuf_printf(err, "cannot read %s: %s", path, strerror(-rc));
         goto error;
     }
-    if ((rc = reader_init(&r, path, fn, ud, summary, err)) != 0)
+    JunitVisitor v = {.testcase = fn, .ud = ud, .keep_output = keep_output};
+    if ((s = junit_stream_new(&v, summary, err)) == NULL) {
+        rc = -ELIBACC;
         goto error;
-    rc = read_fd(fd, path, &r, err);
-    reader_destroy(&r);
+    }
+    rc = read_fd(fd, path, s, err);
 error:
+    junit_stream_free(s);
     close(fd);
     return rc;
+}
+
+int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary, StrBuf *err)
+{
+    return read_path(path, false, fn, ud, summary, err);
+}
+
+int junit_read_output(const char *path, JunitCaseFn fn, void *ud, StrBuf *err)
+{
+    return read_path(path, true, fn, ud, NULL, err);
 }
 
 int junit_read_memory(const char *buf, size_t len, JunitCaseFn fn, void *ud, JunitSummary *summary,
@@ -547,21 +710,14 @@ int junit_read_memory(const char *buf, size_t len, JunitCaseFn fn, void *ud, Jun
 {
     if (buf == NULL)
         len = 0;
-    Reader r;
-    int rc = reader_init(&r, "memory", fn, ud, summary, err);
-    if (rc != 0)
-        return rc;
-    size_t off = 0;
-    bool more = true;
-    while (more && off < len) {
-        size_t n = len - off < JUNIT_CHUNK ? len - off : JUNIT_CHUNK;
-        more = reader_push(&r, buf + off, n);
-        off += n;
-    }
-    if (more)
-        reader_end(&r);
-    rc = reader_finish(&r, len);
-    reader_destroy(&r);
+    JunitVisitor v = {.testcase = fn, .ud = ud};
+    JunitStream *s = junit_stream_new(&v, summary, err);
+    if (s == NULL)
+        return -ELIBACC;
+    int rc = junit_stream_feed(s, buf, len);
+    if (rc == 0)
+        rc = junit_stream_end(s);
+    junit_stream_free(s);
     return rc;
 }
 

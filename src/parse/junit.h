@@ -6,9 +6,16 @@
  * string in it) is borrowed until the visitor returns. Earlier testcases are not kept, so
  * memory is bounded by the largest single testcase (its failure/error/skipped texts), not by
  * file size, and the file is never mapped.
- * <system-out>/<system-err> are skipped (their text is parsed, never copied); of <properties>
- * only those of the pytestmon plugin (python/pytestmon_plugin.py) are kept, see JunitCase.frames
- * and JunitSummary.counts. The plugin writes the same dialect plus a `nodeid` attribute.
+ * <system-out>/<system-err> are skipped (their text is parsed, never copied) unless the visitor
+ * asks for them (JunitVisitor.keep_output); of <properties> only those of the pytestmon plugin
+ * (python/pytestmon_plugin.py) are kept, see JunitCase.frames/rss_* and JunitSummary.counts. The
+ * plugin writes the same dialect plus a `nodeid` attribute and, between testcases, the elements
+ * <pytestmon-session rootdir="..."/>, <pytestmon-collected count="N"/> and <pytestmon-start nodeid="..." [worker="gwN"]/> (see
+ * JunitVisitor); any other unknown element is ignored, wherever it is.
+ *
+ * Incremental reading: a JunitStream is fed bytes as they arrive (any split, one byte at a time
+ * too) while pytest still writes the file, and calls the visitor as soon as each element is
+ * complete; junit_read() is the same reader fed from a file at once.
  *
  * Safety: the input must not contain a DOCTYPE (pytest never writes one). Parsing stops at the
  * SAX internalSubset event, raised as soon as "<!DOCTYPE name ...>" has been read and before
@@ -33,6 +40,7 @@
 #define PYTESTMON_JUNIT_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/strbuf.h"
@@ -73,6 +81,11 @@ typedef struct {
     const char *frames;    /* "pytestmon.frames" property: JSON [[abs path, 1-based line], ...] of the
                             * failure's traceback in the user's code, outermost first; NULL if absent */
     double time;           /* seconds; 0 if absent or unparsable */
+    long long rss_start;   /* "pytestmon.rss" property [rss_at_start, peak] in bytes, measured in the */
+    long long rss_peak;    /* process that ran the test; both -1 when absent or unparsable */
+    const char *system_out; /* captured output (<system-out>, <system-err>) when the visitor asked */
+    const char *system_err; /* for it (keep_output) and the testcase has it; else NULL */
+    size_t system_out_len, system_err_len;
     JunitOutcome outcome;
     /* Convenience copies of results[i] for the child that decided the outcome (NULL if passed). */
     const char *message;
@@ -108,6 +121,40 @@ int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary
 /* Same, from a memory buffer (not necessarily NUL-terminated). */
 int junit_read_memory(const char *buf, size_t len, JunitCaseFn fn, void *ud, JunitSummary *summary,
                       StrBuf *err);
+
+/* junit_read() with each testcase's <system-out>/<system-err> text kept (JunitCase.system_out,
+ * system_err): for one test's output, read off the loop (testoutput.h). */
+int junit_read_output(const char *path, JunitCaseFn fn, void *ud, StrBuf *err);
+
+/* What a JunitStream calls; every callback may be NULL, and every string is borrowed until the
+ * callback returns. */
+typedef struct {
+    JunitCaseFn testcase;
+    /* <pytestmon-start nodeid=".." [worker=".."]/>: a test started (worker NULL when absent). */
+    void (*start)(void *ud, const char *nodeid, const char *worker);
+    /* <pytestmon-collected count="N"/>: the number of tests the run will run (N >= 0). */
+    void (*collected)(void *ud, long count);
+    /* <pytestmon-session rootdir=".."/>: pytest's rootdir, first thing in the plugin's report. */
+    void (*session)(void *ud, const char *rootdir);
+    void *ud;
+    bool keep_output;  /* hand <system-out>/<system-err> texts over in JunitCase */
+} JunitVisitor;
+
+typedef struct JunitStream JunitStream;
+
+/* A reader fed as bytes arrive. `v` is copied; `summary` (may be NULL) and `err` (may be NULL)
+ * are borrowed until junit_stream_free() and filled as junit_read() fills them. Returns NULL
+ * (with the reason in err) when libxml2 cannot be loaded or out of memory. */
+JunitStream *junit_stream_new(const JunitVisitor *v, JunitSummary *summary, StrBuf *err);
+/* Parses `len` more bytes. Returns 0 while more input is welcome, else the final outcome
+ * (malformed XML, DOCTYPE, not JUnit, a visitor's stop): feeding more changes nothing. */
+int junit_stream_feed(JunitStream *s, const char *buf, size_t len);
+/* The input ended: returns what junit_read() would for the whole input (0 when it was a
+ * complete document). */
+int junit_stream_end(JunitStream *s);
+/* Bytes fed so far. */
+size_t junit_stream_bytes(const JunitStream *s);
+void junit_stream_free(JunitStream *s);
 
 /* "passed", "failed", "error", "collection error", "skipped", "xfailed", "xpassed strict". */
 const char *junit_outcome_name(JunitOutcome o);

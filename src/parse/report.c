@@ -279,6 +279,53 @@ int report_from_junit_memory(const char *buf, size_t len, const char *rootdir,
     return rc;
 }
 
+struct ReportBuilder {
+    Ctx c;
+    Report r;
+    char *rootdir, *start_dir, *project_root; /* c.dirs points here */
+};
+
+ReportBuilder *report_builder_new(const char *rootdir, const char *start_dir, const char *project_root,
+                                  size_t keep_slowest)
+{
+    ReportBuilder *b = xcalloc(1, sizeof *b);
+    b->rootdir = xstrdup(rootdir);
+    b->start_dir = start_dir != NULL ? xstrdup(start_dir) : NULL;
+    b->project_root = project_root != NULL ? xstrdup(project_root) : NULL;
+    ctx_init(&b->c, &b->r, b->rootdir, b->start_dir, b->project_root, keep_slowest);
+    return b;
+}
+
+int report_builder_case(const JunitCase *tc, void *builder)
+{
+    ReportBuilder *b = builder;
+    return on_case(tc, &b->c);
+}
+
+void report_builder_finish(ReportBuilder *b, const JunitSummary *sum, Report *out)
+{
+    JunitSummary none = {0, 0, 0, NULL};
+    ctx_finish(&b->c, sum != NULL ? sum : &none); /* frees the context's own parts */
+    *out = b->r;
+    free(b->rootdir);
+    free(b->start_dir);
+    free(b->project_root);
+    free(b);
+}
+
+void report_builder_free(ReportBuilder *b)
+{
+    if (b == NULL)
+        return;
+    free(b->c.slow_hash);
+    path_cache_destroy(&b->c.paths);
+    report_destroy(&b->r);
+    free(b->rootdir);
+    free(b->start_dir);
+    free(b->project_root);
+    free(b);
+}
+
 void report_destroy(Report *r)
 {
     if (r == NULL)

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "base/strbuf.h"
+#include "parse/junit.h"
 
 typedef enum {
     FAILURE_FAILED,       /* "failed": assertion/exception in the test call */
@@ -76,6 +77,18 @@ int report_from_junit(const char *xml_path, const char *rootdir, const char *sta
 int report_from_junit_memory(const char *buf, size_t len, const char *rootdir,
                              const char *start_dir, const char *project_root, size_t keep_slowest,
                              Report *out, StrBuf *err);
+
+/* The same aggregation fed one testcase at a time, as a JunitStream reads them while pytest
+ * writes its report (so that little is left to do when it exits). The directories are copied.
+ * report_builder_case() is a JunitCaseFn (ud: the builder). report_builder_finish() fills *out
+ * as report_from_junit() would have for the testcases fed and `sum` (may be NULL), and frees the
+ * builder; report_builder_free() drops one unfinished. */
+typedef struct ReportBuilder ReportBuilder;
+ReportBuilder *report_builder_new(const char *rootdir, const char *start_dir, const char *project_root,
+                                  size_t keep_slowest);
+int report_builder_case(const JunitCase *tc, void *builder);
+void report_builder_finish(ReportBuilder *b, const JunitSummary *sum, Report *out);
+void report_builder_free(ReportBuilder *b);
 
 void report_destroy(Report *r);
 

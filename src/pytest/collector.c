@@ -35,11 +35,19 @@ static void on_collector_exit(uv_process_t *p, int64_t status, int term_signal)
 Collector *collector_start(uv_loop_t *loop, const char *exe, char *const *argv, char *const *env,
                            const char *cwd, CollectorDone done, void *ud, int *rc)
 {
+    return collector_start_to(loop, exe, argv, env, cwd, -1, done, ud, rc);
+}
+
+Collector *collector_start_to(uv_loop_t *loop, const char *exe, char *const *argv, char *const *env,
+                              const char *cwd, int err_fd, CollectorDone done, void *ud, int *rc)
+{
     Collector *c = xcalloc(1, sizeof *c);
     c->done = done;
     c->ud = ud;
     c->proc.data = c;
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+    if (err_fd >= 0)
+        stdio[2] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = err_fd};
     char **step = execstep_argv((int)getpid(), argv);
     uv_process_options_t opt = {
         .exit_cb = on_collector_exit,

@@ -1,6 +1,7 @@
 /* collector: a pipeless child whose product is its exit status and the files it writes: a
  * `pytest --collect-only` whose collection record the pytestmon plugin writes (collection.h),
- * or a probe of the interpreter (can it import our plugin?). Its output is thrown away.
+ * or a probe of the interpreter (can it import our plugin?). Its output is thrown away (its
+ * stderr can go to a file: collector_start_to).
  *
  * Owns its uv_process_t (heap; freed in the close callback, never before) and nothing else:
  * the argv/env/cwd handed to collector_start() are borrowed for the call only. The child is
@@ -21,6 +22,10 @@ typedef void (*CollectorDone)(void *ud, int64_t status);
  * collector, or NULL with *rc a libuv error (then `done` is never called). */
 Collector *collector_start(uv_loop_t *loop, const char *exe, char *const *argv, char *const *env,
                            const char *cwd, CollectorDone done, void *ud, int *rc);
+/* The same with the child's stderr written to `err_fd` (>= 0; borrowed: the caller closes it
+ * after this call), for a caller that reports why pytest collected nothing. */
+Collector *collector_start_to(uv_loop_t *loop, const char *exe, char *const *argv, char *const *env,
+                              const char *cwd, int err_fd, CollectorDone done, void *ud, int *rc);
 /* The child's pid (for a reaper that must leave it to libuv). */
 int collector_pid(const Collector *c);
 /* SIGKILL to its process group; `done` follows with -ECANCELED. */

@@ -79,6 +79,8 @@ char **pyplugin_env(char **env, const char *dir, const char *report)
     const char *old = at >= 0 ? env[at] + strlen("PYTHONPATH=") : "";
     strbuf_printf(&sb, "PYTHONPATH=%s%s%s", dir, *old ? ":" : "", old);
     env = set_var(env, "PYTHONPATH", strbuf_detach(&sb));
+    if (!report)
+        return env;
     strbuf_printf(&sb, "PYTESTMON_REPORT=%s", report);
     return set_var(env, "PYTESTMON_REPORT", strbuf_detach(&sb));
 }

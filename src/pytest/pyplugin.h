@@ -15,8 +15,8 @@
 char *pyplugin_find_dir(void);
 
 /* The child environment `env` (a NULL-terminated heap array of heap strings, consumed) with
- * `dir` first on PYTHONPATH (before the value env already has) and PYTESTMON_REPORT=report.
- * Returns the new array. */
+ * `dir` first on PYTHONPATH (before the value env already has) and PYTESTMON_REPORT=report
+ * (report NULL: no report, e.g. for a bare collection). Returns the new array. */
 char **pyplugin_env(char **env, const char *dir, const char *report);
 
 /* `env` (consumed, as above) with PYTESTMON_COLLECT=path: the plugin writes what pytest

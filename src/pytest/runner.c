@@ -55,6 +55,8 @@ struct Runner {
     bool (*foreign_owns)(void *ud, int pid); /* children another module owns */
     void *foreign_ud;
     bool freeing;
+    char *kept_dir, *kept_report; /* the latest finished run's private directory and report */
+    int64_t kept_id;              /* (runner_report_path); 0: none */
     /* One read buffer for every pipe of every run: libuv calls alloc, read and on_read back to
      * back on the loop thread, and on_read copies what it keeps, so no two reads share it.
      * (Two 64 KiB buffers per Run made each run a fresh 130 KiB allocation.) */
@@ -84,6 +86,8 @@ struct Run {
     uv_process_t proc;
     uv_pipe_t out, err;
     uv_timer_t timeout_timer, kill_timer, progress_timer, start_timer;
+    uv_timer_t feed_timer;       /* reads the plugin's report while pytest runs */
+    uint64_t last_tests_ns;      /* the last `tests` push */
     int open_handles;
     bool proc_inited, spawned, exited, out_eof, err_eof, cancelled, timed_out, finished;
     bool hurried;                /* sent SIGKILL early for a pending run: once is enough */
@@ -268,6 +272,29 @@ static void maybe_push_progress(Run *run)
     }
 }
 
+/* The tests that changed, if any, as one `tests` event. */
+static void push_tests(Run *run)
+{
+    json_t *ev = runout_take_tests(&run->output, run->id);
+    if (!ev)
+        return;
+    run->last_tests_ns = uv_hrtime();
+    if (run->r->ev.tests)
+        run->r->ev.tests(run->r->ud, ev);
+    json_decref(ev);
+}
+
+/* Reads what the plugin appended to its report: progress and `tests` from it, each at most
+ * every 100 ms (the timer ticks twice as often, so a change waits at most that long). */
+static void on_feed_timer(uv_timer_t *t)
+{
+    Run *run = t->data;
+    if (runout_poll_report(&run->output))
+        maybe_push_progress(run);
+    if ((uv_hrtime() - run->last_tests_ns) / 1000000 >= RUNNER_TESTS_MS)
+        push_tests(run);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     Run *run = h->data;
@@ -379,6 +406,44 @@ static void remove_tmpdir(Run *run)
     run->tmpdir = NULL;
 }
 
+/* The run's report outlives it until a newer run finishes (runner_report_path); its directory
+ * goes with it. A run without a report (it never started) leaves the kept one alone. */
+static void keep_report(Run *run)
+{
+    Runner *r = run->r;
+    if (!run->tmpdir || !run->junit_path || access(run->junit_path, F_OK) != 0) {
+        remove_tmpdir(run);
+        return;
+    }
+    if (r->kept_dir)
+        privdir_remove(r->kept_dir);
+    free(r->kept_dir);
+    free(r->kept_report);
+    r->kept_dir = run->tmpdir;
+    run->tmpdir = NULL;
+    r->kept_report = xstrdup(run->junit_path);
+    r->kept_id = run->id;
+}
+
+static void drop_kept_report(Runner *r)
+{
+    if (r->kept_dir)
+        privdir_remove(r->kept_dir);
+    free(r->kept_dir);
+    free(r->kept_report);
+    r->kept_dir = r->kept_report = NULL;
+    r->kept_id = 0;
+}
+
+const char *runner_report_path(const Runner *r, int64_t run_id, int64_t *latest)
+{
+    *latest = r->kept_id;
+    if (run_id == 0 || run_id == r->kept_id)
+        return r->kept_report;
+    const Run *a = r->active;
+    return a && a->id == run_id && a->tmpdir && a->junit_path ? a->junit_path : NULL;
+}
+
 static json_t *string_list(char *const *v)
 {
     json_t *a = json_array();
@@ -463,6 +528,11 @@ static void run_finish(Run *run)
     run->finished = true;
     uv_timer_stop(&run->kill_timer);
     uv_timer_stop(&run->progress_timer);
+    uv_timer_stop(&run->feed_timer);
+    if (run->spawned) { /* the rest of the plugin's report, and the tests it changed */
+        runout_finish_report(&run->output);
+        push_tests(run);
+    }
     if (run->r->active == run)
         run->r->active = NULL;
     RunFacts facts = {
@@ -486,6 +556,12 @@ static void run_finish(Run *run)
     if (run->python_why)
         json_object_set_new(result, "python_why", json_string(run->python_why));
     json_t *memory = runmem_json(run->sampler);
+    /* Exact per-test peaks from the plugin when it measured them, rather than the samples'. */
+    json_t *exact = runout_top_growth(&run->output, SAMPLER_TOP_TESTS);
+    if (exact) {
+        json_object_set_new(memory, "top_growth", exact);
+        json_object_set_new(memory, "top_growth_source", json_string("plugin"));
+    }
     RunMemEnd end = {
         .spawned = run->spawned,
         .cancelled = run->cancelled,
@@ -498,12 +574,14 @@ static void run_finish(Run *run)
     runmem_diagnose(&run->mem, "", &end, memory);
     json_object_set_new(result, "memory", memory);
     Coverage *cov = run->coverage ? read_coverage(run, result) : NULL;
-    remove_tmpdir(run);
+    keep_report(run);
     /* Close first: uv_close releases the pipes' descriptors now (the Run itself is freed
      * later, from the close callbacks), so whoever hears `finished` sees them gone. */
     Runner *r = run->r;
     run_close(run);
     runner_reap_orphans(r);
+    if (run->exited) /* how long the result took once pytest had exited (bench/run.py reads it) */
+        json_object_set_new(result, "exit_to_finished_ms", json_real((double)(uv_hrtime() - run->end_ns) / 1e6));
     if (r->ev.finished)
         r->ev.finished(r->ud, result);
     json_decref(result);
@@ -567,6 +645,7 @@ static void run_handle_gone(Run *run)
     if (r->freeing && !r->live) {
         void (*done)(void *) = r->done;
         void *ud = r->done_ud;
+        drop_kept_report(r);
         free(r->exe);
         project_free_argv(r->plugin_loads);
         free(r);
@@ -598,6 +677,7 @@ static void run_close(Run *run)
     close_handle(&run->kill_timer);
     close_handle(&run->progress_timer);
     close_handle(&run->start_timer);
+    close_handle(&run->feed_timer);
     close_handle(&run->out);
     close_handle(&run->err);
     if (run->proc_inited)
@@ -671,8 +751,8 @@ static char **build_argv(const Run *run, char *const *rewritten, bool with_cover
     argv[k++] = xstrdup("-m");
     argv[k++] = xstrdup("pytest");
     if (run->plugin_dir) {
-        /* Our plugin writes the report whatever the user does to pytest's junitxml, and asks
-         * for -v -rfE itself where a terminal exists. */
+        /* Our plugin writes the report whatever the user does to pytest's junitxml, and tells
+         * progress in it as tests start and end: pytest's terminal stays as the user set it. */
         argv[k++] = xstrdup("-p");
         argv[k++] = xstrdup(PYPLUGIN_MODULE);
     } else {
@@ -851,12 +931,20 @@ static char **copy_env(char *const *v, size_t n)
 static void run_go(Run *run)
 {
     Runner *r = run->r;
+    /* The collection asked first (nearest) wrote a report of its own there: the stream must not
+     * start reading that one. */
+    if (run->junit_path)
+        unlink(run->junit_path);
     int rc = spawn_pytest(run);
     if (rc != 0) {
         fail_start(run, describe_spawn_error(run, rc));
         return;
     }
     r->active = run;
+    if (run->plugin_dir) { /* results as tests end, from the plugin's report */
+        runout_follow_report(&run->output, run->junit_path, run->root);
+        uv_timer_start(&run->feed_timer, on_feed_timer, RUNNER_FEED_POLL_MS, RUNNER_FEED_POLL_MS);
+    }
     start_sampler(run);
     if (run->timeout_ms)
         uv_timer_start(&run->timeout_timer, on_timeout, run->timeout_ms, 0);
@@ -1133,6 +1221,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     init_timer(run, &run->kill_timer);
     init_timer(run, &run->progress_timer);
     init_timer(run, &run->start_timer);
+    init_timer(run, &run->feed_timer);
     runout_init(&run->output, spec->tail_bytes, NULL);
 
     if (closing_runs(r) >= RUNNER_MAX_CLOSING) {
@@ -1160,6 +1249,7 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud)
     r->done_ud = ud;
     r->active = NULL;
     if (!r->live) {
+        drop_kept_report(r);
         free(r->exe);
         project_free_argv(r->plugin_loads);
         free(r);

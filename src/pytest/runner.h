@@ -3,7 +3,8 @@
  * Owns the pytest child (its own session and process group, so signals reach xdist
  * workers and anything pytest started; started through the exec step of execstep.h so
  * that it dies with us), its stdout/stderr pipes, the run's timers, its private 0700
- * temporary directory (privdir.h: JUnit report; removed after the run, and swept at
+ * temporary directory (privdir.h: JUnit report; kept after the run for one test's output
+ * until a newer run finishes (runner_report_path), removed then or at runner_free, and swept at
  * runner_new when its owner was killed) and its log file. Output is streamed: a bounded tail in memory, everything in the log, and
  * progress parsed on the fly. When the child has exited and its pipes are drained the
  * results are read and the `finished` event fires; then the run's handles close.
@@ -66,7 +67,16 @@ typedef struct {
      * Coverage: coverage_destroy() and free()); `files` (the spec's coverage_files,
      * NULL-terminated) is borrowed until the callback returns. */
     void (*coverage)(void *ud, int64_t run_id, Coverage *cov, char *const *files);
+    /* {run_id, tests = [{nodeid, status, duration_s, rss_growth_bytes}, ...]}: the tests whose
+     * state changed, read from the plugin's report while pytest runs (at most every
+     * RUNNER_TESTS_MS, and a last one before `finished`). */
+    void (*tests)(void *ud, json_t *event);
 } RunnerEvents;
+
+/* The plugin's report is read this often while pytest runs; `tests` is pushed at most every
+ * RUNNER_TESTS_MS. */
+#define RUNNER_FEED_POLL_MS 50
+#define RUNNER_TESTS_MS 100
 
 typedef struct Runner Runner;
 
@@ -97,6 +107,11 @@ void runner_set_foreign(Runner *r, bool (*owns)(void *ud, int pid), void *ud);
  * and the user's `extra` "KEY=VALUE" entries (NULL-terminated; they replace ours). A new
  * NULL-terminated heap array of heap strings (free with project_free_argv). */
 char **runner_child_env(char *const *extra);
+/* The report file (JUnit-shaped XML) of run `run_id` (0: the latest finished run), for one
+ * test's output: the latest finished run's is kept (with its private directory) until a newer
+ * run finishes; the active run's is the one pytest is still writing. Borrowed until the loop
+ * runs again; NULL when that run's report is not kept (*latest: the kept run's id, 0 if none). */
+const char *runner_report_path(const Runner *r, int64_t run_id, int64_t *latest);
 /* pid of the active pytest process, or 0. */
 int runner_active_pid(const Runner *r);
 /* The active pytest's headroom as last sampled, if that was at most max_age_ms ago (borrowed

@@ -39,6 +39,7 @@ void runout_destroy(RunOutput *o)
     progress_free(o->progress);
     summary_free(o->summary);
     json_decref(o->seen_failed);
+    reportfeed_free(o->feed);
     memset(o, 0, sizeof *o);
 }
 
@@ -112,12 +113,53 @@ void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
 
 bool runout_progress_changed(RunOutput *o)
 {
-    return progress_take_changed(o->progress);
+    bool changed = progress_take_changed(o->progress);
+    if (reportfeed_active(o->feed)) { /* the plugin's stream, not the terminal */
+        changed = o->feed_changed;
+        o->feed_changed = false;
+    }
+    return changed;
 }
 
 const char *runout_current_test(const RunOutput *o)
 {
-    return progress_current(o->progress);
+    return reportfeed_active(o->feed) ? reportfeed_current(o->feed) : progress_current(o->progress);
+}
+
+void runout_follow_report(RunOutput *o, const char *path, const char *root)
+{
+    reportfeed_free(o->feed);
+    o->feed = reportfeed_new(path, root, KEEP_SLOWEST);
+}
+
+bool runout_poll_report(RunOutput *o)
+{
+    if (o->feed == NULL || !reportfeed_poll(o->feed))
+        return false;
+    o->feed_changed = true;
+    return true;
+}
+
+void runout_finish_report(RunOutput *o)
+{
+    if (o->feed != NULL)
+        reportfeed_finish(o->feed);
+}
+
+json_t *runout_take_tests(RunOutput *o, int64_t run_id)
+{
+    json_t *tests = o->feed != NULL ? reportfeed_take_tests(o->feed) : NULL;
+    return tests ? json_pack("{s:I, s:o}", "run_id", (json_int_t)run_id, "tests", tests) : NULL;
+}
+
+json_t *runout_top_growth(const RunOutput *o, size_t n)
+{
+    json_t *top = o->feed != NULL ? reportfeed_top_growth(o->feed, n) : NULL;
+    if (top != NULL && json_array_size(top) == 0) {
+        json_decref(top);
+        top = NULL;
+    }
+    return top;
 }
 
 /* A copy of `s` with invalid UTF-8 replaced by U+FFFD, so JSON output never fails. */
@@ -167,6 +209,8 @@ static json_t *display_cstring(const char *s, unsigned flags, size_t max)
 
 json_t *runout_progress_json(RunOutput *o)
 {
+    if (reportfeed_active(o->feed))
+        return reportfeed_progress_json(o->feed);
     const ProgressCounts *c = progress_counts(o->progress);
     json_t *j = json_pack("{s:i, s:i, s:i, s:i}", "done", (int)c->done, "total",
                           (int)(c->collected > 0 ? c->collected : 0), "failed", (int)c->failed_so_far,
@@ -262,7 +306,10 @@ static bool contains(const char *hay, size_t len, const char *needle)
 
 static const char *rootdir_of(const RunOutput *o, const RunFacts *f)
 {
-    const char *rd = progress_rootdir(o->progress);
+    const char *rd = reportfeed_active(o->feed) ? reportfeed_rootdir(o->feed) : NULL;
+    if (rd && *rd)
+        return rd;
+    rd = progress_rootdir(o->progress);
     return rd && *rd ? rd : f->root;
 }
 
@@ -324,13 +371,15 @@ static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts
                      strbuf_cstr(&path), line, &failed, &errors);
     }
     strbuf_destroy(&path);
-    const ProgressCounts *c = progress_counts(o->progress);
-    json_object_set_new(counts, "failed", json_integer(failed > c->failed ? failed : c->failed));
-    json_object_set_new(counts, "errors", json_integer(errors > c->errors ? errors : c->errors));
-    json_object_set_new(counts, "passed", json_integer(c->passed));
-    json_object_set_new(counts, "skipped", json_integer(c->skipped));
-    json_object_set_new(counts, "xfailed", json_integer(c->xfailed));
-    json_object_set_new(counts, "xpassed", json_integer(c->xpassed));
+    ProgressCounts c = *progress_counts(o->progress);
+    if (reportfeed_active(o->feed)) /* no -v lines: what the stream told */
+        reportfeed_counts(o->feed, &c.passed, &c.failed, &c.errors, &c.skipped, &c.xfailed, &c.xpassed);
+    json_object_set_new(counts, "failed", json_integer(failed > c.failed ? failed : c.failed));
+    json_object_set_new(counts, "errors", json_integer(errors > c.errors ? errors : c.errors));
+    json_object_set_new(counts, "passed", json_integer(c.passed));
+    json_object_set_new(counts, "skipped", json_integer(c.skipped));
+    json_object_set_new(counts, "xfailed", json_integer(c.xfailed));
+    json_object_set_new(counts, "xpassed", json_integer(c.xpassed));
     return list;
 }
 
@@ -470,10 +519,23 @@ static void summary_sentence(StrBuf *sb, const RunFacts *f, const char *status, 
     }
 }
 
+/* A test the plugin's stream told failed: what the terminal fallback lists when the report is
+ * unusable (pytest died mid-write), as -v progress lines were before the stream. */
+static void remember_streamed_failure(void *ud, const char *nodeid, bool is_error)
+{
+    RunOutput *o = ud;
+    if (json_object_size(o->seen_failed) < MAX_SEEN_FAILED && !json_object_get(o->seen_failed, nodeid))
+        json_object_set_new(o->seen_failed, nodeid, json_string(is_error ? "error" : "failed"));
+}
+
 json_t *runout_result(RunOutput *o, const RunFacts *f)
 {
     termline_finish(&o->lines, on_line, o);
     remember_failed(o);
+    if (o->feed != NULL) {
+        reportfeed_finish(o->feed);
+        reportfeed_foreach_failed(o->feed, remember_streamed_failure, o);
+    }
     size_t err_len = 0, tail_len = 0;
     char *err_text = tail_read(&o->err_tail, &err_len);
     char *tail_text = tail_read(&o->tail, &tail_len);
@@ -503,7 +565,10 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     bool have_xml = false;
     if (f->spawned) {
         const char *rootdir = rootdir_of(o, f);
-        int rc = report_from_junit(f->junit_path, rootdir, f->root, f->root, KEEP_SLOWEST, &rep, &why);
+        /* Read as pytest wrote it, when the stream got the whole report; else from the file. */
+        int rc = o->feed != NULL ? reportfeed_take_report(o->feed, &rep) : -ENOENT;
+        if (rc != 0)
+            rc = report_from_junit(f->junit_path, rootdir, f->root, f->root, KEEP_SLOWEST, &rep, &why);
         if (rc == 0) {
             have_xml = true;
             json_t *rj = report_to_json(&rep);

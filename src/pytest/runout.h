@@ -18,6 +18,7 @@
 #include "parse/summary.h"
 #include "parse/tail.h"
 #include "parse/termline.h"
+#include "pytest/reportfeed.h"
 
 typedef struct {
     Tail tail;            /* stdout+stderr interleaved as read */
@@ -31,6 +32,8 @@ typedef struct {
     char edge[48];        /* end of the previous chunk, so a phrase split across reads is seen */
     size_t edge_len;
     json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
+    ReportFeed *feed;     /* the plugin's report read as it grows (runout_follow_report), or NULL */
+    bool feed_changed;    /* the feed changed since the last runout_progress_changed() */
 } RunOutput;
 
 /* What the runner knows when the run has ended. Strings borrowed. */
@@ -52,6 +55,20 @@ typedef struct {
 void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path);
 void runout_destroy(RunOutput *o);
 void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr);
+
+/* Reads the plugin's report at `path` while pytest writes it: once the plugin has written there,
+ * progress, the current test and the `tests` entries come from it, not from the terminal. */
+void runout_follow_report(RunOutput *o, const char *path, const char *root);
+/* Parses what the report gained since the last call; true when progress or tests changed. */
+bool runout_poll_report(RunOutput *o);
+/* pytest has exited: the rest of the report is parsed (call before the last runout_take_tests). */
+void runout_finish_report(RunOutput *o);
+/* {run_id, tests = [{nodeid, status, duration_s, rss_growth_bytes}, ...]} of the tests that changed
+ * since the last call, or NULL when none did (or there is no feed): a new reference. */
+json_t *runout_take_tests(RunOutput *o, int64_t run_id);
+/* The `n` tests that grew memory most, exactly measured by the plugin ([{nodeid, growth}, ...]),
+ * or NULL when it measured none: a new reference. */
+json_t *runout_top_growth(const RunOutput *o, size_t n);
 
 /* True when the output said MemoryError or "Cannot allocate memory". */
 bool runout_saw_enomem(const RunOutput *o);

@@ -4,7 +4,9 @@
     rpc_session.py FIXTURES_DIR COMMAND...      e.g. rpc_session.py tests/fixtures valgrind ... pytestmon --rpc
 
 ping -> "pong", version, mem, a run of FIXTURES_DIR/proj_pass (waits for its `finished`
-event), history, history_get, then closes stdin (EOF) and waits for the co-process to exit.
+event), history, history_get, test_output (direct and through call), collect on proj_tree
+(superseded, answered, and one still collecting), then closes stdin (EOF) and waits for the
+co-process to exit.
 Exits with the co-process's exit status (valgrind --error-exitcode=99 makes that 99 on memory
 errors or leaks), or 1 when the session itself went wrong. Requests the co-process might send
 to the editor are answered with nil. Timeouts are generous: valgrind is ~20x slower."""
@@ -85,6 +87,17 @@ def main():
                 break
         assert isinstance(s.call("history", []), list)
         s.call("history_get", [run_id])
+        # one test's output: read at once, and in the thread pool through `call`
+        out = s.call("test_output", [{"nodeid": "test_ok.py::test_one"}])
+        assert out["status"] == "passed", out
+        s.send([2, "call", [7, "test_output", [{"nodeid": "test_ok.py::test_one"}]]])
+        assert s.event("reply")["result"]["status"] == "passed"
+        # the test tree: one collect superseded by the next, then shutdown with one collecting
+        tree = os.path.join(fixtures, "proj_tree")
+        s.call("collect", [{"cwd": tree, "python": "/usr/bin/python3", "debounce_ms": 60000}])
+        cid = s.call("collect", [{"cwd": tree, "python": "/usr/bin/python3"}])
+        assert s.event("collection")["collect_id"] == cid
+        s.call("collect", [{"cwd": tree, "python": "/usr/bin/python3", "env": {"PROJ_TREE_SLOW_COLLECT": "60"}}])
         print(f"rpc_session: run {run_id} finished: exit_code={fin.get('exit_code')}",
               file=sys.stderr)
     except Exception as e:  # noqa: BLE001 - report and clean up

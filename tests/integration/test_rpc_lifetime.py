@@ -182,10 +182,21 @@ def test_whatever_a_test_drops_into_the_private_dir_is_removed_and_symlinks_not_
         f"    os.symlink({str(victim_dir)!r}, os.path.join(d, 'sub', 'to_dir'))\n"
         f"    os.symlink({str(victim_file)!r}, os.path.join(d, 'to_file'))\n")
     peer = peers(tmp)
-    peer.request(1, "run", [{"cwd": str(proj), "python": PYTHON}])
-    run_id = peer.response(1)[3]
-    r = peer.event("finished")
-    assert r["run_id"] == run_id and r["status"] == "passed", r.get("error")
+    # The latest run's directory (its report) is kept for test_output until a newer run
+    # finishes; then it goes, and the newest one goes when the co-process ends.
+    dirs = []
+    for i in (1, 2):
+        peer.request(i, "run", [{"cwd": str(proj), "python": PYTHON}])
+        run_id = peer.response(i)[3]
+        r = peer.event("finished")
+        assert r["run_id"] == run_id and r["status"] == "passed", r.get("error")
+        dirs.append(private_dirs(tmp))
+        assert len(dirs[-1]) == 1, "the latest run's directory is kept"
+    assert dirs[0] != dirs[1], "the older run's directory stayed behind"
+    assert (victim_dir / "precious").read_text() == "keep me"
+    assert victim_file.read_text() == "keep me too"
+    peer.proc.stdin.close()
+    assert peer.proc.wait(10) == 0
     assert private_dirs(tmp) == [], "the private directory stayed behind"
     assert (victim_dir / "precious").read_text() == "keep me"
     assert victim_file.read_text() == "keep me too"

@@ -314,7 +314,8 @@ def test_hacking_md_lists_the_method_table():
     assert section == table.stdout
     names = [line.split("`")[1] for line in table.stdout.splitlines()]
     assert names == ["ping", "version", "configure", "run", "resolve", "watch", "unwatch", "saved", "cancel",
-                     "mem", "history", "history_get", "debug_config", "debug_listen", "coverage_file", "call"]
+                     "mem", "history", "history_get", "debug_config", "debug_listen", "coverage_file", "collect",
+                     "test_output", "call"]
 
 
 def event_table():
@@ -372,6 +373,12 @@ def test_event_payloads_follow_the_event_table(tmp_path):
         run_id = p.response(6)[3]
         while p.event("finished", timeout=60)["run_id"] != run_id:
             pass
+        p.request(9, "collect", [{"cwd": os.path.join(FIXTURES_DIR, "proj_tree"), "python": PYTHON}])
+        assert isinstance(p.response(9)[3], int)
+        p.event("collection", timeout=60)
+        p.request(10, "collect", [{"cwd": FIXTURES_DIR, "python": PYTHON, "args": ["--no-such-opt"]}])
+        p.response(10)
+        p.event("collection", timeout=60)                               # `collection` with an error
         p.request(8, "ping", [])
         p.response(8)
         events = [(m[2][1][0], m[2][1][1]) for m in p.pending if m[0] == 2 and m[1] == "nvim_exec_lua"]
@@ -380,7 +387,7 @@ def test_event_payloads_follow_the_event_table(tmp_path):
         p.close()
     assert p.proc.stderr.read().decode().count("is not in EVENTS[]") == 0
     seen = {name for name, _ in events}
-    assert {"started", "progress", "finished", "status", "error", "reply", "watch", "debug"} <= seen, seen
+    assert {"started", "progress", "finished", "status", "error", "reply", "watch", "debug", "collection"} <= seen, seen
     for name, payload in events:
         assert name in table, name
         allowed, required = table[name]

@@ -85,11 +85,42 @@ static void test_bad_records(void **state)
     strbuf_destroy(&err);
 }
 
+/* Collection errors at their files: a module that failed to import, a package whose
+ * conftest raised (its directory), and the message as pytest wrote it. */
+static void test_errors(void **state)
+{
+    (void)state;
+    static const char rec[] =
+        "{\"items\": [], \"errors\": ["
+        "{\"nodeid\": \"tests/test_bad.py\", \"file\": \"/p/tests/./test_bad.py\", "
+        "\"message\": \"ImportError while importing\\nE   No module named 'x'\"},"
+        "{\"nodeid\": \"pkg\", \"file\": \"/p/pkg\"}]}";
+    Collection c;
+    StrBuf err = STRBUF_INIT;
+    assert_int_equal(collection_parse(rec, strlen(rec), &c, &err), 0);
+    assert_int_equal(c.nitems, 0);
+    assert_int_equal(c.nerrors, 2);
+    assert_string_equal(c.errors[0].nodeid, "tests/test_bad.py");
+    assert_string_equal(c.errors[0].file, "/p/tests/test_bad.py");
+    assert_string_equal(c.errors[0].message, "ImportError while importing\nE   No module named 'x'");
+    assert_string_equal(c.errors[1].file, "/p/pkg");
+    assert_string_equal(c.errors[1].message, "");
+    collection_destroy(&c);
+    static const char *const bad[] = {"{\"errors\": 1}", "{\"errors\": [{\"nodeid\": \"a\", \"file\": \"a.py\"}]}",
+                                      "{\"errors\": [{\"file\": \"/a.py\"}]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(collection_parse(bad[i], strlen(bad[i]), &c, &err), -EINVAL);
+        collection_destroy(&c);
+    }
+    strbuf_destroy(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nearest),
         cmocka_unit_test(test_bad_records),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,373 @@
+/* discover: the suite as pytest collects it, debounced, one at a time. See discover.h. */
+#include "pytest/discover.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/strbuf.h"
+#include "base/textclean.h"
+#include "parse/collection.h"
+#include "pytest/collector.h"
+#include "pytest/execstep.h"
+#include "pytest/privdir.h"
+#include "pytest/project.h"
+#include "pytest/pyplugin.h"
+#include "pytest/runner.h"
+
+/* The end of pytest's stderr shown when it collected nothing (a usage error, a conftest that
+ * cannot be imported, an interpreter that cannot run). */
+#define DISCOVER_STDERR_TAIL 2048
+
+typedef struct Job Job;
+
+struct Discover {
+    uv_loop_t *loop;
+    DiscoverEventFn on_event;
+    void *ud;
+    int64_t next_id;
+    Job *active;  /* waiting out its delay or collecting */
+    Job *live;    /* every request whose timer is not closed yet */
+    char *exe;    /* this binary, for the exec step */
+    PrivdirOwner self;
+    bool shutting;
+};
+
+struct Job {
+    Discover *d;
+    Job *next;
+    int64_t id;
+    char *root;
+    char **argv, **env;   /* pytest's, without PYTESTMON_COLLECT (it names tmpdir) */
+    char *tmpdir;         /* private: the collection record and pytest's stderr */
+    char *error;          /* why it cannot collect, reported from the timer */
+    Collector *collector; /* while collecting */
+    uv_timer_t timer;     /* the debounce delay; its close frees the Job */
+    uint64_t start_ns;
+    bool cancelled, closed;
+};
+
+Discover *discover_new(uv_loop_t *loop, DiscoverEventFn on_event, void *ud)
+{
+    Discover *d = xcalloc(1, sizeof *d);
+    d->loop = loop;
+    d->on_event = on_event;
+    d->ud = ud;
+    d->next_id = 1;
+    d->exe = execstep_self_path();
+    d->self.pid = (int)getpid();
+    privdir_owner_of("", d->self.pid, &d->self);
+    return d;
+}
+
+/* ---- lifetime ----------------------------------------------------------------- */
+
+static void job_free(Job *j)
+{
+    free(j->root);
+    project_free_argv(j->argv);
+    project_free_argv(j->env);
+    free(j->error);
+    free(j);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    Job *j = h->data;
+    Discover *d = j->d;
+    for (Job **pp = &d->live; *pp; pp = &(*pp)->next) {
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    }
+    job_free(j);
+}
+
+/* The request is over: its files go now, the Job with its timer. */
+static void job_close(Job *j)
+{
+    if (j->closed)
+        return;
+    j->closed = true;
+    if (j->d->active == j)
+        j->d->active = NULL;
+    if (j->tmpdir) {
+        privdir_remove(j->tmpdir);
+        free(j->tmpdir);
+        j->tmpdir = NULL;
+    }
+    uv_close((uv_handle_t *)&j->timer, on_timer_closed);
+}
+
+/* Superseded or shut down: nothing is reported. */
+static void job_cancel(Job *j)
+{
+    if (j->closed || j->cancelled)
+        return;
+    j->cancelled = true;
+    if (j->d->active == j)
+        j->d->active = NULL;
+    if (j->collector)
+        collector_cancel(j->collector); /* on_collected closes it */
+    else
+        job_close(j);
+}
+
+bool discover_owns_pid(const Discover *d, int pid)
+{
+    for (const Job *j = d->live; j; j = j->next)
+        if (j->collector && collector_pid(j->collector) == pid)
+            return true;
+    return false;
+}
+
+void discover_shutdown(Discover *d)
+{
+    d->shutting = true;
+    for (Job *j = d->live; j; j = j->next)
+        job_cancel(j);
+}
+
+void discover_free(Discover *d)
+{
+    if (!d)
+        return;
+    free(d->exe); /* jobs are freed in their close callbacks: none is left once the loop ran dry */
+    free(d);
+}
+
+/* ---- events ------------------------------------------------------------------- */
+
+static void emit(Job *j, json_t *payload)
+{
+    json_object_set_new(payload, "collect_id", json_integer(j->id));
+    if (j->root)
+        json_object_set_new(payload, "root", json_stringn_nocheck(j->root, strlen(j->root)));
+    if (!j->d->shutting && j->d->on_event)
+        j->d->on_event(j->d->ud, payload);
+    json_decref(payload);
+}
+
+static void emit_error(Job *j, const char *msg)
+{
+    json_t *ev = json_object();
+    json_object_set_new(ev, "error", json_string(msg));
+    emit(j, ev);
+}
+
+/* A byte string (mpjson.h): node ids and paths are passed as pytest wrote them. */
+static json_t *bytes(const char *s)
+{
+    return json_stringn_nocheck(s, strlen(s));
+}
+
+static json_t *nodes_json(const CollectedNode *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:o, s:o, s:i, s:i}", "nodeid", bytes(v[i].nodeid), "file",
+                                           bytes(v[i].file), "line", v[i].line, "end", v[i].end));
+    return a;
+}
+
+static json_t *errors_json(const CollectionError *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char *msg = textclean_dup(v[i].message, strlen(v[i].message), TEXTCLEAN_KEEP_LF, TEXTCLEAN_MESSAGE_MAX);
+        json_array_append_new(a, json_pack("{s:o, s:o, s:s}", "nodeid", bytes(v[i].nodeid), "file",
+                                           bytes(v[i].file), "message", msg));
+        free(msg);
+    }
+    return a;
+}
+
+static char *job_path(const Job *j, const char *name)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s/%s", j->tmpdir, name);
+    return strbuf_detach(&sb);
+}
+
+/* Why pytest wrote no record: its exit status and the end of its stderr. */
+static char *no_record_message(const Job *j, int64_t status, const char *why)
+{
+    StrBuf out = STRBUF_INIT, text = STRBUF_INIT;
+    if (status == -EINTR)
+        strbuf_puts(&out, "pytest was killed by a signal before it finished collecting");
+    else if (status < 0)
+        strbuf_printf(&out, "pytest did not finish collecting (%s)", strerror((int)-status));
+    else
+        strbuf_printf(&out, "pytest collected nothing (exit status %lld: %s)", (long long)status, why);
+    char *path = job_path(j, "stderr.txt");
+    if (strbuf_read_file(&text, path, O_NOFOLLOW) == 0 && text.len > 0) {
+        size_t from = text.len > DISCOVER_STDERR_TAIL ? text.len - DISCOVER_STDERR_TAIL : 0;
+        strbuf_puts(&out, ":\n");
+        textclean_display(&out, text.data + from, text.len - from, TEXTCLEAN_KEEP_LF, TEXTCLEAN_MESSAGE_MAX);
+        while (out.len > 0 && out.data[out.len - 1] == '\n')
+            out.data[--out.len] = '\0';
+    }
+    free(path);
+    strbuf_destroy(&text);
+    return strbuf_detach(&out);
+}
+
+static void on_collected(void *ud, int64_t status)
+{
+    Job *j = ud;
+    j->collector = NULL;
+    if (j->cancelled || j->d->shutting) {
+        job_close(j);
+        return;
+    }
+    char *path = job_path(j, "collect.json");
+    Collection c;
+    StrBuf err = STRBUF_INIT;
+    int rc = status >= 0 ? collection_read(path, &c, &err) : -ECANCELED;
+    if (rc == 0) {
+        json_t *ev = json_object();
+        json_object_set_new(ev, "items", nodes_json(c.items, c.nitems));
+        json_object_set_new(ev, "classes", nodes_json(c.classes, c.nclasses));
+        json_object_set_new(ev, "errors", errors_json(c.errors, c.nerrors));
+        json_object_set_new(ev, "ms", json_integer((json_int_t)((uv_hrtime() - j->start_ns) / 1000000)));
+        json_object_set_new(ev, "status", json_integer(status));
+        emit(j, ev);
+    } else {
+        char *msg = no_record_message(j, status, rc == -ENOENT ? "no collection record" : strbuf_cstr(&err));
+        emit_error(j, msg);
+        free(msg);
+    }
+    collection_destroy(&c);
+    strbuf_destroy(&err);
+    free(path);
+    job_close(j);
+}
+
+static char **copy_list(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    char **out = xcalloc(n + 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = xstrdup(v[i]);
+    return out;
+}
+
+/* The delay is over: pytest collects. */
+static void on_timer(uv_timer_t *t)
+{
+    Job *j = t->data;
+    Discover *d = j->d;
+    if (j->error) {
+        emit_error(j, j->error);
+        job_close(j);
+        return;
+    }
+    int rc = privdir_create(privdir_base(), &d->self, &j->tmpdir);
+    if (rc < 0) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
+        emit_error(j, strbuf_cstr(&sb));
+        strbuf_destroy(&sb);
+        job_close(j);
+        return;
+    }
+    char *record = job_path(j, "collect.json");
+    char *errpath = job_path(j, "stderr.txt");
+    char **env = pyplugin_collect_env(copy_list(j->env), record);
+    int fd = open(errpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    j->start_ns = uv_hrtime();
+    j->collector = collector_start_to(d->loop, d->exe, j->argv, env, j->root, fd, on_collected, j, &rc);
+    if (fd >= 0)
+        close(fd);
+    project_free_argv(env);
+    free(record);
+    free(errpath);
+    if (!j->collector) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "cannot start '%s': %s", j->argv[0], uv_strerror(rc));
+        emit_error(j, strbuf_cstr(&sb));
+        strbuf_destroy(&sb);
+        job_close(j);
+    }
+}
+
+/* ---- requests ----------------------------------------------------------------- */
+
+/* python -m pytest -p PLUGIN ARGS --collect-only: no -q (a terminal option: with the user's
+ * -p no:terminal it would be a usage error); the output goes nowhere anyway. */
+static char **collect_argv(const char *python, char *const *args)
+{
+    size_t n = 0;
+    while (args && args[n])
+        n++;
+    char **argv = xcalloc(n + 7, sizeof *argv);
+    size_t k = 0;
+    argv[k++] = xstrdup(python);
+    argv[k++] = xstrdup("-m");
+    argv[k++] = xstrdup("pytest");
+    argv[k++] = xstrdup("-p");
+    argv[k++] = xstrdup(PYPLUGIN_MODULE);
+    for (size_t i = 0; i < n; i++)
+        argv[k++] = xstrdup(args[i]);
+    argv[k++] = xstrdup("--collect-only");
+    return argv;
+}
+
+/* Decides root, interpreter, arguments and environment as a run would; j->error when it
+ * cannot collect. */
+static void job_prepare(Job *j, const DiscoverSpec *spec)
+{
+    char *cwd = realpath(spec->cwd && *spec->cwd ? spec->cwd : ".", NULL);
+    if (!cwd) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "working directory is not a directory: %s", spec->cwd ? spec->cwd : "(none)");
+        j->error = strbuf_detach(&sb);
+        return;
+    }
+    ProjectChoice c;
+    project_resolve(cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &c);
+    j->root = c.root; /* the Job takes the root over */
+    char *plugin_dir = pyplugin_find_dir();
+    if (!plugin_dir) {
+        j->error = xstrdup("cannot collect: pytestmon's pytest plugin (python/pytestmon_plugin.py) was not found");
+    } else {
+        char **args = project_rewrite_args(cwd, spec->args, spec->nargs);
+        j->argv = collect_argv(c.python, args);
+        project_free_argv(args);
+        char **user = xcalloc(spec->nenv + 1, sizeof *user);
+        for (size_t i = 0; i < spec->nenv; i++)
+            user[i] = spec->env[i]; /* borrowed for the call */
+        j->env = pyplugin_env(runner_child_env(user), plugin_dir, NULL);
+        free(user);
+    }
+    free(plugin_dir);
+    free(c.python);
+    free(cwd);
+}
+
+int64_t discover_start(Discover *d, const DiscoverSpec *spec)
+{
+    if (d->active)
+        job_cancel(d->active);
+    Job *j = xcalloc(1, sizeof *j);
+    j->d = d;
+    j->id = d->next_id++;
+    j->next = d->live;
+    d->live = j;
+    uv_timer_init(d->loop, &j->timer);
+    j->timer.data = j;
+    if (d->shutting) {
+        j->cancelled = true;
+        job_close(j);
+        return j->id;
+    }
+    d->active = j;
+    job_prepare(j, spec);
+    uv_timer_start(&j->timer, on_timer, j->error ? 0 : spec->debounce_ms, 0);
+    return j->id;
+}

@@ -1,0 +1,61 @@
+/* discover: the suite as pytest itself collects it (the `collect` RPC method, the test tree).
+ *
+ * A request decides what a run would decide (project.h: root and interpreter; the user's
+ * arguments rewritten for the root; the run's environment with the user's entries), waits
+ * `debounce_ms`, then runs `PYTHON -m pytest -p pytestmon_plugin ARGS --collect-only` in the
+ * root through a Collector (collector.h: the exec step, its own session) with PYTESTMON_COLLECT
+ * naming a file in a private directory; the plugin writes there every item and class with its
+ * file and line range and the collection errors (collection.h). No report file, no terminal
+ * options are added: the collection costs what pytest's own does.
+ *
+ * One collection at a time: a newer request supersedes the older one, whether it is still
+ * waiting out its delay (the delay restarts with the newer request's) or collecting (its pytest
+ * is killed). A superseded request reports nothing. Every other request ends with exactly one
+ * `collection` event payload through `on_event` (borrowed until the callback returns), always
+ * from the loop, never from inside discover_start:
+ *   {collect_id, root, items: [{nodeid, file, line, end}], classes: [...same],
+ *    errors: [{nodeid, file, message}], ms}                 pytest collected (errors included);
+ *   {collect_id, root?, error}                               it could not (no plugin, pytest
+ *                                                            failed before collecting, ...).
+ * line/end are 1-based (decorators included), 0 when unknown; node ids and files are passed as
+ * pytest wrote them (byte strings); messages are display text (textclean.h, capped).
+ *
+ * Owns its requests (heap), each one's debounce timer, Collector and private temporary
+ * directory (removed when the request ends); a request is freed in its timer's close callback.
+ * Knows nothing of RPC and nothing of runs: a collection never touches the run's processes or
+ * files, and the runner's orphan reaper must leave its pytest alone (discover_owns_pid). */
+#ifndef PYTESTMON_DISCOVER_H
+#define PYTESTMON_DISCOVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct {
+    const char *cwd;       /* the editor's cwd: relative args are meant from here */
+    const char *file;      /* optional: the current file, to find the project root */
+    char *const *args;     /* the user's pytest arguments */
+    size_t nargs;
+    const char *python;    /* NULL or "": choose (project.h) */
+    char *const *env;      /* the user's "KEY=VALUE" entries */
+    size_t nenv;
+    uint64_t debounce_ms;  /* wait this long first; a newer request in between restarts it */
+} DiscoverSpec;
+
+typedef struct Discover Discover;
+typedef void (*DiscoverEventFn)(void *ud, json_t *payload);
+
+Discover *discover_new(uv_loop_t *loop, DiscoverEventFn on_event, void *ud);
+/* Starts a request (spec borrowed; copied), superseding the pending one. Returns its id (> 0). */
+int64_t discover_start(Discover *d, const DiscoverSpec *spec);
+/* Is `pid` a collection's pytest of ours (so a reaper of orphans must leave it to libuv)? */
+bool discover_owns_pid(const Discover *d, int pid);
+/* Ends every request (SIGKILL to a collecting pytest) so their handles close while the loop
+ * runs down; no event follows; afterwards discover_start only returns ids. */
+void discover_shutdown(Discover *d);
+/* Frees the Discover once the loop has run dry (every request's handles closed). */
+void discover_free(Discover *d);
+
+#endif

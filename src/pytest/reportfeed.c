@@ -1,0 +1,385 @@
+/* reportfeed: the plugin's report read while it grows. See reportfeed.h. */
+#include "pytest/reportfeed.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/strbuf.h"
+#include "base/textclean.h"
+#include "parse/junit.h"
+
+/* Read per poll at most (the rest waits for the next poll): a poll stays short on the loop. */
+#define FEED_POLL_MAX (4u << 20)
+#define FEED_READ (64u << 10)
+/* Tests started and not finished kept as "running" at once (xdist: one per worker). */
+#define FEED_MAX_RUNNING 256
+
+typedef enum { T_RUNNING, T_PASSED, T_FAILED, T_ERROR, T_SKIPPED, T_XFAILED, T_XPASSED } TestStatus;
+
+static const char *const status_names[] = {"running", "passed", "failed", "error",
+                                           "skipped", "xfailed", "xpassed"};
+
+typedef struct {
+    char *nodeid;
+    TestStatus status;
+    double seconds;
+    long long growth;  /* peak - rss at start, -1 unknown */
+    bool finished;     /* a testcase was read for it */
+    bool dirty;        /* changed since the last reportfeed_take_tests() */
+    bool failure_listed; /* in failed_order */
+} TestEntry;
+
+struct ReportFeed {
+    char *path;
+    int fd;               /* -1 until the file exists */
+    JunitStream *stream;  /* NULL when libxml2 cannot be loaded: the feed then stays inactive */
+    StrBuf err;
+    int outcome;          /* the stream's result once it stopped (or ended), else 0 */
+    bool ended, active, changed;
+    char *rootdir;
+    char *root;           /* the run's root: start and project directory of the report */
+    size_t keep_slowest;
+    ReportBuilder *builder; /* the result, aggregated as testcases arrive (after the session) */
+    JunitSummary sum;     /* the stream's suite-level facts */
+    long total;           /* -1 until collected */
+    long done, failed;
+    TestEntry *tests;
+    size_t ntests, cap;
+    json_t *index;        /* nodeid -> index into tests (a json object: a hash table we have) */
+    size_t *dirty;        /* indices of dirty entries, in the order they changed */
+    size_t ndirty, cap_dirty;
+    size_t running[FEED_MAX_RUNNING]; /* indices of running tests, oldest first */
+    size_t nrunning;
+    size_t *failed_order; /* indices of failed/errored tests, in the order they finished */
+    size_t nfailed_order, cap_failed_order;
+};
+
+static TestEntry *entry_for(ReportFeed *f, const char *nodeid, size_t *at)
+{
+    json_t *i = json_object_get(f->index, nodeid);
+    if (i != NULL) {
+        *at = (size_t)json_integer_value(i);
+        return &f->tests[*at];
+    }
+    if (f->ntests == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 256;
+        f->tests = xrealloc(f->tests, f->cap * sizeof *f->tests);
+    }
+    *at = f->ntests++;
+    f->tests[*at] = (TestEntry){.nodeid = xstrdup(nodeid), .status = T_RUNNING, .growth = -1};
+    json_object_set_new(f->index, nodeid, json_integer((json_int_t)*at));
+    return &f->tests[*at];
+}
+
+static void mark_dirty(ReportFeed *f, TestEntry *t, size_t at)
+{
+    f->changed = true;
+    if (t->dirty)
+        return;
+    t->dirty = true;
+    if (f->ndirty == f->cap_dirty) {
+        f->cap_dirty = f->cap_dirty ? f->cap_dirty * 2 : 64;
+        f->dirty = xrealloc(f->dirty, f->cap_dirty * sizeof *f->dirty);
+    }
+    f->dirty[f->ndirty++] = at;
+}
+
+static void running_remove(ReportFeed *f, size_t at)
+{
+    for (size_t i = 0; i < f->nrunning; i++) {
+        if (f->running[i] == at) {
+            memmove(&f->running[i], &f->running[i + 1], (f->nrunning - i - 1) * sizeof f->running[0]);
+            f->nrunning--;
+            return;
+        }
+    }
+}
+
+static void on_session(void *ud, const char *rootdir)
+{
+    ReportFeed *f = ud;
+    free(f->rootdir);
+    f->rootdir = xstrdup(rootdir);
+    f->active = true;
+    report_builder_free(f->builder);
+    f->builder = report_builder_new(rootdir, f->root, f->root, f->keep_slowest);
+}
+
+static void on_collected(void *ud, long count)
+{
+    ReportFeed *f = ud;
+    f->total = count;
+    f->active = f->changed = true;
+}
+
+static void on_start(void *ud, const char *nodeid, const char *worker)
+{
+    (void)worker;
+    ReportFeed *f = ud;
+    size_t at;
+    TestEntry *t = entry_for(f, nodeid, &at);
+    if (t->finished) /* run again (a rerun plugin): running anew */
+        t->finished = false;
+    t->status = T_RUNNING;
+    t->seconds = 0;
+    mark_dirty(f, t, at);
+    running_remove(f, at);
+    if (f->nrunning == FEED_MAX_RUNNING) { /* never told finished: the oldest goes */
+        memmove(&f->running[0], &f->running[1], (FEED_MAX_RUNNING - 1) * sizeof f->running[0]);
+        f->nrunning--;
+    }
+    f->running[f->nrunning++] = at;
+}
+
+static TestStatus status_of(JunitOutcome o)
+{
+    switch (o) {
+    case JUNIT_PASSED: return T_PASSED;
+    case JUNIT_FAILED: return T_FAILED;
+    case JUNIT_ERROR:
+    case JUNIT_COLLECTION_ERROR: return T_ERROR;
+    case JUNIT_SKIPPED: return T_SKIPPED;
+    case JUNIT_XFAILED: return T_XFAILED;
+    case JUNIT_XPASSED_STRICT: return T_XPASSED;
+    }
+    return T_ERROR;
+}
+
+static bool is_failure(TestStatus s)
+{
+    return s == T_FAILED || s == T_ERROR || s == T_XPASSED;
+}
+
+/* A testcase: the test's result. A test whose call failed and whose teardown errored has two
+ * testcases: it stays "failed" (the first verdict), and takes the memory of the last. */
+static int on_case(const JunitCase *tc, void *ud)
+{
+    ReportFeed *f = ud;
+    if (f->builder != NULL)
+        report_builder_case(tc, f->builder);
+    if (tc->nodeid == NULL || tc->nodeid[0] == '\0' || tc->name == NULL || tc->name[0] == '\0')
+        return 0; /* pytest's own junitxml (no nodeid), or pytest.exit's nameless placeholder */
+    size_t at;
+    TestEntry *t = entry_for(f, tc->nodeid, &at);
+    TestStatus st = status_of(tc->outcome);
+    bool again = t->finished;
+    if (!again || (!is_failure(t->status) && is_failure(st)))
+        t->status = st;
+    if (tc->time > t->seconds)
+        t->seconds = tc->time;
+    if (tc->rss_start >= 0 && tc->rss_peak >= 0)
+        t->growth = tc->rss_peak >= tc->rss_start ? tc->rss_peak - tc->rss_start : 0;
+    t->finished = true;
+    running_remove(f, at);
+    mark_dirty(f, t, at);
+    if (tc->outcome == JUNIT_COLLECTION_ERROR)
+        return 0; /* not a test of the run: no done, as pytest's progress counts */
+    if (!again)
+        f->done++;
+    if (is_failure(t->status) && !t->failure_listed) {
+        t->failure_listed = true;
+        if (f->nfailed_order == f->cap_failed_order) {
+            f->cap_failed_order = f->cap_failed_order ? f->cap_failed_order * 2 : 16;
+            f->failed_order = xrealloc(f->failed_order, f->cap_failed_order * sizeof *f->failed_order);
+        }
+        f->failed_order[f->nfailed_order++] = at;
+        f->failed++;
+    }
+    return 0;
+}
+
+ReportFeed *reportfeed_new(const char *path, const char *root, size_t keep_slowest)
+{
+    ReportFeed *f = xcalloc(1, sizeof *f);
+    f->path = xstrdup(path);
+    f->root = root != NULL ? xstrdup(root) : NULL;
+    f->keep_slowest = keep_slowest;
+    f->fd = -1;
+    f->total = -1;
+    f->index = json_object();
+    strbuf_init(&f->err);
+    JunitVisitor v = {.testcase = on_case, .start = on_start, .collected = on_collected,
+                      .session = on_session, .ud = f};
+    f->stream = junit_stream_new(&v, &f->sum, &f->err);
+    return f;
+}
+
+void reportfeed_free(ReportFeed *f)
+{
+    if (f == NULL)
+        return;
+    junit_stream_free(f->stream);
+    junit_summary_destroy(&f->sum);
+    report_builder_free(f->builder);
+    free(f->root);
+    if (f->fd >= 0)
+        close(f->fd);
+    for (size_t i = 0; i < f->ntests; i++)
+        free(f->tests[i].nodeid);
+    free(f->tests);
+    free(f->dirty);
+    free(f->failed_order);
+    json_decref(f->index);
+    strbuf_destroy(&f->err);
+    free(f->rootdir);
+    free(f->path);
+    free(f);
+}
+
+/* Feeds what was appended (at most `max` bytes). */
+static void read_more(ReportFeed *f, size_t max)
+{
+    if (f->stream == NULL || f->outcome != 0 || f->ended)
+        return;
+    if (f->fd < 0) {
+        f->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (f->fd < 0)
+            return; /* not written yet */
+    }
+    char buf[FEED_READ];
+    size_t got = 0;
+    while (got < max) {
+        ssize_t n = read(f->fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* what there is has been read (or it cannot be read: the final reader says) */
+        got += (size_t)n;
+        f->outcome = junit_stream_feed(f->stream, buf, (size_t)n);
+        if (f->outcome != 0)
+            return;
+    }
+}
+
+bool reportfeed_poll(ReportFeed *f)
+{
+    read_more(f, FEED_POLL_MAX);
+    bool changed = f->changed;
+    f->changed = false;
+    return changed;
+}
+
+int reportfeed_finish(ReportFeed *f)
+{
+    read_more(f, SIZE_MAX);
+    if (f->stream == NULL)
+        return -ELIBACC;
+    if (f->fd < 0)
+        return -ENOENT;
+    if (!f->ended && f->outcome == 0) {
+        f->ended = true;
+        f->outcome = junit_stream_end(f->stream);
+    }
+    f->nrunning = 0; /* nothing runs any more */
+    return f->outcome;
+}
+
+int reportfeed_take_report(ReportFeed *f, Report *out)
+{
+    if (!f->ended || f->outcome != 0)
+        return f->outcome != 0 ? f->outcome : -EAGAIN;
+    if (f->builder == NULL)
+        return -ENOENT;
+    report_builder_finish(f->builder, &f->sum, out);
+    f->builder = NULL;
+    return 0;
+}
+
+bool reportfeed_active(const ReportFeed *f)
+{
+    return f != NULL && f->active;
+}
+
+const char *reportfeed_rootdir(const ReportFeed *f)
+{
+    return f->rootdir;
+}
+
+const char *reportfeed_current(const ReportFeed *f)
+{
+    return f->nrunning ? f->tests[f->running[f->nrunning - 1]].nodeid : NULL;
+}
+
+/* `s` made safe to show in the editor (textclean.h). */
+static json_t *display(const char *s)
+{
+    char *t = textclean_dup(s, strlen(s), 0, 0);
+    json_t *j = json_string(t);
+    free(t);
+    return j ? j : json_string("");
+}
+
+json_t *reportfeed_progress_json(const ReportFeed *f)
+{
+    long total = f->total > 0 ? f->total : 0;
+    int percent = total > 0 ? (int)(f->done * 100 / total) : 0;
+    json_t *j = json_pack("{s:i, s:i, s:i, s:i}", "done", (int)f->done, "total", (int)total, "failed",
+                          (int)f->failed, "percent", percent > 100 ? 100 : percent);
+    const char *cur = reportfeed_current(f);
+    if (cur)
+        json_object_set_new(j, "current", display(cur));
+    return j;
+}
+
+json_t *reportfeed_take_tests(ReportFeed *f)
+{
+    if (f->ndirty == 0)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; i < f->ndirty; i++) {
+        TestEntry *t = &f->tests[f->dirty[i]];
+        t->dirty = false;
+        json_array_append_new(a, json_pack("{s:o, s:s, s:f, s:I}", "nodeid", display(t->nodeid), "status",
+                                           status_names[t->status], "duration_s",
+                                           t->finished ? t->seconds : 0.0, "rss_growth_bytes",
+                                           (json_int_t)t->growth));
+    }
+    f->ndirty = 0;
+    return a;
+}
+
+void reportfeed_foreach_failed(const ReportFeed *f, void (*fn)(void *ud, const char *nodeid, bool is_error),
+                               void *ud)
+{
+    for (size_t i = 0; i < f->nfailed_order; i++) {
+        const TestEntry *t = &f->tests[f->failed_order[i]];
+        fn(ud, t->nodeid, t->status == T_ERROR);
+    }
+}
+
+void reportfeed_counts(const ReportFeed *f, long *passed, long *failed, long *errors, long *skipped,
+                       long *xfailed, long *xpassed)
+{
+    long n[T_XPASSED + 1] = {0};
+    for (size_t i = 0; i < f->ntests; i++)
+        if (f->tests[i].finished)
+            n[f->tests[i].status]++;
+    *passed = n[T_PASSED], *failed = n[T_FAILED], *errors = n[T_ERROR];
+    *skipped = n[T_SKIPPED], *xfailed = n[T_XFAILED], *xpassed = n[T_XPASSED];
+}
+
+static int cmp_growth_desc(const void *a, const void *b)
+{
+    const TestEntry *x = *(const TestEntry *const *)a, *y = *(const TestEntry *const *)b;
+    return x->growth != y->growth ? (x->growth < y->growth ? 1 : -1) : strcmp(x->nodeid, y->nodeid);
+}
+
+json_t *reportfeed_top_growth(const ReportFeed *f, size_t n)
+{
+    const TestEntry **measured = xcalloc(f->ntests + 1, sizeof *measured);
+    size_t m = 0;
+    for (size_t i = 0; i < f->ntests; i++)
+        if (f->tests[i].growth >= 0)
+            measured[m++] = &f->tests[i];
+    qsort(measured, m, sizeof *measured, cmp_growth_desc);
+    json_t *a = json_array();
+    for (size_t i = 0; i < m && i < n; i++)
+        json_array_append_new(a, json_pack("{s:o, s:I}", "nodeid", display(measured[i]->nodeid), "growth",
+                                           (json_int_t)measured[i]->growth));
+    free(measured);
+    return a;
+}

@@ -1,0 +1,70 @@
+/* reportfeed: the plugin's report file (python/pytestmon_plugin.py), read while pytest writes it.
+ *
+ * Owns the file descriptor (opened once the file exists), the JunitStream it feeds with what was
+ * appended since the last poll (junit.h: one reader for the live stream and the final report),
+ * and the run's table of tests: each test's status (running|passed|failed|error|skipped|xfailed|
+ * xpassed), duration and exact memory growth (the plugin's pytestmon.rss: peak - rss at start),
+ * which tests changed since the caller last took them, and the counts a status line shows
+ * (done/total/failed, the test running now). Knows no libuv: the runner polls on its timer.
+ *
+ * A report that stops parsing (malformed: a pytest that died mid-write, or not the plugin's file)
+ * keeps what it had; the final result still comes from the whole file (report.h) or the
+ * terminal, as without a feed. */
+#ifndef PYTESTMON_REPORTFEED_H
+#define PYTESTMON_REPORTFEED_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "parse/report.h"
+
+typedef struct ReportFeed ReportFeed;
+
+/* Follows the report at `path` (copied; the file need not exist yet). The run's result is
+ * aggregated as testcases arrive (report.h's ReportBuilder, with `root` as the start and project
+ * directory and `keep_slowest`), so that little is left to read when pytest exits. */
+ReportFeed *reportfeed_new(const char *path, const char *root, size_t keep_slowest);
+void reportfeed_free(ReportFeed *f);
+
+/* Reads and parses what was appended since the last poll. True when anything the status line
+ * or the `tests` event shows changed. */
+bool reportfeed_poll(ReportFeed *f);
+/* pytest has exited: reads the rest and ends the stream. Returns the stream's outcome (0: the
+ * report was complete, else a junit.h error code; -ENOENT when there never was a file). */
+int reportfeed_finish(ReportFeed *f);
+
+/* After reportfeed_finish(): the result aggregated from the whole report into *out (the caller
+ * report_destroy()s it), and 0; or the reason there is none (the report was not complete and
+ * well-formed, not the plugin's, or taken already), *out untouched: read the file then. */
+int reportfeed_take_report(ReportFeed *f, Report *out);
+
+/* The plugin has written to the report (its session element): its stream is the live source. */
+bool reportfeed_active(const ReportFeed *f);
+/* pytest's rootdir as the plugin told it, or NULL (borrowed until the feed is freed). */
+const char *reportfeed_rootdir(const ReportFeed *f);
+
+/* {done, total, failed, percent, current?}, as runout_progress_json() without a feed: a new
+ * reference. */
+json_t *reportfeed_progress_json(const ReportFeed *f);
+/* The test started last that is still running, or NULL (borrowed until the next poll). */
+const char *reportfeed_current(const ReportFeed *f);
+
+/* The tests whose entry changed since the last call, in the order they changed, as
+ * [{nodeid, status, duration_s, rss_growth_bytes}, ...] (rss_growth_bytes -1 when unknown), or
+ * NULL when none did: a new reference. */
+json_t *reportfeed_take_tests(ReportFeed *f);
+
+/* Calls fn for each test that failed or errored so far, in the order they finished. */
+void reportfeed_foreach_failed(const ReportFeed *f, void (*fn)(void *ud, const char *nodeid, bool is_error),
+                               void *ud);
+
+/* How many finished tests have each status (a test counts once, by its first verdict). */
+void reportfeed_counts(const ReportFeed *f, long *passed, long *failed, long *errors, long *skipped,
+                       long *xfailed, long *xpassed);
+
+/* The `n` tests with the largest exact memory growth, largest first, as
+ * [{nodeid, growth}, ...] (a new reference; empty when the plugin measured none). */
+json_t *reportfeed_top_growth(const ReportFeed *f, size_t n);
+
+#endif

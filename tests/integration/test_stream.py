@@ -1,0 +1,222 @@
+"""The plugin's live stream (contract items 1 and 2 of the session brief): the co-process reads
+the plugin's report while pytest runs and pushes `tests` events, feeds `progress` from it, leaves
+pytest's terminal at the verbosity the user chose, and gives each test its exact memory growth.
+Real co-process over real pipes (the Peer of test_rpc_protocol), real pytest on
+tests/fixtures/proj_stream, with $PYTESTMON_TEST_PYTHON (pytest 7.2 or 8.3)."""
+import os
+
+import pytest
+
+from conftest import FIXTURES_DIR, TEST_PYTHON
+from test_rpc_protocol import Peer
+
+PROJ = os.path.join(FIXTURES_DIR, "proj_stream")
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def peer():
+    p = Peer()
+    yield p
+    p.close()
+
+
+def _has_xdist():
+    import subprocess
+
+    return subprocess.run([TEST_PYTHON, "-c", "import xdist"], capture_output=True).returncode == 0
+
+
+needs_xdist = pytest.mark.skipif(not _has_xdist(), reason="pytest-xdist is not installed for this interpreter")
+
+
+def start(peer, msgid, args, env=None, python=TEST_PYTHON):
+    opts = {"cwd": PROJ, "python": python, "args": ["-p", "no:cacheprovider"] + list(args)}
+    if env:
+        opts["env"] = env
+    peer.request(msgid, "run", [opts])
+    return peer.response(msgid)[3]
+
+
+def event(peer, timeout=60):
+    """(name, payload) of the next event pushed."""
+    m = peer.next_message(timeout, lambda m: m[0] == 2 and m[1] == "nvim_exec_lua")
+    return m[2][1][0], m[2][1][1]
+
+
+def until_finished(peer, run_id, seen=None):
+    """Every event of the run up to its `finished`, in order: [(name, payload), ...]."""
+    seen = [] if seen is None else seen
+    while True:
+        name, p = event(peer, timeout=120)
+        if isinstance(p, dict) and p.get("run_id") not in (None, run_id):
+            continue
+        seen.append((name, p))
+        if name == "finished":
+            return seen
+
+
+def latest_entries(events):
+    """The latest entry of every test told in `tests` events."""
+    out = {}
+    for name, p in events:
+        if name == "tests":
+            for t in p["tests"]:
+                out[t["nodeid"]] = t
+    return out
+
+
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_tests_events_arrive_while_pytest_runs(peer, tmp_path, args):
+    """test_waits blocks until a file exists; we create it only once a `tests` event has said
+    test_first passed, so that event came while pytest was running, before `finished`."""
+    if args and not _has_xdist():
+        pytest.skip("pytest-xdist is not installed for this interpreter")
+    gate = tmp_path / "gate"
+    run_id = start(peer, 1, ["test_gate.py"] + args, env={"PYTESTMON_GATE": str(gate)})
+    seen = []
+    while True:
+        name, p = event(peer)
+        assert name != "finished", f"finished before any tests event: {p.get('summary')}"
+        seen.append((name, p))
+        if name == "tests" and latest_entries(seen).get("test_gate.py::test_first", {}).get("status") == "passed":
+            break
+    gate.write_text("go")
+    events = until_finished(peer, run_id, seen)
+    final = latest_entries(events)
+    assert {k: v["status"] for k, v in final.items()} == {
+        "test_gate.py::test_first": "passed", "test_gate.py::test_waits": "passed"}
+    assert all(isinstance(v["duration_s"], float) for v in final.values())
+    assert final["test_gate.py::test_waits"]["duration_s"] > 0
+    # test_waits was told running while it waited
+    running = [t for n, p in events if n == "tests" for t in p["tests"] if t["status"] == "running"]
+    assert "test_gate.py::test_waits" in [t["nodeid"] for t in running]
+    assert events[-1][1]["status"] == "passed"
+
+
+@pytest.mark.parametrize("args", [[], ["-q"], ["-p", "no:terminal"], ["-n", "2"]],
+                         ids=["default", "quiet", "no-terminal", "xdist"])
+def test_progress_shows_done_total_current_at_any_verbosity(peer, tmp_path, args):
+    """While test_waits waits, a `progress` event says 1 of 2 done and test_waits running,
+    whatever the terminal shows (nothing at all with -p no:terminal)."""
+    if "-n" in args and not _has_xdist():
+        pytest.skip("pytest-xdist is not installed for this interpreter")
+    gate = tmp_path / "gate"
+    run_id = start(peer, 1, ["test_gate.py"] + args, env={"PYTESTMON_GATE": str(gate)})
+    while True:
+        name, p = event(peer)
+        assert name != "finished", f"finished while test_waits should still wait: {p.get('summary')}"
+        if name == "progress" and p.get("current") == "test_gate.py::test_waits" and p["done"] == 1:
+            break
+    assert p["total"] == 2 and p["failed"] == 0 and p["percent"] == 50, p
+    gate.write_text("go")
+    fin = until_finished(peer, run_id)[-1][1]
+    assert fin["status"] == "passed" and fin["counts"]["passed"] == 2, fin["summary"]
+
+
+@pytest.mark.parametrize("args,verbose", [([], False), (["-q"], False), (["-v"], True)],
+                         ids=["default", "quiet", "user-v"])
+def test_output_is_as_verbose_as_the_user_asked(peer, tmp_path, args, verbose):
+    """No per-test `PASSED` lines in the output or the run log unless the user passed -v; the
+    results are complete anyway."""
+    peer.request(900, "configure", [{"log_dir": str(tmp_path)}])
+    assert peer.response(900)[3] is True
+    run_id = start(peer, 1, ["test_mem.py"] + args)
+    fin = until_finished(peer, run_id)[-1][1]
+    assert fin["status"] == "passed" and fin["counts"]["passed"] == 3, fin["summary"]
+    assert fin["summary"].startswith("3 passed"), fin["summary"]
+    tail = fin["output_tail"]
+    assert ("test_mem.py::test_small_before PASSED" in tail) == verbose, tail
+    assert "3 passed" in tail  # pytest's closing line is there at every verbosity but -qq
+    with open(fin["log_path"]) as f:
+        assert ("PASSED" in f.read()) == verbose
+
+
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_brief_200mb_test_gets_its_own_growth(peer, args):
+    """test_big_brief touches 200 MB for 5 ms between two small tests: sampling every 100 ms
+    cannot see it; the plugin's exact peak gives it to that test, not to its neighbours."""
+    if args and not _has_xdist():
+        pytest.skip("pytest-xdist is not installed for this interpreter")
+    run_id = start(peer, 1, ["test_mem.py"] + args)
+    events = until_finished(peer, run_id)
+    final = latest_entries(events)
+    big = final["test_mem.py::test_big_brief"]["rss_growth_bytes"]
+    assert big >= 190 * MB, big
+    for small in ("test_mem.py::test_small_before", "test_mem.py::test_small_after"):
+        assert 0 <= final[small]["rss_growth_bytes"] < 20 * MB, (small, final[small])
+    mem = events[-1][1]["memory"]
+    assert mem["top_growth"][0]["nodeid"] == "test_mem.py::test_big_brief", mem["top_growth"]
+    assert mem["top_growth"][0]["growth"] == big and mem["top_growth_source"] == "plugin"
+
+
+def test_a_failure_is_told_failed_and_counted(peer):
+    run_id = start(peer, 1, ["test_output.py"])
+    events = until_finished(peer, run_id)
+    final = latest_entries(events)
+    assert final["test_output.py::test_prints"]["status"] == "failed"
+    assert final["test_output.py::test_prints_a_lot"]["status"] == "passed"
+    last_progress = [p for n, p in events if n == "progress"][-1]
+    fin = events[-1][1]
+    assert fin["counts"]["failed"] == 1 and fin["failures"][0]["nodeid"] == "test_output.py::test_prints"
+    assert last_progress["failed"] in (0, 1)  # the last push may come before the failure is read
+
+
+def test_interpreter_that_cannot_load_the_plugin_keeps_terminal_progress(peer, tmp_path):
+    """python -E drops PYTHONPATH: no plugin, so no stream; progress comes from -v lines as
+    before and the run's results from pytest's junitxml."""
+    py = tmp_path / "python"
+    py.write_text(f"#!/bin/sh\nexec {TEST_PYTHON} -E \"$@\"\n")
+    py.chmod(0o755)
+    gate = tmp_path / "gate"
+    run_id = start(peer, 1, ["test_gate.py"], env={"PYTESTMON_GATE": str(gate)}, python=str(py))
+    while True:
+        name, p = event(peer)
+        assert name not in ("finished", "tests"), (name, p)
+        if name == "progress" and p.get("current") == "test_gate.py::test_waits":
+            break
+    assert p["done"] == 1 and p["total"] == 2, p
+    gate.write_text("go")
+    events = until_finished(peer, run_id)
+    assert "tests" not in [n for n, _ in events]
+    fin = events[-1][1]
+    assert fin["status"] == "passed" and fin["source"] == "junit" and "-v" in fin["cmd"], fin["cmd"]
+    assert "test_gate.py::test_first PASSED" in fin["output_tail"]
+
+
+def test_nearest_run_streams_its_own_report(peer, tmp_path):
+    """A run of the test at the cursor asks pytest what it collects first (that collection writes
+    a report of its own): the stream follows the run's report, not the collection's."""
+    gate = tmp_path / "gate"
+    gate.write_text("open")
+    src = os.path.join(PROJ, "test_gate.py")
+    line = next(i for i, l in enumerate(open(src), 1) if "def test_waits" in l) + 2
+    peer.request(1, "run", [{"cwd": PROJ, "python": TEST_PYTHON, "args": ["-p", "no:cacheprovider"],
+                             "file": src, "nearest_line": line, "env": {"PYTESTMON_GATE": str(gate)}}])
+    run_id = peer.response(1)[3]
+    events = until_finished(peer, run_id)
+    assert latest_entries(events) == {"test_gate.py::test_waits": latest_entries(events)["test_gate.py::test_waits"]}
+    assert latest_entries(events)["test_gate.py::test_waits"]["status"] == "passed"
+    assert events[-1][1]["counts"]["passed"] == 1
+
+
+def test_the_editor_keeps_each_tests_latest_state(ed, tmp_path):
+    """Through the real shim: while test_waits waits, the editor's state already has test_first
+    passed and test_waits running; after the run both passed, with the big test's growth."""
+    from conftest import wait_for, fired
+
+    gate = tmp_path / "gate"
+    ed.command("cd " + PROJ)
+    ed.exec_lua("local py, gate = ... require('pytest').setup({ python = py, env = { PYTESTMON_GATE = gate } })",
+                TEST_PYTHON, str(gate))
+    before = fired(ed)
+    ed.command("PytestRun -p no:cacheprovider test_gate.py test_mem.py")
+    wait_for(ed, "(require('pytest.state').tests['test_gate.py::test_waits'] or {}).status == 'running'", timeout=60)
+    state = ed.exec_lua("return require('pytest.state').tests")
+    assert state["test_gate.py::test_first"]["status"] == "passed"
+    assert ed.exec_lua("return require('pytest.state').running") is True
+    gate.write_text("go")
+    wait_for(ed, f"#_G.fired > {before}", timeout=60)
+    state = ed.exec_lua("return require('pytest.state').tests")
+    assert state["test_gate.py::test_waits"]["status"] == "passed"
+    assert state["test_mem.py::test_big_brief"]["rss_growth_bytes"] >= 190 * MB

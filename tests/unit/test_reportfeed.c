@@ -1,0 +1,264 @@
+/* Unit tests for reportfeed.c: the plugin's report read while it grows, on a real file that the
+ * test appends to as pytest would (any split), then completes, cuts short or never writes. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "parse/report.h"
+#include "pytest/reportfeed.h"
+
+/* The plugin's report of a small serial run: a pass, a failure whose teardown errored too (two
+ * testcases), a skip, and a test still running when the document ends. */
+static const char *const parts[] = {
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?><testsuites><testsuite name=\"pytest\">"
+    "<pytestmon-session rootdir=\"/nonexistent/proj\"/>",
+    "<pytestmon-collected count=\"4\"/>",
+    "<pytestmon-start nodeid=\"t.py::test_ok\"/>",
+    "<testcase classname=\"t\" name=\"test_ok\" nodeid=\"t.py::test_ok\" file=\"t.py\" line=\"0\" time=\"0.250\">"
+    "<properties><property name=\"pytestmon.rss\" value=\"[1000,5000]\"/></properties></testcase>",
+    "<pytestmon-start nodeid=\"t.py::test_bad\"/>",
+    "<testcase classname=\"t\" name=\"test_bad\" nodeid=\"t.py::test_bad\" file=\"t.py\" line=\"3\" time=\"0.100\">"
+    "<failure message=\"assert 1 == 2\">t.py:5: AssertionError</failure></testcase>"
+    "<testcase classname=\"t\" name=\"test_bad\" nodeid=\"t.py::test_bad\" file=\"t.py\" line=\"3\" time=\"0.200\">"
+    "<properties><property name=\"pytestmon.rss\" value=\"[2000,209717200]\"/></properties>"
+    "<error message=\"failed on teardown with &quot;ValueError: x&quot;\">t.py:9: ValueError</error></testcase>",
+    "<pytestmon-start nodeid=\"t.py::test_skip\"/>"
+    "<testcase classname=\"t\" name=\"test_skip\" nodeid=\"t.py::test_skip\" file=\"t.py\" line=\"10\" time=\"0.000\">"
+    "<skipped type=\"pytest.skip\" message=\"no\">t.py:11: no</skipped></testcase>",
+    "<pytestmon-start nodeid=\"t.py::test_last\"/>",
+    "<testcase classname=\"t\" name=\"test_last\" nodeid=\"t.py::test_last\" file=\"t.py\" line=\"12\" time=\"0.001\"/>"
+    "<properties><property name=\"pytestmon.counts\" value=\"{&quot;passed&quot;: 2, &quot;failed&quot;: 1, "
+    "&quot;error&quot;: 1, &quot;skipped&quot;: 1}\"/></properties></testsuite></testsuites>",
+};
+#define NPARTS (sizeof parts / sizeof parts[0])
+
+typedef struct {
+    char path[64];
+    FILE *f;
+} Growing;
+
+static void grow_open(Growing *g)
+{
+    strcpy(g->path, "/tmp/pytestmon-feed-XXXXXX");
+    int fd = mkstemp(g->path);
+    assert_true(fd >= 0);
+    g->f = fdopen(fd, "w");
+    assert_non_null(g->f);
+}
+
+static void grow_write(Growing *g, const char *s, size_t len)
+{
+    assert_int_equal(fwrite(s, 1, len, g->f), len);
+    assert_int_equal(fflush(g->f), 0);
+}
+
+static void grow_close(Growing *g)
+{
+    fclose(g->f);
+    unlink(g->path);
+}
+
+/* `status` of `nodeid` in a `tests` list, or NULL. */
+static json_t *entry(json_t *tests, const char *nodeid)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tests, i, t)
+        if (strcmp(json_string_value(json_object_get(t, "nodeid")), nodeid) == 0)
+            return t;
+    return NULL;
+}
+
+static const char *status_of(json_t *tests, const char *nodeid)
+{
+    json_t *t = entry(tests, nodeid);
+    return t ? json_string_value(json_object_get(t, "status")) : NULL;
+}
+
+static void test_follows_a_growing_report(void **state)
+{
+    (void)state;
+    Growing g;
+    grow_open(&g);
+    ReportFeed *f = reportfeed_new(g.path, "/nonexistent/proj", 5);
+    assert_false(reportfeed_poll(f)); /* nothing written yet */
+    assert_false(reportfeed_active(f));
+    assert_null(reportfeed_take_tests(f));
+
+    grow_write(&g, parts[0], strlen(parts[0]));
+    grow_write(&g, parts[1], strlen(parts[1]));
+    assert_true(reportfeed_poll(f));
+    assert_true(reportfeed_active(f));
+    assert_string_equal(reportfeed_rootdir(f), "/nonexistent/proj");
+    json_t *p = reportfeed_progress_json(f);
+    assert_int_equal(json_integer_value(json_object_get(p, "total")), 4);
+    assert_int_equal(json_integer_value(json_object_get(p, "done")), 0);
+    assert_null(json_object_get(p, "current"));
+    json_decref(p);
+
+    /* A start, then its testcase cut in the middle: running, then passed once complete. */
+    grow_write(&g, parts[2], strlen(parts[2]));
+    size_t half = strlen(parts[3]) / 2;
+    grow_write(&g, parts[3], half);
+    assert_true(reportfeed_poll(f));
+    assert_string_equal(reportfeed_current(f), "t.py::test_ok");
+    json_t *tests = reportfeed_take_tests(f);
+    assert_string_equal(status_of(tests, "t.py::test_ok"), "running");
+    assert_int_equal(json_integer_value(json_object_get(entry(tests, "t.py::test_ok"), "rss_growth_bytes")), -1);
+    json_decref(tests);
+    assert_null(reportfeed_take_tests(f)); /* only what changed since */
+    grow_write(&g, parts[3] + half, strlen(parts[3]) - half);
+    assert_true(reportfeed_poll(f));
+    tests = reportfeed_take_tests(f);
+    assert_int_equal(json_array_size(tests), 1);
+    json_t *ok = entry(tests, "t.py::test_ok");
+    assert_string_equal(json_string_value(json_object_get(ok, "status")), "passed");
+    assert_true(json_real_value(json_object_get(ok, "duration_s")) == 0.25);
+    assert_int_equal(json_integer_value(json_object_get(ok, "rss_growth_bytes")), 4000);
+    json_decref(tests);
+    assert_null(reportfeed_current(f));
+
+    /* The rest one byte at a time: the failed test stays failed after its teardown error, and
+     * takes the memory of its last testcase. */
+    for (size_t i = 4; i < NPARTS - 1; i++)
+        for (const char *c = parts[i]; *c; c++) {
+            grow_write(&g, c, 1);
+            reportfeed_poll(f);
+        }
+    tests = reportfeed_take_tests(f);
+    assert_string_equal(status_of(tests, "t.py::test_bad"), "failed");
+    assert_string_equal(status_of(tests, "t.py::test_skip"), "skipped");
+    assert_string_equal(status_of(tests, "t.py::test_last"), "running");
+    assert_int_equal(json_integer_value(json_object_get(entry(tests, "t.py::test_bad"), "rss_growth_bytes")),
+                     209715200);
+    json_decref(tests);
+    p = reportfeed_progress_json(f);
+    assert_int_equal(json_integer_value(json_object_get(p, "done")), 3);
+    assert_int_equal(json_integer_value(json_object_get(p, "failed")), 1);
+    assert_int_equal(json_integer_value(json_object_get(p, "percent")), 75);
+    assert_string_equal(json_string_value(json_object_get(p, "current")), "t.py::test_last");
+    json_decref(p);
+
+    json_t *top = reportfeed_top_growth(f, 5);
+    assert_int_equal(json_array_size(top), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "nodeid")), "t.py::test_bad");
+    json_decref(top);
+
+    grow_write(&g, parts[NPARTS - 1], strlen(parts[NPARTS - 1]));
+    assert_int_equal(reportfeed_finish(f), 0);
+    tests = reportfeed_take_tests(f);
+    assert_string_equal(status_of(tests, "t.py::test_last"), "passed");
+    json_decref(tests);
+
+    /* The result aggregated on the way equals the file read at once. */
+    Report live, whole;
+    assert_int_equal(reportfeed_take_report(f, &live), 0);
+    assert_int_equal(report_from_junit(g.path, "/nonexistent/proj", "/nonexistent/proj", "/nonexistent/proj",
+                                       5, &whole, NULL), 0);
+    json_t *a = report_to_json(&live), *b = report_to_json(&whole);
+    char *sa = json_dumps(a, JSON_SORT_KEYS), *sb = json_dumps(b, JSON_SORT_KEYS);
+    assert_string_equal(sa, sb);
+    assert_non_null(strstr(sa, "t.py::test_bad"));
+    free(sa), free(sb);
+    json_decref(a), json_decref(b);
+    report_destroy(&live);
+    report_destroy(&whole);
+    assert_int_equal(reportfeed_take_report(f, &live), -ENOENT); /* taken already */
+
+    long passed, failed, errors, skipped, xfailed, xpassed;
+    reportfeed_counts(f, &passed, &failed, &errors, &skipped, &xfailed, &xpassed);
+    assert_int_equal(passed, 2);
+    assert_int_equal(failed, 1);
+    assert_int_equal(skipped, 1);
+    reportfeed_free(f);
+    grow_close(&g);
+}
+
+static void count_failed(void *ud, const char *nodeid, bool is_error)
+{
+    assert_string_equal(nodeid, "t.py::test_bad");
+    assert_false(is_error);
+    (*(int *)ud)++;
+}
+
+/* pytest died mid-write: what was told stays, there is no report to take (the caller reads the
+ * file and falls back as before), and the failure is still listed. */
+static void test_cut_short(void **state)
+{
+    (void)state;
+    Growing g;
+    grow_open(&g);
+    ReportFeed *f = reportfeed_new(g.path, "/r", 5);
+    for (size_t i = 0; i < 6; i++)
+        grow_write(&g, parts[i], strlen(parts[i]));
+    grow_write(&g, parts[6], 40);
+    assert_true(reportfeed_poll(f));
+    assert_int_equal(reportfeed_finish(f), JUNIT_EMALFORMED);
+    Report r;
+    assert_int_equal(reportfeed_take_report(f, &r), JUNIT_EMALFORMED);
+    int nfailed = 0;
+    reportfeed_foreach_failed(f, count_failed, &nfailed);
+    assert_int_equal(nfailed, 1);
+    reportfeed_free(f);
+    grow_close(&g);
+}
+
+static void test_failed_listed_once(void **state)
+{
+    (void)state;
+    Growing g;
+    grow_open(&g);
+    ReportFeed *f = reportfeed_new(g.path, "/r", 0);
+    for (size_t i = 0; i < 6; i++)
+        grow_write(&g, parts[i], strlen(parts[i]));
+    reportfeed_poll(f);
+    int n = 0;
+    reportfeed_foreach_failed(f, count_failed, &n);
+    assert_int_equal(n, 1); /* call failure + teardown error: one test */
+    reportfeed_free(f);
+    grow_close(&g);
+}
+
+/* pytest's own junitxml (the plugin could not load): no session, so not active; no file at all. */
+static void test_not_the_plugins_or_no_file(void **state)
+{
+    (void)state;
+    ReportFeed *f = reportfeed_new("/nonexistent/dir/junit.xml", "/r", 5);
+    assert_false(reportfeed_poll(f));
+    assert_int_equal(reportfeed_finish(f), -ENOENT);
+    assert_false(reportfeed_active(f));
+    reportfeed_free(f);
+
+    Growing g;
+    grow_open(&g);
+    const char *plain = "<testsuites><testsuite><testcase classname=\"t\" name=\"a\" time=\"1\"/></testsuite></testsuites>";
+    grow_write(&g, plain, strlen(plain));
+    f = reportfeed_new(g.path, "/r", 5);
+    reportfeed_poll(f);
+    assert_false(reportfeed_active(f));
+    assert_null(reportfeed_take_tests(f)); /* no node ids: nothing to tell */
+    assert_int_equal(reportfeed_finish(f), 0);
+    Report r;
+    assert_int_equal(reportfeed_take_report(f, &r), -ENOENT); /* read the file as before */
+    reportfeed_free(f);
+    grow_close(&g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_follows_a_growing_report),
+        cmocka_unit_test(test_cut_short),
+        cmocka_unit_test(test_failed_listed_once),
+        cmocka_unit_test(test_not_the_plugins_or_no_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
