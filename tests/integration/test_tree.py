@@ -385,3 +385,20 @@ def test_summary_rewrites_only_the_changed_lines(ed, proj):
     assert touched == {0, rows["test_plain.py"] - 1, rows["test_plain.py::test_passes"] - 1}, changed
     assert all(c[1] == c[2] for c in changed), changed  # lines replaced, none added or removed
     assert summary(ed)[rows["test_plain.py::test_passes"] - 1] == "     ✓ test_passes  0.25s"
+
+
+def test_identical_tests_in_two_files_are_each_at_their_own_file(ed, tmp_path):
+    """Two files with the same test source: code objects compare equal across files, and the
+    plugin's range cache put both files' tests in the first file (their marks were all there)."""
+    proj = tmp_path / "twins"
+    proj.mkdir()
+    (proj / "pytest.ini").write_text("[pytest]\n")
+    for name in ("test_a.py", "test_b.py"):
+        (proj / name).write_text("def test_same():\n    pass\n")
+    ed.command("cd " + str(proj))
+    edit(ed, str(proj), "test_a.py", "test_b.py")
+    collect(ed)
+    files = {t["id"]: t["file"] for t in ed.exec_lua("return require('pytest').tree().tests")}
+    assert files == {"test_a.py::test_same": str(proj / "test_a.py"),
+                     "test_b.py::test_same": str(proj / "test_b.py")}
+    assert marks(ed, str(proj), "test_a.py") == {1: "·|"} and marks(ed, str(proj), "test_b.py") == {1: "·|"}
