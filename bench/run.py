@@ -479,6 +479,53 @@ def section6():
     row("6", "  whole suite, `pytestmon run` (ms) for comparison", "%.0f" % (med(t_whole) * 1000))
 
 
+# ---- 9. the test tree (#15) during a 20,000-test run ---------------------------------------------
+
+def section9():
+    """:PytestSummary open (the suite collected first) and one test file open with its marks, then
+    :PytestRun of the 20,000-test suite, on both Neovim versions: the worst 10 ms-timer stall
+    (scheduled, as in section 3), the tree's update cost (handling the live `tests` events and the
+    batched flushes of marks + summary) and handling the 20,000-item `collection` event."""
+    suite = os.path.join(OUT, "tiny20k")
+    label = "480 (quick)" if QUICK else "20,000"
+    for ver, nv in NVIMS:
+        res = []
+        for _ in range(1 if QUICK else 2):
+            fd, out = tempfile.mkstemp(prefix="bench-tree-", suffix=".json")
+            os.close(fd)
+            env = dict(os.environ, BENCH_CWD=suite, BENCH_OUT=out, BENCH_OPEN=os.path.join(suite, "test_m000.py"))
+            env.pop("PYTESTMON_BIN", None)
+            p = subprocess.run([nv, "--headless", "--clean", "--cmd", "set rtp^=" + REPO,
+                                "-c", "luafile " + os.path.join(HERE, "tree_bench.lua")],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1200)
+            try:
+                with open(out) as f:
+                    r = json.load(f)
+            except (OSError, ValueError):
+                raise RuntimeError("tree bench produced no result: %r %r" % (p.stdout[-400:], p.stderr[-400:]))
+            os.unlink(out)
+            if "error" in r:
+                break
+            res.append(r)
+        if not res:
+            row("9", "nvim %s: %s-test run, tree open: could not measure" % (ver, label), r["error"][:60],
+                "<= 20 ms", False)
+            continue
+        worst = [r["sched_lateness"]["max"] for r in res]
+        row("9", "nvim %s: %s-test run, tree open: worst 10 ms-timer stall (ms)" % (ver, label),
+            "%.1f %s" % (max(worst), rng(worst, "%.1f")), "<= 20 ms",
+            max(worst) <= 20 and all(r["tree_tests"] >= (480 if QUICK else 20000) for r in res))
+        row("9", "  same: p99 (ms) / when the worst was (ms after :PytestRun) / loadavg",
+            "%.1f / %s / %s" % (max(r["sched_lateness"]["p99"] for r in res),
+                                ", ".join("%.0f" % r["worst_at"] for r in res), "; ".join(r["load"][:14] for r in res)))
+        row("9", "  tree update: `tests` events (n, max ms, total ms) / flushes (n, max, total)",
+            "%d, %.2f, %.0f / %d, %.2f, %.0f" % (res[0]["tests_events"], max(r["tests_max"] for r in res),
+                                               res[0]["tests_total"], res[0]["flushes"],
+                                               max(r["flush_max"] for r in res), res[0]["flush_total"]))
+        row("9", "  `collection` event of %d tests handled (ms, batched; 1st step to tree shown)" % res[0]["tree_tests"],
+            "%.0f" % med([r["collect_event"] for r in res]))
+
+
 # ---- 7. coverage reaching the editor -----------------------------------------------------------
 
 def section7():
@@ -582,6 +629,7 @@ SECTIONS = [
     ("6", section6),
     ("7", section7),
     ("8", section8),
+    ("9", section9),
 ]
 
 

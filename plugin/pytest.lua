@@ -24,7 +24,11 @@ local commands = {
       desc = 'Toggle rerunning the tests each save affects [args]' },
   },
   PytestStop = { function() api().stop() end, { desc = 'Stop the active pytest run' } },
-  PytestOutput = { function() api().output() end, { desc = 'Show the output of the last run' } },
+  PytestOutput = {
+    function() api().output() end,
+    { desc = "Show the test's report under the cursor, else the output of the last run" },
+  },
+  PytestSummary = { function() api().summary() end, { desc = 'Toggle the test tree window' } },
   PytestSlowest = {
     function(o) api().slowest(o.args ~= '' and o.args or nil) end,
     { nargs = '?', desc = 'Quickfix list of the N slowest tests' },

@@ -529,7 +529,10 @@ class _Ranges:
 
     def __init__(self):
         self.classes = {}  # path -> {class name: [(line index, indent), ...]}
-        self.codes = {}    # code object -> (file, first, last): a parametrized test's cases share it
+        # (file, code object) -> (file, first, last): a parametrized test's cases share it. The file
+        # is part of the key: code objects compare equal across files (co_filename is not
+        # compared), so identical tests in two files would both be put in the first one.
+        self.codes = {}
 
     def function(self, obj):
         """(file, first line, last line) of a test function, or None."""
@@ -537,12 +540,13 @@ class _Ranges:
             import inspect
 
             code = inspect.unwrap(obj).__code__
-            if code in self.codes:
-                return self.codes[code]
+            key = (code.co_filename, code)
+            if key in self.codes:
+                return self.codes[key]
             rng = None
             if sys.version_info >= (3, 8) and os.path.isabs(code.co_filename):
                 rng = code.co_filename, code.co_firstlineno, _code_end(code)
-            self.codes[code] = rng
+            self.codes[key] = rng
             return rng
         except Exception:
             return None

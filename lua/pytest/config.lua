@@ -142,6 +142,35 @@ M.schema = {
     description = 'Entries merged into the nvim-dap launch configuration of :PytestDebug '
       .. '(e.g. { console = "integratedTerminal" }).',
   },
+  marks = {
+    types = { 'boolean' },
+    default = true,
+    description = 'Marks at every test definition in open buffers (status sign, parametrized '
+      .. 'counts, memory and duration as virtual text); false removes them.',
+  },
+  marks_memory_mb = {
+    types = { 'number' },
+    default = 50,
+    description = "Show a test's peak RSS growth at its definition when it is above this many MiB "
+      .. '(0 to 1048576).',
+    check = function(v)
+      if v ~= v or v < 0 or v > 1048576 then return 'must be between 0 and 1048576' end
+    end,
+  },
+  marks_slowest = {
+    types = { 'number' },
+    default = 3,
+    description = "Show the durations of the last run's N slowest tests at their definitions "
+      .. '(0 to 100; 0: none).',
+    check = function(v) return integer_in(v, 0, 100) end,
+  },
+  collect_debounce_ms = {
+    types = { 'number' },
+    default = 300,
+    description = 'After a Python file under the root is written, the tests are collected again '
+      .. 'once no more writes came for this many milliseconds (0 to 60000).',
+    check = function(v) return integer_in(v, 0, 60000) end,
+  },
   log_dir = {
     types = { 'string' },
     default = function() return state_dir() .. '/pytest' end,

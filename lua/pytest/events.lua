@@ -26,6 +26,12 @@ local function stale(p)
   return false
 end
 
+-- The test tree (pytest.tree) and its views in buffers (pytest.marks).
+local function tree()
+  require('pytest.marks')
+  return require('pytest.tree')
+end
+
 function handlers.started(p)
   state.running = true
   state.run_id = val(p.run_id) or state.run_id
@@ -34,6 +40,7 @@ function handlers.started(p)
   require('pytest.results').clear_diagnostics()
   require('pytest.statusline').update()
   if val(p.nearest_found) == false then util.notify('no test at the cursor; running the whole file') end
+  tree().on_started(p)
   util.fire('PytestStarted', p)
 end
 
@@ -52,6 +59,7 @@ function handlers.tests(p)
     local id = val(t.nodeid)
     if type(id) == 'string' then state.tests[id] = t end
   end
+  tree().on_tests(p) -- the test tree, its marks and summary
 end
 
 -- What User PytestFinished carries as autocmd `data` (0.8+): a few fields, not the result
@@ -96,6 +104,7 @@ function handlers.finished(p)
   require('pytest.results').show(p)
   require('pytest.statusline').update()
   if p.coverage ~= nil then require('pytest.coverage').on_finished(p) end
+  tree().on_finished(p)
   util.fire('PytestFinished', finished_data(p))
   vim.schedule(function()
     local ok, err = pcall(notify_result, p)
@@ -133,10 +142,11 @@ function handlers.reply(p)
   require('pytest.client')._reply(p)
 end
 
--- The answer to `collect` (the suite as pytest collects it): the latest one is kept here for the
--- test tree.
+-- The answer to `collect` (the suite as pytest collects it): the latest one is kept here, and
+-- it is the test tree's nodes (pytest.tree).
 function handlers.collection(p)
   M.collection = p
+  tree().on_collection(p)
 end
 
 M.handlers = handlers

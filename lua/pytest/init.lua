@@ -13,6 +13,7 @@ local levels = vim.log.levels
 function M.setup(opts)
   config.setup(opts)
   require('pytest.client').reconfigure()
+  if package.loaded['pytest.marks'] then require('pytest.marks').refresh() end
   require('pytest.statusline').update()
 end
 
@@ -172,9 +173,23 @@ function M._command_coverage(argstr)
   return M.coverage(util.split_args(argstr or ''))
 end
 
--- :PytestOutput
+-- :PytestOutput: with the cursor in a test (a line of its definition, or its line in the
+-- summary window) that test's report; anywhere else the whole run's output.
 function M.output()
-  return require('pytest.output').open()
+  local out = require('pytest.output')
+  local n = out.test_at_cursor()
+  if n then return out.open_test(n) end
+  return out.open()
+end
+
+-- :PytestSummary: toggles the test tree's side window (see pytest.summary).
+function M.summary()
+  return require('pytest.summary').toggle()
+end
+
+-- The current test tree (see :help pytest.tree()): plain tables, a copy.
+function M.tree()
+  return require('pytest.tree').get()
 end
 
 -- :PytestSlowest [N]

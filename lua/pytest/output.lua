@@ -108,6 +108,93 @@ function M.render(r)
   return lines, hls
 end
 
+M.test_bufname = 'pytest://test-output'
+
+-- The case of a parametrized test to show: the first that failed, else the first that ran.
+function M.pick_case(group)
+  local tree = require('pytest.tree')
+  local first_run
+  for _, c in ipairs(group.children) do
+    if tree.category(c.status) == 'failed' then return c end
+    if c.status and not first_run then first_run = c end
+  end
+  return first_run or group.children[1]
+end
+
+-- The test the cursor is in: a line of the summary window, or a line of a buffer within a
+-- test's definition (the tree knows its lines). nil elsewhere (or without a tree).
+function M.test_at_cursor()
+  if not package.loaded['pytest.tree'] then return nil end
+  local tree = require('pytest.tree')
+  local n
+  if package.loaded['pytest.summary'] and vim.api.nvim_buf_get_name(0) == require('pytest.summary').bufname then
+    n = require('pytest.summary').node_at_cursor()
+  else
+    local name = vim.api.nvim_buf_get_name(0)
+    if name == '' then return nil end
+    n = tree.node_at(name, vim.api.nvim_win_get_cursor(0)[1])
+  end
+  if not n then return nil end
+  if n.kind == 'group' then return M.pick_case(n) end
+  if tree.is_leaf(n) then return n end
+  return nil
+end
+
+local function section(lines, title, text)
+  if type(text) ~= 'string' or text == '' then return end
+  table.insert(lines, '')
+  table.insert(lines, '== ' .. title .. ' ==')
+  for _, l in ipairs(vim.split((text:gsub('\n$', '')), '\n', true)) do table.insert(lines, l) end
+end
+
+-- The lines showing one test's report (the answer to `test_output`).
+function M.render_test(res)
+  local lines = {
+    string.format('# %s: %s', tostring(val(res.nodeid) or '?'), tostring(val(res.status) or 'unknown')),
+    string.format('# run %s', tostring(val(res.run_id) or '?')),
+  }
+  local text, message = val(res.text), val(res.message)
+  if type(text) == 'string' and text ~= '' then
+    section(lines, 'failure', text)
+  else
+    section(lines, 'message', message)
+  end
+  section(lines, 'captured stdout', val(res.stdout))
+  section(lines, 'captured stderr', val(res.stderr))
+  if #lines == 2 then
+    table.insert(lines, '')
+    table.insert(lines, '(no failure text and no captured output)')
+  end
+  return lines
+end
+
+local function show_test(lines)
+  local bufnr = util.scratch(M.test_bufname, lines, 'pytestoutput')
+  vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
+  for i, l in ipairs(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)) do
+    local g = (l:sub(1, 1) == '#' and 'Comment') or (l:match('^== .* ==$') and 'PytestTitle') or M.line_group(l)
+    if g then vim.api.nvim_buf_add_highlight(bufnr, M.ns, g, i - 1, 0, -1) end
+  end
+  return bufnr
+end
+
+-- One test's report (its failure text and captured output): asked for with `test_output`
+-- (never waiting), shown in a split. A collection error is shown from the tree.
+function M.open_test(n)
+  local nodeid = n.nodeid or n.id
+  if n.kind == 'error' then
+    return show_test({ '# ' .. nodeid .. ': collection error', '', '== collection error ==',
+      unpack(vim.split(n.message or '', '\n', true)) })
+  end
+  return require('pytest.client').async('test_output', { { nodeid = nodeid } }, function(ok, res)
+    if not ok or type(res) ~= 'table' then
+      util.notify(string.format('no output of %s: %s', nodeid, tostring(res)), vim.log.levels.WARN)
+      return
+    end
+    show_test(M.render_test(res))
+  end)
+end
+
 -- :PytestOutput
 function M.open(r)
   r = r or state.view or state.last

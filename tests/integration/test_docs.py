@@ -27,7 +27,7 @@ def test_header(doc_tags):
 def test_every_command_has_a_tag(nvim, doc_tags):
     tags, _ = doc_tags
     commands = [c for c in nvim.api.get_commands({}) if c.startswith("Pytest")]
-    assert len(commands) == 13  # :PytestWatch, :PytestDebug, :PytestCoverage (#16): 11th to 13th
+    assert len(commands) == 14  # :PytestWatch, :PytestDebug, :PytestCoverage (#16): 11th to 13th; :PytestSummary (#15)
     missing = [c for c in commands if ":" + c not in tags]
     assert missing == []
 

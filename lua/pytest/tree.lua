@@ -1,0 +1,741 @@
+-- pytest.tree: the model of the suite as pytest sees it. Nodes come from the co-process's
+-- `collection` event (what pytest collects, with each test's file and definition lines, the
+-- classes around them and the collection errors); statuses, durations and peak RSS growth
+-- come from the live `tests` events of a run and from `finished` (its failures, for runs
+-- without our pytest plugin). The views (pytest.marks in buffers, pytest.summary in the side
+-- window) are told what changed, in batches: at most one flush per M.flush_ms, with only the
+-- changed nodes, so a 20,000-test run never redraws everything per event.
+--
+-- Node kinds: "dir", "file", "class", "test" (a function), "group" (a parametrized function,
+-- whose children are its "case"s) and "error" (a collection error, under its file). Leaves
+-- ("test", "case", "error") carry a status: nil (not run yet), "running", "passed", "failed",
+-- "error", "skipped", "xfailed", "xpassed". Every node counts its leaves by category
+-- (M.category) incrementally, so an aggregate is always at hand.
+local M = {}
+
+local config = require('pytest.config')
+local state = require('pytest.state')
+local util = require('pytest.util')
+
+local val = util.val
+local levels = vim.log.levels
+
+M.flush_ms = 100
+M.slow_floor_s = 0.1 -- a duration shorter than this is never "among the slowest"
+
+-- status -> category counted by every ancestor
+local CATEGORY = {
+  running = 'running',
+  passed = 'passed',
+  xpassed = 'passed',
+  failed = 'failed',
+  error = 'failed',
+  skipped = 'skipped',
+  xfailed = 'skipped',
+}
+M.CATEGORIES = { 'failed', 'running', 'passed', 'skipped', 'notrun' }
+
+function M.category(status)
+  return CATEGORY[status or ''] or 'notrun'
+end
+
+local S = {
+  root = nil, -- absolute project root of the tree (from `collection` or a run's `started`)
+  nodes = {}, -- node id -> node
+  top = {}, -- the root's children
+  by_file = {}, -- absolute file -> line -> list of nodes with a mark there (tests, groups, classes, errors)
+  collected = false, -- a `collection` event built the tree
+  collect_id = nil, -- the newest `collect` request answered
+  asked = 0, -- `collect` requests sent and not answered yet
+  done_id = nil, -- the newest collection whose event was handled
+  collect_ms = nil,
+  collect_error = nil,
+  run_id = nil,
+  running = false,
+  slowest = {}, -- leaves of the current run with the largest durations, largest first
+  -- what changed since the last flush
+  dirty_nodes = {}, -- node -> true
+  dirty_keys = {}, -- file -> line -> true
+  structure = false, -- nodes were added or removed: views rebuild
+  scheduled = false,
+  timer = nil,
+  generation = 0, -- bumped by every rebuild (views drop what they kept of older nodes)
+}
+
+-- The tree being built from a `collection` event, a batch of items per event-loop turn (20,000
+-- items take ~100 ms of Lua): a table like S, made the live one when complete.
+local building = nil
+
+-- collect_id -> true: asked for by the user (:PytestSummary, collect(), a write), so a failure is
+-- told; the first run's own collection fails silently (the run says what is wrong).
+local loud = {}
+
+-- views: { flush = function(dirty_nodes, dirty_keys, structure) } registered by marks/summary
+local views = {}
+
+function M.register(name, view)
+  views[name] = view
+end
+
+local function new_counts()
+  return { failed = 0, running = 0, passed = 0, skipped = 0, notrun = 0, total = 0 }
+end
+
+local function is_leaf(n)
+  return n.kind == 'test' or n.kind == 'case' or n.kind == 'error'
+end
+M.is_leaf = is_leaf
+
+local function mark_key_dirty(n)
+  if n.file and n.line then
+    local f = S.dirty_keys[n.file]
+    if not f then
+      f = {}
+      S.dirty_keys[n.file] = f
+    end
+    f[n.line] = true
+  end
+end
+
+local function flush()
+  S.scheduled = false
+  local nodes, keys, structure = S.dirty_nodes, S.dirty_keys, S.structure
+  S.dirty_nodes, S.dirty_keys, S.structure = {}, {}, false
+  for name, v in pairs(views) do
+    local ok, err = pcall(v.flush, nodes, keys, structure)
+    if not ok then util.notify(string.format('error updating the %s: %s', name, tostring(err)), levels.ERROR) end
+  end
+end
+
+-- Views hear of changes at most once per M.flush_ms (the first change waits for the next turn
+-- of the event loop at least; `now` flushes on the next turn: a new tree, a finished run).
+local function schedule(now)
+  if S.scheduled and not now then return end
+  if now then
+    if S.timer then S.timer:stop() end
+    S.scheduled = true
+    vim.schedule(function() if S.scheduled then flush() end end)
+    return
+  end
+  S.scheduled = true
+  if not S.timer then S.timer = vim.loop.new_timer() end
+  S.timer:start(M.flush_ms, 0, vim.schedule_wrap(function() if S.scheduled then flush() end end))
+end
+
+-- Flush what is pending now (tests, bench).
+function M.flush()
+  if S.timer then S.timer:stop() end
+  flush()
+end
+
+-- A leaf's status changed from `old` to its current one: every ancestor's counts follow.
+local function recount(leaf, old)
+  local oc, nc = M.category(old), M.category(leaf.status)
+  local n = leaf
+  while n do
+    if oc ~= nc then
+      n.counts[oc] = n.counts[oc] - 1
+      n.counts[nc] = n.counts[nc] + 1
+    end
+    S.dirty_nodes[n] = true
+    if n.kind ~= 'dir' and n.kind ~= 'file' and n.kind ~= 'case' then mark_key_dirty(n) end
+    n = n.parent
+  end
+end
+
+-- Splits a node id into its path, the names of its classes and function, and its parameters
+-- ("[...]", which may hold "::" and "[" themselves): "a/t.py::C::f[x::y]" ->
+-- "a/t.py", {"C", "f"}, "[x::y]".
+function M.split_nodeid(id)
+  local sep = id:find('::', 1, true)
+  if not sep then return id, {}, nil end
+  local path, rest = id:sub(1, sep - 1), id:sub(sep + 2)
+  local b = rest:find('[', 1, true)
+  local params
+  if b then
+    params = rest:sub(b)
+    rest = rest:sub(1, b - 1)
+  end
+  local parts, i = {}, 1
+  while true do
+    local j = rest:find('::', i, true)
+    if not j then break end
+    parts[#parts + 1] = rest:sub(i, j - 1)
+    i = j + 2
+  end
+  parts[#parts + 1] = rest:sub(i)
+  return path, parts, params
+end
+
+local function abs(path)
+  if path:sub(1, 1) == '/' or not S.root then return path end
+  return util.join(S.root, path)
+end
+
+local function add_child(parent, n)
+  n.parent = parent
+  table.insert(parent and parent.children or S.top, n)
+end
+
+local function node(id, kind, name, parent)
+  local n = S.nodes[id]
+  if n then return n end
+  n = { id = id, kind = kind, name = name, children = {}, counts = new_counts() }
+  S.nodes[id] = n
+  add_child(parent, n)
+  S.structure = true
+  return n
+end
+
+-- The file node of `path` (relative to the root), with its directories.
+local function file_node(path)
+  local n = S.nodes[path]
+  if n then return n end
+  local parent = nil
+  local acc = nil
+  local parts = vim.split(path, '/', true)
+  for i = 1, #parts - 1 do
+    acc = acc and (acc .. '/' .. parts[i]) or parts[i]
+    if parts[i] ~= '' then
+      parent = node(acc, 'dir', parts[i], parent)
+      parent.file = parent.file or abs(acc)
+    end
+  end
+  n = node(path, 'file', parts[#parts], parent)
+  n.file = abs(path)
+  return n
+end
+
+local function add_leaf_counts(leaf)
+  local c = M.category(leaf.status)
+  local n = leaf
+  while n do
+    n.counts[c] = n.counts[c] + 1
+    n.counts.total = n.counts.total + 1
+    n = n.parent
+  end
+end
+
+-- The leaf of `nodeid`, made (with its file, classes and group) when missing. A test a run
+-- reports that the collection did not know (the tree is older than the file) gets no line.
+local function leaf_node(nodeid)
+  local n = S.nodes[nodeid]
+  if n then return n end
+  local path, parts, params = M.split_nodeid(nodeid)
+  if #parts == 0 then return nil end -- not a test's node id
+  local parent = file_node(path)
+  local acc = path
+  for i = 1, #parts - 1 do
+    acc = acc .. '::' .. parts[i]
+    parent = node(acc, 'class', parts[i], parent)
+    parent.file = parent.file or abs(path)
+  end
+  if params then
+    acc = acc .. '::' .. parts[#parts]
+    parent = node(acc, 'group', parts[#parts], parent)
+    n = node(nodeid, 'case', params, parent)
+  else
+    n = node(nodeid, 'test', parts[#parts], parent)
+  end
+  n.children = nil -- a leaf
+  add_leaf_counts(n)
+  return n
+end
+
+local function index_mark(n)
+  if not (n.file and n.line) then return end
+  local f = S.by_file[n.file]
+  if not f then
+    f = {}
+    S.by_file[n.file] = f
+  end
+  local at = f[n.line]
+  if not at then
+    at = {}
+    f[n.line] = at
+  end
+  table.insert(at, n)
+end
+
+local function reset(root)
+  building = nil -- a tree being built for the old root is dropped
+  S.root = root
+  S.nodes, S.top, S.by_file = {}, {}, {}
+  S.collected = false
+  S.slowest = {}
+  S.dirty_nodes, S.dirty_keys = {}, {}
+  S.structure = true
+  S.generation = S.generation + 1
+end
+
+local function field(e, key, idx)
+  local v = val(e[key])
+  if v == nil then v = val(e[idx]) end
+  return v
+end
+
+-- The line of a collection error: where the message names the file ("test_x.py:3: in
+-- <module>", "File ".../test_x.py", line 3"), else 1.
+local function error_line(file, message)
+  local base = vim.fn.fnamemodify(file, ':t')
+  local esc = vim.pesc(base)
+  local l = message:match(esc .. ':(%d+)') or message:match(esc .. '", line (%d+)')
+  return tonumber(l) or 1
+end
+
+M.collect_batch = 1000 -- items added to a new tree per event-loop turn
+
+local live_tree = nil -- while a new tree is built: the live one (S is the new one then)
+
+-- What the runs said of a test carries over from the live tree to the new one.
+local function carry_over(n, prev)
+  if prev and prev.status and n.kind ~= 'error' and is_leaf(prev) then
+    local was = n.status
+    n.status, n.duration, n.rss, n.message = prev.status, prev.duration, prev.rss, prev.message
+    recount(n, was)
+  end
+end
+
+local function add_item(it)
+  local nodeid = type(it) == 'table' and field(it, 'nodeid', 1)
+  local n = type(nodeid) == 'string' and leaf_node(nodeid)
+  if not n then return end
+  local file, line, last = field(it, 'file', 2), tonumber(field(it, 'line', 3)), tonumber(field(it, 'end', 4))
+  if type(file) == 'string' and file ~= '' then n.file = abs(file) end
+  if line and line > 0 then n.line, n.end_line = line, last or line end
+  local g = n.kind == 'case' and n.parent or nil
+  if g then
+    if not g.line and n.line then
+      g.file, g.line, g.end_line = n.file, n.line, n.end_line
+      index_mark(g)
+    end
+  else
+    index_mark(n)
+  end
+  carry_over(n, live_tree and live_tree.nodes[nodeid])
+end
+
+local function add_class(c)
+  local nodeid = type(c) == 'table' and field(c, 'nodeid', 1)
+  local n = type(nodeid) == 'string' and S.nodes[nodeid]
+  if n and n.kind == 'class' then
+    local file, line, last = field(c, 'file', 2), tonumber(field(c, 'line', 3)), tonumber(field(c, 'end', 4))
+    if type(file) == 'string' and file ~= '' then n.file = abs(file) end
+    if line and line > 0 then n.line, n.end_line = line, last or line end
+    index_mark(n)
+  end
+end
+
+local function add_error(e)
+  local nodeid = type(e) == 'table' and field(e, 'nodeid', 1)
+  if type(nodeid) ~= 'string' then return end
+  local file = field(e, 'file', 2)
+  file = (type(file) == 'string' and file ~= '') and abs(file) or nil
+  local msg = util.clean(tostring(field(e, 'message', 3) or 'collection error'), true)
+  -- the session's own error (a conftest.py of the root that fails): at the top
+  local fnode = nodeid ~= '' and file_node((M.split_nodeid(nodeid))) or nil
+  local n = node(nodeid .. ' (collection error)', 'error', 'collection error', fnode)
+  n.children = nil
+  n.nodeid = nodeid ~= '' and nodeid or (S.root or '.')
+  n.file = file or (fnode and fnode.file)
+  if n.file and util.is_file(n.file) then
+    n.line = error_line(n.file, msg)
+    n.end_line = n.line
+  end
+  n.status, n.message = 'error', msg
+  add_leaf_counts(n)
+  index_mark(n)
+end
+
+
+-- Runs fn with S being the tree under construction (no event can come in between).
+local function in_build(B, fn)
+  local live = S
+  S, live_tree = B, live
+  local ok, err = pcall(fn)
+  S, live_tree = live, nil
+  if not ok then error(err, 0) end
+end
+
+-- The new tree is complete: the runs' results of the tests still there carry over, and it
+-- becomes the live one (the views render it anew).
+local function swap_in(B, id, changed)
+  local live = S
+  in_build(B, function() -- the tests a run reported while the tree was built
+    for nodeid in pairs(changed) do
+      local n = B.nodes[nodeid]
+      if n and is_leaf(n) then carry_over(n, live.nodes[nodeid]) end
+    end
+  end)
+  -- what the session knows, beyond the tree
+  for _, k in ipairs({ 'collect_id', 'asked', 'done_id', 'run_id', 'running', 'scheduled', 'timer' }) do
+    B[k] = live[k]
+  end
+  B.slowest = {}
+  for _, n in ipairs(live.slowest) do
+    if B.nodes[n.id] then table.insert(B.slowest, B.nodes[n.id]) end
+  end
+  B.generation = live.generation + 1
+  B.structure = true
+  S = B
+  schedule(true)
+  util.fire('PytestCollected', { collect_id = id, root = S.root, tests = M.count().total })
+end
+
+-- The `collection` event: {collect_id, root, items, classes, errors, ms} or {collect_id, error}.
+function M.on_collection(p)
+  local id = tonumber(val(p.collect_id))
+  if id and S.collect_id and id < S.collect_id then return end -- a superseded collection
+  S.done_id = id or S.done_id
+  local err = val(p.error)
+  if err ~= nil then
+    S.collect_error = tostring(err)
+    if id and loud[id] then util.notify('cannot collect the tests: ' .. S.collect_error, levels.WARN) end
+    S.structure = true -- the summary says so
+    schedule(true)
+    util.fire('PytestCollected', { collect_id = id, error = S.collect_error })
+    return
+  end
+  local root = val(p.root)
+  if type(root) ~= 'string' or root == '' then root = S.root end
+  local B = {
+    root = root, nodes = {}, top = {}, by_file = {}, collected = true, collect_ms = val(p.ms),
+    dirty_nodes = {}, dirty_keys = {}, slowest = {}, generation = S.generation,
+  }
+  local items = util.list(val(p.items))
+  local job = { B = B, i = 1, changed = {} }
+  building = job
+  local function step()
+    if building ~= job then return end -- a newer collection came
+    local ok, e = pcall(in_build, B, function()
+      local last = math.min(#items, job.i + M.collect_batch - 1)
+      for k = job.i, last do add_item(items[k]) end
+      job.i = last + 1
+      if job.i > #items then
+        for _, c in ipairs(util.list(val(p.classes))) do add_class(c) end
+        for _, x in ipairs(util.list(val(p.errors))) do add_error(x) end
+      end
+    end)
+    if not ok then
+      building = nil
+      util.notify('cannot build the test tree: ' .. tostring(e), levels.ERROR)
+      return
+    end
+    if job.i <= #items then return vim.schedule(step) end
+    building = nil
+    swap_in(B, id, job.changed)
+  end
+  step()
+end
+
+-- The slowest leaves of the current run (config marks_slowest of them): `n` got a duration.
+local function note_duration(n)
+  local want = config.get().marks_slowest
+  local d = n.duration
+  if want <= 0 or type(d) ~= 'number' or d < M.slow_floor_s then return end
+  local list = S.slowest
+  for i, x in ipairs(list) do
+    if x == n then
+      table.remove(list, i)
+      break
+    end
+  end
+  if #list >= want and d <= list[#list].duration then return end
+  local pos = #list + 1
+  for i, x in ipairs(list) do
+    if d > x.duration then
+      pos = i
+      break
+    end
+  end
+  table.insert(list, pos, n)
+  mark_key_dirty(n.kind == 'case' and n.parent or n)
+  while #list > want do
+    local gone = table.remove(list)
+    mark_key_dirty(gone.kind == 'case' and gone.parent or gone)
+    S.dirty_nodes[gone] = true
+  end
+end
+
+function M.is_slow(n)
+  for _, x in ipairs(S.slowest) do
+    if x == n then return true end
+  end
+  return false
+end
+
+local function set_result(n, status, duration, rss, message)
+  if building then building.changed[n.nodeid or n.id] = true end
+  local was = n.status
+  n.status = status
+  if duration ~= nil then n.duration = duration end
+  if rss ~= nil then n.rss = rss end
+  if message ~= nil then n.message = message end
+  recount(n, was)
+  if duration ~= nil and status ~= 'running' then note_duration(n) end
+end
+
+-- A run started: tests reported from now on are of this run.
+function M.on_started(p)
+  S.run_id = val(p.run_id)
+  S.running = true
+  local root = val(p.root)
+  if type(root) == 'string' and root ~= '' and root ~= S.root then
+    if S.root == nil and next(S.nodes) == nil then
+      S.root = root
+    else
+      reset(root) -- another project: its own tree
+      schedule(true)
+    end
+  end
+  local old = S.slowest
+  S.slowest = {}
+  for _, n in ipairs(old) do
+    mark_key_dirty(n.kind == 'case' and n.parent or n)
+    S.dirty_nodes[n] = true
+  end
+  if not S.collected and not M.collecting() and M.wanted(S.root) then
+    -- as the run: its interpreter (a `python` function is not asked again), its root
+    M.collect({ cwd = root or val(p.cwd), python = val(p.python), quiet = true })
+  end
+  schedule()
+end
+
+-- The live `tests` event: {run_id, tests = {{nodeid, status, duration_s, rss_growth_bytes}, ...}}.
+function M.on_tests(p)
+  for _, t in ipairs(util.list(val(p.tests))) do
+    if type(t) == 'table' then
+      local nodeid = field(t, 'nodeid', 1)
+      local status = field(t, 'status', 2)
+      local n = type(nodeid) == 'string' and type(status) == 'string' and leaf_node(nodeid)
+      if n then
+        local d = tonumber(field(t, 'duration_s', 3))
+        local rss = tonumber(field(t, 'rss_growth_bytes', 4))
+        if rss and rss < 0 then rss = nil end
+        set_result(n, status, status ~= 'running' and d or nil, rss, nil)
+      end
+    end
+  end
+  schedule()
+end
+
+-- `finished`: the failures (with their messages; a run without our plugin sends no `tests`
+-- events, and this is then all the tree learns), and tests left "running" (a cancelled run)
+-- are not run after all.
+function M.on_finished(p)
+  S.running = false
+  if S.root == nil and type(val(p.root)) == 'string' then S.root = val(p.root) end
+  for _, f in ipairs(util.list(val(p.failures))) do
+    local nodeid = val(f.nodeid)
+    local n = type(nodeid) == 'string' and leaf_node(nodeid)
+    if n then
+      local kind = tostring(val(f.kind) or 'failed')
+      local st = kind:find('error', 1, true) and 'error' or 'failed'
+      if n.status ~= 'failed' and n.status ~= 'error' then
+        set_result(n, st, nil, nil, util.clean(tostring(val(f.message) or ''), true))
+      else
+        n.message = util.clean(tostring(val(f.message) or ''), true)
+        S.dirty_nodes[n] = true
+      end
+    end
+  end
+  for _, n in pairs(S.nodes) do
+    if n.status == 'running' then set_result(n, nil, nil, nil, nil) end
+  end
+  schedule(true)
+end
+
+-- Whether a collection of `root` is worth its cost: the summary window is open, or marks are
+-- on and a Python file under the root is loaded.
+function M.wanted(root)
+  if package.loaded['pytest.summary'] and require('pytest.summary').is_open() then return true end
+  if not config.get().marks or not root then return false end
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) then
+      local name = vim.api.nvim_buf_get_name(b)
+      if name:sub(-3) == '.py' and util.relpath(name, root) ~= name then return true end
+    end
+  end
+  return false
+end
+
+-- Whether a collection is on its way: a `collect` request unanswered, a collection whose event
+-- has not come, or a tree being built.
+function M.collecting()
+  return S.asked > 0 or building ~= nil or (S.collect_id ~= nil and (S.done_id or 0) < S.collect_id)
+end
+
+-- collect({cwd, file, python, debounce_ms, quiet}): asks the co-process to collect the suite
+-- (async; the `collection` event follows). `cwd` (default: the tree's root, else the current
+-- directory) and `file` (default then: the current buffer's) decide the root as for a run; the
+-- configured python (or `python`), args and env are a run's. `quiet`: a failure is not told.
+function M.collect(opts)
+  opts = opts or {}
+  local cfg = config.get()
+  local cwd = opts.cwd or S.root or vim.fn.getcwd()
+  local file = opts.file
+  if file == nil and not opts.cwd and not S.root and vim.bo.buftype == '' and vim.api.nvim_buf_get_name(0) ~= '' then
+    file = util.abspath(vim.api.nvim_buf_get_name(0)) -- the root is found from the current file, as for a run
+  end
+  local req = { cwd = cwd, file = file, args = vim.deepcopy(cfg.args) }
+  if opts.debounce_ms then req.debounce_ms = opts.debounce_ms end
+  if next(cfg.env) then req.env = cfg.env end
+  S.asked = S.asked + 1
+  local client = require('pytest.client')
+  local function send(python)
+    req.python = python
+    return client.async('collect', { req }, function(ok, res)
+      S.asked = S.asked - 1
+      if not ok then
+        if opts.quiet then return end -- a collection of our own accord (the first run's)
+        util.notify('cannot collect the tests: ' .. tostring(res), levels.WARN)
+        return
+      end
+      local id = tonumber(res)
+      if id and (S.collect_id == nil or id > S.collect_id) then S.collect_id = id end
+      if id and not opts.quiet then loud[id] = true end
+    end)
+  end
+  local sent
+  if opts.python then -- the interpreter a run used
+    sent = send(opts.python)
+  elseif type(cfg.python) == 'function' then
+    sent = require('pytest')._with_python_for_root(cfg.python, cwd, file, send)
+  else
+    sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
+  end
+  if not sent then S.asked = S.asked - 1 end
+  return sent
+end
+
+-- A Python file under the root was written: collect again (the co-process waits
+-- collect_debounce_ms for more writes and drops a collection a newer one supersedes).
+local function on_write(file)
+  if not S.root or file:sub(-3) ~= '.py' or util.relpath(file, S.root) == file then return end
+  if not S.collected and not M.wanted(S.root) then return end
+  M.collect({ cwd = S.root, file = file, debounce_ms = config.get().collect_debounce_ms })
+end
+
+vim.api.nvim_create_autocmd('BufWritePost', {
+  group = vim.api.nvim_create_augroup('pytest_tree', { clear = true }),
+  pattern = '*.py',
+  callback = function(a) on_write(util.abspath(a.match ~= '' and a.match or a.file)) end,
+})
+
+-- One line of a pytest report to show: its last `E   ...` line (the exception), else its
+-- first line.
+function M.short_message(msg)
+  msg = tostring(msg or '')
+  local e
+  for l in msg:gmatch('[^\n]+') do
+    if l:match('^E%s') then e = l end
+  end
+  return util.clean(e or msg:match('[^\n]*') or '')
+end
+
+-- Internal access for the views.
+function M._state()
+  return S
+end
+
+function M.node(id)
+  return S.nodes[id]
+end
+
+-- Nodes with a mark at `line` of `file` (absolute), or nil; and the file's whole line map.
+function M.marks_at(file, line)
+  local f = S.by_file[file]
+  return f and f[line]
+end
+
+function M.file_marks(file)
+  return S.by_file[file]
+end
+
+-- The innermost node whose source contains `line` of `file` (a test or a case when it has
+-- one; a class else), for :PytestOutput and the like.
+function M.node_at(file, line)
+  local f = S.by_file[file]
+  if not f then return nil end
+  local best
+  for _, list in pairs(f) do
+    for _, n in ipairs(list) do
+      if n.line and n.line <= line and (n.end_line or n.line) >= line then
+        if not best or (n.end_line - n.line) < (best.end_line - best.line) then best = n end
+      end
+    end
+  end
+  return best
+end
+
+-- Leaf counts of the whole tree.
+function M.count()
+  local c = new_counts()
+  for _, n in ipairs(S.top) do
+    for k, v in pairs(n.counts) do c[k] = c[k] + v end
+  end
+  return c
+end
+
+local function export(n)
+  local e = {
+    id = n.nodeid or n.id,
+    kind = n.kind,
+    name = n.name,
+    file = n.file,
+    line = n.line,
+    end_line = n.end_line,
+    counts = vim.deepcopy(n.counts),
+  }
+  if is_leaf(n) then
+    e.status = n.status or 'notrun'
+    e.duration = n.duration
+    e.rss_growth = n.rss
+    e.message = n.message
+  else
+    e.status = M.aggregate(n.counts)
+    e.children = {}
+    for _, c in ipairs(n.children) do table.insert(e.children, export(c)) end
+  end
+  return e
+end
+
+-- The status a node with these leaf counts shows: failed if any failed, running if any runs,
+-- not run when none ran, skipped when all were skipped, else passed.
+function M.aggregate(c)
+  if c.failed > 0 then return 'failed' end
+  if c.running > 0 then return 'running' end
+  if c.notrun == c.total then return 'notrun' end
+  if c.skipped + c.notrun == c.total then return 'skipped' end
+  return 'passed'
+end
+
+-- require('pytest').tree(): the current tree as plain tables (see :help pytest.tree()).
+function M.get()
+  local out = {
+    root = S.root,
+    collected = S.collected,
+    collecting = M.collecting(),
+    collect_ms = S.collect_ms,
+    collect_error = S.collect_error,
+    run_id = S.run_id,
+    running = S.running,
+    counts = M.count(),
+    nodes = {},
+    tests = {},
+  }
+  for _, n in ipairs(S.top) do table.insert(out.nodes, export(n)) end
+  local function leaves(list)
+    for _, n in ipairs(list) do
+      if n.children and n.kind ~= 'test' and n.kind ~= 'case' and n.kind ~= 'error' then
+        leaves(n.children)
+      else
+        table.insert(out.tests, n)
+      end
+    end
+  end
+  leaves(out.nodes)
+  return out
+end
+
+return M

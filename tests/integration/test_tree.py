@@ -1,0 +1,404 @@
+"""The test tree (#15): marks at every test definition in open buffers, live during a run,
+:PytestSummary and its keys, :PytestOutput of one test, require('pytest').tree(). Real runs and
+real collections of tests/fixtures/proj_marks (copied per test) through the real co-process."""
+import os
+import re
+import shutil
+
+import pytest
+
+from conftest import FIXTURES_DIR, TEST_PYTHON, wait_for
+
+PROJ = os.path.join(FIXTURES_DIR, "proj_marks")
+
+# Definition lines (decorators included) in proj_marks.
+PLAIN = {"test_passes": 4, "test_fails": 8, "test_skipped": 12, "test_xfails": 17, "test_param": 22,
+         "TestOuter": 27, "test_in_class": 28, "TestInner": 32, "test_nested": 33}
+
+
+@pytest.fixture
+def proj(tmp_path):
+    dst = tmp_path / "proj_marks"
+    shutil.copytree(PROJ, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "hold").mkdir()
+    return str(dst)
+
+
+@pytest.fixture
+def ed(nvim, proj, tmp_path):
+    nvim.exec_lua("local py, hold = ... require('pytest').setup({ python = py, env = { TREE_HOLD_DIR = hold } })",
+                  TEST_PYTHON, str(tmp_path / "hold"))
+    nvim.command("set hidden")
+    nvim.command("cd " + proj)
+    nvim.exec_lua("""
+        _G.fired, _G.collected = 0, 0
+        vim.api.nvim_create_autocmd('User', { pattern = 'PytestFinished',
+          callback = function() _G.fired = _G.fired + 1 end })
+        vim.api.nvim_create_autocmd('User', { pattern = 'PytestCollected',
+          callback = function() _G.collected = _G.collected + 1 end })
+        -- "sign text" of the mark at `line` of `file` (loaded), with its virtual text after a "|".
+        _G.mark_at = function(file, line)
+          for _, m in ipairs(require('pytest.marks').get(vim.fn.bufnr(file))) do
+            if m.line == line then return m.sign .. '|' .. m.text end
+          end
+          return nil
+        end
+    """)
+    return nvim
+
+
+def edit(ed, proj, *names):
+    """Load the files (the last one current)."""
+    for n in names:
+        ed.command("edit " + os.path.join(proj, n))
+
+
+def collect(ed):
+    before = ed.exec_lua("return _G.collected")
+    ed.exec_lua("require('pytest.tree').collect()")
+    wait_for(ed, f"_G.collected > {before}", timeout=60)
+    assert ed.exec_lua("return require('pytest').tree().collected")
+
+
+def run(ed, command, timeout=60):
+    before = ed.exec_lua("return _G.fired")
+    ed.command(command)
+    wait_for(ed, f"_G.fired > {before}", timeout=timeout)
+    return ed.exec_lua("return require('pytest').last()")
+
+
+def marks(ed, proj, name):
+    """{line: "sign|text"} of the marks in the buffer of `name`, once the tree's views caught up."""
+    ed.exec_lua("require('pytest.tree').flush()")
+    got = ed.exec_lua("return require('pytest.marks').get(vim.fn.bufnr(...))", os.path.join(proj, name))
+    return {m["line"]: m["sign"] + "|" + m["text"] for m in got}
+
+
+def mark_at(ed, proj, name, line):
+    return f"_G.mark_at({os.path.join(proj, name)!r}, {line})"
+
+
+def test_marks_at_every_definition_after_collection(ed, proj):
+    edit(ed, proj, "base_checks.py", "test_broken.py", "test_inherit.py", "test_plain.py")
+    collect(ed)
+    # Not run yet: plain, skip/xfail, parametrized (one mark for its 5 cases), class, nested class.
+    assert marks(ed, proj, "test_plain.py") == {line: "·|" for line in PLAIN.values()}
+    # The inherited test is marked once at its definition in the base class's file; the classes
+    # that inherit it at theirs.
+    assert marks(ed, proj, "base_checks.py") == {4: "·|"}
+    assert marks(ed, proj, "test_inherit.py") == {4: "·|", 8: "·|"}
+    # A collection error at the line pytest names, with its message.
+    assert marks(ed, proj, "test_broken.py") == {
+        3: "!|collection error: E   ModuleNotFoundError: No module named 'no_such_module_anywhere'"}
+    groups = {m["line"]: m["group"] for m in ed.exec_lua(
+        "return require('pytest.marks').get(vim.fn.bufnr(...))", os.path.join(proj, "test_broken.py"))}
+    assert groups == {3: "PytestError"}
+    # A buffer loaded later gets its marks at once.
+    edit(ed, proj, "test_live.py")
+    assert marks(ed, proj, "test_live.py") == {5: "·|", 9: "·|", 21: "·|"}
+
+
+def test_marks_show_a_run_s_results(ed, proj):
+    edit(ed, proj, "base_checks.py", "test_inherit.py", "test_plain.py")
+    collect(ed)
+    r = run(ed, "PytestRun test_plain.py test_inherit.py")
+    assert r["counts"]["failed"] == 4
+    assert marks(ed, proj, "test_plain.py") == {
+        4: "✓|", 8: "✗|", 12: "○|", 17: "○|",
+        22: "✗|2 of 5 failed",  # parametrized: its cases aggregated
+        27: "✓|2 passed", 28: "✓|", 32: "✓|", 33: "✓|"}
+    # Inherited by a class that passes and one that fails: the definition says so.
+    assert marks(ed, proj, "base_checks.py") == {4: "✗|1 of 2 failed"}
+    assert marks(ed, proj, "test_inherit.py") == {4: "✓|", 8: "✗|"}
+    groups = {m["line"]: m["group"] for m in ed.exec_lua(
+        "return require('pytest.marks').get(vim.fn.bufnr(...))", os.path.join(proj, "test_plain.py"))}
+    assert (groups[4], groups[8], groups[12]) == ("PytestPassed", "PytestFailed", "PytestSkipped")
+
+
+def test_marks_change_live_during_a_run(ed, proj, tmp_path):
+    edit(ed, proj, "test_live.py")
+    collect(ed)
+    ed.command("PytestRun test_live.py")
+    # While test_held runs: the test before it passed, the one after has not run yet.
+    wait_for(ed, mark_at(ed, proj, "test_live.py", 9) + " == '●|'", timeout=60)
+    assert ed.exec_lua("return require('pytest').is_running()")
+    assert marks(ed, proj, "test_live.py") == {5: "✓|", 9: "●|", 21: "·|"}
+    tree = ed.exec_lua("return require('pytest').tree()")
+    status = {t["id"]: t["status"] for t in tree["tests"] if t["id"].startswith("test_live.py")}
+    assert status == {"test_live.py::test_first": "passed", "test_live.py::test_held": "running",
+                      "test_live.py::test_last": "notrun"}
+    (tmp_path / "hold" / "RELEASE").write_text("")
+    wait_for(ed, "_G.fired > 0", timeout=60)
+    wait_for(ed, mark_at(ed, proj, "test_live.py", 21) + " == '✓|'")
+    m = marks(ed, proj, "test_live.py")
+    assert (m[5], m[9].split("|")[0], m[21]) == ("✓|", "✓", "✓|")
+    assert m[9].endswith("s")  # held for a while: the run's slowest test shows its duration
+
+
+def test_memory_growth_is_shown_at_the_test_that_grew(ed, proj):
+    edit(ed, proj, "test_memory.py")
+    collect(ed)
+    run(ed, "PytestRun test_memory.py")
+    m = marks(ed, proj, "test_memory.py")
+    # 200 MiB touched and freed within a few ms: attributed to test_big_spike, not a neighbour.
+    assert m[1] == "✓|" and m[12] == "✓|", m
+    sign, text = m[5].split("|")
+    text = text.split(" · ")[0]  # then its duration: it is among the slowest
+    assert sign == "✓" and text.startswith("+") and text.endswith("M RSS"), m
+    assert 190 <= float(text[1:].split("M")[0]) < 400, m
+    tests = {t["id"]: t for t in ed.exec_lua("return require('pytest').tree().tests")}
+    assert tests["test_memory.py::test_big_spike"]["rss_growth"] >= 190 * 1024 * 1024
+    assert tests["test_memory.py::test_small_after"]["rss_growth"] < 50 * 1024 * 1024
+    # Below the threshold (option) nothing is shown; above a higher threshold neither.
+    ed.exec_lua("require('pytest').setup({ python = ..., marks_memory_mb = 1000 })", TEST_PYTHON)
+    assert "RSS" not in marks(ed, proj, "test_memory.py")[5]
+
+
+def test_option_off_removes_the_marks(ed, proj):
+    edit(ed, proj, "test_plain.py")
+    collect(ed)
+    assert len(marks(ed, proj, "test_plain.py")) == 9
+    ed.exec_lua("require('pytest').setup({ python = ..., marks = false })", TEST_PYTHON)
+    assert marks(ed, proj, "test_plain.py") == {}
+    assert ed.exec_lua("return #vim.api.nvim_buf_get_extmarks(0, require('pytest.marks').ns, 0, -1, {})") == 0
+    # A run's results do not bring them back.
+    run(ed, "PytestRun test_plain.py")
+    assert marks(ed, proj, "test_plain.py") == {}
+    ed.exec_lua("require('pytest').setup({ python = ..., marks = true })", TEST_PYTHON)
+    assert marks(ed, proj, "test_plain.py")[8] == "✗|"
+
+
+def test_tree_is_collected_again_after_a_write(ed, proj):
+    edit(ed, proj, "test_live.py")
+    collect(ed)
+    before = ed.exec_lua("return _G.collected")
+    ed.exec_lua("vim.api.nvim_buf_set_lines(0, -1, -1, false, { '', '', 'def test_added():', '    pass' })")
+    ed.command("write")
+    wait_for(ed, f"_G.collected > {before}", timeout=60)
+    ids = [t["id"] for t in ed.exec_lua("return require('pytest').tree().tests")]
+    assert "test_live.py::test_added" in ids
+    assert marks(ed, proj, "test_live.py") == {5: "·|", 9: "·|", 21: "·|", 25: "·|"}
+
+
+def test_tree_api(ed, proj):
+    edit(ed, proj, "test_plain.py")
+    collect(ed)
+    run(ed, "PytestRun test_plain.py")
+    t = ed.exec_lua("return require('pytest').tree()")
+    assert t["root"] == proj and t["collected"] is True and t["running"] is False
+    files = {n["id"]: n for n in t["nodes"]}
+    plain = files["test_plain.py"]
+    assert plain["kind"] == "file" and plain["file"] == os.path.join(proj, "test_plain.py")
+    assert plain["status"] == "failed" and plain["counts"]["failed"] == 3 and plain["counts"]["total"] == 11
+    param = [c for c in plain["children"] if c["name"] == "test_param"][0]
+    assert param["kind"] == "group" and param["line"] == 22 and param["status"] == "failed"
+    assert [(c["id"], c["status"]) for c in param["children"]] == [
+        (f"test_plain.py::test_param[{i}]", "failed" if i in (2, 4) else "passed") for i in range(1, 6)]
+    outer = [c for c in plain["children"] if c["name"] == "TestOuter"][0]
+    inner = [c for c in outer["children"] if c["name"] == "TestInner"][0]
+    assert (outer["kind"], outer["line"], inner["kind"], inner["line"]) == ("class", 27, "class", 32)
+    tests = {x["id"]: x for x in t["tests"]}
+    nested = tests["test_plain.py::TestOuter::TestInner::test_nested"]
+    assert (nested["line"], nested["end_line"], nested["status"]) == (33, 34, "passed")
+    assert isinstance(nested["duration"], (int, float))
+    assert tests["test_plain.py::test_fails"]["message"].startswith("AssertionError: plain failure")
+    assert tests["test_plain.py::test_xfails"]["status"] == "xfailed"
+    assert t["counts"]["failed"] == 4  # 3 failed tests and the collection error of test_broken.py
+
+
+def keys(ed, k):
+    """Type `k` (mappings apply) and let it run to completion."""
+    ed.exec_lua("vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(..., true, false, true), 'x', false)", k)
+
+
+def summary(ed):
+    return ed.exec_lua("return require('pytest.summary').lines()")
+
+
+def test_summary_window_and_its_keys(ed, proj):
+    edit(ed, proj, "test_plain.py")
+    ed.command("PytestSummary")
+    wait_for(ed, "_G.collected > 0", timeout=60)
+    ed.exec_lua("require('pytest.tree').flush()")
+    lines = summary(ed)
+    # Folded to files; the file with a collection error is open.
+    assert [l.strip() for l in lines[1:]] == [
+        "▸ · test_inherit.py  2 tests", "▸ · test_live.py  3 tests", "▸ · test_memory.py  3 tests",
+        "▸ · test_plain.py  11 tests", "▾ ✗ test_broken.py  1 of 1 failed",
+        "! collection error  E   ModuleNotFoundError: No module named 'no_such_module_anywhere'"]
+    assert ed.exec_lua("return vim.api.nvim_buf_get_name(0)") == "pytest://summary"
+    # r on a file runs it; its failures are expanded.
+    ed.exec_lua("require('pytest.summary').find('test_plain.py', true)")
+    ed.command("normal r")
+    wait_for(ed, "_G.fired > 0", timeout=60)
+    assert ed.exec_lua("return require('pytest').last().args") == ["test_plain.py"]
+    ed.exec_lua("require('pytest.tree').flush()")
+    lines = [re.sub(r"  [\d.]+s$", "", l.rstrip()) for l in summary(ed)]
+    at = lines.index(" ▾ ✗ test_plain.py  3 of 11 failed")
+    assert lines[at + 1:at + 5] == ["     ✓ test_passes", "     ✗ test_fails", "     ○ test_skipped", "     ○ test_xfails"]
+    assert lines[at + 5:at + 11] == ["   ▾ ✗ test_param  2 of 5 failed", "       ✓ [1]", "       ✗ [2]", "       ✓ [3]",
+                                    "       ✗ [4]", "       ✓ [5]"]
+    assert lines[at + 11] == "   ▸ ✓ TestOuter  2 tests"
+    # ]f / [f: next / previous failure; <CR> jumps to its definition.
+    ed.command("normal gg")
+    ed.command("normal ]f")
+    assert ed.exec_lua("return require('pytest.summary').node_at_cursor().id") == "test_inherit.py::TestChildTwo::test_inherited" \
+        or ed.exec_lua("return require('pytest.summary').node_at_cursor().id") == "test_plain.py::test_fails"
+    ed.exec_lua("require('pytest.summary').find('test_plain.py::test_passes', true)")
+    ed.command("normal ]f")
+    assert ed.exec_lua("return require('pytest.summary').node_at_cursor().id") == "test_plain.py::test_fails"
+    ed.command("normal ]f")
+    assert ed.exec_lua("return require('pytest.summary').node_at_cursor().id") == "test_plain.py::test_param[2]"
+    ed.command("normal [f")
+    assert ed.exec_lua("return require('pytest.summary').node_at_cursor().id") == "test_plain.py::test_fails"
+    keys(ed, "<CR>")
+    assert ed.exec_lua("return vim.api.nvim_buf_get_name(0)") == os.path.join(proj, "test_plain.py")
+    assert ed.exec_lua("return vim.api.nvim_win_get_cursor(0)[1]") == 8
+    # f: only failures (and what holds them); again: everything.
+    ed.command("wincmd p")
+    assert ed.exec_lua("return vim.api.nvim_buf_get_name(0)") == "pytest://summary"
+    ed.command("normal f")
+    only = [l.strip() for l in summary(ed)[1:]]
+    assert "[only failures]" in summary(ed)[0]
+    assert all(("✗" in l or "!" in l) for l in only), only
+    assert any(l.startswith("✗ [4]") for l in only)
+    ed.command("normal f")
+    assert "[only failures]" not in summary(ed)[0]
+    # m marks, R runs the marked nodes.
+    ed.exec_lua("require('pytest.summary').find('test_plain.py::test_passes', true)")
+    ed.command("normal m")
+    ed.exec_lua("require('pytest.summary').find('test_plain.py::test_param[3]', true)")
+    ed.command("normal m")
+    assert sum(1 for l in summary(ed) if l.startswith("*")) == 2
+    before = ed.exec_lua("return _G.fired")
+    ed.command("normal R")
+    wait_for(ed, f"_G.fired > {before}", timeout=60)
+    r = ed.exec_lua("return require('pytest').last()")
+    assert r["args"] == ["test_plain.py::test_passes", "test_plain.py::test_param[3]"]
+    assert r["counts"]["passed"] == 2 and r["counts"]["failed"] == 0
+    assert not any(l.startswith("*") for l in summary(ed))
+    # ? lists the keys.
+    ed.command("normal ?")
+    help_text = "\n".join(ed.current.buffer[:])
+    for key in ("<CR>", " r ", " o ", " f ", " m ", " R ", " x ", "[f", "]f"):
+        assert key in help_text, key
+    ed.command("close")
+    # The window toggles.
+    ed.command("PytestSummary")
+    assert ed.exec_lua("return vim.fn.bufwinid('pytest://summary')") == -1
+    ed.command("PytestSummary")
+    assert ed.exec_lua("return vim.fn.bufwinid('pytest://summary')") != -1
+
+
+def test_summary_x_stops_the_run_of_r(ed, proj, tmp_path):
+    ed.command("PytestSummary")
+    wait_for(ed, "_G.collected > 0", timeout=60)
+    ed.exec_lua("require('pytest.tree').flush()")
+    ed.exec_lua("require('pytest.summary').find('test_live.py', true)")
+    keys(ed, "<Tab>")
+    assert ed.exec_lua("return require('pytest.summary').find('test_live.py::test_held', true)")
+    ed.command("normal r")
+    # The summary follows the run live: the held test shows as running.
+    wait_for(ed, "vim.tbl_contains(require('pytest.summary').lines(), '     ● test_held')", timeout=60)
+    ed.command("normal x")
+    wait_for(ed, "_G.fired > 0", timeout=60)
+    assert ed.exec_lua("return require('pytest').last().status") == "cancelled"
+    wait_for(ed, "vim.tbl_contains(require('pytest.summary').lines(), '     · test_held')")
+
+
+def output_buffer(ed):
+    return ed.exec_lua("""
+        local b = vim.fn.bufnr('pytest://test-output')
+        return b ~= -1 and vim.api.nvim_buf_get_lines(b, 0, -1, false) or nil
+    """)
+
+
+def test_output_of_the_test_under_the_cursor(ed, proj):
+    edit(ed, proj, "test_plain.py")
+    collect(ed)
+    run(ed, "PytestRun test_plain.py")
+    ed.exec_lua("vim.api.nvim_win_set_cursor(0, { 9, 0 })")  # inside test_fails
+    ed.command("PytestOutput")
+    wait_for(ed, "vim.fn.bufnr('pytest://test-output') ~= -1", timeout=30)
+    text = "\n".join(output_buffer(ed))
+    assert text.startswith("# test_plain.py::test_fails: failed")
+    assert "plain failure" in text and "hello from test_in_class" not in text
+    # Another test's captured stdout.
+    ed.command("only")
+    ed.command("edit " + os.path.join(proj, "test_plain.py"))
+    ed.exec_lua("vim.api.nvim_win_set_cursor(0, { 30, 0 })")  # inside TestOuter.test_in_class
+    ed.command("PytestOutput")
+    wait_for(ed, "(vim.api.nvim_buf_get_lines(vim.fn.bufnr('pytest://test-output'), 0, 1, false)[1] or '')"
+                 ":find('test_in_class', 1, true) ~= nil", timeout=30)
+    text = "\n".join(output_buffer(ed))
+    assert text.startswith("# test_plain.py::TestOuter::test_in_class: passed")
+    assert "hello from test_in_class" in text and "plain failure" not in text
+    # A parametrized test: its failed case.
+    ed.command("only")
+    ed.command("edit " + os.path.join(proj, "test_plain.py"))
+    ed.exec_lua("vim.api.nvim_win_set_cursor(0, { 24, 0 })")
+    ed.command("PytestOutput")
+    wait_for(ed, "(vim.api.nvim_buf_get_lines(vim.fn.bufnr('pytest://test-output'), 0, 1, false)[1] or '')"
+                 ":find('test_param', 1, true) ~= nil", timeout=30)
+    assert output_buffer(ed)[0] == "# test_plain.py::test_param[2]: failed"
+    # Outside any test: the whole run's output, as before.
+    ed.command("only")
+    ed.command("edit " + os.path.join(proj, "test_plain.py"))
+    ed.exec_lua("vim.api.nvim_win_set_cursor(0, { 1, 0 })")
+    ed.command("PytestOutput")
+    assert ed.exec_lua("return vim.api.nvim_buf_get_name(0)") == "pytest://output"
+    # From the summary window: o on a test.
+    ed.command("only")
+    ed.command("PytestSummary")
+    ed.exec_lua("require('pytest.summary').find('test_plain.py::test_fails', true)")
+    ed.exec_lua("vim.api.nvim_buf_delete(vim.fn.bufnr('pytest://test-output'), { force = true })")
+    ed.command("normal o")
+    wait_for(ed, "vim.fn.bufnr('pytest://test-output') ~= -1", timeout=30)
+    assert output_buffer(ed)[0] == "# test_plain.py::test_fails: failed"
+
+
+def test_summary_rewrites_only_the_changed_lines(ed, proj):
+    """A live `tests` event (delivered as the co-process does) rewrites the changed test's line,
+    its file's and the header, nothing else of the window."""
+    from conftest import dispatch
+    ed.command("PytestSummary")
+    wait_for(ed, "_G.collected > 0", timeout=60)
+    ed.exec_lua("require('pytest.tree').flush()")
+    ed.exec_lua("require('pytest.summary').find('test_plain.py', true)")
+    keys(ed, "<Tab>")
+    rows = {i: ed.exec_lua("return require('pytest.summary').find(...)", i)
+            for i in ("test_plain.py", "test_plain.py::test_passes")}
+    assert all(rows.values()), rows
+    ed.exec_lua("""
+        _G.changed = {}
+        vim.api.nvim_buf_attach(vim.fn.bufnr('pytest://summary'), false, {
+          on_lines = function(_, _, _, first, last, new_last)
+            table.insert(_G.changed, { first, last, new_last })
+          end })
+    """)
+    dispatch(ed, "started", {"run_id": 1, "root": proj, "cwd": proj, "args": []})
+    dispatch(ed, "tests", {"run_id": 1, "tests": [
+        {"nodeid": "test_plain.py::test_passes", "status": "passed", "duration_s": 0.25, "rss_growth_bytes": -1}]})
+    ed.exec_lua("require('pytest.tree').flush()")
+    changed = ed.exec_lua("return _G.changed")
+    touched = {line for first, last, _ in changed for line in range(first, last)}
+    assert touched == {0, rows["test_plain.py"] - 1, rows["test_plain.py::test_passes"] - 1}, changed
+    assert all(c[1] == c[2] for c in changed), changed  # lines replaced, none added or removed
+    assert summary(ed)[rows["test_plain.py::test_passes"] - 1] == "     ✓ test_passes  0.25s"
+
+
+def test_identical_tests_in_two_files_are_each_at_their_own_file(ed, tmp_path):
+    """Two files with the same test source: code objects compare equal across files, and the
+    plugin's range cache put both files' tests in the first file (their marks were all there)."""
+    proj = tmp_path / "twins"
+    proj.mkdir()
+    (proj / "pytest.ini").write_text("[pytest]\n")
+    for name in ("test_a.py", "test_b.py"):
+        (proj / name).write_text("def test_same():\n    pass\n")
+    ed.command("cd " + str(proj))
+    edit(ed, str(proj), "test_a.py", "test_b.py")
+    collect(ed)
+    files = {t["id"]: t["file"] for t in ed.exec_lua("return require('pytest').tree().tests")}
+    assert files == {"test_a.py::test_same": str(proj / "test_a.py"),
+                     "test_b.py::test_same": str(proj / "test_b.py")}
+    assert marks(ed, str(proj), "test_a.py") == {1: "·|"} and marks(ed, str(proj), "test_b.py") == {1: "·|"}
