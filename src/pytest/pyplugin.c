@@ -1,6 +1,8 @@
 /* pyplugin: locating our pytest plugin and the environment that loads it. See pyplugin.h. */
 #include "pytest/pyplugin.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -97,4 +99,27 @@ char **pyplugin_coverage_env(char **env, const char *path)
     StrBuf sb = STRBUF_INIT;
     strbuf_printf(&sb, "PYTESTMON_COVERAGE=%s", path);
     return set_var(env, "PYTESTMON_COVERAGE", strbuf_detach(&sb));
+}
+
+bool pyplugin_interpreter_honours_pythonpath(const char *path)
+{
+    char *real = path ? realpath(path, NULL) : NULL;
+    if (!real)
+        return false;
+    const char *base = strrchr(real, '/');
+    base = base ? base + 1 : real;
+    bool named = strncmp(base, "python3", 7) == 0 || strncmp(base, "pypy3", 5) == 0;
+    char magic[4] = {0};
+    int fd = named ? open(real, O_RDONLY | O_CLOEXEC) : -1;
+    bool elf = false;
+    if (fd >= 0) {
+        ssize_t n;
+        do {
+            n = read(fd, magic, sizeof magic);
+        } while (n < 0 && errno == EINTR);
+        elf = n == (ssize_t)sizeof magic && memcmp(magic, "\177ELF", 4) == 0;
+        close(fd);
+    }
+    free(real);
+    return elf;
 }

@@ -7,6 +7,8 @@
 #ifndef PYTESTMON_PYPLUGIN_H
 #define PYTESTMON_PYPLUGIN_H
 
+#include <stdbool.h>
+
 #define PYPLUGIN_MODULE "pytestmon_plugin"
 
 /* The directory holding pytestmon_plugin.py: $PYTESTMON_PYDIR when set, else python/ in the
@@ -26,5 +28,12 @@ char **pyplugin_collect_env(char **env, const char *path);
 /* `env` (consumed, as above) with PYTESTMON_COVERAGE=path: the plugin writes coverage.py's JSON
  * report of pytest-cov's data there at session end (coverage.h). Returns the new array. */
 char **pyplugin_coverage_env(char **env, const char *path);
+
+/* Whether `path` (the file exec runs) is a CPython or PyPy 3 binary itself: an ELF file whose
+ * real name starts with "python3" or "pypy3" (a venv's bin/python links to one). Such an
+ * interpreter finds the plugin through the PYTHONPATH a run sets, so the run need not ask it
+ * first; a script (a wrapper that may drop PYTHONPATH with -E, -I or env -i) or anything else
+ * is asked. Reads 4 bytes of the file. */
+bool pyplugin_interpreter_honours_pythonpath(const char *path);
 
 #endif

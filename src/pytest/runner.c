@@ -819,8 +819,9 @@ static int probe_executable(const char *path)
 
 /* What exec would say about the interpreter, asked before spawning: uv_spawn now runs the
  * exec step (execstep.h), which can only report a missing interpreter by its exit status.
- * 0, UV_ENOENT or UV_EACCES; searched like execvp in the child (its PATH, from `cwd`). */
-static int check_executable(const char *file, char *const *env, const char *cwd)
+ * 0, UV_ENOENT or UV_EACCES; searched like execvp in the child (its PATH, from `cwd`). On 0,
+ * `found` (may be NULL) gets the path exec will run. */
+static int check_executable(const char *file, char *const *env, const char *cwd, StrBuf *found)
 {
     StrBuf p = STRBUF_INIT;
     int rc = UV_ENOENT;
@@ -829,6 +830,8 @@ static int check_executable(const char *file, char *const *env, const char *cwd)
             strbuf_printf(&p, "%s/", cwd);
         strbuf_puts(&p, file);
         rc = probe_executable(strbuf_cstr(&p));
+        if (rc == 0 && found)
+            strbuf_puts(found, strbuf_cstr(&p));
         strbuf_destroy(&p);
         return rc;
     }
@@ -851,6 +854,8 @@ static int check_executable(const char *file, char *const *env, const char *cwd)
         int r = probe_executable(strbuf_cstr(&p));
         if (r == 0 || r == UV_EACCES)
             rc = r; /* execvp goes on past EACCES and reports it if nothing is found */
+        if (r == 0 && found)
+            strbuf_puts(found, strbuf_cstr(&p));
         if (r == 0 || !colon)
             break;
         dir = colon + 1;
@@ -1168,7 +1173,12 @@ static void run_launch(Run *run)
         run->env = pyplugin_env(run->env, run->plugin_dir, run->junit_path);
     if (run->plugin_dir && run->coverage)
         run->env = pyplugin_coverage_env(run->env, run->coverage_path);
-    rc = is_directory(run->root) ? check_executable(run->python, run->env, run->root) : UV_ENOENT;
+    StrBuf exe = STRBUF_INIT;
+    rc = is_directory(run->root) ? check_executable(run->python, run->env, run->root, &exe) : UV_ENOENT;
+    /* A Python binary itself honours the PYTHONPATH we give it: no need to ask (a wrapper
+     * script might drop it: -E, -I, env -i). */
+    bool surely_loads = rc == 0 && pyplugin_interpreter_honours_pythonpath(strbuf_cstr(&exe));
+    strbuf_destroy(&exe);
     if (rc != 0) {
         project_free_argv(rewritten);
         fail_start(run, describe_spawn_error(run, rc));
@@ -1179,7 +1189,7 @@ static void run_launch(Run *run)
         run->nearest_file = path_normalize(run->cwd, spec->file);
         run->nearest_line = spec->nearest_line;
     }
-    if (run->plugin_dir && !plugin_known_to_load(r, run->python)) {
+    if (run->plugin_dir && !surely_loads && !plugin_known_to_load(r, run->python)) {
         start_probe(run);
         goto done;
     }
