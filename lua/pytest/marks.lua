@@ -154,22 +154,11 @@ function M.attach(bufnr)
   for line, nodes in pairs(lines) do place(bufnr, line, nodes) end
 end
 
-local function loaded_files()
-  local map = {}
-  for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(b) then
-      local name = vim.api.nvim_buf_get_name(b)
-      if name ~= '' then map[name] = b end
-    end
-  end
-  return map
-end
-
 -- The tree's flush: only the changed lines, unless the tree was rebuilt.
 function M.flush(_, keys)
   if not config.get().marks then return end
   local gen = tree._state().generation
-  local bufs = loaded_files()
+  local bufs = util.loaded_buffers()
   if gen ~= generation then
     generation = gen
     for b in pairs(placed) do clear(b) end
@@ -191,7 +180,7 @@ end
 function M.refresh()
   for b in pairs(placed) do clear(b) end
   if config.get().marks then
-    for _, b in pairs(loaded_files()) do M.attach(b) end
+    for _, b in pairs(util.loaded_buffers()) do M.attach(b) end
   end
 end
 

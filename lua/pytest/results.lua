@@ -217,17 +217,6 @@ local function set_buf_diagnostics(bufnr, diags)
   vim.diagnostic.set(M.ns, bufnr, clamped)
 end
 
-local function loaded_buffers()
-  local map = {}
-  for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(b) then
-      local name = vim.api.nvim_buf_get_name(b)
-      if name ~= '' then map[name] = b end
-    end
-  end
-  return map
-end
-
 -- Clear failures from diagnostics (start of a run).
 function M.clear_diagnostics()
   generation = generation + 1
@@ -302,7 +291,7 @@ function M.set_diagnostics(r)
     end
   end
   by_file_result = r
-  for file, b in pairs(loaded_buffers()) do
+  for file, b in pairs(util.loaded_buffers()) do
     if by_file[file] then set_buf_diagnostics(b, file_diagnostics(file)) end
   end
 end

@@ -550,11 +550,8 @@ end
 function M.wanted(root)
   if package.loaded['pytest.summary'] and require('pytest.summary').is_open() then return true end
   if not config.get().marks or not root then return false end
-  for _, b in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_loaded(b) then
-      local name = vim.api.nvim_buf_get_name(b)
-      if name:sub(-3) == '.py' and util.relpath(name, root) ~= name then return true end
-    end
+  for name in pairs(util.loaded_buffers()) do
+    if name:sub(-3) == '.py' and util.relpath(name, root) ~= name then return true end
   end
   return false
 end

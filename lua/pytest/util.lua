@@ -275,4 +275,16 @@ function M.scratch(name, lines, filetype)
   return bufnr
 end
 
+-- {name = bufnr} of the loaded buffers that have a name (the files the editor shows).
+function M.loaded_buffers()
+  local map = {}
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) then
+      local name = vim.api.nvim_buf_get_name(b)
+      if name ~= '' then map[name] = b end
+    end
+  end
+  return map
+end
+
 return M
