@@ -41,29 +41,33 @@ coverage.py's JSON report of pytest-cov's combined data is written there at sess
 cannot write it, ``{"pytestmon_error": "..."}`` is written instead.
 
 Testcases are written when a test's teardown is reported and the document is closed at session
-end. The file is read while it grows: a test's start and a failure are flushed at once, a passed
-testcase with the next start (at most 50 ms later; at once on xdist's controller), and what is
-buffered when pytest exits without closing the document is flushed at exit. Under xdist the workers only
-compute frames and memory (they travel in ``report.user_properties``); the controller writes.
+end. The file is read while it grows: it is written through a shared memory map, so every piece
+is in the page cache, for the co-process to read, as soon as it is written (no system call per
+test), and nothing is lost when pytest dies; until the document is closed the file may end in
+zeros (its end is the first NUL byte). Under xdist the workers only compute frames and memory
+(they travel as attributes of the report, which xdist carries to the controller, and stay out of
+pytest's own --junitxml); the controller writes.
 
 Must import on every interpreter pytest 7+ runs on (Python 3.7+) and must never break a run:
 every hook body is guarded, and a failure switches the plugin off with one warning.
 """
-import atexit
-import json
+import mmap
 import os
 import re
 import resource
 import sys
-import sysconfig
-import time
 
 import pytest
 
 _FRAMES = "pytestmon.frames"
 _RSS = "pytestmon.rss"
 _OUTPUT_MAX = 64 * 1024
-_FLUSH_S = 0.05    # a passed test's result is in the file within this (the co-process polls every 50 ms)
+_WINDOW = 1 << 18  # bytes of the report mapped at a time (Writer)
+_CASE_AT_LINE = '<testcase classname="%s" name="%s" nodeid="%s" file="%s" line="%d" time="%.3f">%s</testcase>'
+_CASE = '<testcase classname="%s" name="%s" nodeid="%s"%s time="%.3f">%s</testcase>'
+_PHASES = ("setup", "call", "teardown")
+_STICKY_CHECK = 16  # RssMeter: tests between two checks of getrusage() against statm
+_RSS_PROPERTY = '<properties><property name="pytestmon.rss" value="[%d,%d]"/></properties>'
 _UNKNOWN = object()
 _ENV = "PYTESTMON_REPORT"
 _COLLECT_ENV = "PYTESTMON_COLLECT"
@@ -73,6 +77,8 @@ _COVERAGE_ENV = "PYTESTMON_COVERAGE"
 def _library_dirs():
     """Directories whose code is not the user's: the standard library, installed packages
     (of this interpreter and of the one a venv was made from), pytest and pluggy."""
+    import sysconfig
+
     dirs = set()
     for scheme_vars in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
         try:
@@ -173,15 +179,15 @@ def _crash_message(rep):
     return msg if msg is not None else _longrepr_text(rep)
 
 
-def _property_of(rep, key):
-    for name, value in getattr(rep, "user_properties", ()) or ():
-        if name == key:
-            return value
-    return None
+# Where the makereport wrapper leaves a report's frames and its test's memory: attributes of the
+# report itself (TestReport keeps unknown keyword arguments, so xdist carries them from a worker
+# to the controller), not user_properties, which pytest's own --junitxml would write out.
+_FRAMES_ATTR = "pytestmon_frames"
+_RSS_ATTR = "pytestmon_rss"
 
 
 def _frames_of(rep):
-    return _property_of(rep, _FRAMES)
+    return getattr(rep, _FRAMES_ATTR, None)
 
 
 def _capped(text):
@@ -211,24 +217,30 @@ class RssMeter:
     """Exact peak RSS of one test in the process that runs it (see the module docstring).
 
     Writing "5" to /proc/self/clear_refs resets the kernel's peak RSS of this process to its
-    current RSS. The peak is then read with getrusage() (ru_maxrss, ~1 us) rather than from
-    /proc/self/status (VmHWM, ~8 us: the kernel formats the whole file), which matters in suites
-    of 20,000 tests. getrusage() reports max(peak, the peak of this process's exited threads at
-    the time they exited), and that second value survives the reset: once a thread has exited
-    above the current RSS, ru_maxrss after a reset no longer equals the current RSS (statm), and
-    the meter reads VmHWM from status from then on. The /proc files stay open and are read with
-    pread at offset 0, which regenerates them."""
+    current RSS. That RSS and the peak are then read with getrusage() (ru_maxrss, ~1 us) rather
+    than from /proc/self/status (VmHWM, ~8 us: the kernel formats the whole file), which matters
+    in suites of 20,000 tests. getrusage() reports max(peak, the peak of this process's exited
+    threads at the time they exited), and that second value survives the reset: once a thread
+    has exited above the current RSS, ru_maxrss after a reset no longer equals the current RSS
+    (statm, compared at a process's first test and at every _STICKY_CHECK-th), and the meter
+    reads statm and VmHWM from then on. The /proc files stay open and are read with
+    pread at offset 0, which regenerates them; a forked child drops its parent's (they name the
+    parent) and opens its own at its first test."""
 
     def __init__(self):
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.start = None
-        self.pid = None
-        self.fds = None
+        self.fds = None  # not opened yet in this process; [] when they cannot be
         self.sticky = False  # getrusage() is above the real peak: read VmHWM
+        self.tests = 0  # tests begun in this process
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self):
+        self.close()
+        self.start = None
 
     def _open(self):
-        """The three files of this process (a forked process opens its own)."""
-        self.close()
+        """The three files of this process."""
         fds = []
         try:
             fds.append(os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC))
@@ -239,8 +251,9 @@ class RssMeter:
                 os.close(fd)
             fds = []
         self.fds = fds
-        self.pid = os.getpid()
         self.sticky = False
+        self.tests = 0
+        return fds
 
     def close(self):
         for fd in self.fds or ():
@@ -251,21 +264,34 @@ class RssMeter:
         self.fds = None
 
     def begin(self):
-        self.start = None
-        if self.pid != os.getpid():
-            self._open()
-        if not self.fds:
+        fds = self.fds
+        if fds is None:
+            fds = self._open()
+        if not fds:
             return
         try:
-            os.write(self.fds[0], b"5")
-            self.start = int(os.pread(self.fds[1], 128, 0).split()[1]) * self.page
-            if not self.sticky:
-                # Equal to the RSS just reset to, but for the pages touched between the two
-                # calls; more than a little above it: an exited thread's peak is in the way.
-                self.sticky = _maxrss() - self.start > 1024 * 1024
+            os.write(fds[0], b"5")
+            if self.sticky:
+                self.start = self._statm()
+                return
+            # Just after the reset, getrusage() says the RSS (one system call less than statm)
+            # unless an exited thread's peak is in the way: statm tells, at the first test and
+            # at every _STICKY_CHECK-th (until then such a test's growth reads low, never high).
+            start = _maxrss()
+            self.tests += 1
+            if self.tests % _STICKY_CHECK == 1:
+                rss = self._statm()
+                if start - rss > 1048576:
+                    self.sticky = True
+                    start = rss
+            self.start = start
         except (OSError, ValueError, IndexError):
+            self.start = None
             self.close()
             self.fds = []
+
+    def _statm(self):
+        return int(os.pread(self.fds[1], 64, 0).split(None, 2)[1]) * self.page
 
     def _hwm(self):
         status = os.pread(self.fds[2], 4096, 0)
@@ -274,12 +300,13 @@ class RssMeter:
 
     def end(self):
         """[rss_at_start, peak] in bytes, or None."""
-        start, self.start = self.start, None
-        if start is None or not self.fds or self.pid != os.getpid():
+        start = self.start
+        if start is None:
             return None
+        self.start = None
         try:
             peak = self._hwm() if self.sticky else _maxrss()
-            return None if peak is None else [start, max(peak, start)]
+            return None if peak is None else [start, peak if peak > start else start]
         except (OSError, ValueError):
             return None
 
@@ -303,55 +330,81 @@ def _terminal_category(rep):
 
 
 class Writer:
-    """Owns the report file; writes one <testcase> per finished test."""
+    """Owns the report file; writes one <testcase> per finished test.
+
+    The file is written through a shared memory map of a window of it (_WINDOW bytes, the next
+    one mapped when it is full): what the plugin writes is in the page cache, where the
+    co-process reads it, the moment it is copied, without a system call per test, and it stays
+    there if pytest dies. The window ahead of the text is zeros, so the document ends at the first
+    NUL byte until the file is cut to its length at close (src/parse/junit.h). Where the file
+    cannot be mapped, each piece is written with write(2) instead. A forked child (a test's own
+    fork) writes nothing."""
 
     def __init__(self, config, path):
         self.config = config
         self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        self.buf = []          # text written since the last flush
-        self.flushed_at = 0.0  # time.monotonic() of the last flush
-        self.pid = os.getpid()
-        # pytest can die after the tests without reaching pytest_sessionfinish (an exception in
-        # its own clean-up): what is buffered still reaches the file (not in a forked child).
-        atexit.register(self.flush_at_exit)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self.map = None  # the mapped window, or None: write(2)
+        self.base = 0    # the window's offset in the file
+        self.pos = 0     # the next byte's offset in the window
+        self.forked = False
+        self.closed = False
+        try:
+            self._map_window()
+        except (OSError, ValueError):
+            self.map = None
+        os.register_at_fork(after_in_child=self._in_child)
         self.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
         root = config.rootpath if hasattr(config, "rootpath") else config.rootdir
         self.write('<pytestmon-session rootdir="%s"/>' % _attr(root))
-        self.flush()
         self.pending = {}   # nodeid -> reports of the test so far
+        self.frames = {}    # (nodeid, phase) -> frames, from pytest_exception_interact
+        self.frames_follow = True  # frames come that way (not on xdist's controller: with the report)
+        self.deferred = None  # (teardown report, rss) of a testcase that waits for its frames
+        self.classnames = {}  # what is before a node id's last "::" -> its classname attribute
+        self.files = {}       # report location path -> file attribute
         self.terminal = _UNKNOWN  # pytest's terminal reporter, once known (None: -p no:terminal)
-        self.eager = False  # flush every testcase (xdist's controller: see flush_soon)
+        self.counting = True  # count(): false once the terminal is known to count
         self.counts = {}
-        self.closed = False
+
+    def _in_child(self):
+        self.forked = True
+
+    def _map_window(self):
+        os.ftruncate(self.fd, self.base + _WINDOW)
+        self.map = mmap.mmap(self.fd, _WINDOW, offset=self.base)
+        self.pos = 0
 
     def write(self, text):
-        self.buf.append(text)
+        """Appends text to the report, visible to the co-process at once."""
+        if self.forked or self.closed:
+            return
+        data = text.encode("utf-8")
+        if self.map is None:
+            self._write_all(data)
+            return
+        end = self.pos + len(data)
+        if end <= _WINDOW:
+            self.map[self.pos:end] = data
+            self.pos = end
+            return
+        view = memoryview(data)
+        while view:
+            room = _WINDOW - self.pos
+            if room == 0:
+                self.map.close()
+                self.base += _WINDOW
+                self._map_window()
+                room = _WINDOW
+            n = min(room, len(view))
+            self.map[self.pos:self.pos + n] = view[:n]
+            self.pos += n
+            view = view[n:]
 
-    def flush(self):
-        """One write(2) of everything buffered: the co-process reads the file as it grows."""
-        data = "".join(self.buf).encode("utf-8")
-        self.buf = []
-        self.flushed_at = time.monotonic()
+    def _write_all(self, data):
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view):]
-
-    def flush_at_exit(self):
-        if not self.closed and self.buf and os.getpid() == self.pid:
-            try:
-                self.flush()
-            except OSError:
-                pass
-
-    def flush_soon(self):
-        """After a passed testcase: in one process the next test's start follows at once (and is
-        flushed: a test that runs long is seen running) or the session's end does, so the
-        testcase waits at most _FLUSH_S for it (one write per test costs more than the rest of
-        what the plugin does for a test). xdist's controller (`eager`) hears results while
-        other workers' tests run for as long as they take: it flushes every one."""
-        if self.eager or time.monotonic() - self.flushed_at >= _FLUSH_S:
-            self.flush()
 
     def count(self, rep):
         """Counts rep as pytest's terminal does, unless the terminal counts (its `stats`, read at
@@ -359,6 +412,7 @@ class Writer:
         if self.terminal is _UNKNOWN:
             self.terminal = _terminal_reporter(self.config)
         if self.terminal is not None:
+            self.counting = False
             return
         if rep.passed and getattr(rep, "when", "call") in ("setup", "teardown"):
             return  # no category (pytest's runner hook says ""): skip two hook calls per test
@@ -373,20 +427,41 @@ class Writer:
             self.counts[category] = self.counts.get(category, 0) + 1
 
     def case(self, rep, body, time_s):
-        classname, name = _mangle(rep.nodeid)
-        loc = getattr(rep, "location", None)
-        attrs = 'classname="%s" name="%s" nodeid="%s"' % (_attr(classname), _attr(name), _attr(rep.nodeid))
+        nodeid = rep.nodeid
+        i = nodeid.rfind("::")
+        if i < 0:
+            classname, name = _mangle(nodeid)
+            classname = _attr(classname)
+        else:  # the class name is that of what is before the last "::": once per class or file
+            classname = self.classnames.get(nodeid[:i])
+            if classname is None:
+                classname = self.classnames[nodeid[:i]] = _attr(_mangle(nodeid)[0])
+            name = nodeid[i + 2:]
+        if _PLAIN(nodeid):  # then so is the name, a part of it
+            nodeid_attr = nodeid
+        else:
+            nodeid_attr, name = _attr(nodeid), _attr(name)
+        loc = rep.location
         if loc:
-            attrs += ' file="%s"' % _attr(loc[0].replace(os.sep, "/"))
+            path = self.files.get(loc[0])
+            if path is None:
+                path = self.files[loc[0]] = _attr(loc[0].replace(os.sep, "/"))
             if loc[1] is not None:
-                attrs += ' line="%d"' % loc[1]
-        attrs += ' time="%.3f"' % time_s
-        self.write("<testcase %s>%s</testcase>" % (attrs, body))
+                self.write(_CASE_AT_LINE % (classname, name, nodeid_attr, path, loc[1], time_s, body))
+                return
+            where = ' file="%s"' % path
+        else:
+            where = ""
+        self.write(_CASE % (classname, name, nodeid_attr, where, time_s, body))
 
     @staticmethod
     def properties(frames, rss=None):
+        if frames is None:
+            return "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1])
         props = ""
         if frames is not None:
+            import json
+
             props += '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
         if rss is not None:
             props += '<property name="%s" value="[%d,%d]"/>' % (_RSS, rss[0], rss[1])
@@ -404,11 +479,9 @@ class Writer:
 
     def start(self, nodeid):
         self.write('<pytestmon-start nodeid="%s"/>' % _attr(nodeid))
-        self.flush()
 
     def collected(self, count):
         self.write('<pytestmon-collected count="%d"/>' % count)
-        self.flush()
 
     def result(self, rep, phase):
         """The failure/error/skipped element of one phase's report, or ""."""
@@ -429,30 +502,66 @@ class Writer:
             return '<skipped type="pytest.skip" message="">%s</skipped>' % _text(_longrepr_text(rep))
         return ""
 
-    def logreport(self, rep):
-        self.count(rep)
-        reps = self.pending.setdefault(rep.nodeid, {})
-        reps[rep.when] = rep
+    def logreport(self, rep, rss=None):
+        """A phase's report. The testcase is written at the teardown's, with `rss` (the meter's
+        [start, peak], else the report's own, from an xdist worker)."""
+        if self.counting:
+            self.count(rep)
+        nodeid = rep.nodeid
         if rep.when != "teardown":
+            reps = self.pending.get(nodeid)
+            if reps is None:
+                self.pending[nodeid] = [rep]
+            else:
+                reps.append(rep)
             return
-        del self.pending[rep.nodeid]
-        time_s = sum(getattr(r, "duration", 0.0) or 0.0 for r in reps.values())
-        setup, call = reps.get("setup"), reps.get("call")
+        if rss is None:
+            rss = getattr(rep, _RSS_ATTR, None)
+        if rep.failed and self.frames_follow and (nodeid, "teardown") not in self.frames:
+            self.deferred = (rep, rss)  # its frames follow (exception): written then
+            return
+        self.testcase(rep, rss)
+
+    def exception(self, rep, frames):
+        """The frames of a phase's failure (pytest_exception_interact, after its logreport)."""
+        self.frames[(rep.nodeid, rep.when)] = frames
+        if self.deferred is not None and self.deferred[0] is rep:
+            self.settle()
+
+    def settle(self):
+        """Writes the testcase that waits for its teardown's frames (they did not come)."""
+        if self.deferred is not None:
+            rep, rss = self.deferred
+            self.deferred = None
+            self.testcase(rep, rss)
+
+    def _frames(self, rep):
+        frames = self.frames.pop((rep.nodeid, rep.when), None) if self.frames else None
+        return frames if frames is not None else _frames_of(rep)
+
+    def testcase(self, rep, rss):
+        """The testcase of a test whose teardown `rep` is (one more for a failed teardown after
+        a failed call, as junitxml)."""
+        setup = call = None
+        time_s = rep.duration or 0.0
+        for r in self.pending.pop(rep.nodeid, ()):
+            time_s += r.duration or 0.0
+            if r.when == "setup":
+                setup = r
+            else:
+                call = r
         main = setup if setup is not None and not setup.passed else call
-        rss = _property_of(rep, _RSS)
         body = ""
-        if main is not None:
+        if main is not None and not main.passed:
             body = self.result(main, "setup" if main is setup else "call")
-        frames = _frames_of(main) if body and main.failed else None
+        frames = self._frames(main) if body and main.failed else None
         if rep.failed:
-            if body:  # a failed call and a failed teardown: two testcases, as junitxml
+            if body:
                 self.case(rep, self.properties(frames) + body, time_s)
-            frames, body = _frames_of(rep), self.result(rep, "teardown")
-        self.case(rep, self.properties(frames, rss) + body + self.output(rep), time_s)
-        if rep.failed or (main is not None and main.failed):
-            self.flush()  # a failure is shown at once
-        else:
-            self.flush_soon()
+            frames, body = self._frames(rep), self.result(rep, "teardown")
+        if rep.sections:
+            body += self.output(rep)
+        self.case(rep, self.properties(frames, rss) + body, time_s)
 
     def collectreport(self, rep):
         if not rep.failed and not rep.skipped:
@@ -467,12 +576,11 @@ class Writer:
             name = name[:-3]
         self.write('<testcase classname="" name="%s" nodeid="%s" file="%s" time="0.000">%s</testcase>' % (
             _attr(name), _attr(rep.nodeid), _attr(rep.nodeid.split("::")[0]), body))
-        self.flush()
 
     def close(self, deselected):
-        if self.closed:
+        if self.closed or self.forked:
             return
-        self.closed = True
+        self.settle()
         counts = self.counts
         if self.terminal is _UNKNOWN:  # no test was reported (all deselected, nothing collected)
             self.terminal = _terminal_reporter(self.config)
@@ -480,10 +588,17 @@ class Writer:
             counts = {k: len(v) for k, v in self.terminal.stats.items() if k and k != "warnings" and v}
         elif deselected:
             counts["deselected"] = deselected
+        import json
+
         self.write('<properties><property name="pytestmon.counts" value="%s"/></properties>' % _attr(
             json.dumps(counts, sort_keys=True)))
         self.write('</testsuite></testsuites>')
-        self.flush()
+        self.closed = True
+        if self.map is not None:
+            length = self.base + self.pos
+            self.map.close()
+            self.map = None
+            os.ftruncate(self.fd, length)
         os.close(self.fd)
 
 
@@ -673,6 +788,8 @@ class _CollectRecorder:
         if self.is_worker:
             return
         try:
+            import json
+
             text = json.dumps(_collected(session, self.errors))  # the C encoder: dump() is pure Python
             with open(self.path, "w", encoding="utf-8") as f:
                 f.write(text)
@@ -680,21 +797,8 @@ class _CollectRecorder:
             sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
 
 
-class Plugin:
-    def __init__(self, config, path):
-        self.config = config
-        self.library = _library_dirs()
-        self.is_worker = hasattr(config, "workerinput")
-        self.writer = None if self.is_worker else Writer(config, path)
-        self.deselected = 0
-        self.rss = RssMeter()
-        self.collected_told = False
-        self.xdist_controller = None  # known once xdist has configured itself
-
-    def _is_xdist_controller(self):
-        if self.xdist_controller is None:
-            self.xdist_controller = not self.is_worker and self.config.pluginmanager.has_plugin("dsession")
-        return self.xdist_controller
+class _Guarded:
+    """A hook body that fails switches the plugin off with one warning: it never breaks a run."""
 
     def off(self, what, exc):
         sys.stderr.write("pytestmon plugin: %s failed (%r); results come from pytest's output\n" % (what, exc))
@@ -703,37 +807,66 @@ class Plugin:
         except Exception:
             pass
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        outcome = yield
-        try:
-            rep = outcome.get_result()
-            if rep.failed and call.excinfo is not None:
-                frames = user_frames(call.excinfo, self.library)
-                rep.user_properties = list(rep.user_properties) + [(_FRAMES, frames)]
-            if call.when == "teardown":
-                rss = self.rss.end()
-                if rss is not None:
-                    rep.user_properties = list(rep.user_properties) + [(_RSS, rss)]
-        except Exception as e:
-            self.off("pytest_runtest_makereport", e)
+    def user_frames(self, excinfo):
+        if self.library is None:
+            self.library = _library_dirs()
+        return user_frames(excinfo, self.library)
+
+
+class Plugin(_Guarded):
+    """The process that writes the report: pytest's only one, or xdist's controller. In the
+    former the tests run here: the meter measures them, and a failure's frames come with
+    pytest_exception_interact (no makereport wrapper around every phase of every test)."""
+
+    def __init__(self, config, path):
+        self.config = config
+        self.library = None  # _library_dirs(), at the first failure
+        self.writer = Writer(config, path)
+        self.deselected = 0
+        self.rss = RssMeter()
+        self.collected_told = False
+        self.xdist_controller = None  # known once xdist has configured itself
+
+    def _is_xdist_controller(self):
+        if self.xdist_controller is None:
+            self.xdist_controller = self.config.pluginmanager.has_plugin("dsession")
+            self.writer.frames_follow = not self.xdist_controller
+        return self.xdist_controller
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self, nodeid, location):
-        """In the process that runs the test: the memory meter starts. In the controller (the
-        only process under -n 0, xdist's controller as a worker's test starts): the stream says so."""
+        """The memory meter starts (unless the test runs in an xdist worker) and the stream says
+        the test started (xdist's controller: as a worker starts it)."""
         try:
+            writer = self.writer
+            if writer.deferred is not None:
+                writer.settle()
             if not self._is_xdist_controller():
                 self.rss.begin()
-            elif self.writer is not None:
-                self.writer.eager = True
-            if self.writer is not None:
-                self.writer.start(nodeid)
+            writer.start(nodeid)
         except Exception as e:
             self.off("pytest_runtest_logstart", e)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report):
+        try:
+            rss = None
+            if report.when == "teardown" and not self.xdist_controller:
+                rss = self.rss.end()
+            self.writer.logreport(report, rss)
+        except Exception as e:
+            self.off("pytest_runtest_logreport", e)
+
+    def pytest_exception_interact(self, node, call, report):
+        """After a failed phase's logreport (when it raised): its frames."""
+        try:
+            if report.failed and call.excinfo is not None and report.when in _PHASES:
+                self.writer.exception(report, self.user_frames(call.excinfo))
+        except Exception as e:
+            self.off("pytest_exception_interact", e)
+
     def _tell_collected(self, count):
-        if self.writer is None or self.collected_told:
+        if self.collected_told:
             return
         self.collected_told = True
         try:
@@ -747,18 +880,7 @@ class Plugin:
         self._tell_collected(len(ids))
 
     @pytest.hookimpl(trylast=True)
-    def pytest_runtest_logreport(self, report):
-        if self.writer is None:
-            return
-        try:
-            self.writer.logreport(report)
-        except Exception as e:
-            self.off("pytest_runtest_logreport", e)
-
-    @pytest.hookimpl(trylast=True)
     def pytest_collectreport(self, report):
-        if self.writer is None:
-            return
         try:
             self.writer.collectreport(report)
         except Exception as e:
@@ -769,18 +891,48 @@ class Plugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session):
-        if not self.is_worker and not self._is_xdist_controller():
+        if not self._is_xdist_controller():
             self._tell_collected(len(session.items))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
-        if self.writer is None:
-            return
         try:
             self.writer.close(self.deselected)
         except Exception as e:
             self.off("pytest_sessionfinish", e)
         _write_coverage(self.config)
+
+
+class WorkerPlugin(_Guarded):
+    """An xdist worker: it measures its tests and finds a failure's frames; both travel to the
+    controller as attributes of the report (xdist sends the report at its logreport, before
+    pytest_exception_interact: hence the makereport wrapper here)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.library = None
+        self.rss = RssMeter()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid, location):
+        try:
+            self.rss.begin()
+        except Exception as e:
+            self.off("pytest_runtest_logstart", e)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        try:
+            rep = outcome.get_result()
+            if rep.failed and call.excinfo is not None:
+                setattr(rep, _FRAMES_ATTR, self.user_frames(call.excinfo))
+            if call.when == "teardown":
+                rss = self.rss.end()
+                if rss is not None:
+                    setattr(rep, _RSS_ATTR, rss)
+        except Exception as e:
+            self.off("pytest_runtest_makereport", e)
 
 
 def _write_coverage(config):
@@ -799,6 +951,8 @@ def _write_coverage(config):
         cov.json_report(outfile=path, ignore_errors=True)
     except Exception as e:
         try:
+            import json
+
             with open(path, "w", encoding="utf-8") as f:
                 json.dump({"pytestmon_error": "%s: %s" % (type(e).__name__, e)}, f)
         except Exception:
@@ -823,6 +977,10 @@ def pytest_configure(config):
     if not path:
         return
     try:
-        config.pluginmanager.register(Plugin(config, path), "pytestmon")
+        if hasattr(config, "workerinput"):
+            plugin = WorkerPlugin(config)
+        else:
+            plugin = Plugin(config, path)
+        config.pluginmanager.register(plugin, "pytestmon")
     except Exception as e:
         sys.stderr.write("pytestmon plugin: cannot start (%r); results come from pytest's output\n" % (e,))

@@ -652,9 +652,14 @@ static int read_fd(int fd, const char *path, JunitStream *s, StrBuf *err)
         }
         if (n == 0)
             return junit_stream_end(s);
-        int rc = junit_stream_feed(s, buf, (size_t)n);
+        /* A NUL ends the text: the plugin's file, memory-mapped, is zeros past what pytest wrote
+         * before it died (XML has no NUL character). */
+        const char *nul = memchr(buf, '\0', (size_t)n);
+        int rc = junit_stream_feed(s, buf, nul != NULL ? (size_t)(nul - buf) : (size_t)n);
         if (rc != 0)
             return rc;
+        if (nul != NULL)
+            return junit_stream_end(s);
     }
 }
 

@@ -115,7 +115,9 @@ typedef int (*JunitCaseFn)(const JunitCase *tc, void *ud);
  *   "truncated or malformed XML at line 3: Premature end of data in tag testsuite line 1".
  * Returns 0, a JUNIT_E* code, -errno for I/O errors, or the visitor's
  * negative value.
- * Testcases already visited stay visited when a later error is found. */
+ * Testcases already visited stay visited when a later error is found. The text ends at the
+ * first NUL byte, if any (the plugin's memory-mapped report is zeros past what was written: a
+ * pytest that died leaves them; XML has no NUL character). */
 int junit_read(const char *path, JunitCaseFn fn, void *ud, JunitSummary *summary, StrBuf *err);
 
 /* Same, from a memory buffer (not necessarily NUL-terminated). */

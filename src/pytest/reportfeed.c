@@ -36,6 +36,7 @@ typedef struct {
 struct ReportFeed {
     char *path;
     int fd;               /* -1 until the file exists */
+    off_t offset;         /* bytes of the file fed so far (the document's end: the first NUL) */
     JunitStream *stream;  /* NULL when libxml2 cannot be loaded: the feed then stays inactive */
     StrBuf err;
     int outcome;          /* the stream's result once it stopped (or ended), else 0 */
@@ -230,7 +231,9 @@ void reportfeed_free(ReportFeed *f)
     free(f);
 }
 
-/* Feeds what was appended (at most `max` bytes). */
+/* Feeds what was appended (at most `max` bytes). The plugin writes through a memory map whose
+ * window ahead of its text is zeros: the text ends at the first NUL byte, and the next poll
+ * reads again from there. */
 static void read_more(ReportFeed *f, size_t max)
 {
     if (f->stream == NULL || f->outcome != 0 || f->ended)
@@ -243,14 +246,18 @@ static void read_more(ReportFeed *f, size_t max)
     char buf[FEED_READ];
     size_t got = 0;
     while (got < max) {
-        ssize_t n = read(f->fd, buf, sizeof buf);
+        ssize_t n = pread(f->fd, buf, sizeof buf, f->offset);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return; /* what there is has been read (or it cannot be read: the final reader says) */
-        got += (size_t)n;
-        f->outcome = junit_stream_feed(f->stream, buf, (size_t)n);
-        if (f->outcome != 0)
+        const char *nul = memchr(buf, '\0', (size_t)n);
+        size_t text = nul != NULL ? (size_t)(nul - buf) : (size_t)n;
+        got += text;
+        f->offset += (off_t)text;
+        if (text > 0)
+            f->outcome = junit_stream_feed(f->stream, buf, text);
+        if (f->outcome != 0 || nul != NULL)
             return;
     }
 }

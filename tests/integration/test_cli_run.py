@@ -294,3 +294,19 @@ def test_interpreter_that_cannot_load_the_plugin_still_runs(tmp_path):
     assert [f["nodeid"] for f in r["failures"]] == ["test_soak.py::test_fails", "test_soak.py::test_fails_in_helper"]
     code, r = run_json("--python", PYTHON, "--cwd", fixture("proj_soak"))
     assert "pytestmon_plugin" in r["cmd"]
+
+
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_users_junitxml_is_left_as_pytest_writes_it(tmp_path, args):
+    # The plugin hands its frames and per-test memory over on the report objects, not as
+    # user_properties, which pytest's junitxml would write into the user's own file.
+    if args and subprocess.run([PYTHON, "-c", "import xdist"], capture_output=True).returncode != 0:
+        pytest.skip("pytest-xdist is not installed for this interpreter")
+    proj = make_project(tmp_path, "test_u.py", "def test_ok():\n    pass\n\n\ndef test_bad():\n"
+                                               "    x = 1\n    assert x == 2\n")
+    user = tmp_path / "user.xml"
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj), f"--junitxml={user}", *args)
+    assert r["source"] == "junit" and [f["nodeid"] for f in r["failures"]] == ["test_u.py::test_bad"]
+    assert r["failures"][0]["line"] == 7
+    text = user.read_text()
+    assert 'name="test_bad"' in text and "pytestmon" not in text, text

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "base/strbuf.h"
 #include "parse/report.h"
 #include "pytest/reportfeed.h"
 
@@ -211,6 +212,63 @@ static void test_cut_short(void **state)
     grow_close(&g);
 }
 
+/* The plugin's memory-mapped file: a window of zeros ahead of the text, written into in place
+ * (pwrite here, memcpy there: the same page cache). Each poll reads up to the first NUL and the
+ * next goes on from there; the file cut to its length at close reads as a complete report. A
+ * pytest that dies leaves the zeros: the text before them counts, and the report is cut short. */
+static void test_zero_filled_report(void **state)
+{
+    (void)state;
+    for (int complete = 0; complete <= 1; complete++) {
+        Growing g;
+        grow_open(&g);
+        int fd = fileno(g.f);
+        assert_int_equal(ftruncate(fd, 1 << 16), 0);
+        ReportFeed *f = reportfeed_new(g.path, "/nonexistent/proj", 5);
+        off_t at = 0;
+        for (size_t i = 0; i < 4; i++) {
+            size_t len = strlen(parts[i]), half = len / 2;
+            assert_int_equal(pwrite(fd, parts[i], half, at), (ssize_t)half);
+            reportfeed_poll(f); /* the text so far, then zeros */
+            assert_int_equal(pwrite(fd, parts[i] + half, len - half, at + (off_t)half), (ssize_t)(len - half));
+            at += (off_t)len;
+            reportfeed_poll(f);
+        }
+        json_t *tests = reportfeed_take_tests(f);
+        assert_string_equal(status_of(tests, "t.py::test_ok"), "passed");
+        assert_int_equal(json_integer_value(json_object_get(entry(tests, "t.py::test_ok"), "rss_growth_bytes")), 4000);
+        json_decref(tests);
+        for (size_t i = 4; i < NPARTS; i++) {
+            size_t len = strlen(parts[i]);
+            assert_int_equal(pwrite(fd, parts[i], len, at), (ssize_t)len);
+            at += (off_t)len;
+            if (i == NPARTS - 2 && !complete)
+                break; /* died before the last testcase */
+        }
+        if (complete)
+            assert_int_equal(ftruncate(fd, at), 0);
+        assert_int_equal(reportfeed_finish(f), complete ? 0 : JUNIT_EMALFORMED);
+        long passed, failed, errors, skipped, xfailed, xpassed;
+        reportfeed_counts(f, &passed, &failed, &errors, &skipped, &xfailed, &xpassed);
+        assert_int_equal(passed, complete ? 2 : 1);
+        assert_int_equal(failed, 1);
+        assert_int_equal(skipped, 1);
+        /* The whole-file reader ends the text at the first NUL as well. */
+        Report whole;
+        StrBuf why = STRBUF_INIT;
+        int rc = report_from_junit(g.path, "/nonexistent/proj", "/nonexistent/proj", "/nonexistent/proj", 5,
+                                   &whole, &why);
+        assert_int_equal(rc, complete ? 0 : JUNIT_EMALFORMED);
+        if (!complete)
+            assert_non_null(strstr(strbuf_cstr(&why), "truncated"));
+        assert_int_equal(whole.failed, 1);
+        strbuf_destroy(&why);
+        report_destroy(&whole);
+        reportfeed_free(f);
+        grow_close(&g);
+    }
+}
+
 static void test_failed_listed_once(void **state)
 {
     (void)state;
@@ -257,6 +315,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_follows_a_growing_report),
         cmocka_unit_test(test_cut_short),
+        cmocka_unit_test(test_zero_filled_report),
         cmocka_unit_test(test_failed_listed_once),
         cmocka_unit_test(test_not_the_plugins_or_no_file),
     };
