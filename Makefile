@@ -24,7 +24,14 @@ BIN      := $(BUILD)/pytestmon
         check-layers demo demo-ui sanitize valgrind fuzz bench soak clean
 .DEFAULT_GOAL := all
 
-all: $(BIN) doc/tags
+all: $(BIN) doc/tags $(BUILD)/pyc.stamp
+
+# The plugin's bytecode, next to it (python/__pycache__): Python uses it even where it may not
+# write bytecode itself (PYTHONDONTWRITEBYTECODE); other interpreters write their own.
+$(BUILD)/pyc.stamp: $(wildcard python/*.py)
+	@mkdir -p $(BUILD)
+	$(PYTHON) -m compileall -q python
+	@touch $@
 
 # Neovim builds help tags for plugins in pack/*/start only when told (:helptags); plugin
 # managers do it themselves. Built with the nvim on PATH when there is one; the co-process
