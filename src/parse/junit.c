@@ -175,8 +175,27 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
 
 /* ---- SAX2 callbacks ------------------------------------------------------------------------- */
 
+/* The element and attribute names the reader looks for, as the parser's dictionary holds them:
+ * libxml2 hands every name to the callbacks as a pointer into that dictionary, so a name is
+ * compared by pointer first (strcmp() per attribute of every testcase was a tenth of the time). */
+typedef struct {
+    const xmlChar *testsuites, *testsuite, *testcase, *failure, *error, *skipped, *property,
+        *system_out, *system_err, *classname, *name, *nodeid, *file, *line, *time, *value,
+        *message, *type;
+} Names;
+
+/* Whether `name` (from the parser) is `lit`, whose dictionary entry is `interned` (NULL when it
+ * could not be made: then by its characters). */
+static inline bool name_is(const xmlChar *name, const xmlChar *interned, const char *lit)
+{
+    if (name == interned)
+        return true;
+    return interned == NULL && strcmp((const char *)name, lit) == 0;
+}
+
 /* State of one reading; libxml2's user data for every callback. */
 struct JunitStream {
+    Names nm;
     const XmlLib *xml;
     xmlParserCtxtPtr ctxt;
     JunitCaseFn fn;
@@ -230,25 +249,26 @@ static size_t attr_store(CaseBuf *c, const xmlChar *value, const xmlChar *end)
     return off;
 }
 
-/* attrs: nb 5-tuples (localname, prefix, URI, value, end). NO_ATTR if `name` is absent. */
-static size_t attr_get(CaseBuf *c, const xmlChar **attrs, int nb, const char *name)
+/* attrs: nb 5-tuples (localname, prefix, URI, value, end). NO_ATTR if `name` (interned as
+ * `interned`, see Names) is absent. */
+static size_t attr_get(CaseBuf *c, const xmlChar **attrs, int nb, const xmlChar *interned, const char *name)
 {
     for (int i = 0; i < nb; i++, attrs += 5)
-        if (attrs[1] == NULL && strcmp((const char *)attrs[0], name) == 0)
+        if (attrs[1] == NULL && name_is(attrs[0], interned, name))
             return attr_store(c, attrs[3], attrs[4]);
     return NO_ATTR;
 }
 
-/* Where a <testcase> attribute goes, or NULL for one we do not keep. One strcmp per
+/* Where a <testcase> attribute goes, or NULL for one we do not keep. One comparison per
  * attribute: this runs for every testcase of the file. */
-static size_t *testcase_slot(CaseBuf *c, const char *name, size_t *line, size_t *time)
+static size_t *testcase_slot(const Names *n, CaseBuf *c, const xmlChar *name, size_t *line, size_t *time)
 {
     switch (name[0]) {
-    case 'c': return strcmp(name, "classname") == 0 ? &c->classname : NULL;
-    case 'n': return strcmp(name, "name") == 0 ? &c->name : strcmp(name, "nodeid") == 0 ? &c->nodeid : NULL;
-    case 'f': return strcmp(name, "file") == 0 ? &c->file : NULL;
-    case 'l': return strcmp(name, "line") == 0 ? line : NULL;
-    case 't': return strcmp(name, "time") == 0 ? time : NULL;
+    case 'c': return name_is(name, n->classname, "classname") ? &c->classname : NULL;
+    case 'n': return name_is(name, n->name, "name") ? &c->name : name_is(name, n->nodeid, "nodeid") ? &c->nodeid : NULL;
+    case 'f': return name_is(name, n->file, "file") ? &c->file : NULL;
+    case 'l': return name_is(name, n->line, "line") ? line : NULL;
+    case 't': return name_is(name, n->time, "time") ? time : NULL;
     }
     return NULL;
 }
@@ -261,7 +281,7 @@ static void open_testcase(Reader *r, const xmlChar **attrs, int nb)
     size_t line = NO_ATTR, time = NO_ATTR;
     c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
     for (int i = 0; i < nb; i++, attrs += 5) {
-        size_t *slot = attrs[1] == NULL ? testcase_slot(c, (const char *)attrs[0], &line, &time) : NULL;
+        size_t *slot = attrs[1] == NULL ? testcase_slot(&r->nm, c, attrs[0], &line, &time) : NULL;
         if (slot != NULL)
             *slot = attr_store(c, attrs[3], attrs[4]);
     }
@@ -284,8 +304,8 @@ static void open_result(Reader *r, const char *nm, const xmlChar **attrs, int nb
     res->tag = nm[0] == 'f' ? JUNIT_RESULT_FAILURE
                : nm[0] == 'e' ? JUNIT_RESULT_ERROR
                               : JUNIT_RESULT_SKIPPED;
-    res->message = attr_get(c, attrs, nb, "message");
-    res->type = attr_get(c, attrs, nb, "type");
+    res->message = attr_get(c, attrs, nb, r->nm.message, "message");
+    res->type = attr_get(c, attrs, nb, r->nm.type, "type");
     strbuf_reset(&res->text);
     r->cur = res;
 }
@@ -333,9 +353,9 @@ static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
     for (int i = 0; i < nb; i++, attrs += 5) {
         if (attrs[1] != NULL)
             continue;
-        if (strcmp((const char *)attrs[0], "name") == 0)
+        if (name_is(attrs[0], r->nm.name, "name"))
             name = attrs;
-        else if (strcmp((const char *)attrs[0], "value") == 0)
+        else if (name_is(attrs[0], r->nm.value, "value"))
             value = attrs;
     }
     if (name == NULL || value == NULL || name[4] - name[3] < 10 ||
@@ -361,16 +381,16 @@ static void on_plugin_element(Reader *r, const char *what, const xmlChar **attrs
 {
     CaseBuf *c = &r->c;
     if (strcmp(what, "start") == 0 && r->v.start != NULL) {
-        size_t nodeid = attr_get(c, attrs, nb, "nodeid");
-        size_t worker = attr_get(c, attrs, nb, "worker");
+        size_t nodeid = attr_get(c, attrs, nb, r->nm.nodeid, "nodeid");
+        size_t worker = attr_get(c, attrs, nb, NULL, "worker");
         if (nodeid != NO_ATTR)
             r->v.start(r->v.ud, casebuf_str(c, nodeid), casebuf_str(c, worker));
     } else if (strcmp(what, "session") == 0 && r->v.session != NULL) {
-        size_t rootdir = attr_get(c, attrs, nb, "rootdir");
+        size_t rootdir = attr_get(c, attrs, nb, NULL, "rootdir");
         if (rootdir != NO_ATTR)
             r->v.session(r->v.ud, casebuf_str(c, rootdir));
     } else if (strcmp(what, "collected") == 0 && r->v.collected != NULL) {
-        size_t count = attr_get(c, attrs, nb, "count");
+        size_t count = attr_get(c, attrs, nb, NULL, "count");
         const char *s = casebuf_str(c, count);
         long long n = s != NULL ? parse_count(&s, s + strlen(s)) : -1;
         if (n >= 0 && *s == '\0' && n <= 1000000000)
@@ -386,33 +406,34 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
     Reader *r = ctx;
     const char *nm = (const char *)localname;
+    const Names *n = &r->nm;
     bool in_case = r->case_depth >= 0;
     if (r->depth == 0) {
         r->seen_root = true;
-        if (strcmp(nm, "testsuites") != 0 && strcmp(nm, "testsuite") != 0) {
+        if (!name_is(localname, n->testsuites, "testsuites") && !name_is(localname, n->testsuite, "testsuite")) {
             if (r->err != NULL)
                 strbuf_printf(r->err, "not a JUnit XML document (root element <%s>)", nm);
             reader_stop(r, JUNIT_ENOTJUNIT);
             return;
         }
     }
-    if (!in_case && strcmp(nm, "testsuite") == 0) {
+    if (!in_case && name_is(localname, n->testsuite, "testsuite")) {
         if (r->sum != NULL) { /* c->strings is free outside a testcase */
-            size_t t = attr_get(&r->c, attrs, nb_attributes, "time");
+            size_t t = attr_get(&r->c, attrs, nb_attributes, r->nm.time, "time");
             r->sum->nsuites++;
             r->sum->seconds += parse_seconds(casebuf_str(&r->c, t));
             strbuf_reset(&r->c.strings);
         }
-    } else if (!in_case && strcmp(nm, "testcase") == 0) {
+    } else if (!in_case && name_is(localname, n->testcase, "testcase")) {
         open_testcase(r, attrs, nb_attributes);
     } else if (in_case && r->depth == r->case_depth + 1 &&
-               (strcmp(nm, "failure") == 0 || strcmp(nm, "error") == 0 ||
-                strcmp(nm, "skipped") == 0)) {
+               (name_is(localname, n->failure, "failure") || name_is(localname, n->error, "error") ||
+                name_is(localname, n->skipped, "skipped"))) {
         open_result(r, nm, attrs, nb_attributes);
-    } else if (nm[0] == 'p' && strcmp(nm, "property") == 0) {
+    } else if (name_is(localname, n->property, "property")) {
         on_property(r, in_case, attrs, nb_attributes);
     } else if (in_case && r->v.keep_output && r->depth == r->case_depth + 1 &&
-               (strcmp(nm, "system-out") == 0 || strcmp(nm, "system-err") == 0)) {
+               (name_is(localname, n->system_out, "system-out") || name_is(localname, n->system_err, "system-err"))) {
         bool is_out = nm[7] == 'o';
         r->cur_out = is_out ? &r->c.out : &r->c.err;
         *(is_out ? &r->c.has_out : &r->c.has_err) = true;
@@ -499,6 +520,26 @@ static const xmlSAXHandler junit_sax = {
  * encoding declaration ignored (pytest writes UTF-8); never NOENT/DTDLOAD. */
 #define JUNIT_XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_IGNORE_ENC)
 
+/* The names in the parser's dictionary (a name that cannot be added stays NULL: compared by
+ * its characters). */
+static void names_intern(Reader *r)
+{
+    static const struct { size_t offset; const char *lit; } table[] = {
+        {offsetof(Names, testsuites), "testsuites"}, {offsetof(Names, testsuite), "testsuite"},
+        {offsetof(Names, testcase), "testcase"},     {offsetof(Names, failure), "failure"},
+        {offsetof(Names, error), "error"},           {offsetof(Names, skipped), "skipped"},
+        {offsetof(Names, property), "property"},     {offsetof(Names, system_out), "system-out"},
+        {offsetof(Names, system_err), "system-err"}, {offsetof(Names, classname), "classname"},
+        {offsetof(Names, name), "name"},             {offsetof(Names, nodeid), "nodeid"},
+        {offsetof(Names, file), "file"},             {offsetof(Names, line), "line"},
+        {offsetof(Names, time), "time"},             {offsetof(Names, value), "value"},
+        {offsetof(Names, message), "message"},       {offsetof(Names, type), "type"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        *(const xmlChar **)((char *)&r->nm + table[i].offset) =
+            r->ctxt->dict != NULL ? r->xml->DictLookup(r->ctxt->dict, (const xmlChar *)table[i].lit, -1) : NULL;
+}
+
 static int reader_init(Reader *r, const char *url, const JunitVisitor *v, JunitSummary *sum,
                        StrBuf *err)
 {
@@ -516,6 +557,7 @@ static int reader_init(Reader *r, const char *url, const JunitVisitor *v, JunitS
         return -ENOMEM;
     }
     r->xml->CtxtUseOptions(r->ctxt, JUNIT_XML_OPTIONS);
+    names_intern(r);
     strbuf_init(&r->xml_err);
     strbuf_init(&r->c.strings);
     strbuf_init(&r->c.out);

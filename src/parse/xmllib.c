@@ -42,6 +42,7 @@ int xmllib_get(const XmlLib **out, StrBuf *err)
         !resolve(h, (void **)&t.ParseChunk, "xmlParseChunk", err) ||
         !resolve(h, (void **)&t.StopParser, "xmlStopParser", err) ||
         !resolve(h, (void **)&t.FreeParserCtxt, "xmlFreeParserCtxt", err) ||
+        !resolve(h, (void **)&t.DictLookup, "xmlDictLookup", err) ||
         !resolve(h, (void **)&init, "xmlInitParser", err)) {
         dlclose(h);
         return -ELIBACC;

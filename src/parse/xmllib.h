@@ -21,6 +21,7 @@ typedef struct {
     __typeof__(xmlParseChunk) *ParseChunk;
     __typeof__(xmlStopParser) *StopParser;
     __typeof__(xmlFreeParserCtxt) *FreeParserCtxt;
+    __typeof__(xmlDictLookup) *DictLookup;
 } XmlLib;
 
 /* Loads libxml2 if needed and sets *out to the table (borrowed for the life of the process).
