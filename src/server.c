@@ -46,6 +46,7 @@ typedef struct {
     char *log_dir;               /* NULL: no logs */
     char *log_refused;           /* why the configured log_dir is not used, or NULL */
     unsigned sample_interval_ms;
+    bool stream_failures; /* configure: `finished` leaves out the failures `tests` carried */
     int editor_pid;
     int stopping;
     uv_timer_t status_timer;     /* status-line pushes */
@@ -89,12 +90,14 @@ static const ServerEvent EVENTS[] = {
      "running now, the highest tree RSS sampled since the previous push (bytes)"},
     {"finished",
      "run_id, cwd, root?, python?, python_why?, args, cmd, seconds, timed_out, status, summary, "
-     "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures, "
-     "slowest, output_tail, log_path?, log_error?, memory, coverage?, coprocess_rss?, editor_rss?, "
-     "memlog_error?, exit_to_finished_ms?",
+     "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures?, "
+     "failures_streamed?, slowest, output_tail, log_path?, log_error?, memory, coverage?, "
+     "coprocess_rss?, editor_rss?, memlog_error?, exit_to_finished_ms?",
      "the run's result (src/pytest/runout.h): `status` passed|failed|no_tests|interrupted|"
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence, `failures` "
-     "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?}], `memory` {peak_rss, "
+     "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?}] (`failures_streamed`: "
+     "the `tests` events carried every one of them, and for a client configured with "
+     "stream_failures=1 `failures` is left out; the history keeps it), `memory` {peak_rss, "
      "peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth, top_growth_source?, diagnosis?, "
      "diagnosis_cause?, memory_related?}; also kept in the history"},
     {"status",
@@ -120,10 +123,11 @@ static const ServerEvent EVENTS[] = {
      "the answer to `collect` `collect_id` (src/pytest/discover.h): `items` and `classes` "
      "[{nodeid, file, line, end}], `errors` [{nodeid, file, message}], `ms` the collection's time, "
      "`status` pytest's exit status; or `error` when pytest collected nothing (see below)"},
-    {"tests", "run_id, tests",
+    {"tests", "run_id, tests, failures?",
      "the tests whose state changed, read from the plugin's report while pytest runs (at most "
      "every 100 ms, and a last one before `finished`): `tests` [{nodeid, status, duration_s, "
-     "rss_growth_bytes}] with `status` running|passed|failed|error|skipped|xfailed|xpassed (see below)"},
+     "rss_growth_bytes}] with `status` running|passed|failed|error|skipped|xfailed|xpassed, "
+     "`failures` the failures found since the last one, as in `finished` (see below)"},
 };
 #define NEVENTS (sizeof EVENTS / sizeof EVENTS[0])
 
@@ -251,7 +255,15 @@ static void on_run_finished(void *ud, json_t *result)
     if (s->watch)
         watch_finished(s->watch, result);
     history_add(&s->history, json_incref(result)); /* serialised once the event is out */
-    push_event(s, "finished", json_incref(result));
+    if (s->stream_failures && json_object_get(result, "failures_streamed") != NULL) {
+        /* The editor has every failure from the `tests` events: `finished` need not carry
+         * thousands of them again, between pytest's exit and the quickfix list. */
+        json_t *event = json_copy(result);
+        json_object_del(event, "failures");
+        push_event(s, "finished", event);
+    } else {
+        push_event(s, "finished", json_incref(result));
+    }
     push_status(s);
 }
 
@@ -438,9 +450,10 @@ static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
     if (err->len)
         return NULL;
     const char *log_dir = NULL;
-    uint64_t history_size = 0, interval = 0, editor_pid = 0;
+    uint64_t history_size = 0, interval = 0, editor_pid = 0, stream = 2;
     if (params_string(opts, "log_dir", &log_dir, err) || params_uint(opts, "history_size", &history_size, err) ||
-        params_uint(opts, "sample_interval_ms", &interval, err) || params_uint(opts, "editor_pid", &editor_pid, err))
+        params_uint(opts, "sample_interval_ms", &interval, err) || params_uint(opts, "editor_pid", &editor_pid, err) ||
+        params_uint(opts, "stream_failures", &stream, err))
         return NULL;
     /* A pid that is not running would make the status tick shut the co-process down. */
     if (editor_pid && kill((pid_t)editor_pid, 0) != 0 && errno == ESRCH) {
@@ -453,6 +466,8 @@ static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
         s->sample_interval_ms = (unsigned)interval;
     if (editor_pid)
         s->editor_pid = (int)editor_pid;
+    if (stream <= 1)
+        s->stream_failures = stream == 1;
     if (log_dir && (!s->log_dir || strcmp(log_dir, s->log_dir) != 0))
         use_log_dir(s, log_dir);
     return json_true();
@@ -949,6 +964,8 @@ static const ParamSpec CONFIGURE_PARAMS[] = {
     {"history_size", PARAM_UINT, 1, 1000, false},
     {"sample_interval_ms", PARAM_UINT, 20, 1000000000, false}, /* bench/run.py: 10^9 = off */
     {"editor_pid", PARAM_UINT, 1, PID_MAX, false},
+    /* 1: the client keeps the failures of the `tests` events; `finished` leaves them out */
+    {"stream_failures", PARAM_UINT, 0, 1, false},
 };
 static const ParamSpec RUN_PARAMS[] = {
     {"cwd", PARAM_STRING, 1, 0, false},

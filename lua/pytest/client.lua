@@ -153,6 +153,7 @@ function M.configure_payload()
     history_size = cfg.history_size,
     sample_interval_ms = cfg.sample_interval_ms,
     editor_pid = vim.fn.getpid(),
+    stream_failures = 1, -- results.stream keeps the failures of the `tests` events
   }
 end
 

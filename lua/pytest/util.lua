@@ -107,10 +107,18 @@ function M.clean(s, keep_lf, sgr)
 end
 
 -- True when clean(s) would return s unchanged (no control character, DEL or C1 lead byte).
--- One C-level scan: cheaper than clean() on each of thousands of strings when, as nearly
--- always, the co-process has cleaned them already (run it on their concatenation).
+-- One scan: cheaper than clean() on each of thousands of strings when, as nearly always, the
+-- co-process has cleaned them already (run it on their concatenation). Under LuaJIT a byte
+-- loop, which is compiled: the pattern below is interpreted, ~20 ns a byte (12 ms for the
+-- 600 KB of texts of 5,000 failures); with PUC Lua the pattern is the faster.
+local byte = string.byte
 function M.is_clean(s)
-  return not s:find(SPECIAL)
+  if not jit then return not s:find(SPECIAL) end
+  for i = 1, #s do
+    local b = byte(s, i)
+    if (b < 32 and b ~= 9) or b == 127 or b == 194 then return false end
+  end
+  return true
 end
 
 -- Every runtime message goes through here: one line, prefixed, titled "pytest".

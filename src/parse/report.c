@@ -313,6 +313,16 @@ void report_builder_finish(ReportBuilder *b, const JunitSummary *sum, Report *ou
     free(b);
 }
 
+size_t report_builder_nfailures(const ReportBuilder *b)
+{
+    return b->r.nfailures;
+}
+
+const Failure *report_builder_failure(const ReportBuilder *b, size_t i)
+{
+    return &b->r.failures[i];
+}
+
 void report_builder_free(ReportBuilder *b)
 {
     if (b == NULL)
@@ -381,7 +391,7 @@ static void set_display(json_t *obj, const char *key, const char *s, unsigned fl
 
 /* Built key by key rather than with json_pack: a report may hold thousands of failures, and
  * this runs between pytest's exit and the editor's quickfix list. */
-static json_t *failure_json(const Failure *f)
+json_t *report_failure_json(const Failure *f)
 {
     json_t *o = json_object();
     set_display(o, "nodeid", f->nodeid, 0, 0);
@@ -403,7 +413,7 @@ json_t *report_to_json(const Report *r)
 {
     json_t *failures = json_array();
     for (size_t i = 0; i < r->nfailures; i++)
-        json_array_append_new(failures, failure_json(&r->failures[i]));
+        json_array_append_new(failures, report_failure_json(&r->failures[i]));
     json_t *slowest = json_array();
     for (size_t i = 0; i < r->nslowest; i++) {
         const SlowTest *s = &r->slowest[i];

@@ -89,6 +89,10 @@ ReportBuilder *report_builder_new(const char *rootdir, const char *start_dir, co
 int report_builder_case(const JunitCase *tc, void *builder);
 void report_builder_finish(ReportBuilder *b, const JunitSummary *sum, Report *out);
 void report_builder_free(ReportBuilder *b);
+/* The failures aggregated so far, in the order they came (the finished report lists them the
+ * same way): how many, and one (borrowed until the next report_builder_case()). */
+size_t report_builder_nfailures(const ReportBuilder *b);
+const Failure *report_builder_failure(const ReportBuilder *b, size_t i);
 
 void report_destroy(Report *r);
 
@@ -101,5 +105,7 @@ const char *report_failure_kind_name(FailureKind k);
  *  "slowest":[{"nodeid","file"?,"line","seconds"}...]}
  * A key marked ? is absent when the field is NULL (crash_line: with crash_file). */
 json_t *report_to_json(const Report *r);
+/* One element of report_to_json()'s "failures" (a new reference). */
+json_t *report_failure_json(const Failure *f);
 
 #endif

@@ -37,6 +37,7 @@ struct ReportFeed {
     char *path;
     int fd;               /* -1 until the file exists */
     off_t offset;         /* bytes of the file fed so far (the document's end: the first NUL) */
+    size_t failures_taken; /* reportfeed_take_failures() has handed out the builder's first ones */
     JunitStream *stream;  /* NULL when libxml2 cannot be loaded: the feed then stays inactive */
     StrBuf err;
     int outcome;          /* the stream's result once it stopped (or ended), else 0 */
@@ -108,6 +109,7 @@ static void on_session(void *ud, const char *rootdir)
     f->active = true;
     report_builder_free(f->builder);
     f->builder = report_builder_new(rootdir, f->root, f->root, f->keep_slowest);
+    f->failures_taken = 0;
 }
 
 static void on_collected(void *ud, long count)
@@ -347,6 +349,23 @@ json_t *reportfeed_take_tests(ReportFeed *f)
     }
     f->ndirty = 0;
     return a;
+}
+
+json_t *reportfeed_take_failures(ReportFeed *f)
+{
+    size_t n = f->builder != NULL ? report_builder_nfailures(f->builder) : 0;
+    if (n <= f->failures_taken)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = f->failures_taken; i < n; i++)
+        json_array_append_new(a, report_failure_json(report_builder_failure(f->builder, i)));
+    f->failures_taken = n;
+    return a;
+}
+
+size_t reportfeed_failures_taken(const ReportFeed *f)
+{
+    return f->failures_taken;
 }
 
 void reportfeed_foreach_failed(const ReportFeed *f, void (*fn)(void *ud, const char *nodeid, bool is_error),

@@ -55,6 +55,13 @@ const char *reportfeed_current(const ReportFeed *f);
  * NULL when none did: a new reference. */
 json_t *reportfeed_take_tests(ReportFeed *f);
 
+/* The failures (report_failure_json()) aggregated since the last call, in order, or NULL when
+ * there are none (or the report was taken): a new reference. With them the caller can show each
+ * failure while pytest runs and need not send the whole list again at the end. */
+json_t *reportfeed_take_failures(ReportFeed *f);
+/* How many failures reportfeed_take_failures() has handed out. */
+size_t reportfeed_failures_taken(const ReportFeed *f);
+
 /* Calls fn for each test that failed or errored so far, in the order they finished. */
 void reportfeed_foreach_failed(const ReportFeed *f, void (*fn)(void *ud, const char *nodeid, bool is_error),
                                void *ud);

@@ -275,12 +275,13 @@ static void maybe_push_progress(Run *run)
 /* The tests that changed, if any, as one `tests` event. */
 static void push_tests(Run *run)
 {
+    if (!run->r->ev.tests)
+        return; /* nobody listens (pytestmon run): what is taken counts as told (failures_streamed) */
     json_t *ev = runout_take_tests(&run->output, run->id);
     if (!ev)
         return;
     run->last_tests_ns = uv_hrtime();
-    if (run->r->ev.tests)
-        run->r->ev.tests(run->r->ud, ev);
+    run->r->ev.tests(run->r->ud, ev);
     json_decref(ev);
 }
 

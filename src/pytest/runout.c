@@ -149,7 +149,13 @@ void runout_finish_report(RunOutput *o)
 json_t *runout_take_tests(RunOutput *o, int64_t run_id)
 {
     json_t *tests = o->feed != NULL ? reportfeed_take_tests(o->feed) : NULL;
-    return tests ? json_pack("{s:I, s:o}", "run_id", (json_int_t)run_id, "tests", tests) : NULL;
+    json_t *failures = o->feed != NULL ? reportfeed_take_failures(o->feed) : NULL;
+    if (tests == NULL && failures == NULL)
+        return NULL;
+    json_t *ev = json_pack("{s:I, s:o}", "run_id", (json_int_t)run_id, "tests", tests ? tests : json_array());
+    if (failures != NULL)
+        json_object_set_new(ev, "failures", failures);
+    return ev;
 }
 
 json_t *runout_top_growth(const RunOutput *o, size_t n)
@@ -561,12 +567,17 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     Report rep = {0};
     StrBuf why = STRBUF_INIT;
     json_t *counts = NULL, *failures = NULL;
+    size_t failures_streamed = 0;
     double seconds = f->seconds;
     bool have_xml = false;
     if (f->spawned) {
         const char *rootdir = rootdir_of(o, f);
         /* Read as pytest wrote it, when the stream got the whole report; else from the file. */
         int rc = o->feed != NULL ? reportfeed_take_report(o->feed, &rep) : -ENOENT;
+        /* Every failure of the report went out in `tests` events already (runout_take_tests):
+         * the result says so, and whoever pushes `finished` may leave the list out. */
+        if (rc == 0 && rep.nfailures > 0 && reportfeed_failures_taken(o->feed) == rep.nfailures)
+            failures_streamed = rep.nfailures;
         if (rc != 0)
             rc = report_from_junit(f->junit_path, rootdir, f->root, f->root, KEEP_SLOWEST, &rep, &why);
         if (rc == 0) {
@@ -631,6 +642,8 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
         json_object_set_new(r, "error", display_cstring(error, TEXTCLEAN_KEEP_LF, TEXTCLEAN_MESSAGE_MAX));
     free(error);
     json_object_set_new(r, "counts", counts);
+    if (failures_streamed > 0 && json_array_size(failures) == failures_streamed)
+        json_object_set_new(r, "failures_streamed", json_integer((json_int_t)failures_streamed));
     json_object_set_new(r, "failures", failures);
     if (!json_object_get(r, "slowest"))
         json_object_set_new(r, "slowest", json_array());

@@ -230,3 +230,32 @@ def test_the_editor_keeps_each_tests_latest_state(ed, tmp_path):
     state = ed.exec_lua("return require('pytest.state').tests")
     assert state["test_gate.py::test_waits"]["status"] == "passed"
     assert state["test_mem.py::test_big_brief"]["rss_growth_bytes"] >= 190 * MB
+
+
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_failures_stream_with_the_tests_and_finished_can_leave_them_out(peer, args):
+    """Each failure comes in a `tests` event as pytest reports it, with its place, in the order of
+    the final list; `finished` then says how many (failures_streamed) and, for a client that
+    asked (configure stream_failures=1, as the editor does), leaves the list out: the history
+    keeps it. Without the option `finished` carries the list as before."""
+    if args and not _has_xdist():
+        pytest.skip("pytest-xdist is not installed for this interpreter")
+    results = {}
+    for msgid, stream in ((1, 0), (3, 1)):
+        peer.request(msgid, "configure", [{"stream_failures": stream}])
+        assert peer.response(msgid)[3] is True
+        run_id = start(peer, msgid + 1, ["test_output.py", "test_gate.py::test_first", "--tb=line"] + args)
+        events = until_finished(peer, run_id)
+        streamed = [f for n, p in events if n == "tests" for f in p.get("failures", [])]
+        results[stream] = (run_id, streamed, events[-1][1])
+    run0, streamed0, fin0 = results[0]
+    assert fin0["failures"] == streamed0 and fin0["failures_streamed"] == len(streamed0) == 1
+    f = streamed0[0]
+    assert f["nodeid"] == "test_output.py::test_prints" and f["file"] == os.path.join(PROJ, "test_output.py")
+    assert isinstance(f["line"], int) and f["line"] > 0
+    run1, streamed1, fin1 = results[1]
+    assert "failures" not in fin1 and fin1["failures_streamed"] == 1 and streamed1 == streamed0
+    assert fin1["counts"]["failed"] == 1
+    peer.request(9, "history_get", [run1])
+    kept = peer.response(9)[3]
+    assert kept["failures"] == streamed1, kept

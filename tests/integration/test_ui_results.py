@@ -38,6 +38,36 @@ def test_failures_become_quickfix_entries(nvim, lua):
     ]
 
 
+def test_streamed_failures_make_the_same_list(nvim, lua):
+    """The co-process sends the failures with the `tests` events (configure stream_failures=1)
+    and a `finished` without them: the quickfix list, the entries' tests and last() are those
+    of a `finished` that carries them."""
+    whole = finished_payload()
+    failures = whole.pop("failures")
+    dispatch(nvim, "started", {"run_id": 7, "args": whole["args"], "cwd": whole["cwd"]})
+    dispatch(nvim, "tests", {"run_id": 7, "tests": [], "failures": failures[:1]})
+    dispatch(nvim, "tests", {"run_id": 7, "tests": [], "failures": failures[1:]})
+    dispatch(nvim, "finished", dict(whole, failures_streamed=len(failures)))
+    info = qf(lua)
+    nvim.command("call setqflist([], 'f')")
+    dispatch(nvim, "finished", finished_payload())
+    assert info["items"] == qf(lua)["items"] and len(info["items"]) == 4
+    assert lua("return #require('pytest').last().failures") == 3
+    assert lua("return require('pytest.results').qf_entry(3).role") == "crash"
+
+
+def test_streamed_failures_that_did_not_all_arrive_are_said(nvim, lua):
+    whole = finished_payload()
+    failures = whole.pop("failures")
+    dispatch(nvim, "started", {"run_id": 7, "args": whole["args"], "cwd": whole["cwd"]})
+    dispatch(nvim, "tests", {"run_id": 7, "tests": [], "failures": failures[:1]})
+    dispatch(nvim, "finished", dict(whole, failures_streamed=len(failures)))
+    msgs = [n["msg"] for n in lua("return _G.__notes")]
+    assert any("3 failures were announced but not all arrived" in m for m in msgs), msgs
+    assert qf(lua)["size"] == 0
+    assert lua("return #require('pytest').last().failures") == 0
+
+
 def test_quickfix_entries_identify_the_test(nvim, lua):
     dispatch(nvim, "finished", finished_payload())
     ids = lua("""
