@@ -218,13 +218,14 @@ class RssMeter:
     """Exact peak RSS of one test in the process that runs it (see the module docstring).
 
     Writing "5" to /proc/self/clear_refs resets the kernel's peak RSS of this process to its
-    current RSS. That RSS and the peak are then read with getrusage() (ru_maxrss, ~1 us) rather
-    than from /proc/self/status (VmHWM, ~8 us: the kernel formats the whole file), which matters
-    in suites of 20,000 tests. getrusage() reports max(peak, the peak of this process's exited
-    threads at the time they exited), and that second value survives the reset: once a thread
-    has exited above the current RSS, ru_maxrss after a reset no longer equals the current RSS
-    (statm, compared at a process's first test and at every _STICKY_CHECK-th), and the meter
-    reads statm and VmHWM from then on. The /proc files stay open and are read with
+    current RSS; it is written only when the peak the last test left is above the RSS read from
+    statm at the start (else the peak is that RSS already). The peak is read with getrusage()
+    (ru_maxrss, ~1 us) rather than from /proc/self/status (VmHWM, ~8 us: the kernel formats the
+    whole file), which matters in suites of 20,000 tests: two system calls per test in all.
+    getrusage() reports max(peak, the peak of this process's exited threads at the time they
+    exited), and that second value survives the reset: once a thread has exited above the
+    current RSS, ru_maxrss after a reset no longer equals the current RSS (compared at a
+    process's first test and at every _STICKY_CHECK-th), and the meter reads VmHWM from then on. The /proc files stay open and are read with
     pread at offset 0, which regenerates them; a forked child drops its parent's (they name the
     parent) and opens its own at its first test."""
 
@@ -254,6 +255,7 @@ class RssMeter:
         self.fds = fds
         self.sticky = False
         self.tests = 0
+        self.peak = 1 << 62  # the kernel's peak as the last test left it (unknown: reset)
         return fds
 
     def close(self):
@@ -271,21 +273,19 @@ class RssMeter:
         if not fds:
             return
         try:
-            os.write(fds[0], b"5")
-            if self.sticky:
-                self.start = self._statm()
-                return
-            # Just after the reset, getrusage() says the RSS (one system call less than statm)
-            # unless an exited thread's peak is in the way: statm tells, at the first test and
-            # at every _STICKY_CHECK-th (until then such a test's growth reads low, never high).
-            start = _maxrss()
+            rss = self._statm()
             self.tests += 1
-            if self.tests % _STICKY_CHECK == 1:
-                rss = self._statm()
-                if start - rss > 1048576:
-                    self.sticky = True
-                    start = rss
-            self.start = start
+            check = not self.sticky and self.tests % _STICKY_CHECK == 1
+            # The kernel's peak is reset to the RSS now only when it is above it: while it is
+            # not (the usual case: an RSS that did not drop since the last test's peak), it
+            # already is the RSS now, and a system call per test is saved.
+            if rss < self.peak or check:
+                os.write(fds[0], b"5")
+                if check:
+                    # Just after the reset getrusage() says the RSS, unless an exited thread's
+                    # peak is in the way (more than a little above it): read VmHWM from then on.
+                    self.sticky = _maxrss() - rss > 1048576
+            self.start = rss
         except (OSError, ValueError, IndexError):
             self.start = None
             self.close()
@@ -307,7 +307,10 @@ class RssMeter:
         self.start = None
         try:
             peak = self._hwm() if self.sticky else _maxrss()
-            return None if peak is None else [start, peak if peak > start else start]
+            if peak is None:
+                return None
+            self.peak = peak
+            return [start, peak if peak > start else start]
         except (OSError, ValueError):
             return None
 

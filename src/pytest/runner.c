@@ -87,6 +87,8 @@ struct Run {
     uv_pipe_t out, err;
     uv_timer_t timeout_timer, kill_timer, progress_timer, start_timer;
     uv_timer_t feed_timer;       /* reads the plugin's report while pytest runs */
+    uv_timer_t pace_timer;       /* reading of out/err resumes (on_read: a short read pauses it) */
+    bool out_paused, err_paused;
     uint64_t last_tests_ns;      /* the last `tests` push */
     int open_handles;
     bool proc_inited, spawned, exited, out_eof, err_eof, cancelled, timed_out, finished;
@@ -305,6 +307,39 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void track_headroom(Run *run);
 
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+/* Reading of the paused streams resumes. */
+static void resume_reading(Run *run)
+{
+    uv_timer_stop(&run->pace_timer);
+    if (run->out_paused)
+        uv_read_start((uv_stream_t *)&run->out, on_alloc, on_read);
+    if (run->err_paused)
+        uv_read_start((uv_stream_t *)&run->err, on_alloc, on_read);
+    run->out_paused = run->err_paused = false;
+}
+
+static void on_pace_timer(uv_timer_t *t)
+{
+    resume_reading(t->data);
+}
+
+/* After a short read the stream is left alone for RUNNER_PACE_MS: pytest writes its progress a
+ * character at a time (unbuffered: PYTHONUNBUFFERED), and waking the co-process for each of
+ * 20,000 dots cost it a quarter of a second of system time and pytest a wake-up per write. Its
+ * writes wait in the pipe meanwhile (64 KiB); a full read goes on at once, so a test that prints
+ * 100 MB is read at full speed. */
+static void pace_reading(Run *run, uv_stream_t *s, ssize_t n)
+{
+    if (n >= RUNNER_PACE_BELOW || run->exited)
+        return;
+    uv_read_stop(s);
+    *(s == (uv_stream_t *)&run->err ? &run->err_paused : &run->out_paused) = true;
+    if (!uv_is_active((uv_handle_t *)&run->pace_timer))
+        uv_timer_start(&run->pace_timer, on_pace_timer, RUNNER_PACE_MS, 0);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     Run *run = s->data;
@@ -316,6 +351,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (!had_enomem && runout_saw_enomem(&run->output))
             track_headroom(run);
         maybe_push_progress(run);
+        pace_reading(run, s, n);
         return;
     }
     if (n == 0)
@@ -339,6 +375,7 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
     run->term_signal = term_signal;
     run->end_ns = uv_hrtime();
     uv_timer_stop(&run->timeout_timer);
+    resume_reading(run); /* the rest of its output, and the ends of the pipes */
     if (run->sampler)
         sampler_stop(run->sampler);
     /* pytest is gone: whatever is left of its group is a leftover that could hold our
@@ -530,6 +567,7 @@ static void run_finish(Run *run)
     uv_timer_stop(&run->kill_timer);
     uv_timer_stop(&run->progress_timer);
     uv_timer_stop(&run->feed_timer);
+    uv_timer_stop(&run->pace_timer);
     if (run->spawned) { /* the rest of the plugin's report, and the tests it changed */
         runout_finish_report(&run->output);
         push_tests(run);
@@ -679,6 +717,7 @@ static void run_close(Run *run)
     close_handle(&run->progress_timer);
     close_handle(&run->start_timer);
     close_handle(&run->feed_timer);
+    close_handle(&run->pace_timer);
     close_handle(&run->out);
     close_handle(&run->err);
     if (run->proc_inited)
@@ -1233,6 +1272,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     init_timer(run, &run->progress_timer);
     init_timer(run, &run->start_timer);
     init_timer(run, &run->feed_timer);
+    init_timer(run, &run->pace_timer);
     runout_init(&run->output, spec->tail_bytes, NULL);
 
     if (closing_runs(r) >= RUNNER_MAX_CLOSING) {

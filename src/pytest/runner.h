@@ -77,6 +77,10 @@ typedef struct {
  * RUNNER_TESTS_MS. */
 #define RUNNER_FEED_POLL_MS 50
 #define RUNNER_TESTS_MS 100
+/* A read of pytest's output shorter than RUNNER_PACE_BELOW bytes pauses reading that stream for
+ * RUNNER_PACE_MS (runner.c, pace_reading). */
+#define RUNNER_PACE_BELOW 4096
+#define RUNNER_PACE_MS 10
 
 typedef struct Runner Runner;
 

@@ -310,3 +310,19 @@ def test_users_junitxml_is_left_as_pytest_writes_it(tmp_path, args):
     assert r["failures"][0]["line"] == 7
     text = user.read_text()
     assert 'name="test_bad"' in text and "pytestmon" not in text, text
+
+
+def test_output_written_a_little_at_a_time_is_all_read(tmp_path):
+    # The co-process pauses reading after a short read (runner.c, pace_reading): 3 MB at once,
+    # then thousands of small writes, all arrive in order, and the run ends as pytest does.
+    proj = make_project(tmp_path, "test_p.py",
+                        "import sys\n\ndef test_p():\n"
+                        "    sys.stdout.write('x' * (3 * 1024 * 1024) + '\\n')\n"
+                        "    for i in range(5000):\n"
+                        "        sys.stdout.write('line %d\\n' % i)\n        sys.stdout.flush()\n"
+                        "    sys.stdout.write('END\\n')\n")
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj), "-s")
+    assert code == 0 and r["status"] == "passed", r["summary"]
+    tail = r["output_tail"]
+    assert "line 4997\nline 4998\nline 4999\nEND\n" in tail, tail[-300:]
+    assert "1 passed" in tail[tail.index("END"):]
