@@ -79,8 +79,8 @@ typedef struct {
 #define RUNNER_TESTS_MS 100
 /* A read of pytest's output shorter than RUNNER_PACE_BELOW bytes pauses reading that stream for
  * RUNNER_PACE_MS (runner.c, pace_reading). */
-#define RUNNER_PACE_BELOW 4096
-#define RUNNER_PACE_MS 10
+#define RUNNER_PACE_BELOW 512
+#define RUNNER_PACE_MS 3
 
 typedef struct Runner Runner;
 
