@@ -45,10 +45,13 @@ def vm_hwm_kb():
 
 
 def main():
-    t0 = time.monotonic()
-    recs = extract(sys.argv[1], sys.argv[2])
-    t1 = time.monotonic()
-    print(json.dumps({"seconds": t1 - t0, "failures": len(recs),
+    best = None
+    for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", "1")))):  # the fastest, as the C ones
+        t0 = time.monotonic()
+        recs = extract(sys.argv[1], sys.argv[2])
+        t1 = time.monotonic()
+        best = t1 - t0 if best is None else min(best, t1 - t0)
+    print(json.dumps({"seconds": best, "failures": len(recs),
                       "located": sum(1 for r in recs if r[3] > 0),
                       "maxrss_kb": vm_hwm_kb(),
                       "first": recs[0] if recs else None}))

@@ -37,12 +37,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "junit_bench: %s\n", strbuf_cstr(&err));
         return 1;
     }
-    double t0 = bench_now();
-    int rc = report_from_junit(argv[1], argv[2], argv[2], argv[2], 50, &rep, &err);
-    double t1 = bench_now();
-    if (rc != 0) {
-        fprintf(stderr, "junit_bench: %s\n", strbuf_cstr(&err));
-        return 1;
+    double best = -1;
+    for (int i = bench_repeat(); i > 0; i--) {
+        double t0 = bench_now();
+        int rc = report_from_junit(argv[1], argv[2], argv[2], argv[2], 50, &rep, &err);
+        double t1 = bench_now();
+        if (rc != 0) {
+            fprintf(stderr, "junit_bench: %s\n", strbuf_cstr(&err));
+            return 1;
+        }
+        if (best < 0 || t1 - t0 < best)
+            best = t1 - t0;
+        if (i > 1)
+            report_destroy(&rep); /* the last one is kept for the figures below */
     }
     size_t located = 0;
     for (size_t i = 0; i < rep.nfailures; i++)
@@ -65,7 +72,7 @@ int main(int argc, char **argv)
     printf("{\"seconds\": %.6f, \"failures\": %zu, \"located\": %zu, \"passed\": %d, \"failed\": %d, "
            "\"maxrss_kb\": %ld, \"heap_kb\": %zu, \"first_file\": \"%s\", \"first_line\": %d, "
            "\"json_seconds\": %.6f, \"msgpack_seconds\": %.6f, \"msgpack_bytes\": %zu}\n",
-           t1 - t0, rep.nfailures, located, rep.passed, rep.failed, hwm_kb,
+           best, rep.nfailures, located, rep.passed, rep.failed, hwm_kb,
            (mi.arena + mi.hblkhd) / 1024, rep.nfailures ? rep.failures[0].file : "",
            rep.nfailures ? rep.failures[0].line : 0, t3 - t2, t4 - t3, mp_bytes);
     report_destroy(&rep);

@@ -37,26 +37,33 @@ int main(int argc, char **argv)
     xmlInitParser();
     xmlSAXHandler sax = {.initialized = XML_SAX2_MAGIC, .startElementNs = on_start,
                          .characters = on_text, .cdataBlock = on_text};
-    double t0 = bench_now();
-    int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        perror(argv[1]);
-        return 1;
+    double best = -1;
+    int ok = 0;
+    for (int i = bench_repeat(); i > 0; i--) {
+        elements = 0;
+        double t0 = bench_now();
+        int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            perror(argv[1]);
+            return 1;
+        }
+        xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(&sax, NULL, NULL, 0, argv[1]);
+        xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_IGNORE_ENC);
+        char *buf = malloc(64 << 10);
+        ssize_t n;
+        while ((n = read(fd, buf, 64 << 10)) > 0)
+            xmlParseChunk(ctxt, buf, (int)n, 0);
+        xmlParseChunk(ctxt, NULL, 0, 1);
+        ok = ctxt->wellFormed;
+        xmlFreeParserCtxt(ctxt);
+        free(buf);
+        close(fd);
+        double t1 = bench_now();
+        if (best < 0 || t1 - t0 < best)
+            best = t1 - t0;
     }
-    xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(&sax, NULL, NULL, 0, argv[1]);
-    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_IGNORE_ENC);
-    char *buf = malloc(64 << 10);
-    ssize_t n;
-    while ((n = read(fd, buf, 64 << 10)) > 0)
-        xmlParseChunk(ctxt, buf, (int)n, 0);
-    xmlParseChunk(ctxt, NULL, 0, 1);
-    int ok = ctxt->wellFormed;
-    xmlFreeParserCtxt(ctxt);
-    free(buf);
-    close(fd);
-    double t1 = bench_now();
     long hwm_kb = bench_vm_hwm_kb();
     printf("{\"seconds\": %.6f, \"elements\": %ld, \"well_formed\": %d, \"maxrss_kb\": %ld}\n",
-           t1 - t0, elements, ok, hwm_kb);
+           best, elements, ok, hwm_kb);
     return ok ? 0 : 1;
 }

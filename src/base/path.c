@@ -109,7 +109,7 @@ const char *path_below(const char *path, const char *root)
 
 struct PathFacts {
     char *path;   /* NULL: free slot */
-    char *real;   /* realpath(), or a copy of path when that fails */
+    char *real;   /* realpath(), or a copy of path when that fails; NULL until asked for */
     bool regular; /* an existing regular file */
     uint64_t hash;
 };
@@ -151,7 +151,7 @@ static void grow(PathCache *c)
 
 /* The entry is borrowed until the next call (the table may grow); its strings live until
  * path_cache_destroy(). */
-static const PathFacts *facts(PathCache *c, const char *path)
+static PathFacts *facts(PathCache *c, const char *path)
 {
     if (4 * (c->n + 1) > 3 * c->cap)
         grow(c);
@@ -160,9 +160,8 @@ static const PathFacts *facts(PathCache *c, const char *path)
     if (f->path != NULL)
         return f;
     struct stat st;
-    char *r = realpath(path, NULL);
     f->path = xstrdup(path);
-    f->real = r != NULL ? r : xstrdup(path);
+    f->real = NULL;
     f->regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
     f->hash = h;
     c->n++;
@@ -176,5 +175,10 @@ bool path_cache_regular(PathCache *c, const char *path)
 
 const char *path_cache_real(PathCache *c, const char *path)
 {
-    return facts(c, path)->real;
+    PathFacts *f = facts(c, path);
+    if (f->real == NULL) { /* asked for only where two paths' strings differ */
+        char *r = realpath(path, NULL);
+        f->real = r != NULL ? r : xstrdup(path);
+    }
+    return f->real;
 }

@@ -40,7 +40,8 @@ void path_cache_init(PathCache *c);
 void path_cache_destroy(PathCache *c);
 /* Is `path` an existing regular file (stat() follows symlinks)? */
 bool path_cache_regular(PathCache *c, const char *path);
-/* realpath() or, when that fails, `path` itself: borrowed until path_cache_destroy(). */
+/* realpath() or, when that fails, `path` itself: borrowed until path_cache_destroy(). Made on
+ * the first call for a path (path_cache_regular() does not need it). */
 const char *path_cache_real(PathCache *c, const char *path);
 
 #endif
