@@ -119,10 +119,11 @@ static const ServerEvent EVENTS[] = {
     {"coverage", "run_id, percent, statements, missing, nfiles, files, lines",
      "a coverage run's report: totals, `files` rows [path, percent, statements, missing, missing "
      "ranges], `lines` {file: missing lines} for the files open in the editor"},
-    {"collection", "collect_id, root?, items?, classes?, errors?, ms?, status?, error?",
+    {"collection", "collect_id, root?, items?, more?, classes?, errors?, ms?, status?, error?",
      "the answer to `collect` `collect_id` (src/pytest/discover.h): `items` and `classes` "
      "[{nodeid, file, line, end}], `errors` [{nodeid, file, message}], `ms` the collection's time, "
-     "`status` pytest's exit status; or `error` when pytest collected nothing (see below)"},
+     "`status` pytest's exit status; or `error` when pytest collected nothing; over 2,000 items "
+     "come in parts first, each {collect_id, root, items, more = true} (see below)"},
     {"tests", "run_id, tests, failures?",
      "the tests whose state changed, read from the plugin's report while pytest runs (at most "
      "every 100 ms, and a last one before `finished`): `tests` [{nodeid, status, duration_s, "

@@ -162,7 +162,28 @@ end
 
 -- The answer to `collect` (the suite as pytest collects it): the latest one is kept here, and
 -- it is the test tree's nodes (pytest.tree).
+-- The items of a large collection come in parts (`more` = true) before its last event: kept
+-- here (the newest collection's only) and handed over whole.
+local collection_parts = {}
+
 function handlers.collection(p)
+  local id = val(p.collect_id)
+  local items = util.list(val(p.items))
+  if val(p.more) == true then
+    local acc = collection_parts[id]
+    if not acc then
+      acc = {}
+      collection_parts = { [id] = acc }
+    end
+    for _, it in ipairs(items) do acc[#acc + 1] = it end
+    return
+  end
+  local acc = collection_parts[id]
+  collection_parts = {}
+  if acc then
+    for _, it in ipairs(items) do acc[#acc + 1] = it end
+    p.items = acc
+  end
   M.collection = p
   tree().on_collection(p)
 end

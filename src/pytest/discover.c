@@ -228,8 +228,15 @@ static void on_collected(void *ud, int64_t status)
     StrBuf err = STRBUF_INIT;
     int rc = status >= 0 ? collection_read(path, &c, &err) : -ECANCELED;
     if (rc == 0) {
+        size_t off = 0;
+        for (; c.nitems - off > DISCOVER_PART_ITEMS; off += DISCOVER_PART_ITEMS) {
+            json_t *part = json_object();
+            json_object_set_new(part, "items", nodes_json(c.items + off, DISCOVER_PART_ITEMS));
+            json_object_set_new(part, "more", json_true());
+            emit(j, part);
+        }
         json_t *ev = json_object();
-        json_object_set_new(ev, "items", nodes_json(c.items, c.nitems));
+        json_object_set_new(ev, "items", nodes_json(c.items + off, c.nitems - off));
         json_object_set_new(ev, "classes", nodes_json(c.classes, c.nclasses));
         json_object_set_new(ev, "errors", errors_json(c.errors, c.nerrors));
         json_object_set_new(ev, "ms", json_integer((json_int_t)((uv_hrtime() - j->start_ns) / 1000000)));

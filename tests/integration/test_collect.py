@@ -213,3 +213,22 @@ def test_test_output_has_the_captured_output(peer, monkeypatch, tmp_path):
         assert "captured from test_nested" in r["stdout"] and "hello from sub" not in r["stdout"]
     finally:
         p.close()
+
+
+def test_a_large_collection_comes_in_parts(peer, tmp_path):
+    """Over 2,000 items: parts of 2,000 (`more`), in order, then the rest with classes and errors;
+    the editor (pytest.events) hands the tree the whole list."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_many.py").write_text(
+        "import pytest\n\n@pytest.mark.parametrize('i', range(4500))\ndef test_i(i):\n    pass\n")
+    cid = collect(peer, 1, cwd=str(tmp_path), debounce_ms=0)
+    parts = []
+    while True:
+        ev, _ = collection(peer, cid)
+        parts.append(ev)
+        if not ev.get("more"):
+            break
+    assert [len(p["items"]) for p in parts] == [2000, 2000, 500]
+    assert all(p["more"] is True and "classes" not in p for p in parts[:-1]) and "more" not in parts[-1]
+    ids = [it["nodeid"] for p in parts for it in p["items"]]
+    assert ids == ["test_many.py::test_i[%d]" % i for i in range(4500)]

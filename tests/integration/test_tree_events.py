@@ -139,3 +139,24 @@ def test_summary_folds_and_failures(ed, record):
     # the folding done in place gives what a full render gives
     ed.exec_lua("require('pytest.summary').render()")
     assert ed.exec_lua("return require('pytest.summary').lines()") == lines
+
+
+def test_a_collection_in_parts_builds_the_whole_tree(nvim, record):
+    """The parts of a large collection (`more`) are kept until its last event; a part of an older
+    collection is dropped when a newer one's part comes."""
+    nvim.command("cd " + record["root"])
+    items = record["items"]
+    stale = dict(items[0], nodeid=items[0]["nodeid"] + "_stale")
+    dispatch(nvim, "collection", dict(collect_id=1, root=record["root"], items=[stale], more=True))
+    dispatch(nvim, "collection", dict(collect_id=2, root=record["root"], items=items[:2], more=True))
+    dispatch(nvim, "collection", dict(collect_id=2, root=record["root"], items=items[2:3], more=True))
+    dispatch(nvim, "collection", dict(collect_id=2, root=record["root"], items=items[3:],
+                                      classes=record["classes"], errors=record["errors"], ms=10))
+    nvim.exec_lua("vim.wait(5000, function() return require('pytest').tree().collected end, 5)")
+    got = nvim.exec_lua("""
+        local ids = {}
+        for _, it in ipairs(require('pytest.events').collection.items) do ids[#ids + 1] = it.nodeid end
+        return { ids = ids, total = require('pytest.tree').count().total }
+    """)
+    assert got["ids"] == [it["nodeid"] for it in items]
+    assert got["total"] == len(items) + len(record["errors"])  # a collection error is a node too
