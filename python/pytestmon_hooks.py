@@ -14,9 +14,9 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
   from ``excinfo.traceback`` whatever ``--tb`` says, without pytest's, pluggy's, the
   standard library's or installed packages' frames and without ``__tracebackhide__`` ones;
 - ``<property name="pytestmon.rss" value="[rss_at_start, peak]">``: bytes, measured in the
-  process that ran the test (an xdist worker's too): ``/proc/self/clear_refs`` is reset to "5" when
-  the test starts (its RSS read then, from statm) and VmHWM read after its teardown, so a test that touches
-  200 MB for 5 ms is measured exactly. Absent where clear_refs cannot be written;
+  process that ran the test (an xdist worker's too): the kernel's peak RSS is reset to the RSS
+  when the test starts (``/proc/self/clear_refs``; that RSS read from statm) and read after its
+  teardown (RssMeter), so a test that touches 200 MB for 5 ms is measured exactly. Absent where clear_refs cannot be written;
 - ``<system-out>``/``<system-err>``: the test's captured stdout, and its captured stderr and log
   (setup, call and teardown), each at most 64 KiB (cut with a note saying how much there was);
 
@@ -68,7 +68,8 @@ _CASE_AT_LINE = '<testcase classname="%s" name="%s" nodeid="%s" file="%s" line="
 _CASE = '<testcase classname="%s" name="%s" nodeid="%s"%s time="%.3f">%s</testcase>'
 _PHASES = ("setup", "call", "teardown")
 _STICKY_CHECK = 16  # RssMeter: tests between two checks of getrusage() against statm
-_RSS_PROPERTY = '<properties><property name="pytestmon.rss" value="[%d,%d]"/></properties>'
+_RSS_ITEM = '<property name="%s" value="[%%d,%%d]"/>' % _RSS
+_RSS_PROPERTY = "<properties>" + _RSS_ITEM + "</properties>"
 _UNKNOWN = object()
 _ENV = "PYTESTMON_REPORT"
 _COLLECT_ENV = "PYTESTMON_COLLECT"
@@ -225,16 +226,14 @@ class RssMeter:
     getrusage() reports max(peak, the peak of this process's exited threads at the time they
     exited), and that second value survives the reset: once a thread has exited above the
     current RSS, ru_maxrss after a reset no longer equals the current RSS (compared at a
-    process's first test and at every _STICKY_CHECK-th), and the meter reads VmHWM from then on. The /proc files stay open and are read with
-    pread at offset 0, which regenerates them; a forked child drops its parent's (they name the
-    parent) and opens its own at its first test."""
+    process's first test and at every _STICKY_CHECK-th), and the meter reads VmHWM from then on.
+    The /proc files stay open and are read with pread at offset 0, which regenerates them; a
+    forked child drops its parent's (they name the parent) and opens its own at its first test."""
 
     def __init__(self):
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.start = None
         self.fds = None  # not opened yet in this process; [] when they cannot be
-        self.sticky = False  # getrusage() is above the real peak: read VmHWM
-        self.tests = 0  # tests begun in this process
         os.register_at_fork(after_in_child=self._forked)
 
     def _forked(self):
@@ -253,8 +252,8 @@ class RssMeter:
                 os.close(fd)
             fds = []
         self.fds = fds
-        self.sticky = False
-        self.tests = 0
+        self.sticky = False  # getrusage() is above the real peak: read VmHWM
+        self.tests = 0  # tests begun in this process
         self.peak = 1 << 62  # the kernel's peak as the last test left it (unknown: reset)
         return fds
 
@@ -462,14 +461,12 @@ class Writer:
     def properties(frames, rss=None):
         if frames is None:
             return "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1])
-        props = ""
-        if frames is not None:
-            import json
+        import json
 
-            props += '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
+        props = '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
         if rss is not None:
-            props += '<property name="%s" value="[%d,%d]"/>' % (_RSS, rss[0], rss[1])
-        return "<properties>%s</properties>" % props if props else ""
+            props += _RSS_ITEM % (rss[0], rss[1])
+        return "<properties>%s</properties>" % props
 
     @staticmethod
     def output(rep):
@@ -811,7 +808,8 @@ class _Guarded:
         except Exception:
             pass
 
-    def user_frames(self, excinfo):
+    def frames(self, excinfo):
+        """user_frames() of a failure, the library directories found at the first one."""
         if self.library is None:
             self.library = _library_dirs()
         return user_frames(excinfo, self.library)
@@ -865,7 +863,7 @@ class Plugin(_Guarded):
         """After a failed phase's logreport (when it raised): its frames."""
         try:
             if report.failed and call.excinfo is not None and report.when in _PHASES:
-                self.writer.exception(report, self.user_frames(call.excinfo))
+                self.writer.exception(report, self.frames(call.excinfo))
         except Exception as e:
             self.off("pytest_exception_interact", e)
 
@@ -930,7 +928,7 @@ class WorkerPlugin(_Guarded):
         try:
             rep = outcome.get_result()
             if rep.failed and call.excinfo is not None:
-                setattr(rep, _FRAMES_ATTR, self.user_frames(call.excinfo))
+                setattr(rep, _FRAMES_ATTR, self.frames(call.excinfo))
             if call.when == "teardown":
                 rss = self.rss.end()
                 if rss is not None:

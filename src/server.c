@@ -451,7 +451,7 @@ static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
     if (err->len)
         return NULL;
     const char *log_dir = NULL;
-    uint64_t history_size = 0, interval = 0, editor_pid = 0, stream = 2;
+    uint64_t history_size = 0, interval = 0, editor_pid = 0, stream = 2; /* 2: not given */
     if (params_string(opts, "log_dir", &log_dir, err) || params_uint(opts, "history_size", &history_size, err) ||
         params_uint(opts, "sample_interval_ms", &interval, err) || params_uint(opts, "editor_pid", &editor_pid, err) ||
         params_uint(opts, "stream_failures", &stream, err))

@@ -160,12 +160,12 @@ function handlers.reply(p)
   require('pytest.client')._reply(p)
 end
 
--- The answer to `collect` (the suite as pytest collects it): the latest one is kept here, and
--- it is the test tree's nodes (pytest.tree).
 -- The items of a large collection come in parts (`more` = true) before its last event: kept
 -- here (the newest collection's only) and handed over whole.
 local collection_parts = {}
 
+-- The answer to `collect` (the suite as pytest collects it): the latest one is kept here, and
+-- it is the test tree's nodes (pytest.tree).
 function handlers.collection(p)
   local id = val(p.collect_id)
   local items = util.list(val(p.items))

@@ -44,8 +44,8 @@ static bool in_installed_code(const char *path)
 /* May candidate `c` be shown as the crash site? Any file that is not installed code: under the
  * project root only the part below the root is judged (the project itself may live in a
  * directory named venv); outside it, e.g. `../src/pkg/mod.py` when pytest started in a
- * subdirectory or a sibling checkout, the whole path is. */
-/* realpath()s are made only when the paths as written do not settle it (see Candidate). */
+ * subdirectory or a sibling checkout, the whole path is. realpath()s are asked for only when the
+ * paths as written do not settle it (see Candidate). */
 static bool is_crash_site(PathCache *cache, const char *path, const char *root)
 {
     const char *rest = root != NULL ? path_below(path, root) : NULL;
@@ -54,16 +54,6 @@ static bool is_crash_site(PathCache *cache, const char *path, const char *root)
     if (rest != NULL)
         return !in_installed_code(rest);
     return !in_installed_code(path) && !in_installed_code(path_cache_real(cache, path));
-}
-
-/* Whether two absolute paths that differ as written name one file: asked of realpath() only when
- * their last components match (as path_same_file()). */
-static bool same_real(PathCache *cache, const char *x, const char *y)
-{
-    const char *bx = strrchr(x, '/'), *by = strrchr(y, '/');
-    if (bx == NULL || by == NULL || strcmp(bx, by) != 0)
-        return false;
-    return strcmp(path_cache_real(cache, x), path_cache_real(cache, y)) == 0;
 }
 
 /* ---- candidates ------------------------------------------------------------------------- */
@@ -244,8 +234,7 @@ int location_find(const char *text, const char *case_file, int case_line0, const
         out->line = b->line;
     }
     if (b != NULL && out->file != NULL) {
-        bool same = out->line == b->line && (strcmp(out->file, b->path) == 0 ||
-                                             same_real(cache, out->file, b->path));
+        bool same = out->line == b->line && path_same_file(out->file, b->path);
         if (!same) {
             out->crash_file = xstrdup(b->path);
             out->crash_line = b->line;
