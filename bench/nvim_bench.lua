@@ -8,7 +8,7 @@
 -- so this can only over-estimate our latency), `finished` = when the event reaches
 -- pytest.events.dispatch (after msgpack decoding), `qf` = when the PytestFinished autocmd runs
 -- (the quickfix list is set by then); `finished_cpu`: nvim's CPU time (os.clock) from `finished`
--- to that autocmd; `qf_size`; the lateness timer's
+-- to that autocmd; `run_cpu` / `co_cpu`: nvim's / the co-process's CPU time over `wall`; `qf_size`; the lateness timer's
 -- worst/median/p99 gap beyond its period, both raw (luv callback) and scheduled (vim.schedule
 -- from the callback: when the main loop is free to run Lua, what a user's keypress waits for),
 -- from :PytestRun until 50 ms after PytestFinished (so the result handling is included).
@@ -39,7 +39,7 @@ vim.cmd('cd ' .. vim.fn.fnameescape(cwd))
 if open_file ~= '' then vim.cmd('edit ' .. vim.fn.fnameescape(open_file)) end
 
 local res = { gaps = {}, sgaps = {} }
-local t0 -- set when the command runs
+local t0, cpu0, co0 -- set when the command runs
 local timer
 local last, slast
 if tick > 0 then
@@ -71,6 +71,17 @@ events.dispatch = function(name, payload)
   return orig(name, payload)
 end
 
+-- The co-process's CPU time so far (ms: utime + stime of /proc/PID/stat, clock ticks of 10 ms).
+local function co_cpu()
+  local f = io.open('/proc/' .. vim.fn.jobpid(require('pytest.client').channel()) .. '/stat')
+  if not f then return 0 end
+  local s = f:read('*a')
+  f:close()
+  local rest = s:match('%) (.*)$')
+  local fields = vim.split(rest, ' ', true)
+  return (tonumber(fields[12]) + tonumber(fields[13])) * 10
+end
+
 local function stats(list)
   local t = vim.deepcopy(list)
   table.sort(t)
@@ -93,6 +104,8 @@ vim.api.nvim_create_autocmd('User', {
     res.exit_to_qf = (t1 - t_exit) / 1e6
     -- the editor's CPU time from `finished` reaching Lua to the autocmd (a loaded machine
     -- stretches the wall times; this much less)
+    res.run_cpu = (cpu1 - cpu0) * 1000
+    res.co_cpu = co_cpu() - co0
     res.finished_cpu = cpu_finished and (cpu1 - cpu_finished) * 1000 or vim.NIL
     res.qf_size = vim.fn.getqflist({ size = 0 }).size
     res.status = r.status
@@ -119,4 +132,6 @@ vim.api.nvim_create_autocmd('User', {
 })
 
 t0 = uv.hrtime()
+cpu0 = os.clock()
+co0 = co_cpu()
 vim.cmd(cmd .. ' ' .. args)

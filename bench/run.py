@@ -195,6 +195,11 @@ def compare(label, suite, extra, reps, b_reps, sec="1"):
             "<= 1.05", med(da) <= 1.05)
     for v, why in NVIMS_MISSING:
         skip_row(sec, "%s: (d)/(a) :PytestRun, nvim %s, vs bare %s" % (label, v, bare), why, "<= 1.05")
+    for v, _ in NVIMS:
+        runs = [r for r in keep[v] if isinstance(r.get("run_cpu"), (int, float))]
+        if runs:
+            row(sec, "%s:   nvim %s: editor / co-process CPU during :PytestRun (ms, medians)" % (label, v),
+                "%.0f / %.0f" % (med([r["run_cpu"] for r in runs]), med([r.get("co_cpu", 0) for r in runs])))
     return keep
 
 

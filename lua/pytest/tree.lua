@@ -368,7 +368,7 @@ local function swap_in(B, id, changed)
     end
   end)
   -- what the session knows, beyond the tree
-  for _, k in ipairs({ 'collect_id', 'asked', 'done_id', 'run_id', 'running', 'scheduled', 'timer' }) do
+  for _, k in ipairs({ 'collect_id', 'asked', 'done_id', 'run_id', 'running', 'scheduled', 'timer', 'collect_after' }) do
     B[k] = live[k]
   end
   B.slowest = {}
@@ -494,11 +494,22 @@ function M.on_started(p)
     mark_key_dirty(n.kind == 'case' and n.parent or n)
     S.dirty_nodes[n] = true
   end
-  if not S.collected and not M.collecting() and M.wanted(S.root) then
-    -- as the run: its interpreter (a `python` function is not asked again), its root
-    M.collect({ cwd = root or val(p.cwd), python = val(p.python), quiet = true })
-  end
+  -- No tree yet: it is collected once the run has ended, as the run (its interpreter: a
+  -- `python` function is not asked again; its root). Not now: a second pytest collecting the
+  -- suite beside the run competes with it for the machine (6% of a `-n 2` run's time on two
+  -- cores); the run's results make the tree's nodes meanwhile, and carry over into it.
+  S.collect_after = nil
+  if not S.collected then S.collect_after = { cwd = root or val(p.cwd), python = val(p.python) } end
   schedule()
+end
+
+-- The collection the first run deferred (on_started), once it has ended.
+local function collect_after_run()
+  local want = S.collect_after
+  S.collect_after = nil
+  if want and not S.collected and not M.collecting() and M.wanted(S.root) then
+    M.collect({ cwd = want.cwd, python = want.python, quiet = true })
+  end
 end
 
 -- The live `tests` event: {run_id, tests = {{nodeid, status, duration_s, rss_growth_bytes}, ...}}.
@@ -543,6 +554,7 @@ function M.on_finished(p)
     if n.status == 'running' then set_result(n, nil, nil, nil, nil) end
   end
   schedule(true)
+  collect_after_run()
 end
 
 -- Whether a collection of `root` is worth its cost: the summary window is open, or marks are

@@ -135,6 +135,27 @@ def test_marks_change_live_during_a_run(ed, proj, tmp_path):
     assert m[9].endswith("s")  # held for a while: the run's slowest test shows its duration
 
 
+def test_first_run_is_alone_and_its_results_reach_the_tree_collected_after_it(ed, proj, tmp_path):
+    # No tree yet, a test file open: the tree is not collected while the run runs (a second
+    # pytest would compete with it), but once it has ended, with the run's results carried over.
+    edit(ed, proj, "test_live.py")
+    ed.command("PytestRun test_live.py")
+    wait_for(ed, "(require('pytest.tree').node('test_live.py::test_held') or {}).status == 'running'",
+             timeout=60)
+    assert ed.exec_lua("return require('pytest').is_running()")
+    state = ed.exec_lua("local S = require('pytest.tree')._state() return {S.asked, S.collect_id or -1}")
+    assert state == [0, -1], "a collection was asked for while the first run ran"
+    assert not ed.exec_lua("return require('pytest.tree').collecting()")
+    assert ed.exec_lua("return _G.collected") == 0
+    (tmp_path / "hold" / "RELEASE").write_text("")
+    wait_for(ed, "_G.fired > 0", timeout=60)
+    wait_for(ed, "_G.collected > 0", timeout=60)
+    assert ed.exec_lua("return require('pytest').tree().collected")
+    wait_for(ed, mark_at(ed, proj, "test_live.py", 21) + " == '✓|'")
+    m = marks(ed, proj, "test_live.py")
+    assert (m[5], m[9].split("|")[0], m[21]) == ("✓|", "✓", "✓|")
+
+
 def test_memory_growth_is_shown_at_the_test_that_grew(ed, proj):
     edit(ed, proj, "test_memory.py")
     collect(ed)
