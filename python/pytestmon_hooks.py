@@ -927,13 +927,16 @@ class Plugin(_Guarded):
 
 class WorkerPlugin(_Guarded):
     """An xdist worker: it measures its tests and finds a failure's frames; both travel to the
-    controller as attributes of the report (xdist sends the report at its logreport, before
-    pytest_exception_interact: hence the makereport wrapper here)."""
+    controller as attributes of the report, set in a logreport that runs before xdist's own
+    (which sends the report, before pytest_exception_interact). The failure's exception comes
+    from a makereport that only keeps it (pytest's own makes the report): a hookwrapper around
+    every phase of every test cost a generator each."""
 
     def __init__(self, config):
         self.config = config
         self.library = None
         self.rss = RssMeter()
+        self.excinfo = None  # (node id, phase, excinfo) of the phase being reported
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self, nodeid, location):
@@ -942,19 +945,26 @@ class WorkerPlugin(_Guarded):
         except Exception as e:
             self.off("pytest_runtest_logstart", e)
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
-        outcome = yield
+        if call.excinfo is not None:
+            self.excinfo = (item.nodeid, call.when, call.excinfo)
+        # None: pytest's own makes the report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report):
         try:
-            rep = outcome.get_result()
-            if rep.failed and call.excinfo is not None:
-                setattr(rep, _FRAMES_ATTR, self.frames(call.excinfo))
-            if call.when == "teardown":
+            exc = self.excinfo
+            if exc is not None:
+                self.excinfo = None
+                if report.outcome == "failed" and exc[0] == report.nodeid and exc[1] == report.when:
+                    setattr(report, _FRAMES_ATTR, self.frames(exc[2]))
+            if report.when == "teardown":
                 rss = self.rss.end()
                 if rss is not None:
-                    setattr(rep, _RSS_ATTR, rss)
+                    setattr(report, _RSS_ATTR, rss)
         except Exception as e:
-            self.off("pytest_runtest_makereport", e)
+            self.off("pytest_runtest_logreport", e)
 
 
 def _write_coverage(config):
