@@ -181,7 +181,7 @@ def _crash_message(rep):
     return msg if msg is not None else _longrepr_text(rep)
 
 
-# Where the makereport wrapper leaves a report's frames and its test's memory: attributes of the
+# Where a worker (WorkerPlugin) leaves a report's frames and its test's memory: attributes of the
 # report itself (TestReport keeps unknown keyword arguments, so xdist carries them from a worker
 # to the controller), not user_properties, which pytest's own --junitxml would write out.
 _FRAMES_ATTR = "pytestmon_frames"

@@ -312,6 +312,25 @@ def test_users_junitxml_is_left_as_pytest_writes_it(tmp_path, args):
     assert 'name="test_bad"' in text and "pytestmon" not in text, text
 
 
+def test_report_that_cannot_be_memory_mapped_is_written_piece_by_piece(tmp_path):
+    # Where the report file cannot be mapped (a file system without shared mappings: here
+    # mmap.mmap fails as it would there), the plugin writes each piece with write(2): the same
+    # results, frames and output, read the same way.
+    proj = make_project(tmp_path, "test_w.py",
+                        "def helper(x):\n    assert x == 2\n\n\n"
+                        "def test_bad():\n    print('said before failing')\n    helper(1)\n\n\n"
+                        + "".join("def test_ok_%d():\n    pass\n\n\n" % i for i in range(300)))
+    (proj / "conftest.py").write_text(
+        "import errno, mmap\n\n\ndef _no_mapping(*args, **kwargs):\n"
+        "    raise OSError(errno.ENODEV, 'no shared mappings here')\n\n\nmmap.mmap = _no_mapping\n")
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj))
+    assert "pytestmon_plugin" in r["cmd"] and r["source"] == "junit", (r["cmd"], r["source"])
+    assert r["counts"]["passed"] == 300 and r["counts"]["failed"] == 1, r["counts"]
+    [f] = r["failures"]
+    assert (f["nodeid"], f["line"], f["message"]) == ("test_w.py::test_bad", 2, "assert 1 == 2"), f
+    assert "pytestmon plugin" not in r["output_tail"], r["output_tail"][-500:]
+
+
 def test_output_written_a_little_at_a_time_is_all_read(tmp_path):
     # The co-process pauses reading after a short read (runner.c, pace_reading): 3 MB at once,
     # then thousands of small writes, all arrive in order, and the run ends as pytest does.
