@@ -120,6 +120,13 @@ def v_b(suite, extra):
     return t
 
 
+def v_e(suite, extra):
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    t, p = run_proc([PY, "-m", "pytest", "-q", "-p", "null_plugin"] + extra, suite, env)
+    assert p.returncode in (0, 1), p.stderr[-500:]
+    return t
+
+
 def v_c(suite, extra):
     t, p = run_proc([BIN, "run", "--python", PY, "--"] + extra, suite)
     assert p.returncode in (0, 1), (p.stdout[-500:], p.stderr[-500:])
@@ -161,11 +168,13 @@ NV_RUNS = {}
 
 def compare(label, suite, extra, reps, b_reps, sec="1"):
     """Alternated runs of bare `pytest -q` (a), pytest with the flags pytestmon forced before #17
-    (b, information, first b_reps repetitions only), `pytestmon run` (c) and :PytestRun in each
-    nvim (d); rows of the ratios to (a). Returns {nvim label: [nvim_bench results]}."""
-    t = {"a": [], "b": [], "c": []}
+    (b, information, first b_reps repetitions only), `pytestmon run` (c), :PytestRun in each
+    nvim (d) and bare pytest with bench/null_plugin.py (e, information: the cost of pytest's
+    hook calls to any per-test plugin); rows of the ratios to (a). Returns {nvim label: [nvim_bench results]}."""
+    t = {"a": [], "b": [], "c": [], "e": []}
     keep = {v: [] for v, _ in NVIMS}
-    fns = [("a", lambda: v_a(suite, extra)), ("b", lambda: v_b(suite, extra)), ("c", lambda: v_c(suite, extra))]
+    fns = [("a", lambda: v_a(suite, extra)), ("b", lambda: v_b(suite, extra)), ("c", lambda: v_c(suite, extra)),
+           ("e", lambda: v_e(suite, extra))]
     for v, path in NVIMS:
         t["d" + v] = []
         fns.append(("d" + v, lambda v=v, path=path: v_d(suite, extra, keep[v], path)))
@@ -174,17 +183,21 @@ def compare(label, suite, extra, reps, b_reps, sec="1"):
     for i in range(reps):
         order = fns[i % len(fns):] + fns[:i % len(fns)]
         for k, fn in order:
-            if k == "b" and i >= b_reps:
+            if (k == "b" and i >= b_reps) or (k == "e" and QUICK):
                 continue
             t[k].append(fn())
         log("  %s rep %d: %s" % (label, i + 1, {k: round(v[-1], 3) for k, v in t.items() if v}))
     ds = ["d" + v for v, _ in NVIMS]
-    row(sec, "%s: wall a / b / c / %s (s, medians)" % (label, " / ".join(ds)),
-        " / ".join("%.2f" % med(t[k]) if t[k] else "-" for k in ["a", "b", "c"] + ds))
+    row(sec, "%s: wall a / b / c / e / %s (s, medians)" % (label, " / ".join(ds)),
+        " / ".join("%.2f" % med(t[k]) if t[k] else "-" for k in ["a", "b", "c", "e"] + ds))
     if t["b"]:
         ba = [b / a for a, b in zip(t["a"], t["b"])]
         row(sec, "%s: (b)/(a) -v -rfE --junitxml (pre-#17 flags) vs -q" % label, "%.3f %s" % (med(ba), rng(ba)))
     bare = " ".join(["pytest -q"] + extra)
+    if t["e"]:
+        ea = [e / a for a, e in zip(t["a"], t["e"])]
+        row(sec, "%s: (e)/(a) floor: a plugin of 4 empty hook calls a test (bench/null_plugin.py)" % label,
+            "%.3f %s" % (med(ea), rng(ea)))
     ca = [c / a for a, c in zip(t["a"], t["c"])]
     c_target = 1.05 if "-n" in extra else 1.03
     row(sec, "%s: (c)/(a) pytestmon run vs bare %s" % (label, bare), "%.3f %s" % (med(ca), rng(ca)),
@@ -207,8 +220,8 @@ def section1():
     """:PytestRun and `pytestmon run` against bare `pytest -q` on the three bench suites, and
     with `-n 2` (xdist) against bare `pytest -q -n 2`."""
     # (suite, label, repetitions, repetitions that also run (b), extra pytest arguments)
-    suites = [("pass2k", "2,000 passing", 5, 2, []), ("fail2k", "2,000 with 500 failing", 5, 2, []),
-              ("tiny20k", "20,000 tiny", 3, 1, []), ("fail2k", "2,000 with 500 failing, -n 2", 3, 1, ["-n", "2"])]
+    suites = [("pass2k", "2,000 passing", 9, 2, []), ("fail2k", "2,000 with 500 failing", 7, 2, []),
+              ("tiny20k", "20,000 tiny", 3, 1, []), ("fail2k", "2,000 with 500 failing, -n 2", 5, 1, ["-n", "2"])]
     if QUICK:
         suites = [("pass2k", "200 passing (quick)", 2, 0, []), ("fail2k", "200 with 50 failing (quick)", 2, 0, []),
                   ("tiny20k", "480 tiny (quick)", 2, 0, []),
