@@ -475,6 +475,18 @@ local function set_result(n, status, duration, rss, message)
   if duration ~= nil and status ~= 'running' then note_duration(n) end
 end
 
+-- ms a first run (no tree yet) runs before the tree is collected beside it (on_started).
+M.first_collect_delay_ms = 3000
+
+-- The collection the first run deferred (on_started): when it has ended or ran long enough.
+local function collect_deferred()
+  local want = S.collect_after
+  S.collect_after = nil
+  if want and not S.collected and not M.collecting() and M.wanted(S.root) then
+    M.collect({ cwd = want.cwd, python = want.python, quiet = true })
+  end
+end
+
 -- A run started: tests reported from now on are of this run.
 function M.on_started(p)
   S.run_id = val(p.run_id)
@@ -494,22 +506,20 @@ function M.on_started(p)
     mark_key_dirty(n.kind == 'case' and n.parent or n)
     S.dirty_nodes[n] = true
   end
-  -- No tree yet: it is collected once the run has ended, as the run (its interpreter: a
-  -- `python` function is not asked again; its root). Not now: a second pytest collecting the
-  -- suite beside the run competes with it for the machine (6% of a `-n 2` run's time on two
-  -- cores); the run's results make the tree's nodes meanwhile, and carry over into it.
+  -- No tree yet: it is collected as the run (its interpreter: a `python` function is not asked
+  -- again; its root), once the run has ended or has run for first_collect_delay_ms. Not at its
+  -- start: a second pytest collecting the suite beside a short run competes with it for the
+  -- machine (6% of a 2 s `-n 2` run on two cores), while a long run is worth its live marks and
+  -- pays little for them. The run's results make the tree's nodes meanwhile, and carry over.
   S.collect_after = nil
-  if not S.collected then S.collect_after = { cwd = root or val(p.cwd), python = val(p.python) } end
-  schedule()
-end
-
--- The collection the first run deferred (on_started), once it has ended.
-local function collect_after_run()
-  local want = S.collect_after
-  S.collect_after = nil
-  if want and not S.collected and not M.collecting() and M.wanted(S.root) then
-    M.collect({ cwd = want.cwd, python = want.python, quiet = true })
+  if not S.collected then
+    local want = { cwd = root or val(p.cwd), python = val(p.python) }
+    S.collect_after = want
+    vim.defer_fn(function()
+      if S.collect_after == want and S.running then collect_deferred() end
+    end, M.first_collect_delay_ms)
   end
+  schedule()
 end
 
 -- The live `tests` event: {run_id, tests = {{nodeid, status, duration_s, rss_growth_bytes}, ...}}.
@@ -554,7 +564,7 @@ function M.on_finished(p)
     if n.status == 'running' then set_result(n, nil, nil, nil, nil) end
   end
   schedule(true)
-  collect_after_run()
+  collect_deferred()
 end
 
 -- Whether a collection of `root` is worth its cost: the summary window is open, or marks are

@@ -135,9 +135,11 @@ def test_marks_change_live_during_a_run(ed, proj, tmp_path):
     assert m[9].endswith("s")  # held for a while: the run's slowest test shows its duration
 
 
-def test_first_run_is_alone_and_its_results_reach_the_tree_collected_after_it(ed, proj, tmp_path):
-    # No tree yet, a test file open: the tree is not collected while the run runs (a second
-    # pytest would compete with it), but once it has ended, with the run's results carried over.
+def test_a_short_first_run_is_alone_and_its_results_reach_the_tree_collected_after_it(ed, proj, tmp_path):
+    # No tree yet, a test file open: the tree is not collected while a run shorter than
+    # first_collect_delay_ms runs (a second pytest would compete with it), but once it has
+    # ended, with the run's results carried over.
+    ed.exec_lua("require('pytest.tree').first_collect_delay_ms = 600000")
     edit(ed, proj, "test_live.py")
     ed.command("PytestRun test_live.py")
     wait_for(ed, "(require('pytest.tree').node('test_live.py::test_held') or {}).status == 'running'",
@@ -154,6 +156,22 @@ def test_first_run_is_alone_and_its_results_reach_the_tree_collected_after_it(ed
     wait_for(ed, mark_at(ed, proj, "test_live.py", 21) + " == '✓|'")
     m = marks(ed, proj, "test_live.py")
     assert (m[5], m[9].split("|")[0], m[21]) == ("✓|", "✓", "✓|")
+
+
+def test_a_long_first_run_gets_its_tree_and_live_marks_while_it_runs(ed, proj, tmp_path):
+    # A first run still going after first_collect_delay_ms: the tree is collected beside it, and
+    # the marks show the run live (the held test running, the one before it passed).
+    ed.exec_lua("require('pytest.tree').first_collect_delay_ms = 300")
+    edit(ed, proj, "test_live.py")
+    ed.command("PytestRun test_live.py")
+    wait_for(ed, "_G.collected > 0", timeout=60)
+    assert ed.exec_lua("return require('pytest').is_running()"), "the run ended before the tree came"
+    wait_for(ed, mark_at(ed, proj, "test_live.py", 9) + " == '●|'", timeout=60)
+    assert marks(ed, proj, "test_live.py") == {5: "✓|", 9: "●|", 21: "·|"}
+    (tmp_path / "hold" / "RELEASE").write_text("")
+    wait_for(ed, "_G.fired > 0", timeout=60)
+    wait_for(ed, mark_at(ed, proj, "test_live.py", 21) + " == '✓|'")
+    assert ed.exec_lua("return _G.collected") == 1  # not collected again at the run's end
 
 
 def test_memory_growth_is_shown_at_the_test_that_grew(ed, proj):
