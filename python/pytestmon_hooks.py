@@ -936,7 +936,9 @@ class WorkerPlugin(_Guarded):
         self.config = config
         self.library = None
         self.rss = RssMeter()
-        self.excinfo = None  # (node id, phase, excinfo) of the phase being reported
+        # (node id, phase) -> excinfo of a failed phase not reported yet: keyed, not the last one,
+        # as a plugin may make all of a test's reports before logging any (pytest-rerunfailures)
+        self.excinfos = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self, nodeid, location):
@@ -948,18 +950,19 @@ class WorkerPlugin(_Guarded):
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
         if call.excinfo is not None:
-            self.excinfo = (item.nodeid, call.when, call.excinfo)
+            self.excinfos[(item.nodeid, call.when)] = call.excinfo
         # None: pytest's own makes the report
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report):
         try:
-            exc = self.excinfo
-            if exc is not None:
-                self.excinfo = None
-                if report.outcome == "failed" and exc[0] == report.nodeid and exc[1] == report.when:
-                    setattr(report, _FRAMES_ATTR, self.frames(exc[2]))
+            excinfos = self.excinfos
+            if excinfos:
+                exc = excinfos.pop((report.nodeid, report.when), None)
+                if exc is not None and report.outcome == "failed":
+                    setattr(report, _FRAMES_ATTR, self.frames(exc))
             if report.when == "teardown":
+                excinfos.clear()  # the test is over: nothing of it is reported later
                 rss = self.rss.end()
                 if rss is not None:
                     setattr(report, _RSS_ATTR, rss)

@@ -476,11 +476,13 @@ local function set_result(n, status, duration, rss, message)
 end
 
 -- ms a first run (no tree yet) runs before the tree is collected beside it (on_started).
-M.first_collect_delay_ms = 3000
+M.first_collect_delay_ms = 10000
 
--- The collection the first run deferred (on_started): when it has ended or ran long enough.
-local function collect_deferred()
+-- The collection the first run (run_id) deferred (on_started): when it has ended or ran long
+-- enough; nothing for an older run (its late `finished` after the next one started).
+local function collect_deferred(run_id)
   local want = S.collect_after
+  if not want or want.run_id ~= run_id then return end
   S.collect_after = nil
   if want and not S.collected and not M.collecting() and M.wanted(S.root) then
     M.collect({ cwd = want.cwd, python = want.python, quiet = true })
@@ -513,10 +515,10 @@ function M.on_started(p)
   -- pays little for them. The run's results make the tree's nodes meanwhile, and carry over.
   S.collect_after = nil
   if not S.collected then
-    local want = { cwd = root or val(p.cwd), python = val(p.python) }
+    local want = { cwd = root or val(p.cwd), python = val(p.python), run_id = S.run_id }
     S.collect_after = want
     vim.defer_fn(function()
-      if S.collect_after == want and S.running then collect_deferred() end
+      if S.collect_after == want and S.running then collect_deferred(want.run_id) end
     end, M.first_collect_delay_ms)
   end
   schedule()
@@ -564,7 +566,7 @@ function M.on_finished(p)
     if n.status == 'running' then set_result(n, nil, nil, nil, nil) end
   end
   schedule(true)
-  collect_deferred()
+  collect_deferred(val(p.run_id))
 end
 
 -- Whether a collection of `root` is worth its cost: the summary window is open, or marks are

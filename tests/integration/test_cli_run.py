@@ -320,8 +320,10 @@ def test_report_that_cannot_be_memory_mapped_is_written_piece_by_piece(tmp_path)
                         "def helper(x):\n    assert x == 2\n\n\n"
                         "def test_bad():\n    print('said before failing')\n    helper(1)\n\n\n"
                         + "".join("def test_ok_%d():\n    pass\n\n\n" % i for i in range(300)))
+    tried = tmp_path / "mmap-tried"
     (proj / "conftest.py").write_text(
         "import errno, mmap\n\n\ndef _no_mapping(*args, **kwargs):\n"
+        f"    open({str(tried)!r}, 'a').close()\n"
         "    raise OSError(errno.ENODEV, 'no shared mappings here')\n\n\nmmap.mmap = _no_mapping\n")
     code, r = run_json("--python", PYTHON, "--cwd", str(proj))
     assert "pytestmon_plugin" in r["cmd"] and r["source"] == "junit", (r["cmd"], r["source"])
@@ -329,6 +331,7 @@ def test_report_that_cannot_be_memory_mapped_is_written_piece_by_piece(tmp_path)
     [f] = r["failures"]
     assert (f["nodeid"], f["line"], f["message"]) == ("test_w.py::test_bad", 2, "assert 1 == 2"), f
     assert "pytestmon plugin" not in r["output_tail"], r["output_tail"][-500:]
+    assert tried.exists(), "the plugin never tried to map the report: the fallback was not tested"
 
 
 def test_output_written_a_little_at_a_time_is_all_read(tmp_path):
@@ -345,3 +348,27 @@ def test_output_written_a_little_at_a_time_is_all_read(tmp_path):
     tail = r["output_tail"]
     assert "line 4997\nline 4998\nline 4999\nEND\n" in tail, tail[-300:]
     assert "1 passed" in tail[tail.index("END"):]
+
+
+def test_xdist_frames_when_a_plugin_makes_all_reports_before_logging_them(tmp_path):
+    # pytest-rerunfailures makes a test's setup, call and teardown reports before it logs any
+    # (runtestprotocol(item, log=False)): under xdist a worker's failure frames must still ride
+    # on the call's report. With --tb=no they are all that says where the test failed.
+    if subprocess.run([PYTHON, "-c", "import xdist"], capture_output=True).returncode != 0:
+        pytest.skip("pytest-xdist is not installed for this interpreter")
+    proj = make_project(tmp_path, "test_r.py", "def helper():\n    assert 1 == 2\n\n\n"
+                                               "def test_r():\n    x = 1\n    helper()\n")
+    (proj / "conftest.py").write_text(
+        "import pytest\nfrom _pytest.runner import runtestprotocol\n\n\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_runtest_protocol(item, nextitem):\n"
+        "    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)\n"
+        "    reports = runtestprotocol(item, nextitem=nextitem, log=False)\n"
+        "    for rep in reports:\n"
+        "        item.ihook.pytest_runtest_logreport(report=rep)\n"
+        "    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)\n"
+        "    return True\n")
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj), "--tb=no", "-n", "2")
+    assert r["source"] == "junit" and r["counts"]["failed"] == 1, (r["source"], r["counts"])
+    [f] = r["failures"]
+    assert (f["nodeid"], f["line"]) == ("test_r.py::test_r", 2), f

@@ -160,3 +160,27 @@ def test_a_collection_in_parts_builds_the_whole_tree(nvim, record):
     """)
     assert got["ids"] == [it["nodeid"] for it in items]
     assert got["total"] == len(items) + len(record["errors"])  # a collection error is a node too
+
+
+def test_a_late_finished_of_an_older_first_run_does_not_collect_beside_the_next(nvim, record):
+    # No tree yet. Run 1 is cancelled by run 2: its `finished` can pass the events' entry point
+    # before run 2's `started` and reach the tree (a turn later) after it. That late `finished`
+    # must not start the collection run 2 deferred; run 2's own end does.
+    root = record["root"]
+    nvim.exec_lua("require('pytest').setup({ python = ... })", TEST_PYTHON)
+    nvim.command("set hidden")
+    nvim.command("cd " + root)
+    nvim.command("edit " + os.path.join(root, "test_plain.py"))
+    asked = nvim.exec_lua("""
+        local root, py = ...
+        local t = require('pytest.tree')
+        t.on_started({ run_id = 1, root = root, cwd = root, python = py })
+        t.on_started({ run_id = 2, root = root, cwd = root, python = py })
+        t.on_finished({ run_id = 1, root = root, failures = {} })
+        local after_late = t._state().asked
+        t.on_finished({ run_id = 2, root = root, failures = {} })
+        return { after_late, t._state().asked }
+    """, root, TEST_PYTHON)
+    assert asked == [0, 1], asked
+    nvim.exec_lua("vim.wait(60000, function() return require('pytest').tree().collected end, 20)")
+    assert nvim.exec_lua("return require('pytest').tree().collected")
