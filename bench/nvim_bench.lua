@@ -102,10 +102,10 @@ vim.api.nvim_create_autocmd('User', {
     res.pytest_seconds = secs
     res.exit_to_finished = t_finished and (t_finished - t_exit) / 1e6 or vim.NIL
     res.exit_to_qf = (t1 - t_exit) / 1e6
-    -- the editor's CPU time from `finished` reaching Lua to the autocmd (a loaded machine
-    -- stretches the wall times; this much less)
     res.run_cpu = (cpu1 - cpu0) * 1000
     res.co_cpu = co_cpu() - co0
+    -- the editor's CPU time from `finished` reaching Lua to the autocmd (a loaded machine
+    -- stretches the wall times; this much less)
     res.finished_cpu = cpu_finished and (cpu1 - cpu_finished) * 1000 or vim.NIL
     res.qf_size = vim.fn.getqflist({ size = 0 }).size
     res.status = r.status

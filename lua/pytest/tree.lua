@@ -368,7 +368,7 @@ local function swap_in(B, id, changed)
     end
   end)
   -- what the session knows, beyond the tree
-  for _, k in ipairs({ 'collect_id', 'asked', 'done_id', 'run_id', 'running', 'scheduled', 'timer', 'collect_after' }) do
+  for _, k in ipairs({ 'collect_id', 'asked', 'done_id', 'run_id', 'running', 'scheduled', 'timer' }) do
     B[k] = live[k]
   end
   B.slowest = {}
@@ -484,7 +484,7 @@ local function collect_deferred(run_id)
   local want = S.collect_after
   if not want or want.run_id ~= run_id then return end
   S.collect_after = nil
-  if want and not S.collected and not M.collecting() and M.wanted(S.root) then
+  if not S.collected and not M.collecting() and M.wanted(S.root) then
     M.collect({ cwd = want.cwd, python = want.python, quiet = true })
   end
 end
@@ -518,7 +518,7 @@ function M.on_started(p)
     local want = { cwd = root or val(p.cwd), python = val(p.python), run_id = S.run_id }
     S.collect_after = want
     vim.defer_fn(function()
-      if S.collect_after == want and S.running then collect_deferred(want.run_id) end
+      if S.running then collect_deferred(want.run_id) end
     end, M.first_collect_delay_ms)
   end
   schedule()
