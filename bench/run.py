@@ -127,6 +127,20 @@ def v_e(suite, extra):
     return t
 
 
+def hook_clock(suite, extra):
+    """pytestmon's plugin in bare `pytest -q`, clocked from inside by bench/hook_clock.py:
+    {start, results, meter (ns, summed), tests}."""
+    d = tempfile.mkdtemp(prefix="bench-clock-")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "python"), HERE]),
+               PYTESTMON_REPORT=os.path.join(d, "report.xml"), BENCH_HOOK_CLOCK=os.path.join(d, "clock.json"))
+    _, p = run_proc([PY, "-m", "pytest", "-q", "-p", "pytestmon_plugin", "-p", "hook_clock"] + extra, suite, env)
+    assert p.returncode in (0, 1), p.stderr[-500:]
+    with open(env["BENCH_HOOK_CLOCK"]) as f:
+        res = json.load(f)
+    shutil.rmtree(d)
+    return res
+
+
 def v_c(suite, extra):
     t, p = run_proc([BIN, "run", "--python", PY, "--"] + extra, suite)
     assert p.returncode in (0, 1), (p.stdout[-500:], p.stderr[-500:])
@@ -208,6 +222,16 @@ def compare(label, suite, extra, reps, b_reps, sec="1"):
             "<= 1.05", med(da) <= 1.05)
     for v, why in NVIMS_MISSING:
         skip_row(sec, "%s: (d)/(a) :PytestRun, nvim %s, vs bare %s" % (label, v, bare), why, "<= 1.05")
+    if "-n" not in extra:
+        clocks = [hook_clock(suite, extra) for _ in range(1 if QUICK or reps < 5 else 3)]
+        per = {k: med([c[k] / 1e3 / c["tests"] for c in clocks]) for k in ("start", "results", "meter")}
+        own = per["start"] + per["results"]
+        bare_us = med(t["a"]) * 1e6 / clocks[0]["tests"]
+        row(sec, "%s: our plugin's own time in its hooks, clocked inside pytest (us a test): "
+            "all (start + results) / of it the memory meter" % label,
+            "%.1f (%.1f + %.1f) / %.1f = %.1f%% / %.1f%% of bare's %.0f us a test" % (
+                own, per["start"], per["results"], per["meter"], 100 * own / bare_us,
+                100 * per["meter"] / bare_us, bare_us))
     for v, _ in NVIMS:
         runs = [r for r in keep[v] if isinstance(r.get("run_cpu"), (int, float))]
         if runs:

@@ -1,0 +1,84 @@
+"""A bench-only pytest plugin that clocks pytestmon's plugin from inside pytest: the time spent in
+its per-test hooks (pytest_runtest_logstart, pytest_runtest_logreport), and of it in the memory
+meter (RssMeter.begin/end: the exact per-test peak RSS), in a real run.
+
+bench/run.py loads it after pytestmon's (`-p pytestmon_plugin -p hook_clock`, PYTESTMON_REPORT
+set) and reads $BENCH_HOOK_CLOCK (JSON) when pytest exits. Whole-process timings cannot resolve
+a few microseconds a test on a shared machine (one variant's repetitions span 0.8-1.4x); the
+clock inside the process can: it is what the plugin itself costs a test, apart from pytest's
+dispatch of the hook calls (bench/null_plugin.py, variant (e)) and the fixed cost of a run.
+
+The plugin's object is taken out of pytest's plugin manager, its hook methods are replaced on
+the instance by clocked ones with the same names, arguments and hookimpl options, and it is
+registered again: pytest then calls exactly the plugin's code, with a clock read around it
+(~0.1 us a read, counted in; the rows say so)."""
+import json
+import os
+import time
+
+import pytest
+
+_clock = time.perf_counter_ns
+_totals = {"start": 0, "results": 0, "meter": 0, "tests": 0}
+
+
+def _clocked_meter(meter):
+    begin, end = meter.begin, meter.end
+
+    def clocked_begin():
+        t0 = _clock()
+        try:
+            return begin()
+        finally:
+            _totals["meter"] += _clock() - t0
+
+    def clocked_end():
+        t0 = _clock()
+        try:
+            return end()
+        finally:
+            _totals["meter"] += _clock() - t0
+
+    meter.begin, meter.end = clocked_begin, clocked_end
+
+
+def _clocked_hooks(plugin):
+    logstart, logreport = plugin.pytest_runtest_logstart, plugin.pytest_runtest_logreport
+
+    def pytest_runtest_logstart(nodeid, location):
+        t0 = _clock()
+        try:
+            return logstart(nodeid, location)
+        finally:
+            _totals["start"] += _clock() - t0
+            _totals["tests"] += 1
+
+    def pytest_runtest_logreport(report):
+        t0 = _clock()
+        try:
+            return logreport(report)
+        finally:
+            _totals["results"] += _clock() - t0
+
+    # pluggy reads the hookimpl options (tryfirst/trylast) from the function's marker
+    pytest_runtest_logstart.pytest_impl = logstart.__func__.pytest_impl
+    pytest_runtest_logreport.pytest_impl = logreport.__func__.pytest_impl
+    plugin.pytest_runtest_logstart = pytest_runtest_logstart
+    plugin.pytest_runtest_logreport = pytest_runtest_logreport
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    pm = config.pluginmanager
+    plugin = pm.get_plugin("pytestmon")
+    if plugin is None or not hasattr(plugin, "writer"):
+        raise pytest.UsageError("hook_clock: pytestmon's plugin is not active (PYTESTMON_REPORT unset?)")
+    pm.unregister(plugin)
+    _clocked_meter(plugin.rss)
+    _clocked_hooks(plugin)
+    pm.register(plugin, "pytestmon")
+
+
+def pytest_unconfigure(config):
+    with open(os.environ["BENCH_HOOK_CLOCK"], "w") as f:
+        json.dump(_totals, f)
