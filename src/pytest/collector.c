@@ -27,8 +27,7 @@ static void on_collector_exit(uv_process_t *p, int64_t status, int term_signal)
 {
     Collector *c = p->data;
     kill(-p->pid, SIGKILL); /* anything it left in its session */
-    int64_t result = c->cancelled ? -ECANCELED : term_signal ? -EINTR : status;
-    c->done(c->ud, result);
+    c->done(c->ud, c->cancelled ? -ECANCELED : status, c->cancelled ? 0 : term_signal);
     uv_close((uv_handle_t *)&c->proc, on_closed);
 }
 

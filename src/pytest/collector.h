@@ -7,7 +7,7 @@
  * the argv/env/cwd handed to collector_start() are borrowed for the call only. The child is
  * started through the exec step (execstep.h: it dies with us) in its own session, so
  * collector_cancel() can end it and all it started. `done` is called exactly once, from the
- * loop, with the exit status (or a negative errno when it was killed or cancelled); after it
+ * loop, with the exit status (-ECANCELED when cancelled) and the signal that ended it; after it
  * returns the Collector must not be used. Knows nothing of pytest's output. */
 #ifndef PYTESTMON_COLLECTOR_H
 #define PYTESTMON_COLLECTOR_H
@@ -16,7 +16,9 @@
 #include <uv.h>
 
 typedef struct Collector Collector;
-typedef void (*CollectorDone)(void *ud, int64_t status);
+/* status: the exit status, or -ECANCELED when cancelled; term_signal: the signal that ended
+ * the child (0 when it exited). */
+typedef void (*CollectorDone)(void *ud, int64_t status, int term_signal);
 
 /* exe: this binary (the exec step); argv: pytest's argv (NULL-terminated). Returns the
  * collector, or NULL with *rc a libuv error (then `done` is never called). */

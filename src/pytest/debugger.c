@@ -478,7 +478,7 @@ static char *collect_path(const Session *s)
     return strbuf_detach(&sb);
 }
 
-static void on_collected(void *ud, int64_t status)
+static void on_collected(void *ud, int64_t status, int term_signal)
 {
     Session *s = ud;
     s->collector = NULL;
@@ -487,10 +487,10 @@ static void on_collected(void *ud, int64_t status)
         return;
     }
     char *path = collect_path(s);
-    Collection c;
+    Collection c = {0}; /* destroyed whether or not it was read */
     StrBuf err = STRBUF_INIT;
     char *nodeid = NULL;
-    if (status >= 0 && collection_read(path, &c, &err) == 0)
+    if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0)
         nodeid = collection_nearest(&c, s->file, s->nearest_line);
     collection_destroy(&c);
     strbuf_destroy(&err);

@@ -193,12 +193,14 @@ static char *job_path(const Job *j, const char *name)
 }
 
 /* Why pytest wrote no record: its exit status and the end of its stderr. */
-static char *no_record_message(const Job *j, int64_t status, const char *why)
+static char *no_record_message(const Job *j, int64_t status, int term_signal, const char *why)
 {
     StrBuf out = STRBUF_INIT, text = STRBUF_INIT;
-    if (status == -EINTR)
-        strbuf_puts(&out, "pytest was killed by a signal before it finished collecting");
-    else if (status < 0)
+    if (term_signal) {
+        strbuf_puts(&out, "pytest was killed by ");
+        execstep_describe_signal(&out, term_signal);
+        strbuf_puts(&out, " while collecting");
+    } else if (status < 0)
         strbuf_printf(&out, "pytest did not finish collecting (%s)", strerror((int)-status));
     else
         strbuf_printf(&out, "pytest collected nothing (exit status %lld: %s)", (long long)status, why);
@@ -215,7 +217,7 @@ static char *no_record_message(const Job *j, int64_t status, const char *why)
     return strbuf_detach(&out);
 }
 
-static void on_collected(void *ud, int64_t status)
+static void on_collected(void *ud, int64_t status, int term_signal)
 {
     Job *j = ud;
     j->collector = NULL;
@@ -224,9 +226,9 @@ static void on_collected(void *ud, int64_t status)
         return;
     }
     char *path = job_path(j, "collect.json");
-    Collection c;
+    Collection c = {0}; /* destroyed whether or not it was read */
     StrBuf err = STRBUF_INIT;
-    int rc = status >= 0 ? collection_read(path, &c, &err) : -ECANCELED;
+    int rc = status >= 0 && term_signal == 0 ? collection_read(path, &c, &err) : -ECANCELED;
     if (rc == 0) {
         size_t off = 0;
         for (; c.nitems - off > DISCOVER_PART_ITEMS; off += DISCOVER_PART_ITEMS) {
@@ -243,7 +245,7 @@ static void on_collected(void *ud, int64_t status)
         json_object_set_new(ev, "status", json_integer(status));
         emit(j, ev);
     } else {
-        char *msg = no_record_message(j, status, rc == -ENOENT ? "no collection record" : strbuf_cstr(&err));
+        char *msg = no_record_message(j, status, term_signal, rc == -ENOENT ? "no collection record" : strbuf_cstr(&err));
         emit_error(j, msg);
         free(msg);
     }

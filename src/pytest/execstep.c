@@ -12,6 +12,15 @@
 
 #include "base/strbuf.h"
 
+void execstep_describe_signal(StrBuf *out, int sig)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev)
+        strbuf_printf(out, "signal %d (SIG%s)", sig, abbrev);
+    else
+        strbuf_printf(out, "signal %d", sig);
+}
+
 char *execstep_self_path(void)
 {
     StrBuf sb = STRBUF_INIT;

@@ -10,6 +10,8 @@
 #ifndef PYTESTMON_EXECSTEP_H
 #define PYTESTMON_EXECSTEP_H
 
+#include "base/strbuf.h"
+
 #define EXECSTEP_FLAG "--exec-child"
 
 /* What the runner executes: this binary's path (a heap string). That is what valgrind shows
@@ -20,6 +22,10 @@ char *execstep_self_path(void);
 /* argv for uv_spawn: {"pytestmon", "--exec-child", PPID, "--", argv...}; heap strings in a
  * NULL-terminated heap array (free with project_free_argv). */
 char **execstep_argv(int parent_pid, char *const *argv);
+
+/* Appends how a child ended by a signal: "signal 6 (SIGABRT)" (the number alone for one glibc
+ * cannot name). One wording for runs, collections and probes. */
+void execstep_describe_signal(StrBuf *out, int sig);
 
 /* main() of the step (argv[1] is EXECSTEP_FLAG). Returns only on failure: 127 after saying
  * why on stderr. Called first thing in main(), before any other initialisation. */

@@ -1029,7 +1029,7 @@ static char *collect_path(const Run *run)
 /* pytest has told what it collects in the file: run the node around the line, or the
  * whole file when no collected test or class contains it (or collection failed: the
  * run itself then reports why). */
-static void on_collected(void *ud, int64_t status)
+static void on_collected(void *ud, int64_t status, int term_signal)
 {
     Run *run = ud;
     run->collector = NULL;
@@ -1038,10 +1038,10 @@ static void on_collected(void *ud, int64_t status)
         return;
     }
     char *path = collect_path(run);
-    Collection c;
+    Collection c = {0}; /* destroyed whether or not it was read */
     StrBuf err = STRBUF_INIT;
     char *nodeid = NULL;
-    if (status >= 0 && collection_read(path, &c, &err) == 0)
+    if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0)
         nodeid = collection_nearest(&c, run->nearest_file, run->nearest_line);
     collection_destroy(&c);
     strbuf_destroy(&err);
@@ -1119,7 +1119,7 @@ static bool plugin_known_to_load(const Runner *r, const char *python)
 
 /* The interpreter imported our plugin (or not: pytest's junitxml then, as before). Only
  * successes are remembered: an interpreter that gains pytest later is asked again. */
-static void on_probed(void *ud, int64_t status)
+static void on_probed(void *ud, int64_t status, int term_signal)
 {
     Run *run = ud;
     Runner *r = run->r;
@@ -1128,7 +1128,7 @@ static void on_probed(void *ud, int64_t status)
         run_finish(run);
         return;
     }
-    if (status == 0) {
+    if (status == 0 && term_signal == 0) {
         char **more = argv_plus(r->plugin_loads, run->python);
         project_free_argv(r->plugin_loads);
         r->plugin_loads = more;

@@ -1,4 +1,5 @@
 /* runout: output streaming, progress and the result document of a run. */
+#include "pytest/execstep.h"
 #include "pytest/runout.h"
 
 #include <errno.h>
@@ -445,9 +446,10 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
         strbuf_printf(&sb, "timed out after %g s", (double)f->timeout_ms / 1000.0);
     else if (f->cancelled)
         strbuf_puts(&sb, "cancelled");
-    else if (f->term_signal)
-        strbuf_printf(&sb, "pytest was killed by signal %d (%s)", f->term_signal,
-                      strsignal(f->term_signal));
+    else if (f->term_signal) {
+        strbuf_puts(&sb, "pytest was killed by ");
+        execstep_describe_signal(&sb, f->term_signal);
+    }
     else if (f->exit_status == 1 && contains(err_text, err_len, "No module named pytest"))
         strbuf_printf(&sb, "pytest is not installed for %s (No module named pytest)", f->python);
     else if (f->exit_status == 4 && conftest_error(o, f, err_text, err_len, &sb))

@@ -232,3 +232,52 @@ def test_a_large_collection_comes_in_parts(peer, tmp_path):
     assert all(p["more"] is True and "classes" not in p for p in parts[:-1]) and "more" not in parts[-1]
     ids = [it["nodeid"] for p in parts for it in p["items"]]
     assert ids == ["test_many.py::test_i[%d]" % i for i in range(4500)]
+
+
+ABORTING_CONFTEST = (
+    "import os, sys\n"
+    "# pytest dies of SIGABRT while it collects for us (as a C extension that segfaults on\n"
+    "# import would); a plain run of the tests works.\n"
+    "if '--collect-only' in sys.argv:\n"
+    "    os.abort()\n")
+
+
+def _aborting_project(tmp_path):
+    proj = tmp_path / "aborts"
+    proj.mkdir()
+    (proj / "pytest.ini").write_text("[pytest]\n")
+    (proj / "conftest.py").write_text(ABORTING_CONFTEST)
+    (proj / "test_a.py").write_text("def test_one():\n    assert True\n\n\ndef test_two():\n    assert True\n")
+    return proj
+
+
+def _alive(peer, msgid):
+    peer.request(msgid, "ping", [])
+    assert peer.response(msgid)[3] == "pong"
+
+
+def test_a_collection_killed_by_a_signal_is_said_and_the_co_process_goes_on(peer, tmp_path):
+    """pytest killed by a signal while it collects: the collection was never read, so nothing of
+    it may be freed (it was: uninitialised memory freed, the co-process died at the second
+    collect). Collect (several times), Nearest's lookup and the debugger's all go on."""
+    proj = _aborting_project(tmp_path)
+    for i in range(3):
+        cid = collect(peer, 10 + i, cwd=str(proj))
+        ev, _ = collection(peer, cid)
+        assert ev["error"].startswith("pytest was killed by signal 6 (SIGABRT) while collecting"), ev
+        _alive(peer, 20 + i)
+    test_file = str(proj / "test_a.py")
+    peer.request(30, "run", [{"cwd": str(proj), "python": TEST_PYTHON, "file": test_file, "nearest_line": 5}])
+    run_id = peer.response(30)[3]
+    fin = peer.event("finished", timeout=120)
+    assert fin["run_id"] == run_id
+    # Nothing was found around the line, so the whole file ran (as when collection fails).
+    assert fin["counts"]["passed"] == 2, fin
+    _alive(peer, 31)
+    peer.request(40, "debug_config", [{"cwd": str(proj), "python": TEST_PYTHON, "file": test_file,
+                                       "nearest_line": 5}])
+    debug_id = peer.response(40)[3]
+    ev = peer.event("debug", timeout=120)
+    assert ev["debug_id"] == debug_id and "config" in ev, ev
+    assert ev["config"]["args"][-1] == test_file or ev["config"]["args"][-1].endswith("test_a.py"), ev
+    _alive(peer, 41)
