@@ -21,7 +21,7 @@ SECS=${FUZZ_SECONDS:-60}
 FLAGS=${FUZZ_FLAGS:-}
 RSS=${FUZZ_RSS_MB:-2048}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
-ALL_HARNESSES="fuzz_rpc fuzz_junit fuzz_proc fuzz_textclean"
+ALL_HARNESSES="fuzz_rpc fuzz_junit fuzz_proc fuzz_textclean fuzz_pyparse"
 
 mode=all
 case "${1:-}" in build|replay|run|all) mode=$1; shift ;; esac
@@ -34,6 +34,7 @@ sources_of() {
         fuzz_junit) echo "src/parse/report.c src/parse/junit.c src/parse/xmllib.c src/parse/location.c src/parse/failmsg.c src/parse/nodeid.c src/parse/frames.c src/base/path.c src/base/span.c src/base/textclean.c src/base/strbuf.c" ;;
         fuzz_proc)  echo "src/mem/procmem.c src/mem/sysmem.c src/mem/cgroup.c src/base/strbuf.c" ;;
         fuzz_textclean) echo "src/base/textclean.c src/base/strbuf.c" ;;
+        fuzz_pyparse) echo "src/parse/pyimports.c src/parse/collection.c src/parse/coverage.c src/base/path.c src/base/strbuf.c" ;;
         *) echo "fuzz.sh: unknown harness $1" >&2; exit 2 ;;
     esac
 }

@@ -6,6 +6,8 @@ the machine it runs on (/proc/self/*, /proc/meminfo, /proc/pressure/memory, the 
   fuzz_rpc:   4-byte header (max chunk size, 3 seed bytes; see fuzz_rpc.c) + msgpack-RPC stream
   fuzz_junit: the JUnit samples of tests/fixtures/xml/ as they are, plus a few edge cases
   fuzz_proc:  1 selector byte (parser, see fuzz_proc.c) + the text of a real /proc or cgroup file
+  fuzz_pyparse: 1 selector byte (0 pyimports, 1 collection, 2 coverage) + 1 line byte + the
+              fixture projects' Python files, a collection record, the coverage fixture
 """
 import hashlib
 import os
@@ -182,10 +184,29 @@ def proc_corpus():
         put(f"{s:02d}-synthetic", bytes([s]) + text)
 
 
+def pyparse_corpus():
+    put = writer("fuzz_pyparse")
+    fixtures = os.path.join(REPO, "tests", "fixtures")
+    for proj in ("proj_watch", "proj_tree", "proj_fail"):
+        for dirpath, _, files in sorted(os.walk(os.path.join(fixtures, proj))):
+            for f in sorted(files):
+                if f.endswith(".py"):
+                    with open(os.path.join(dirpath, f), "rb") as fh:
+                        put(f"0-{proj}-{f}", bytes([0, 0]) + fh.read())
+    put("0-relative", bytes([0, 0]) + b"from ..a import (b,\n c)\nimport x.y as z; __import__(name)\n")
+    collection = (b'{"items": [{"nodeid": "t.py::test_a", "file": "/p/t.py", "line": 1, "end": 3},'
+                  b' {"nodeid": "t.py::T::test_b", "file": "/p/t.py", "line": 6, "end": 8}],'
+                  b' "classes": [{"nodeid": "t.py::T", "file": "/p/t.py", "line": 5, "end": 8}],'
+                  b' "errors": [{"nodeid": "u.py", "file": "/p/u.py", "message": "E   boom"}]}')
+    put("1-collection", bytes([1, 7]) + collection)
+    with open(os.path.join(fixtures, "coverage", "proj_cov.json"), "rb") as fh:
+        put("2-proj_cov", bytes([2, 0]) + fh.read())
+
+
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["rpc", "junit", "proc"]
+    which = sys.argv[1:] or ["rpc", "junit", "proc", "pyparse"]
     for w in which:
-        {"rpc": rpc_corpus, "junit": junit_corpus, "proc": proc_corpus}[w]()
+        {"rpc": rpc_corpus, "junit": junit_corpus, "proc": proc_corpus, "pyparse": pyparse_corpus}[w]()
     for h in sorted(os.listdir(CORPUS)):
         d = os.path.join(CORPUS, h)
         n = len(os.listdir(d))
