@@ -15,7 +15,6 @@ LDLIBS_ALL = $(LDLIBS_BIN) $(shell pkg-config --libs libxml-2.0)
 LAYERS   := base rpc mem parse pytest
 SRC      := $(filter-out src/main.c,$(wildcard src/*.c $(LAYERS:%=src/%/*.c)))
 OBJ      := $(SRC:src/%.c=$(BUILD)/obj/%.o)
-HDR      := $(wildcard src/*.h $(LAYERS:%=src/%/*.h))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 BIN      := $(BUILD)/pytestmon
@@ -49,9 +48,13 @@ doc/tags: doc/pytest.txt
 deps:
 	@sh tools/deps.sh
 
-$(BUILD)/obj/%.o: src/%.c $(HDR) | $(BUILD)/obj
+# Each object depends on the headers it includes (-MMD writes them to its .d beside it; -MP
+# keeps a deleted header from breaking the build).
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+-include $(OBJ:.o=.d) $(BUILD)/obj/main.d
 
 $(BUILD)/libpytestmon.a: $(OBJ)
 	@rm -f $@
@@ -66,9 +69,14 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libpytestmon.a $(wildcard tests/unit/*.
 $(BUILD)/obj $(BUILD)/unit:
 	@mkdir -p $@
 
+# A private temporary root for one test session (0700, under build/, removed at the end): the
+# unit tests' temporary files go there (TMPDIR; tests/unit/testutil.h), so nothing planted in
+# /tmp changes a result. The integration suite makes its own (tests/integration/conftest.py).
+TEST_TMPDIR = d=$$(mktemp -d "$(CURDIR)/$(BUILD)/tmp.XXXXXX"); trap 'rm -rf "$$d"' EXIT; export TMPDIR="$$d"
+
 # Every unit binary must run; cmocka prints its own summary per binary.
 test-unit: $(UNIT_BIN) $(BIN)
-	@set -e; for t in $(UNIT_BIN); do \
+	@set -e; $(TEST_TMPDIR); for t in $(UNIT_BIN); do \
 	    echo "== $$t"; PYTESTMON_SRCDIR=$(CURDIR) PYTESTMON_BIN=$(CURDIR)/$(BIN) $$t; done
 
 # Integration tests drive a real nvim; run on Debian's 0.7 and on 0.10 from Debian 13.
@@ -82,7 +90,7 @@ nvim010:
 	@sh tools/fetch-nvim010.sh build/nvim-0.10
 
 # Suites that never start an editor run once, in the 0.7 leg.
-EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers)
+EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers or test_hermetic)
 
 # The 0.10 leg needs a download; when it fails the leg is reported SKIPPED, loudly.
 test-nvim010: $(BIN)
@@ -146,7 +154,7 @@ VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
 # `run` exits 1 on proj_fail (tests failed, like pytest); memcheck errors exit 99.
 valgrind: deps
 	@$(MAKE) --no-print-directory BUILD=build/vg OPT="-O0 -g" all $(UNIT_SRC:tests/unit/%.c=build/vg/unit/%)
-	@set -e; for t in $(UNIT_SRC:tests/unit/%.c=build/vg/unit/%); do \
+	@set -e; $(TEST_TMPDIR); for t in $(UNIT_SRC:tests/unit/%.c=build/vg/unit/%); do \
 	    echo "== valgrind $$t"; PYTESTMON_SRCDIR=$(CURDIR) PYTESTMON_BIN=$(CURDIR)/build/vg/pytestmon \
 	    $(VALGRIND) $$t; done
 	@echo "== valgrind pytestmon run --json (proj_fail)"; rc=0; \

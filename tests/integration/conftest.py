@@ -13,6 +13,7 @@ XDG_CACHE_HOME (a per-test tmp dir), so the default `log_dir` (stdpath('state')/
 stdpath('cache')/pytest on 0.7) lands there. A session guard fails the run if anything under
 the real ~/.local/state/nvim/pytest or ~/.cache/nvim/pytest was written by one of our editors.
 """
+import atexit
 import json
 import os
 import shutil
@@ -31,6 +32,25 @@ NVIM = os.environ.get("PYTESTMON_NVIM", "nvim")
 BIN = os.environ.get("PYTESTMON_BIN") or os.path.join(REPO_ROOT, "build", "pytestmon")
 # The interpreter the tests' pytest runs use (`make test-pytest8` points it at pytest 8).
 TEST_PYTHON = os.environ.get("PYTESTMON_TEST_PYTHON") or "/usr/bin/python3"
+
+
+def _private_session_root():
+    """One private temporary root for the whole session (0700, under build/), made before any
+    temporary path is: TMPDIR for this process and everything it starts (nvim, the co-process,
+    the pytest runs), and the root of pytest's tmp_path. Fixture projects made there have only
+    the repository's build/ above them, so nothing another user plants in /tmp (a stray
+    /tmp/pytest.ini that pytest would take as the rootdir) can change a result."""
+    base = os.path.join(REPO_ROOT, "build")
+    os.makedirs(base, exist_ok=True)
+    root = tempfile.mkdtemp(prefix="tmp.", dir=base)  # mode 0700
+    os.environ["TMPDIR"] = root
+    tempfile.tempdir = root
+    # Registered before pytest registers its own clean-up of tmp_path, so it runs after it.
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+SESSION_TMP = _private_session_root()
 
 
 def _nvim_missing_reason():

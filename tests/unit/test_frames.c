@@ -14,6 +14,7 @@
 
 #include "parse/frames.h"
 #include "base/strbuf.h"
+#include "testutil.h"
 
 static void expect_site(const char *frames, const char *test_file, int def_line, const char *file,
                         int line, const char *crash_file, int crash_line)
@@ -62,7 +63,8 @@ static void test_sites(void **state)
 static void test_same_file_through_a_symlink(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/pytestmon-frames-XXXXXX";
+    char dir[TMP_PATH_MAX];
+    tmp_template(dir, "pytestmon-frames");
     assert_non_null(mkdtemp(dir));
     StrBuf real = STRBUF_INIT, link = STRBUF_INIT, json = STRBUF_INIT;
     strbuf_printf(&real, "%s/test_x.py", dir);

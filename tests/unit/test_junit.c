@@ -17,6 +17,7 @@
 #include <malloc.h>
 
 #include "parse/junit.h"
+#include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -49,7 +50,8 @@ static char *slurp(const char *path, size_t *len)
 
 static char *write_temp(const char *content, size_t len)
 {
-    char tmpl[] = "/tmp/pytestmon-junit-XXXXXX";
+    char tmpl[TMP_PATH_MAX];
+    tmp_template(tmpl, "pytestmon-junit");
     int fd = mkstemp(tmpl);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, content, len), (ssize_t)len);
@@ -631,9 +633,10 @@ static void test_io_errors(void **state)
                      -ENOENT);
     assert_non_null(strstr(strbuf_cstr(&err), "No such file"));
     strbuf_reset(&err);
-    assert_int_equal(junit_read("/tmp", must_not_be_called, NULL, NULL, &err), -EISDIR);
+    assert_int_equal(junit_read("/", must_not_be_called, NULL, NULL, &err), -EISDIR);
     /* A FIFO is refused at once: neither open() nor read() waits for a writer. */
-    char fifo[] = "/tmp/pytestmon-junit-fifo-XXXXXX";
+    char fifo[TMP_PATH_MAX];
+    tmp_template(fifo, "pytestmon-junit-fifo");
     int tfd = mkstemp(fifo);
     assert_true(tfd >= 0);
     close(tfd);

@@ -355,7 +355,7 @@ static void test_doctest_location(void **state)
 }
 
 /* Temp project: venv/site-packages frames are not crash sites; symlinked rootdir; `  |` frames. */
-static char tmpdir[64];
+static char tmpdir[TMP_PATH_MAX];
 
 static void write_file(const char *rel, const char *content)
 {
@@ -378,7 +378,7 @@ static void write_file(const char *rel, const char *content)
 static int setup_tmp(void **state)
 {
     (void)state;
-    strcpy(tmpdir, "/tmp/pytestmon-loc-XXXXXX");
+    tmp_template(tmpdir, "pytestmon-loc");
     if (mkdtemp(tmpdir) == NULL)
         return -1;
     write_file("proj/test_a.py", "def test_x():\n    pass\n");

@@ -22,13 +22,14 @@
 #include "mem/memlog.h"
 #include "pytest/runlog.h"
 #include "base/strbuf.h"
+#include "testutil.h"
 
-static char dir[64];
+static char dir[TMP_PATH_MAX];
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/pytestmon-logdir-XXXXXX");
+    tmp_template(dir, "pytestmon-logdir");
     assert_non_null(mkdtemp(dir));
     return 0;
 }

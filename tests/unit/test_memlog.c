@@ -16,13 +16,14 @@
 #include "history.h"
 #include "mem/memlog.h"
 #include "base/strbuf.h"
+#include "testutil.h"
 
-static char dir[64];
+static char dir[TMP_PATH_MAX];
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/pytestmon-memlog-XXXXXX");
+    tmp_template(dir, "pytestmon-memlog");
     assert_non_null(mkdtemp(dir));
     return 0;
 }

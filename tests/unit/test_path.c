@@ -14,6 +14,7 @@
 
 #include "base/path.h"
 #include "base/strbuf.h"
+#include "testutil.h"
 
 static void test_normalize(void **state)
 {
@@ -59,7 +60,7 @@ static void test_below(void **state)
     assert_null(path_below("/p", "/p"));
 }
 
-static char tmp[64];
+static char tmp[TMP_PATH_MAX];
 
 static void put(const char *rel)
 {
@@ -81,7 +82,7 @@ static char *in_tmp(const char *rel)
 static void test_same_file(void **state)
 {
     (void)state;
-    snprintf(tmp, sizeof tmp, "/tmp/pytestmon-path-XXXXXX");
+    tmp_template(tmp, "pytestmon-path");
     assert_non_null(mkdtemp(tmp));
     put("a.py");
     char *a = in_tmp("a.py"), *link = in_tmp("l/a.py"), *dir = in_tmp("l");
@@ -106,7 +107,7 @@ static void test_same_file(void **state)
 static void test_cache_is_the_callers(void **state)
 {
     (void)state;
-    snprintf(tmp, sizeof tmp, "/tmp/pytestmon-path-XXXXXX");
+    tmp_template(tmp, "pytestmon-path");
     assert_non_null(mkdtemp(tmp));
     put("t.py");
     char *f = in_tmp("t.py"), *gone = in_tmp("gone.py"), *d = in_tmp("");

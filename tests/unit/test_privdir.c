@@ -18,16 +18,14 @@
 
 #include "pytest/privdir.h"
 #include "base/strbuf.h"
+#include "testutil.h"
 
 /* A fresh directory for one test; removed by the test through privdir_remove. */
 static char *scratch(void)
 {
-    const char *t = getenv("TMPDIR");
-    StrBuf sb = STRBUF_INIT;
-    strbuf_printf(&sb, "%s/test_privdir-XXXXXX", t && *t ? t : "/tmp");
-    char *p = strbuf_detach(&sb);
-    assert_non_null(mkdtemp(p));
-    return p;
+    char tmpl[TMP_PATH_MAX];
+    assert_non_null(mkdtemp(tmp_template(tmpl, "test_privdir")));
+    return strdup(tmpl);
 }
 
 static char *join(const char *a, const char *b)

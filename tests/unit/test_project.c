@@ -14,8 +14,9 @@
 
 #include "pytest/project.h"
 #include "base/strbuf.h"
+#include "testutil.h"
 
-static char tmp[64];
+static char tmp[TMP_PATH_MAX];
 
 static void touch(const char *rel, int mode)
 {
@@ -46,7 +47,7 @@ static char *at(const char *rel)
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmp, "/tmp/pytestmon-test-XXXXXX");
+    tmp_template(tmp, "pytestmon-test");
     assert_non_null(mkdtemp(tmp));
     mkd("proj");
     mkd("proj/tests");

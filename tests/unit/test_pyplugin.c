@@ -12,10 +12,12 @@
 
 #include "base/strbuf.h"
 #include "pytest/pyplugin.h"
+#include "testutil.h"
 
 static char *tmpdir_new(void)
 {
-    char tmpl[] = "/tmp/test_pyplugin.XXXXXX";
+    char tmpl[TMP_PATH_MAX];
+    tmp_template(tmpl, "test_pyplugin");
     char *d = mkdtemp(tmpl);
     assert_non_null(d);
     return strdup(d);

@@ -16,6 +16,7 @@
 #include "base/path.h"
 #include "parse/report.h"
 #include "base/textclean.h"
+#include "testutil.h"
 
 static char *abs_srcdir(void)
 {
@@ -25,7 +26,7 @@ static char *abs_srcdir(void)
     return path_normalize(cwd, s != NULL ? s : ".");
 }
 
-static char *fixture(const char *rel)
+static char *fixture_file(const char *rel)
 {
     char *src = abs_srcdir();
     StrBuf sb = STRBUF_INIT;
@@ -37,7 +38,7 @@ static char *fixture(const char *rel)
 /* Contents of tests/fixtures/xml/<name> with @ROOT@ replaced by the source dir. */
 static char *load_sample(const char *name, size_t *len)
 {
-    char *path = fixture("xml/");
+    char *path = fixture_file("xml/");
     StrBuf p = STRBUF_INIT;
     strbuf_printf(&p, "%s%s", path, name);
     free(path);
@@ -74,7 +75,7 @@ static int run_sample(Run *run, const char *sample, const char *proj, const char
 {
     size_t len;
     char *xml = load_sample(sample, &len);
-    run->root = fixture(proj);
+    run->root = fixture_file(proj);
     run->start = path_normalize(run->root, start_rel);
     StrBuf err = STRBUF_INIT;
     int rc = report_from_junit_memory(xml, len, run->root, run->start, NULL, keep, &run->r, &err);
@@ -515,7 +516,7 @@ static void test_errors_keep_partial_results(void **state)
     (void)state;
     size_t len;
     char *xml = load_sample("proj_fail.xml", &len);
-    char *root = fixture("proj_fail");
+    char *root = fixture_file("proj_fail");
     Report r;
     StrBuf err = STRBUF_INIT;
     int rc = report_from_junit_memory(xml, len / 2, root, NULL, NULL, 3, &r, &err);
@@ -526,7 +527,8 @@ static void test_errors_keep_partial_results(void **state)
     report_destroy(&r); /* idempotent */
 
     /* the file variant: substituted sample written to a temp file, then a missing file */
-    char tmpl[] = "/tmp/pytestmon-report-XXXXXX";
+    char tmpl[TMP_PATH_MAX];
+    tmp_template(tmpl, "pytestmon-report");
     int fd = mkstemp(tmpl);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, xml, len), (ssize_t)len);

@@ -15,6 +15,7 @@
 #include "base/strbuf.h"
 #include "parse/report.h"
 #include "pytest/reportfeed.h"
+#include "testutil.h"
 
 /* The plugin's report of a small serial run: a pass, a failure whose teardown errored too (two
  * testcases), a skip, and a test still running when the document ends. */
@@ -42,13 +43,13 @@ static const char *const parts[] = {
 #define NPARTS (sizeof parts / sizeof parts[0])
 
 typedef struct {
-    char path[64];
+    char path[TMP_PATH_MAX];
     FILE *f;
 } Growing;
 
 static void grow_open(Growing *g)
 {
-    strcpy(g->path, "/tmp/pytestmon-feed-XXXXXX");
+    tmp_template(g->path, "pytestmon-feed");
     int fd = mkstemp(g->path);
     assert_true(fd >= 0);
     g->f = fdopen(fd, "w");

@@ -13,6 +13,7 @@
 
 #include "pytest_output_721.h"
 #include "parse/summary.h"
+#include "testutil.h"
 
 /* The sources of the captured projects, verbatim. */
 static const char TEST_A_PY[] =
@@ -273,7 +274,8 @@ static char *write_file(const char *dir, const char *rel, const char *text)
 static void test_locate(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/pytestmon-summary-XXXXXX";
+    char dir[TMP_PATH_MAX];
+    tmp_template(dir, "pytestmon-summary");
     assert_non_null(mkdtemp(dir));
     char *tests;
     assert_true(asprintf(&tests, "%s/tests", dir) > 0);

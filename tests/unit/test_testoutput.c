@@ -13,10 +13,12 @@
 
 #include "parse/junit.h"
 #include "pytest/testoutput.h"
+#include "testutil.h"
 
 static char *write_temp(const char *content)
 {
-    char tmpl[] = "/tmp/pytestmon-testoutput-XXXXXX";
+    char tmpl[TMP_PATH_MAX];
+    tmp_template(tmpl, "pytestmon-testoutput");
     int fd = mkstemp(tmpl);
     assert_true(fd >= 0);
     size_t len = strlen(content);

@@ -14,8 +14,9 @@
 
 #include "base/strbuf.h"
 #include "pytest/watch.h"
+#include "testutil.h"
 
-static char tmp[64];
+static char tmp[TMP_PATH_MAX];
 
 typedef struct {
     int runs;
@@ -94,7 +95,7 @@ static void run_until(uv_loop_t *loop, const char *state, size_t n)
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmp, "/tmp/pytestmon-watch-XXXXXX");
+    tmp_template(tmp, "pytestmon-watch");
     assert_non_null(mkdtemp(tmp));
     char *real = realpath(tmp, NULL);
     assert_string_equal(real, tmp);

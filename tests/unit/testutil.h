@@ -1,6 +1,7 @@
 /* testutil: what several unit tests share: the path of a fake /proc + /sys tree under
  * tests/fixtures/proc/ and of a fixture project under tests/fixtures/ (both found through
- * $PYTESTMON_SRCDIR), and byte units. Header only:
+ * $PYTESTMON_SRCDIR), temporary names under the test session's private directory, and byte
+ * units. Header only:
  * each test file is its own program. */
 #ifndef PYTESTMON_TESTUTIL_H
 #define PYTESTMON_TESTUTIL_H
@@ -11,6 +12,9 @@
 
 #include "base/path.h"
 #include "base/strbuf.h"
+
+/* Room for a temporary path made by tmp_template(). */
+#define TMP_PATH_MAX 4096
 
 #define MIB (1024ULL * 1024)
 #define GIB (1024ULL * MIB)
@@ -46,6 +50,21 @@ static inline char *fixture_path(const char *rel)
         r = a;
     }
     return r;
+}
+
+/* "$TMPDIR/<name>-XXXXXX" in buf (TMP_PATH_MAX bytes), for mkdtemp()/mkstemp(). `make
+ * test-unit` points TMPDIR at a private directory of its own (0700, under build/), so nothing
+ * another user plants in /tmp can change a result; /tmp only when TMPDIR is unset. Returns
+ * buf; aborts when the name does not fit. */
+static inline char *tmp_template(char *buf, const char *name)
+{
+    const char *t = getenv("TMPDIR");
+    int n = snprintf(buf, TMP_PATH_MAX, "%s/%s-XXXXXX", t && *t ? t : "/tmp", name);
+    if (n < 0 || n >= TMP_PATH_MAX) {
+        fprintf(stderr, "testutil: temporary path too long for %s\n", name);
+        abort();
+    }
+    return buf;
 }
 
 #endif
