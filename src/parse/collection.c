@@ -80,6 +80,9 @@ int collection_parse(const char *buf, size_t len, Collection *out, StrBuf *err)
         json_decref(doc);
         return -EINVAL;
     }
+    const char *rootdir = json_string_value(json_object_get(doc, "rootdir"));
+    if (rootdir && rootdir[0] == '/')
+        out->rootdir = path_normalize(NULL, rootdir);
     bool ok = parse_nodes(doc, "items", &out->items, &out->nitems) &&
               parse_nodes(doc, "classes", &out->classes, &out->nclasses) &&
               parse_errors(doc, &out->errors, &out->nerrors);
@@ -115,6 +118,7 @@ static void free_nodes(CollectedNode *v, size_t n)
 
 void collection_destroy(Collection *c)
 {
+    free(c->rootdir);
     free_nodes(c->items, c->nitems);
     free_nodes(c->classes, c->nclasses);
     for (size_t i = 0; i < c->nerrors; i++) {
@@ -168,7 +172,26 @@ static const CollectedNode *above(const CollectedNode *v, size_t n, const char *
     return best;
 }
 
-char *collection_nearest(const Collection *c, const char *file, int line)
+/* `nodeid` as a pytest started in run_dir must be given it: its path (before the first "::")
+ * is relative to the rootdir; relative to run_dir when below it, absolute otherwise. */
+static char *for_run_dir(const Collection *c, const char *nodeid, const char *run_dir)
+{
+    if (!c->rootdir || !run_dir || strcmp(c->rootdir, run_dir) == 0)
+        return xstrdup(nodeid);
+    const char *sep = strstr(nodeid, "::");
+    size_t path_len = sep ? (size_t)(sep - nodeid) : strlen(nodeid);
+    char *abs = path_normalize_n(c->rootdir, nodeid, path_len);
+    char *dir = path_normalize(NULL, run_dir);
+    const char *below = path_below(abs, dir);
+    StrBuf out = STRBUF_INIT;
+    strbuf_puts(&out, below && below[0] == '/' ? below + 1 : abs);
+    strbuf_puts(&out, nodeid + path_len);
+    free(abs);
+    free(dir);
+    return strbuf_detach(&out);
+}
+
+char *collection_nearest(const Collection *c, const char *file, int line, const char *run_dir)
 {
     char *norm = path_normalize(NULL, file);
     const CollectedNode *best = innermost(c->classes, c->nclasses, norm, line, NULL);
@@ -178,5 +201,10 @@ char *collection_nearest(const Collection *c, const char *file, int line)
         best = above(c->items, c->nitems, norm, line, best);
     }
     free(norm);
-    return best ? without_params(best->nodeid) : NULL;
+    if (!best)
+        return NULL;
+    char *id = without_params(best->nodeid);
+    char *sel = for_run_dir(c, id, run_dir);
+    free(id);
+    return sel;
 }

@@ -26,6 +26,7 @@ typedef struct {
 } CollectionError;
 
 typedef struct {
+    char *rootdir;          /* pytest's rootdir, which node ids are relative to; NULL if unsaid */
     CollectedNode *items;   /* the tests, in collection order */
     size_t nitems;
     CollectedNode *classes; /* the classes around them (nested ones too) */
@@ -44,8 +45,11 @@ void collection_destroy(Collection *c);
 /* The node to run for a cursor at `line` of `file` (absolute): the innermost collected test or
  * class whose source contains the line, else the one that ends last above it (the cursor on a
  * blank line after a test); a parametrized test's cases share their function, so they are all
- * selected (the node id without its "[...]"). A new string, or NULL when there is no such
- * node, e.g. in a helper above every test (the caller runs the whole file). */
-char *collection_nearest(const Collection *c, const char *file, int line);
+ * selected (the node id without its "[...]"). The result is a selection for a pytest started
+ * in `run_dir` (absolute): node ids are relative to pytest's rootdir, which can be an ancestor
+ * of run_dir (a parent pytest.ini, a monorepo), so the id's path is made relative to run_dir
+ * (absolute when outside it). A new string, or NULL when there is no such node, e.g. in a
+ * helper above every test (the caller runs the whole file). */
+char *collection_nearest(const Collection *c, const char *file, int line, const char *run_dir);
 
 #endif

@@ -491,7 +491,7 @@ static void on_collected(void *ud, int64_t status, int term_signal)
     StrBuf err = STRBUF_INIT;
     char *nodeid = NULL;
     if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0)
-        nodeid = collection_nearest(&c, s->file, s->nearest_line);
+        nodeid = collection_nearest(&c, s->file, s->nearest_line, s->root);
     collection_destroy(&c);
     strbuf_destroy(&err);
     free(path);
@@ -522,8 +522,10 @@ static int start_collect(Session *s, const char *plugin_dir)
         return -1;
     }
     char *head[] = {s->python, "-m", "pytest", "-p", PYPLUGIN_MODULE};
-    char *tail[] = {"--collect-only", "-q", s->file};
-    /* python -m pytest -p PLUGIN ARGS --collect-only -q FILE */
+    /* No -q or other terminal option, as for a run's lookup: a user's -p no:terminal would
+     * make it a usage error, and the whole file would be debugged instead. */
+    char *tail[] = {"--collect-only", s->file};
+    /* python -m pytest -p PLUGIN ARGS --collect-only FILE */
     size_t nargs = 0;
     while (s->args && s->args[nargs])
         nargs++;

@@ -1042,7 +1042,7 @@ static void on_collected(void *ud, int64_t status, int term_signal)
     StrBuf err = STRBUF_INIT;
     char *nodeid = NULL;
     if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0)
-        nodeid = collection_nearest(&c, run->nearest_file, run->nearest_line);
+        nodeid = collection_nearest(&c, run->nearest_file, run->nearest_line, run->root);
     collection_destroy(&c);
     strbuf_destroy(&err);
     unlink(path);

@@ -47,7 +47,7 @@ static void fuzz_collection(const char *buf, size_t n, int line)
     StrBuf err = STRBUF_INIT;
     if (collection_parse(buf, n, &c, &err) == 0) {
         const char *file = c.nitems ? c.items[0].file : "/p/test_a.py";
-        free(collection_nearest(&c, file, line));
+        free(collection_nearest(&c, file, line, "/p"));
     }
     collection_destroy(&c);
     strbuf_destroy(&err);

@@ -6,13 +6,14 @@ with exactly that configuration and a small DAP client (dapclient.py) checks tha
 stops at a breakpoint. Without nvim-dap the co-process starts debugpy listening on 127.0.0.1 and
 the client attaches to the port the notification names. In the editor, on both nvim versions."""
 import os
+import subprocess
 import re
 import time
 
 import psutil
 import pytest
 
-from conftest import FIXTURES_DIR, TEST_PYTHON, get_notes, start_nvim, stop_nvim, wait_for
+from conftest import FIXTURES_DIR, TEST_PYTHON, get_notes, record_finished, run_and_wait, start_nvim, stop_nvim, wait_for
 from dapclient import DapClient, stop_at_breakpoint
 from test_rpc_protocol import Peer
 
@@ -252,3 +253,52 @@ def test_debug_methods_check_their_params():
         assert ev["debug_id"] == debug_id and "working directory is not a directory" in ev["error"]
     finally:
         p.close()
+
+
+# ---- the same selection as a run (issue #25 (a), (b)) ------------------------------------------
+
+MONO_TEST = "def test_a():\n    pass\n\n\ndef test_b():\n    assert 1 + 1 == 2\n"
+
+
+def monorepo(tmp_path):
+    """pytest's rootdir (a parent pytest.ini) above the project root (setup.cfg, no pytest
+    section): node ids name paths from the rootdir, pytest runs in the project root."""
+    mono = tmp_path / "mono"
+    (mono / "sub" / "tests").mkdir(parents=True)
+    (mono / "pytest.ini").write_text("[pytest]\n")
+    (mono / "sub" / "setup.cfg").write_text("[metadata]\nname = sub\n")
+    test = mono / "sub" / "tests" / "test_a.py"
+    test.write_text(MONO_TEST)
+    return mono / "sub", str(test)
+
+
+def test_nearest_and_debug_below_pytests_rootdir_select_the_test(dap_editor, tmp_path):
+    """A Nearest run and the debugger's configuration hand pytest a path relative to the
+    directory it runs in, not to its rootdir (`file or directory not found: sub/tests/...`)."""
+    nv = record_finished(dap_editor)
+    sub, test = monorepo(tmp_path)
+    nv.command("edit " + test)
+    nv.api.win_set_cursor(0, [6, 0])
+    r = run_and_wait(nv, "PytestNearest", timeout=120)
+    assert r["root"] == str(sub), r
+    assert r["counts"]["passed"] == 1 and r["counts"]["failed"] == 0, r["summary"]
+    assert r["args"][-1] == "tests/test_a.py::test_b"
+    nv.command("PytestDebug")
+    conf = wait_for(nv, "require('dap').runs[1]", timeout=60)
+    assert conf["cwd"] == str(sub) and conf["args"][-1] == "tests/test_a.py::test_b", conf
+    ran = subprocess.run([conf["python"], "-m", "pytest"] + conf["args"], cwd=conf["cwd"],
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0 and "1 passed" in ran.stdout, ran.stdout + ran.stderr
+
+
+def test_debug_under_no_terminal_finds_the_test_as_a_run_does(tmp_path):
+    """The user's `-p no:terminal`: the debugger's lookup added -q, a usage error with it, and
+    the whole file was debugged; a run with the same args found the test."""
+    nv = editor(tmp_path, True, args=ARGS + ["-p", "no:terminal"])
+    try:
+        line = break_line("test_env")
+        debug_at(nv, line)
+        conf = wait_for(nv, "require('dap').runs[1]", timeout=60)
+        assert conf["args"][-1] == "test_debug.py::test_env", conf["args"]
+    finally:
+        stop_nvim(nv)

@@ -29,7 +29,7 @@ static const char doc[] =
 
 static void expect_nearest(const Collection *c, const char *file, int line, const char *want)
 {
-    char *got = collection_nearest(c, file, line);
+    char *got = collection_nearest(c, file, line, "/p");
     if (want == NULL) {
         assert_null(got);
     } else {
@@ -85,6 +85,34 @@ static void test_bad_records(void **state)
     strbuf_destroy(&err);
 }
 
+/* pytest's rootdir is an ancestor of the directory pytest runs in (a parent pytest.ini, a
+ * monorepo): its node ids name paths from the rootdir, so the selection is made relative to
+ * the run's directory (absolute when the run's directory is not above the test). */
+static void test_nearest_is_relative_to_the_run_dir(void **state)
+{
+    (void)state;
+    static const char rec[] =
+        "{\"rootdir\": \"/mono\", \"items\": ["
+        "{\"nodeid\": \"sub/tests/test_a.py::test_b[1]\", \"file\": \"/mono/sub/tests/test_a.py\", "
+        "\"line\": 1, \"end\": 2}]}";
+    Collection c;
+    StrBuf err = STRBUF_INIT;
+    assert_int_equal(collection_parse(rec, strlen(rec), &c, &err), 0);
+    assert_string_equal(c.rootdir, "/mono");
+    const char *file = "/mono/sub/tests/test_a.py";
+    char *got = collection_nearest(&c, file, 2, "/mono/sub");
+    assert_string_equal(got, "tests/test_a.py::test_b");
+    free(got);
+    got = collection_nearest(&c, file, 2, "/mono");
+    assert_string_equal(got, "sub/tests/test_a.py::test_b");
+    free(got);
+    got = collection_nearest(&c, file, 2, "/elsewhere");
+    assert_string_equal(got, "/mono/sub/tests/test_a.py::test_b");
+    free(got);
+    collection_destroy(&c);
+    strbuf_destroy(&err);
+}
+
 /* Collection errors at their files: a module that failed to import, a package whose
  * conftest raised (its directory), and the message as pytest wrote it. */
 static void test_errors(void **state)
@@ -119,6 +147,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nearest),
+        cmocka_unit_test(test_nearest_is_relative_to_the_run_dir),
         cmocka_unit_test(test_bad_records),
         cmocka_unit_test(test_errors),
     };
