@@ -36,11 +36,6 @@ struct Progress {
 static const char *const status_names[] = {"PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL", "XPASS"};
 #define NSTATUS (sizeof status_names / sizeof status_names[0])
 
-const char *progress_status_name(ProgressStatus s)
-{
-    return (unsigned)s < NSTATUS ? status_names[s] : "?";
-}
-
 Progress *progress_new(void)
 {
     Progress *p = xcalloc(1, sizeof *p);

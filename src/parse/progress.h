@@ -42,7 +42,6 @@ typedef enum {
     PROGRESS_XPASS,
 } ProgressStatus;
 
-const char *progress_status_name(ProgressStatus s); /* "PASSED", ... (static) */
 
 typedef struct {
     long collected;     /* -1 until a collection line was seen (selected items when deselecting) */

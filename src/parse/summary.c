@@ -14,7 +14,7 @@ struct Summary {
     char line[SUMMARY_LINE_MAX + 1]; /* the line being parsed (cleaned in place) */
     bool in_section;
     SummaryRecord *recs;
-    size_t nrecs, caprecs, dropped;
+    size_t nrecs, caprecs;
 };
 
 Summary *summary_new(void)
@@ -41,10 +41,8 @@ void summary_free(Summary *s)
 static void add_record(Summary *s, SummaryKind kind, const char *id, size_t idn, const char *msg,
                        size_t msgn)
 {
-    if (s->nrecs == SUMMARY_MAX_RECORDS) {
-        s->dropped++;
+    if (s->nrecs == SUMMARY_MAX_RECORDS)
         return;
-    }
     if (s->nrecs == s->caprecs) {
         s->caprecs = s->caprecs ? s->caprecs * 2 : 8;
         s->recs = xrealloc(s->recs, s->caprecs * sizeof *s->recs);
@@ -126,11 +124,6 @@ size_t summary_records(const Summary *s, const SummaryRecord **out)
 {
     *out = s->recs;
     return s->nrecs;
-}
-
-size_t summary_dropped(const Summary *s)
-{
-    return s->dropped;
 }
 
 void summary_locate(Summary *s, const char *rootdir)

@@ -40,7 +40,6 @@ void summary_finish(Summary *s);            /* end of stream: parse a last unter
 
 /* Borrowed until the next feed/finish/locate/free. */
 size_t summary_records(const Summary *s, const SummaryRecord **out);
-size_t summary_dropped(const Summary *s);   /* records beyond SUMMARY_MAX_RECORDS */
 
 /* Fill `line` of every record by scanning rootdir/file (rootdir NULL or "" = as is). */
 void summary_locate(Summary *s, const char *rootdir);
