@@ -1,69 +1,33 @@
-"""Minimal msgpack-RPC driver of `build/pytestmon --rpc` (the co-process Neovim talks to).
-
-Requests are `[0, id, method, params]`; events arrive as notifications
-`[2, "nvim_exec_lua", [code, [name, payload]]]`. Requests the co-process might send to the
-editor are answered with nil.
+"""The bench's driver of `build/pytestmon --rpc` (the co-process Neovim talks to), on the
+msgpack-RPC client the tests share (tests/rpcpeer.py): started as lua/pytest/client.lua starts
+it, with each event's arrival time kept for the timings.
 """
 import os
 import subprocess
-import time
+import sys
 
-import msgpack
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from rpcpeer import RpcPeer  # noqa: E402
 
 
-class CoProcess:
+class CoProcess(RpcPeer):
     def __init__(self, binary, env=None):
         if env is None:  # as lua/pytest/client.lua starts it: glibc's tcache off
             user = os.environ.get("GLIBC_TUNABLES", "")
             env = dict(os.environ, PYTESTMON_CHILD_GLIBC_TUNABLES=user,
                        GLIBC_TUNABLES=(user + ":" if user else "") + "glibc.malloc.tcache_count=0")
-        self.p = subprocess.Popen([binary, "--rpc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, env=env, bufsize=0)
-        self.pid = self.p.pid
-        self.unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-        self.next_id = 1
-        self.events = []  # (monotonic seconds, name, payload)
-
-    def _send(self, msg):
-        self.p.stdin.write(msgpack.packb(msg, use_bin_type=True))
-        self.p.stdin.flush()
-
-    def _pump(self):
-        data = os.read(self.p.stdout.fileno(), 1 << 20)
-        if not data:
-            raise EOFError("co-process closed its stdout")
-        self.unpacker.feed(data)
-        out = []
-        for msg in self.unpacker:
-            if msg[0] == 2 and msg[1] == "nvim_exec_lua":
-                name, payload = msg[2][1][0], msg[2][1][1]
-                self.events.append((time.monotonic(), name, payload))
-            elif msg[0] == 0:  # a request to the editor: answer nil
-                self._send([1, msg[1], None, None])
-            out.append(msg)
-        return out
+        super().__init__([binary, "--rpc"], env=env, stderr=subprocess.DEVNULL)
+        self.pid = self.proc.pid
 
     def request(self, method, *params):
-        rid = self.next_id
-        self.next_id += 1
-        self._send([0, rid, method, list(params)])
-        while True:
-            for msg in self._pump():
-                if msg[0] == 1 and msg[1] == rid:
-                    if msg[2] is not None:
-                        raise RuntimeError("%s failed: %r" % (method, msg[2]))
-                    return msg[3]
+        """The result of `method` (RuntimeError with its error); no deadline but the bench's."""
+        return self.call(method, list(params), timeout=600)
 
     def wait_event(self, name, run_id=None, timeout=600):
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, (t, n, p) in enumerate(self.events):
-                if n == name and (run_id is None or p.get("run_id") == run_id):
-                    del self.events[: i + 1]
-                    return t, p
-            if time.monotonic() > deadline:
-                raise TimeoutError("no %s event" % name)
-            self._pump()
+        """(arrival time, payload) of the next `name` event (of run_id, when given); the messages
+        that came before it are dropped."""
+        return self.event_at(name, timeout, None if run_id is None else lambda p: p.get("run_id") == run_id,
+                             drop_older=True)
 
     def run(self, cwd, args=(), python="/usr/bin/python3", timeout=600):
         rid = self.request("run", {"cwd": cwd, "python": python, "args": list(args)})
@@ -71,14 +35,14 @@ class CoProcess:
 
     def close(self):
         try:
-            self.p.stdin.close()
+            self.proc.stdin.close()
         except OSError:
             pass
         try:
-            self.p.wait(5)
+            self.proc.wait(5)
         except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
+            self.proc.kill()
+            self.proc.wait()
 
 
 def proc_status(pid, key):

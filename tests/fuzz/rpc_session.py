@@ -9,64 +9,26 @@ event), history, history_get, test_output (direct and through call), collect on 
 co-process to exit.
 Exits with the co-process's exit status (valgrind --error-exitcode=99 makes that 99 on memory
 errors or leaks), or 1 when the session itself went wrong. Requests the co-process might send
-to the editor are answered with nil. Timeouts are generous: valgrind is ~20x slower."""
+to the editor are answered with nil (tests/rpcpeer.py). Timeouts are generous: valgrind is ~20x
+slower."""
 import os
-import select
 import subprocess
 import sys
-import time
 
-import msgpack
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rpcpeer import RpcPeer  # noqa: E402  (tests/rpcpeer.py, shared with the tests and bench)
 
 TIMEOUT = float(os.environ.get("RPC_SESSION_TIMEOUT", "120"))
 
 
-class Session:
-    def __init__(self, cmd):
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.unpacker = msgpack.Unpacker(raw=False)
-        self.pending = []
-        self.msgid = 0
-
-    def send(self, obj):
-        self.proc.stdin.write(msgpack.packb(obj, use_bin_type=True))
-        self.proc.stdin.flush()
-
-    def wait_for(self, want, what):
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            for i, m in enumerate(self.pending):
-                if want(m):
-                    return self.pending.pop(i)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(f"no {what} within {TIMEOUT}s")
-            r, _, _ = select.select([self.proc.stdout], [], [], remaining)
-            if not r:
-                continue
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                raise RuntimeError(f"co-process closed stdout while waiting for {what}")
-            self.unpacker.feed(chunk)
-            for m in self.unpacker:
-                if m[0] == 0:  # a request to the editor: answer it
-                    self.send([1, m[1], None, None])
-                else:
-                    self.pending.append(m)
+class Session(RpcPeer):
+    """RpcPeer with valgrind's generous deadline on every wait."""
 
     def call(self, method, params):
-        self.msgid += 1
-        msgid = self.msgid
-        self.send([0, msgid, method, params])
-        m = self.wait_for(lambda m: m[0] == 1 and m[1] == msgid, f"answer to {method}")
-        if m[2] is not None:
-            raise RuntimeError(f"{method} failed: {m[2]!r}")
-        return m[3]
+        return super().call(method, params, TIMEOUT)
 
     def event(self, name):
-        m = self.wait_for(lambda m: m[0] == 2 and m[1] == "nvim_exec_lua" and m[2][1][0] == name,
-                          f"event {name}")
-        return m[2][1][1]
+        return super().event(name, TIMEOUT)
 
 
 def main():
@@ -74,7 +36,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     fixtures, cmd = os.path.abspath(sys.argv[1]), sys.argv[2:]
-    s = Session(cmd)
+    s = Session(cmd, stderr=None)
     try:
         assert s.call("ping", []) == "pong"
         assert "version" in s.call("version", [])

@@ -28,6 +28,8 @@ import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES_DIR = os.path.join(REPO_ROOT, "tests", "fixtures")
+# tests/rpcpeer.py: the msgpack-RPC client the tests, the valgrind session and the bench share.
+sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
 NVIM = os.environ.get("PYTESTMON_NVIM", "nvim")
 BIN = os.environ.get("PYTESTMON_BIN") or os.path.join(REPO_ROOT, "build", "pytestmon")
 # The interpreter the tests' pytest runs use (`make test-pytest8` points it at pytest 8).

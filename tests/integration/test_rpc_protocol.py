@@ -4,67 +4,22 @@ Talks to `pytestmon --rpc` directly (no editor) so each byte on the wire is ours
 import os
 import signal
 import subprocess
-import time
 
 import msgpack
 import psutil
 import pytest
 
 from conftest import BIN, FIXTURES_DIR, TEST_PYTHON
+from rpcpeer import RpcPeer
 
 PYTHON = TEST_PYTHON
 
 
-class Peer:
+class Peer(RpcPeer):
+    """The co-process under test, spoken to over its real pipes (tests/rpcpeer.py)."""
+
     def __init__(self, env=None, preexec_fn=None):
-        self.proc = subprocess.Popen([BIN, "--rpc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
-        self.unpacker = msgpack.Unpacker(raw=False)
-        self.pending = []
-        self.seen_events = []  # (name, payload) of every event taken by event()
-
-    def send(self, data):
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
-
-    def request(self, msgid, method, params):
-        self.send(msgpack.packb([0, msgid, method, params]))
-
-    def next_message(self, timeout=10, want=None):
-        """Next message (optionally the first matching `want`), waiting with a deadline."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, m in enumerate(self.pending):
-                if want is None or want(m):
-                    return self.pending.pop(i)
-            for m in self.unpacker:
-                self.pending.append(m)
-            if any(want is None or want(m) for m in self.pending):
-                continue
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no message within {timeout}s; got {self.pending}"
-            chunk = os.read(self.proc.stdout.fileno(), 65536) if _readable(self.proc.stdout, remaining) else b""
-            if chunk:
-                self.unpacker.feed(chunk)
-
-    def response(self, msgid, timeout=10):
-        return self.next_message(timeout, lambda m: m[0] == 1 and m[1] == msgid)
-
-    def event(self, name, timeout=30):
-        m = self.next_message(timeout, lambda m: m[0] == 2 and m[1] == "nvim_exec_lua" and m[2][1][0] == name)
-        self.seen_events.append((name, m[2][1][1]))
-        return m[2][1][1]
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-
-def _readable(f, timeout):
-    import select
-    r, _, _ = select.select([f], [], [], timeout)
-    return bool(r)
+        super().__init__([BIN, "--rpc"], env=env, preexec_fn=preexec_fn)
 
 
 @pytest.fixture
