@@ -90,7 +90,7 @@ nvim010:
 	@sh tools/fetch-nvim010.sh build/nvim-0.10
 
 # Suites that never start an editor run once, in the 0.7 leg.
-EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers or test_hermetic)
+EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers or test_hermetic or test_watch_rpc)
 
 # The 0.10 leg needs a download; when it fails the leg is reported SKIPPED, loudly.
 test-nvim010: $(BIN)

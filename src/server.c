@@ -110,7 +110,7 @@ static const ServerEvent EVENTS[] = {
     {"reply", "req_id, result?, error?", "the answer to a `call` request: its result, or the error"},
     {"watch",
      "state, root?, files?, scan_ms?, truncated?, dynamic?, error?, saved?, tests?, whole?, why?, "
-     "args?, run_id?",
+     "skipped?, args?, run_id?",
      "watch mode: `state` scanning|ready|run|idle|off (see below)"},
     {"debug",
      "debug_id, config?, target?, nearest_found?, listen?, pid?, cmd?, exited?, status?, signal?, "

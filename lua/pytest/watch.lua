@@ -117,6 +117,20 @@ function M.toggle(args)
   return M.start(args)
 end
 
+-- Files the co-process did not read (too big): one line naming them.
+local function skipped_note(p)
+  local names, why = {}, nil
+  for _, s in ipairs(util.list(util.val(p.skipped))) do
+    if type(s) == 'table' then
+      table.insert(names, vim.fn.fnamemodify(tostring(util.val(s.file)), ':t'))
+      why = why or util.val(s.why)
+    end
+  end
+  if #names > 0 then
+    util.notify(string.format('watch: %s: %s', table.concat(names, ', '), tostring(why or 'not read')))
+  end
+end
+
 -- The `watch` event (pytest.events): what the co-process decided.
 function M._event(p)
   S.last = p
@@ -127,7 +141,9 @@ function M._event(p)
     util.notify(string.format('watch: cannot read %s: %s', tostring(util.val(p.root)), tostring(util.val(p.error))),
       levels.WARN)
   elseif st == 'ready' and util.val(p.truncated) == true then
-    util.notify('watch: too many files for the import graph; every save reruns the whole selection', levels.WARN)
+    local why = util.val(p.why)
+    util.notify(string.format('watch: the import graph is incomplete (%s); every save reruns the whole selection',
+      why and tostring(why) or 'too many files'), levels.WARN)
   elseif st == 'idle' then
     local names = {}
     for _, f in ipairs(util.list(util.val(p.saved))) do
@@ -135,6 +151,7 @@ function M._event(p)
     end
     util.notify('watch: no watched test depends on ' .. table.concat(names, ', '))
   end
+  if st == 'ready' or st == 'run' or st == 'idle' then skipped_note(p) end
   util.fire('PytestWatch', p)
 end
 

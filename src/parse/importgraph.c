@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/strbuf.h"
@@ -44,6 +45,19 @@ ImportGraph *importgraph_new(const char *root, size_t max_files)
     g->root = xstrndup(root, len);
     g->max_files = max_files;
     return g;
+}
+
+void importgraph_limit(ImportGraph *g, uint64_t max_ms, const atomic_bool *cancel)
+{
+    g->max_ms = max_ms;
+    g->cancel = cancel;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void file_destroy(GraphFile *f)
@@ -159,15 +173,18 @@ static size_t find_file(const ImportGraph *g, const char *path)
     return g->n;
 }
 
-/* Parses the file at absolute `path` (root-relative `rel`) into a new entry. */
+/* Parses the file at absolute `path` (root-relative `rel`) into a new entry; one too big
+ * to read is an entry without imports (-EFBIG). */
 static int add_file(ImportGraph *g, const char *path, const char *rel)
 {
     GraphFile f = {0};
     pyimports_init(&f.imports);
     f.path = xstrdup(path);
     name_file(g, &f, rel);
-    int rc = pyimports_read(path, f.package, &f.imports);
-    if (rc != 0) {
+    int rc = pyimports_read(path, f.package, IMPORTGRAPH_MAX_FILE_BYTES, &f.imports);
+    if (rc == -EFBIG) {
+        f.too_big = true;
+    } else if (rc != 0) {
         file_destroy(&f);
         return rc;
     }
@@ -177,7 +194,7 @@ static int add_file(ImportGraph *g, const char *path, const char *rel)
     }
     g->files[g->n++] = f;
     g->index_stale = true;
-    return 0;
+    return rc;
 }
 
 static int cmp_file_path(const void *a, const void *b)
@@ -185,9 +202,23 @@ static int cmp_file_path(const void *a, const void *b)
     return strcmp(((const GraphFile *)a)->path, ((const GraphFile *)b)->path);
 }
 
+/* Sets why the scan stops, when it must. */
+static bool scan_cut(ImportGraph *g, uint64_t deadline)
+{
+    if (g->cancel && atomic_load_explicit(g->cancel, memory_order_relaxed))
+        g->cut = IMPORTGRAPH_CUT_CANCELLED;
+    else if (deadline && now_ms() >= deadline)
+        g->cut = IMPORTGRAPH_CUT_TIME;
+    else
+        return false;
+    g->truncated = true;
+    return true;
+}
+
 int importgraph_scan(ImportGraph *g)
 {
     size_t rootlen = strlen(g->root);
+    uint64_t deadline = g->max_ms ? now_ms() + g->max_ms : 0;
     char **stack = xmalloc(sizeof *stack);
     size_t nstack = 1, capstack = 1;
     stack[0] = xstrdup(g->root);
@@ -207,6 +238,8 @@ int importgraph_scan(ImportGraph *g)
         struct dirent *e;
         StrBuf path = STRBUF_INIT;
         while ((e = readdir(d)) != NULL) {
+            if (scan_cut(g, deadline))
+                break;
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
             strbuf_reset(&path);
@@ -229,6 +262,7 @@ int importgraph_scan(ImportGraph *g)
             } else if (type == DT_REG && ends_with(e->d_name, ".py")) {
                 if (g->n >= g->max_files) {
                     g->truncated = true;
+                    g->cut = IMPORTGRAPH_CUT_FILES;
                     break;
                 }
                 add_file(g, strbuf_cstr(&path), strbuf_cstr(&path) + rootlen + 1);
@@ -298,6 +332,7 @@ int importgraph_update(ImportGraph *g, const char *path)
         return -ENOENT;
     if (g->n >= g->max_files) {
         g->truncated = true;
+        g->cut = IMPORTGRAPH_CUT_FILES;
         return 0;
     }
     return add_file(g, path, rel);
@@ -389,6 +424,14 @@ size_t importgraph_dynamic_files(const ImportGraph *g)
     return n;
 }
 
+size_t importgraph_too_big_files(const ImportGraph *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->n; i++)
+        n += g->files[i].too_big;
+    return n;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -399,7 +442,9 @@ bool importgraph_affected(ImportGraph *g, const char *path, char ***tests, size_
     *tests = NULL;
     *n = 0;
     if (g->truncated) {
-        *why = "the project has too many files for the import graph";
+        *why = g->cut == IMPORTGRAPH_CUT_TIME        ? "the import graph's scan took too long"
+               : g->cut == IMPORTGRAPH_CUT_CANCELLED ? "the import graph's scan was cancelled"
+                                                     : "the project has too many files for the import graph";
         return false;
     }
     if (!relative_to_root(g, path)) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,11 +322,12 @@ void pyimports_parse(const char *src, size_t len, const char *package, PyImports
     }
 }
 
-int pyimports_read(const char *path, const char *package, PyImports *out)
+int pyimports_read(const char *path, const char *package, size_t max_bytes, PyImports *out)
 {
     int rc = 0;
     char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO named like a module must not hang the reader in open(). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
     struct stat st;
@@ -335,6 +337,10 @@ int pyimports_read(const char *path, const char *package, PyImports *out)
     }
     if (!S_ISREG(st.st_mode)) {
         rc = -EINVAL;
+        goto error;
+    }
+    if (max_bytes && (uint64_t)st.st_size > max_bytes) {
+        rc = -EFBIG; /* not read at all */
         goto error;
     }
     size_t cap = (size_t)st.st_size + 1, len = 0;
@@ -354,6 +360,10 @@ int pyimports_read(const char *path, const char *package, PyImports *out)
         if (n == 0)
             break;
         len += (size_t)n;
+        if (max_bytes && len > max_bytes) {
+            rc = -EFBIG; /* it grew while we read it */
+            goto error;
+        }
     }
     pyimports_parse(buf, len, package, out);
 error:

@@ -36,7 +36,9 @@ void pyimports_destroy(PyImports *out);
  * "pkg"). Appends to `out`. Never fails: text it does not understand is skipped. */
 void pyimports_parse(const char *src, size_t len, const char *package, PyImports *out);
 
-/* I/O wrapper: reads `path` and parses it. 0, or a negative errno (out unchanged). */
-int pyimports_read(const char *path, const char *package, PyImports *out);
+/* I/O wrapper: reads `path` and parses it. 0, or a negative errno (out unchanged): -EFBIG
+ * when the file holds more than `max_bytes` (0: no limit), found before reading it (or while
+ * reading, if it grows), -EINVAL when it is not a regular file. */
+int pyimports_read(const char *path, const char *package, size_t max_bytes, PyImports *out);
 
 #endif

@@ -739,36 +739,81 @@ static char **copy_argv(char *const *v, size_t n)
     return out;
 }
 
-/* Does "NAME=value" entry `e` set one of the names of the `n` entries `set`? */
-static bool env_overridden(const char *e, char *const *set, size_t n)
+/* A "NAME=value" entry's name (all of it without '='), and where it came from. */
+typedef struct {
+    const char *name;
+    size_t len, pos;
+} EnvName;
+
+static size_t env_name_len(const char *e)
 {
     const char *eq = strchr(e, '=');
-    size_t len = eq ? (size_t)(eq - e) : strlen(e);
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(set[i], e, len) == 0 && set[i][len] == '=')
+    return eq ? (size_t)(eq - e) : strlen(e);
+}
+
+static int env_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+static int cmp_env_name(const void *x, const void *y)
+{
+    const EnvName *a = x, *b = y;
+    int c = env_name_cmp(a->name, a->len, b->name, b->len);
+    return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* Does one of the `n` sorted names set the name of entry `e`? */
+static bool env_overridden(const char *e, const EnvName *names, size_t n)
+{
+    size_t len = env_name_len(e), lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = env_name_cmp(names[mid].name, names[mid].len, e, len);
+        if (c == 0)
             return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return false;
 }
 
 /* The child's environment: ours, plus unbuffered Python output, plus the user's. A name
  * the user sets replaces ours rather than following it: glibc's getenv() and CPython's
- * os.environ take the first of duplicate entries, so an appended one would be ignored. */
+ * os.environ take the first of duplicate entries, so an appended one would be ignored.
+ * O(n log n): the user's names are sorted once (a run may carry tens of thousands). */
 static char **build_env(char *const *extra, size_t nextra)
 {
-    static char *const unbuffered[] = {"PYTHONUNBUFFERED=1"};
+    static const char unbuffered[] = "PYTHONUNBUFFERED=1";
     size_t n = 0;
     while (environ[n])
         n++;
+    EnvName *names = xmalloc((nextra ? nextra : 1) * sizeof *names);
+    for (size_t i = 0; i < nextra; i++)
+        names[i] = (EnvName){extra[i], env_name_len(extra[i]), i};
+    qsort(names, nextra, sizeof *names, cmp_env_name);
+    /* Of a name given more than once the last one wins: the others are dropped. */
+    bool *dropped = xcalloc(nextra ? nextra : 1, sizeof *dropped);
+    for (size_t i = 0; i + 1 < nextra; i++)
+        if (env_name_cmp(names[i].name, names[i].len, names[i + 1].name, names[i + 1].len) == 0)
+            dropped[names[i].pos] = true;
+    size_t unbuffered_len = env_name_len(unbuffered);
     char **env = xcalloc(n + nextra + 2, sizeof *env);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (!env_overridden(environ[i], extra, nextra) && !env_overridden(environ[i], unbuffered, 1))
+        if (!env_overridden(environ[i], names, nextra) &&
+            env_name_cmp(environ[i], env_name_len(environ[i]), unbuffered, unbuffered_len) != 0)
             env[k++] = xstrdup(environ[i]);
-    if (!env_overridden(unbuffered[0], extra, nextra))
-        env[k++] = xstrdup(unbuffered[0]);
+    if (!env_overridden(unbuffered, names, nextra))
+        env[k++] = xstrdup(unbuffered);
     for (size_t i = 0; i < nextra; i++)
-        if (!env_overridden(extra[i], extra + i + 1, nextra - i - 1)) /* the last one wins */
+        if (!dropped[i])
             env[k++] = xstrdup(extra[i]);
+    free(dropped);
+    free(names);
     return env;
 }
 

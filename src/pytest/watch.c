@@ -2,6 +2,7 @@
 #include "pytest/watch.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,26 @@ static void list_copy(StrList *l, char *const *v, size_t n)
         list_add(l, v[i]);
 }
 
+/* One saved file as the worker found it. */
+typedef struct {
+    char *path;
+    int rc;          /* importgraph_update's: -EFBIG when it was too big to read */
+    char **tests;    /* affected test files (importgraph_affected) */
+    size_t ntests;
+    const char *why; /* static: the graph could not decide (tests unset) */
+} SavedFile;
+
+/* The saves handed to the thread pool with the graph: while it is in flight only the worker
+ * touches `graph` and `files`; the loop keeps the job (and the Watch) until its after-work
+ * callback. */
+typedef struct {
+    ImportGraph *graph;
+    SavedFile *files;
+    size_t n;
+    const atomic_bool *cancel;
+    uint64_t generation; /* the Watch's when handed over */
+} UpdateJob;
+
 struct Watch {
     uv_loop_t *loop;
     const WatchHooks *hooks;
@@ -52,13 +73,21 @@ struct Watch {
     char *cwd, *file, *python, *root;
     StrList args, env;
     uint64_t timeout_ms, kill_grace_ms, debounce_ms;
-    /* The graph, and its scan in the thread pool. */
+    size_t max_files; /* the scan's caps (watch_limit) */
+    uint64_t max_ms;
+    /* The graph (NULL while it is being built or updated), and its scan in the thread pool. */
     ImportGraph *graph;
     bool scanning, rescan;
     uv_work_t work;
     ImportGraph *scan_graph; /* touched only by the worker while scanning */
     int scan_rc;
     uint64_t scan_started;
+    atomic_bool scan_cancel; /* set by the loop, polled by the scan */
+    /* The saves' update in the thread pool: `job` while one is in flight. */
+    uv_work_t update_work;
+    UpdateJob *job;
+    atomic_bool update_cancel;
+    uint64_t generation;     /* bumped whenever the graph is dropped: a late job's is stale */
     uv_timer_t timer;
     bool timer_closed;
     StrList saved;   /* paths written since the last run */
@@ -72,9 +101,30 @@ Watch *watch_new(uv_loop_t *loop, const WatchHooks *hooks, void *ud)
     w->loop = loop;
     w->hooks = hooks;
     w->ud = ud;
+    w->max_files = WATCH_MAX_FILES;
+    w->max_ms = WATCH_SCAN_MAX_MS;
+    atomic_init(&w->scan_cancel, false);
+    atomic_init(&w->update_cancel, false);
     uv_timer_init(loop, &w->timer);
     w->timer.data = w;
     return w;
+}
+
+void watch_limit(Watch *w, size_t max_files, uint64_t max_ms)
+{
+    w->max_files = max_files;
+    w->max_ms = max_ms;
+}
+
+static void job_free(UpdateJob *job)
+{
+    importgraph_free(job->graph);
+    for (size_t i = 0; i < job->n; i++) {
+        free(job->files[i].path);
+        importgraph_free_list(job->files[i].tests, job->files[i].ntests);
+    }
+    free(job->files);
+    free(job);
 }
 
 static void clear_selection(Watch *w)
@@ -92,7 +142,7 @@ static void clear_selection(Watch *w)
 
 static void maybe_release(Watch *w)
 {
-    if (!w->freeing || !w->timer_closed || w->scanning)
+    if (!w->freeing || !w->timer_closed || w->scanning || w->job)
         return;
     clear_selection(w);
     importgraph_free(w->graph);
@@ -106,12 +156,29 @@ static void on_timer_closed(uv_handle_t *h)
     maybe_release(w);
 }
 
+/* Drops the graph; the work in flight is told to end soon and its result will be dropped. */
+static void drop_graph(Watch *w)
+{
+    importgraph_free(w->graph);
+    w->graph = NULL;
+    w->generation++;
+    if (w->scanning) {
+        atomic_store(&w->scan_cancel, true);
+        uv_cancel((uv_req_t *)&w->work); /* only takes when it has not started */
+    }
+    if (w->job) {
+        atomic_store(&w->update_cancel, true);
+        uv_cancel((uv_req_t *)&w->update_work);
+    }
+}
+
 void watch_free(Watch *w)
 {
     if (!w)
         return;
     w->on = false;
     w->freeing = true;
+    drop_graph(w);
     uv_close((uv_handle_t *)&w->timer, on_timer_closed);
 }
 
@@ -130,6 +197,30 @@ static void scan_work(uv_work_t *req)
 
 static void start_scan(Watch *w);
 static void on_debounced(uv_timer_t *t);
+
+/* Why a cut graph decides nothing, for the `ready` event. */
+static json_t *cut_why(const Watch *w, const ImportGraph *g)
+{
+    switch (g->cut) {
+    case IMPORTGRAPH_CUT_FILES:
+        return json_sprintf("the scan stopped at %zu .py files (the limit)", g->max_files);
+    case IMPORTGRAPH_CUT_TIME:
+        return json_sprintf("the scan stopped after %.3g s (the limit), %zu .py files read",
+                            (double)w->max_ms / 1000, g->n);
+    case IMPORTGRAPH_CUT_CANCELLED:
+        return json_string("the scan was cancelled");
+    case IMPORTGRAPH_CUT_NONE:
+        break;
+    }
+    return NULL;
+}
+
+/* {file, why} of a file whose imports were not read. */
+static json_t *skipped_entry(const char *path)
+{
+    return json_pack("{s:s, s:o}", "file", path, "why",
+                     json_sprintf("larger than %u MiB: its imports are not read", IMPORTGRAPH_MAX_FILE_BYTES >> 20));
+}
 
 static void after_scan(uv_work_t *req, int status)
 {
@@ -154,6 +245,16 @@ static void after_scan(uv_work_t *req, int status)
                            "dynamic", (json_int_t)importgraph_dynamic_files(g));
     if (w->scan_rc != 0)
         json_object_set_new(ev, "error", json_string(strerror(-w->scan_rc)));
+    json_t *why = g->truncated ? cut_why(w, g) : NULL;
+    if (why)
+        json_object_set_new(ev, "why", why);
+    if (importgraph_too_big_files(g) > 0) {
+        json_t *skipped = json_array();
+        for (size_t i = 0; i < g->n && json_array_size(skipped) < WATCH_SKIPPED_LISTED; i++)
+            if (g->files[i].too_big)
+                json_array_append_new(skipped, skipped_entry(g->files[i].path));
+        json_object_set_new(ev, "skipped", skipped);
+    }
     emit(w, ev);
     if (w->saved.n)
         uv_timer_start(&w->timer, on_debounced, 0, 0);
@@ -165,7 +266,9 @@ static void start_scan(Watch *w)
         w->rescan = true;
         return;
     }
-    w->scan_graph = importgraph_new(w->root, WATCH_MAX_FILES);
+    w->scan_graph = importgraph_new(w->root, w->max_files);
+    atomic_store(&w->scan_cancel, false); /* no scan is in flight */
+    importgraph_limit(w->scan_graph, w->max_ms, &w->scan_cancel);
     w->work.data = w;
     w->scanning = true;
     w->scan_started = uv_now(w->loop);
@@ -195,9 +298,9 @@ void watch_start(Watch *w, const RunSpec *spec, const char *root, uint64_t debou
     w->on = true;
     w->run_id = 0;
     emit(w, json_pack("{s:s}", "state", "scanning"));
-    /* Always scan again: the files may have changed while nobody watched. */
-    importgraph_free(w->graph);
-    w->graph = NULL;
+    /* Always scan again: the files may have changed while nobody watched. A scan in flight
+     * is cancelled, and this one starts once it has ended. */
+    drop_graph(w);
     start_scan(w);
 }
 
@@ -207,8 +310,7 @@ bool watch_stop(Watch *w)
     w->on = false;
     uv_timer_stop(&w->timer);
     list_clear(&w->saved);
-    importgraph_free(w->graph);
-    w->graph = NULL;
+    drop_graph(w);
     if (was)
         emit(w, json_pack("{s:s}", "state", "off"));
     return was;
@@ -324,30 +426,61 @@ static json_t *json_list(const StrList *l)
     return a;
 }
 
-static void on_debounced(uv_timer_t *t)
+/* In the thread pool: the saved files read again into the graph, then what each affects. */
+static void update_work(uv_work_t *req)
 {
-    Watch *w = t->data;
-    if (!w->on || !w->graph || w->saved.n == 0)
+    Watch *w = req->data;
+    UpdateJob *job = w->job;
+    for (size_t i = 0; i < job->n; i++) {
+        if (atomic_load_explicit(job->cancel, memory_order_relaxed))
+            return; /* dropped: nobody reads the result */
+        job->files[i].rc = importgraph_update(job->graph, job->files[i].path);
+    }
+    for (size_t i = 0; i < job->n; i++) {
+        SavedFile *f = &job->files[i];
+        if (!importgraph_affected(job->graph, f->path, &f->tests, &f->ntests, &f->why))
+            break; /* one undecidable file runs everything */
+    }
+}
+
+/* Back on the loop: the graph is ours again, and what the job found becomes the run. */
+static void after_update(uv_work_t *req, int status)
+{
+    Watch *w = req->data;
+    UpdateJob *job = w->job;
+    w->job = NULL;
+    if (w->freeing || !w->on || job->generation != w->generation || status != 0) {
+        job_free(job); /* the graph was dropped meanwhile (stop, restart, free) */
+        maybe_release(w);
         return;
+    }
+    w->graph = job->graph;
+    job->graph = NULL;
     /* Union of what each saved file affects; one undecidable file runs everything. */
     StrList tests = {0};
-    const char *why = NULL;
-    char *why_file = NULL;
-    for (size_t i = 0; i < w->saved.n && !why; i++) {
-        importgraph_update(w->graph, w->saved.v[i]);
-        char **aff;
-        size_t n;
-        if (!importgraph_affected(w->graph, w->saved.v[i], &aff, &n, &why)) {
-            why_file = xstrdup(w->saved.v[i]);
-            break;
+    const char *why = NULL, *why_file = NULL;
+    json_t *saved = json_array(), *skipped = json_array();
+    for (size_t i = 0; i < job->n; i++) {
+        const SavedFile *f = &job->files[i];
+        json_array_append_new(saved, json_string(f->path));
+        if (f->rc == -EFBIG)
+            json_array_append_new(skipped, skipped_entry(f->path));
+        if (why)
+            continue;
+        if (f->why) {
+            why = f->why;
+            why_file = f->path;
+            continue;
         }
-        for (size_t k = 0; k < n; k++)
-            if (!list_has(&tests, aff[k]))
-                list_add(&tests, aff[k]);
-        importgraph_free_list(aff, n);
+        for (size_t k = 0; k < f->ntests; k++)
+            if (!list_has(&tests, f->tests[k]))
+                list_add(&tests, f->tests[k]);
     }
-    json_t *ev = json_pack("{s:s, s:o}", "state", "run", "saved", json_list(&w->saved));
-    list_clear(&w->saved);
+    json_t *ev = json_pack("{s:s, s:o}", "state", "run", "saved", saved);
+    if (json_array_size(skipped) > 0)
+        json_object_set_new(ev, "skipped", skipped);
+    else
+        json_decref(skipped);
     StrList args = {0};
     size_t chosen = 0;
     if (why) {
@@ -358,23 +491,52 @@ static void on_debounced(uv_timer_t *t)
         chosen = selection_args(w, tests.v, tests.n, &args);
         json_object_set_new(ev, "whole", json_false());
     }
-    free(why_file);
     json_object_set_new(ev, "tests", json_list(&tests));
     list_clear(&tests);
+    job_free(job);
     if (!why && chosen == 0) {
         /* Nothing in the watched selection depends on the saved files: no run. */
         json_object_set_new(ev, "state", json_string("idle"));
-        list_clear(&args);
         emit(w, ev);
-        return;
+    } else {
+        json_object_set_new(ev, "args", json_list(&args));
+        RunSpec spec = {
+            .cwd = w->cwd, .file = w->file, .python = w->python, .args = args.v, .nargs = args.n,
+            .env = w->env.v, .nenv = w->env.n, .timeout_ms = w->timeout_ms, .kill_grace_ms = w->kill_grace_ms,
+        };
+        w->run_id = w->hooks->run(w->ud, &spec);
+        json_object_set_new(ev, "run_id", json_integer(w->run_id));
+        emit(w, ev);
     }
-    json_object_set_new(ev, "args", json_list(&args));
-    RunSpec spec = {
-        .cwd = w->cwd, .file = w->file, .python = w->python, .args = args.v, .nargs = args.n,
-        .env = w->env.v, .nenv = w->env.n, .timeout_ms = w->timeout_ms, .kill_grace_ms = w->kill_grace_ms,
-    };
-    w->run_id = w->hooks->run(w->ud, &spec);
-    json_object_set_new(ev, "run_id", json_integer(w->run_id));
     list_clear(&args);
-    emit(w, ev);
+    /* Saves that came while the job was out: their debounce delay may have passed. */
+    if (w->on && w->saved.n && !uv_is_active((uv_handle_t *)&w->timer))
+        uv_timer_start(&w->timer, on_debounced, 0, 0);
+}
+
+static void on_debounced(uv_timer_t *t)
+{
+    Watch *w = t->data;
+    /* Without the graph (being built or updated) the saves wait: after_scan and after_update
+     * come back here. */
+    if (!w->on || !w->graph || w->saved.n == 0 || w->job)
+        return;
+    UpdateJob *job = xcalloc(1, sizeof *job);
+    job->graph = w->graph; /* the worker's until after_update */
+    w->graph = NULL;
+    job->n = w->saved.n;
+    job->files = xcalloc(job->n, sizeof *job->files);
+    for (size_t i = 0; i < job->n; i++)
+        job->files[i].path = xstrdup(w->saved.v[i]);
+    list_clear(&w->saved);
+    atomic_store(&w->update_cancel, false); /* no job is in flight */
+    job->cancel = &w->update_cancel;
+    job->generation = w->generation;
+    w->job = job;
+    w->update_work.data = w;
+    if (uv_queue_work(w->loop, &w->update_work, update_work, after_update) != 0) {
+        /* No thread pool: here, once. */
+        update_work(&w->update_work);
+        after_update(&w->update_work, 0);
+    }
 }

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import FIXTURES_DIR, TEST_PYTHON, wait_for
+from conftest import FIXTURES_DIR, TEST_PYTHON, dispatch, wait_for
 
 WATCH_FIXTURE = os.path.join(FIXTURES_DIR, "proj_watch")
 
@@ -178,3 +178,23 @@ def test_watched_paths_limit_the_reruns_and_pytest_stop_ends_watching(nvim, proj
     wait_for(nvim, "not require('pytest.watch').is_on()")
     wait_for(nvim, "require('pytest.client').pending() == 0")
     assert nvim.exec_lua("return { require('pytest.client').request('unwatch') }") == [True, False]
+
+
+def test_a_file_too_big_to_read_and_a_cut_scan_are_told(nvim, proj):
+    start_watch(nvim, proj)
+    # A write of a 9 MiB module (the autocmd a :write fires): not read, and the user is told.
+    big = os.path.join(proj, "pkg", "big.py")
+    with open(big, "wb") as f:
+        f.truncate(9 * 1024 * 1024)
+    nvim.command("doautocmd pytest_watch BufWritePost " + big)
+    wait_count(nvim, "watch", 1, state="idle")
+    idle = last(nvim, "watch")
+    assert idle["skipped"] == [{"file": big, "why": "larger than 8 MiB: its imports are not read"}]
+    msgs = [n["msg"] for n in nvim.exec_lua("return _G.__notes")]
+    assert any("big.py: larger than 8 MiB: its imports are not read" in m for m in msgs), msgs
+    # A scan cut by its time limit (10 s: told as the co-process says it).
+    dispatch(nvim, "watch", {"state": "ready", "root": proj, "files": 5, "scan_ms": 10000, "truncated": True,
+                             "dynamic": 0, "why": "the scan stopped after 10 s (the limit), 5 .py files read"})
+    msgs = [n["msg"] for n in nvim.exec_lua("return _G.__notes")]
+    assert any("the import graph is incomplete (the scan stopped after 10 s (the limit), 5 .py files read); "
+               "every save reruns the whole selection" in m for m in msgs), msgs

@@ -225,6 +225,101 @@ static void test_dynamic_imports(void **state)
     free(p);
 }
 
+/* `rel` made `size` bytes long: its text, then zeros (a sparse tail). */
+static void grow(const char *rel, off_t size)
+{
+    char *p = at(rel);
+    assert_int_equal(truncate(p, size), 0);
+    free(p);
+}
+
+static void test_too_big_files_are_in_the_graph_unread(void **state)
+{
+    (void)state;
+    put("pkg/huge.py", "from pkg import c\n");
+    grow("pkg/huge.py", IMPORTGRAPH_MAX_FILE_BYTES + 1);
+    put("tests/test_huge.py", "import pkg.huge\n");
+    ImportGraph *g = scanned(1000);
+    assert_int_equal(importgraph_too_big_files(g), 1);
+    /* What imports it is found; what it imports is not known. */
+    assert_affected(g, "pkg/huge.py", "tests/test_huge.py");
+    assert_affected(g, "pkg/c.py", "");
+    /* Saved still too big: not read, still in the graph. */
+    char *p = at("pkg/huge.py");
+    assert_int_equal(importgraph_update(g, p), -EFBIG);
+    assert_affected(g, "pkg/huge.py", "tests/test_huge.py");
+    /* Saved at the limit: read. */
+    grow("pkg/huge.py", IMPORTGRAPH_MAX_FILE_BYTES);
+    assert_int_equal(importgraph_update(g, p), 0);
+    assert_int_equal(importgraph_too_big_files(g), 0);
+    assert_affected(g, "pkg/c.py", "tests/test_huge.py");
+    unlink(p);
+    free(p);
+    importgraph_free(g);
+    p = at("tests/test_huge.py");
+    unlink(p);
+    free(p);
+}
+
+/* Writes `bytes` of Python text (imports and statements) to root-relative `rel`. */
+static void put_python(const char *rel, size_t bytes)
+{
+    put(rel, "");
+    char *p = at(rel);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    static const char line[] = "import os, sys  # a comment\nx = [1, 2, 'three']\n";
+    for (size_t n = 0; n < bytes; n += sizeof line - 1)
+        fputs(line, f);
+    fclose(f);
+    free(p);
+}
+
+static void test_scan_caps_and_cancel(void **state)
+{
+    (void)state;
+    /* Files: cut at max_files. */
+    ImportGraph *g = scanned(3);
+    assert_true(g->truncated);
+    assert_int_equal(g->cut, IMPORTGRAPH_CUT_FILES);
+    assert_int_equal(g->n, 3);
+    importgraph_free(g);
+    /* Cancelled (here before it starts; a scan in another thread polls the same flag
+     * between directory entries). */
+    atomic_bool cancel;
+    atomic_init(&cancel, true);
+    g = importgraph_new(tmp, 1000);
+    importgraph_limit(g, 0, &cancel);
+    assert_int_equal(importgraph_scan(g), 0);
+    assert_true(g->truncated);
+    assert_int_equal(g->cut, IMPORTGRAPH_CUT_CANCELLED);
+    assert_int_equal(g->n, 0);
+    importgraph_free(g);
+    /* Time: three files of 4 MiB take milliseconds each to read; the limit is 1 ms. */
+    put_python("slow/m1.py", 4 << 20);
+    put_python("slow/m2.py", 4 << 20);
+    put_python("slow/m3.py", 4 << 20);
+    atomic_store(&cancel, false);
+    g = importgraph_new(tmp, 1000);
+    importgraph_limit(g, 1, &cancel);
+    assert_int_equal(importgraph_scan(g), 0);
+    assert_true(g->truncated);
+    assert_int_equal(g->cut, IMPORTGRAPH_CUT_TIME);
+    assert_true(g->n < 17 + 3);
+    assert_affected(g, "pkg/a.py", "?");
+    importgraph_free(g);
+    /* No limits: all of it. */
+    g = scanned(1000);
+    assert_false(g->truncated);
+    assert_int_equal(g->cut, IMPORTGRAPH_CUT_NONE);
+    assert_int_equal(g->n, 17 + 3);
+    importgraph_free(g);
+    StrBuf cmd = STRBUF_INIT;
+    strbuf_printf(&cmd, "rm -rf '%s/slow'", tmp);
+    assert_int_equal(system(strbuf_cstr(&cmd)), 0);
+    strbuf_destroy(&cmd);
+}
+
 static void test_unreadable_root(void **state)
 {
     (void)state;
@@ -243,6 +338,8 @@ int main(void)
         cmocka_unit_test(test_undecidable),
         cmocka_unit_test(test_update_follows_saves),
         cmocka_unit_test(test_dynamic_imports),
+        cmocka_unit_test(test_too_big_files_are_in_the_graph_unread),
+        cmocka_unit_test(test_scan_caps_and_cancel),
         cmocka_unit_test(test_unreadable_root),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -2,10 +2,12 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -167,15 +169,22 @@ static void test_read_wrapper(void **state)
     close(fd);
     PyImports im;
     pyimports_init(&im);
-    assert_int_equal(pyimports_read(path, "p", &im), 0);
+    /* Over the size limit: not read. */
+    assert_int_equal(pyimports_read(path, "p", strlen(src) - 1, &im), -EFBIG);
+    assert_int_equal(im.n, 0);
+    assert_int_equal(pyimports_read(path, "p", strlen(src), &im), 0);
     assert_int_equal(im.n, 2);
     assert_string_equal(im.names[1], "p.b.c");
     pyimports_destroy(&im);
     unlink(path);
     pyimports_init(&im);
-    assert_true(pyimports_read(path, "p", &im) < 0);
+    assert_true(pyimports_read(path, "p", 0, &im) < 0);
     assert_int_equal(im.n, 0);
-    assert_true(pyimports_read("/", "p", &im) < 0);
+    assert_true(pyimports_read("/", "p", 0, &im) < 0);
+    /* A FIFO named like a module: refused at once, not waited on for a writer. */
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(pyimports_read(path, "p", 0, &im), -EINVAL);
+    unlink(path);
     pyimports_destroy(&im);
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -240,6 +241,136 @@ static void test_stop_and_free_during_a_scan(void **state)
     assert_int_equal(seen.runs, 0);
 }
 
+/* The last `watch` event in `state`. */
+static json_t *last_in(const char *state)
+{
+    json_t *found = NULL, *ev;
+    size_t i;
+    json_array_foreach(seen.events, i, ev) if (strcmp(json_string_value(json_object_get(ev, "state")), state) == 0)
+        found = ev;
+    assert_non_null(found);
+    return found;
+}
+
+static void test_a_cut_scan_says_why_and_runs_the_whole_selection(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    Watch *w = watch_new(&loop, &hooks, NULL);
+    watch_limit(w, 3, 0);
+    char *args[] = {"tests"};
+    RunSpec spec = {.cwd = tmp, .args = args, .nargs = 1};
+    watch_start(w, &spec, tmp, 10);
+    run_until(&loop, "ready", 1);
+    json_t *ready = last_in("ready");
+    assert_true(json_is_true(json_object_get(ready, "truncated")));
+    assert_string_equal(json_string_value(json_object_get(ready, "why")), "the scan stopped at 3 .py files (the limit)");
+    save(w, "pkg/a.py");
+    run_until(&loop, "run", 1);
+    json_t *run = last_in("run");
+    assert_true(json_is_true(json_object_get(run, "whole")));
+    assert_non_null(strstr(json_string_value(json_object_get(run, "why")), "too many files"));
+    assert_string_equal(seen.last_args, "tests");
+    finish(&loop, w);
+}
+
+static void test_a_too_big_file_is_skipped_and_named(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    Watch *w = watching(&loop, NULL, 0, 10);
+    run_until(&loop, "ready", 1);
+    assert_null(json_object_get(last_in("ready"), "skipped"));
+    /* Saved 9 MiB: not read (nobody imports it: no run), and the event says so. */
+    put("pkg/big.py", "import os\n");
+    char *big = at("pkg/big.py");
+    assert_int_equal(truncate(big, 9 << 20), 0);
+    save(w, "pkg/big.py");
+    run_until(&loop, "idle", 1);
+    json_t *idle = last_in("idle");
+    json_t *skipped = json_object_get(idle, "skipped");
+    assert_int_equal(json_array_size(skipped), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(skipped, 0), "file")), big);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(skipped, 0), "why")),
+                        "larger than 8 MiB: its imports are not read");
+    /* The graph is back from the thread pool: the next save is decided as usual. */
+    save(w, "pkg/a.py");
+    run_until(&loop, "run", 1);
+    assert_null(json_object_get(last_in("run"), "skipped"));
+    assert_string_equal(seen.last_args, "other/test_o.py tests/test_a.py tests/test_b.py");
+    /* Found by the scan: listed in `ready`. */
+    RunSpec spec = {.cwd = tmp};
+    watch_start(w, &spec, tmp, 10);
+    run_until(&loop, "ready", 2);
+    skipped = json_object_get(last_in("ready"), "skipped");
+    assert_int_equal(json_array_size(skipped), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(skipped, 0), "file")), big);
+    finish(&loop, w);
+    unlink(big);
+    free(big);
+}
+
+/* CPU time of the threads other than this one (the thread pool's), in ms. */
+static double others_cpu_ms(void)
+{
+    struct timespec proc, self;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &proc);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &self);
+    return (double)(proc.tv_sec - self.tv_sec) * 1e3 + (double)(proc.tv_nsec - self.tv_nsec) / 1e6;
+}
+
+static uint64_t elapsed_ms(uint64_t since_ns)
+{
+    return (uv_hrtime() - since_ns) / 1000000;
+}
+
+static void test_free_during_a_long_scan_ends_it_at_once(void **state)
+{
+    (void)state;
+    /* 300 files of 4 MiB of Python (hard links of one): seconds of scanning. */
+    put("slow/m.py", "");
+    char *first = at("slow/m.py");
+    FILE *f = fopen(first, "w");
+    assert_non_null(f);
+    for (size_t n = 0; n < (4u << 20); n += 48)
+        fputs("import os, sys  # a comment\nx = [1, 2, 'ab']\n", f);
+    fclose(f);
+    for (int i = 0; i < 300; i++) {
+        char rel[32];
+        snprintf(rel, sizeof rel, "slow/m%d.py", i);
+        char *p = at(rel);
+        assert_int_equal(link(first, p), 0);
+        free(p);
+    }
+    free(first);
+    uv_loop_t loop;
+    /* Stopped and restarted while scanning (the thread pool has spent 30 ms of CPU on it),
+     * then freed: both scans end at once. */
+    double cpu0 = others_cpu_ms();
+    Watch *w = watching(&loop, NULL, 0, 10);
+    uint64_t t0 = uv_hrtime();
+    while (others_cpu_ms() - cpu0 < 30) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        assert_true(elapsed_ms(t0) < 10000);
+    }
+    assert_int_equal(events_in("ready"), 0); /* still scanning */
+    t0 = uv_hrtime();
+    assert_true(watch_stop(w));
+    RunSpec spec = {.cwd = tmp};
+    watch_start(w, &spec, tmp, 10);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    finish(&loop, w);
+    print_message("freed in %llu ms\n", (unsigned long long)elapsed_ms(t0));
+    assert_true(elapsed_ms(t0) < 1000);
+    assert_int_equal(events_in("ready"), 0);
+    StrBuf cmd = STRBUF_INIT;
+    strbuf_printf(&cmd, "rm -rf '%s/slow'", tmp);
+    assert_int_equal(system(strbuf_cstr(&cmd)), 0);
+    strbuf_destroy(&cmd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +378,9 @@ int main(void)
         cmocka_unit_test_setup(test_selection_keeps_options_and_narrows_paths, reset),
         cmocka_unit_test_setup(test_undecidable_runs_the_whole_selection, reset),
         cmocka_unit_test_setup(test_stop_and_free_during_a_scan, reset),
+        cmocka_unit_test_setup(test_a_cut_scan_says_why_and_runs_the_whole_selection, reset),
+        cmocka_unit_test_setup(test_a_too_big_file_is_skipped_and_named, reset),
+        cmocka_unit_test_setup(test_free_during_a_long_scan_ends_it_at_once, reset),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     reset(NULL);
