@@ -124,11 +124,11 @@ def _health_in(nvim, proj):
     return checkhealth(nvim)
 
 
-def test_checkhealth_runs_nothing_of_the_project(nvim, tmp_path):
-    """The project's venv interpreter is not run (versions come from its files), and the
-    system interpreter is asked from "/", so the root's pytest.py is not imported."""
+def test_checkhealth_does_not_run_the_projects_interpreter(nvim, tmp_path):
+    """The project's venv interpreter is not run: versions come from its files."""
     proj, py = _project_that_tells_if_run(tmp_path)
     text = _health_in(nvim, proj)
+    assert not (tmp_path / "ran").exists(), "the project's interpreter was run"
     assert f"python: {py} (chosen by .venv in the project root)" in text
     assert "run :PytestRun to check the interpreter" in text
     assert f"no pyvenv.cfg beside {py.parent}" in text
@@ -145,18 +145,24 @@ def test_checkhealth_runs_nothing_of_the_project(nvim, tmp_path):
     assert f"Python 3.11.2 ({proj}/.venv/pyvenv.cfg)" in text
     assert f"pytest 7.4.0 (installed in {site})" in text
     assert f"debugpy is not installed in {proj}/.venv: :PytestDebug cannot work" in text
-    # No venv: python3 from PATH (here the test interpreter, which has pytest), asked from "/".
+    assert not (tmp_path / "ran").exists(), "the project's interpreter was run"
+    assert not (tmp_path / "imported").exists()
+
+
+def test_checkhealth_asks_the_system_interpreter_outside_the_project(nvim, tmp_path):
+    """No venv: python3 from PATH (here the test interpreter, which has pytest) is asked from
+    "/", so the pytest.py at the root (nvim's current directory) is not imported."""
+    proj, py = _project_that_tells_if_run(tmp_path)
+    shutil.rmtree(proj / ".venv")
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "python3").symlink_to(TEST_PYTHON)
-    shutil.rmtree(proj / ".venv")
     nvim.call("setenv", "PATH", f"{bindir}:{os.environ['PATH']}")
-    text = checkhealth(nvim)
+    text = _health_in(nvim, proj)
+    assert not (tmp_path / "imported").exists(), "the project's pytest.py was imported"
     assert f"python: {bindir}/python3 (chosen by python3 from PATH)" in text
     assert "pytest 7." in text or "pytest 8." in text
     assert "pwned" not in text
-    assert not (tmp_path / "ran").exists(), "the project's interpreter was run"
-    assert not (tmp_path / "imported").exists(), "the project's pytest.py was imported"
 
 
 def test_checkhealth_names_a_refused_interpreter(nvim, tmp_path):
@@ -165,6 +171,7 @@ def test_checkhealth_names_a_refused_interpreter(nvim, tmp_path):
     proj, py = _project_that_tells_if_run(tmp_path)
     py.chmod(0o777)
     text = _health_in(nvim, proj)
+    assert not (tmp_path / "ran").exists(), "the refused interpreter was run"
     assert (f"refusing interpreter {py}: writable by others (mode 0777); "
             "set the `python` option to run it anyway") in text
     if os.geteuid() == 0:

@@ -88,14 +88,15 @@ def test_unsafe_venv_interpreter_is_refused(peer, tmp_path, how):
     cwd = str(proj)
     test_file = str(proj / "tests" / "test_a.py")
 
-    peer.request(1, "resolve", [{"cwd": cwd}])
-    res = peer.response(1)[3]
-    assert res["python"] == str(py) and res["python_why"] == ".venv in the project root"
-    assert res["refused"] == refusal
-
-    r = run(peer, 2, {"cwd": cwd, "args": []})
+    r = run(peer, 1, {"cwd": cwd, "args": []})
+    assert not (tmp_path / "ran").exists(), "the refused interpreter was run"
     assert r["status"] == "error" and r["error"] == refusal
     assert r["summary"] == "could not run pytest: " + refusal
+
+    peer.request(2, "resolve", [{"cwd": cwd}])
+    res = peer.response(2)[3]
+    assert res["python"] == str(py) and res["python_why"] == ".venv in the project root"
+    assert res["refused"] == refusal
 
     peer.request(3, "collect", [{"cwd": cwd, "file": test_file}])
     c = event_of(peer, "collection", "collect_id", peer.response(3)[3])
@@ -123,6 +124,7 @@ def test_unsafe_virtual_env_is_refused(tmp_path):
     p = Peer(env=env)
     try:
         r = run(p, 1, {"cwd": str(proj), "args": []})
+        assert not (tmp_path / "ran").exists(), "the refused interpreter was run"
         assert r["error"] == (f"refusing interpreter {py}: writable by others (mode 0777); "
                               "set the `python` option to run it anyway")
     finally:
@@ -150,6 +152,7 @@ def test_cli_run_refuses_and_the_python_option_wins(tmp_path):
     make_unsafe("world", proj, py)
     p = subprocess.run([BIN, "run", "--cwd", str(proj)], env=env_without_venv(), capture_output=True,
                        text=True, timeout=120)
+    assert not (tmp_path / "ran").exists(), "the refused interpreter was run"
     assert p.returncode != 0
     assert (f"could not run pytest: refusing interpreter {py}: writable by others (mode 0777); "
             "set the `python` option to run it anyway") in p.stdout + p.stderr
