@@ -119,6 +119,55 @@ static char *read_link(const char *p)
     }
 }
 
+/* Where symlink `link` leads: *next, the absolute path of the next hop, its directory resolved
+ * (a relative target counts from the real directory of the link, and the target's own
+ * directories may be links, whose ".." is the kernel's: realpath() of the target's directory,
+ * then its last name). 0, or a negative errno with the clause appended to `why`. */
+static int next_hop(const char *link, char **next, StrBuf *why)
+{
+    StrBuf raw = STRBUF_INIT, sb = STRBUF_INIT;
+    char *target = NULL, *parent = NULL, *real = NULL, *rawdir = NULL, *realdir = NULL;
+    int rc = 0;
+    target = read_link(link);
+    if (!target) {
+        rc = -errno;
+        strbuf_printf(why, "cannot read link %s: %s", link, strerror(-rc));
+        goto error;
+    }
+    if (target[0] == '/') {
+        strbuf_puts(&raw, target);
+    } else {
+        parent = parent_of(link);
+        real = realpath(parent, NULL);
+        if (!real) {
+            rc = -errno;
+            strbuf_printf(why, "cannot resolve %s: %s", parent, strerror(-rc));
+            goto error;
+        }
+        strbuf_printf(&raw, "%s/%s", real, target);
+    }
+    const char *r = strbuf_cstr(&raw);
+    const char *slash = strrchr(r, '/');
+    rawdir = slash == r ? xstrdup("/") : xstrndup(r, (size_t)(slash - r));
+    realdir = realpath(rawdir, NULL);
+    if (!realdir) {
+        rc = -errno;
+        strbuf_printf(why, "cannot resolve %s: %s", rawdir, strerror(-rc));
+        goto error;
+    }
+    strbuf_printf(&sb, "%s/%s", strcmp(realdir, "/") == 0 ? "" : realdir, slash + 1);
+    *next = path_normalize("/", strbuf_cstr(&sb));
+error:
+    strbuf_destroy(&sb);
+    strbuf_destroy(&raw);
+    free(realdir);
+    free(rawdir);
+    free(real);
+    free(parent);
+    free(target);
+    return rc;
+}
+
 int trust_executable(const char *path, const char *top, StrBuf *why)
 {
     char *cur = path_normalize("/", path);
@@ -126,65 +175,25 @@ int trust_executable(const char *path, const char *top, StrBuf *why)
     char *dir = parent_of(cur);
     struct stat st;
     int rc = check_one(cur, false, NULL, &st, why);
-    if (rc == 0)
-        rc = check_dirs(dir, top_n, why);
-    for (int hops = 0; rc == 0; hops++) {
-        rc = check_real_dirs(cur, why);
-        if (rc < 0 || !S_ISLNK(st.st_mode))
+    if (rc < 0 || (rc = check_dirs(dir, top_n, why)) < 0)
+        goto error;
+    for (int hops = 0;; hops++) {
+        if ((rc = check_real_dirs(cur, why)) < 0 || !S_ISLNK(st.st_mode))
             break;
         if (hops == TRUST_MAX_LINKS) {
             rc = -ELOOP;
             strbuf_printf(why, "more than %d symbolic links from %s", TRUST_MAX_LINKS, path);
             break;
         }
-        char *target = read_link(cur);
-        if (!target) {
-            rc = -errno;
-            strbuf_printf(why, "cannot read link %s: %s", cur, strerror(-rc));
+        char *next = NULL;
+        if ((rc = next_hop(cur, &next, why)) < 0)
             break;
-        }
-        /* A relative target counts from the real directory of the link, and its own
-         * directories may be links (their ".." is the kernel's): realpath() of the target's
-         * directory, then its last name. */
-        StrBuf raw = STRBUF_INIT;
-        if (target[0] == '/') {
-            strbuf_puts(&raw, target);
-        } else {
-            char *parent = parent_of(cur);
-            char *real = realpath(parent, NULL);
-            free(parent);
-            if (!real) {
-                rc = -errno;
-                strbuf_printf(why, "cannot resolve the directory of %s: %s", cur, strerror(-rc));
-                free(target);
-                strbuf_destroy(&raw);
-                break;
-            }
-            strbuf_printf(&raw, "%s/%s", real, target);
-            free(real);
-        }
-        free(target);
-        const char *r = strbuf_cstr(&raw);
-        const char *slash = strrchr(r, '/');
-        char *rawdir = slash == r ? xstrdup("/") : xstrndup(r, (size_t)(slash - r));
-        char *realdir = realpath(rawdir, NULL);
-        if (!realdir) {
-            rc = -errno;
-            strbuf_printf(why, "cannot resolve %s: %s", rawdir, strerror(-rc));
-            free(rawdir);
-            strbuf_destroy(&raw);
-            break;
-        }
-        StrBuf next = STRBUF_INIT;
-        strbuf_printf(&next, "%s/%s", strcmp(realdir, "/") == 0 ? "" : realdir, slash + 1);
         free(cur);
-        cur = path_normalize("/", strbuf_cstr(&next));
-        strbuf_destroy(&next);
-        free(realdir);
-        free(rawdir);
-        strbuf_destroy(&raw);
-        rc = check_one(cur, false, "link target", &st, why);
+        cur = next;
+        if ((rc = check_one(cur, false, "link target", &st, why)) < 0)
+            break;
     }
+error:
     free(dir);
     free(top_n);
     free(cur);
