@@ -621,8 +621,8 @@ static json_t *m_saved(void *ud, json_t *params, StrBuf *err)
     return json_boolean(watch_saved(s->watch, file));
 }
 
-/* What a run with these options would use, without starting it: stat() calls only, so it
- * answers at once (for :checkhealth and a `python` option that is a function of the root). */
+/* What a run with these options would use, without starting it: stat() calls only (and the
+ * interpreter's trust check: lstat, readlink, realpath), so it answers at once (for :checkhealth and a `python` option that is a function of the root). */
 static json_t *m_resolve(void *ud, json_t *params, StrBuf *err)
 {
     (void)ud;
@@ -644,6 +644,8 @@ static json_t *m_resolve(void *ud, json_t *params, StrBuf *err)
                           "python_why", c.python_why);
     if (r && c.marker)
         json_object_set_new(r, "marker", json_string(c.marker));
+    if (r && c.refused)
+        json_object_set_new(r, "refused", json_string(c.refused));
     if (!r)
         strbuf_puts(err, "resolve: a path is not valid UTF-8");
     project_choice_destroy(&c);
@@ -1053,8 +1055,9 @@ static const ServerMethod METHODS[] = {
      "nearest_line: runs the collected test or class around that line (pytest is asked first). "
      "With coverage 1: measured by pytest-cov, then a `coverage` event with the summary and the "
      "missing lines of coverage_files (the files open in the editor)"},
-    {"resolve", m_resolve, PARAMS_OPTIONS, SPECS(RESOLVE_PARAMS), "{cwd, root, marker?, python, python_why}",
-     "what a run with these options would use (project root, interpreter), without starting it"},
+    {"resolve", m_resolve, PARAMS_OPTIONS, SPECS(RESOLVE_PARAMS), "{cwd, root, marker?, python, python_why, refused?}",
+     "what a run with these options would use (project root, interpreter), without starting it; "
+     "`refused`: why runs will not start that interpreter (a venv's that another user could have put there)"},
     {"watch", m_watch, PARAMS_OPTIONS, SPECS(WATCH_PARAMS), "{root}",
      "watches the project (cwd, file and python decide the root, as for run): each `saved` "
      "file reruns the test files it affects through the import graph, `args` being the watched "

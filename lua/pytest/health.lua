@@ -1,6 +1,10 @@
 -- pytest.health: `:checkhealth pytest`. Works with 0.7 (health#report_*) and 0.10
 -- (vim.health.start/ok/warn/error). Not on the UI path: the pytest version check may block
 -- for a few seconds.
+-- Executes nothing of the project: an interpreter in a venv or under the project root is not
+-- run (its Python, pytest and debugpy versions are read from pyvenv.cfg and the dist-info
+-- METADATA in its site-packages); any other one is asked with -E from the directory "/", so
+-- that neither the project's files nor PYTHONPATH are on its sys.path.
 local M = {}
 
 local config = require('pytest.config')
@@ -47,10 +51,12 @@ local function as_advice(s)
   return type(s) == 'table' and s or { s }
 end
 
--- Run a short command with a deadline; returns exit code and stdout (health only).
+-- Run a short command with a deadline, from the directory "/" (never the project's: Python puts
+-- the current directory first on sys.path for -c); returns exit code and stdout (health only).
 local function run_short(cmd, timeout_ms)
   local out = {}
   local okj, job = pcall(vim.fn.jobstart, cmd, {
+    cwd = '/',
     stdout_buffered = true,
     stderr_buffered = true,
     on_stdout = function(_, d) vim.list_extend(out, d) end,
@@ -63,6 +69,81 @@ local function run_short(cmd, timeout_ms)
     return nil, 'timed out'
   end
   return rc, vim.trim(table.concat(out, '\n'))
+end
+
+-- Whether `path` is `root` or inside it, as written or once links are resolved.
+local function is_under(path, root)
+  local function inside(p, r)
+    if not p or not r then return false end
+    r = r:gsub('/+$', '')
+    return r == '' or p == r or p:sub(1, #r + 1) == r .. '/'
+  end
+  local rp, rr = vim.loop.fs_realpath(path), vim.loop.fs_realpath(root)
+  return inside(path, root) or inside(rp, rr) or inside(rp, root) or inside(path, rr)
+end
+
+-- Names in directory `dir` (none when it cannot be read).
+local function dir_names(dir)
+  local names = {}
+  local h = vim.loop.fs_scandir(dir)
+  while h do
+    local name = vim.loop.fs_scandir_next(h)
+    if not name then break end
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  return names
+end
+
+-- The first lines of a small text file (nil when it cannot be read).
+local function read_lines(path, max)
+  local f = io.open(path, 'r')
+  if not f then return nil end
+  local lines = {}
+  for line in f:lines() do
+    lines[#lines + 1] = line
+    if #lines >= max then break end
+  end
+  f:close()
+  return lines
+end
+
+-- The venv holding interpreter `py` (<venv>/bin/python beside <venv>/pyvenv.cfg) and its
+-- pyvenv.cfg as a table of `key = value`; nil when `py` is not in one.
+local function venv_of(py)
+  local venv = util.dirname(util.dirname(py))
+  local lines = read_lines(venv .. '/pyvenv.cfg', 200)
+  if not lines then return nil end
+  local cfg = {}
+  for _, line in ipairs(lines) do
+    local k, v = line:match('^%s*([%w_%-]+)%s*=%s*(.-)%s*$')
+    if k then cfg[k:lower()] = v end
+  end
+  return venv, cfg
+end
+
+-- The version of distribution `name` installed in `venv` (its lib/python*/site-packages),
+-- read from the dist-info's METADATA (else its directory name), and where it was found.
+local function dist_version(venv, name)
+  for _, lib in ipairs({ 'lib', 'lib64' }) do
+    for _, pyd in ipairs(dir_names(venv .. '/' .. lib)) do
+      if pyd:match('^python') then
+        local site = venv .. '/' .. lib .. '/' .. pyd .. '/site-packages'
+        for _, d in ipairs(dir_names(site)) do
+          local v = d:match('^' .. name .. '%-([^-]+)%.dist%-info$') or d:match('^' .. name .. '%-([^-]+)[-.].*egg%-info$')
+          if v then
+            for _, line in ipairs(read_lines(site .. '/' .. d .. '/METADATA', 50)
+              or read_lines(site .. '/' .. d .. '/PKG-INFO', 50) or {}) do
+              local mv = line:match('^Version:%s*(%S+)')
+              if mv then v = mv break end
+            end
+            return v, site
+          end
+        end
+      end
+    end
+  end
+  return nil
 end
 
 local function check_nvim()
@@ -123,16 +204,7 @@ local function user_buffer()
   return nil
 end
 
--- :PytestDebug: debugpy for the interpreter, and whether nvim-dap takes the configuration.
-local function check_debug(py)
-  local rc, out = run_short({ py, '-c', 'import debugpy; print(debugpy.__version__)' }, 15000)
-  if rc == 0 then
-    ok('debugpy ' .. out .. ' (:PytestDebug)')
-  else
-    warn('debugpy is not importable with ' .. py .. ': :PytestDebug cannot work'
-      .. (out and out ~= '' and (' (' .. out:match('[^\n]*$') .. ')') or ''),
-      as_advice('install python3-debugpy (Debian), or: ' .. py .. ' -m pip install debugpy'))
-  end
+local function check_dap()
   if pcall(require, 'dap') then
     ok(':PytestDebug hands its launch configuration to nvim-dap')
   else
@@ -140,7 +212,61 @@ local function check_debug(py)
   end
 end
 
--- What a run from this buffer would use, as the co-process decides it (`resolve`).
+-- An interpreter that is not the project's: asked for pytest and debugpy (from "/", -E).
+local function probe_interpreter(py)
+  local rc, out = run_short({ py, '-E', '-c', 'import pytest, sys; print(pytest.__version__)' }, 15000)
+  if rc == 0 then
+    ok('pytest ' .. out)
+  else
+    err('pytest is not importable with ' .. py .. (out and out ~= '' and (': ' .. out:match('[^\n]*$')) or ''),
+      as_advice('install it: ' .. py .. ' -m pip install pytest'))
+  end
+  rc, out = run_short({ py, '-E', '-c', 'import debugpy; print(debugpy.__version__)' }, 15000)
+  if rc == 0 then
+    ok('debugpy ' .. out .. ' (:PytestDebug)')
+  else
+    warn('debugpy is not importable with ' .. py .. ': :PytestDebug cannot work'
+      .. (out and out ~= '' and (' (' .. out:match('[^\n]*$') .. ')') or ''),
+      as_advice('install python3-debugpy (Debian), or: ' .. py .. ' -m pip install debugpy'))
+  end
+end
+
+-- The project's interpreter (in a venv, or under the root): not run; what its files say.
+local function describe_interpreter(py, venv, cfg, root)
+  local check = 'run :PytestRun to check the interpreter'
+  info(string.format('not run by :checkhealth (%s: a check runs nothing of the project): %s',
+    venv and ('in the venv ' .. venv) or ('under the project root ' .. root), check))
+  if not venv then
+    warn('no pyvenv.cfg beside ' .. util.dirname(py) .. ': its Python, pytest and debugpy are unknown until a run')
+    return
+  end
+  local ver = cfg.version or cfg.version_info
+  if ver then
+    ok(string.format('Python %s (%s/pyvenv.cfg)', ver, venv))
+  else
+    warn('no Python version in ' .. venv .. '/pyvenv.cfg')
+  end
+  local system_site = (cfg['include-system-site-packages'] or ''):lower() == 'true'
+  local pv, site = dist_version(venv, 'pytest')
+  if pv then
+    ok(string.format('pytest %s (installed in %s)', pv, site))
+  elseif system_site then
+    warn('pytest is not installed in ' .. venv .. ' (it may come from the system site-packages)', as_advice(check))
+  else
+    err('pytest is not installed in ' .. venv, as_advice('install it: ' .. py .. ' -m pip install pytest'))
+  end
+  local dv = dist_version(venv, 'debugpy')
+  if dv then
+    ok('debugpy ' .. dv .. ' (:PytestDebug)')
+  else
+    warn('debugpy is not installed in ' .. venv .. ': :PytestDebug cannot work'
+      .. (system_site and ' (unless the system site-packages have it)' or ''),
+      as_advice('install it: ' .. py .. ' -m pip install debugpy'))
+  end
+end
+
+-- What a run from this buffer would use, as the co-process decides it (`resolve`). Runs
+-- nothing of the project (see the top of this file).
 local function check_project(have_coprocess)
   start('pytest: project')
   if not have_coprocess then
@@ -165,29 +291,35 @@ local function check_project(have_coprocess)
     warn('no project root above ' .. (file and util.dirname(file) or req.cwd),
       as_advice('runs use ' .. root .. '; add a pytest.ini, pyproject.toml, setup.cfg, tox.ini or conftest.py'))
   end
-  local py, why = val(res.python), val(res.python_why)
+  local py, why, refused = val(res.python), val(res.python_why), val(res.refused)
   if type(opt) == 'function' then
     local fok, p = pcall(opt, root)
     if not fok then
       warn('the python option failed: ' .. tostring(p))
     elseif type(p) == 'string' and p ~= '' then
-      py, why = p, 'the python option (a function)'
+      py, why, refused = p, 'the python option (a function)', nil
     end
   end
   py = tostring(py)
+  if refused then
+    err(tostring(refused), as_advice('runs, :PytestDebug and the test tree start nothing until its owner or mode is fixed'))
+    check_dap()
+    return
+  end
   if vim.fn.executable(py) ~= 1 then
     err('python interpreter not found: ' .. py, as_advice('set the `python` option or activate a virtualenv'))
     return
   end
-  ok(string.format('python: %s (chosen by %s)', vim.fn.exepath(py), tostring(why)))
-  local rc, out = run_short({ py, '-c', 'import pytest, sys; print(pytest.__version__)' }, 15000)
-  if rc == 0 then
-    ok('pytest ' .. out)
+  local exe = vim.fn.exepath(py)
+  if exe == '' then exe = py end
+  ok(string.format('python: %s (chosen by %s)', exe, tostring(why)))
+  local venv, cfg = venv_of(exe)
+  if venv or is_under(exe, root) then
+    describe_interpreter(exe, venv, cfg, root)
   else
-    err('pytest is not importable with ' .. py .. (out and out ~= '' and (': ' .. out:match('[^\n]*$')) or ''),
-      as_advice('install it: ' .. py .. ' -m pip install pytest'))
+    probe_interpreter(exe)
   end
-  check_debug(py)
+  check_dap()
 end
 
 local function check_dirs()

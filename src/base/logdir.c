@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/trust.h"
+
 /* mkdir -p with mode 0700 for the parts it creates. */
 static int make_dirs(const char *path)
 {
@@ -61,17 +63,16 @@ int logdir_prepare(const char *path, StrBuf *why)
         strbuf_printf(why, "log_dir %s is not a directory", path);
         return -ENOTDIR;
     }
-    if (st.st_uid != geteuid()) {
-        strbuf_printf(why, "log_dir %s is owned by uid %u, not by you (uid %u)",
-                      path, (unsigned)st.st_uid, (unsigned)geteuid());
+    StrBuf reason = STRBUF_INIT;
+    rc = trust_stat(&st, 0, &reason); /* yours alone: root's is no place for your logs either */
+    if (rc < 0) {
+        strbuf_printf(why, "log_dir %s is %s", path, strbuf_cstr(&reason));
+        if (rc == -EACCES)
+            strbuf_puts(why, "; chmod go-w it or choose another log_dir");
+        strbuf_destroy(&reason);
         return -EPERM;
     }
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        strbuf_printf(why, "log_dir %s is writable by %s (mode %04o); "
-                      "chmod go-w it or choose another log_dir", path,
-                      (st.st_mode & S_IWOTH) ? "others" : "its group", (unsigned)(st.st_mode & 07777));
-        return -EPERM;
-    }
+    strbuf_destroy(&reason);
     return 0;
 }
 

@@ -2,7 +2,7 @@
  *
  * Holds no state. A log directory is used only if it is safe to write predictable names into
  * it, as ssh checks its own files: a real directory (not a symlink), owned by the effective
- * user, not writable by group or others. Missing parts are created with mode 0700. Files in
+ * user, not writable by group or others (base/trust.h's rule, root not excepted). Missing parts are created with mode 0700. Files in
  * it are opened with O_NOFOLLOW | O_CLOEXEC, so a symlink planted under a log's name is
  * refused instead of followed.
  *

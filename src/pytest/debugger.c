@@ -599,6 +599,11 @@ int64_t debugger_start(Debugger *d, const DebugSpec *spec)
     s->file = path_normalize(s->cwd, spec->file);
     s->args = project_rewrite_args(s->cwd, spec->args, spec->nargs);
     s->nearest_line = spec->nearest_line;
+    if (c.refused) { /* an interpreter another user could have put there: not run */
+        s->error = c.refused;
+        uv_timer_start(&s->start_timer, on_start_timer, 0, 0);
+        return s->id;
+    }
     char *plugin_dir = spec->nearest_line > 0 ? pyplugin_find_dir() : NULL;
     if (plugin_dir && start_collect(s, plugin_dir) == 0) {
         free(plugin_dir);

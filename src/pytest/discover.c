@@ -341,8 +341,11 @@ static void job_prepare(Job *j, const DiscoverSpec *spec)
     ProjectChoice c;
     project_resolve(cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &c);
     j->root = c.root; /* the Job takes the root over */
-    char *plugin_dir = pyplugin_find_dir();
-    if (!plugin_dir) {
+    char *plugin_dir = c.refused ? NULL : pyplugin_find_dir();
+    if (c.refused) { /* an interpreter another user could have put there: not run */
+        j->error = c.refused;
+        c.refused = NULL;
+    } else if (!plugin_dir) {
         j->error = xstrdup("cannot collect: pytestmon's pytest plugin (python/pytestmon_plugin.py) was not found");
     } else {
         char **args = project_rewrite_args(cwd, spec->args, spec->nargs);

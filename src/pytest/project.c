@@ -8,6 +8,7 @@
 
 #include "base/path.h"
 #include "base/strbuf.h"
+#include "base/trust.h"
 
 /* pytest's own configuration files, in the order a directory is probed. A conftest.py marks a
  * root only when no ancestor holds one of these: tests/conftest.py is not the project root. */
@@ -101,10 +102,30 @@ char *project_find_root(const char *start_dir, const char **marker)
     return path_normalize("/", start_dir);
 }
 
+/* A venv's interpreter we chose ourselves: NULL when it is safe to run, else the sentence
+ * refusing it. `top` is the directory it must be safe up to (the venv, or the root). */
+static char *refuse_unsafe(const char *python, const char *top)
+{
+    StrBuf why = STRBUF_INIT;
+    if (trust_executable(python, top, &why) == 0) {
+        strbuf_destroy(&why);
+        return NULL;
+    }
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "refusing interpreter %s: %s; set the `python` option to run it anyway",
+                  python, strbuf_cstr(&why));
+    strbuf_destroy(&why);
+    return strbuf_detach(&sb);
+}
+
 char *project_pick_python(const char *explicit_python, const char *virtual_env,
-                          const char *root, const char **why)
+                          const char *root, const char **why, char **refused)
 {
     StrBuf sb = STRBUF_INIT;
+    char *dummy = NULL;
+    if (!refused)
+        refused = &dummy;
+    *refused = NULL;
     if (explicit_python && *explicit_python) {
         *why = "the python option";
         return xstrdup(explicit_python);
@@ -113,6 +134,10 @@ char *project_pick_python(const char *explicit_python, const char *virtual_env,
         strbuf_printf(&sb, "%s/bin/python", virtual_env);
         if (is_executable_file(strbuf_cstr(&sb))) {
             *why = "$VIRTUAL_ENV";
+            char *venv = project_absolute("/", virtual_env);
+            *refused = refuse_unsafe(strbuf_cstr(&sb), venv);
+            free(venv);
+            free(dummy);
             return strbuf_detach(&sb);
         }
     }
@@ -122,6 +147,8 @@ char *project_pick_python(const char *explicit_python, const char *virtual_env,
         strbuf_printf(&sb, "%s/%s/bin/python", root, venvs[i]);
         if (is_executable_file(strbuf_cstr(&sb))) {
             *why = i == 0 ? ".venv in the project root" : "venv in the project root";
+            *refused = refuse_unsafe(strbuf_cstr(&sb), root);
+            free(dummy);
             return strbuf_detach(&sb);
         }
     }
@@ -141,7 +168,8 @@ void project_resolve(const char *cwd, const char *file, const char *explicit_pyt
         free(parent);
     }
     out->root = project_find_root(start ? start : cwd, &out->marker);
-    out->python = project_pick_python(explicit_python, virtual_env, out->root, &out->python_why);
+    out->python = project_pick_python(explicit_python, virtual_env, out->root, &out->python_why,
+                                      &out->refused);
     free(start);
     free(abs_file);
 }
@@ -150,6 +178,7 @@ void project_choice_destroy(ProjectChoice *c)
 {
     free(c->root);
     free(c->python);
+    free(c->refused);
     *c = (ProjectChoice){0};
 }
 

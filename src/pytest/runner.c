@@ -1245,6 +1245,10 @@ static void run_launch(Run *run)
     run->root = choice.root; /* the Run takes both strings over */
     run->python = choice.python;
     run->python_why = choice.python_why;
+    if (choice.refused) { /* an interpreter another user could have put there: not run */
+        fail_start(run, choice.refused);
+        goto done;
+    }
     int rc = make_tmpdir(run);
     if (rc < 0) {
         StrBuf sb = STRBUF_INIT;

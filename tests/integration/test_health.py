@@ -1,7 +1,8 @@
 """:checkhealth pytest on 0.7 (health#report_*) and 0.10 (vim.health.*)."""
 import os
+import shutil
 
-from conftest import FIXTURES_DIR, PROJ_FAIL
+from conftest import FIXTURES_DIR, PROJ_FAIL, TEST_PYTHON
 
 SECTIONS = ["pytest: Neovim", "pytest: co-process", "pytest: project", "pytest: directories",
             "pytest: memory"]
@@ -98,3 +99,85 @@ def test_debugpy_and_nvim_dap_for_pytest_debug(nvim, tmp_path):
     assert f"debugpy is not importable with {py}: :PytestDebug cannot work (No module named debugpy)" in text
     assert "install python3-debugpy" in text
     assert ":PytestDebug hands its launch configuration to nvim-dap" in text
+
+
+def _project_that_tells_if_run(tmp_path):
+    """A project whose code leaves a marker when anything of it runs: .venv/bin/python (a
+    script), and pytest.py at the root (what `import pytest` finds first from the root)."""
+    proj = tmp_path / "proj"
+    (proj / "tests").mkdir(parents=True)
+    (proj / "pytest.ini").write_text("[pytest]\n")
+    (proj / "tests" / "test_a.py").write_text("def test_a():\n    pass\n")
+    (proj / "pytest.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n__version__ = 'pwned'\n")
+    (proj / ".venv" / "bin").mkdir(parents=True)
+    py = proj / ".venv" / "bin" / "python"
+    py.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\nexec {TEST_PYTHON} \"$@\"\n")
+    py.chmod(0o755)
+    return proj, py
+
+
+def _health_in(nvim, proj):
+    nvim.call("setenv", "VIRTUAL_ENV", "")
+    nvim.command("cd " + str(proj))
+    nvim.command("edit " + str(proj / "tests" / "test_a.py"))
+    nvim.exec_lua("require('pytest').setup({})")
+    return checkhealth(nvim)
+
+
+def test_checkhealth_does_not_run_the_projects_interpreter(nvim, tmp_path):
+    """The project's venv interpreter is not run: versions come from its files."""
+    proj, py = _project_that_tells_if_run(tmp_path)
+    text = _health_in(nvim, proj)
+    assert not (tmp_path / "ran").exists(), "the project's interpreter was run"
+    assert f"python: {py} (chosen by .venv in the project root)" in text
+    assert "run :PytestRun to check the interpreter" in text
+    assert f"no pyvenv.cfg beside {py.parent}" in text
+    # A real venv's layout: its Python version from pyvenv.cfg, pytest's and debugpy's from
+    # the dist-info METADATA in its site-packages.
+    (proj / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = false\n"
+                                             "version = 3.11.2\n")
+    site = proj / ".venv" / "lib" / "python3.11" / "site-packages"
+    (site / "pytest-7.4.0.dist-info").mkdir(parents=True)
+    (site / "pytest-7.4.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: pytest\n"
+                                                              "Version: 7.4.0\n")
+    (site / "pytest_cov-4.0.0.dist-info").mkdir()
+    text = checkhealth(nvim)
+    assert f"Python 3.11.2 ({proj}/.venv/pyvenv.cfg)" in text
+    assert f"pytest 7.4.0 (installed in {site})" in text
+    assert f"debugpy is not installed in {proj}/.venv: :PytestDebug cannot work" in text
+    assert not (tmp_path / "ran").exists(), "the project's interpreter was run"
+    assert not (tmp_path / "imported").exists()
+
+
+def test_checkhealth_asks_the_system_interpreter_outside_the_project(nvim, tmp_path):
+    """No venv: python3 from PATH (here the test interpreter, which has pytest) is asked from
+    "/", so the pytest.py at the root (nvim's current directory) is not imported."""
+    proj, py = _project_that_tells_if_run(tmp_path)
+    shutil.rmtree(proj / ".venv")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(TEST_PYTHON)
+    nvim.call("setenv", "PATH", f"{bindir}:{os.environ['PATH']}")
+    text = _health_in(nvim, proj)
+    assert not (tmp_path / "imported").exists(), "the project's pytest.py was imported"
+    assert f"python: {bindir}/python3 (chosen by python3 from PATH)" in text
+    assert "pytest 7." in text or "pytest 8." in text
+    assert "pwned" not in text
+
+
+def test_checkhealth_names_a_refused_interpreter(nvim, tmp_path):
+    """A venv interpreter writable by others (or owned by another user) is refused by runs:
+    the report says so, naming the file, and runs nothing."""
+    proj, py = _project_that_tells_if_run(tmp_path)
+    py.chmod(0o777)
+    text = _health_in(nvim, proj)
+    assert not (tmp_path / "ran").exists(), "the refused interpreter was run"
+    assert (f"refusing interpreter {py}: writable by others (mode 0777); "
+            "set the `python` option to run it anyway") in text
+    if os.geteuid() == 0:
+        py.chmod(0o755)
+        os.chown(py, 65534, 65534)
+        text = checkhealth(nvim)
+        assert f"refusing interpreter {py}: owned by uid 65534 (not you or root)" in text
+    assert not (tmp_path / "ran").exists()
+    assert not (tmp_path / "imported").exists()

@@ -161,6 +161,7 @@ static void test_resolve(void **state)
     assert_string_equal(c.marker, "pyproject.toml");
     assert_string_equal(c.python, venv);
     assert_string_equal(c.python_why, ".venv in the project root");
+    assert_null(c.refused); /* yours, in your directories */
     project_choice_destroy(&c);
     /* A file not written yet: its directory still decides. */
     project_resolve(cwd, "../proj/tests/test_new.py", "/x/python", NULL, &c);
@@ -184,28 +185,96 @@ static void test_pick_python(void **state)
     const char *why;
     char *root = at("proj");
     char *venv_py = at("proj/.venv/bin/python");
-    char *py = project_pick_python("/usr/bin/python3.11", "/some/venv", root, &why);
+    char *py = project_pick_python("/usr/bin/python3.11", "/some/venv", root, &why, NULL);
     assert_string_equal(py, "/usr/bin/python3.11");
     assert_string_equal(why, "the python option");
     free(py);
     /* $VIRTUAL_ENV without a python in it is skipped: .venv wins. */
-    py = project_pick_python(NULL, "/nonexistent/venv", root, &why);
+    py = project_pick_python(NULL, "/nonexistent/venv", root, &why, NULL);
     assert_string_equal(py, venv_py);
     assert_string_equal(why, ".venv in the project root");
     free(py);
     char *venv = at("proj/.venv");
-    py = project_pick_python("", venv, NULL, &why);
+    py = project_pick_python("", venv, NULL, &why, NULL);
     assert_string_equal(py, venv_py);
     assert_string_equal(why, "$VIRTUAL_ENV");
     free(py);
     char *bare = at("bare");
-    py = project_pick_python(NULL, NULL, bare, &why);
+    py = project_pick_python(NULL, NULL, bare, &why, NULL);
     assert_string_equal(py, "python3");
     free(py);
     free(bare);
     free(venv);
     free(root);
     free(venv_py);
+}
+
+/* A venv interpreter another user could have put there is chosen (so that the user hears of
+ * it) but refused; the python option still wins; $VIRTUAL_ENV's is judged the same way. */
+static void test_refuses_unsafe_venv(void **state)
+{
+    (void)state;
+    mkd("shared");
+    mkd("shared/.venv");
+    mkd("shared/.venv/bin");
+    touch("shared/pytest.ini", 0644);
+    touch("shared/.venv/bin/python", 0777);
+    char *root = at("shared"), *py = at("shared/.venv/bin/python"), *venv = at("shared/.venv");
+    ProjectChoice c;
+    project_resolve(root, NULL, NULL, NULL, &c);
+    assert_string_equal(c.python, py);
+    assert_string_equal(c.python_why, ".venv in the project root");
+    assert_non_null(c.refused);
+    StrBuf want = STRBUF_INIT;
+    strbuf_printf(&want, "refusing interpreter %s: writable by others (mode 0777); "
+                         "set the `python` option to run it anyway", py);
+    assert_string_equal(c.refused, strbuf_cstr(&want));
+    project_choice_destroy(&c);
+    /* Not replaced by the next rule (venv/, python3): refused, with the reason. */
+    const char *why;
+    char *refused = NULL;
+    char *got = project_pick_python(NULL, NULL, root, &why, &refused);
+    assert_string_equal(got, py);
+    assert_non_null(refused);
+    free(got);
+    free(refused);
+    got = project_pick_python(NULL, venv, NULL, &why, &refused);
+    assert_string_equal(why, "$VIRTUAL_ENV");
+    assert_non_null(refused);
+    free(got);
+    free(refused);
+    /* The explicit choice is the user's: never refused. */
+    project_resolve(root, NULL, py, NULL, &c);
+    assert_string_equal(c.python, py);
+    assert_string_equal(c.python_why, "the python option");
+    assert_null(c.refused);
+    project_choice_destroy(&c);
+    assert_int_equal(chmod(py, 0755), 0);
+    project_resolve(root, NULL, NULL, NULL, &c);
+    assert_null(c.refused);
+    project_choice_destroy(&c);
+    /* Group-writable root directory. */
+    assert_int_equal(chmod(root, 0770), 0);
+    project_resolve(root, NULL, NULL, NULL, &c);
+    assert_non_null(c.refused);
+    assert_non_null(strstr(c.refused, "is writable by its group (mode 0770)"));
+    project_choice_destroy(&c);
+    assert_int_equal(chmod(root, 0700), 0);
+    if (geteuid() == 0) { /* another user's interpreter: only root can make one here */
+        assert_int_equal(chown(py, 65534, 65534), 0);
+        project_resolve(root, NULL, NULL, NULL, &c);
+        strbuf_reset(&want);
+        strbuf_printf(&want, "refusing interpreter %s: owned by uid 65534 (not you or root); "
+                             "set the `python` option to run it anyway", py);
+        assert_non_null(c.refused);
+        assert_string_equal(c.refused, strbuf_cstr(&want));
+        project_choice_destroy(&c);
+        assert_int_equal(chown(py, 0, 0), 0);
+    }
+    strbuf_destroy(&want);
+    free(root);
+    free(py);
+    free(venv);
 }
 
 static void test_rewrite_args(void **state)
@@ -250,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_start_dir_of_file),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_pick_python),
+        cmocka_unit_test(test_refuses_unsafe_venv),
         cmocka_unit_test(test_rewrite_args),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
