@@ -80,6 +80,9 @@ def test_interpreter_output_is_shown_clean(nvim, tmp_path):
 
 
 def test_debugpy_and_nvim_dap_for_pytest_debug(nvim, tmp_path):
+    # In the project: the interpreters below (under tmp_path) are outside its root, so health
+    # may ask them (it runs nothing under the root, which is the cwd when no marker is found).
+    nvim.command("cd " + PROJ_FAIL)
     nvim.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
     nvim.exec_lua("require('pytest').setup({ python = '/usr/bin/python3' })")
     text = checkhealth(nvim)

@@ -16,10 +16,11 @@
 
 #include "base/strbuf.h"
 #include "base/trust.h"
+#include "testutil.h"
 
 #define OTHER 65534 /* nobody */
 
-static char tmp[64];
+static char tmp[TMP_PATH_MAX];
 
 static char *at(const char *rel)
 {
@@ -64,7 +65,7 @@ static void owner(const char *rel, uid_t uid, int follow)
 static int setup(void **state)
 {
     (void)state;
-    strcpy(tmp, "/tmp/pytestmon-test-XXXXXX");
+    tmp_template(tmp, "pytestmon-trust");
     assert_non_null(mkdtemp(tmp));
     return 0;
 }
