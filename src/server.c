@@ -19,13 +19,13 @@
 
 #include "pytest/debugger.h"
 #include "pytest/discover.h"
+#include "pytest/launch.h"
 #include "parse/coverage.h"
 #include "history.h"
 #include "base/logdir.h"
 #include "mem/memlog.h"
 #include "rpc/params.h"
 #include "mem/procmem.h"
-#include "pytest/project.h"
 #include "mem/sysmem.h"
 #include "mem/memreport.h"
 #include "rpc/rpcio.h"
@@ -565,34 +565,32 @@ static json_t *m_watch(void *ud, json_t *params, StrBuf *err)
     char **args = NULL, **env = NULL;
     size_t nargs = 0, nenv = 0;
     json_t *result = NULL;
-    char *real_cwd = NULL;
-    ProjectChoice c = {0};
+    LaunchTarget t = {0};
     if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
         params_string(opts, "file", &spec.file, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
         params_uint(opts, "debounce_ms", &debounce_ms, err) ||
         params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
         goto error;
-    real_cwd = realpath(spec.cwd ? spec.cwd : ".", NULL);
-    if (!real_cwd) {
-        strbuf_printf(err, "cwd: %s: %s", spec.cwd ? spec.cwd : ".", strerror(errno));
+    LaunchRequest req = {.cwd = spec.cwd ? spec.cwd : ".", .file = spec.file, .python = spec.python};
+    launch_resolve(&req, &t);
+    if (!t.root) { /* the working directory is gone (a refused interpreter is each run's to say) */
+        strbuf_puts(err, t.error);
         goto error;
     }
-    project_resolve(real_cwd, spec.file, spec.python, getenv("VIRTUAL_ENV"), &c);
-    char *root = realpath(c.root, NULL);
-    spec.cwd = real_cwd;
+    char *root = realpath(t.root, NULL);
+    spec.cwd = t.cwd;
     spec.args = args;
     spec.nargs = nargs;
     spec.env = env;
     spec.nenv = nenv;
-    watch_start(s->watch, &spec, root ? root : c.root, debounce_ms);
-    result = json_pack("{s:s}", "root", root ? root : c.root);
+    watch_start(s->watch, &spec, root ? root : t.root, debounce_ms);
+    result = json_pack("{s:s}", "root", root ? root : t.root);
     if (!result)
         strbuf_puts(err, "watch: the root is not valid UTF-8");
     free(root);
 error:
-    project_choice_destroy(&c);
-    free(real_cwd);
+    launch_target_destroy(&t);
     params_free_list(args, nargs);
     params_free_list(env, nenv);
     return result;
@@ -633,23 +631,23 @@ static json_t *m_resolve(void *ud, json_t *params, StrBuf *err)
     if (params_string(opts, "cwd", &cwd, err) || params_string(opts, "file", &file, err) ||
         params_string(opts, "python", &python, err))
         return NULL;
-    char *real_cwd = realpath(cwd ? cwd : ".", NULL);
-    if (!real_cwd) {
-        strbuf_printf(err, "cwd: %s: %s", cwd ? cwd : ".", strerror(errno));
+    LaunchTarget t;
+    LaunchRequest req = {.cwd = cwd ? cwd : ".", .file = file, .python = python};
+    launch_resolve(&req, &t);
+    if (!t.root) { /* the working directory is gone */
+        strbuf_puts(err, t.error);
+        launch_target_destroy(&t);
         return NULL;
     }
-    ProjectChoice c;
-    project_resolve(real_cwd, file, python, getenv("VIRTUAL_ENV"), &c);
-    json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "cwd", real_cwd, "root", c.root, "python", c.python,
-                          "python_why", c.python_why);
-    if (r && c.marker)
-        json_object_set_new(r, "marker", json_string(c.marker));
-    if (r && c.refused)
-        json_object_set_new(r, "refused", json_string(c.refused));
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "cwd", t.cwd, "root", t.root, "python", t.python,
+                          "python_why", t.python_why);
+    if (r && t.marker)
+        json_object_set_new(r, "marker", json_string(t.marker));
+    if (r && t.error) /* an interpreter another user could have put there */
+        json_object_set_new(r, "refused", json_string(t.error));
     if (!r)
         strbuf_puts(err, "resolve: a path is not valid UTF-8");
-    project_choice_destroy(&c);
-    free(real_cwd);
+    launch_target_destroy(&t);
     return r;
 }
 

@@ -12,6 +12,7 @@
 #include "parse/collection.h"
 #include "pytest/collector.h"
 #include "pytest/execstep.h"
+#include "pytest/launch.h"
 #include "pytest/privdir.h"
 #include "pytest/project.h"
 #include "pytest/pyplugin.h"
@@ -39,8 +40,8 @@ struct Job {
     Discover *d;
     Job *next;
     int64_t id;
-    char *root;
-    char **argv, **env;   /* pytest's, without PYTESTMON_COLLECT (it names tmpdir) */
+    LaunchTarget t;       /* root, interpreter, arguments and env, as a run's (launch.h) */
+    char *plugin_dir;     /* our plugin: the collection record is its */
     char *tmpdir;         /* private: the collection record and pytest's stderr */
     char *error;          /* why it cannot collect, reported from the timer */
     Collector *collector; /* while collecting */
@@ -66,9 +67,8 @@ Discover *discover_new(uv_loop_t *loop, DiscoverEventFn on_event, void *ud)
 
 static void job_free(Job *j)
 {
-    free(j->root);
-    project_free_argv(j->argv);
-    project_free_argv(j->env);
+    launch_target_destroy(&j->t);
+    free(j->plugin_dir);
     free(j->error);
     free(j);
 }
@@ -144,8 +144,8 @@ void discover_free(Discover *d)
 static void emit(Job *j, json_t *payload)
 {
     json_object_set_new(payload, "collect_id", json_integer(j->id));
-    if (j->root)
-        json_object_set_new(payload, "root", json_stringn_nocheck(j->root, strlen(j->root)));
+    if (j->t.root)
+        json_object_set_new(payload, "root", json_stringn_nocheck(j->t.root, strlen(j->t.root)));
     if (!j->d->shutting && j->d->on_event)
         j->d->on_event(j->d->ud, payload);
     json_decref(payload);
@@ -255,17 +255,6 @@ static void on_collected(void *ud, int64_t status, int term_signal)
     job_close(j);
 }
 
-static char **copy_list(char *const *v)
-{
-    size_t n = 0;
-    while (v && v[n])
-        n++;
-    char **out = xcalloc(n + 1, sizeof *out);
-    for (size_t i = 0; i < n; i++)
-        out[i] = xstrdup(v[i]);
-    return out;
-}
-
 /* The delay is over: pytest collects. */
 static void on_timer(uv_timer_t *t)
 {
@@ -287,18 +276,20 @@ static void on_timer(uv_timer_t *t)
     }
     char *record = job_path(j, "collect.json");
     char *errpath = job_path(j, "stderr.txt");
-    char **env = pyplugin_collect_env(copy_list(j->env), record);
+    LaunchFiles f = {.plugin_dir = j->plugin_dir, .record = record};
+    LaunchPlan plan;
+    launch_plan(&j->t, LAUNCH_COLLECT, &f, &plan);
     int fd = open(errpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     j->start_ns = uv_hrtime();
-    j->collector = collector_start_to(d->loop, d->exe, j->argv, env, j->root, fd, on_collected, j, &rc);
+    j->collector = collector_start_to(d->loop, d->exe, plan.argv, plan.env, j->t.root, fd, on_collected, j, &rc);
     if (fd >= 0)
         close(fd);
-    project_free_argv(env);
+    launch_plan_destroy(&plan);
     free(record);
     free(errpath);
     if (!j->collector) {
         StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "cannot start '%s': %s", j->argv[0], uv_strerror(rc));
+        strbuf_printf(&sb, "cannot start '%s': %s", j->t.python, uv_strerror(rc));
         emit_error(j, strbuf_cstr(&sb));
         strbuf_destroy(&sb);
         job_close(j);
@@ -307,59 +298,21 @@ static void on_timer(uv_timer_t *t)
 
 /* ---- requests ----------------------------------------------------------------- */
 
-/* python -m pytest -p PLUGIN ARGS --collect-only: no -q (a terminal option: with the user's
- * -p no:terminal it would be a usage error); the output goes nowhere anyway. */
-static char **collect_argv(const char *python, char *const *args)
-{
-    size_t n = 0;
-    while (args && args[n])
-        n++;
-    char **argv = xcalloc(n + 7, sizeof *argv);
-    size_t k = 0;
-    argv[k++] = xstrdup(python);
-    argv[k++] = xstrdup("-m");
-    argv[k++] = xstrdup("pytest");
-    argv[k++] = xstrdup("-p");
-    argv[k++] = xstrdup(PYPLUGIN_MODULE);
-    for (size_t i = 0; i < n; i++)
-        argv[k++] = xstrdup(args[i]);
-    argv[k++] = xstrdup("--collect-only");
-    return argv;
-}
-
-/* Decides root, interpreter, arguments and environment as a run would; j->error when it
- * cannot collect. */
+/* Decides root, interpreter, arguments and environment as a run would (launch.h); j->error
+ * when it cannot collect. */
 static void job_prepare(Job *j, const DiscoverSpec *spec)
 {
-    char *cwd = realpath(spec->cwd && *spec->cwd ? spec->cwd : ".", NULL);
-    if (!cwd) {
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "working directory is not a directory: %s", spec->cwd ? spec->cwd : "(none)");
-        j->error = strbuf_detach(&sb);
+    LaunchRequest req = {
+        .cwd = spec->cwd, .file = spec->file, .python = spec->python,
+        .args = spec->args, .nargs = spec->nargs, .env = spec->env, .nenv = spec->nenv,
+    };
+    if (launch_resolve(&req, &j->t) < 0) {
+        j->error = xstrdup(j->t.error);
         return;
     }
-    ProjectChoice c;
-    project_resolve(cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &c);
-    j->root = c.root; /* the Job takes the root over */
-    char *plugin_dir = c.refused ? NULL : pyplugin_find_dir();
-    if (c.refused) { /* an interpreter another user could have put there: not run */
-        j->error = c.refused;
-        c.refused = NULL;
-    } else if (!plugin_dir) {
+    j->plugin_dir = pyplugin_find_dir();
+    if (!j->plugin_dir)
         j->error = xstrdup("cannot collect: pytestmon's pytest plugin (python/pytestmon_plugin.py) was not found");
-    } else {
-        char **args = project_rewrite_args(cwd, spec->args, spec->nargs);
-        j->argv = collect_argv(c.python, args);
-        project_free_argv(args);
-        char **user = xcalloc(spec->nenv + 1, sizeof *user);
-        for (size_t i = 0; i < spec->nenv; i++)
-            user[i] = spec->env[i]; /* borrowed for the call */
-        j->env = pyplugin_env(runner_child_env(user), plugin_dir, NULL);
-        free(user);
-    }
-    free(plugin_dir);
-    free(c.python);
-    free(cwd);
 }
 
 int64_t discover_start(Discover *d, const DiscoverSpec *spec)

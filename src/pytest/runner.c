@@ -15,6 +15,7 @@
 #include "parse/collection.h"
 #include "pytest/collector.h"
 #include "pytest/execstep.h"
+#include "pytest/launch.h"
 #include "base/path.h"
 #include "mem/headroom.h"
 #include "mem/runmem.h"
@@ -27,17 +28,8 @@
 #include "base/strbuf.h"
 #include "base/textclean.h"
 
-extern char **environ;
 
 typedef struct Run Run;
-
-/* What a run needs to start, copied from its RunSpec (owned), dropped once it started. */
-typedef struct {
-    char *cwd, *file, *python, *log_path;
-    char **args, **env;
-    size_t nargs, nenv, tail_bytes;
-    int nearest_line;
-} LaunchSpec;
 
 struct Runner {
     uv_loop_t *loop;
@@ -67,20 +59,23 @@ struct Run {
     Runner *r;
     Run *next;
     int64_t id;
-    LaunchSpec spec;             /* until the run is launched */
-    char *cwd, *root, *python, **argv, **env;
+    LaunchTarget t;              /* root, interpreter, rewritten args, env (launch.h) */
+    char *log_path;              /* until the run is launched: where its output goes */
+    size_t tail_bytes;
+    LaunchPlan plan;             /* what was (or is being) started: pytest, its lookup or probe */
+    char *selection;             /* nearest: the node (or the file) the run selects */
     char *plugin_dir;            /* where pytestmon_plugin.py is; NULL: pytest's junitxml */
     Collector *collector;        /* asking pytest what it collects (nearest); NULL otherwise */
-    char **base_args;            /* nearest: the rewritten user args, until pytest is spawned */
-    char *nearest_file;          /* nearest: the file (absolute) and line to run the test at */
-    int nearest_line;
+    int nearest_line;            /* > 0: run the collected node around this line of t.file */
     bool nearest_found;          /* nearest: a collected node was around the line */
-    const char *python_why;
-    char **user_args;
+    char **user_args;            /* the user's arguments as given (+ the selection): shown */
     uint64_t timeout_ms, grace_ms;
     char *tmpdir, *junit_path;
     bool coverage;               /* measured with pytest-cov (RunSpec.coverage) */
     char *coverage_path;         /* where the plugin writes coverage.py's JSON report */
+    char *coverage_data;         /* coverage.py's data file (COVERAGE_FILE): in the private dir, so
+                                  * the project's tree stays clean and the user's .coverage is not
+                                  * touched, unless the user's env names one */
     char **coverage_files;       /* the editor's open files, handed back with the report */
     char *start_error;
     uv_process_t proc;
@@ -525,7 +520,7 @@ static Coverage *read_coverage(Run *run, json_t *result)
     if (!run->spawned || run->cancelled || run->timed_out)
         return NULL;
     if (coverage_plugin_missing(error)) {
-        char *raw = coverage_missing_message(run->python);
+        char *raw = coverage_missing_message(run->t.python);
         char *msg = textclean_dup(raw, strlen(raw), 0, TEXTCLEAN_MESSAGE_MAX); /* display text */
         json_object_set_new(result, "error", json_string(msg));
         json_object_set_new(result, "summary", json_string(msg));
@@ -536,7 +531,7 @@ static Coverage *read_coverage(Run *run, json_t *result)
     }
     Coverage *cov = xmalloc(sizeof *cov);
     StrBuf err = STRBUF_INIT;
-    int rc = run->coverage_path ? coverage_read(run->coverage_path, run->root, cov, &err) : -ENOENT;
+    int rc = run->coverage_path ? coverage_read(run->coverage_path, run->t.root, cov, &err) : -ENOENT;
     if (rc != 0) {
         coverage_destroy(cov);
         free(cov);
@@ -577,9 +572,9 @@ static void run_finish(Run *run)
         run->r->active = NULL;
     RunFacts facts = {
         .id = run->id,
-        .cwd = run->cwd,
-        .root = run->root,
-        .python = run->python,
+        .cwd = run->t.cwd,
+        .root = run->t.root,
+        .python = run->t.python,
         .junit_path = run->junit_path,
         .start_error = run->start_error,
         .spawned = run->spawned,
@@ -592,9 +587,9 @@ static void run_finish(Run *run)
     };
     json_t *result = runout_result(&run->output, &facts);
     json_object_set_new(result, "args", string_list(run->user_args));
-    json_object_set_new(result, "cmd", string_list(run->argv));
-    if (run->python_why)
-        json_object_set_new(result, "python_why", json_string(run->python_why));
+    json_object_set_new(result, "cmd", string_list(run->plan.argv));
+    if (run->t.python_why)
+        json_object_set_new(result, "python_why", json_string(run->t.python_why));
     json_t *memory = runmem_json(run->sampler);
     /* Exact per-test peaks from the plugin when it measured them, rather than the samples'. */
     json_t *exact = runout_top_growth(&run->output, SAMPLER_TOP_TESTS);
@@ -636,35 +631,21 @@ static void run_finish(Run *run)
     launch_pending(r);
 }
 
-static void spec_destroy(LaunchSpec *s)
-{
-    free(s->cwd);
-    free(s->file);
-    free(s->python);
-    free(s->log_path);
-    project_free_argv(s->args);
-    project_free_argv(s->env);
-    memset(s, 0, sizeof *s);
-}
-
 static void run_free(Run *run)
 {
-    spec_destroy(&run->spec);
+    launch_target_destroy(&run->t);
+    launch_plan_destroy(&run->plan);
+    free(run->log_path);
+    free(run->selection);
     runout_destroy(&run->output);
     runmem_destroy(&run->mem);
     remove_tmpdir(run);
     free(run->junit_path);
     free(run->coverage_path);
+    free(run->coverage_data);
     project_free_argv(run->coverage_files);
-    free(run->cwd);
-    free(run->root);
-    free(run->python);
     free(run->start_error);
-    project_free_argv(run->argv);
-    project_free_argv(run->env);
     free(run->plugin_dir);
-    project_free_argv(run->base_args);
-    free(run->nearest_file);
     project_free_argv(run->user_args);
     free(run);
 }
@@ -739,126 +720,12 @@ static char **copy_argv(char *const *v, size_t n)
     return out;
 }
 
-/* A "NAME=value" entry's name (all of it without '='), and where it came from. */
-typedef struct {
-    const char *name;
-    size_t len, pos;
-} EnvName;
-
-static size_t env_name_len(const char *e)
-{
-    const char *eq = strchr(e, '=');
-    return eq ? (size_t)(eq - e) : strlen(e);
-}
-
-static int env_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
-
-static int cmp_env_name(const void *x, const void *y)
-{
-    const EnvName *a = x, *b = y;
-    int c = env_name_cmp(a->name, a->len, b->name, b->len);
-    return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
-}
-
-/* Does one of the `n` sorted names set the name of entry `e`? */
-static bool env_overridden(const char *e, const EnvName *names, size_t n)
-{
-    size_t len = env_name_len(e), lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = env_name_cmp(names[mid].name, names[mid].len, e, len);
-        if (c == 0)
-            return true;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
-}
-
-/* The child's environment: ours, plus unbuffered Python output, plus the user's. A name
- * the user sets replaces ours rather than following it: glibc's getenv() and CPython's
- * os.environ take the first of duplicate entries, so an appended one would be ignored.
- * O(n log n): the user's names are sorted once (a run may carry tens of thousands). */
-static char **build_env(char *const *extra, size_t nextra)
-{
-    static const char unbuffered[] = "PYTHONUNBUFFERED=1";
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    EnvName *names = xmalloc((nextra ? nextra : 1) * sizeof *names);
-    for (size_t i = 0; i < nextra; i++)
-        names[i] = (EnvName){extra[i], env_name_len(extra[i]), i};
-    qsort(names, nextra, sizeof *names, cmp_env_name);
-    /* Of a name given more than once the last one wins: the others are dropped. */
-    bool *dropped = xcalloc(nextra ? nextra : 1, sizeof *dropped);
-    for (size_t i = 0; i + 1 < nextra; i++)
-        if (env_name_cmp(names[i].name, names[i].len, names[i + 1].name, names[i + 1].len) == 0)
-            dropped[names[i].pos] = true;
-    size_t unbuffered_len = env_name_len(unbuffered);
-    char **env = xcalloc(n + nextra + 2, sizeof *env);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!env_overridden(environ[i], names, nextra) &&
-            env_name_cmp(environ[i], env_name_len(environ[i]), unbuffered, unbuffered_len) != 0)
-            env[k++] = xstrdup(environ[i]);
-    if (!env_overridden(unbuffered, names, nextra))
-        env[k++] = xstrdup(unbuffered);
-    for (size_t i = 0; i < nextra; i++)
-        if (!dropped[i])
-            env[k++] = xstrdup(extra[i]);
-    free(dropped);
-    free(names);
-    return env;
-}
-
 char **runner_child_env(char *const *extra)
 {
     size_t n = 0;
     while (extra && extra[n])
         n++;
-    return build_env(extra, n);
-}
-
-/* with_coverage: pytest-cov's arguments follow the user's (not while collecting for nearest). */
-static char **build_argv(const Run *run, char *const *rewritten, bool with_coverage)
-{
-    size_t nuser = 0;
-    while (rewritten[nuser])
-        nuser++;
-    char **argv = xcalloc(nuser + 12, sizeof *argv);
-    size_t k = 0;
-    argv[k++] = xstrdup(run->python);
-    argv[k++] = xstrdup("-m");
-    argv[k++] = xstrdup("pytest");
-    if (run->plugin_dir) {
-        /* Our plugin writes the report whatever the user does to pytest's junitxml, and tells
-         * progress in it as tests start and end: pytest's terminal stays as the user set it. */
-        argv[k++] = xstrdup("-p");
-        argv[k++] = xstrdup(PYPLUGIN_MODULE);
-    } else {
-        argv[k++] = xstrdup("-v");
-        argv[k++] = xstrdup("-rfE");
-        StrBuf junit = STRBUF_INIT;
-        strbuf_printf(&junit, "--junitxml=%s", run->junit_path);
-        argv[k++] = strbuf_detach(&junit);
-        argv[k++] = xstrdup("-o");
-        argv[k++] = xstrdup("junit_family=xunit1");
-    }
-    for (size_t i = 0; i < nuser; i++)
-        argv[k++] = xstrdup(rewritten[i]);
-    if (with_coverage && run->coverage) {
-        char **cov = coverage_pytest_args(rewritten, run->root);
-        for (size_t i = 0; cov[i]; i++)
-            argv[k++] = cov[i];
-        free(cov);
-    }
-    return argv;
+    return launch_child_env(extra, n);
 }
 
 static void init_timer(Run *run, uv_timer_t *t)
@@ -890,6 +757,8 @@ static int make_tmpdir(Run *run)
     if (run->coverage) {
         strbuf_printf(&sb, "%s/coverage.json", run->tmpdir);
         run->coverage_path = strbuf_detach(&sb);
+        strbuf_printf(&sb, "%s/.coverage", run->tmpdir);
+        run->coverage_data = strbuf_detach(&sb);
     }
     return 0;
 }
@@ -963,13 +832,13 @@ static int spawn_pytest(Run *run)
     stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[2].data.stream = (uv_stream_t *)&run->err;
     /* pytest dies with us even if we are killed: see execstep.h. */
-    char **argv = execstep_argv((int)getpid(), run->argv);
+    char **argv = execstep_argv((int)getpid(), run->plan.argv);
     uv_process_options_t opt = {0};
     opt.exit_cb = on_child_exit;
     opt.file = run->r->exe;
     opt.args = argv;
-    opt.env = run->env;
-    opt.cwd = run->root;
+    opt.env = run->plan.env;
+    opt.cwd = run->t.root;
     opt.flags = UV_PROCESS_DETACHED; /* setsid(): its own session and process group */
     opt.stdio_count = 3;
     opt.stdio = stdio;
@@ -992,16 +861,16 @@ static bool is_directory(const char *p);
 static char *describe_spawn_error(const Run *run, int rc)
 {
     StrBuf sb = STRBUF_INIT;
-    if (rc == UV_ENOENT && !is_directory(run->root))
-        strbuf_printf(&sb, "the project root %s is not a directory", run->root);
+    if (rc == UV_ENOENT && !is_directory(run->t.root))
+        strbuf_printf(&sb, "the project root %s is not a directory", run->t.root);
     else if (rc == UV_ENOENT)
         strbuf_printf(&sb, "no Python interpreter found: '%s' (chosen by %s) does not exist",
-                      run->python, run->python_why);
+                      run->t.python, run->t.python_why);
     else if (rc == UV_EACCES)
         strbuf_printf(&sb, "cannot run the Python interpreter '%s': permission denied",
-                      run->python);
+                      run->t.python);
     else
-        strbuf_printf(&sb, "cannot start '%s': %s", run->python, uv_strerror(rc));
+        strbuf_printf(&sb, "cannot start '%s': %s", run->t.python, uv_strerror(rc));
     return strbuf_detach(&sb);
 }
 
@@ -1011,14 +880,7 @@ static bool is_directory(const char *p)
     return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static char **copy_env(char *const *v, size_t n)
-{
-    return n ? copy_argv(v, n) : NULL;
-}
-
-/* Spawns what `run->spec` describes (the copy is dropped here) and makes it the active run,
- * or has it finish with status "error" from the loop. */
-/* Spawns pytest with run->argv and tells the client the run started. */
+/* Spawns pytest as run->plan says and tells the client the run started. */
 static void run_go(Run *run)
 {
     Runner *r = run->r;
@@ -1033,7 +895,7 @@ static void run_go(Run *run)
     }
     r->active = run;
     if (run->plugin_dir) { /* results as tests end, from the plugin's report */
-        runout_follow_report(&run->output, run->junit_path, run->root);
+        runout_follow_report(&run->output, run->junit_path, run->t.root);
         uv_timer_start(&run->feed_timer, on_feed_timer, RUNNER_FEED_POLL_MS, RUNNER_FEED_POLL_MS);
     }
     start_sampler(run);
@@ -1041,10 +903,10 @@ static void run_go(Run *run)
         uv_timer_start(&run->timeout_timer, on_timeout, run->timeout_ms, 0);
     if (r->ev.started) {
         json_t *ev = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o}", "run_id", (json_int_t)run->id,
-                               "cwd", run->cwd, "root", run->root, "python", run->python,
-                               "python_why", run->python_why, "args", string_list(run->user_args),
-                               "cmd", string_list(run->argv));
-        if (run->nearest_file) /* nearest: whether a collected test or class was around the line */
+                               "cwd", run->t.cwd, "root", run->t.root, "python", run->t.python,
+                               "python_why", run->t.python_why, "args", string_list(run->user_args),
+                               "cmd", string_list(run->plan.argv));
+        if (run->nearest_line > 0) /* nearest: whether a collected test or class was around the line */
             json_object_set_new(ev, "nearest_found", json_boolean(run->nearest_found));
         r->ev.started(r->ud, ev);
         json_decref(ev);
@@ -1071,6 +933,32 @@ static char *collect_path(const Run *run)
     return strbuf_detach(&sb);
 }
 
+/* The run's own plan (launch.h): pytest with the user's arguments, the selection and, for a
+ * coverage run, pytest-cov's. */
+static void plan_run(Run *run)
+{
+    LaunchFiles f = {
+        .plugin_dir = run->plugin_dir,
+        .report = run->junit_path,
+        .coverage = run->coverage ? run->coverage_path : NULL,
+        .coverage_data = run->coverage ? run->coverage_data : NULL,
+        .selection = run->selection,
+    };
+    launch_plan_destroy(&run->plan);
+    launch_plan(&run->t, LAUNCH_RUN, &f, &run->plan);
+}
+
+/* What the run selects is known (nearest): shown with the user's arguments, and run. */
+static void select_and_go(Run *run, char *selection)
+{
+    run->selection = selection;
+    char **user = argv_plus(run->user_args, selection);
+    project_free_argv(run->user_args);
+    run->user_args = user;
+    plan_run(run);
+    run_go(run);
+}
+
 /* pytest has told what it collects in the file: run the node around the line, or the
  * whole file when no collected test or class contains it (or collection failed: the
  * run itself then reports why). */
@@ -1087,43 +975,27 @@ static void on_collected(void *ud, int64_t status, int term_signal)
     StrBuf err = STRBUF_INIT;
     char *nodeid = NULL;
     if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0)
-        nodeid = collection_nearest(&c, run->nearest_file, run->nearest_line, run->root);
+        nodeid = collection_nearest(&c, run->t.file, run->nearest_line, run->t.root);
     collection_destroy(&c);
     strbuf_destroy(&err);
     unlink(path);
     free(path);
     run->nearest_found = nodeid != NULL;
-    const char *target = nodeid ? nodeid : run->nearest_file;
-    char **args = argv_plus(run->base_args, target);
-    project_free_argv(run->argv);
-    run->argv = build_argv(run, args, true);
-    project_free_argv(args);
-    char **user = argv_plus(run->user_args, target);
-    project_free_argv(run->user_args);
-    run->user_args = user;
-    free(nodeid);
-    run_go(run);
+    select_and_go(run, nodeid ? nodeid : xstrdup(run->t.file));
 }
 
-/* Asks pytest (with our plugin) what it collects in the nearest file first. Consumes
- * rewritten (the user's arguments, which also shape collection). */
-static void start_collect(Run *run, char **rewritten)
+/* Asks pytest (with our plugin) what it collects in the nearest file first. */
+static void start_collect(Run *run)
 {
     Runner *r = run->r;
-    run->base_args = rewritten;
-    /* No -q or other terminal option: a user's -p no:terminal would make it a usage error. */
-    char **a = argv_plus(rewritten, "--collect-only");
-    char **b = argv_plus(a, run->nearest_file);
-    run->argv = build_argv(run, b, false);
-    project_free_argv(a);
-    project_free_argv(b);
     char *path = collect_path(run);
-    char **env = argv_plus(run->env, "");
-    env = pyplugin_collect_env(env, path);
+    LaunchFiles f = {.plugin_dir = run->plugin_dir, .report = run->junit_path, .record = path};
+    launch_plan_destroy(&run->plan);
+    launch_plan(&run->t, LAUNCH_NEAREST, &f, &run->plan);
     free(path);
     int rc = 0;
-    run->collector = collector_start(r->loop, r->exe, run->argv, env, run->root, on_collected, run, &rc);
-    project_free_argv(env);
+    run->collector = collector_start(r->loop, r->exe, run->plan.argv, run->plan.env, run->t.root,
+                                     on_collected, run, &rc);
     if (!run->collector) {
         fail_start(run, describe_spawn_error(run, rc));
         return;
@@ -1135,23 +1007,14 @@ static void start_collect(Run *run, char **rewritten)
  * test is asked of pytest first, else the arguments run as they are. */
 static void run_proceed(Run *run)
 {
-    char **rewritten = run->base_args;
-    run->base_args = NULL;
-    if (run->nearest_file && run->plugin_dir) {
-        start_collect(run, rewritten); /* consumes rewritten */
-        return;
+    if (run->nearest_line > 0 && run->plugin_dir)
+        start_collect(run);
+    else if (run->nearest_line > 0) /* no plugin to ask what pytest collects: the whole file */
+        select_and_go(run, xstrdup(run->t.file));
+    else {
+        plan_run(run);
+        run_go(run);
     }
-    if (run->nearest_file) { /* no plugin to ask what pytest collects: the whole file */
-        char **with_file = argv_plus(rewritten, run->nearest_file);
-        project_free_argv(rewritten);
-        rewritten = with_file;
-        char **user = argv_plus(run->user_args, run->nearest_file);
-        project_free_argv(run->user_args);
-        run->user_args = user;
-    }
-    run->argv = build_argv(run, rewritten, true);
-    project_free_argv(rewritten);
-    run_go(run);
 }
 
 static bool plugin_known_to_load(const Runner *r, const char *python)
@@ -1174,7 +1037,7 @@ static void on_probed(void *ud, int64_t status, int term_signal)
         return;
     }
     if (status == 0 && term_signal == 0) {
-        char **more = argv_plus(r->plugin_loads, run->python);
+        char **more = argv_plus(r->plugin_loads, run->t.python);
         project_free_argv(r->plugin_loads);
         r->plugin_loads = more;
     } else {
@@ -1190,14 +1053,12 @@ static void on_probed(void *ud, int64_t status, int term_signal)
 static void start_probe(Run *run)
 {
     Runner *r = run->r;
-    /* Finding the module is enough (it imports on every Python pytest 7 runs on), and cheap:
-     * importing it would import pytest too, ~100 ms more on the first run of each co-process. */
-    char *const argv[] = {run->python, "-S", "-c",
-                          "import importlib.util, sys; "
-                          "sys.exit(importlib.util.find_spec('" PYPLUGIN_MODULE "') is None)",
-                          NULL};
+    LaunchFiles f = {.plugin_dir = run->plugin_dir};
+    launch_plan_destroy(&run->plan);
+    launch_plan(&run->t, LAUNCH_PROBE, &f, &run->plan);
     int rc = 0;
-    run->collector = collector_start(r->loop, r->exe, argv, run->env, run->root, on_probed, run, &rc);
+    run->collector = collector_start(r->loop, r->exe, run->plan.argv, run->plan.env, run->t.root,
+                                     on_probed, run, &rc);
     if (!run->collector) {
         fail_start(run, describe_spawn_error(run, rc));
         return;
@@ -1205,87 +1066,42 @@ static void start_probe(Run *run)
     r->active = run;
 }
 
-/* A coverage run's environment: coverage.py's data file in the private directory (the
- * project's tree stays clean, and the user's own .coverage is not touched), unless the user's
- * `env` names one. */
-static char **coverage_env(const Run *run, const LaunchSpec *spec)
-{
-    char **extra = xcalloc(spec->nenv + 2, sizeof *extra);
-    StrBuf sb = STRBUF_INIT;
-    strbuf_printf(&sb, "COVERAGE_FILE=%s/.coverage", run->tmpdir);
-    extra[0] = strbuf_detach(&sb);
-    for (size_t i = 0; i < spec->nenv; i++)
-        extra[i + 1] = spec->env[i]; /* borrowed */
-    char **env = build_env(extra, spec->nenv + 1); /* the last of a name wins: the user's */
-    free(extra[0]);
-    free(extra);
-    return env;
-}
-
 static void run_launch(Run *run)
 {
     Runner *r = run->r;
-    LaunchSpec *spec = &run->spec;
     runout_destroy(&run->output); /* nothing was fed: now with the log */
-    runout_init(&run->output, spec->tail_bytes, spec->log_path);
+    runout_init(&run->output, run->tail_bytes, run->log_path);
     run->start_ns = uv_hrtime();
-    free(run->cwd);
-    run->cwd = spec->cwd ? realpath(spec->cwd, NULL) : NULL;
-
-    if (!run->cwd || !is_directory(run->cwd)) {
-        free(run->cwd);
-        run->cwd = xstrdup(spec->cwd ? spec->cwd : "");
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "working directory is not a directory: %s", spec->cwd ? spec->cwd : "(none)");
-        fail_start(run, strbuf_detach(&sb));
-        goto done;
-    }
-    ProjectChoice choice;
-    project_resolve(run->cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &choice);
-    run->root = choice.root; /* the Run takes both strings over */
-    run->python = choice.python;
-    run->python_why = choice.python_why;
-    if (choice.refused) { /* an interpreter another user could have put there: not run */
-        fail_start(run, choice.refused);
-        goto done;
+    if (run->t.error) { /* no working directory, or an interpreter another user could have put there */
+        fail_start(run, xstrdup(run->t.error));
+        return;
     }
     int rc = make_tmpdir(run);
     if (rc < 0) {
         StrBuf sb = STRBUF_INIT;
         strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
         fail_start(run, strbuf_detach(&sb));
-        goto done;
+        return;
     }
     run->plugin_dir = pyplugin_find_dir();
-    char **rewritten = project_rewrite_args(run->cwd, spec->args, spec->nargs);
-    run->env = run->coverage ? coverage_env(run, spec) : build_env(spec->env, spec->nenv);
-    if (run->plugin_dir)
-        run->env = pyplugin_env(run->env, run->plugin_dir, run->junit_path);
-    if (run->plugin_dir && run->coverage)
-        run->env = pyplugin_coverage_env(run->env, run->coverage_path);
+    /* What exec will find, asked before spawning (the exec step can only report a missing
+     * interpreter by its exit status), in the environment the run gives it. */
+    plan_run(run);
     StrBuf exe = STRBUF_INIT;
-    rc = is_directory(run->root) ? check_executable(run->python, run->env, run->root, &exe) : UV_ENOENT;
+    rc = is_directory(run->t.root) ? check_executable(run->t.python, run->plan.env, run->t.root, &exe) : UV_ENOENT;
     /* A Python binary itself honours the PYTHONPATH we give it: no need to ask (a wrapper
      * script might drop it: -E, -I, env -i). */
     bool surely_loads = rc == 0 && pyplugin_interpreter_honours_pythonpath(strbuf_cstr(&exe));
     strbuf_destroy(&exe);
     if (rc != 0) {
-        project_free_argv(rewritten);
         fail_start(run, describe_spawn_error(run, rc));
-        goto done;
+        return;
     }
-    run->base_args = rewritten;
-    if (spec->nearest_line > 0) {
-        run->nearest_file = path_normalize(run->cwd, spec->file);
-        run->nearest_line = spec->nearest_line;
-    }
-    if (run->plugin_dir && !surely_loads && !plugin_known_to_load(r, run->python)) {
+    if (run->plugin_dir && !surely_loads && !plugin_known_to_load(r, run->t.python)) {
         start_probe(run);
-        goto done;
+        return;
     }
     run_proceed(run);
-done:
-    spec_destroy(spec);
 }
 
 int64_t runner_start(Runner *r, const RunSpec *spec)
@@ -1301,19 +1117,16 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
     runmem_init(&run->mem);
     run->user_args = copy_argv(spec->args, spec->nargs);
-    run->cwd = xstrdup(spec->cwd ? spec->cwd : "");
-    run->spec = (LaunchSpec){
-        .cwd = spec->cwd ? xstrdup(spec->cwd) : NULL,
-        .file = spec->file ? xstrdup(spec->file) : NULL,
-        .args = copy_argv(spec->args, spec->nargs),
-        .nargs = spec->nargs,
-        .python = spec->python ? xstrdup(spec->python) : NULL,
-        .env = copy_env(spec->env, spec->nenv),
-        .nenv = spec->nenv,
-        .log_path = spec->log_path ? xstrdup(spec->log_path) : NULL,
-        .tail_bytes = spec->tail_bytes,
-        .nearest_line = spec->file && *spec->file ? spec->nearest_line : 0,
+    /* Where and with what is decided now (stat only); a run still waiting for closing ones
+     * keeps it, and one that cannot start says why when its turn comes. */
+    LaunchRequest req = {
+        .cwd = spec->cwd, .file = spec->file, .python = spec->python,
+        .args = spec->args, .nargs = spec->nargs, .env = spec->env, .nenv = spec->nenv,
     };
+    launch_resolve(&req, &run->t);
+    run->nearest_line = run->t.file ? spec->nearest_line : 0;
+    run->log_path = spec->log_path ? xstrdup(spec->log_path) : NULL;
+    run->tail_bytes = spec->tail_bytes;
     run->coverage = spec->coverage;
     if (spec->coverage)
         run->coverage_files = copy_argv(spec->coverage_files, spec->ncoverage_files);

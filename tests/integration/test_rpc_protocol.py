@@ -98,7 +98,7 @@ def test_resolve_answers_what_a_run_would_use(peer, tmp_path):
     r = peer.response(3)[3]
     assert r["root"] == str(tmp_path) and "marker" not in r
     peer.request(4, "resolve", [{"cwd": str(tmp_path / "missing")}])
-    assert peer.response(4)[2] == f"cwd: {tmp_path / 'missing'}: No such file or directory"
+    assert peer.response(4)[2] == f"working directory is not a directory: {tmp_path / 'missing'}"
     peer.request(5, "resolve", [{"file": 3}])
     assert peer.response(5)[2] == "option 'file' must be a non-empty string, got 3"
 

@@ -1,0 +1,295 @@
+/* launch: one request's root, interpreter, argv and environment, for every purpose. See
+ * launch.h. */
+#include "pytest/launch.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/path.h"
+#include "base/strbuf.h"
+#include "parse/coverage.h"
+#include "pytest/project.h"
+#include "pytest/pyplugin.h"
+
+extern char **environ;
+
+/* What each purpose asks of pytest, as data: the arguments around the user's and whether our
+ * plugin is loaded. */
+typedef struct {
+    bool pytest;            /* python -m pytest (else the probe's own command) */
+    bool plugin;            /* -p our plugin (a run without the plugin uses pytest's junitxml) */
+    bool collect_only;      /* --collect-only after the user's arguments */
+    bool file_selection;    /* the request's file after them (what Nearest looks in) */
+    bool selection;         /* LaunchFiles.selection after them */
+    bool coverage;          /* pytest-cov's arguments last, when LaunchFiles.coverage is set */
+} PurposeRule;
+
+static const PurposeRule rules[] = {
+    [LAUNCH_RUN] = {.pytest = true, .plugin = true, .selection = true, .coverage = true},
+    /* No -q or any terminal option for the lookups: with the user's -p no:terminal it would
+     * be a usage error (and a Nearest run or a debug session would take the whole file). */
+    [LAUNCH_NEAREST] = {.pytest = true, .plugin = true, .collect_only = true, .file_selection = true},
+    [LAUNCH_COLLECT] = {.pytest = true, .plugin = true, .collect_only = true},
+    [LAUNCH_PROBE] = {.pytest = false},
+    [LAUNCH_DEBUG] = {.pytest = true, .selection = true},
+};
+
+/* Finding the module is enough (it imports on every Python pytest 7 runs on), and cheap:
+ * importing it would import pytest too, ~100 ms more on the first run of each co-process. */
+static const char probe_code[] = "import importlib.util, sys; "
+                                 "sys.exit(importlib.util.find_spec('" PYPLUGIN_MODULE "') is None)";
+
+/* ---- lists -------------------------------------------------------------------------- */
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} List;
+
+static void add(List *l, const char *s)
+{
+    if (l->n + 2 > l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = xstrdup(s);
+    l->v[l->n] = NULL;
+}
+
+static void add_all(List *l, char *const *v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        add(l, v[i]);
+}
+
+static char **done(List *l)
+{
+    return l->v ? l->v : xcalloc(1, sizeof(char *));
+}
+
+static char **copy_n(char *const *v, size_t n)
+{
+    List l = {0};
+    for (size_t i = 0; i < n; i++)
+        add(&l, v[i]);
+    return done(&l);
+}
+
+/* ---- the environment --------------------------------------------------------------- */
+
+/* A "NAME=value" entry's name (all of it without '='), and where it came from. */
+typedef struct {
+    const char *name;
+    size_t len, pos;
+} EnvName;
+
+static size_t env_name_len(const char *e)
+{
+    const char *eq = strchr(e, '=');
+    return eq ? (size_t)(eq - e) : strlen(e);
+}
+
+static int env_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+static int cmp_env_name(const void *x, const void *y)
+{
+    const EnvName *a = x, *b = y;
+    int c = env_name_cmp(a->name, a->len, b->name, b->len);
+    return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* Does one of the `n` sorted names set the name of entry `e`? */
+static bool env_overridden(const char *e, const EnvName *names, size_t n)
+{
+    size_t len = env_name_len(e), lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = env_name_cmp(names[mid].name, names[mid].len, e, len);
+        if (c == 0)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* A name the user sets replaces ours rather than following it: glibc's getenv() and CPython's
+ * os.environ take the first of duplicate entries, so an appended one would be ignored. */
+char **launch_child_env(char *const *extra, size_t nextra)
+{
+    static const char unbuffered[] = "PYTHONUNBUFFERED=1";
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    EnvName *names = xmalloc((nextra ? nextra : 1) * sizeof *names);
+    for (size_t i = 0; i < nextra; i++)
+        names[i] = (EnvName){extra[i], env_name_len(extra[i]), i};
+    qsort(names, nextra, sizeof *names, cmp_env_name);
+    /* Of a name given more than once the last one wins: the others are dropped. */
+    bool *dropped = xcalloc(nextra ? nextra : 1, sizeof *dropped);
+    for (size_t i = 0; i + 1 < nextra; i++)
+        if (env_name_cmp(names[i].name, names[i].len, names[i + 1].name, names[i + 1].len) == 0)
+            dropped[names[i].pos] = true;
+    size_t unbuffered_len = env_name_len(unbuffered);
+    char **env = xcalloc(n + nextra + 2, sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!env_overridden(environ[i], names, nextra) &&
+            env_name_cmp(environ[i], env_name_len(environ[i]), unbuffered, unbuffered_len) != 0)
+            env[k++] = xstrdup(environ[i]);
+    if (!env_overridden(unbuffered, names, nextra))
+        env[k++] = xstrdup(unbuffered);
+    for (size_t i = 0; i < nextra; i++)
+        if (!dropped[i])
+            env[k++] = xstrdup(extra[i]);
+    free(dropped);
+    free(names);
+    return env;
+}
+
+/* The user's entries with ours around them: COVERAGE_FILE before (the user's own wins: their
+ * data file), a debug session's marker after (ours wins: the reaper recognises it). */
+static char **purpose_env(const LaunchTarget *t, const LaunchFiles *f)
+{
+    List extra = {0};
+    if (f->coverage && f->coverage_data) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "COVERAGE_FILE=%s", f->coverage_data);
+        add(&extra, strbuf_cstr(&sb));
+        strbuf_destroy(&sb);
+    }
+    add_all(&extra, t->env);
+    if (f->extra_env)
+        add(&extra, f->extra_env);
+    char **env = launch_child_env(extra.v, extra.n);
+    for (size_t i = 0; i < extra.n; i++)
+        free(extra.v[i]);
+    free(extra.v);
+    return env;
+}
+
+/* ---- resolving ------------------------------------------------------------------------ */
+
+static bool is_directory(const char *p)
+{
+    struct stat st;
+    return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int launch_resolve(const LaunchRequest *req, LaunchTarget *out)
+{
+    *out = (LaunchTarget){0};
+    const char *cwd = req->cwd && *req->cwd ? req->cwd : NULL;
+    out->cwd = cwd ? realpath(cwd, NULL) : NULL;
+    out->args = copy_n(req->args, req->nargs);
+    out->env = copy_n(req->env, req->nenv);
+    if (!out->cwd || !is_directory(out->cwd)) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "working directory is not a directory: %s", cwd ? cwd : "(none)");
+        out->error = strbuf_detach(&sb);
+        free(out->cwd);
+        out->cwd = xstrdup(cwd ? cwd : "");
+        return -1;
+    }
+    ProjectChoice c;
+    project_resolve(out->cwd, req->file, req->python, getenv("VIRTUAL_ENV"), &c);
+    out->root = c.root; /* the target takes the strings over */
+    out->python = c.python;
+    out->python_why = c.python_why;
+    out->marker = c.marker;
+    out->error = c.refused; /* an interpreter another user could have put there: not run */
+    if (req->file && *req->file)
+        out->file = path_normalize(out->cwd, req->file);
+    char **rewritten = project_rewrite_args(out->cwd, req->args, req->nargs);
+    project_free_argv(out->args);
+    out->args = rewritten;
+    return out->error ? -1 : 0;
+}
+
+void launch_target_destroy(LaunchTarget *t)
+{
+    free(t->cwd);
+    free(t->root);
+    free(t->python);
+    free(t->file);
+    free(t->error);
+    project_free_argv(t->args);
+    project_free_argv(t->env);
+    *t = (LaunchTarget){0};
+}
+
+/* ---- planning -------------------------------------------------------------------------- */
+
+static void pytest_head(List *argv, const LaunchTarget *t, const PurposeRule *rule, const LaunchFiles *f)
+{
+    add(argv, t->python);
+    add(argv, "-m");
+    add(argv, "pytest");
+    if (rule->plugin && f->plugin_dir) {
+        /* Our plugin writes the report whatever the user does to pytest's junitxml, and tells
+         * progress in it as tests start and end: pytest's terminal stays as the user set it. */
+        add(argv, "-p");
+        add(argv, PYPLUGIN_MODULE);
+    } else if (rule->plugin && f->report) {
+        add(argv, "-v");
+        add(argv, "-rfE");
+        StrBuf junit = STRBUF_INIT;
+        strbuf_printf(&junit, "--junitxml=%s", f->report);
+        add(argv, strbuf_cstr(&junit));
+        strbuf_destroy(&junit);
+        add(argv, "-o");
+        add(argv, "junit_family=xunit1");
+    }
+}
+
+void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles *files, LaunchPlan *out)
+{
+    static const LaunchFiles none = {0};
+    const LaunchFiles *f = files ? files : &none;
+    const PurposeRule *rule = &rules[purpose];
+    List argv = {0};
+    if (!rule->pytest) {
+        add(&argv, t->python);
+        add(&argv, "-S");
+        add(&argv, "-c");
+        add(&argv, probe_code);
+    } else {
+        pytest_head(&argv, t, rule, f);
+        add_all(&argv, t->args);
+        if (rule->collect_only)
+            add(&argv, "--collect-only");
+        if (rule->file_selection && t->file)
+            add(&argv, t->file);
+        if (rule->selection && f->selection)
+            add(&argv, f->selection);
+        if (rule->coverage && f->coverage) {
+            char **cov = coverage_pytest_args(t->args, t->root);
+            add_all(&argv, cov);
+            project_free_argv(cov);
+        }
+    }
+    char **env = purpose_env(t, f);
+    if (rule->plugin && f->plugin_dir)
+        env = pyplugin_env(env, f->plugin_dir, f->report);
+    else if (purpose == LAUNCH_PROBE && f->plugin_dir)
+        env = pyplugin_env(env, f->plugin_dir, NULL);
+    if (f->record && rule->collect_only)
+        env = pyplugin_collect_env(env, f->record);
+    if (rule->coverage && f->coverage && f->plugin_dir)
+        env = pyplugin_coverage_env(env, f->coverage);
+    *out = (LaunchPlan){.argv = done(&argv), .env = env};
+}
+
+void launch_plan_destroy(LaunchPlan *p)
+{
+    project_free_argv(p->argv);
+    project_free_argv(p->env);
+    *p = (LaunchPlan){0};
+}

@@ -1,0 +1,88 @@
+/* launch: how pytest is started for one request, whatever the purpose: a run, the lookup of
+ * the test around a line (Nearest, the debugger), the test tree's collection, the probe that
+ * asks an interpreter whether it finds our plugin, and the debugger's configuration. The only
+ * place that decides pytest's working directory, interpreter, argument vector and environment;
+ * runner.c, discover.c and debugger.c start what it plans (through collector.c or their own
+ * pipes and the exec step), and server.c's `resolve` answers from it.
+ *
+ * Two steps, both pure decisions over the file system (stat, realpath; no process, no libuv):
+ * launch_resolve() turns the editor's request into a LaunchTarget (where and with what: shared
+ * by every purpose of one request, e.g. a Nearest run and its lookup), and launch_plan() turns a
+ * target, a purpose and the purpose's files into argv + env. The differences between purposes
+ * are the table in launch.c, not copies in their callers.
+ *
+ * LaunchTarget and LaunchPlan live in caller's storage: *_destroy() frees what they own. */
+#ifndef PYTESTMON_LAUNCH_H
+#define PYTESTMON_LAUNCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+    LAUNCH_RUN,     /* the tests: our plugin's report (or pytest's junitxml), coverage if asked */
+    LAUNCH_NEAREST, /* what pytest collects in one file, for the test around a line */
+    LAUNCH_COLLECT, /* what pytest collects in the whole selection: the test tree */
+    LAUNCH_PROBE,   /* can the interpreter find our plugin (no pytest is started) */
+    LAUNCH_DEBUG,   /* the debugger's pytest: the user's arguments and the selection, no plugin */
+} LaunchPurpose;
+
+/* The editor's request, borrowed for the call. */
+typedef struct {
+    const char *cwd;       /* the editor's cwd: relative arguments are meant from here */
+    const char *file;      /* optional: the current file (decides the root; Nearest's file) */
+    const char *python;    /* NULL or "": chosen by project.h */
+    char *const *args;     /* the user's pytest arguments */
+    size_t nargs;
+    char *const *env;      /* the user's "KEY=VALUE" entries: they replace ours */
+    size_t nenv;
+} LaunchRequest;
+
+/* Where and with what, decided once per request. */
+typedef struct {
+    char *cwd;             /* the request's cwd, resolved (realpath) */
+    char *root;            /* pytest's working directory (project.h) */
+    char *python;          /* the interpreter */
+    const char *python_why; /* the rule that chose it (static) */
+    const char *marker;    /* the file that decided the root (static), NULL if none */
+    char *file;            /* the request's file made absolute; NULL when none was given */
+    char **args;           /* the user's arguments rewritten for root (NULL-terminated) */
+    char **env;            /* the user's entries, copied (NULL-terminated) */
+    char *error;           /* NULL, or why nothing may start (cwd gone, interpreter refused) */
+} LaunchTarget;
+
+/* Fills *out (always: destroy it). 0, or -1 with out->error set, e.g. "working directory is not
+ * a directory: X" (the one wording for every purpose) or the refusal of an interpreter another
+ * user could have put there (project.h); root and python are set whenever cwd resolved. */
+int launch_resolve(const LaunchRequest *req, LaunchTarget *out);
+void launch_target_destroy(LaunchTarget *t);
+
+/* What one purpose adds, each borrowed for the call; NULL when it does not apply. */
+typedef struct {
+    const char *plugin_dir; /* where our plugin is (pyplugin.h); NULL: none (a run then uses
+                             * pytest's junitxml; the other purposes need it) */
+    const char *report;     /* RUN: the report file (ours, or --junitxml); others: optional */
+    const char *record;     /* NEAREST, COLLECT: where the plugin writes what was collected */
+    const char *coverage;   /* RUN: measured by pytest-cov; the plugin writes coverage.py's JSON
+                             * report there, and COVERAGE_FILE goes to coverage_data */
+    const char *coverage_data;
+    const char *selection;  /* RUN, DEBUG: the node id or file appended to the user's arguments */
+    const char *extra_env;  /* one "KEY=VALUE" set after the user's (a debug session's marker) */
+} LaunchFiles;
+
+typedef struct {
+    char **argv;           /* NULL-terminated heap array of heap strings: argv[0] the interpreter */
+    char **env;            /* the child's whole environment, likewise */
+} LaunchPlan;
+
+/* Fills *out with what starts `purpose` for target t (which must have resolved: t->error NULL).
+ * The environment is ours with PYTHONUNBUFFERED=1, then the user's entries replacing ours, then
+ * our plugin's (PYTHONPATH first, its report, record or coverage files). */
+void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles *files, LaunchPlan *out);
+void launch_plan_destroy(LaunchPlan *p);
+
+/* The environment of any child we start: ours, PYTHONUNBUFFERED=1 and `extra` ("KEY=VALUE",
+ * nextra of them; a name given there replaces ours, the last of a repeated name wins). O(n log n)
+ * (a run may carry tens of thousands). A new NULL-terminated heap array of heap strings. */
+char **launch_child_env(char *const *extra, size_t nextra);
+
+#endif

@@ -1,0 +1,280 @@
+/* Unit tests for launch: one request resolved once, then planned for every purpose (run,
+ * Nearest's lookup, the tree's collection, the plugin probe, the debugger) on a real project
+ * made in a temp dir. The purposes must agree on root, interpreter, the user's arguments and
+ * environment, and differ only where launch.c's table says. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/strbuf.h"
+#include "pytest/launch.h"
+#include "pytest/project.h"
+#include "pytest/pyplugin.h"
+#include "testutil.h"
+
+static char tmp[TMP_PATH_MAX];
+
+static char *at(const char *rel)
+{
+    StrBuf p = STRBUF_INIT;
+    strbuf_printf(&p, "%s/%s", tmp, rel);
+    return strbuf_detach(&p);
+}
+
+static void put(const char *rel)
+{
+    char *p = at(rel);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    free(p);
+}
+
+static void mkd(const char *rel)
+{
+    char *p = at(rel);
+    assert_int_equal(mkdir(p, 0700), 0);
+    free(p);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    assert_non_null(mkdtemp(tmp_template(tmp, "pytestmon-launch")));
+    char *real = realpath(tmp, NULL); /* resolved paths are compared below */
+    assert_non_null(real);
+    snprintf(tmp, sizeof tmp, "%s", real);
+    free(real);
+    mkd("proj");
+    mkd("proj/tests");
+    put("proj/pytest.ini");
+    put("proj/tests/test_a.py");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    StrBuf cmd = STRBUF_INIT;
+    strbuf_printf(&cmd, "rm -rf '%s'", tmp);
+    assert_int_equal(system(strbuf_cstr(&cmd)), 0);
+    strbuf_destroy(&cmd);
+    return 0;
+}
+
+static size_t count(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+/* Index of `s` in v, or -1. */
+static long find(char *const *v, const char *s)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        if (strcmp(v[i], s) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* How many entries of env set NAME. */
+static size_t entries_of(char *const *env, const char *name)
+{
+    size_t n = 0, len = strlen(name);
+    for (size_t i = 0; env && env[i]; i++)
+        if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
+            n++;
+    return n;
+}
+
+static const char *value_of(char *const *env, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; env && env[i]; i++)
+        if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
+            return env[i] + len + 1;
+    return NULL;
+}
+
+/* The purposes and what each must show, as a table (launch.h). Every purpose gets the same
+ * files; the report goes wherever the plugin is loaded into pytest (the probe loads no pytest). */
+typedef struct {
+    LaunchPurpose purpose;
+    bool pytest, plugin, collect_only, file_last, selection_last, report, record;
+} Expect;
+
+static const Expect purposes[] = {
+    {LAUNCH_RUN, .pytest = true, .plugin = true, .selection_last = true, .report = true},
+    {LAUNCH_NEAREST, .pytest = true, .plugin = true, .collect_only = true, .file_last = true, .report = true,
+     .record = true},
+    {LAUNCH_COLLECT, .pytest = true, .plugin = true, .collect_only = true, .report = true, .record = true},
+    {LAUNCH_PROBE, .plugin = true},
+    {LAUNCH_DEBUG, .pytest = true, .selection_last = true},
+};
+
+static void test_one_request_every_purpose(void **state)
+{
+    (void)state;
+    char *cwd = at("proj/tests"), *root = at("proj"), *file = at("proj/tests/test_a.py");
+    char *const args[] = {"-x", "test_a.py", "--deselect", "test_a.py::test_b", "-p", "no:terminal"};
+    char *const env[] = {"PYTESTMON_LAUNCH_A=1", "PYTHONUNBUFFERED=0", "PYTESTMON_LAUNCH_A=2"};
+    LaunchRequest req = {.cwd = cwd, .file = "test_a.py", .python = "/usr/bin/python3",
+                         .args = args, .nargs = 6, .env = env, .nenv = 3};
+    LaunchTarget t;
+    assert_int_equal(launch_resolve(&req, &t), 0);
+    assert_null(t.error);
+    assert_string_equal(t.cwd, cwd);
+    assert_string_equal(t.root, root); /* the ini's directory, not the cwd */
+    assert_string_equal(t.python, "/usr/bin/python3");
+    assert_string_equal(t.python_why, "the python option");
+    assert_string_equal(t.marker, "pytest.ini");
+    assert_string_equal(t.file, file);
+    /* The user's paths rewritten for the root (absolute, project.h), options kept as they are. */
+    StrBuf deselect = STRBUF_INIT;
+    strbuf_printf(&deselect, "%s::test_b", file);
+    const char *const rewritten[] = {"-x", file, "--deselect", strbuf_cstr(&deselect), "-p", "no:terminal"};
+    assert_int_equal(count(t.args), 6);
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(t.args[i], rewritten[i]);
+
+    LaunchFiles f = {.plugin_dir = "/plugin/dir", .report = "/priv/report.xml", .record = "/priv/collect.json",
+                     .selection = "tests/test_a.py::test_c"};
+    for (size_t p = 0; p < sizeof purposes / sizeof purposes[0]; p++) {
+        const Expect *e = &purposes[p];
+        LaunchPlan plan;
+        launch_plan(&t, e->purpose, &f, &plan);
+        assert_string_equal(plan.argv[0], "/usr/bin/python3");
+        size_t n = count(plan.argv);
+        if (e->pytest) {
+            assert_string_equal(plan.argv[1], "-m");
+            assert_string_equal(plan.argv[2], "pytest");
+            /* the user's arguments in order, once, after ours */
+            long first = find(plan.argv, "-x");
+            assert_true(first > 2);
+            for (size_t i = 0; i < 6; i++)
+                assert_string_equal(plan.argv[first + (long)i], rewritten[i]);
+            assert_int_equal(find(plan.argv, "-q"), -1); /* no terminal option of ours */
+            assert_int_equal(find(plan.argv, PYPLUGIN_MODULE) > 0, e->plugin);
+            assert_int_equal(find(plan.argv, "--collect-only") > 0, e->collect_only);
+            if (e->file_last)
+                assert_string_equal(plan.argv[n - 1], file);
+            if (e->selection_last)
+                assert_string_equal(plan.argv[n - 1], "tests/test_a.py::test_c");
+            if (!e->file_last && !e->selection_last)
+                assert_string_equal(plan.argv[n - 1], e->collect_only ? "--collect-only" : "no:terminal");
+        } else {
+            assert_string_equal(plan.argv[1], "-S"); /* the probe: no pytest, no user arguments */
+            assert_int_equal(find(plan.argv, "-x"), -1);
+        }
+        /* The same environment for every purpose: the user's last value of a name, once,
+         * replacing ours (PYTHONUNBUFFERED), ... */
+        assert_int_equal(entries_of(plan.env, "PYTESTMON_LAUNCH_A"), 1);
+        assert_string_equal(value_of(plan.env, "PYTESTMON_LAUNCH_A"), "2");
+        assert_int_equal(entries_of(plan.env, "PYTHONUNBUFFERED"), 1);
+        assert_string_equal(value_of(plan.env, "PYTHONUNBUFFERED"), "0");
+        /* ... and our plugin's entries where the purpose loads it. */
+        const char *pp = value_of(plan.env, "PYTHONPATH");
+        if (e->plugin)
+            assert_true(pp && strncmp(pp, "/plugin/dir", 11) == 0);
+        else
+            assert_true(!pp || strstr(pp, "/plugin/dir") == NULL);
+        assert_int_equal(value_of(plan.env, "PYTESTMON_REPORT") != NULL, e->report);
+        assert_int_equal(value_of(plan.env, "PYTESTMON_COLLECT") != NULL, e->record);
+        launch_plan_destroy(&plan);
+    }
+    launch_target_destroy(&t);
+    strbuf_destroy(&deselect);
+    free(cwd);
+    free(root);
+    free(file);
+}
+
+/* A run without our plugin (an interpreter that cannot load it): pytest's junitxml, and a
+ * coverage run's arguments and data file. */
+static void test_run_without_plugin_and_with_coverage(void **state)
+{
+    (void)state;
+    char *cwd = at("proj");
+    char *const env[] = {"COVERAGE_FILE=/mine/.coverage"};
+    LaunchRequest req = {.cwd = cwd, .python = "/usr/bin/python3", .env = env, .nenv = 1};
+    LaunchTarget t;
+    assert_int_equal(launch_resolve(&req, &t), 0);
+    LaunchFiles f = {.report = "/priv/junit.xml"};
+    LaunchPlan plan;
+    launch_plan(&t, LAUNCH_RUN, &f, &plan);
+    assert_true(find(plan.argv, "--junitxml=/priv/junit.xml") > 0);
+    assert_true(find(plan.argv, "junit_family=xunit1") > 0);
+    launch_plan_destroy(&plan);
+    f = (LaunchFiles){.plugin_dir = "/plugin/dir", .report = "/priv/r.xml", .coverage = "/priv/cov.json",
+                      .coverage_data = "/priv/.coverage"};
+    launch_plan(&t, LAUNCH_RUN, &f, &plan);
+    StrBuf cov = STRBUF_INIT;
+    strbuf_printf(&cov, "--cov=%s", t.root);
+    assert_true(find(plan.argv, strbuf_cstr(&cov)) > 0);
+    strbuf_destroy(&cov);
+    assert_string_equal(value_of(plan.env, "PYTESTMON_COVERAGE"), "/priv/cov.json");
+    /* The user's own data file wins over ours. */
+    assert_int_equal(entries_of(plan.env, "COVERAGE_FILE"), 1);
+    assert_string_equal(value_of(plan.env, "COVERAGE_FILE"), "/mine/.coverage");
+    launch_plan_destroy(&plan);
+    launch_target_destroy(&t);
+    free(cwd);
+}
+
+/* One wording for a working directory that is gone, whatever the purpose. */
+static void test_missing_cwd(void **state)
+{
+    (void)state;
+    char *gone = at("gone");
+    LaunchRequest req = {.cwd = gone};
+    LaunchTarget t;
+    assert_int_equal(launch_resolve(&req, &t), -1);
+    StrBuf want = STRBUF_INIT;
+    strbuf_printf(&want, "working directory is not a directory: %s", gone);
+    assert_string_equal(t.error, strbuf_cstr(&want));
+    assert_null(t.root);
+    strbuf_destroy(&want);
+    launch_target_destroy(&t);
+    req.cwd = NULL;
+    assert_int_equal(launch_resolve(&req, &t), -1);
+    assert_string_equal(t.error, "working directory is not a directory: (none)");
+    launch_target_destroy(&t);
+    free(gone);
+}
+
+/* The user's names replace ours, the last of a repeated name wins, and the merge is not
+ * quadratic (100,000 entries). */
+static void test_child_env(void **state)
+{
+    (void)state;
+    setenv("PYTESTMON_LAUNCH_OURS", "ours", 1);
+    char *const extra[] = {"PYTESTMON_LAUNCH_OURS=theirs", "X=1", "X=2"};
+    char **env = launch_child_env(extra, 3);
+    assert_int_equal(entries_of(env, "PYTESTMON_LAUNCH_OURS"), 1);
+    assert_string_equal(value_of(env, "PYTESTMON_LAUNCH_OURS"), "theirs");
+    assert_string_equal(value_of(env, "X"), "2");
+    assert_string_equal(value_of(env, "PYTHONUNBUFFERED"), "1");
+    project_free_argv(env);
+    unsetenv("PYTESTMON_LAUNCH_OURS");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_request_every_purpose),
+        cmocka_unit_test(test_run_without_plugin_and_with_coverage),
+        cmocka_unit_test(test_missing_cwd),
+        cmocka_unit_test(test_child_env),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
