@@ -3,10 +3,9 @@
  * or a probe of the interpreter (can it import our plugin?). Its output is thrown away (its
  * stderr can go to a file: collector_start_to).
  *
- * Owns its uv_process_t (heap; freed in the close callback, never before) and nothing else:
- * the argv/env/cwd handed to collector_start() are borrowed for the call only. The child is
- * started through the exec step (execstep.h: it dies with us) in its own session, so
- * collector_cancel() can end it and all it started. `done` is called exactly once, from the
+ * Owns its Child (child.h: started through the exec step, so it dies with us, in its own
+ * session, so collector_cancel() can end it and all it started) and nothing else: the
+ * argv/env/cwd handed to collector_start() are borrowed for the call only. `done` is called exactly once, from the
  * loop, with the exit status (-ECANCELED when cancelled) and the signal that ended it; after it
  * returns the Collector must not be used. Knows nothing of pytest's output. */
 #ifndef PYTESTMON_COLLECTOR_H

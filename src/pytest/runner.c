@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "parse/collection.h"
+#include "pytest/child.h"
 #include "pytest/collector.h"
 #include "pytest/execstep.h"
 #include "pytest/launch.h"
@@ -78,15 +79,16 @@ struct Run {
                                   * touched, unless the user's env names one */
     char **coverage_files;       /* the editor's open files, handed back with the report */
     char *start_error;
-    uv_process_t proc;
+    Child *child;                /* pytest, once spawned (child.h); NULL after it exited */
     uv_pipe_t out, err;
-    uv_timer_t timeout_timer, kill_timer, progress_timer, start_timer;
+    uv_timer_t timeout_timer, progress_timer, start_timer;
     uv_timer_t feed_timer;       /* reads the plugin's report while pytest runs */
     uv_timer_t pace_timer;       /* reading of out/err resumes (on_read: a short read pauses it) */
     bool out_paused, err_paused;
     uint64_t last_tests_ns;      /* the last `tests` push */
     int open_handles;
-    bool proc_inited, spawned, exited, out_eof, err_eof, cancelled, timed_out, finished;
+    int pid;                     /* pytest's pid while it runs (for the sampler and headroom) */
+    bool spawned, exited, out_eof, err_eof, cancelled, timed_out, finished;
     bool hurried;                /* sent SIGKILL early for a pending run: once is enough */
     int64_t exit_status;
     int term_signal;
@@ -134,7 +136,7 @@ void runner_set_foreign(Runner *r, bool (*owns)(void *ud, int pid), void *ud)
 
 int runner_active_pid(const Runner *r)
 {
-    return r->active && r->active->spawned && !r->active->exited ? r->active->proc.pid : 0;
+    return r->active && r->active->spawned && !r->active->exited ? r->active->pid : 0;
 }
 
 const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)
@@ -146,42 +148,25 @@ const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)
 
 /* ---- signals ---------------------------------------------------------------- */
 
-/* Signals the run's process group and every descendant it has been seen to have:
- * setsid() lets a grandchild leave the group, but as a child subreaper we still see
- * it in our process tree. */
+/* `sig` to pytest and everything it started (child.h), or the end of the lookup or probe that
+ * comes before it. */
 static void run_signal(Run *run, int sig)
 {
-    /* Once libuv has reaped pytest its pid is free for reuse: signalling it or its group, or
-     * walking its "descendants", could hit an unrelated process. on_child_exit already ended
-     * what was left of the group then; orphans are ours to reap (runner_reap_orphans). */
     if (run->collector) { /* still asking pytest what it collects: that ends the run */
         collector_cancel(run->collector);
         return;
     }
-    if (!run->spawned || run->exited)
-        return;
-    int pid = run->proc.pid;
-    kill(-pid, sig);
-    int *pids = NULL;
-    size_t n = proctree_descendants("", pid, &pids);
-    for (size_t i = 0; i < n; i++)
-        kill(pids[i], sig);
-    free(pids);
-    kill(pid, sig);
-}
-
-static void on_kill_timer(uv_timer_t *t)
-{
-    Run *run = t->data;
-    run_signal(run, SIGKILL);
+    if (run->child)
+        child_signal(run->child, sig);
 }
 
 /* SIGTERM now, SIGKILL after the grace period. */
 static void run_terminate(Run *run)
 {
-    run_signal(run, SIGTERM);
-    if (!uv_is_active((uv_handle_t *)&run->kill_timer))
-        uv_timer_start(&run->kill_timer, on_kill_timer, run->grace_ms, 0);
+    if (run->collector)
+        collector_cancel(run->collector);
+    else if (run->child)
+        child_terminate(run->child, run->grace_ms);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -218,11 +203,8 @@ void runner_reap_orphans(Runner *r)
     int *kids = NULL;
     size_t n = proctree_children_of("", (int)getpid(), &kids);
     for (size_t i = 0; i < n; i++) {
-        bool ours = false;
-        for (Run *run = r->live; run; run = run->next)
-            if ((run->spawned && !run->exited && run->proc.pid == kids[i]) ||
-                (run->collector && collector_pid(run->collector) == kids[i]))
-                ours = true; /* libuv reaps it and tells its exit callback */
+        /* Every child we started is libuv's to reap (child.h), a debug session's adapter its own. */
+        bool ours = child_is_ours(kids[i]);
         if (ours || (r->foreign_owns && r->foreign_owns(r->foreign_ud, kids[i])))
             continue;
         /* Unreaped, the pid is still our child's: signalling it is safe. Never wait here: a
@@ -363,9 +345,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void launch_pending(Runner *r);
 
-static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
+static void on_pytest_exited(void *ud, int64_t status, int term_signal)
 {
-    Run *run = p->data;
+    Run *run = ud;
+    run->child = NULL; /* it ended what was left of pytest's group and tree (child.h) */
     run->exited = true;
     run->exit_status = status;
     run->term_signal = term_signal;
@@ -374,14 +357,6 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
     resume_reading(run); /* the rest of its output, and the ends of the pipes */
     if (run->sampler)
         sampler_stop(run->sampler);
-    /* pytest is gone: whatever is left of its group is a leftover that could hold our
-     * pipes open forever. */
-    kill(-p->pid, SIGKILL);
-    int *pids = NULL;
-    size_t n = proctree_descendants("", p->pid, &pids);
-    for (size_t i = 0; i < n; i++)
-        kill(pids[i], SIGKILL);
-    free(pids);
     /* Its children were reparented to us before we heard of its death (we are a subreaper):
      * end them now rather than at the next status tick, or they may hold the pipes open. */
     runner_reap_orphans(run->r);
@@ -403,7 +378,7 @@ static const char *run_current_test(void *ud)
 static void track_headroom(Run *run)
 {
     if (!run->exited)
-        runmem_track_headroom(&run->mem, "", run->proc.pid);
+        runmem_track_headroom(&run->mem, "", run->pid);
 }
 
 static void on_sample(Sampler *sm, void *ud)
@@ -419,7 +394,7 @@ static void on_sample(Sampler *sm, void *ud)
 
 static void start_sampler(Run *run)
 {
-    run->sampler = sampler_new(run->r->loop, "", run->proc.pid, run->sample_ms, run_current_test, run);
+    run->sampler = sampler_new(run->r->loop, "", run->pid, run->sample_ms, run_current_test, run);
     if (!run->sampler)
         return;
     run->open_handles++;
@@ -560,7 +535,6 @@ static void run_finish(Run *run)
     if (run->finished)
         return;
     run->finished = true;
-    uv_timer_stop(&run->kill_timer);
     uv_timer_stop(&run->progress_timer);
     uv_timer_stop(&run->feed_timer);
     uv_timer_stop(&run->pace_timer);
@@ -695,15 +669,12 @@ static void close_handle(void *h)
 static void run_close(Run *run)
 {
     close_handle(&run->timeout_timer);
-    close_handle(&run->kill_timer);
     close_handle(&run->progress_timer);
     close_handle(&run->start_timer);
     close_handle(&run->feed_timer);
     close_handle(&run->pace_timer);
     close_handle(&run->out);
     close_handle(&run->err);
-    if (run->proc_inited)
-        close_handle(&run->proc);
     if (run->sampler) {
         sampler_close(run->sampler, on_sampler_closed);
         run->sampler = NULL;
@@ -821,35 +792,20 @@ static int check_executable(const char *file, char *const *env, const char *cwd,
 
 static int spawn_pytest(Run *run)
 {
-    uv_stdio_container_t stdio[3];
     uv_pipe_init(run->r->loop, &run->out, 0);
     uv_pipe_init(run->r->loop, &run->err, 0);
     run->out.data = run->err.data = run;
     run->open_handles += 2;
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&run->out;
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&run->err;
-    /* pytest dies with us even if we are killed: see execstep.h. */
-    char **argv = execstep_argv((int)getpid(), run->plan.argv);
-    uv_process_options_t opt = {0};
-    opt.exit_cb = on_child_exit;
-    opt.file = run->r->exe;
-    opt.args = argv;
-    opt.env = run->plan.env;
-    opt.cwd = run->t.root;
-    opt.flags = UV_PROCESS_DETACHED; /* setsid(): its own session and process group */
-    opt.stdio_count = 3;
-    opt.stdio = stdio;
-    run->proc.data = run;
-    int rc = uv_spawn(run->r->loop, &run->proc, &opt);
-    project_free_argv(argv);
-    /* libuv registers the handle even when the spawn fails: it must be closed. */
-    run->open_handles++;
-    run->proc_inited = true;
-    if (rc != 0)
+    ChildSpec spec = {.exe = run->r->exe, .argv = run->plan.argv, .env = run->plan.env, .cwd = run->t.root};
+    spec.stdio[1] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                           .data.stream = (uv_stream_t *)&run->out};
+    spec.stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                           .data.stream = (uv_stream_t *)&run->err};
+    int rc = 0;
+    run->child = child_start(run->r->loop, &spec, on_pytest_exited, run, &rc);
+    if (!run->child)
         return rc;
+    run->pid = child_pid(run->child);
     run->spawned = true;
     uv_read_start((uv_stream_t *)&run->out, on_alloc, on_read);
     uv_read_start((uv_stream_t *)&run->err, on_alloc, on_read);
@@ -1131,7 +1087,6 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     if (spec->coverage)
         run->coverage_files = copy_argv(spec->coverage_files, spec->ncoverage_files);
     init_timer(run, &run->timeout_timer);
-    init_timer(run, &run->kill_timer);
     init_timer(run, &run->progress_timer);
     init_timer(run, &run->start_timer);
     init_timer(run, &run->feed_timer);
@@ -1144,7 +1099,6 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         for (Run *old = r->live; old; old = old->next) {
             if (((old->spawned && !old->exited) || old->collector) && !old->hurried && old != run) {
                 old->hurried = true;
-                uv_timer_stop(&old->kill_timer);
                 run_signal(old, SIGKILL);
             }
         }
