@@ -339,9 +339,11 @@ class Writer:
     one mapped when it is full): what the plugin writes is in the page cache, where the
     co-process reads it, the moment it is copied, without a system call per test, and it stays
     there if pytest dies. The window ahead of the text is zeros, so the document ends at the first
-    NUL byte until the file is cut to its length at close (src/parse/junit.h). Where the file
-    cannot be mapped, each piece is written with write(2) instead. A forked child (a test's own
-    fork) writes nothing."""
+    NUL byte until the file is cut to its length at close (src/parse/junit.h). A window's blocks
+    are reserved before it is mapped (posix_fallocate). Where the file cannot be mapped or the
+    next window not reserved (a full $TMPDIR), each piece is written with write(2) instead; when
+    that fails for want of space, the plugin switches itself off saying so (_warn_off) and the
+    results come from pytest's output. A forked child (a test's own fork) writes nothing."""
 
     def __init__(self, config, path):
         self.config = config
@@ -355,7 +357,7 @@ class Writer:
         try:
             self._map_window()
         except (OSError, ValueError):
-            self.map = None
+            self._unmapped()
         os.register_at_fork(after_in_child=self._in_child)
         self.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
         root = config.rootpath if hasattr(config, "rootpath") else config.rootdir
@@ -374,9 +376,19 @@ class Writer:
         self.forked = True
 
     def _map_window(self):
-        os.ftruncate(self.fd, self.base + _WINDOW)
+        """Maps the window at self.base, its blocks reserved first: a page of a shared mapping
+        that the file system cannot back (a full $TMPDIR) kills pytest with SIGBUS when it is
+        written, where a reservation that fails is an OSError here. One system call a window."""
+        os.posix_fallocate(self.fd, self.base, _WINDOW)
         self.map = mmap.mmap(self.fd, _WINDOW, offset=self.base)
         self.pos = 0
+
+    def _unmapped(self):
+        """The next window cannot be mapped: what is written is cut to its length and the rest
+        is written with write(2) at the end (ENOSPC then says there is no room at all)."""
+        self.map = None
+        os.ftruncate(self.fd, self.base)
+        os.lseek(self.fd, self.base, os.SEEK_SET)
 
     def write(self, text):
         """Appends text to the report, visible to the co-process at once."""
@@ -397,7 +409,12 @@ class Writer:
             if room == 0:
                 self.map.close()
                 self.base += _WINDOW
-                self._map_window()
+                try:
+                    self._map_window()
+                except (OSError, ValueError):
+                    self._unmapped()
+                    self._write_all(view)
+                    return
                 room = _WINDOW
             n = min(room, len(view))
             self.map[self.pos:self.pos + n] = view[:n]
@@ -815,14 +832,36 @@ class _CollectRecorder:
             with open(self.path, "w", encoding="utf-8") as f:
                 f.write(text)
         except Exception as e:
-            sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
+            if _no_space(e):
+                _warn_off("collection", e)
+            else:
+                sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
+
+
+def _no_space(exc):
+    """True for the error of a write to a full file system (or quota)."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _warn_off(what, exc):
+    """The one warning of a plugin that switches itself off. The co-process looks for
+    "pytestmon plugin: no space left" on pytest's stderr (src/pytest/runout.c): the report is
+    then cut short because its file system is full, and it says so."""
+    if _no_space(exc):
+        path = os.environ.get(_ENV) or os.environ.get(_COLLECT_ENV) or "?"
+        sys.stderr.write("pytestmon plugin: no space left on the device of %s (%s); results come from "
+                         "pytest's output\n" % (path, exc.strerror))
+    else:
+        sys.stderr.write("pytestmon plugin: %s failed (%r); results come from pytest's output\n" % (what, exc))
 
 
 class _Guarded:
     """A hook body that fails switches the plugin off with one warning: it never breaks a run."""
 
     def off(self, what, exc):
-        sys.stderr.write("pytestmon plugin: %s failed (%r); results come from pytest's output\n" % (what, exc))
+        _warn_off(what, exc)
         try:
             self.config.pluginmanager.unregister(self)
         except Exception:
@@ -1018,4 +1057,7 @@ def pytest_configure(config):
             plugin = Plugin(config, path)
         config.pluginmanager.register(plugin, "pytestmon")
     except Exception as e:
-        sys.stderr.write("pytestmon plugin: cannot start (%r); results come from pytest's output\n" % (e,))
+        if _no_space(e):
+            _warn_off("start", e)
+        else:
+            sys.stderr.write("pytestmon plugin: cannot start (%r); results come from pytest's output\n" % (e,))

@@ -276,10 +276,9 @@ static void on_timer(uv_timer_t *t)
     }
     int rc = privdir_create(privdir_base(), &d->self, &j->tmpdir);
     if (rc < 0) {
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
-        emit_error(j, strbuf_cstr(&sb));
-        strbuf_destroy(&sb);
+        char *msg = privdir_create_error(privdir_base(), rc);
+        emit_error(j, msg);
+        free(msg);
         job_close(j);
         return;
     }

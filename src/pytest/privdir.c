@@ -45,6 +45,16 @@ const char *privdir_base(void)
     return base && *base ? base : "/tmp";
 }
 
+char *privdir_create_error(const char *base, int rc)
+{
+    StrBuf sb = STRBUF_INIT;
+    if (rc == -ENOSPC || rc == -EDQUOT)
+        strbuf_printf(&sb, "no space left in $TMPDIR (%s) for a private temporary directory", base);
+    else
+        strbuf_printf(&sb, "cannot create a private temporary directory in %s: %s", base, strerror(-rc));
+    return strbuf_detach(&sb);
+}
+
 int privdir_create(const char *base, const PrivdirOwner *owner, char **path)
 {
     StrBuf sb = STRBUF_INIT;

@@ -31,6 +31,10 @@ const char *privdir_base(void);
 /* Creates BASE/pytestmon-NS-PID-START-XXXXXX, mode 0700; *path is the caller's. 0 or -errno. */
 int privdir_create(const char *base, const PrivdirOwner *owner, char **path);
 
+/* Why privdir_create(base, ...) failed with `rc`, as a sentence (a new string): "no space left
+ * in $TMPDIR (BASE) ..." for ENOSPC and EDQUOT, else the error and the directory. */
+char *privdir_create_error(const char *base, int rc);
+
 /* Removes `path` and everything in it. A symlink met anywhere (`path` itself included) is
  * removed, never followed. 0, or the first negative errno (-ELOOP when nested deeper than
  * PRIVDIR_MAX_DEPTH); what could be removed is removed anyway. */

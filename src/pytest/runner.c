@@ -581,6 +581,7 @@ static void run_finish(Run *run)
         .root = run->root,
         .python = run->python,
         .junit_path = run->junit_path,
+        .tmp_base = privdir_base(),
         .start_error = run->start_error,
         .spawned = run->spawned,
         .exit_status = run->exit_status,
@@ -1202,9 +1203,7 @@ static void run_launch(Run *run)
     run->python_why = choice.python_why;
     int rc = make_tmpdir(run);
     if (rc < 0) {
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
-        fail_start(run, strbuf_detach(&sb));
+        fail_start(run, privdir_create_error(privdir_base(), rc));
         goto done;
     }
     run->plugin_dir = pyplugin_find_dir();
