@@ -8,7 +8,10 @@ writes, which the co-process's libxml2 reader already reads), whatever the user 
 pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the terminal
 (``--tb=no``, ``-q``, ``-p no:terminal``). Beyond pytest's junitxml each testcase carries:
 
-- ``nodeid``: pytest's node id, verbatim (no rebuilding from the mangled classname);
+- ``nodeid``: pytest's node id (no rebuilding from the mangled classname); when it holds
+  characters XML cannot carry (controls, with pytest's forfeit-all-rights option), also
+  ``nodeid-esc``, the id reversibly escaped (_id_attr). Either way the reader gets the test's
+  identity (_ident: NUL and lone surrogates become U+FFFD), the same as in the collection record;
 - ``<property name="pytestmon.frames" value="[[path, line], ...]">``: the traceback entries
   of the failure in the user's code, outermost first (absolute paths, 1-based lines), read
   from ``excinfo.traceback`` whatever ``--tb`` says, without pytest's, pluggy's, the
@@ -156,6 +159,45 @@ def _clean(s):
 # Printable ASCII but for the characters XML escapes: the common node id, name or path, which
 # _attr returns as it is (a third of the time of the translations, per test).
 _PLAIN = re.compile(r"[ !#-%'-;=?-~]*\Z").match
+
+# A test's identity, the same in the report, the collection record and every event of the
+# co-process: pytest's node id, but for what no C string or UTF-8 text can hold (NUL and lone
+# surrogates, possible with disable_test_id_escaping_and_forfeit_all_rights_to_community_support
+# or a custom collector), which become U+FFFD.
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+# What XML 1.0 cannot hold, even as a character reference.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _ident(s):
+    """The identity of node id `s` (see _NOT_TEXT); an ASCII id without NUL (nearly all) costs
+    two scans in C, not a regular expression."""
+    if s.isascii() and "\x00" not in s:
+        return s
+    return _NOT_TEXT.sub("\ufffd", s)
+
+
+def _esc_char(m):
+    c = m.group()
+    return "\\\\" if c == "\\" else "\\x%02X" % ord(c) if c < " " else "\\u%04X" % ord(c)
+
+
+_ESC = re.compile("[\\\\\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _id_attr(nodeid):
+    r"""The value of a `nodeid` attribute (between its quotes). The text is the node id as
+    pytest's junitxml would write it ("#x1B" for ESC); when the id holds characters XML cannot
+    carry, `" nodeid-esc="VALUE` follows: the identity with a backslash written `\\`, a control
+    `\xHH` and U+FFFE/U+FFFF `\uHHHH` (src/parse/nodeid.c, nodeid_unescape). Plain ids (nearly
+    all) cost one match."""
+    if _PLAIN(nodeid):
+        return nodeid
+    ident = _ident(nodeid)
+    value = _clean(ident).translate(_ESCAPES)
+    if _NOT_XML.search(ident):
+        value += '" nodeid-esc="' + _ESC.sub(_esc_char, ident).translate(_ESCAPES)
+    return value
 
 
 def _attr(s):
@@ -460,7 +502,7 @@ class Writer:
         if _PLAIN(nodeid):  # then so is the name, a part of it
             nodeid_attr = nodeid
         else:
-            nodeid_attr, name = _attr(nodeid), _attr(name)
+            nodeid_attr, name = _id_attr(nodeid), _attr(name)
         loc = rep.location
         if loc:
             path = self.files.get(loc[0])
@@ -496,7 +538,7 @@ class Writer:
         return text
 
     def start(self, nodeid):
-        self.write('<pytestmon-start nodeid="%s"/>' % _attr(nodeid))
+        self.write('<pytestmon-start nodeid="%s"/>' % _id_attr(nodeid))
 
     def collected(self, count):
         self.write('<pytestmon-collected count="%d"/>' % count)
@@ -613,7 +655,7 @@ class Writer:
         if name.endswith(".py"):
             name = name[:-3]
         self.write('<testcase classname="" name="%s" nodeid="%s" file="%s" time="0.000">%s</testcase>' % (
-            _attr(name), _attr(rep.nodeid), _attr(rep.nodeid.split("::")[0]), body))
+            _attr(name), _id_attr(rep.nodeid), _attr(rep.nodeid.split("::")[0]), body))
 
     def close(self, deselected):
         if self.closed or self.forked:
@@ -778,11 +820,12 @@ def _collected(session, errors=()):
         obj = getattr(item, "obj", None) if isinstance(item, pytest.Function) else None
         rng = ranges.function(obj) if obj is not None else None
         if rng:
-            entry = {"nodeid": item.nodeid, "file": os.path.normpath(rng[0]), "line": rng[1], "end": rng[2]}
+            entry = {"nodeid": _ident(item.nodeid), "file": _ident(os.path.normpath(rng[0])), "line": rng[1],
+                     "end": rng[2]}
         else:
             loc = _item_location(item)
             path = os.path.join(root, loc[0]) if loc and loc[0] else str(getattr(item, "fspath", ""))
-            entry = {"nodeid": item.nodeid, "file": os.path.normpath(path)}
+            entry = {"nodeid": _ident(item.nodeid), "file": _ident(os.path.normpath(path))}
             frng = _source_range(obj) if obj is not None else None
             if frng:
                 entry["line"], entry["end"] = frng
@@ -792,7 +835,7 @@ def _collected(session, errors=()):
         node = item.parent
         while node is not None and isinstance(node, pytest.Class):
             if node.nodeid not in classes:
-                c = {"nodeid": node.nodeid, "file": _node_file(node, root)}
+                c = {"nodeid": _ident(node.nodeid), "file": _ident(_node_file(node, root))}
                 crng = ranges.klass(getattr(node, "obj", None))
                 if crng:
                     c["line"], c["end"] = crng
@@ -801,9 +844,9 @@ def _collected(session, errors=()):
     errs = []
     for rep in errors:
         path = rep.nodeid.split("::")[0]
-        errs.append({"nodeid": rep.nodeid, "file": os.path.normpath(os.path.join(root, path)),
-                     "message": _longrepr_text(rep)})
-    return {"rootdir": root, "items": items, "classes": list(classes.values()), "errors": errs}
+        errs.append({"nodeid": _ident(rep.nodeid), "file": _ident(os.path.normpath(os.path.join(root, path))),
+                     "message": _ident(_longrepr_text(rep))})
+    return {"rootdir": _ident(root), "items": items, "classes": list(classes.values()), "errors": errs}
 
 
 class _CollectRecorder:

@@ -181,7 +181,8 @@ local function qf_add(acc, failures)
   for _, f in ipairs(failures) do
     local k = #acc.failures + 1
     acc.failures[k] = f
-    local nodeid = val(f.nodeid) or '?'
+    local nodeid = tostring(val(f.nodeid) or '?')
+    if #nodeid > util.id_max then nodeid = util.id_text(nodeid) end -- the item's text only
     if base == nil then -- streamed: absolute paths only (47: '/')
       local rf, cf = val(f.file), val(f.crash_file)
       if type(rf) ~= 'string' or rf:byte(1) ~= 47 or (type(cf) == 'string' and cf ~= '' and cf:byte(1) ~= 47) then
@@ -304,7 +305,7 @@ local function diagnostic(f, k, base)
     col = 0,
     severity = vim.diagnostic.severity.INFO,
     source = 'pytest',
-    message = util.clean(string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg))),
+    message = util.clean(string.format('%s raised here: %s', util.id_text(val(f.nodeid) or '?'), first_line(msg))),
     user_data = { nodeid = val(f.nodeid) },
   }
 end

@@ -232,7 +232,7 @@ json_t *runout_progress_json(RunOutput *o)
                           "percent", c->percent < 0 ? 0 : c->percent);
     const char *cur = progress_current(o->progress);
     if (cur)
-        json_object_set_new(j, "current", utf8_cstring(cur));
+        json_object_set_new(j, "current", display_cstring(cur, 0, TEXTCLEAN_ID_MAX));
     return j;
 }
 

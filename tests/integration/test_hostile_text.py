@@ -158,6 +158,13 @@ CLEAN_CASES = [
     ("a\xc2", False, "a"),
     ("a\x1b[31\x07mb", False, "amb"),
     ("a\xc2\x1b!:\x9d0;t\x07b", False, "a\x9d0;tb"),
+    # bidi controls (U+061C, U+200E/F, U+202A-E, U+2066-9) go, their neighbours stay; a lead byte
+    # that starts no character goes, so that removing something never makes one
+    ("a\xd8\x9cb\xe2\x80\x8e\xe2\x80\x8fc\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad\xe2\x80\xaed"
+     "\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9e", False, "abcde"),
+    ("\xd8\x9b\xe2\x80\x8d\xe2\x80\x90\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xe2\x9c\x93\xc3\xa9", False,
+     "\xd8\x9b\xe2\x80\x8d\xe2\x80\x90\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xe2\x9c\x93\xc3\xa9"),
+    ("\xe2\x80\xe2\x80\xae\xae|\xe2\x80\x1b[1m\xae|\xd8\x1b[1m\x9c|\xe2", False, "\x80\xae|\x80\xae|\x9c|"),
 ]
 
 
@@ -169,3 +176,22 @@ def test_lua_clean_literal_sequences(lua):
     """, [[c[0].encode("latin-1"), c[1]] for c in CLEAN_CASES])
     got = [g if isinstance(g, bytes) else g.encode("utf-8", "surrogateescape") for g in got]
     assert got == [c[2].encode("latin-1") for c in CLEAN_CASES]
+    # is_clean() is true only for a text clean() leaves as it is
+    same = lua("""
+        local cases, out = ..., {}
+        local util = require('pytest.util')
+        for i, c in ipairs(cases) do out[i] = not util.is_clean(c) or util.clean(c) == c end
+        return out
+    """, [c[0].encode("latin-1") for c in CLEAN_CASES if not c[1]])
+    assert all(same), same
+
+
+def test_lua_id_text_cleans_and_caps(lua):
+    got = lua("""
+        local util = require('pytest.util')
+        return { util.id_text('t.py::t[\\226\\128\\174evil\\27[31m]'), util.id_text(string.rep('x', 5000)),
+                 util.id_text(string.rep('\\195\\169', 2100)) }
+    """)
+    assert got[0] == "t.py::t[evil]"
+    assert got[1] == "x" * 4096 + " [... cut: 5000 bytes in all]"
+    assert got[2] == "\u00e9" * 2048 + " [... cut: 4200 bytes in all]"
