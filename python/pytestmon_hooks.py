@@ -39,6 +39,10 @@ line range (decorators included; an inherited test's is in its base class's file
 around them (each in its own file) and the collection errors (node id, file, pytest's report
 text) (src/parse/collection.h).
 
+When ``PYTESTMON_ARGS`` names a file, it holds arguments exec could not pass (one of more than
+32 KiB: a rerun of a test whose id is that long), each behind a placeholder on the command line;
+they are put back before pytest parses its arguments (pytest_load_initial_conftests).
+
 When ``PYTESTMON_COVERAGE`` names a file (:PytestCoverage, the run has pytest-cov's ``--cov``),
 coverage.py's JSON report of pytest-cov's combined data is written there at session end
 (src/parse/coverage.h reads it): pytest-cov before 4.1 has no JSON report of its own. When coverage.py
@@ -77,6 +81,7 @@ _UNKNOWN = object()
 _ENV = "PYTESTMON_REPORT"
 _COLLECT_ENV = "PYTESTMON_COLLECT"
 _COVERAGE_ENV = "PYTESTMON_COVERAGE"
+_ARGS_ENV = "PYTESTMON_ARGS"
 
 
 def _library_dirs():
@@ -1076,6 +1081,24 @@ def _write_coverage(config):
             pass
 
 
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    """Arguments exec could not pass (a rerun of a test whose id is a megabyte long) come in
+    $PYTESTMON_ARGS: pairs of a placeholder on the command line and the argument it stands for,
+    each NUL-terminated (src/pytest/pyplugin.h, pyplugin_spill_args). They are put back before
+    pytest parses its arguments (this list is the one it parses)."""
+    path = os.environ.get(_ARGS_ENV)
+    if not path:
+        return
+    try:
+        with open(path, "rb") as f:
+            parts = f.read().split(b"\0")
+        back = {os.fsdecode(parts[i]): os.fsdecode(parts[i + 1]) for i in range(0, len(parts) - 1, 2)}
+        args[:] = [back.get(a, a) for a in args]
+    except Exception as e:
+        sys.stderr.write("pytestmon plugin: cannot read the arguments too long for the command line (%r)\n" % (e,))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -57,11 +57,19 @@ local function one_line(s)
 end
 
 -- The args of a result/request for display ("tests/test_x.py -x").
+-- The arguments as text to show (a title): capped as a node id is (util.id_text), as they may
+-- hold one of a megabyte (a rerun of that test).
 function M.args_text(args)
   args = val(args)
-  if type(args) == 'table' then return util.join_args(args) end
-  if args == nil then return '' end
-  return tostring(args)
+  local text
+  if type(args) == 'table' then
+    text = util.join_args(args)
+  elseif args == nil then
+    return ''
+  else
+    text = tostring(args)
+  end
+  return #text > util.id_max and util.id_text(text) or text
 end
 
 local function counts_text(r)

@@ -782,7 +782,7 @@ char **runner_child_env(char *const *extra)
 }
 
 /* with_coverage: pytest-cov's arguments follow the user's (not while collecting for nearest). */
-static char **build_argv(const Run *run, char *const *rewritten, bool with_coverage)
+static char **build_argv(Run *run, char *const *rewritten, bool with_coverage)
 {
     size_t nuser = 0;
     while (rewritten[nuser])
@@ -813,6 +813,13 @@ static char **build_argv(const Run *run, char *const *rewritten, bool with_cover
         for (size_t i = 0; cov[i]; i++)
             argv[k++] = cov[i];
         free(cov);
+    }
+    if (run->plugin_dir) { /* what exec cannot pass goes through a file (a megabyte's node id) */
+        StrBuf path = STRBUF_INIT;
+        strbuf_printf(&path, "%s/args", run->tmpdir);
+        if (pyplugin_spill_args(argv, strbuf_cstr(&path)) > 0)
+            run->env = pyplugin_args_env(run->env, strbuf_cstr(&path));
+        strbuf_destroy(&path);
     }
     return argv;
 }
