@@ -140,7 +140,7 @@ def test_huge_message_is_cut_on_the_way_to_the_editor(ed, tmp_path):
 
 
 @needs_bin
-def test_megabyte_node_id_is_cut_where_shown_and_whole_where_it_names_the_test(ed, tmp_path):
+def test_megabyte_node_id_is_cut_where_shown_and_whole_where_it_names_the_test(nvim, tmp_path):
     """A parametrize id of 1 MB: the quickfix text, the tree's line, the progress and status
     events and `finished` carry at most a message's cap of it (the whole id made 1 MB quickfix
     entries, a 5 MB `finished`); the tree keys the test by the whole id, and a rerun of it from
@@ -150,6 +150,7 @@ def test_megabyte_node_id_is_cut_where_shown_and_whole_where_it_names_the_test(e
                         "import time\nimport pytest\n\n\n@pytest.mark.parametrize('v', [1], ids=['x' * (1 << 20)])\n"
                         "def test_big(v):\n    time.sleep(0.5)\n    assert v == 2\n\n\ndef test_ok():\n    pass\n")
     bigid = "test_big.py::test_big[%s]" % big
+    ed = setup_editor(nvim)  # the tests' interpreter: pytest 7.2 or 8 parses the long argument
     ed.exec_lua("""
         _G.biggest = {}
         local ev = require('pytest.events')
