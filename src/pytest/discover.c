@@ -242,6 +242,13 @@ static void on_collected(void *ud, int64_t status)
         json_object_set_new(ev, "ms", json_integer((json_int_t)((uv_hrtime() - j->start_ns) / 1000000)));
         json_object_set_new(ev, "status", json_integer(status));
         emit(j, ev);
+    } else if (status >= 0 && privdir_nearly_full(j->tmpdir)) {
+        /* the plugin could not write its record (nor pytest its stderr) for want of space */
+        StrBuf msg = STRBUF_INIT;
+        strbuf_printf(&msg, "no space left in $TMPDIR (%s): pytest's collection could not be recorded",
+                      privdir_base());
+        emit_error(j, strbuf_cstr(&msg));
+        strbuf_destroy(&msg);
     } else {
         char *msg = no_record_message(j, status, rc == -ENOENT ? "no collection record" : strbuf_cstr(&err));
         emit_error(j, msg);

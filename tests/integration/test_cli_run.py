@@ -374,37 +374,6 @@ def test_xdist_frames_when_a_plugin_makes_all_reports_before_logging_them(tmp_pa
     assert (f["nodeid"], f["line"]) == ("test_r.py::test_r", 2), f
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    """mount(fill_to_free): a 512 KiB tmpfs of our own at tmp_path/tmpfs, filled but for
-    `free` bytes; unmounted at teardown. A real full file system: the plugin's report lives in
-    a private directory under it (the co-process's $TMPDIR)."""
-    mnt = tmp_path / "tmpfs"
-    mnt.mkdir()
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip("SKIPPED LOUDLY: cannot mount a small tmpfs to fill (needs root / CAP_SYS_ADMIN): "
-                    + (p.stderr.strip() or "mount failed"))
-
-    def fill(free):
-        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while os.write(fd, b"\1" * 4096):
-                pass
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-        os.truncate(mnt / "filler", max(os.stat(mnt / "filler").st_size - free, 0))
-        st = os.statvfs(mnt)
-        assert st.f_bavail * st.f_frsize <= free + 4096
-        return str(mnt)
-
-    yield fill
-    subprocess.run(["umount", "-l", str(mnt)], check=True)
-
-
 def test_full_tmpdir_gives_pytest_s_answer_and_says_so(small_tmpfs, tmp_path):
     # Not a byte left in $TMPDIR: the plugin cannot reserve its report's first window. pytest
     # runs as it would without us (the report's shared mapping made it die of SIGBUS).
