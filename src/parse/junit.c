@@ -275,10 +275,11 @@ static size_t *testcase_slot(const Names *n, CaseBuf *c, const xmlChar *name, si
     switch (name[0]) {
     case 'c': return name_is(name, n->classname, "classname") ? &c->classname : NULL;
     case 'n':
-        return name_is(name, n->name, "name")         ? &c->name
-               : name_is(name, n->nodeid, "nodeid")   ? &c->nodeid
-               : strcmp((const char *)name, "nodeid-esc") == 0 ? esc
-                                                       : NULL;
+        if (name_is(name, n->name, "name"))
+            return &c->name;
+        if (name_is(name, n->nodeid, "nodeid"))
+            return &c->nodeid;
+        return strcmp((const char *)name, "nodeid-esc") == 0 ? esc : NULL;
     case 'f': return name_is(name, n->file, "file") ? &c->file : NULL;
     case 'l': return name_is(name, n->line, "line") ? line : NULL;
     case 't': return name_is(name, n->time, "time") ? time : NULL;
