@@ -8,7 +8,10 @@ writes, which the co-process's libxml2 reader already reads), whatever the user 
 pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the terminal
 (``--tb=no``, ``-q``, ``-p no:terminal``). Beyond pytest's junitxml each testcase carries:
 
-- ``nodeid``: pytest's node id, verbatim (no rebuilding from the mangled classname);
+- ``nodeid``: pytest's node id (no rebuilding from the mangled classname); when it holds
+  characters XML cannot carry (controls, with pytest's forfeit-all-rights option), also
+  ``nodeid-esc``, the id reversibly escaped (_id_attr). Either way the reader gets the test's
+  identity (_ident: NUL and lone surrogates become U+FFFD), the same as in the collection record;
 - ``<property name="pytestmon.frames" value="[[path, line], ...]">``: the traceback entries
   of the failure in the user's code, outermost first (absolute paths, 1-based lines), read
   from ``excinfo.traceback`` whatever ``--tb`` says, without pytest's, pluggy's, the
@@ -35,6 +38,10 @@ collected is written there as JSON once collection ends: every item's node id, f
 line range (decorators included; an inherited test's is in its base class's file), the classes
 around them (each in its own file) and the collection errors (node id, file, pytest's report
 text) (src/parse/collection.h).
+
+When ``PYTESTMON_ARGS`` names a file, it holds arguments exec could not pass (one of more than
+32 KiB: a rerun of a test whose id is that long), each behind a placeholder on the command line;
+they are put back before pytest parses its arguments (pytest_load_initial_conftests).
 
 When ``PYTESTMON_COVERAGE`` names a file (:PytestCoverage, the run has pytest-cov's ``--cov``),
 coverage.py's JSON report of pytest-cov's combined data is written there at session end
@@ -74,6 +81,7 @@ _UNKNOWN = object()
 _ENV = "PYTESTMON_REPORT"
 _COLLECT_ENV = "PYTESTMON_COLLECT"
 _COVERAGE_ENV = "PYTESTMON_COVERAGE"
+_ARGS_ENV = "PYTESTMON_ARGS"
 
 
 def _library_dirs():
@@ -156,6 +164,45 @@ def _clean(s):
 # Printable ASCII but for the characters XML escapes: the common node id, name or path, which
 # _attr returns as it is (a third of the time of the translations, per test).
 _PLAIN = re.compile(r"[ !#-%'-;=?-~]*\Z").match
+
+# A test's identity, the same in the report, the collection record and every event of the
+# co-process: pytest's node id, but for what no C string or UTF-8 text can hold (NUL and lone
+# surrogates, possible with disable_test_id_escaping_and_forfeit_all_rights_to_community_support
+# or a custom collector), which become U+FFFD.
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+# What XML 1.0 cannot hold, even as a character reference.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _ident(s):
+    """The identity of node id `s` (see _NOT_TEXT); an ASCII id without NUL (nearly all) costs
+    two scans in C, not a regular expression."""
+    if s.isascii() and "\x00" not in s:
+        return s
+    return _NOT_TEXT.sub("\ufffd", s)
+
+
+def _esc_char(m):
+    c = m.group()
+    return "\\\\" if c == "\\" else "\\x%02X" % ord(c) if c < " " else "\\u%04X" % ord(c)
+
+
+_ESC = re.compile("[\\\\\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _id_attr(nodeid):
+    r"""The value of a `nodeid` attribute (between its quotes). The text is the node id as
+    pytest's junitxml would write it ("#x1B" for ESC); when the id holds characters XML cannot
+    carry, `" nodeid-esc="VALUE` follows: the identity with a backslash written `\\`, a control
+    `\xHH` and U+FFFE/U+FFFF `\uHHHH` (src/parse/nodeid.c, nodeid_unescape). Plain ids (nearly
+    all) cost one match."""
+    if _PLAIN(nodeid):
+        return nodeid
+    ident = _ident(nodeid)
+    value = _clean(ident).translate(_ESCAPES)
+    if _NOT_XML.search(ident):
+        value += '" nodeid-esc="' + _ESC.sub(_esc_char, ident).translate(_ESCAPES)
+    return value
 
 
 def _attr(s):
@@ -339,9 +386,11 @@ class Writer:
     one mapped when it is full): what the plugin writes is in the page cache, where the
     co-process reads it, the moment it is copied, without a system call per test, and it stays
     there if pytest dies. The window ahead of the text is zeros, so the document ends at the first
-    NUL byte until the file is cut to its length at close (src/parse/junit.h). Where the file
-    cannot be mapped, each piece is written with write(2) instead. A forked child (a test's own
-    fork) writes nothing."""
+    NUL byte until the file is cut to its length at close (src/parse/junit.h). A window's blocks
+    are reserved before it is mapped (posix_fallocate). Where the file cannot be mapped or the
+    next window not reserved (a full $TMPDIR), each piece is written with write(2) instead; when
+    that fails for want of space, the plugin switches itself off saying so (_warn_off) and the
+    results come from pytest's output. A forked child (a test's own fork) writes nothing."""
 
     def __init__(self, config, path):
         self.config = config
@@ -355,7 +404,7 @@ class Writer:
         try:
             self._map_window()
         except (OSError, ValueError):
-            self.map = None
+            self._unmapped()
         os.register_at_fork(after_in_child=self._in_child)
         self.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
         root = config.rootpath if hasattr(config, "rootpath") else config.rootdir
@@ -374,9 +423,19 @@ class Writer:
         self.forked = True
 
     def _map_window(self):
-        os.ftruncate(self.fd, self.base + _WINDOW)
+        """Maps the window at self.base, its blocks reserved first: a page of a shared mapping
+        that the file system cannot back (a full $TMPDIR) kills pytest with SIGBUS when it is
+        written, where a reservation that fails is an OSError here. One system call a window."""
+        os.posix_fallocate(self.fd, self.base, _WINDOW)
         self.map = mmap.mmap(self.fd, _WINDOW, offset=self.base)
         self.pos = 0
+
+    def _unmapped(self):
+        """The next window cannot be mapped: what is written is cut to its length and the rest
+        is written with write(2) at the end (ENOSPC then says there is no room at all)."""
+        self.map = None
+        os.ftruncate(self.fd, self.base)
+        os.lseek(self.fd, self.base, os.SEEK_SET)
 
     def write(self, text):
         """Appends text to the report, visible to the co-process at once."""
@@ -397,7 +456,12 @@ class Writer:
             if room == 0:
                 self.map.close()
                 self.base += _WINDOW
-                self._map_window()
+                try:
+                    self._map_window()
+                except (OSError, ValueError):
+                    self._unmapped()
+                    self._write_all(view)
+                    return
                 room = _WINDOW
             n = min(room, len(view))
             self.map[self.pos:self.pos + n] = view[:n]
@@ -443,7 +507,7 @@ class Writer:
         if _PLAIN(nodeid):  # then so is the name, a part of it
             nodeid_attr = nodeid
         else:
-            nodeid_attr, name = _attr(nodeid), _attr(name)
+            nodeid_attr, name = _id_attr(nodeid), _attr(name)
         loc = rep.location
         if loc:
             path = self.files.get(loc[0])
@@ -479,7 +543,7 @@ class Writer:
         return text
 
     def start(self, nodeid):
-        self.write('<pytestmon-start nodeid="%s"/>' % _attr(nodeid))
+        self.write('<pytestmon-start nodeid="%s"/>' % _id_attr(nodeid))
 
     def collected(self, count):
         self.write('<pytestmon-collected count="%d"/>' % count)
@@ -596,7 +660,7 @@ class Writer:
         if name.endswith(".py"):
             name = name[:-3]
         self.write('<testcase classname="" name="%s" nodeid="%s" file="%s" time="0.000">%s</testcase>' % (
-            _attr(name), _attr(rep.nodeid), _attr(rep.nodeid.split("::")[0]), body))
+            _attr(name), _id_attr(rep.nodeid), _attr(rep.nodeid.split("::")[0]), body))
 
     def close(self, deselected):
         if self.closed or self.forked:
@@ -761,11 +825,12 @@ def _collected(session, errors=()):
         obj = getattr(item, "obj", None) if isinstance(item, pytest.Function) else None
         rng = ranges.function(obj) if obj is not None else None
         if rng:
-            entry = {"nodeid": item.nodeid, "file": os.path.normpath(rng[0]), "line": rng[1], "end": rng[2]}
+            entry = {"nodeid": _ident(item.nodeid), "file": _ident(os.path.normpath(rng[0])), "line": rng[1],
+                     "end": rng[2]}
         else:
             loc = _item_location(item)
             path = os.path.join(root, loc[0]) if loc and loc[0] else str(getattr(item, "fspath", ""))
-            entry = {"nodeid": item.nodeid, "file": os.path.normpath(path)}
+            entry = {"nodeid": _ident(item.nodeid), "file": _ident(os.path.normpath(path))}
             frng = _source_range(obj) if obj is not None else None
             if frng:
                 entry["line"], entry["end"] = frng
@@ -775,7 +840,7 @@ def _collected(session, errors=()):
         node = item.parent
         while node is not None and isinstance(node, pytest.Class):
             if node.nodeid not in classes:
-                c = {"nodeid": node.nodeid, "file": _node_file(node, root)}
+                c = {"nodeid": _ident(node.nodeid), "file": _ident(_node_file(node, root))}
                 crng = ranges.klass(getattr(node, "obj", None))
                 if crng:
                     c["line"], c["end"] = crng
@@ -784,9 +849,9 @@ def _collected(session, errors=()):
     errs = []
     for rep in errors:
         path = rep.nodeid.split("::")[0]
-        errs.append({"nodeid": rep.nodeid, "file": os.path.normpath(os.path.join(root, path)),
-                     "message": _longrepr_text(rep)})
-    return {"rootdir": root, "items": items, "classes": list(classes.values()), "errors": errs}
+        errs.append({"nodeid": _ident(rep.nodeid), "file": _ident(os.path.normpath(os.path.join(root, path))),
+                     "message": _ident(_longrepr_text(rep))})
+    return {"rootdir": _ident(root), "items": items, "classes": list(classes.values()), "errors": errs}
 
 
 class _CollectRecorder:
@@ -815,14 +880,36 @@ class _CollectRecorder:
             with open(self.path, "w", encoding="utf-8") as f:
                 f.write(text)
         except Exception as e:
-            sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
+            if _no_space(e):
+                _warn_off("collection", e)
+            else:
+                sys.stderr.write("pytestmon plugin: cannot record what was collected (%r)\n" % (e,))
+
+
+def _no_space(exc):
+    """True for the error of a write to a full file system (or quota)."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _warn_off(what, exc):
+    """The one warning of a plugin that switches itself off. The co-process looks for
+    "pytestmon plugin: no space left" on pytest's stderr (src/pytest/runout.c): the report is
+    then cut short because its file system is full, and it says so."""
+    if _no_space(exc):
+        path = os.environ.get(_ENV) or os.environ.get(_COLLECT_ENV) or "?"
+        sys.stderr.write("pytestmon plugin: no space left on the device of %s (%s); results come from "
+                         "pytest's output\n" % (path, exc.strerror))
+    else:
+        sys.stderr.write("pytestmon plugin: %s failed (%r); results come from pytest's output\n" % (what, exc))
 
 
 class _Guarded:
     """A hook body that fails switches the plugin off with one warning: it never breaks a run."""
 
     def off(self, what, exc):
-        sys.stderr.write("pytestmon plugin: %s failed (%r); results come from pytest's output\n" % (what, exc))
+        _warn_off(what, exc)
         try:
             self.config.pluginmanager.unregister(self)
         except Exception:
@@ -997,6 +1084,24 @@ def _write_coverage(config):
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    """Arguments exec could not pass (a rerun of a test whose id is a megabyte long) come in
+    $PYTESTMON_ARGS: pairs of a placeholder on the command line and the argument it stands for,
+    each NUL-terminated (src/pytest/pyplugin.h, pyplugin_spill_args). They are put back before
+    pytest parses its arguments (this list is the one it parses)."""
+    path = os.environ.get(_ARGS_ENV)
+    if not path:
+        return
+    try:
+        with open(path, "rb") as f:
+            parts = f.read().split(b"\0")
+        back = {os.fsdecode(parts[i]): os.fsdecode(parts[i + 1]) for i in range(0, len(parts) - 1, 2)}
+        args[:] = [back.get(a, a) for a in args]
+    except Exception as e:
+        sys.stderr.write("pytestmon plugin: cannot read the arguments too long for the command line (%r)\n" % (e,))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     collect_path = os.environ.get(_COLLECT_ENV)
     if collect_path:
@@ -1018,4 +1123,7 @@ def pytest_configure(config):
             plugin = Plugin(config, path)
         config.pluginmanager.register(plugin, "pytestmon")
     except Exception as e:
-        sys.stderr.write("pytestmon plugin: cannot start (%r); results come from pytest's output\n" % (e,))
+        if _no_space(e):
+            _warn_off("start", e)
+        else:
+            sys.stderr.write("pytestmon plugin: cannot start (%r); results come from pytest's output\n" % (e,))

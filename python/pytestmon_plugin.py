@@ -6,4 +6,4 @@ compiles it): pytest compiles a module named with ``-p`` itself, through its ass
 rewriter, and when bytecode may not be written (PYTHONDONTWRITEBYTECODE, a read-only
 directory) it would do so at every run (~8 ms for the plugin).
 """
-from pytestmon_hooks import pytest_configure  # noqa: F401  (the plugin's one module-level hook)
+from pytestmon_hooks import pytest_configure, pytest_load_initial_conftests  # noqa: F401  (its module-level hooks)

@@ -150,7 +150,7 @@ end
 -- The lines showing one test's report (the answer to `test_output`).
 function M.render_test(res)
   local lines = {
-    string.format('# %s: %s', tostring(val(res.nodeid) or '?'), tostring(val(res.status) or 'unknown')),
+    string.format('# %s: %s', util.id_text(tostring(val(res.nodeid) or '?')), tostring(val(res.status) or 'unknown')),
     string.format('# run %s', tostring(val(res.run_id) or '?')),
   }
   local text, message = val(res.text), val(res.message)
@@ -183,12 +183,12 @@ end
 function M.open_test(n)
   local nodeid = n.nodeid or n.id
   if n.kind == 'error' then
-    return show_test({ '# ' .. nodeid .. ': collection error', '', '== collection error ==',
+    return show_test({ '# ' .. util.id_text(nodeid) .. ': collection error', '', '== collection error ==',
       unpack(vim.split(n.message or '', '\n', true)) })
   end
   return require('pytest.client').async('test_output', { { nodeid = nodeid } }, function(ok, res)
     if not ok or type(res) ~= 'table' then
-      util.notify(string.format('no output of %s: %s', nodeid, tostring(res)), vim.log.levels.WARN)
+      util.notify(string.format('no output of %s: %s', util.id_text(nodeid), tostring(res)), vim.log.levels.WARN)
       return
     end
     show_test(M.render_test(res))

@@ -57,11 +57,19 @@ local function one_line(s)
 end
 
 -- The args of a result/request for display ("tests/test_x.py -x").
+-- The arguments as text to show (a title): capped as a node id is (util.id_text), as they may
+-- hold one of a megabyte (a rerun of that test).
 function M.args_text(args)
   args = val(args)
-  if type(args) == 'table' then return util.join_args(args) end
-  if args == nil then return '' end
-  return tostring(args)
+  local text
+  if type(args) == 'table' then
+    text = util.join_args(args)
+  elseif args == nil then
+    return ''
+  else
+    text = tostring(args)
+  end
+  return #text > util.id_max and util.id_text(text) or text
 end
 
 local function counts_text(r)
@@ -181,7 +189,8 @@ local function qf_add(acc, failures)
   for _, f in ipairs(failures) do
     local k = #acc.failures + 1
     acc.failures[k] = f
-    local nodeid = val(f.nodeid) or '?'
+    local nodeid = tostring(val(f.nodeid) or '?')
+    if #nodeid > util.id_max then nodeid = util.id_text(nodeid) end -- the item's text only
     if base == nil then -- streamed: absolute paths only (47: '/')
       local rf, cf = val(f.file), val(f.crash_file)
       if type(rf) ~= 'string' or rf:byte(1) ~= 47 or (type(cf) == 'string' and cf ~= '' and cf:byte(1) ~= 47) then
@@ -304,7 +313,7 @@ local function diagnostic(f, k, base)
     col = 0,
     severity = vim.diagnostic.severity.INFO,
     source = 'pytest',
-    message = util.clean(string.format('%s raised here: %s', val(f.nodeid) or '?', first_line(msg))),
+    message = util.clean(string.format('%s raised here: %s', util.id_text(val(f.nodeid) or '?'), first_line(msg))),
     user_data = { nodeid = val(f.nodeid) },
   }
 end

@@ -110,7 +110,7 @@ local function line_of(n)
   local mark = V.marked[run_id_of(n)] and '*' or ' '
   local prefix = mark .. string.rep('  ', depth(n)) .. fold .. ' '
   local icon = M.icons[status] or M.icons.notrun
-  local name = util.clean(n.name) .. ((n.kind == 'dir') and '/' or '')
+  local name = util.id_text(n.name) .. ((n.kind == 'dir') and '/' or '')
   local d = details(n)
   local text = prefix .. icon .. ' ' .. name .. (d ~= '' and ('  ' .. util.clean(d)) or '')
   local hls = { { #prefix, #prefix + #icon, M.groups[status] or 'PytestNotRun' } }
@@ -330,7 +330,7 @@ function M.jump(n)
   if not n then return end
   if n.kind == 'dir' then return toggle_fold(n) end
   local file = n.file
-  if not file then return util.notify('no file known for ' .. run_id_of(n), levels.WARN) end
+  if not file then return util.notify('no file known for ' .. util.id_text(run_id_of(n)), levels.WARN) end
   local line = n.line or (n.kind == 'case' and n.parent.line) or 1
   local win = target_window()
   vim.api.nvim_set_current_win(win)

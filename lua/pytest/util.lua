@@ -9,13 +9,31 @@ local uv = vim.loop
 -- (a test message can set the window title, write the clipboard with OSC 52, ...). The
 -- co-process cleans what it sends; this is the defence in depth on the Lua side.
 --
--- Bytes that start something to remove: C0 controls but TAB (LF too unless kept), DEL, and
--- the UTF-8 lead byte of the C1 controls U+0080..U+009F.
-local SPECIAL = '[%z\1-\8\10-\31\127\194]'
-local SPECIAL_KEEP_LF = '[%z\1-\8\11-\31\127\194]'
+-- Bytes that start something to remove: C0 controls but TAB (LF too unless kept), DEL, the
+-- UTF-8 lead byte of the C1 controls U+0080..U+009F, and those of the bidi controls (0xD8:
+-- U+061C; 0xE2: U+200E/F, U+202A..E, U+2066..9), which reorder what is shown around them.
+local SPECIAL = '[%z\1-\8\10-\31\127\194\216\226]'
+local SPECIAL_KEEP_LF = '[%z\1-\8\11-\31\127\194\216\226]'
+local CONTROLS = '[%z\1-\8\10-\31\127\194]'
 -- ESC + one of these (or their C1 form) opens a control string ended by ST, BEL (OSC), CAN,
 -- SUB or the next ESC: OSC ], DCS P, SOS X, PM ^, APC _.
 local STRING_INTRO = { [0x5D] = true, [0x50] = true, [0x58] = true, [0x5E] = true, [0x5F] = true }
+local byte = string.byte
+
+-- At byte j of s, a 0xD8 or 0xE2 lead byte: the length of the bidi control it starts (to
+-- remove), 0 for a valid other character (to keep), or 1 for a lead byte that starts no valid
+-- character (removed: it must never meet continuation bytes that follow something removed and
+-- make a bidi control).
+local function lead_at(s, j)
+  local b, c, d = byte(s, j, j + 2)
+  if not c or c < 0x80 or c > 0xBF then return 1 end
+  if b == 0xD8 then return c == 0x9C and 2 or 0 end
+  if not d or d < 0x80 or d > 0xBF then return 1 end
+  if (c == 0x80 and (d == 0x8E or d == 0x8F or (d >= 0xAA and d <= 0xAE))) or (c == 0x81 and d >= 0xA6 and d <= 0xA9) then
+    return 3
+  end
+  return 0
+end
 
 -- Skips a control string starting at byte k; returns the index after it.
 local function skip_string(s, k)
@@ -60,65 +78,99 @@ local function skip_sequence(s, c, k)
 end
 
 -- `s` without escape sequences (CSI, OSC, DCS, SOS, PM, APC, single-character; 7-bit and C1
--- forms; terminated, split off or unterminated) and without any other C0 control but TAB,
--- nor DEL or C1 controls. keep_lf: keep line feeds (multi-line text). sgr: a list that gets
--- { byte offset in the result, parameters } of every SGR sequence (CSI ... m) removed.
+-- forms; terminated, split off or unterminated), without any other C0 control but TAB, nor
+-- DEL, C1 controls or bidi controls. keep_lf: keep line feeds (multi-line text). sgr: a list
+-- that gets { byte offset in the result, parameters } of every SGR sequence (CSI ... m) removed.
 function M.clean(s, keep_lf, sgr)
   if type(s) ~= 'string' then s = tostring(s == nil and '' or s) end
   local pat = keep_lf and SPECIAL_KEEP_LF or SPECIAL
   if not s:find(pat) then return s end
-  local out, len, i, n = {}, 0, 1, #s
+  -- i: where the text to keep goes on; from: where the next special byte is looked for
+  local out, len, i, from, n = {}, 0, 1, 1, #s
   while i <= n do
-    local j = s:find(pat, i)
+    local j = s:find(pat, from)
     if not j then
       table.insert(out, s:sub(i))
       break
     end
-    if j > i then
-      table.insert(out, s:sub(i, j - 1))
-      len = len + j - i
-    end
     local b, c = s:byte(j), s:byte(j + 1)
-    local params, final
-    if b == 27 then
-      if c == nil then
-        i = j + 1
-      elseif c >= 0x20 and c <= 0x7E then
-        i, params, final = skip_sequence(s, c, j + 2)
-      else
-        i = j + 1 -- a lone ESC
-      end
-    elseif b == 194 then
-      if c and c >= 0x80 and c <= 0x9F then
-        i, params, final = skip_sequence(s, c - 0x40, j + 2)
-      elseif c and c >= 0xA0 and c <= 0xBF then -- U+00A0..U+00BF
-        table.insert(out, s:sub(j, j + 1))
-        len = len + 2
-        i = j + 2
-      else
-        i = j + 1 -- a lone lead byte: never let it meet a 0x80-0x9F after a removed sequence
-      end
+    local skip = nil
+    if b == 0xD8 or b == 0xE2 then
+      local k = lead_at(s, j)
+      if k > 0 then skip = j + k end
     else
-      i = j + 1
+      skip = j + 1
     end
-    if final == 0x6D and sgr then table.insert(sgr, { len, params }) end
+    if skip == nil then -- a character to keep
+      from = j + 1
+    else
+      if j > i then
+        table.insert(out, s:sub(i, j - 1))
+        len = len + j - i
+      end
+      local params, final
+      if b == 27 then
+        if c == nil then
+          skip = j + 1
+        elseif c >= 0x20 and c <= 0x7E then
+          skip, params, final = skip_sequence(s, c, j + 2)
+        end -- else a lone ESC
+      elseif b == 194 then
+        if c and c >= 0x80 and c <= 0x9F then
+          skip, params, final = skip_sequence(s, c - 0x40, j + 2)
+        elseif c and c >= 0xA0 and c <= 0xBF then -- U+00A0..U+00BF
+          table.insert(out, s:sub(j, j + 1))
+          len = len + 2
+          skip = j + 2
+        end -- else a lone lead byte: never let it meet a 0x80-0x9F after a removed sequence
+      end
+      i, from = skip, skip
+      if final == 0x6D and sgr then table.insert(sgr, { len, params }) end
+    end
   end
   return table.concat(out)
 end
 
--- True when clean(s) would return s unchanged (no control character, DEL or C1 lead byte).
--- One scan: cheaper than clean() on each of thousands of strings when, as nearly always, the
--- co-process has cleaned them already (run it on their concatenation). Under LuaJIT a byte
--- loop, which is compiled: the pattern below is interpreted, ~20 ns a byte (12 ms for the
--- 600 KB of texts of 5,000 failures); with PUC Lua the pattern is the faster.
-local byte = string.byte
+-- True when clean(s) would return s unchanged (no control character, DEL, C1 lead byte, bidi
+-- control). One scan: cheaper than clean() on each of thousands of strings when, as nearly
+-- always, the co-process has cleaned them already (run it on their concatenation). Under
+-- LuaJIT a byte loop, which is compiled: the pattern below is interpreted, ~20 ns a byte (12 ms
+-- for the 600 KB of texts of 5,000 failures); with PUC Lua the pattern is the faster.
 function M.is_clean(s)
-  if not jit then return not s:find(SPECIAL) end
+  if not jit then
+    if s:find(CONTROLS) then return false end
+    local j = s:find('[\216\226]')
+    while j do
+      if lead_at(s, j) > 0 then return false end
+      j = s:find('[\216\226]', j + 1)
+    end
+    return true
+  end
   for i = 1, #s do
     local b = byte(s, i)
     if (b < 32 and b ~= 9) or b == 127 or b == 194 then return false end
+    if (b == 0xD8 or b == 0xE2) and lead_at(s, i) > 0 then return false end
   end
   return true
+end
+
+-- The most bytes of a node id where it is shown (quickfix text, the tree's lines, messages):
+-- the co-process's cap of a message (TEXTCLEAN_MESSAGE_MAX). The id itself stays whole where it
+-- names the test (selecting, rerunning it).
+M.id_max = 4096
+
+-- Node id (or part of one) `s` as text to show: clean(), at most id_max bytes, cut at a
+-- character boundary with " [... cut: N bytes in all]" as the co-process cuts a message.
+function M.id_text(s)
+  s = M.clean(s)
+  if #s <= M.id_max then return s end
+  local e = M.id_max
+  while e > 0 do -- back to a character's first byte
+    local b = byte(s, e + 1)
+    if not b or b < 0x80 or b >= 0xC0 then break end
+    e = e - 1
+  end
+  return s:sub(1, e) .. string.format(' [... cut: %d bytes in all]', #s)
 end
 
 -- Every runtime message goes through here: one line, prefixed, titled "pytest".

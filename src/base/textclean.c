@@ -97,6 +97,19 @@ static size_t utf8_char(const unsigned char *s, size_t n)
     return k;
 }
 
+/* Whether the k-byte character at s is a bidi control: U+061C, U+200E, U+200F, U+202A..U+202E,
+ * U+2066..U+2069 (they reorder the text shown around them: a node id or a message could show
+ * other than what it is). */
+static bool is_bidi(const unsigned char *s, size_t k)
+{
+    if (k == 2)
+        return s[0] == 0xd8 && s[1] == 0x9c;
+    if (k != 3 || s[0] != 0xe2)
+        return false;
+    return (s[1] == 0x80 && (s[2] == 0x8e || s[2] == 0x8f || (s[2] >= 0xaa && s[2] <= 0xae))) ||
+           (s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9);
+}
+
 bool textclean_display(StrBuf *out, const char *s, size_t n, unsigned flags, size_t max)
 {
     char *copy = xmalloc(n ? n : 1);
@@ -109,6 +122,11 @@ bool textclean_display(StrBuf *out, const char *s, size_t n, unsigned flags, siz
     bool cut = false;
     while (i < m) {
         size_t k = utf8_char(u + i, m - i);
+        if (k >= 2 && is_bidi(u + i, k)) { /* removed: characters, not bytes, so nothing joins */
+            strbuf_append(out, copy + run, i - run);
+            run = i += k;
+            continue;
+        }
         size_t plen = k ? k : 3;
         if (max && produced + plen > max) {
             cut = true;

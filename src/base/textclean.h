@@ -34,12 +34,18 @@
 /* The most bytes of one failure message sent to the editor or printed by the CLI; the run's
  * log keeps the whole text. */
 #define TEXTCLEAN_MESSAGE_MAX 4096
+/* The most bytes of a node id where it is only shown (the test running now, the slowest, the
+ * memory report, the CLI's lines); where it names the test (a `tests` entry, a failure, the
+ * collection) it is whole, for the editor to select and rerun it. */
+#define TEXTCLEAN_ID_MAX TEXTCLEAN_MESSAGE_MAX
 
 /* Cleans s[0..n) in place and returns the new length (<= n). No NUL is written. */
 size_t textclean(char *s, size_t n, unsigned flags);
 
 /* Appends to `out` a displayable copy of s[0..n): cleaned as textclean() with `flags`, invalid
- * UTF-8 replaced by U+FFFD, and, when the result is longer than `max` bytes (0: no cap), cut at
+ * UTF-8 replaced by U+FFFD, the bidi controls (U+061C, U+200E/F, U+202A..U+202E, U+2066..U+2069,
+ * which reorder what is shown around them) removed, and, when the result is longer than `max`
+ * bytes (0: no cap), cut at
  * a character boundary with " [... cut: N bytes in all]" appended (N = n). Returns true when
  * it cut. */
 bool textclean_display(StrBuf *out, const char *s, size_t n, unsigned flags, size_t max);

@@ -1,8 +1,12 @@
 /* runmem: the memory story of one pytest run (see runmem.h). */
 #include "mem/runmem.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include <uv.h>
 
+#include "base/textclean.h"
 #include "mem/memreport.h"
 
 void runmem_init(RunMem *m)
@@ -55,6 +59,15 @@ uint64_t runmem_take_high(RunMem *m)
     return high;
 }
 
+/* The test running at the peak, to show: cleaned and capped (textclean.h). */
+static json_t *shown_test(const char *s)
+{
+    char *t = textclean_dup(s, strlen(s), 0, TEXTCLEAN_ID_MAX);
+    json_t *j = json_string(t);
+    free(t);
+    return j ? j : json_string("");
+}
+
 json_t *runmem_json(Sampler *sm)
 {
     json_t *m = json_object();
@@ -67,7 +80,7 @@ json_t *runmem_json(Sampler *sm)
     json_object_set_new(m, "samples", json_integer((json_int_t)sampler_samples(sm)));
     const char *peak_test = sampler_peak_test(sm);
     if (peak_test)
-        json_object_set_new(m, "peak_test", json_string(peak_test));
+        json_object_set_new(m, "peak_test", shown_test(peak_test));
     size_t n;
     const SamplerPoint *pts = sampler_timeline(sm, &n);
     json_t *tl = json_array();

@@ -18,6 +18,26 @@ static int json_line(json_t *v)
     return n > 0 && n < INT_MAX ? (int)n : 0;
 }
 
+/* A copy of string `v` (NULL when it is none) in which a NUL is U+FFFD: a test's identity (the
+ * plugin writes it so: python/pytestmon_hooks.py, _ident; a record of another writer too). */
+static char *text_of(json_t *v)
+{
+    const char *s = json_string_value(v);
+    if (s == NULL)
+        return NULL;
+    size_t n = json_string_length(v);
+    if (memchr(s, '\0', n) == NULL)
+        return xstrndup(s, n);
+    StrBuf sb = STRBUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\0')
+            strbuf_puts(&sb, "\xef\xbf\xbd");
+        else
+            strbuf_putc(&sb, s[i]);
+    }
+    return strbuf_detach(&sb);
+}
+
 /* Appends the nodes of array `key` of doc; false when an entry is malformed. */
 static bool parse_nodes(json_t *doc, const char *key, CollectedNode **out, size_t *n)
 {
@@ -30,12 +50,11 @@ static bool parse_nodes(json_t *doc, const char *key, CollectedNode **out, size_
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
-        const char *nodeid = json_string_value(json_object_get(v, "nodeid"));
         const char *file = json_string_value(json_object_get(v, "file"));
-        if (nodeid == NULL || file == NULL || file[0] != '/')
+        if (file == NULL || file[0] != '/' || !json_is_string(json_object_get(v, "nodeid")))
             return false;
         (*out)[(*n)++] = (CollectedNode){
-            .nodeid = xstrdup(nodeid),
+            .nodeid = text_of(json_object_get(v, "nodeid")),
             .file = path_normalize(NULL, file),
             .line = json_line(json_object_get(v, "line")),
             .end = json_line(json_object_get(v, "end")),
@@ -56,15 +75,16 @@ static bool parse_errors(json_t *doc, CollectionError **out, size_t *n)
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
-        const char *nodeid = json_string_value(json_object_get(v, "nodeid"));
         const char *file = json_string_value(json_object_get(v, "file"));
-        const char *message = json_string_value(json_object_get(v, "message"));
-        if (nodeid == NULL || file == NULL || file[0] != '/')
+        char *message = text_of(json_object_get(v, "message"));
+        if (file == NULL || file[0] != '/' || !json_is_string(json_object_get(v, "nodeid"))) {
+            free(message);
             return false;
+        }
         (*out)[(*n)++] = (CollectionError){
-            .nodeid = xstrdup(nodeid),
+            .nodeid = text_of(json_object_get(v, "nodeid")),
             .file = path_normalize(NULL, file),
-            .message = xstrdup(message ? message : ""),
+            .message = message ? message : xstrdup(""),
         };
     }
     return true;
@@ -74,7 +94,7 @@ int collection_parse(const char *buf, size_t len, Collection *out, StrBuf *err)
 {
     *out = (Collection){0};
     json_error_t je;
-    json_t *doc = json_loadb(buf, len, 0, &je);
+    json_t *doc = json_loadb(buf, len, JSON_ALLOW_NUL, &je); /* a NUL in one id must not lose them all */
     if (!json_is_object(doc)) {
         strbuf_printf(err, "unreadable collection record: %s", doc ? "not an object" : je.text);
         json_decref(doc);

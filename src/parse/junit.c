@@ -10,6 +10,7 @@
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
 
+#include "parse/nodeid.h"
 #include "parse/xmllib.h"
 
 /* Bytes handed to libxml2 per xmlParseChunk(): its input buffer stays about this size
@@ -249,6 +250,13 @@ static size_t attr_store(CaseBuf *c, const xmlChar *value, const xmlChar *end)
     return off;
 }
 
+/* The string at `off` decoded from the plugin's `nodeid-esc` form (nodeid.h), in place. */
+static size_t unescaped(CaseBuf *c, size_t off)
+{
+    nodeid_unescape(c->strings.data + off); /* shorter: the bytes after its NUL stay unused */
+    return off;
+}
+
 /* attrs: nb 5-tuples (localname, prefix, URI, value, end). NO_ATTR if `name` (interned as
  * `interned`, see Names) is absent. */
 static size_t attr_get(CaseBuf *c, const xmlChar **attrs, int nb, const xmlChar *interned, const char *name)
@@ -261,11 +269,17 @@ static size_t attr_get(CaseBuf *c, const xmlChar **attrs, int nb, const xmlChar 
 
 /* Where a <testcase> attribute goes, or NULL for one we do not keep. One comparison per
  * attribute: this runs for every testcase of the file. */
-static size_t *testcase_slot(const Names *n, CaseBuf *c, const xmlChar *name, size_t *line, size_t *time)
+static size_t *testcase_slot(const Names *n, CaseBuf *c, const xmlChar *name, size_t *line, size_t *time,
+                             size_t *esc)
 {
     switch (name[0]) {
     case 'c': return name_is(name, n->classname, "classname") ? &c->classname : NULL;
-    case 'n': return name_is(name, n->name, "name") ? &c->name : name_is(name, n->nodeid, "nodeid") ? &c->nodeid : NULL;
+    case 'n':
+        if (name_is(name, n->name, "name"))
+            return &c->name;
+        if (name_is(name, n->nodeid, "nodeid"))
+            return &c->nodeid;
+        return strcmp((const char *)name, "nodeid-esc") == 0 ? esc : NULL;
     case 'f': return name_is(name, n->file, "file") ? &c->file : NULL;
     case 'l': return name_is(name, n->line, "line") ? line : NULL;
     case 't': return name_is(name, n->time, "time") ? time : NULL;
@@ -278,13 +292,15 @@ static size_t *testcase_slot(const Names *n, CaseBuf *c, const xmlChar *name, si
 static void open_testcase(Reader *r, const xmlChar **attrs, int nb)
 {
     CaseBuf *c = &r->c;
-    size_t line = NO_ATTR, time = NO_ATTR;
+    size_t line = NO_ATTR, time = NO_ATTR, esc = NO_ATTR;
     c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
     for (int i = 0; i < nb; i++, attrs += 5) {
-        size_t *slot = attrs[1] == NULL ? testcase_slot(&r->nm, c, attrs[0], &line, &time) : NULL;
+        size_t *slot = attrs[1] == NULL ? testcase_slot(&r->nm, c, attrs[0], &line, &time, &esc) : NULL;
         if (slot != NULL)
             *slot = attr_store(c, attrs[3], attrs[4]);
     }
+    if (esc != NO_ATTR) /* the identity of a node id XML cannot carry */
+        c->nodeid = unescaped(c, esc);
     c->line = parse_line(casebuf_str(c, line));
     c->time = parse_seconds(casebuf_str(c, time));
     r->case_depth = r->depth;
@@ -381,7 +397,8 @@ static void on_plugin_element(Reader *r, const char *what, const xmlChar **attrs
 {
     CaseBuf *c = &r->c;
     if (strcmp(what, "start") == 0 && r->v.start != NULL) {
-        size_t nodeid = attr_get(c, attrs, nb, r->nm.nodeid, "nodeid");
+        size_t nodeid = attr_get(c, attrs, nb, NULL, "nodeid-esc");
+        nodeid = nodeid != NO_ATTR ? unescaped(c, nodeid) : attr_get(c, attrs, nb, r->nm.nodeid, "nodeid");
         size_t worker = attr_get(c, attrs, nb, NULL, "worker");
         if (nodeid != NO_ATTR)
             r->v.start(r->v.ud, casebuf_str(c, nodeid), casebuf_str(c, worker));

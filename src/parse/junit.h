@@ -11,7 +11,8 @@
  * (python/pytestmon_hooks.py) are kept, see JunitCase.frames/rss_* and JunitSummary.counts. The
  * plugin writes the same dialect plus a `nodeid` attribute and, between testcases, the elements
  * <pytestmon-session rootdir="..."/>, <pytestmon-collected count="N"/> and <pytestmon-start nodeid="..." [worker="gwN"]/> (see
- * JunitVisitor); any other unknown element is ignored, wherever it is.
+ * JunitVisitor); any other unknown element is ignored, wherever it is. A node id XML cannot carry
+ * (control characters) also comes as `nodeid-esc`, which then wins (nodeid.h).
  *
  * Incremental reading: a JunitStream is fed bytes as they arrive (any split, one byte at a time
  * too) while pytest still writes the file, and calls the visitor as soon as each element is
@@ -77,7 +78,9 @@ typedef struct {
     const char *name;      /* NULL if absent (pytest.exit / Ctrl-C write a nameless testcase) */
     const char *file;      /* relative to rootdir, '/' separated; NULL if absent (xunit2) */
     int line;              /* as in the XML: 0-based def line (first decorator); -1 if absent */
-    const char *nodeid;    /* pytest's own node id (the pytestmon plugin writes it); NULL if absent */
+    const char *nodeid;    /* the test's identity: pytest's own node id as the pytestmon plugin writes it
+                            * (its `nodeid-esc` decoded when present: control characters, NUL as
+                            * U+FFFD, see nodeid_unescape()); NULL if absent */
     const char *frames;    /* "pytestmon.frames" property: JSON [[abs path, 1-based line], ...] of the
                             * failure's traceback in the user's code, outermost first; NULL if absent */
     double time;           /* seconds; 0 if absent or unparsable */

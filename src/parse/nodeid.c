@@ -124,3 +124,56 @@ char *nodeid_rebuild(const char *file, const char *classname, const char *name,
     free(module);
     return strbuf_detach(&sb);
 }
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The value of `n` hex digits at s, or -1. */
+static long hex_value(const char *s, int n)
+{
+    long v = 0;
+    for (int i = 0; i < n; i++) {
+        int d = hex_digit(s[i]); /* stops at the NUL: it is no digit */
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+size_t nodeid_unescape(char *s)
+{
+    char *o = s;
+    const char *i = s;
+    while (*i) {
+        long cp = -1;
+        int used = 1;
+        if (i[0] == '\\' && i[1] == '\\') {
+            cp = '\\', used = 2;
+        } else if (i[0] == '\\' && i[1] == 'x' && (cp = hex_value(i + 2, 2)) >= 0 && cp < 0x80) {
+            used = 4;
+        } else if (i[0] == '\\' && i[1] == 'u' && (cp = hex_value(i + 2, 4)) >= 0) {
+            used = 6;
+        } else {
+            *o++ = *i++;
+            continue;
+        }
+        if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
+            cp = 0xfffd;
+        if (cp < 0x80) {
+            *o++ = (char)cp;
+        } else if (cp < 0x800) {
+            *o++ = (char)(0xc0 | (cp >> 6));
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        } else {
+            *o++ = (char)(0xe0 | (cp >> 12));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        }
+        i += used;
+    }
+    *o = '\0';
+    return (size_t)(o - s);
+}

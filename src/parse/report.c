@@ -394,7 +394,9 @@ static void set_display(json_t *obj, const char *key, const char *s, unsigned fl
 json_t *report_failure_json(const Failure *f)
 {
     json_t *o = json_object();
-    set_display(o, "nodeid", f->nodeid, 0, 0);
+    /* The test's identity (junit.h), whole: the editor selects, reruns and asks for the output of
+     * the test by it. Not display text: the editor cleans and caps it where it shows it. */
+    json_object_set_new_nocheck(o, "nodeid", json_stringn_nocheck(f->nodeid, strlen(f->nodeid)));
     set_str(o, "kind", report_failure_kind_name(f->kind));
     set_display(o, "when", f->when, 0, 0);
     /* A 10 MB assertion message would make `finished` 20 MB and stall the editor: the log
@@ -418,7 +420,7 @@ json_t *report_to_json(const Report *r)
     for (size_t i = 0; i < r->nslowest; i++) {
         const SlowTest *s = &r->slowest[i];
         json_t *o = json_object();
-        set_display(o, "nodeid", s->nodeid, 0, 0);
+        set_display(o, "nodeid", s->nodeid, 0, TEXTCLEAN_ID_MAX);
         set_str(o, "file", s->file);
         json_object_set_new_nocheck(o, "line", json_integer(s->line));
         json_object_set_new_nocheck(o, "seconds", json_real(s->seconds));

@@ -62,7 +62,8 @@ static void print_errorformat(json_t *result)
     size_t i;
     json_t *f;
     json_array_foreach(json_object_get(result, "failures"), i, f) {
-        char *file = shown(str(f, "file")), *nodeid = shown(str(f, "nodeid"));
+        char *file = shown(str(f, "file")), *nodeid = textclean_dup(str(f, "nodeid"), strlen(str(f, "nodeid")), 0,
+                                                                      TEXTCLEAN_ID_MAX);
         char *msg = shown(str(f, "message")), *crash = shown(str(f, "crash_file"));
         printf("%s:%lld: %s %s\n", file, (long long)json_integer_value(json_object_get(f, "line")),
                nodeid, msg);

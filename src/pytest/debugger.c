@@ -516,9 +516,7 @@ static int start_collect(Session *s, const char *plugin_dir)
 {
     int rc = privdir_create(privdir_base(), &s->d->self, &s->tmpdir);
     if (rc < 0) {
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
-        s->error = strbuf_detach(&sb);
+        s->error = privdir_create_error(privdir_base(), rc);
         return -1;
     }
     char *head[] = {s->python, "-m", "pytest", "-p", PYPLUGIN_MODULE};

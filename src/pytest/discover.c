@@ -244,6 +244,13 @@ static void on_collected(void *ud, int64_t status, int term_signal)
         json_object_set_new(ev, "ms", json_integer((json_int_t)((uv_hrtime() - j->start_ns) / 1000000)));
         json_object_set_new(ev, "status", json_integer(status));
         emit(j, ev);
+    } else if (status >= 0 && privdir_nearly_full(j->tmpdir)) {
+        /* the plugin could not write its record (nor pytest its stderr) for want of space */
+        StrBuf msg = STRBUF_INIT;
+        strbuf_printf(&msg, "no space left in $TMPDIR (%s): pytest's collection could not be recorded",
+                      privdir_base());
+        emit_error(j, strbuf_cstr(&msg));
+        strbuf_destroy(&msg);
     } else {
         char *msg = no_record_message(j, status, term_signal, rc == -ENOENT ? "no collection record" : strbuf_cstr(&err));
         emit_error(j, msg);
@@ -267,10 +274,9 @@ static void on_timer(uv_timer_t *t)
     }
     int rc = privdir_create(privdir_base(), &d->self, &j->tmpdir);
     if (rc < 0) {
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
-        emit_error(j, strbuf_cstr(&sb));
-        strbuf_destroy(&sb);
+        char *msg = privdir_create_error(privdir_base(), rc);
+        emit_error(j, msg);
+        free(msg);
         job_close(j);
         return;
     }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mem/procmem.h"
@@ -43,6 +44,22 @@ const char *privdir_base(void)
 {
     const char *base = getenv("TMPDIR");
     return base && *base ? base : "/tmp";
+}
+
+char *privdir_create_error(const char *base, int rc)
+{
+    StrBuf sb = STRBUF_INIT;
+    if (rc == -ENOSPC || rc == -EDQUOT)
+        strbuf_printf(&sb, "no space left in $TMPDIR (%s) for a private temporary directory", base);
+    else
+        strbuf_printf(&sb, "cannot create a private temporary directory in %s: %s", base, strerror(-rc));
+    return strbuf_detach(&sb);
+}
+
+bool privdir_nearly_full(const char *path)
+{
+    struct statvfs st;
+    return statvfs(path, &st) == 0 && (uint64_t)st.f_bavail * st.f_frsize < PRIVDIR_LOW_SPACE;
 }
 
 int privdir_create(const char *base, const PrivdirOwner *owner, char **path)

@@ -11,6 +11,7 @@
 #ifndef PYTESTMON_PRIVDIR_H
 #define PYTESTMON_PRIVDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,15 @@ const char *privdir_base(void);
 
 /* Creates BASE/pytestmon-NS-PID-START-XXXXXX, mode 0700; *path is the caller's. 0 or -errno. */
 int privdir_create(const char *base, const PrivdirOwner *owner, char **path);
+
+/* Why privdir_create(base, ...) failed with `rc`, as a sentence (a new string): "no space left
+ * in $TMPDIR (BASE) ..." for ENOSPC and EDQUOT, else the error and the directory. */
+char *privdir_create_error(const char *base, int rc);
+
+/* Whether the file system of `path` has (nearly) no room left for us: less than
+ * PRIVDIR_LOW_SPACE bytes available to an unprivileged user (statvfs). False when it cannot tell. */
+#define PRIVDIR_LOW_SPACE (1u << 20)
+bool privdir_nearly_full(const char *path);
 
 /* Removes `path` and everything in it. A symlink met anywhere (`path` itself included) is
  * removed, never followed. 0, or the first negative errno (-ELOOP when nested deeper than

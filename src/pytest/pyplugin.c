@@ -101,6 +101,78 @@ char **pyplugin_coverage_env(char **env, const char *path)
     return set_var(env, "PYTESTMON_COVERAGE", strbuf_detach(&sb));
 }
 
+char **pyplugin_args_env(char **env, const char *path)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "PYTESTMON_ARGS=%s", path);
+    return set_var(env, "PYTESTMON_ARGS", strbuf_detach(&sb));
+}
+
+/* Writes all of buf to fd: 0 or -errno. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        buf += n, len -= (size_t)n;
+    }
+    return 0;
+}
+
+int pyplugin_spill_args(char **args, const char *path)
+{
+    StrBuf file = STRBUF_INIT, mark = STRBUF_INIT;
+    size_t total = 0, n = 0;
+    char **marks = NULL; /* the placeholder of args[i], or NULL */
+    size_t nargs = 0;
+    while (args[nargs])
+        nargs++;
+    marks = xcalloc(nargs + 1, sizeof *marks);
+    for (size_t i = 0; i < nargs; i++) {
+        size_t len = strlen(args[i]);
+        if (len <= PYPLUGIN_ARG_MAX && total + len <= PYPLUGIN_ARGS_MAX) {
+            total += len;
+            continue;
+        }
+        const char *sep = strstr(args[i], "::");
+        strbuf_reset(&mark);
+        if (sep && sep > args[i] && (size_t)(sep - args[i]) < 4096 && args[i][0] != '-')
+            strbuf_append(&mark, args[i], (size_t)(sep - args[i]) + 2);
+        strbuf_printf(&mark, "@pytestmon-arg-%zu", n++);
+        strbuf_append(&file, mark.data, mark.len + 1); /* with its NUL */
+        strbuf_append(&file, args[i], len + 1);
+        marks[i] = strbuf_detach(&mark);
+        total += strlen(marks[i]);
+    }
+    int rc = 0;
+    if (n > 0) {
+        int fd;
+        do {
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        } while (fd < 0 && errno == EINTR);
+        rc = fd < 0 ? -errno : write_all(fd, file.data, file.len);
+        if (fd >= 0 && close(fd) != 0 && rc == 0)
+            rc = -errno;
+    }
+    for (size_t i = 0; i < nargs; i++) {
+        if (!marks[i])
+            continue;
+        if (rc == 0) {
+            free(args[i]);
+            args[i] = marks[i];
+        } else {
+            free(marks[i]);
+        }
+    }
+    free(marks);
+    strbuf_destroy(&file);
+    strbuf_destroy(&mark);
+    return rc < 0 ? rc : (int)n;
+}
+
 bool pyplugin_interpreter_honours_pythonpath(const char *path)
 {
     char *real = path ? realpath(path, NULL) : NULL;

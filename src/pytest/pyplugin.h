@@ -1,9 +1,10 @@
 /* pyplugin: pytestmon's own pytest plugin (python/pytestmon_plugin.py) as a run loads it.
  *
  * Knows the plugin's contract and nothing else: its module name, the directory that holds it,
- * and the two environment variables a run sets for it (PYTHONPATH gets that directory first,
- * PYTESTMON_REPORT names the report file it writes). Holds no state; returns heap strings or
- * edits a heap environment array as documented. */
+ * the environment variables a run sets for it (PYTHONPATH gets that directory first,
+ * PYTESTMON_REPORT names the report file it writes, PYTESTMON_COLLECT, PYTESTMON_COVERAGE and
+ * PYTESTMON_ARGS other files it writes or reads) and the file of arguments too long for exec.
+ * Holds no state; returns heap strings or edits a heap environment array as documented. */
 #ifndef PYTESTMON_PYPLUGIN_H
 #define PYTESTMON_PYPLUGIN_H
 
@@ -28,6 +29,23 @@ char **pyplugin_collect_env(char **env, const char *path);
 /* `env` (consumed, as above) with PYTESTMON_COVERAGE=path: the plugin writes coverage.py's JSON
  * report of pytest-cov's data there at session end (coverage.h). Returns the new array. */
 char **pyplugin_coverage_env(char **env, const char *path);
+
+/* Arguments exec cannot pass (Linux takes at most 128 KiB in one, and some 2 MB in all: a
+ * rerun of a test whose parameter id is a megabyte long) go to the plugin through a file: each
+ * of `args` (NULL-terminated, heap strings) longer than PYPLUGIN_ARG_MAX bytes, and every one
+ * after PYPLUGIN_ARGS_MAX bytes of the others, is replaced by a placeholder ("PATH::@pytestmon-arg-N"
+ * for a node id, keeping its path for pytest's rootdir; "@pytestmon-arg-N" else), and the
+ * placeholders and what they stand for are written to `path` (0600, pairs of NUL-terminated
+ * strings); the plugin puts the arguments back before pytest parses them (its
+ * pytest_load_initial_conftests), so that pytest gets them exactly. Returns how many it
+ * replaced (0: none too long, nothing written), or -errno when `path` could not be written (the
+ * arguments are then as they were). */
+#define PYPLUGIN_ARG_MAX (32u << 10)
+#define PYPLUGIN_ARGS_MAX (512u << 10)
+int pyplugin_spill_args(char **args, const char *path);
+
+/* `env` (consumed, as above) with PYTESTMON_ARGS=path (pyplugin_spill_args). */
+char **pyplugin_args_env(char **env, const char *path);
 
 /* Whether `path` (the file exec runs) is a CPython or PyPy 3 binary itself: an ELF file whose
  * real name starts with "python3" or "pypy3" (a venv's bin/python links to one). Such an

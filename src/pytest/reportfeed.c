@@ -313,13 +313,20 @@ const char *reportfeed_current(const ReportFeed *f)
     return f->nrunning ? f->tests[f->running[f->nrunning - 1]].nodeid : NULL;
 }
 
-/* `s` made safe to show in the editor (textclean.h). */
+/* Node id `s` made safe to show in the editor (textclean.h), capped. */
 static json_t *display(const char *s)
 {
-    char *t = textclean_dup(s, strlen(s), 0, 0);
+    char *t = textclean_dup(s, strlen(s), 0, TEXTCLEAN_ID_MAX);
     json_t *j = json_string(t);
     free(t);
     return j ? j : json_string("");
+}
+
+/* Node id `s` as the test's identity, whole (the plugin's report is valid UTF-8 without NUL:
+ * junit.h), for the editor to select it by: not display text. */
+static json_t *identity(const char *s)
+{
+    return json_stringn_nocheck(s, strlen(s));
 }
 
 json_t *reportfeed_progress_json(const ReportFeed *f)
@@ -342,7 +349,7 @@ json_t *reportfeed_take_tests(ReportFeed *f)
     for (size_t i = 0; i < f->ndirty; i++) {
         TestEntry *t = &f->tests[f->dirty[i]];
         t->dirty = false;
-        json_array_append_new(a, json_pack("{s:o, s:s, s:f, s:I}", "nodeid", display(t->nodeid), "status",
+        json_array_append_new(a, json_pack("{s:o, s:s, s:f, s:I}", "nodeid", identity(t->nodeid), "status",
                                            status_names[t->status], "duration_s",
                                            t->finished ? t->seconds : 0.0, "rss_growth_bytes",
                                            (json_int_t)t->growth));

@@ -550,6 +550,7 @@ static void run_finish(Run *run)
         .root = run->t.root,
         .python = run->t.python,
         .junit_path = run->junit_path,
+        .tmp_base = privdir_base(),
         .start_error = run->start_error,
         .spawned = run->spawned,
         .exit_status = run->exit_status,
@@ -902,6 +903,13 @@ static void plan_run(Run *run)
     };
     launch_plan_destroy(&run->plan);
     launch_plan(&run->t, LAUNCH_RUN, &f, &run->plan);
+    if (run->plugin_dir) { /* what exec cannot pass goes through a file (a megabyte's node id) */
+        StrBuf path = STRBUF_INIT;
+        strbuf_printf(&path, "%s/args", run->tmpdir);
+        if (pyplugin_spill_args(run->plan.argv, strbuf_cstr(&path)) > 0)
+            run->plan.env = pyplugin_args_env(run->plan.env, strbuf_cstr(&path));
+        strbuf_destroy(&path);
+    }
 }
 
 /* What the run selects is known (nearest): shown with the user's arguments, and run. */
@@ -1034,9 +1042,7 @@ static void run_launch(Run *run)
     }
     int rc = make_tmpdir(run);
     if (rc < 0) {
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "cannot create a private temporary directory: %s", strerror(-rc));
-        fail_start(run, strbuf_detach(&sb));
+        fail_start(run, privdir_create_error(privdir_base(), rc));
         return;
     }
     run->plugin_dir = pyplugin_find_dir();

@@ -61,20 +61,29 @@ static void remember_failed(RunOutput *o)
     progress_results_free(res, n);
 }
 
-/* Scans each chunk together with the end of the one before it. */
-static void watch_enomem(RunOutput *o, const char *data, size_t len)
+/* What the plugin says on stderr when it switched itself off because its report's file system
+ * is full (python/pytestmon_hooks.py, _warn_off). */
+#define NOSPACE_PHRASE "pytestmon plugin: no space left"
+
+static bool says_nospace(const char *text, size_t len)
 {
-    if (o->saw_enomem)
+    return memmem(text, len, NOSPACE_PHRASE, sizeof NOSPACE_PHRASE - 1) != NULL;
+}
+
+/* Scans each chunk together with the end of the one before it. */
+static void watch_output(RunOutput *o, const char *data, size_t len)
+{
+    if (o->saw_enomem && o->saw_nospace)
         return;
     char joined[sizeof o->edge * 2];
     size_t head = len < sizeof o->edge ? len : sizeof o->edge;
     memcpy(joined, o->edge, o->edge_len);
     memcpy(joined + o->edge_len, data, head);
     size_t jlen = o->edge_len + head;
-    if (headroom_text_says_enomem(joined, jlen) || headroom_text_says_enomem(data, len)) {
+    if (!o->saw_enomem && (headroom_text_says_enomem(joined, jlen) || headroom_text_says_enomem(data, len)))
         o->saw_enomem = true;
-        return;
-    }
+    if (!o->saw_nospace && (says_nospace(joined, jlen) || says_nospace(data, len)))
+        o->saw_nospace = true;
     const char *end = len >= sizeof o->edge ? data + len : joined + jlen;
     size_t avail = len >= sizeof o->edge ? len : jlen;
     o->edge_len = avail < sizeof o->edge ? avail : sizeof o->edge;
@@ -96,7 +105,7 @@ static void on_line(void *ud, const char *line, size_t n)
 
 void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
 {
-    watch_enomem(o, data, len);
+    watch_output(o, data, len);
     tail_write(&o->tail, data, len);
     runlog_write(&o->log, data, len);
     if (is_stderr) {
@@ -224,7 +233,7 @@ json_t *runout_progress_json(RunOutput *o)
                           "percent", c->percent < 0 ? 0 : c->percent);
     const char *cur = progress_current(o->progress);
     if (cur)
-        json_object_set_new(j, "current", utf8_cstring(cur));
+        json_object_set_new(j, "current", display_cstring(cur, 0, TEXTCLEAN_ID_MAX));
     return j;
 }
 
@@ -379,8 +388,13 @@ static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts
     }
     strbuf_destroy(&path);
     ProgressCounts c = *progress_counts(o->progress);
-    if (reportfeed_active(o->feed)) /* no -v lines: what the stream told */
+    const ProgressFinal *fin = progress_final(o->progress);
+    if (fin->seen) { /* pytest's closing line: its own counts, whatever the report or stream got */
+        c.passed = fin->passed, c.failed = fin->failed, c.errors = fin->errors;
+        c.skipped = fin->skipped, c.xfailed = fin->xfailed, c.xpassed = fin->xpassed;
+    } else if (reportfeed_active(o->feed)) { /* no -v lines: what the stream told */
         reportfeed_counts(o->feed, &c.passed, &c.failed, &c.errors, &c.skipped, &c.xfailed, &c.xpassed);
+    }
     json_object_set_new(counts, "failed", json_integer(failed > c.failed ? failed : c.failed));
     json_object_set_new(counts, "errors", json_integer(errors > c.errors ? errors : c.errors));
     json_object_set_new(counts, "passed", json_integer(c.passed));
@@ -610,6 +624,13 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
         }
         report_destroy(&rep);
     }
+    /* The plugin stopped writing for want of space: the report is cut short (or empty), and
+     * the answer is pytest's own, from its terminal. */
+    bool no_space = f->spawned && !have_xml && o->saw_nospace;
+    if (no_space) {
+        strbuf_reset(&why);
+        strbuf_printf(&why, "no space left in $TMPDIR (%s)", f->tmp_base ? f->tmp_base : "?");
+    }
     if (!have_xml) {
         counts = empty_counts();
         failures = f->spawned ? fallback_failures(o, f, counts) : json_array();
@@ -637,6 +658,9 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     char *line = counts_line(counts, seconds);
     StrBuf summary = STRBUF_INIT;
     summary_sentence(&summary, f, status, error, line, any_counted(counts), seconds);
+    if (no_space)
+        strbuf_printf(&summary, " (no space left in $TMPDIR (%s): read from pytest's output)",
+                      f->tmp_base ? f->tmp_base : "?");
     json_object_set_new(r, "summary", display_cstring(strbuf_cstr(&summary), 0, TEXTCLEAN_MESSAGE_MAX));
     strbuf_destroy(&summary);
     free(line);

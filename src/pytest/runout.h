@@ -29,6 +29,7 @@ typedef struct {
     RunLog log;           /* the full output, bounded to its head and tail */
     uint64_t bytes_out, bytes_err;
     bool saw_enomem;      /* MemoryError / "Cannot allocate memory" in the output */
+    bool saw_nospace;     /* the plugin said its report's file system is full (stderr) */
     char edge[48];        /* end of the previous chunk, so a phrase split across reads is seen */
     size_t edge_len;
     json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
@@ -40,6 +41,7 @@ typedef struct {
 typedef struct {
     int64_t id;
     const char *cwd, *root, *python, *junit_path, *start_error;
+    const char *tmp_base; /* where the run's private directory is ($TMPDIR, privdir_base()) */
     bool spawned, cancelled, timed_out;
     int64_t exit_status;
     int term_signal;

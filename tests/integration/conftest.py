@@ -17,6 +17,7 @@ import atexit
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -434,3 +435,35 @@ def finished_payload(**over):
 def dispatch(nv, name, payload):
     """Deliver an event exactly as the co-process does (nvim_exec_lua with [name, payload])."""
     return nv.exec_lua("return require('pytest.events').dispatch(...)", name, payload)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """fill(free) -> path: a 512 KiB tmpfs of our own at tmp_path/tmpfs, filled but for `free`
+    bytes; unmounted at teardown. A real full file system for the co-process's $TMPDIR (a run's
+    or a collection's private directory is made there). Skipped, saying so, where mounting is
+    not permitted."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip("SKIPPED LOUDLY: cannot mount a small tmpfs to fill (needs root / CAP_SYS_ADMIN): "
+                    + (p.stderr.strip() or "mount failed"))
+
+    def fill(free):
+        fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\1" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        os.truncate(mnt / "filler", max(os.stat(mnt / "filler").st_size - free, 0))
+        st = os.statvfs(mnt)
+        assert st.f_bavail * st.f_frsize <= free + 4096
+        return str(mnt)
+
+    yield fill
+    subprocess.run(["umount", "-l", str(mnt)], check=True)

@@ -372,3 +372,34 @@ def test_xdist_frames_when_a_plugin_makes_all_reports_before_logging_them(tmp_pa
     assert r["source"] == "junit" and r["counts"]["failed"] == 1, (r["source"], r["counts"])
     [f] = r["failures"]
     assert (f["nodeid"], f["line"]) == ("test_r.py::test_r", 2), f
+
+
+def test_full_tmpdir_gives_pytest_s_answer_and_says_so(small_tmpfs, tmp_path):
+    # Not a byte left in $TMPDIR: the plugin cannot reserve its report's first window. pytest
+    # runs as it would without us (the report's shared mapping made it die of SIGBUS).
+    proj = make_project(tmp_path, "test_a.py", "def test_a():\n    pass\n")
+    full = small_tmpfs(0)
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj), env={"TMPDIR": full})
+    assert (r["status"], code, r.get("signal")) == ("passed", 0, None), r["summary"]
+    assert r["counts"]["passed"] == 1 and r["source"] == "terminal"
+    assert r["source_reason"] == "no space left in $TMPDIR (%s)" % full
+    assert r["summary"].startswith("1 passed in ") and "no space left in $TMPDIR (%s)" % full in r["summary"]
+
+
+def test_tmpdir_that_fills_during_the_run_gives_pytest_s_answer(small_tmpfs, tmp_path):
+    # Room for the report's first window (256 KiB) but not its second: the plugin goes on with
+    # write(2) until the space ends, then stops; the counts and failures are pytest's (its
+    # terminal summary), not the cut-off report's. (The tests print nothing: pytest's capture
+    # files are in $TMPDIR too, and a test that prints would fail for want of space.)
+    proj = make_project(tmp_path, "test_a.py",
+                        "import pytest\n\n\n@pytest.mark.parametrize('i', range(1500), "
+                        "ids=lambda i: 'case-%04d-%s' % (i, 'z' * 150))\n"
+                        "def test_many(i):\n    assert i not in (3, 1400)\n")
+    full = small_tmpfs(300 * 1024)
+    code, r = run_json("--python", PYTHON, "--cwd", str(proj), env={"TMPDIR": full})
+    assert (r["status"], code, r.get("signal")) == ("failed", 1, None), r["summary"]
+    assert r["source_reason"] == "no space left in $TMPDIR (%s)" % full, r.get("source_reason")
+    assert (r["counts"]["passed"], r["counts"]["failed"]) == (1498, 2), r["counts"]
+    assert r["summary"].startswith("2 failed, 1498 passed in "), r["summary"]
+    assert [f["nodeid"] for f in r["failures"]] == ["test_a.py::test_many[case-%04d-%s]" % (i, "z" * 150)
+                                                    for i in (3, 1400)]

@@ -160,6 +160,17 @@ def test_collect_says_why_pytest_collected_nothing(peer):
     assert "debounce_ms" in peer.response(3)[2]
 
 
+def test_collect_in_a_full_tmpdir_says_so(small_tmpfs):
+    full = small_tmpfs(0)
+    p = Peer(env=dict(os.environ, TMPDIR=full))
+    try:
+        cid = collect(p, 1, cwd=TREE)
+        ev, _ = collection(p, cid)
+        assert ev.get("error") == "no space left in $TMPDIR (%s): pytest's collection could not be recorded" % full, ev
+    finally:
+        p.close()
+
+
 def run_tree(peer, msgid, args=()):
     peer.request(msgid, "run", [{"cwd": TREE, "python": TEST_PYTHON,
                                  "args": ["--continue-on-collection-errors"] + list(args)}])

@@ -139,6 +139,50 @@ def test_huge_message_is_cut_on_the_way_to_the_editor(ed, tmp_path):
     assert max(len(l) for l in ed.current.buffer[:]) > 10 * 1024 * 1024
 
 
+@needs_bin
+def test_megabyte_node_id_is_cut_where_shown_and_whole_where_it_names_the_test(nvim, tmp_path):
+    """A parametrize id of 1 MB: the quickfix text, the tree's line, the progress and status
+    events and `finished` carry at most a message's cap of it (the whole id made 1 MB quickfix
+    entries, a 5 MB `finished`); the tree keys the test by the whole id, and a rerun of it from
+    the tree works (an argument of 1 MB is more than exec takes: it goes through the plugin)."""
+    big = "x" * (1 << 20)
+    proj = make_project(tmp_path, "test_big.py",
+                        "import time\nimport pytest\n\n\n@pytest.mark.parametrize('v', [1], ids=['x' * (1 << 20)])\n"
+                        "def test_big(v):\n    time.sleep(0.5)\n    assert v == 2\n\n\ndef test_ok():\n    pass\n")
+    bigid = "test_big.py::test_big[%s]" % big
+    ed = setup_editor(nvim)  # the tests' interpreter: pytest 7.2 or 8 parses the long argument
+    ed.exec_lua("""
+        _G.biggest = {}
+        local ev = require('pytest.events')
+        local orig = ev.dispatch
+        ev.dispatch = function(name, p)
+          local n = #vim.fn.json_encode(p)
+          if n > (_G.biggest[name] or 0) then _G.biggest[name] = n end
+          return orig(name, p)
+        end
+    """)
+    ed.command("cd " + str(proj))
+    r = run_and_wait(ed, "PytestRun", timeout=120)
+    assert (r["counts"]["failed"], r["counts"]["passed"]) == (1, 1), r["summary"]
+    biggest = ed.exec_lua("return _G.biggest")
+    assert biggest["finished"] < 256 * 1024 and biggest["progress"] < 16 * 1024, biggest
+    assert biggest["status"] < 16 * 1024, biggest
+    texts = [i["text"] for i in ed.call("getqflist")]
+    assert len(texts) == 1 and len(texts[0].encode()) <= 4096 + 200, len(texts[0])
+    assert texts[0].startswith("test_big.py::test_big[xxxx") and " [... cut: %d bytes in all]" % len(bigid) in texts[0]
+    ed.command("PytestSummary")
+    wait_for(ed, "require('pytest').tree().collected", timeout=60)
+    ed.exec_lua("require('pytest.tree').flush()")
+    assert ed.exec_lua("return require('pytest.summary').find(..., true)", bigid)
+    lines = ed.exec_lua("return require('pytest.summary').lines()")
+    assert max(len(l.encode()) for l in lines) <= 4096 + 200
+    ed.command("normal r")
+    wait_for(ed, "#_G.fired > 1", timeout=120)
+    r = ed.exec_lua("return require('pytest').last()")
+    assert r["args"] == [bigid] and (r["counts"]["failed"], r["counts"]["passed"]) == (1, 0), r["summary"]
+    assert len(ed.call("getqflist", {"title": 1})["title"].encode()) <= 2 * 4096
+
+
 # util.clean on literal sequences, the same cases as tests/unit/test_textclean.c.
 CLEAN_CASES = [
     ("assert 3 == 4\t\xc3\xa9 \xe2\x9c\x97 \xc2\xa0", False, "assert 3 == 4\t\xc3\xa9 \xe2\x9c\x97 \xc2\xa0"),
@@ -158,6 +202,13 @@ CLEAN_CASES = [
     ("a\xc2", False, "a"),
     ("a\x1b[31\x07mb", False, "amb"),
     ("a\xc2\x1b!:\x9d0;t\x07b", False, "a\x9d0;tb"),
+    # bidi controls (U+061C, U+200E/F, U+202A-E, U+2066-9) go, their neighbours stay; a lead byte
+    # that starts no character goes, so that removing something never makes one
+    ("a\xd8\x9cb\xe2\x80\x8e\xe2\x80\x8fc\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad\xe2\x80\xaed"
+     "\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9e", False, "abcde"),
+    ("\xd8\x9b\xe2\x80\x8d\xe2\x80\x90\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xe2\x9c\x93\xc3\xa9", False,
+     "\xd8\x9b\xe2\x80\x8d\xe2\x80\x90\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xe2\x9c\x93\xc3\xa9"),
+    ("\xe2\x80\xe2\x80\xae\xae|\xe2\x80\x1b[1m\xae|\xd8\x1b[1m\x9c|\xe2", False, "\x80\xae|\x80\xae|\x9c|"),
 ]
 
 
@@ -169,3 +220,22 @@ def test_lua_clean_literal_sequences(lua):
     """, [[c[0].encode("latin-1"), c[1]] for c in CLEAN_CASES])
     got = [g if isinstance(g, bytes) else g.encode("utf-8", "surrogateescape") for g in got]
     assert got == [c[2].encode("latin-1") for c in CLEAN_CASES]
+    # is_clean() is true only for a text clean() leaves as it is
+    same = lua("""
+        local cases, out = ..., {}
+        local util = require('pytest.util')
+        for i, c in ipairs(cases) do out[i] = not util.is_clean(c) or util.clean(c) == c end
+        return out
+    """, [c[0].encode("latin-1") for c in CLEAN_CASES if not c[1]])
+    assert all(same), same
+
+
+def test_lua_id_text_cleans_and_caps(lua):
+    got = lua("""
+        local util = require('pytest.util')
+        return { util.id_text('t.py::t[\\226\\128\\174evil\\27[31m]'), util.id_text(string.rep('x', 5000)),
+                 util.id_text(string.rep('\\195\\169', 2100)) }
+    """)
+    assert got[0] == "t.py::t[evil]"
+    assert got[1] == "x" * 4096 + " [... cut: 5000 bytes in all]"
+    assert got[2] == "\u00e9" * 2048 + " [... cut: 4200 bytes in all]"

@@ -441,3 +441,56 @@ def test_identical_tests_in_two_files_are_each_at_their_own_file(ed, tmp_path):
     assert files == {"test_a.py::test_same": str(proj / "test_a.py"),
                      "test_b.py::test_same": str(proj / "test_b.py")}
     assert marks(ed, str(proj), "test_a.py") == {1: "·|"} and marks(ed, str(proj), "test_b.py") == {1: "·|"}
+
+
+# Display text: no C0/C1 control, DEL, nor bidi control (U+061C, U+200E/F, U+202A-E, U+2066-9).
+CONTROL_OR_BIDI = re.compile("[\x00-\x08\x0a-\x1f\x7f\x80-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+HOSTILE_PARAMS = ["esc\x1b[31mred\x1b]0;title\x07", "bidi\u202eevil\u2066x\u2069", "nul\x00byte", "caf\u00e9",
+                  "plain"]
+
+
+def test_ids_with_controls_and_bidi_are_one_identity_everywhere(ed, tmp_path):
+    """pytest's forfeit-all-rights option leaves control characters in parameter ids: the
+    collection and the run's events name each test the same way (failed cases were "not run",
+    a NUL made the whole collection fail), a test is rerun by that name, and what is shown has
+    no control or bidi character."""
+    proj = tmp_path / "ids"
+    proj.mkdir()
+    (proj / "pytest.ini").write_text(
+        "[pytest]\ndisable_test_id_escaping_and_forfeit_all_rights_to_community_support = true\n")
+    (proj / "test_ids.py").write_text("import pytest\n\n\n@pytest.mark.parametrize('x', %r)\n"
+                                      "def test_p(x):\n    assert x == 'plain'\n" % (HOSTILE_PARAMS,))
+    ids = ["test_ids.py::test_p[%s]" % p.replace("\x00", "\ufffd") for p in HOSTILE_PARAMS]
+    ed.command("cd " + str(proj))
+    edit(ed, str(proj), "test_ids.py")
+    collect(ed)
+    t = ed.exec_lua("return require('pytest').tree()")
+    assert not [n for n in t["nodes"][0]["children"] if n["kind"] == "error"], t["nodes"]
+    assert sorted(x["id"] for x in t["tests"]) == sorted(ids)
+    r = run(ed, "PytestRun")
+    assert (r["counts"]["failed"], r["counts"]["passed"]) == (4, 1), r["summary"]
+    t = ed.exec_lua("return require('pytest').tree()")
+    assert {x["id"]: x["status"] for x in t["tests"]} == {i: "passed" if i.endswith("[plain]") else "failed"
+                                                          for i in ids}
+    assert t["counts"]["failed"] == 4 and t["counts"]["passed"] == 1 and t["counts"]["notrun"] == 0
+    texts = [i["text"] for i in ed.call("getqflist")]
+    assert len(texts) == 4 and not [x for x in texts if CONTROL_OR_BIDI.search(x)], texts
+    assert sorted(x.split(": ")[0] for x in texts) == sorted(
+        "test_ids.py::test_p[%s]" % p for p in ("escred", "bidievilx", "nul\ufffdbyte", "caf\u00e9")), texts
+    ed.command("PytestSummary")
+    ed.exec_lua("require('pytest.tree').flush()")
+    ed.exec_lua("require('pytest.summary').find(..., true)", ids[0])
+    shown = summary(ed)
+    assert not [l for l in shown if CONTROL_OR_BIDI.search(l)], shown
+    assert any("bidievilx" in l for l in shown), shown
+    # r on the case reruns exactly that test, by its identity.
+    before = ed.exec_lua("return _G.fired")
+    ed.command("normal r")
+    wait_for(ed, f"_G.fired > {before}", timeout=60)
+    r = ed.exec_lua("return require('pytest').last()")
+    assert r["args"] == [ids[0]] and (r["counts"]["failed"], r["counts"]["passed"]) == (1, 0), r["summary"]
+    # o: its report, asked for by that name too.
+    ed.exec_lua("require('pytest.summary').find(..., true)", ids[0])
+    ed.command("normal o")
+    wait_for(ed, "vim.fn.bufnr('pytest://test-output') ~= -1", timeout=30)
+    assert output_buffer(ed)[0] == "# test_ids.py::test_p[escred]: failed"

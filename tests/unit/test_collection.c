@@ -65,6 +65,28 @@ static void test_nearest(void **state)
     strbuf_destroy(&err);
 }
 
+/* A NUL in one node id (pytest's forfeit-all-rights option) loses nothing: the id has U+FFFD
+ * there, as the plugin's identity of the test, and control characters stay as they are. */
+static void test_nul_and_controls_in_ids(void **state)
+{
+    (void)state;
+    static const char rec[] =
+        "{\"items\": ["
+        "{\"nodeid\": \"t.py::test_p[nul\\u0000byte]\", \"file\": \"/p/t.py\", \"line\": 3, \"end\": 4},"
+        "{\"nodeid\": \"t.py::test_p[esc\\u001b[31m]\", \"file\": \"/p/t.py\", \"line\": 3, \"end\": 4}],"
+        "\"errors\": [{\"nodeid\": \"u.py\", \"file\": \"/p/u.py\", \"message\": \"a\\u0000b\"}]}";
+    Collection c;
+    StrBuf err = STRBUF_INIT;
+    assert_int_equal(collection_parse(rec, strlen(rec), &c, &err), 0);
+    assert_int_equal(c.nitems, 2);
+    assert_string_equal(c.items[0].nodeid, "t.py::test_p[nul\xef\xbf\xbd" "byte]");
+    assert_string_equal(c.items[1].nodeid, "t.py::test_p[esc\x1b[31m]");
+    assert_string_equal(c.errors[0].message, "a\xef\xbf\xbd" "b");
+    expect_nearest(&c, "/p/t.py", 4, "t.py::test_p");
+    collection_destroy(&c);
+    strbuf_destroy(&err);
+}
+
 static void test_bad_records(void **state)
 {
     (void)state;
@@ -148,6 +170,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nearest),
         cmocka_unit_test(test_nearest_is_relative_to_the_run_dir),
+        cmocka_unit_test(test_nul_and_controls_in_ids),
         cmocka_unit_test(test_bad_records),
         cmocka_unit_test(test_errors),
     };

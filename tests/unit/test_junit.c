@@ -769,6 +769,31 @@ static void test_stream_events(void **state)
     strbuf_destroy(&log);
 }
 
+/* A node id XML cannot carry (pytest's forfeit-all-rights option): the plugin writes it as
+ * pytest's junitxml would ("#x1B") and, in nodeid-esc, reversibly: the reader hands over the
+ * identity, the same in the start element and the testcase, whatever the attribute order. */
+static void test_stream_escaped_node_ids(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<?xml version=\"1.0\"?><testsuites><testsuite name=\"pytest\">"
+        "<pytestmon-start nodeid=\"t.py::t[#x1B[1m]\" nodeid-esc=\"t.py::t[\\x1B[1m]\"/>"
+        "<testcase classname=\"t\" name=\"t[#x1B[1m]\" nodeid=\"t.py::t[#x1B[1m]\" nodeid-esc=\"t.py::t[\\x1B[1m]\" "
+        "time=\"0\"><failure message=\"m\">x</failure></testcase>"
+        "<pytestmon-start nodeid-esc=\"t.py::t[a\\\\b&amp;\\x00&quot;]\" nodeid=\"t.py::t[a\\b&amp;#x00&quot;]\"/>"
+        "<testcase nodeid-esc=\"t.py::t[a\\\\b&amp;\\x00&quot;]\" classname=\"t\" name=\"n\" "
+        "nodeid=\"t.py::t[a\\b&amp;#x00&quot;]\" time=\"0\"/>"
+        "</testsuite></testsuites>";
+    StrBuf log = STRBUF_INIT;
+    assert_int_equal(stream_in_steps(doc, strlen(doc), 7, false, &log, NULL), 0);
+    assert_string_equal(strbuf_cstr(&log),
+        "start t.py::t[\x1b[1m] -\n"
+        "case t.py::t[\x1b[1m] failed 0.000 rss=-1,-1 out=(none) err=(none) msg=m text=x\n"
+        "start t.py::t[a\\b&\xef\xbf\xbd\"] -\n"
+        "case t.py::t[a\\b&\xef\xbf\xbd\"] passed 0.000 rss=-1,-1 out=(none) err=(none) msg=- text=-\n");
+    strbuf_destroy(&log);
+}
+
 /* Any split of the input, one byte at a time included, gives the same events in the same order. */
 static void test_stream_any_split(void **state)
 {
@@ -874,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_visitor_abort),
         cmocka_unit_test(test_outcome_names),
         cmocka_unit_test(test_stream_events),
+        cmocka_unit_test(test_stream_escaped_node_ids),
         cmocka_unit_test(test_stream_any_split),
         cmocka_unit_test(test_stream_tells_as_soon_as_complete),
         cmocka_unit_test(test_stream_truncated),

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -55,10 +56,36 @@ static void test_nodeids(void **state)
     expect_id("pkg/mod.py", "pkg.mod", "pkg.mod.func", "pkg/mod.py::pkg.mod.func");
 }
 
+static void expect_unescaped(const char *in, const char *want)
+{
+    char *s = strdup(in);
+    size_t n = nodeid_unescape(s);
+    assert_string_equal(s, want);
+    assert_int_equal(n, strlen(want));
+    assert_true(n <= strlen(in));
+    free(s);
+}
+
+/* The plugin's nodeid-esc (python/pytestmon_hooks.py, _id_attr) back to the test's identity. */
+static void test_unescape(void **state)
+{
+    (void)state;
+    expect_unescaped("t.py::t[plain]", "t.py::t[plain]");
+    expect_unescaped("t.py::t[esc\\x1B[31m\\x07]", "t.py::t[esc\x1b[31m\x07]");
+    expect_unescaped("t.py::t[a\\\\x1B]", "t.py::t[a\\x1B]");          /* an escaped backslash */
+    expect_unescaped("t.py::t[\\uFFFE\\uffff]", "t.py::t[\xef\xbf\xbe\xef\xbf\xbf]");
+    expect_unescaped("\\x00\\u0000\\uD800", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"); /* never a NUL or surrogate */
+    expect_unescaped("\\u00e9\\x7F", "\xc3\xa9\x7f");
+    /* what is no escape stays: a short or bad one, \x above 7F, a backslash at the end */
+    expect_unescaped("\\x1\\xZZ\\x80\\u12\\q\\", "\\x1\\xZZ\\x80\\u12\\q\\");
+    expect_unescaped("", "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nodeids),
+        cmocka_unit_test(test_unescape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

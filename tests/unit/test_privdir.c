@@ -104,6 +104,27 @@ static void test_create_names_the_owner(void **state)
 
 /* Files, nested directories and symlinks (to a directory and a file outside) go; what the
  * symlinks point to stays. */
+/* Why a directory could not be made, naming $TMPDIR: a full file system says so in words. */
+static void test_create_error_names_the_base(void **state)
+{
+    (void)state;
+    PrivdirOwner self;
+    assert_int_equal(privdir_owner_of("", (int)getpid(), &self), 0);
+    char *path = NULL;
+    int rc = privdir_create("/nonexistent-pytestmon-base", &self, &path);
+    assert_int_equal(rc, -ENOENT);
+    char *msg = privdir_create_error("/nonexistent-pytestmon-base", rc);
+    assert_string_equal(msg, "cannot create a private temporary directory in /nonexistent-pytestmon-base: "
+                             "No such file or directory");
+    free(msg);
+    msg = privdir_create_error("/full", -ENOSPC);
+    assert_string_equal(msg, "no space left in $TMPDIR (/full) for a private temporary directory");
+    free(msg);
+    msg = privdir_create_error("/full", -EDQUOT);
+    assert_string_equal(msg, "no space left in $TMPDIR (/full) for a private temporary directory");
+    free(msg);
+}
+
 static void test_remove_does_not_follow_symlinks(void **state)
 {
     (void)state;
@@ -258,6 +279,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_owner_of_self),
         cmocka_unit_test(test_create_names_the_owner),
+        cmocka_unit_test(test_create_error_names_the_base),
         cmocka_unit_test(test_remove_does_not_follow_symlinks),
         cmocka_unit_test(test_remove_bounds_depth),
         cmocka_unit_test(test_sweep_removes_only_dead_owners),

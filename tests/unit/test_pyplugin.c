@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,11 +77,117 @@ static void test_anything_else_is_asked(void **state)
     free(dir);
 }
 
+static char **heap_argv(const char *const *v)
+{
+    size_t n = 0;
+    while (v[n])
+        n++;
+    char **out = calloc(n + 1, sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = strdup(v[i]);
+    return out;
+}
+
+static void free_argv(char **v)
+{
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* What exec cannot take goes to the plugin through a file: a node id over 32 KiB (its path kept
+ * in the placeholder), a -k expression; short arguments stay; nothing written when none is
+ * long; an unwritable file leaves the arguments as they were. */
+static void test_long_arguments_go_through_a_file(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_new();
+    char *path = join(dir, "args");
+    size_t big = PYPLUGIN_ARG_MAX + 1;
+    StrBuf id = STRBUF_INIT, expr = STRBUF_INIT;
+    strbuf_puts(&id, "tests/test_big.py::test_big[");
+    for (size_t i = 0; i < big; i++)
+        strbuf_putc(&id, 'x');
+    strbuf_puts(&id, "]");
+    for (size_t i = 0; i < big; i++)
+        strbuf_putc(&expr, 'y');
+    const char *in[] = {"/usr/bin/python3", "-m", "pytest", "-q", strbuf_cstr(&id), "-k", strbuf_cstr(&expr),
+                        "t.py::short", NULL};
+    char **args = heap_argv(in);
+    assert_int_equal(pyplugin_spill_args(args, path), 2);
+    assert_string_equal(args[4], "tests/test_big.py::@pytestmon-arg-0");
+    assert_string_equal(args[6], "@pytestmon-arg-1");
+    assert_string_equal(args[3], "-q");
+    assert_string_equal(args[7], "t.py::short");
+    StrBuf file = STRBUF_INIT;
+    assert_int_equal(strbuf_read_file(&file, path, 0), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    const char *p = file.data;
+    assert_string_equal(p, "tests/test_big.py::@pytestmon-arg-0");
+    p += strlen(p) + 1;
+    assert_string_equal(p, strbuf_cstr(&id));
+    p += strlen(p) + 1;
+    assert_string_equal(p, "@pytestmon-arg-1");
+    p += strlen(p) + 1;
+    assert_string_equal(p, strbuf_cstr(&expr));
+    p += strlen(p) + 1;
+    assert_int_equal((size_t)(p - file.data), file.len);
+    free_argv(args);
+    unlink(path);
+
+    /* nothing long: nothing written */
+    const char *small[] = {"/usr/bin/python3", "-m", "pytest", "t.py::a", NULL};
+    args = heap_argv(small);
+    assert_int_equal(pyplugin_spill_args(args, path), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    free_argv(args);
+
+    /* many arguments under the limit each, over the total: the later ones go */
+    char **many = calloc(40, sizeof *many);
+    for (size_t i = 0; i < 39; i++) {
+        many[i] = malloc(PYPLUGIN_ARG_MAX);
+        memset(many[i], 'a' + (int)(i % 26), PYPLUGIN_ARG_MAX - 1);
+        many[i][PYPLUGIN_ARG_MAX - 1] = '\0';
+    }
+    int moved = pyplugin_spill_args(many, path);
+    assert_int_equal(moved, 39 - (int)(PYPLUGIN_ARGS_MAX / (PYPLUGIN_ARG_MAX - 1)));
+    assert_int_equal(strlen(many[0]), PYPLUGIN_ARG_MAX - 1);
+    assert_string_equal(many[38], "@pytestmon-arg-22");
+    free_argv(many);
+    unlink(path);
+
+    /* a file that cannot be written: the arguments stay */
+    char *bad = join(dir, "no/such/dir/args");
+    args = heap_argv(in);
+    assert_int_equal(pyplugin_spill_args(args, bad), -ENOENT);
+    assert_string_equal(args[4], strbuf_cstr(&id));
+    free_argv(args);
+
+    char **env = calloc(1, sizeof *env);
+    env = pyplugin_args_env(env, path);
+    StrBuf want = STRBUF_INIT;
+    strbuf_printf(&want, "PYTESTMON_ARGS=%s", path);
+    assert_string_equal(env[0], strbuf_cstr(&want));
+    assert_null(env[1]);
+    strbuf_destroy(&want);
+    free_argv(env);
+    strbuf_destroy(&file);
+    strbuf_destroy(&id);
+    strbuf_destroy(&expr);
+    rmdir(dir);
+    free(bad);
+    free(path);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_python_binary_honours_pythonpath),
         cmocka_unit_test(test_anything_else_is_asked),
+        cmocka_unit_test(test_long_arguments_go_through_a_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,6 +176,35 @@ static void test_display_utf8_and_cap(void **state)
     free(d);
 }
 
+/* Display text has no bidi control (they reorder what is shown around them): U+061C, U+200E/F,
+ * U+202A..U+202E, U+2066..U+2069 go; characters beside them in the same blocks stay; removing one
+ * never joins bytes into another. */
+static void test_display_drops_bidi_controls(void **state)
+{
+    (void)state;
+    static const char in[] = "a\xd8\x9c" "b\xe2\x80\x8e\xe2\x80\x8f" "c\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac"
+                             "\xe2\x80\xad\xe2\x80\xae" "d\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9" "e";
+    char *d = textclean_dup(in, sizeof in - 1, 0, 0);
+    assert_string_equal(d, "abcde");
+    free(d);
+    /* neighbours kept: U+061B, U+200D (joiner), U+2010, U+202F, U+2065, U+206A, U+2713, U+00E9 */
+    static const char keep[] = "\xd8\x9b\xe2\x80\x8d\xe2\x80\x90\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xe2\x9c\x93\xc3\xa9";
+    d = textclean_dup(keep, sizeof keep - 1, 0, 0);
+    assert_string_equal(d, keep);
+    free(d);
+    /* a cut-off U+202E around a removed one: U+FFFD for each byte; one made whole by removing an
+     * escape sequence between its bytes: removed too */
+    static const char split[] = "\xe2\x80" "\xe2\x80\xae" "\xae|\xe2\x80\x1b[1m\xae|";
+    d = textclean_dup(split, sizeof split - 1, 0, 0);
+    assert_string_equal(d, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd||");
+    free(d);
+    /* a node id whose parameter id is a bidi override, capped as an id is */
+    static const char id[] = "t.py::t[\xe2\x80\xae" "evil]";
+    d = textclean_dup(id, sizeof id - 1, 0, TEXTCLEAN_ID_MAX);
+    assert_string_equal(d, "t.py::t[evil]");
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_broken_sequences),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_display_utf8_and_cap),
+        cmocka_unit_test(test_display_drops_bidi_controls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
