@@ -1221,8 +1221,9 @@ int server_main(void)
         return 1;
     }
     s.io.on_drained = on_output_drained;
-    static const RunnerEvents events = {on_run_started, on_run_progress, on_run_finished, on_run_coverage,
-                                         on_run_tests};
+    static const RunnerEvents events = {.started = on_run_started, .progress = on_run_progress,
+                                        .finished = on_run_finished, .coverage = on_run_coverage,
+                                        .tests = on_run_tests};
     s.runner = runner_new(&loop, &events, &s);
     static const WatchHooks watch_hooks = {watch_run, watch_event};
     s.watch = watch_new(&loop, &watch_hooks, &s);

@@ -87,8 +87,9 @@ struct Run {
     bool out_paused, err_paused;
     uint64_t last_tests_ns;      /* the last `tests` push */
     int open_handles;
-    int pid;                     /* pytest's pid while it runs (for the sampler and headroom) */
-    bool spawned, exited, out_eof, err_eof, cancelled, timed_out, finished;
+    int pid;                     /* pytest's pid once spawned, 0 before (sampler, headroom) */
+    RunState state;              /* where in its life the run is (runner.h) */
+    bool out_eof, err_eof, cancelled, timed_out;
     bool hurried;                /* sent SIGKILL early for a pending run: once is enough */
     int64_t exit_status;
     int term_signal;
@@ -101,6 +102,59 @@ struct Run {
 
 static void run_finish(Run *run);
 static void run_close(Run *run);
+
+/* ---- the run's life ----------------------------------------------------------- */
+
+static const char *const state_names[] = {
+    [RUN_PENDING] = "pending", [RUN_PROBING] = "probing", [RUN_LOOKING_UP] = "looking_up",
+    [RUN_RUNNING] = "running", [RUN_DRAINING] = "draining", [RUN_FINISHED] = "finished",
+};
+
+const char *runner_state_name(RunState s)
+{
+    return (unsigned)s <= RUN_FINISHED ? state_names[s] : "?";
+}
+
+/* steps[from] has bit `to` set when the step is allowed. */
+#define STEP(s) (1u << (s))
+static const unsigned steps[] = {
+    [RUN_PENDING] = STEP(RUN_PROBING) | STEP(RUN_LOOKING_UP) | STEP(RUN_RUNNING) | STEP(RUN_FINISHED),
+    [RUN_PROBING] = STEP(RUN_LOOKING_UP) | STEP(RUN_RUNNING) | STEP(RUN_FINISHED),
+    [RUN_LOOKING_UP] = STEP(RUN_RUNNING) | STEP(RUN_FINISHED),
+    [RUN_RUNNING] = STEP(RUN_DRAINING) | STEP(RUN_FINISHED),
+    [RUN_DRAINING] = STEP(RUN_FINISHED),
+    [RUN_FINISHED] = 0,
+};
+
+bool runner_state_step_allowed(RunState from, RunState to)
+{
+    return (unsigned)from <= RUN_FINISHED && (unsigned)to <= RUN_FINISHED && (steps[from] & STEP(to));
+}
+
+/* Moves the run on. A step the table does not allow is a bug of ours: it is said on stderr
+ * (the editor's log of the job) and taken all the same, so the run still ends. */
+static void run_enter(Run *run, RunState to)
+{
+    RunState from = run->state;
+    if (!runner_state_step_allowed(from, to))
+        fprintf(stderr, "pytestmon: internal: run %lld went from %s to %s\n", (long long)run->id,
+                runner_state_name(from), runner_state_name(to));
+    run->state = to;
+    if (run->r->ev.state)
+        run->r->ev.state(run->r->ud, run->id, from, to);
+}
+
+/* pytest was started (it may have ended since). */
+static bool run_spawned(const Run *run)
+{
+    return run->pid != 0;
+}
+
+/* pytest was started and has exited. */
+static bool run_exited(const Run *run)
+{
+    return run->pid != 0 && run->state >= RUN_DRAINING;
+}
 
 Runner *runner_new(uv_loop_t *loop, const RunnerEvents *events, void *ud)
 {
@@ -136,7 +190,7 @@ void runner_set_foreign(Runner *r, bool (*owns)(void *ud, int pid), void *ud)
 
 int runner_active_pid(const Runner *r)
 {
-    return r->active && r->active->spawned && !r->active->exited ? r->active->pid : 0;
+    return r->active && r->active->state == RUN_RUNNING ? r->active->pid : 0;
 }
 
 const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)
@@ -310,7 +364,7 @@ static void on_pace_timer(uv_timer_t *t)
  * wait on a full pipe while it printed 500 tracebacks (7% slower on the bench's fail2k). */
 static void pace_reading(Run *run, uv_stream_t *s, ssize_t n)
 {
-    if (n >= RUNNER_PACE_BELOW || run->exited)
+    if (n >= RUNNER_PACE_BELOW || run_exited(run))
         return;
     uv_read_stop(s);
     *(s == (uv_stream_t *)&run->err ? &run->err_paused : &run->out_paused) = true;
@@ -339,7 +393,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         run->err_eof = true;
     else
         run->out_eof = true;
-    if (run->exited && run->out_eof && run->err_eof)
+    if (run_exited(run) && run->out_eof && run->err_eof)
         run_finish(run);
 }
 
@@ -349,7 +403,7 @@ static void on_pytest_exited(void *ud, int64_t status, int term_signal)
 {
     Run *run = ud;
     run->child = NULL; /* it ended what was left of pytest's group and tree (child.h) */
-    run->exited = true;
+    run_enter(run, RUN_DRAINING);
     run->exit_status = status;
     run->term_signal = term_signal;
     run->end_ns = uv_hrtime();
@@ -377,7 +431,7 @@ static const char *run_current_test(void *ud)
 /* Keeps pytest's headroom current, so that if it dies we know what was near. */
 static void track_headroom(Run *run)
 {
-    if (!run->exited)
+    if (!run_exited(run))
         runmem_track_headroom(&run->mem, "", run->pid);
 }
 
@@ -388,7 +442,7 @@ static void on_sample(Sampler *sm, void *ud)
     if (!runmem_note_sample(&run->mem, sm))
         return;
     uint64_t since_ms = (uv_hrtime() - run->last_push_ns) / 1000000;
-    if (since_ms >= 100 && !run->exited)
+    if (since_ms >= 100 && !run_exited(run))
         push_progress(run);
 }
 
@@ -471,7 +525,7 @@ static int closing_runs(const Runner *r)
 {
     int n = 0;
     for (const Run *run = r->live; run; run = run->next)
-        if (((run->spawned && !run->exited) || run->collector) && run != r->active)
+        if ((run->state == RUN_RUNNING || run->collector) && run != r->active)
             n++; /* a pytest (or a probe, a collection) that has not been reaped yet */
     return n;
 }
@@ -492,7 +546,7 @@ static void launch_pending(Runner *r)
 static Coverage *read_coverage(Run *run, json_t *result)
 {
     const char *error = json_string_value(json_object_get(result, "error"));
-    if (!run->spawned || run->cancelled || run->timed_out)
+    if (!run_spawned(run) || run->cancelled || run->timed_out)
         return NULL;
     if (coverage_plugin_missing(error)) {
         char *raw = coverage_missing_message(run->t.python);
@@ -532,13 +586,13 @@ static Coverage *read_coverage(Run *run, json_t *result)
 
 static void run_finish(Run *run)
 {
-    if (run->finished)
+    if (run->state == RUN_FINISHED)
         return;
-    run->finished = true;
+    run_enter(run, RUN_FINISHED);
     uv_timer_stop(&run->progress_timer);
     uv_timer_stop(&run->feed_timer);
     uv_timer_stop(&run->pace_timer);
-    if (run->spawned) { /* the rest of the plugin's report, and the tests it changed */
+    if (run_spawned(run)) { /* the rest of the plugin's report, and the tests it changed */
         runout_finish_report(&run->output);
         push_tests(run);
     }
@@ -552,7 +606,7 @@ static void run_finish(Run *run)
         .junit_path = run->junit_path,
         .tmp_base = privdir_base(),
         .start_error = run->start_error,
-        .spawned = run->spawned,
+        .spawned = run_spawned(run),
         .exit_status = run->exit_status,
         .term_signal = run->term_signal,
         .cancelled = run->cancelled,
@@ -573,7 +627,7 @@ static void run_finish(Run *run)
         json_object_set_new(memory, "top_growth_source", json_string("plugin"));
     }
     RunMemEnd end = {
-        .spawned = run->spawned,
+        .spawned = run_spawned(run),
         .cancelled = run->cancelled,
         .timed_out = run->timed_out,
         .saw_enomem = runout_saw_enomem(&run->output),
@@ -590,7 +644,7 @@ static void run_finish(Run *run)
     Runner *r = run->r;
     run_close(run);
     runner_reap_orphans(r);
-    if (run->exited) /* how long the result took once pytest had exited (bench/run.py reads it) */
+    if (run_exited(run)) /* how long the result took once pytest had exited (bench/run.py reads it) */
         json_object_set_new(result, "exit_to_finished_ms", json_real((double)(uv_hrtime() - run->end_ns) / 1e6));
     if (r->ev.finished)
         r->ev.finished(r->ud, result);
@@ -807,7 +861,7 @@ static int spawn_pytest(Run *run)
     if (!run->child)
         return rc;
     run->pid = child_pid(run->child);
-    run->spawned = true;
+    run_enter(run, RUN_RUNNING);
     uv_read_start((uv_stream_t *)&run->out, on_alloc, on_read);
     uv_read_start((uv_stream_t *)&run->err, on_alloc, on_read);
     return 0;
@@ -964,6 +1018,7 @@ static void start_collect(Run *run)
         fail_start(run, describe_spawn_error(run, rc));
         return;
     }
+    run_enter(run, RUN_LOOKING_UP);
     r->active = run;
 }
 
@@ -1027,6 +1082,7 @@ static void start_probe(Run *run)
         fail_start(run, describe_spawn_error(run, rc));
         return;
     }
+    run_enter(run, RUN_PROBING);
     r->active = run;
 }
 
@@ -1103,7 +1159,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         /* Wait for them, and hurry them: they were asked to stop already. */
         r->pending = run;
         for (Run *old = r->live; old; old = old->next) {
-            if (((old->spawned && !old->exited) || old->collector) && !old->hurried && old != run) {
+            if ((old->state == RUN_RUNNING || old->collector) && !old->hurried && old != run) {
                 old->hurried = true;
                 run_signal(old, SIGKILL);
             }

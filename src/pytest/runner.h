@@ -58,6 +58,31 @@ typedef struct {
     size_t ncoverage_files;
 } RunSpec;
 
+/* A run's life. Each step is checked against the table in runner.c and told to
+ * RunnerEvents.state:
+ *   PENDING     asked for; waiting for its turn (RUNNER_MAX_CLOSING) or being launched
+ *   PROBING     asking the interpreter whether it finds our plugin (first run with it)
+ *   LOOKING_UP  asking pytest what it collects in the file, for the test around the line
+ *   RUNNING     pytest runs; its output is read
+ *   DRAINING    pytest exited; the rest of its output is read
+ *   FINISHED    `finished` was sent (from any state: a run that could not start, a cancel);
+ *               its handles close and it is freed after the last one
+ * PENDING -> PROBING -> LOOKING_UP -> RUNNING -> DRAINING -> FINISHED, skipping what a run does
+ * not need (no probe, no nearest line, pipes already ended at exit). */
+typedef enum {
+    RUN_PENDING,
+    RUN_PROBING,
+    RUN_LOOKING_UP,
+    RUN_RUNNING,
+    RUN_DRAINING,
+    RUN_FINISHED,
+} RunState;
+
+/* "pending", "probing", ... (static). */
+const char *runner_state_name(RunState s);
+/* Whether a run may go from `from` to `to` (the table the runner enforces). */
+bool runner_state_step_allowed(RunState from, RunState to);
+
 /* Events; the json_t is borrowed until the callback returns. */
 typedef struct {
     void (*started)(void *ud, json_t *event);
@@ -71,6 +96,8 @@ typedef struct {
      * state changed, read from the plugin's report while pytest runs (at most every
      * RUNNER_TESTS_MS, and a last one before `finished`). */
     void (*tests)(void *ud, json_t *event);
+    /* Optional: every step of a run's life (for tests and logs). */
+    void (*state)(void *ud, int64_t run_id, RunState from, RunState to);
 } RunnerEvents;
 
 /* The plugin's report is read this often while pytest runs; `tests` is pushed at most every
