@@ -383,14 +383,13 @@ void dapbridge_close(DapBridge *b, bool flush)
     b->closing = true;
     close_listener(&b->client_l, &b->client_l_open);
     close_listener(&b->server_l, &b->server_l_open);
-    if (flush && b->relaying && b->client && !b->client->closing) {
-        /* What the debug server said last (e.g. `terminated`) still reaches the client. */
+    if (flush && b->relaying && b->client && !b->client->closing && b->server && !b->server->closing) {
+        /* What the debug server said last (e.g. `terminated`) still reaches the client: the
+         * server side is read to its EOF, which shuts the client's side down once written
+         * (on_read, on_shutdown); nothing more goes to the server. */
         read_stop(b->client);
-        shutdown_conn(b->client);
-        if (!b->client->closing && !uv_is_closing((uv_handle_t *)&b->timer)) {
-            uv_timer_start(&b->timer, on_flush_timeout, FLUSH_MS, 0);
-            return;
-        }
+        uv_timer_start(&b->timer, on_flush_timeout, FLUSH_MS, 0);
+        return;
     }
     relay_close(b);
     close_timer(b);

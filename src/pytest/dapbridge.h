@@ -45,8 +45,9 @@ int dapbridge_client_port(const DapBridge *b);
 int dapbridge_server_port(const DapBridge *b);
 /* Only a socket held by `pid` may be taken as the server (before it, none is). */
 void dapbridge_expect_server(DapBridge *b, int pid);
-/* Ends it: the listeners close at once; a relay closes too, after what is queued was written
- * when `flush` (at most 2 s), else at once. `closed` follows from the loop. */
+/* Ends it: the listeners close at once; a relay closes at once too, or with `flush` (the
+ * debug server has ended) once the server side's last bytes, up to its EOF, were written to
+ * the client (at most 2 s). `closed` follows from the loop. */
 void dapbridge_close(DapBridge *b, bool flush);
 
 #endif

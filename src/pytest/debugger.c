@@ -164,6 +164,16 @@ static void close_handle(void *h)
         uv_close(handle, on_handle_closed);
 }
 
+/* No more connections; a relay ends (after what debugpy said last reached the debugger, when
+ * ending normally). Its `closed` callback releases the session. */
+static void close_bridge(Session *s)
+{
+    if (!s->bridge)
+        return;
+    dapbridge_close(s->bridge, !s->cancelled && !s->d->shutting);
+    s->bridge = NULL;
+}
+
 /* The session is over: its handles close, then it is freed. */
 static void session_close(Session *s)
 {
@@ -183,11 +193,7 @@ static void session_close(Session *s)
     close_handle(&s->err);
     if (s->proc_inited)
         close_handle(&s->proc);
-    if (s->bridge) {
-        /* Ending normally, what debugpy said last still reaches the debugger. */
-        dapbridge_close(s->bridge, !s->cancelled && !s->d->shutting);
-        s->bridge = NULL; /* its `closed` callback releases the session */
-    }
+    close_bridge(s);
 }
 
 /* SIGKILL to debugpy's session and every descendant seen. */
@@ -322,6 +328,7 @@ static void on_debuggee_exit(uv_process_t *p, int64_t status, int term_signal)
     s->status = status;
     s->term_signal = term_signal;
     kill(-p->pid, SIGKILL); /* what is left of its session could hold the pipe open */
+    close_bridge(s);        /* before anyone hears that it ended */
     if (s->attach_timer_inited)
         uv_timer_stop(&s->attach_timer);
     if (s->d->active == s)

@@ -209,6 +209,33 @@ static void test_relay_both_ways_and_eof(void **state)
     close(client);
 }
 
+/* The debuggee ended and the session closes the bridge at once (dapbridge_close with flush):
+ * what the server wrote last, still unread by the bridge, reaches the client, then EOF. */
+static void test_close_with_flush_passes_the_servers_last_words(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    Seen seen = {0};
+    DapBridge *b;
+    assert_int_equal(dapbridge_new(&loop, "127.0.0.1", &EVENTS, &seen, &b), 0);
+    dapbridge_expect_server(b, getpid());
+    int server = connect_to(dapbridge_server_port(b));
+    int client = connect_to(dapbridge_client_port(b));
+    spin_until(&loop, &seen.server_connected, 1);
+    spin_until(&loop, &seen.client_attached, 1);
+    assert_int_equal(write(server, "terminated", 10), 10);
+    close(server);              /* the bridge has not read it yet */
+    dapbridge_close(b, true);
+    char buf[16];
+    read_exactly(&loop, client, buf, 10);
+    assert_memory_equal(buf, "terminated", 10);
+    expect_closed_unread(&loop, client);
+    run_dry(&loop);
+    assert_int_equal(seen.closed, 1);
+    close(client);
+}
+
 static void test_server_side_takes_only_the_expected_pid(void **state)
 {
     (void)state;
@@ -329,6 +356,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_relay_both_ways_and_eof),
+        cmocka_unit_test(test_close_with_flush_passes_the_servers_last_words),
         cmocka_unit_test(test_server_side_takes_only_the_expected_pid),
         cmocka_unit_test(test_client_side_refuses_another_uid),
         cmocka_unit_test(test_bad_host_and_close_before_anything),
