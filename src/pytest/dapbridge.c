@@ -279,8 +279,8 @@ static void on_client_connection(uv_stream_t *l, int status)
             b->ev.refused(b->ud, uid, false);
         return;
     }
-    b->client = c;
-    close_listener(&b->client_l, &b->client_l_open); /* one client per session */
+    b->client = c; /* one per session: later ones are closed unread, but the port stays ours
+                    * (nobody else can bind it while a debugger might come back to it) */
     if (b->ev.client_attached)
         b->ev.client_attached(b->ud);
     start_relay(b);

@@ -11,8 +11,9 @@
  *   - the server endpoint, which the debuggee's debugpy reaches with `--connect` (its debug
  *     server then speaks DAP on that connection): taken only from a socket held by the pid
  *     given to dapbridge_expect_server (the process we spawned), any other closed unread.
- * Once one of each is taken the listeners close (one client per session) and bytes are relayed
- * both ways unchanged. EOF on one side reaches the other after what was queued for it was
+ * Once one of each is taken bytes are relayed both ways unchanged. One client per session:
+ * the client endpoint closes later connections unread but listens until dapbridge_close, so
+ * that nobody else can bind its port meanwhile; the server endpoint closes once taken. EOF on one side reaches the other after what was queued for it was
  * written (uv_shutdown); then both close. A client of ours that connects before debugpy's
  * server is held, unread, until it comes.
  *
