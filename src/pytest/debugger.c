@@ -1,14 +1,11 @@
 /* debugger: debug launch configurations and the listening debugpy. See debugger.h. */
 #include "pytest/debugger.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/path.h"
