@@ -113,8 +113,8 @@ static const ServerEvent EVENTS[] = {
      "skipped?, args?, run_id?",
      "watch mode: `state` scanning|ready|run|idle|off (see below)"},
     {"debug",
-     "debug_id, config?, target?, nearest_found?, listen?, pid?, cmd?, exited?, status?, signal?, "
-     "cancelled?, stderr?, error?",
+     "debug_id, config?, target?, nearest_found?, listen?, pid?, cmd?, attach_timeout_ms?, refused?, "
+     "exited?, status?, signal?, cancelled?, stderr?, timed_out?, error?",
      "a step of debug session `debug_id` (see below)"},
     {"coverage", "run_id, percent, statements, missing, nfiles, files, lines",
      "a coverage run's report: totals, `files` rows [path, percent, statements, missing, missing "
@@ -674,15 +674,17 @@ static json_t *debug_start(Server *s, json_t *params, bool listen, StrBuf *err)
     if (err->len)
         return NULL;
     DebugSpec spec = {.listen = listen};
-    uint64_t nearest_line = 0;
+    uint64_t nearest_line = 0, attach_timeout_ms = 0;
     char **args = NULL, **env = NULL;
     size_t nargs = 0, nenv = 0;
     json_t *result = NULL;
     if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
         params_string(opts, "file", &spec.file, err) || params_uint(opts, "nearest_line", &nearest_line, err) ||
-        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
+        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err) ||
+        (listen && params_uint(opts, "attach_timeout_ms", &attach_timeout_ms, err)))
         goto error;
     spec.nearest_line = (int)nearest_line; /* the method table bounds it */
+    spec.attach_timeout_ms = attach_timeout_ms; /* 0: not given, the default */
     spec.args = args;
     spec.nargs = nargs;
     spec.env = env;
@@ -1009,6 +1011,15 @@ static const ParamSpec DEBUG_PARAMS[] = {
     {"env", PARAM_STRING_MAP, 0, 0, false},
     {"python", PARAM_STRING, 1, 0, false},
 };
+static const ParamSpec DEBUG_LISTEN_PARAMS[] = {
+    {"cwd", PARAM_STRING, 1, 0, false},
+    {"file", PARAM_STRING, 1, 0, true},
+    {"nearest_line", PARAM_UINT, 1, 100000000, false},
+    {"args", PARAM_STRING_LIST, 0, 0, false},
+    {"env", PARAM_STRING_MAP, 0, 0, false},
+    {"python", PARAM_STRING, 1, 0, false},
+    {"attach_timeout_ms", PARAM_UINT, 100, 86400000, false},
+};
 static const ParamSpec COLLECT_PARAMS[] = {
     {"cwd", PARAM_STRING, 1, 0, false},
     {"file", PARAM_STRING, 1, 0, false},
@@ -1074,10 +1085,14 @@ static const ServerMethod METHODS[] = {
      "what a debugger needs to run the test around nearest_line of file (pytest is asked), or the "
      "whole file, as a run would: the `debug` event follows with {debug_id, config: {python, cwd, "
      "module, args, env}, target, nearest_found?} or {debug_id, error}"},
-    {"debug_listen", m_debug_listen, PARAMS_OPTIONS, SPECS(DEBUG_PARAMS), "debug_id (int)",
-     "as debug_config, then starts `python -m debugpy --listen 127.0.0.1:PORT --wait-for-client "
-     "-m pytest ...` in the root (ending the one before): `debug` events {.., listen: {host, port}, "
-     "pid} and, when it exits, {debug_id, exited, status, signal, cancelled, stderr}"},
+    {"debug_listen", m_debug_listen, PARAMS_OPTIONS, SPECS(DEBUG_LISTEN_PARAMS), "debug_id (int)",
+     "as debug_config, then starts `python -m debugpy --connect 127.0.0.1:PORT --configure-subProcess "
+     "false --wait-for-client -m pytest ...` in the root (ending the one before) behind an endpoint of "
+     "ours that only our uid can use: `debug` events {.., listen: {host, port}, pid, cmd, "
+     "attach_timeout_ms} once a debugger can attach there, {refused: {uid, endpoint}} when another "
+     "user's connection was closed unread, and when it exits {debug_id, exited, status, signal, "
+     "cancelled, stderr, timed_out?} (timed_out: nobody attached within attach_timeout_ms, default "
+     "300000)"},
     {"coverage_file", m_coverage_file, PARAMS_OPTIONS, SPECS(COVERAGE_FILE_PARAMS),
      "{run_id, file, measured, lines, percent?, missing?}",
      "the missing lines of `file` in the latest coverage report (for a buffer opened after the run)"},

@@ -142,6 +142,13 @@ M.schema = {
     description = 'Entries merged into the nvim-dap launch configuration of :PytestDebug '
       .. '(e.g. { console = "integratedTerminal" }).',
   },
+  debug_attach_timeout_ms = {
+    types = { 'number' },
+    default = 300000,
+    description = ':PytestDebug without nvim-dap: a debugpy that no debugger attached to within '
+      .. 'this many milliseconds is ended (100 to 86400000; default 5 minutes).',
+    check = function(v) return integer_in(v, 100, 86400000) end,
+  },
   marks = {
     types = { 'boolean' },
     default = true,

@@ -2,8 +2,9 @@
 -- The co-process decides what a run would (root, interpreter, the user's args rewritten for
 -- the root, the collected node around the cursor: `debug_config`/`debug_listen` in HACKING.md)
 -- and answers with a `debug` event. With nvim-dap installed its launch configuration goes to
--- require('dap').run(); without it the co-process starts debugpy listening on 127.0.0.1 and
--- the user is told how to attach. Never waits on the co-process.
+-- require('dap').run(); without it the co-process starts debugpy behind an endpoint of its own
+-- on 127.0.0.1 that only this user can use (src/pytest/dapbridge.h) and the user is told how
+-- to attach once it accepts. Never waits on the co-process.
 local M = {}
 
 local config = require('pytest.config')
@@ -40,10 +41,20 @@ function M.dap_configuration(c, target)
   return vim.tbl_extend('force', conf, config.get().debug_config)
 end
 
+-- The attach timeout as people say it: "5 min", "90 s", "0.5 s".
+local function duration(ms)
+  if type(ms) ~= 'number' then return nil end
+  if ms >= 60000 and ms % 60000 == 0 then return string.format('%d min', ms / 60000) end
+  if ms % 1000 == 0 then return string.format('%d s', ms / 1000) end
+  return string.format('%.1f s', ms / 1000)
+end
+
 -- How to attach to a listening debugpy, as the notification says it.
-function M.attach_help(host, port, target)
+function M.attach_help(host, port, target, timeout_ms)
+  local within = duration(timeout_ms)
   local lines = {
-    string.format('debugpy waits for a debugger on %s:%d (%s).', host, port, tostring(target)),
+    string.format('debugpy waits for a debugger on %s:%d (%s)%s.', host, port, tostring(target),
+      within and (', for ' .. within) or ''),
     'Attach with nvim-dap:',
     string.format("  :lua require('dap').run({ type = 'python', request = 'attach', "
       .. "connect = { host = '%s', port = %d }, justMyCode = false, redirectOutput = true })", host, port),
@@ -76,7 +87,15 @@ local function on_listen(p)
   local l = val(p.listen) or {}
   S.listening = { host = val(l.host), port = val(l.port), pid = val(p.pid), target = val(p.target) }
   if val(p.nearest_found) == false then util.notify('no test at the cursor; debugging the whole file') end
-  util.notify(M.attach_help(S.listening.host, S.listening.port, S.listening.target))
+  util.notify(M.attach_help(S.listening.host, S.listening.port, S.listening.target, val(p.attach_timeout_ms)))
+end
+
+-- Another user's connection to the endpoint was closed before a byte went either way.
+local function on_refused(p)
+  local r = val(p.refused) or {}
+  local uid = tonumber(val(r.uid))
+  util.notify(string.format('refused a connection to the debug endpoint from %s: only you can attach',
+    (uid and uid >= 0) and ('uid ' .. uid) or 'an unknown user'), levels.WARN)
 end
 
 local function on_exited(p)
@@ -85,7 +104,10 @@ local function on_exited(p)
   local why = util.clean(tostring(val(p.stderr) or ''), true):gsub('%s+$', '')
   -- python -m of a missing module exits 1, as pytest does when tests fail.
   local no_debugpy = why:find('No module named debugpy', 1, true) ~= nil
-  if val(p.cancelled) then
+  if val(p.timed_out) then
+    util.notify(string.format('no debugger attached within %s: debugpy was ended (option debug_attach_timeout_ms)',
+      duration(val(p.attach_timeout_ms)) or 'the attach timeout'), levels.WARN)
+  elseif val(p.cancelled) then
     util.notify('the debugged pytest was stopped')
   elseif no_debugpy then
     util.notify('debugpy ended (exit ' .. tostring(status) .. '): ' .. why
@@ -106,6 +128,8 @@ function M._event(p)
     util.notify('cannot debug: ' .. tostring(val(p.error)), levels.ERROR)
   elseif val(p.exited) then
     on_exited(p)
+  elseif val(p.refused) then
+    on_refused(p)
   elseif val(p.listen) then
     on_listen(p)
   elseif val(p.config) then
@@ -153,6 +177,7 @@ function M.debug(scope)
   if next(cfg.env) then req.env = cfg.env end
   local dap = find_dap()
   local method = dap and 'debug_config' or 'debug_listen'
+  if not dap then req.attach_timeout_ms = cfg.debug_attach_timeout_ms end
   local client = require('pytest.client')
   return resolve_python(cwd, req.file, function(python)
     req.python = python

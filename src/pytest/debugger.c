@@ -1,29 +1,27 @@
 /* debugger: debug launch configurations and the listening debugpy. See debugger.h. */
 #include "pytest/debugger.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include "parse/collection.h"
-#include "pytest/collector.h"
-#include "pytest/execstep.h"
 #include "base/path.h"
+#include "base/strbuf.h"
+#include "base/textclean.h"
+#include "mem/proctree.h"
+#include "parse/collection.h"
+#include "parse/tail.h"
+#include "pytest/collector.h"
+#include "pytest/dapbridge.h"
+#include "pytest/execstep.h"
 #include "pytest/privdir.h"
 #include "pytest/project.h"
 #include "pytest/pyplugin.h"
 #include "pytest/runner.h"
-#include "mem/proctree.h"
 #include "pytest/runout.h"
-#include "base/strbuf.h"
-#include "parse/tail.h"
-#include "base/textclean.h"
 
 #define STDERR_TAIL 4096
 
@@ -34,7 +32,7 @@ struct Debugger {
     DebuggerEventFn on_event;
     void *ud;
     int64_t next_id;
-    Session *active;  /* being prepared or listening */
+    Session *active;  /* being prepared, listening or attached */
     Session *live;    /* every session whose handles are not all closed */
     char *exe;        /* this binary, for the exec step */
     PrivdirOwner self;
@@ -48,20 +46,22 @@ struct Session {
     int64_t id;
     bool listen;
     char *cwd, *file, *root, *python, *tmpdir;
-    char *marker;         /* "PYTESTMON_DEBUG_SESSION=PID.ID": in the environment of everything
-                           * debugpy starts, its adapter too, which daemonizes (double fork,
-                           * setsid) and so reaches us as an orphan we must tell apart */
     char **args;          /* the user's arguments, rewritten for the root */
     char **user_env;      /* the user's KEY=VALUE entries */
     int nearest_line;
+    uint64_t attach_timeout_ms;
     Collector *collector; /* asking pytest what it collects; NULL otherwise */
     char *error;          /* why it cannot go on, reported from the start timer */
     uv_timer_t start_timer;
+    uv_timer_t attach_timer; /* ends a debugpy nobody attached to */
+    DapBridge *bridge;       /* the endpoint the debugger attaches to (dapbridge.h) */
+    json_t *announce;        /* the `listen` event, sent once debugpy's server has connected */
     uv_process_t proc;
     uv_pipe_t err;
     Tail tail;
-    int open_handles;
-    bool proc_inited, spawned, exited, err_eof, cancelled, closed;
+    int open_handles;        /* uv handles and the bridge */
+    bool proc_inited, attach_timer_inited, spawned, exited, err_eof, cancelled, closed;
+    bool attached, timed_out, refused_told;
     int64_t status;
     int term_signal;
 };
@@ -77,22 +77,6 @@ Debugger *debugger_new(uv_loop_t *loop, DebuggerEventFn on_event, void *ud)
     d->self.pid = (int)getpid();
     privdir_owner_of("", d->self.pid, &d->self);
     return d;
-}
-
-int debugger_free_port(const char *host)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
-        return -EINVAL;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    socklen_t len = sizeof a;
-    int rc = 0;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        rc = -errno;
-    close(fd);
-    return rc < 0 ? rc : ntohs(a.sin_port);
 }
 
 /* ---- events ------------------------------------------------------------------- */
@@ -144,16 +128,16 @@ static void session_free(Session *s)
     free(s->root);
     free(s->python);
     free(s->error);
-    free(s->marker);
+    json_decref(s->announce);
     project_free_argv(s->args);
     project_free_argv(s->user_env);
     tail_destroy(&s->tail);
     free(s);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* One of the session's handles (or its bridge) has closed: the last one frees it. */
+static void session_handle_gone(Session *s)
 {
-    Session *s = h->data;
     if (--s->open_handles > 0)
         return;
     Debugger *d = s->d;
@@ -165,11 +149,26 @@ static void on_handle_closed(uv_handle_t *h)
     session_free(s);
 }
 
+static void on_handle_closed(uv_handle_t *h)
+{
+    session_handle_gone(h->data);
+}
+
 static void close_handle(void *h)
 {
     uv_handle_t *handle = h;
     if (handle->type != UV_UNKNOWN_HANDLE && !uv_is_closing(handle))
         uv_close(handle, on_handle_closed);
+}
+
+/* No more connections; a relay ends (after what debugpy said last reached the debugger, when
+ * ending normally). Its `closed` callback releases the session. */
+static void close_bridge(Session *s)
+{
+    if (!s->bridge)
+        return;
+    dapbridge_close(s->bridge, !s->cancelled && !s->d->shutting);
+    s->bridge = NULL;
 }
 
 /* The session is over: its handles close, then it is freed. */
@@ -186,54 +185,17 @@ static void session_close(Session *s)
         s->tmpdir = NULL;
     }
     close_handle(&s->start_timer);
+    if (s->attach_timer_inited)
+        close_handle(&s->attach_timer);
     close_handle(&s->err);
     if (s->proc_inited)
         close_handle(&s->proc);
+    close_bridge(s);
 }
 
-/* Does ROOT/proc/PID/environ hold the entry `entry` ("NAME=value")? */
-static bool proc_env_has(const char *root, int pid, const char *entry)
-{
-    StrBuf path = STRBUF_INIT, env = STRBUF_INIT;
-    strbuf_printf(&path, "%s/proc/%d/environ", root, pid);
-    FILE *f = fopen(strbuf_cstr(&path), "re");
-    strbuf_destroy(&path);
-    if (!f)
-        return false;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        strbuf_append(&env, buf, n);
-    fclose(f);
-    bool found = false;
-    size_t want = strlen(entry);
-    for (size_t at = 0; at < env.len && !found;) {
-        const char *e = strbuf_cstr(&env) + at;
-        size_t len = strnlen(e, env.len - at);
-        found = len == want && memcmp(e, entry, want) == 0;
-        at += len + 1;
-    }
-    strbuf_destroy(&env);
-    return found;
-}
-
-/* Our children (orphans reparented to us) carrying the session's marker: debugpy's adapter. */
-static void kill_marked(const Session *s)
-{
-    if (!s->marker)
-        return;
-    int *kids = NULL;
-    size_t n = proctree_children_of("", (int)getpid(), &kids);
-    for (size_t i = 0; i < n; i++)
-        if ((!s->spawned || s->exited || kids[i] != s->proc.pid) && proc_env_has("", kids[i], s->marker))
-            kill(kids[i], SIGKILL); /* the runner's orphan reaper reaps it */
-    free(kids);
-}
-
-/* SIGKILL to debugpy's session, every descendant seen, and its daemonized adapter. */
+/* SIGKILL to debugpy's session and every descendant seen. */
 static void kill_debuggee(Session *s)
 {
-    kill_marked(s);
     if (!s->spawned || s->exited)
         return;
     int *pids = NULL;
@@ -274,9 +236,6 @@ bool debugger_owns_pid(const Debugger *d, int pid)
         if ((s->spawned && !s->exited && s->proc.pid == pid) ||
             (s->collector && collector_pid(s->collector) == pid))
             return true; /* libuv reaps it */
-        /* debugpy's adapter, while its debuggee lives: it reaches us as an orphan. */
-        if (s->spawned && !s->exited && !s->cancelled && !d->shutting && proc_env_has("", pid, s->marker))
-            return true;
     }
     return false;
 }
@@ -333,8 +292,13 @@ static void listen_ended(Session *s)
     char *text = tail_read(&s->tail, &len);
     char *clean = textclean_dup(text, len, TEXTCLEAN_KEEP_LF, TEXTCLEAN_MESSAGE_MAX);
     free(text);
-    emit(s, json_pack("{s:b, s:I, s:i, s:b, s:s}", "exited", 1, "status", (json_int_t)s->status, "signal", s->term_signal,
-                      "cancelled", s->cancelled, "stderr", clean ? clean : ""));
+    json_t *ev = json_pack("{s:b, s:I, s:i, s:b, s:s}", "exited", 1, "status", (json_int_t)s->status, "signal",
+                           s->term_signal, "cancelled", s->cancelled, "stderr", clean ? clean : "");
+    if (s->timed_out) {
+        json_object_set_new(ev, "timed_out", json_true());
+        json_object_set_new(ev, "attach_timeout_ms", json_integer((json_int_t)s->attach_timeout_ms));
+    }
+    emit(s, ev);
     free(clean);
     session_close(s);
 }
@@ -361,27 +325,84 @@ static void on_debuggee_exit(uv_process_t *p, int64_t status, int term_signal)
     s->status = status;
     s->term_signal = term_signal;
     kill(-p->pid, SIGKILL); /* what is left of its session could hold the pipe open */
+    close_bridge(s);        /* before anyone hears that it ended */
+    if (s->attach_timer_inited)
+        uv_timer_stop(&s->attach_timer);
     if (s->d->active == s)
         s->d->active = NULL;
     if (s->err_eof)
         listen_ended(s);
 }
 
-/* PYTHON -m debugpy --listen HOST:PORT --wait-for-client -m pytest ARGS TARGET */
-static char **listen_argv(const Session *s, int port, const char *target)
+/* Nobody attached in time: debugpy is ended, and its `exited` event says why. */
+static void on_attach_timeout(uv_timer_t *t)
+{
+    Session *s = t->data;
+    if (s->attached || s->exited || s->closed)
+        return;
+    s->timed_out = true;
+    kill_debuggee(s); /* on_debuggee_exit reports and closes it */
+}
+
+/* ---- the bridge's events (dapbridge.h) ---- */
+
+/* debugpy's debug server has connected to us: the endpoint works end to end, say where it is. */
+static void on_server_connected(void *ud)
+{
+    Session *s = ud;
+    json_t *ev = s->announce;
+    s->announce = NULL;
+    if (ev && !s->closed && !s->cancelled)
+        emit(s, ev);
+    else
+        json_decref(ev);
+}
+
+static void on_client_attached(void *ud)
+{
+    Session *s = ud;
+    s->attached = true;
+    if (s->attach_timer_inited)
+        uv_timer_stop(&s->attach_timer);
+}
+
+/* A connection from another user (or one we could not place) was closed unread: said once. */
+static void on_refused(void *ud, int64_t uid, bool server_side)
+{
+    Session *s = ud;
+    if ((uid >= 0 && uid == (int64_t)geteuid()) || s->refused_told || s->closed)
+        return; /* our own: e.g. a subprocess of the debuggee, or a second client */
+    s->refused_told = true;
+    emit(s, json_pack("{s:{s:I, s:s}}", "refused", "uid", (json_int_t)uid, "endpoint",
+                      server_side ? "server" : "client"));
+}
+
+static void on_bridge_closed(void *ud)
+{
+    session_handle_gone(ud);
+}
+
+/* PYTHON -m debugpy --connect HOST:PORT --configure-subProcess false --wait-for-client
+ *        -m pytest ARGS TARGET
+ * debugpy's debug server connects to our server endpoint and speaks DAP there; it starts no
+ * adapter of its own (and so listens on nothing). Subprocesses are not debugged: they would
+ * connect to the endpoint as further servers, which it does not take. */
+static char **listen_argv(const Session *s, int server_port, const char *target)
 {
     size_t nargs = 0;
     while (s->args && s->args[nargs])
         nargs++;
-    char **argv = xcalloc(nargs + 10, sizeof *argv);
+    char **argv = xcalloc(nargs + 12, sizeof *argv);
     size_t k = 0;
     StrBuf where = STRBUF_INIT;
-    strbuf_printf(&where, "%s:%d", DEBUGGER_HOST, port);
+    strbuf_printf(&where, "%s:%d", DEBUGGER_HOST, server_port);
     argv[k++] = xstrdup(s->python);
     argv[k++] = xstrdup("-m");
     argv[k++] = xstrdup("debugpy");
-    argv[k++] = xstrdup("--listen");
+    argv[k++] = xstrdup("--connect");
     argv[k++] = strbuf_detach(&where);
+    argv[k++] = xstrdup("--configure-subProcess");
+    argv[k++] = xstrdup("false");
     argv[k++] = xstrdup("--wait-for-client");
     argv[k++] = xstrdup("-m");
     argv[k++] = xstrdup("pytest");
@@ -391,26 +412,33 @@ static char **listen_argv(const Session *s, int port, const char *target)
     return argv;
 }
 
+static void listen_failed(Session *s, json_t *ev, const char *what, const char *why)
+{
+    json_decref(ev);
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s: %s", what, why);
+    emit_error(s, strbuf_cstr(&sb));
+    strbuf_destroy(&sb);
+    session_close(s);
+}
+
 static void start_listening(Session *s, json_t *ev, const char *target)
 {
-    int port = debugger_free_port(DEBUGGER_HOST);
-    if (port < 0) {
-        json_decref(ev);
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "no free port on %s: %s", DEBUGGER_HOST, strerror(-port));
-        emit_error(s, strbuf_cstr(&sb));
-        strbuf_destroy(&sb);
-        session_close(s);
+    /* Both sockets listen before anything starts: no port is picked, released and rebound. */
+    DapBridgeEvents bev = {.server_connected = on_server_connected, .client_attached = on_client_attached,
+                           .refused = on_refused, .closed = on_bridge_closed};
+    int rc = dapbridge_new(s->d->loop, DEBUGGER_HOST, &bev, s, &s->bridge);
+    if (rc != 0) {
+        StrBuf what = STRBUF_INIT;
+        strbuf_printf(&what, "cannot listen on %s", DEBUGGER_HOST);
+        listen_failed(s, ev, strbuf_cstr(&what), uv_strerror(rc));
+        strbuf_destroy(&what);
         return;
     }
-    char **argv = listen_argv(s, port, target);
+    s->open_handles++; /* the bridge: released by on_bridge_closed */
+    char **argv = listen_argv(s, dapbridge_server_port(s->bridge), target);
     char **step = execstep_argv((int)getpid(), argv);
-    StrBuf marker = STRBUF_INIT;
-    strbuf_printf(&marker, "PYTESTMON_DEBUG_SESSION=%d.%lld", (int)getpid(), (long long)s->id);
-    s->marker = strbuf_detach(&marker);
-    char **with_marker = argv_plus(s->user_env, &s->marker, 1);
-    char **env = runner_child_env(with_marker);
-    project_free_argv(with_marker);
+    char **env = runner_child_env(s->user_env);
     uv_pipe_init(s->d->loop, &s->err, 0);
     s->err.data = s;
     s->open_handles++;
@@ -428,28 +456,34 @@ static void start_listening(Session *s, json_t *ev, const char *target)
         .stdio = stdio,
     };
     s->proc.data = s;
-    int rc = uv_spawn(s->d->loop, &s->proc, &opt);
+    rc = uv_spawn(s->d->loop, &s->proc, &opt);
     s->proc_inited = true; /* libuv registers the handle even when the spawn fails */
     s->open_handles++;
     project_free_argv(step);
     project_free_argv(env);
     if (rc != 0) {
-        json_decref(ev);
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "cannot start debugpy with '%s': %s", s->python, uv_strerror(rc));
-        emit_error(s, strbuf_cstr(&sb));
-        strbuf_destroy(&sb);
+        StrBuf what = STRBUF_INIT;
+        strbuf_printf(&what, "cannot start debugpy with '%s'", s->python);
+        listen_failed(s, ev, strbuf_cstr(&what), uv_strerror(rc));
+        strbuf_destroy(&what);
         project_free_argv(argv);
-        session_close(s);
         return;
     }
     s->spawned = true;
+    dapbridge_expect_server(s->bridge, s->proc.pid); /* the python we exec'd, nothing else */
     uv_read_start((uv_stream_t *)&s->err, on_alloc, on_err_read);
-    json_object_set_new(ev, "listen", json_pack("{s:s, s:i}", "host", DEBUGGER_HOST, "port", port));
+    uv_timer_init(s->d->loop, &s->attach_timer);
+    s->attach_timer.data = s;
+    s->attach_timer_inited = true;
+    s->open_handles++;
+    uv_timer_start(&s->attach_timer, on_attach_timeout, s->attach_timeout_ms, 0);
+    json_object_set_new(ev, "listen", json_pack("{s:s, s:i}", "host", DEBUGGER_HOST, "port",
+                                                 dapbridge_client_port(s->bridge)));
     json_object_set_new(ev, "pid", json_integer(s->proc.pid));
     json_object_set_new(ev, "cmd", string_list(argv));
+    json_object_set_new(ev, "attach_timeout_ms", json_integer((json_int_t)s->attach_timeout_ms));
     project_free_argv(argv);
-    emit(s, ev);
+    s->announce = ev; /* on_server_connected sends it */
 }
 
 /* ---- preparing ---------------------------------------------------------------- */
@@ -597,6 +631,7 @@ int64_t debugger_start(Debugger *d, const DebugSpec *spec)
     s->file = path_normalize(s->cwd, spec->file);
     s->args = project_rewrite_args(s->cwd, spec->args, spec->nargs);
     s->nearest_line = spec->nearest_line;
+    s->attach_timeout_ms = spec->attach_timeout_ms ? spec->attach_timeout_ms : DEBUGGER_ATTACH_TIMEOUT_MS;
     if (c.refused) { /* an interpreter another user could have put there: not run */
         s->error = c.refused;
         uv_timer_start(&s->start_timer, on_start_timer, 0, 0);

@@ -8,21 +8,28 @@
  *   - answers with a launch configuration for a debug adapter (debugger_start with
  *     listen = false): {python, cwd, module "pytest", args, env}, env holding only the user's
  *     entries (debugpy's launcher adds them to its own environment), our plugin left out; or
- *   - starts `PYTHON -m debugpy --listen 127.0.0.1:PORT --wait-for-client -m pytest ARGS` in
- *     the root, with the environment a run gets, through the exec step (execstep.h: it dies
- *     with us) in its own session, on a port that was free a moment before (bound to port 0
- *     and released), and says where it listens; when it exits, it says so with the end of its
- *     stderr (e.g. "No module named debugpy").
+ *   - starts `PYTHON -m debugpy --connect 127.0.0.1:SERVER --configure-subProcess false
+ *     --wait-for-client -m pytest ARGS` in the root, with the environment a run gets, through
+ *     the exec step (execstep.h: it dies with us) in its own session, behind an endpoint of
+ *     ours (dapbridge.h): the debugger attaches to our client port, which only our uid can
+ *     use, and we relay to debugpy's debug server, which connected to our server port (only
+ *     from the pid we spawned). Both listen before debugpy starts; the endpoint is announced
+ *     once debugpy's server has connected, so a client that connects then is served at once.
+ *     Nobody attached within the attach timeout: debugpy is ended and says so. When it
+ *     exits, it says so with the end of its stderr (e.g. "No module named debugpy").
  * Everything is reported through `on_event` as a `debug` event payload (borrowed until the
  * callback returns), always from the loop, never from inside debugger_start:
  *   {debug_id, config: {python, cwd, module, args, env}, target, nearest_found?}  prepared;
- *   the same + {listen: {host, port}, pid}                                    debugpy listens;
- *   {debug_id, exited: true, status, signal, stderr}                          debugpy ended;
+ *   the same + {listen: {host, port}, pid, cmd, attach_timeout_ms}           it can attach;
+ *   {debug_id, refused: {uid, endpoint}}    a connection of another user was closed unread
+ *                                           (the first of a session; uid -1: not found);
+ *   {debug_id, exited: true, status, signal, cancelled, stderr, timed_out?,
+ *    attach_timeout_ms?}                                                      debugpy ended;
  *   {debug_id, error}                                                         it could not.
  *
  * Owns its sessions (heap), their Collector, their private temporary directory (the collection
- * record), the debugpy uv_process_t and its stderr pipe; a Session is freed when its last
- * handle has closed. Knows nothing of RPC. */
+ * record), the debugpy uv_process_t, its stderr pipe, its bridge and attach timer; a Session
+ * is freed when its last handle has closed. Knows nothing of RPC. */
 #ifndef PYTESTMON_DEBUGGER_H
 #define PYTESTMON_DEBUGGER_H
 
@@ -33,6 +40,8 @@
 #include <uv.h>
 
 #define DEBUGGER_HOST "127.0.0.1"
+/* How long a listening debugpy waits for a debugger by default: 5 minutes. */
+#define DEBUGGER_ATTACH_TIMEOUT_MS 300000
 
 typedef struct {
     const char *cwd;       /* the editor's cwd: relative args are meant from here */
@@ -44,6 +53,7 @@ typedef struct {
     size_t nenv;
     int nearest_line;      /* > 0: the collected test or class around this line of `file` */
     bool listen;           /* start debugpy listening instead of answering with a config */
+    uint64_t attach_timeout_ms; /* listen: end it when nobody attached by then (0: default) */
 } DebugSpec;
 
 typedef struct Debugger Debugger;
@@ -63,9 +73,5 @@ bool debugger_owns_pid(const Debugger *d, int pid);
 void debugger_shutdown(Debugger *d);
 /* Frees the Debugger once the loop has run dry (every session's handles closed). */
 void debugger_free(Debugger *d);
-
-/* A TCP port on `host` that was free a moment ago (bound to port 0 and released): > 0, or a
- * negative errno. */
-int debugger_free_port(const char *host);
 
 #endif

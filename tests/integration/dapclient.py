@@ -1,6 +1,6 @@
 """A small Debug Adapter Protocol client for the :PytestDebug tests: JSON messages with
-Content-Length framing, over a TCP connection (to 127.0.0.1 only) or a child's stdio (debugpy's
-adapter). Every wait has a deadline; no threads.
+Content-Length framing, over a TCP connection (to 127.0.0.1 only: the co-process's debug
+endpoint) or a child's stdio (debugpy's adapter). Every wait has a deadline; no threads.
 
     dap = DapClient.connect(port)           # or DapClient.spawn([python, "-m", "debugpy.adapter"])
     dap.request("initialize", {...})
@@ -31,15 +31,18 @@ class DapClient:
         self.seen = []      # every message read, for failure messages
 
     @classmethod
-    def connect(cls, port, host="127.0.0.1", timeout=20.0):
-        """Connect to a listening debugpy, retrying until it listens (deadline `timeout`)."""
+    def connect(cls, port, host="127.0.0.1", timeout=20.0, retry=True):
+        """Connect to a listening debugpy, retrying until it listens (deadline `timeout`); with
+        retry=False one attempt only (an announced endpoint must accept at once)."""
         assert host == "127.0.0.1", "the tests connect to 127.0.0.1 only"
         deadline = time.monotonic() + timeout
         while True:
             try:
                 sock = socket.create_connection((host, port), timeout=2)
                 break
-            except OSError:
+            except OSError as e:
+                if not retry:
+                    raise DapError(f"{host}:{port} refused the connection: {e}")
                 if time.monotonic() > deadline:
                     raise DapError(f"nothing listens on {host}:{port} after {timeout}s")
                 time.sleep(0.1)

@@ -3,12 +3,18 @@
 With nvim-dap (here a stand-in lua/dap.lua that records what it is handed) the co-process's
 launch configuration goes to require('dap').run(); the test then launches debugpy's real adapter
 with exactly that configuration and a small DAP client (dapclient.py) checks that the debuggee
-stops at a breakpoint. Without nvim-dap the co-process starts debugpy listening on 127.0.0.1 and
-the client attaches to the port the notification names. In the editor, on both nvim versions."""
+stops at a breakpoint. Without nvim-dap the co-process starts debugpy behind an endpoint of its
+own on 127.0.0.1 and the client attaches to the port the notification names; a second user
+(uid 65534, through setpriv) is shut out of both of the endpoint's sockets before a byte. In the
+editor, on both nvim versions, and against the co-process alone."""
 import os
 import subprocess
 import re
+import subprocess
+import sys
 import time
+
+import socket
 
 import psutil
 import pytest
@@ -110,6 +116,75 @@ def debugpy_processes(nv):
     return out
 
 
+# A client run as another user (uid 65534, no account needed): it connects to 127.0.0.1:PORT
+# (retrying while nothing listens there, as an attacker would), sends a DAP `initialize`, reads
+# until the connection ends, and prints what it got.
+OTHER_USER_CLIENT = r"""
+import json, socket, sys, time
+port = int(sys.argv[1])
+deadline = time.monotonic() + 20
+while True:
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        break
+    except ConnectionRefusedError:
+        if time.monotonic() > deadline:
+            print("REFUSED 0")
+            sys.exit(0)
+        time.sleep(0.05)
+body = json.dumps({"seq": 1, "type": "request", "command": "initialize",
+                   "arguments": {"clientID": "intruder", "adapterID": "python"}}).encode()
+try:
+    s.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+except OSError:
+    pass
+got = b""
+s.settimeout(20)
+how = "CLOSED"
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+except socket.timeout:
+    how = "OPEN"
+except ConnectionResetError:
+    pass
+print(how, len(got))
+"""
+
+
+def other_user_connects(port):
+    """Run OTHER_USER_CLIENT as uid/gid 65534 against `port`: ("CLOSED"|"OPEN"|"REFUSED", bytes got)."""
+    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                          OTHER_USER_CLIENT, str(port)], cwd="/", capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    how, n = out.stdout.split()
+    return how, int(n)
+
+
+def listening_ports(pids):
+    """TCP ports some process of `pids` listens on."""
+    ports = set()
+    for pid in pids:
+        try:
+            for c in psutil.Process(pid).connections(kind="tcp"):
+                if c.status == psutil.CONN_LISTEN:
+                    ports.add(c.laddr.port)
+        except psutil.NoSuchProcess:
+            pass
+    return ports
+
+
+def session_pids(pid):
+    """pid and its descendants."""
+    try:
+        return [pid] + [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 # ---- with nvim-dap: the launch configuration -------------------------------------------------
 
 def test_nvim_dap_gets_a_configuration_that_stops_at_the_breakpoint(dap_editor):
@@ -184,7 +259,8 @@ def test_without_nvim_dap_debugpy_listens_and_the_client_stops_at_the_breakpoint
     port = int(re.search(r"127\.0\.0\.1:(\d+)", msg).group(1))
     assert port == where["port"]
     assert f"port = {port}" in msg and f'"port": {port}' in msg   # nvim-dap and VS Code snippets
-    dap = DapClient.connect(port)
+    assert "for 5 min" in msg   # the default attach timeout
+    dap = DapClient.connect(port, retry=False)   # announced: it accepts now
     try:
         top = stop_at_breakpoint(dap, "attach", {"justMyCode": False, "redirectOutput": True}, TEST_FILE, line)
         assert top["line"] == line and top["source"]["path"] == TEST_FILE, top
@@ -199,15 +275,12 @@ def test_without_nvim_dap_debugpy_listens_and_the_client_stops_at_the_breakpoint
     assert nv.exec_lua("return require('pytest.debug').listening()") is None
 
 
-def test_pytest_stop_ends_the_listening_debugpy_and_its_adapter(plain_editor):
+def test_pytest_stop_ends_the_listening_debugpy(plain_editor):
     nv = plain_editor
     debug_at(nv, 1, "file")
     where = listening(nv)
-    deadline = time.monotonic() + 30
-    while len(debugpy_processes(nv)) < 2:   # the debuggee and its daemonized adapter
-        assert time.monotonic() < deadline, [p.cmdline() for p in debugpy_processes(nv)]
-        time.sleep(0.05)
     procs = debugpy_processes(nv)
+    assert [p.pid for p in procs] == [where["pid"]]   # the debuggee: debugpy starts no adapter
     nv.command("PytestStop")
     wait_note(nv, "the debugged pytest was stopped")
     assert all(gone(p.pid) for p in procs), [p.cmdline() for p in procs]
@@ -218,11 +291,47 @@ def test_quitting_the_editor_ends_the_listening_debugpy(tmp_path):
     nv = editor(tmp_path, False)
     debug_at(nv, break_line("test_doubles"))
     listening(nv)
-    deadline = time.monotonic() + 30
-    while len(debugpy_processes(nv)) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
     stop_nvim(nv)   # fails if anything it started is left running
+
+
+def test_another_user_is_shut_out_and_the_owner_attaches(plain_editor):
+    """Issue #24: debugpy's --listen port took any local user's DAP client (a conditional
+    breakpoint then ran code as us). Now another uid's connection is closed before a byte goes
+    either way, the editor is told, and the session stays ours: we attach and stop. Nothing of
+    the session listens on TCP but the co-process's own endpoint."""
+    nv = plain_editor
+    line = break_line("test_doubles")
+    debug_at(nv, line)
+    where = listening(nv)
+    assert other_user_connects(where["port"]) == ("CLOSED", 0)
+    wait_note(nv, r"refused a connection to the debug endpoint from uid 65534: only you can attach")
+    coprocess = psutil.Process(where["pid"]).parent()
+    assert listening_ports(session_pids(where["pid"])) == set()   # debugpy listens on nothing
+    assert listening_ports([coprocess.pid]) == {where["port"]}
+    dap = DapClient.connect(where["port"], retry=False)
+    try:
+        top = stop_at_breakpoint(dap, "attach", {"justMyCode": False}, TEST_FILE, line)
+        assert top["line"] == line and top["source"]["path"] == TEST_FILE, top
+        wait_note(nv, "the debugged tests passed")
+    finally:
+        dap.close()
+    assert listening_ports([coprocess.pid]) == set()
+
+
+def test_an_unattached_debugpy_ends_after_the_attach_timeout(tmp_path):
+    nv = editor(tmp_path, False, debug_attach_timeout_ms=1500)
+    try:
+        debug_at(nv, 1, "file")
+        where = listening(nv)
+        wait_note(nv, r"debugpy waits for a debugger on 127\.0\.0\.1:\d+ \(.*\), for 1\.5 s\.")
+        wait_note(nv, r"no debugger attached within 1\.5 s: debugpy was ended \(option debug_attach_timeout_ms\)",
+                  timeout=30)
+        assert gone(where["pid"])
+        assert nv.exec_lua("return require('pytest.debug').listening()") is None
+        with pytest.raises(Exception, match=r"debug_attach_timeout_ms.*must be an integer from 100 to 86400000"):
+            nv.exec_lua("require('pytest').setup({ debug_attach_timeout_ms = 50 })")
+    finally:
+        stop_nvim(nv)
 
 
 def test_a_missing_debugpy_is_reported(tmp_path):
@@ -251,6 +360,106 @@ def test_debug_methods_check_their_params():
         debug_id = p.response(3)[3]
         ev = p.event("debug")
         assert ev["debug_id"] == debug_id and "working directory is not a directory" in ev["error"]
+        p.request(4, "debug_listen", [{"file": TEST_FILE, "attach_timeout_ms": 50}])
+        assert "attach_timeout_ms" in p.response(4)[2]
+        p.request(5, "debug_config", [{"file": TEST_FILE, "attach_timeout_ms": 1000}])
+        assert "attach_timeout_ms" in p.response(5)[2]   # only a listening debugpy waits
+    finally:
+        p.close()
+
+
+def listen(p, msgid, **opts):
+    """debug_listen on the fixture's file; returns the `debug` event that announces the endpoint."""
+    req = {"cwd": PROJ, "file": TEST_FILE, "python": TEST_PYTHON, "args": ARGS}
+    req.update(opts)
+    p.request(msgid, "debug_listen", [req])
+    debug_id = p.response(msgid)[3]
+    ev = p.event("debug", timeout=60)
+    assert ev["debug_id"] == debug_id and "listen" in ev, ev
+    return ev
+
+
+def test_the_announced_endpoint_accepts_at_once():
+    """Issue #24: the port was announced before debugpy bound it (a connection made at once was
+    refused for ~0.25 s). Now one attempt right at the announcement is served to the end."""
+    p = Peer()
+    try:
+        line = break_line("test_other")
+        ev = listen(p, 1, nearest_line=line)
+        dap = DapClient.connect(ev["listen"]["port"], retry=False)
+        try:
+            top = stop_at_breakpoint(dap, "attach", {"justMyCode": False}, TEST_FILE, line)
+            assert top["line"] == line, top
+            end = p.event("debug", timeout=60)
+            assert end["exited"] and end["status"] == 0 and not end.get("timed_out"), end
+            dap.next_message(lambda m: m.get("event") == "terminated", 20, "the terminated event")
+        finally:
+            dap.close()
+        p.proc.stdin.close()
+        assert p.proc.wait(20) == 0   # a clean exit (under ASan: no leak)
+    finally:
+        p.close()
+
+
+def test_the_attach_timeout_ends_debugpy_and_says_so():
+    p = Peer()
+    try:
+        ev = listen(p, 1, attach_timeout_ms=300)
+        assert ev["attach_timeout_ms"] == 300
+        end = p.event("debug", timeout=30)
+        assert end["debug_id"] == ev["debug_id"] and end["exited"] and end["timed_out"] is True, end
+        assert end["attach_timeout_ms"] == 300 and end["signal"] == 9 and not end["cancelled"], end
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", ev["listen"]["port"]), timeout=5).close()
+        p.proc.stdin.close()
+        assert p.proc.wait(20) == 0
+    finally:
+        p.close()
+
+
+def test_the_debugpy_side_takes_only_the_process_it_started(tmp_path):
+    """The socket debugpy's debug server connects to (`--connect`) takes only the process the
+    co-process spawned: another uid's connection and one of ours from another process are
+    closed unread, and only then does the debuggee connect. The interpreter is a script that
+    says its arguments and waits on a FIFO before it execs Python (same pid)."""
+    go = tmp_path / "go"
+    os.mkfifo(go)
+    said = tmp_path / "args"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{said}"\nread line < "{go}"\nexec {TEST_PYTHON} "$@"\n')
+    python.chmod(0o755)
+    p = Peer()
+    try:
+        p.request(1, "debug_listen", [{"cwd": PROJ, "file": TEST_FILE, "python": str(python), "args": ARGS}])
+        debug_id = p.response(1)[3]
+        deadline = time.monotonic() + 60
+        while True:   # the script opens the FIFO once it has written its arguments
+            try:
+                fd = os.open(go, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the interpreter script never waited on the FIFO"
+                time.sleep(0.02)
+        argv = said.read_text().splitlines()
+        assert argv[:2] == ["-m", "debugpy"] and argv[2] == "--connect", argv
+        server_port = int(argv[3].rpartition(":")[2])
+        assert other_user_connects(server_port) == ("CLOSED", 0)
+        ev = p.event("debug")
+        assert ev == {"debug_id": debug_id, "refused": {"uid": 65534, "endpoint": "server"}}, ev
+        with socket.create_connection(("127.0.0.1", server_port), timeout=5) as ours:   # our uid, not its pid
+            ours.settimeout(20)
+            assert ours.recv(100) == b""
+        os.write(fd, b"go\n")
+        os.close(fd)
+        ev = p.event("debug", timeout=60)
+        assert ev["debug_id"] == debug_id and "listen" in ev, ev
+        dap = DapClient.connect(ev["listen"]["port"], retry=False)
+        try:
+            stop_at_breakpoint(dap, "attach", {"justMyCode": False}, TEST_FILE, break_line("test_other"))
+            p.proc.stdin.close()   # the co-process ends with a live relay: a clean exit
+            assert p.proc.wait(20) == 0
+        finally:
+            dap.close()
     finally:
         p.close()
 

@@ -1,7 +1,7 @@
 /* test_debugger: the launch configuration debugger_start answers with (from the loop, never
- * synchronously), its errors, cancelling before the answer, and the free-port helper. The
- * listening debugpy and the nearest node need the real binary and pytest: see
- * tests/integration/test_debug.py. */
+ * synchronously), its errors and cancelling before the answer. The listening debugpy, its
+ * endpoint and the nearest node need the real binary and pytest: see
+ * tests/integration/test_debug.py (the endpoint alone: test_dapbridge.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,21 +121,12 @@ static void test_a_new_session_or_cancel_ends_the_one_before(void **state)
     json_decref(seen.events);
 }
 
-static void test_free_port(void **state)
-{
-    (void)state;
-    int port = debugger_free_port(DEBUGGER_HOST);
-    assert_true(port > 0 && port < 65536);
-    assert_int_equal(debugger_free_port("not an address"), -EINVAL);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_for_a_file),
         cmocka_unit_test(test_bad_cwd_and_missing_file_are_errors),
         cmocka_unit_test(test_a_new_session_or_cancel_ends_the_one_before),
-        cmocka_unit_test(test_free_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
