@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pytest/child.h"
 #include "pytest/debugger.h"
 #include "pytest/discover.h"
 #include "pytest/launch.h"
@@ -384,7 +385,7 @@ static void on_status_tick(uv_timer_t *t)
 {
     Server *s = t->data;
     s->status_ticks++;
-    runner_reap_orphans(s->runner);
+    child_reap_orphans();
     if (runner_active(s->runner) || s->status_ticks % STATUS_IDLE_TICKS == 0)
         push_status(s);
     /* The editor died without closing our stdin (or we were orphaned): go. */
@@ -656,14 +657,6 @@ static json_t *m_resolve(void *ud, json_t *params, StrBuf *err)
 static void on_debug_event(void *ud, json_t *payload)
 {
     push_event(ud, "debug", json_incref(payload));
-}
-
-/* Children the runner's orphan reaper must leave alone: a debug session's, a collection's. */
-static bool debugger_owns(void *ud, int pid)
-{
-    Server *s = ud;
-    return (s->debugger && debugger_owns_pid(s->debugger, pid)) ||
-           (s->discover && discover_owns_pid(s->discover, pid));
 }
 
 /* `debug_config` and `debug_listen`: the same options, answered at once with the session's
@@ -1244,7 +1237,6 @@ int server_main(void)
     s.watch = watch_new(&loop, &watch_hooks, &s);
     s.debugger = debugger_new(&loop, on_debug_event, &s);
     s.discover = discover_new(&loop, on_collection, &s);
-    runner_set_foreign(s.runner, debugger_owns, &s);
     history_init(&s.history, 5);
     memlog_init(&s.memlog, 1024 * 1024);
     s.sample_interval_ms = 100;

@@ -2,6 +2,7 @@
 #include "pytest/child.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -125,6 +126,22 @@ void child_terminate(Child *c, uint64_t grace_ms)
     child_signal(c, SIGTERM);
     if (!c->reaped && !uv_is_active((uv_handle_t *)&c->kill_timer))
         uv_timer_start(&c->kill_timer, on_kill_timer, grace_ms, 0);
+}
+
+void child_reap_orphans(void)
+{
+    int *kids = NULL;
+    size_t n = proctree_children_of("", (int)getpid(), &kids);
+    for (size_t i = 0; i < n; i++) {
+        if (child_is_ours(kids[i]))
+            continue; /* libuv reaps it and tells its exit callback */
+        /* Unreaped, the pid is still our child's: signalling it is safe. Never wait here: a
+         * child in uninterruptible sleep (NFS, FUSE) would freeze the loop; one that has not
+         * died yet is reaped by a later call. */
+        kill(kids[i], SIGKILL);
+        waitpid(kids[i], NULL, WNOHANG);
+    }
+    free(kids);
 }
 
 bool child_is_ours(int pid)

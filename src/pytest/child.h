@@ -44,5 +44,10 @@ void child_signal(Child *c, int sig);
 void child_terminate(Child *c, uint64_t grace_ms);
 /* Whether `pid` is a live child started here (libuv reaps it: nobody else may). */
 bool child_is_ours(int pid);
+/* Ends and reaps our children that no Child owns: descendants a child left behind reach us
+ * when it ends (we are a child subreaper), perhaps after it was reaped. Never waits: one that
+ * has not died yet is reaped by a later call. Call it now and then (the server does on every
+ * status tick) and when a child ends. */
+void child_reap_orphans(void);
 
 #endif

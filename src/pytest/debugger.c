@@ -14,9 +14,11 @@
 #include "mem/proctree.h"
 #include "parse/collection.h"
 #include "parse/tail.h"
+#include "pytest/child.h"
 #include "pytest/collector.h"
 #include "pytest/dapbridge.h"
 #include "pytest/execstep.h"
+#include "pytest/launch.h"
 #include "pytest/privdir.h"
 #include "pytest/project.h"
 #include "pytest/pyplugin.h"
@@ -45,9 +47,8 @@ struct Session {
     Session *next;
     int64_t id;
     bool listen;
-    char *cwd, *file, *root, *python, *tmpdir;
-    char **args;          /* the user's arguments, rewritten for the root */
-    char **user_env;      /* the user's KEY=VALUE entries */
+    LaunchTarget t;       /* root, interpreter, the user's arguments and env, as a run's */
+    char *tmpdir;
     int nearest_line;
     uint64_t attach_timeout_ms;
     Collector *collector; /* asking pytest what it collects; NULL otherwise */
@@ -56,11 +57,12 @@ struct Session {
     uv_timer_t attach_timer; /* ends a debugpy nobody attached to */
     DapBridge *bridge;       /* the endpoint the debugger attaches to (dapbridge.h) */
     json_t *announce;        /* the `listen` event, sent once debugpy's server has connected */
-    uv_process_t proc;
+    Child *child;            /* the listening debugpy (child.h); NULL before and after */
+    int pid;                 /* its pid, once started */
     uv_pipe_t err;
     Tail tail;
     int open_handles;        /* uv handles and the bridge */
-    bool proc_inited, attach_timer_inited, spawned, exited, err_eof, cancelled, closed;
+    bool attach_timer_inited, exited, err_eof, cancelled, closed;
     bool attached, timed_out, refused_told;
     int64_t status;
     int term_signal;
@@ -102,20 +104,6 @@ static json_t *string_list(char *const *v)
     return a;
 }
 
-/* argv + more (copied), NULL-terminated, as a new heap array. */
-static char **argv_plus(char *const *argv, char *const *more, size_t nmore)
-{
-    size_t n = 0;
-    while (argv && argv[n])
-        n++;
-    char **out = xcalloc(n + nmore + 1, sizeof *out);
-    for (size_t i = 0; i < n; i++)
-        out[i] = xstrdup(argv[i]);
-    for (size_t i = 0; i < nmore; i++)
-        out[n + i] = xstrdup(more[i]);
-    return out;
-}
-
 /* ---- lifetime ----------------------------------------------------------------- */
 
 static void session_free(Session *s)
@@ -123,14 +111,9 @@ static void session_free(Session *s)
     if (s->tmpdir)
         privdir_remove(s->tmpdir);
     free(s->tmpdir);
-    free(s->cwd);
-    free(s->file);
-    free(s->root);
-    free(s->python);
+    launch_target_destroy(&s->t);
     free(s->error);
     json_decref(s->announce);
-    project_free_argv(s->args);
-    project_free_argv(s->user_env);
     tail_destroy(&s->tail);
     free(s);
 }
@@ -188,22 +171,14 @@ static void session_close(Session *s)
     if (s->attach_timer_inited)
         close_handle(&s->attach_timer);
     close_handle(&s->err);
-    if (s->proc_inited)
-        close_handle(&s->proc);
     close_bridge(s);
 }
 
-/* SIGKILL to debugpy's session and every descendant seen. */
+/* SIGKILL to debugpy's session and every descendant seen (child.h). */
 static void kill_debuggee(Session *s)
 {
-    if (!s->spawned || s->exited)
-        return;
-    int *pids = NULL;
-    size_t n = proctree_descendants("", s->proc.pid, &pids);
-    for (size_t i = 0; i < n; i++)
-        kill(pids[i], SIGKILL);
-    free(pids);
-    kill(-s->proc.pid, SIGKILL);
+    if (s->child)
+        child_signal(s->child, SIGKILL);
 }
 
 static bool session_cancel(Session *s)
@@ -217,8 +192,8 @@ static bool session_cancel(Session *s)
         collector_cancel(s->collector); /* on_collected closes it */
         return true;
     }
-    if (s->spawned && !s->exited) {
-        kill_debuggee(s); /* on_exit reports and closes it */
+    if (s->child) {
+        kill_debuggee(s); /* on_debuggee_exit reports and closes it */
         return true;
     }
     session_close(s);
@@ -228,16 +203,6 @@ static bool session_cancel(Session *s)
 bool debugger_cancel(Debugger *d)
 {
     return d->active ? session_cancel(d->active) : false;
-}
-
-bool debugger_owns_pid(const Debugger *d, int pid)
-{
-    for (const Session *s = d->live; s; s = s->next) {
-        if ((s->spawned && !s->exited && s->proc.pid == pid) ||
-            (s->collector && collector_pid(s->collector) == pid))
-            return true; /* libuv reaps it */
-    }
-    return false;
 }
 
 void debugger_shutdown(Debugger *d)
@@ -261,10 +226,10 @@ void debugger_free(Debugger *d)
 /* {python, cwd, module, args, env}: what a debug adapter launches. */
 static json_t *config_json(const Session *s, const char *target)
 {
-    json_t *args = string_list(s->args);
+    json_t *args = string_list(s->t.args);
     json_array_append_new(args, json_string_nocheck(target));
     json_t *env = json_object();
-    for (char **e = s->user_env; e && *e; e++) {
+    for (char **e = s->t.env; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         if (!eq)
             continue;
@@ -273,7 +238,7 @@ static json_t *config_json(const Session *s, const char *target)
         json_object_set_new_nocheck(env, strbuf_cstr(&key), json_string_nocheck(eq + 1)); /* the last wins */
         strbuf_destroy(&key);
     }
-    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "python", s->python, "cwd", s->root, "module", "pytest",
+    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "python", s->t.python, "cwd", s->t.root, "module", "pytest",
                      "args", args, "env", env);
 }
 
@@ -318,13 +283,13 @@ static void on_err_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         listen_ended(s);
 }
 
-static void on_debuggee_exit(uv_process_t *p, int64_t status, int term_signal)
+static void on_debuggee_exit(void *ud, int64_t status, int term_signal)
 {
-    Session *s = p->data;
+    Session *s = ud;
+    s->child = NULL; /* it ended what was left of its session (child.h) */
     s->exited = true;
     s->status = status;
     s->term_signal = term_signal;
-    kill(-p->pid, SIGKILL); /* what is left of its session could hold the pipe open */
     close_bridge(s);        /* before anyone hears that it ended */
     if (s->attach_timer_inited)
         uv_timer_stop(&s->attach_timer);
@@ -383,20 +348,20 @@ static void on_bridge_closed(void *ud)
 }
 
 /* PYTHON -m debugpy --connect HOST:PORT --configure-subProcess false --wait-for-client
- *        -m pytest ARGS TARGET
+ *        -m pytest ARGS TARGET: the debugger's plan (launch.h) with debugpy in front.
  * debugpy's debug server connects to our server endpoint and speaks DAP there; it starts no
  * adapter of its own (and so listens on nothing). Subprocesses are not debugged: they would
  * connect to the endpoint as further servers, which it does not take. */
-static char **listen_argv(const Session *s, int server_port, const char *target)
+static char **listen_argv(const LaunchPlan *plan, int server_port)
 {
-    size_t nargs = 0;
-    while (s->args && s->args[nargs])
-        nargs++;
-    char **argv = xcalloc(nargs + 12, sizeof *argv);
+    size_t n = 0;
+    while (plan->argv[n])
+        n++;
+    char **argv = xcalloc(n + 8, sizeof *argv);
     size_t k = 0;
     StrBuf where = STRBUF_INIT;
     strbuf_printf(&where, "%s:%d", DEBUGGER_HOST, server_port);
-    argv[k++] = xstrdup(s->python);
+    argv[k++] = xstrdup(plan->argv[0]);
     argv[k++] = xstrdup("-m");
     argv[k++] = xstrdup("debugpy");
     argv[k++] = xstrdup("--connect");
@@ -404,11 +369,8 @@ static char **listen_argv(const Session *s, int server_port, const char *target)
     argv[k++] = xstrdup("--configure-subProcess");
     argv[k++] = xstrdup("false");
     argv[k++] = xstrdup("--wait-for-client");
-    argv[k++] = xstrdup("-m");
-    argv[k++] = xstrdup("pytest");
-    for (size_t i = 0; i < nargs; i++)
-        argv[k++] = xstrdup(s->args[i]);
-    argv[k++] = xstrdup(target);
+    for (size_t i = 1; i < n; i++) /* -m pytest ARGS TARGET */
+        argv[k++] = xstrdup(plan->argv[i]);
     return argv;
 }
 
@@ -436,41 +398,29 @@ static void start_listening(Session *s, json_t *ev, const char *target)
         return;
     }
     s->open_handles++; /* the bridge: released by on_bridge_closed */
-    char **argv = listen_argv(s, dapbridge_server_port(s->bridge), target);
-    char **step = execstep_argv((int)getpid(), argv);
-    char **env = runner_child_env(s->user_env);
+    LaunchFiles f = {.selection = target};
+    LaunchPlan plan;
+    launch_plan(&s->t, LAUNCH_DEBUG, &f, &plan);
+    char **argv = listen_argv(&plan, dapbridge_server_port(s->bridge));
     uv_pipe_init(s->d->loop, &s->err, 0);
     s->err.data = s;
     s->open_handles++;
-    uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE},
-                                     {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-                                      .data.stream = (uv_stream_t *)&s->err}};
-    uv_process_options_t opt = {
-        .exit_cb = on_debuggee_exit,
-        .file = s->d->exe,
-        .args = step,
-        .env = env,
-        .cwd = s->root,
-        .flags = UV_PROCESS_DETACHED, /* its own session: cancel reaches what it starts */
-        .stdio_count = 3,
-        .stdio = stdio,
-    };
-    s->proc.data = s;
-    rc = uv_spawn(s->d->loop, &s->proc, &opt);
-    s->proc_inited = true; /* libuv registers the handle even when the spawn fails */
-    s->open_handles++;
-    project_free_argv(step);
-    project_free_argv(env);
-    if (rc != 0) {
+    /* Through the exec step, in its own session: cancel reaches what it starts (child.h). */
+    ChildSpec spec = {.exe = s->d->exe, .argv = argv, .env = plan.env, .cwd = s->t.root};
+    spec.stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                           .data.stream = (uv_stream_t *)&s->err};
+    s->child = child_start(s->d->loop, &spec, on_debuggee_exit, s, &rc);
+    launch_plan_destroy(&plan);
+    if (!s->child) {
         StrBuf what = STRBUF_INIT;
-        strbuf_printf(&what, "cannot start debugpy with '%s'", s->python);
+        strbuf_printf(&what, "cannot start debugpy with '%s'", s->t.python);
         listen_failed(s, ev, strbuf_cstr(&what), uv_strerror(rc));
         strbuf_destroy(&what);
         project_free_argv(argv);
         return;
     }
-    s->spawned = true;
-    dapbridge_expect_server(s->bridge, s->proc.pid); /* the python we exec'd, nothing else */
+    s->pid = child_pid(s->child);
+    dapbridge_expect_server(s->bridge, s->pid); /* the python we exec'd, nothing else */
     uv_read_start((uv_stream_t *)&s->err, on_alloc, on_err_read);
     uv_timer_init(s->d->loop, &s->attach_timer);
     s->attach_timer.data = s;
@@ -479,7 +429,7 @@ static void start_listening(Session *s, json_t *ev, const char *target)
     uv_timer_start(&s->attach_timer, on_attach_timeout, s->attach_timeout_ms, 0);
     json_object_set_new(ev, "listen", json_pack("{s:s, s:i}", "host", DEBUGGER_HOST, "port",
                                                  dapbridge_client_port(s->bridge)));
-    json_object_set_new(ev, "pid", json_integer(s->proc.pid));
+    json_object_set_new(ev, "pid", json_integer(s->pid));
     json_object_set_new(ev, "cmd", string_list(argv));
     json_object_set_new(ev, "attach_timeout_ms", json_integer((json_int_t)s->attach_timeout_ms));
     project_free_argv(argv);
@@ -492,7 +442,7 @@ static void start_listening(Session *s, json_t *ev, const char *target)
  * line asked for) or else the file. */
 static void prepared(Session *s, char *nodeid)
 {
-    const char *target = nodeid ? nodeid : s->file;
+    const char *target = nodeid ? nodeid : s->t.file;
     json_t *ev = json_pack("{s:o, s:s}", "config", config_json(s, target), "target", target);
     if (s->nearest_line > 0)
         json_object_set_new(ev, "nearest_found", json_boolean(nodeid != NULL));
@@ -525,7 +475,7 @@ static void on_collected(void *ud, int64_t status, int term_signal)
     StrBuf err = STRBUF_INIT;
     char *nodeid = NULL;
     if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0)
-        nodeid = collection_nearest(&c, s->file, s->nearest_line, s->root);
+        nodeid = collection_nearest(&c, s->t.file, s->nearest_line, s->t.root);
     collection_destroy(&c);
     strbuf_destroy(&err);
     free(path);
@@ -545,7 +495,8 @@ static void on_start_timer(uv_timer_t *t)
     }
 }
 
-/* Asks pytest (with our plugin) what it collects in the file. 0, or -1 with s->error set. */
+/* Asks pytest (with our plugin) what it collects in the file, as a run's lookup does
+ * (launch.h). 0, or -1 with s->error set. */
 static int start_collect(Session *s, const char *plugin_dir)
 {
     int rc = privdir_create(privdir_base(), &s->d->self, &s->tmpdir);
@@ -553,42 +504,23 @@ static int start_collect(Session *s, const char *plugin_dir)
         s->error = privdir_create_error(privdir_base(), rc);
         return -1;
     }
-    char *head[] = {s->python, "-m", "pytest", "-p", PYPLUGIN_MODULE};
-    /* No -q or other terminal option, as for a run's lookup: a user's -p no:terminal would
-     * make it a usage error, and the whole file would be debugged instead. */
-    char *tail[] = {"--collect-only", s->file};
-    /* python -m pytest -p PLUGIN ARGS --collect-only FILE */
-    size_t nargs = 0;
-    while (s->args && s->args[nargs])
-        nargs++;
-    char **with_head = argv_plus(NULL, head, sizeof head / sizeof head[0]);
-    char **with_args = argv_plus(with_head, s->args, nargs);
-    char **argv = argv_plus(with_args, tail, sizeof tail / sizeof tail[0]);
-    project_free_argv(with_head);
-    project_free_argv(with_args);
     StrBuf report = STRBUF_INIT, path = STRBUF_INIT;
     strbuf_printf(&report, "%s/report.xml", s->tmpdir);
     strbuf_printf(&path, "%s/collect.json", s->tmpdir);
-    char **env = runner_child_env(s->user_env);
-    env = pyplugin_env(env, plugin_dir, strbuf_cstr(&report));
-    env = pyplugin_collect_env(env, strbuf_cstr(&path));
+    LaunchFiles f = {.plugin_dir = plugin_dir, .report = strbuf_cstr(&report), .record = strbuf_cstr(&path)};
+    LaunchPlan plan;
+    launch_plan(&s->t, LAUNCH_NEAREST, &f, &plan);
     strbuf_destroy(&report);
     strbuf_destroy(&path);
-    s->collector = collector_start(s->d->loop, s->d->exe, argv, env, s->root, on_collected, s, &rc);
-    project_free_argv(argv);
-    project_free_argv(env);
+    s->collector = collector_start(s->d->loop, s->d->exe, plan.argv, plan.env, s->t.root, on_collected, s, &rc);
+    launch_plan_destroy(&plan);
     if (!s->collector) {
         StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "cannot start '%s': %s", s->python, uv_strerror(rc));
+        strbuf_printf(&sb, "cannot start '%s': %s", s->t.python, uv_strerror(rc));
         s->error = strbuf_detach(&sb);
         return -1;
     }
     return 0;
-}
-
-static char **copy_list(char *const *v, size_t n)
-{
-    return argv_plus(NULL, v, n);
 }
 
 int64_t debugger_start(Debugger *d, const DebugSpec *spec)
@@ -600,7 +532,6 @@ int64_t debugger_start(Debugger *d, const DebugSpec *spec)
     s->next = d->live;
     d->live = s;
     s->listen = spec->listen;
-    s->user_env = copy_list(spec->env, spec->nenv);
     tail_init(&s->tail, STDERR_TAIL);
     uv_timer_init(d->loop, &s->start_timer);
     s->start_timer.data = s;
@@ -611,29 +542,16 @@ int64_t debugger_start(Debugger *d, const DebugSpec *spec)
         return s->id;
     }
     d->active = s;
-    s->cwd = realpath(spec->cwd && *spec->cwd ? spec->cwd : ".", NULL);
-    if (!s->cwd) {
-        StrBuf sb = STRBUF_INIT;
-        strbuf_printf(&sb, "working directory is not a directory: %s", spec->cwd ? spec->cwd : "(none)");
-        s->error = strbuf_detach(&sb);
-        uv_timer_start(&s->start_timer, on_start_timer, 0, 0);
-        return s->id;
-    }
-    if (!spec->file || !*spec->file) {
-        s->error = xstrdup("no file to debug");
-        uv_timer_start(&s->start_timer, on_start_timer, 0, 0);
-        return s->id;
-    }
-    ProjectChoice c;
-    project_resolve(s->cwd, spec->file, spec->python, getenv("VIRTUAL_ENV"), &c);
-    s->root = c.root; /* the Session takes both strings over */
-    s->python = c.python;
-    s->file = path_normalize(s->cwd, spec->file);
-    s->args = project_rewrite_args(s->cwd, spec->args, spec->nargs);
     s->nearest_line = spec->nearest_line;
     s->attach_timeout_ms = spec->attach_timeout_ms ? spec->attach_timeout_ms : DEBUGGER_ATTACH_TIMEOUT_MS;
-    if (c.refused) { /* an interpreter another user could have put there: not run */
-        s->error = c.refused;
+    /* Where and with what, as a run would (launch.h): a working directory that is gone or an
+     * interpreter another user could have put there ends it here. */
+    LaunchRequest req = {
+        .cwd = spec->cwd, .file = spec->file, .python = spec->python,
+        .args = spec->args, .nargs = spec->nargs, .env = spec->env, .nenv = spec->nenv,
+    };
+    if (launch_resolve(&req, &s->t) < 0 || !s->t.file) {
+        s->error = xstrdup(s->t.error ? s->t.error : "no file to debug");
         uv_timer_start(&s->start_timer, on_start_timer, 0, 0);
         return s->id;
     }

@@ -66,8 +66,6 @@ Debugger *debugger_new(uv_loop_t *loop, DebuggerEventFn on_event, void *ud);
 int64_t debugger_start(Debugger *d, const DebugSpec *spec);
 /* Ends the session being prepared or the listening debugpy; false if there is none. */
 bool debugger_cancel(Debugger *d);
-/* Is `pid` a child of ours that a session owns (so a reaper of orphans must leave it)? */
-bool debugger_owns_pid(const Debugger *d, int pid);
 /* Ends every session (SIGKILL) so their handles close while the loop runs down; afterwards
  * debugger_start does nothing. */
 void debugger_shutdown(Debugger *d);

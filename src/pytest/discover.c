@@ -116,14 +116,6 @@ static void job_cancel(Job *j)
         job_close(j);
 }
 
-bool discover_owns_pid(const Discover *d, int pid)
-{
-    for (const Job *j = d->live; j; j = j->next)
-        if (j->collector && collector_pid(j->collector) == pid)
-            return true;
-    return false;
-}
-
 void discover_shutdown(Discover *d)
 {
     d->shutting = true;

@@ -26,7 +26,7 @@
  * Owns its requests (heap), each one's debounce timer, Collector and private temporary
  * directory (removed when the request ends); a request is freed in its timer's close callback.
  * Knows nothing of RPC and nothing of runs: a collection never touches the run's processes or
- * files, and the runner's orphan reaper must leave its pytest alone (discover_owns_pid). */
+ * files. */
 #ifndef PYTESTMON_DISCOVER_H
 #define PYTESTMON_DISCOVER_H
 
@@ -55,8 +55,6 @@ typedef void (*DiscoverEventFn)(void *ud, json_t *payload);
 Discover *discover_new(uv_loop_t *loop, DiscoverEventFn on_event, void *ud);
 /* Starts a request (spec borrowed; copied), superseding the pending one. Returns its id (> 0). */
 int64_t discover_start(Discover *d, const DiscoverSpec *spec);
-/* Is `pid` a collection's pytest of ours (so a reaper of orphans must leave it to libuv)? */
-bool discover_owns_pid(const Discover *d, int pid);
 /* Ends every request (SIGKILL to a collecting pytest) so their handles close while the loop
  * runs down; no event follows; afterwards discover_start only returns ids. */
 void discover_shutdown(Discover *d);

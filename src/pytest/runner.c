@@ -45,8 +45,6 @@ struct Runner {
     char *exe;         /* this binary, for the exec step */
     void (*done)(void *ud);
     void *done_ud;
-    bool (*foreign_owns)(void *ud, int pid); /* children another module owns */
-    void *foreign_ud;
     bool freeing;
     char *kept_dir, *kept_report; /* the latest finished run's private directory and report */
     int64_t kept_id;              /* (runner_report_path); 0: none */
@@ -182,12 +180,6 @@ bool runner_active(const Runner *r)
     return r->active != NULL || r->pending != NULL;
 }
 
-void runner_set_foreign(Runner *r, bool (*owns)(void *ud, int pid), void *ud)
-{
-    r->foreign_owns = owns;
-    r->foreign_ud = ud;
-}
-
 int runner_active_pid(const Runner *r)
 {
     return r->active && r->active->state == RUN_RUNNING ? r->active->pid : 0;
@@ -248,26 +240,6 @@ bool runner_cancel(Runner *r)
     r->active = NULL;
     run_terminate(run);
     return true;
-}
-
-/* Children of ours that are not a live run's pytest: orphans that a finished run left
- * behind and that were reparented to us. End and reap them. */
-void runner_reap_orphans(Runner *r)
-{
-    int *kids = NULL;
-    size_t n = proctree_children_of("", (int)getpid(), &kids);
-    for (size_t i = 0; i < n; i++) {
-        /* Every child we started is libuv's to reap (child.h), a debug session's adapter its own. */
-        bool ours = child_is_ours(kids[i]);
-        if (ours || (r->foreign_owns && r->foreign_owns(r->foreign_ud, kids[i])))
-            continue;
-        /* Unreaped, the pid is still our child's: signalling it is safe. Never wait here: a
-         * child in uninterruptible sleep (NFS, FUSE) would freeze the loop; one that has not
-         * died yet is reaped by a later call. */
-        kill(kids[i], SIGKILL);
-        waitpid(kids[i], NULL, WNOHANG);
-    }
-    free(kids);
 }
 
 /* ---- streaming -------------------------------------------------------------- */
@@ -413,7 +385,7 @@ static void on_pytest_exited(void *ud, int64_t status, int term_signal)
         sampler_stop(run->sampler);
     /* Its children were reparented to us before we heard of its death (we are a subreaper):
      * end them now rather than at the next status tick, or they may hold the pipes open. */
-    runner_reap_orphans(run->r);
+    child_reap_orphans();
     if (run->out_eof && run->err_eof)
         run_finish(run);
     else
@@ -643,7 +615,7 @@ static void run_finish(Run *run)
      * later, from the close callbacks), so whoever hears `finished` sees them gone. */
     Runner *r = run->r;
     run_close(run);
-    runner_reap_orphans(r);
+    child_reap_orphans();
     if (run_exited(run)) /* how long the result took once pytest had exited (bench/run.py reads it) */
         json_object_set_new(result, "exit_to_finished_ms", json_real((double)(uv_hrtime() - run->end_ns) / 1e6));
     if (r->ev.finished)
@@ -744,14 +716,6 @@ static char **copy_argv(char *const *v, size_t n)
     for (size_t i = 0; i < n; i++)
         out[i] = xstrdup(v[i]);
     return out;
-}
-
-char **runner_child_env(char *const *extra)
-{
-    size_t n = 0;
-    while (extra && extra[n])
-        n++;
-    return launch_child_env(extra, n);
 }
 
 static void init_timer(Run *run, uv_timer_t *t)
@@ -1191,5 +1155,5 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud)
         run->cancelled = true;
         run_signal(run, SIGKILL);
     }
-    runner_reap_orphans(r); /* what runs left behind may hold their pipes open */
+    child_reap_orphans(); /* what runs left behind may hold their pipes open */
 }

@@ -126,18 +126,6 @@ int64_t runner_next_id(const Runner *r);
 bool runner_cancel(Runner *r);
 /* A run is active or pending. */
 bool runner_active(const Runner *r);
-/* Ends and reaps our children that are no live run's pytest: descendants orphaned by
- * a finished run (we are a child subreaper) may reach us after it ended. Never waits:
- * one that has not died yet is reaped by a later call. Call it now and then (the server
- * does on every status tick). */
-void runner_reap_orphans(Runner *r);
-/* Children of ours that someone else owns (debugger.h): runner_reap_orphans leaves a pid
- * alone when `owns(ud, pid)` says so. */
-void runner_set_foreign(Runner *r, bool (*owns)(void *ud, int pid), void *ud);
-/* The environment a run gives pytest, without our plugin's entries: ours, PYTHONUNBUFFERED=1
- * and the user's `extra` "KEY=VALUE" entries (NULL-terminated; they replace ours). A new
- * NULL-terminated heap array of heap strings (free with project_free_argv). */
-char **runner_child_env(char *const *extra);
 /* The report file (JUnit-shaped XML) of run `run_id` (0: the latest finished run), for one
  * test's output: the latest finished run's is kept (with its private directory) until a newer
  * run finishes; the active run's is the one pytest is still writing. Borrowed until the loop

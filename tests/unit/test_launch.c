@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include <cmocka.h>
 
@@ -252,20 +255,106 @@ static void test_missing_cwd(void **state)
     free(gone);
 }
 
-/* The user's names replace ours, the last of a repeated name wins, and the merge is not
- * quadratic (100,000 entries). */
-static void test_child_env(void **state)
+static size_t count_entries(char **env)
+{
+    size_t n = 0;
+    while (env[n])
+        n++;
+    return n;
+}
+
+/* How many entries of `env` set `name`, and the value of the last one (NULL if none). */
+static size_t set_by(char **env, const char *name, const char **value)
+{
+    size_t n = 0, len = strlen(name);
+    *value = NULL;
+    for (size_t i = 0; env[i]; i++)
+        if (strncmp(env[i], name, len) == 0 && env[i][len] == '=') {
+            n++;
+            *value = env[i] + len + 1;
+        }
+    return n;
+}
+
+static void test_user_entries_replace_ours_and_the_last_wins(void **state)
 {
     (void)state;
-    setenv("PYTESTMON_LAUNCH_OURS", "ours", 1);
-    char *const extra[] = {"PYTESTMON_LAUNCH_OURS=theirs", "X=1", "X=2"};
-    char **env = launch_child_env(extra, 3);
-    assert_int_equal(entries_of(env, "PYTESTMON_LAUNCH_OURS"), 1);
-    assert_string_equal(value_of(env, "PYTESTMON_LAUNCH_OURS"), "theirs");
-    assert_string_equal(value_of(env, "X"), "2");
-    assert_string_equal(value_of(env, "PYTHONUNBUFFERED"), "1");
+    setenv("PYTESTMON_T_OURS", "ours", 1);
+    setenv("PYTESTMON_T_KEPT", "kept", 1);
+    setenv("PYTHONUNBUFFERED", "0", 1);
+    char *extra[] = {"PYTESTMON_T_OURS=first", "PYTESTMON_T_NEW=a", "PYTESTMON_T_OURS=second", "EMPTY=", NULL};
+    char **env = launch_child_env(extra, count_entries(extra));
+    const char *v;
+    assert_int_equal(set_by(env, "PYTESTMON_T_OURS", &v), 1);
+    assert_string_equal(v, "second");
+    assert_int_equal(set_by(env, "PYTESTMON_T_KEPT", &v), 1);
+    assert_string_equal(v, "kept");
+    assert_int_equal(set_by(env, "PYTHONUNBUFFERED", &v), 1);
+    assert_string_equal(v, "1"); /* ours, not the co-process's */
+    assert_int_equal(set_by(env, "PYTESTMON_T_NEW", &v), 1);
+    assert_string_equal(v, "a");
+    assert_int_equal(set_by(env, "EMPTY", &v), 1);
+    assert_string_equal(v, "");
+    /* The user's entries come last, in their order (the duplicate's first one dropped). */
+    size_t n = count_entries(env);
+    assert_string_equal(env[n - 3], "PYTESTMON_T_NEW=a");
+    assert_string_equal(env[n - 2], "PYTESTMON_T_OURS=second");
+    assert_string_equal(env[n - 1], "EMPTY=");
     project_free_argv(env);
-    unsetenv("PYTESTMON_LAUNCH_OURS");
+    /* The user's PYTHONUNBUFFERED wins over ours. */
+    char *unbuf[] = {"PYTHONUNBUFFERED=", NULL};
+    env = launch_child_env(unbuf, 1);
+    assert_int_equal(set_by(env, "PYTHONUNBUFFERED", &v), 1);
+    assert_string_equal(v, "");
+    project_free_argv(env);
+    unsetenv("PYTESTMON_T_OURS");
+    unsetenv("PYTESTMON_T_KEPT");
+    unsetenv("PYTHONUNBUFFERED");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 100,000 entries (a name given twice in every ten) merge in well under a second: the old
+ * merge compared every entry with every later one (5e9 comparisons, over ten seconds). */
+static void test_a_huge_env_merges_in_n_log_n(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    setenv("PYTESTMON_T_V7", "ours", 1);
+    char **extra = calloc(N + 1, sizeof *extra);
+    for (size_t i = 0; i < N; i++) {
+        StrBuf sb = STRBUF_INIT;
+        /* Entry i sets PYTESTMON_T_V<i>, except that every tenth sets the name of the one
+         * five before it again. */
+        strbuf_printf(&sb, "PYTESTMON_T_V%zu=%zu", i % 10 == 9 ? i - 5 : i, i);
+        extra[i] = strbuf_detach(&sb);
+    }
+    size_t ours = count_entries(environ);
+    double t0 = now_s();
+    char **env = launch_child_env(extra, count_entries(extra));
+    double took = now_s() - t0;
+    /* Ours (PYTESTMON_T_V7 replaced; PYTHONUNBUFFERED added) + the distinct user names. */
+    assert_int_equal(count_entries(env), ours - 1 + 1 + N - N / 10);
+    const char *v;
+    assert_int_equal(set_by(env, "PYTESTMON_T_V7", &v), 1);
+    assert_string_equal(v, "7");
+    assert_int_equal(set_by(env, "PYTESTMON_T_V4", &v), 1);
+    assert_string_equal(v, "9"); /* the later entry wins */
+    assert_int_equal(set_by(env, "PYTESTMON_T_V99994", &v), 1);
+    assert_string_equal(v, "99999");
+    assert_int_equal(set_by(env, "PYTESTMON_T_V99999", &v), 0);
+    print_message("merged %d entries in %.3f s\n", N, took);
+    assert_true(took < 2.0);
+    project_free_argv(env);
+    for (size_t i = 0; i < N; i++)
+        free(extra[i]);
+    free(extra);
+    unsetenv("PYTESTMON_T_V7");
 }
 
 int main(void)
@@ -274,7 +363,8 @@ int main(void)
         cmocka_unit_test(test_one_request_every_purpose),
         cmocka_unit_test(test_run_without_plugin_and_with_coverage),
         cmocka_unit_test(test_missing_cwd),
-        cmocka_unit_test(test_child_env),
+        cmocka_unit_test(test_user_entries_replace_ours_and_the_last_wins),
+        cmocka_unit_test(test_a_huge_env_merges_in_n_log_n),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
