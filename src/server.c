@@ -491,6 +491,35 @@ static char *next_log_path(Server *s, int64_t next_id)
     return logdir_run_log_path(s->log_dir, (int)getpid(), (long long)next_id);
 }
 
+/* ---- the request block of run, watch, collect and debug_* -------------------------- */
+
+/* What those four methods share (REQUEST_PARAMS in the method table), decoded once into a
+ * LaunchRequest (launch.h): the strings are borrowed from the options, the lists are the
+ * Request's (request_destroy). */
+typedef struct {
+    LaunchRequest req;
+    char **args, **env;
+} Request;
+
+static int request_decode(json_t *opts, Request *out, StrBuf *err)
+{
+    *out = (Request){0};
+    LaunchRequest *r = &out->req;
+    if (params_string(opts, "cwd", &r->cwd, err) || params_string(opts, "file", &r->file, err) ||
+        params_string(opts, "python", &r->python, err) ||
+        params_string_list(opts, "args", &out->args, &r->nargs, err) || params_env(opts, &out->env, &r->nenv, err))
+        return -1;
+    r->args = out->args;
+    r->env = out->env;
+    return 0;
+}
+
+static void request_destroy(Request *rq)
+{
+    params_free_list(rq->args, rq->req.nargs);
+    params_free_list(rq->env, rq->req.nenv);
+}
+
 static json_t *m_run(void *ud, json_t *params, StrBuf *err)
 {
     Server *s = ud;
@@ -498,28 +527,24 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     if (err->len)
         return NULL;
     RunSpec spec = {0};
+    Request rq;
     uint64_t nearest_line = 0, coverage = 0;
     char cwd_buf[4096];
-    char **args = NULL, **env = NULL, **cov_files = NULL;
-    size_t nargs = 0, nenv = 0, ncov_files = 0;
+    char **cov_files = NULL;
+    size_t ncov_files = 0;
     json_t *result = NULL;
-    if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
-        params_string(opts, "file", &spec.file, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
+    if (request_decode(opts, &rq, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
         params_uint(opts, "nearest_line", &nearest_line, err) || params_uint(opts, "coverage", &coverage, err) ||
-        params_string_list(opts, "coverage_files", &cov_files, &ncov_files, err) ||
-        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
+        params_string_list(opts, "coverage_files", &cov_files, &ncov_files, err))
         goto error;
+    spec.req = rq.req;
     spec.coverage = coverage != 0;
     spec.coverage_files = cov_files;
     spec.ncoverage_files = ncov_files;
     spec.nearest_line = (int)nearest_line; /* the method table bounds it */
-    if (!spec.cwd)
-        spec.cwd = getcwd(cwd_buf, sizeof cwd_buf) ? cwd_buf : ".";
-    spec.args = args;
-    spec.nargs = nargs;
-    spec.env = env;
-    spec.nenv = nenv;
+    if (!spec.req.cwd)
+        spec.req.cwd = getcwd(cwd_buf, sizeof cwd_buf) ? cwd_buf : ".";
     spec.sample_interval_ms = s->sample_interval_ms;
     char *log_path = next_log_path(s, runner_next_id(s->runner));
     spec.log_path = log_path;
@@ -527,8 +552,7 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     free(log_path);
     result = json_integer(id);
 error:
-    params_free_list(args, nargs);
-    params_free_list(env, nenv);
+    request_destroy(&rq);
     params_free_list(cov_files, ncov_files);
     return result;
 }
@@ -562,29 +586,24 @@ static json_t *m_watch(void *ud, json_t *params, StrBuf *err)
     if (err->len)
         return NULL;
     RunSpec spec = {0};
+    Request rq;
     uint64_t debounce_ms = 0;
-    char **args = NULL, **env = NULL;
-    size_t nargs = 0, nenv = 0;
     json_t *result = NULL;
     LaunchTarget t = {0};
-    if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
-        params_string(opts, "file", &spec.file, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
+    if (request_decode(opts, &rq, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
-        params_uint(opts, "debounce_ms", &debounce_ms, err) ||
-        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
+        params_uint(opts, "debounce_ms", &debounce_ms, err))
         goto error;
-    LaunchRequest req = {.cwd = spec.cwd ? spec.cwd : ".", .file = spec.file, .python = spec.python};
-    launch_resolve(&req, &t);
+    spec.req = rq.req;
+    if (!spec.req.cwd)
+        spec.req.cwd = ".";
+    launch_resolve(&spec.req, &t);
     if (!t.root) { /* the working directory is gone (a refused interpreter is each run's to say) */
         strbuf_puts(err, t.error);
         goto error;
     }
     char *root = realpath(t.root, NULL);
-    spec.cwd = t.cwd;
-    spec.args = args;
-    spec.nargs = nargs;
-    spec.env = env;
-    spec.nenv = nenv;
+    spec.req.cwd = t.cwd;
     watch_start(s->watch, &spec, root ? root : t.root, debounce_ms);
     result = json_pack("{s:s}", "root", root ? root : t.root);
     if (!result)
@@ -592,8 +611,7 @@ static json_t *m_watch(void *ud, json_t *params, StrBuf *err)
     free(root);
 error:
     launch_target_destroy(&t);
-    params_free_list(args, nargs);
-    params_free_list(env, nenv);
+    request_destroy(&rq);
     return result;
 }
 
@@ -667,25 +685,18 @@ static json_t *debug_start(Server *s, json_t *params, bool listen, StrBuf *err)
     if (err->len)
         return NULL;
     DebugSpec spec = {.listen = listen};
+    Request rq;
     uint64_t nearest_line = 0, attach_timeout_ms = 0;
-    char **args = NULL, **env = NULL;
-    size_t nargs = 0, nenv = 0;
     json_t *result = NULL;
-    if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
-        params_string(opts, "file", &spec.file, err) || params_uint(opts, "nearest_line", &nearest_line, err) ||
-        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err) ||
+    if (request_decode(opts, &rq, err) || params_uint(opts, "nearest_line", &nearest_line, err) ||
         (listen && params_uint(opts, "attach_timeout_ms", &attach_timeout_ms, err)))
         goto error;
+    spec.req = rq.req;
     spec.nearest_line = (int)nearest_line; /* the method table bounds it */
     spec.attach_timeout_ms = attach_timeout_ms; /* 0: not given, the default */
-    spec.args = args;
-    spec.nargs = nargs;
-    spec.env = env;
-    spec.nenv = nenv;
     result = json_integer(debugger_start(s->debugger, &spec));
 error:
-    params_free_list(args, nargs);
-    params_free_list(env, nenv);
+    request_destroy(&rq);
     return result;
 }
 
@@ -714,21 +725,14 @@ static json_t *m_collect(void *ud, json_t *params, StrBuf *err)
     if (err->len)
         return NULL;
     DiscoverSpec spec = {0};
-    char **args = NULL, **env = NULL;
-    size_t nargs = 0, nenv = 0;
+    Request rq;
     json_t *result = NULL;
-    if (params_string(opts, "cwd", &spec.cwd, err) || params_string(opts, "python", &spec.python, err) ||
-        params_string(opts, "file", &spec.file, err) || params_uint(opts, "debounce_ms", &spec.debounce_ms, err) ||
-        params_string_list(opts, "args", &args, &nargs, err) || params_env(opts, &env, &nenv, err))
+    if (request_decode(opts, &rq, err) || params_uint(opts, "debounce_ms", &spec.debounce_ms, err))
         goto error;
-    spec.args = args;
-    spec.nargs = nargs;
-    spec.env = env;
-    spec.nenv = nenv;
+    spec.req = rq.req;
     result = json_integer(discover_start(s->discover, &spec));
 error:
-    params_free_list(args, nargs);
-    params_free_list(env, nenv);
+    request_destroy(&rq);
     return result;
 }
 
@@ -963,14 +967,16 @@ static const ParamSpec CONFIGURE_PARAMS[] = {
     /* 1: the client keeps the failures of the `tests` events; `finished` leaves them out */
     {"stream_failures", PARAM_UINT, 0, 1, false},
 };
+/* The request block run, watch, collect and debug_* share (request_decode, launch.h's
+ * LaunchRequest): one prefix of their tables. */
+#define REQUEST_PARAMS(file_required)                                                         \
+    {"cwd", PARAM_STRING, 1, 0, false}, {"file", PARAM_STRING, 1, 0, file_required},          \
+        {"python", PARAM_STRING, 1, 0, false}, {"args", PARAM_STRING_LIST, 0, 0, false},      \
+        {"env", PARAM_STRING_MAP, 0, 0, false}
 static const ParamSpec RUN_PARAMS[] = {
-    {"cwd", PARAM_STRING, 1, 0, false},
-    {"args", PARAM_STRING_LIST, 0, 0, false},
-    {"python", PARAM_STRING, 1, 0, false},
+    REQUEST_PARAMS(false),
     {"timeout_ms", PARAM_UINT, 0, 2592000000u, false},   /* 0: none; at most 30 days */
     {"kill_grace_ms", PARAM_UINT, 0, 600000, false},     /* 0: 2000 */
-    {"env", PARAM_STRING_MAP, 0, 0, false},
-    {"file", PARAM_STRING, 1, 0, false},
     {"nearest_line", PARAM_UINT, 1, 100000000, false},
     {"coverage", PARAM_UINT, 0, 1, false},            /* 1: with pytest-cov (coverage.h) */
     {"coverage_files", PARAM_STRING_LIST, 0, 0, false}, /* the files open in the editor */
@@ -984,41 +990,25 @@ static const ParamSpec RESOLVE_PARAMS[] = {
     {"python", PARAM_STRING, 1, 0, false},
 };
 static const ParamSpec WATCH_PARAMS[] = {
-    {"cwd", PARAM_STRING, 1, 0, false},
-    {"args", PARAM_STRING_LIST, 0, 0, false},
-    {"python", PARAM_STRING, 1, 0, false},
+    REQUEST_PARAMS(false),
     {"timeout_ms", PARAM_UINT, 0, 2592000000u, false},
     {"kill_grace_ms", PARAM_UINT, 0, 600000, false},
-    {"env", PARAM_STRING_MAP, 0, 0, false},
-    {"file", PARAM_STRING, 1, 0, false},
     {"debounce_ms", PARAM_UINT, 0, 60000, false},        /* 0: WATCH_DEBOUNCE_MS */
 };
 static const ParamSpec SAVED_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0, true},
 };
 static const ParamSpec DEBUG_PARAMS[] = {
-    {"cwd", PARAM_STRING, 1, 0, false},
-    {"file", PARAM_STRING, 1, 0, true},
+    REQUEST_PARAMS(true),
     {"nearest_line", PARAM_UINT, 1, 100000000, false},
-    {"args", PARAM_STRING_LIST, 0, 0, false},
-    {"env", PARAM_STRING_MAP, 0, 0, false},
-    {"python", PARAM_STRING, 1, 0, false},
 };
 static const ParamSpec DEBUG_LISTEN_PARAMS[] = {
-    {"cwd", PARAM_STRING, 1, 0, false},
-    {"file", PARAM_STRING, 1, 0, true},
+    REQUEST_PARAMS(true),
     {"nearest_line", PARAM_UINT, 1, 100000000, false},
-    {"args", PARAM_STRING_LIST, 0, 0, false},
-    {"env", PARAM_STRING_MAP, 0, 0, false},
-    {"python", PARAM_STRING, 1, 0, false},
     {"attach_timeout_ms", PARAM_UINT, 100, 86400000, false},
 };
 static const ParamSpec COLLECT_PARAMS[] = {
-    {"cwd", PARAM_STRING, 1, 0, false},
-    {"file", PARAM_STRING, 1, 0, false},
-    {"args", PARAM_STRING_LIST, 0, 0, false},
-    {"python", PARAM_STRING, 1, 0, false},
-    {"env", PARAM_STRING_MAP, 0, 0, false},
+    REQUEST_PARAMS(false),
     {"debounce_ms", PARAM_UINT, 0, 60000, false},
 };
 static const ParamSpec TEST_OUTPUT_PARAMS[] = {

@@ -116,9 +116,9 @@ int clirun_main(int argc, char **argv)
                     strcmp(a, "--timeout") == 0) && i + 1 < argc) {
             const char *v = argv[++i];
             if (a[2] == 'c')
-                spec.cwd = v;
+                spec.req.cwd = v;
             else if (a[2] == 'p')
-                spec.python = v;
+                spec.req.python = v;
             else if (parse_seconds(v, &spec.timeout_ms) != 0) {
                 fprintf(stderr, "pytestmon: --timeout takes seconds, got '%s'\n", v);
                 return 2;
@@ -131,10 +131,10 @@ int clirun_main(int argc, char **argv)
             break; /* the first argument we don't know is pytest's */
         }
     }
-    if (!spec.cwd)
-        spec.cwd = getcwd(cwd, sizeof cwd) ? cwd : ".";
-    spec.args = argv + i;
-    spec.nargs = (size_t)(argc - i);
+    if (!spec.req.cwd)
+        spec.req.cwd = getcwd(cwd, sizeof cwd) ? cwd : ".";
+    spec.req.args = argv + i;
+    spec.req.nargs = (size_t)(argc - i);
 
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_CHILD_SUBREAPER, 1);

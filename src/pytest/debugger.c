@@ -317,10 +317,15 @@ static void on_server_connected(void *ud)
     Session *s = ud;
     json_t *ev = s->announce;
     s->announce = NULL;
-    if (ev && !s->closed && !s->cancelled)
+    if (ev && !s->closed && !s->cancelled) {
+        /* The wait for a debugger counts from now, when one can attach: starting debugpy (and
+         * pytest's imports) on a busy machine must not eat into it. */
+        if (s->attach_timer_inited && !s->attached)
+            uv_timer_start(&s->attach_timer, on_attach_timeout, s->attach_timeout_ms, 0);
         emit(s, ev);
-    else
+    } else {
         json_decref(ev);
+    }
 }
 
 static void on_client_attached(void *ud)
@@ -546,11 +551,7 @@ int64_t debugger_start(Debugger *d, const DebugSpec *spec)
     s->attach_timeout_ms = spec->attach_timeout_ms ? spec->attach_timeout_ms : DEBUGGER_ATTACH_TIMEOUT_MS;
     /* Where and with what, as a run would (launch.h): a working directory that is gone or an
      * interpreter another user could have put there ends it here. */
-    LaunchRequest req = {
-        .cwd = spec->cwd, .file = spec->file, .python = spec->python,
-        .args = spec->args, .nargs = spec->nargs, .env = spec->env, .nenv = spec->nenv,
-    };
-    if (launch_resolve(&req, &s->t) < 0 || !s->t.file) {
+    if (launch_resolve(&spec->req, &s->t) < 0 || !s->t.file) {
         s->error = xstrdup(s->t.error ? s->t.error : "no file to debug");
         uv_timer_start(&s->start_timer, on_start_timer, 0, 0);
         return s->id;

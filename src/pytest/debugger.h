@@ -15,7 +15,8 @@
  *     use, and we relay to debugpy's debug server, which connected to our server port (only
  *     from the pid we spawned). Both listen before debugpy starts; the endpoint is announced
  *     once debugpy's server has connected, so a client that connects then is served at once.
- *     Nobody attached within the attach timeout: debugpy is ended and says so. When it
+ *     Nobody attached within the attach timeout (counted from the announcement, and from
+ *     the start for a debugpy that never connects): debugpy is ended and says so. When it
  *     exits, it says so with the end of its stderr (e.g. "No module named debugpy").
  * Everything is reported through `on_event` as a `debug` event payload (borrowed until the
  * callback returns), always from the loop, never from inside debugger_start:
@@ -39,19 +40,15 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "pytest/launch.h"
+
 #define DEBUGGER_HOST "127.0.0.1"
 /* How long a listening debugpy waits for a debugger by default: 5 minutes. */
 #define DEBUGGER_ATTACH_TIMEOUT_MS 300000
 
 typedef struct {
-    const char *cwd;       /* the editor's cwd: relative args are meant from here */
-    const char *file;      /* the file to debug (absolute or relative to cwd) */
-    char *const *args;     /* the user's pytest arguments */
-    size_t nargs;
-    const char *python;    /* NULL or "": choose (project.h) */
-    char *const *env;      /* the user's "KEY=VALUE" entries */
-    size_t nenv;
-    int nearest_line;      /* > 0: the collected test or class around this line of `file` */
+    LaunchRequest req;     /* cwd, file (the file to debug: required), python, args, env */
+    int nearest_line;      /* > 0: the collected test or class around this line of req.file */
     bool listen;           /* start debugpy listening instead of answering with a config */
     uint64_t attach_timeout_ms; /* listen: end it when nobody attached by then (0: default) */
 } DebugSpec;

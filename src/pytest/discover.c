@@ -300,11 +300,7 @@ static void on_timer(uv_timer_t *t)
  * when it cannot collect. */
 static void job_prepare(Job *j, const DiscoverSpec *spec)
 {
-    LaunchRequest req = {
-        .cwd = spec->cwd, .file = spec->file, .python = spec->python,
-        .args = spec->args, .nargs = spec->nargs, .env = spec->env, .nenv = spec->nenv,
-    };
-    if (launch_resolve(&req, &j->t) < 0) {
+    if (launch_resolve(&spec->req, &j->t) < 0) {
         j->error = xstrdup(j->t.error);
         return;
     }

@@ -38,14 +38,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "pytest/launch.h"
+
 typedef struct {
-    const char *cwd;       /* the editor's cwd: relative args are meant from here */
-    const char *file;      /* optional: the current file, to find the project root */
-    char *const *args;     /* the user's pytest arguments */
-    size_t nargs;
-    const char *python;    /* NULL or "": choose (project.h) */
-    char *const *env;      /* the user's "KEY=VALUE" entries */
-    size_t nenv;
+    LaunchRequest req;     /* cwd, file, python, args, env: as a run's (launch.h) */
     uint64_t debounce_ms;  /* wait this long first; a newer request in between restarts it */
 } DiscoverSpec;
 

@@ -1098,14 +1098,10 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
     run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
     runmem_init(&run->mem);
-    run->user_args = copy_argv(spec->args, spec->nargs);
+    run->user_args = copy_argv(spec->req.args, spec->req.nargs);
     /* Where and with what is decided now (stat only); a run still waiting for closing ones
      * keeps it, and one that cannot start says why when its turn comes. */
-    LaunchRequest req = {
-        .cwd = spec->cwd, .file = spec->file, .python = spec->python,
-        .args = spec->args, .nargs = spec->nargs, .env = spec->env, .nenv = spec->nenv,
-    };
-    launch_resolve(&req, &run->t);
+    launch_resolve(&spec->req, &run->t);
     run->nearest_line = run->t.file ? spec->nearest_line : 0;
     run->log_path = spec->log_path ? xstrdup(spec->log_path) : NULL;
     run->tail_bytes = spec->tail_bytes;

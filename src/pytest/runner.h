@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "parse/coverage.h"
+#include "pytest/launch.h"
 #include "mem/headroom.h"
 #include "base/strbuf.h"
 
@@ -36,19 +37,13 @@
 #define RUNNER_MAX_CLOSING 4
 
 typedef struct {
-    const char *cwd;           /* the editor's cwd: relative args are meant from here */
-    const char *file;          /* optional: the current file, to find the project root */
-    char *const *args;         /* user arguments for pytest */
-    size_t nargs;
-    const char *python;        /* NULL or "": choose (see project.h) */
-    char *const *env;          /* extra "KEY=VALUE" entries */
-    size_t nenv;
+    LaunchRequest req;         /* cwd, file (decides the root; Nearest's file), python, args, env */
     uint64_t timeout_ms;       /* 0: none */
     uint64_t kill_grace_ms;    /* SIGTERM -> SIGKILL delay; 0 picks 2000 */
     const char *log_path;      /* full output goes here; NULL: no log */
     unsigned sample_interval_ms; /* memory sampling of the pytest tree; 0 picks 100 */
     size_t tail_bytes;         /* output kept in memory; 0 picks 64 KiB */
-    int nearest_line;          /* > 0 with `file`: run the collected test (or class) around this
+    int nearest_line;          /* > 0 with req.file: run the collected test (or class) around this
                                 * 1-based line of `file`, found by asking pytest what it collects
                                 * there first (the plugin's record, collection.h); the whole file
                                 * when none contains it. 0: run `args` as they are. */

@@ -286,12 +286,12 @@ void watch_start(Watch *w, const RunSpec *spec, const char *root, uint64_t debou
 {
     uv_timer_stop(&w->timer);
     clear_selection(w);
-    w->cwd = xstrdup(spec->cwd);
-    w->file = spec->file ? xstrdup(spec->file) : NULL;
-    w->python = spec->python ? xstrdup(spec->python) : NULL;
+    w->cwd = xstrdup(spec->req.cwd);
+    w->file = spec->req.file ? xstrdup(spec->req.file) : NULL;
+    w->python = spec->req.python ? xstrdup(spec->req.python) : NULL;
     w->root = xstrdup(root);
-    list_copy(&w->args, spec->args, spec->nargs);
-    list_copy(&w->env, spec->env, spec->nenv);
+    list_copy(&w->args, spec->req.args, spec->req.nargs);
+    list_copy(&w->env, spec->req.env, spec->req.nenv);
     w->timeout_ms = spec->timeout_ms;
     w->kill_grace_ms = spec->kill_grace_ms;
     w->debounce_ms = debounce_ms ? debounce_ms : WATCH_DEBOUNCE_MS;
@@ -501,8 +501,9 @@ static void after_update(uv_work_t *req, int status)
     } else {
         json_object_set_new(ev, "args", json_list(&args));
         RunSpec spec = {
-            .cwd = w->cwd, .file = w->file, .python = w->python, .args = args.v, .nargs = args.n,
-            .env = w->env.v, .nenv = w->env.n, .timeout_ms = w->timeout_ms, .kill_grace_ms = w->kill_grace_ms,
+            .req = {.cwd = w->cwd, .file = w->file, .python = w->python, .args = args.v, .nargs = args.n,
+                    .env = w->env.v, .nenv = w->env.n},
+            .timeout_ms = w->timeout_ms, .kill_grace_ms = w->kill_grace_ms,
         };
         w->run_id = w->hooks->run(w->ud, &spec);
         json_object_set_new(ev, "run_id", json_integer(w->run_id));

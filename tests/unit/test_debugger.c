@@ -53,8 +53,8 @@ static void test_config_for_a_file(void **state)
     strbuf_printf(&file, "%s/test_debug.py", root);
     char *args[] = {"-x", "test_debug.py"};
     char *env[] = {"A=1", "B=2", "A=3"};
-    DebugSpec spec = {.cwd = root, .file = strbuf_cstr(&file), .args = args, .nargs = 2,
-                      .python = "/usr/bin/python3", .env = env, .nenv = 3};
+    DebugSpec spec = {.req = {.cwd = root, .file = strbuf_cstr(&file), .args = args, .nargs = 2, 
+                                       .python = "/usr/bin/python3", .env = env, .nenv = 3}};
     int64_t id = debugger_start(d, &spec);
     assert_true(id > 0);
     assert_int_equal(json_array_size(seen.events), 0); /* never from inside the call */
@@ -87,10 +87,10 @@ static void test_bad_cwd_and_missing_file_are_errors(void **state)
     uv_loop_init(&loop);
     Seen seen = {json_array()};
     Debugger *d = debugger_new(&loop, on_event, &seen);
-    DebugSpec bad_cwd = {.cwd = "/nonexistent/dir", .file = "x.py"};
+    DebugSpec bad_cwd = {.req = {.cwd = "/nonexistent/dir", .file = "x.py"}};
     debugger_start(d, &bad_cwd);
     uv_run(&loop, UV_RUN_DEFAULT);
-    DebugSpec no_file = {.cwd = "/"};
+    DebugSpec no_file = {.req = {.cwd = "/"}};
     debugger_start(d, &no_file);
     run_dry(&loop, d);
     assert_int_equal(json_array_size(seen.events), 2);
@@ -108,7 +108,7 @@ static void test_a_new_session_or_cancel_ends_the_one_before(void **state)
     uv_loop_init(&loop);
     Seen seen = {json_array()};
     Debugger *d = debugger_new(&loop, on_event, &seen);
-    DebugSpec spec = {.cwd = "/", .file = "/x/test_a.py"};
+    DebugSpec spec = {.req = {.cwd = "/", .file = "/x/test_a.py"}};
     debugger_start(d, &spec);
     int64_t second = debugger_start(d, &spec); /* ends the first: it never answers */
     assert_true(debugger_cancel(d) == true);   /* and the second */

@@ -64,7 +64,7 @@ static void test_collects_the_tree(void **state)
     json_t *events = json_array();
     Discover *d = discover_new(&loop, on_event, events);
     char *root = tree_dir();
-    DiscoverSpec spec = {.cwd = root, .python = "/usr/bin/python3"};
+    DiscoverSpec spec = {.req = {.cwd = root, .python = "/usr/bin/python3"}};
     int64_t id = discover_start(d, &spec);
     assert_true(id > 0);
     assert_int_equal(json_array_size(events), 0); /* never from inside the call */
@@ -90,7 +90,7 @@ static void test_errors_come_from_the_loop(void **state)
     uv_loop_init(&loop);
     json_t *events = json_array();
     Discover *d = discover_new(&loop, on_event, events);
-    DiscoverSpec spec = {.cwd = "/nonexistent/pytestmon"};
+    DiscoverSpec spec = {.req = {.cwd = "/nonexistent/pytestmon"}};
     int64_t id = discover_start(d, &spec);
     assert_int_equal(json_array_size(events), 0);
     run_dry(&loop, d);
@@ -110,8 +110,8 @@ static void test_a_newer_request_supersedes_a_waiting_one(void **state)
     json_t *events = json_array();
     Discover *d = discover_new(&loop, on_event, events);
     char *root = tree_dir();
-    DiscoverSpec waiting = {.cwd = root, .python = "/usr/bin/python3", .debounce_ms = 60000};
-    DiscoverSpec newer = {.cwd = root, .python = "/usr/bin/python3", .debounce_ms = 10};
+    DiscoverSpec waiting = {.req = {.cwd = root, .python = "/usr/bin/python3"}, .debounce_ms = 60000};
+    DiscoverSpec newer = {.req = {.cwd = root, .python = "/usr/bin/python3"}, .debounce_ms = 10};
     discover_start(d, &waiting);
     int64_t id = discover_start(d, &newer);
     double took = run_dry(&loop, d);
@@ -131,7 +131,7 @@ static void test_shutdown_while_collecting(void **state)
     Discover *d = discover_new(&loop, on_event, events);
     char *root = tree_dir();
     char *env[] = {"PROJ_TREE_SLOW_COLLECT=60"};
-    DiscoverSpec slow = {.cwd = root, .python = "/usr/bin/python3", .env = env, .nenv = 1};
+    DiscoverSpec slow = {.req = {.cwd = root, .python = "/usr/bin/python3", .env = env, .nenv = 1}};
     discover_start(d, &slow);
     uv_run(&loop, UV_RUN_NOWAIT); /* the delay (0) ends: pytest starts */
     discover_shutdown(d);

@@ -99,7 +99,7 @@ static void test_a_run_goes_running_draining_finished(void **state)
 {
     (void)state;
     char *proj = fixture_dir("proj_pass");
-    RunSpec spec = {.cwd = proj, .python = "/usr/bin/python3"}; /* a binary: no probe */
+    RunSpec spec = {.req = {.cwd = proj, .python = "/usr/bin/python3"}}; /* a binary: no probe */
     live(&spec, RUN_PENDING, "running draining finished", "passed");
     free(proj);
 }
@@ -118,7 +118,7 @@ static void test_a_wrapper_interpreter_is_probed_first(void **state)
     fclose(f);
     assert_int_equal(chmod(strbuf_cstr(&py), 0700), 0);
     char *proj = fixture_dir("proj_pass");
-    RunSpec spec = {.cwd = proj, .python = strbuf_cstr(&py)};
+    RunSpec spec = {.req = {.cwd = proj, .python = strbuf_cstr(&py)}};
     live(&spec, RUN_PENDING, "probing running draining finished", "passed");
     unlink(strbuf_cstr(&py));
     rmdir(dir);
@@ -130,7 +130,7 @@ static void test_nearest_looks_up_first(void **state)
 {
     (void)state;
     char *proj = fixture_dir("proj_tree");
-    RunSpec spec = {.cwd = proj, .python = "/usr/bin/python3", .file = "test_plain.py", .nearest_line = 5};
+    RunSpec spec = {.req = {.cwd = proj, .python = "/usr/bin/python3", .file = "test_plain.py"}, .nearest_line = 5};
     live(&spec, RUN_PENDING, "looking_up running draining finished", "passed");
     free(proj);
 }
@@ -138,7 +138,7 @@ static void test_nearest_looks_up_first(void **state)
 static void test_a_run_that_cannot_start_finishes_from_pending(void **state)
 {
     (void)state;
-    RunSpec spec = {.cwd = "/nonexistent/pytestmon/dir", .python = "/usr/bin/python3"};
+    RunSpec spec = {.req = {.cwd = "/nonexistent/pytestmon/dir", .python = "/usr/bin/python3"}};
     live(&spec, RUN_PENDING, "finished", "error");
 }
 
@@ -146,7 +146,7 @@ static void test_cancel_while_running_drains_then_finishes(void **state)
 {
     (void)state;
     char *proj = fixture_dir("proj_slow");
-    RunSpec spec = {.cwd = proj, .python = "/usr/bin/python3", .kill_grace_ms = 200};
+    RunSpec spec = {.req = {.cwd = proj, .python = "/usr/bin/python3"}, .kill_grace_ms = 200};
     live(&spec, RUN_RUNNING, "running draining finished", "cancelled");
     free(proj);
 }
@@ -156,8 +156,7 @@ static void test_cancel_while_looking_up_finishes_without_running(void **state)
     (void)state;
     char *proj = fixture_dir("proj_tree");
     char *env[] = {"PROJ_TREE_SLOW_COLLECT=60"};
-    RunSpec spec = {.cwd = proj, .python = "/usr/bin/python3", .file = "test_plain.py", .nearest_line = 5,
-                    .env = env, .nenv = 1};
+    RunSpec spec = {.req = {.cwd = proj, .python = "/usr/bin/python3", .file = "test_plain.py", .env = env, .nenv = 1}, .nearest_line = 5};
     live(&spec, RUN_LOOKING_UP, "looking_up finished", "cancelled");
     free(proj);
 }

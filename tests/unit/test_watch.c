@@ -54,8 +54,8 @@ static int64_t fake_run(void *ud, const RunSpec *spec)
 {
     (void)ud;
     StrBuf sb = STRBUF_INIT;
-    for (size_t i = 0; i < spec->nargs; i++) {
-        const char *a = spec->args[i];
+    for (size_t i = 0; i < spec->req.nargs; i++) {
+        const char *a = spec->req.args[i];
         if (strncmp(a, tmp, strlen(tmp)) == 0)
             a += strlen(tmp) + 1;
         strbuf_printf(&sb, "%s%s", i ? " " : "", a);
@@ -135,7 +135,7 @@ static Watch *watching(uv_loop_t *loop, char **args, size_t nargs, uint64_t debo
 {
     assert_int_equal(uv_loop_init(loop), 0);
     Watch *w = watch_new(loop, &hooks, NULL);
-    RunSpec spec = {.cwd = tmp, .args = args, .nargs = nargs};
+    RunSpec spec = {.req = {.cwd = tmp, .args = args, .nargs = nargs}};
     watch_start(w, &spec, tmp, debounce_ms);
     assert_true(watch_on(w));
     return w;
@@ -235,7 +235,7 @@ static void test_stop_and_free_during_a_scan(void **state)
     assert_false(watch_stop(w));
     assert_false(watch_saved(w, tmp));
     /* Restarted while the first scan is still in flight, then freed before either ends. */
-    RunSpec spec = {.cwd = tmp};
+    RunSpec spec = {.req = {.cwd = tmp}};
     watch_start(w, &spec, tmp, 10);
     finish(&loop, w);
     assert_int_equal(seen.runs, 0);
@@ -260,7 +260,7 @@ static void test_a_cut_scan_says_why_and_runs_the_whole_selection(void **state)
     Watch *w = watch_new(&loop, &hooks, NULL);
     watch_limit(w, 3, 0);
     char *args[] = {"tests"};
-    RunSpec spec = {.cwd = tmp, .args = args, .nargs = 1};
+    RunSpec spec = {.req = {.cwd = tmp, .args = args, .nargs = 1}};
     watch_start(w, &spec, tmp, 10);
     run_until(&loop, "ready", 1);
     json_t *ready = last_in("ready");
@@ -300,7 +300,7 @@ static void test_a_too_big_file_is_skipped_and_named(void **state)
     assert_null(json_object_get(last_in("run"), "skipped"));
     assert_string_equal(seen.last_args, "other/test_o.py tests/test_a.py tests/test_b.py");
     /* Found by the scan: listed in `ready`. */
-    RunSpec spec = {.cwd = tmp};
+    RunSpec spec = {.req = {.cwd = tmp}};
     watch_start(w, &spec, tmp, 10);
     run_until(&loop, "ready", 2);
     skipped = json_object_get(last_in("ready"), "skipped");
@@ -357,7 +357,7 @@ static void test_free_during_a_long_scan_ends_it_at_once(void **state)
     assert_int_equal(events_in("ready"), 0); /* still scanning */
     t0 = uv_hrtime();
     assert_true(watch_stop(w));
-    RunSpec spec = {.cwd = tmp};
+    RunSpec spec = {.req = {.cwd = tmp}};
     watch_start(w, &spec, tmp, 10);
     for (int i = 0; i < 5; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
