@@ -89,6 +89,8 @@ local function details(n)
       table.insert(parts, string.format('%d test%s', c.total, c.total == 1 and '' or 's'))
     end
   end
+  -- imported from another file (<CR> goes to its definition there)
+  if n.at_file and n.file then table.insert(parts, 'from ' .. vim.fn.fnamemodify(n.file, ':t')) end
   return table.concat(parts, '  ')
 end
 
