@@ -193,6 +193,13 @@ local function run_lines(r, out, hl)
   local results = require('pytest.results')
   add('')
   add('Last run: ' .. results.title(r), 'PytestTitle')
+  -- pytest's duration is in the summary; ours (spawn to exit: the interpreter's start and the
+  -- collection too) is told as what it is
+  local wall, own = num(r.seconds), num(r.pytest_seconds)
+  if wall then
+    add(string.format('  wall clock %.2fs (spawn to exit)%s', wall,
+      own and string.format('; pytest says %.2fs', own) or ''))
+  end
   local mem = val(r.memory)
   if type(mem) ~= 'table' then
     add('  (no memory data)')

@@ -76,7 +76,8 @@ local function counts_text(r)
     end
   end
   local s = table.concat(parts, ', ')
-  if type(val(r.seconds)) == 'number' and s ~= '' then s = string.format('%s in %.2fs', s, r.seconds) end
+  local secs = val(r.pytest_seconds) or val(r.seconds) -- pytest's own, else our clock
+  if type(secs) == 'number' and s ~= '' then s = string.format('%s in %.2fs', s, secs) end
   return s
 end
 

@@ -211,3 +211,31 @@ def test_statusline_and_memory_during_a_300mb_test(ed, repo_root):
     peak = [size_mb(m.group(1)) for m in peak if m]
     assert len(peak) == 1 and peak[0] >= 250, lines
     assert "  test running at the peak: tests/test_memory.py::test_allocates_a_few_hundred_mb" in lines
+
+
+def test_the_duration_shown_is_pytest_s_own(ed):
+    """#29 item 2: the summary said "in 0.72s" (our clock from pytest's spawn to its exit: the
+    interpreter's start-up and the collection too) where pytest's closing line said "in 0.44s".
+    What the run is told with is pytest's number; our clock is kept, and shown, as what it is."""
+    ed.command("cd " + os.path.join(FIXTURES_DIR, "proj_pass"))
+    r = run_and_wait(ed, "PytestRun")
+    closing = re.findall(r"=+ (\d+ passed in (\d+\.\d+)s) =+", r["output_tail"])
+    assert len(closing) == 1, r["output_tail"]
+    line, secs = closing[0]
+    assert r["summary"] == line
+    assert abs(r["pytest_seconds"] - float(secs)) < 0.006
+    assert r["seconds"] > r["pytest_seconds"]  # the interpreter's start-up is ours only
+    notes = ed.exec_lua("return _G.__notes")
+    assert notes[-1]["msg"] == "pytest: " + line
+    assert ed.exec_lua("return vim.fn.getqflist({ title = 1 }).title") == "pytest: " + line
+    ed.exec_lua("""
+        vim.ui.select = function(items, opts, on_choice) _G.picked = vim.tbl_map(opts.format_item, items) end
+    """)
+    ed.command("PytestHistory")
+    wait_for(ed, "_G.picked ~= nil")
+    assert line in ed.exec_lua("return _G.picked[1]")
+    ed.command("PytestMemory")
+    wait_for(ed, "require('pytest.client').pending() == 0")
+    lines = ed.current.buffer[:]
+    assert "Last run: pytest: " + line in lines
+    assert "  wall clock %.2fs (spawn to exit); pytest says %ss" % (r["seconds"], secs) in lines
