@@ -126,6 +126,35 @@ function M.notify(msg, level)
   vim.notify(M.clean('pytest: ' .. tostring(msg), true), level or vim.log.levels.INFO, { title = 'pytest' })
 end
 
+-- Whether vim.notify is Neovim's own, which echoes: a message of several lines, or wider than
+-- the echo area, stops the editor at a hit-enter prompt. A user's own (nvim-notify, fidget,
+-- noice) shows any text.
+function M.builtin_notify()
+  local ok, info = pcall(debug.getinfo, vim.notify, 'S')
+  local src = ok and type(info) == 'table' and info.source or ''
+  return src:find('^@vim/_[%w_/]*editor%.lua$') ~= nil
+end
+
+-- A notification that is one line and never blocks on a prompt: with Neovim's own vim.notify
+-- it is cut to fit the echo area (say the rest elsewhere: a scratch buffer); a user's own
+-- vim.notify gets the whole line.
+function M.notify_line(msg, level)
+  msg = M.clean('pytest: ' .. tostring(msg)) -- line feeds go too
+  if M.builtin_notify() then
+    local room = math.max((tonumber(vim.v.echospace) or 80) - 1, 10)
+    if vim.fn.strdisplaywidth(msg) > room then
+      local n = room - 1
+      local cut = vim.fn.strcharpart(msg, 0, n)
+      while n > 0 and vim.fn.strdisplaywidth(cut) > room - 1 do
+        n = n - 1
+        cut = vim.fn.strcharpart(msg, 0, n)
+      end
+      msg = cut .. '…'
+    end
+  end
+  vim.notify(msg, level or vim.log.levels.INFO, { title = 'pytest' })
+end
+
 function M.is_file(path)
   local st = path and uv.fs_stat(path)
   return st ~= nil and st.type == 'file'
@@ -251,8 +280,11 @@ function M.fire(pattern, data)
 end
 
 -- Open (or reuse) a scratch buffer named `name` in a split and fill it with `lines`.
--- Returns the buffer number.
-function M.scratch(name, lines, filetype)
+-- opts: keep_focus (the cursor stays in the current window; a new split is only as high as
+-- the lines, at most `max_height`), wrap. Returns the buffer number.
+function M.scratch(name, lines, filetype, opts)
+  opts = opts or {}
+  local from = vim.api.nvim_get_current_win()
   local bufnr = vim.fn.bufnr('^' .. vim.fn.escape(name, '\\/.*$^~[]') .. '$')
   if bufnr == -1 or not vim.api.nvim_buf_is_valid(bufnr) then
     bufnr = vim.api.nvim_create_buf(false, true)
@@ -262,9 +294,13 @@ function M.scratch(name, lines, filetype)
   if win == -1 then
     vim.cmd('botright split')
     vim.api.nvim_win_set_buf(0, bufnr)
+    if opts.keep_focus then
+      pcall(vim.api.nvim_win_set_height, 0, math.max(1, math.min(#lines, opts.max_height or 10)))
+    end
   else
     vim.api.nvim_set_current_win(win)
   end
+  if opts.wrap ~= nil then vim.wo.wrap = opts.wrap end
   local bo = vim.bo[bufnr]
   bo.buftype = 'nofile'
   bo.bufhidden = 'hide'
@@ -280,6 +316,7 @@ function M.scratch(name, lines, filetype)
   if filetype then bo.filetype = filetype end
   vim.api.nvim_buf_set_keymap(bufnr, 'n', 'q', '<Cmd>silent! close<CR>', { noremap = true, silent = true, nowait = true })
   vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  if opts.keep_focus and vim.api.nvim_win_is_valid(from) then vim.api.nvim_set_current_win(from) end
   return bufnr
 end
 

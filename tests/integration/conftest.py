@@ -177,10 +177,12 @@ def start_nvim(env=None, home=None):
         nv.call("setenv", k, v)
     nv.command("set rtp^=" + REPO_ROOT.replace(" ", "\\ "))
     nv.command("runtime plugin/pytest.lua")
-    # Capture notifications so tests can assert what the user would read.
+    # Capture notifications so tests can assert what the user would read (Neovim's own
+    # vim.notify is kept as _G.__builtin_notify for the tests of what it does).
     nv.exec_lua(
         """
         _G.__notes = {}
+        _G.__builtin_notify = _G.__builtin_notify or vim.notify
         vim.notify = function(msg, level, opts)
           table.insert(_G.__notes, { msg = msg, level = level or vim.log.levels.INFO })
         end

@@ -7,9 +7,11 @@ stops at a breakpoint. Without nvim-dap the co-process starts debugpy listening 
 the client attaches to the port the notification names. In the editor, on both nvim versions."""
 import os
 import re
+import threading
 import time
 
 import psutil
+import pynvim
 import pytest
 
 from conftest import FIXTURES_DIR, TEST_PYTHON, get_notes, start_nvim, stop_nvim, wait_for
@@ -173,16 +175,23 @@ def listening(nv):
     return wait_for(nv, "require('pytest.debug').listening()", timeout=60)
 
 
+def handoff(nv):
+    """The lines of the scratch buffer that says how to attach (pytest://debug)."""
+    return wait_for(nv, "vim.fn.bufexists('pytest://debug') == 1"
+                        " and vim.api.nvim_buf_get_lines(vim.fn.bufnr('pytest://debug'), 0, -1, false)")
+
+
 def test_without_nvim_dap_debugpy_listens_and_the_client_stops_at_the_breakpoint(plain_editor):
     nv = plain_editor
     line = break_line("test_env")
     debug_at(nv, line)
     where = listening(nv)
     assert where["host"] == "127.0.0.1" and where["target"] == "test_debug.py::test_env"
-    msg = wait_note(nv, r"debugpy waits for a debugger on 127\.0\.0\.1:\d+")
+    msg = wait_note(nv, r"debugpy waits on 127\.0\.0\.1:\d+")
     port = int(re.search(r"127\.0\.0\.1:(\d+)", msg).group(1))
     assert port == where["port"]
-    assert f"port = {port}" in msg and f'"port": {port}' in msg   # nvim-dap and VS Code snippets
+    text = "\n".join(handoff(nv))
+    assert f"port = {port}" in text and f'"port": {port}' in text   # nvim-dap and VS Code snippets
     dap = DapClient.connect(port)
     try:
         top = stop_at_breakpoint(dap, "attach", {"justMyCode": False, "redirectOutput": True}, TEST_FILE, line)
@@ -252,3 +261,69 @@ def test_debug_methods_check_their_params():
         assert ev["debug_id"] == debug_id and "working directory is not a directory" in ev["error"]
     finally:
         p.close()
+
+
+class PromptWatch:
+    """Watches, over a connection of its own, whether nvim waits at a prompt (hit-enter, more)
+    and answers it with <CR>: a blocked nvim serves no request on the test's connection, which
+    would then wait forever. `seen` lists the modes it found blocking."""
+
+    def __init__(self, nv, sock):
+        nv.call("serverstart", str(sock))
+        self.sock, self.seen = str(sock), []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        w = pynvim.attach("socket", path=self.sock)
+        try:
+            while not self.stop.is_set():
+                mode = w.api.get_mode()
+                if mode.get("blocking"):
+                    self.seen.append(mode)
+                    w.input("<CR>")
+                self.stop.wait(0.01)
+        finally:
+            w.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def test_pytest_debug_says_one_line_and_never_waits_at_a_prompt(plain_editor, tmp_path):
+    """#29 item 4: without nvim-dap, :PytestDebug notified 7 lines (how to attach with nvim-dap
+    and VS Code), which left Neovim 0.7 with a UI at a hit-enter prompt. Now: one line in the echo
+    area; the snippets in a scratch buffer (pytest://debug) shown beside, the cursor where it was;
+    a user's own vim.notify gets the same one line."""
+    nv = plain_editor
+    nv.exec_lua("vim.notify = _G.__builtin_notify")  # Neovim's own: it echoes
+    nv.ui_attach(80, 24, rgb=True)
+    watch = PromptWatch(nv, tmp_path / "nvim.sock")
+    try:
+        debug_at(nv, break_line("test_env"))
+        where = listening(nv)
+        nv.command("redraw")  # whatever the handler echoed is on the screen now
+        assert nv.api.get_mode()["blocking"] is False
+    finally:
+        watch.close()
+    assert watch.seen == [], "nvim waited at a prompt: %r" % watch.seen
+    lines = handoff(nv)
+    port = where["port"]
+    echoed = nv.exec_lua("return vim.api.nvim_exec('messages', true)").split("\n")
+    assert echoed[-1] == f"pytest: debugpy waits on 127.0.0.1:{port}; see pytest://debug"
+    text = "\n".join(lines)
+    assert f"connect = {{ host = '127.0.0.1', port = {port} }}" in text and f'"port": {port}' in text
+    assert nv.api.buf_get_name(0) == TEST_FILE  # the cursor stayed in the test file
+    nv.command("PytestStop")
+    wait_for(nv, "require('pytest.debug').listening() == nil", timeout=30)
+    # A user's own vim.notify (nvim-notify, fidget, noice) gets the one line too.
+    nv.exec_lua("_G.__notes = {} vim.notify = function(m, l) table.insert(_G.__notes, { msg = m, level = l }) end")
+    debug_at(nv, 1, "file")
+    where = listening(nv)
+    msg = wait_note(nv, r"debugpy waits on")
+    assert msg == f"pytest: debugpy waits on 127.0.0.1:{where['port']}; see pytest://debug"
+    assert [m for m in notes(nv) if "\n" in m] == []
+    nv.command("PytestStop")
+    wait_note(nv, "the debugged pytest was stopped")
