@@ -104,6 +104,8 @@ function M.level(r)
 end
 
 function M.title(r)
+  local w = package.loaded['pytest.watch'] and require('pytest.watch').describe_run(r)
+  if w then return util.clean('pytest ' .. w .. ': ' .. M.describe(r)) end
   local a = M.args_text(r.args)
   return util.clean('pytest' .. (a ~= '' and (' ' .. a) or '') .. ': ' .. M.describe(r))
 end
