@@ -543,9 +543,12 @@ static Coverage *read_coverage(Run *run, json_t *result)
         cov = NULL;
         if (rc == -ENOENT) {
             strbuf_reset(&err);
-            strbuf_puts(&err, run->plugin_dir ? "no coverage data: pytest-cov wrote none (--no-cov, or the run "
-                                                "ended before its tests did)"
-                                              : "no coverage data: pytestmon's pytest plugin was not found");
+            if (error) /* pytest crashed or was refused: its error says why, once */
+                strbuf_puts(&err, "no coverage data: pytest did not get to its tests (the run's error says why)");
+            else
+                strbuf_puts(&err, run->plugin_dir ? "no coverage data: pytest-cov wrote none (--no-cov, or the "
+                                                    "run ended before its tests did)"
+                                                  : "no coverage data: pytestmon's pytest plugin was not found");
         }
         char *msg = textclean_dup(err.data ? err.data : "", err.len, 0, TEXTCLEAN_MESSAGE_MAX);
         json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
