@@ -519,3 +519,49 @@ def test_marks_of_an_imported_class_go_to_the_import_line_not_the_other_file_s_l
     # The cursor on the import line finds the imported class (:PytestOutput and the like).
     assert ed.exec_lua("return require('pytest.tree').node_at(..., 1).id",
                        str(proj / "test_timed.py")) == "test_timed.py::TestSigner"
+
+
+def test_summary_header_fits_its_50_column_window(ed, proj):
+    """#29 item 7: in its 50-column window the header was cut (`· 297  ? keys` became `· 2`). It
+    fits the window's width: the root shortens and is cut, the counts and the key hint stay
+    whole; a resized window gets a header of its own width. A UI is attached, as a user's."""
+    ed.ui_attach(220, 30, rgb=True)
+    edit(ed, proj, "test_plain.py")
+    ed.command("PytestSummary")
+    wait_for(ed, "_G.collected > 0", timeout=60)
+    ed.exec_lua("require('pytest.tree').flush()")
+    assert ed.api.get_mode()["blocking"] is False
+    win = ed.exec_lua("return vim.fn.bufwinid(vim.fn.bufnr('pytest://summary'))")
+
+    def shown():
+        ed.exec_lua("require('pytest.tree').flush()")
+        return summary(ed)[0], ed.exec_lua("return vim.api.nvim_win_get_width(...)", win)
+
+    def width(text):
+        return ed.exec_lua("return vim.fn.strdisplaywidth(...)", text)
+
+    head, w = shown()
+    assert w == 50
+    c = ed.exec_lua("return require('pytest.tree').count()")
+    nums = re.findall(r"([✗✓○·]) ?(\d+)", head)
+    assert nums == [("✗", str(c["failed"])), ("✓", str(c["passed"])), ("○", str(c["skipped"])),
+                    ("·", str(c["notrun"]))], head
+    assert head.endswith("? keys") and width(head) <= 50, head
+    # The root is long here (a temporary directory): it was shortened, never the numbers.
+    assert len(proj) > 50 and proj not in head
+    # After a run with failures, in a narrower window: still whole numbers and the hint.
+    run(ed, "PytestRun test_plain.py")
+    ed.exec_lua("require('pytest.tree').flush()")
+    ed.exec_lua("vim.api.nvim_win_set_width(..., 34)", win)
+    wait_for(ed, "vim.fn.strdisplaywidth(require('pytest.summary').lines()[1]) <= 34")  # resizing did it
+    head, w = shown()
+    c = ed.exec_lua("return require('pytest.tree').count()")
+    assert w == 34 and width(head) <= 34 and head.endswith("? keys"), head
+    assert re.findall(r"([✗✓○·]) ?(\d+)", head) == [
+        ("✗", str(c["failed"])), ("✓", str(c["passed"])), ("○", str(c["skipped"])), ("·", str(c["notrun"]))]
+    # A wide window shows it all as before.
+    ed.exec_lua("vim.api.nvim_win_set_width(..., 180)", win)
+    head, w = shown()
+    assert head.startswith("pytest " + proj.replace(os.path.expanduser("~"), "~", 1) + "  ✗ ") and \
+        head.endswith("  ? keys"), head
+    assert ed.api.get_mode()["blocking"] is False
