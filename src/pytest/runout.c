@@ -169,6 +169,11 @@ json_t *runout_top_growth(const RunOutput *o, size_t n)
     return top;
 }
 
+json_t *runout_exact_peak(const RunOutput *o)
+{
+    return o->feed != NULL ? reportfeed_peak(o->feed) : NULL;
+}
+
 /* A copy of `s` with invalid UTF-8 replaced by U+FFFD, so JSON output never fails. */
 static json_t *utf8_string(const char *s, size_t len)
 {

@@ -243,3 +243,38 @@ def test_the_duration_shown_is_pytest_s_own(ed):
     lines = ed.current.buffer[:]
     assert "Last run: pytest: " + line in lines
     assert "  wall clock %.2fs (spawn to exit); pytest says %ss" % (r["seconds"], secs) in lines
+
+
+def test_every_view_shows_the_run_s_one_peak_which_counts_the_exact_per_test_peaks(ed, tmp_path):
+    """#29 item 8 (and #27 item 1): identical runs showed 49.9 MB and 90.6 MB of peak RSS, and
+    the views of one run could disagree (the chart's `max` was the samples' while `peak rss`
+    counted pytest's VmHWM). The run's peak is the highest of the samples and of the plugin's
+    exact per-test peaks, and the status line, :PytestHistory and :PytestMemory (its peak, its
+    chart and its history) all show that one number. proj_marks' test_big_spike touches 200 MiB
+    for a few ms: with one sample a second, only the exact peak sees it."""
+    import shutil
+    proj = tmp_path / "proj_marks"
+    shutil.copytree(os.path.join(FIXTURES_DIR, "proj_marks"), proj, ignore=shutil.ignore_patterns("__pycache__"))
+    ed.exec_lua("require('pytest').setup({ python = ..., sample_interval_ms = 1000 })", PYTHON)
+    ed.command("cd " + str(proj))
+    r = run_and_wait(ed, "PytestRun test_memory.py")
+    assert r["status"] == "passed", r["summary"]
+    mem = r["memory"]
+    assert mem["peak_rss"] >= 200 * 1024 * 1024, mem["peak_rss"]
+    assert mem["peak_test"] == "test_memory.py::test_big_spike"
+    assert mem["peak_rss"] >= max(p["rss"] for p in mem["timeline"])
+    size = ed.exec_lua("return require('pytest.util').bytes(...)", mem["peak_rss"])
+    assert re.search(r"\bpeak " + re.escape(size) + r"\b", ed.exec_lua("return require('pytest').statusline()"))
+    ed.exec_lua("vim.ui.select = function(items, opts) _G.picked = vim.tbl_map(opts.format_item, items) end")
+    ed.command("PytestHistory")
+    wait_for(ed, "_G.picked ~= nil")
+    assert ed.exec_lua("return _G.picked[1]").endswith("peak " + size)
+    ed.command("PytestMemory")
+    wait_for(ed, "require('pytest.client').pending() == 0")
+    lines = ed.current.buffer[:]
+    peak_lines = [l for l in lines if l.startswith("  peak rss ") and "(VmHWM)" not in l]  # not the editor's row
+    assert len(peak_lines) == 1 and peak_lines[0].startswith(f"  peak rss {size}, peak vms "), lines
+    chart = [l for l in lines if l.startswith("  RSS timeline (")]
+    assert len(chart) == 1 and chart[0].endswith(f", peak {size})"), chart
+    hist = [l for l in lines if re.match(r"  #%d\s" % r["run_id"], l)]
+    assert len(hist) == 1 and hist[0].split()[1] == size, hist
