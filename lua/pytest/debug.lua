@@ -83,7 +83,7 @@ local function on_listen(p)
   if val(p.nearest_found) == false then table.insert(lines, 1, 'No test at the cursor: debugging the whole file.') end
   local ok, err = pcall(util.scratch, M.bufname, lines, nil, { keep_focus = true, wrap = true })
   if not ok then util.notify('cannot show ' .. M.bufname .. ': ' .. tostring(err), levels.WARN) end
-  util.notify_line(string.format('debugpy waits on %s:%s; see %s', tostring(S.listening.host),
+  util.notify(string.format('debugpy waits on %s:%s; see %s', tostring(S.listening.host),
     tostring(S.listening.port), M.bufname))
 end
 

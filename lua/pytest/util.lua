@@ -121,11 +121,6 @@ function M.is_clean(s)
   return true
 end
 
--- Every runtime message goes through here: one line, prefixed, titled "pytest".
-function M.notify(msg, level)
-  vim.notify(M.clean('pytest: ' .. tostring(msg), true), level or vim.log.levels.INFO, { title = 'pytest' })
-end
-
 -- Whether vim.notify is Neovim's own, which echoes: a message of several lines, or wider than
 -- the echo area, stops the editor at a hit-enter prompt. A user's own (nvim-notify, fidget,
 -- noice) shows any text.
@@ -135,24 +130,33 @@ function M.builtin_notify()
   return src:find('^@vim/_[%w_/]*editor%.lua$') ~= nil
 end
 
--- A notification that is one line and never blocks on a prompt: with Neovim's own vim.notify
--- it is cut to fit the echo area (say the rest elsewhere: a scratch buffer); a user's own
--- vim.notify gets the whole line.
-function M.notify_line(msg, level)
-  msg = M.clean('pytest: ' .. tostring(msg)) -- line feeds go too
-  if M.builtin_notify() then
-    local room = math.max((tonumber(vim.v.echospace) or 80) - 1, 10)
-    if vim.fn.strdisplaywidth(msg) > room then
-      local n = room - 1
-      local cut = vim.fn.strcharpart(msg, 0, n)
-      while n > 0 and vim.fn.strdisplaywidth(cut) > room - 1 do
-        n = n - 1
-        cut = vim.fn.strcharpart(msg, 0, n)
-      end
-      msg = cut .. '…'
-    end
+-- `text` as one line that fits the echo area: its lines joined with " | ", cut with '…'.
+function M.echo_line(text)
+  local parts = {}
+  for l in tostring(text):gmatch('[^\n]+') do
+    l = l:gsub('^%s+', ''):gsub('%s+$', '')
+    if l ~= '' then parts[#parts + 1] = l end
   end
-  vim.notify(msg, level or vim.log.levels.INFO, { title = 'pytest' })
+  local line = table.concat(parts, ' | ')
+  local room = math.max((tonumber(vim.v.echospace) or 80) - 1, 10)
+  if vim.fn.strdisplaywidth(line) <= room then return line end
+  local n = room - 1
+  local cut = vim.fn.strcharpart(line, 0, n)
+  while n > 0 and vim.fn.strdisplaywidth(cut) > room - 1 do
+    n = n - 1
+    cut = vim.fn.strcharpart(line, 0, n)
+  end
+  return cut .. '…'
+end
+
+-- Every runtime message goes through here: prefixed, titled "pytest". No notification may stop
+-- the editor at a prompt: with Neovim's own vim.notify (it echoes) the message is one line cut
+-- to the echo area (what a run says in full is in the quickfix title and :PytestOutput, a
+-- debug session's in pytest://debug); a user's own vim.notify gets it whole.
+function M.notify(msg, level)
+  local text = M.clean('pytest: ' .. tostring(msg), true)
+  if M.builtin_notify() then text = M.echo_line(text) end
+  vim.notify(text, level or vim.log.levels.INFO, { title = 'pytest' })
 end
 
 function M.is_file(path)

@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -434,3 +435,32 @@ def finished_payload(**over):
 def dispatch(nv, name, payload):
     """Deliver an event exactly as the co-process does (nvim_exec_lua with [name, payload])."""
     return nv.exec_lua("return require('pytest.events').dispatch(...)", name, payload)
+
+
+class PromptWatch:
+    """Watches, over a connection of its own, whether nvim waits at a prompt (hit-enter, more)
+    and answers it with <CR>: a blocked nvim serves no request on the test's connection, which
+    would then wait forever. `seen` lists the modes it found blocking."""
+
+    def __init__(self, nv, sock):
+        nv.call("serverstart", str(sock))
+        self.sock, self.seen = str(sock), []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        w = pynvim.attach("socket", path=self.sock)
+        try:
+            while not self.stop.is_set():
+                mode = w.api.get_mode()
+                if mode.get("blocking"):
+                    self.seen.append(mode)
+                    w.input("<CR>")
+                self.stop.wait(0.01)
+        finally:
+            w.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)

@@ -7,14 +7,12 @@ stops at a breakpoint. Without nvim-dap the co-process starts debugpy listening 
 the client attaches to the port the notification names. In the editor, on both nvim versions."""
 import os
 import re
-import threading
 import time
 
 import psutil
-import pynvim
 import pytest
 
-from conftest import FIXTURES_DIR, TEST_PYTHON, get_notes, start_nvim, stop_nvim, wait_for
+from conftest import FIXTURES_DIR, TEST_PYTHON, PromptWatch, get_notes, start_nvim, stop_nvim, wait_for
 from dapclient import DapClient, stop_at_breakpoint
 from test_rpc_protocol import Peer
 
@@ -261,35 +259,6 @@ def test_debug_methods_check_their_params():
         assert ev["debug_id"] == debug_id and "working directory is not a directory" in ev["error"]
     finally:
         p.close()
-
-
-class PromptWatch:
-    """Watches, over a connection of its own, whether nvim waits at a prompt (hit-enter, more)
-    and answers it with <CR>: a blocked nvim serves no request on the test's connection, which
-    would then wait forever. `seen` lists the modes it found blocking."""
-
-    def __init__(self, nv, sock):
-        nv.call("serverstart", str(sock))
-        self.sock, self.seen = str(sock), []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        w = pynvim.attach("socket", path=self.sock)
-        try:
-            while not self.stop.is_set():
-                mode = w.api.get_mode()
-                if mode.get("blocking"):
-                    self.seen.append(mode)
-                    w.input("<CR>")
-                self.stop.wait(0.01)
-        finally:
-            w.close()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(10)
 
 
 def test_pytest_debug_says_one_line_and_never_waits_at_a_prompt(plain_editor, tmp_path):

@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, dispatch, finished_payload, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, PromptWatch, dispatch, finished_payload, wait_for
 
 ERROR, WARN, INFO = 4, 3, 2
 
@@ -601,3 +601,37 @@ def test_quickfix_text_does_not_repeat_the_entry_s_own_file(nvim, lua):
     dispatch(nvim, "finished", streamed)
     got = [(os.path.relpath(i["filename"], root), i["lnum"], i["text"]) for i in qf(lua)["items"]]
     assert got == want
+
+
+def test_a_long_result_never_waits_at_a_prompt_with_neovim_s_own_notify(nvim, lua, tmp_path):
+    """Found trying #29 in a real terminal: itsdangerous's crashed coverage run said
+    `pytest: pytest crashed: coverage.exceptions.CoverageWarning: Unrecognized option ...` (147
+    columns), wider than the echo area, and Neovim's own vim.notify stopped at a hit-enter
+    prompt. With it, a notification is one line cut to the echo area; a user's own vim.notify
+    gets it whole."""
+    err = ("pytest crashed: coverage.exceptions.CoverageWarning: Unrecognized option "
+           "'[tool.coverage.report] exclude_also=' in config file pyproject.toml")
+    p = finished_payload(status="error", summary=err, error=err + "\nand a second line", failures=[],
+                         counts={"passed": 0, "failed": 0, "errors": 0, "skipped": 0})
+    lua("vim.notify = _G.__builtin_notify")
+    nvim.ui_attach(80, 24, rgb=True)
+    watch = PromptWatch(nvim, tmp_path / "nvim.sock")
+    try:
+        dispatch(nvim, "finished", p)
+        wait_for(nvim, "vim.api.nvim_exec('messages', true):find('pytest crashed', 1, true) ~= nil")
+        nvim.command("redraw")
+        assert nvim.api.get_mode()["blocking"] is False
+    finally:
+        watch.close()
+    assert watch.seen == [], "nvim waited at a prompt: %r" % watch.seen
+    shown = lua("return vim.api.nvim_exec('messages', true)").split("\n")[-1]
+    room = lua("return vim.v.echospace")
+    assert shown.startswith("pytest: pytest crashed: coverage.exceptions.CoverageWarning: ") and shown.endswith("…")
+    assert lua("return vim.fn.strdisplaywidth(...)", shown) < room
+    # The whole sentence is where a run's result is told in full.
+    assert lua("return vim.fn.getqflist({ title = 1 }).title") == "pytest -x test_basic.py: " + err
+    # A user's own vim.notify gets it whole.
+    lua("_G.__notes = {} vim.notify = function(m, l) table.insert(_G.__notes, { msg = m, level = l }) end")
+    dispatch(nvim, "finished", dict(p, run_id=8))
+    wait_for(nvim, "#_G.__notes > 0")
+    assert lua("return _G.__notes")[0]["msg"] == "pytest: " + err
