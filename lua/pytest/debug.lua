@@ -81,7 +81,7 @@ local function on_listen(p)
   S.listening = { host = val(l.host), port = val(l.port), pid = val(p.pid), target = val(p.target) }
   local lines = vim.split(M.attach_help(S.listening.host, S.listening.port, S.listening.target), '\n', true)
   if val(p.nearest_found) == false then table.insert(lines, 1, 'No test at the cursor: debugging the whole file.') end
-  local ok, err = pcall(util.scratch, M.bufname, lines, nil, { keep_focus = true, wrap = true })
+  local ok, err = pcall(util.scratch, M.bufname, lines, nil, { keep_focus = true, wrap = true, max_height = 14 })
   if not ok then util.notify('cannot show ' .. M.bufname .. ': ' .. tostring(err), levels.WARN) end
   util.notify(string.format('debugpy waits on %s:%s; see %s', tostring(S.listening.host),
     tostring(S.listening.port), M.bufname))

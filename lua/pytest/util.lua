@@ -284,8 +284,8 @@ function M.fire(pattern, data)
 end
 
 -- Open (or reuse) a scratch buffer named `name` in a split and fill it with `lines`.
--- opts: keep_focus (the cursor stays in the current window; a new split is only as high as
--- the lines, at most `max_height`), wrap. Returns the buffer number.
+-- opts: keep_focus (the cursor stays in the current window, whose split is as high as the
+-- lines take, wrapped, at most `max_height`), wrap. Returns the buffer number.
 function M.scratch(name, lines, filetype, opts)
   opts = opts or {}
   local from = vim.api.nvim_get_current_win()
@@ -298,13 +298,17 @@ function M.scratch(name, lines, filetype, opts)
   if win == -1 then
     vim.cmd('botright split')
     vim.api.nvim_win_set_buf(0, bufnr)
-    if opts.keep_focus then
-      pcall(vim.api.nvim_win_set_height, 0, math.max(1, math.min(#lines, opts.max_height or 10)))
-    end
   else
     vim.api.nvim_set_current_win(win)
   end
   if opts.wrap ~= nil then vim.wo.wrap = opts.wrap end
+  if opts.keep_focus then -- as high as the lines take (wrapped), within max_height
+    local cols, rows = math.max(vim.api.nvim_win_get_width(0), 1), 0
+    for _, l in ipairs(lines) do
+      rows = rows + (vim.wo.wrap and math.max(1, math.ceil(vim.fn.strdisplaywidth(M.clean(l)) / cols)) or 1)
+    end
+    pcall(vim.api.nvim_win_set_height, 0, math.max(1, math.min(rows, opts.max_height or 10)))
+  end
   local bo = vim.bo[bufnr]
   bo.buftype = 'nofile'
   bo.bufhidden = 'hide'

@@ -285,6 +285,10 @@ def test_pytest_debug_says_one_line_and_never_waits_at_a_prompt(plain_editor, tm
     text = "\n".join(lines)
     assert f"connect = {{ host = '127.0.0.1', port = {port} }}" in text and f'"port": {port}' in text
     assert nv.api.buf_get_name(0) == TEST_FILE  # the cursor stayed in the test file
+    # every line shows, wrapped (they are wider than the window)
+    assert nv.exec_lua("local w = vim.fn.bufwinid('pytest://debug') return { vim.fn.line('w0', w),"
+                       " vim.fn.line('w$', w), vim.api.nvim_buf_line_count(vim.api.nvim_win_get_buf(w)) }") == [
+        1, len(lines), len(lines)]
     nv.command("PytestStop")
     wait_for(nv, "require('pytest.debug').listening() == nil", timeout=30)
     # A user's own vim.notify (nvim-notify, fidget, noice) gets the one line too.
