@@ -815,6 +815,16 @@ def _node_file(node, root):
     return os.path.normpath(os.path.join(root, str(path)))
 
 
+def _class_file(cls):
+    """The file a class is defined in, or None: a class imported into another test module (or
+    made elsewhere) is defined in its own module, whose lines _Ranges.klass reads."""
+    try:
+        path = sys.modules[cls.__module__].__file__
+        return os.path.normpath(path) if path and os.path.isabs(path) else None
+    except Exception:
+        return None
+
+
 def _collected(session, errors=()):
     """What pytest collected, with where each test and class is defined, and the collection
     errors at their files: the JSON document of PYTESTMON_COLLECT (see src/parse/collection.h)."""
@@ -840,8 +850,9 @@ def _collected(session, errors=()):
         node = item.parent
         while node is not None and isinstance(node, pytest.Class):
             if node.nodeid not in classes:
-                c = {"nodeid": _ident(node.nodeid), "file": _ident(_node_file(node, root))}
-                crng = ranges.klass(getattr(node, "obj", None))
+                cls = getattr(node, "obj", None)
+                c = {"nodeid": _ident(node.nodeid), "file": _ident(_class_file(cls) or _node_file(node, root))}
+                crng = ranges.klass(cls)
                 if crng:
                     c["line"], c["end"] = crng
                 classes[node.nodeid] = c

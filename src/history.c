@@ -125,7 +125,7 @@ json_t *history_get(const History *h, json_int_t run_id)
 json_t *history_list(const History *h)
 {
     static const char *const keys[] = {"run_id", "args", "status", "summary", "counts",
-                                       "seconds", "exit_code", "started_at", "cwd"};
+                                       "seconds", "pytest_seconds", "exit_code", "started_at", "cwd"};
     json_t *list = json_array();
     for (size_t i = h->n; i-- > 0;) {
         json_t *doc = entry_doc(&h->runs[i]);

@@ -46,7 +46,7 @@ json_t *history_newest(const History *h);
 /* A new reference (parsed from the stored text), or NULL if run_id is not held. */
 json_t *history_get(const History *h, json_int_t run_id);
 /* A new array of short summaries, newest first: {run_id, args, status, summary,
- * counts, seconds, exit_code, peak_rss, started_at}. */
+ * counts, seconds, pytest_seconds?, exit_code, peak_rss, started_at}. */
 json_t *history_list(const History *h);
 
 /* Leak trend over the runs that share the newest run's args: for the co-process RSS,

@@ -90,12 +90,14 @@ static const ServerEvent EVENTS[] = {
      "at most every 100 ms while pytest runs: tests done of `total`, failed so far, the test "
      "running now, the highest tree RSS sampled since the previous push (bytes)"},
     {"finished",
-     "run_id, cwd, root?, python?, python_why?, args, cmd, seconds, timed_out, status, summary, "
+     "run_id, cwd, root?, python?, python_why?, args, cmd, seconds, pytest_seconds?, timed_out, status, summary, "
      "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures?, "
      "failures_streamed?, slowest, output_tail, log_path?, log_error?, memory, coverage?, "
      "coprocess_rss?, editor_rss?, memlog_error?, exit_to_finished_ms?",
      "the run's result (src/pytest/runout.h): `status` passed|failed|no_tests|interrupted|"
-     "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence, `failures` "
+     "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence (its duration is "
+     "`pytest_seconds`, pytest's own from its closing line, when pytest told one; `seconds` is our "
+     "clock from spawn to exit), `failures` "
      "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?}] (`failures_streamed`: "
      "the `tests` events carried every one of them, and for a client configured with "
      "stream_failures=1 `failures` is left out; the history keeps it), `memory` {peak_rss, "

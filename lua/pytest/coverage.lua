@@ -205,11 +205,16 @@ function M.on_event(p)
 end
 
 -- `finished` of a coverage run: say why there is no report (the report itself comes next).
+-- Not when the run itself ended in an error (pytest crashed, a usage error): its own message,
+-- which the result's notification shows, is the answer, said once.
+local RAN = { passed = true, failed = true, no_tests = true }
+
 function M.on_finished(p)
   local c = val(p.coverage)
   if type(c) ~= 'table' then return end
   local e = val(c.error)
-  if type(e) == 'string' and e ~= val(p.error) then util.notify(e, levels.WARN) end
+  if val(p.error) ~= nil or not RAN[val(p.status)] then return end
+  if type(e) == 'string' then util.notify(e, levels.WARN) end
 end
 
 function M.clear_signs()

@@ -83,11 +83,20 @@ local function on_config(p)
   if not ok then util.notify('nvim-dap refused the configuration: ' .. tostring(err), levels.ERROR) end
 end
 
+M.bufname = 'pytest://debug'
+
+-- One line in the echo area (several stopped Neovim 0.7 at a hit-enter prompt); how to attach,
+-- in a scratch buffer the user can yank from, shown without taking the cursor.
 local function on_listen(p)
   local l = val(p.listen) or {}
   S.listening = { host = val(l.host), port = val(l.port), pid = val(p.pid), target = val(p.target) }
-  if val(p.nearest_found) == false then util.notify('no test at the cursor; debugging the whole file') end
-  util.notify(M.attach_help(S.listening.host, S.listening.port, S.listening.target, val(p.attach_timeout_ms)))
+  local lines = vim.split(M.attach_help(S.listening.host, S.listening.port, S.listening.target,
+    val(p.attach_timeout_ms)), '\n', true)
+  if val(p.nearest_found) == false then table.insert(lines, 1, 'No test at the cursor: debugging the whole file.') end
+  local ok, err = pcall(util.scratch, M.bufname, lines, nil, { keep_focus = true, wrap = true, max_height = 14 })
+  if not ok then util.notify('cannot show ' .. M.bufname .. ': ' .. tostring(err), levels.WARN) end
+  util.notify(string.format('debugpy waits on %s:%s; see %s', tostring(S.listening.host),
+    tostring(S.listening.port), M.bufname))
 end
 
 -- Another user's connection to the endpoint was closed before a byte went either way.

@@ -76,6 +76,7 @@ local function finished_data(p)
     summary = val(p.summary),
     counts = type(val(p.counts)) == 'table' and p.counts or nil,
     seconds = val(p.seconds),
+    pytest_seconds = val(p.pytest_seconds),
     nfailures = type(val(p.failures)) == 'table' and #p.failures or 0,
   }
 end

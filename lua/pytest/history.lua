@@ -27,7 +27,12 @@ function M.format_item(h)
   if w ~= '' then table.insert(parts, w) end
   table.insert(parts, string.format('%-8s', val(h.status) or '?'))
   table.insert(parts, summary)
-  if args ~= '' then table.insert(parts, '[' .. args .. ']') end
+  local w = package.loaded['pytest.watch'] and require('pytest.watch').describe_run(h)
+  if w then
+    table.insert(parts, '[' .. w .. ']')
+  elseif args ~= '' then
+    table.insert(parts, '[' .. args .. ']')
+  end
   local peak = tonumber(val(h.peak_rss))
   if peak then table.insert(parts, 'peak ' .. util.bytes(peak)) end
   return util.clean(table.concat(parts, '  '))

@@ -28,9 +28,10 @@ local function pct(v)
   return v and string.format('%.1f%%', v) or '-'
 end
 
--- Columns of a vertical bar chart: values -> `height` lines of block characters.
-function M.chart(values, height)
-  local maxv = 0
+-- Columns of a vertical bar chart: values -> `height` lines of block characters, scaled to
+-- `top` when it is higher than every value (the run's peak, which a sample may have missed).
+function M.chart(values, height, top)
+  local maxv = tonumber(top) or 0
   for _, v in ipairs(values) do maxv = math.max(maxv, v) end
   local rows = {}
   for r = height, 1, -1 do
@@ -193,6 +194,13 @@ local function run_lines(r, out, hl)
   local results = require('pytest.results')
   add('')
   add('Last run: ' .. results.title(r), 'PytestTitle')
+  -- pytest's duration is in the summary; ours (spawn to exit: the interpreter's start and the
+  -- collection too) is told as what it is
+  local wall, own = num(r.seconds), num(r.pytest_seconds)
+  if wall then
+    add(string.format('  wall clock %.2fs (spawn to exit)%s', wall,
+      own and string.format('; pytest says %.2fs', own) or ''))
+  end
   local mem = val(r.memory)
   if type(mem) ~= 'table' then
     add('  (no memory data)')
@@ -200,14 +208,17 @@ local function run_lines(r, out, hl)
   end
   local diag = M.diagnosis(r)
   if diag then add('  Diagnosis: ' .. diag, 'PytestFailed') end
-  add(string.format('  peak rss %s, peak vms %s', B(num(mem.peak_rss)), B(num(mem.peak_vms))))
+  -- The run's peak (the highest of the samples and the plugin's exact per-test peaks): the one
+  -- number the status line and the history show too; the chart is scaled to it.
+  local peak = num(mem.peak_rss)
+  add(string.format('  peak rss %s, peak vms %s', B(peak), B(num(mem.peak_vms))))
   if val(mem.peak_test) then add('  test running at the peak: ' .. tostring(mem.peak_test)) end
   local tl = list(val(mem.timeline))
   if #tl > 0 then
     local cols = M.resample(tl, 72)
-    local rows, maxv = M.chart(cols, 6)
+    local rows, maxv = M.chart(cols, 6, peak)
     local last_t = num(tl[#tl].t_ms) or 0
-    add(string.format('  RSS timeline (%d samples over %.1fs, max %s)', #tl, last_t / 1000, B(maxv)))
+    add(string.format('  RSS timeline (%d samples over %.1fs, peak %s)', #tl, last_t / 1000, B(maxv)))
     for i, row in ipairs(rows) do
       local label = i == 1 and string.format('%8s ', B(maxv)) or string.rep(' ', 9)
       add('  ' .. label .. '│' .. row, nil)

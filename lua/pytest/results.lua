@@ -84,7 +84,8 @@ local function counts_text(r)
     end
   end
   local s = table.concat(parts, ', ')
-  if type(val(r.seconds)) == 'number' and s ~= '' then s = string.format('%s in %.2fs', s, r.seconds) end
+  local secs = val(r.pytest_seconds) or val(r.seconds) -- pytest's own, else our clock
+  if type(secs) == 'number' and s ~= '' then s = string.format('%s in %.2fs', s, secs) end
   return s
 end
 
@@ -111,6 +112,8 @@ function M.level(r)
 end
 
 function M.title(r)
+  local w = package.loaded['pytest.watch'] and require('pytest.watch').describe_run(r)
+  if w then return util.clean('pytest ' .. w .. ': ' .. M.describe(r)) end
   local a = M.args_text(r.args)
   return util.clean('pytest' .. (a ~= '' and (' ' .. a) or '') .. ': ' .. M.describe(r))
 end
@@ -171,6 +174,22 @@ local function place(item, file, bufs)
   return item
 end
 
+-- The node id as the quickfix entry at `file` (absolute) shows it: without its path part when
+-- that is the entry's own file, which the list shows already ("tests/t.py|15 error| test_x: ...");
+-- whole when the node lives in another file (an inherited or imported test, a crash site).
+local function shown_id(nodeid, file)
+  local sep = nodeid:find('::', 1, true)
+  if not sep or type(file) ~= 'string' then return nodeid end
+  local n = sep - 1 -- the path's length
+  if #file == n then
+    if file ~= nodeid:sub(1, n) then return nodeid end
+  elseif #file < n + 1 or file:byte(-n - 1) ~= 47 or file:sub(-n) ~= nodeid:sub(1, n) then -- 47: '/'
+    return nodeid
+  end
+  return nodeid:sub(sep + 2)
+end
+M.shown_id = shown_id
+
 -- Quickfix items being made from failures: `items`, and index for index where each comes
 -- from: src[i] = k for failures[k], -k for its crash site. `base` resolves relative paths (nil
 -- while a run streams its failures: they are absolute then; one that is not makes the
@@ -202,14 +221,14 @@ local function qf_add(acc, failures)
     local raw = val(f.message)
     local msg = one_line(raw)
     n = n + 1
-    local text = nodeid .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or '')
+    local text = shown_id(nodeid, file) .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or '')
     items[n] = place({ lnum = line, col = 0, type = 'E', text = text }, file, bufs)
     texts[#texts + 1] = text
     src[n] = k
     local cfile, cline = crash_site(f, base or '/', file, line)
     if cfile then
       n = n + 1
-      local ctext = nodeid .. ' raised here' .. (msg ~= '' and (': ' .. first_line(raw)) or '')
+      local ctext = shown_id(nodeid, cfile) .. ' raised here' .. (msg ~= '' and (': ' .. first_line(raw)) or '')
       items[n] = place({ lnum = cline, col = 0, type = 'I', text = ctext }, cfile, bufs)
       texts[#texts + 1] = ctext
       src[n] = -k

@@ -89,6 +89,8 @@ local function details(n)
       table.insert(parts, string.format('%d test%s', c.total, c.total == 1 and '' or 's'))
     end
   end
+  -- imported from another file (<CR> goes to its definition there)
+  if n.at_file and n.file then table.insert(parts, 'from ' .. vim.fn.fnamemodify(n.file, ':t')) end
   return table.concat(parts, '  ')
 end
 
@@ -125,20 +127,67 @@ local function line_of(n)
   return text, hls
 end
 
-local function header()
+-- The width the header has: the summary window's (the user may have resized it).
+local function header_width()
+  local win = V.buf and vim.fn.bufwinid(V.buf) or -1
+  if win ~= -1 then return vim.api.nvim_win_get_width(win) end
+  return M.width
+end
+
+local function fits(text, width)
+  return vim.fn.strdisplaywidth(text) <= width
+end
+
+-- `text` cut to `width` display cells, ending in '…'.
+local function cut(text, width)
+  if width <= 0 then return '' end
+  if fits(text, width) then return text end
+  local n = vim.fn.strchars(text)
+  local out = ''
+  for k = math.min(n, width), 0, -1 do
+    out = vim.fn.strcharpart(text, 0, k)
+    if fits(out .. '…', width) then break end
+  end
+  return out .. '…'
+end
+
+-- The header line: the root, the counts, `? keys`, fitted to the window's width (a 50-column
+-- window cut `· 297  ? keys` to `· 2`): the root shortens to its last component, the spacing
+-- tightens, then the root is cut; the numbers and the key hint stay whole.
+local function header(width)
+  width = width or header_width()
   local st = tree._state()
   local c = tree.count()
-  local parts = { 'pytest ' .. (st.root and vim.fn.fnamemodify(st.root, ':~') or '(no tree yet)') }
-  if tree.collecting() and not st.collected then table.insert(parts, 'collecting…') end
-  if c.total > 0 then
-    table.insert(parts, string.format('%s %d  %s %d  %s %d  %s %d', M.icons.failed, c.failed, M.icons.passed,
-      c.passed, M.icons.skipped, c.skipped, M.icons.notrun, c.notrun))
+  local root = st.root and vim.fn.fnamemodify(st.root, ':~') or nil
+  local titles = root and { 'pytest ' .. root, 'pytest ' .. vim.fn.fnamemodify(st.root, ':t'),
+    vim.fn.fnamemodify(st.root, ':t') } or { 'pytest (no tree yet)', 'pytest' }
+  local function rest(sep, tight)
+    local parts = {}
+    if tree.collecting() and not st.collected then table.insert(parts, 'collecting…') end
+    if c.total > 0 then
+      local fmt = tight and '%s%d %s%d %s%d %s%d' or '%s %d  %s %d  %s %d  %s %d'
+      table.insert(parts, string.format(fmt, M.icons.failed, c.failed, M.icons.passed, c.passed,
+        M.icons.skipped, c.skipped, M.icons.notrun, c.notrun))
+    end
+    if c.running > 0 then table.insert(parts, M.icons.running .. (tight and '' or ' ') .. c.running) end
+    if V.only_failed then table.insert(parts, '[only failures]') end
+    table.insert(parts, '? keys')
+    return table.concat(parts, sep)
   end
-  if c.running > 0 then table.insert(parts, M.icons.running .. ' ' .. c.running) end
-  if V.only_failed then table.insert(parts, '[only failures]') end
-  table.insert(parts, '? keys')
-  return util.clean(table.concat(parts, '  '))
+  local text
+  for _, form in ipairs({ { '  ', false }, { ' ', true } }) do
+    local tail = rest(form[1], form[2])
+    for _, t in ipairs(titles) do
+      text = t .. form[1] .. tail
+      if fits(text, width) then return util.clean(text) end
+    end
+  end
+  local tail = rest(' ', true)
+  local room = width - vim.fn.strdisplaywidth(tail) - 1
+  if room >= 2 then return util.clean(cut(titles[#titles], room) .. ' ' .. tail) end
+  return util.clean(tail)
 end
+M._header = header
 
 local api = vim.api
 local editing = false -- within M.flush: the buffer is modifiable until it ends
@@ -161,7 +210,8 @@ local function set_lines(first, last, lines, hls_by_line)
 end
 
 local function set_header()
-  set_lines(0, 1, { header() }, { { { 0, -1, 'PytestTitle' } } })
+  V.header_width = header_width()
+  set_lines(0, 1, { header(V.header_width) }, { { { 0, -1, 'PytestTitle' } } })
 end
 
 -- Appends the visible nodes of `list` (at `depth`) and their descendants to rows/lines/hls,
@@ -198,7 +248,8 @@ function M.render()
   local cur = M.node_at_cursor()
   V.shown_open, V.shown_in, V.depth = {}, {}, {}
   local rows, row_of = {}, {}
-  local lines, hls = { header() }, { { { 0, -1, 'PytestTitle' } } }
+  V.header_width = header_width()
+  local lines, hls = { header(V.header_width) }, { { { 0, -1, 'PytestTitle' } } }
   collect_rows(tree._state().top, 0, rows, lines, hls)
   for i, n in ipairs(rows) do row_of[n] = i end
   if #rows == 0 then
@@ -294,6 +345,16 @@ function M.flush(nodes, _, structure)
 end
 
 tree.register('summary', M)
+
+-- The window was resized: the header fits its new width.
+vim.api.nvim_create_autocmd({ 'VimResized', vim.fn.has('nvim-0.9') == 1 and 'WinResized' or 'WinScrolled' }, {
+  group = vim.api.nvim_create_augroup('pytest_summary', { clear = true }),
+  callback = function()
+    if not is_visible() or V.stale or header_width() == V.header_width then return end
+    local ok, err = pcall(set_header)
+    if not ok then util.notify('error updating the summary: ' .. tostring(err), levels.ERROR) end
+  end,
+})
 
 -- The node on the cursor's line of the summary window, or nil.
 function M.node_at_cursor()

@@ -11,6 +11,14 @@
 -- ("test", "case", "error") carry a status: nil (not run yet), "running", "passed", "failed",
 -- "error", "skipped", "xfailed", "xpassed". Every node counts its leaves by category
 -- (M.category) incrementally, so an aggregate is always at hand.
+--
+-- A node's `file` and `line` are where it is defined. A class or function that a test module
+-- imports from another one (`from test_signer import TestSigner`: pytest collects it again as
+-- test_timed.py::TestSigner) is defined in that other file: it also gets `at_file`/`at_line`,
+-- the line of the importing module that brings it in (the import, else the assignment that
+-- binds its name), where its mark goes in the importing file. An imported class has its mark
+-- there only; an imported function also shares the mark at its definition, as an inherited
+-- test does.
 local M = {}
 
 local config = require('pytest.config')
@@ -86,15 +94,18 @@ local function is_leaf(n)
 end
 M.is_leaf = is_leaf
 
-local function mark_key_dirty(n)
-  if n.file and n.line then
-    local f = S.dirty_keys[n.file]
-    if not f then
-      f = {}
-      S.dirty_keys[n.file] = f
-    end
-    f[n.line] = true
+local function dirty_key(file, line)
+  local f = S.dirty_keys[file]
+  if not f then
+    f = {}
+    S.dirty_keys[file] = f
   end
+  f[line] = true
+end
+
+local function mark_key_dirty(n)
+  if n.file and n.line and not (n.kind == 'class' and n.at_file) then dirty_key(n.file, n.line) end
+  if n.at_file then dirty_key(n.at_file, n.at_line) end
 end
 
 local function flush()
@@ -242,19 +253,102 @@ local function leaf_node(nodeid)
   return n
 end
 
-local function index_mark(n)
-  if not (n.file and n.line) then return end
-  local f = S.by_file[n.file]
+local function index_at(n, file, line)
+  local f = S.by_file[file]
   if not f then
     f = {}
-    S.by_file[n.file] = f
+    S.by_file[file] = f
   end
-  local at = f[n.line]
+  local at = f[line]
   if not at then
     at = {}
-    f[n.line] = at
+    f[line] = at
   end
   table.insert(at, n)
+end
+
+-- Where `n`'s mark goes: its definition (not for an imported class) and its import point.
+local function index_mark(n)
+  if not (n.file and n.line) then return end
+  if not (n.kind == 'class' and n.at_file) then index_at(n, n.file, n.line) end
+  if n.at_file then index_at(n, n.at_file, n.at_line) end
+end
+
+-- Whether two absolute paths name one file (the same text, else the same real path: a root
+-- reached through a symbolic link), cached per pair for the tree being built.
+local function same_file(a, b)
+  if a == b then return true end
+  local cache = S.same_file
+  if not cache then
+    cache = {}
+    S.same_file = cache
+  end
+  local key = a .. '\0' .. b
+  local v = cache[key]
+  if v == nil then
+    local ra, rb = vim.loop.fs_realpath(a), vim.loop.fs_realpath(b)
+    v = ra ~= nil and ra == rb
+    cache[key] = v
+  end
+  return v
+end
+
+-- The lines of `file` (a test module) that bind names at its top level: name -> line of the
+-- `from ... import` (the name's own line in a parenthesised list; `as` names the binding) or of
+-- an assignment `NAME = ...`, the last binding winning as in Python; '*' -> a star import's
+-- line. Read once per file for the tree being built; the module is only read, never run.
+local function import_points(file)
+  local cache = S.import_points
+  if not cache then
+    cache = {}
+    S.import_points = cache
+  end
+  if cache[file] then return cache[file] end
+  local points = {}
+  cache[file] = points
+  local ok, lines = pcall(vim.fn.readfile, file)
+  if not ok or type(lines) ~= 'table' then return points end
+  local function bind(text, lnum)
+    text = text:gsub('#.*$', ''):gsub('[()\\]', ' ')
+    for chunk in text:gmatch('[^,]+') do
+      local _, b = chunk:match('^%s*([%w_]+)%s+as%s+([%w_]+)%s*$')
+      local name = b or chunk:match('^%s*([%w_]+)%s*$') or (chunk:match('^%s*%*%s*$') and '*')
+      if name then points[name] = lnum end
+    end
+  end
+  local i, n = 1, #lines
+  while i <= n do
+    local l = lines[i]
+    local names = l:match('^%s*from%s+[%w_.]+%s+import%s+(.*)$')
+    if names then
+      bind(names, i)
+      local open = names:gsub('#.*$', ''):find('(', 1, true) and not names:gsub('#.*$', ''):find(')', 1, true)
+      local cont = names:gsub('#.*$', ''):match('\\%s*$')
+      while (open or cont) and i < n do
+        i = i + 1
+        local t = lines[i]:gsub('#.*$', '')
+        bind(t, i)
+        if open then open = not t:find(')', 1, true) end
+        cont = t:match('\\%s*$')
+      end
+    else
+      local name = l:match('^([%a_][%w_]*)%s*=[^=]')
+      if name then points[name] = i end
+    end
+    i = i + 1
+  end
+  return points
+end
+
+-- A node pytest collected in module `fnode` (a file node, its parent) but defined in another
+-- file: it gets the line of that module which brings it in (at_file, at_line).
+local function note_import(n)
+  local fnode = n.parent
+  if not (fnode and fnode.kind == 'file' and fnode.file and n.file) or n.at_file then return end
+  if same_file(n.file, fnode.file) then return end
+  local points = import_points(fnode.file)
+  n.at_file = fnode.file
+  n.at_line = points[n.name] or points['*'] or 1
 end
 
 local function reset(root)
@@ -307,9 +401,11 @@ local function add_item(it)
   if g then
     if not g.line and n.line then
       g.file, g.line, g.end_line = n.file, n.line, n.end_line
+      note_import(g)
       index_mark(g)
     end
   else
+    note_import(n)
     index_mark(n)
   end
   carry_over(n, live_tree and live_tree.nodes[nodeid])
@@ -322,6 +418,7 @@ local function add_class(c)
     local file, line, last = field(c, 'file', 2), tonumber(field(c, 'line', 3)), tonumber(field(c, 'end', 4))
     if type(file) == 'string' and file ~= '' then n.file = abs(file) end
     if line and line > 0 then n.line, n.end_line = line, last or line end
+    note_import(n)
     index_mark(n)
   end
 end
@@ -679,10 +776,14 @@ function M.node_at(file, line)
   local f = S.by_file[file]
   if not f then return nil end
   local best
-  for _, list in pairs(f) do
+  local best_size
+  for at, list in pairs(f) do
     for _, n in ipairs(list) do
-      if n.line and n.line <= line and (n.end_line or n.line) >= line then
-        if not best or (n.end_line - n.line) < (best.end_line - best.line) then best = n end
+      -- indexed at its import point (at_file): that line only
+      local first, last = n.line, n.end_line or n.line
+      if n.at_file == file and n.at_line == at then first, last = at, at end
+      if first and first <= line and last >= line then
+        if not best or (last - first) < best_size then best, best_size = n, last - first end
       end
     end
   end
@@ -706,6 +807,8 @@ local function export(n)
     file = n.file,
     line = n.line,
     end_line = n.end_line,
+    at_file = n.at_file,
+    at_line = n.at_line,
     counts = vim.deepcopy(n.counts),
   }
   if is_leaf(n) then

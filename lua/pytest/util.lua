@@ -173,9 +173,42 @@ function M.id_text(s)
   return s:sub(1, e) .. string.format(' [... cut: %d bytes in all]', #s)
 end
 
--- Every runtime message goes through here: one line, prefixed, titled "pytest".
+-- Whether vim.notify is Neovim's own, which echoes: a message of several lines, or wider than
+-- the echo area, stops the editor at a hit-enter prompt. A user's own (nvim-notify, fidget,
+-- noice) shows any text.
+function M.builtin_notify()
+  local ok, info = pcall(debug.getinfo, vim.notify, 'S')
+  local src = ok and type(info) == 'table' and info.source or ''
+  return src:find('^@vim/_[%w_/]*editor%.lua$') ~= nil
+end
+
+-- `text` as one line that fits the echo area: its lines joined with " | ", cut with '…'.
+function M.echo_line(text)
+  local parts = {}
+  for l in tostring(text):gmatch('[^\n]+') do
+    l = l:gsub('^%s+', ''):gsub('%s+$', '')
+    if l ~= '' then parts[#parts + 1] = l end
+  end
+  local line = table.concat(parts, ' | ')
+  local room = math.max((tonumber(vim.v.echospace) or 80) - 1, 10)
+  if vim.fn.strdisplaywidth(line) <= room then return line end
+  local n = room - 1
+  local cut = vim.fn.strcharpart(line, 0, n)
+  while n > 0 and vim.fn.strdisplaywidth(cut) > room - 1 do
+    n = n - 1
+    cut = vim.fn.strcharpart(line, 0, n)
+  end
+  return cut .. '…'
+end
+
+-- Every runtime message goes through here: prefixed, titled "pytest". No notification may stop
+-- the editor at a prompt: with Neovim's own vim.notify (it echoes) the message is one line cut
+-- to the echo area (what a run says in full is in the quickfix title and :PytestOutput, a
+-- debug session's in pytest://debug); a user's own vim.notify gets it whole.
 function M.notify(msg, level)
-  vim.notify(M.clean('pytest: ' .. tostring(msg), true), level or vim.log.levels.INFO, { title = 'pytest' })
+  local text = M.clean('pytest: ' .. tostring(msg), true)
+  if M.builtin_notify() then text = M.echo_line(text) end
+  vim.notify(text, level or vim.log.levels.INFO, { title = 'pytest' })
 end
 
 function M.is_file(path)
@@ -303,8 +336,11 @@ function M.fire(pattern, data)
 end
 
 -- Open (or reuse) a scratch buffer named `name` in a split and fill it with `lines`.
--- Returns the buffer number.
-function M.scratch(name, lines, filetype)
+-- opts: keep_focus (the cursor stays in the current window, whose split is as high as the
+-- lines take, wrapped, at most `max_height`), wrap. Returns the buffer number.
+function M.scratch(name, lines, filetype, opts)
+  opts = opts or {}
+  local from = vim.api.nvim_get_current_win()
   local bufnr = vim.fn.bufnr('^' .. vim.fn.escape(name, '\\/.*$^~[]') .. '$')
   if bufnr == -1 or not vim.api.nvim_buf_is_valid(bufnr) then
     bufnr = vim.api.nvim_create_buf(false, true)
@@ -316,6 +352,14 @@ function M.scratch(name, lines, filetype)
     vim.api.nvim_win_set_buf(0, bufnr)
   else
     vim.api.nvim_set_current_win(win)
+  end
+  if opts.wrap ~= nil then vim.wo.wrap = opts.wrap end
+  if opts.keep_focus then -- as high as the lines take (wrapped), within max_height
+    local cols, rows = math.max(vim.api.nvim_win_get_width(0), 1), 0
+    for _, l in ipairs(lines) do
+      rows = rows + (vim.wo.wrap and math.max(1, math.ceil(vim.fn.strdisplaywidth(M.clean(l)) / cols)) or 1)
+    end
+    pcall(vim.api.nvim_win_set_height, 0, math.max(1, math.min(rows, opts.max_height or 10)))
   end
   local bo = vim.bo[bufnr]
   bo.buftype = 'nofile'
@@ -332,6 +376,7 @@ function M.scratch(name, lines, filetype)
   if filetype then bo.filetype = filetype end
   vim.api.nvim_buf_set_keymap(bufnr, 'n', 'q', '<Cmd>silent! close<CR>', { noremap = true, silent = true, nowait = true })
   vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  if opts.keep_focus and vim.api.nvim_win_is_valid(from) then vim.api.nvim_set_current_win(from) end
   return bufnr
 end
 

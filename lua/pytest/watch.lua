@@ -16,7 +16,11 @@ local S = {
   root = nil, -- the project root the co-process watches (from its answer)
   args = nil, -- the watched selection, as given to :PytestWatch
   last = nil, -- the last `watch` event
+  runs = {}, -- run_id -> the `watch` event {state = 'run'} that started it (the latest few)
+  run_ids = {}, -- their ids, oldest first
 }
+
+local KEEP_RUNS = 20 -- a history's worth of watch runs is described by what started them
 
 function M.is_on()
   return S.on
@@ -131,10 +135,42 @@ local function skipped_note(p)
   end
 end
 
+-- What a watch run ran, for its quickfix title and the history, or nil for a run watch did not
+-- start: "watch: 12 files after pkg/m.py" (its argv names every affected test file by its
+-- absolute path: 700 characters of title for 12 files).
+function M.describe_run(r)
+  local val, list = util.val, util.list
+  local p = type(r) == 'table' and S.runs[val(r.run_id)]
+  if not p or not vim.deep_equal(list(val(p.args)), list(val(r.args))) then return nil end
+  local root = val(p.root) or S.root or val(r.root) or ''
+  local function rel(f) return util.relpath(tostring(f), root) end
+  local tests, saved = list(val(p.tests)), list(val(p.saved))
+  local what
+  if val(p.whole) == true then
+    what = #S.args > 0 and 'the watched selection' or 'every test'
+  elseif #tests == 1 then
+    what = rel(tests[1])
+  else
+    what = string.format('%d files', #tests)
+  end
+  local after = #saved == 0 and 'a save' or rel(saved[1])
+  if #saved > 1 then after = string.format('%s and %d more', after, #saved - 1) end
+  return util.clean(string.format('watch: %s after %s', what, after))
+end
+
+local function remember_run(p)
+  local id = util.val(p.run_id)
+  if type(id) ~= 'number' then return end
+  if not S.runs[id] then table.insert(S.run_ids, id) end
+  S.runs[id] = p
+  while #S.run_ids > KEEP_RUNS do S.runs[table.remove(S.run_ids, 1)] = nil end
+end
+
 -- The `watch` event (pytest.events): what the co-process decided.
 function M._event(p)
   S.last = p
   local st = util.val(p.state)
+  if st == 'run' then remember_run(p) end
   if st == 'off' then
     if S.on then set_off() end
   elseif st == 'ready' and util.val(p.error) then
@@ -155,8 +191,9 @@ function M._event(p)
   util.fire('PytestWatch', p)
 end
 
--- The co-process went away: its watch went with it.
+-- The co-process went away: its watch went with it (and a new one counts runs from 1 again).
 function M._lost()
+  S.runs, S.run_ids = {}, {}
   if S.on then
     set_off()
     util.notify('watching stopped: the co-process exited', levels.WARN)

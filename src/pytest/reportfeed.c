@@ -58,6 +58,8 @@ struct ReportFeed {
     size_t nrunning;
     size_t *failed_order; /* indices of failed/errored tests, in the order they finished */
     size_t nfailed_order, cap_failed_order;
+    long long peak_rss;   /* the highest exact per-test peak (pytestmon.rss), -1 while none */
+    size_t peak_at;       /* the test it is of */
 };
 
 static TestEntry *entry_for(ReportFeed *f, const char *nodeid, size_t *at)
@@ -176,6 +178,10 @@ static int on_case(const JunitCase *tc, void *ud)
         t->seconds = tc->time;
     if (tc->rss_start >= 0 && tc->rss_peak >= 0)
         t->growth = tc->rss_peak >= tc->rss_start ? tc->rss_peak - tc->rss_start : 0;
+    if (tc->rss_peak > f->peak_rss) {
+        f->peak_rss = tc->rss_peak;
+        f->peak_at = at;
+    }
     t->finished = true;
     running_remove(f, at);
     mark_dirty(f, t, at);
@@ -203,6 +209,7 @@ ReportFeed *reportfeed_new(const char *path, const char *root, size_t keep_slowe
     f->keep_slowest = keep_slowest;
     f->fd = -1;
     f->total = -1;
+    f->peak_rss = -1;
     f->index = json_object();
     strbuf_init(&f->err);
     JunitVisitor v = {.testcase = on_case, .start = on_start, .collected = on_collected,
@@ -399,6 +406,13 @@ static int cmp_growth_desc(const void *a, const void *b)
 {
     const TestEntry *x = *(const TestEntry *const *)a, *y = *(const TestEntry *const *)b;
     return x->growth != y->growth ? (x->growth < y->growth ? 1 : -1) : strcmp(x->nodeid, y->nodeid);
+}
+
+json_t *reportfeed_peak(const ReportFeed *f)
+{
+    if (f->peak_rss < 0)
+        return NULL;
+    return json_pack("{s:I, s:o}", "rss", (json_int_t)f->peak_rss, "nodeid", display(f->tests[f->peak_at].nodeid));
 }
 
 json_t *reportfeed_top_growth(const ReportFeed *f, size_t n)

@@ -70,6 +70,10 @@ void reportfeed_foreach_failed(const ReportFeed *f, void (*fn)(void *ud, const c
 void reportfeed_counts(const ReportFeed *f, long *passed, long *failed, long *errors, long *skipped,
                        long *xfailed, long *xpassed);
 
+/* The highest exact peak RSS of a test (the plugin's pytestmon.rss peak, measured in the process
+ * that ran it) as {rss, nodeid} (a new reference), or NULL when the plugin measured none. */
+json_t *reportfeed_peak(const ReportFeed *f);
+
 /* The `n` tests with the largest exact memory growth, largest first, as
  * [{nodeid, growth}, ...] (a new reference; empty when the plugin measured none). */
 json_t *reportfeed_top_growth(const ReportFeed *f, size_t n);

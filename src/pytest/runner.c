@@ -539,9 +539,12 @@ static Coverage *read_coverage(Run *run, json_t *result)
         cov = NULL;
         if (rc == -ENOENT) {
             strbuf_reset(&err);
-            strbuf_puts(&err, run->plugin_dir ? "no coverage data: pytest-cov wrote none (--no-cov, or the run "
-                                                "ended before its tests did)"
-                                              : "no coverage data: pytestmon's pytest plugin was not found");
+            if (error) /* pytest crashed or was refused: its error says why, once */
+                strbuf_puts(&err, "no coverage data: pytest did not get to its tests (the run's error says why)");
+            else
+                strbuf_puts(&err, run->plugin_dir ? "no coverage data: pytest-cov wrote none (--no-cov, or the "
+                                                    "run ended before its tests did)"
+                                                  : "no coverage data: pytestmon's pytest plugin was not found");
         }
         char *msg = textclean_dup(err.data ? err.data : "", err.len, 0, TEXTCLEAN_MESSAGE_MAX);
         json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
@@ -592,6 +595,20 @@ static void run_finish(Run *run)
     if (run->t.python_why)
         json_object_set_new(result, "python_why", json_string(run->t.python_why));
     json_t *memory = runmem_json(run->sampler);
+    /* The run's peak: the highest of the samples (and pytest's VmHWM at them) and of the exact
+     * per-test peaks the plugin measured. Samples alone depend on when they fall: two identical
+     * runs showed 49.9 and 90.6 MB. Every view of the run shows this one number. */
+    json_t *exact_peak = runout_exact_peak(&run->output);
+    if (exact_peak && run->sampler) {
+        json_int_t rss = json_integer_value(json_object_get(exact_peak, "rss"));
+        if (rss > json_integer_value(json_object_get(memory, "peak_rss"))) {
+            json_object_set_new(memory, "peak_rss", json_integer(rss));
+            json_object_set(memory, "peak_test", json_object_get(exact_peak, "nodeid"));
+            if (rss > json_integer_value(json_object_get(memory, "peak_vms"))) /* VMS >= RSS */
+                json_object_set_new(memory, "peak_vms", json_integer(rss));
+        }
+    }
+    json_decref(exact_peak);
     /* Exact per-test peaks from the plugin when it measured them, rather than the samples'. */
     json_t *exact = runout_top_growth(&run->output, SAMPLER_TOP_TESTS);
     if (exact) {

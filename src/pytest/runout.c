@@ -178,6 +178,11 @@ json_t *runout_top_growth(const RunOutput *o, size_t n)
     return top;
 }
 
+json_t *runout_exact_peak(const RunOutput *o)
+{
+    return o->feed != NULL ? reportfeed_peak(o->feed) : NULL;
+}
+
 /* A copy of `s` with invalid UTF-8 replaced by U+FFFD, so JSON output never fails. */
 static json_t *utf8_string(const char *s, size_t len)
 {
@@ -584,7 +589,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     StrBuf why = STRBUF_INIT;
     json_t *counts = NULL, *failures = NULL;
     size_t failures_streamed = 0;
-    double seconds = f->seconds;
+    double pytest_seconds = -1; /* pytest's own duration, when it told one */
     bool have_xml = false;
     if (f->spawned) {
         const char *rootdir = rootdir_of(o, f);
@@ -602,8 +607,8 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
             counts = json_incref(json_object_get(rj, "counts"));
             failures = json_incref(json_object_get(rj, "failures"));
             json_object_set(r, "slowest", json_object_get(rj, "slowest"));
-            if (rep.seconds > 0)
-                seconds = rep.seconds;
+            if (rep.seconds > 0) /* pytest's junitxml: the testsuite's time */
+                pytest_seconds = rep.seconds;
             if (!counts) {
                 counts = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "passed", rep.passed, "failed",
                                    rep.failed, "errors", rep.errors, "skipped", rep.skipped,
@@ -636,9 +641,6 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
         failures = f->spawned ? fallback_failures(o, f, counts) : json_array();
         if (f->spawned)
             add_conftest_failure(o, f, err_text, err_len, failures);
-        const ProgressFinal *fin = progress_final(o->progress);
-        if (fin->seen && fin->seconds >= 0)
-            seconds = fin->seconds;
         if (f->spawned) {
             json_object_set_new(r, "source", json_string("terminal"));
             json_object_set_new(r, "source_reason", display_cstring(strbuf_cstr(&why), 0, 0));
@@ -647,6 +649,15 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
         json_object_set_new(r, "source", json_string("junit"));
     }
     strbuf_destroy(&why);
+    /* The duration the run is told with is pytest's, as its closing line says it ("== 3 passed
+     * in 0.44s =="), else its JUnit report's; our clock (`seconds`, spawn to exit: the
+     * interpreter's start and pytest's collection too) only when pytest told none. */
+    const ProgressFinal *fin = progress_final(o->progress);
+    if (fin->seen && fin->seconds >= 0)
+        pytest_seconds = fin->seconds;
+    if (pytest_seconds >= 0)
+        json_object_set_new(r, "pytest_seconds", json_real(pytest_seconds));
+    double seconds = pytest_seconds >= 0 ? pytest_seconds : f->seconds;
 
     char *error = run_error(o, f, err_text, err_len, have_xml);
     const char *status = run_status(f, error != NULL);

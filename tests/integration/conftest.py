@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -180,10 +181,12 @@ def start_nvim(env=None, home=None):
         nv.call("setenv", k, v)
     nv.command("set rtp^=" + REPO_ROOT.replace(" ", "\\ "))
     nv.command("runtime plugin/pytest.lua")
-    # Capture notifications so tests can assert what the user would read.
+    # Capture notifications so tests can assert what the user would read (Neovim's own
+    # vim.notify is kept as _G.__builtin_notify for the tests of what it does).
     nv.exec_lua(
         """
         _G.__notes = {}
+        _G.__builtin_notify = _G.__builtin_notify or vim.notify
         vim.notify = function(msg, level, opts)
           table.insert(_G.__notes, { msg = msg, level = level or vim.log.levels.INFO })
         end
@@ -467,3 +470,35 @@ def small_tmpfs(tmp_path):
 
     yield fill
     subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+class PromptWatch:
+    """Watches, over a connection of its own, whether nvim waits at a prompt (hit-enter, more)
+    and answers it with <CR>: a blocked nvim serves no request on the test's connection, which
+    would then wait forever. `seen` lists the modes it found blocking."""
+
+    def __init__(self, nv):
+        # A short path of its own: a Unix socket's path has room for 107 bytes, and tmp_path
+        # below a checkout's build/ can be longer than that.
+        sock = os.path.join(tempfile.mkdtemp(prefix="w.", dir=SESSION_TMP), "s")
+        nv.call("serverstart", sock)
+        self.sock, self.seen = sock, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        w = pynvim.attach("socket", path=self.sock)
+        try:
+            while not self.stop.is_set():
+                mode = w.api.get_mode()
+                if mode.get("blocking"):
+                    self.seen.append(mode)
+                    w.input("<CR>")
+                self.stop.wait(0.01)
+        finally:
+            w.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)

@@ -110,6 +110,32 @@ def test_missing_pytest_cov_is_one_clear_message(nvim, proj, notes):
     assert signs(nvim, os.path.join(proj, "calc", "shapes.py")) == []
 
 
+def test_a_crashed_coverage_run_says_the_crash_once(nvim, proj, notes):
+    """#29 item 6 (itsdangerous with Debian's coverage 6.5: `exclude_also` is unknown, and
+    `filterwarnings = error` turns coverage.py's warning into a crash of pytest): the run said the
+    crash, and then "no coverage data: pytest-cov wrote none (--no-cov, ...)", which misleads.
+    pytest's own message is the answer, said once."""
+    with open(os.path.join(proj, "pytest.ini"), "a") as f:
+        f.write("filterwarnings =\n    error\n")
+    with open(os.path.join(proj, ".coveragerc"), "w") as f:
+        f.write("[report]\nno_such_option_of_ours = 1\n")
+    nvim.exec_lua("require('pytest').setup({ python = ... })", TEST_PYTHON)
+    nvim.command("cd " + proj)
+    nvim.command("edit " + os.path.join(proj, "calc", "shapes.py"))
+    nvim.command("PytestCoverage")
+    wait_for(nvim, "require('pytest').last() ~= nil", timeout=60)
+    last = nvim.exec_lua("return require('pytest').last()")
+    assert last["status"] == "error", last["summary"]
+    assert last["error"].startswith("pytest crashed: ") and "no_such_option_of_ours" in last["error"]
+    # the result's notification comes a turn after `finished`
+    wait_for(nvim, "(function() for _, n in ipairs(_G.__notes) do"
+                   " if n.msg:find('pytest crashed', 1, true) then return true end end end)()")
+    shown = [n["msg"] for n in notes()]
+    assert shown == ["pytest: " + last["summary"]], shown
+    assert "--no-cov" not in last["coverage"]["error"]
+    assert signs(nvim, os.path.join(proj, "calc", "shapes.py")) == []
+
+
 @pytest.fixture
 def peer():
     p = Peer()

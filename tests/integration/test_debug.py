@@ -8,7 +8,6 @@ own on 127.0.0.1 and the client attaches to the port the notification names; a s
 (uid 65534, through setpriv) is shut out of both of the endpoint's sockets before a byte. In the
 editor, on both nvim versions, and against the co-process alone."""
 import os
-import subprocess
 import re
 import subprocess
 import sys
@@ -19,7 +18,8 @@ import socket
 import psutil
 import pytest
 
-from conftest import FIXTURES_DIR, TEST_PYTHON, get_notes, record_finished, run_and_wait, start_nvim, stop_nvim, wait_for
+from conftest import (FIXTURES_DIR, TEST_PYTHON, PromptWatch, get_notes, record_finished, run_and_wait,
+                      start_nvim, stop_nvim, wait_for)
 from dapclient import DapClient, stop_at_breakpoint
 from test_rpc_protocol import Peer
 
@@ -249,17 +249,24 @@ def listening(nv):
     return wait_for(nv, "require('pytest.debug').listening()", timeout=60)
 
 
+def handoff(nv):
+    """The lines of the scratch buffer that says how to attach (pytest://debug)."""
+    return wait_for(nv, "vim.fn.bufexists('pytest://debug') == 1"
+                        " and vim.api.nvim_buf_get_lines(vim.fn.bufnr('pytest://debug'), 0, -1, false)")
+
+
 def test_without_nvim_dap_debugpy_listens_and_the_client_stops_at_the_breakpoint(plain_editor):
     nv = plain_editor
     line = break_line("test_env")
     debug_at(nv, line)
     where = listening(nv)
     assert where["host"] == "127.0.0.1" and where["target"] == "test_debug.py::test_env"
-    msg = wait_note(nv, r"debugpy waits for a debugger on 127\.0\.0\.1:\d+")
+    msg = wait_note(nv, r"debugpy waits on 127\.0\.0\.1:\d+")
     port = int(re.search(r"127\.0\.0\.1:(\d+)", msg).group(1))
     assert port == where["port"]
-    assert f"port = {port}" in msg and f'"port": {port}' in msg   # nvim-dap and VS Code snippets
-    assert "for 5 min" in msg   # the default attach timeout
+    text = "\n".join(handoff(nv))
+    assert f"port = {port}" in text and f'"port": {port}' in text   # nvim-dap and VS Code snippets
+    assert "for 5 min" in text   # the default attach timeout
     dap = DapClient.connect(port, retry=False)   # announced: it accepts now
     try:
         top = stop_at_breakpoint(dap, "attach", {"justMyCode": False, "redirectOutput": True}, TEST_FILE, line)
@@ -511,3 +518,44 @@ def test_debug_under_no_terminal_finds_the_test_as_a_run_does(tmp_path):
         assert conf["args"][-1] == "test_debug.py::test_env", conf["args"]
     finally:
         stop_nvim(nv)
+
+
+def test_pytest_debug_says_one_line_and_never_waits_at_a_prompt(plain_editor, tmp_path):
+    """#29 item 4: without nvim-dap, :PytestDebug notified 7 lines (how to attach with nvim-dap
+    and VS Code), which left Neovim 0.7 with a UI at a hit-enter prompt. Now: one line in the echo
+    area; the snippets in a scratch buffer (pytest://debug) shown beside, the cursor where it was;
+    a user's own vim.notify gets the same one line."""
+    nv = plain_editor
+    nv.exec_lua("vim.notify = _G.__builtin_notify")  # Neovim's own: it echoes
+    nv.ui_attach(80, 24, rgb=True)
+    watch = PromptWatch(nv)
+    try:
+        debug_at(nv, break_line("test_env"))
+        where = listening(nv)
+        nv.command("redraw")  # whatever the handler echoed is on the screen now
+        assert nv.api.get_mode()["blocking"] is False
+    finally:
+        watch.close()
+    assert watch.seen == [], "nvim waited at a prompt: %r" % watch.seen
+    lines = handoff(nv)
+    port = where["port"]
+    echoed = nv.exec_lua("return vim.api.nvim_exec('messages', true)").split("\n")
+    assert echoed[-1] == f"pytest: debugpy waits on 127.0.0.1:{port}; see pytest://debug"
+    text = "\n".join(lines)
+    assert f"connect = {{ host = '127.0.0.1', port = {port} }}" in text and f'"port": {port}' in text
+    assert nv.api.buf_get_name(0) == TEST_FILE  # the cursor stayed in the test file
+    # every line shows, wrapped (they are wider than the window)
+    assert nv.exec_lua("local w = vim.fn.bufwinid('pytest://debug') return { vim.fn.line('w0', w),"
+                       " vim.fn.line('w$', w), vim.api.nvim_buf_line_count(vim.api.nvim_win_get_buf(w)) }") == [
+        1, len(lines), len(lines)]
+    nv.command("PytestStop")
+    wait_for(nv, "require('pytest.debug').listening() == nil", timeout=30)
+    # A user's own vim.notify (nvim-notify, fidget, noice) gets the one line too.
+    nv.exec_lua("_G.__notes = {} vim.notify = function(m, l) table.insert(_G.__notes, { msg = m, level = l }) end")
+    debug_at(nv, 1, "file")
+    where = listening(nv)
+    msg = wait_note(nv, r"debugpy waits on")
+    assert msg == f"pytest: debugpy waits on 127.0.0.1:{where['port']}; see pytest://debug"
+    assert [m for m in notes(nv) if "\n" in m] == []
+    nv.command("PytestStop")
+    wait_note(nv, "the debugged pytest was stopped")

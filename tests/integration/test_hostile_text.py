@@ -80,7 +80,7 @@ def test_control_sequences_never_reach_the_user(ed, tmp_path):
     assert r["source"] == "terminal"
     assert r["failures"][0]["message"] == "AssertionError: TITLES!"
     texts = shown(ed)
-    assert "qf: test_h.py::test_h: AssertionError: TITLES!" in texts
+    assert "qf: test_h: AssertionError: TITLES!" in texts
     assert_clean(texts)
     assert diagnostics(ed, str(proj / "test_h.py")) == ["AssertionError: TITLES!"]
     ed.command("PytestOutput")
@@ -97,7 +97,7 @@ def test_raw_payload_is_cleaned_on_the_lua_side(nvim, lua):
     dispatch(nvim, "finished", p)
     texts = shown(nvim)
     assert_clean(texts)
-    assert "qf: test_basic.py::test_assert_eq[]: assert TITLES! | next line" in texts
+    assert "qf: test_assert_eq[]: assert TITLES! | next line" in texts
     assert any(t.startswith("statusline: ✗ 3 failedTITLES!") for t in texts)
     nvim.command("PytestOutput")
     lines = nvim.current.buffer[:]

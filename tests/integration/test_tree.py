@@ -494,3 +494,127 @@ def test_ids_with_controls_and_bidi_are_one_identity_everywhere(ed, tmp_path):
     ed.command("normal o")
     wait_for(ed, "vim.fn.bufnr('pytest://test-output') ~= -1", timeout=30)
     assert output_buffer(ed)[0] == "# test_ids.py::test_p[escred]: failed"
+
+
+IMPORTED_SIGNER = """\
+import pytest
+
+
+class TestSigner:
+    def test_sign(self):
+        pass
+
+    def test_unsign(self):
+        pass
+
+    def test_bad(self):
+        assert False, "bad signer"
+"""
+
+# TestSigner is at line 4 of test_signer.py; line 4 of test_timed.py is `class FreezeMixin:`
+# and line 8 (TestSigner.test_unsign's line there) is inside test_max_age.
+IMPORTING_TIMED = """\
+from test_signer import TestSigner
+
+
+class FreezeMixin:
+    pass
+
+
+def test_max_age():
+    x = 1
+    assert x
+"""
+
+
+def test_marks_of_an_imported_class_go_to_the_import_line_not_the_other_file_s_lines(ed, tmp_path):
+    """#29 item 1 (itsdangerous's test_timed.py imports TestSigner): pytest collects the class
+    again in the importing module. Its mark was put in the importing file at the line numbers of
+    the file that defines it (on `class FreezeMixin:`, and inside another test); the tree node
+    named the importing file with the other file's lines."""
+    proj = tmp_path / "imported"
+    proj.mkdir()
+    (proj / "pytest.ini").write_text("[pytest]\n")
+    (proj / "test_signer.py").write_text(IMPORTED_SIGNER)
+    (proj / "test_timed.py").write_text(IMPORTING_TIMED)
+    ed.command("cd " + str(proj))
+    edit(ed, str(proj), "test_signer.py", "test_timed.py")
+    collect(ed)
+    r = run(ed, "PytestRun")
+    assert r["counts"]["failed"] == 2 and r["counts"]["passed"] == 5, r["summary"]
+    # The importing file: the class's results at its import line, nothing at the lines of the
+    # other file (4: FreezeMixin, 5, 8: inside test_max_age); its own test at its own line.
+    assert marks(ed, str(proj), "test_timed.py") == {1: "✗|1 of 3 failed", 8: "✓|"}
+    # The defining file: its own class, and each method once for both collections of it.
+    assert marks(ed, str(proj), "test_signer.py") == {
+        4: "✗|1 of 3 failed", 5: "✓|2 passed", 8: "✓|2 passed", 11: "✗|2 of 2 failed"}
+    # The tree node is where the class is defined; where it is brought in rides along.
+    nodes = {}
+
+    def walk(ns):
+        for n in ns:
+            nodes[n["id"]] = n
+            walk(n.get("children") or [])
+    walk(ed.exec_lua("return require('pytest').tree().nodes"))
+    imported = nodes["test_timed.py::TestSigner"]
+    assert (imported["file"], imported["line"], imported["end_line"]) == (str(proj / "test_signer.py"), 4, 12)
+    assert (imported["at_file"], imported["at_line"]) == (str(proj / "test_timed.py"), 1)
+    own = nodes["test_signer.py::TestSigner"]
+    assert (own["file"], own["line"], own.get("at_file")) == (str(proj / "test_signer.py"), 4, None)
+    # The summary says where it comes from; <CR> goes there.
+    ed.command("PytestSummary")
+    ed.exec_lua("require('pytest.tree').flush()")
+    line = ed.exec_lua("return require('pytest.summary').find('test_timed.py::TestSigner', true)")
+    assert line and summary(ed)[line - 1].endswith("TestSigner  1 of 3 failed  from test_signer.py")
+    ed.feedkeys(ed.replace_termcodes("<CR>", True, True, True))
+    assert ed.exec_lua("return {vim.api.nvim_buf_get_name(0), vim.api.nvim_win_get_cursor(0)[1]}") == [
+        str(proj / "test_signer.py"), 4]
+    # The cursor on the import line finds the imported class (:PytestOutput and the like).
+    assert ed.exec_lua("return require('pytest.tree').node_at(..., 1).id",
+                       str(proj / "test_timed.py")) == "test_timed.py::TestSigner"
+
+
+def test_summary_header_fits_its_50_column_window(ed, proj):
+    """#29 item 7: in its 50-column window the header was cut (`· 297  ? keys` became `· 2`). It
+    fits the window's width: the root shortens and is cut, the counts and the key hint stay
+    whole; a resized window gets a header of its own width. A UI is attached, as a user's."""
+    ed.ui_attach(220, 30, rgb=True)
+    edit(ed, proj, "test_plain.py")
+    ed.command("PytestSummary")
+    wait_for(ed, "_G.collected > 0", timeout=60)
+    ed.exec_lua("require('pytest.tree').flush()")
+    assert ed.api.get_mode()["blocking"] is False
+    win = ed.exec_lua("return vim.fn.bufwinid(vim.fn.bufnr('pytest://summary'))")
+
+    def shown():
+        ed.exec_lua("require('pytest.tree').flush()")
+        return summary(ed)[0], ed.exec_lua("return vim.api.nvim_win_get_width(...)", win)
+
+    def width(text):
+        return ed.exec_lua("return vim.fn.strdisplaywidth(...)", text)
+
+    head, w = shown()
+    assert w == 50
+    c = ed.exec_lua("return require('pytest.tree').count()")
+    nums = re.findall(r"([✗✓○·]) ?(\d+)", head)
+    assert nums == [("✗", str(c["failed"])), ("✓", str(c["passed"])), ("○", str(c["skipped"])),
+                    ("·", str(c["notrun"]))], head
+    assert head.endswith("? keys") and width(head) <= 50, head
+    # The root is long here (a temporary directory): it was shortened, never the numbers.
+    assert len(proj) > 50 and proj not in head
+    # After a run with failures, in a narrower window: still whole numbers and the hint.
+    run(ed, "PytestRun test_plain.py")
+    ed.exec_lua("require('pytest.tree').flush()")
+    ed.exec_lua("vim.api.nvim_win_set_width(..., 34)", win)
+    wait_for(ed, "vim.fn.strdisplaywidth(require('pytest.summary').lines()[1]) <= 34")  # resizing did it
+    head, w = shown()
+    c = ed.exec_lua("return require('pytest.tree').count()")
+    assert w == 34 and width(head) <= 34 and head.endswith("? keys"), head
+    assert re.findall(r"([✗✓○·]) ?(\d+)", head) == [
+        ("✗", str(c["failed"])), ("✓", str(c["passed"])), ("○", str(c["skipped"])), ("·", str(c["notrun"]))]
+    # A wide window shows it all as before.
+    ed.exec_lua("vim.api.nvim_win_set_width(..., 180)", win)
+    head, w = shown()
+    assert head.startswith("pytest " + proj.replace(os.path.expanduser("~"), "~", 1) + "  ✗ ") and \
+        head.endswith("  ? keys"), head
+    assert ed.api.get_mode()["blocking"] is False

@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, dispatch, finished_payload, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, PromptWatch, dispatch, finished_payload, wait_for
 
 ERROR, WARN, INFO = 4, 3, 2
 
@@ -28,13 +28,13 @@ def test_failures_become_quickfix_entries(nvim, lua):
     items = [(os.path.relpath(i["filename"], PROJ_FAIL), i["lnum"], i["type"], i["text"], i["valid"])
              for i in info["items"]]
     assert items == [
-        ("test_basic.py", 12, "E", "test_basic.py::test_assert_eq: assert 3 == 4", 1),
+        ("test_basic.py", 12, "E", "test_assert_eq: assert 3 == 4", 1),
         ("test_basic.py", 17, "E",
-         "test_basic.py::test_helper_crash: ZeroDivisionError: cannot divide 0 by zero", 1),
+         "test_helper_crash: ZeroDivisionError: cannot divide 0 by zero", 1),
         ("helpers/calc.py", 3, "I",
          "test_basic.py::test_helper_crash raised here: ZeroDivisionError: cannot divide 0 by zero", 1),
         ("tests/test_math.py", 26, "E",
-         "tests/test_math.py::TestCalc::test_mul: assert (2 * 3) == 7 | +  where 6 = 2 * 3", 1),
+         "TestCalc::test_mul: assert (2 * 3) == 7 | +  where 6 = 2 * 3", 1),
     ]
 
 
@@ -542,7 +542,7 @@ def test_5000_failures_quickfix_set_when_finished_fires(nvim, lua, notes, tmp_pa
         return out
     """)
     assert items == [
-        ["test_m000.py", 2, "E", "test_m000.py::test_00: assert 0 == 0", "test_m000.py::test_00", "failure"],
+        ["test_m000.py", 2, "E", "test_00: assert 0 == 0", "test_m000.py::test_00", "failure"],
         ["helpers.py", 2, "I", "test_m000.py::test_09 raised here: assert 0 == 9", "test_m000.py::test_09", "crash"],
         ["helpers.py", 2, "I", "test_m249.py::test_19 raised here: assert 249 == 19", "test_m249.py::test_19",
          "crash"],
@@ -559,3 +559,79 @@ def test_5000_failures_quickfix_set_when_finished_fires(nvim, lua, notes, tmp_pa
     diags = lua("return vim.diagnostic.get(0, { namespace = %s })" % ns)
     assert len(diags) == 500 and {d["severity"] for d in diags} == {3}
     assert diags[0]["message"].startswith("test_m")
+
+
+def test_quickfix_text_does_not_repeat_the_entry_s_own_file(nvim, lua):
+    """#29 item 3: `tests/test_basics.py|15 error| tests/test_basics.py::test_price_with_tax: ...`
+    said the file twice. The path part of the node id goes when it is the entry's own file; it
+    stays when the node lives in another file (an inherited or imported test, a crash site)."""
+    root = PROJ_FAIL
+    failures = [
+        {"nodeid": "tests/test_basics.py::test_price_with_tax", "kind": "error", "when": "setup",
+         "message": "fixture 'db' not found", "file": os.path.join(root, "tests/test_basics.py"), "line": 15},
+        {"nodeid": "tests/test_inherit.py::TestChild::test_inherited", "kind": "failed", "when": "call",
+         "message": "assert 2 == 1", "file": os.path.join(root, "tests/base.py"), "line": 4},
+        {"nodeid": "test_basic.py::test_helper_crash", "kind": "failed", "when": "call",
+         "message": "ZeroDivisionError", "file": os.path.join(root, "test_basic.py"), "line": 17,
+         "crash_file": os.path.join(root, "helpers", "calc.py"), "crash_line": 3},
+        {"nodeid": "test_basic.py::test_local_crash", "kind": "failed", "when": "call",
+         "message": "boom", "file": os.path.join(root, "test_basic.py"), "line": 30,
+         "crash_file": os.path.join(root, "test_basic.py"), "crash_line": 5},
+        # a file whose name ends like the node id's path is not its file
+        {"nodeid": "basic.py::test_b", "kind": "failed", "message": "x",
+         "file": os.path.join(root, "test_basic.py"), "line": 40},
+    ]
+    want = [
+        ("tests/test_basics.py", 15, "test_price_with_tax [error in setup]: fixture 'db' not found"),
+        ("tests/base.py", 4, "tests/test_inherit.py::TestChild::test_inherited: assert 2 == 1"),
+        ("test_basic.py", 17, "test_helper_crash: ZeroDivisionError"),
+        ("helpers/calc.py", 3, "test_basic.py::test_helper_crash raised here: ZeroDivisionError"),
+        ("test_basic.py", 30, "test_local_crash: boom"),
+        ("test_basic.py", 5, "test_local_crash raised here: boom"),
+        ("test_basic.py", 40, "basic.py::test_b: x"),
+    ]
+    dispatch(nvim, "finished", finished_payload(failures=failures))
+    got = [(os.path.relpath(i["filename"], root), i["lnum"], i["text"]) for i in qf(lua)["items"]]
+    assert got == want
+    # The same when the failures stream in while pytest runs.
+    dispatch(nvim, "started", {"run_id": 8, "cwd": root, "root": root, "args": []})
+    dispatch(nvim, "tests", {"run_id": 8, "tests": [], "failures": failures})
+    streamed = finished_payload(run_id=8, failures_streamed=len(failures))
+    del streamed["failures"]
+    dispatch(nvim, "finished", streamed)
+    got = [(os.path.relpath(i["filename"], root), i["lnum"], i["text"]) for i in qf(lua)["items"]]
+    assert got == want
+
+
+def test_a_long_result_never_waits_at_a_prompt_with_neovim_s_own_notify(nvim, lua, tmp_path):
+    """Found trying #29 in a real terminal: itsdangerous's crashed coverage run said
+    `pytest: pytest crashed: coverage.exceptions.CoverageWarning: Unrecognized option ...` (147
+    columns), wider than the echo area, and Neovim's own vim.notify stopped at a hit-enter
+    prompt. With it, a notification is one line cut to the echo area; a user's own vim.notify
+    gets it whole."""
+    err = ("pytest crashed: coverage.exceptions.CoverageWarning: Unrecognized option "
+           "'[tool.coverage.report] exclude_also=' in config file pyproject.toml")
+    p = finished_payload(status="error", summary=err, error=err + "\nand a second line", failures=[],
+                         counts={"passed": 0, "failed": 0, "errors": 0, "skipped": 0})
+    lua("vim.notify = _G.__builtin_notify")
+    nvim.ui_attach(80, 24, rgb=True)
+    watch = PromptWatch(nvim)
+    try:
+        dispatch(nvim, "finished", p)
+        wait_for(nvim, "vim.api.nvim_exec('messages', true):find('pytest crashed', 1, true) ~= nil")
+        nvim.command("redraw")
+        assert nvim.api.get_mode()["blocking"] is False
+    finally:
+        watch.close()
+    assert watch.seen == [], "nvim waited at a prompt: %r" % watch.seen
+    shown = lua("return vim.api.nvim_exec('messages', true)").split("\n")[-1]
+    room = lua("return vim.v.echospace")
+    assert shown.startswith("pytest: pytest crashed: coverage.exceptions.CoverageWarning: ") and shown.endswith("…")
+    assert lua("return vim.fn.strdisplaywidth(...)", shown) < room
+    # The whole sentence is where a run's result is told in full.
+    assert lua("return vim.fn.getqflist({ title = 1 }).title") == "pytest -x test_basic.py: " + err
+    # A user's own vim.notify gets it whole.
+    lua("_G.__notes = {} vim.notify = function(m, l) table.insert(_G.__notes, { msg = m, level = l }) end")
+    dispatch(nvim, "finished", dict(p, run_id=8))
+    wait_for(nvim, "#_G.__notes > 0")
+    assert lua("return _G.__notes")[0]["msg"] == "pytest: " + err

@@ -198,3 +198,34 @@ def test_a_file_too_big_to_read_and_a_cut_scan_are_told(nvim, proj):
     msgs = [n["msg"] for n in nvim.exec_lua("return _G.__notes")]
     assert any("the import graph is incomplete (the scan stopped after 10 s (the limit), 5 .py files read); "
                "every save reruns the whole selection" in m for m in msgs), msgs
+
+
+def test_a_watch_run_s_quickfix_title_says_what_ran(nvim, proj):
+    """#29 item 5: the quickfix title of a watch run listed every affected test file by its
+    absolute path (674 characters for 12 files). It says what ran and after which save."""
+    start_watch(nvim, proj)
+
+    def title():
+        return nvim.exec_lua("return vim.fn.getqflist({ title = 1 }).title")
+
+    save(nvim, os.path.join(proj, "pkg", "a.py"))
+    wait_count(nvim, "finished", 1)
+    assert title() == "pytest watch: 2 files after pkg/a.py: " + last(nvim, "finished")["summary"]
+    save(nvim, os.path.join(proj, "tests", "test_c.py"))
+    wait_count(nvim, "finished", 2)
+    assert title() == "pytest watch: tests/test_c.py after tests/test_c.py: " + last(nvim, "finished")["summary"]
+    # A save the graph cannot decide: the watched selection as given.
+    os.makedirs(os.path.join(proj, "build"))
+    save(nvim, os.path.join(proj, "build", "generated.py"))
+    wait_count(nvim, "finished", 3)
+    assert title() == "pytest watch: every test after build/generated.py: " + last(nvim, "finished")["summary"]
+    # :PytestHistory says it the same way; a run of the user's own names its args.
+    nvim.command("PytestRun tests/test_c.py")
+    wait_count(nvim, "finished", 4)
+    assert title() == "pytest tests/test_c.py: " + last(nvim, "finished")["summary"]
+    nvim.exec_lua("vim.ui.select = function(items, opts) _G.picked = vim.tbl_map(opts.format_item, items) end")
+    nvim.command("PytestHistory")
+    wait_for(nvim, "_G.picked ~= nil")
+    picked = nvim.exec_lua("return _G.picked")
+    assert "[tests/test_c.py]" in picked[0]
+    assert "[watch: 2 files after pkg/a.py]" in picked[3] and proj not in picked[3], picked

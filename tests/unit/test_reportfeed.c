@@ -153,6 +153,11 @@ static void test_follows_a_growing_report(void **state)
     assert_int_equal(json_array_size(top), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "nodeid")), "t.py::test_bad");
     json_decref(top);
+    /* The run's highest exact peak, and its test (#27 item 1). */
+    json_t *peak = reportfeed_peak(f);
+    assert_int_equal(json_integer_value(json_object_get(peak, "rss")), 209717200);
+    assert_string_equal(json_string_value(json_object_get(peak, "nodeid")), "t.py::test_bad");
+    json_decref(peak);
 
     grow_write(&g, parts[NPARTS - 1], strlen(parts[NPARTS - 1]));
     assert_int_equal(reportfeed_finish(f), 0);
@@ -304,6 +309,7 @@ static void test_not_the_plugins_or_no_file(void **state)
     reportfeed_poll(f);
     assert_false(reportfeed_active(f));
     assert_null(reportfeed_take_tests(f)); /* no node ids: nothing to tell */
+    assert_null(reportfeed_peak(f));       /* nor any peak measured */
     assert_int_equal(reportfeed_finish(f), 0);
     Report r;
     assert_int_equal(reportfeed_take_report(f, &r), -ENOENT); /* read the file as before */
