@@ -151,22 +151,6 @@ function M.listening()
   return S.listening and vim.deepcopy(S.listening) or nil
 end
 
-local function resolve_python(cwd, file, send)
-  local py = config.get().python
-  if type(py) ~= 'function' then
-    return send(type(py) == 'string' and py ~= '' and py or nil)
-  end
-  return require('pytest.client').async('resolve', { { cwd = cwd, file = file } }, function(ok, res)
-    if not ok or type(res) ~= 'table' or type(res.root) ~= 'string' then
-      util.notify('cannot find the project root for the python option: ' .. tostring(res), levels.WARN)
-      return send(nil)
-    end
-    local fok, p = pcall(py, res.root)
-    if not fok then util.notify('the python option failed: ' .. tostring(p), levels.WARN) end
-    send(fok and type(p) == 'string' and p ~= '' and p or nil)
-  end)
-end
-
 -- debug(scope): scope nil/'nearest' debugs the test or class around the cursor (pytest is
 -- asked, as :PytestNearest), 'file' the current file. Returns true when the request went out.
 function M.debug(scope)
@@ -180,20 +164,15 @@ function M.debug(scope)
     return nil
   end
   local cfg = config.get()
-  local cwd = vim.fn.getcwd()
-  local req = { cwd = cwd, file = util.abspath(name), args = vim.deepcopy(cfg.args) }
+  local request = require('pytest.request')
+  local req = request.block({ file = util.abspath(name) })
   if scope ~= 'file' then req.nearest_line = vim.api.nvim_win_get_cursor(0)[1] end
-  if next(cfg.env) then req.env = cfg.env end
   local dap = find_dap()
   local method = dap and 'debug_config' or 'debug_listen'
   if not dap then req.attach_timeout_ms = cfg.debug_attach_timeout_ms end
-  local client = require('pytest.client')
-  return resolve_python(cwd, req.file, function(python)
-    req.python = python
-    return client.async_call(method, { req }, function(id)
-      S.id = id
-      S.listening = nil
-    end)
+  return request.send(method, req, { call = true }, function(id)
+    S.id = id
+    S.listening = nil
   end) and true or nil
 end
 

@@ -17,32 +17,8 @@ function M.setup(opts)
   require('pytest.statusline').update()
 end
 
--- The current buffer's file (absolute), or nil when it is not a file.
-local function buffer_file()
-  local name = vim.api.nvim_buf_get_name(0)
-  if name == '' or vim.bo.buftype ~= '' then return nil end
-  return util.abspath(name)
-end
-
--- A `python` option that is a function(root): ask the co-process which root a run would use
--- (`resolve` only stats files), then call `send` with the function's answer (nil lets the
--- co-process choose). Never waits. Returns whether the request went out.
-local function with_python_for_root(fn, cwd, file, send)
-  return require('pytest.client').async('resolve', { { cwd = cwd, file = file } }, function(ok, res)
-    if not ok or type(res) ~= 'table' or type(res.root) ~= 'string' then
-      util.notify('cannot find the project root for the python option: ' .. tostring(res), levels.WARN)
-      return send(nil)
-    end
-    local fok, p = pcall(fn, res.root)
-    if not fok then
-      util.notify('the python option failed: ' .. tostring(p), levels.WARN)
-      p = nil
-    end
-    send(type(p) == 'string' and p ~= '' and p or nil)
-  end)
-end
-
-M._with_python_for_root = with_python_for_root
+local request = require('pytest.request')
+local buffer_file = request.buffer_file
 
 -- run(args, {cwd, file}): start pytest with `args` (list) after the configured `args`.
 -- `cwd` (default: the current directory) is what relative paths in `args` are relative to;
@@ -53,40 +29,24 @@ M._with_python_for_root = with_python_for_root
 function M.run(args, opts)
   opts = opts or {}
   args = args or {}
-  local cfg = config.get()
-  local cwd = opts.cwd or vim.fn.getcwd()
-  local file = opts.file
-  if file == nil then file = buffer_file() end
-  local full = vim.list_extend(vim.deepcopy(cfg.args), args)
-  local req = { cwd = cwd, args = full, file = file, nearest_line = opts.nearest_line }
+  local req = request.with_timeout(request.block({ cwd = opts.cwd, file = opts.file, args = args }))
+  req.nearest_line = opts.nearest_line
   if opts.coverage then -- :PytestCoverage (pytest.coverage)
     req.coverage = 1
     req.coverage_files = require('pytest.coverage').open_files()
   end
-  if cfg.timeout > 0 then req.timeout_ms = math.floor(cfg.timeout * 1000 + 0.5) end
-  if next(cfg.env) then req.env = cfg.env end
-  local request = { cwd = cwd, args = vim.deepcopy(args), file = file, nearest_line = opts.nearest_line,
+  local shown = { cwd = req.cwd, args = vim.deepcopy(args), file = req.file, nearest_line = opts.nearest_line,
     coverage = opts.coverage }
-  local client = require('pytest.client')
-  local function send(python)
-    req.python = python
-    return client.async_call('run', { req }, function(id)
-      state.request = request
-      state.run_id = id
-      state.running = true
-      state.progress = nil
-      require('pytest.statusline').update()
-    end)
-  end
-  local sent
-  if type(cfg.python) == 'function' then
-    sent = with_python_for_root(cfg.python, cwd, file, send)
-  else
-    sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
-  end
+  local sent = request.send('run', req, { call = true }, function(id)
+    state.request = shown
+    state.run_id = id
+    state.running = true
+    state.progress = nil
+    require('pytest.statusline').update()
+  end)
   if not sent then return nil end
   if opts.coverage then require('pytest.coverage').expect() end
-  state.request = request
+  state.request = shown
   return true
 end
 

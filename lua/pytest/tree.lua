@@ -689,39 +689,26 @@ end
 -- configured python (or `python`), args and env are a run's. `quiet`: a failure is not told.
 function M.collect(opts)
   opts = opts or {}
-  local cfg = config.get()
-  local cwd = opts.cwd or S.root or vim.fn.getcwd()
+  local request = require('pytest.request')
   local file = opts.file
-  if file == nil and not opts.cwd and not S.root and vim.bo.buftype == '' and vim.api.nvim_buf_get_name(0) ~= '' then
-    file = util.abspath(vim.api.nvim_buf_get_name(0)) -- the root is found from the current file, as for a run
+  if file == nil and (opts.cwd or S.root) then
+    file = false -- the root is known: the current buffer does not decide it
   end
-  local req = { cwd = cwd, file = file, args = vim.deepcopy(cfg.args) }
+  -- Without a cwd or a root yet, the root is found from the current file, as for a run.
+  local req = request.block({ cwd = opts.cwd or S.root, file = file })
   if opts.debounce_ms then req.debounce_ms = opts.debounce_ms end
-  if next(cfg.env) then req.env = cfg.env end
   S.asked = S.asked + 1
-  local client = require('pytest.client')
-  local function send(python)
-    req.python = python
-    return client.async('collect', { req }, function(ok, res)
-      S.asked = S.asked - 1
-      if not ok then
-        if opts.quiet then return end -- a collection of our own accord (the first run's)
-        util.notify('cannot collect the tests: ' .. tostring(res), levels.WARN)
-        return
-      end
-      local id = tonumber(res)
-      if id and (S.collect_id == nil or id > S.collect_id) then S.collect_id = id end
-      if id and not opts.quiet then loud[id] = true end
-    end)
-  end
-  local sent
-  if opts.python then -- the interpreter a run used
-    sent = send(opts.python)
-  elseif type(cfg.python) == 'function' then
-    sent = require('pytest')._with_python_for_root(cfg.python, cwd, file, send)
-  else
-    sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
-  end
+  local sent = request.send('collect', req, { python = opts.python }, function(ok, res)
+    S.asked = S.asked - 1
+    if not ok then
+      if opts.quiet then return end -- a collection of our own accord (the first run's)
+      util.notify('cannot collect the tests: ' .. tostring(res), levels.WARN)
+      return
+    end
+    local id = tonumber(res)
+    if id and (S.collect_id == nil or id > S.collect_id) then S.collect_id = id end
+    if id and not opts.quiet then loud[id] = true end
+  end)
   if not sent then S.asked = S.asked - 1 end
   return sent
 end

@@ -52,21 +52,9 @@ end
 -- `args` (list) as the selection. Never waits; returns true when the request went out.
 function M.start(args, opts)
   opts = opts or {}
-  local cfg = config.get()
-  local cwd = opts.cwd or vim.fn.getcwd()
-  local file = opts.file
-  if file == nil then
-    local name = vim.api.nvim_buf_get_name(0)
-    if name ~= '' and vim.bo.buftype == '' then file = util.abspath(name) end
-  end
-  local req = {
-    cwd = cwd,
-    args = vim.list_extend(vim.deepcopy(cfg.args), args or {}),
-    file = file,
-    debounce_ms = cfg.watch_debounce_ms,
-  }
-  if cfg.timeout > 0 then req.timeout_ms = math.floor(cfg.timeout * 1000 + 0.5) end
-  if next(cfg.env) then req.env = cfg.env end
+  local request = require('pytest.request')
+  local req = request.with_timeout(request.block({ cwd = opts.cwd, file = opts.file, args = args }))
+  req.debounce_ms = config.get().watch_debounce_ms
   S.on = true
   S.args = args or {}
   -- Saves from now on count; the co-process holds them until its graph is built.
@@ -78,26 +66,15 @@ function M.start(args, opts)
     end,
   })
   require('pytest.statusline').update()
-  local client = require('pytest.client')
-  local function send(python)
-    req.python = python
-    return client.async('watch', { req }, function(ok, res)
-      if not ok then
-        util.notify('watch: ' .. tostring(res), levels.ERROR)
-        return set_off()
-      end
-      if not S.on then return end -- stopped before the answer came
-      S.root = type(res) == 'table' and util.val(res.root) or nil
-      util.notify('watching ' .. tostring(S.root) .. ' (:PytestWatch again or :PytestStop ends it)')
-    end)
-  end
-  local sent
-  if type(cfg.python) == 'function' then
-    sent = require('pytest')._with_python_for_root(cfg.python, cwd, file, send)
-  else
-    sent = send(type(cfg.python) == 'string' and cfg.python ~= '' and cfg.python or nil)
-  end
-  return sent
+  return request.send('watch', req, nil, function(ok, res)
+    if not ok then
+      util.notify('watch: ' .. tostring(res), levels.ERROR)
+      return set_off()
+    end
+    if not S.on then return end -- stopped before the answer came
+    S.root = type(res) == 'table' and util.val(res.root) or nil
+    util.notify('watching ' .. tostring(S.root) .. ' (:PytestWatch again or :PytestStop ends it)')
+  end)
 end
 
 -- stop(): ends watching (the run in progress goes on). Returns whether watching was on.

@@ -330,7 +330,9 @@ def test_an_unattached_debugpy_ends_after_the_attach_timeout(tmp_path):
     try:
         debug_at(nv, 1, "file")
         where = listening(nv)
-        wait_note(nv, r"debugpy waits for a debugger on 127\.0\.0\.1:\d+ \(.*\), for 1\.5 s\.")
+        wait_note(nv, r"debugpy waits on 127\.0\.0\.1:\d+; see pytest://debug")
+        assert re.search(r"debugpy waits for a debugger on 127\.0\.0\.1:\d+ \(.*\), for 1\.5 s\.",
+                         "\n".join(handoff(nv)))   # the attach help, in pytest://debug
         wait_note(nv, r"no debugger attached within 1\.5 s: debugpy was ended \(option debug_attach_timeout_ms\)",
                   timeout=30)
         assert gone(where["pid"])

@@ -1,0 +1,81 @@
+-- pytest.request: the one builder of what run, watch, collect and debug_* send the co-process.
+-- They share a request block (cwd, file, python, args, env: the co-process's LaunchRequest,
+-- src/pytest/launch.h), from which the co-process decides the root, the interpreter and what
+-- pytest gets. Here: the editor's side of it (the configured args before the command's, the
+-- configured env, the python option, which may be a function of the root). Nothing waits.
+local M = {}
+
+local config = require('pytest.config')
+local util = require('pytest.util')
+local levels = vim.log.levels
+
+-- The current buffer's file (absolute), or nil when it is not a file.
+function M.buffer_file()
+  local name = vim.api.nvim_buf_get_name(0)
+  if name == '' or vim.bo.buftype ~= '' then return nil end
+  return util.abspath(name)
+end
+
+-- The request block: {cwd, file, args, env?}. opts.cwd (default: the editor's directory, what
+-- relative paths in args are meant from), opts.file (default: the current buffer's file; false:
+-- none), opts.args (the command's, after the configured ones). python comes with send().
+function M.block(opts)
+  opts = opts or {}
+  local cfg = config.get()
+  local file = opts.file
+  if file == nil then file = M.buffer_file() end
+  local req = {
+    cwd = opts.cwd or vim.fn.getcwd(),
+    file = file or nil,
+    args = vim.list_extend(vim.deepcopy(cfg.args), opts.args or {}),
+  }
+  if next(cfg.env) then req.env = cfg.env end
+  return req
+end
+
+-- req with the configured timeout (run, watch), when there is one.
+function M.with_timeout(req)
+  local t = config.get().timeout
+  if t > 0 then req.timeout_ms = math.floor(t * 1000 + 0.5) end
+  return req
+end
+
+-- Calls send(python) with the interpreter to ask for: `explicit` when given (the one a run used),
+-- else the python option; a function(root) is asked the root the co-process would use first
+-- (`resolve` only stats files). nil lets the co-process choose. Returns what send returned, or
+-- whether the `resolve` request went out.
+function M.with_python(req, explicit, send)
+  if explicit then return send(explicit) end
+  local py = config.get().python
+  if type(py) ~= 'function' then
+    return send(type(py) == 'string' and py ~= '' and py or nil)
+  end
+  return require('pytest.client').async('resolve', { { cwd = req.cwd, file = req.file } }, function(ok, res)
+    if not ok or type(res) ~= 'table' or type(res.root) ~= 'string' then
+      util.notify('cannot find the project root for the python option: ' .. tostring(res), levels.WARN)
+      return send(nil)
+    end
+    local fok, p = pcall(py, res.root)
+    if not fok then
+      util.notify('the python option failed: ' .. tostring(p), levels.WARN)
+      p = nil
+    end
+    send(type(p) == 'string' and p ~= '' and p or nil)
+  end)
+end
+
+-- Sends `req` (a block() plus the method's own keys) as `method` with its python resolved;
+-- on_sent(req) runs when it went out, `answer` gets the co-process's answer (client.async) or,
+-- with opts.call, its id (client.async_call). Returns whether the request (or its resolve)
+-- went out.
+function M.send(method, req, opts, answer)
+  opts = opts or {}
+  local client = require('pytest.client')
+  return M.with_python(req, opts.python, function(python)
+    req.python = python
+    if opts.call then return client.async_call(method, { req }, answer) end
+    return client.async(method, { req }, answer)
+  end)
+end
+
+return M
