@@ -25,9 +25,10 @@ BIN      := $(BUILD)/pytestmon
 
 all: $(BIN) doc/tags $(BUILD)/pyc.stamp
 
-# The plugin's bytecode, next to it (python/__pycache__): Python uses it even where it may not
-# write bytecode itself (PYTHONDONTWRITEBYTECODE); other interpreters write their own.
-$(BUILD)/pyc.stamp: $(wildcard python/*.py)
+# The plugin's bytecode, next to it (python/__pycache__, python/pytestmon_hooks/__pycache__): Python
+# uses it even where it may not write bytecode itself (PYTHONDONTWRITEBYTECODE); other
+# interpreters write their own.
+$(BUILD)/pyc.stamp: $(wildcard python/*.py python/*/*.py)
 	@mkdir -p $(BUILD)
 	$(PYTHON) -m compileall -q python
 	@touch $@

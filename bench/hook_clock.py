@@ -1,6 +1,7 @@
 """A bench-only pytest plugin that clocks pytestmon's plugin from inside pytest: the time spent in
-its per-test hooks (pytest_runtest_logstart, pytest_runtest_logreport), and of it in the memory
-meter (RssMeter.begin/end: the exact per-test peak RSS), in a real run.
+its per-test hooks (pytest_runtest_logstart, pytest_runtest_logreport of python/pytestmon_hooks/plugin.py's
+Plugin), and of it in the memory meter (memory.py's RssMeter.begin/end: the exact per-test peak
+RSS), in a real run.
 
 bench/run.py loads it after pytestmon's (`-p pytestmon_plugin -p hook_clock`, PYTESTMON_REPORT
 set) and reads $BENCH_HOOK_CLOCK (JSON) when pytest exits. Whole-process timings cannot resolve

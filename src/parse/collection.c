@@ -19,7 +19,7 @@ static int json_line(json_t *v)
 }
 
 /* A copy of string `v` (NULL when it is none) in which a NUL is U+FFFD: a test's identity (the
- * plugin writes it so: python/pytestmon_hooks.py, _ident; a record of another writer too). */
+ * plugin writes it so: python/pytestmon_hooks/text.py, _ident; a record of another writer too). */
 static char *text_of(json_t *v)
 {
     const char *s = json_string_value(v);

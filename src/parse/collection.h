@@ -1,5 +1,5 @@
 /* collection: what pytest collected, as the pytestmon plugin records it (PYTESTMON_COLLECT,
- * see python/pytestmon_hooks.py), and which collected node is nearest to a line of a file.
+ * see python/pytestmon_hooks/collection.py), and which collected node is nearest to a line of a file.
  *
  * A Collection lives in caller's storage: collection_parse()/collection_read() fill it and
  * collection_destroy() frees everything it owns. Pure apart from the I/O wrapper and

@@ -1,4 +1,4 @@
-/* coverage: coverage.py's JSON report (what python/pytestmon_hooks.py writes to
+/* coverage: coverage.py's JSON report (what python/pytestmon_hooks/coverage.py writes to
  * $PYTESTMON_COVERAGE from pytest-cov's data) as the editor needs it, and pytest-cov's side of
  * a run (its arguments, the message when it is not installed).
  *

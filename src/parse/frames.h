@@ -1,5 +1,5 @@
 /* frames: where a failure is, from the exact traceback frames the pytestmon plugin recorded
- * ("pytestmon.frames", see python/pytestmon_hooks.py and junit.h), instead of from traceback
+ * ("pytestmon.frames", see python/pytestmon_hooks/frames.py and junit.h), instead of from traceback
  * text whose shape the user controls (--tb=no/line/native, -p no:junitxml, ...).
  *
  * Pure apart from realpath() on paths that differ only lexically from the test's file; no

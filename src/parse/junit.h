@@ -8,7 +8,7 @@
  * file size, and the file is never mapped.
  * <system-out>/<system-err> are skipped (their text is parsed, never copied) unless the visitor
  * asks for them (JunitVisitor.keep_output); of <properties> only those of the pytestmon plugin
- * (python/pytestmon_hooks.py) are kept, see JunitCase.frames/rss_* and JunitSummary.counts. The
+ * (python/pytestmon_hooks/) are kept, see JunitCase.frames/rss_* and JunitSummary.counts. The
  * plugin writes the same dialect plus a `nodeid` attribute and, between testcases, the elements
  * <pytestmon-session rootdir="..."/>, <pytestmon-collected count="N"/> and <pytestmon-start nodeid="..." [worker="gwN"]/> (see
  * JunitVisitor); any other unknown element is ignored, wherever it is. A node id XML cannot carry

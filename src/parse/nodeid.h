@@ -19,7 +19,7 @@
 char *nodeid_rebuild(const char *file, const char *classname, const char *name,
                      const char *rootdir, PathCache *cache);
 
-/* Decodes, in place, the plugin's `nodeid-esc` attribute (python/pytestmon_hooks.py, _id_attr):
+/* Decodes, in place, the plugin's `nodeid-esc` attribute (python/pytestmon_hooks/text.py, _id_attr):
  * "\\" is a backslash, "\xHH" a character U+0001..U+007F, "\uHHHH" a character of the BMP
  * (in UTF-8); NUL or a surrogate becomes U+FFFD (the test's identity never holds one), any other
  * backslash stays as it is. The result is never longer; returns its length (NUL-terminated). */

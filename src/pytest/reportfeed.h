@@ -1,4 +1,4 @@
-/* reportfeed: the plugin's report file (python/pytestmon_hooks.py), read while pytest writes it.
+/* reportfeed: the plugin's report file (python/pytestmon_hooks/report.py), read while pytest writes it.
  *
  * Owns the file descriptor (opened once the file exists), the JunitStream it feeds with what was
  * appended since the last poll (junit.h: one reader for the live stream and the final report),

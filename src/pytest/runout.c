@@ -62,7 +62,7 @@ static void remember_failed(RunOutput *o)
 }
 
 /* What the plugin says on stderr when it switched itself off because its report's file system
- * is full (python/pytestmon_hooks.py, _warn_off). */
+ * is full (python/pytestmon_hooks/env.py, _warn_off). */
 #define NOSPACE_PHRASE "pytestmon plugin: no space left"
 
 static bool says_nospace(const char *text, size_t len)

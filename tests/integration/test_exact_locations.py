@@ -1,5 +1,5 @@
 """Failures are located exactly whatever the user does to pytest's report and terminal: the
-pytestmon plugin (python/pytestmon_hooks.py) hands over pytest's own traceback frames, node ids
+pytestmon plugin (python/pytestmon_hooks/) hands over pytest's own traceback frames, node ids
 and counts. The reference is an independent run without the plugin (pytest's junitxml and the
 traceback-text algorithm, exact on plain runs) on proj_fail, which holds every failure shape."""
 import json

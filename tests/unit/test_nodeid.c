@@ -66,7 +66,7 @@ static void expect_unescaped(const char *in, const char *want)
     free(s);
 }
 
-/* The plugin's nodeid-esc (python/pytestmon_hooks.py, _id_attr) back to the test's identity. */
+/* The plugin's nodeid-esc (python/pytestmon_hooks/text.py, _id_attr) back to the test's identity. */
 static void test_unescape(void **state)
 {
     (void)state;

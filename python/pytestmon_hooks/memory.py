@@ -1,0 +1,116 @@
+"""The memory meter: one test's exact peak RSS in the process that runs it (``pytestmon.rss``).
+
+Owns RssMeter (begin() when a test starts, end() after its teardown: [rss at start, peak]) and
+the attribute a worker leaves that measure in on the report (_RSS_ATTR). Two system calls per
+test in all: this runs for every test.
+"""
+import os
+import resource
+
+_STICKY_CHECK = 16  # RssMeter: tests between two checks of getrusage() against statm
+# The report attribute of a worker's measure (see frames._FRAMES_ATTR: how it travels).
+_RSS_ATTR = "pytestmon_rss"
+
+
+class RssMeter:
+    """Exact peak RSS of one test in the process that runs it (``pytestmon.rss``: see the package docstring).
+
+    Writing "5" to /proc/self/clear_refs resets the kernel's peak RSS of this process to its
+    current RSS; it is written only when the peak the last test left is above the RSS read from
+    statm at the start (else the peak is that RSS already). The peak is read with getrusage()
+    (ru_maxrss, ~1 us) rather than from /proc/self/status (VmHWM, ~8 us: the kernel formats the
+    whole file), which matters in suites of 20,000 tests: two system calls per test in all.
+    getrusage() reports max(peak, the peak of this process's exited threads at the time they
+    exited), and that second value survives the reset: once a thread has exited above the
+    current RSS, ru_maxrss after a reset no longer equals the current RSS (compared at a
+    process's first test and at every _STICKY_CHECK-th), and the meter reads VmHWM from then on.
+    The /proc files stay open and are read with pread at offset 0, which regenerates them; a
+    forked child drops its parent's (they name the parent) and opens its own at its first test."""
+
+    def __init__(self):
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.start = None
+        self.fds = None  # not opened yet in this process; [] when they cannot be
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self):
+        self.close()
+        self.start = None
+
+    def _open(self):
+        """The three files of this process."""
+        fds = []
+        try:
+            fds.append(os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC))
+            fds.append(os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC))
+            fds.append(os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            fds = []
+        self.fds = fds
+        self.sticky = False  # getrusage() is above the real peak: read VmHWM
+        self.tests = 0  # tests begun in this process
+        self.peak = 1 << 62  # the kernel's peak as the last test left it (unknown: reset)
+        return fds
+
+    def close(self):
+        for fd in self.fds or ():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds = None
+
+    def begin(self):
+        fds = self.fds
+        if fds is None:
+            fds = self._open()
+        if not fds:
+            return
+        try:
+            rss = self._statm()
+            self.tests += 1
+            check = not self.sticky and self.tests % _STICKY_CHECK == 1
+            # The kernel's peak is reset to the RSS now only when it is above it: while it is
+            # not (the usual case: an RSS that did not drop since the last test's peak), it
+            # already is the RSS now, and a system call per test is saved.
+            if rss < self.peak or check:
+                os.write(fds[0], b"5")
+                if check:
+                    # Just after the reset getrusage() says the RSS, unless an exited thread's
+                    # peak is in the way (more than a little above it): read VmHWM from then on.
+                    self.sticky = _maxrss() - rss > 1048576
+            self.start = rss
+        except (OSError, ValueError, IndexError):
+            self.start = None
+            self.close()
+            self.fds = []
+
+    def _statm(self):
+        return int(os.pread(self.fds[1], 64, 0).split(None, 2)[1]) * self.page
+
+    def _hwm(self):
+        status = os.pread(self.fds[2], 4096, 0)
+        i = status.find(b"VmHWM:")
+        return int(status[i + 6:status.index(b"kB", i)]) * 1024 if i >= 0 else None
+
+    def end(self):
+        """[rss_at_start, peak] in bytes, or None."""
+        start = self.start
+        if start is None:
+            return None
+        self.start = None
+        try:
+            peak = self._hwm() if self.sticky else _maxrss()
+            if peak is None:
+                return None
+            self.peak = peak
+            return [start, peak if peak > start else start]
+        except (OSError, ValueError):
+            return None
+
+
+def _maxrss():
+    """This process's peak RSS in bytes as getrusage() tells it (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -1,0 +1,384 @@
+"""The report file: the JUnit-shaped XML stream the co-process reads (format: the package docstring).
+
+Owns the file and its format: Writer (the shared memory map it is written through, one
+<testcase> per finished test, the stream's <pytestmon-*> elements, pytest's counts at close),
+the report's constants and what goes into a testcase (result, frames and rss properties,
+captured output). Writer.logreport and Writer.start run for every test: keep them lean.
+"""
+import mmap
+import os
+
+from .frames import _frames_of
+from .memory import _RSS_ATTR
+from .text import _PLAIN, _attr, _id_attr, _longrepr_text, _text
+
+_FRAMES = "pytestmon.frames"
+_RSS = "pytestmon.rss"
+_OUTPUT_MAX = 64 * 1024
+_WINDOW = 1 << 18  # bytes of the report mapped at a time (Writer)
+_CASE_AT_LINE = '<testcase classname="%s" name="%s" nodeid="%s" file="%s" line="%d" time="%.3f">%s</testcase>'
+_CASE = '<testcase classname="%s" name="%s" nodeid="%s"%s time="%.3f">%s</testcase>'
+_RSS_ITEM = '<property name="%s" value="[%%d,%%d]"/>' % _RSS
+_RSS_PROPERTY = "<properties>" + _RSS_ITEM + "</properties>"
+_UNKNOWN = object()
+
+
+def _mangle(nodeid):
+    """classname and name as pytest's junitxml writes them (xunit1)."""
+    names = nodeid.split("::")
+    names[0] = names[0].replace("/", ".")
+    if names[0].endswith(".py"):
+        names[0] = names[0][:-3]
+    base = names[:-1]
+    return ".".join(base), names[-1]
+
+
+def _crash_message(rep):
+    """As pytest's junitxml: the crash line's message, else the whole report text."""
+    crash = getattr(rep.longrepr, "reprcrash", None)
+    msg = getattr(crash, "message", None)
+    return msg if msg is not None else _longrepr_text(rep)
+
+
+def _capped(text):
+    """At most _OUTPUT_MAX characters of text, cut with a note saying how much there was."""
+    if len(text) <= _OUTPUT_MAX:
+        return text
+    return text[:_OUTPUT_MAX] + "\n[... pytestmon: cut, %d characters in all]\n" % len(text)
+
+
+def _captured(rep):
+    """(stdout, stderr + log) captured during the test's phases, from its last report's
+    sections ("Captured stdout call", "Captured log setup", ...): each a string, maybe ""."""
+    out, err = [], []
+    for title, content in getattr(rep, "sections", ()) or ():
+        if not content:
+            continue
+        if title.startswith("Captured stdout"):
+            out.append(content)
+        elif title.startswith("Captured stderr"):
+            err.append(content)
+        elif title.startswith("Captured log"):
+            err.append("--- %s ---\n%s" % (title[9:], content))
+    return "".join(out), "".join(err)
+
+
+def _terminal_reporter(config):
+    """pytest's terminal reporter when it keeps `stats` (its counts), else None (-p no:terminal)."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    return tr if isinstance(getattr(tr, "stats", None), dict) else None
+
+
+def _terminal_category(rep):
+    """What pytest's terminal plugin would call this report (_pytest/terminal.py)."""
+    if rep.outcome == "failed" and getattr(rep, "when", "call") != "call":
+        return "error"
+    return rep.outcome
+
+
+class Writer:
+    """Owns the report file; writes one <testcase> per finished test.
+
+    The file is written through a shared memory map of a window of it (_WINDOW bytes, the next
+    one mapped when it is full): what the plugin writes is in the page cache, where the
+    co-process reads it, the moment it is copied, without a system call per test, and it stays
+    there if pytest dies. The window ahead of the text is zeros, so the document ends at the first
+    NUL byte until the file is cut to its length at close (src/parse/junit.h). A window's blocks
+    are reserved before it is mapped (posix_fallocate). Where the file cannot be mapped or the
+    next window not reserved (a full $TMPDIR), each piece is written with write(2) instead; when
+    that fails for want of space, the plugin switches itself off saying so (env._warn_off) and the
+    results come from pytest's output. A forked child (a test's own fork) writes nothing."""
+
+    def __init__(self, config, path):
+        self.config = config
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self.map = None  # the mapped window, or None: write(2)
+        self.base = 0    # the window's offset in the file
+        self.pos = 0     # the next byte's offset in the window
+        self.forked = False
+        self.closed = False
+        try:
+            self._map_window()
+        except (OSError, ValueError):
+            self._unmapped()
+        os.register_at_fork(after_in_child=self._in_child)
+        self.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
+        root = config.rootpath if hasattr(config, "rootpath") else config.rootdir
+        self.write('<pytestmon-session rootdir="%s"/>' % _attr(root))
+        self.pending = {}   # nodeid -> reports of the test so far
+        self.frames = {}    # (nodeid, phase) -> frames, from pytest_exception_interact
+        self.frames_follow = True  # frames come that way (not on xdist's controller: with the report)
+        self.deferred = None  # (teardown report, rss) of a testcase that waits for its frames
+        self.classnames = {}  # what is before a node id's last "::" -> its classname attribute
+        self.files = {}       # report location path -> file attribute
+        self.terminal = _UNKNOWN  # pytest's terminal reporter, once known (None: -p no:terminal)
+        self.counting = True  # count(): false once the terminal is known to count
+        self.counts = {}
+
+    def _in_child(self):
+        self.forked = True
+
+    def _map_window(self):
+        """Maps the window at self.base, its blocks reserved first: a page of a shared mapping
+        that the file system cannot back (a full $TMPDIR) kills pytest with SIGBUS when it is
+        written, where a reservation that fails is an OSError here. One system call a window."""
+        os.posix_fallocate(self.fd, self.base, _WINDOW)
+        self.map = mmap.mmap(self.fd, _WINDOW, offset=self.base)
+        self.pos = 0
+
+    def _unmapped(self):
+        """The next window cannot be mapped: what is written is cut to its length and the rest
+        is written with write(2) at the end (ENOSPC then says there is no room at all)."""
+        self.map = None
+        os.ftruncate(self.fd, self.base)
+        os.lseek(self.fd, self.base, os.SEEK_SET)
+
+    def write(self, text):
+        """Appends text to the report, visible to the co-process at once."""
+        if self.forked or self.closed:
+            return
+        data = text.encode("utf-8")
+        if self.map is None:
+            self._write_all(data)
+            return
+        end = self.pos + len(data)
+        if end <= _WINDOW:
+            self.map[self.pos:end] = data
+            self.pos = end
+            return
+        view = memoryview(data)
+        while view:
+            room = _WINDOW - self.pos
+            if room == 0:
+                self.map.close()
+                self.base += _WINDOW
+                try:
+                    self._map_window()
+                except (OSError, ValueError):
+                    self._unmapped()
+                    self._write_all(view)
+                    return
+                room = _WINDOW
+            n = min(room, len(view))
+            self.map[self.pos:self.pos + n] = view[:n]
+            self.pos += n
+            view = view[n:]
+
+    def _write_all(self, data):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def count(self, rep):
+        """Counts rep as pytest's terminal does, unless the terminal counts (its `stats`, read at
+        close, are what pytest's closing line says: no second hook call per test)."""
+        if self.terminal is _UNKNOWN:
+            self.terminal = _terminal_reporter(self.config)
+        if self.terminal is not None:
+            self.counting = False
+            return
+        if rep.passed and getattr(rep, "when", "call") in ("setup", "teardown"):
+            return  # no category (pytest's runner hook says ""): skip two hook calls per test
+        try:
+            res = self.config.hook.pytest_report_teststatus(report=rep, config=self.config)
+            # None: no plugin decided (-p no:terminal, whose hook is the last resort): decide as
+            # it does (a phase other than the call that failed is an error).
+            category = res[0] if res else _terminal_category(rep)
+        except Exception:
+            category = rep.outcome
+        if category:
+            self.counts[category] = self.counts.get(category, 0) + 1
+
+    def case(self, rep, body, time_s):
+        nodeid = rep.nodeid
+        i = nodeid.rfind("::")
+        if i < 0:
+            classname, name = _mangle(nodeid)
+            classname = _attr(classname)
+        else:  # the class name is that of what is before the last "::": once per class or file
+            classname = self.classnames.get(nodeid[:i])
+            if classname is None:
+                classname = self.classnames[nodeid[:i]] = _attr(_mangle(nodeid)[0])
+            name = nodeid[i + 2:]
+        if _PLAIN(nodeid):  # then so is the name, a part of it
+            nodeid_attr = nodeid
+        else:
+            nodeid_attr, name = _id_attr(nodeid), _attr(name)
+        loc = rep.location
+        if loc:
+            path = self.files.get(loc[0])
+            if path is None:
+                path = self.files[loc[0]] = _attr(loc[0].replace(os.sep, "/"))
+            if loc[1] is not None:
+                self.write(_CASE_AT_LINE % (classname, name, nodeid_attr, path, loc[1], time_s, body))
+                return
+            where = ' file="%s"' % path
+        else:
+            where = ""
+        self.write(_CASE % (classname, name, nodeid_attr, where, time_s, body))
+
+    @staticmethod
+    def properties(frames, rss=None):
+        if frames is None:
+            return "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1])
+        import json
+
+        props = '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
+        if rss is not None:
+            props += _RSS_ITEM % (rss[0], rss[1])
+        return "<properties>%s</properties>" % props
+
+    @staticmethod
+    def output(rep):
+        out, err = _captured(rep)
+        text = ""
+        if out:
+            text += "<system-out>%s</system-out>" % _text(_capped(out))
+        if err:
+            text += "<system-err>%s</system-err>" % _text(_capped(err))
+        return text
+
+    def start(self, nodeid):
+        self.write('<pytestmon-start nodeid="%s"/>' % _id_attr(nodeid))
+
+    def collected(self, count):
+        self.write('<pytestmon-collected count="%d"/>' % count)
+
+    def result(self, rep, phase):
+        """The failure/error/skipped element of one phase's report, or ""."""
+        if rep.failed:
+            if phase == "call":
+                return '<failure message="%s">%s</failure>' % (_attr(_crash_message(rep)),
+                                                                 _text(_longrepr_text(rep)))
+            return '<error message="failed on %s with &quot;%s&quot;">%s</error>' % (
+                phase, _attr(_crash_message(rep)), _text(_longrepr_text(rep)))
+        if rep.skipped:
+            if hasattr(rep, "wasxfail"):
+                return '<skipped type="pytest.xfail" message="%s"/>' % _attr(rep.wasxfail)
+            lr = rep.longrepr
+            if isinstance(lr, tuple) and len(lr) == 3:
+                path, line, reason = lr
+                return '<skipped type="pytest.skip" message="%s">%s</skipped>' % (
+                    _attr(reason), _text("%s:%s: %s" % (path, line, reason)))
+            return '<skipped type="pytest.skip" message="">%s</skipped>' % _text(_longrepr_text(rep))
+        return ""
+
+    def logreport(self, rep, rss=None):
+        """A phase's report. The testcase is written at the teardown's, with `rss` (the meter's
+        [start, peak], else the report's own, from an xdist worker)."""
+        if self.counting:
+            self.count(rep)
+        nodeid = rep.nodeid
+        if rep.when != "teardown":
+            reps = self.pending.get(nodeid)
+            if reps is None:
+                self.pending[nodeid] = [rep]
+            else:
+                reps.append(rep)
+            return
+        if rss is None:
+            rss = getattr(rep, _RSS_ATTR, None)
+        if rep.outcome == "passed":
+            if self._passed_case(rep, rss):
+                return
+        elif rep.outcome == "failed" and self.frames_follow and (nodeid, "teardown") not in self.frames:
+            self.deferred = (rep, rss)  # its frames follow (exception): written then
+            return
+        self.testcase(rep, rss)
+
+    def _passed_case(self, rep, rss):
+        """The testcase of a test whose every phase passed and printed nothing, written at once
+        (most tests: the loop of testcase() and its properties/result/output calls cost a third
+        of the plugin's time per test); False for any other test."""
+        if rep.sections:
+            return False
+        reps = self.pending.get(rep.nodeid, ())
+        time_s = rep.duration or 0.0
+        for r in reps:
+            if r.outcome != "passed":
+                return False
+            time_s += r.duration or 0.0
+        if reps:
+            del self.pending[rep.nodeid]
+        self.case(rep, "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1]), time_s)
+        return True
+
+    def exception(self, rep, frames):
+        """The frames of a phase's failure (pytest_exception_interact, after its logreport)."""
+        self.frames[(rep.nodeid, rep.when)] = frames
+        if self.deferred is not None and self.deferred[0] is rep:
+            self.settle()
+
+    def settle(self):
+        """Writes the testcase that waits for its teardown's frames (they did not come)."""
+        if self.deferred is not None:
+            rep, rss = self.deferred
+            self.deferred = None
+            self.testcase(rep, rss)
+
+    def _frames(self, rep):
+        frames = self.frames.pop((rep.nodeid, rep.when), None) if self.frames else None
+        return frames if frames is not None else _frames_of(rep)
+
+    def testcase(self, rep, rss):
+        """The testcase of a test whose teardown `rep` is (one more for a failed teardown after
+        a failed call, as junitxml)."""
+        setup = call = None
+        time_s = rep.duration or 0.0
+        for r in self.pending.pop(rep.nodeid, ()):
+            time_s += r.duration or 0.0
+            if r.when == "setup":
+                setup = r
+            else:
+                call = r
+        main = setup if setup is not None and not setup.passed else call
+        body = ""
+        if main is not None and not main.passed:
+            body = self.result(main, "setup" if main is setup else "call")
+        frames = self._frames(main) if body and main.failed else None
+        if rep.failed:
+            if body:
+                self.case(rep, self.properties(frames) + body, time_s)
+            frames, body = self._frames(rep), self.result(rep, "teardown")
+        if rep.sections:
+            body += self.output(rep)
+        self.case(rep, self.properties(frames, rss) + body, time_s)
+
+    def collectreport(self, rep):
+        if not rep.failed and not rep.skipped:
+            return
+        self.count(rep)
+        if rep.failed:
+            body = '<error message="collection failure">%s</error>' % _text(_longrepr_text(rep))
+        else:
+            body = self.result(rep, "collect")
+        name = rep.nodeid.replace("/", ".")
+        if name.endswith(".py"):
+            name = name[:-3]
+        self.write('<testcase classname="" name="%s" nodeid="%s" file="%s" time="0.000">%s</testcase>' % (
+            _attr(name), _id_attr(rep.nodeid), _attr(rep.nodeid.split("::")[0]), body))
+
+    def close(self, deselected):
+        if self.closed or self.forked:
+            return
+        self.settle()
+        counts = self.counts
+        if self.terminal is _UNKNOWN:  # no test was reported (all deselected, nothing collected)
+            self.terminal = _terminal_reporter(self.config)
+        if self.terminal is not None:
+            counts = {k: len(v) for k, v in self.terminal.stats.items() if k and k != "warnings" and v}
+        elif deselected:
+            counts["deselected"] = deselected
+        import json
+
+        self.write('<properties><property name="pytestmon.counts" value="%s"/></properties>' % _attr(
+            json.dumps(counts, sort_keys=True)))
+        self.write('</testsuite></testsuites>')
+        self.closed = True
+        if self.map is not None:
+            length = self.base + self.pos
+            self.map.close()
+            self.map = None
+            os.ftruncate(self.fd, length)
+        os.close(self.fd)
