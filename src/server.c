@@ -414,9 +414,14 @@ static json_t *m_version(void *ud, json_t *params, StrBuf *err)
     (void)ud;
     (void)params;
     (void)err;
-    return json_pack("{s:s, s:s, s:s, s:s}", "version", PYTESTMON_VERSION, "libuv",
+    /* The defaults of the options the editor sends only when the user set them. */
+    json_t *defaults = json_pack("{s:i, s:i, s:i, s:I}", "history_size", SERVER_HISTORY_SIZE,
+                                 "sample_interval_ms", SERVER_SAMPLE_INTERVAL_MS, "watch_debounce_ms",
+                                 WATCH_DEBOUNCE_MS, "debug_attach_timeout_ms",
+                                 (json_int_t)DEBUGGER_ATTACH_TIMEOUT_MS);
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "version", PYTESTMON_VERSION, "libuv",
                      uv_version_string(), "msgpack", msgpack_version(), "libxml2",
-                     LIBXML_DOTTED_VERSION);
+                     LIBXML_DOTTED_VERSION, "defaults", defaults);
 }
 
 /* Switches the logs to `dir` if it is safe to write into (see logdir.h); otherwise runs
@@ -1039,8 +1044,10 @@ static json_t *m_call(void *ud, json_t *params, StrBuf *err);
  * (`pytestmon --rpc-methods` prints it; tests/integration/test_rpc_protocol.py compares). */
 static const ServerMethod METHODS[] = {
     {"ping", m_ping, PARAMS_NONE, NULL, 0, "\"pong\"", "liveness check"},
-    {"version", m_version, PARAMS_NONE, NULL, 0, "{version, libuv, msgpack, libxml2}",
-     "versions of the co-process and its libraries"},
+    {"version", m_version, PARAMS_NONE, NULL, 0, "{version, libuv, msgpack, libxml2, defaults}",
+     "versions of the co-process and its libraries, and `defaults`: what it uses for the options "
+     "the editor sends only when the user set them {history_size, sample_interval_ms, "
+     "watch_debounce_ms, debug_attach_timeout_ms}"},
     {"configure", m_configure, PARAMS_OPTIONS, SPECS(CONFIGURE_PARAMS), "true",
      "sets the log directory, history size, sampling interval and the editor's pid "
      "(the co-process exits when that process is gone)"},
@@ -1229,9 +1236,9 @@ int server_main(void)
     s.watch = watch_new(&loop, &watch_hooks, &s);
     s.debugger = debugger_new(&loop, on_debug_event, &s);
     s.discover = discover_new(&loop, on_collection, &s);
-    history_init(&s.history, 5);
+    history_init(&s.history, SERVER_HISTORY_SIZE);
     memlog_init(&s.memlog, 1024 * 1024);
-    s.sample_interval_ms = 100;
+    s.sample_interval_ms = SERVER_SAMPLE_INTERVAL_MS;
     register_methods(&s);
     const int signums[] = {SIGTERM, SIGINT, SIGHUP};
     for (size_t i = 0; i < sizeof signums / sizeof signums[0]; i++) {

@@ -8,6 +8,11 @@
 
 #include <stdio.h>
 
+/* What the co-process uses when the editor leaves an option unset: the one place these defaults
+ * live (the `version` answer carries them, for :checkhealth and the docs' test). */
+#define SERVER_HISTORY_SIZE 5        /* configure.history_size */
+#define SERVER_SAMPLE_INTERVAL_MS 100 /* configure.sample_interval_ms */
+
 /* Runs until shutdown; returns the process exit code (0 on a clean shutdown). */
 int server_main(void);
 /* Writes the method table as HACKING.md's RPC contract lists it, one method a line. */

@@ -35,6 +35,9 @@ M.statusline_pieces = { 'result', 'memory', 'system', 'warn', 'watch' }
 M.open_quickfix_values = { 'on_failure', 'always', 'never' }
 
 -- name -> { types (list), default (value or function), description, check (optional) }
+-- An option whose default is the co-process's (`coprocess = true`) defaults to nil here and is
+-- sent only when the user set it: the co-process owns the value (its `version` answer says it,
+-- src/server.h and the headers it names), so the two cannot disagree.
 -- Order matters for docs and error messages only through `M.option_names`.
 M.schema = {
   bin = {
@@ -83,15 +86,17 @@ M.schema = {
     end,
   },
   history_size = {
-    types = { 'number' },
-    default = 5,
-    description = 'How many runs the co-process keeps for :PytestHistory (1 to 1000).',
+    types = { 'number', 'nil' },
+    coprocess = true,
+    description = 'How many runs the co-process keeps for :PytestHistory (1 to 1000; nil: the '
+      .. "co-process's default, 5).",
     check = function(v) return integer_in(v, 1, 1000) end,
   },
   sample_interval_ms = {
-    types = { 'number' },
-    default = 100,
-    description = 'Memory sampling interval of the test process tree, in milliseconds (20 to 60000).',
+    types = { 'number', 'nil' },
+    coprocess = true,
+    description = 'Memory sampling interval of the test process tree, in milliseconds (20 to 60000; '
+      .. "nil: the co-process's default, 100).",
     check = function(v) return integer_in(v, 20, 60000) end,
   },
   statusline = {
@@ -130,10 +135,10 @@ M.schema = {
     description = 'Announce each run result with vim.notify.',
   },
   watch_debounce_ms = {
-    types = { 'number' },
-    default = 200,
+    types = { 'number', 'nil' },
+    coprocess = true,
     description = ':PytestWatch waits this many milliseconds after a save for more saves before '
-      .. 'it reruns (0 to 60000; 0: 200).',
+      .. "it reruns (0 to 60000; nil or 0: the co-process's default, 200).",
     check = function(v) return integer_in(v, 0, 60000) end,
   },
   debug_config = {
@@ -143,10 +148,10 @@ M.schema = {
       .. '(e.g. { console = "integratedTerminal" }).',
   },
   debug_attach_timeout_ms = {
-    types = { 'number' },
-    default = 300000,
+    types = { 'number', 'nil' },
+    coprocess = true,
     description = ':PytestDebug without nvim-dap: a debugpy that no debugger attached to within '
-      .. 'this many milliseconds is ended (100 to 86400000; default 5 minutes).',
+      .. "this many milliseconds is ended (100 to 86400000; nil: the co-process's default, 5 minutes).",
     check = function(v) return integer_in(v, 100, 86400000) end,
   },
   marks = {

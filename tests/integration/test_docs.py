@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import NVIM
+from conftest import NVIM, REPO_ROOT
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                    "doc", "pytest.txt")
@@ -124,3 +124,22 @@ def test_help_works_after_plain_package_install(tmp_path, repo_root):
     assert name == "pytest.txt"
     assert "*:PytestRun*" in line
     assert (plugin / "doc" / "tags").is_file()
+
+
+def test_the_co_process_s_defaults_are_the_ones_the_docs_state():
+    """history_size, sample_interval_ms, watch_debounce_ms and debug_attach_timeout_ms are the
+    co-process's to default (the editor sends them only when the user set them): its `version`
+    answer says them, and doc/pytest.txt's defaults block and option texts say the same."""
+    from test_rpc_protocol import Peer
+    p = Peer()
+    try:
+        defaults = p.call("version", [])["defaults"]
+    finally:
+        p.close()
+    with open(os.path.join(REPO_ROOT, "doc", "pytest.txt"), encoding="utf-8") as f:
+        text = f.read()
+    assert set(defaults) == {"history_size", "sample_interval_ms", "watch_debounce_ms", "debug_attach_timeout_ms"}
+    for name, value in defaults.items():
+        assert f"      {name} = nil," in text and f"-- the co-process's: {value}" in text, name
+        section = text.split(f"*pytest-{name}*", 1)[1].split("*pytest-", 1)[0]
+        assert f"co-process's, {value}" in " ".join(section.split()), (name, section)

@@ -33,8 +33,11 @@ def test_modules_load_lazily(nvim, lua):
 def test_works_without_setup(lua, repo_root):
     cfg = lua("return require('pytest.config').get()")
     assert cfg["timeout"] == 0
-    assert cfg["history_size"] == 5
-    assert cfg["sample_interval_ms"] == 100
+    # The co-process owns these defaults: unset here, and not sent unless the user sets them.
+    for name in ("history_size", "sample_interval_ms", "watch_debounce_ms", "debug_attach_timeout_ms"):
+        assert name not in cfg, name
+    payload = lua("return require('pytest.client').configure_payload()")
+    assert "history_size" not in payload and "sample_interval_ms" not in payload
     assert cfg["open_quickfix"] == "on_failure"
     assert cfg["diagnostics"] is True and cfg["notify"] is True
     assert cfg["bin"] == os.path.join(repo_root, "build", "pytestmon")
