@@ -153,7 +153,8 @@ local function crash_site(f, base, file, line)
   local cline = tonumber(val(f.crash_line))
   if type(cfile) ~= 'string' or cfile == '' or not cline or cline <= 0 then return nil end
   if cfile:byte(1) ~= 47 then cfile = util.join(base, cfile) end -- 47: '/'
-  if cfile == file and cline == line then return nil end
+  -- The same line of the same file (by text, else by real path: asked only when the lines match).
+  if cline == line and util.same_file(cfile, file) then return nil end
   return cfile, cline
 end
 

@@ -274,23 +274,11 @@ local function index_mark(n)
   if n.at_file then index_at(n, n.at_file, n.at_line) end
 end
 
--- Whether two absolute paths name one file (the same text, else the same real path: a root
--- reached through a symbolic link), cached per pair for the tree being built.
+-- Whether two absolute paths name one file (util.same_file), cached per pair for the tree
+-- being built.
 local function same_file(a, b)
-  if a == b then return true end
-  local cache = S.same_file
-  if not cache then
-    cache = {}
-    S.same_file = cache
-  end
-  local key = a .. '\0' .. b
-  local v = cache[key]
-  if v == nil then
-    local ra, rb = vim.loop.fs_realpath(a), vim.loop.fs_realpath(b)
-    v = ra ~= nil and ra == rb
-    cache[key] = v
-  end
-  return v
+  if not S.same_file then S.same_file = {} end
+  return util.same_file(a, b, S.same_file)
 end
 
 -- The lines of `file` (a test module) that bind names at its top level: name -> line of the

@@ -239,6 +239,23 @@ function M.abspath(path)
   return vim.fn.fnamemodify(path, ':p')
 end
 
+-- Whether two absolute paths name one file: the same text, else the same real path (a root
+-- reached through a symbolic link). The one "same file" question of the editor's side, as
+-- path_same_file() is the co-process's. `cache` (a table, optional) keeps the answers per pair:
+-- a list of thousands of failures names the same few files.
+function M.same_file(a, b, cache)
+  if a == b then return true end
+  if type(a) ~= 'string' or type(b) ~= 'string' then return false end
+  local key = a .. '\0' .. b
+  local v = cache and cache[key]
+  if v == nil then
+    local ra, rb = vim.loop.fs_realpath(a), vim.loop.fs_realpath(b)
+    v = ra ~= nil and ra == rb
+    if cache then cache[key] = v end
+  end
+  return v
+end
+
 -- Path of `path` relative to directory `base` when it is inside it; else `path` unchanged.
 function M.relpath(path, base)
   base = base:gsub('/+$', '')

@@ -635,3 +635,20 @@ def test_a_long_result_never_waits_at_a_prompt_with_neovim_s_own_notify(nvim, lu
     dispatch(nvim, "finished", dict(p, run_id=8))
     wait_for(nvim, "#_G.__notes > 0")
     assert lua("return _G.__notes")[0]["msg"] == "pytest: " + err
+
+
+def test_one_same_file_helper_answers_through_links(nvim, tmp_path):
+    """The editor's one "same file" question (util.same_file; the tree's marks and the quickfix
+    list's crash sites ask it): the same text, else the same real path."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "test_a.py").write_text("")
+    (real / "test_b.py").write_text("")
+    (tmp_path / "link").symlink_to(real)
+    same = "return require('pytest.util').same_file(...)"
+    assert nvim.exec_lua(same, str(real / "test_a.py"), str(tmp_path / "link" / "test_a.py")) is True
+    assert nvim.exec_lua(same, str(real / "test_a.py"), str(real / "test_b.py")) is False
+    assert nvim.exec_lua(same, str(real / "gone.py"), str(tmp_path / "link" / "gone.py")) is False
+    cache = "local c = {} local u = require('pytest.util') local a, b = ... " \
+            "return { u.same_file(a, b, c), vim.tbl_count(c) }"
+    assert nvim.exec_lua(cache, str(real / "test_a.py"), str(tmp_path / "link" / "test_a.py")) == [True, 1]
