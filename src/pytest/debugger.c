@@ -15,7 +15,6 @@
 #include "parse/collection.h"
 #include "parse/tail.h"
 #include "pytest/child.h"
-#include "pytest/collector.h"
 #include "pytest/dapbridge.h"
 #include "pytest/execstep.h"
 #include "pytest/launch.h"
@@ -51,7 +50,7 @@ struct Session {
     char *tmpdir;
     int nearest_line;
     uint64_t attach_timeout_ms;
-    Collector *collector; /* asking pytest what it collects; NULL otherwise */
+    Child *collector;     /* pytest, asked what it collects (child.h); NULL otherwise */
     char *error;          /* why it cannot go on, reported from the start timer */
     uv_timer_t start_timer;
     uv_timer_t attach_timer; /* ends a debugpy nobody attached to */
@@ -189,7 +188,7 @@ static bool session_cancel(Session *s)
     if (s->d->active == s)
         s->d->active = NULL;
     if (s->collector) {
-        collector_cancel(s->collector); /* on_collected closes it */
+        child_signal(s->collector, SIGKILL); /* on_collected closes it */
         return true;
     }
     if (s->child) {
@@ -517,7 +516,8 @@ static int start_collect(Session *s, const char *plugin_dir)
     launch_plan(&s->t, LAUNCH_NEAREST, &f, &plan);
     strbuf_destroy(&report);
     strbuf_destroy(&path);
-    s->collector = collector_start(s->d->loop, s->d->exe, plan.argv, plan.env, s->t.root, on_collected, s, &rc);
+    ChildSpec spec = {.exe = s->d->exe, .argv = plan.argv, .env = plan.env, .cwd = s->t.root};
+    s->collector = child_start(s->d->loop, &spec, on_collected, s, &rc);
     launch_plan_destroy(&plan);
     if (!s->collector) {
         StrBuf sb = STRBUF_INIT;

@@ -4,7 +4,7 @@
  * One session at a time; a new one (or debugger_cancel) ends the one before. A session first
  * decides what a run would decide (project.h: root and interpreter; the user's arguments
  * rewritten for the root; with a nearest line, the collected node around it, asking pytest
- * with our plugin through a Collector exactly as runner.c does), then either
+ * with our plugin exactly as runner.c does: launch.h's LAUNCH_NEAREST), then either
  *   - answers with a launch configuration for a debug adapter (debugger_start with
  *     listen = false): {python, cwd, module "pytest", args, env}, env holding only the user's
  *     entries (debugpy's launcher adds them to its own environment), our plugin left out; or
@@ -28,9 +28,9 @@
  *    attach_timeout_ms?}                                                      debugpy ended;
  *   {debug_id, error}                                                         it could not.
  *
- * Owns its sessions (heap), their Collector, their private temporary directory (the collection
- * record), the debugpy uv_process_t, its stderr pipe, its bridge and attach timer; a Session
- * is freed when its last handle has closed. Knows nothing of RPC. */
+ * Owns its sessions (heap), their Children (child.h: the lookup, then debugpy), their private
+ * temporary directory (the collection record), debugpy's stderr pipe, its bridge and attach
+ * timer; a Session is freed when its last handle has closed. Knows nothing of RPC. */
 #ifndef PYTESTMON_DEBUGGER_H
 #define PYTESTMON_DEBUGGER_H
 

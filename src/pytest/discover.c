@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,7 +11,7 @@
 #include "base/strbuf.h"
 #include "base/textclean.h"
 #include "parse/collection.h"
-#include "pytest/collector.h"
+#include "pytest/child.h"
 #include "pytest/execstep.h"
 #include "pytest/launch.h"
 #include "pytest/privdir.h"
@@ -44,7 +45,7 @@ struct Job {
     char *plugin_dir;     /* our plugin: the collection record is its */
     char *tmpdir;         /* private: the collection record and pytest's stderr */
     char *error;          /* why it cannot collect, reported from the timer */
-    Collector *collector; /* while collecting */
+    Child *collector;     /* pytest, while it collects (child.h) */
     uv_timer_t timer;     /* the debounce delay; its close frees the Job */
     uint64_t start_ns;
     bool cancelled, closed;
@@ -111,7 +112,7 @@ static void job_cancel(Job *j)
     if (j->d->active == j)
         j->d->active = NULL;
     if (j->collector)
-        collector_cancel(j->collector); /* on_collected closes it */
+        child_signal(j->collector, SIGKILL); /* on_collected closes it */
     else
         job_close(j);
 }
@@ -279,7 +280,10 @@ static void on_timer(uv_timer_t *t)
     launch_plan(&j->t, LAUNCH_COLLECT, &f, &plan);
     int fd = open(errpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     j->start_ns = uv_hrtime();
-    j->collector = collector_start_to(d->loop, d->exe, plan.argv, plan.env, j->t.root, fd, on_collected, j, &rc);
+    ChildSpec spec = {.exe = d->exe, .argv = plan.argv, .env = plan.env, .cwd = j->t.root};
+    if (fd >= 0) /* pytest's stderr, to say why it collected nothing */
+        spec.stdio[2] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd};
+    j->collector = child_start(d->loop, &spec, on_collected, j, &rc);
     if (fd >= 0)
         close(fd);
     launch_plan_destroy(&plan);

@@ -1,9 +1,9 @@
 /* discover: the suite as pytest itself collects it (the `collect` RPC method, the test tree).
  *
- * A request decides what a run would decide (project.h: root and interpreter; the user's
+ * A request decides what a run would decide (launch.h: root and interpreter; the user's
  * arguments rewritten for the root; the run's environment with the user's entries), waits
  * `debounce_ms`, then runs `PYTHON -m pytest -p pytestmon_plugin ARGS --collect-only` in the
- * root through a Collector (collector.h: the exec step, its own session) with PYTESTMON_COLLECT
+ * root as a Child (child.h: the exec step, its own session) with PYTESTMON_COLLECT
  * naming a file in a private directory; the plugin writes there every item and class with its
  * file and line range and the collection errors (collection.h). No report file, no terminal
  * options are added: the collection costs what pytest's own does.

@@ -14,7 +14,6 @@
 
 #include "parse/collection.h"
 #include "pytest/child.h"
-#include "pytest/collector.h"
 #include "pytest/execstep.h"
 #include "pytest/launch.h"
 #include "base/path.h"
@@ -64,7 +63,6 @@ struct Run {
     LaunchPlan plan;             /* what was (or is being) started: pytest, its lookup or probe */
     char *selection;             /* nearest: the node (or the file) the run selects */
     char *plugin_dir;            /* where pytestmon_plugin.py is; NULL: pytest's junitxml */
-    Collector *collector;        /* asking pytest what it collects (nearest); NULL otherwise */
     int nearest_line;            /* > 0: run the collected node around this line of t.file */
     bool nearest_found;          /* nearest: a collected node was around the line */
     char **user_args;            /* the user's arguments as given (+ the selection): shown */
@@ -77,7 +75,8 @@ struct Run {
                                   * touched, unless the user's env names one */
     char **coverage_files;       /* the editor's open files, handed back with the report */
     char *start_error;
-    Child *child;                /* pytest, once spawned (child.h); NULL after it exited */
+    Child *child;                /* what runs now (child.h): the probe, the lookup or pytest, as
+                                  * the state says; NULL between them and after pytest exited */
     uv_pipe_t out, err;
     uv_timer_t timeout_timer, progress_timer, start_timer;
     uv_timer_t feed_timer;       /* reads the plugin's report while pytest runs */
@@ -198,10 +197,6 @@ const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)
  * comes before it. */
 static void run_signal(Run *run, int sig)
 {
-    if (run->collector) { /* still asking pytest what it collects: that ends the run */
-        collector_cancel(run->collector);
-        return;
-    }
     if (run->child)
         child_signal(run->child, sig);
 }
@@ -209,10 +204,12 @@ static void run_signal(Run *run, int sig)
 /* SIGTERM now, SIGKILL after the grace period. */
 static void run_terminate(Run *run)
 {
-    if (run->collector)
-        collector_cancel(run->collector);
-    else if (run->child)
+    if (!run->child)
+        return;
+    if (run->state == RUN_RUNNING)
         child_terminate(run->child, run->grace_ms);
+    else /* still probing or asking pytest what it collects: that ends at once */
+        child_signal(run->child, SIGKILL);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -497,7 +494,7 @@ static int closing_runs(const Runner *r)
 {
     int n = 0;
     for (const Run *run = r->live; run; run = run->next)
-        if ((run->state == RUN_RUNNING || run->collector) && run != r->active)
+        if (run->child && run != r->active)
             n++; /* a pytest (or a probe, a collection) that has not been reaped yet */
     return n;
 }
@@ -964,7 +961,7 @@ static void select_and_go(Run *run, char *selection)
 static void on_collected(void *ud, int64_t status, int term_signal)
 {
     Run *run = ud;
-    run->collector = NULL;
+    run->child = NULL;
     if (run->cancelled || run->r->freeing) {
         run_finish(run);
         return;
@@ -993,9 +990,9 @@ static void start_collect(Run *run)
     launch_plan(&run->t, LAUNCH_NEAREST, &f, &run->plan);
     free(path);
     int rc = 0;
-    run->collector = collector_start(r->loop, r->exe, run->plan.argv, run->plan.env, run->t.root,
-                                     on_collected, run, &rc);
-    if (!run->collector) {
+    ChildSpec spec = {.exe = r->exe, .argv = run->plan.argv, .env = run->plan.env, .cwd = run->t.root};
+    run->child = child_start(r->loop, &spec, on_collected, run, &rc);
+    if (!run->child) {
         fail_start(run, describe_spawn_error(run, rc));
         return;
     }
@@ -1031,7 +1028,7 @@ static void on_probed(void *ud, int64_t status, int term_signal)
 {
     Run *run = ud;
     Runner *r = run->r;
-    run->collector = NULL;
+    run->child = NULL;
     if (run->cancelled || r->freeing) {
         run_finish(run);
         return;
@@ -1057,9 +1054,9 @@ static void start_probe(Run *run)
     launch_plan_destroy(&run->plan);
     launch_plan(&run->t, LAUNCH_PROBE, &f, &run->plan);
     int rc = 0;
-    run->collector = collector_start(r->loop, r->exe, run->plan.argv, run->plan.env, run->t.root,
-                                     on_probed, run, &rc);
-    if (!run->collector) {
+    ChildSpec spec = {.exe = r->exe, .argv = run->plan.argv, .env = run->plan.env, .cwd = run->t.root};
+    run->child = child_start(r->loop, &spec, on_probed, run, &rc);
+    if (!run->child) {
         fail_start(run, describe_spawn_error(run, rc));
         return;
     }
@@ -1136,7 +1133,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
         /* Wait for them, and hurry them: they were asked to stop already. */
         r->pending = run;
         for (Run *old = r->live; old; old = old->next) {
-            if ((old->state == RUN_RUNNING || old->collector) && !old->hurried && old != run) {
+            if (old->child && !old->hurried && old != run) {
                 old->hurried = true;
                 run_signal(old, SIGKILL);
             }
