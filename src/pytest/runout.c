@@ -311,6 +311,19 @@ static bool contains(const char *hay, size_t len, const char *needle)
     return memmem(hay, len, needle, strlen(needle)) != NULL;
 }
 
+/* From the first `needle` in `text` to the end of its line, or NULL. Caller frees. */
+static char *line_from(const char *text, size_t len, const char *needle)
+{
+    const char *p = memmem(text, len, needle, strlen(needle));
+    if (!p)
+        return NULL;
+    const char *nl = memchr(p, '\n', len - (size_t)(p - text));
+    size_t n = (size_t)((nl ? nl : text + len) - p);
+    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' '))
+        n--;
+    return xstrndup(p, n);
+}
+
 static const char *rootdir_of(const RunOutput *o, const RunFacts *f)
 {
     const char *rd = reportfeed_active(o->feed) ? reportfeed_rootdir(o->feed) : NULL;
@@ -462,13 +475,19 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
         /* pytest did not reach the end of its session: a Python traceback on stderr (pytest
          * itself crashed, e.g. its working directory was deleted under it), or the
          * interpreter could not start at all (the loader exits 127). Say so, with its last line. */
+        /* The interpreter's own start-up failed (it exits 1 after "Fatal Python error:
+         * <function>: <reason>"; a fatal error later aborts, told above by the signal): that
+         * line says why, the last one is often a frame or "lost sys.stderr". */
+        char *fatal = line_from(err_text, err_len, "Fatal Python error: ");
         bool traceback = contains(err_text, err_len, "Traceback (most recent call last):");
-        bool no_start = f->exit_status == 126 || f->exit_status == 127;
+        bool no_start = f->exit_status == 126 || f->exit_status == 127 || fatal;
         if (traceback || no_start) {
-            char *line = last_line(err_text, err_len);
+            char *line = fatal ? fatal : last_line(err_text, err_len);
             strbuf_printf(&sb, "%s: %s", no_start ? "pytest could not start" : "pytest crashed", line);
-            free(line);
+            if (line != fatal)
+                free(line);
         }
+        free(fatal);
     }
     (void)o;
     return sb.len ? strbuf_detach(&sb) : (strbuf_destroy(&sb), NULL);

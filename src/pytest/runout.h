@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mem/headroom.h"
 #include "parse/progress.h"
 #include "pytest/runlog.h"
 #include "parse/summary.h"
@@ -28,8 +29,9 @@ typedef struct {
     Summary *summary;
     RunLog log;           /* the full output, bounded to its head and tail */
     uint64_t bytes_out, bytes_err;
-    bool saw_enomem;      /* MemoryError / "Cannot allocate memory" in the output */
-    char edge[48];        /* end of the previous chunk, so a phrase split across reads is seen */
+    bool saw_enomem;      /* the output said an allocation failed (headroom_text_says_enomem) */
+    char edge[HEADROOM_ENOMEM_PHRASE_MAX]; /* end of the previous chunk: a phrase split across
+                                             reads is seen */
     size_t edge_len;
     json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
     ReportFeed *feed;     /* the plugin's report read as it grows (runout_follow_report), or NULL */

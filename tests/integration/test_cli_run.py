@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, TEST_PYTHON, make_project
+from conftest import BIN, FIXTURES_DIR, REPO_ROOT, TEST_PYTHON, make_project
 
 PYTHON = TEST_PYTHON
 ORACLE_DIR = os.path.join(os.path.dirname(__file__), "oracle")
@@ -193,11 +193,51 @@ def test_rlimit_as_too_low_to_start_python_is_named():
                         "--cwd", fixture("proj_pass")], capture_output=True, text=True, timeout=60)
     r = json.loads(p.stdout)
     assert r["status"] == "error" and r["exit_code"] == 127
-    assert r["error"].startswith("pytest could not start: ") and "failed to map segment" in r["error"]
+    # The loader's words vary ("libc.so.6: failed to map segment from shared object", "cannot
+    # create cache for search path: Cannot allocate memory", ...: see the scan below).
+    assert r["error"].startswith("pytest could not start: ")
+    assert "error while loading shared libraries: " in r["error"]
     # The sentence depends on whether pytest's address space was sampled before it died
     # ("RLIMIT_AS was reached: ..." or "... under RLIMIT_AS: ..."): either names the limit.
     assert r["memory"]["diagnosis_cause"] == "RLIMIT_AS"
     assert "RLIMIT_AS" in r["memory"]["diagnosis"]
+
+
+SID_PYTHON = os.path.join(REPO_ROOT, "build", "pytest-9", "python")   # make pytest9
+
+
+@pytest.mark.parametrize("which", ["test_python", "sid_python3.14"])
+def test_rlimit_as_at_interpreter_start_is_named(which):
+    # Address-space limits from where the kernel cannot even exec the interpreter up through
+    # its start-up: whatever stops it, the dynamic loader (exit 127, in glibc's words, which
+    # differ between Debian 12 and unstable) or Python's start-up ("Fatal Python error: ...:
+    # memory allocation failed", "failed to initialize an exception type", "Frozen object named
+    # 'os' is invalid", MemoryError), the run says pytest could not start and names RLIMIT_AS.
+    python = TEST_PYTHON if which == "test_python" else SID_PYTHON
+    if not os.path.exists(python):
+        pytest.skip("sid's Python 3.14 is not fetched (make pytest9)")
+    if subprocess.run(["prlimit", "--as=6000000", BIN, "--version"], capture_output=True).returncode != 0:
+        pytest.skip("this co-process build (a sanitizer's) cannot itself start under a 6 MB RLIMIT_AS")
+    loader, start_up, lost = [], [], []
+    for limit in range(6_000_000, 18_000_001, 250_000):
+        p = subprocess.run(["prlimit", f"--as={limit}", BIN, "run", "--json", "--python", python,
+                            "--cwd", fixture("proj_pass")], capture_output=True, text=True, timeout=60)
+        r = json.loads(p.stdout)
+        if r.get("signal") or r["status"] == "passed":
+            continue        # the kernel could not exec it (SIGSEGV, nothing said); or it ran
+        said = (limit, r["status"], r.get("error"), r["memory"].get("diagnosis_cause"))
+        assert r["status"] == "error", said
+        if not r["error"].startswith("pytest could not start: "):
+            assert r["error"].startswith("pytest crashed: "), said
+            continue        # pytest was importing: a MemoryError, or Python lost the error
+        if re.search(r"object repr +: *\n|<exception str\(\) failed>", r["output_tail"]):
+            lost.append(said)
+            continue        # Python could not even render its error (its own markers for that)
+        assert r["memory"].get("diagnosis_cause") == "RLIMIT_AS", (said, r["output_tail"][-1000:])
+        (loader if r["exit_code"] == 127 else start_up).append(said)
+    assert loader and start_up, (loader, start_up, lost)
+    assert all("error while loading shared libraries: " in s[2] for s in loader), loader
+    assert all("Fatal Python error: " in s[2] for s in start_up), start_up
 
 
 def test_pytest_crash_after_the_tests_is_shown(tmp_path):

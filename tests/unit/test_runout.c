@@ -110,6 +110,32 @@ static const Row rows[] = {
      .error = "pytest could not start: /bin/sh: 1: nopython: not found",
      .source = "terminal", .source_reason = "pytest wrote no JUnit report",
      .exit_code = 127, .exit_meaning = "unknown exit code"},
+    {.name = "interpreter start-up failed (Fatal Python error, exit 1)",
+     .facts = {.spawned = true, .exit_status = 1, .python = PY},
+     .err = "Fatal Python error: pycore_init_types: failed to initialize an exception type\n"
+            "Python runtime state: preinitialized\n\n"
+            "Current thread 0x00007f39081c2740 [python] (most recent call first):\n"
+            "  <no Python frame>\n",
+     .status = "error",
+     .summary = "pytest could not start: Fatal Python error: pycore_init_types: failed to "
+                "initialize an exception type",
+     .error = "pytest could not start: Fatal Python error: pycore_init_types: failed to "
+              "initialize an exception type",
+     .source = "terminal", .source_reason = "pytest wrote no JUnit report",
+     .exit_code = 1, .exit_meaning = "tests failed"},
+    {.name = "interpreter start-up failed, with a traceback after the fatal line",
+     .facts = {.spawned = true, .exit_status = 1, .python = PY},
+     .err = "Fatal Python error: init_import_site: Failed to import the site module\n"
+            "Python runtime state: initialized\n"
+            "Traceback (most recent call last):\n  File \"<frozen site>\", line 79, in <module>\n"
+            "ImportError: Frozen object named 'os' is invalid\n",
+     .status = "error",
+     .summary = "pytest could not start: Fatal Python error: init_import_site: Failed to import "
+                "the site module",
+     .error = "pytest could not start: Fatal Python error: init_import_site: Failed to import "
+              "the site module",
+     .source = "terminal", .source_reason = "pytest wrote no JUnit report",
+     .exit_code = 1, .exit_meaning = "tests failed"},
     {.name = "killed by a signal",
      .facts = {.spawned = true, .term_signal = 9, .python = PY},
      .status = "error", .summary = "pytest was killed by signal 9 (SIGKILL)",
@@ -229,11 +255,42 @@ static void test_exit_meanings(void **state)
     assert_string_equal(runout_exit_meaning(-1), "unknown exit code");
 }
 
+/* The longest loader phrase, split at every byte between two reads of stderr, is still seen
+ * (the reader keeps the end of the previous chunk); a read of more than the kept bytes before
+ * it too. */
+static void test_enomem_split_across_reads(void **state)
+{
+    (void)state;
+    const char text[] = "python3.14: error while loading shared libraries: "
+                        "cannot allocate TLS data structures for initial thread\n";
+    for (size_t cut = 1; cut < sizeof text - 1; cut++) {
+        RunOutput o;
+        runout_init(&o, 0, NULL);
+        runout_feed(&o, "x", 1, true);
+        runout_feed(&o, text, cut, true);
+        runout_feed(&o, text + cut, sizeof text - 1 - cut, true);
+        if (!runout_saw_enomem(&o))
+            fail_msg("not seen when cut at %zu", cut);
+        runout_destroy(&o);
+    }
+    RunOutput o;
+    runout_init(&o, 0, NULL);
+    runout_feed(&o, "Fatal Python error: pycore_init_types: failed to initialize an exc", 66, true);
+    runout_feed(&o, "eption type\n", 12, true);
+    assert_true(runout_saw_enomem(&o));
+    runout_destroy(&o);
+    runout_init(&o, 0, NULL);
+    runout_feed(&o, "ImportError: libgomp.so.1: cannot allocate memory in static TLS block\n", 70, true);
+    assert_false(runout_saw_enomem(&o));
+    runout_destroy(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_result_table),
         cmocka_unit_test(test_exit_meanings),
+        cmocka_unit_test(test_enomem_split_across_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
