@@ -242,6 +242,24 @@ const char *runout_exit_meaning(int64_t code)
     }
 }
 
+const char *const RUNOUT_NOT_INSTALLED = "pytest is not installed";
+const char *const RUNOUT_COULD_NOT_START = "pytest could not start";
+
+int runout_cli_exit_code(json_t *result)
+{
+    const char *meaning = json_string_value(json_object_get(result, "exit_meaning"));
+    const char *status = json_string_value(json_object_get(result, "status"));
+    json_t *code = json_object_get(result, "exit_code");
+    if (meaning && (strcmp(meaning, RUNOUT_NOT_INSTALLED) == 0 || strcmp(meaning, RUNOUT_COULD_NOT_START) == 0))
+        return RUNOUT_EXIT_DID_NOT_RUN;
+    if (json_is_integer(code))
+        return (int)json_integer_value(code);
+    /* no exit code and no signal: it was never spawned (no interpreter, no such directory) */
+    if (status && strcmp(status, "error") == 0 && !json_object_get(result, "signal"))
+        return RUNOUT_EXIT_DID_NOT_RUN;
+    return 1;
+}
+
 static const char *status_for_exit(int64_t code)
 {
     switch (code) {
@@ -450,7 +468,7 @@ static void add_conftest_failure(const RunOutput *o, const RunFacts *f, const ch
 /* The one sentence that says why a run did not give results, or NULL. report_complete: the
  * JUnit report was read to its end. */
 static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len,
-                       bool report_complete)
+                       bool report_complete, const char **did_not_run)
 {
     StrBuf sb = STRBUF_INIT;
     if (f->start_error)
@@ -463,8 +481,10 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
         strbuf_puts(&sb, "pytest was killed by ");
         execstep_describe_signal(&sb, f->term_signal);
     }
-    else if (f->exit_status == 1 && contains(err_text, err_len, "No module named pytest"))
+    else if (f->exit_status == 1 && contains(err_text, err_len, "No module named pytest")) {
         strbuf_printf(&sb, "pytest is not installed for %s (No module named pytest)", f->python);
+        *did_not_run = RUNOUT_NOT_INSTALLED;
+    }
     else if (f->exit_status == 4 && conftest_error(o, f, err_text, err_len, &sb))
         ;
     else if (f->exit_status == 4) {
@@ -484,6 +504,8 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
         if (traceback || no_start) {
             char *line = fatal ? fatal : last_line(err_text, err_len);
             strbuf_printf(&sb, "%s: %s", no_start ? "pytest could not start" : "pytest crashed", line);
+            if (no_start)
+                *did_not_run = RUNOUT_COULD_NOT_START;
             if (line != fatal)
                 free(line);
         }
@@ -646,12 +668,16 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     }
     strbuf_destroy(&why);
 
-    char *error = run_error(o, f, err_text, err_len, have_xml);
+    const char *did_not_run = NULL;
+    char *error = run_error(o, f, err_text, err_len, have_xml, &did_not_run);
     const char *status = run_status(f, error != NULL);
     json_object_set_new(r, "status", json_string(status));
     if (f->spawned && !f->term_signal) {
+        /* pytest's meaning of its exit code, unless pytest never ran: then the code is the
+         * interpreter's (python -m pytest without pytest exits 1, which is no "tests failed") */
         json_object_set_new(r, "exit_code", json_integer(f->exit_status));
-        json_object_set_new(r, "exit_meaning", json_string(runout_exit_meaning(f->exit_status)));
+        json_object_set_new(r, "exit_meaning", json_string(did_not_run ? did_not_run
+                                                                       : runout_exit_meaning(f->exit_status)));
     }
     char *line = counts_line(counts, seconds);
     StrBuf summary = STRBUF_INIT;

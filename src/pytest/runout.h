@@ -89,5 +89,16 @@ json_t *runout_result(RunOutput *o, const RunFacts *facts);
 
 /* pytest's exit code meaning: "tests passed", "tests failed", ... */
 const char *runout_exit_meaning(int64_t code);
+/* A result's exit_meaning when pytest never ran, whatever the interpreter's exit code:
+ * "pytest is not installed" (for that interpreter), "pytest could not start" (the loader or
+ * Python's start-up failed, the interpreter is no program). */
+extern const char *const RUNOUT_NOT_INSTALLED;
+extern const char *const RUNOUT_COULD_NOT_START;
+/* The exit status of `pytestmon run` for a result: pytest's exit code when pytest ran,
+ * RUNOUT_EXIT_DID_NOT_RUN when it never did (no interpreter, pytest not installed for it, the
+ * interpreter could not start, no such directory), 1 otherwise (killed by a signal, timed
+ * out, cancelled). */
+#define RUNOUT_EXIT_DID_NOT_RUN 127
+int runout_cli_exit_code(json_t *result);
 
 #endif

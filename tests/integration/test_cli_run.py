@@ -113,8 +113,38 @@ def test_pytest_not_installed_for_interpreter(tmp_path):
     fake.write_text("#!/bin/sh\necho \"/usr/bin/python3: No module named pytest\" >&2\nexit 1\n")
     fake.chmod(0o755)
     code, r = run_json("--python", str(fake), "--cwd", fixture("proj_pass"))
-    assert r["status"] == "error"
+    assert r["status"] == "error" and code == 127
     assert r["error"] == f"pytest is not installed for {fake} (No module named pytest)"
+
+
+def test_pytest_missing_for_a_real_interpreter_is_not_tests_failed(tmp_path):
+    # A venv without pytest (like a pyenv shim's python3 on PATH): pytest never ran, so
+    # neither the exit status nor the meaning may say "tests failed" (1).
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    py = str(tmp_path / "venv" / "bin" / "python")
+    p = run_cli("--python", py, "--cwd", fixture("proj_pass"))
+    assert p.returncode == 127, (p.stdout, p.stderr)
+    assert p.stdout.splitlines()[-1] == f"pytest: pytest is not installed for {py} (No module named pytest)"
+    assert "tests failed" not in p.stdout + p.stderr
+    code, r = run_json("--python", py, "--cwd", fixture("proj_pass"))
+    assert code == 127 and r["status"] == "error" and r["exit_code"] == 1
+    assert r["exit_meaning"] == "pytest is not installed"
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_run_help_is_pytestmons_usage(flag):
+    # Not handed to pytest (nor to an interpreter that does not exist): pytestmon's own usage.
+    p = run_cli("--json", "--python", "/nonexistent/python", flag, "-x", cwd=fixture("proj_pass"))
+    assert p.returncode == 0 and p.stderr == ""
+    assert p.stdout.startswith("usage: pytestmon run [--cwd DIR] [--python PY]")
+    for word in ("--timeout SEC", "--json", "Exit status:", "127 when pytest did not run"):
+        assert word in p.stdout
+    assert not p.stdout.splitlines()[-1].startswith("pytest:") and "{" not in p.stdout
+
+
+def test_help_after_the_separator_is_pytests():
+    p = run_cli("--python", PYTHON, "--cwd", fixture("proj_pass"), "--", "--help")
+    assert p.returncode == 0 and "usage: pytestmon" not in p.stdout
 
 
 def test_cwd_not_a_directory():
