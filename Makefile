@@ -19,7 +19,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 BIN      := $(BUILD)/pytestmon
 
-.PHONY: all deps test test-unit test-integration test-nvim07 test-nvim010 nvim010 test-pytest8 pytest8 \
+.PHONY: all deps test test-unit test-integration test-nvim07 test-nvim010 nvim010 test-nvim012 nvim012 \
+        test-pytest8 pytest8 test-pytest9 pytest9 \
         check-layers demo demo-ui sanitize valgrind fuzz bench soak clean
 .DEFAULT_GOAL := all
 
@@ -80,7 +81,8 @@ test-unit: $(UNIT_BIN) $(BIN)
 	@set -e; $(TEST_TMPDIR); for t in $(UNIT_BIN); do \
 	    echo "== $$t"; PYTESTMON_SRCDIR=$(CURDIR) PYTESTMON_BIN=$(CURDIR)/$(BIN) $$t; done
 
-# Integration tests drive a real nvim; run on Debian's 0.7 and on 0.10 from Debian 13.
+# Integration tests drive a real nvim; run on Debian's 0.7, on 0.10 from Debian 13 and on 0.12
+# from Debian unstable.
 test-nvim07: $(BIN)
 	PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=nvim \
 	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q
@@ -104,6 +106,22 @@ test-nvim010: $(BIN)
 	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	fi
 
+# Neovim 0.12 from Debian unstable (tools/fetch-nvim012.sh), the editor suites as on 0.10.
+NVIM012 := build/nvim-0.12/nvim
+
+nvim012:
+	@sh tools/fetch-nvim012.sh build/nvim-0.12
+
+test-nvim012: $(BIN)
+	@if sh tools/fetch-nvim012.sh build/nvim-0.12; then \
+	    PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=$(CURDIR)/$(NVIM012) \
+	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q -k "$(EDITORLESS)"; \
+	else \
+	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	    echo "!!! SKIPPED: the nvim 0.12 integration leg (could not fetch nvim 0.12)"; \
+	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	fi
+
 # Most users run pytest 8: the suites that run pytest and read its output (runs, locations,
 # progress, node ids) run again with trixie's pytest 8.3 (and xdist 3.6), unpacked privately
 # into build/pytest-8 (tools/fetch-pytest8.sh); the tests' interpreter is PYTESTMON_TEST_PYTHON.
@@ -123,7 +141,27 @@ test-pytest8: $(BIN)
 	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	fi
 
-test-integration: test-nvim07 test-nvim010 test-pytest8
+# Today's pytest: the same suites on Debian unstable's pytest 9.1 and Python 3.14 (with its
+# xdist, debugpy, pytest-cov and coverage), unpacked privately into build/pytest-9
+# (tools/fetch-pytest9.sh); build/pytest-9/python is sid's interpreter itself (patchelf'd), so
+# pytest's sys.executable starts xdist workers and debugpy's adapter. The tests' own driver
+# stays $(PYTHON).
+PYTEST9 := build/pytest-9/python
+
+pytest9:
+	@sh tools/fetch-pytest9.sh build/pytest-9
+
+test-pytest9: $(BIN)
+	@if sh tools/fetch-pytest9.sh build/pytest-9; then \
+	    PYTESTMON_TEST_PYTHON=$(CURDIR)/$(PYTEST9) PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=nvim \
+	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q -k "$(PYTEST8_SUITES)"; \
+	else \
+	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	    echo "!!! SKIPPED: the pytest 9 integration leg (could not fetch pytest 9 / Python 3.14)"; \
+	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	fi
+
+test-integration: test-nvim07 test-nvim010 test-nvim012 test-pytest8 test-pytest9
 
 # src/ is layered (base < rpc, mem, parse < pytest < main/server): see tools/check_layers.py.
 check-layers:

@@ -5,7 +5,8 @@
 # packaging, pytest-xdist and execnet: all "Architecture: all"). Everything else (pynvim,
 # psutil, the standard library) is the host's.
 #
-# The private-apt part (mirror, keyrings, TRIXIE_MIRROR / TRIXIE_INSECURE) is tools/trixie-apt.sh.
+# The private-apt part (mirror, keyrings, TRIXIE_MIRROR / TRIXIE_INSECURE, DEBIAN_MIRROR /
+# DEBIAN_INSECURE) is tools/debian-apt.sh.
 # Idempotent: if DESTDIR/python already imports pytest 8 it does nothing, quietly.
 # Exit status: 0 ok; non-zero with a "fetch-pytest8: ..." message on stderr otherwise.
 set -eu
@@ -27,10 +28,10 @@ pytest_version() {
 }
 case "$( [ -x "$WRAPPER" ] && pytest_version)" in 8.*) exit 0 ;; esac
 
-. "$(dirname "$0")/trixie-apt.sh"
-trixie_apt_init "$1" fetch-pytest8
+. "$(dirname "$0")/debian-apt.sh"
+debian_apt_init "$1" fetch-pytest8 trixie
 # shellcheck disable=SC2086
-trixie_unpack "$DEST/root" $PKGS
+debian_unpack "$DEST/root" $PKGS
 SITE="$DEST/root/usr/lib/python3/dist-packages"
 [ -f "$SITE/pytest/__init__.py" ] || die "$SITE/pytest missing after unpack"
 
@@ -43,7 +44,7 @@ exec '$HOST_PYTHON' "\$@"
 EOF
 chmod 755 "$WRAPPER.new"
 mv "$WRAPPER.new" "$WRAPPER"
-trixie_apt_clean
+debian_apt_clean
 ver=$(pytest_version) || die "$WRAPPER cannot import pytest and xdist: $("$WRAPPER" -c 'import pytest, xdist' 2>&1 | tail -n 1)"
 case "$ver" in
     8.*) echo "fetch-pytest8: pytest $ver in $DEST" ;;

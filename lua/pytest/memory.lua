@@ -304,7 +304,7 @@ function M.show(rep, err, runs)
   local bufnr = util.scratch(M.bufname, lines, 'pytestmemory')
   vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
   for _, h in ipairs(hls) do
-    vim.api.nvim_buf_add_highlight(bufnr, M.ns, h[2], h[1], h[3] or 0, h[4] or -1)
+    util.highlight(bufnr, M.ns, h[2], h[1], h[3] or 0, h[4] or -1)
   end
   return bufnr
 end

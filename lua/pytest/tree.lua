@@ -129,7 +129,7 @@ local function schedule(now)
     return
   end
   S.scheduled = true
-  if not S.timer then S.timer = vim.loop.new_timer() end
+  if not S.timer then S.timer = util.uv.new_timer() end
   S.timer:start(M.flush_ms, 0, vim.schedule_wrap(function() if S.scheduled then flush() end end))
 end
 

@@ -3,7 +3,9 @@
 -- the interpreter are the co-process's to decide (src/pytest/project.c; the `resolve` request).
 local M = {}
 
-local uv = vim.loop
+local uv = vim.uv or vim.loop -- vim.loop: Neovim before 0.10
+-- libuv's bindings by the name of the Neovim running (vim.loop is deprecated since 0.10).
+M.uv = uv
 
 -- Text the user sees comes from pytest and the tests: it may hold terminal control sequences
 -- (a test message can set the window title, write the clipboard with OSC 52, ...). The
@@ -350,6 +352,19 @@ function M.fire(pattern, data)
   if vim.fn.has('nvim-0.8') == 1 then opts.data = data end
   local ok, err = pcall(vim.api.nvim_exec_autocmds, 'User', opts)
   if not ok then M.notify(string.format('User %s autocmd failed: %s', pattern, err), vim.log.levels.ERROR) end
+end
+
+-- Highlights columns [col_start, col_end) of 0-based `line` in `buf` with `group` (col_end -1
+-- or nil: to the end of the line), in namespace `ns`: what nvim_buf_add_highlight() did, which
+-- Neovim 0.11 deprecated, as an extmark (Neovim 0.7 has them). Columns past the end are cut.
+function M.highlight(buf, ns, group, line, col_start, col_end)
+  local opts = { hl_group = group, strict = false }
+  if col_end == nil or col_end < 0 then
+    opts.end_row, opts.end_col = line + 1, 0
+  else
+    opts.end_row, opts.end_col = line, col_end
+  end
+  return vim.api.nvim_buf_set_extmark(buf, ns, line, col_start or 0, opts)
 end
 
 -- Open (or reuse) a scratch buffer named `name` in a split and fill it with `lines`.

@@ -246,16 +246,90 @@ void headroom_eval(const HeadroomInput *in, Headroom *h)
     build_sentence(h, cg);
 }
 
+/* What says an allocation failed, in the words of whoever failed.
+ * - Python: MemoryError (also in "Fatal Python error: _PyErr_NoMemory: Out of memory and
+ *   PyExc_MemoryError is not initialized yet" and "object type name: MemoryError"); an
+ *   OSError's "[Errno 12]", whatever the locale makes of strerror; and what start-up says when
+ *   an allocation fails before MemoryError exists (CPython's Python/ sources:
+ *   _PyStatus_NO_MEMORY's "memory allocation failed", _PyExc_InitTypes', a thread state's, a
+ *   frozen module that cannot be unmarshalled). Not "failed to get random numbers to
+ *   initialize Python": getrandom()/urandom failing is no allocation.
+ * - strerror(ENOMEM), as the C library and the loader say it.
+ * - glibc's dynamic loader (elf/ of glibc 2.36-2.42): every message of a failed allocation or
+ *   mapping. The mappings' (dl-map-segments.h: "failed to map segment from shared object",
+ *   "cannot map zero-fill pages") come without strerror: with a tiny RLIMIT_AS the interpreter
+ *   cannot even map its libraries, pytest never starts and the loader exits 127. Not
+ *   "cannot allocate memory in static TLS block" (the static TLS surplus is used up: no limit
+ *   is involved) nor the mprotect ones ("cannot change memory protections", ...). */
+#define ENOMEM_FROZEN_INVALID_HEAD "Frozen object named "
+
+static const char *const enomem_phrases[] = {
+    "MemoryError",
+    "[Errno 12]",
+    "memory allocation failed",
+    "failed to initialize an exception type",
+    "thread state allocation failed",
+    "Cannot allocate memory",
+    "failed to map segment from shared object",
+    "cannot map zero-fill pages",
+    "cannot create cache for search path",
+    "cannot create RUNPATH/RPATH copy",
+    "cannot create search path array",
+    "cannot allocate name record",
+    "cannot create shared object descriptor",
+    "cannot allocate memory for program header",
+    "cannot allocate dependency buffer",
+    "cannot allocate dependency list",
+    "cannot allocate symbol search list",
+    "cannot allocate version reference table",
+    "cannot create scope list",
+    "cannot extend global scope",
+    "cannot create capability list",
+    "cannot create HWCAP priorities",
+    "cannot allocate TLS data structures for initial thread",
+    "cannot create TLS data structures",
+    "cannot allocate memory for thread-local data",
+    "Cannot allocate TLS block",
+    "cannot allocate address lookup data",
+    "cannot allocate memory for find-object data",
+    "Out of memory while loading audit modules",
+    "Out of memory while initializing profiler",
+    "error while loading shared libraries: out of memory",
+};
+
+size_t headroom_enomem_phrase_max(void)
+{
+    size_t max = sizeof ENOMEM_FROZEN_INVALID_HEAD - 1;
+    for (size_t i = 0; i < sizeof enomem_phrases / sizeof enomem_phrases[0]; i++)
+        if (strlen(enomem_phrases[i]) > max)
+            max = strlen(enomem_phrases[i]);
+    return max;
+}
+
+/* "Frozen object named 'os' is invalid": unmarshalling a module frozen into the interpreter
+ * failed, which at start-up means an allocation did (the bytes are the binary's own). */
+static bool frozen_invalid(const char *text, size_t len)
+{
+    static const char tail[] = " is invalid";
+    const char *end = text + len;
+    for (const char *p = text;
+         (p = memmem(p, (size_t)(end - p), ENOMEM_FROZEN_INVALID_HEAD,
+                     sizeof ENOMEM_FROZEN_INVALID_HEAD - 1)) != NULL;
+         p += sizeof ENOMEM_FROZEN_INVALID_HEAD - 1) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        if (memmem(p, (size_t)(eol - p), tail, sizeof tail - 1))
+            return true;
+    }
+    return false;
+}
+
 bool headroom_text_says_enomem(const char *text, size_t len)
 {
-    /* The last one is the dynamic loader's when an interpreter cannot even map its libraries
-     * (a tiny RLIMIT_AS): pytest never starts, the loader exits 127. */
-    static const char *const phrases[] = {"MemoryError", "Cannot allocate memory",
-                                          "failed to map segment from shared object"};
-    for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
-        if (memmem(text, len, phrases[i], strlen(phrases[i])))
+    for (size_t i = 0; i < sizeof enomem_phrases / sizeof enomem_phrases[0]; i++)
+        if (memmem(text, len, enomem_phrases[i], strlen(enomem_phrases[i])))
             return true;
-    return false;
+    return frozen_invalid(text, len);
 }
 
 void headroom_diagnosis_destroy(HeadroomDiagnosis *out)

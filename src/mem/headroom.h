@@ -71,9 +71,16 @@ const char *headroom_verdict_name(HeadroomVerdict v); /* "ok" | "near" | "exceed
 /* Human sizes: "4.7 GB" (>= 1 GiB), "155 MB", "12 kB"; MiB/GiB units. */
 void headroom_format_bytes(char *buf, size_t size, uint64_t bytes);
 
-/* True when text says an allocation failed: MemoryError, "Cannot allocate memory", or the
- * dynamic loader's "failed to map segment from shared object". */
+/* True when text says an allocation failed: MemoryError, "Cannot allocate memory", Python's
+ * start-up words for it, or any of glibc's dynamic loader's (e.g. "failed to map segment from
+ * shared object", "cannot map zero-fill pages": the interpreter could not even start). The list
+ * and what is left out, and why, are in headroom.c. */
 bool headroom_text_says_enomem(const char *text, size_t len);
+/* No phrase headroom_text_says_enomem looks for is longer than this: a reader scanning a stream
+ * in chunks keeps this many bytes of the previous chunk (headroom_enomem_phrase_max() is the
+ * longest one, checked against it by the unit test). */
+#define HEADROOM_ENOMEM_PHRASE_MAX 64
+size_t headroom_enomem_phrase_max(void);
 
 /* A run that died. `before`/`after` are evaluations taken before the run and at its
  * last sample (or after it, for cgroup counters); either may be NULL. */

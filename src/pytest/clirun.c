@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "pytest/runner.h"
+#include "pytest/runout.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
 
@@ -21,10 +22,34 @@ typedef struct {
     uv_signal_t sigint, sigterm;
 } CliRun;
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fprintf(stderr, "usage: pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json] "
-                    "[--] [PYTEST ARGS...]\n");
+    fprintf(f, "usage: pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json] "
+               "[--] [PYTEST ARGS...]\n");
+}
+
+static void help(void)
+{
+    usage(stdout);
+    printf("\n"
+           "Runs pytest on the project around DIR as the editor would (its root, its interpreter)\n"
+           "and prints one 'file:line: nodeid message' line per failure (Vim's :cfile reads them),\n"
+           "then 'pytest: <summary>'; trouble and a memory diagnosis go to stderr.\n"
+           "\n"
+           "  --cwd DIR      where to start looking for the project (default: the current directory);\n"
+           "                 relative paths in PYTEST ARGS are meant from there\n"
+           "  --python PY    the interpreter (default: $VIRTUAL_ENV/bin/python, then the project's\n"
+           "                 .venv/bin/python or venv/bin/python, then python3)\n"
+           "  --timeout SEC  end pytest after SEC seconds\n"
+           "  --json         print the whole result as one JSON document instead\n"
+           "  -h, --help     this help (pytest's own: python -m pytest --help)\n"
+           "  --             the rest is pytest's, even what looks like ours\n"
+           "\n"
+           "Exit status: pytest's (0 passed, 1 tests failed, 2 interrupted, 3 internal error,\n"
+           "4 usage error, 5 no tests collected); %d when pytest did not run at all (no\n"
+           "interpreter, pytest not installed for it, the interpreter could not start); 2 for\n"
+           "a bad option of pytestmon's; 1 when pytest was killed, timed out or cancelled.\n",
+           RUNOUT_EXIT_DID_NOT_RUN);
 }
 
 static void on_finished(void *ud, json_t *result)
@@ -112,6 +137,9 @@ int clirun_main(int argc, char **argv)
             break;
         } else if (strcmp(a, "--json") == 0) {
             c.json = true;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            help();
+            return 0;
         } else if ((strcmp(a, "--cwd") == 0 || strcmp(a, "--python") == 0 ||
                     strcmp(a, "--timeout") == 0) && i + 1 < argc) {
             const char *v = argv[++i];
@@ -125,7 +153,7 @@ int clirun_main(int argc, char **argv)
             }
         } else if (strcmp(a, "--cwd") == 0 || strcmp(a, "--python") == 0 || strcmp(a, "--timeout") == 0) {
             fprintf(stderr, "pytestmon: %s needs a value\n", a);
-            usage();
+            usage(stderr);
             return 2;
         } else {
             break; /* the first argument we don't know is pytest's */
@@ -156,8 +184,7 @@ int clirun_main(int argc, char **argv)
 
     int code = 1;
     if (c.result) {
-        json_t *ec = json_object_get(c.result, "exit_code");
-        code = json_is_integer(ec) ? (int)json_integer_value(ec) : 1;
+        code = runout_cli_exit_code(c.result);
         if (c.json) {
             json_dumpf(c.result, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
             putchar('\n');

@@ -256,6 +256,24 @@ const char *runout_exit_meaning(int64_t code)
     }
 }
 
+const char *const RUNOUT_NOT_INSTALLED = "pytest is not installed";
+const char *const RUNOUT_COULD_NOT_START = "pytest could not start";
+
+int runout_cli_exit_code(json_t *result)
+{
+    const char *meaning = json_string_value(json_object_get(result, "exit_meaning"));
+    const char *status = json_string_value(json_object_get(result, "status"));
+    json_t *code = json_object_get(result, "exit_code");
+    if (meaning && (strcmp(meaning, RUNOUT_NOT_INSTALLED) == 0 || strcmp(meaning, RUNOUT_COULD_NOT_START) == 0))
+        return RUNOUT_EXIT_DID_NOT_RUN;
+    if (json_is_integer(code))
+        return (int)json_integer_value(code);
+    /* no exit code and no signal: it was never spawned (no interpreter, no such directory) */
+    if (status && strcmp(status, "error") == 0 && !json_object_get(result, "signal"))
+        return RUNOUT_EXIT_DID_NOT_RUN;
+    return 1;
+}
+
 static const char *status_for_exit(int64_t code)
 {
     switch (code) {
@@ -323,6 +341,19 @@ static char *last_line(const char *text, size_t len)
 static bool contains(const char *hay, size_t len, const char *needle)
 {
     return memmem(hay, len, needle, strlen(needle)) != NULL;
+}
+
+/* From the first `needle` in `text` to the end of its line, or NULL. Caller frees. */
+static char *line_from(const char *text, size_t len, const char *needle)
+{
+    const char *p = memmem(text, len, needle, strlen(needle));
+    if (!p)
+        return NULL;
+    const char *nl = memchr(p, '\n', len - (size_t)(p - text));
+    size_t n = (size_t)((nl ? nl : text + len) - p);
+    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' '))
+        n--;
+    return xstrndup(p, n);
 }
 
 static const char *rootdir_of(const RunOutput *o, const RunFacts *f)
@@ -456,7 +487,7 @@ static void add_conftest_failure(const RunOutput *o, const RunFacts *f, const ch
 /* The one sentence that says why a run did not give results, or NULL. report_complete: the
  * JUnit report was read to its end. */
 static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len,
-                       bool report_complete)
+                       bool report_complete, const char **did_not_run)
 {
     StrBuf sb = STRBUF_INIT;
     if (f->start_error)
@@ -469,8 +500,10 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
         strbuf_puts(&sb, "pytest was killed by ");
         execstep_describe_signal(&sb, f->term_signal);
     }
-    else if (f->exit_status == 1 && contains(err_text, err_len, "No module named pytest"))
+    else if (f->exit_status == 1 && contains(err_text, err_len, "No module named pytest")) {
         strbuf_printf(&sb, "pytest is not installed for %s (No module named pytest)", f->python);
+        *did_not_run = RUNOUT_NOT_INSTALLED;
+    }
     else if (f->exit_status == 4 && conftest_error(o, f, err_text, err_len, &sb))
         ;
     else if (f->exit_status == 4) {
@@ -481,13 +514,21 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
         /* pytest did not reach the end of its session: a Python traceback on stderr (pytest
          * itself crashed, e.g. its working directory was deleted under it), or the
          * interpreter could not start at all (the loader exits 127). Say so, with its last line. */
+        /* The interpreter's own start-up failed (it exits 1 after "Fatal Python error:
+         * <function>: <reason>"; a fatal error later aborts, told above by the signal): that
+         * line says why, the last one is often a frame or "lost sys.stderr". */
+        char *fatal = line_from(err_text, err_len, "Fatal Python error: ");
         bool traceback = contains(err_text, err_len, "Traceback (most recent call last):");
-        bool no_start = f->exit_status == 126 || f->exit_status == 127;
+        bool no_start = f->exit_status == 126 || f->exit_status == 127 || fatal;
         if (traceback || no_start) {
-            char *line = last_line(err_text, err_len);
+            char *line = fatal ? fatal : last_line(err_text, err_len);
             strbuf_printf(&sb, "%s: %s", no_start ? "pytest could not start" : "pytest crashed", line);
-            free(line);
+            if (no_start)
+                *did_not_run = RUNOUT_COULD_NOT_START;
+            if (line != fatal)
+                free(line);
         }
+        free(fatal);
     }
     (void)o;
     return sb.len ? strbuf_detach(&sb) : (strbuf_destroy(&sb), NULL);
@@ -659,12 +700,16 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
         json_object_set_new(r, "pytest_seconds", json_real(pytest_seconds));
     double seconds = pytest_seconds >= 0 ? pytest_seconds : f->seconds;
 
-    char *error = run_error(o, f, err_text, err_len, have_xml);
+    const char *did_not_run = NULL;
+    char *error = run_error(o, f, err_text, err_len, have_xml, &did_not_run);
     const char *status = run_status(f, error != NULL);
     json_object_set_new(r, "status", json_string(status));
     if (f->spawned && !f->term_signal) {
+        /* pytest's meaning of its exit code, unless pytest never ran: then the code is the
+         * interpreter's (python -m pytest without pytest exits 1, which is no "tests failed") */
         json_object_set_new(r, "exit_code", json_integer(f->exit_status));
-        json_object_set_new(r, "exit_meaning", json_string(runout_exit_meaning(f->exit_status)));
+        json_object_set_new(r, "exit_meaning", json_string(did_not_run ? did_not_run
+                                                                       : runout_exit_meaning(f->exit_status)));
     }
     char *line = counts_line(counts, seconds);
     StrBuf summary = STRBUF_INIT;

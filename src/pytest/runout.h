@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mem/headroom.h"
 #include "parse/progress.h"
 #include "pytest/runlog.h"
 #include "parse/summary.h"
@@ -28,9 +29,10 @@ typedef struct {
     Summary *summary;
     RunLog log;           /* the full output, bounded to its head and tail */
     uint64_t bytes_out, bytes_err;
-    bool saw_enomem;      /* MemoryError / "Cannot allocate memory" in the output */
+    bool saw_enomem;      /* the output said an allocation failed (headroom_text_says_enomem) */
     bool saw_nospace;     /* the plugin said its report's file system is full (stderr) */
-    char edge[48];        /* end of the previous chunk, so a phrase split across reads is seen */
+    char edge[HEADROOM_ENOMEM_PHRASE_MAX]; /* end of the previous chunk: a phrase split across
+                                              reads is seen */
     size_t edge_len;
     json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
     ReportFeed *feed;     /* the plugin's report read as it grows (runout_follow_report), or NULL */
@@ -91,5 +93,16 @@ json_t *runout_result(RunOutput *o, const RunFacts *facts);
 
 /* pytest's exit code meaning: "tests passed", "tests failed", ... */
 const char *runout_exit_meaning(int64_t code);
+/* A result's exit_meaning when pytest never ran, whatever the interpreter's exit code:
+ * "pytest is not installed" (for that interpreter), "pytest could not start" (the loader or
+ * Python's start-up failed, the interpreter is no program). */
+extern const char *const RUNOUT_NOT_INSTALLED;
+extern const char *const RUNOUT_COULD_NOT_START;
+/* The exit status of `pytestmon run` for a result: pytest's exit code when pytest ran,
+ * RUNOUT_EXIT_DID_NOT_RUN when it never did (no interpreter, pytest not installed for it, the
+ * interpreter could not start, no such directory), 1 otherwise (killed by a signal, timed
+ * out, cancelled). */
+#define RUNOUT_EXIT_DID_NOT_RUN 127
+int runout_cli_exit_code(json_t *result);
 
 #endif

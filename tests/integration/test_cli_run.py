@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, TEST_PYTHON, make_project
+from conftest import BIN, FIXTURES_DIR, REPO_ROOT, TEST_PYTHON, make_project
 
 PYTHON = TEST_PYTHON
 ORACLE_DIR = os.path.join(os.path.dirname(__file__), "oracle")
@@ -113,8 +113,38 @@ def test_pytest_not_installed_for_interpreter(tmp_path):
     fake.write_text("#!/bin/sh\necho \"/usr/bin/python3: No module named pytest\" >&2\nexit 1\n")
     fake.chmod(0o755)
     code, r = run_json("--python", str(fake), "--cwd", fixture("proj_pass"))
-    assert r["status"] == "error"
+    assert r["status"] == "error" and code == 127
     assert r["error"] == f"pytest is not installed for {fake} (No module named pytest)"
+
+
+def test_pytest_missing_for_a_real_interpreter_is_not_tests_failed(tmp_path):
+    # A venv without pytest (like a pyenv shim's python3 on PATH): pytest never ran, so
+    # neither the exit status nor the meaning may say "tests failed" (1).
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    py = str(tmp_path / "venv" / "bin" / "python")
+    p = run_cli("--python", py, "--cwd", fixture("proj_pass"))
+    assert p.returncode == 127, (p.stdout, p.stderr)
+    assert p.stdout.splitlines()[-1] == f"pytest: pytest is not installed for {py} (No module named pytest)"
+    assert "tests failed" not in p.stdout + p.stderr
+    code, r = run_json("--python", py, "--cwd", fixture("proj_pass"))
+    assert code == 127 and r["status"] == "error" and r["exit_code"] == 1
+    assert r["exit_meaning"] == "pytest is not installed"
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_run_help_is_pytestmons_usage(flag):
+    # Not handed to pytest (nor to an interpreter that does not exist): pytestmon's own usage.
+    p = run_cli("--json", "--python", "/nonexistent/python", flag, "-x", cwd=fixture("proj_pass"))
+    assert p.returncode == 0 and p.stderr == ""
+    assert p.stdout.startswith("usage: pytestmon run [--cwd DIR] [--python PY]")
+    for word in ("--timeout SEC", "--json", "Exit status:", "127 when pytest did not run"):
+        assert word in p.stdout
+    assert not p.stdout.splitlines()[-1].startswith("pytest:") and "{" not in p.stdout
+
+
+def test_help_after_the_separator_is_pytests():
+    p = run_cli("--python", PYTHON, "--cwd", fixture("proj_pass"), "--", "--help")
+    assert p.returncode == 0 and "usage: pytestmon" not in p.stdout
 
 
 def test_cwd_not_a_directory():
@@ -193,11 +223,51 @@ def test_rlimit_as_too_low_to_start_python_is_named():
                         "--cwd", fixture("proj_pass")], capture_output=True, text=True, timeout=60)
     r = json.loads(p.stdout)
     assert r["status"] == "error" and r["exit_code"] == 127
-    assert r["error"].startswith("pytest could not start: ") and "failed to map segment" in r["error"]
+    # The loader's words vary ("libc.so.6: failed to map segment from shared object", "cannot
+    # create cache for search path: Cannot allocate memory", ...: see the scan below).
+    assert r["error"].startswith("pytest could not start: ")
+    assert "error while loading shared libraries: " in r["error"]
     # The sentence depends on whether pytest's address space was sampled before it died
     # ("RLIMIT_AS was reached: ..." or "... under RLIMIT_AS: ..."): either names the limit.
     assert r["memory"]["diagnosis_cause"] == "RLIMIT_AS"
     assert "RLIMIT_AS" in r["memory"]["diagnosis"]
+
+
+SID_PYTHON = os.path.join(REPO_ROOT, "build", "pytest-9", "python")   # make pytest9
+
+
+@pytest.mark.parametrize("which", ["test_python", "sid_python3.14"])
+def test_rlimit_as_at_interpreter_start_is_named(which):
+    # Address-space limits from where the kernel cannot even exec the interpreter up through
+    # its start-up: whatever stops it, the dynamic loader (exit 127, in glibc's words, which
+    # differ between Debian 12 and unstable) or Python's start-up ("Fatal Python error: ...:
+    # memory allocation failed", "failed to initialize an exception type", "Frozen object named
+    # 'os' is invalid", MemoryError), the run says pytest could not start and names RLIMIT_AS.
+    python = TEST_PYTHON if which == "test_python" else SID_PYTHON
+    if not os.path.exists(python):
+        pytest.skip("sid's Python 3.14 is not fetched (make pytest9)")
+    if subprocess.run(["prlimit", "--as=6000000", BIN, "--version"], capture_output=True).returncode != 0:
+        pytest.skip("this co-process build (a sanitizer's) cannot itself start under a 6 MB RLIMIT_AS")
+    loader, start_up, lost = [], [], []
+    for limit in range(6_000_000, 18_000_001, 250_000):
+        p = subprocess.run(["prlimit", f"--as={limit}", BIN, "run", "--json", "--python", python,
+                            "--cwd", fixture("proj_pass")], capture_output=True, text=True, timeout=60)
+        r = json.loads(p.stdout)
+        if r.get("signal") or r["status"] == "passed":
+            continue        # the kernel could not exec it (SIGSEGV, nothing said); or it ran
+        said = (limit, r["status"], r.get("error"), r["memory"].get("diagnosis_cause"))
+        assert r["status"] == "error", said
+        if not r["error"].startswith("pytest could not start: "):
+            assert r["error"].startswith("pytest crashed: "), said
+            continue        # pytest was importing: a MemoryError, or Python lost the error
+        if re.search(r"object repr +: *\n|<exception str\(\) failed>", r["output_tail"]):
+            lost.append(said)
+            continue        # Python could not even render its error (its own markers for that)
+        assert r["memory"].get("diagnosis_cause") == "RLIMIT_AS", (said, r["output_tail"][-1000:])
+        (loader if r["exit_code"] == 127 else start_up).append(said)
+    assert loader and start_up, (loader, start_up, lost)
+    assert all("error while loading shared libraries: " in s[2] for s in loader), loader
+    assert all("Fatal Python error: " in s[2] for s in start_up), start_up
 
 
 def test_pytest_crash_after_the_tests_is_shown(tmp_path):

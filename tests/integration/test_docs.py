@@ -81,7 +81,7 @@ def test_readme_setup_commands_first_and_every_option(lua):
     first_block = text.split("```sh\n", 1)[1].split("```", 1)[0]
     assert first_block == (
         "make demo    # installs missing Debian packages, builds, runs the example project\n"
-        "make test    # installs, builds, runs every test suite (nvim 0.7 and 0.10, pytest 7.2 and 8.3)\n"
+        "make test    # installs, builds, runs every test suite (nvim 0.7, 0.10, 0.12; pytest 7.2, 8.3, 9.1)\n"
     )
     config = text.split('require("pytest").setup({\n', 1)[1].split("})", 1)[0]
     options = lua("return require('pytest.config').option_names")

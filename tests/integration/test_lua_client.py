@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, TEST_PYTHON, coprocesses, make_project, run_and_wait, wait_for
+from conftest import BIN, FIXTURES_DIR, PROJ_FAIL, TEST_PYTHON, coprocesses, make_project, run_and_wait, setup_editor, wait_for
 from conftest import get_notes as notes
 
 PYTHON = TEST_PYTHON
@@ -410,3 +410,27 @@ def test_every_event_of_the_table_has_a_handler(nvim):
     names = [line.split("`")[1] for line in out.splitlines()]
     handled = nvim.exec_lua("local t = {} for k in pairs(require('pytest.events').handlers) do t[#t + 1] = k end return t")
     assert names and set(names) <= set(handled), sorted(set(names) - set(handled))
+
+
+def test_vim_uv_where_there_is_one(nvim):
+    """vim.loop is deprecated since Neovim 0.10 (vim.uv): a run, its timers, the tree and the
+    configuration use vim.uv where it exists (and vim.loop on 0.7-0.9)."""
+    if not nvim.exec_lua("return vim.uv ~= nil"):
+        pytest.skip("this Neovim has only vim.loop")
+    nvim.exec_lua("""
+        for name in pairs(package.loaded) do
+          if name:match('^pytest%.') and name ~= 'pytest.highlight' then package.loaded[name] = nil end
+        end
+        vim.loop = setmetatable({}, { __index = function(_, k)
+          error('vim.loop.' .. k .. ' used: it is deprecated, use vim.uv', 2) end })
+    """)
+    setup_editor(nvim)
+    nvim.command("cd " + PROJ_FAIL)
+    nvim.command("edit tests/test_math.py")        # marks want the tree: collected, then updated
+    r = run_and_wait(nvim, "PytestRun")
+    assert r["status"] == "failed" and r["counts"]["passed"] > 0, r["summary"]
+    wait_for(nvim, "require('pytest.tree')._state().collected")
+    r = run_and_wait(nvim, "PytestRun")
+    assert r["status"] == "failed" and r["counts"]["passed"] > 0, r["summary"]
+    assert nvim.exec_lua("return require('pytest.tree')._state().timer ~= nil")   # its flush timer
+    assert [n for n in notes(nvim) if "vim.loop" in n["msg"]] == []

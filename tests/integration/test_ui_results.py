@@ -429,6 +429,24 @@ def test_memory_render(nvim, lua):
     assert "unlimited" in text
 
 
+def test_output_and_memory_highlight_without_the_deprecated_call(nvim, lua):
+    """nvim_buf_add_highlight() is deprecated since Neovim 0.11: :PytestOutput and the memory
+    report highlight with extmarks (whole lines to the start of the next one)."""
+    lua("vim.api.nvim_buf_add_highlight = function() error('deprecated since Neovim 0.11') end")
+    dispatch(nvim, "finished", finished_payload())
+    nvim.command("PytestOutput")
+    marks = lua("return vim.api.nvim_buf_get_extmarks(0, require('pytest.output').ns, 0, -1, { details = true })")
+    assert [m[1:3] + [m[3]["end_row"], m[3]["end_col"], m[3]["hl_group"]] for m in marks[:2]] == [
+        [0, 0, 1, 0, "Comment"], [1, 0, 2, 0, "Comment"]]
+    assert "PytestFailed" in {m[3]["hl_group"] for m in marks}
+    nvim.command("close")
+    bufnr = lua("return require('pytest.memory').show(...)", MEM_REPORT, None, [])
+    marks = lua("return vim.api.nvim_buf_get_extmarks(..., require('pytest.memory').ns, 0, -1, { details = true })",
+                bufnr)
+    line1 = [m[3]["hl_group"] for m in marks if m[1] == 1]
+    assert line1 == ["PytestWarn"]
+
+
 def test_memory_render_shows_the_coprocess_sections_as_the_cli_prints_them(nvim, lua):
     """One rendering of the report: :PytestMemory lists the co-process's `sections` line for
     line as `pytestmon mem` prints them (same labels, same sizes), highlighted by verdict."""

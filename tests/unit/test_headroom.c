@@ -261,6 +261,80 @@ static void test_text_says_enomem(void **state)
     assert_false(headroom_text_says_enomem(b, 20)); /* respects len */
 }
 
+static bool says(const char *text)
+{
+    return headroom_text_says_enomem(text, strlen(text));
+}
+
+/* The words glibc's loader and Python's start-up use for a failed allocation, as they print
+ * them (the first ones seen under a tiny RLIMIT_AS with Debian 12's and Debian unstable's
+ * python3; the rest read in glibc's elf/ and CPython's Python/ sources). */
+static void test_text_says_enomem_loader_and_startup(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {
+        /* glibc loader, mappings (dl-map-segments.h): no strerror after them */
+        "python3: error while loading shared libraries: libm.so.6: failed to map segment from "
+        "shared object",
+        "python: error while loading shared libraries: libc.so.6: cannot map zero-fill pages",
+        /* glibc loader, allocations (dl-load.c, dl-deps.c, dl-version.c, dl-open.c, rtld.c,
+         * dl-tls.c, dl-find_object.c, dl-hwcaps.c) */
+        "python: error while loading shared libraries: cannot create cache for search path",
+        "x: error while loading shared libraries: cannot create RUNPATH/RPATH copy",
+        "x: error while loading shared libraries: cannot create search path array",
+        "x: error while loading shared libraries: libz.so.1: cannot allocate name record",
+        "x: error while loading shared libraries: libz.so.1: cannot create shared object descriptor",
+        "x: error while loading shared libraries: libz.so.1: cannot allocate memory for program header",
+        "x: error while loading shared libraries: cannot allocate dependency buffer",
+        "x: error while loading shared libraries: cannot allocate dependency list",
+        "x: error while loading shared libraries: cannot allocate symbol search list",
+        "x: error while loading shared libraries: libz.so.1: cannot allocate version reference table",
+        "ImportError: cannot create scope list",
+        "ImportError: cannot extend global scope",
+        "x: error while loading shared libraries: cannot create capability list",
+        "x: error while loading shared libraries: cannot create HWCAP priorities",
+        "Fatal glibc error: cannot allocate TLS data structures for initial thread",
+        "x: error while loading shared libraries: cannot create TLS data structures",
+        "cannot allocate memory for thread-local data: ABORT",
+        "Fatal glibc error: Cannot allocate TLS block",
+        "ImportError: cannot allocate address lookup data",
+        "Fatal glibc error: cannot allocate memory for find-object data",
+        "Out of memory while loading audit modules",
+        "Out of memory while initializing profiler",
+        "python: error while loading shared libraries: out of memory",
+        /* Python start-up (seen with 3.14 between 12.6 and 15.6 MB of address space) */
+        "Fatal Python error: _PyPreConfig_Read: memory allocation failed",
+        "Fatal Python error: pycore_init_types: failed to initialize an exception type",
+        "Fatal Python error: _PyErr_NoMemory: Out of memory and PyExc_MemoryError is not "
+        "initialized yet",
+        "ImportError: Frozen object named '_frozen_importlib_external' is invalid",
+        "ImportError: Frozen object named 'os' is invalid\n",
+        "Fatal Python error: init_threadstate: thread state allocation failed",
+        "OSError: [Errno 12] Nicht gen\xc3\xbcgend Hauptspeicher verf\xc3\xbcgbar",
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (!says(yes[i]))
+            fail_msg("not recognised: %s", yes[i]);
+    }
+    static const char *const no[] = {
+        /* the static TLS surplus is used up: no memory limit is involved */
+        "ImportError: libgomp.so.1: cannot allocate memory in static TLS block",
+        /* mprotect refused (SELinux, W^X): not an allocation */
+        "x: error while loading shared libraries: libz.so.1: cannot change memory protections",
+        "Fatal Python error: _Py_HashRandomization_Init: failed to get random numbers to "
+        "initialize Python",
+        "ImportError: No such frozen object named 'nope'",
+        "Frozen object named 'os' is fine\nthe rest is invalid",
+        "x: error while loading shared libraries: libz.so.1: cannot open shared object file: "
+        "No such file or directory",
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (says(no[i]))
+            fail_msg("recognised, but is no ENOMEM: %s", no[i]);
+    /* a stream reader keeps HEADROOM_ENOMEM_PHRASE_MAX bytes of the chunk before */
+    assert_true(headroom_enomem_phrase_max() <= HEADROOM_ENOMEM_PHRASE_MAX);
+}
+
 static void test_diagnose(void **state)
 {
     (void)state;
@@ -515,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_overcommit_and_mapcount),
         cmocka_unit_test(test_literal_edges),
         cmocka_unit_test(test_text_says_enomem),
+        cmocka_unit_test(test_text_says_enomem_loader_and_startup),
         cmocka_unit_test(test_diagnose),
         cmocka_unit_test(test_memreport_seed),
         cmocka_unit_test(test_live_rlimit_as_and_diagnose),

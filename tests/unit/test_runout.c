@@ -94,7 +94,7 @@ static const Row rows[] = {
      .status = "error", .summary = "pytest is not installed for /usr/bin/python3 (No module named pytest)",
      .error = "pytest is not installed for /usr/bin/python3 (No module named pytest)",
      .source = "terminal", .source_reason = "pytest wrote no JUnit report",
-     .exit_code = 1, .exit_meaning = "tests failed"},
+     .exit_code = 1, .exit_meaning = "pytest is not installed"},
     {.name = "pytest crashed",
      .facts = {.spawned = true, .exit_status = 1, .python = PY},
      .err = "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
@@ -109,7 +109,33 @@ static const Row rows[] = {
      .status = "error", .summary = "pytest could not start: /bin/sh: 1: nopython: not found",
      .error = "pytest could not start: /bin/sh: 1: nopython: not found",
      .source = "terminal", .source_reason = "pytest wrote no JUnit report",
-     .exit_code = 127, .exit_meaning = "unknown exit code"},
+     .exit_code = 127, .exit_meaning = "pytest could not start"},
+    {.name = "interpreter start-up failed (Fatal Python error, exit 1)",
+     .facts = {.spawned = true, .exit_status = 1, .python = PY},
+     .err = "Fatal Python error: pycore_init_types: failed to initialize an exception type\n"
+            "Python runtime state: preinitialized\n\n"
+            "Current thread 0x00007f39081c2740 [python] (most recent call first):\n"
+            "  <no Python frame>\n",
+     .status = "error",
+     .summary = "pytest could not start: Fatal Python error: pycore_init_types: failed to "
+                "initialize an exception type",
+     .error = "pytest could not start: Fatal Python error: pycore_init_types: failed to "
+              "initialize an exception type",
+     .source = "terminal", .source_reason = "pytest wrote no JUnit report",
+     .exit_code = 1, .exit_meaning = "pytest could not start"},
+    {.name = "interpreter start-up failed, with a traceback after the fatal line",
+     .facts = {.spawned = true, .exit_status = 1, .python = PY},
+     .err = "Fatal Python error: init_import_site: Failed to import the site module\n"
+            "Python runtime state: initialized\n"
+            "Traceback (most recent call last):\n  File \"<frozen site>\", line 79, in <module>\n"
+            "ImportError: Frozen object named 'os' is invalid\n",
+     .status = "error",
+     .summary = "pytest could not start: Fatal Python error: init_import_site: Failed to import "
+                "the site module",
+     .error = "pytest could not start: Fatal Python error: init_import_site: Failed to import "
+              "the site module",
+     .source = "terminal", .source_reason = "pytest wrote no JUnit report",
+     .exit_code = 1, .exit_meaning = "pytest could not start"},
     {.name = "killed by a signal",
      .facts = {.spawned = true, .term_signal = 9, .python = PY},
      .status = "error", .summary = "pytest was killed by signal 9 (SIGKILL)",
@@ -229,11 +255,71 @@ static void test_exit_meanings(void **state)
     assert_string_equal(runout_exit_meaning(-1), "unknown exit code");
 }
 
+/* `pytestmon run`'s exit status: pytest's when it ran, 127 when it never did. */
+static void test_cli_exit_code(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        int code;
+    } cases[] = {
+        {"{\"status\": \"failed\", \"exit_code\": 1, \"exit_meaning\": \"tests failed\"}", 1},
+        {"{\"status\": \"passed\", \"exit_code\": 0, \"exit_meaning\": \"all tests passed\"}", 0},
+        {"{\"status\": \"usage_error\", \"exit_code\": 4, \"exit_meaning\": \"usage error\"}", 4},
+        {"{\"status\": \"error\", \"exit_code\": 1, \"exit_meaning\": \"pytest is not installed\"}", 127},
+        {"{\"status\": \"error\", \"exit_code\": 1, \"exit_meaning\": \"pytest could not start\"}", 127},
+        {"{\"status\": \"error\", \"exit_code\": 127, \"exit_meaning\": \"pytest could not start\"}", 127},
+        {"{\"status\": \"error\", \"error\": \"no Python interpreter found: ...\"}", 127},
+        {"{\"status\": \"error\", \"signal\": 9}", 1},
+        {"{\"status\": \"timed_out\", \"signal\": 15}", 1},
+        {"{\"status\": \"cancelled\"}", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *r = json_loads(cases[i].json, 0, NULL);
+        assert_non_null(r);
+        if (runout_cli_exit_code(r) != cases[i].code)
+            fail_msg("%s: %d, want %d", cases[i].json, runout_cli_exit_code(r), cases[i].code);
+        json_decref(r);
+    }
+}
+
+/* The longest loader phrase, split at every byte between two reads of stderr, is still seen
+ * (the reader keeps the end of the previous chunk); a read of more than the kept bytes before
+ * it too. */
+static void test_enomem_split_across_reads(void **state)
+{
+    (void)state;
+    const char text[] = "python3.14: error while loading shared libraries: "
+                        "cannot allocate TLS data structures for initial thread\n";
+    for (size_t cut = 1; cut < sizeof text - 1; cut++) {
+        RunOutput o;
+        runout_init(&o, 0, NULL);
+        runout_feed(&o, "x", 1, true);
+        runout_feed(&o, text, cut, true);
+        runout_feed(&o, text + cut, sizeof text - 1 - cut, true);
+        if (!runout_saw_enomem(&o))
+            fail_msg("not seen when cut at %zu", cut);
+        runout_destroy(&o);
+    }
+    RunOutput o;
+    runout_init(&o, 0, NULL);
+    runout_feed(&o, "Fatal Python error: pycore_init_types: failed to initialize an exc", 66, true);
+    runout_feed(&o, "eption type\n", 12, true);
+    assert_true(runout_saw_enomem(&o));
+    runout_destroy(&o);
+    runout_init(&o, 0, NULL);
+    runout_feed(&o, "ImportError: libgomp.so.1: cannot allocate memory in static TLS block\n", 70, true);
+    assert_false(runout_saw_enomem(&o));
+    runout_destroy(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_result_table),
         cmocka_unit_test(test_exit_meanings),
+        cmocka_unit_test(test_enomem_split_across_reads),
+        cmocka_unit_test(test_cli_exit_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
