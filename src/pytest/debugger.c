@@ -430,7 +430,8 @@ static void start_listening(Session *s, json_t *ev, const char *target)
     s->attach_timer.data = s;
     s->attach_timer_inited = true;
     s->open_handles++;
-    uv_timer_start(&s->attach_timer, on_attach_timeout, s->attach_timeout_ms, 0);
+    /* Restarted with the attach timeout alone once debugpy has connected (on_server_connected). */
+    uv_timer_start(&s->attach_timer, on_attach_timeout, DEBUGGER_CONNECT_GRACE_MS + s->attach_timeout_ms, 0);
     json_object_set_new(ev, "listen", json_pack("{s:s, s:i}", "host", DEBUGGER_HOST, "port",
                                                  dapbridge_client_port(s->bridge)));
     json_object_set_new(ev, "pid", json_integer(s->pid));

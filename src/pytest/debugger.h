@@ -15,8 +15,9 @@
  *     use, and we relay to debugpy's debug server, which connected to our server port (only
  *     from the pid we spawned). Both listen before debugpy starts; the endpoint is announced
  *     once debugpy's server has connected, so a client that connects then is served at once.
- *     Nobody attached within the attach timeout (counted from the announcement, and from
- *     the start for a debugpy that never connects): debugpy is ended and says so. When it
+ *     Nobody attached within the attach timeout (counted from the announcement; a debugpy
+ *     that never connects ends after DEBUGGER_CONNECT_GRACE_MS more): debugpy is ended and
+ *     says so. When it
  *     exits, it says so with the end of its stderr (e.g. "No module named debugpy").
  * Everything is reported through `on_event` as a `debug` event payload (borrowed until the
  * callback returns), always from the loop, never from inside debugger_start:
@@ -45,6 +46,10 @@
 #define DEBUGGER_HOST "127.0.0.1"
 /* How long a listening debugpy waits for a debugger by default: 5 minutes. */
 #define DEBUGGER_ATTACH_TIMEOUT_MS 300000
+/* How long debugpy may take to start and connect to us before the attach timeout starts
+ * counting: importing debugpy and pytest on a loaded machine takes seconds. A debugpy that has
+ * not connected by (this + the attach timeout) is ended all the same. */
+#define DEBUGGER_CONNECT_GRACE_MS 60000
 
 typedef struct {
     LaunchRequest req;     /* cwd, file (the file to debug: required), python, args, env */

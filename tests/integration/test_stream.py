@@ -79,7 +79,12 @@ def test_tests_events_arrive_while_pytest_runs(peer, tmp_path, args):
         name, p = event(peer)
         assert name != "finished", f"finished before any tests event: {p.get('summary')}"
         seen.append((name, p))
-        if name == "tests" and latest_entries(seen).get("test_gate.py::test_first", {}).get("status") == "passed":
+        latest = latest_entries(seen)
+        # Both told: test_first passed and test_waits running (it waits for the gate). Under
+        # xdist test_waits may start in its worker only after test_first passed: a gate written
+        # before that let it pass at once, its start and its end in one `tests` event.
+        if name == "tests" and latest.get("test_gate.py::test_first", {}).get("status") == "passed" \
+                and latest.get("test_gate.py::test_waits", {}).get("status") == "running":
             break
     gate.write_text("go")
     events = until_finished(peer, run_id, seen)
