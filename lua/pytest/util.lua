@@ -181,7 +181,9 @@ end
 function M.builtin_notify()
   local ok, info = pcall(debug.getinfo, vim.notify, 'S')
   local src = ok and type(info) == 'table' and info.source or ''
-  return src:find('^@vim/_[%w_/]*editor%.lua$') ~= nil
+  -- 0.7-0.11 load it from vim/_editor.lua; 0.12 from bytecode built into nvim, whose source
+  -- is "?" (a plugin's vim.notify always has a file or a string for its source).
+  return src == '?' or src:find('^@vim/_[%w_/]*editor%.lua$') ~= nil
 end
 
 -- `text` as one line that fits the echo area: its lines joined with " | ", cut with '…'.
