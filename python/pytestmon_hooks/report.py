@@ -5,6 +5,7 @@ Owns the file and its format: Writer (the shared memory map it is written throug
 the report's constants and what goes into a testcase (result, frames and rss properties,
 captured output). Writer.logreport and Writer.start run for every test: keep them lean.
 """
+import json  # here, not at the first failure: a module loaded then would be that test's memory
 import mmap
 import os
 
@@ -222,8 +223,6 @@ class Writer:
     def properties(frames, rss=None):
         if frames is None:
             return "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1])
-        import json
-
         props = '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
         if rss is not None:
             props += _RSS_ITEM % (rss[0], rss[1])
@@ -370,8 +369,6 @@ class Writer:
             counts = {k: len(v) for k, v in self.terminal.stats.items() if k and k != "warnings" and v}
         elif deselected:
             counts["deselected"] = deselected
-        import json
-
         self.write('<properties><property name="pytestmon.counts" value="%s"/></properties>' % _attr(
             json.dumps(counts, sort_keys=True)))
         self.write('</testsuite></testsuites>')
