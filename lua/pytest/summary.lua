@@ -204,7 +204,7 @@ local function set_lines(first, last, lines, hls_by_line)
   api.nvim_buf_clear_namespace(V.buf, M.ns, first, first + #lines)
   for i, hls in pairs(hls_by_line) do
     for _, h in ipairs(hls) do
-      api.nvim_buf_add_highlight(V.buf, M.ns, h[3], first + i - 1, h[1], h[2])
+      util.highlight(V.buf, M.ns, h[3], first + i - 1, h[1], h[2], lines[i])
     end
   end
 end

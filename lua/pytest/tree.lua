@@ -27,6 +27,7 @@ local util = require('pytest.util')
 
 local val = util.val
 local levels = vim.log.levels
+local uv = vim.uv or vim.loop -- vim.loop: before 0.10
 
 M.flush_ms = 100
 M.slow_floor_s = 0.1 -- a duration shorter than this is never "among the slowest"
@@ -129,7 +130,7 @@ local function schedule(now)
     return
   end
   S.scheduled = true
-  if not S.timer then S.timer = vim.loop.new_timer() end
+  if not S.timer then S.timer = uv.new_timer() end
   S.timer:start(M.flush_ms, 0, vim.schedule_wrap(function() if S.scheduled then flush() end end))
 end
 
