@@ -286,3 +286,69 @@ def test_the_first_failure_is_measured_without_what_the_plugin_loads(peer, tmp_p
         loaded = set(json.load(f)[first])
     assert loaded <= pytest_loads, sorted(loaded - pytest_loads)
     assert 0 <= final[first]["rss_growth_bytes"] < 0.2 * MB, final[first]
+
+
+SUBTESTS_PROJ = os.path.join(FIXTURES_DIR, "proj_subtests")
+# The failing subtests of proj_subtests: (node id, description, message, the line of the failing
+# assertion inside the subtest's block).
+FAILED_SUBTESTS = [
+    ("test_fixture.py::test_odd", "[odd] (i=1)", "assert (1 % 2) == 0", 8),
+    ("test_fixture.py::test_words", "[second]", "AssertionError: assert 'z' in 'abc'", 15),
+    ("test_unit.py::Numbers::test_even", "(i=1)", "AssertionError: 1 != 0", 9),
+]
+
+
+def _closing_line(tail):
+    """pytest's closing line ("3 failed, 5 passed, 3 subtests passed in 0.04s")."""
+    lines = [l.strip("= ") for l in tail.splitlines() if l.startswith("=") and " in " in l]
+    return lines[-1]
+
+
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_each_failed_subtest_is_a_failure_of_its_own(peer, request, args):
+    """#28: pytest 9's subtests (pytest-subtests on 7/8) are reports of their own for the same
+    node id; the plugin kept the test's last one, so a failing unittest subTest was lost under
+    the test's passing report (no failure, the test passed, while pytest said "3 failed"), and
+    a `subtests` fixture's failure became "contains 1 failed subtest". Each failed subtest is a
+    failure (streamed and in `finished`) at its own line with its own message and its
+    description, a `tests` entry of its own (its test's stays the test's), and the counts and the
+    summary are pytest's own closing line."""
+    from conftest import require_subtests
+
+    support = require_subtests(request.node.nodeid)
+    if args and not _has_xdist():
+        pytest.skip("pytest-xdist is not installed for this interpreter")
+    peer.request(1, "configure", [{"stream_failures": 1}])
+    peer.response(1)
+    peer.request(2, "run", [{"cwd": SUBTESTS_PROJ, "python": TEST_PYTHON, "args": ["-p", "no:cacheprovider"] + args}])
+    events = until_finished(peer, peer.response(2)[3])
+    fin = events[-1][1]
+    failures = [f for n, p in events if n == "tests" for f in p.get("failures", [])]
+    assert fin["failures_streamed"] == len(failures)
+    # pytest 9 under xdist describes a parameter by the repr of its repr: (i='1')
+    subs = [(f["nodeid"], f["subtest"].replace("'", ""), f["message"], f["file"], f["line"])
+            for f in failures if "subtest" in f]
+    want = [(n, d, m, os.path.join(SUBTESTS_PROJ, n.split("::")[0]), line) for n, d, m, line in FAILED_SUBTESTS]
+    assert (sorted(subs) if args else subs) == want, subs  # xdist: in the order the workers end them
+    own = {f["nodeid"]: f["message"] for f in failures if "subtest" not in f}
+    # The tests keep pytest's verdict: pytest 9 fails a test whose subtests failed (not unittest's).
+    if support == "pytest 9":
+        assert own == {"test_fixture.py::test_odd": "contains 1 failed subtest",
+                       "test_fixture.py::test_words": "contains 1 failed subtest"}, own
+    else:
+        assert own == {}, own
+    entries = {}
+    for n, p in events:
+        if n == "tests":
+            for t in p["tests"]:
+                entries[(t["nodeid"], t.get("subtest", "").replace("'", ""))] = t["status"]
+    assert {k: v for k, v in entries.items() if k[1]} == {(n, d): "failed" for n, d, _, _ in FAILED_SUBTESTS}
+    assert entries[("test_unit.py::Numbers::test_even", "")] == "passed"  # as pytest says
+    assert entries[("test_fixture.py::test_plain", "")] == "passed"
+    # The counts and the summary are pytest's own closing line's.
+    closing = _closing_line(fin["output_tail"])
+    assert fin["summary"] == closing, (fin["summary"], closing)
+    failed = int(closing.split(" failed")[0])
+    assert fin["counts"]["failed"] == failed == len(failures)
+    last = [p for n, p in events if n == "progress"][-1]
+    assert last["failed"] in (0, failed)  # the last push may come before the last failure
