@@ -3,7 +3,7 @@
 --   BENCH_CWD   directory to run in        BENCH_ARGS  extra :PytestRun arguments (may be empty)
 --   BENCH_OUT   JSON result file           BENCH_TICK  ms of the lateness timer (0: off)
 -- Recorded (ms unless named): `wall` from the :PytestRun command to the User PytestFinished
--- autocmd (vim.loop.hrtime); `exit_to_finished` / `exit_to_qf`: pytest's exit time is taken as
+-- autocmd (uv.hrtime); `exit_to_finished` / `exit_to_qf`: pytest's exit time is taken as
 -- t(:PytestRun) + result.seconds (the co-process's own start->exit clock; it starts after our t0,
 -- so this can only over-estimate our latency), `finished` = when the event reaches
 -- pytest.events.dispatch (after msgpack decoding), `qf` = when the PytestFinished autocmd runs
@@ -20,7 +20,7 @@
 -- open, and waits for the User PytestCoverage autocmd and then BENCH_LINGER ms (default 50) so
 -- the batched signs and list entries are placed within the measured span; it records `signs`
 -- (placed in BENCH_OPEN's buffer) and `ll_size` (location list entries) at the end.
-local uv = vim.loop
+local uv = vim.uv or vim.loop -- vim.loop: before 0.10
 local cwd = os.getenv('BENCH_CWD')
 local out = os.getenv('BENCH_OUT')
 local args = os.getenv('BENCH_ARGS') or ''

@@ -5,7 +5,7 @@
 -- last run (and 500 ms), every process whose parent is the co-process, or whose cwd is the
 -- suite (other than this nvim), is listed (leftovers, zombies). RSS/fds are read 200 ms after
 -- `finished`, once the run's handles are closed.
-local uv = vim.loop
+local uv = vim.uv or vim.loop -- vim.loop: before 0.10
 local cwd = os.getenv('SOAK_CWD')
 local n = tonumber(os.getenv('SOAK_N') or '1000')
 local out = os.getenv('SOAK_OUT')

@@ -12,7 +12,7 @@
 -- and every flush of the views (marks + summary: `flush_max`, `flush_total`, `flushes`);
 -- `tree_tests` (leaves in the tree), `summary_lines`, `marks` (in the open file) and the run's
 -- counts at the end.
-local uv = vim.loop
+local uv = vim.uv or vim.loop -- vim.loop: before 0.10
 local cwd = assert(os.getenv('BENCH_CWD'))
 local out = assert(os.getenv('BENCH_OUT'))
 local open_file = os.getenv('BENCH_OPEN') or ''

@@ -2,11 +2,11 @@
 -- driven by bench/run.py (section 6). Environment:
 --   BENCH_CWD  project root    BENCH_OUT  JSON result file
 --   BENCH_EDIT root-relative module to write    BENCH_REPS  how many writes
--- Per write: `ms` from the :write (vim.loop.hrtime just before it) to the User PytestFinished
+-- Per write: `ms` from the :write (uv.hrtime just before it) to the User PytestFinished
 -- autocmd (the quickfix list is set by then), `tests` = passed + failed of that run, `files` = the
 -- test files the co-process chose. Also `ready_ms` (from :PytestWatch to the `ready` event, the
 -- graph scan) and `graph_files`.
-local uv = vim.loop
+local uv = vim.uv or vim.loop -- vim.loop: before 0.10
 local cwd = os.getenv('BENCH_CWD')
 local out = os.getenv('BENCH_OUT')
 local edit = os.getenv('BENCH_EDIT')

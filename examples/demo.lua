@@ -27,7 +27,7 @@ vim.api.nvim_create_autocmd('User', {
 })
 
 local max_status = ''
-local timer = vim.loop.new_timer()
+local timer = (vim.uv or vim.loop).new_timer()
 timer:start(50, 50, vim.schedule_wrap(function()
   local s = require('pytest').statusline()
   if s:find('running') or s:find('%%') then

@@ -98,7 +98,8 @@ static const ServerEvent EVENTS[] = {
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence (its duration is "
      "`pytest_seconds`, pytest's own from its closing line, when pytest told one; `seconds` is our "
      "clock from spawn to exit), `failures` "
-     "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?}] (`failures_streamed`: "
+     "[{nodeid, subtest?, kind, when?, message, file, line, crash_file?, crash_line?}] (`subtest`: "
+     "a subtest of that test, as pytest describes it; `failures_streamed`: "
      "the `tests` events carried every one of them, and for a client configured with "
      "stream_failures=1 `failures` is left out; the history keeps it), `memory` {peak_rss, "
      "peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth, top_growth_source?, diagnosis?, "
@@ -129,8 +130,9 @@ static const ServerEvent EVENTS[] = {
      "come in parts first, each {collect_id, root, items, more = true} (see below)"},
     {"tests", "run_id, tests, failures?",
      "the tests whose state changed, read from the plugin's report while pytest runs (at most "
-     "every 100 ms, and a last one before `finished`): `tests` [{nodeid, status, duration_s, "
-     "rss_growth_bytes}] with `status` running|passed|failed|error|skipped|xfailed|xpassed, "
+     "every 100 ms, and a last one before `finished`): `tests` [{nodeid, subtest?, status, "
+     "duration_s, rss_growth_bytes}] with `status` running|passed|failed|error|skipped|xfailed|xpassed "
+     "(`subtest`: a subtest of test `nodeid` that pytest counts), "
      "`failures` the failures found since the last one, as in `finished` (see below)"},
 };
 #define NEVENTS (sizeof EVENTS / sizeof EVENTS[0])

@@ -9,6 +9,7 @@ local config = require('pytest.config')
 local util = require('pytest.util')
 
 local levels = vim.log.levels
+local uv = vim.uv or vim.loop -- vim.loop: before 0.10
 
 local S = {
   chan = nil, -- channel/job id of the live co-process
@@ -107,7 +108,7 @@ end
 local function call_on(chan, method, params, cb, timeout_ms)
   next_req = next_req + 1
   local id = next_req
-  local timer = util.uv.new_timer()
+  local timer = uv.new_timer()
   pending[id] = { cb = cb, method = method, chan = chan, timer = timer }
   timer:start(timeout_ms, 0, vim.schedule_wrap(function()
     settle(id, false, string.format('no answer to %s within %g s%s', method, timeout_ms / 1000, stderr_hint()))

@@ -2,7 +2,7 @@
 -- the effective configuration. Works without setup(): get() returns the defaults.
 local M = {}
 
-local uv = vim.uv or vim.loop -- vim.loop: Neovim before 0.10
+local uv = vim.uv or vim.loop -- vim.loop: before 0.10
 
 -- Directory of the plugin (the one holding lua/, plugin/, build/).
 local function plugin_root()

@@ -51,13 +51,14 @@ function handlers.progress(p)
   require('pytest.statusline').update()
 end
 
--- The tests whose state changed (the plugin's live stream): kept per node id for the views.
+-- The tests whose state changed (the plugin's live stream): kept per node id for the views (a
+-- subtest's entry is the tree's only: its test's stays the test's).
 function handlers.tests(p)
   if stale(p) then return end
   if type(state.tests) ~= 'table' then state.tests = {} end
   for _, t in ipairs(util.list(p.tests)) do
     local id = val(t.nodeid)
-    if type(id) == 'string' then state.tests[id] = t end
+    if type(id) == 'string' and val(t.subtest) == nil then state.tests[id] = t end
   end
   -- Failures as they happen: made into quickfix items now, so that `finished` need not bring
   -- them (failures_streamed) and the list is set the moment pytest exits.

@@ -11,6 +11,7 @@ local config = require('pytest.config')
 local util = require('pytest.util')
 
 local val = util.val
+local uv = vim.uv or vim.loop -- vim.loop: before 0.10
 
 local function vh()
   local ok, h = pcall(function() return vim.health end)
@@ -78,16 +79,16 @@ local function is_under(path, root)
     r = r:gsub('/+$', '')
     return r == '' or p == r or p:sub(1, #r + 1) == r .. '/'
   end
-  local rp, rr = vim.loop.fs_realpath(path), vim.loop.fs_realpath(root)
+  local rp, rr = uv.fs_realpath(path), uv.fs_realpath(root)
   return inside(path, root) or inside(rp, rr) or inside(rp, root) or inside(path, rr)
 end
 
 -- Names in directory `dir` (none when it cannot be read).
 local function dir_names(dir)
   local names = {}
-  local h = vim.loop.fs_scandir(dir)
+  local h = uv.fs_scandir(dir)
   while h do
-    local name = vim.loop.fs_scandir_next(h)
+    local name = uv.fs_scandir_next(h)
     if not name then break end
     names[#names + 1] = name
   end
@@ -160,7 +161,7 @@ end
 local function check_coprocess()
   start('pytest: co-process')
   local bin = config.bin()
-  local env = vim.loop.os_getenv('PYTESTMON_BIN')
+  local env = uv.os_getenv('PYTESTMON_BIN')
   if env and env ~= '' then info('binary from $PYTESTMON_BIN: ' .. env) end
   if vim.fn.executable(bin) ~= 1 then
     err('co-process not found or not executable: ' .. bin,
@@ -325,12 +326,12 @@ end
 local function check_dirs()
   start('pytest: directories')
   local dir = config.get().log_dir
-  local st = vim.loop.fs_stat(dir)
+  local st = uv.fs_stat(dir)
   if not st then
     ok('log directory ' .. dir .. ' will be created (mode 0700) on the first run')
   elseif st.type ~= 'directory' then
     err('log directory is not a directory: ' .. dir, as_advice('set the `log_dir` option'))
-  elseif st.uid ~= vim.loop.getuid() then
+  elseif st.uid ~= uv.getuid() then
     err('log directory is owned by another user (uid ' .. st.uid .. '): ' .. dir,
       as_advice('runs have no logs; set the `log_dir` option'))
   elseif bit.band(st.mode, 18) ~= 0 then -- 0022: group- or world-writable

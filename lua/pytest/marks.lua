@@ -52,8 +52,20 @@ function M.describe(nodes)
     leaves_of(n, leaves)
     if n.kind == 'class' then has_class = true end
   end
+  -- The subtests of these tests: their failures are told apart ("1 subtest failed"), not
+  -- counted as tests ("1 of 2 failed" for one test), and they fail the mark.
+  local subfailed = 0
+  for _, l in ipairs(leaves) do
+    for _, c in ipairs(l.children or {}) do
+      local cat = tree.category(c.status)
+      counts[cat] = counts[cat] - 1
+      counts.total = counts.total - 1
+      if cat == 'failed' then subfailed = subfailed + 1 end
+    end
+  end
   local status = tree.aggregate(counts)
   if #leaves == 1 and not has_class and leaves[1].status then status = leaves[1].status end
+  if subfailed > 0 and tree.category(status) ~= 'failed' and status ~= 'running' then status = 'failed' end
   local chunks = {}
   local function chunk(text, hl)
     table.insert(chunks, { (#chunks > 0 and ' · ' or ' ') .. text, hl })
@@ -74,6 +86,7 @@ function M.describe(nodes)
       end
     end
   end
+  if subfailed > 0 then chunk(string.format('%d subtest%s failed', subfailed, subfailed == 1 and '' or 's'), 'PytestFailed') end
   local cfg = config.get()
   local peak, slow = nil, nil
   for _, l in ipairs(leaves) do

@@ -303,8 +303,9 @@ function M.show(rep, err, runs)
   local lines, hls = M.render(rep, err, state.view or state.last, runs)
   local bufnr = util.scratch(M.bufname, lines, 'pytestmemory')
   vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
+  local shown = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
   for _, h in ipairs(hls) do
-    util.highlight(bufnr, M.ns, h[2], h[1], h[3] or 0, h[4] or -1)
+    util.highlight(bufnr, M.ns, h[2], h[1], h[3] or 0, h[4] or -1, shown[h[1] + 1] or '')
   end
   return bufnr
 end

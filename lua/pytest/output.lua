@@ -173,7 +173,7 @@ local function show_test(lines)
   vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
   for i, l in ipairs(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)) do
     local g = (l:sub(1, 1) == '#' and 'Comment') or (l:match('^== .* ==$') and 'PytestTitle') or M.line_group(l)
-    if g then util.highlight(bufnr, M.ns, g, i - 1, 0, -1) end
+    if g then util.highlight(bufnr, M.ns, g, i - 1, 0, -1, l) end
   end
   return bufnr
 end
@@ -205,10 +205,11 @@ function M.open(r)
   local lines, hls = M.render(r)
   local bufnr = util.scratch(M.bufname, lines, 'pytestoutput')
   vim.api.nvim_buf_clear_namespace(bufnr, M.ns, 0, -1)
-  util.highlight(bufnr, M.ns, 'Comment', 0, 0, -1)
-  util.highlight(bufnr, M.ns, 'Comment', 1, 0, -1)
+  local shown = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  util.highlight(bufnr, M.ns, 'Comment', 0, 0, -1, shown[1] or '')
+  util.highlight(bufnr, M.ns, 'Comment', 1, 0, -1, shown[2] or '')
   for _, h in ipairs(hls) do
-    util.highlight(bufnr, M.ns, h[4], h[1], h[2], h[3])
+    util.highlight(bufnr, M.ns, h[4], h[1], h[2], h[3], shown[h[1] + 1] or '')
   end
   -- Jump to the end: the summary is what the user looks for first.
   pcall(vim.api.nvim_win_set_cursor, 0, { #lines, 0 })

@@ -31,7 +31,7 @@ local lists = {}
 -- (see M.show) must not land after a newer run started.
 local generation = 0
 
-local COUNT_ORDER = { 'failed', 'passed', 'errors', 'skipped', 'deselected', 'xfailed', 'xpassed' }
+local COUNT_ORDER = { 'failed', 'passed', 'errors', 'skipped', 'deselected', 'xfailed', 'xpassed', 'subtests_passed' }
 
 local function is_space(b) return b == 32 or (b ~= nil and b >= 9 and b <= 13) end
 
@@ -80,6 +80,7 @@ local function counts_text(r)
     if type(n) == 'number' and n > 0 then
       local word = k
       if k == 'errors' and n == 1 then word = 'error' end
+      if k == 'subtests_passed' then word = 'subtests passed' end
       table.insert(parts, string.format('%d %s', n, word))
     end
   end
@@ -211,6 +212,8 @@ local function qf_add(acc, failures)
     acc.failures[k] = f
     local nodeid = tostring(val(f.nodeid) or '?')
     if #nodeid > util.id_max then nodeid = util.id_text(nodeid) end -- the item's text only
+    local sub = val(f.subtest) -- a subtest of the test: pytest's description of it
+    sub = type(sub) == 'string' and (' ' .. sub) or ''
     if base == nil then -- streamed: absolute paths only (47: '/')
       local rf, cf = val(f.file), val(f.crash_file)
       if type(rf) ~= 'string' or rf:byte(1) ~= 47 or (type(cf) == 'string' and cf ~= '' and cf:byte(1) ~= 47) then
@@ -222,14 +225,14 @@ local function qf_add(acc, failures)
     local raw = val(f.message)
     local msg = one_line(raw)
     n = n + 1
-    local text = shown_id(nodeid, file) .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or '')
+    local text = shown_id(nodeid, file) .. sub .. kind_label(f) .. (msg ~= '' and (': ' .. msg) or '')
     items[n] = place({ lnum = line, col = 0, type = 'E', text = text }, file, bufs)
     texts[#texts + 1] = text
     src[n] = k
     local cfile, cline = crash_site(f, base or '/', file, line)
     if cfile then
       n = n + 1
-      local ctext = shown_id(nodeid, cfile) .. ' raised here' .. (msg ~= '' and (': ' .. first_line(raw)) or '')
+      local ctext = shown_id(nodeid, cfile) .. sub .. ' raised here' .. (msg ~= '' and (': ' .. first_line(raw)) or '')
       items[n] = place({ lnum = cline, col = 0, type = 'I', text = ctext }, cfile, bufs)
       texts[#texts + 1] = ctext
       src[n] = -k
@@ -269,7 +272,7 @@ function M.take_streamed(run_id, n)
   return acc
 end
 
--- The test a quickfix entry belongs to ({run_id, nodeid, kind, role}), for the pytest lists
+-- The test a quickfix entry belongs to ({run_id, nodeid, subtest, kind, role}), for the pytest lists
 -- still on the quickfix stack; nil for another list's entry. idx is 1-based; defaults to the
 -- current entry.
 function M.qf_entry(idx)
@@ -279,7 +282,7 @@ function M.qf_entry(idx)
   local k = l and l.src[info.idx]
   local f = k and l.failures[math.abs(k)]
   if type(f) ~= 'table' then return nil end
-  return { run_id = l.run_id, nodeid = val(f.nodeid) or '?', kind = val(f.kind) or 'failed',
+  return { run_id = l.run_id, nodeid = val(f.nodeid) or '?', subtest = val(f.subtest), kind = val(f.kind) or 'failed',
            role = k > 0 and 'failure' or 'crash' }
 end
 
@@ -323,8 +326,9 @@ local function diagnostic(f, k, base)
       col = 0,
       severity = vim.diagnostic.severity.ERROR,
       source = 'pytest',
-      message = util.clean((label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true),
-      user_data = { nodeid = val(f.nodeid) },
+      message = util.clean((type(val(f.subtest)) == 'string' and (val(f.subtest) .. ': ') or '')
+        .. (label ~= '' and (label:sub(2) .. ' ') or '') .. msg:gsub('%s+$', ''), true),
+      user_data = { nodeid = val(f.nodeid), subtest = val(f.subtest) },
     }
   end
   local _, cline = crash_site(f, base, failure_file(f, base), tonumber(val(f.line)))

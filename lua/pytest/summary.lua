@@ -1,6 +1,7 @@
 -- pytest.summary: :PytestSummary, a side window with the test tree (pytest.tree): directories,
--- files, classes, tests and parametrized cases, each line with its status icon, duration and
--- peak RSS growth (leaves) or counts (the others). Folded to files by default; what holds a
+-- files, classes, tests and parametrized cases (and the subtests a run reported under their
+-- test), each line with its status icon, duration and peak RSS growth (leaves; a subtest: its
+-- failure's message) or counts (the others). Folded to files by default; what holds a
 -- failure is expanded. Updates come from the tree's batched flushes: a status change rewrites
 -- only the lines of the changed nodes that are visible; the whole buffer is rendered again only
 -- when its shape changes (a new tree, a node expanded, a failure in a folded file).
@@ -75,10 +76,14 @@ end
 
 local function details(n)
   local parts = {}
-  if tree.is_leaf(n) then
+  if n.kind == 'subtest' then
+    if n.message then table.insert(parts, tree.short_message(n.message)) end
+  elseif tree.is_leaf(n) then
     if n.duration and n.status ~= 'running' then table.insert(parts, string.format('%.2fs', n.duration)) end
     if n.rss and n.rss >= M.rss_floor then table.insert(parts, '+' .. util.bytes(n.rss)) end
     if n.kind == 'error' and n.message then table.insert(parts, tree.short_message(n.message)) end
+    local failed = n.children and (n.counts.failed - (tree.category(n.status) == 'failed' and 1 or 0)) or 0
+    if failed > 0 then table.insert(parts, string.format('%d subtest%s failed', failed, failed == 1 and '' or 's')) end
   else
     local c = n.counts
     if c.failed > 0 then
@@ -108,7 +113,7 @@ end
 local function line_of(n)
   local status = tree.is_leaf(n) and (n.status or 'notrun') or tree.aggregate(n.counts)
   local fold = ' '
-  if not tree.is_leaf(n) and #n.children > 0 then fold = expanded(n) and '▾' or '▸' end
+  if n.children and #n.children > 0 then fold = expanded(n) and '▾' or '▸' end
   local mark = V.marked[run_id_of(n)] and '*' or ' '
   local prefix = mark .. string.rep('  ', depth(n)) .. fold .. ' '
   local icon = M.icons[status] or M.icons.notrun
@@ -117,7 +122,7 @@ local function line_of(n)
   local text = prefix .. icon .. ' ' .. name .. (d ~= '' and ('  ' .. util.clean(d)) or '')
   local hls = { { #prefix, #prefix + #icon, M.groups[status] or 'PytestNotRun' } }
   if d ~= '' then
-    local group = status == 'failed' and 'PytestFailed' or 'PytestDuration'
+    local group = (status == 'failed' or (n.children and n.counts.failed > 0)) and 'PytestFailed' or 'PytestDuration'
     if n.kind == 'error' then group = 'PytestError' end
     table.insert(hls, { #prefix + #icon + 1 + #name + 2, -1, group })
   end
@@ -204,7 +209,7 @@ local function set_lines(first, last, lines, hls_by_line)
   api.nvim_buf_clear_namespace(V.buf, M.ns, first, first + #lines)
   for i, hls in pairs(hls_by_line) do
     for _, h in ipairs(hls) do
-      api.nvim_buf_add_highlight(V.buf, M.ns, h[3], first + i - 1, h[1], h[2])
+      util.highlight(V.buf, M.ns, h[3], first + i - 1, h[1], h[2], lines[i])
     end
   end
 end
@@ -380,7 +385,7 @@ local function target_window()
 end
 
 local function toggle_fold(n)
-  if not n or tree.is_leaf(n) then return end
+  if not n or not n.children then return end
   V.open[n.id] = not expanded(n)
   if V.row_of[n] and not V.stale then return refold(n) end
   M.render()
@@ -390,9 +395,9 @@ function M.jump(n)
   n = n or M.node_at_cursor()
   if not n then return end
   if n.kind == 'dir' then return toggle_fold(n) end
-  local file = n.file
+  local file = n.file or (n.kind == 'subtest' and n.parent.file) or nil
   if not file then return util.notify('no file known for ' .. util.id_text(run_id_of(n)), levels.WARN) end
-  local line = n.line or (n.kind == 'case' and n.parent.line) or 1
+  local line = (n.file and n.line) or ((n.kind == 'case' or n.kind == 'subtest') and n.parent.line) or 1
   local win = target_window()
   vim.api.nvim_set_current_win(win)
   vim.cmd('edit ' .. vim.fn.fnameescape(file))
@@ -402,6 +407,7 @@ end
 -- The node's selection as pytest takes it: its node id (a directory, a file: its path).
 local function selection(n)
   if n.kind == 'error' then return n.nodeid or n.parent.id end
+  if n.kind == 'subtest' then return n.nodeid end -- pytest runs its test
   return n.id
 end
 

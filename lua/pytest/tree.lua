@@ -7,10 +7,13 @@
 -- changed nodes, so a 20,000-test run never redraws everything per event.
 --
 -- Node kinds: "dir", "file", "class", "test" (a function), "group" (a parametrized function,
--- whose children are its "case"s) and "error" (a collection error, under its file). Leaves
--- ("test", "case", "error") carry a status: nil (not run yet), "running", "passed", "failed",
--- "error", "skipped", "xfailed", "xpassed". Every node counts its leaves by category
--- (M.category) incrementally, so an aggregate is always at hand.
+-- whose children are its "case"s), "error" (a collection error, under its file) and "subtest"
+-- (a subtest a run reported and pytest counts: pytest 9's subtests or pytest-subtests, a child
+-- of its "test" or "case", which keeps its own status). Leaves ("test", "case", "error",
+-- "subtest") carry a status: nil (not run yet), "running", "passed", "failed", "error",
+-- "skipped", "xfailed", "xpassed". Every node counts its leaves by category (M.category)
+-- incrementally, so an aggregate is always at hand: a test with subtests counts itself and them,
+-- as pytest's "3 failed" does.
 --
 -- A node's `file` and `line` are where it is defined. A class or function that a test module
 -- imports from another one (`from test_signer import TestSigner`: pytest collects it again as
@@ -27,6 +30,7 @@ local util = require('pytest.util')
 
 local val = util.val
 local levels = vim.log.levels
+local uv = vim.uv or vim.loop -- vim.loop: before 0.10
 
 M.flush_ms = 100
 M.slow_floor_s = 0.1 -- a duration shorter than this is never "among the slowest"
@@ -90,7 +94,7 @@ local function new_counts()
 end
 
 local function is_leaf(n)
-  return n.kind == 'test' or n.kind == 'case' or n.kind == 'error'
+  return n.kind == 'test' or n.kind == 'case' or n.kind == 'error' or n.kind == 'subtest'
 end
 M.is_leaf = is_leaf
 
@@ -129,7 +133,7 @@ local function schedule(now)
     return
   end
   S.scheduled = true
-  if not S.timer then S.timer = util.uv.new_timer() end
+  if not S.timer then S.timer = uv.new_timer() end
   S.timer:start(M.flush_ms, 0, vim.schedule_wrap(function() if S.scheduled then flush() end end))
 end
 
@@ -149,7 +153,7 @@ local function recount(leaf, old)
       n.counts[nc] = n.counts[nc] + 1
     end
     S.dirty_nodes[n] = true
-    if n.kind ~= 'dir' and n.kind ~= 'file' and n.kind ~= 'case' then mark_key_dirty(n) end
+    if n.kind ~= 'dir' and n.kind ~= 'file' and n.kind ~= 'case' and n.kind ~= 'subtest' then mark_key_dirty(n) end
     n = n.parent
   end
 end
@@ -217,14 +221,49 @@ local function file_node(path)
   return n
 end
 
-local function add_leaf_counts(leaf)
+local function add_leaf_counts(leaf, by)
+  by = by or 1
   local c = M.category(leaf.status)
   local n = leaf
   while n do
-    n.counts[c] = n.counts[c] + 1
-    n.counts.total = n.counts.total + 1
+    n.counts[c] = n.counts[c] + by
+    n.counts.total = n.counts.total + by
     n = n.parent
   end
+end
+
+-- The node of subtest `desc` (pytest's description of it, "[msg] (i=1)") of test leaf `test`,
+-- made when missing: a leaf among the test's children, its id the test's node id, NUL, `desc`
+-- (no node id holds a NUL), its `nodeid` the test's (a rerun, its output: the test's).
+local function subtest_node(test, desc)
+  local key = (test.nodeid or test.id) .. '\0' .. desc
+  local n = S.nodes[key]
+  if n then return n end
+  n = { id = key, nodeid = test.nodeid or test.id, subtest = desc, kind = 'subtest', name = desc,
+        counts = new_counts(), parent = test }
+  S.nodes[key] = n
+  test.children = test.children or {}
+  table.insert(test.children, n)
+  add_leaf_counts(n)
+  S.structure = true
+  return n
+end
+
+-- Drops the subtests of `test` an earlier run reported (its result of this run is coming).
+local function drop_subtests(test)
+  local keep = {}
+  for _, c in ipairs(test.children) do
+    if c.run == S.run_id then
+      table.insert(keep, c)
+    else
+      add_leaf_counts(c, -1)
+      S.nodes[c.id] = nil
+      S.dirty_nodes[c] = nil
+      S.structure = true
+    end
+  end
+  test.children = #keep > 0 and keep or nil
+  S.dirty_nodes[test] = true
 end
 
 -- The leaf of `nodeid`, made (with its file, classes and group) when missing. A test a run
@@ -369,12 +408,18 @@ M.collect_batch = 1000 -- items added to a new tree per event-loop turn
 
 local live_tree = nil -- while a new tree is built: the live one (S is the new one then)
 
--- What the runs said of a test carries over from the live tree to the new one.
+-- What the runs said of a test (and its subtests) carries over from the live tree to the new one.
 local function carry_over(n, prev)
   if prev and prev.status and n.kind ~= 'error' and is_leaf(prev) then
     local was = n.status
     n.status, n.duration, n.rss, n.message = prev.status, prev.duration, prev.rss, prev.message
     recount(n, was)
+    for _, p in ipairs(prev.children or {}) do
+      local c = subtest_node(n, p.subtest)
+      local old = c.status
+      c.status, c.duration, c.message, c.run, c.file, c.line = p.status, p.duration, p.message, p.run, p.file, p.line
+      recount(c, old)
+    end
   end
 end
 
@@ -557,7 +602,21 @@ local function set_result(n, status, duration, rss, message)
   if rss ~= nil then n.rss = rss end
   if message ~= nil then n.message = message end
   recount(n, was)
-  if duration ~= nil and status ~= 'running' then note_duration(n) end
+  -- a subtest's time is its test's too: not one of the slowest on its own
+  if duration ~= nil and status ~= 'running' and n.kind ~= 'subtest' then note_duration(n) end
+end
+
+-- The leaf a `tests` entry or a failure is of: a test, or a subtest of it (`subtest` given).
+local function result_node(nodeid, subtest)
+  local n = leaf_node(nodeid)
+  if not n or n.kind == 'error' then return n end
+  if type(subtest) == 'string' then
+    local s = subtest_node(n, subtest)
+    s.run = S.run_id
+    return s
+  end
+  if n.children then drop_subtests(n) end
+  return n
 end
 
 -- ms a first run (no tree yet) runs before the tree is collected beside it (on_started).
@@ -615,7 +674,7 @@ function M.on_tests(p)
     if type(t) == 'table' then
       local nodeid = field(t, 'nodeid', 1)
       local status = field(t, 'status', 2)
-      local n = type(nodeid) == 'string' and type(status) == 'string' and leaf_node(nodeid)
+      local n = type(nodeid) == 'string' and type(status) == 'string' and result_node(nodeid, val(t.subtest))
       if n then
         local d = tonumber(field(t, 'duration_s', 3))
         local rss = tonumber(field(t, 'rss_growth_bytes', 4))
@@ -635,8 +694,10 @@ function M.on_finished(p)
   if S.root == nil and type(val(p.root)) == 'string' then S.root = val(p.root) end
   for _, f in ipairs(util.list(val(p.failures))) do
     local nodeid = val(f.nodeid)
-    local n = type(nodeid) == 'string' and leaf_node(nodeid)
+    local subtest = val(f.subtest)
+    local n = type(nodeid) == 'string' and (type(subtest) == 'string' and result_node(nodeid, subtest) or leaf_node(nodeid))
     if n then
+      if n.kind == 'subtest' and not n.line then n.file, n.line = val(f.file), tonumber(val(f.line)) end
       local kind = tostring(val(f.kind) or 'failed')
       local st = kind:find('error', 1, true) and 'error' or 'failed'
       if n.status ~= 'failed' and n.status ~= 'error' then
@@ -791,6 +852,11 @@ local function export(n)
     e.duration = n.duration
     e.rss_growth = n.rss
     e.message = n.message
+    e.subtest = n.subtest
+    if n.children then -- a test's subtests
+      e.children = {}
+      for _, c in ipairs(n.children) do table.insert(e.children, export(c)) end
+    end
   else
     e.status = M.aggregate(n.counts)
     e.children = {}
@@ -826,10 +892,11 @@ function M.get()
   for _, n in ipairs(S.top) do table.insert(out.nodes, export(n)) end
   local function leaves(list)
     for _, n in ipairs(list) do
-      if n.children and n.kind ~= 'test' and n.kind ~= 'case' and n.kind ~= 'error' then
+      if n.children and not is_leaf(n) then
         leaves(n.children)
       else
         table.insert(out.tests, n)
+        if n.children then leaves(n.children) end -- a test's subtests
       end
     end
   end

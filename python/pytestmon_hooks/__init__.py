@@ -22,6 +22,11 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
   teardown (memory.RssMeter), so a test that touches 200 MB for 5 ms is measured exactly. Absent where clear_refs cannot be written;
 - ``<system-out>``/``<system-err>``: the test's captured stdout, and its captured stderr and log
   (setup, call and teardown), each at most 64 KiB (cut with a note saying how much there was);
+- ``subtest``: on a testcase of a subtest (pytest 9's subtests, pytest-subtests on pytest 7/8:
+  a report of its own in the test's call, for a ``subtests.test()`` block or a unittest
+  ``subTest``), written before its test's, for each subtest pytest counts (a failure; a skip or
+  xfail where pytest's verbosity counts those): pytest's description of it (``[msg] (i=1)``),
+  with the test's node id and its own result, frames and output, no memory;
 
 and the suite carries ``pytestmon.counts``: pytest's own numbers (``pytest_report_teststatus``
 categories, as the terminal summary counts them, plus ``deselected``).

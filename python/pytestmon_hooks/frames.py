@@ -18,7 +18,9 @@ _FRAMES_ATTR = "pytestmon_frames"
 
 def _library_dirs():
     """Directories whose code is not the user's: the standard library, installed packages
-    (of this interpreter and of the one a venv was made from), pytest and pluggy."""
+    (of this interpreter and of the one a venv was made from), pytest and pluggy. Found when the
+    plugin starts, before the first test (plugin.Plugin, WorkerPlugin): what it loads
+    (sysconfig's data) is not a test's memory."""
     import sysconfig
 
     dirs = set()

@@ -32,9 +32,7 @@ class _Guarded:
             pass
 
     def frames(self, excinfo):
-        """user_frames() of a failure, the library directories found at the first one."""
-        if self.library is None:
-            self.library = _library_dirs()
+        """user_frames() of a failure."""
         return user_frames(excinfo, self.library)
 
 
@@ -45,7 +43,9 @@ class Plugin(_Guarded):
 
     def __init__(self, config, path):
         self.config = config
-        self.library = None  # _library_dirs(), at the first failure
+        # Found now, not at the first failure: sysconfig's data would be that test's memory
+        # (+2.7 MB on Python 3.14); so in a worker.
+        self.library = _library_dirs()
         self.writer = Writer(config, path)
         self.deselected = 0
         self.rss = RssMeter()
@@ -137,7 +137,7 @@ class WorkerPlugin(_Guarded):
 
     def __init__(self, config):
         self.config = config
-        self.library = None
+        self.library = _library_dirs()
         self.rss = RssMeter()
         # (node id, phase) -> excinfo of a failed phase not reported yet: keyed, not the last one,
         # as a plugin may make all of a test's reports before logging any (pytest-rerunfailures)

@@ -1,12 +1,16 @@
 """The report file: the JUnit-shaped XML stream the co-process reads (format: the package docstring).
 
 Owns the file and its format: Writer (the shared memory map it is written through, one
-<testcase> per finished test, the stream's <pytestmon-*> elements, pytest's counts at close),
-the report's constants and what goes into a testcase (result, frames and rss properties,
-captured output). Writer.logreport and Writer.start run for every test: keep them lean.
+<testcase> per finished test and per subtest pytest counts, the stream's <pytestmon-*> elements,
+pytest's counts at close), the report's constants and what goes into a testcase (result, frames
+and rss properties, captured output). Writer.logreport and Writer.start run for every test: keep
+them lean.
 """
+import json  # here, not at the first failure: a module loaded then would be that test's memory
 import mmap
 import os
+
+from pytest import TestReport
 
 from .frames import _frames_of
 from .memory import _RSS_ATTR
@@ -76,6 +80,27 @@ def _terminal_category(rep):
     return rep.outcome
 
 
+def _subtest(rep):
+    """pytest's description of a subtest's report ("[msg] (i=1)", "(<subtest>)"), or None when
+    `rep` is no subtest's. Subtests: pytest 9's own (SubtestReport) and pytest-subtests' on
+    pytest 7/8 (SubTestReport), a report with a `context` (msg, kwargs) made in the test's call
+    for each `with subtests.test(...)` or unittest `subTest`, its test's node id and phase."""
+    ctx = getattr(rep, "context", None)
+    if ctx is None or not hasattr(ctx, "kwargs") or not hasattr(ctx, "msg"):
+        return None
+    for name in ("_sub_test_description", "sub_test_description"):  # pytest 9, pytest-subtests
+        describe = getattr(rep, name, None)
+        if describe is not None:
+            try:
+                return str(describe())
+            except Exception:
+                break
+    parts = ["[%s]" % ctx.msg] if isinstance(ctx.msg, str) else []
+    if ctx.kwargs:
+        parts.append("(%s)" % ", ".join("%s=%s" % kv for kv in dict(ctx.kwargs).items()))
+    return " ".join(parts) or "(<subtest>)"
+
+
 class Writer:
     """Owns the report file; writes one <testcase> per finished test.
 
@@ -109,7 +134,9 @@ class Writer:
         self.pending = {}   # nodeid -> reports of the test so far
         self.frames = {}    # (nodeid, phase) -> frames, from pytest_exception_interact
         self.frames_follow = True  # frames come that way (not on xdist's controller: with the report)
-        self.deferred = None  # (teardown report, rss) of a testcase that waits for its frames
+        # (report, rss, subtest) of a testcase that waits for its frames: a failed teardown's, or
+        # a failed subtest's (subtest: its description; else None)
+        self.deferred = None
         self.classnames = {}  # what is before a node id's last "::" -> its classname attribute
         self.files = {}       # report location path -> file attribute
         self.terminal = _UNKNOWN  # pytest's terminal reporter, once known (None: -p no:terminal)
@@ -180,17 +207,21 @@ class Writer:
             return
         if rep.passed and getattr(rep, "when", "call") in ("setup", "teardown"):
             return  # no category (pytest's runner hook says ""): skip two hook calls per test
+        category = self.category(rep)
+        if category:
+            self.counts[category] = self.counts.get(category, 0) + 1
+
+    def category(self, rep):
+        """What pytest counts `rep` as ("passed", "failed", "subtests passed", "" for nothing)."""
         try:
             res = self.config.hook.pytest_report_teststatus(report=rep, config=self.config)
             # None: no plugin decided (-p no:terminal, whose hook is the last resort): decide as
             # it does (a phase other than the call that failed is an error).
-            category = res[0] if res else _terminal_category(rep)
+            return res[0] if res else _terminal_category(rep)
         except Exception:
-            category = rep.outcome
-        if category:
-            self.counts[category] = self.counts.get(category, 0) + 1
+            return rep.outcome
 
-    def case(self, rep, body, time_s):
+    def case(self, rep, body, time_s, subtest=None):
         nodeid = rep.nodeid
         i = nodeid.rfind("::")
         if i < 0:
@@ -205,6 +236,8 @@ class Writer:
             nodeid_attr = nodeid
         else:
             nodeid_attr, name = _id_attr(nodeid), _attr(name)
+        if subtest is not None:  # an attribute after nodeid's (as _id_attr's nodeid-esc)
+            nodeid_attr += '" subtest="' + _attr(subtest)
         loc = rep.location
         if loc:
             path = self.files.get(loc[0])
@@ -222,8 +255,6 @@ class Writer:
     def properties(frames, rss=None):
         if frames is None:
             return "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1])
-        import json
-
         props = '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
         if rss is not None:
             props += _RSS_ITEM % (rss[0], rss[1])
@@ -271,6 +302,11 @@ class Writer:
             self.count(rep)
         nodeid = rep.nodeid
         if rep.when != "teardown":
+            if rep.__class__ is not TestReport:  # pytest's own class: one comparison per report
+                subtest = _subtest(rep)
+                if subtest is not None:
+                    self.subtest(rep, subtest)
+                    return
             reps = self.pending.get(nodeid)
             if reps is None:
                 self.pending[nodeid] = [rep]
@@ -283,9 +319,38 @@ class Writer:
             if self._passed_case(rep, rss):
                 return
         elif rep.outcome == "failed" and self.frames_follow and (nodeid, "teardown") not in self.frames:
-            self.deferred = (rep, rss)  # its frames follow (exception): written then
+            if self.deferred is not None:
+                self.settle()
+            self.deferred = (rep, rss, None)  # its frames follow (exception): written then
             return
         self.testcase(rep, rss)
+
+    def subtest(self, rep, subtest):
+        """A subtest's report, in its test's call: a testcase of its own (the test's node id, a
+        `subtest` attribute: pytest's description of it), written at once (a failure: when its
+        frames have come), when pytest counts it: every failure; a skip or xfail where pytest's
+        verbosity counts those. A passed subtest is in no count of pytest's but "subtests
+        passed", nor in any of ours: it is not written. The test's own testcase follows, as
+        pytest reports it (pytest 9 fails a test whose subtests failed: "contains 1 failed
+        subtest")."""
+        if rep.passed:
+            return
+        category = self.category(rep)
+        if not category or category.startswith("subtests "):
+            return
+        if self.deferred is not None:
+            self.settle()
+        if rep.failed and self.frames_follow:
+            self.deferred = (rep, None, subtest)  # its frames follow (exception)
+            return
+        self.subcase(rep, subtest)
+
+    def subcase(self, rep, subtest):
+        frames = self._frames(rep) if rep.failed else None
+        body = self.properties(frames) + self.result(rep, "call")
+        if rep.sections:
+            body += self.output(rep)
+        self.case(rep, body, rep.duration or 0.0, subtest)
 
     def _passed_case(self, rep, rss):
         """The testcase of a test whose every phase passed and printed nothing, written at once
@@ -305,17 +370,24 @@ class Writer:
         return True
 
     def exception(self, rep, frames):
-        """The frames of a phase's failure (pytest_exception_interact, after its logreport)."""
+        """The frames of a phase's (or a subtest's) failure (pytest_exception_interact, after
+        its logreport)."""
+        deferred = self.deferred
+        if deferred is not None and deferred[0] is not rep and deferred[2] is not None:
+            self.settle()  # a subtest whose frames did not come: not with these
         self.frames[(rep.nodeid, rep.when)] = frames
         if self.deferred is not None and self.deferred[0] is rep:
             self.settle()
 
     def settle(self):
-        """Writes the testcase that waits for its teardown's frames (they did not come)."""
+        """Writes the testcase that waits for its frames (they did not come)."""
         if self.deferred is not None:
-            rep, rss = self.deferred
+            rep, rss, subtest = self.deferred
             self.deferred = None
-            self.testcase(rep, rss)
+            if subtest is None:
+                self.testcase(rep, rss)
+            else:
+                self.subcase(rep, subtest)
 
     def _frames(self, rep):
         frames = self.frames.pop((rep.nodeid, rep.when), None) if self.frames else None
@@ -370,8 +442,6 @@ class Writer:
             counts = {k: len(v) for k, v in self.terminal.stats.items() if k and k != "warnings" and v}
         elif deselected:
             counts["deselected"] = deselected
-        import json
-
         self.write('<properties><property name="pytestmon.counts" value="%s"/></properties>' % _attr(
             json.dumps(counts, sort_keys=True)))
         self.write('</testsuite></testsuites>')

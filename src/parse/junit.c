@@ -34,7 +34,7 @@ typedef struct {
  * most the largest testcase seen. */
 typedef struct {
     StrBuf strings; /* this testcase's attribute values, each NUL-terminated */
-    size_t classname, name, file, nodeid, frames;
+    size_t classname, name, file, nodeid, frames, subtest;
     int line;
     double time;
     long long rss_start, rss_peak;
@@ -47,7 +47,7 @@ typedef struct {
 static void casebuf_reset(CaseBuf *c)
 {
     strbuf_reset(&c->strings);
-    c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
+    c->classname = c->name = c->file = c->nodeid = c->frames = c->subtest = NO_ATTR;
     c->rss_start = c->rss_peak = -1;
     strbuf_reset(&c->out);
     strbuf_reset(&c->err);
@@ -142,6 +142,7 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
         .classname = casebuf_str(c, c->classname), .name = casebuf_str(c, c->name),
         .file = casebuf_str(c, c->file), .line = c->line,
         .nodeid = casebuf_str(c, c->nodeid), .frames = casebuf_str(c, c->frames),
+        .subtest = casebuf_str(c, c->subtest),
         .time = c->time, .rss_start = c->rss_start, .rss_peak = c->rss_peak,
         .system_out = c->has_out ? strbuf_cstr(&c->out) : NULL, .system_out_len = c->out.len,
         .system_err = c->has_err ? strbuf_cstr(&c->err) : NULL, .system_err_len = c->err.len,
@@ -282,6 +283,7 @@ static size_t *testcase_slot(const Names *n, CaseBuf *c, const xmlChar *name, si
         return strcmp((const char *)name, "nodeid-esc") == 0 ? esc : NULL;
     case 'f': return name_is(name, n->file, "file") ? &c->file : NULL;
     case 'l': return name_is(name, n->line, "line") ? line : NULL;
+    case 's': return strcmp((const char *)name, "subtest") == 0 ? &c->subtest : NULL;
     case 't': return name_is(name, n->time, "time") ? time : NULL;
     }
     return NULL;
@@ -293,7 +295,7 @@ static void open_testcase(Reader *r, const xmlChar **attrs, int nb)
 {
     CaseBuf *c = &r->c;
     size_t line = NO_ATTR, time = NO_ATTR, esc = NO_ATTR;
-    c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
+    c->classname = c->name = c->file = c->nodeid = c->frames = c->subtest = NO_ATTR;
     for (int i = 0; i < nb; i++, attrs += 5) {
         size_t *slot = attrs[1] == NULL ? testcase_slot(&r->nm, c, attrs[0], &line, &time, &esc) : NULL;
         if (slot != NULL)

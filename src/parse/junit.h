@@ -35,8 +35,10 @@
  *   <error> (setup/teardown, internal, xdist worker crash) -> JUNIT_ERROR
  *   <skipped type="pytest.xfail">              -> JUNIT_XFAILED
  *   <skipped> (anything else)                  -> JUNIT_SKIPPED
- * A testcase with several failure/error children (pytest 9.1 subtests) gets the outcome of the
- * first failure/error child; all children are in JunitCase.results in document order. */
+ * A testcase with several failure/error children (pytest 9.1's own junitxml with subtests) gets
+ * the outcome of the first failure/error child; all children are in JunitCase.results in
+ * document order. The plugin writes each subtest pytest counts as a testcase of its own, with
+ * the test's `nodeid` and a `subtest` attribute (JunitCase.subtest), before the test's own. */
 #ifndef PYTESTMON_JUNIT_H
 #define PYTESTMON_JUNIT_H
 
@@ -83,6 +85,9 @@ typedef struct {
                             * U+FFFD, see nodeid_unescape()); NULL if absent */
     const char *frames;    /* "pytestmon.frames" property: JSON [[abs path, 1-based line], ...] of the
                             * failure's traceback in the user's code, outermost first; NULL if absent */
+    const char *subtest;   /* the plugin's `subtest` attribute: this testcase is a subtest of test
+                            * `nodeid` (pytest 9's subtests, pytest-subtests), described as pytest
+                            * does ("[msg] (i=1)"; display text); NULL for a test's own testcase */
     double time;           /* seconds; 0 if absent or unparsable */
     long long rss_start;   /* "pytestmon.rss" property [rss_at_start, peak] in bytes, measured in the */
     long long rss_peak;    /* process that ran the test; both -1 when absent or unparsable */

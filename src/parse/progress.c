@@ -426,7 +426,9 @@ static bool parse_xdist_header(Progress *p, const char *s, size_t n)
     return false;
 }
 
-/* `1 failed, 2 passed, 3 warnings in 0.05s` / `no tests ran in 0.00s` (without `=` fill). */
+/* `1 failed, 2 passed, 3 warnings in 0.05s` / `no tests ran in 0.00s` (without `=` fill). A
+ * category of several words (pytest-subtests' and pytest 9's `3 subtests passed`, a plugin's
+ * own) is read and, unknown, left out. */
 static bool parse_final(Progress *p, const char *s, size_t n)
 {
     const char *in = NULL;
@@ -463,6 +465,11 @@ static bool parse_final(Progress *p, const char *s, size_t n)
                 i++;
             if (i == w)
                 return false;
+            while (i + 1 < body && s[i] == ' ' && isalpha((unsigned char)s[i + 1])) {
+                i++; /* "subtests passed" */
+                while (i < body && isalpha((unsigned char)s[i]))
+                    i++;
+            }
             const char *word = s + w;
             size_t wl = i - w;
 #define IS(x) (wl == strlen(x) && memcmp(word, x, wl) == 0)

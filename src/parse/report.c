@@ -151,6 +151,7 @@ static void add_failure(Ctx *c, const JunitCase *tc, const JunitResult *res, Fai
     const char *when = when_of(kind, res->message);
     r->failures[r->nfailures++] = (Failure){
         .nodeid = case_nodeid(c, tc),
+        .subtest = tc->subtest != NULL ? xstrdup(tc->subtest) : NULL,
         .kind = kind,
         .when = when != NULL ? xstrdup(when) : NULL,
         .message = failmsg_line(res->message, res->text),
@@ -181,7 +182,8 @@ static int on_case(const JunitCase *tc, void *ud)
         if (result_is_failure(&tc->results[i], &kind))
             add_failure(c, tc, &tc->results[i], kind);
     }
-    consider_slow(c, tc);
+    if (tc->subtest == NULL) /* the test's own time holds its subtests' */
+        consider_slow(c, tc);
     return 0;
 }
 
@@ -225,6 +227,7 @@ static void take_pytest_counts(Report *r, const char *json)
         {"error", offsetof(Report, errors)},    {"skipped", offsetof(Report, skipped)},
         {"xfailed", offsetof(Report, xfailed)}, {"xpassed", offsetof(Report, xpassed)},
         {"deselected", offsetof(Report, deselected)},
+        {"subtests passed", offsetof(Report, subtests_passed)},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         json_int_t n = json_integer_value(json_object_get(counts, map[i].category));
@@ -343,6 +346,7 @@ void report_destroy(Report *r)
     for (size_t i = 0; i < r->nfailures; i++) {
         Failure *f = &r->failures[i];
         free(f->nodeid);
+        free(f->subtest);
         free(f->when);
         free(f->message);
         free(f->file);
@@ -397,6 +401,9 @@ json_t *report_failure_json(const Failure *f)
     /* The test's identity (junit.h), whole: the editor selects, reruns and asks for the output of
      * the test by it. Not display text: the editor cleans and caps it where it shows it. */
     json_object_set_new_nocheck(o, "nodeid", json_stringn_nocheck(f->nodeid, strlen(f->nodeid)));
+    /* Display text, cleaned and capped as the `tests` event's (reportfeed.c): the editor matches
+     * the two. */
+    set_display(o, "subtest", f->subtest, 0, TEXTCLEAN_ID_MAX);
     set_str(o, "kind", report_failure_kind_name(f->kind));
     set_display(o, "when", f->when, 0, 0);
     /* A 10 MB assertion message would make `finished` 20 MB and stall the editor: the log
@@ -426,9 +433,12 @@ json_t *report_to_json(const Report *r)
         json_object_set_new_nocheck(o, "seconds", json_real(s->seconds));
         json_array_append_new(slowest, o);
     }
-    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:o, s:o}",
-                     "passed", r->passed, "failed", r->failed, "errors", r->errors,
-                     "skipped", r->skipped, "xfailed", r->xfailed, "xpassed", r->xpassed,
-                     "deselected", r->deselected,
-                     "seconds", r->seconds, "failures", failures, "slowest", slowest);
+    json_t *j = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:o, s:o}",
+                          "passed", r->passed, "failed", r->failed, "errors", r->errors,
+                          "skipped", r->skipped, "xfailed", r->xfailed, "xpassed", r->xpassed,
+                          "deselected", r->deselected,
+                          "seconds", r->seconds, "failures", failures, "slowest", slowest);
+    if (r->subtests_passed > 0)
+        json_object_set_new_nocheck(j, "subtests_passed", json_integer(r->subtests_passed));
+    return j;
 }

@@ -11,7 +11,9 @@
  * Consequences: a test whose call failed and whose teardown errored gives one `failed` and one
  * `errors` (two testcases, two Failure entries), like pytest; a test that passed but whose teardown
  * errored is one testcase in the XML, so it counts as an error only (pytest: passed + error).
- * Nameless testcases (written by pytest.exit / Ctrl-C) are ignored.
+ * Nameless testcases (written by pytest.exit / Ctrl-C) are ignored. A subtest's testcase (the
+ * plugin's, junit.h) counts by its outcome as pytest counts it ("3 failed": two subtests and the
+ * test they made fail), its failure is one of its own (Failure.subtest) and it is no slow test.
  * When the report comes from the pytestmon plugin, its "pytestmon.counts" replace these counts
  * with pytest's own (and add deselected); its exact frames and node ids replace the ones
  * recovered from traceback text (frames.h). */
@@ -35,6 +37,7 @@ typedef enum {
 
 typedef struct {
     char *nodeid;     /* pytest node id, rootdir-relative ("tests/t.py::TestA::test_b[x::y]") */
+    char *subtest;    /* a subtest of that test: pytest's description of it ("[msg] (i=1)"), else NULL */
     FailureKind kind;
     char *when;       /* "call", "setup", "teardown"; NULL for collection/internal errors */
     char *message;    /* one line (failmsg_line()), never NULL */
@@ -54,6 +57,8 @@ typedef struct {
 typedef struct {
     int passed, failed, errors, skipped, xfailed, xpassed;
     int deselected;          /* known only from the plugin's counts, else 0 */
+    int subtests_passed;     /* pytest's "subtests passed" (pytest-subtests; pytest 9 at -q or -v):
+                              * known only from the plugin's counts, else 0 */
     bool pytest_counts;      /* the counts are pytest's own (the plugin's "pytestmon.counts") */
     double seconds;          /* sum of the <testsuite time> attributes */
     Failure *failures;       /* in XML order (xdist: completion order); nfailures entries */
@@ -100,8 +105,9 @@ void report_destroy(Report *r);
 const char *report_failure_kind_name(FailureKind k);
 
 /* New reference (caller owns; json_decref()):
- * {"passed":n,"failed":n,"errors":n,"skipped":n,"xfailed":n,"xpassed":n,"seconds":x,
- *  "failures":[{"nodeid","kind","when"?,"message","file"?,"line","crash_file"?,"crash_line"?}...],
+ * {"passed":n,"failed":n,"errors":n,"skipped":n,"xfailed":n,"xpassed":n,"deselected":n,
+ *  "subtests_passed":n (only when > 0),"seconds":x,
+ *  "failures":[{"nodeid","subtest"?,"kind","when"?,"message","file"?,"line","crash_file"?,"crash_line"?}...],
  *  "slowest":[{"nodeid","file"?,"line","seconds"}...]}
  * A key marked ? is absent when the field is NULL (crash_line: with crash_file). */
 json_t *report_to_json(const Report *r);

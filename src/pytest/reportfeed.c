@@ -25,6 +25,7 @@ static const char *const status_names[] = {"running", "passed", "failed", "error
 
 typedef struct {
     char *nodeid;
+    char *subtest;     /* a subtest of test `nodeid` (its description), else NULL */
     TestStatus status;
     double seconds;
     long long growth;  /* peak - rss at start, -1 unknown */
@@ -51,7 +52,8 @@ struct ReportFeed {
     long done, failed;
     TestEntry *tests;
     size_t ntests, cap;
-    json_t *index;        /* nodeid -> index into tests (a json object: a hash table we have) */
+    json_t *index;        /* nodeid [NUL subtest] -> index into tests (a json object: a hash table
+                           * we have; a node id holds no NUL, junit.h) */
     size_t *dirty;        /* indices of dirty entries, in the order they changed */
     size_t ndirty, cap_dirty;
     size_t running[FEED_MAX_RUNNING]; /* indices of running tests, oldest first */
@@ -62,20 +64,32 @@ struct ReportFeed {
     size_t peak_at;       /* the test it is of */
 };
 
-static TestEntry *entry_for(ReportFeed *f, const char *nodeid, size_t *at)
+/* The entry of test `nodeid`, or of its subtest `subtest` (NULL: the test's own), made when new. */
+static TestEntry *entry_for(ReportFeed *f, const char *nodeid, const char *subtest, size_t *at)
 {
-    json_t *i = json_object_get(f->index, nodeid);
+    StrBuf key = STRBUF_INIT;
+    const char *k = nodeid;
+    size_t klen = strlen(nodeid);
+    if (subtest != NULL) {
+        strbuf_append(&key, nodeid, klen);
+        strbuf_append(&key, "", 1);
+        strbuf_puts(&key, subtest);
+        k = key.data, klen = key.len;
+    }
+    json_t *i = json_object_getn(f->index, k, klen);
     if (i != NULL) {
         *at = (size_t)json_integer_value(i);
-        return &f->tests[*at];
+    } else {
+        if (f->ntests == f->cap) {
+            f->cap = f->cap ? f->cap * 2 : 256;
+            f->tests = xrealloc(f->tests, f->cap * sizeof *f->tests);
+        }
+        *at = f->ntests++;
+        f->tests[*at] = (TestEntry){.nodeid = xstrdup(nodeid), .subtest = subtest ? xstrdup(subtest) : NULL,
+                                    .status = T_RUNNING, .growth = -1};
+        json_object_setn_new(f->index, k, klen, json_integer((json_int_t)*at));
     }
-    if (f->ntests == f->cap) {
-        f->cap = f->cap ? f->cap * 2 : 256;
-        f->tests = xrealloc(f->tests, f->cap * sizeof *f->tests);
-    }
-    *at = f->ntests++;
-    f->tests[*at] = (TestEntry){.nodeid = xstrdup(nodeid), .status = T_RUNNING, .growth = -1};
-    json_object_set_new(f->index, nodeid, json_integer((json_int_t)*at));
+    strbuf_destroy(&key);
     return &f->tests[*at];
 }
 
@@ -126,7 +140,7 @@ static void on_start(void *ud, const char *nodeid, const char *worker)
     (void)worker;
     ReportFeed *f = ud;
     size_t at;
-    TestEntry *t = entry_for(f, nodeid, &at);
+    TestEntry *t = entry_for(f, nodeid, NULL, &at);
     if (t->finished) /* run again (a rerun plugin): running anew */
         t->finished = false;
     t->status = T_RUNNING;
@@ -159,6 +173,36 @@ static bool is_failure(TestStatus s)
     return s == T_FAILED || s == T_ERROR || s == T_XPASSED;
 }
 
+static void list_failure(ReportFeed *f, TestEntry *t, size_t at)
+{
+    if (!is_failure(t->status) || t->failure_listed)
+        return;
+    t->failure_listed = true;
+    if (f->nfailed_order == f->cap_failed_order) {
+        f->cap_failed_order = f->cap_failed_order ? f->cap_failed_order * 2 : 16;
+        f->failed_order = xrealloc(f->failed_order, f->cap_failed_order * sizeof *f->failed_order);
+    }
+    f->failed_order[f->nfailed_order++] = at;
+    f->failed++;
+}
+
+/* A subtest's testcase (written while its test runs, before the test's own): an entry of its
+ * own, finished at once, counted among the failures when it failed (pytest's "3 failed" counts
+ * it) but not among the tests done; its test stays running. */
+static void on_subtest(ReportFeed *f, const JunitCase *tc)
+{
+    size_t at;
+    TestEntry *t = entry_for(f, tc->nodeid, tc->subtest, &at);
+    TestStatus st = status_of(tc->outcome);
+    if (!t->finished || (!is_failure(t->status) && is_failure(st)))
+        t->status = st;
+    if (tc->time > t->seconds)
+        t->seconds = tc->time;
+    t->finished = true;
+    mark_dirty(f, t, at);
+    list_failure(f, t, at);
+}
+
 /* A testcase: the test's result. A test whose call failed and whose teardown errored has two
  * testcases: it stays "failed" (the first verdict), and takes the memory of the last. */
 static int on_case(const JunitCase *tc, void *ud)
@@ -168,8 +212,12 @@ static int on_case(const JunitCase *tc, void *ud)
         report_builder_case(tc, f->builder);
     if (tc->nodeid == NULL || tc->nodeid[0] == '\0' || tc->name == NULL || tc->name[0] == '\0')
         return 0; /* pytest's own junitxml (no nodeid), or pytest.exit's nameless placeholder */
+    if (tc->subtest != NULL) {
+        on_subtest(f, tc);
+        return 0;
+    }
     size_t at;
-    TestEntry *t = entry_for(f, tc->nodeid, &at);
+    TestEntry *t = entry_for(f, tc->nodeid, NULL, &at);
     TestStatus st = status_of(tc->outcome);
     bool again = t->finished;
     if (!again || (!is_failure(t->status) && is_failure(st)))
@@ -189,15 +237,7 @@ static int on_case(const JunitCase *tc, void *ud)
         return 0; /* not a test of the run: no done, as pytest's progress counts */
     if (!again)
         f->done++;
-    if (is_failure(t->status) && !t->failure_listed) {
-        t->failure_listed = true;
-        if (f->nfailed_order == f->cap_failed_order) {
-            f->cap_failed_order = f->cap_failed_order ? f->cap_failed_order * 2 : 16;
-            f->failed_order = xrealloc(f->failed_order, f->cap_failed_order * sizeof *f->failed_order);
-        }
-        f->failed_order[f->nfailed_order++] = at;
-        f->failed++;
-    }
+    list_failure(f, t, at);
     return 0;
 }
 
@@ -228,8 +268,10 @@ void reportfeed_free(ReportFeed *f)
     free(f->root);
     if (f->fd >= 0)
         close(f->fd);
-    for (size_t i = 0; i < f->ntests; i++)
+    for (size_t i = 0; i < f->ntests; i++) {
         free(f->tests[i].nodeid);
+        free(f->tests[i].subtest);
+    }
     free(f->tests);
     free(f->dirty);
     free(f->failed_order);
@@ -356,10 +398,12 @@ json_t *reportfeed_take_tests(ReportFeed *f)
     for (size_t i = 0; i < f->ndirty; i++) {
         TestEntry *t = &f->tests[f->dirty[i]];
         t->dirty = false;
-        json_array_append_new(a, json_pack("{s:o, s:s, s:f, s:I}", "nodeid", identity(t->nodeid), "status",
-                                           status_names[t->status], "duration_s",
-                                           t->finished ? t->seconds : 0.0, "rss_growth_bytes",
-                                           (json_int_t)t->growth));
+        json_t *e = json_pack("{s:o, s:s, s:f, s:I}", "nodeid", identity(t->nodeid), "status",
+                              status_names[t->status], "duration_s", t->finished ? t->seconds : 0.0,
+                              "rss_growth_bytes", (json_int_t)t->growth);
+        if (t->subtest != NULL) /* display text, as report_failure_json() cleans it */
+            json_object_set_new(e, "subtest", display(t->subtest));
+        json_array_append_new(a, e);
     }
     f->ndirty = 0;
     return a;

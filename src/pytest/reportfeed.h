@@ -5,7 +5,9 @@
  * and the run's table of tests: each test's status (running|passed|failed|error|skipped|xfailed|
  * xpassed), duration and exact memory growth (the plugin's pytestmon.rss: peak - rss at start),
  * which tests changed since the caller last took them, and the counts a status line shows
- * (done/total/failed, the test running now). Knows no libuv: the runner polls on its timer.
+ * (done/total/failed, the test running now). A subtest pytest counts (junit.h: the plugin's
+ * testcase with `subtest`) is an entry of its own beside its test's, counted in `failed` (as in
+ * pytest's "3 failed") but not in `done`. Knows no libuv: the runner polls on its timer.
  *
  * A report that stops parsing (malformed: a pytest that died mid-write, or not the plugin's file)
  * keeps what it had; the final result still comes from the whole file (report.h) or the
@@ -51,8 +53,9 @@ json_t *reportfeed_progress_json(const ReportFeed *f);
 const char *reportfeed_current(const ReportFeed *f);
 
 /* The tests whose entry changed since the last call, in the order they changed, as
- * [{nodeid, status, duration_s, rss_growth_bytes}, ...] (rss_growth_bytes -1 when unknown), or
- * NULL when none did: a new reference. */
+ * [{nodeid, subtest?, status, duration_s, rss_growth_bytes}, ...] (rss_growth_bytes -1 when
+ * unknown; subtest: a subtest of test nodeid, described, display text), or NULL when none did:
+ * a new reference. */
 json_t *reportfeed_take_tests(ReportFeed *f);
 
 /* The failures (report_failure_json()) aggregated since the last call, in order, or NULL when
@@ -66,7 +69,8 @@ size_t reportfeed_failures_taken(const ReportFeed *f);
 void reportfeed_foreach_failed(const ReportFeed *f, void (*fn)(void *ud, const char *nodeid, bool is_error),
                                void *ud);
 
-/* How many finished tests have each status (a test counts once, by its first verdict). */
+/* How many finished tests (and subtests) have each status (each counts once, by its first
+ * verdict). */
 void reportfeed_counts(const ReportFeed *f, long *passed, long *failed, long *errors, long *skipped,
                        long *xfailed, long *xpassed);
 

@@ -293,7 +293,7 @@ static char *counts_line(json_t *counts, double seconds)
     static const char *const order[][2] = {{"failed", "failed"},   {"passed", "passed"},
                                            {"skipped", "skipped"}, {"deselected", "deselected"},
                                            {"xfailed", "xfailed"}, {"xpassed", "xpassed"},
-                                           {"errors", "error"}};
+                                           {"errors", "error"}, {"subtests_passed", "subtests passed"}};
     StrBuf sb = STRBUF_INIT;
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         json_int_t n = json_integer_value(json_object_get(counts, order[i][0]));
@@ -655,6 +655,8 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
                                    rep.failed, "errors", rep.errors, "skipped", rep.skipped,
                                    "xfailed", rep.xfailed, "xpassed", rep.xpassed, "deselected",
                                    rep.deselected);
+                if (rep.subtests_passed > 0) /* pytest's closing line says it last */
+                    json_object_set_new(counts, "subtests_passed", json_integer(rep.subtests_passed));
             }
             json_decref(rj);
         } else if (rc == -ENOENT) {

@@ -14,7 +14,8 @@
 typedef struct {
     const char *nodeid;          /* the test asked for */
     char *classname, *name;      /* its names in pytest's junitxml (no nodeid attribute there) */
-    size_t ncases;
+    size_t ncases;               /* the test's own testcases */
+    size_t nsubtests;            /* its subtests' (junit.h: JunitCase.subtest) */
     JunitOutcome outcome;
     bool has_message, has_out, has_err;
     StrBuf message, text, out, err;
@@ -94,11 +95,37 @@ static bool is_wanted(const Found *f, const JunitCase *tc)
            strcmp(tc->name, f->name) == 0;
 }
 
+/* A subtest's testcase: its text under a line naming it, its output with the test's; the
+ * test's status is the test's own (a subtest's only when the report has none of the test's). */
+static void on_subtest(Found *f, const JunitCase *tc)
+{
+    if (f->nsubtests++ == 0 && f->ncases == 0)
+        f->outcome = tc->outcome;
+    for (size_t i = 0; i < tc->nresults; i++) {
+        const JunitResult *res = &tc->results[i];
+        if (res->text_len == 0 || f->text.len >= TESTOUTPUT_TEXT_MAX)
+            continue;
+        StrBuf head = STRBUF_INIT;
+        strbuf_printf(&head, "subtest %s:\n", tc->subtest);
+        add_text(&f->text, head.data, head.len);
+        strbuf_destroy(&head);
+        textclean_display(&f->text, res->text, res->text_len, TEXTCLEAN_KEEP_LF, TESTOUTPUT_TEXT_MAX);
+    }
+    f->has_out |= tc->system_out != NULL;
+    f->has_err |= tc->system_err != NULL;
+    add_text(&f->out, tc->system_out, tc->system_out_len);
+    add_text(&f->err, tc->system_err, tc->system_err_len);
+}
+
 static int on_case(const JunitCase *tc, void *ud)
 {
     Found *f = ud;
     if (!is_wanted(f, tc))
         return 0;
+    if (tc->subtest != NULL) {
+        on_subtest(f, tc);
+        return 0;
+    }
     if (f->ncases++ == 0) {
         f->outcome = tc->outcome;
         if (tc->message) {
@@ -138,8 +165,8 @@ static int read_found(const char *path, const char *nodeid, Found *f, StrBuf *er
 {
     StrBuf why = STRBUF_INIT;
     int rc = junit_read_output(path, on_case, f, &why);
-    if (f->ncases > 0 || rc == 0 || rc == JUNIT_EMALFORMED) {
-        if (f->ncases == 0) {
+    if (f->ncases + f->nsubtests > 0 || rc == 0 || rc == JUNIT_EMALFORMED) {
+        if (f->ncases + f->nsubtests == 0) {
             StrBuf cleaned = STRBUF_INIT;
             textclean_display(&cleaned, nodeid, strlen(nodeid), 0, TEXTCLEAN_MESSAGE_MAX);
             strbuf_printf(err, "no test '%s' in the run's report%s", strbuf_cstr(&cleaned),

@@ -6,7 +6,9 @@
  * The answer is {run_id, nodeid, status, message?, text?, stdout?, stderr?}: status one of
  * passed|failed|error|skipped|xfailed|xpassed; texts are display text (textclean.h, line feeds
  * kept, each capped at TESTOUTPUT_TEXT_MAX). A test with two testcases (a failed call, then a
- * failed teardown) gets the first one's status and message and both texts. A test that is not in
+ * failed teardown) gets the first one's status and message and both texts. Its subtests'
+ * testcases (junit.h: JunitCase.subtest) add their texts, each after a line "subtest <its
+ * description>:", and their output; the status and message stay the test's. A test that is not in
  * the report is an error naming it; a report that was cut short (the run is still writing it, or
  * was killed) still answers for the tests written so far.
  *

@@ -82,6 +82,39 @@ def pytest_report_header(config):
 def pytest_terminal_summary(terminalreporter):
     if SKIP_REASON:
         terminalreporter.write_sep("!", "WARNING: " + SKIP_REASON, red=True, bold=True)
+    if _SUBTESTS_SKIPPED:
+        terminalreporter.write_sep("!", f"SKIPPED {len(_SUBTESTS_SKIPPED)} subtests test(s): "
+                                   + _subtests_missing(), red=True, bold=True)
+
+
+def _subtests_support():
+    """How $PYTESTMON_TEST_PYTHON's pytest has subtests: "pytest 9" (its own), "pytest-subtests"
+    (the plugin, pytest 7/8; Debian's python3-pytest-subtests), or None."""
+    probe = ("import pytest, sys\n"
+             "if int(pytest.__version__.split('.')[0]) >= 9: print('pytest 9'); sys.exit()\n"
+             "import pytest_subtests\n"
+             "print('pytest-subtests')\n")
+    r = subprocess.run([TEST_PYTHON, "-c", probe], capture_output=True, text=True, timeout=60)
+    return r.stdout.strip() or None if r.returncode == 0 else None
+
+
+_SUBTESTS = []  # [support], known at the first ask
+_SUBTESTS_SKIPPED = []
+
+
+def _subtests_missing():
+    return f"{TEST_PYTHON} has neither pytest 9 nor pytest-subtests (apt install python3-pytest-subtests)"
+
+
+def require_subtests(nodeid):
+    """The subtests `TEST_PYTHON` has (see _subtests_support); else the test is skipped, and the
+    session's summary says so in red."""
+    if not _SUBTESTS:
+        _SUBTESTS.append(_subtests_support())
+    if _SUBTESTS[0] is None:
+        _SUBTESTS_SKIPPED.append(nodeid)
+        pytest.skip("NOT RUN: " + _subtests_missing())
+    return _SUBTESTS[0]
 
 
 @pytest.fixture(scope="session", autouse=True)

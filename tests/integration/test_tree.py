@@ -619,3 +619,89 @@ def test_summary_header_fits_its_50_column_window(ed, proj):
     assert head.startswith("pytest " + proj.replace(os.path.expanduser("~"), "~", 1) + "  ✗ ") and \
         head.endswith("  ? keys"), head
     assert ed.api.get_mode()["blocking"] is False
+
+
+SUBTESTS_PROJ = os.path.join(FIXTURES_DIR, "proj_subtests")
+
+
+def test_failed_subtests_are_in_quickfix_tree_counts_and_summary(nvim, tmp_path, request):
+    """#28: each failed subtest (pytest 9's, pytest-subtests' on 7/8; unittest subTest and the
+    `subtests` fixture) is a quickfix entry at the line of its assertion with its description and
+    message, a node under its test in the tree and the summary (its test keeps pytest's verdict),
+    and the tree's counts, the status line and the quickfix list agree with pytest's closing line.
+    A run that reports a test again drops its subtests of before."""
+    from conftest import require_subtests, setup_editor
+
+    support = require_subtests(request.node.nodeid)
+    proj = str(tmp_path / "proj_subtests")
+    shutil.copytree(SUBTESTS_PROJ, proj, ignore=shutil.ignore_patterns("__pycache__"))
+    ed = setup_editor(nvim)
+    ed.command("cd " + proj)
+    edit(ed, proj, "test_fixture.py", "test_unit.py")
+    before = ed.exec_lua("return #_G.fired")
+    ed.command("PytestRun -p no:cacheprovider")
+    wait_for(ed, f"#_G.fired > {before}", timeout=60)
+    r = ed.exec_lua("return require('pytest').last()")
+    closing = [l.strip("= ") for l in r["output_tail"].splitlines() if l.startswith("=") and " in " in l][-1]
+    assert r["summary"] == closing
+    failed = int(closing.split(" failed")[0])
+    passed = int(closing.split(" passed")[0].split(", ")[-1])
+    qf = ed.exec_lua("""
+        local out = {}
+        for _, it in ipairs(vim.fn.getqflist()) do
+          table.insert(out, { vim.fn.fnamemodify(vim.api.nvim_buf_get_name(it.bufnr), ':t'), it.lnum, it.type, it.text })
+        end
+        return out
+    """)
+    subs = [q for q in qf if "[odd]" in q[3] or "[second]" in q[3] or "(i=1)" in q[3]]
+    assert subs == [
+        ["test_fixture.py", 8, "E", "test_odd [odd] (i=1): assert (1 % 2) == 0"],
+        ["test_fixture.py", 15, "E", "test_words [second]: AssertionError: assert 'z' in 'abc'"],
+        ["test_unit.py", 9, "E", "Numbers::test_even (i=1): AssertionError: 1 != 0"],
+    ], qf
+    assert len(qf) == failed  # pytest 9: and the two tests it failed for their subtests
+    entry = ed.exec_lua("return require('pytest.results').qf_entry(...)", qf.index(subs[2]) + 1)
+    assert (entry["nodeid"], entry["subtest"]) == ("test_unit.py::Numbers::test_even", "(i=1)")
+    assert f"{failed} failed" in ed.exec_lua("return require('pytest').statusline()")
+    # The tree: its counts are pytest's; each subtest under its test, which keeps its verdict.
+    ed.exec_lua("require('pytest.tree').flush()")
+    t = ed.exec_lua("return require('pytest').tree()")
+    assert (t["counts"]["failed"], t["counts"]["passed"]) == (failed, passed), (t["counts"], closing)
+    tests = {(x["id"], x.get("subtest")): x for x in t["tests"]}
+    even = tests[("test_unit.py::Numbers::test_even", None)]
+    assert even["status"] == "passed" and [(c["kind"], c["subtest"], c["status"]) for c in even["children"]] == [
+        ("subtest", "(i=1)", "failed")]
+    assert tests[("test_unit.py::Numbers::test_even", "(i=1)")]["message"] == "AssertionError: 1 != 0"
+    odd = tests[("test_fixture.py::test_odd", None)]
+    assert odd["status"] == ("failed" if support == "pytest 9" else "passed")
+    assert [c["subtest"] for c in odd["children"]] == ["[odd] (i=1)"]
+    ed.command("PytestSummary")
+    ed.exec_lua("require('pytest.tree').flush()")
+    lines = [l.rstrip() for l in summary(ed)]
+    at = next(i for i, l in enumerate(lines) if re.search(r"✓ test_even .*1 subtest failed$", l))
+    assert re.fullmatch(r"\s+✗ \(i=1\)  AssertionError: 1 != 0", lines[at + 1]), lines
+    assert len(lines[at + 1]) - len(lines[at + 1].lstrip()) > len(lines[at]) - len(lines[at].lstrip())
+    # The test's report from its subtest's line: the test's, with the subtest's failure.
+    ed.exec_lua("vim.api.nvim_win_set_cursor(0, { ... , 0 })", at + 2)
+    ed.command("normal o")
+    wait_for(ed, "vim.fn.bufnr('pytest://test-output') ~= -1 and (vim.api.nvim_buf_get_lines("
+                 "vim.fn.bufnr('pytest://test-output'), 0, 1, false)[1] or ''):find('test_even', 1, true) ~= nil",
+             timeout=30)
+    text = "\n".join(output_buffer(ed))
+    assert text.startswith("# test_unit.py::Numbers::test_even: passed") and "subtest (i=1):" in text, text
+    # test_even fixed and run again: its old subtest goes; test_fixture.py's, not run, stay.
+    src = os.path.join(proj, "test_unit.py")
+    with open(src) as f:
+        code = f.read()
+    with open(src, "w") as f:
+        f.write(code.replace("self.assertEqual(i % 2, 0)  # FAILS: i=1", "self.assertLess(i, 3)"))
+    before = ed.exec_lua("return #_G.fired")
+    ed.command("PytestRun -p no:cacheprovider test_unit.py")
+    wait_for(ed, f"#_G.fired > {before}", timeout=60)
+    ed.exec_lua("require('pytest.tree').flush()")
+    t = ed.exec_lua("return require('pytest').tree()")
+    tests = {(x["id"], x.get("subtest")): x for x in t["tests"]}
+    assert ("test_unit.py::Numbers::test_even", "(i=1)") not in tests
+    assert "children" not in tests[("test_unit.py::Numbers::test_even", None)]
+    assert ("test_fixture.py::test_odd", "[odd] (i=1)") in tests
+    assert t["counts"]["failed"] == failed - 1

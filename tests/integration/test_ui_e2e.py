@@ -175,7 +175,7 @@ def test_statusline_and_memory_during_a_300mb_test(ed, repo_root):
     ed.command("cd " + os.path.join(repo_root, "examples", "demo"))
     ed.exec_lua("""
         _G.sl_samples = {}
-        _G.sl_timer = vim.loop.new_timer()
+        _G.sl_timer = (vim.uv or vim.loop).new_timer()
         _G.sl_timer:start(0, 5, function()
           if require('pytest').is_running() then
             table.insert(_G.sl_samples, require('pytest').statusline())
@@ -192,9 +192,10 @@ def test_statusline_and_memory_during_a_300mb_test(ed, repo_root):
         if len(cost_us) < 3 and ed.exec_lua("return require('pytest').is_running()"):
             cost_us.append(ed.exec_lua("""
                 local sl = require('pytest').statusline
-                local t = vim.loop.hrtime()
+                local uv = vim.uv or vim.loop
+                local t = uv.hrtime()
                 for _ = 1, 10000 do sl() end
-                return (vim.loop.hrtime() - t) / 10000 / 1000
+                return (uv.hrtime() - t) / 10000 / 1000
             """))
         time.sleep(0.005)
     ed.exec_lua("_G.sl_timer:stop() _G.sl_timer:close()")
@@ -278,3 +279,67 @@ def test_every_view_shows_the_run_s_one_peak_which_counts_the_exact_per_test_pea
     assert len(chart) == 1 and chart[0].endswith(f", peak {size})"), chart
     hist = [l for l in lines if re.match(r"  #%d\s" % r["run_id"], l)]
     assert len(hist) == 1 and hist[0].split()[1] == size, hist
+
+
+# Records every use, by the plugin's own Lua, of an API Neovim deprecated: vim.loop (vim.uv since
+# 0.10: trapped only where vim.uv exists, 0.7 has vim.loop alone) and nvim_buf_add_highlight
+# (deprecated in 0.11; extmarks with hl_group exist since 0.5). Installed before any module of
+# the plugin is loaded (plugin/pytest.lua loads them lazily).
+DEPRECATION_TRAP = """
+_G.__deprecated = {}
+local function note(what, level)
+  local src = (debug.getinfo(level, 'S') or {}).source or ''
+  if src:find('/lua/pytest/', 1, true) or src:find('/plugin/pytest.lua', 1, true) then
+    table.insert(_G.__deprecated, what .. ' in ' .. src:gsub('^@', ''))
+  end
+end
+if rawget(vim, 'uv') then
+  local loop = rawget(vim, 'loop')
+  rawset(vim, 'loop', nil)
+  local mt = getmetatable(vim)
+  local index = mt.__index
+  mt.__index = function(t, k)
+    if k == 'loop' then
+      note('vim.loop', 3)
+      return loop
+    end
+    if type(index) == 'function' then return index(t, k) end
+    return index and index[k]
+  end
+end
+local add = vim.api.nvim_buf_add_highlight
+vim.api.nvim_buf_add_highlight = function(...)
+  note('nvim_buf_add_highlight', 3)
+  return add(...)
+end
+"""
+
+
+def test_no_deprecated_api_in_a_session(nvim):
+    """#28: vim.loop and nvim_buf_add_highlight are not used (vim.uv or vim.loop, extmarks), in a
+    session that touches every module that used them: a run (client, tree timers), the summary,
+    the output and a test's output, :PytestMemory, :checkhealth."""
+    from conftest import setup_editor
+
+    nvim.exec_lua(DEPRECATION_TRAP)
+    setup_editor(nvim)
+    nvim.command("cd " + PROJ_FAIL)
+    nvim.command("edit " + os.path.join(PROJ_FAIL, "test_basic.py"))
+    r = run_and_wait(nvim, "PytestRun test_basic.py")
+    assert r["status"] == "failed"
+    nvim.command("PytestSummary")
+    nvim.exec_lua("require('pytest.tree').flush()")
+    wait_for(nvim, "#vim.api.nvim_buf_get_extmarks(vim.fn.bufnr('pytest://summary'),"
+                   " require('pytest.summary').ns, 0, -1, {}) > 0")
+    nvim.command("PytestOutput")
+    assert nvim.exec_lua("return #vim.api.nvim_buf_get_extmarks(0, require('pytest.output').ns, 0, -1, {})") > 0
+    nvim.exec_lua("require('pytest.output').open_test({ nodeid = 'test_basic.py::test_assert_eq' })")
+    wait_for(nvim, "vim.api.nvim_buf_get_name(0):find('pytest://', 1, true) and"
+                   " #vim.api.nvim_buf_get_extmarks(0, require('pytest.output').ns, 0, -1, {}) > 0"
+                   " and vim.api.nvim_buf_get_lines(0, 0, 1, false)[1]:find('test_assert_eq', 1, true)")
+    nvim.command("PytestMemory")
+    wait_for(nvim, "require('pytest.client').pending() == 0")
+    assert nvim.current.buffer[0] == "# pytest memory report"
+    assert nvim.exec_lua("return #vim.api.nvim_buf_get_extmarks(0, require('pytest.memory').ns, 0, -1, {})") > 0
+    nvim.command("checkhealth pytest")
+    assert nvim.exec_lua("return _G.__deprecated") == []

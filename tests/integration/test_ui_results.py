@@ -431,13 +431,14 @@ def test_memory_render(nvim, lua):
 
 def test_output_and_memory_highlight_without_the_deprecated_call(nvim, lua):
     """nvim_buf_add_highlight() is deprecated since Neovim 0.11: :PytestOutput and the memory
-    report highlight with extmarks (whole lines to the start of the next one)."""
+    report highlight with extmarks (util.highlight: a whole line is its text, start to end)."""
     lua("vim.api.nvim_buf_add_highlight = function() error('deprecated since Neovim 0.11') end")
     dispatch(nvim, "finished", finished_payload())
     nvim.command("PytestOutput")
     marks = lua("return vim.api.nvim_buf_get_extmarks(0, require('pytest.output').ns, 0, -1, { details = true })")
+    lines = lua("return vim.api.nvim_buf_get_lines(0, 0, 2, false)")
     assert [m[1:3] + [m[3]["end_row"], m[3]["end_col"], m[3]["hl_group"]] for m in marks[:2]] == [
-        [0, 0, 1, 0, "Comment"], [1, 0, 2, 0, "Comment"]]
+        [0, 0, 0, len(lines[0].encode()), "Comment"], [1, 0, 1, len(lines[1].encode()), "Comment"]]
     assert "PytestFailed" in {m[3]["hl_group"] for m in marks}
     nvim.command("close")
     bufnr = lua("return require('pytest.memory').show(...)", MEM_REPORT, None, [])

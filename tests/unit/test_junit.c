@@ -300,6 +300,36 @@ static void test_subtests_multiple_failures(void **state)
     seen_free(&s);
 }
 
+/* The plugin's subtest testcases: `subtest` (pytest's description of it) beside the test's
+ * node id; the test's own testcase has none. */
+static int keep_subtest(const JunitCase *tc, void *ud)
+{
+    char **out = ud;
+    for (int i = 0; i < 2; i++)
+        if (out[i] == NULL) {
+            out[i] = xstrdup(tc->subtest != NULL ? tc->subtest : "(none)");
+            break;
+        }
+    return 0;
+}
+
+static void test_subtest_attribute(void **state)
+{
+    (void)state;
+    const char *xml =
+        "<testsuites><testsuite name=\"pytest\">"
+        "<testcase classname=\"t\" name=\"test_odd\" nodeid=\"t.py::test_odd\" subtest=\"[odd &amp; even] (i=1)\" "
+        "file=\"t.py\" line=\"3\" time=\"0.001\"><failure message=\"m\">x</failure></testcase>"
+        "<testcase classname=\"t\" name=\"test_odd\" nodeid=\"t.py::test_odd\" file=\"t.py\" line=\"3\" "
+        "time=\"0.010\"/></testsuite></testsuites>";
+    char *got[2] = {NULL, NULL};
+    assert_int_equal(junit_read_memory(xml, strlen(xml), keep_subtest, got, NULL, NULL), 0);
+    assert_string_equal(got[0], "[odd & even] (i=1)");
+    assert_string_equal(got[1], "(none)");
+    free(got[0]);
+    free(got[1]);
+}
+
 static void test_odd_but_valid(void **state)
 {
     (void)state;
@@ -887,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_xdist_sample),
         cmocka_unit_test(test_tb_styles),
         cmocka_unit_test(test_subtests_multiple_failures),
+        cmocka_unit_test(test_subtest_attribute),
         cmocka_unit_test(test_odd_but_valid),
         cmocka_unit_test(test_huge_text),
         cmocka_unit_test(test_attribute_entities),

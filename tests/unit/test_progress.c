@@ -393,6 +393,18 @@ static void test_misc_lines(void **state)
     assert_true(progress_final(p)->seconds > 75.2);
     progress_free(p);
 
+    /* a category of two words (pytest-subtests, pytest 9): read past, pytest's duration kept */
+    static const char s[] = "collected 8 items\n\n"
+                            "===== 3 failed, 5 passed, 3 subtests passed, 1 error in 0.04s =====\n";
+    p = feed(s, sizeof s - 1, 0);
+    assert_true(progress_final(p)->seen);
+    assert_int_equal(progress_final(p)->failed, 3);
+    assert_int_equal(progress_final(p)->passed, 5);
+    assert_int_equal(progress_final(p)->errors, 1);
+    assert_true(progress_final(p)->seconds > 0.039 && progress_final(p)->seconds < 0.041);
+    assert_string_equal(progress_final(p)->text, "3 failed, 5 passed, 3 subtests passed, 1 error in 0.04s");
+    progress_free(p);
+
     static const char q[] = "collected 0 items\n\n============================ no tests ran in 0.01s =============================\n";
     p = feed(q, sizeof q - 1, 0);
     assert_true(progress_final(p)->seen);

@@ -291,6 +291,98 @@ static void test_failed_listed_once(void **state)
     grow_close(&g);
 }
 
+/* Subtests (pytest 9, pytest-subtests): the plugin writes each one pytest counts as a testcase
+ * of its own, with the test's node id and `subtest`, while the test runs. Each is an entry of its
+ * own (its test stays running until its testcase), counted failed but not done, and a failure of
+ * its own with its description; the suite's counts are pytest's ("subtests passed" too). */
+static void test_subtests_are_entries_of_their_own(void **state)
+{
+    (void)state;
+    static const char *const sub[] = {
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><testsuites><testsuite name=\"pytest\">"
+        "<pytestmon-session rootdir=\"/nonexistent/proj\"/><pytestmon-collected count=\"2\"/>"
+        "<pytestmon-start nodeid=\"t.py::test_odd\"/>"
+        "<testcase classname=\"t\" name=\"test_odd\" nodeid=\"t.py::test_odd\" subtest=\"[odd] (i=1)\" "
+        "file=\"t.py\" line=\"3\" time=\"0.001\"><properties><property name=\"pytestmon.frames\" "
+        "value=\"[[&quot;/nonexistent/proj/t.py&quot;, 7]]\"/></properties>"
+        "<failure message=\"assert (1 % 2) == 0\">t.py:7: AssertionError</failure></testcase>"
+        "<testcase classname=\"t\" name=\"test_odd\" nodeid=\"t.py::test_odd\" subtest=\"(i=3)\" "
+        "file=\"t.py\" line=\"3\" time=\"0.001\">"
+        "<failure message=\"assert (3 % 2) == 0\">t.py:7: AssertionError</failure></testcase>",
+        "<testcase classname=\"t\" name=\"test_odd\" nodeid=\"t.py::test_odd\" file=\"t.py\" line=\"3\" time=\"0.010\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[1000,2000]\"/></properties>"
+        "<failure message=\"contains 2 failed subtests\">contains 2 failed subtests</failure></testcase>"
+        "<pytestmon-start nodeid=\"t.py::test_ok\"/>"
+        "<testcase classname=\"t\" name=\"test_ok\" nodeid=\"t.py::test_ok\" file=\"t.py\" line=\"9\" time=\"0.001\"/>"
+        "<properties><property name=\"pytestmon.counts\" value=\"{&quot;passed&quot;: 1, &quot;failed&quot;: 3, "
+        "&quot;subtests passed&quot;: 4}\"/></properties></testsuite></testsuites>",
+    };
+    Growing g;
+    grow_open(&g);
+    ReportFeed *f = reportfeed_new(g.path, "/nonexistent/proj", 5);
+    grow_write(&g, sub[0], strlen(sub[0]));
+    assert_true(reportfeed_poll(f));
+    json_t *tests = reportfeed_take_tests(f);
+    assert_int_equal(json_array_size(tests), 3);
+    json_t *t = json_array_get(tests, 0);
+    assert_string_equal(json_string_value(json_object_get(t, "nodeid")), "t.py::test_odd");
+    assert_null(json_object_get(t, "subtest"));
+    assert_string_equal(json_string_value(json_object_get(t, "status")), "running");
+    t = json_array_get(tests, 1);
+    assert_string_equal(json_string_value(json_object_get(t, "nodeid")), "t.py::test_odd");
+    assert_string_equal(json_string_value(json_object_get(t, "subtest")), "[odd] (i=1)");
+    assert_string_equal(json_string_value(json_object_get(t, "status")), "failed");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tests, 2), "subtest")), "(i=3)");
+    json_decref(tests);
+    assert_string_equal(reportfeed_current(f), "t.py::test_odd"); /* still running */
+    json_t *p = reportfeed_progress_json(f);
+    assert_int_equal(json_integer_value(json_object_get(p, "done")), 0);
+    assert_int_equal(json_integer_value(json_object_get(p, "failed")), 2);
+    json_decref(p);
+    json_t *fails = reportfeed_take_failures(f);
+    assert_int_equal(json_array_size(fails), 2);
+    json_t *f0 = json_array_get(fails, 0);
+    assert_string_equal(json_string_value(json_object_get(f0, "nodeid")), "t.py::test_odd");
+    assert_string_equal(json_string_value(json_object_get(f0, "subtest")), "[odd] (i=1)");
+    assert_string_equal(json_string_value(json_object_get(f0, "message")), "assert (1 % 2) == 0");
+    assert_string_equal(json_string_value(json_object_get(f0, "file")), "/nonexistent/proj/t.py");
+    assert_int_equal(json_integer_value(json_object_get(f0, "line")), 7);
+    json_decref(fails);
+
+    grow_write(&g, sub[1], strlen(sub[1]));
+    reportfeed_poll(f);
+    tests = reportfeed_take_tests(f);
+    assert_string_equal(status_of(tests, "t.py::test_odd"), "failed"); /* the test's own entry */
+    assert_null(json_object_get(entry(tests, "t.py::test_odd"), "subtest"));
+    assert_int_equal(json_integer_value(json_object_get(entry(tests, "t.py::test_odd"), "rss_growth_bytes")), 1000);
+    json_decref(tests);
+    p = reportfeed_progress_json(f);
+    assert_int_equal(json_integer_value(json_object_get(p, "done")), 2);
+    assert_int_equal(json_integer_value(json_object_get(p, "failed")), 3); /* pytest's "3 failed" */
+    json_decref(p);
+    long passed, failed, errors, skipped, xfailed, xpassed;
+    reportfeed_counts(f, &passed, &failed, &errors, &skipped, &xfailed, &xpassed);
+    assert_int_equal(passed, 1);
+    assert_int_equal(failed, 3);
+    assert_int_equal(reportfeed_finish(f), 0);
+    Report r;
+    assert_int_equal(reportfeed_take_report(f, &r), 0);
+    assert_int_equal(r.failed, 3);
+    assert_int_equal(r.passed, 1);
+    assert_int_equal(r.subtests_passed, 4);
+    assert_int_equal(r.nfailures, 3);
+    assert_string_equal(r.failures[1].subtest, "(i=3)");
+    assert_null(r.failures[2].subtest);
+    assert_string_equal(r.failures[2].message, "contains 2 failed subtests");
+    assert_int_equal(r.nslowest, 2); /* the tests */
+    json_t *j = report_to_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(j, "subtests_passed")), 4);
+    json_decref(j);
+    report_destroy(&r);
+    reportfeed_free(f);
+    grow_close(&g);
+}
+
 /* pytest's own junitxml (the plugin could not load): no session, so not active; no file at all. */
 static void test_not_the_plugins_or_no_file(void **state)
 {
@@ -324,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_cut_short),
         cmocka_unit_test(test_zero_filled_report),
         cmocka_unit_test(test_failed_listed_once),
+        cmocka_unit_test(test_subtests_are_entries_of_their_own),
         cmocka_unit_test(test_not_the_plugins_or_no_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -96,6 +96,29 @@ static void test_plugin_report(void **state)
 
 /* pytest's own junitxml (no plugin): no nodeid attribute, matched by the classname and name
  * pytest derives from the node id (path dots, no ".py", parameters kept as they are). */
+/* A test with subtests (pytest 9, pytest-subtests): their testcases come first; the status and
+ * message stay the test's own, their texts come each under a line naming the subtest. */
+static void test_subtests(void **state)
+{
+    (void)state;
+    char *path = write_temp(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><testsuites><testsuite name=\"pytest\">"
+        "<testcase classname=\"t\" name=\"test_loop\" nodeid=\"t.py::T::test_loop\" subtest=\"(i=1)\" time=\"0\">"
+        "<failure message=\"AssertionError: 1 != 0\">t.py:7: AssertionError</failure>"
+        "<system-out>sub out\n</system-out></testcase>"
+        "<testcase classname=\"t\" name=\"test_loop\" nodeid=\"t.py::T::test_loop\" time=\"0.1\">"
+        "<system-out>test out\n</system-out></testcase>"
+        "</testsuite></testsuites>");
+    json_t *r = read_ok(path, "t.py::T::test_loop");
+    assert_string_equal(str(r, "status"), "passed"); /* as pytest says of the test itself */
+    assert_null(json_object_get(r, "message"));
+    assert_string_equal(str(r, "text"), "subtest (i=1):\nt.py:7: AssertionError");
+    assert_string_equal(str(r, "stdout"), "sub out\n\n\ntest out\n");
+    json_decref(r);
+    unlink(path);
+    free(path);
+}
+
 static void test_pytest_junitxml(void **state)
 {
     (void)state;
@@ -202,6 +225,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plugin_report),
+        cmocka_unit_test(test_subtests),
         cmocka_unit_test(test_pytest_junitxml),
         cmocka_unit_test(test_cut_short),
         cmocka_unit_test(test_output_only_when_asked),
