@@ -101,8 +101,9 @@ static const ServerEvent EVENTS[] = {
      "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?}] (`failures_streamed`: "
      "the `tests` events carried every one of them, and for a client configured with "
      "stream_failures=1 `failures` is left out; the history keeps it), `memory` {peak_rss, "
-     "peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth, top_growth_source?, diagnosis?, "
-     "diagnosis_cause?, memory_related?}; also kept in the history"},
+     "peak_source, tree_peak_rss, peak_vms, peak_nproc, samples, peak_test?, peak_when?, timeline, "
+     "top_growth, top_growth_source?, diagnosis?, diagnosis_cause?, memory_related?}; also kept in "
+     "the history"},
     {"status",
      "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
      "swap_pct?, warn?, warn_reason?, last_summary?, last_status?, last_peak_rss?",

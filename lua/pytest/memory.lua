@@ -208,17 +208,32 @@ local function run_lines(r, out, hl)
   end
   local diag = M.diagnosis(r)
   if diag then add('  Diagnosis: ' .. diag, 'PytestFailed') end
-  -- The run's peak (the highest of the samples and the plugin's exact per-test peaks): the one
-  -- number the status line and the history show too; the chart is scaled to it.
+  -- The run's peak: the one number the status line and the history show too. Exact when the
+  -- plugin measured it (peak_source "plugin": the highest peak of any one process of the run, a
+  -- test's own or its process's before its first test); else the samples'. The tree's sum is
+  -- sampled (tree_peak_rss); the chart is scaled to the higher of the two.
   local peak = num(mem.peak_rss)
-  add(string.format('  peak rss %s, peak vms %s', B(peak), B(num(mem.peak_vms))))
-  if val(mem.peak_test) then add('  test running at the peak: ' .. tostring(mem.peak_test)) end
+  local exact = val(mem.peak_source) == 'plugin'
+  add(string.format('  peak rss %s, peak vms %s%s', B(peak), B(num(mem.peak_vms)),
+    exact and ' (exact: the highest of one process)' or ' (sampled)'))
+  local when, test = val(mem.peak_when), val(mem.peak_test)
+  if when == 'before' and test then
+    add('  peak before the first test of its process (start-up, imports, collection): ' .. tostring(test))
+  elseif when == 'pytest' then
+    add("  peak in pytest's own process, outside the measured tests")
+  elseif test then
+    add('  test running at the peak: ' .. tostring(test))
+  end
+  local tree = num(mem.tree_peak_rss)
+  if exact and tree and tree > 0 then
+    add(string.format("  tree rss %s at most (sampled sum of pytest's processes)", B(tree)))
+  end
   local tl = list(val(mem.timeline))
   if #tl > 0 then
     local cols = M.resample(tl, 72)
     local rows, maxv = M.chart(cols, 6, peak)
     local last_t = num(tl[#tl].t_ms) or 0
-    add(string.format('  RSS timeline (%d samples over %.1fs, peak %s)', #tl, last_t / 1000, B(maxv)))
+    add(string.format('  RSS timeline (%d samples over %.1fs, peak %s)', #tl, last_t / 1000, B(peak or maxv)))
     for i, row in ipairs(rows) do
       local label = i == 1 and string.format('%8s ', B(maxv)) or string.rep(' ', 9)
       add('  ' .. label .. '│' .. row, nil)

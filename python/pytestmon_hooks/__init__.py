@@ -19,7 +19,9 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
 - ``<property name="pytestmon.rss" value="[rss_at_start, peak]">``: bytes, measured in the
   process that ran the test (an xdist worker's too): the kernel's peak RSS is reset to the RSS
   when the test starts (``/proc/self/clear_refs``; that RSS read from statm) and read after its
-  teardown (memory.RssMeter), so a test that touches 200 MB for 5 ms is measured exactly. Absent where clear_refs cannot be written;
+  teardown (memory.RssMeter), so a test that touches 200 MB for 5 ms is measured exactly; the
+  first test a process measures carries a third value, that process's peak before it (start-up,
+  imports, collection). Absent where clear_refs cannot be written;
 - ``<system-out>``/``<system-err>``: the test's captured stdout, and its captured stderr and log
   (setup, call and teardown), each at most 64 KiB (cut with a note saying how much there was);
 

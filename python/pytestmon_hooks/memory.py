@@ -1,8 +1,15 @@
 """The memory meter: one test's exact peak RSS in the process that runs it (``pytestmon.rss``).
 
-Owns RssMeter (begin() when a test starts, end() after its teardown: [rss at start, peak]) and
-the attribute a worker leaves that measure in on the report (_RSS_ATTR). Two system calls per
-test in all: this runs for every test.
+Owns RssMeter (begin() when a test starts, end() after its teardown: the test's memory
+properties), the format of those properties (the report writes them as they are) and the
+attribute a worker leaves them in on the report (_RSS_ATTR). Two system calls per test in all:
+this runs for every test.
+
+``pytestmon.rss`` is ``[rss_at_start, peak]`` in bytes, and ``[rss_at_start, peak, before]`` for
+the first test a process measures: ``before`` is that process's peak RSS from its start to that
+test's start (the interpreter's start-up, imports, collection: pytest's process, or an xdist
+worker's), read with getrusage() before the first reset. With the tests' peaks it gives every
+moment of every process that ran tests one exact peak.
 """
 import os
 import resource
@@ -10,6 +17,8 @@ import resource
 _STICKY_CHECK = 16  # RssMeter: tests between two checks of getrusage() against statm
 # The report attribute of a worker's measure (see frames._FRAMES_ATTR: how it travels).
 _RSS_ATTR = "pytestmon_rss"
+_RSS_ITEM = '<property name="pytestmon.rss" value="[%d,%d]"/>'
+_RSS_ITEM_BEFORE = '<property name="pytestmon.rss" value="[%d,%d,%d]"/>'
 
 
 class RssMeter:
@@ -52,6 +61,8 @@ class RssMeter:
         self.sticky = False  # getrusage() is above the real peak: read VmHWM
         self.tests = 0  # tests begun in this process
         self.peak = 1 << 62  # the kernel's peak as the last test left it (unknown: reset)
+        # this process's peak before its first test (start-up and collection), told with that test
+        self.before = _maxrss() if fds else None
         return fds
 
     def close(self):
@@ -96,7 +107,7 @@ class RssMeter:
         return int(status[i + 6:status.index(b"kB", i)]) * 1024 if i >= 0 else None
 
     def end(self):
-        """[rss_at_start, peak] in bytes, or None."""
+        """The test's memory properties (``<property .../>`` elements, no wrapper), or None."""
         start = self.start
         if start is None:
             return None
@@ -106,7 +117,13 @@ class RssMeter:
             if peak is None:
                 return None
             self.peak = peak
-            return [start, peak if peak > start else start]
+            if peak < start:
+                peak = start
+            before = self.before
+            if before is None:
+                return _RSS_ITEM % (start, peak)
+            self.before = None
+            return _RSS_ITEM_BEFORE % (start, peak, before)
         except (OSError, ValueError):
             return None
 

@@ -2,8 +2,8 @@
 
 Owns the file and its format: Writer (the shared memory map it is written through, one
 <testcase> per finished test, the stream's <pytestmon-*> elements, pytest's counts at close),
-the report's constants and what goes into a testcase (result, frames and rss properties,
-captured output). Writer.logreport and Writer.start run for every test: keep them lean.
+the report's constants and what goes into a testcase (result, frames, the memory meter's
+properties as memory.py formats them, captured output). Writer.logreport and Writer.start run for every test: keep them lean.
 """
 import mmap
 import os
@@ -13,13 +13,10 @@ from .memory import _RSS_ATTR
 from .text import _PLAIN, _attr, _id_attr, _longrepr_text, _text
 
 _FRAMES = "pytestmon.frames"
-_RSS = "pytestmon.rss"
 _OUTPUT_MAX = 64 * 1024
 _WINDOW = 1 << 18  # bytes of the report mapped at a time (Writer)
 _CASE_AT_LINE = '<testcase classname="%s" name="%s" nodeid="%s" file="%s" line="%d" time="%.3f">%s</testcase>'
 _CASE = '<testcase classname="%s" name="%s" nodeid="%s"%s time="%.3f">%s</testcase>'
-_RSS_ITEM = '<property name="%s" value="[%%d,%%d]"/>' % _RSS
-_RSS_PROPERTY = "<properties>" + _RSS_ITEM + "</properties>"
 _UNKNOWN = object()
 
 
@@ -220,13 +217,14 @@ class Writer:
 
     @staticmethod
     def properties(frames, rss=None):
+        """`rss`: the memory meter's properties (memory.RssMeter.end), written as they are."""
         if frames is None:
-            return "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1])
+            return "" if rss is None else "<properties>%s</properties>" % rss
         import json
 
         props = '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
         if rss is not None:
-            props += _RSS_ITEM % (rss[0], rss[1])
+            props += rss
         return "<properties>%s</properties>" % props
 
     @staticmethod
@@ -266,7 +264,7 @@ class Writer:
 
     def logreport(self, rep, rss=None):
         """A phase's report. The testcase is written at the teardown's, with `rss` (the meter's
-        [start, peak], else the report's own, from an xdist worker)."""
+        properties, else the report's own, from an xdist worker)."""
         if self.counting:
             self.count(rep)
         nodeid = rep.nodeid
@@ -301,7 +299,7 @@ class Writer:
             time_s += r.duration or 0.0
         if reps:
             del self.pending[rep.nodeid]
-        self.case(rep, "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1]), time_s)
+        self.case(rep, "" if rss is None else "<properties>%s</properties>" % rss, time_s)
         return True
 
     def exception(self, rep, frames):

@@ -37,7 +37,7 @@ typedef struct {
     size_t classname, name, file, nodeid, frames;
     int line;
     double time;
-    long long rss_start, rss_peak;
+    long long rss_start, rss_peak, rss_before;
     StrBuf out, err; /* <system-out>, <system-err> (kept only when the visitor asks) */
     bool has_out, has_err;
     ResultBuf *results; /* results[0..cap) keep their text buffers between testcases */
@@ -48,7 +48,7 @@ static void casebuf_reset(CaseBuf *c)
 {
     strbuf_reset(&c->strings);
     c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
-    c->rss_start = c->rss_peak = -1;
+    c->rss_start = c->rss_peak = c->rss_before = -1;
     strbuf_reset(&c->out);
     strbuf_reset(&c->err);
     c->has_out = c->has_err = false;
@@ -143,6 +143,7 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
         .file = casebuf_str(c, c->file), .line = c->line,
         .nodeid = casebuf_str(c, c->nodeid), .frames = casebuf_str(c, c->frames),
         .time = c->time, .rss_start = c->rss_start, .rss_peak = c->rss_peak,
+        .rss_before = c->rss_before,
         .system_out = c->has_out ? strbuf_cstr(&c->out) : NULL, .system_out_len = c->out.len,
         .system_err = c->has_err ? strbuf_cstr(&c->err) : NULL, .system_err_len = c->err.len,
         .outcome = JUNIT_PASSED, .results = res, .nresults = c->nresults,
@@ -340,25 +341,40 @@ static long long parse_count(const char **p, const char *end)
     return digits > 0 && (s == end || *s < '0' || *s > '9') ? v : -1;
 }
 
-/* "[rss_at_start, peak]" (JSON, bytes); both stay -1 unless both parse. */
-static void parse_rss(CaseBuf *c, const char *s, const char *end)
+/* A JSON array of at most `max` counts ("[1, 2, 3]") into out: how many, or -1 when it is not
+ * one (out is then partly written). */
+static int parse_counts(const char *s, const char *end, long long *out, int max)
 {
     while (s < end && *s == ' ')
         s++;
     if (s == end || *s++ != '[')
+        return -1;
+    for (int n = 0; n < max; n++) {
+        long long v = parse_count(&s, end);
+        while (s < end && *s == ' ')
+            s++;
+        if (v < 0 || s == end)
+            return -1;
+        out[n] = v;
+        if (*s == ']')
+            return n + 1;
+        if (*s++ != ',')
+            return -1;
+    }
+    return -1;
+}
+
+/* "[rss_at_start, peak]" or "[rss_at_start, peak, before]" (JSON, bytes); all stay -1 unless
+ * the array parses. */
+static void parse_rss(CaseBuf *c, const char *s, const char *end)
+{
+    long long v[3];
+    int n = parse_counts(s, end, v, 3);
+    if (n < 2)
         return;
-    long long start = parse_count(&s, end);
-    while (s < end && *s == ' ')
-        s++;
-    if (start < 0 || s == end || *s++ != ',')
-        return;
-    long long peak = parse_count(&s, end);
-    while (s < end && *s == ' ')
-        s++;
-    if (peak < 0 || s == end || *s != ']')
-        return;
-    c->rss_start = start;
-    c->rss_peak = peak;
+    c->rss_start = v[0];
+    c->rss_peak = v[1];
+    c->rss_before = n == 3 ? v[2] : -1;
 }
 
 /* The pytestmon plugin's properties: "pytestmon.frames" of a testcase (kept with it) and

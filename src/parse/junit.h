@@ -84,8 +84,10 @@ typedef struct {
     const char *frames;    /* "pytestmon.frames" property: JSON [[abs path, 1-based line], ...] of the
                             * failure's traceback in the user's code, outermost first; NULL if absent */
     double time;           /* seconds; 0 if absent or unparsable */
-    long long rss_start;   /* "pytestmon.rss" property [rss_at_start, peak] in bytes, measured in the */
-    long long rss_peak;    /* process that ran the test; both -1 when absent or unparsable */
+    long long rss_start;   /* "pytestmon.rss" property [rss_at_start, peak(, before)] in bytes, measured */
+    long long rss_peak;    /* in the process that ran the test; -1 when absent or unparsable */
+    long long rss_before;  /* that process's peak from its start to this test's start (start-up and
+                            * collection), told with the first test it measured; else -1 */
     const char *system_out; /* captured output (<system-out>, <system-err>) when the visitor asked */
     const char *system_err; /* for it (keep_output) and the testcase has it; else NULL */
     size_t system_out_len, system_err_len;

@@ -58,8 +58,9 @@ struct ReportFeed {
     size_t nrunning;
     size_t *failed_order; /* indices of failed/errored tests, in the order they finished */
     size_t nfailed_order, cap_failed_order;
-    long long peak_rss;   /* the highest exact per-test peak (pytestmon.rss), -1 while none */
+    long long peak_rss;   /* the highest exact peak (pytestmon.rss), -1 while none */
     size_t peak_at;       /* the test it is of */
+    bool peak_before;     /* it is the peak before that test (its process's start-up and collection) */
 };
 
 static TestEntry *entry_for(ReportFeed *f, const char *nodeid, size_t *at)
@@ -178,9 +179,15 @@ static int on_case(const JunitCase *tc, void *ud)
         t->seconds = tc->time;
     if (tc->rss_start >= 0 && tc->rss_peak >= 0)
         t->growth = tc->rss_peak >= tc->rss_start ? tc->rss_peak - tc->rss_start : 0;
+    if (tc->rss_before > f->peak_rss) {
+        f->peak_rss = tc->rss_before;
+        f->peak_at = at;
+        f->peak_before = true;
+    }
     if (tc->rss_peak > f->peak_rss) {
         f->peak_rss = tc->rss_peak;
         f->peak_at = at;
+        f->peak_before = false;
     }
     t->finished = true;
     running_remove(f, at);
@@ -412,7 +419,8 @@ json_t *reportfeed_peak(const ReportFeed *f)
 {
     if (f->peak_rss < 0)
         return NULL;
-    return json_pack("{s:I, s:o}", "rss", (json_int_t)f->peak_rss, "nodeid", display(f->tests[f->peak_at].nodeid));
+    return json_pack("{s:I, s:o, s:s}", "rss", (json_int_t)f->peak_rss, "nodeid",
+                     display(f->tests[f->peak_at].nodeid), "when", f->peak_before ? "before" : "test");
 }
 
 json_t *reportfeed_top_growth(const ReportFeed *f, size_t n)

@@ -70,8 +70,10 @@ void reportfeed_foreach_failed(const ReportFeed *f, void (*fn)(void *ud, const c
 void reportfeed_counts(const ReportFeed *f, long *passed, long *failed, long *errors, long *skipped,
                        long *xfailed, long *xpassed);
 
-/* The highest exact peak RSS of a test (the plugin's pytestmon.rss peak, measured in the process
- * that ran it) as {rss, nodeid} (a new reference), or NULL when the plugin measured none. */
+/* The highest exact peak RSS the plugin measured (pytestmon.rss, in the process that ran the test)
+ * as {rss, nodeid, when} (a new reference), or NULL when it measured none: `when` "test" for a
+ * test's own peak, "before" for the peak of its process before it (the interpreter's start-up and
+ * the collection, told with the first test a process ran). */
 json_t *reportfeed_peak(const ReportFeed *f);
 
 /* The `n` tests with the largest exact memory growth, largest first, as

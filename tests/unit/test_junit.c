@@ -878,9 +878,39 @@ static void test_stream_malformed_stops(void **state)
     strbuf_destroy(&log);
 }
 
+/* The plugin's memory properties of a testcase (#27): pytestmon.rss with its optional third value
+ * (the process's peak before its first test); an array that is not one leaves all unknown. */
+static int log_memory(const JunitCase *tc, void *ud)
+{
+    strbuf_printf(ud, "%s rss=%lld,%lld,%lld\n", tc->name, tc->rss_start, tc->rss_peak, tc->rss_before);
+    return 0;
+}
+
+static void test_memory_properties(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<testsuites><testsuite>"
+        "<testcase name=\"two\"><properties><property name=\"pytestmon.rss\" value=\"[1,2]\"/></properties></testcase>"
+        "<testcase name=\"three\"><properties><property name=\"pytestmon.rss\" value=\"[1, 2, 3]\"/></properties></testcase>"
+        "<testcase name=\"four\"><properties><property name=\"pytestmon.rss\" value=\"[1,2,3,4]\"/></properties></testcase>"
+        "<testcase name=\"one\"><properties><property name=\"pytestmon.rss\" value=\"[1]\"/></properties></testcase>"
+        "<testcase name=\"neg\"><properties><property name=\"pytestmon.rss\" value=\"[1,-2,3]\"/></properties></testcase>"
+        "<testcase name=\"open\"><properties><property name=\"pytestmon.rss\" value=\"[1,2,3\"/></properties></testcase>"
+        "<testcase name=\"after\"/>"
+        "</testsuite></testsuites>";
+    StrBuf log = STRBUF_INIT;
+    assert_int_equal(junit_read_memory(doc, strlen(doc), log_memory, &log, NULL, NULL), 0);
+    assert_string_equal(strbuf_cstr(&log),
+                        "two rss=1,2,-1\nthree rss=1,2,3\nfour rss=-1,-1,-1\none rss=-1,-1,-1\n"
+                        "neg rss=-1,-1,-1\nopen rss=-1,-1,-1\nafter rss=-1,-1,-1\n");
+    strbuf_destroy(&log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_memory_properties),
         cmocka_unit_test(test_memory_bounded),
         cmocka_unit_test(test_proj_fail_outcomes),
         cmocka_unit_test(test_collection_errors),

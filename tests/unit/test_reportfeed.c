@@ -317,6 +317,44 @@ static void test_not_the_plugins_or_no_file(void **state)
     grow_close(&g);
 }
 
+/* #27 item 1: the peak of a process before its first test (pytestmon.rss's third value: start-up
+ * and collection) is the run's peak when it is the highest; a later test's own peak above it wins. */
+static void test_peak_before_the_first_test(void **state)
+{
+    (void)state;
+    static const char head[] =
+        "<?xml version=\"1.0\"?><testsuites><testsuite name=\"pytest\"><pytestmon-session rootdir=\"/r\"/>"
+        "<testcase classname=\"t\" name=\"a\" nodeid=\"t.py::a\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[30000000,31000000,280000000]\"/></properties></testcase>"
+        "<testcase classname=\"t\" name=\"b\" nodeid=\"t.py::b\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[31000000,200000000]\"/></properties></testcase>";
+    static const char more[] =
+        "<testcase classname=\"t\" name=\"c\" nodeid=\"t.py::c\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[31000000,290000000]\"/></properties></testcase>";
+    Growing g;
+    grow_open(&g);
+    ReportFeed *f = reportfeed_new(g.path, "/r", 0);
+    grow_write(&g, head, strlen(head));
+    reportfeed_poll(f);
+    json_t *peak = reportfeed_peak(f);
+    assert_int_equal(json_integer_value(json_object_get(peak, "rss")), 280000000);
+    assert_string_equal(json_string_value(json_object_get(peak, "nodeid")), "t.py::a");
+    assert_string_equal(json_string_value(json_object_get(peak, "when")), "before");
+    json_decref(peak);
+    json_t *top = reportfeed_top_growth(f, 5); /* the growth is the test's own */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "nodeid")), "t.py::b");
+    json_decref(top);
+    grow_write(&g, more, strlen(more));
+    reportfeed_poll(f);
+    peak = reportfeed_peak(f);
+    assert_int_equal(json_integer_value(json_object_get(peak, "rss")), 290000000);
+    assert_string_equal(json_string_value(json_object_get(peak, "nodeid")), "t.py::c");
+    assert_string_equal(json_string_value(json_object_get(peak, "when")), "test");
+    json_decref(peak);
+    reportfeed_free(f);
+    grow_close(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_zero_filled_report),
         cmocka_unit_test(test_failed_listed_once),
         cmocka_unit_test(test_not_the_plugins_or_no_file),
+        cmocka_unit_test(test_peak_before_the_first_test),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
