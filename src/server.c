@@ -98,7 +98,9 @@ static const ServerEvent EVENTS[] = {
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence (its duration is "
      "`pytest_seconds`, pytest's own from its closing line, when pytest told one; `seconds` is our "
      "clock from spawn to exit), `failures` "
-     "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?}] (`failures_streamed`: "
+     "[{nodeid, kind, when?, message, file, line, crash_file?, crash_line?, memory_limit?}] "
+     "(`memory_limit` {cause, sentence}: the limit that refused a memory failure's allocation, "
+     "src/mem/memfail.h; `failures_streamed`: "
      "the `tests` events carried every one of them, and for a client configured with "
      "stream_failures=1 `failures` is left out; the history keeps it), `memory` {peak_rss, "
      "peak_source, tree_peak_rss, peak_vms, peak_nproc, samples, peak_test?, peak_when?, timeline, "
@@ -1094,10 +1096,11 @@ static const ServerMethod METHODS[] = {
      "debounce_ms, superseding a pending collect (which then reports nothing): the `collection` "
      "event follows with {collect_id, root, items, classes, errors, ms} or {collect_id, error}"},
     {"test_output", m_test_output, PARAMS_OPTIONS, SPECS(TEST_OUTPUT_PARAMS),
-     "{run_id, nodeid, status, message?, text?, stdout?, stderr?}",
+     "{run_id, nodeid, status, message?, text?, stdout?, stderr?, memory_limit?}",
      "one test's report from the latest finished run's report file (kept until a newer run "
      "finishes) or from run_id's while it is kept or running: status, failure message and text, "
-     "captured stdout and stderr/log (display text); through `call` it is read off the loop"},
+     "captured stdout and stderr/log (display text), a memory failure's limit (as in `failures`); "
+     "through `call` it is read off the loop"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},

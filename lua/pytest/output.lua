@@ -154,6 +154,11 @@ function M.render_test(res)
     string.format('# run %s', tostring(val(res.run_id) or '?')),
   }
   local text, message = val(res.text), val(res.message)
+  -- a memory failure: the limit that refused the allocation, as the co-process words it
+  local ml = val(res.memory_limit)
+  if type(ml) == 'table' and type(val(ml.sentence)) == 'string' then
+    section(lines, 'memory limit', string.format('%s (cause: %s)', ml.sentence, tostring(val(ml.cause))))
+  end
   if type(text) == 'string' and text ~= '' then
     section(lines, 'failure', text)
   else

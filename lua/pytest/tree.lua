@@ -374,6 +374,7 @@ local function carry_over(n, prev)
   if prev and prev.status and n.kind ~= 'error' and is_leaf(prev) then
     local was = n.status
     n.status, n.duration, n.rss, n.message = prev.status, prev.duration, prev.rss, prev.message
+    n.memory_limit = prev.memory_limit
     recount(n, was)
   end
 end
@@ -556,6 +557,7 @@ local function set_result(n, status, duration, rss, message)
   if duration ~= nil then n.duration = duration end
   if rss ~= nil then n.rss = rss end
   if message ~= nil then n.message = message end
+  if status == 'running' then n.memory_limit = nil end -- run again: what it says comes anew
   recount(n, was)
   if duration ~= nil and status ~= 'running' then note_duration(n) end
 end
@@ -609,6 +611,16 @@ function M.on_started(p)
   schedule()
 end
 
+-- A failure that names the memory limit that refused its allocation (`memory_limit` {cause,
+-- sentence}, the co-process's reading of the facts our plugin gathered): the node keeps the cause.
+local function note_memory_limit(n, f)
+  local ml = val(f.memory_limit)
+  if type(ml) == 'table' and type(val(ml.cause)) == 'string' then
+    n.memory_limit = util.clean(ml.cause, true)
+    S.dirty_nodes[n] = true
+  end
+end
+
 -- The live `tests` event: {run_id, tests = {{nodeid, status, duration_s, rss_growth_bytes}, ...}}.
 function M.on_tests(p)
   for _, t in ipairs(util.list(val(p.tests))) do
@@ -623,6 +635,10 @@ function M.on_tests(p)
         set_result(n, status, status ~= 'running' and d or nil, rss, nil)
       end
     end
+  end
+  for _, f in ipairs(util.list(val(p.failures))) do
+    local n = type(f) == 'table' and type(val(f.nodeid)) == 'string' and leaf_node(val(f.nodeid))
+    if n then note_memory_limit(n, f) end
   end
   schedule()
 end
@@ -645,6 +661,7 @@ function M.on_finished(p)
         n.message = util.clean(tostring(val(f.message) or ''), true)
         S.dirty_nodes[n] = true
       end
+      note_memory_limit(n, f)
     end
   end
   for _, n in pairs(S.nodes) do
@@ -791,6 +808,7 @@ local function export(n)
     e.duration = n.duration
     e.rss_growth = n.rss
     e.message = n.message
+    e.memory_limit = n.memory_limit
   else
     e.status = M.aggregate(n.counts)
     e.children = {}

@@ -10,6 +10,8 @@ import os
 
 from .frames import _frames_of
 from .memory import _RSS_ATTR
+
+_MEMFAIL_ATTR = "pytestmon_memfail"  # memfacts.py's facts of a memory failure, on the failed phase's report
 from .text import _PLAIN, _attr, _id_attr, _longrepr_text, _text
 
 _FRAMES = "pytestmon.frames"
@@ -269,6 +271,11 @@ class Writer:
             self.count(rep)
         nodeid = rep.nodeid
         if rep.when != "teardown":
+            if rep.when == "???":  # xdist: the worker died running the test (no teardown follows)
+                self.pending.pop(nodeid, None)
+                memfail = getattr(rep, _MEMFAIL_ATTR, None)
+                self.case(rep, self.properties(None, memfail) + self.result(rep, "???"), rep.duration or 0.0)
+                return
             reps = self.pending.get(nodeid)
             if reps is None:
                 self.pending[nodeid] = [rep]
@@ -335,12 +342,17 @@ class Writer:
         if main is not None and not main.passed:
             body = self.result(main, "setup" if main is setup else "call")
         frames = self._frames(main) if body and main.failed else None
+        # a memory failure's facts (memfacts.py: a property, written as it is)
+        memfail = getattr(main, _MEMFAIL_ATTR, None) if body and main.failed else None
         if rep.failed:
             if body:
-                self.case(rep, self.properties(frames) + body, time_s)
+                self.case(rep, self.properties(frames, memfail) + body, time_s)
             frames, body = self._frames(rep), self.result(rep, "teardown")
+            memfail = getattr(rep, _MEMFAIL_ATTR, None)
         if rep.sections:
             body += self.output(rep)
+        if memfail is not None:
+            rss = memfail if rss is None else rss + memfail
         self.case(rep, self.properties(frames, rss) + body, time_s)
 
     def collectreport(self, rep):

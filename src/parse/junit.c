@@ -34,7 +34,7 @@ typedef struct {
  * most the largest testcase seen. */
 typedef struct {
     StrBuf strings; /* this testcase's attribute values, each NUL-terminated */
-    size_t classname, name, file, nodeid, frames;
+    size_t classname, name, file, nodeid, frames, memfail;
     int line;
     double time;
     long long rss_start, rss_peak, rss_before;
@@ -47,7 +47,7 @@ typedef struct {
 static void casebuf_reset(CaseBuf *c)
 {
     strbuf_reset(&c->strings);
-    c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
+    c->classname = c->name = c->file = c->nodeid = c->frames = c->memfail = NO_ATTR;
     c->rss_start = c->rss_peak = c->rss_before = -1;
     strbuf_reset(&c->out);
     strbuf_reset(&c->err);
@@ -142,6 +142,7 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
         .classname = casebuf_str(c, c->classname), .name = casebuf_str(c, c->name),
         .file = casebuf_str(c, c->file), .line = c->line,
         .nodeid = casebuf_str(c, c->nodeid), .frames = casebuf_str(c, c->frames),
+        .memfail = casebuf_str(c, c->memfail),
         .time = c->time, .rss_start = c->rss_start, .rss_peak = c->rss_peak,
         .rss_before = c->rss_before,
         .system_out = c->has_out ? strbuf_cstr(&c->out) : NULL, .system_out_len = c->out.len,
@@ -294,7 +295,7 @@ static void open_testcase(Reader *r, const xmlChar **attrs, int nb)
 {
     CaseBuf *c = &r->c;
     size_t line = NO_ATTR, time = NO_ATTR, esc = NO_ATTR;
-    c->classname = c->name = c->file = c->nodeid = c->frames = NO_ATTR;
+    c->classname = c->name = c->file = c->nodeid = c->frames = c->memfail = NO_ATTR;
     for (int i = 0; i < nb; i++, attrs += 5) {
         size_t *slot = attrs[1] == NULL ? testcase_slot(&r->nm, c, attrs[0], &line, &time, &esc) : NULL;
         if (slot != NULL)
@@ -377,7 +378,8 @@ static void parse_rss(CaseBuf *c, const char *s, const char *end)
     c->rss_before = n == 3 ? v[2] : -1;
 }
 
-/* The pytestmon plugin's properties: "pytestmon.frames" of a testcase (kept with it) and
+/* The pytestmon plugin's properties: "pytestmon.frames", "pytestmon.memfail" and "pytestmon.rss" of
+ * a testcase (kept with it) and
  * "pytestmon.counts" of the suite (kept in the summary). Other properties are skipped. */
 static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
 {
@@ -396,6 +398,8 @@ static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
     size_t len = (size_t)(name[4] - name[3]);
     if (in_case && len == 16 && memcmp(name[3], "pytestmon.frames", 16) == 0) {
         r->c.frames = attr_store(&r->c, value[3], value[4]);
+    } else if (in_case && len == 17 && memcmp(name[3], "pytestmon.memfail", 17) == 0) {
+        r->c.memfail = attr_store(&r->c, value[3], value[4]);
     } else if (in_case && len == 13 && memcmp(name[3], "pytestmon.rss", 13) == 0) {
         parse_rss(&r->c, (const char *)value[3], (const char *)value[4]);
     } else if (!in_case && len == 16 && memcmp(name[3], "pytestmon.counts", 16) == 0 &&

@@ -83,6 +83,8 @@ typedef struct {
                             * U+FFFD, see nodeid_unescape()); NULL if absent */
     const char *frames;    /* "pytestmon.frames" property: JSON [[abs path, 1-based line], ...] of the
                             * failure's traceback in the user's code, outermost first; NULL if absent */
+    const char *memfail;   /* "pytestmon.memfail" property: JSON facts of a memory failure read in the
+                            * process where it happened (src/mem/memfail.h); NULL if absent */
     double time;           /* seconds; 0 if absent or unparsable */
     long long rss_start;   /* "pytestmon.rss" property [rss_at_start, peak(, before)] in bytes, measured */
     long long rss_peak;    /* in the process that ran the test; -1 when absent or unparsable */

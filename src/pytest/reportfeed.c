@@ -10,6 +10,7 @@
 
 #include "base/strbuf.h"
 #include "base/textclean.h"
+#include "mem/memfail.h"
 #include "parse/junit.h"
 
 /* Read per poll at most (the rest waits for the next poll): a poll stays short on the loop. */
@@ -378,8 +379,11 @@ json_t *reportfeed_take_failures(ReportFeed *f)
     if (n <= f->failures_taken)
         return NULL;
     json_t *a = json_array();
-    for (size_t i = f->failures_taken; i < n; i++)
-        json_array_append_new(a, report_failure_json(report_builder_failure(f->builder, i)));
+    for (size_t i = f->failures_taken; i < n; i++) {
+        json_t *one = report_failure_json(report_builder_failure(f->builder, i));
+        memfail_apply(one); /* a memory failure names the limit that refused it */
+        json_array_append_new(a, one);
+    }
     f->failures_taken = n;
     return a;
 }

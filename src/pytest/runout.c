@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mem/headroom.h"
+#include "mem/memfail.h"
 #include "parse/junit.h"
 #include "parse/pytesterr.h"
 #include "parse/report.h"
@@ -606,6 +607,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
             json_t *rj = report_to_json(&rep);
             counts = json_incref(json_object_get(rj, "counts"));
             failures = json_incref(json_object_get(rj, "failures"));
+            memfail_apply_all(failures); /* a memory failure names the limit that refused it */
             json_object_set(r, "slowest", json_object_get(rj, "slowest"));
             if (rep.seconds > 0) /* pytest's junitxml: the testsuite's time */
                 pytest_seconds = rep.seconds;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/textclean.h"
+#include "mem/memfail.h"
 #include "parse/junit.h"
 #include "parse/xmllib.h"
 
@@ -18,6 +19,7 @@ typedef struct {
     JunitOutcome outcome;
     bool has_message, has_out, has_err;
     StrBuf message, text, out, err;
+    char *memfail;               /* the plugin's facts of a memory failure (memfail.h), or NULL */
 } Found;
 
 /* pytest's junitxml classname and name of a node id, as its mangle_test_address():
@@ -69,6 +71,7 @@ static void found_destroy(Found *f)
 {
     free(f->classname);
     free(f->name);
+    free(f->memfail);
     strbuf_destroy(&f->message);
     strbuf_destroy(&f->text);
     strbuf_destroy(&f->out);
@@ -107,6 +110,8 @@ static int on_case(const JunitCase *tc, void *ud)
                               TEXTCLEAN_MESSAGE_MAX);
         }
     }
+    if (tc->memfail && !f->memfail)
+        f->memfail = xstrdup(tc->memfail);
     for (size_t i = 0; i < tc->nresults; i++)
         if (tc->results[i].tag != JUNIT_RESULT_SKIPPED || tc->outcome == JUNIT_SKIPPED)
             add_text(&f->text, tc->results[i].text, tc->results[i].text_len);
@@ -165,6 +170,13 @@ static json_t *found_json(const Found *f, int64_t run_id, const char *nodeid)
     json_object_set_new(r, "status", json_string(status_name(f->outcome)));
     if (f->has_message)
         json_object_set_new(r, "message", json_string(strbuf_cstr(&f->message)));
+    json_t *facts = f->memfail ? json_loads(f->memfail, 0, NULL) : NULL;
+    if (json_is_object(facts)) { /* a memory failure: the limit that refused it, as in `failures` */
+        json_object_set_new(r, "memfail", facts);
+        memfail_apply(r);
+    } else {
+        json_decref(facts);
+    }
     if (f->text.len)
         json_object_set_new(r, "text", json_string(strbuf_cstr(&f->text)));
     if (f->has_out)

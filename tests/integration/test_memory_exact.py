@@ -65,3 +65,122 @@ def test_the_collection_phase_s_peak_is_in_the_run_s_peak(mode):
     assert mem["peak_when"] == "before" and mem["peak_test"] == "test_collect_peak.py::test_after_a_heavy_collection", mem
     # the test itself grew by nothing like it
     assert mem["top_growth"][0]["growth"] < 50 * MB, mem["top_growth"]
+
+
+# ---- item 2: the limit that refused an allocation, at the failing test ------------------------
+
+def _failures(r):
+    return {f["nodeid"].split("::")[-1]: f for f in r["failures"]}
+
+
+@MODES
+def test_rlimit_as_is_named_at_the_failing_test(mode):
+    """The seed's case: under `prlimit --as=1500000000` a test allocating 2 GB failed with
+    `MemoryError` and nothing else. The plugin reads the facts in the test's own process (an
+    xdist worker's too) at the failure; the message names the limit and the numbers."""
+    r = run("test_enomem.py", "-k", "over_the_limit", *mode, env={"PROJ_MEM_LIMIT": "1"},
+            prefix=("prlimit", "--as=1500000000"))
+    assert r["status"] == "failed", r["summary"]
+    fs = _failures(r)
+    assert set(fs) == {"test_bytearray_over_the_limit", "test_mmap_over_the_limit"}, fs
+    big, mapped = fs["test_bytearray_over_the_limit"], fs["test_mmap_over_the_limit"]
+    assert big["message"].startswith("MemoryError: address-space limit (RLIMIT_AS 1.4 GB) reached: VmSize "), big
+    assert ", RSS " in big["message"] and big["memory_limit"]["cause"] == "RLIMIT_AS"
+    assert mapped["message"].startswith("OSError: [Errno 12] Cannot allocate memory: address-space limit "
+                                        "(RLIMIT_AS 1.4 GB) reached: VmSize "), mapped
+    assert mapped["memory_limit"]["cause"] == "RLIMIT_AS"
+
+
+@MODES
+def test_rlimit_data_is_named_at_the_failing_test(mode):
+    r = run("test_enomem.py", "-k", "bytearray_over_the_limit", *mode, env={"PROJ_MEM_LIMIT": "1"},
+            prefix=("prlimit", "--data=1500000000"))
+    f = _failures(r)["test_bytearray_over_the_limit"]
+    assert f["message"].startswith("MemoryError: data-segment limit (RLIMIT_DATA 1.4 GB) reached: VmData "), f
+    assert f["memory_limit"]["cause"] == "RLIMIT_DATA"
+
+
+def test_no_limit_says_the_allocation_itself_is_too_large():
+    r = run("test_enomem.py", "-k", "far_more", env={"PROJ_MEM_LIMIT": "1"})
+    f = _failures(r)["test_far_more_than_the_machine"]
+    assert f["message"].startswith("MemoryError: none: the allocation itself is larger than available (RAM "), f
+    assert f["memory_limit"]["cause"] == "none"
+
+
+def fake_root(tmp_path, scenario):
+    """A private copy of a fake /proc + /sys tree (tests/fixtures/proc) as the plugin reads it:
+    its process's files as /proc/self (this machine cannot make a cgroup with a limit)."""
+    import shutil
+
+    root = tmp_path / scenario
+    shutil.copytree(os.path.join(FIXTURES_DIR, "proc", scenario), root)
+    for name in ("cgroup", "status", "maps"):
+        shutil.copy(root / "proc" / "4242" / name, root / "proc" / "self" / name)
+    return root
+
+
+@pytest.mark.parametrize("scenario,limit", [("v2-oomkill", "memory.max 512 MB, cgroup v2 /system.slice/ci-runner.service"),
+                                            ("v1-oomkill", "memory.limit_in_bytes 256 MB, cgroup v1 /ci/job-77")])
+def test_a_cgroup_at_its_limit_is_named_at_the_failing_test(tmp_path, scenario, limit):
+    root = fake_root(tmp_path, scenario)
+    r = run("test_enomem.py", "-k", "far_more", env={"PROJ_MEM_LIMIT": "1", "PYTESTMON_PROC_ROOT": str(root)})
+    f = _failures(r)["test_far_more_than_the_machine"]
+    assert f["message"].startswith(f"MemoryError: cgroup memory limit ({limit}) reached: usage "), f
+    assert f["memory_limit"]["cause"] == "cgroup"
+
+
+def test_a_worker_killed_by_the_oom_killer_is_named_at_its_test(tmp_path):
+    """-n 2: the worker running the test dies of SIGKILL after its cgroup's oom_kill count rose
+    (the fake tree's memory.events, bumped as the kernel would): xdist's controller reads the
+    count at the start and at the crash, and the crash's failure says the OOM killer did it."""
+    root = fake_root(tmp_path, "v2-oomkill")
+    events = root / "sys/fs/cgroup/system.slice/ci-runner.service/memory.events"
+    r = run("test_enomem.py", "-k", "killed", "-n", "2",
+            env={"PROJ_MEM_LIMIT": "1", "PYTESTMON_PROC_ROOT": str(root), "PROJ_MEM_OOM_EVENTS": str(events)})
+    f = _failures(r)["test_killed_like_the_oom_killer_would"]
+    assert "crashed while running" in f["message"], f
+    assert f["message"].endswith(": killed by the OOM killer: cgroup memory limit (memory.max 512 MB, cgroup v2 "
+                                 "/system.slice/ci-runner.service) reached: usage 512 MB, oom_kill 3 -> 4"), f
+    assert f["memory_limit"]["cause"] == "cgroup_oom_kill"
+
+
+def test_a_worker_that_dies_without_an_oom_kill_is_not_blamed_on_memory():
+    r = run("test_enomem.py", "-k", "killed", "-n", "2", env={"PROJ_MEM_LIMIT": "1"})
+    f = _failures(r)["test_killed_like_the_oom_killer_would"]
+    assert "crashed while running" in f["message"] and "memory_limit" not in f, f
+
+
+def test_the_editor_names_the_limit_at_the_failing_test(nvim, tmp_path):
+    """Where the user looks: the quickfix text, the diagnostic, :PytestOutput of the test and the
+    tree all say which limit refused the allocation (here a fake cgroup at its limit)."""
+    import shutil
+
+    from conftest import run_and_wait, setup_editor, wait_for
+
+    proj = tmp_path / "proj_mem"
+    shutil.copytree(PROJ, proj, ignore=shutil.ignore_patterns("__pycache__"))
+    root = fake_root(tmp_path, "v2-oomkill")
+    ed = setup_editor(nvim)
+    ed.exec_lua("local py, root = ... require('pytest').setup({ python = py, env = { PROJ_MEM_LIMIT = '1', "
+                "PYTESTMON_PROC_ROOT = root } })", TEST_PYTHON, str(root))
+    ed.command("cd " + str(proj))
+    ed.command("edit test_enomem.py")
+    r = run_and_wait(ed, "PytestRun test_enomem.py -k far_more")
+    assert r["status"] == "failed", r["summary"]
+    want = "MemoryError: cgroup memory limit (memory.max 512 MB, cgroup v2 /system.slice/ci-runner.service) reached: usage 512 MB"
+    qf = ed.exec_lua("return vim.tbl_map(function(i) return i.text end, vim.fn.getqflist())")
+    assert any(t.startswith("test_far_more_than_the_machine: " + want) for t in qf), qf
+    diags = ed.exec_lua("return vim.tbl_map(function(d) return d.message end, "
+                        "vim.diagnostic.get(0, { namespace = require('pytest.results').ns }))")
+    assert any(want in d for d in diags), diags
+    tests = {t["id"]: t for t in ed.exec_lua("return require('pytest').tree().tests")}
+    assert tests["test_enomem.py::test_far_more_than_the_machine"]["memory_limit"] == "cgroup", tests
+    ed.exec_lua("require('pytest.tree').collect()")  # :PytestOutput finds the test under the cursor in it
+    wait_for(ed, "require('pytest').tree().collected and not require('pytest').tree().collecting", timeout=60)
+    line = ed.exec_lua("return vim.fn.search('def test_far_more_than_the_machine', 'n')")
+    ed.exec_lua("vim.api.nvim_win_set_cursor(0, { ..., 4 })", line + 2)
+    ed.command("PytestOutput")
+    wait_for(ed, "vim.fn.bufnr('pytest://test-output') ~= -1", timeout=30)
+    text = ed.exec_lua("return vim.api.nvim_buf_get_lines(vim.fn.bufnr('pytest://test-output'), 0, -1, false)")
+    i = text.index("== memory limit ==")
+    assert text[i + 1].startswith("cgroup memory limit (memory.max 512 MB") and text[i + 1].endswith("(cause: cgroup)"), text

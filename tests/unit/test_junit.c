@@ -879,10 +879,12 @@ static void test_stream_malformed_stops(void **state)
 }
 
 /* The plugin's memory properties of a testcase (#27): pytestmon.rss with its optional third value
- * (the process's peak before its first test); an array that is not one leaves all unknown. */
+ * (the process's peak before its first test; an array that is not one leaves all unknown), and
+ * pytestmon.memfail (a memory failure's facts, kept as text). */
 static int log_memory(const JunitCase *tc, void *ud)
 {
-    strbuf_printf(ud, "%s rss=%lld,%lld,%lld\n", tc->name, tc->rss_start, tc->rss_peak, tc->rss_before);
+    strbuf_printf(ud, "%s rss=%lld,%lld,%lld%s%s\n", tc->name, tc->rss_start, tc->rss_peak, tc->rss_before,
+                  tc->memfail ? " memfail=" : "", tc->memfail ? tc->memfail : "");
     return 0;
 }
 
@@ -898,12 +900,16 @@ static void test_memory_properties(void **state)
         "<testcase name=\"neg\"><properties><property name=\"pytestmon.rss\" value=\"[1,-2,3]\"/></properties></testcase>"
         "<testcase name=\"open\"><properties><property name=\"pytestmon.rss\" value=\"[1,2,3\"/></properties></testcase>"
         "<testcase name=\"after\"/>"
+        "<testcase name=\"oom\"><properties><property name=\"pytestmon.rss\" value=\"[1,2]\"/>"
+        "<property name=\"pytestmon.memfail\" value=\"{&quot;what&quot;:&quot;MemoryError&quot;}\"/></properties>"
+        "<failure message=\"MemoryError\">x</failure></testcase>"
         "</testsuite></testsuites>";
     StrBuf log = STRBUF_INIT;
     assert_int_equal(junit_read_memory(doc, strlen(doc), log_memory, &log, NULL, NULL), 0);
     assert_string_equal(strbuf_cstr(&log),
                         "two rss=1,2,-1\nthree rss=1,2,3\nfour rss=-1,-1,-1\none rss=-1,-1,-1\n"
-                        "neg rss=-1,-1,-1\nopen rss=-1,-1,-1\nafter rss=-1,-1,-1\n");
+                        "neg rss=-1,-1,-1\nopen rss=-1,-1,-1\nafter rss=-1,-1,-1\n"
+                        "oom rss=1,2,-1 memfail={\"what\":\"MemoryError\"}\n");
     strbuf_destroy(&log);
 }
 
