@@ -104,8 +104,9 @@ static const ServerEvent EVENTS[] = {
      "the `tests` events carried every one of them, and for a client configured with "
      "stream_failures=1 `failures` is left out; the history keeps it), `memory` {peak_rss, "
      "peak_source, tree_peak_rss, peak_vms, peak_nproc, samples, peak_test?, peak_when?, timeline, "
-     "top_growth, top_growth_source?, diagnosis?, diagnosis_cause?, memory_related?}; also kept in "
-     "the history"},
+     "top_growth, top_growth_source?, budget?, over_budget?, diagnosis?, diagnosis_cause?, "
+     "memory_related?} (`over_budget` [{nodeid, growth, file?, line}]: the tests above the run's "
+     "memory_budget_mb); also kept in the history"},
     {"status",
      "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
      "swap_pct?, warn?, warn_reason?, last_summary?, last_status?, last_peak_rss?",
@@ -133,7 +134,7 @@ static const ServerEvent EVENTS[] = {
     {"tests", "run_id, tests, failures?",
      "the tests whose state changed, read from the plugin's report while pytest runs (at most "
      "every 100 ms, and a last one before `finished`): `tests` [{nodeid, status, duration_s, "
-     "rss_growth_bytes}] with `status` running|passed|failed|error|skipped|xfailed|xpassed, "
+     "rss_growth_bytes, over_budget?}] with `status` running|passed|failed|error|skipped|xfailed|xpassed, "
      "`failures` the failures found since the last one, as in `finished` (see below)"},
 };
 #define NEVENTS (sizeof EVENTS / sizeof EVENTS[0])
@@ -546,6 +547,7 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     if (request_decode(opts, &rq, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
         params_uint(opts, "nearest_line", &nearest_line, err) || params_uint(opts, "coverage", &coverage, err) ||
+        params_uint(opts, "memory_budget_mb", &spec.memory_budget_mb, err) ||
         params_string_list(opts, "coverage_files", &cov_files, &ncov_files, err))
         goto error;
     spec.req = rq.req;
@@ -602,6 +604,7 @@ static json_t *m_watch(void *ud, json_t *params, StrBuf *err)
     LaunchTarget t = {0};
     if (request_decode(opts, &rq, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
+        params_uint(opts, "memory_budget_mb", &spec.memory_budget_mb, err) ||
         params_uint(opts, "debounce_ms", &debounce_ms, err))
         goto error;
     spec.req = rq.req;
@@ -990,6 +993,7 @@ static const ParamSpec RUN_PARAMS[] = {
     {"nearest_line", PARAM_UINT, 1, 100000000, false},
     {"coverage", PARAM_UINT, 0, 1, false},            /* 1: with pytest-cov (coverage.h) */
     {"coverage_files", PARAM_STRING_LIST, 0, 0, false}, /* the files open in the editor */
+    {"memory_budget_mb", PARAM_UINT, 0, 1048576, false}, /* 0: none */
 };
 static const ParamSpec COVERAGE_FILE_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0, true},
@@ -1004,6 +1008,7 @@ static const ParamSpec WATCH_PARAMS[] = {
     {"timeout_ms", PARAM_UINT, 0, 2592000000u, false},
     {"kill_grace_ms", PARAM_UINT, 0, 600000, false},
     {"debounce_ms", PARAM_UINT, 0, 60000, false},        /* 0: WATCH_DEBOUNCE_MS */
+    {"memory_budget_mb", PARAM_UINT, 0, 1048576, false},
 };
 static const ParamSpec SAVED_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0, true},
@@ -1058,14 +1063,15 @@ static const ServerMethod METHODS[] = {
      "starts pytest (cancelling an active run first); events follow. With file and "
      "nearest_line: runs the collected test or class around that line (pytest is asked first). "
      "With coverage 1: measured by pytest-cov, then a `coverage` event with the summary and the "
-     "missing lines of coverage_files (the files open in the editor)"},
+     "missing lines of coverage_files (the files open in the editor). With memory_budget_mb: a test "
+     "whose exact peak RSS growth is above it is `over_budget` (a warning)"},
     {"resolve", m_resolve, PARAMS_OPTIONS, SPECS(RESOLVE_PARAMS), "{cwd, root, marker?, python, python_why, refused?}",
      "what a run with these options would use (project root, interpreter), without starting it; "
      "`refused`: why runs will not start that interpreter (a venv's that another user could have put there)"},
     {"watch", m_watch, PARAMS_OPTIONS, SPECS(WATCH_PARAMS), "{root}",
      "watches the project (cwd, file and python decide the root, as for run): each `saved` "
      "file reruns the test files it affects through the import graph, `args` being the watched "
-     "selection; `watch` events follow"},
+     "selection; `watch` events follow (memory_budget_mb: as for run)"},
     {"unwatch", m_unwatch, PARAMS_NONE, NULL, 0, "bool", "stops watching; true if watching was on"},
     {"saved", m_saved, PARAMS_OPTIONS, SPECS(SAVED_PARAMS), "bool",
      "a file was written: while watching, reruns what it affects after the debounce delay; "

@@ -80,6 +80,7 @@ local function details(n)
     if n.rss and n.rss >= M.rss_floor then table.insert(parts, '+' .. util.bytes(n.rss)) end
     if n.kind == 'error' and n.message then table.insert(parts, tree.short_message(n.message)) end
     if n.memory_limit then table.insert(parts, 'memory: ' .. n.memory_limit) end
+    if n.over_budget then table.insert(parts, 'over memory budget') end
   else
     local c = n.counts
     if c.failed > 0 then

@@ -374,7 +374,7 @@ local function carry_over(n, prev)
   if prev and prev.status and n.kind ~= 'error' and is_leaf(prev) then
     local was = n.status
     n.status, n.duration, n.rss, n.message = prev.status, prev.duration, prev.rss, prev.message
-    n.memory_limit = prev.memory_limit
+    n.memory_limit, n.over_budget = prev.memory_limit, prev.over_budget
     recount(n, was)
   end
 end
@@ -633,6 +633,11 @@ function M.on_tests(p)
         local rss = tonumber(field(t, 'rss_growth_bytes', 4))
         if rss and rss < 0 then rss = nil end
         set_result(n, status, status ~= 'running' and d or nil, rss, nil)
+        local over = field(t, 'over_budget', 5) == true
+        if over ~= (n.over_budget == true) then
+          n.over_budget = over or nil
+          S.dirty_nodes[n] = true
+        end
       end
     end
   end
@@ -809,6 +814,7 @@ local function export(n)
     e.rss_growth = n.rss
     e.message = n.message
     e.memory_limit = n.memory_limit
+    e.over_budget = n.over_budget
   else
     e.status = M.aggregate(n.counts)
     e.children = {}

@@ -68,7 +68,8 @@ every hook body is guarded, and a failure switches the plugin off with one warni
 The package, one module a concern (each docstring says what it owns): ``plugin`` (the hooks,
 which plugin a process registers, the arguments of ``PYTESTMON_ARGS``), ``report`` (the report
 file and its format: Writer), ``memory`` (the meter: RssMeter), ``memfacts`` (a memory failure's
-facts, imported only at one), ``frames`` (a failure's frames
+facts, imported only at one), ``limits`` (pytest-memray's limit_memory marker, when pytest-memray
+is not active), ``frames`` (a failure's frames
 in the user's code), ``text`` (XML escaping, a test's identity), ``collection`` (the
 ``PYTESTMON_COLLECT`` record, imported only when it is asked for), ``coverage`` (the
 ``PYTESTMON_COVERAGE`` report), ``env`` (the variables and the warning of a part that switches

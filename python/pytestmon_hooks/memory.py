@@ -39,6 +39,7 @@ class RssMeter:
     def __init__(self):
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.start = None
+        self.last_growth = None  # the last test's growth (end())
         self.fds = None  # not opened yet in this process; [] when they cannot be
         os.register_at_fork(after_in_child=self._forked)
 
@@ -106,6 +107,18 @@ class RssMeter:
         i = status.find(b"VmHWM:")
         return int(status[i + 6:status.index(b"kB", i)]) * 1024 if i >= 0 else None
 
+    def growth_now(self):
+        """The test's peak growth so far (its peak since it started minus its RSS then), or the
+        last test's whole when it was just measured (end()); None when unknown. For the
+        limit_memory check (limits.py): not on the per-test path."""
+        try:
+            if self.start is not None:
+                peak = self._hwm() if self.sticky else _maxrss()
+                return max(0, peak - self.start) if peak is not None else None
+            return self.last_growth
+        except (OSError, ValueError):
+            return None
+
     def end(self):
         """The test's memory properties (``<property .../>`` elements, no wrapper), or None."""
         start = self.start
@@ -119,6 +132,7 @@ class RssMeter:
             self.peak = peak
             if peak < start:
                 peak = start
+            self.last_growth = peak - start
             before = self.before
             if before is None:
                 return _RSS_ITEM % (start, peak)

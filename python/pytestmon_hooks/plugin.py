@@ -15,6 +15,7 @@ import pytest
 from .coverage import _write_coverage
 from .env import _ARGS_ENV, _COLLECT_ENV, _ENV, _no_space, _warn_off
 from .frames import _FRAMES_ATTR, _library_dirs, user_frames
+from .limits import Limits, memray_active, register_marker
 from .memory import _RSS_ATTR, RssMeter
 from .report import Writer
 
@@ -247,6 +248,15 @@ def pytest_load_initial_conftests(early_config, parser, args):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    # pytest-memray's limit_memory marker, ours to check when pytest-memray is not active: known
+    # in every run of ours (a collection with --strict-markers too)
+    try:
+        memray = memray_active(config)
+        if not memray:
+            register_marker(config)
+    except Exception as e:
+        memray = True
+        sys.stderr.write("pytestmon plugin: cannot register the limit_memory marker (%r)\n" % (e,))
     collect_path = os.environ.get(_COLLECT_ENV)
     if collect_path:
         try:
@@ -268,6 +278,8 @@ def pytest_configure(config):
         else:
             plugin = Plugin(config, path)
         config.pluginmanager.register(plugin, "pytestmon")
+        if not memray:  # limit_memory is checked where the tests run (xdist's controller collects none)
+            config.pluginmanager.register(Limits(config, plugin.rss), "pytestmon-limits")
     except Exception as e:
         if _no_space(e):
             _warn_off("start", e)

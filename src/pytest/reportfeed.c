@@ -32,6 +32,9 @@ typedef struct {
     bool finished;     /* a testcase was read for it */
     bool dirty;        /* changed since the last reportfeed_take_tests() */
     bool failure_listed; /* in failed_order */
+    bool over_budget;  /* its growth is above the run's memory budget */
+    char *file;        /* over the budget: its file (absolute) and 1-based definition line, 0 unknown */
+    int line;
 } TestEntry;
 
 struct ReportFeed {
@@ -62,6 +65,8 @@ struct ReportFeed {
     long long peak_rss;   /* the highest exact peak (pytestmon.rss), -1 while none */
     size_t peak_at;       /* the test it is of */
     bool peak_before;     /* it is the peak before that test (its process's start-up and collection) */
+    long long budget;     /* a test's memory budget in bytes (reportfeed_set_budget), 0 none */
+    size_t nover;         /* tests over it */
 };
 
 static TestEntry *entry_for(ReportFeed *f, const char *nodeid, size_t *at)
@@ -161,6 +166,23 @@ static bool is_failure(TestStatus s)
     return s == T_FAILED || s == T_ERROR || s == T_XPASSED;
 }
 
+/* A test whose growth is above the budget: where it is defined, for the warning's place. */
+static void note_over_budget(ReportFeed *f, TestEntry *t, const JunitCase *tc)
+{
+    t->over_budget = true;
+    f->nover++;
+    const char *base = f->rootdir != NULL ? f->rootdir : f->root;
+    if (tc->file != NULL && tc->file[0] != '\0') {
+        StrBuf sb = STRBUF_INIT;
+        if (tc->file[0] != '/' && base != NULL)
+            strbuf_printf(&sb, "%s/", base);
+        strbuf_puts(&sb, tc->file);
+        free(t->file);
+        t->file = strbuf_detach(&sb);
+    }
+    t->line = tc->line >= 0 ? tc->line + 1 : 0;
+}
+
 /* A testcase: the test's result. A test whose call failed and whose teardown errored has two
  * testcases: it stays "failed" (the first verdict), and takes the memory of the last. */
 static int on_case(const JunitCase *tc, void *ud)
@@ -180,6 +202,8 @@ static int on_case(const JunitCase *tc, void *ud)
         t->seconds = tc->time;
     if (tc->rss_start >= 0 && tc->rss_peak >= 0)
         t->growth = tc->rss_peak >= tc->rss_start ? tc->rss_peak - tc->rss_start : 0;
+    if (f->budget > 0 && t->growth > f->budget && !t->over_budget)
+        note_over_budget(f, t, tc);
     if (tc->rss_before > f->peak_rss) {
         f->peak_rss = tc->rss_before;
         f->peak_at = at;
@@ -236,8 +260,10 @@ void reportfeed_free(ReportFeed *f)
     free(f->root);
     if (f->fd >= 0)
         close(f->fd);
-    for (size_t i = 0; i < f->ntests; i++)
+    for (size_t i = 0; i < f->ntests; i++) {
         free(f->tests[i].nodeid);
+        free(f->tests[i].file);
+    }
     free(f->tests);
     free(f->dirty);
     free(f->failed_order);
@@ -364,10 +390,12 @@ json_t *reportfeed_take_tests(ReportFeed *f)
     for (size_t i = 0; i < f->ndirty; i++) {
         TestEntry *t = &f->tests[f->dirty[i]];
         t->dirty = false;
-        json_array_append_new(a, json_pack("{s:o, s:s, s:f, s:I}", "nodeid", identity(t->nodeid), "status",
-                                           status_names[t->status], "duration_s",
-                                           t->finished ? t->seconds : 0.0, "rss_growth_bytes",
-                                           (json_int_t)t->growth));
+        json_t *e = json_pack("{s:o, s:s, s:f, s:I}", "nodeid", identity(t->nodeid), "status",
+                              status_names[t->status], "duration_s", t->finished ? t->seconds : 0.0,
+                              "rss_growth_bytes", (json_int_t)t->growth);
+        if (t->over_budget)
+            json_object_set_new(e, "over_budget", json_true());
+        json_array_append_new(a, e);
     }
     f->ndirty = 0;
     return a;
@@ -425,6 +453,32 @@ json_t *reportfeed_peak(const ReportFeed *f)
         return NULL;
     return json_pack("{s:I, s:o, s:s}", "rss", (json_int_t)f->peak_rss, "nodeid",
                      display(f->tests[f->peak_at].nodeid), "when", f->peak_before ? "before" : "test");
+}
+
+void reportfeed_set_budget(ReportFeed *f, long long bytes)
+{
+    f->budget = bytes > 0 ? bytes : 0;
+}
+
+json_t *reportfeed_over_budget(const ReportFeed *f)
+{
+    if (f->budget <= 0)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; i < f->ntests && json_array_size(a) < f->nover; i++) {
+        const TestEntry *t = &f->tests[i];
+        if (!t->over_budget)
+            continue;
+        json_t *e = json_pack("{s:o, s:I, s:i}", "nodeid", identity(t->nodeid), "growth", (json_int_t)t->growth,
+                              "line", t->line);
+        if (t->file != NULL) {
+            json_t *file = json_string(t->file);
+            if (file != NULL)
+                json_object_set_new(e, "file", file);
+        }
+        json_array_append_new(a, e);
+    }
+    return a;
 }
 
 json_t *reportfeed_top_growth(const ReportFeed *f, size_t n)

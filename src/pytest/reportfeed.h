@@ -51,8 +51,8 @@ json_t *reportfeed_progress_json(const ReportFeed *f);
 const char *reportfeed_current(const ReportFeed *f);
 
 /* The tests whose entry changed since the last call, in the order they changed, as
- * [{nodeid, status, duration_s, rss_growth_bytes}, ...] (rss_growth_bytes -1 when unknown), or
- * NULL when none did: a new reference. */
+ * [{nodeid, status, duration_s, rss_growth_bytes, over_budget?}, ...] (rss_growth_bytes -1 when
+ * unknown; over_budget true when above the budget), or NULL when none did: a new reference. */
 json_t *reportfeed_take_tests(ReportFeed *f);
 
 /* The failures (report_failure_json()) aggregated since the last call, in order, or NULL when
@@ -75,6 +75,14 @@ void reportfeed_counts(const ReportFeed *f, long *passed, long *failed, long *er
  * test's own peak, "before" for the peak of its process before it (the interpreter's start-up and
  * the collection, told with the first test a process ran). */
 json_t *reportfeed_peak(const ReportFeed *f);
+
+/* A test whose exact growth (pytestmon.rss: peak - rss at start) is above `bytes` is over the
+ * run's memory budget (a warning, not a failure); 0: no budget. Set it before the first poll. */
+void reportfeed_set_budget(ReportFeed *f, long long bytes);
+/* The tests over the budget so far, in the order they were read, as [{nodeid (identity), growth,
+ * file?, line}] (file absolute, line 1-based, 0 unknown), or NULL without a budget: a new
+ * reference. Their `tests` entries carry over_budget = true. */
+json_t *reportfeed_over_budget(const ReportFeed *f);
 
 /* The `n` tests with the largest exact memory growth, largest first, as
  * [{nodeid, growth}, ...] (a new reference; empty when the plugin measured none). */

@@ -69,6 +69,7 @@ struct Run {
     bool nearest_found;          /* nearest: a collected node was around the line */
     char **user_args;            /* the user's arguments as given (+ the selection): shown */
     uint64_t timeout_ms, grace_ms;
+    uint64_t memory_budget_mb;   /* RunSpec.memory_budget_mb */
     char *tmpdir, *junit_path;
     bool coverage;               /* measured with pytest-cov (RunSpec.coverage) */
     char *coverage_path;         /* where the plugin writes coverage.py's JSON report */
@@ -609,6 +610,11 @@ static void run_finish(Run *run)
         json_object_set_new(memory, "top_growth", exact);
         json_object_set_new(memory, "top_growth_source", json_string("plugin"));
     }
+    json_t *over = runout_over_budget(&run->output); /* the memory budget's warnings */
+    if (over) {
+        json_object_set_new(memory, "budget", json_integer((json_int_t)(run->memory_budget_mb << 20)));
+        json_object_set_new(memory, "over_budget", over);
+    }
     RunMemEnd end = {
         .spawned = run_spawned(run),
         .cancelled = run->cancelled,
@@ -881,7 +887,7 @@ static void run_go(Run *run)
     }
     r->active = run;
     if (run->plugin_dir) { /* results as tests end, from the plugin's report */
-        runout_follow_report(&run->output, run->junit_path, run->t.root);
+        runout_follow_report(&run->output, run->junit_path, run->t.root, run->memory_budget_mb << 20);
         uv_timer_start(&run->feed_timer, on_feed_timer, RUNNER_FEED_POLL_MS, RUNNER_FEED_POLL_MS);
     }
     start_sampler(run);
@@ -1106,6 +1112,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     run->next = r->live;
     r->live = run;
     run->timeout_ms = spec->timeout_ms;
+    run->memory_budget_mb = spec->memory_budget_mb;
     run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
     run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
     runmem_init(&run->mem);

@@ -137,10 +137,16 @@ const char *runout_current_test(const RunOutput *o)
     return reportfeed_active(o->feed) ? reportfeed_current(o->feed) : progress_current(o->progress);
 }
 
-void runout_follow_report(RunOutput *o, const char *path, const char *root)
+void runout_follow_report(RunOutput *o, const char *path, const char *root, uint64_t budget)
 {
     reportfeed_free(o->feed);
     o->feed = reportfeed_new(path, root, KEEP_SLOWEST);
+    reportfeed_set_budget(o->feed, budget);
+}
+
+json_t *runout_over_budget(const RunOutput *o)
+{
+    return o->feed != NULL ? reportfeed_over_budget(o->feed) : NULL;
 }
 
 bool runout_poll_report(RunOutput *o)

@@ -59,8 +59,11 @@ void runout_destroy(RunOutput *o);
 void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr);
 
 /* Reads the plugin's report at `path` while pytest writes it: once the plugin has written there,
- * progress, the current test and the `tests` entries come from it, not from the terminal. */
-void runout_follow_report(RunOutput *o, const char *path, const char *root);
+ * progress, the current test and the `tests` entries come from it, not from the terminal.
+ * budget: the memory budget of a test in bytes (reportfeed_set_budget()), 0 none. */
+void runout_follow_report(RunOutput *o, const char *path, const char *root, uint64_t budget);
+/* reportfeed_over_budget() of the report followed, or NULL. */
+json_t *runout_over_budget(const RunOutput *o);
 /* Parses what the report gained since the last call; true when progress or tests changed. */
 bool runout_poll_report(RunOutput *o);
 /* pytest has exited: the rest of the report is parsed (call before the last runout_take_tests). */

@@ -4,6 +4,7 @@
 8.3, serially and under xdist's -n 2) on tests/fixtures/proj_mem."""
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -184,3 +185,67 @@ def test_the_editor_names_the_limit_at_the_failing_test(nvim, tmp_path):
     text = ed.exec_lua("return vim.api.nvim_buf_get_lines(vim.fn.bufnr('pytest://test-output'), 0, -1, false)")
     i = text.index("== memory limit ==")
     assert text[i + 1].startswith("cgroup memory limit (memory.max 512 MB") and text[i + 1].endswith("(cause: cgroup)"), text
+
+
+# ---- item 3: budgets -------------------------------------------------------------------------
+
+@MODES
+def test_limit_memory_fails_only_the_tests_over_their_limit(mode):
+    """pytest-memray's marker without pytest-memray: registered (--strict-markers accepts it) and
+    checked with the exact peak growth of setup and call (the call fails, as pytest-memray's
+    would) or of setup, call and teardown (the teardown fails)."""
+    r = run("test_limit.py", "--strict-markers", *mode)
+    fs = _failures(r)
+    assert set(fs) == {"test_over_its_limit", "test_over_its_limit_in_teardown", "test_bad_limit",
+                       "test_inherits_the_limit"}, fs
+    assert r["counts"]["passed"] == 3, r["counts"]  # within its limit, unlimited, the teardown test's call
+    over = fs["test_over_its_limit"]
+    assert over["kind"] == "failed" and over["when"] == "call", over
+    assert re.fullmatch(r"Test was limited to 100\.0MiB but allocated (29\d|30\d)\.\dMiB "
+                        r"\(pytestmon: exact peak RSS growth over setup and call\)", over["message"]), over
+    td = fs["test_over_its_limit_in_teardown"]
+    assert td["kind"] == "error" and td["when"] == "teardown", td
+    assert td["message"].endswith("(pytestmon: exact peak RSS growth over setup, call and teardown)"), td
+    assert fs["test_bad_limit"]["message"] == "limit_memory: invalid memory size 'a lot' (e.g. \"100 MB\")"
+    assert fs["test_inherits_the_limit"]["message"].startswith("Test was limited to 100.0MiB")
+
+
+def test_limit_memory_is_left_to_pytest_memray_when_it_is_active():
+    r = run("test_limit.py", "-p", "memray_stub", "--memray", "-k", "over_its_limit and not teardown")
+    assert r["status"] == "passed", r["failures"]
+    # without --memray the stub is only installed: ours to check
+    r = run("test_limit.py", "-p", "memray_stub", "-k", "over_its_limit and not teardown")
+    assert r["status"] == "failed" and _failures(r)["test_over_its_limit"]["message"].startswith("Test was limited")
+
+
+def test_the_memory_budget_warns_where_the_user_looks(nvim, tmp_path):
+    """memory_budget = 100 (MiB): the tests that grew by more are warnings, not failures: an
+    entry of type W in the quickfix list at their definitions, a mark, the tree; the run passes."""
+    import shutil
+
+    from conftest import run_and_wait, setup_editor, wait_for
+
+    proj = tmp_path / "proj_mem"
+    shutil.copytree(PROJ, proj, ignore=shutil.ignore_patterns("__pycache__"))
+    ed = setup_editor(nvim)
+    ed.exec_lua("require('pytest').setup({ python = ..., memory_budget = 100 })", TEST_PYTHON)
+    ed.command("cd " + str(proj))
+    ed.command("edit test_spike.py")
+    r = run_and_wait(ed, "PytestRun test_spike.py")
+    assert r["status"] == "passed", r["summary"]
+    mem = r["memory"]
+    assert mem["budget"] == 100 * MB and [o["nodeid"] for o in mem["over_budget"]] == ["test_spike.py::test_spike"]
+    qf = ed.exec_lua("return vim.tbl_map(function(i) return { i.type, i.lnum, i.text, vim.api.nvim_buf_get_name(i.bufnr) } end, "
+                     "vim.fn.getqflist())")
+    assert len(qf) == 1, qf
+    typ, lnum, text, name = qf[0]
+    assert typ == "W" and name == str(proj / "test_spike.py") and lnum == 10, qf
+    assert text.startswith("test_spike: peak RSS grew 3") and text.endswith("over the 100M memory budget"), qf
+    tests = {t["id"]: t for t in ed.exec_lua("return require('pytest').tree().tests")}
+    assert tests["test_spike.py::test_spike"]["over_budget"] is True, tests
+    assert not tests["test_spike.py::test_small_before"].get("over_budget"), tests
+    ed.exec_lua("require('pytest.tree').collect()")  # marks are placed at the collected definitions
+    wait_for(ed, "require('pytest').tree().collected and not require('pytest').tree().collecting", timeout=60)
+    wait_for(ed, "(function() for _, m in ipairs(require('pytest.marks').get(0)) do "
+                 "if m.line == 10 and m.text:find('over memory budget', 1, true) then return true end end end)()",
+             timeout=10)

@@ -355,6 +355,44 @@ static void test_peak_before_the_first_test(void **state)
     grow_close(&g);
 }
 
+/* #27 item 3: a test whose exact growth is above the run's memory budget is over it: its `tests`
+ * entry says so and the list of them has its place (the file made absolute from pytest's rootdir,
+ * the definition line 1-based). Without a budget there is no list. */
+static void test_memory_budget(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<?xml version=\"1.0\"?><testsuites><testsuite name=\"pytest\"><pytestmon-session rootdir=\"/proj\"/>"
+        "<testcase classname=\"t\" name=\"big\" nodeid=\"t.py::big\" file=\"t.py\" line=\"9\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[1000,314573800]\"/></properties></testcase>"
+        "<testcase classname=\"t\" name=\"small\" nodeid=\"t.py::small\" file=\"t.py\" line=\"3\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[1000,2000]\"/></properties></testcase>";
+    Growing g;
+    grow_open(&g);
+    grow_write(&g, doc, strlen(doc));
+    ReportFeed *f = reportfeed_new(g.path, "/r", 0);
+    reportfeed_set_budget(f, 100 * 1024 * 1024);
+    reportfeed_poll(f);
+    json_t *tests = reportfeed_take_tests(f);
+    assert_true(json_is_true(json_object_get(entry(tests, "t.py::big"), "over_budget")));
+    assert_null(json_object_get(entry(tests, "t.py::small"), "over_budget"));
+    json_decref(tests);
+    json_t *over = reportfeed_over_budget(f);
+    assert_int_equal(json_array_size(over), 1);
+    json_t *o = json_array_get(over, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "nodeid")), "t.py::big");
+    assert_int_equal(json_integer_value(json_object_get(o, "growth")), 314572800);
+    assert_string_equal(json_string_value(json_object_get(o, "file")), "/proj/t.py");
+    assert_int_equal(json_integer_value(json_object_get(o, "line")), 10);
+    json_decref(over);
+    reportfeed_free(f);
+    f = reportfeed_new(g.path, "/r", 0); /* no budget */
+    reportfeed_poll(f);
+    assert_null(reportfeed_over_budget(f));
+    reportfeed_free(f);
+    grow_close(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_failed_listed_once),
         cmocka_unit_test(test_not_the_plugins_or_no_file),
         cmocka_unit_test(test_peak_before_the_first_test),
+        cmocka_unit_test(test_memory_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
