@@ -134,7 +134,9 @@ static const ServerEvent EVENTS[] = {
     {"tests", "run_id, tests, failures?",
      "the tests whose state changed, read from the plugin's report while pytest runs (at most "
      "every 100 ms, and a last one before `finished`): `tests` [{nodeid, status, duration_s, "
-     "rss_growth_bytes, over_budget?}] with `status` running|passed|failed|error|skipped|xfailed|xpassed, "
+     "rss_growth_bytes, rss_peak_bytes?, gc?, over_budget?}] with `status` "
+     "running|passed|failed|error|skipped|xfailed|xpassed, `gc` [gen0, gen1, gen2, collected, "
+     "uncollectable, gc_ns, garbage_growth] (the garbage collector during the test), "
      "`failures` the failures found since the last one, as in `finished` (see below)"},
 };
 #define NEVENTS (sizeof EVENTS / sizeof EVENTS[0])
@@ -1102,11 +1104,12 @@ static const ServerMethod METHODS[] = {
      "debounce_ms, superseding a pending collect (which then reports nothing): the `collection` "
      "event follows with {collect_id, root, items, classes, errors, ms} or {collect_id, error}"},
     {"test_output", m_test_output, PARAMS_OPTIONS, SPECS(TEST_OUTPUT_PARAMS),
-     "{run_id, nodeid, status, message?, text?, stdout?, stderr?, memory_limit?}",
+     "{run_id, nodeid, status, message?, text?, stdout?, stderr?, memory_limit?, memory?}",
      "one test's report from the latest finished run's report file (kept until a newer run "
      "finishes) or from run_id's while it is kept or running: status, failure message and text, "
-     "captured stdout and stderr/log (display text), a memory failure's limit (as in `failures`); "
-     "through `call` it is read off the loop"},
+     "captured stdout and stderr/log (display text), a memory failure's limit (as in `failures`), "
+     "`memory` {rss_start?, rss_peak?, rss_growth?, gc?} (exact, as in `tests`); through `call` it "
+     "is read off the loop"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},

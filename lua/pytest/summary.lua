@@ -81,6 +81,9 @@ local function details(n)
     if n.kind == 'error' and n.message then table.insert(parts, tree.short_message(n.message)) end
     if n.memory_limit then table.insert(parts, 'memory: ' .. n.memory_limit) end
     if n.over_budget then table.insert(parts, 'over memory budget') end
+    if n.gc and n.gc.ms >= 1 then table.insert(parts, string.format('gc %.1fms', n.gc.ms)) end
+    local flag = tree.gc_flag_text(n.gc)
+    if flag then table.insert(parts, flag) end
   else
     local c = n.counts
     if c.failed > 0 then

@@ -375,6 +375,7 @@ local function carry_over(n, prev)
     local was = n.status
     n.status, n.duration, n.rss, n.message = prev.status, prev.duration, prev.rss, prev.message
     n.memory_limit, n.over_budget = prev.memory_limit, prev.over_budget
+    n.peak, n.gc = prev.peak, prev.gc
     recount(n, was)
   end
 end
@@ -611,6 +612,37 @@ function M.on_started(p)
   schedule()
 end
 
+-- The garbage collector's record of a test ({gen0, gen1, gen2, collected, uncollectable, gc_ns,
+-- garbage_growth} in `tests` and test_output) as { collections = {g0, g1, g2}, collected,
+-- uncollectable, ms, garbage, flagged } (flagged: it left uncollectable objects or grew
+-- gc.garbage), or nil.
+function M.gc_record(a)
+  a = util.list(val(a))
+  if #a < 7 then return nil end
+  local v = {}
+  for i = 1, 7 do
+    v[i] = tonumber(val(a[i]))
+    if not v[i] then return nil end
+  end
+  return {
+    collections = { v[1], v[2], v[3] },
+    collected = v[4],
+    uncollectable = v[5],
+    ms = v[6] / 1e6,
+    garbage = v[7],
+    flagged = v[5] > 0 or v[7] > 0,
+  }
+end
+
+-- What a flagged record says: "uncollectable 3, gc.garbage +571", or nil.
+function M.gc_flag_text(gc)
+  if not gc or not gc.flagged then return nil end
+  local parts = {}
+  if gc.uncollectable > 0 then table.insert(parts, 'uncollectable ' .. gc.uncollectable) end
+  if gc.garbage > 0 then table.insert(parts, 'gc.garbage +' .. gc.garbage) end
+  return table.concat(parts, ', ')
+end
+
 -- A failure that names the memory limit that refused its allocation (`memory_limit` {cause,
 -- sentence}, the co-process's reading of the facts our plugin gathered): the node keeps the cause.
 local function note_memory_limit(n, f)
@@ -633,6 +665,10 @@ function M.on_tests(p)
         local rss = tonumber(field(t, 'rss_growth_bytes', 4))
         if rss and rss < 0 then rss = nil end
         set_result(n, status, status ~= 'running' and d or nil, rss, nil)
+        local peak = tonumber(field(t, 'rss_peak_bytes', 6))
+        if peak then n.peak = peak end
+        local gc = M.gc_record(field(t, 'gc', 7))
+        if gc or status == 'running' then n.gc = gc end
         local over = field(t, 'over_budget', 5) == true
         if over ~= (n.over_budget == true) then
           n.over_budget = over or nil
@@ -815,6 +851,8 @@ local function export(n)
     e.message = n.message
     e.memory_limit = n.memory_limit
     e.over_budget = n.over_budget
+    e.rss_peak = n.peak
+    e.gc = n.gc
   else
     e.status = M.aggregate(n.counts)
     e.children = {}

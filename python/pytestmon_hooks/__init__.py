@@ -22,6 +22,8 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
   teardown (memory.RssMeter), so a test that touches 200 MB for 5 ms is measured exactly; the
   first test a process measures carries a third value, that process's peak before it (start-up,
   imports, collection). Absent where clear_refs cannot be written;
+- ``<property name="pytestmon.gc" value="[gen0,gen1,gen2,collected,uncollectable,ns,garbage]">``:
+  the garbage collector during the test, in its process (gcrecord.py), when it ran or gc.garbage grew;
 - ``<property name="pytestmon.memfail" value="{...}">``: for a phase that failed for want of
   memory (MemoryError, an OSError with ENOMEM; xdist's report of a worker that died), the facts
   read at once in the process where it happened (memfacts.py): the co-process words which limit
@@ -67,7 +69,8 @@ every hook body is guarded, and a failure switches the plugin off with one warni
 
 The package, one module a concern (each docstring says what it owns): ``plugin`` (the hooks,
 which plugin a process registers, the arguments of ``PYTESTMON_ARGS``), ``report`` (the report
-file and its format: Writer), ``memory`` (the meter: RssMeter), ``memfacts`` (a memory failure's
+file and its format: Writer), ``memory`` (the meter: RssMeter), ``gcrecord`` (the garbage collector
+per test: GcRecord), ``memfacts`` (a memory failure's
 facts, imported only at one), ``limits`` (pytest-memray's limit_memory marker, when pytest-memray
 is not active), ``frames`` (a failure's frames
 in the user's code), ``text`` (XML escaping, a test's identity), ``collection`` (the

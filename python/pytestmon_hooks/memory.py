@@ -1,7 +1,7 @@
 """The memory meter: one test's exact peak RSS in the process that runs it (``pytestmon.rss``).
 
 Owns RssMeter (begin() when a test starts, end() after its teardown: the test's memory
-properties), the format of those properties (the report writes them as they are) and the
+properties, its garbage collector's record (gcrecord.py) among them), the format of those properties (the report writes them as they are) and the
 attribute a worker leaves them in on the report (_RSS_ATTR). Two system calls per test in all:
 this runs for every test.
 
@@ -13,6 +13,8 @@ moment of every process that ran tests one exact peak.
 """
 import os
 import resource
+
+from .gcrecord import GcRecord
 
 _STICKY_CHECK = 16  # RssMeter: tests between two checks of getrusage() against statm
 # The report attribute of a worker's measure (see frames._FRAMES_ATTR: how it travels).
@@ -41,6 +43,7 @@ class RssMeter:
         self.start = None
         self.last_growth = None  # the last test's growth (end())
         self.fds = None  # not opened yet in this process; [] when they cannot be
+        self.gc = GcRecord()  # the garbage collector's record of the test (gcrecord.py)
         os.register_at_fork(after_in_child=self._forked)
 
     def _forked(self):
@@ -75,6 +78,7 @@ class RssMeter:
         self.fds = None
 
     def begin(self):
+        self.gc.begin()
         fds = self.fds
         if fds is None:
             fds = self._open()
@@ -120,26 +124,28 @@ class RssMeter:
             return None
 
     def end(self):
-        """The test's memory properties (``<property .../>`` elements, no wrapper), or None."""
+        """The test's memory properties (``<property .../>`` elements, no wrapper: its RSS and
+        the garbage collector's record), or None."""
+        gc_prop = self.gc.end()
         start = self.start
         if start is None:
-            return None
+            return gc_prop or None
         self.start = None
         try:
             peak = self._hwm() if self.sticky else _maxrss()
             if peak is None:
-                return None
+                return gc_prop or None
             self.peak = peak
             if peak < start:
                 peak = start
             self.last_growth = peak - start
             before = self.before
             if before is None:
-                return _RSS_ITEM % (start, peak)
+                return _RSS_ITEM % (start, peak) + gc_prop
             self.before = None
-            return _RSS_ITEM_BEFORE % (start, peak, before)
+            return _RSS_ITEM_BEFORE % (start, peak, before) + gc_prop
         except (OSError, ValueError):
-            return None
+            return gc_prop or None
 
 
 def _maxrss():

@@ -38,6 +38,8 @@ typedef struct {
     int line;
     double time;
     long long rss_start, rss_peak, rss_before;
+    long long gc[JUNIT_GC_N];
+    bool has_gc;
     StrBuf out, err; /* <system-out>, <system-err> (kept only when the visitor asks) */
     bool has_out, has_err;
     ResultBuf *results; /* results[0..cap) keep their text buffers between testcases */
@@ -49,6 +51,7 @@ static void casebuf_reset(CaseBuf *c)
     strbuf_reset(&c->strings);
     c->classname = c->name = c->file = c->nodeid = c->frames = c->memfail = NO_ATTR;
     c->rss_start = c->rss_peak = c->rss_before = -1;
+    c->has_gc = false;
     strbuf_reset(&c->out);
     strbuf_reset(&c->err);
     c->has_out = c->has_err = false;
@@ -144,11 +147,13 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
         .nodeid = casebuf_str(c, c->nodeid), .frames = casebuf_str(c, c->frames),
         .memfail = casebuf_str(c, c->memfail),
         .time = c->time, .rss_start = c->rss_start, .rss_peak = c->rss_peak,
-        .rss_before = c->rss_before,
+        .rss_before = c->rss_before, .has_gc = c->has_gc,
         .system_out = c->has_out ? strbuf_cstr(&c->out) : NULL, .system_out_len = c->out.len,
         .system_err = c->has_err ? strbuf_cstr(&c->err) : NULL, .system_err_len = c->err.len,
         .outcome = JUNIT_PASSED, .results = res, .nresults = c->nresults,
     };
+    if (c->has_gc)
+        memcpy(tc.gc, c->gc, sizeof tc.gc);
     size_t decider = (size_t)-1;
     for (size_t i = 0; i < c->nresults; i++) {
         res[i] = (JunitResult){
@@ -378,8 +383,8 @@ static void parse_rss(CaseBuf *c, const char *s, const char *end)
     c->rss_before = n == 3 ? v[2] : -1;
 }
 
-/* The pytestmon plugin's properties: "pytestmon.frames", "pytestmon.memfail" and "pytestmon.rss" of
- * a testcase (kept with it) and
+/* The pytestmon plugin's properties: "pytestmon.frames", "pytestmon.memfail", "pytestmon.rss" and
+ * "pytestmon.gc" of a testcase (kept with it) and
  * "pytestmon.counts" of the suite (kept in the summary). Other properties are skipped. */
 static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
 {
@@ -400,6 +405,12 @@ static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
         r->c.frames = attr_store(&r->c, value[3], value[4]);
     } else if (in_case && len == 17 && memcmp(name[3], "pytestmon.memfail", 17) == 0) {
         r->c.memfail = attr_store(&r->c, value[3], value[4]);
+    } else if (in_case && len == 12 && memcmp(name[3], "pytestmon.gc", 12) == 0) {
+        long long v[JUNIT_GC_N];
+        if (parse_counts((const char *)value[3], (const char *)value[4], v, JUNIT_GC_N) == JUNIT_GC_N) {
+            memcpy(r->c.gc, v, sizeof v);
+            r->c.has_gc = true;
+        }
     } else if (in_case && len == 13 && memcmp(name[3], "pytestmon.rss", 13) == 0) {
         parse_rss(&r->c, (const char *)value[3], (const char *)value[4]);
     } else if (!in_case && len == 16 && memcmp(name[3], "pytestmon.counts", 16) == 0 &&

@@ -29,6 +29,9 @@ typedef struct {
     TestStatus status;
     double seconds;
     long long growth;  /* peak - rss at start, -1 unknown */
+    long long peak;    /* its exact peak RSS, -1 unknown */
+    bool has_gc;       /* the garbage collector ran during it (or gc.garbage grew): gc[] */
+    long long gc[JUNIT_GC_N];
     bool finished;     /* a testcase was read for it */
     bool dirty;        /* changed since the last reportfeed_take_tests() */
     bool failure_listed; /* in failed_order */
@@ -81,7 +84,7 @@ static TestEntry *entry_for(ReportFeed *f, const char *nodeid, size_t *at)
         f->tests = xrealloc(f->tests, f->cap * sizeof *f->tests);
     }
     *at = f->ntests++;
-    f->tests[*at] = (TestEntry){.nodeid = xstrdup(nodeid), .status = T_RUNNING, .growth = -1};
+    f->tests[*at] = (TestEntry){.nodeid = xstrdup(nodeid), .status = T_RUNNING, .growth = -1, .peak = -1};
     json_object_set_new(f->index, nodeid, json_integer((json_int_t)*at));
     return &f->tests[*at];
 }
@@ -200,8 +203,14 @@ static int on_case(const JunitCase *tc, void *ud)
         t->status = st;
     if (tc->time > t->seconds)
         t->seconds = tc->time;
-    if (tc->rss_start >= 0 && tc->rss_peak >= 0)
+    if (tc->rss_start >= 0 && tc->rss_peak >= 0) {
         t->growth = tc->rss_peak >= tc->rss_start ? tc->rss_peak - tc->rss_start : 0;
+        t->peak = tc->rss_peak;
+    }
+    if (tc->has_gc) {
+        t->has_gc = true;
+        memcpy(t->gc, tc->gc, sizeof t->gc);
+    }
     if (f->budget > 0 && t->growth > f->budget && !t->over_budget)
         note_over_budget(f, t, tc);
     if (tc->rss_before > f->peak_rss) {
@@ -382,6 +391,15 @@ json_t *reportfeed_progress_json(const ReportFeed *f)
     return j;
 }
 
+/* [gen0, gen1, gen2, collected, uncollectable, gc_ns, garbage_growth] (junit.h JUNIT_GC_*). */
+static json_t *gc_json(const long long *gc)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < JUNIT_GC_N; i++)
+        json_array_append_new(a, json_integer((json_int_t)gc[i]));
+    return a;
+}
+
 json_t *reportfeed_take_tests(ReportFeed *f)
 {
     if (f->ndirty == 0)
@@ -393,6 +411,10 @@ json_t *reportfeed_take_tests(ReportFeed *f)
         json_t *e = json_pack("{s:o, s:s, s:f, s:I}", "nodeid", identity(t->nodeid), "status",
                               status_names[t->status], "duration_s", t->finished ? t->seconds : 0.0,
                               "rss_growth_bytes", (json_int_t)t->growth);
+        if (t->peak >= 0)
+            json_object_set_new(e, "rss_peak_bytes", json_integer((json_int_t)t->peak));
+        if (t->has_gc)
+            json_object_set_new(e, "gc", gc_json(t->gc));
         if (t->over_budget)
             json_object_set_new(e, "over_budget", json_true());
         json_array_append_new(a, e);

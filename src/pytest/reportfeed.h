@@ -51,8 +51,11 @@ json_t *reportfeed_progress_json(const ReportFeed *f);
 const char *reportfeed_current(const ReportFeed *f);
 
 /* The tests whose entry changed since the last call, in the order they changed, as
- * [{nodeid, status, duration_s, rss_growth_bytes, over_budget?}, ...] (rss_growth_bytes -1 when
- * unknown; over_budget true when above the budget), or NULL when none did: a new reference. */
+ * [{nodeid, status, duration_s, rss_growth_bytes, rss_peak_bytes?, gc?, over_budget?}, ...]
+ * (rss_growth_bytes -1 when unknown; rss_peak_bytes the exact peak; gc [gen0, gen1, gen2,
+ * collected, uncollectable, gc_ns, garbage_growth] when the collector ran during the test or
+ * gc.garbage grew; over_budget true when above the budget), or NULL when none did: a new
+ * reference. */
 json_t *reportfeed_take_tests(ReportFeed *f);
 
 /* The failures (report_failure_json()) aggregated since the last call, in order, or NULL when

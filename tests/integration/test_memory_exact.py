@@ -249,3 +249,78 @@ def test_the_memory_budget_warns_where_the_user_looks(nvim, tmp_path):
     wait_for(ed, "(function() for _, m in ipairs(require('pytest.marks').get(0)) do "
                  "if m.line == 10 and m.text:find('over memory budget', 1, true) then return true end end end)()",
              timeout=10)
+
+
+# ---- item 4: the garbage collector per test ----------------------------------------------------
+
+def _run_over_rpc(args, req_id=1):
+    """A run through the co-process's RPC (as the editor asks): the latest `tests` entry of each
+    test, the `finished` payload and the peer (to ask more of; the caller closes it)."""
+    from test_rpc_protocol import Peer
+    from test_stream import latest_entries, until_finished
+
+    if "-n" in args and not _has_xdist():
+        pytest.skip("pytest-xdist is not installed for this interpreter")
+    peer = Peer()
+    peer.request(req_id, "run", [{"cwd": PROJ, "python": TEST_PYTHON, "args": ["-p", "no:cacheprovider"] + args}])
+    run_id = peer.response(req_id)[3]
+    events = until_finished(peer, run_id)
+    return latest_entries(events), events[-1][1], peer
+
+
+@MODES
+def test_a_test_making_20000_cycles_shows_them_collected_in_its_record(mode):
+    """Each test's record of the collector, from gc.callbacks in the process that ran it (an xdist
+    worker's too): collections per generation, objects collected, uncollectable, time, and the
+    growth of gc.garbage (flagged). A test during which the collector did not run has none."""
+    from test_collect import call
+
+    tests, fin, peer = _run_over_rpc(["test_gc.py"] + mode)
+    try:
+        assert fin["status"] == "passed", fin["summary"]
+        gc = tests["test_gc.py::test_makes_cycles"]["gc"]
+        gen0, gen1, gen2, collected, uncollectable, ns, garbage = gc
+        assert gen0 > 0 and collected >= 40000 - 2000, gc  # 20,000 cycles of two dicts
+        assert uncollectable == 0 and garbage == 0 and ns > 0, gc
+        saved = tests["test_gc.py::test_saves_garbage"]["gc"]
+        assert saved[2] >= 1 and saved[6] >= 100, saved  # gc.collect() kept them in gc.garbage
+        assert "gc" not in tests["test_gc.py::test_plain"], tests["test_gc.py::test_plain"]
+        r = call(peer, 9, "test_output", [{"nodeid": "test_gc.py::test_makes_cycles"}])["result"]
+        assert r["memory"]["gc"] == gc and r["memory"]["rss_peak"] >= r["memory"]["rss_start"] > 0, r
+    finally:
+        peer.close()
+
+
+def test_the_editor_shows_the_gc_record_and_flags_garbage(nvim, tmp_path):
+    """:PytestOutput of a test shows its memory and its collector's record; the tree has the
+    record, and flags (detail and mark) a test that grew gc.garbage."""
+    import shutil
+
+    from conftest import run_and_wait, setup_editor, wait_for
+
+    proj = tmp_path / "proj_mem"
+    shutil.copytree(PROJ, proj, ignore=shutil.ignore_patterns("__pycache__"))
+    ed = setup_editor(nvim)
+    ed.command("cd " + str(proj))
+    ed.command("edit test_gc.py")
+    r = run_and_wait(ed, "PytestRun test_gc.py")
+    assert r["status"] == "passed", r["summary"]
+    tests = {t["id"]: t for t in ed.exec_lua("return require('pytest').tree().tests")}
+    cycles = tests["test_gc.py::test_makes_cycles"]["gc"]
+    assert cycles["collected"] >= 38000 and not cycles["flagged"], cycles
+    saved = tests["test_gc.py::test_saves_garbage"]["gc"]
+    assert saved["flagged"] and saved["garbage"] >= 100, saved
+    ed.exec_lua("require('pytest.tree').collect()")
+    wait_for(ed, "require('pytest').tree().collected and not require('pytest').tree().collecting", timeout=60)
+    line = ed.exec_lua("return vim.fn.search('def test_saves_garbage', 'n')")
+    wait_for(ed, "(function() for _, m in ipairs(require('pytest.marks').get(0)) do "
+                 f"if m.line == {line} and m.text:find('gc.garbage +', 1, true) then return true end end end)()",
+             timeout=10)
+    ed.exec_lua("vim.api.nvim_win_set_cursor(0, { vim.fn.search('def test_makes_cycles', 'n') + 1, 4 })")
+    ed.command("PytestOutput")
+    wait_for(ed, "vim.fn.bufnr('pytest://test-output') ~= -1", timeout=30)
+    text = ed.exec_lua("return vim.api.nvim_buf_get_lines(vim.fn.bufnr('pytest://test-output'), 0, -1, false)")
+    i = text.index("== memory ==")
+    assert text[i + 1].startswith("peak RSS ") and "(exact: setup, call and teardown)" in text[i + 1], text
+    assert re.match(r"garbage collector: \d+ collections \(gen0 \d+, gen1 \d+, gen2 \d+\), \d{5,} objects collected, "
+                    r"0 uncollectable, [\d.]+ ms; gc.garbage \+0$", text[i + 2]), text

@@ -366,7 +366,8 @@ static void test_memory_budget(void **state)
         "<testcase classname=\"t\" name=\"big\" nodeid=\"t.py::big\" file=\"t.py\" line=\"9\" time=\"0\">"
         "<properties><property name=\"pytestmon.rss\" value=\"[1000,314573800]\"/></properties></testcase>"
         "<testcase classname=\"t\" name=\"small\" nodeid=\"t.py::small\" file=\"t.py\" line=\"3\" time=\"0\">"
-        "<properties><property name=\"pytestmon.rss\" value=\"[1000,2000]\"/></properties></testcase>";
+        "<properties><property name=\"pytestmon.rss\" value=\"[1000,2000]\"/>"
+        "<property name=\"pytestmon.gc\" value=\"[3,1,0,900,2,1500000,5]\"/></properties></testcase>";
     Growing g;
     grow_open(&g);
     grow_write(&g, doc, strlen(doc));
@@ -376,6 +377,13 @@ static void test_memory_budget(void **state)
     json_t *tests = reportfeed_take_tests(f);
     assert_true(json_is_true(json_object_get(entry(tests, "t.py::big"), "over_budget")));
     assert_null(json_object_get(entry(tests, "t.py::small"), "over_budget"));
+    /* the exact peak and the garbage collector's record travel with the entry (#27 items 4, 5) */
+    assert_int_equal(json_integer_value(json_object_get(entry(tests, "t.py::big"), "rss_peak_bytes")), 314573800);
+    assert_null(json_object_get(entry(tests, "t.py::big"), "gc"));
+    json_t *gc = json_object_get(entry(tests, "t.py::small"), "gc");
+    assert_int_equal(json_array_size(gc), 7);
+    assert_int_equal(json_integer_value(json_array_get(gc, 3)), 900);
+    assert_int_equal(json_integer_value(json_array_get(gc, 6)), 5);
     json_decref(tests);
     json_t *over = reportfeed_over_budget(f);
     assert_int_equal(json_array_size(over), 1);
