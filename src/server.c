@@ -104,9 +104,11 @@ static const ServerEvent EVENTS[] = {
      "the `tests` events carried every one of them, and for a client configured with "
      "stream_failures=1 `failures` is left out; the history keeps it), `memory` {peak_rss, "
      "peak_source, tree_peak_rss, peak_vms, peak_nproc, samples, peak_test?, peak_when?, timeline, "
-     "top_growth, top_growth_source?, budget?, over_budget?, diagnosis?, diagnosis_cause?, "
-     "memory_related?} (`over_budget` [{nodeid, growth, file?, line}]: the tests above the run's "
-     "memory_budget_mb); also kept in the history"},
+     "top_growth, top_growth_source?, top_peak?, top_gc?, budget?, over_budget?, diagnosis?, "
+     "diagnosis_cause?, memory_related?} (`top_*` the 10 tests with the highest exact growth, peak, "
+     "time in the garbage collector: [{nodeid, status?, growth?, peak?, gc?, over_budget?}]; "
+     "`over_budget` [{nodeid, growth, file?, line}]: the tests above the run's memory_budget_mb); "
+     "also kept in the history"},
     {"status",
      "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
      "swap_pct?, warn?, warn_reason?, last_summary?, last_status?, last_peak_rss?",

@@ -243,10 +243,44 @@ local function run_lines(r, out, hl)
     add(string.format('  %9s 0s%s%.1fs', '', string.rep(' ', math.max(#cols - 6, 1)), last_t / 1000))
   end
   local growth = list(val(mem.top_growth))
-  if #growth > 0 then
-    add('  Top RSS growth:')
+  if val(mem.top_growth_source) == 'plugin' then
+    M.top_lines(mem, add)
+  elseif #growth > 0 then
+    add('  Top RSS growth (sampled):')
     for _, g in ipairs(growth) do
       add(string.format('    %9s  %s', '+' .. B(num(g.growth)), val(g.nodeid) or '?'))
+    end
+  end
+end
+
+-- One test of a top list: its exact peak, growth and time in the garbage collector, its status
+-- and node id, and what marks it (over the memory budget, a flagged collector record).
+function M.top_row(t)
+  local tree = require('pytest.tree')
+  local peak, growth = num(t.peak), num(t.growth)
+  local gc = tree.gc_record(val(t.gc))
+  local flags = {}
+  if val(t.over_budget) == true then table.insert(flags, 'over memory budget') end
+  local flag = tree.gc_flag_text(gc)
+  if flag then table.insert(flags, flag) end
+  local icon = require('pytest.marks').icons[val(t.status) or ''] or ' '
+  return string.format('    %8s %8s %9s  %s %s%s', peak and B(peak) or '-', growth and ('+' .. B(growth)) or '-',
+    gc and string.format('%.1fms', gc.ms) or '-', icon, util.id_text(tostring(val(t.nodeid) or '?')),
+    #flags > 0 and ('  [' .. table.concat(flags, ', ') .. ']') or '')
+end
+
+-- The run's tests with the highest exact peak, growth and time in the garbage collector
+-- (|pytest-memory-measured|), each list a table with the same columns.
+function M.top_lines(mem, add)
+  for _, l in ipairs({ { 'top_peak', 'peak RSS' }, { 'top_growth', 'RSS growth' },
+    { 'top_gc', 'time in the garbage collector' } }) do
+    local rows = list(val(mem[l[1]]))
+    if #rows > 0 then
+      add(string.format('  Tests by %s (exact, top %d):', l[2], #rows))
+      add(string.format('    %8s %8s %9s', 'peak', 'growth', 'gc'), 'PytestTitle')
+      for _, t in ipairs(rows) do
+        if type(t) == 'table' then add(M.top_row(t)) end
+      end
     end
   end
 end

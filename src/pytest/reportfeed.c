@@ -463,10 +463,22 @@ void reportfeed_counts(const ReportFeed *f, long *passed, long *failed, long *er
     *skipped = n[T_SKIPPED], *xfailed = n[T_XFAILED], *xpassed = n[T_XPASSED];
 }
 
-static int cmp_growth_desc(const void *a, const void *b)
+/* A test's measure by which the tops are ordered: -1 when it has none. */
+static long long measure(const TestEntry *t, ReportFeedTop by)
+{
+    switch (by) {
+    case REPORTFEED_TOP_GROWTH: return t->growth;
+    case REPORTFEED_TOP_PEAK: return t->peak;
+    case REPORTFEED_TOP_GC: return t->has_gc ? t->gc[JUNIT_GC_NS] : -1;
+    }
+    return -1;
+}
+
+static int cmp_desc(const void *a, const void *b, void *by)
 {
     const TestEntry *x = *(const TestEntry *const *)a, *y = *(const TestEntry *const *)b;
-    return x->growth != y->growth ? (x->growth < y->growth ? 1 : -1) : strcmp(x->nodeid, y->nodeid);
+    long long mx = measure(x, *(ReportFeedTop *)by), my = measure(y, *(ReportFeedTop *)by);
+    return mx != my ? (mx < my ? 1 : -1) : strcmp(x->nodeid, y->nodeid);
 }
 
 json_t *reportfeed_peak(const ReportFeed *f)
@@ -503,18 +515,33 @@ json_t *reportfeed_over_budget(const ReportFeed *f)
     return a;
 }
 
-json_t *reportfeed_top_growth(const ReportFeed *f, size_t n)
+json_t *reportfeed_top(const ReportFeed *f, size_t n, ReportFeedTop by)
 {
     const TestEntry **measured = xcalloc(f->ntests + 1, sizeof *measured);
     size_t m = 0;
     for (size_t i = 0; i < f->ntests; i++)
-        if (f->tests[i].growth >= 0)
+        if (measure(&f->tests[i], by) >= 0)
             measured[m++] = &f->tests[i];
-    qsort(measured, m, sizeof *measured, cmp_growth_desc);
+    qsort_r(measured, m, sizeof *measured, cmp_desc, &by);
     json_t *a = json_array();
-    for (size_t i = 0; i < m && i < n; i++)
-        json_array_append_new(a, json_pack("{s:o, s:I}", "nodeid", display(measured[i]->nodeid), "growth",
-                                           (json_int_t)measured[i]->growth));
+    for (size_t i = 0; i < m && i < n; i++) {
+        const TestEntry *t = measured[i];
+        json_t *e = json_pack("{s:o, s:s}", "nodeid", display(t->nodeid), "status", status_names[t->status]);
+        if (t->growth >= 0)
+            json_object_set_new(e, "growth", json_integer((json_int_t)t->growth));
+        if (t->peak >= 0)
+            json_object_set_new(e, "peak", json_integer((json_int_t)t->peak));
+        if (t->has_gc)
+            json_object_set_new(e, "gc", gc_json(t->gc));
+        if (t->over_budget)
+            json_object_set_new(e, "over_budget", json_true());
+        json_array_append_new(a, e);
+    }
     free(measured);
     return a;
+}
+
+json_t *reportfeed_top_growth(const ReportFeed *f, size_t n)
+{
+    return reportfeed_top(f, n, REPORTFEED_TOP_GROWTH);
 }

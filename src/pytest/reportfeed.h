@@ -87,8 +87,17 @@ void reportfeed_set_budget(ReportFeed *f, long long bytes);
  * reference. Their `tests` entries carry over_budget = true. */
 json_t *reportfeed_over_budget(const ReportFeed *f);
 
-/* The `n` tests with the largest exact memory growth, largest first, as
- * [{nodeid, growth}, ...] (a new reference; empty when the plugin measured none). */
+/* How many tests the tops of a run's result list (:PytestMemory). */
+#define REPORTFEED_TOP_TESTS 10
+
+typedef enum { REPORTFEED_TOP_GROWTH, REPORTFEED_TOP_PEAK, REPORTFEED_TOP_GC } ReportFeedTop;
+
+/* The `n` tests with the largest exact growth (pytestmon.rss: peak - rss at start), peak RSS or
+ * time in the garbage collector (pytestmon.gc), largest first (ties by node id), as [{nodeid
+ * (display text), status, growth?, peak?, gc?, over_budget?}, ...]: each test's measures as in
+ * `tests` (a new reference; empty when the plugin measured none). */
+json_t *reportfeed_top(const ReportFeed *f, size_t n, ReportFeedTop by);
+/* reportfeed_top() by growth. */
 json_t *reportfeed_top_growth(const ReportFeed *f, size_t n);
 
 #endif

@@ -605,10 +605,17 @@ static void run_finish(Run *run)
     runmem_exact_peak(memory, run->sampler, exact_peak);
     json_decref(exact_peak);
     /* Exact per-test peaks from the plugin when it measured them, rather than the samples'. */
-    json_t *exact = runout_top_growth(&run->output, SAMPLER_TOP_TESTS);
+    json_t *exact = runout_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GROWTH);
     if (exact) {
         json_object_set_new(memory, "top_growth", exact);
         json_object_set_new(memory, "top_growth_source", json_string("plugin"));
+        /* :PytestMemory's other tops: by exact peak, by time in the garbage collector */
+        json_t *top = runout_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_PEAK);
+        if (top)
+            json_object_set_new(memory, "top_peak", top);
+        top = runout_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GC);
+        if (top)
+            json_object_set_new(memory, "top_gc", top);
     }
     json_t *over = runout_over_budget(&run->output); /* the memory budget's warnings */
     if (over) {

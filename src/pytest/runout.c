@@ -185,6 +185,16 @@ json_t *runout_top_growth(const RunOutput *o, size_t n)
     return top;
 }
 
+json_t *runout_top(const RunOutput *o, size_t n, ReportFeedTop by)
+{
+    json_t *top = o->feed != NULL ? reportfeed_top(o->feed, n, by) : NULL;
+    if (top != NULL && json_array_size(top) == 0) {
+        json_decref(top);
+        top = NULL;
+    }
+    return top;
+}
+
 json_t *runout_exact_peak(const RunOutput *o)
 {
     return o->feed != NULL ? reportfeed_peak(o->feed) : NULL;

@@ -74,7 +74,9 @@ json_t *runout_take_tests(RunOutput *o, int64_t run_id);
 /* The `n` tests that grew memory most, exactly measured by the plugin ([{nodeid, growth}, ...]),
  * or NULL when it measured none: a new reference. */
 json_t *runout_top_growth(const RunOutput *o, size_t n);
-/* The highest exact per-test peak RSS the plugin measured, {rss, nodeid}, or NULL. */
+/* reportfeed_top() of the report followed, or NULL when the plugin measured none. */
+json_t *runout_top(const RunOutput *o, size_t n, ReportFeedTop by);
+/* The highest exact peak RSS the plugin measured, {rss, nodeid, when}, or NULL. */
 json_t *runout_exact_peak(const RunOutput *o);
 
 /* True when the output said MemoryError or "Cannot allocate memory". */

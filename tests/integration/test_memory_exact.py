@@ -324,3 +324,70 @@ def test_the_editor_shows_the_gc_record_and_flags_garbage(nvim, tmp_path):
     assert text[i + 1].startswith("peak RSS ") and "(exact: setup, call and teardown)" in text[i + 1], text
     assert re.match(r"garbage collector: \d+ collections \(gen0 \d+, gen1 \d+, gen2 \d+\), \d{5,} objects collected, "
                     r"0 uncollectable, [\d.]+ ms; gc.garbage \+0$", text[i + 2]), text
+
+
+# ---- item 5: per test, in :PytestMemory and the tree --------------------------------------------
+
+def test_the_run_s_tops_by_peak_growth_and_gc_time():
+    r = run("test_spike.py", "test_gc.py")
+    mem = r["memory"]
+    assert mem["top_peak"][0]["nodeid"] == "test_spike.py::test_spike", mem["top_peak"]
+    assert mem["top_growth"][0]["nodeid"] == "test_spike.py::test_spike", mem["top_growth"]
+    spike = mem["top_peak"][0]
+    assert spike["peak"] >= 300 * MB and spike["growth"] >= 290 * MB and spike["status"] == "passed", spike
+    gc_ids = [t["nodeid"] for t in mem["top_gc"]]
+    assert {"test_gc.py::test_makes_cycles", "test_gc.py::test_saves_garbage"} <= set(gc_ids), mem["top_gc"]
+    ns = [t["gc"][5] for t in mem["top_gc"]]
+    assert ns == sorted(ns, reverse=True) and len(mem["top_gc"]) <= 10
+
+
+def test_pytest_memory_lists_the_tops_and_the_tree_sorts_by_them(nvim, tmp_path):
+    """:PytestMemory lists the tests with the highest exact peak, growth and GC time, with what
+    marks them; the summary's `s` sorts the tree by the same numbers."""
+    import shutil
+
+    from conftest import run_and_wait, setup_editor, wait_for
+
+    proj = tmp_path / "proj_mem"
+    shutil.copytree(PROJ, proj, ignore=shutil.ignore_patterns("__pycache__"))
+    ed = setup_editor(nvim)
+    ed.exec_lua("require('pytest').setup({ python = ..., memory_budget = 100 })", TEST_PYTHON)
+    ed.command("cd " + str(proj))
+    r = run_and_wait(ed, "PytestRun test_gc.py test_spike.py")
+    assert r["status"] == "passed", r["summary"]
+    ed.command("PytestMemory")
+    wait_for(ed, "require('pytest.client').pending() == 0")
+    lines = ed.current.buffer[:]
+    i = lines.index("  Tests by peak RSS (exact, top 6):")
+    assert lines[i + 1].split() == ["peak", "growth", "gc"], lines[i:i + 3]
+    first = lines[i + 2]
+    assert re.match(r"    +3\d\dM +\+3\d\dM +(-|[\d.]+ms)  ✓ test_spike.py::test_spike  \[over memory budget\]$", first), first
+    j = lines.index("  Tests by time in the garbage collector (exact, top 3):") if \
+        "  Tests by time in the garbage collector (exact, top 3):" in lines else \
+        next(k for k, l in enumerate(lines) if l.startswith("  Tests by time in the garbage collector"))
+    gc_rows = lines[j + 2:j + 5]
+    assert any("test_gc.py::test_saves_garbage  [gc.garbage +" in l for l in gc_rows), gc_rows
+    assert any(l.rstrip().endswith("✓ test_gc.py::test_makes_cycles") for l in gc_rows), gc_rows
+    assert "  Tests by RSS growth (exact, top 6):" in lines
+    # The tree, sorted by exact peak: test_spike.py (its spike) comes before test_gc.py, and in it
+    # test_spike first.
+    ed.command("PytestSummary")
+    wait_for(ed, "require('pytest').tree().collected and not require('pytest').tree().collecting", timeout=60)
+    assert ed.exec_lua("return require('pytest.summary').cycle_sort()") == "peak"
+    ed.exec_lua("vim.fn.win_gotoid(vim.fn.bufwinid(vim.fn.bufnr('pytest://summary')))")
+    assert ed.exec_lua("return require('pytest.summary').find('test_spike.py', true)")
+    ed.exec_lua("vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<Tab>', true, false, true), 'x', false)")
+
+    def names():
+        return [l.strip() for l in ed.exec_lua("return require('pytest.summary').lines()")]
+    shown = names()
+    assert "[by peak RSS]" in shown[0], shown
+    assert shown.index(next(l for l in shown if "test_spike.py" in l and "::" not in l)) < \
+        shown.index(next(l for l in shown if "test_gc.py" in l and "::" not in l)), shown
+    spike_rows = [l for l in shown if "test_spike " in l or "test_small_" in l]
+    assert spike_rows and "test_spike " in spike_rows[0], shown
+    assert ed.exec_lua("return require('pytest.summary').cycle_sort()") == "growth"
+    assert ed.exec_lua("return require('pytest.summary').cycle_sort()") == "gc"
+    assert "[by GC time]" in names()[0]
+    assert ed.exec_lua("return require('pytest.summary').cycle_sort()") is None
+    assert "[by" not in names()[0]

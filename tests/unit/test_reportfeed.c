@@ -393,6 +393,22 @@ static void test_memory_budget(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "file")), "/proj/t.py");
     assert_int_equal(json_integer_value(json_object_get(o, "line")), 10);
     json_decref(over);
+    /* #27 item 5: the tops by exact peak and by time in the garbage collector */
+    json_t *top = reportfeed_top(f, 5, REPORTFEED_TOP_PEAK);
+    assert_int_equal(json_array_size(top), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "nodeid")), "t.py::big");
+    assert_true(json_is_true(json_object_get(json_array_get(top, 0), "over_budget")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "status")), "passed");
+    json_decref(top);
+    top = reportfeed_top(f, 5, REPORTFEED_TOP_GC); /* only the test during which the collector ran */
+    assert_int_equal(json_array_size(top), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "nodeid")), "t.py::small");
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(json_array_get(top, 0), "gc"), 5)), 1500000);
+    json_decref(top);
+    top = reportfeed_top(f, 1, REPORTFEED_TOP_GROWTH);
+    assert_int_equal(json_array_size(top), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(top, 0), "peak")), 314573800);
+    json_decref(top);
     reportfeed_free(f);
     f = reportfeed_new(g.path, "/r", 0); /* no budget */
     reportfeed_poll(f);
