@@ -2,19 +2,19 @@
 
 Owns the file and its format: Writer (the shared memory map it is written through, one
 <testcase> per finished test, the stream's <pytestmon-*> elements, pytest's counts at close),
-the report's constants and what goes into a testcase (result, frames, the memory meter's
-properties as memory.py formats them, captured output). Writer.logreport and Writer.start run for every test: keep them lean.
+the report's constants and what goes into a testcase (result, frames, the memory properties as
+memory.py and memfacts.py format them, captured output). Writer.logreport and Writer.start run
+for every test: keep them lean.
 """
 import mmap
 import os
 
 from .frames import _frames_of
 from .memory import _RSS_ATTR
-
-_MEMFAIL_ATTR = "pytestmon_memfail"  # memfacts.py's facts of a memory failure, on the failed phase's report
 from .text import _PLAIN, _attr, _id_attr, _longrepr_text, _text
 
 _FRAMES = "pytestmon.frames"
+_MEMFAIL_ATTR = "pytestmon_memfail"  # memfacts.py's facts of a memory failure, on the failed phase's report
 _OUTPUT_MAX = 64 * 1024
 _WINDOW = 1 << 18  # bytes of the report mapped at a time (Writer)
 _CASE_AT_LINE = '<testcase classname="%s" name="%s" nodeid="%s" file="%s" line="%d" time="%.3f">%s</testcase>'
