@@ -126,7 +126,7 @@ test-nvim012: $(BIN)
 # progress, node ids) run again with trixie's pytest 8.3 (and xdist 3.6), unpacked privately
 # into build/pytest-8 (tools/fetch-pytest8.sh); the tests' interpreter is PYTESTMON_TEST_PYTHON.
 PYTEST8 := build/pytest-8/python
-PYTEST8_SUITES := test_stream or test_collect or test_rpc_runs or test_cli_run or test_rpc_protocol or test_lua_client or test_ui_e2e or test_exact_locations or test_nearest or test_watch or test_debug or test_coverage or test_tree
+PYTEST8_SUITES := test_memory_exact or test_stream or test_collect or test_rpc_runs or test_cli_run or test_rpc_protocol or test_lua_client or test_ui_e2e or test_exact_locations or test_nearest or test_watch or test_debug or test_coverage or test_tree
 
 pytest8:
 	@sh tools/fetch-pytest8.sh build/pytest-8

@@ -1,7 +1,9 @@
 """A bench-only pytest plugin that clocks pytestmon's plugin from inside pytest: the time spent in
 its per-test hooks (pytest_runtest_logstart, pytest_runtest_logreport of python/pytestmon_hooks/plugin.py's
-Plugin), and of it in the memory meter (memory.py's RssMeter.begin/end: the exact per-test peak
-RSS), in a real run.
+Plugin), of it in the memory meter (memory.py's RssMeter.begin/end: the exact per-test peak
+RSS), of that in the garbage collector's record (gcrecord.py's GcRecord.begin/end), and the time
+of the record's gc.callbacks entry (it runs during the tests, when Python collects, not in the
+hooks), in a real run.
 
 bench/run.py loads it after pytestmon's (`-p pytestmon_plugin -p hook_clock`, PYTESTMON_REPORT
 set) and reads $BENCH_HOOK_CLOCK (JSON) when pytest exits. Whole-process timings cannot resolve
@@ -13,6 +15,7 @@ The plugin's object is taken out of pytest's plugin manager, its hook methods ar
 the instance by clocked ones with the same names, arguments and hookimpl options, and it is
 registered again: pytest then calls exactly the plugin's code, with a clock read around it
 (~0.1 us a read, counted in the figures)."""
+import gc
 import json
 import os
 import time
@@ -20,7 +23,7 @@ import time
 import pytest
 
 _clock = time.perf_counter_ns
-_totals = {"start": 0, "results": 0, "meter": 0, "tests": 0}
+_totals = {"start": 0, "results": 0, "meter": 0, "gc": 0, "gc_callbacks": 0, "tests": 0}
 
 
 def _timed(fn, key):
@@ -37,6 +40,11 @@ def _timed(fn, key):
 
 def _clocked_meter(meter):
     meter.begin, meter.end = _timed(meter.begin, "meter"), _timed(meter.end, "meter")
+    record = meter.gc
+    record.begin, record.end = _timed(record.begin, "gc"), _timed(record.end, "gc")
+    timed = _timed(record.callback, "gc_callbacks")
+    gc.callbacks[gc.callbacks.index(record.callback)] = timed
+    record.callback = timed
 
 
 def _clocked_hooks(plugin):

@@ -129,7 +129,7 @@ def v_e(suite, extra):
 
 def hook_clock(suite, extra):
     """pytestmon's plugin in bare `pytest -q`, clocked from inside by bench/hook_clock.py:
-    {start, results, meter (ns, summed), tests}."""
+    {start, results, meter, gc, gc_callbacks (ns, summed), tests}."""
     d = tempfile.mkdtemp(prefix="bench-clock-")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "python"), HERE]),
                PYTESTMON_REPORT=os.path.join(d, "report.xml"), BENCH_HOOK_CLOCK=os.path.join(d, "clock.json"))
@@ -224,7 +224,8 @@ def compare(label, suite, extra, reps, b_reps, sec="1"):
         skip_row(sec, "%s: (d)/(a) :PytestRun, nvim %s, vs bare %s" % (label, v, bare), why, "<= 1.05")
     if "-n" not in extra:
         clocks = [hook_clock(suite, extra) for _ in range(1 if QUICK or reps < 5 else 3)]
-        per = {k: med([c[k] / 1e3 / c["tests"] for c in clocks]) for k in ("start", "results", "meter")}
+        per = {k: med([c[k] / 1e3 / c["tests"] for c in clocks]) for k in ("start", "results", "meter", "gc",
+                                                                              "gc_callbacks")}
         own = per["start"] + per["results"]
         bare_us = med(t["a"]) * 1e6 / clocks[0]["tests"]
         row(sec, "%s: our plugin's own time in its hooks, clocked inside pytest (us a test): "
@@ -232,6 +233,10 @@ def compare(label, suite, extra, reps, b_reps, sec="1"):
             "%.1f (%.1f + %.1f) / %.1f = %.1f%% / %.1f%% of bare's %.0f us a test" % (
                 own, per["start"], per["results"], per["meter"], 100 * own / bare_us,
                 100 * per["meter"] / bare_us, bare_us))
+        row(sec, "%s: of the meter, the garbage collector's record (us a test): in the hooks / its "
+            "gc.callbacks entry during the tests" % label,
+            "%.2f / %.2f = %.1f%% of bare" % (per["gc"], per["gc_callbacks"],
+                                               100 * (per["gc"] + per["gc_callbacks"]) / bare_us))
     for v, _ in NVIMS:
         runs = [r for r in keep[v] if isinstance(r.get("run_cpu"), (int, float))]
         if runs:

@@ -98,12 +98,17 @@ static const ServerEvent EVENTS[] = {
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence (its duration is "
      "`pytest_seconds`, pytest's own from its closing line, when pytest told one; `seconds` is our "
      "clock from spawn to exit), `failures` "
-     "[{nodeid, subtest?, kind, when?, message, file, line, crash_file?, crash_line?}] (`subtest`: "
-     "a subtest of that test, as pytest describes it; `failures_streamed`: "
+     "[{nodeid, subtest?, kind, when?, message, file, line, crash_file?, crash_line?, memory_limit?}] "
+     "(`subtest`: a subtest of that test, as pytest describes it; `memory_limit` {cause, sentence}: "
+     "the limit that refused a memory failure's allocation, src/mem/memfail.h; `failures_streamed`: "
      "the `tests` events carried every one of them, and for a client configured with "
      "stream_failures=1 `failures` is left out; the history keeps it), `memory` {peak_rss, "
-     "peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth, top_growth_source?, diagnosis?, "
-     "diagnosis_cause?, memory_related?}; also kept in the history"},
+     "peak_source, tree_peak_rss, peak_vms, peak_nproc, samples, peak_test?, peak_when?, timeline, "
+     "top_growth, top_growth_source?, top_peak?, top_gc?, budget?, over_budget?, diagnosis?, "
+     "diagnosis_cause?, memory_related?} (`top_*` the 10 tests with the highest exact growth, peak, "
+     "time in the garbage collector: [{nodeid, status?, growth?, peak?, gc?, over_budget?}]; "
+     "`over_budget` [{nodeid, growth, file?, line}]: the tests above the run's memory_budget_mb); "
+     "also kept in the history"},
     {"status",
      "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
      "swap_pct?, warn?, warn_reason?, last_summary?, last_status?, last_peak_rss?",
@@ -130,9 +135,11 @@ static const ServerEvent EVENTS[] = {
      "come in parts first, each {collect_id, root, items, more = true} (see below)"},
     {"tests", "run_id, tests, failures?",
      "the tests whose state changed, read from the plugin's report while pytest runs (at most "
-     "every 100 ms, and a last one before `finished`): `tests` [{nodeid, subtest?, status, "
-     "duration_s, rss_growth_bytes}] with `status` running|passed|failed|error|skipped|xfailed|xpassed "
-     "(`subtest`: a subtest of test `nodeid` that pytest counts), "
+     "every 100 ms, and a last one before `finished`): `tests` [{nodeid, subtest?, status, duration_s, "
+     "rss_growth_bytes, rss_peak_bytes?, gc?, over_budget?}] with `status` "
+     "running|passed|failed|error|skipped|xfailed|xpassed (`subtest`: a subtest of test `nodeid` that "
+     "pytest counts), `gc` [gen0, gen1, gen2, collected, uncollectable, gc_ns, garbage_growth] (the "
+     "garbage collector during the test), "
      "`failures` the failures found since the last one, as in `finished` (see below)"},
 };
 #define NEVENTS (sizeof EVENTS / sizeof EVENTS[0])
@@ -545,6 +552,7 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
     if (request_decode(opts, &rq, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
         params_uint(opts, "nearest_line", &nearest_line, err) || params_uint(opts, "coverage", &coverage, err) ||
+        params_uint(opts, "memory_budget_mb", &spec.memory_budget_mb, err) ||
         params_string_list(opts, "coverage_files", &cov_files, &ncov_files, err))
         goto error;
     spec.req = rq.req;
@@ -601,6 +609,7 @@ static json_t *m_watch(void *ud, json_t *params, StrBuf *err)
     LaunchTarget t = {0};
     if (request_decode(opts, &rq, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
+        params_uint(opts, "memory_budget_mb", &spec.memory_budget_mb, err) ||
         params_uint(opts, "debounce_ms", &debounce_ms, err))
         goto error;
     spec.req = rq.req;
@@ -989,6 +998,7 @@ static const ParamSpec RUN_PARAMS[] = {
     {"nearest_line", PARAM_UINT, 1, 100000000, false},
     {"coverage", PARAM_UINT, 0, 1, false},            /* 1: with pytest-cov (coverage.h) */
     {"coverage_files", PARAM_STRING_LIST, 0, 0, false}, /* the files open in the editor */
+    {"memory_budget_mb", PARAM_UINT, 0, 1048576, false}, /* 0: none */
 };
 static const ParamSpec COVERAGE_FILE_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0, true},
@@ -1003,6 +1013,7 @@ static const ParamSpec WATCH_PARAMS[] = {
     {"timeout_ms", PARAM_UINT, 0, 2592000000u, false},
     {"kill_grace_ms", PARAM_UINT, 0, 600000, false},
     {"debounce_ms", PARAM_UINT, 0, 60000, false},        /* 0: WATCH_DEBOUNCE_MS */
+    {"memory_budget_mb", PARAM_UINT, 0, 1048576, false},
 };
 static const ParamSpec SAVED_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0, true},
@@ -1057,14 +1068,15 @@ static const ServerMethod METHODS[] = {
      "starts pytest (cancelling an active run first); events follow. With file and "
      "nearest_line: runs the collected test or class around that line (pytest is asked first). "
      "With coverage 1: measured by pytest-cov, then a `coverage` event with the summary and the "
-     "missing lines of coverage_files (the files open in the editor)"},
+     "missing lines of coverage_files (the files open in the editor). With memory_budget_mb: a test "
+     "whose exact peak RSS growth is above it is `over_budget` (a warning)"},
     {"resolve", m_resolve, PARAMS_OPTIONS, SPECS(RESOLVE_PARAMS), "{cwd, root, marker?, python, python_why, refused?}",
      "what a run with these options would use (project root, interpreter), without starting it; "
      "`refused`: why runs will not start that interpreter (a venv's that another user could have put there)"},
     {"watch", m_watch, PARAMS_OPTIONS, SPECS(WATCH_PARAMS), "{root}",
      "watches the project (cwd, file and python decide the root, as for run): each `saved` "
      "file reruns the test files it affects through the import graph, `args` being the watched "
-     "selection; `watch` events follow"},
+     "selection; `watch` events follow (memory_budget_mb: as for run)"},
     {"unwatch", m_unwatch, PARAMS_NONE, NULL, 0, "bool", "stops watching; true if watching was on"},
     {"saved", m_saved, PARAMS_OPTIONS, SPECS(SAVED_PARAMS), "bool",
      "a file was written: while watching, reruns what it affects after the debounce delay; "
@@ -1095,10 +1107,12 @@ static const ServerMethod METHODS[] = {
      "debounce_ms, superseding a pending collect (which then reports nothing): the `collection` "
      "event follows with {collect_id, root, items, classes, errors, ms} or {collect_id, error}"},
     {"test_output", m_test_output, PARAMS_OPTIONS, SPECS(TEST_OUTPUT_PARAMS),
-     "{run_id, nodeid, status, message?, text?, stdout?, stderr?}",
+     "{run_id, nodeid, status, message?, text?, stdout?, stderr?, memory_limit?, memory?}",
      "one test's report from the latest finished run's report file (kept until a newer run "
      "finishes) or from run_id's while it is kept or running: status, failure message and text, "
-     "captured stdout and stderr/log (display text); through `call` it is read off the loop"},
+     "captured stdout and stderr/log (display text), a memory failure's limit (as in `failures`), "
+     "`memory` {rss_start?, rss_peak?, rss_growth?, gc?} (exact, as in `tests`); through `call` it "
+     "is read off the loop"},
     {"call", m_call, PARAMS_NONE, NULL, 0, "true (send it as a notification)",
      "runs `method` with `params` and pushes the answer as a `reply` event "
      "{req_id, result} or {req_id, error}, so the editor never waits"},

@@ -160,6 +160,15 @@ M.schema = {
     description = 'Marks at every test definition in open buffers (status sign, parametrized '
       .. 'counts, memory and duration as virtual text); false removes them.',
   },
+  memory_budget = {
+    types = { 'number' },
+    default = 0,
+    description = "A test whose exact peak RSS growth is above this many MiB is a warning (quickfix type W, "
+      .. 'a mark, the tree), not a failure; 0 means none (0 to 1048576).',
+    check = function(v)
+      if v ~= v or v < 0 or v > 1048576 then return 'must be between 0 and 1048576' end
+    end,
+  },
   marks_memory_mb = {
     types = { 'number' },
     default = 50,

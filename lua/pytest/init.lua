@@ -29,7 +29,7 @@ local buffer_file = request.buffer_file
 function M.run(args, opts)
   opts = opts or {}
   args = args or {}
-  local req = request.with_timeout(request.block({ cwd = opts.cwd, file = opts.file, args = args }))
+  local req = request.with_limits(request.block({ cwd = opts.cwd, file = opts.file, args = args }))
   req.nearest_line = opts.nearest_line
   if opts.coverage then -- :PytestCoverage (pytest.coverage)
     req.coverage = 1

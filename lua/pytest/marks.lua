@@ -98,6 +98,19 @@ function M.describe(nodes)
   end
   if slow then chunk(string.format('%.2fs', slow), 'PytestDuration') end
   for _, l in ipairs(leaves) do
+    if l.over_budget then
+      chunk('over memory budget', 'PytestWarn')
+      break
+    end
+  end
+  for _, l in ipairs(leaves) do
+    local flag = tree.gc_flag_text(l.gc)
+    if flag then
+      chunk(flag, 'PytestWarn')
+      break
+    end
+  end
+  for _, l in ipairs(leaves) do
     if l.kind == 'error' and l.message then
       chunk('collection error: ' .. tree.short_message(l.message), 'PytestError')
       break

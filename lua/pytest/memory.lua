@@ -208,17 +208,32 @@ local function run_lines(r, out, hl)
   end
   local diag = M.diagnosis(r)
   if diag then add('  Diagnosis: ' .. diag, 'PytestFailed') end
-  -- The run's peak (the highest of the samples and the plugin's exact per-test peaks): the one
-  -- number the status line and the history show too; the chart is scaled to it.
+  -- The run's peak: the one number the status line and the history show too. Exact when the
+  -- plugin measured it (peak_source "plugin": the highest peak of any one process of the run, a
+  -- test's own or its process's before its first test); else the samples'. The tree's sum is
+  -- sampled (tree_peak_rss); the chart is scaled to the higher of the two.
   local peak = num(mem.peak_rss)
-  add(string.format('  peak rss %s, peak vms %s', B(peak), B(num(mem.peak_vms))))
-  if val(mem.peak_test) then add('  test running at the peak: ' .. tostring(mem.peak_test)) end
+  local exact = val(mem.peak_source) == 'plugin'
+  add(string.format('  peak rss %s, peak vms %s%s', B(peak), B(num(mem.peak_vms)),
+    exact and ' (exact: the highest of one process)' or ' (sampled)'))
+  local when, test = val(mem.peak_when), val(mem.peak_test)
+  if when == 'before' and test then
+    add('  peak before the first test of its process (start-up, imports, collection): ' .. tostring(test))
+  elseif when == 'pytest' then
+    add("  peak in pytest's own process, outside the measured tests")
+  elseif test then
+    add('  test running at the peak: ' .. tostring(test))
+  end
+  local tree = num(mem.tree_peak_rss)
+  if exact and tree and tree > 0 then
+    add(string.format("  tree rss %s at most (sampled sum of pytest's processes)", B(tree)))
+  end
   local tl = list(val(mem.timeline))
   if #tl > 0 then
     local cols = M.resample(tl, 72)
     local rows, maxv = M.chart(cols, 6, peak)
     local last_t = num(tl[#tl].t_ms) or 0
-    add(string.format('  RSS timeline (%d samples over %.1fs, peak %s)', #tl, last_t / 1000, B(maxv)))
+    add(string.format('  RSS timeline (%d samples over %.1fs, peak %s)', #tl, last_t / 1000, B(peak or maxv)))
     for i, row in ipairs(rows) do
       local label = i == 1 and string.format('%8s ', B(maxv)) or string.rep(' ', 9)
       add('  ' .. label .. '│' .. row, nil)
@@ -228,10 +243,44 @@ local function run_lines(r, out, hl)
     add(string.format('  %9s 0s%s%.1fs', '', string.rep(' ', math.max(#cols - 6, 1)), last_t / 1000))
   end
   local growth = list(val(mem.top_growth))
-  if #growth > 0 then
-    add('  Top RSS growth:')
+  if val(mem.top_growth_source) == 'plugin' then
+    M.top_lines(mem, add)
+  elseif #growth > 0 then
+    add('  Top RSS growth (sampled):')
     for _, g in ipairs(growth) do
       add(string.format('    %9s  %s', '+' .. B(num(g.growth)), val(g.nodeid) or '?'))
+    end
+  end
+end
+
+-- One test of a top list: its exact peak, growth and time in the garbage collector, its status
+-- and node id, and what marks it (over the memory budget, a flagged collector record).
+function M.top_row(t)
+  local tree = require('pytest.tree')
+  local peak, growth = num(t.peak), num(t.growth)
+  local gc = tree.gc_record(val(t.gc))
+  local flags = {}
+  if val(t.over_budget) == true then table.insert(flags, 'over memory budget') end
+  local flag = tree.gc_flag_text(gc)
+  if flag then table.insert(flags, flag) end
+  local icon = require('pytest.marks').icons[val(t.status) or ''] or ' '
+  return string.format('    %8s %8s %9s  %s %s%s', peak and B(peak) or '-', growth and ('+' .. B(growth)) or '-',
+    gc and string.format('%.1fms', gc.ms) or '-', icon, util.id_text(tostring(val(t.nodeid) or '?')),
+    #flags > 0 and ('  [' .. table.concat(flags, ', ') .. ']') or '')
+end
+
+-- The run's tests with the highest exact peak, growth and time in the garbage collector
+-- (|pytest-memory-measured|), each list a table with the same columns.
+function M.top_lines(mem, add)
+  for _, l in ipairs({ { 'top_peak', 'peak RSS' }, { 'top_growth', 'RSS growth' },
+    { 'top_gc', 'time in the garbage collector' } }) do
+    local rows = list(val(mem[l[1]]))
+    if #rows > 0 then
+      add(string.format('  Tests by %s (exact, top %d):', l[2], #rows))
+      add(string.format('    %8s %8s %9s', 'peak', 'growth', 'gc'), 'PytestTitle')
+      for _, t in ipairs(rows) do
+        if type(t) == 'table' then add(M.top_row(t)) end
+      end
     end
   end
 end

@@ -147,6 +147,31 @@ local function section(lines, title, text)
   for _, l in ipairs(vim.split((text:gsub('\n$', '')), '\n', true)) do table.insert(lines, l) end
 end
 
+-- The `memory` of a test's report ({rss_start, rss_peak, rss_growth, gc}: the plugin's exact
+-- measures) as text, or nil.
+function M.memory_text(m)
+  if type(m) ~= 'table' then return nil end
+  local tree = require('pytest.tree')
+  local out = {}
+  local peak, start, growth = tonumber(val(m.rss_peak)), tonumber(val(m.rss_start)), tonumber(val(m.rss_growth))
+  if peak and start and growth then
+    table.insert(out, string.format('peak RSS %s, grown by %s from %s at its start (exact: setup, call and teardown)',
+      util.bytes(peak), util.bytes(growth), util.bytes(start)))
+  end
+  local gc = tree.gc_record(val(m.gc))
+  if gc then
+    local c = gc.collections
+    table.insert(out, string.format('garbage collector: %d collections (gen0 %d, gen1 %d, gen2 %d), %d objects '
+      .. 'collected, %d uncollectable, %.1f ms; gc.garbage %+d', c[1] + c[2] + c[3], c[1], c[2], c[3], gc.collected,
+      gc.uncollectable, gc.ms, gc.garbage))
+    local flag = tree.gc_flag_text(gc)
+    if flag then table.insert(out, 'flagged: it left objects the collector cannot free (' .. flag .. ')') end
+  else
+    table.insert(out, 'garbage collector: did not run')
+  end
+  return table.concat(out, '\n')
+end
+
 -- The lines showing one test's report (the answer to `test_output`).
 function M.render_test(res)
   local lines = {
@@ -154,11 +179,17 @@ function M.render_test(res)
     string.format('# run %s', tostring(val(res.run_id) or '?')),
   }
   local text, message = val(res.text), val(res.message)
+  -- a memory failure: the limit that refused the allocation, as the co-process words it
+  local ml = val(res.memory_limit)
+  if type(ml) == 'table' and type(val(ml.sentence)) == 'string' then
+    section(lines, 'memory limit', string.format('%s (cause: %s)', ml.sentence, tostring(val(ml.cause))))
+  end
   if type(text) == 'string' and text ~= '' then
     section(lines, 'failure', text)
   else
     section(lines, 'message', message)
   end
+  section(lines, 'memory', M.memory_text(val(res.memory)))
   section(lines, 'captured stdout', val(res.stdout))
   section(lines, 'captured stderr', val(res.stderr))
   if #lines == 2 then

@@ -33,10 +33,12 @@ function M.block(opts)
   return req
 end
 
--- req with the configured timeout (run, watch), when there is one.
-function M.with_timeout(req)
-  local t = config.get().timeout
+-- req with the configured timeout and memory budget (run, watch), when there are.
+function M.with_limits(req)
+  local cfg = config.get()
+  local t = cfg.timeout
   if t > 0 then req.timeout_ms = math.floor(t * 1000 + 0.5) end
+  if cfg.memory_budget > 0 then req.memory_budget_mb = math.floor(cfg.memory_budget + 0.5) end
   return req
 end
 

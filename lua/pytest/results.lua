@@ -406,7 +406,29 @@ local function open_qf(has_items)
   if ok and vim.api.nvim_win_is_valid(win) then pcall(vim.api.nvim_set_current_win, win) end
 end
 
--- Replace the quickfix list (a new list on the stack) with the failures of `r`.
+-- Warnings (type W) of the tests over the run's memory budget (|pytest-memory_budget|), at their
+-- definitions: `memory.over_budget` [{nodeid, growth, file, line}].
+function M.budget_items(r)
+  local mem = val(r.memory)
+  local over = type(mem) == 'table' and list(val(mem.over_budget)) or {}
+  local out, bufs = {}, {}
+  local budget = type(mem) == 'table' and tonumber(val(mem.budget)) or 0
+  for _, o in ipairs(over) do
+    if type(o) == 'table' then
+      local file = val(o.file)
+      local nodeid = tostring(val(o.nodeid) or '?')
+      if #nodeid > util.id_max then nodeid = util.id_text(nodeid) end
+      local text = string.format('%s: peak RSS grew %s, over the %s memory budget', shown_id(nodeid, file),
+        util.bytes(tonumber(val(o.growth)) or 0), util.bytes(budget))
+      out[#out + 1] = place({ lnum = tonumber(val(o.line)) or 0, col = 0, type = 'W', text = util.clean(text) },
+        type(file) == 'string' and file or nil, bufs)
+    end
+  end
+  return out
+end
+
+-- Replace the quickfix list (a new list on the stack) with the failures of `r`, and the warnings
+-- of the tests over the memory budget after them.
 function M.set_quickfix(r, opts)
   opts = opts or {}
   local items, src
@@ -414,6 +436,13 @@ function M.set_quickfix(r, opts)
     items, src = opts.streamed.items, opts.streamed.src
   else
     items, src = M.qf_items(r)
+  end
+  local warnings = M.budget_items(r)
+  if #warnings > 0 then -- a new list: the streamed one stays as it was given
+    local all = {}
+    for i, it in ipairs(items) do all[i] = it end
+    for _, it in ipairs(warnings) do all[#all + 1] = it end
+    items = all
   end
   vim.fn.setqflist({}, ' ', {
     title = M.title(r),

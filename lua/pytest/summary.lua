@@ -17,6 +17,7 @@ M.width = 50
 M.ns = vim.api.nvim_create_namespace('pytest_summary')
 M.header = 1 -- lines above the first node
 M.rss_floor = 1024 * 1024 -- a smaller peak RSS growth is not shown
+M.gc_floor_ms = 5 -- less time in the garbage collector is not shown
 
 M.icons = require('pytest.marks').icons
 M.groups = require('pytest.marks').groups
@@ -27,6 +28,7 @@ M.keys = {
   { 'r', 'run the node under the cursor' },
   { 'o', "the node's output (a test: its own report)" },
   { 'f', 'show only failures (again: everything)' },
+  { 's', 'sort by exact peak RSS, then growth, then GC time, then as collected' },
   { 'm', 'mark/unmark the node' },
   { 'R', 'run the marked nodes' },
   { 'x', 'stop the run' },
@@ -46,6 +48,8 @@ local V = {
   open = {}, -- node id -> true/false: the user's folding
   marked = {}, -- node id -> true
   only_failed = false,
+  sort = nil, -- nil (as collected) | 'peak' | 'growth' | 'gc': children by their largest test's
+  sort_key = {}, -- node -> its key under V.sort (made at a render)
   stale = true, -- render everything at the next chance
 }
 
@@ -66,6 +70,8 @@ local function expanded(n)
   return n.kind == 'dir' or n.counts.failed > 0
 end
 
+local sort_names = { peak = 'peak RSS', growth = 'RSS growth', gc = 'GC time' }
+
 local function passes(n)
   return not V.only_failed or n.counts.failed > 0
 end
@@ -84,6 +90,11 @@ local function details(n)
     if n.kind == 'error' and n.message then table.insert(parts, tree.short_message(n.message)) end
     local failed = n.children and (n.counts.failed - (tree.category(n.status) == 'failed' and 1 or 0)) or 0
     if failed > 0 then table.insert(parts, string.format('%d subtest%s failed', failed, failed == 1 and '' or 's')) end
+    if n.memory_limit then table.insert(parts, 'memory: ' .. n.memory_limit) end
+    if n.over_budget then table.insert(parts, 'over memory budget') end
+    if n.gc and n.gc.ms >= M.gc_floor_ms then table.insert(parts, string.format('gc %.1fms', n.gc.ms)) end
+    local flag = tree.gc_flag_text(n.gc)
+    if flag then table.insert(parts, flag) end
   else
     local c = n.counts
     if c.failed > 0 then
@@ -176,6 +187,7 @@ local function header(width)
     end
     if c.running > 0 then table.insert(parts, M.icons.running .. (tight and '' or ' ') .. c.running) end
     if V.only_failed then table.insert(parts, '[only failures]') end
+    if V.sort then table.insert(parts, '[by ' .. sort_names[V.sort] .. ']') end
     table.insert(parts, '? keys')
     return table.concat(parts, sep)
   end
@@ -219,10 +231,53 @@ local function set_header()
   set_lines(0, 1, { header(V.header_width) }, { { { 0, -1, 'PytestTitle' } } })
 end
 
+M.sorts = { 'peak', 'growth', 'gc' }
+
+-- A node's key under V.sort: a test's exact peak RSS, growth (bytes) or time in the garbage
+-- collector (ms), -1 when unknown; a group's largest test's.
+local function sort_key(n)
+  local k = V.sort_key[n]
+  if k then return k end
+  if tree.is_leaf(n) then
+    if V.sort == 'peak' then
+      k = n.peak
+    elseif V.sort == 'growth' then
+      k = n.rss
+    else
+      k = n.gc and n.gc.ms
+    end
+    k = k or -1
+  else
+    k = -1
+    for _, c in ipairs(n.children) do
+      local x = sort_key(c)
+      if x > k then k = x end
+    end
+  end
+  V.sort_key[n] = k
+  return k
+end
+
+-- `list` in the order shown: as collected, or by V.sort (largest first; ties as collected).
+local function ordered(list)
+  if not V.sort or #list < 2 then return list end
+  local pos, out = {}, {}
+  for i, n in ipairs(list) do
+    pos[n] = i
+    out[i] = n
+  end
+  table.sort(out, function(a, b)
+    local x, y = sort_key(a), sort_key(b)
+    if x ~= y then return x > y end
+    return pos[a] < pos[b]
+  end)
+  return out
+end
+
 -- Appends the visible nodes of `list` (at `depth`) and their descendants to rows/lines/hls,
 -- remembering how each was shown.
 local function collect_rows(list, depth, rows, lines, hls)
-  for _, n in ipairs(list) do
+  for _, n in ipairs(ordered(list)) do
     local ok = passes(n)
     V.shown_in[n] = ok
     if ok then
@@ -251,7 +306,7 @@ function M.render()
     return
   end
   local cur = M.node_at_cursor()
-  V.shown_open, V.shown_in, V.depth = {}, {}, {}
+  V.shown_open, V.shown_in, V.depth, V.sort_key = {}, {}, {}, {}
   local rows, row_of = {}, {}
   V.header_width = header_width()
   local lines, hls = { header(V.header_width) }, { { { 0, -1, 'PytestTitle' } } }
@@ -440,6 +495,20 @@ function M.toggle_filter()
   M.render()
 end
 
+-- `s`: the next order (or `order`, one of M.sorts, or false for as collected): each group's
+-- children by their largest test's exact peak RSS, growth or GC time (|pytest-summary|). The
+-- order is the one at this render: `s` through the cycle again, or any re-render, sorts anew.
+function M.cycle_sort(order)
+  if order ~= nil then
+    V.sort = order or nil
+  else
+    local next_of = { [''] = 'peak', peak = 'growth', growth = 'gc', gc = nil }
+    V.sort = next_of[V.sort or '']
+  end
+  M.render()
+  return V.sort
+end
+
 function M.toggle_mark(n)
   n = n or M.node_at_cursor()
   if not n then return end
@@ -544,6 +613,7 @@ local function make_buffer()
   map('r', function() M.run_node() end)
   map('o', function() M.output() end)
   map('f', M.toggle_filter)
+  map('s', function() M.cycle_sort() end)
   map('m', function() M.toggle_mark() end)
   map('R', M.run_marked)
   map('x', function() require('pytest').stop() end)

@@ -413,6 +413,8 @@ local function carry_over(n, prev)
   if prev and prev.status and n.kind ~= 'error' and is_leaf(prev) then
     local was = n.status
     n.status, n.duration, n.rss, n.message = prev.status, prev.duration, prev.rss, prev.message
+    n.memory_limit, n.over_budget = prev.memory_limit, prev.over_budget
+    n.peak, n.gc = prev.peak, prev.gc
     recount(n, was)
     for _, p in ipairs(prev.children or {}) do
       local c = subtest_node(n, p.subtest)
@@ -601,6 +603,7 @@ local function set_result(n, status, duration, rss, message)
   if duration ~= nil then n.duration = duration end
   if rss ~= nil then n.rss = rss end
   if message ~= nil then n.message = message end
+  if status == 'running' then n.memory_limit = nil end -- run again: what it says comes anew
   recount(n, was)
   -- a subtest's time is its test's too: not one of the slowest on its own
   if duration ~= nil and status ~= 'running' and n.kind ~= 'subtest' then note_duration(n) end
@@ -668,6 +671,47 @@ function M.on_started(p)
   schedule()
 end
 
+-- The garbage collector's record of a test ({gen0, gen1, gen2, collected, uncollectable, gc_ns,
+-- garbage_growth} in `tests` and test_output) as { collections = {g0, g1, g2}, collected,
+-- uncollectable, ms, garbage, flagged } (flagged: it left uncollectable objects or grew
+-- gc.garbage), or nil.
+function M.gc_record(a)
+  a = util.list(val(a))
+  if #a < 7 then return nil end
+  local v = {}
+  for i = 1, 7 do
+    v[i] = tonumber(val(a[i]))
+    if not v[i] then return nil end
+  end
+  return {
+    collections = { v[1], v[2], v[3] },
+    collected = v[4],
+    uncollectable = v[5],
+    ms = v[6] / 1e6,
+    garbage = v[7],
+    flagged = v[5] > 0 or v[7] > 0,
+  }
+end
+
+-- What a flagged record says: "uncollectable 3, gc.garbage +571", or nil.
+function M.gc_flag_text(gc)
+  if not gc or not gc.flagged then return nil end
+  local parts = {}
+  if gc.uncollectable > 0 then table.insert(parts, 'uncollectable ' .. gc.uncollectable) end
+  if gc.garbage > 0 then table.insert(parts, 'gc.garbage +' .. gc.garbage) end
+  return table.concat(parts, ', ')
+end
+
+-- A failure that names the memory limit that refused its allocation (`memory_limit` {cause,
+-- sentence}, the co-process's reading of the facts our plugin gathered): the node keeps the cause.
+local function note_memory_limit(n, f)
+  local ml = val(f.memory_limit)
+  if type(ml) == 'table' and type(val(ml.cause)) == 'string' then
+    n.memory_limit = util.clean(ml.cause, true)
+    S.dirty_nodes[n] = true
+  end
+end
+
 -- The live `tests` event: {run_id, tests = {{nodeid, status, duration_s, rss_growth_bytes}, ...}}.
 function M.on_tests(p)
   for _, t in ipairs(util.list(val(p.tests))) do
@@ -680,8 +724,21 @@ function M.on_tests(p)
         local rss = tonumber(field(t, 'rss_growth_bytes', 4))
         if rss and rss < 0 then rss = nil end
         set_result(n, status, status ~= 'running' and d or nil, rss, nil)
+        local peak = tonumber(field(t, 'rss_peak_bytes', 6))
+        if peak then n.peak = peak end
+        local gc = M.gc_record(field(t, 'gc', 7))
+        if gc or status == 'running' then n.gc = gc end
+        local over = field(t, 'over_budget', 5) == true
+        if over ~= (n.over_budget == true) then
+          n.over_budget = over or nil
+          S.dirty_nodes[n] = true
+        end
       end
     end
+  end
+  for _, f in ipairs(util.list(val(p.failures))) do
+    local n = type(f) == 'table' and type(val(f.nodeid)) == 'string' and leaf_node(val(f.nodeid))
+    if n then note_memory_limit(n, f) end
   end
   schedule()
 end
@@ -706,6 +763,7 @@ function M.on_finished(p)
         n.message = util.clean(tostring(val(f.message) or ''), true)
         S.dirty_nodes[n] = true
       end
+      note_memory_limit(n, f)
     end
   end
   for _, n in pairs(S.nodes) do
@@ -857,6 +915,10 @@ local function export(n)
       e.children = {}
       for _, c in ipairs(n.children) do table.insert(e.children, export(c)) end
     end
+    e.memory_limit = n.memory_limit
+    e.over_budget = n.over_budget
+    e.rss_peak = n.peak
+    e.gc = n.gc
   else
     e.status = M.aggregate(n.counts)
     e.children = {}

@@ -53,7 +53,7 @@ end
 function M.start(args, opts)
   opts = opts or {}
   local request = require('pytest.request')
-  local req = request.with_timeout(request.block({ cwd = opts.cwd, file = opts.file, args = args }))
+  local req = request.with_limits(request.block({ cwd = opts.cwd, file = opts.file, args = args }))
   req.debounce_ms = config.get().watch_debounce_ms
   S.on = true
   S.args = args or {}

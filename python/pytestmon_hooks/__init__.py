@@ -19,7 +19,15 @@ pytest's junitxml (``-p no:junitxml``, their own ``--junitxml``) or to the termi
 - ``<property name="pytestmon.rss" value="[rss_at_start, peak]">``: bytes, measured in the
   process that ran the test (an xdist worker's too): the kernel's peak RSS is reset to the RSS
   when the test starts (``/proc/self/clear_refs``; that RSS read from statm) and read after its
-  teardown (memory.RssMeter), so a test that touches 200 MB for 5 ms is measured exactly. Absent where clear_refs cannot be written;
+  teardown (memory.RssMeter), so a test that touches 200 MB for 5 ms is measured exactly; the
+  first test a process measures carries a third value, that process's peak before it (start-up,
+  imports, collection). Absent where clear_refs cannot be written;
+- ``<property name="pytestmon.gc" value="[gen0,gen1,gen2,collected,uncollectable,ns,garbage]">``:
+  the garbage collector during the test, in its process (gcrecord.py), when it ran or gc.garbage grew;
+- ``<property name="pytestmon.memfail" value="{...}">``: for a phase that failed for want of
+  memory (MemoryError, an OSError with ENOMEM; xdist's report of a worker that died), the facts
+  read at once in the process where it happened (memfacts.py): the co-process words which limit
+  refused the allocation (src/mem/memfail.h);
 - ``<system-out>``/``<system-err>``: the test's captured stdout, and its captured stderr and log
   (setup, call and teardown), each at most 64 KiB (cut with a note saying how much there was);
 - ``subtest``: on a testcase of a subtest (pytest 9's subtests, pytest-subtests on pytest 7/8:
@@ -66,7 +74,10 @@ every hook body is guarded, and a failure switches the plugin off with one warni
 
 The package, one module a concern (each docstring says what it owns): ``plugin`` (the hooks,
 which plugin a process registers, the arguments of ``PYTESTMON_ARGS``), ``report`` (the report
-file and its format: Writer), ``memory`` (the meter: RssMeter), ``frames`` (a failure's frames
+file and its format: Writer), ``memory`` (the meter: RssMeter), ``gcrecord`` (the garbage collector
+per test: GcRecord), ``memfacts`` (a memory failure's
+facts, imported only at one), ``limits`` (pytest-memray's limit_memory marker, when pytest-memray
+is not active), ``frames`` (a failure's frames
 in the user's code), ``text`` (XML escaping, a test's identity), ``collection`` (the
 ``PYTESTMON_COLLECT`` record, imported only when it is asked for), ``coverage`` (the
 ``PYTESTMON_COVERAGE`` report), ``env`` (the variables and the warning of a part that switches

@@ -1,15 +1,26 @@
 """The memory meter: one test's exact peak RSS in the process that runs it (``pytestmon.rss``).
 
-Owns RssMeter (begin() when a test starts, end() after its teardown: [rss at start, peak]) and
-the attribute a worker leaves that measure in on the report (_RSS_ATTR). Two system calls per
-test in all: this runs for every test.
+Owns RssMeter (begin() when a test starts, end() after its teardown: the test's memory
+properties, its garbage collector's record (gcrecord.py) among them), the format of those properties (the report writes them as they are) and the
+attribute a worker leaves them in on the report (_RSS_ATTR). Two system calls per test in all:
+this runs for every test.
+
+``pytestmon.rss`` is ``[rss_at_start, peak]`` in bytes, and ``[rss_at_start, peak, before]`` for
+the first test a process measures: ``before`` is that process's peak RSS from its start to that
+test's start (the interpreter's start-up, imports, collection: pytest's process, or an xdist
+worker's), read with getrusage() before the first reset. With the tests' peaks it gives every
+moment of every process that ran tests one exact peak.
 """
 import os
 import resource
 
+from .gcrecord import GcRecord
+
 _STICKY_CHECK = 16  # RssMeter: tests between two checks of getrusage() against statm
 # The report attribute of a worker's measure (see frames._FRAMES_ATTR: how it travels).
 _RSS_ATTR = "pytestmon_rss"
+_RSS_ITEM = '<property name="pytestmon.rss" value="[%d,%d]"/>'
+_RSS_ITEM_BEFORE = '<property name="pytestmon.rss" value="[%d,%d,%d]"/>'
 
 
 class RssMeter:
@@ -30,7 +41,9 @@ class RssMeter:
     def __init__(self):
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.start = None
+        self.last_growth = None  # the last test's growth (end())
         self.fds = None  # not opened yet in this process; [] when they cannot be
+        self.gc = GcRecord()  # the garbage collector's record of the test (gcrecord.py)
         os.register_at_fork(after_in_child=self._forked)
 
     def _forked(self):
@@ -52,6 +65,8 @@ class RssMeter:
         self.sticky = False  # getrusage() is above the real peak: read VmHWM
         self.tests = 0  # tests begun in this process
         self.peak = 1 << 62  # the kernel's peak as the last test left it (unknown: reset)
+        # this process's peak before its first test (start-up and collection), told with that test
+        self.before = _maxrss() if fds else None
         return fds
 
     def close(self):
@@ -63,6 +78,7 @@ class RssMeter:
         self.fds = None
 
     def begin(self):
+        self.gc.begin()
         fds = self.fds
         if fds is None:
             fds = self._open()
@@ -95,20 +111,41 @@ class RssMeter:
         i = status.find(b"VmHWM:")
         return int(status[i + 6:status.index(b"kB", i)]) * 1024 if i >= 0 else None
 
+    def growth_now(self):
+        """The test's peak growth so far (its peak since it started minus its RSS then), or the
+        last test's whole when it was just measured (end()); None when unknown. For the
+        limit_memory check (limits.py): not on the per-test path."""
+        try:
+            if self.start is not None:
+                peak = self._hwm() if self.sticky else _maxrss()
+                return max(0, peak - self.start) if peak is not None else None
+            return self.last_growth
+        except (OSError, ValueError):
+            return None
+
     def end(self):
-        """[rss_at_start, peak] in bytes, or None."""
+        """The test's memory properties (``<property .../>`` elements, no wrapper: its RSS and
+        the garbage collector's record), or None."""
+        gc_prop = self.gc.end()
         start = self.start
         if start is None:
-            return None
+            return gc_prop or None
         self.start = None
         try:
             peak = self._hwm() if self.sticky else _maxrss()
             if peak is None:
-                return None
+                return gc_prop or None
             self.peak = peak
-            return [start, peak if peak > start else start]
+            if peak < start:
+                peak = start
+            self.last_growth = peak - start
+            before = self.before
+            if before is None:
+                return _RSS_ITEM % (start, peak) + gc_prop
+            self.before = None
+            return _RSS_ITEM_BEFORE % (start, peak, before) + gc_prop
         except (OSError, ValueError):
-            return None
+            return gc_prop or None
 
 
 def _maxrss():

@@ -15,10 +15,28 @@ import pytest
 from .coverage import _write_coverage
 from .env import _ARGS_ENV, _COLLECT_ENV, _ENV, _no_space, _warn_off
 from .frames import _FRAMES_ATTR, _library_dirs, user_frames
+from .limits import Limits, memray_active, register_marker
 from .memory import _RSS_ATTR, RssMeter
 from .report import Writer
 
 _PHASES = ("setup", "call", "teardown")
+_MEMFAIL_ATTR = "pytestmon_memfail"  # memfacts._MEMFAIL_ATTR (memfacts is imported at a memory failure only)
+_ENOMEM = 12
+
+
+def _memory_failure(excinfo):
+    """The report property of a memory failure's facts (memfacts.py), read now, in this process;
+    None for any other failure (no import, no file read)."""
+    exc = excinfo.value
+    if not (isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == _ENOMEM)):
+        return None
+    try:
+        from .memfacts import failure_property
+
+        return failure_property(excinfo)
+    except Exception as e:  # the facts are extra: the failure is reported without them
+        sys.stderr.write("pytestmon plugin: cannot read the memory failure's facts (%r)\n" % (e,))
+        return None
 
 
 class _Guarded:
@@ -51,6 +69,7 @@ class Plugin(_Guarded):
         self.rss = RssMeter()
         self.collected_told = False
         self.xdist_controller = None  # known once xdist has configured itself
+        self.oom_before = None  # xdist's controller: the OOM-kill counts at the start (memfacts.oom_counts)
 
     def _is_xdist_controller(self):
         if self.xdist_controller is None:
@@ -83,9 +102,13 @@ class Plugin(_Guarded):
             self.off("pytest_runtest_logreport", e)
 
     def pytest_exception_interact(self, node, call, report):
-        """After a failed phase's logreport (when it raised): its frames."""
+        """After a failed phase's logreport (when it raised): its frames, and for a memory
+        failure its facts (which limit refused the allocation), read here at once."""
         try:
             if report.failed and call.excinfo is not None and report.when in _PHASES:
+                memfail = _memory_failure(call.excinfo)
+                if memfail is not None:
+                    setattr(report, _MEMFAIL_ATTR, memfail)
                 self.writer.exception(report, self.frames(call.excinfo))
         except Exception as e:
             self.off("pytest_exception_interact", e)
@@ -98,6 +121,29 @@ class Plugin(_Guarded):
             self.writer.collected(count)
         except Exception as e:
             self.off("collection", e)
+
+    def pytest_sessionstart(self, session):
+        """Under xdist: the OOM-kill counts now, that a worker's death is compared with."""
+        if self._is_xdist_controller():
+            try:
+                from .memfacts import oom_counts
+
+                self.oom_before = oom_counts()
+            except Exception as e:
+                sys.stderr.write("pytestmon plugin: cannot read the OOM-kill counts (%r)\n" % (e,))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem, report, sched):
+        """An xdist worker died running a test: whether the OOM killer killed it (its report,
+        which logreport writes next, carries the facts)."""
+        if self.oom_before is None:
+            return
+        try:
+            from .memfacts import crash_property
+
+            setattr(report, _MEMFAIL_ATTR, crash_property(self.oom_before))
+        except Exception as e:
+            sys.stderr.write("pytestmon plugin: cannot read the memory facts of a crash (%r)\n" % (e,))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids):
@@ -142,6 +188,7 @@ class WorkerPlugin(_Guarded):
         # (node id, phase) -> excinfo of a failed phase not reported yet: keyed, not the last one,
         # as a plugin may make all of a test's reports before logging any (pytest-rerunfailures)
         self.excinfos = {}
+        self.memfails = {}  # the same key -> a memory failure's facts (memfacts.py)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logstart(self, nodeid, location):
@@ -154,6 +201,9 @@ class WorkerPlugin(_Guarded):
     def pytest_runtest_makereport(self, item, call):
         if call.excinfo is not None:
             self.excinfos[(item.nodeid, call.when)] = call.excinfo
+            memfail = _memory_failure(call.excinfo)  # the facts of a memory failure: now, here
+            if memfail is not None:
+                self.memfails[(item.nodeid, call.when)] = memfail
         # None: pytest's own makes the report
 
     @pytest.hookimpl(tryfirst=True)
@@ -164,8 +214,13 @@ class WorkerPlugin(_Guarded):
                 exc = excinfos.pop((report.nodeid, report.when), None)
                 if exc is not None and report.outcome == "failed":
                     setattr(report, _FRAMES_ATTR, self.frames(exc))
+                    if self.memfails:
+                        memfail = self.memfails.pop((report.nodeid, report.when), None)
+                        if memfail is not None:
+                            setattr(report, _MEMFAIL_ATTR, memfail)
             if report.when == "teardown":
                 excinfos.clear()  # the test is over: nothing of it is reported later
+                self.memfails.clear()
                 rss = self.rss.end()
                 if rss is not None:
                     setattr(report, _RSS_ATTR, rss)
@@ -193,6 +248,15 @@ def pytest_load_initial_conftests(early_config, parser, args):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    # pytest-memray's limit_memory marker, ours to check when pytest-memray is not active: known
+    # in every run of ours (a collection with --strict-markers too)
+    try:
+        memray = memray_active(config)
+        if not memray:
+            register_marker(config)
+    except Exception as e:
+        memray = True
+        sys.stderr.write("pytestmon plugin: cannot register the limit_memory marker (%r)\n" % (e,))
     collect_path = os.environ.get(_COLLECT_ENV)
     if collect_path:
         try:
@@ -214,6 +278,8 @@ def pytest_configure(config):
         else:
             plugin = Plugin(config, path)
         config.pluginmanager.register(plugin, "pytestmon")
+        if not memray:  # limit_memory is checked where the tests run (xdist's controller collects none)
+            config.pluginmanager.register(Limits(config, plugin.rss), "pytestmon-limits")
     except Exception as e:
         if _no_space(e):
             _warn_off("start", e)

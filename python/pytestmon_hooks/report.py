@@ -2,9 +2,9 @@
 
 Owns the file and its format: Writer (the shared memory map it is written through, one
 <testcase> per finished test and per subtest pytest counts, the stream's <pytestmon-*> elements,
-pytest's counts at close), the report's constants and what goes into a testcase (result, frames
-and rss properties, captured output). Writer.logreport and Writer.start run for every test: keep
-them lean.
+pytest's counts at close), the report's constants and what goes into a testcase (result, frames,
+the memory properties as memory.py and memfacts.py format them, captured output). Writer.logreport
+and Writer.start run for every test: keep them lean.
 """
 import json  # here, not at the first failure: a module loaded then would be that test's memory
 import mmap
@@ -17,13 +17,11 @@ from .memory import _RSS_ATTR
 from .text import _PLAIN, _attr, _id_attr, _longrepr_text, _text
 
 _FRAMES = "pytestmon.frames"
-_RSS = "pytestmon.rss"
+_MEMFAIL_ATTR = "pytestmon_memfail"  # memfacts.py's facts of a memory failure, on the failed phase's report
 _OUTPUT_MAX = 64 * 1024
 _WINDOW = 1 << 18  # bytes of the report mapped at a time (Writer)
 _CASE_AT_LINE = '<testcase classname="%s" name="%s" nodeid="%s" file="%s" line="%d" time="%.3f">%s</testcase>'
 _CASE = '<testcase classname="%s" name="%s" nodeid="%s"%s time="%.3f">%s</testcase>'
-_RSS_ITEM = '<property name="%s" value="[%%d,%%d]"/>' % _RSS
-_RSS_PROPERTY = "<properties>" + _RSS_ITEM + "</properties>"
 _UNKNOWN = object()
 
 
@@ -253,11 +251,12 @@ class Writer:
 
     @staticmethod
     def properties(frames, rss=None):
+        """`rss`: the memory meter's properties (memory.RssMeter.end), written as they are."""
         if frames is None:
-            return "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1])
+            return "" if rss is None else "<properties>%s</properties>" % rss
         props = '<property name="%s" value="%s"/>' % (_FRAMES, _attr(json.dumps(frames)))
         if rss is not None:
-            props += _RSS_ITEM % (rss[0], rss[1])
+            props += rss
         return "<properties>%s</properties>" % props
 
     @staticmethod
@@ -297,7 +296,7 @@ class Writer:
 
     def logreport(self, rep, rss=None):
         """A phase's report. The testcase is written at the teardown's, with `rss` (the meter's
-        [start, peak], else the report's own, from an xdist worker)."""
+        properties, else the report's own, from an xdist worker)."""
         if self.counting:
             self.count(rep)
         nodeid = rep.nodeid
@@ -307,6 +306,11 @@ class Writer:
                 if subtest is not None:
                     self.subtest(rep, subtest)
                     return
+            if rep.when == "???":  # xdist: the worker died running the test (no teardown follows)
+                self.pending.pop(nodeid, None)
+                memfail = getattr(rep, _MEMFAIL_ATTR, None)
+                self.case(rep, self.properties(None, memfail) + self.result(rep, "???"), rep.duration or 0.0)
+                return
             reps = self.pending.get(nodeid)
             if reps is None:
                 self.pending[nodeid] = [rep]
@@ -366,7 +370,7 @@ class Writer:
             time_s += r.duration or 0.0
         if reps:
             del self.pending[rep.nodeid]
-        self.case(rep, "" if rss is None else _RSS_PROPERTY % (rss[0], rss[1]), time_s)
+        self.case(rep, "" if rss is None else "<properties>%s</properties>" % rss, time_s)
         return True
 
     def exception(self, rep, frames):
@@ -409,12 +413,17 @@ class Writer:
         if main is not None and not main.passed:
             body = self.result(main, "setup" if main is setup else "call")
         frames = self._frames(main) if body and main.failed else None
+        # a memory failure's facts (memfacts.py: a property, written as it is)
+        memfail = getattr(main, _MEMFAIL_ATTR, None) if body and main.failed else None
         if rep.failed:
             if body:
-                self.case(rep, self.properties(frames) + body, time_s)
+                self.case(rep, self.properties(frames, memfail) + body, time_s)
             frames, body = self._frames(rep), self.result(rep, "teardown")
+            memfail = getattr(rep, _MEMFAIL_ATTR, None)
         if rep.sections:
             body += self.output(rep)
+        if memfail is not None:
+            rss = memfail if rss is None else rss + memfail
         self.case(rep, self.properties(frames, rss) + body, time_s)
 
     def collectreport(self, rep):

@@ -75,6 +75,8 @@ json_t *runmem_json(Sampler *sm)
         return m;
     sampler_finish(sm);
     json_object_set_new(m, "peak_rss", json_integer((json_int_t)sampler_peak_rss(sm)));
+    json_object_set_new(m, "peak_source", json_string("samples"));
+    json_object_set_new(m, "tree_peak_rss", json_integer((json_int_t)sampler_peak_tree_rss(sm)));
     json_object_set_new(m, "peak_vms", json_integer((json_int_t)sampler_peak_vms(sm)));
     json_object_set_new(m, "peak_nproc", json_integer(sampler_peak_nproc(sm)));
     json_object_set_new(m, "samples", json_integer((json_int_t)sampler_samples(sm)));
@@ -96,6 +98,31 @@ json_t *runmem_json(Sampler *sm)
                                                 "growth", (json_int_t)top[i].growth));
     json_object_set_new(m, "top_growth", growth);
     return m;
+}
+
+/* pytest's VmHWM at a sample may include the few pages its process touched between a test's
+ * reading and the next test's reset: within this much of a test's peak, the peak is that test's. */
+#define RUNMEM_SAME_PEAK (1024 * 1024)
+
+void runmem_exact_peak(json_t *memory, const Sampler *sm, const json_t *exact)
+{
+    if (!exact || !sm)
+        return;
+    json_int_t rss = json_integer_value(json_object_get(exact, "rss"));
+    json_int_t hwm = (json_int_t)sampler_peak_hwm(sm);
+    json_object_set_new(memory, "peak_source", json_string("plugin"));
+    if (hwm <= rss + RUNMEM_SAME_PEAK) {
+        json_object_set(memory, "peak_test", json_object_get(exact, "nodeid"));
+        json_object_set(memory, "peak_when", json_object_get(exact, "when"));
+    } else {
+        json_object_del(memory, "peak_test");
+        json_object_set_new(memory, "peak_when", json_string("pytest"));
+    }
+    if (hwm > rss)
+        rss = hwm;
+    json_object_set_new(memory, "peak_rss", json_integer(rss));
+    if (rss > json_integer_value(json_object_get(memory, "peak_vms"))) /* VMS >= RSS */
+        json_object_set_new(memory, "peak_vms", json_integer(rss));
 }
 
 void runmem_diagnose(RunMem *m, const char *root, const RunMemEnd *end, json_t *memory)

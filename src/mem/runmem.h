@@ -49,9 +49,20 @@ bool runmem_note_sample(RunMem *m, const Sampler *sm);
  * period starts from the latest sample. */
 uint64_t runmem_take_high(RunMem *m);
 
-/* {peak_rss, peak_vms, peak_nproc, samples, peak_test?, timeline, top_growth}: a new
- * reference; {} when sm is NULL. Finishes the growth of the test still running. */
+/* {peak_rss, peak_source "samples", tree_peak_rss, peak_vms, peak_nproc, samples, peak_test?,
+ * timeline, top_growth}: a new reference; {} when sm is NULL. Finishes the growth of the test
+ * still running. peak_rss is then the higher of the tree's sampled RSS and pytest's VmHWM at
+ * the samples; tree_peak_rss the tree's alone. */
 json_t *runmem_json(Sampler *sm);
+
+/* The run's peak from exact peaks: `exact` is {rss, nodeid, when} (reportfeed_peak(): the highest
+ * peak the plugin measured in any process that ran tests, a test's own or its process's before
+ * it). Sets peak_rss to the higher of it and pytest's own VmHWM at the samples (its process
+ * outside the measured tests: after the last one; under xdist the controller), peak_source
+ * "plugin", peak_test/peak_when to what it is of ("test", "before"; or "pytest" without
+ * peak_test when that VmHWM is more than 1 MiB above), and raises peak_vms to it when lower.
+ * tree_peak_rss stays the samples'. Nothing when exact or sm is NULL. */
+void runmem_exact_peak(json_t *memory, const Sampler *sm, const json_t *exact);
 
 /* When pytest died by a signal (not ours) or its output says ENOMEM: sets `diagnosis`,
  * `diagnosis_cause` and `memory_related` in `memory` (which limit was reached, or that

@@ -249,6 +249,16 @@ uint64_t sampler_peak_rss(const Sampler *s)
     return s->peak_hwm > s->peak_rss ? s->peak_hwm : s->peak_rss;
 }
 
+uint64_t sampler_peak_tree_rss(const Sampler *s)
+{
+    return s->peak_rss;
+}
+
+uint64_t sampler_peak_hwm(const Sampler *s)
+{
+    return s->peak_hwm;
+}
+
 uint64_t sampler_peak_vms(const Sampler *s)
 {
     return s->peak_vms;

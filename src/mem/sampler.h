@@ -61,7 +61,13 @@ void sampler_finish(Sampler *s);
 
 const SamplerPoint *sampler_timeline(const Sampler *s, size_t *n);
 uint64_t sampler_samples(const Sampler *s);     /* samples taken in total */
+/* The higher of sampler_peak_tree_rss() and sampler_peak_hwm(): the run's peak when nothing
+ * exact is known. */
 uint64_t sampler_peak_rss(const Sampler *s);
+/* The highest tree RSS sampled (the sum over the root and its descendants). */
+uint64_t sampler_peak_tree_rss(const Sampler *s);
+/* The highest VmHWM of the root process (not its children) read at a sample. */
+uint64_t sampler_peak_hwm(const Sampler *s);
 uint64_t sampler_peak_vms(const Sampler *s);
 uint32_t sampler_peak_nproc(const Sampler *s);
 const char *sampler_peak_test(const Sampler *s); /* test at the RSS peak, or NULL */

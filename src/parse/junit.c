@@ -34,10 +34,12 @@ typedef struct {
  * most the largest testcase seen. */
 typedef struct {
     StrBuf strings; /* this testcase's attribute values, each NUL-terminated */
-    size_t classname, name, file, nodeid, frames, subtest;
+    size_t classname, name, file, nodeid, frames, subtest, memfail;
     int line;
     double time;
-    long long rss_start, rss_peak;
+    long long rss_start, rss_peak, rss_before;
+    long long gc[JUNIT_GC_N];
+    bool has_gc;
     StrBuf out, err; /* <system-out>, <system-err> (kept only when the visitor asks) */
     bool has_out, has_err;
     ResultBuf *results; /* results[0..cap) keep their text buffers between testcases */
@@ -47,8 +49,9 @@ typedef struct {
 static void casebuf_reset(CaseBuf *c)
 {
     strbuf_reset(&c->strings);
-    c->classname = c->name = c->file = c->nodeid = c->frames = c->subtest = NO_ATTR;
-    c->rss_start = c->rss_peak = -1;
+    c->classname = c->name = c->file = c->nodeid = c->frames = c->subtest = c->memfail = NO_ATTR;
+    c->rss_start = c->rss_peak = c->rss_before = -1;
+    c->has_gc = false;
     strbuf_reset(&c->out);
     strbuf_reset(&c->err);
     c->has_out = c->has_err = false;
@@ -143,11 +146,15 @@ static int emit_case(CaseBuf *c, JunitCaseFn fn, void *ud, JunitSummary *sum)
         .file = casebuf_str(c, c->file), .line = c->line,
         .nodeid = casebuf_str(c, c->nodeid), .frames = casebuf_str(c, c->frames),
         .subtest = casebuf_str(c, c->subtest),
+        .memfail = casebuf_str(c, c->memfail),
         .time = c->time, .rss_start = c->rss_start, .rss_peak = c->rss_peak,
+        .rss_before = c->rss_before, .has_gc = c->has_gc,
         .system_out = c->has_out ? strbuf_cstr(&c->out) : NULL, .system_out_len = c->out.len,
         .system_err = c->has_err ? strbuf_cstr(&c->err) : NULL, .system_err_len = c->err.len,
         .outcome = JUNIT_PASSED, .results = res, .nresults = c->nresults,
     };
+    if (c->has_gc)
+        memcpy(tc.gc, c->gc, sizeof tc.gc);
     size_t decider = (size_t)-1;
     for (size_t i = 0; i < c->nresults; i++) {
         res[i] = (JunitResult){
@@ -295,7 +302,7 @@ static void open_testcase(Reader *r, const xmlChar **attrs, int nb)
 {
     CaseBuf *c = &r->c;
     size_t line = NO_ATTR, time = NO_ATTR, esc = NO_ATTR;
-    c->classname = c->name = c->file = c->nodeid = c->frames = c->subtest = NO_ATTR;
+    c->classname = c->name = c->file = c->nodeid = c->frames = c->subtest = c->memfail = NO_ATTR;
     for (int i = 0; i < nb; i++, attrs += 5) {
         size_t *slot = attrs[1] == NULL ? testcase_slot(&r->nm, c, attrs[0], &line, &time, &esc) : NULL;
         if (slot != NULL)
@@ -342,28 +349,44 @@ static long long parse_count(const char **p, const char *end)
     return digits > 0 && (s == end || *s < '0' || *s > '9') ? v : -1;
 }
 
-/* "[rss_at_start, peak]" (JSON, bytes); both stay -1 unless both parse. */
-static void parse_rss(CaseBuf *c, const char *s, const char *end)
+/* A JSON array of at most `max` counts ("[1, 2, 3]") into out: how many, or -1 when it is not
+ * one (out is then partly written). */
+static int parse_counts(const char *s, const char *end, long long *out, int max)
 {
     while (s < end && *s == ' ')
         s++;
     if (s == end || *s++ != '[')
-        return;
-    long long start = parse_count(&s, end);
-    while (s < end && *s == ' ')
-        s++;
-    if (start < 0 || s == end || *s++ != ',')
-        return;
-    long long peak = parse_count(&s, end);
-    while (s < end && *s == ' ')
-        s++;
-    if (peak < 0 || s == end || *s != ']')
-        return;
-    c->rss_start = start;
-    c->rss_peak = peak;
+        return -1;
+    for (int n = 0; n < max; n++) {
+        long long v = parse_count(&s, end);
+        while (s < end && *s == ' ')
+            s++;
+        if (v < 0 || s == end)
+            return -1;
+        out[n] = v;
+        if (*s == ']')
+            return n + 1;
+        if (*s++ != ',')
+            return -1;
+    }
+    return -1;
 }
 
-/* The pytestmon plugin's properties: "pytestmon.frames" of a testcase (kept with it) and
+/* "[rss_at_start, peak]" or "[rss_at_start, peak, before]" (JSON, bytes); all stay -1 unless
+ * the array parses. */
+static void parse_rss(CaseBuf *c, const char *s, const char *end)
+{
+    long long v[3];
+    int n = parse_counts(s, end, v, 3);
+    if (n < 2)
+        return;
+    c->rss_start = v[0];
+    c->rss_peak = v[1];
+    c->rss_before = n == 3 ? v[2] : -1;
+}
+
+/* The pytestmon plugin's properties: "pytestmon.frames", "pytestmon.memfail", "pytestmon.rss" and
+ * "pytestmon.gc" of a testcase (kept with it) and
  * "pytestmon.counts" of the suite (kept in the summary). Other properties are skipped. */
 static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
 {
@@ -382,6 +405,14 @@ static void on_property(Reader *r, bool in_case, const xmlChar **attrs, int nb)
     size_t len = (size_t)(name[4] - name[3]);
     if (in_case && len == 16 && memcmp(name[3], "pytestmon.frames", 16) == 0) {
         r->c.frames = attr_store(&r->c, value[3], value[4]);
+    } else if (in_case && len == 17 && memcmp(name[3], "pytestmon.memfail", 17) == 0) {
+        r->c.memfail = attr_store(&r->c, value[3], value[4]);
+    } else if (in_case && len == 12 && memcmp(name[3], "pytestmon.gc", 12) == 0) {
+        long long v[JUNIT_GC_N];
+        if (parse_counts((const char *)value[3], (const char *)value[4], v, JUNIT_GC_N) == JUNIT_GC_N) {
+            memcpy(r->c.gc, v, sizeof v);
+            r->c.has_gc = true;
+        }
     } else if (in_case && len == 13 && memcmp(name[3], "pytestmon.rss", 13) == 0) {
         parse_rss(&r->c, (const char *)value[3], (const char *)value[4]);
     } else if (!in_case && len == 16 && memcmp(name[3], "pytestmon.counts", 16) == 0 &&

@@ -74,6 +74,16 @@ typedef struct {
     size_t text_len;
 } JunitResult;
 
+/* The values of a testcase's "pytestmon.gc" property (python/pytestmon_hooks/gcrecord.py). */
+enum {
+    JUNIT_GC_GEN0, JUNIT_GC_GEN1, JUNIT_GC_GEN2, /* collections of each generation */
+    JUNIT_GC_COLLECTED,      /* objects they collected */
+    JUNIT_GC_UNCOLLECTABLE,  /* objects they found uncollectable */
+    JUNIT_GC_NS,             /* time spent in them (ns) */
+    JUNIT_GC_GARBAGE,        /* how much gc.garbage grew */
+    JUNIT_GC_N
+};
+
 /* One <testcase>. Every pointer is borrowed until the visitor returns. */
 typedef struct {
     const char *classname; /* NULL if absent; "" for collection errors */
@@ -88,9 +98,15 @@ typedef struct {
     const char *subtest;   /* the plugin's `subtest` attribute: this testcase is a subtest of test
                             * `nodeid` (pytest 9's subtests, pytest-subtests), described as pytest
                             * does ("[msg] (i=1)"; display text); NULL for a test's own testcase */
+    const char *memfail;   /* "pytestmon.memfail" property: JSON facts of a memory failure read in the
+                            * process where it happened (src/mem/memfail.h); NULL if absent */
     double time;           /* seconds; 0 if absent or unparsable */
-    long long rss_start;   /* "pytestmon.rss" property [rss_at_start, peak] in bytes, measured in the */
-    long long rss_peak;    /* process that ran the test; both -1 when absent or unparsable */
+    long long rss_start;   /* "pytestmon.rss" property [rss_at_start, peak(, before)] in bytes, measured */
+    long long rss_peak;    /* in the process that ran the test; -1 when absent or unparsable */
+    long long rss_before;  /* that process's peak from its start to this test's start (start-up and
+                            * collection), told with the first test it measured; else -1 */
+    bool has_gc;           /* "pytestmon.gc": the garbage collector during the test, in its process: */
+    long long gc[JUNIT_GC_N]; /* JUNIT_GC_* (only when the collector ran or gc.garbage grew) */
     const char *system_out; /* captured output (<system-out>, <system-err>) when the visitor asked */
     const char *system_err; /* for it (keep_output) and the testcase has it; else NULL */
     size_t system_out_len, system_err_len;

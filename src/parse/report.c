@@ -139,6 +139,15 @@ static void consider_slow(Ctx *c, const JunitCase *tc)
     recompute_min(r, c);
 }
 
+/* Whether res is the testcase's first failure or error (a memory failure's facts are its). */
+static bool first_failure(const JunitCase *tc, const JunitResult *res)
+{
+    for (size_t i = 0; i < tc->nresults; i++)
+        if (tc->results[i].tag != JUNIT_RESULT_SKIPPED)
+            return &tc->results[i] == res;
+    return false;
+}
+
 static void add_failure(Ctx *c, const JunitCase *tc, const JunitResult *res, FailureKind kind)
 {
     Report *r = c->r;
@@ -159,6 +168,7 @@ static void add_failure(Ctx *c, const JunitCase *tc, const JunitResult *res, Fai
         .line = site.line,
         .crash_file = site.crash_file,
         .crash_line = site.crash_line,
+        .memfail = tc->memfail != NULL && first_failure(tc, res) ? xstrdup(tc->memfail) : NULL,
     }; /* the site's strings move into the Failure */
 }
 
@@ -351,6 +361,7 @@ void report_destroy(Report *r)
         free(f->message);
         free(f->file);
         free(f->crash_file);
+        free(f->memfail);
     }
     free(r->failures);
     for (size_t i = 0; i < r->nslowest; i++) {
@@ -414,6 +425,13 @@ json_t *report_failure_json(const Failure *f)
     if (f->crash_file) {
         set_str(o, "crash_file", f->crash_file);
         json_object_set_new_nocheck(o, "crash_line", json_integer(f->crash_line));
+    }
+    if (f->memfail) { /* worded by the co-process (src/mem/memfail.h), which removes it */
+        json_t *facts = json_loads(f->memfail, 0, NULL);
+        if (json_is_object(facts))
+            json_object_set_new_nocheck(o, "memfail", facts);
+        else
+            json_decref(facts);
     }
     return o;
 }

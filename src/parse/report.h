@@ -45,6 +45,7 @@ typedef struct {
     int line;         /* (NULL/0 only for failures without any location, e.g. internal error) */
     char *crash_file; /* absolute path of the deepest project frame when elsewhere (helper, */
     int crash_line;   /* conftest fixture); NULL/0 when none or same as file:line */
+    char *memfail;    /* the plugin's facts of a memory failure (JSON, junit.h), or NULL */
 } Failure;
 
 typedef struct {

@@ -10,6 +10,7 @@
 
 #include "base/strbuf.h"
 #include "base/textclean.h"
+#include "mem/memfail.h"
 #include "parse/junit.h"
 
 /* Read per poll at most (the rest waits for the next poll): a poll stays short on the loop. */
@@ -29,9 +30,15 @@ typedef struct {
     TestStatus status;
     double seconds;
     long long growth;  /* peak - rss at start, -1 unknown */
+    long long peak;    /* its exact peak RSS, -1 unknown */
+    bool has_gc;       /* the garbage collector ran during it (or gc.garbage grew): gc[] */
+    long long gc[JUNIT_GC_N];
     bool finished;     /* a testcase was read for it */
     bool dirty;        /* changed since the last reportfeed_take_tests() */
     bool failure_listed; /* in failed_order */
+    bool over_budget;  /* its growth is above the run's memory budget */
+    char *file;        /* over the budget: its file (absolute) and 1-based definition line, 0 unknown */
+    int line;
 } TestEntry;
 
 struct ReportFeed {
@@ -60,8 +67,11 @@ struct ReportFeed {
     size_t nrunning;
     size_t *failed_order; /* indices of failed/errored tests, in the order they finished */
     size_t nfailed_order, cap_failed_order;
-    long long peak_rss;   /* the highest exact per-test peak (pytestmon.rss), -1 while none */
+    long long peak_rss;   /* the highest exact peak (pytestmon.rss), -1 while none */
     size_t peak_at;       /* the test it is of */
+    bool peak_before;     /* it is the peak before that test (its process's start-up and collection) */
+    long long budget;     /* a test's memory budget in bytes (reportfeed_set_budget), 0 none */
+    size_t nover;         /* tests over it */
 };
 
 /* The entry of test `nodeid`, or of its subtest `subtest` (NULL: the test's own), made when new. */
@@ -86,7 +96,7 @@ static TestEntry *entry_for(ReportFeed *f, const char *nodeid, const char *subte
         }
         *at = f->ntests++;
         f->tests[*at] = (TestEntry){.nodeid = xstrdup(nodeid), .subtest = subtest ? xstrdup(subtest) : NULL,
-                                    .status = T_RUNNING, .growth = -1};
+                                    .status = T_RUNNING, .growth = -1, .peak = -1};
         json_object_setn_new(f->index, k, klen, json_integer((json_int_t)*at));
     }
     strbuf_destroy(&key);
@@ -203,6 +213,23 @@ static void on_subtest(ReportFeed *f, const JunitCase *tc)
     list_failure(f, t, at);
 }
 
+/* A test whose growth is above the budget: where it is defined, for the warning's place. */
+static void note_over_budget(ReportFeed *f, TestEntry *t, const JunitCase *tc)
+{
+    t->over_budget = true;
+    f->nover++;
+    const char *base = f->rootdir != NULL ? f->rootdir : f->root;
+    if (tc->file != NULL && tc->file[0] != '\0') {
+        StrBuf sb = STRBUF_INIT;
+        if (tc->file[0] != '/' && base != NULL)
+            strbuf_printf(&sb, "%s/", base);
+        strbuf_puts(&sb, tc->file);
+        free(t->file);
+        t->file = strbuf_detach(&sb);
+    }
+    t->line = tc->line >= 0 ? tc->line + 1 : 0;
+}
+
 /* A testcase: the test's result. A test whose call failed and whose teardown errored has two
  * testcases: it stays "failed" (the first verdict), and takes the memory of the last. */
 static int on_case(const JunitCase *tc, void *ud)
@@ -224,11 +251,25 @@ static int on_case(const JunitCase *tc, void *ud)
         t->status = st;
     if (tc->time > t->seconds)
         t->seconds = tc->time;
-    if (tc->rss_start >= 0 && tc->rss_peak >= 0)
+    if (tc->rss_start >= 0 && tc->rss_peak >= 0) {
         t->growth = tc->rss_peak >= tc->rss_start ? tc->rss_peak - tc->rss_start : 0;
+        t->peak = tc->rss_peak;
+    }
+    if (tc->has_gc) {
+        t->has_gc = true;
+        memcpy(t->gc, tc->gc, sizeof t->gc);
+    }
+    if (f->budget > 0 && t->growth > f->budget && !t->over_budget)
+        note_over_budget(f, t, tc);
+    if (tc->rss_before > f->peak_rss) {
+        f->peak_rss = tc->rss_before;
+        f->peak_at = at;
+        f->peak_before = true;
+    }
     if (tc->rss_peak > f->peak_rss) {
         f->peak_rss = tc->rss_peak;
         f->peak_at = at;
+        f->peak_before = false;
     }
     t->finished = true;
     running_remove(f, at);
@@ -271,6 +312,7 @@ void reportfeed_free(ReportFeed *f)
     for (size_t i = 0; i < f->ntests; i++) {
         free(f->tests[i].nodeid);
         free(f->tests[i].subtest);
+        free(f->tests[i].file);
     }
     free(f->tests);
     free(f->dirty);
@@ -390,6 +432,15 @@ json_t *reportfeed_progress_json(const ReportFeed *f)
     return j;
 }
 
+/* [gen0, gen1, gen2, collected, uncollectable, gc_ns, garbage_growth] (junit.h JUNIT_GC_*). */
+static json_t *gc_json(const long long *gc)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < JUNIT_GC_N; i++)
+        json_array_append_new(a, json_integer((json_int_t)gc[i]));
+    return a;
+}
+
 json_t *reportfeed_take_tests(ReportFeed *f)
 {
     if (f->ndirty == 0)
@@ -403,6 +454,12 @@ json_t *reportfeed_take_tests(ReportFeed *f)
                               "rss_growth_bytes", (json_int_t)t->growth);
         if (t->subtest != NULL) /* display text, as report_failure_json() cleans it */
             json_object_set_new(e, "subtest", display(t->subtest));
+        if (t->peak >= 0)
+            json_object_set_new(e, "rss_peak_bytes", json_integer((json_int_t)t->peak));
+        if (t->has_gc)
+            json_object_set_new(e, "gc", gc_json(t->gc));
+        if (t->over_budget)
+            json_object_set_new(e, "over_budget", json_true());
         json_array_append_new(a, e);
     }
     f->ndirty = 0;
@@ -415,8 +472,11 @@ json_t *reportfeed_take_failures(ReportFeed *f)
     if (n <= f->failures_taken)
         return NULL;
     json_t *a = json_array();
-    for (size_t i = f->failures_taken; i < n; i++)
-        json_array_append_new(a, report_failure_json(report_builder_failure(f->builder, i)));
+    for (size_t i = f->failures_taken; i < n; i++) {
+        json_t *one = report_failure_json(report_builder_failure(f->builder, i));
+        memfail_apply(one); /* a memory failure names the limit that refused it */
+        json_array_append_new(a, one);
+    }
     f->failures_taken = n;
     return a;
 }
@@ -446,31 +506,85 @@ void reportfeed_counts(const ReportFeed *f, long *passed, long *failed, long *er
     *skipped = n[T_SKIPPED], *xfailed = n[T_XFAILED], *xpassed = n[T_XPASSED];
 }
 
-static int cmp_growth_desc(const void *a, const void *b)
+/* A test's measure by which the tops are ordered: -1 when it has none. */
+static long long measure(const TestEntry *t, ReportFeedTop by)
+{
+    switch (by) {
+    case REPORTFEED_TOP_GROWTH: return t->growth;
+    case REPORTFEED_TOP_PEAK: return t->peak;
+    case REPORTFEED_TOP_GC: return t->has_gc ? t->gc[JUNIT_GC_NS] : -1;
+    }
+    return -1;
+}
+
+static int cmp_desc(const void *a, const void *b, void *by)
 {
     const TestEntry *x = *(const TestEntry *const *)a, *y = *(const TestEntry *const *)b;
-    return x->growth != y->growth ? (x->growth < y->growth ? 1 : -1) : strcmp(x->nodeid, y->nodeid);
+    long long mx = measure(x, *(ReportFeedTop *)by), my = measure(y, *(ReportFeedTop *)by);
+    return mx != my ? (mx < my ? 1 : -1) : strcmp(x->nodeid, y->nodeid);
 }
 
 json_t *reportfeed_peak(const ReportFeed *f)
 {
     if (f->peak_rss < 0)
         return NULL;
-    return json_pack("{s:I, s:o}", "rss", (json_int_t)f->peak_rss, "nodeid", display(f->tests[f->peak_at].nodeid));
+    return json_pack("{s:I, s:o, s:s}", "rss", (json_int_t)f->peak_rss, "nodeid",
+                     display(f->tests[f->peak_at].nodeid), "when", f->peak_before ? "before" : "test");
 }
 
-json_t *reportfeed_top_growth(const ReportFeed *f, size_t n)
+void reportfeed_set_budget(ReportFeed *f, long long bytes)
+{
+    f->budget = bytes > 0 ? bytes : 0;
+}
+
+json_t *reportfeed_over_budget(const ReportFeed *f)
+{
+    if (f->budget <= 0)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; i < f->ntests && json_array_size(a) < f->nover; i++) {
+        const TestEntry *t = &f->tests[i];
+        if (!t->over_budget)
+            continue;
+        json_t *e = json_pack("{s:o, s:I, s:i}", "nodeid", identity(t->nodeid), "growth", (json_int_t)t->growth,
+                              "line", t->line);
+        if (t->file != NULL) {
+            json_t *file = json_string(t->file);
+            if (file != NULL)
+                json_object_set_new(e, "file", file);
+        }
+        json_array_append_new(a, e);
+    }
+    return a;
+}
+
+json_t *reportfeed_top(const ReportFeed *f, size_t n, ReportFeedTop by)
 {
     const TestEntry **measured = xcalloc(f->ntests + 1, sizeof *measured);
     size_t m = 0;
     for (size_t i = 0; i < f->ntests; i++)
-        if (f->tests[i].growth >= 0)
+        if (measure(&f->tests[i], by) >= 0)
             measured[m++] = &f->tests[i];
-    qsort(measured, m, sizeof *measured, cmp_growth_desc);
+    qsort_r(measured, m, sizeof *measured, cmp_desc, &by);
     json_t *a = json_array();
-    for (size_t i = 0; i < m && i < n; i++)
-        json_array_append_new(a, json_pack("{s:o, s:I}", "nodeid", display(measured[i]->nodeid), "growth",
-                                           (json_int_t)measured[i]->growth));
+    for (size_t i = 0; i < m && i < n; i++) {
+        const TestEntry *t = measured[i];
+        json_t *e = json_pack("{s:o, s:s}", "nodeid", display(t->nodeid), "status", status_names[t->status]);
+        if (t->growth >= 0)
+            json_object_set_new(e, "growth", json_integer((json_int_t)t->growth));
+        if (t->peak >= 0)
+            json_object_set_new(e, "peak", json_integer((json_int_t)t->peak));
+        if (t->has_gc)
+            json_object_set_new(e, "gc", gc_json(t->gc));
+        if (t->over_budget)
+            json_object_set_new(e, "over_budget", json_true());
+        json_array_append_new(a, e);
+    }
     free(measured);
     return a;
+}
+
+json_t *reportfeed_top_growth(const ReportFeed *f, size_t n)
+{
+    return reportfeed_top(f, n, REPORTFEED_TOP_GROWTH);
 }

@@ -53,9 +53,11 @@ json_t *reportfeed_progress_json(const ReportFeed *f);
 const char *reportfeed_current(const ReportFeed *f);
 
 /* The tests whose entry changed since the last call, in the order they changed, as
- * [{nodeid, subtest?, status, duration_s, rss_growth_bytes}, ...] (rss_growth_bytes -1 when
- * unknown; subtest: a subtest of test nodeid, described, display text), or NULL when none did:
- * a new reference. */
+ * [{nodeid, subtest?, status, duration_s, rss_growth_bytes, rss_peak_bytes?, gc?, over_budget?},
+ * ...] (rss_growth_bytes -1 when unknown; subtest: a subtest of test nodeid, described, display
+ * text; rss_peak_bytes the exact peak; gc [gen0, gen1, gen2, collected, uncollectable, gc_ns,
+ * garbage_growth] when the collector ran during the test or gc.garbage grew; over_budget true
+ * when above the budget), or NULL when none did: a new reference. */
 json_t *reportfeed_take_tests(ReportFeed *f);
 
 /* The failures (report_failure_json()) aggregated since the last call, in order, or NULL when
@@ -74,12 +76,31 @@ void reportfeed_foreach_failed(const ReportFeed *f, void (*fn)(void *ud, const c
 void reportfeed_counts(const ReportFeed *f, long *passed, long *failed, long *errors, long *skipped,
                        long *xfailed, long *xpassed);
 
-/* The highest exact peak RSS of a test (the plugin's pytestmon.rss peak, measured in the process
- * that ran it) as {rss, nodeid} (a new reference), or NULL when the plugin measured none. */
+/* The highest exact peak RSS the plugin measured (pytestmon.rss, in the process that ran the test)
+ * as {rss, nodeid, when} (a new reference), or NULL when it measured none: `when` "test" for a
+ * test's own peak, "before" for the peak of its process before it (the interpreter's start-up and
+ * the collection, told with the first test a process ran). */
 json_t *reportfeed_peak(const ReportFeed *f);
 
-/* The `n` tests with the largest exact memory growth, largest first, as
- * [{nodeid, growth}, ...] (a new reference; empty when the plugin measured none). */
+/* A test whose exact growth (pytestmon.rss: peak - rss at start) is above `bytes` is over the
+ * run's memory budget (a warning, not a failure); 0: no budget. Set it before the first poll. */
+void reportfeed_set_budget(ReportFeed *f, long long bytes);
+/* The tests over the budget so far, in the order they were read, as [{nodeid (identity), growth,
+ * file?, line}] (file absolute, line 1-based, 0 unknown), or NULL without a budget: a new
+ * reference. Their `tests` entries carry over_budget = true. */
+json_t *reportfeed_over_budget(const ReportFeed *f);
+
+/* How many tests the tops of a run's result list (:PytestMemory). */
+#define REPORTFEED_TOP_TESTS 10
+
+typedef enum { REPORTFEED_TOP_GROWTH, REPORTFEED_TOP_PEAK, REPORTFEED_TOP_GC } ReportFeedTop;
+
+/* The `n` tests with the largest exact growth (pytestmon.rss: peak - rss at start), peak RSS or
+ * time in the garbage collector (pytestmon.gc), largest first (ties by node id), as [{nodeid
+ * (display text), status, growth?, peak?, gc?, over_budget?}, ...]: each test's measures as in
+ * `tests` (a new reference; empty when the plugin measured none). */
+json_t *reportfeed_top(const ReportFeed *f, size_t n, ReportFeedTop by);
+/* reportfeed_top() by growth. */
 json_t *reportfeed_top_growth(const ReportFeed *f, size_t n);
 
 #endif

@@ -67,6 +67,7 @@ struct Run {
     bool nearest_found;          /* nearest: a collected node was around the line */
     char **user_args;            /* the user's arguments as given (+ the selection): shown */
     uint64_t timeout_ms, grace_ms;
+    uint64_t memory_budget_mb;   /* RunSpec.memory_budget_mb */
     char *tmpdir, *junit_path;
     bool coverage;               /* measured with pytest-cov (RunSpec.coverage) */
     char *coverage_path;         /* where the plugin writes coverage.py's JSON report */
@@ -592,25 +593,31 @@ static void run_finish(Run *run)
     if (run->t.python_why)
         json_object_set_new(result, "python_why", json_string(run->t.python_why));
     json_t *memory = runmem_json(run->sampler);
-    /* The run's peak: the highest of the samples (and pytest's VmHWM at them) and of the exact
-     * per-test peaks the plugin measured. Samples alone depend on when they fall: two identical
-     * runs showed 49.9 and 90.6 MB. Every view of the run shows this one number. */
+    /* The run's peak: exact where the plugin measured (every process that ran tests, xdist's
+     * workers too: each test's peak and each process's before its first test, and pytest's own
+     * VmHWM); the samples, which depend on when they fall (identical runs showed 215, 248 and
+     * 293 MB for a 348 MB peak), are the timeline and the tree's sum (tree_peak_rss). Every view
+     * of the run shows this one number. */
     json_t *exact_peak = runout_exact_peak(&run->output);
-    if (exact_peak && run->sampler) {
-        json_int_t rss = json_integer_value(json_object_get(exact_peak, "rss"));
-        if (rss > json_integer_value(json_object_get(memory, "peak_rss"))) {
-            json_object_set_new(memory, "peak_rss", json_integer(rss));
-            json_object_set(memory, "peak_test", json_object_get(exact_peak, "nodeid"));
-            if (rss > json_integer_value(json_object_get(memory, "peak_vms"))) /* VMS >= RSS */
-                json_object_set_new(memory, "peak_vms", json_integer(rss));
-        }
-    }
+    runmem_exact_peak(memory, run->sampler, exact_peak);
     json_decref(exact_peak);
     /* Exact per-test peaks from the plugin when it measured them, rather than the samples'. */
-    json_t *exact = runout_top_growth(&run->output, SAMPLER_TOP_TESTS);
+    json_t *exact = runout_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GROWTH);
     if (exact) {
         json_object_set_new(memory, "top_growth", exact);
         json_object_set_new(memory, "top_growth_source", json_string("plugin"));
+        /* :PytestMemory's other tops: by exact peak, by time in the garbage collector */
+        json_t *top = runout_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_PEAK);
+        if (top)
+            json_object_set_new(memory, "top_peak", top);
+        top = runout_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GC);
+        if (top)
+            json_object_set_new(memory, "top_gc", top);
+    }
+    json_t *over = runout_over_budget(&run->output); /* the memory budget's warnings */
+    if (over) {
+        json_object_set_new(memory, "budget", json_integer((json_int_t)(run->memory_budget_mb << 20)));
+        json_object_set_new(memory, "over_budget", over);
     }
     RunMemEnd end = {
         .spawned = run_spawned(run),
@@ -884,7 +891,7 @@ static void run_go(Run *run)
     }
     r->active = run;
     if (run->plugin_dir) { /* results as tests end, from the plugin's report */
-        runout_follow_report(&run->output, run->junit_path, run->t.root);
+        runout_follow_report(&run->output, run->junit_path, run->t.root, run->memory_budget_mb << 20);
         uv_timer_start(&run->feed_timer, on_feed_timer, RUNNER_FEED_POLL_MS, RUNNER_FEED_POLL_MS);
     }
     start_sampler(run);
@@ -1109,6 +1116,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     run->next = r->live;
     r->live = run;
     run->timeout_ms = spec->timeout_ms;
+    run->memory_budget_mb = spec->memory_budget_mb;
     run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
     run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
     runmem_init(&run->mem);

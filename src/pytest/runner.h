@@ -51,6 +51,8 @@ typedef struct {
                                 * the user's, the report read at the end and handed to `coverage` */
     char *const *coverage_files; /* with coverage: the files open in the editor (handed back) */
     size_t ncoverage_files;
+    uint64_t memory_budget_mb; /* a test whose exact peak RSS growth is above this many MiB is
+                                * over the budget (a warning: reportfeed.h); 0: none */
 } RunSpec;
 
 /* A run's life. Each step is checked against the table in runner.c and told to

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "mem/headroom.h"
+#include "mem/memfail.h"
 #include "parse/junit.h"
 #include "parse/pytesterr.h"
 #include "parse/report.h"
@@ -136,10 +137,16 @@ const char *runout_current_test(const RunOutput *o)
     return reportfeed_active(o->feed) ? reportfeed_current(o->feed) : progress_current(o->progress);
 }
 
-void runout_follow_report(RunOutput *o, const char *path, const char *root)
+void runout_follow_report(RunOutput *o, const char *path, const char *root, uint64_t budget)
 {
     reportfeed_free(o->feed);
     o->feed = reportfeed_new(path, root, KEEP_SLOWEST);
+    reportfeed_set_budget(o->feed, budget);
+}
+
+json_t *runout_over_budget(const RunOutput *o)
+{
+    return o->feed != NULL ? reportfeed_over_budget(o->feed) : NULL;
 }
 
 bool runout_poll_report(RunOutput *o)
@@ -171,6 +178,16 @@ json_t *runout_take_tests(RunOutput *o, int64_t run_id)
 json_t *runout_top_growth(const RunOutput *o, size_t n)
 {
     json_t *top = o->feed != NULL ? reportfeed_top_growth(o->feed, n) : NULL;
+    if (top != NULL && json_array_size(top) == 0) {
+        json_decref(top);
+        top = NULL;
+    }
+    return top;
+}
+
+json_t *runout_top(const RunOutput *o, size_t n, ReportFeedTop by)
+{
+    json_t *top = o->feed != NULL ? reportfeed_top(o->feed, n, by) : NULL;
     if (top != NULL && json_array_size(top) == 0) {
         json_decref(top);
         top = NULL;
@@ -647,6 +664,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
             json_t *rj = report_to_json(&rep);
             counts = json_incref(json_object_get(rj, "counts"));
             failures = json_incref(json_object_get(rj, "failures"));
+            memfail_apply_all(failures); /* a memory failure names the limit that refused it */
             json_object_set(r, "slowest", json_object_get(rj, "slowest"));
             if (rep.seconds > 0) /* pytest's junitxml: the testsuite's time */
                 pytest_seconds = rep.seconds;

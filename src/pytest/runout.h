@@ -61,8 +61,11 @@ void runout_destroy(RunOutput *o);
 void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr);
 
 /* Reads the plugin's report at `path` while pytest writes it: once the plugin has written there,
- * progress, the current test and the `tests` entries come from it, not from the terminal. */
-void runout_follow_report(RunOutput *o, const char *path, const char *root);
+ * progress, the current test and the `tests` entries come from it, not from the terminal.
+ * budget: the memory budget of a test in bytes (reportfeed_set_budget()), 0 none. */
+void runout_follow_report(RunOutput *o, const char *path, const char *root, uint64_t budget);
+/* reportfeed_over_budget() of the report followed, or NULL. */
+json_t *runout_over_budget(const RunOutput *o);
 /* Parses what the report gained since the last call; true when progress or tests changed. */
 bool runout_poll_report(RunOutput *o);
 /* pytest has exited: the rest of the report is parsed (call before the last runout_take_tests). */
@@ -73,7 +76,9 @@ json_t *runout_take_tests(RunOutput *o, int64_t run_id);
 /* The `n` tests that grew memory most, exactly measured by the plugin ([{nodeid, growth}, ...]),
  * or NULL when it measured none: a new reference. */
 json_t *runout_top_growth(const RunOutput *o, size_t n);
-/* The highest exact per-test peak RSS the plugin measured, {rss, nodeid}, or NULL. */
+/* reportfeed_top() of the report followed, or NULL when the plugin measured none. */
+json_t *runout_top(const RunOutput *o, size_t n, ReportFeedTop by);
+/* The highest exact peak RSS the plugin measured, {rss, nodeid, when}, or NULL. */
 json_t *runout_exact_peak(const RunOutput *o);
 
 /* True when the output said MemoryError or "Cannot allocate memory". */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/textclean.h"
+#include "mem/memfail.h"
 #include "parse/junit.h"
 #include "parse/xmllib.h"
 
@@ -19,6 +20,10 @@ typedef struct {
     JunitOutcome outcome;
     bool has_message, has_out, has_err;
     StrBuf message, text, out, err;
+    char *memfail;               /* the plugin's facts of a memory failure (memfail.h), or NULL */
+    long long rss_start, rss_peak; /* its exact memory (the last testcase's), -1 unknown */
+    bool has_gc;
+    long long gc[JUNIT_GC_N];    /* the garbage collector during it (junit.h) */
 } Found;
 
 /* pytest's junitxml classname and name of a node id, as its mangle_test_address():
@@ -59,6 +64,7 @@ static void found_init(Found *f, const char *nodeid)
 {
     memset(f, 0, sizeof *f);
     f->nodeid = nodeid;
+    f->rss_start = f->rss_peak = -1;
     mangle(nodeid, &f->classname, &f->name);
     strbuf_init(&f->message);
     strbuf_init(&f->text);
@@ -70,6 +76,7 @@ static void found_destroy(Found *f)
 {
     free(f->classname);
     free(f->name);
+    free(f->memfail);
     strbuf_destroy(&f->message);
     strbuf_destroy(&f->text);
     strbuf_destroy(&f->out);
@@ -134,6 +141,16 @@ static int on_case(const JunitCase *tc, void *ud)
                               TEXTCLEAN_MESSAGE_MAX);
         }
     }
+    if (tc->memfail && !f->memfail)
+        f->memfail = xstrdup(tc->memfail);
+    if (tc->rss_start >= 0 && tc->rss_peak >= 0) {
+        f->rss_start = tc->rss_start;
+        f->rss_peak = tc->rss_peak;
+    }
+    if (tc->has_gc) {
+        f->has_gc = true;
+        memcpy(f->gc, tc->gc, sizeof f->gc);
+    }
     for (size_t i = 0; i < tc->nresults; i++)
         if (tc->results[i].tag != JUNIT_RESULT_SKIPPED || tc->outcome == JUNIT_SKIPPED)
             add_text(&f->text, tc->results[i].text, tc->results[i].text_len);
@@ -192,6 +209,29 @@ static json_t *found_json(const Found *f, int64_t run_id, const char *nodeid)
     json_object_set_new(r, "status", json_string(status_name(f->outcome)));
     if (f->has_message)
         json_object_set_new(r, "message", json_string(strbuf_cstr(&f->message)));
+    if (f->rss_peak >= 0 || f->has_gc) { /* the plugin's exact measures (see `tests`) */
+        json_t *m = json_object();
+        if (f->rss_peak >= 0) {
+            json_object_set_new(m, "rss_start", json_integer((json_int_t)f->rss_start));
+            json_object_set_new(m, "rss_peak", json_integer((json_int_t)f->rss_peak));
+            json_object_set_new(m, "rss_growth", json_integer((json_int_t)(f->rss_peak > f->rss_start
+                                                                               ? f->rss_peak - f->rss_start : 0)));
+        }
+        if (f->has_gc) {
+            json_t *gc = json_array();
+            for (int i = 0; i < JUNIT_GC_N; i++)
+                json_array_append_new(gc, json_integer((json_int_t)f->gc[i]));
+            json_object_set_new(m, "gc", gc);
+        }
+        json_object_set_new(r, "memory", m);
+    }
+    json_t *facts = f->memfail ? json_loads(f->memfail, 0, NULL) : NULL;
+    if (json_is_object(facts)) { /* a memory failure: the limit that refused it, as in `failures` */
+        json_object_set_new(r, "memfail", facts);
+        memfail_apply(r);
+    } else {
+        json_decref(facts);
+    }
     if (f->text.len)
         json_object_set_new(r, "text", json_string(strbuf_cstr(&f->text)));
     if (f->has_out)

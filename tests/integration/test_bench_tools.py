@@ -57,3 +57,5 @@ def test_the_clocked_plugin_writes_the_same_report_and_counts_every_test(tmp_pat
     assert clock["tests"] == TESTS
     assert clock["start"] > 0 and clock["results"] > 0
     assert 0 < clock["meter"] < clock["start"] + clock["results"]  # inside the hooks' time
+    assert 0 < clock["gc"] < clock["meter"]  # the garbage collector's record, inside the meter's
+    assert clock["gc_callbacks"] >= 0

@@ -908,9 +908,53 @@ static void test_stream_malformed_stops(void **state)
     strbuf_destroy(&log);
 }
 
+/* The plugin's memory properties of a testcase (#27): pytestmon.rss with its optional third value
+ * (the process's peak before its first test; an array that is not one leaves all unknown), and
+ * pytestmon.memfail (a memory failure's facts, kept as text), pytestmon.gc (seven counts, or none). */
+static int log_memory(const JunitCase *tc, void *ud)
+{
+    strbuf_printf(ud, "%s rss=%lld,%lld,%lld%s%s", tc->name, tc->rss_start, tc->rss_peak, tc->rss_before,
+                  tc->memfail ? " memfail=" : "", tc->memfail ? tc->memfail : "");
+    if (tc->has_gc)
+        strbuf_printf(ud, " gc=%lld,%lld,%lld,%lld,%lld,%lld,%lld", tc->gc[0], tc->gc[1], tc->gc[2], tc->gc[3],
+                      tc->gc[4], tc->gc[5], tc->gc[6]);
+    strbuf_putc(ud, '\n');
+    return 0;
+}
+
+static void test_memory_properties(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<testsuites><testsuite>"
+        "<testcase name=\"two\"><properties><property name=\"pytestmon.rss\" value=\"[1,2]\"/></properties></testcase>"
+        "<testcase name=\"three\"><properties><property name=\"pytestmon.rss\" value=\"[1, 2, 3]\"/></properties></testcase>"
+        "<testcase name=\"four\"><properties><property name=\"pytestmon.rss\" value=\"[1,2,3,4]\"/></properties></testcase>"
+        "<testcase name=\"one\"><properties><property name=\"pytestmon.rss\" value=\"[1]\"/></properties></testcase>"
+        "<testcase name=\"neg\"><properties><property name=\"pytestmon.rss\" value=\"[1,-2,3]\"/></properties></testcase>"
+        "<testcase name=\"open\"><properties><property name=\"pytestmon.rss\" value=\"[1,2,3\"/></properties></testcase>"
+        "<testcase name=\"after\"/>"
+        "<testcase name=\"oom\"><properties><property name=\"pytestmon.rss\" value=\"[1,2]\"/>"
+        "<property name=\"pytestmon.memfail\" value=\"{&quot;what&quot;:&quot;MemoryError&quot;}\"/></properties>"
+        "<failure message=\"MemoryError\">x</failure></testcase>"
+        "<testcase name=\"gc\"><properties><property name=\"pytestmon.gc\" value=\"[46,4,1,39875,0,7294510,0]\"/>"
+        "</properties></testcase>"
+        "<testcase name=\"gc6\"><properties><property name=\"pytestmon.gc\" value=\"[1,2,3,4,5,6]\"/></properties></testcase>"
+        "</testsuite></testsuites>";
+    StrBuf log = STRBUF_INIT;
+    assert_int_equal(junit_read_memory(doc, strlen(doc), log_memory, &log, NULL, NULL), 0);
+    assert_string_equal(strbuf_cstr(&log),
+                        "two rss=1,2,-1\nthree rss=1,2,3\nfour rss=-1,-1,-1\none rss=-1,-1,-1\n"
+                        "neg rss=-1,-1,-1\nopen rss=-1,-1,-1\nafter rss=-1,-1,-1\n"
+                        "oom rss=1,2,-1 memfail={\"what\":\"MemoryError\"}\n"
+                        "gc rss=-1,-1,-1 gc=46,4,1,39875,0,7294510,0\ngc6 rss=-1,-1,-1\n");
+    strbuf_destroy(&log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_memory_properties),
         cmocka_unit_test(test_memory_bounded),
         cmocka_unit_test(test_proj_fail_outcomes),
         cmocka_unit_test(test_collection_errors),

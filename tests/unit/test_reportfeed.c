@@ -409,6 +409,106 @@ static void test_not_the_plugins_or_no_file(void **state)
     grow_close(&g);
 }
 
+/* #27 item 1: the peak of a process before its first test (pytestmon.rss's third value: start-up
+ * and collection) is the run's peak when it is the highest; a later test's own peak above it wins. */
+static void test_peak_before_the_first_test(void **state)
+{
+    (void)state;
+    static const char head[] =
+        "<?xml version=\"1.0\"?><testsuites><testsuite name=\"pytest\"><pytestmon-session rootdir=\"/r\"/>"
+        "<testcase classname=\"t\" name=\"a\" nodeid=\"t.py::a\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[30000000,31000000,280000000]\"/></properties></testcase>"
+        "<testcase classname=\"t\" name=\"b\" nodeid=\"t.py::b\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[31000000,200000000]\"/></properties></testcase>";
+    static const char more[] =
+        "<testcase classname=\"t\" name=\"c\" nodeid=\"t.py::c\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[31000000,290000000]\"/></properties></testcase>";
+    Growing g;
+    grow_open(&g);
+    ReportFeed *f = reportfeed_new(g.path, "/r", 0);
+    grow_write(&g, head, strlen(head));
+    reportfeed_poll(f);
+    json_t *peak = reportfeed_peak(f);
+    assert_int_equal(json_integer_value(json_object_get(peak, "rss")), 280000000);
+    assert_string_equal(json_string_value(json_object_get(peak, "nodeid")), "t.py::a");
+    assert_string_equal(json_string_value(json_object_get(peak, "when")), "before");
+    json_decref(peak);
+    json_t *top = reportfeed_top_growth(f, 5); /* the growth is the test's own */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "nodeid")), "t.py::b");
+    json_decref(top);
+    grow_write(&g, more, strlen(more));
+    reportfeed_poll(f);
+    peak = reportfeed_peak(f);
+    assert_int_equal(json_integer_value(json_object_get(peak, "rss")), 290000000);
+    assert_string_equal(json_string_value(json_object_get(peak, "nodeid")), "t.py::c");
+    assert_string_equal(json_string_value(json_object_get(peak, "when")), "test");
+    json_decref(peak);
+    reportfeed_free(f);
+    grow_close(&g);
+}
+
+/* #27 item 3: a test whose exact growth is above the run's memory budget is over it: its `tests`
+ * entry says so and the list of them has its place (the file made absolute from pytest's rootdir,
+ * the definition line 1-based). Without a budget there is no list. */
+static void test_memory_budget(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<?xml version=\"1.0\"?><testsuites><testsuite name=\"pytest\"><pytestmon-session rootdir=\"/proj\"/>"
+        "<testcase classname=\"t\" name=\"big\" nodeid=\"t.py::big\" file=\"t.py\" line=\"9\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[1000,314573800]\"/></properties></testcase>"
+        "<testcase classname=\"t\" name=\"small\" nodeid=\"t.py::small\" file=\"t.py\" line=\"3\" time=\"0\">"
+        "<properties><property name=\"pytestmon.rss\" value=\"[1000,2000]\"/>"
+        "<property name=\"pytestmon.gc\" value=\"[3,1,0,900,2,1500000,5]\"/></properties></testcase>";
+    Growing g;
+    grow_open(&g);
+    grow_write(&g, doc, strlen(doc));
+    ReportFeed *f = reportfeed_new(g.path, "/r", 0);
+    reportfeed_set_budget(f, 100 * 1024 * 1024);
+    reportfeed_poll(f);
+    json_t *tests = reportfeed_take_tests(f);
+    assert_true(json_is_true(json_object_get(entry(tests, "t.py::big"), "over_budget")));
+    assert_null(json_object_get(entry(tests, "t.py::small"), "over_budget"));
+    /* the exact peak and the garbage collector's record travel with the entry (#27 items 4, 5) */
+    assert_int_equal(json_integer_value(json_object_get(entry(tests, "t.py::big"), "rss_peak_bytes")), 314573800);
+    assert_null(json_object_get(entry(tests, "t.py::big"), "gc"));
+    json_t *gc = json_object_get(entry(tests, "t.py::small"), "gc");
+    assert_int_equal(json_array_size(gc), 7);
+    assert_int_equal(json_integer_value(json_array_get(gc, 3)), 900);
+    assert_int_equal(json_integer_value(json_array_get(gc, 6)), 5);
+    json_decref(tests);
+    json_t *over = reportfeed_over_budget(f);
+    assert_int_equal(json_array_size(over), 1);
+    json_t *o = json_array_get(over, 0);
+    assert_string_equal(json_string_value(json_object_get(o, "nodeid")), "t.py::big");
+    assert_int_equal(json_integer_value(json_object_get(o, "growth")), 314572800);
+    assert_string_equal(json_string_value(json_object_get(o, "file")), "/proj/t.py");
+    assert_int_equal(json_integer_value(json_object_get(o, "line")), 10);
+    json_decref(over);
+    /* #27 item 5: the tops by exact peak and by time in the garbage collector */
+    json_t *top = reportfeed_top(f, 5, REPORTFEED_TOP_PEAK);
+    assert_int_equal(json_array_size(top), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "nodeid")), "t.py::big");
+    assert_true(json_is_true(json_object_get(json_array_get(top, 0), "over_budget")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "status")), "passed");
+    json_decref(top);
+    top = reportfeed_top(f, 5, REPORTFEED_TOP_GC); /* only the test during which the collector ran */
+    assert_int_equal(json_array_size(top), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "nodeid")), "t.py::small");
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(json_array_get(top, 0), "gc"), 5)), 1500000);
+    json_decref(top);
+    top = reportfeed_top(f, 1, REPORTFEED_TOP_GROWTH);
+    assert_int_equal(json_array_size(top), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(top, 0), "peak")), 314573800);
+    json_decref(top);
+    reportfeed_free(f);
+    f = reportfeed_new(g.path, "/r", 0); /* no budget */
+    reportfeed_poll(f);
+    assert_null(reportfeed_over_budget(f));
+    reportfeed_free(f);
+    grow_close(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +518,8 @@ int main(void)
         cmocka_unit_test(test_failed_listed_once),
         cmocka_unit_test(test_subtests_are_entries_of_their_own),
         cmocka_unit_test(test_not_the_plugins_or_no_file),
+        cmocka_unit_test(test_peak_before_the_first_test),
+        cmocka_unit_test(test_memory_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

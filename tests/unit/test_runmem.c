@@ -72,6 +72,57 @@ static void test_memory_json(void **state)
     close_loop(&loop, s);
 }
 
+/* #27 item 1: with exact peaks the run's peak is theirs (or pytest's own VmHWM, when higher),
+ * not the samples' tree sum, which stays tree_peak_rss. */
+static void test_exact_peak(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    Sampler *s = sampler_new(&loop, "", getpid(), 10, NULL, NULL);
+    sampler_add(s, 0, 100 * MIB, 300 * MIB, 3);
+    sampler_add(s, 10, 390 * MIB, 500 * MIB, 3); /* a sample caught a worker's spike beside the others */
+    json_t *j = runmem_json(s);
+    assert_int_equal(json_integer_value(json_object_get(j, "peak_rss")), 390 * MIB);
+    assert_string_equal(json_string_value(json_object_get(j, "peak_source")), "samples");
+    assert_int_equal(json_integer_value(json_object_get(j, "tree_peak_rss")), 390 * MIB);
+    runmem_exact_peak(j, s, NULL); /* nothing exact: the samples stay */
+    assert_int_equal(json_integer_value(json_object_get(j, "peak_rss")), 390 * MIB);
+    json_t *exact = json_pack("{s:I, s:s, s:s}", "rss", (json_int_t)(333 * MIB), "nodeid", "t.py::spike", "when", "test");
+    runmem_exact_peak(j, s, exact);
+    assert_int_equal(json_integer_value(json_object_get(j, "peak_rss")), 333 * MIB);
+    assert_string_equal(json_string_value(json_object_get(j, "peak_source")), "plugin");
+    assert_string_equal(json_string_value(json_object_get(j, "peak_test")), "t.py::spike");
+    assert_string_equal(json_string_value(json_object_get(j, "peak_when")), "test");
+    assert_int_equal(json_integer_value(json_object_get(j, "tree_peak_rss")), 390 * MIB);
+    assert_int_equal(json_integer_value(json_object_get(j, "peak_vms")), 500 * MIB);
+    json_decref(exact);
+    /* an exact peak above the sampled VMS raises it (VMS >= RSS) */
+    exact = json_pack("{s:I, s:s, s:s}", "rss", (json_int_t)(600 * MIB), "nodeid", "t.py::a", "when", "before");
+    runmem_exact_peak(j, s, exact);
+    assert_int_equal(json_integer_value(json_object_get(j, "peak_vms")), 600 * MIB);
+    assert_string_equal(json_string_value(json_object_get(j, "peak_when")), "before");
+    json_decref(exact);
+    json_decref(j);
+    close_loop(&loop, s);
+
+    /* pytest's own VmHWM at a sample (this process's, read from the real /proc) more than 1 MiB
+     * above every exact peak: the peak is that process's, outside the measured tests. */
+    assert_int_equal(uv_loop_init(&loop), 0);
+    s = sampler_new(&loop, "", getpid(), 10, NULL, NULL);
+    assert_int_equal(sampler_sample_now(s), 0);
+    assert_true(sampler_peak_hwm(s) > 2 * MIB);
+    j = runmem_json(s);
+    exact = json_pack("{s:I, s:s, s:s}", "rss", (json_int_t)MIB / 2, "nodeid", "t.py::small", "when", "test");
+    runmem_exact_peak(j, s, exact);
+    assert_int_equal(json_integer_value(json_object_get(j, "peak_rss")), (json_int_t)sampler_peak_hwm(s));
+    assert_string_equal(json_string_value(json_object_get(j, "peak_when")), "pytest");
+    assert_null(json_object_get(j, "peak_test"));
+    json_decref(exact);
+    json_decref(j);
+    close_loop(&loop, s);
+}
+
 static void test_headroom_first_and_latest(void **state)
 {
     (void)state;
@@ -121,6 +172,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_high_between_pushes),
         cmocka_unit_test(test_memory_json),
+        cmocka_unit_test(test_exact_peak),
         cmocka_unit_test(test_headroom_first_and_latest),
         cmocka_unit_test(test_diagnose),
     };
