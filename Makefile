@@ -87,6 +87,20 @@ test-nvim07: $(BIN)
 	PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=nvim \
 	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q
 
+# A leg that needs a download (Debian 13 or unstable, unpacked privately): $(1) the fetch script
+# in tools/, $(2) where it unpacks, $(3) the run's environment, $(4) the -k selection, $(5) what
+# the leg runs on. When the fetch fails the leg is reported SKIPPED, loudly.
+define fetched_leg
+@if sh tools/$(1) $(2); then \
+	    $(3) PYTESTMON_BIN=$(CURDIR)/$(BIN) \
+	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q -k "$(4)"; \
+	else \
+	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	    echo "!!! SKIPPED: the $(5) integration leg (could not fetch $(5))"; \
+	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	fi
+endef
+
 NVIM010 := build/nvim-0.10/nvim
 
 nvim010:
@@ -95,16 +109,9 @@ nvim010:
 # Suites that never start an editor run once, in the 0.7 leg.
 EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers or test_hermetic or test_watch_rpc)
 
-# The 0.10 leg needs a download; when it fails the leg is reported SKIPPED, loudly.
+# The 0.10 leg: the editor suites on Debian 13's Neovim 0.10.
 test-nvim010: $(BIN)
-	@if sh tools/fetch-nvim010.sh build/nvim-0.10; then \
-	    PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=$(CURDIR)/$(NVIM010) \
-	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q -k "$(EDITORLESS)"; \
-	else \
-	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
-	    echo "!!! SKIPPED: the nvim 0.10 integration leg (could not fetch nvim 0.10)"; \
-	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
-	fi
+	$(call fetched_leg,fetch-nvim010.sh,build/nvim-0.10,PYTESTMON_NVIM=$(CURDIR)/$(NVIM010),$(EDITORLESS),nvim 0.10)
 
 # Neovim 0.12 from Debian unstable (tools/fetch-nvim012.sh), the editor suites as on 0.10.
 NVIM012 := build/nvim-0.12/nvim
@@ -113,14 +120,7 @@ nvim012:
 	@sh tools/fetch-nvim012.sh build/nvim-0.12
 
 test-nvim012: $(BIN)
-	@if sh tools/fetch-nvim012.sh build/nvim-0.12; then \
-	    PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=$(CURDIR)/$(NVIM012) \
-	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q -k "$(EDITORLESS)"; \
-	else \
-	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
-	    echo "!!! SKIPPED: the nvim 0.12 integration leg (could not fetch nvim 0.12)"; \
-	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
-	fi
+	$(call fetched_leg,fetch-nvim012.sh,build/nvim-0.12,PYTESTMON_NVIM=$(CURDIR)/$(NVIM012),$(EDITORLESS),nvim 0.12)
 
 # Most users run pytest 8: the suites that run pytest and read its output (runs, locations,
 # progress, node ids) run again with trixie's pytest 8.3 (and xdist 3.6), unpacked privately
@@ -132,14 +132,7 @@ pytest8:
 	@sh tools/fetch-pytest8.sh build/pytest-8
 
 test-pytest8: $(BIN)
-	@if sh tools/fetch-pytest8.sh build/pytest-8; then \
-	    PYTESTMON_TEST_PYTHON=$(CURDIR)/$(PYTEST8) PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=nvim \
-	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q -k "$(PYTEST8_SUITES)"; \
-	else \
-	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
-	    echo "!!! SKIPPED: the pytest 8 integration leg (could not fetch pytest 8)"; \
-	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
-	fi
+	$(call fetched_leg,fetch-pytest8.sh,build/pytest-8,PYTESTMON_TEST_PYTHON=$(CURDIR)/$(PYTEST8) PYTESTMON_NVIM=nvim,$(PYTEST8_SUITES),pytest 8)
 
 # Today's pytest: the same suites on Debian unstable's pytest 9.1 and Python 3.14 (with its
 # xdist, debugpy, pytest-cov and coverage), unpacked privately into build/pytest-9
@@ -152,14 +145,7 @@ pytest9:
 	@sh tools/fetch-pytest9.sh build/pytest-9
 
 test-pytest9: $(BIN)
-	@if sh tools/fetch-pytest9.sh build/pytest-9; then \
-	    PYTESTMON_TEST_PYTHON=$(CURDIR)/$(PYTEST9) PYTESTMON_BIN=$(CURDIR)/$(BIN) PYTESTMON_NVIM=nvim \
-	    $(PYTHON) -m pytest -p no:cacheprovider tests/integration -q -k "$(PYTEST8_SUITES)"; \
-	else \
-	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
-	    echo "!!! SKIPPED: the pytest 9 integration leg (could not fetch pytest 9 / Python 3.14)"; \
-	    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
-	fi
+	$(call fetched_leg,fetch-pytest9.sh,build/pytest-9,PYTESTMON_TEST_PYTHON=$(CURDIR)/$(PYTEST9) PYTESTMON_NVIM=nvim,$(PYTEST8_SUITES),pytest 9 / Python 3.14)
 
 test-integration: test-nvim07 test-nvim010 test-nvim012 test-pytest8 test-pytest9
 

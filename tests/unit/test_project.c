@@ -71,10 +71,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    StrBuf cmd = STRBUF_INIT;
-    strbuf_printf(&cmd, "rm -rf '%s'", tmp);
-    assert_int_equal(system(strbuf_cstr(&cmd)), 0);
-    strbuf_destroy(&cmd);
+    tmp_remove(tmp);
     return 0;
 }
 

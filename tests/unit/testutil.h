@@ -67,4 +67,16 @@ static inline char *tmp_template(char *buf, const char *name)
     return buf;
 }
 
+/* Removes a temporary tree a test made (rm -rf); fails the test when it cannot. */
+static inline void tmp_remove(const char *path)
+{
+    StrBuf cmd = STRBUF_INIT;
+    strbuf_printf(&cmd, "rm -rf '%s'", path);
+    if (system(strbuf_cstr(&cmd)) != 0) {
+        fprintf(stderr, "testutil: cannot remove %s\n", path);
+        abort();
+    }
+    strbuf_destroy(&cmd);
+}
+
 #endif
