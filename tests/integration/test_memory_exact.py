@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 
 import pytest
 
@@ -20,13 +21,27 @@ def _has_xdist():
     return subprocess.run([TEST_PYTHON, "-c", "import xdist"], capture_output=True).returncode == 0
 
 
-def run(*args, env=None, prefix=(), timeout=180):
-    """The result of `pytestmon run --json` in proj_mem (pytest's args after the options)."""
+def _limited_python(limit):
+    """An interpreter that runs TEST_PYTHON under `prlimit <limit>` (e.g. --as=1500000000): the
+    limit is pytest's and its workers' (rlimits are inherited), not the co-process's, which an
+    instrumented build (ASan reserves terabytes of shadow memory) could not start under."""
+    d = tempfile.mkdtemp(prefix="limited-")
+    path = os.path.join(d, "python")
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\nexec prlimit %s -- %s "$@"\n' % (limit, TEST_PYTHON))
+    os.chmod(path, 0o700)
+    return path
+
+
+def run(*args, env=None, limit=None, timeout=180):
+    """The result of `pytestmon run --json` in proj_mem (pytest's args after the options);
+    `limit`: a prlimit option for pytest's processes."""
     if "-n" in args and not _has_xdist():
         pytest.skip("pytest-xdist is not installed for this interpreter")
     e = dict(os.environ)
     e.update(env or {})
-    p = subprocess.run([*prefix, BIN, "run", "--json", "--python", TEST_PYTHON, "--cwd", PROJ,
+    python = _limited_python(limit) if limit else TEST_PYTHON
+    p = subprocess.run([BIN, "run", "--json", "--python", python, "--cwd", PROJ,
                         "-p", "no:cacheprovider", *args], env=e, capture_output=True, text=True,
                        timeout=timeout)
     assert p.stdout, p.stderr
@@ -80,7 +95,7 @@ def test_rlimit_as_is_named_at_the_failing_test(mode):
     `MemoryError` and nothing else. The plugin reads the facts in the test's own process (an
     xdist worker's too) at the failure; the message names the limit and the numbers."""
     r = run("test_enomem.py", "-k", "over_the_limit", *mode, env={"PROJ_MEM_LIMIT": "1"},
-            prefix=("prlimit", "--as=1500000000"))
+            limit="--as=1500000000")
     assert r["status"] == "failed", r["summary"]
     fs = _failures(r)
     assert set(fs) == {"test_bytearray_over_the_limit", "test_mmap_over_the_limit"}, fs
@@ -95,7 +110,7 @@ def test_rlimit_as_is_named_at_the_failing_test(mode):
 @MODES
 def test_rlimit_data_is_named_at_the_failing_test(mode):
     r = run("test_enomem.py", "-k", "bytearray_over_the_limit", *mode, env={"PROJ_MEM_LIMIT": "1"},
-            prefix=("prlimit", "--data=1500000000"))
+            limit="--data=1500000000")
     f = _failures(r)["test_bytearray_over_the_limit"]
     assert f["message"].startswith("MemoryError: data-segment limit (RLIMIT_DATA 1.4 GB) reached: VmData "), f
     assert f["memory_limit"]["cause"] == "RLIMIT_DATA"
