@@ -60,7 +60,7 @@ struct Run {
     LaunchTarget t;              /* root, interpreter, rewritten args, env (launch.h) */
     char *log_path;              /* until the run is launched: where its output goes */
     size_t tail_bytes;
-    LaunchPlan plan;             /* what was (or is being) started: pytest, its lookup or probe */
+    LaunchPlan plan;             /* pytest's own argv and env (a probe's or lookup's plan is local) */
     char *selection;             /* nearest: the node (or the file) the run selects */
     char *plugin_dir;            /* where pytestmon_plugin.py is; NULL: pytest's junitxml */
     int nearest_line;            /* > 0: run the collected node around this line of t.file */
@@ -993,12 +993,13 @@ static void start_collect(Run *run)
     Runner *r = run->r;
     char *path = collect_path(run);
     LaunchFiles f = {.plugin_dir = run->plugin_dir, .report = run->junit_path, .record = path};
-    launch_plan_destroy(&run->plan);
-    launch_plan(&run->t, LAUNCH_NEAREST, &f, &run->plan);
+    LaunchPlan lookup; /* borrowed by child_start for the call only: run->plan stays the run's */
+    launch_plan(&run->t, LAUNCH_NEAREST, &f, &lookup);
     free(path);
     int rc = 0;
-    ChildSpec spec = {.exe = r->exe, .argv = run->plan.argv, .env = run->plan.env, .cwd = run->t.root};
+    ChildSpec spec = {.exe = r->exe, .argv = lookup.argv, .env = lookup.env, .cwd = run->t.root};
     run->child = child_start(r->loop, &spec, on_collected, run, &rc);
+    launch_plan_destroy(&lookup);
     if (!run->child) {
         fail_start(run, describe_spawn_error(run, rc));
         return;
@@ -1015,10 +1016,8 @@ static void run_proceed(Run *run)
         start_collect(run);
     else if (run->nearest_line > 0) /* no plugin to ask what pytest collects: the whole file */
         select_and_go(run, xstrdup(run->t.file));
-    else {
-        plan_run(run);
+    else /* run->plan is the run's, planned at launch (again after a failed probe) */
         run_go(run);
-    }
 }
 
 static bool plugin_known_to_load(const Runner *r, const char *python)
@@ -1044,9 +1043,10 @@ static void on_probed(void *ud, int64_t status, int term_signal)
         char **more = argv_plus(r->plugin_loads, run->t.python);
         project_free_argv(r->plugin_loads);
         r->plugin_loads = more;
-    } else {
+    } else { /* pytest's junitxml then: the run's plan changes */
         free(run->plugin_dir);
         run->plugin_dir = NULL;
+        plan_run(run);
     }
     run_proceed(run);
 }
@@ -1058,11 +1058,12 @@ static void start_probe(Run *run)
 {
     Runner *r = run->r;
     LaunchFiles f = {.plugin_dir = run->plugin_dir};
-    launch_plan_destroy(&run->plan);
-    launch_plan(&run->t, LAUNCH_PROBE, &f, &run->plan);
+    LaunchPlan probe; /* borrowed by child_start for the call only: run->plan stays the run's */
+    launch_plan(&run->t, LAUNCH_PROBE, &f, &probe);
     int rc = 0;
-    ChildSpec spec = {.exe = r->exe, .argv = run->plan.argv, .env = run->plan.env, .cwd = run->t.root};
+    ChildSpec spec = {.exe = r->exe, .argv = probe.argv, .env = probe.env, .cwd = run->t.root};
     run->child = child_start(r->loop, &spec, on_probed, run, &rc);
+    launch_plan_destroy(&probe);
     if (!run->child) {
         fail_start(run, describe_spawn_error(run, rc));
         return;
