@@ -19,7 +19,7 @@
 
 #include "pytest/child.h"
 #include "pytest/debugger.h"
-#include "pytest/discover.h"
+#include "pytest/testtree.h"
 #include "pytest/launch.h"
 #include "parse/coverage.h"
 #include "history.h"
@@ -42,7 +42,7 @@ typedef struct {
     uv_signal_t signals[3];
     Runner *runner;
     Debugger *debugger;          /* :PytestDebug sessions (debugger.h) */
-    Discover *discover;          /* `collect`: the suite as pytest collects it (discover.h) */
+    TestTree *testtree;          /* `collect`: the suite as pytest collects it (testtree.h) */
     History history;
     char *log_dir;               /* NULL: no logs */
     char *log_refused;           /* why the configured log_dir is not used, or NULL */
@@ -94,7 +94,7 @@ static const ServerEvent EVENTS[] = {
      "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures?, "
      "failures_streamed?, slowest, output_tail, log_path?, log_error?, memory, coverage?, "
      "coprocess_rss?, editor_rss?, memlog_error?, exit_to_finished_ms?",
-     "the run's result (src/pytest/runout.h): `status` passed|failed|no_tests|interrupted|"
+     "the run's result (src/pytest/runresult.h): `status` passed|failed|no_tests|interrupted|"
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence (its duration is "
      "`pytest_seconds`, pytest's own from its closing line, when pytest told one; `seconds` is our "
      "clock from spawn to exit), `failures` "
@@ -129,7 +129,7 @@ static const ServerEvent EVENTS[] = {
      "a coverage run's report: totals, `files` rows [path, percent, statements, missing, missing "
      "ranges], `lines` {file: missing lines} for the files open in the editor"},
     {"collection", "collect_id, root?, items?, more?, classes?, errors?, ms?, status?, error?",
-     "the answer to `collect` `collect_id` (src/pytest/discover.h): `items` and `classes` "
+     "the answer to `collect` `collect_id` (src/pytest/testtree.h): `items` and `classes` "
      "[{nodeid, file, line, end}], `errors` [{nodeid, file, message}], `ms` the collection's time, "
      "`status` pytest's exit status; or `error` when pytest collected nothing; over 2,000 items "
      "come in parts first, each {collect_id, root, items, more = true} (see below)"},
@@ -728,7 +728,7 @@ static json_t *m_debug_listen(void *ud, json_t *params, StrBuf *err)
     return debug_start(ud, params, true, err);
 }
 
-/* ---- collection (discover.h) ---------------------------------------------------- */
+/* ---- collection (testtree.h) ---------------------------------------------------- */
 
 static void on_collection(void *ud, json_t *payload)
 {
@@ -742,13 +742,13 @@ static json_t *m_collect(void *ud, json_t *params, StrBuf *err)
     json_t *opts = params_options(params, err);
     if (err->len)
         return NULL;
-    DiscoverSpec spec = {0};
+    TestTreeSpec spec = {0};
     Request rq;
     json_t *result = NULL;
     if (request_decode(opts, &rq, err) || params_uint(opts, "debounce_ms", &spec.debounce_ms, err))
         goto error;
     spec.req = rq.req;
-    result = json_integer(discover_start(s->discover, &spec));
+    result = json_integer(testtree_start(s->testtree, &spec));
 error:
     request_destroy(&rq);
     return result;
@@ -946,7 +946,7 @@ static void server_stop(Server *s)
     for (size_t i = 0; i < sizeof s->signals / sizeof s->signals[0]; i++)
         uv_close((uv_handle_t *)&s->signals[i], NULL);
     debugger_shutdown(s->debugger); /* a listening debugpy must not outlive us either */
-    discover_shutdown(s->discover);
+    testtree_shutdown(s->testtree);
     /* pytest first (it must not outlive us), then the transport. */
     runner_free(s->runner, on_runner_freed, s);
 }
@@ -1251,7 +1251,7 @@ int server_main(void)
     static const WatchHooks watch_hooks = {watch_run, watch_event};
     s.watch = watch_new(&loop, &watch_hooks, &s);
     s.debugger = debugger_new(&loop, on_debug_event, &s);
-    s.discover = discover_new(&loop, on_collection, &s);
+    s.testtree = testtree_new(&loop, on_collection, &s);
     history_init(&s.history, SERVER_HISTORY_SIZE);
     memlog_init(&s.memlog, 1024 * 1024);
     s.sample_interval_ms = SERVER_SAMPLE_INTERVAL_MS;
@@ -1268,7 +1268,7 @@ int server_main(void)
     uv_run(&loop, UV_RUN_DEFAULT);
     r = uv_loop_close(&loop);
     debugger_free(s.debugger);
-    discover_free(s.discover);
+    testtree_free(s.testtree);
     free(s.last_status);
     json_decref(s.last_progress);
     history_destroy(&s.history);

@@ -3,7 +3,7 @@
 Owns the names of the variables the co-process sets (each switches a part of the plugin on:
 the report, the collection record, the coverage report, the arguments exec could not pass)
 and the one warning of a part that switches itself off (_warn_off: "pytestmon plugin: ..." on
-stderr, which src/pytest/runout.c looks for).
+stderr, which src/pytest/runresult.c looks for).
 """
 import os
 import sys
@@ -23,7 +23,7 @@ def _no_space(exc):
 
 def _warn_off(what, exc):
     """The one warning of a plugin that switches itself off. The co-process looks for
-    "pytestmon plugin: no space left" on pytest's stderr (src/pytest/runout.c): the report is
+    "pytestmon plugin: no space left" on pytest's stderr (src/pytest/runresult.c): the report is
     then cut short because its file system is full, and it says so."""
     if _no_space(exc):
         path = os.environ.get(_ENV) or os.environ.get(_COLLECT_ENV) or "?"

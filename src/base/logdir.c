@@ -93,7 +93,7 @@ typedef struct {
     char *name;
     int pid;
     struct timespec mtime;
-} RunLogFile;
+} OutputLogFile;
 
 /* The pid of "run-<pid>-<id>.log", or 0 when the name is not a run log's. */
 static int run_log_pid(const char *name)
@@ -112,7 +112,7 @@ static int process_alive(int pid)
 
 static int older_first(const void *a, const void *b)
 {
-    const RunLogFile *x = a, *y = b;
+    const OutputLogFile *x = a, *y = b;
     if (x->mtime.tv_sec != y->mtime.tv_sec)
         return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
     if (x->mtime.tv_nsec != y->mtime.tv_nsec)
@@ -130,7 +130,7 @@ size_t logdir_prune_runs(const char *dir, int own_pid, size_t keep)
         close(dfd);
         return 0;
     }
-    RunLogFile *files = NULL;
+    OutputLogFile *files = NULL;
     size_t n = 0, cap = 0, counted = 0, deleted = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -147,7 +147,7 @@ size_t logdir_prune_runs(const char *dir, int own_pid, size_t keep)
             cap = cap ? 2 * cap : 16;
             files = xrealloc(files, cap * sizeof *files);
         }
-        files[n++] = (RunLogFile){xstrdup(e->d_name), pid, st.st_mtim};
+        files[n++] = (OutputLogFile){xstrdup(e->d_name), pid, st.st_mtim};
     }
     if (n > 1) /* qsort(NULL, 0) is undefined (UBSan) */
         qsort(files, n, sizeof *files, older_first);

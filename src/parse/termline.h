@@ -1,5 +1,5 @@
 /* termline: pytest's terminal output cut into bounded lines and cleaned, for the line
- * parsers (progress.c, summary.c). runout.c feeds the bytes it reads to one TermLine,
+ * parsers (progress.c, summary.c). runresult.c feeds the bytes it reads to one TermLine,
  * which hands each complete line to both parsers.
  *
  * Owns the framing of a byte stream that arrives in any split (mid-line, mid-UTF-8): of
@@ -36,7 +36,7 @@ void termline_init(TermLine *t);
 /* Calls on_line for every line `buf` completes. */
 void termline_feed(TermLine *t, const char *buf, size_t len, TermLineFn on_line, void *ud);
 /* termline_feed() on *t, made (heap, freed by the caller) on first use: for a parser fed on
- * its own rather than by runout.c's shared TermLine. */
+ * its own rather than by runresult.c's shared TermLine. */
 void termline_feed_own(TermLine **t, const char *buf, size_t len, TermLineFn on_line, void *ud);
 /* End of stream: a last line without '\n' is handed out too. */
 void termline_finish(TermLine *t, TermLineFn on_line, void *ud);

@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "pytest/runner.h"
-#include "pytest/runout.h"
+#include "pytest/runresult.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
 
@@ -49,7 +49,7 @@ static void help(void)
            "4 usage error, 5 no tests collected); %d when pytest did not run at all (no\n"
            "interpreter, pytest not installed for it, the interpreter could not start); 2 for\n"
            "a bad option of pytestmon's; 1 when pytest was killed, timed out or cancelled.\n",
-           RUNOUT_EXIT_DID_NOT_RUN);
+           RUNRESULT_EXIT_DID_NOT_RUN);
 }
 
 static void on_finished(void *ud, json_t *result)
@@ -184,7 +184,7 @@ int clirun_main(int argc, char **argv)
 
     int code = 1;
     if (c.result) {
-        code = runout_cli_exit_code(c.result);
+        code = runresult_cli_exit_code(c.result);
         if (c.json) {
             json_dumpf(c.result, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
             putchar('\n');

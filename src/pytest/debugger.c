@@ -22,7 +22,7 @@
 #include "pytest/project.h"
 #include "pytest/pyplugin.h"
 #include "pytest/runner.h"
-#include "pytest/runout.h"
+#include "pytest/runresult.h"
 
 #define STDERR_TAIL 4096
 

@@ -2,7 +2,7 @@
  * the test around a line (Nearest, the debugger), the test tree's collection, the probe that
  * asks an interpreter whether it finds our plugin, and the debugger's configuration. The only
  * place that decides pytest's working directory, interpreter, argument vector and environment;
- * runner.c, discover.c and debugger.c start what it plans (as a Child, child.h), and server.c's
+ * runner.c, testtree.c and debugger.c start what it plans (as a Child, child.h), and server.c's
  * `resolve` answers from it.
  *
  * Two steps, both pure decisions over the file system (stat, realpath; no process, no libuv):

@@ -46,7 +46,7 @@ bool reportfeed_active(const ReportFeed *f);
 /* pytest's rootdir as the plugin told it, or NULL (borrowed until the feed is freed). */
 const char *reportfeed_rootdir(const ReportFeed *f);
 
-/* {done, total, failed, percent, current?}, as runout_progress_json() without a feed: a new
+/* {done, total, failed, percent, current?}, as runresult_progress_json() without a feed: a new
  * reference. */
 json_t *reportfeed_progress_json(const ReportFeed *f);
 /* The test started last that is still running, or NULL (borrowed until the next poll). */

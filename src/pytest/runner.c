@@ -18,12 +18,12 @@
 #include "pytest/launch.h"
 #include "base/path.h"
 #include "mem/headroom.h"
-#include "mem/runmem.h"
+#include "mem/memdiagnosis.h"
 #include "pytest/privdir.h"
 #include "pytest/project.h"
 #include "pytest/pyplugin.h"
 #include "mem/proctree.h"
-#include "pytest/runout.h"
+#include "pytest/runresult.h"
 #include "mem/sampler.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
@@ -92,10 +92,10 @@ struct Run {
     int64_t exit_status;
     int term_signal;
     uint64_t start_ns, end_ns, last_push_ns;
-    RunOutput output;
+    RunResultput output;
     Sampler *sampler;            /* memory of the pytest tree; NULL if it could not start */
     unsigned sample_ms;
-    RunMem mem;                  /* headroom, tree RSS between pushes, diagnosis */
+    MemDiagnosis mem;                  /* headroom, tree RSS between pushes, diagnosis */
 };
 
 static void run_finish(Run *run);
@@ -189,7 +189,7 @@ const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)
 {
     if (!runner_active_pid(r))
         return NULL;
-    return runmem_headroom(&r->active->mem, max_age_ms);
+    return memdiagnosis_headroom(&r->active->mem, max_age_ms);
 }
 
 /* ---- signals ---------------------------------------------------------------- */
@@ -245,10 +245,10 @@ bool runner_cancel(Runner *r)
 static void push_progress(Run *run)
 {
     run->last_push_ns = uv_hrtime();
-    json_t *ev = runout_progress_json(&run->output);
+    json_t *ev = runresult_progress_json(&run->output);
     json_object_set_new(ev, "run_id", json_integer(run->id));
     if (run->sampler)
-        json_object_set_new(ev, "tree_rss", json_integer((json_int_t)runmem_take_high(&run->mem)));
+        json_object_set_new(ev, "tree_rss", json_integer((json_int_t)memdiagnosis_take_high(&run->mem)));
     if (run->r->ev.progress)
         run->r->ev.progress(run->r->ud, ev);
     json_decref(ev);
@@ -263,7 +263,7 @@ static void on_progress_timer(uv_timer_t *t)
  * timer fires. */
 static void maybe_push_progress(Run *run)
 {
-    if (!runout_progress_changed(&run->output))
+    if (!runresult_progress_changed(&run->output))
         return;
     uint64_t now = uv_hrtime();
     uint64_t since_ms = (now - run->last_push_ns) / 1000000;
@@ -280,7 +280,7 @@ static void push_tests(Run *run)
 {
     if (!run->r->ev.tests)
         return; /* nobody listens (pytestmon run): what is taken counts as told (failures_streamed) */
-    json_t *ev = runout_take_tests(&run->output, run->id);
+    json_t *ev = runresult_take_tests(&run->output, run->id);
     if (!ev)
         return;
     run->last_tests_ns = uv_hrtime();
@@ -293,7 +293,7 @@ static void push_tests(Run *run)
 static void on_feed_timer(uv_timer_t *t)
 {
     Run *run = t->data;
-    if (runout_poll_report(&run->output))
+    if (runresult_poll_report(&run->output))
         maybe_push_progress(run);
     if ((uv_hrtime() - run->last_tests_ns) / 1000000 >= RUNNER_TESTS_MS)
         push_tests(run);
@@ -347,10 +347,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     Run *run = s->data;
     bool is_err = s == (uv_stream_t *)&run->err;
     if (n > 0) {
-        bool had_enomem = runout_saw_enomem(&run->output);
-        runout_feed(&run->output, buf->base, (size_t)n, is_err);
+        bool had_enomem = runresult_saw_enomem(&run->output);
+        runresult_feed(&run->output, buf->base, (size_t)n, is_err);
         /* pytest is still alive while it reports the MemoryError: read its limits now. */
-        if (!had_enomem && runout_saw_enomem(&run->output))
+        if (!had_enomem && runresult_saw_enomem(&run->output))
             track_headroom(run);
         maybe_push_progress(run);
         pace_reading(run, s, n);
@@ -395,21 +395,21 @@ static void on_pytest_exited(void *ud, int64_t status, int term_signal)
 static const char *run_current_test(void *ud)
 {
     Run *run = ud;
-    return runout_current_test(&run->output);
+    return runresult_current_test(&run->output);
 }
 
 /* Keeps pytest's headroom current, so that if it dies we know what was near. */
 static void track_headroom(Run *run)
 {
     if (!run_exited(run))
-        runmem_track_headroom(&run->mem, "", run->pid);
+        memdiagnosis_track_headroom(&run->mem, "", run->pid);
 }
 
 static void on_sample(Sampler *sm, void *ud)
 {
     Run *run = ud;
     track_headroom(run);
-    if (!runmem_note_sample(&run->mem, sm))
+    if (!memdiagnosis_note_sample(&run->mem, sm))
         return;
     uint64_t since_ms = (uv_hrtime() - run->last_push_ns) / 1000000;
     if (since_ms >= 100 && !run_exited(run))
@@ -566,7 +566,7 @@ static void run_finish(Run *run)
     uv_timer_stop(&run->feed_timer);
     uv_timer_stop(&run->pace_timer);
     if (run_spawned(run)) { /* the rest of the plugin's report, and the tests it changed */
-        runout_finish_report(&run->output);
+        runresult_finish_report(&run->output);
         push_tests(run);
     }
     if (run->r->active == run)
@@ -587,48 +587,48 @@ static void run_finish(Run *run)
         .timeout_ms = run->timeout_ms,
         .seconds = run->end_ns > run->start_ns ? (double)(run->end_ns - run->start_ns) / 1e9 : 0,
     };
-    json_t *result = runout_result(&run->output, &facts);
+    json_t *result = runresult_result(&run->output, &facts);
     json_object_set_new(result, "args", string_list(run->user_args));
     json_object_set_new(result, "cmd", string_list(run->plan.argv));
     if (run->t.python_why)
         json_object_set_new(result, "python_why", json_string(run->t.python_why));
-    json_t *memory = runmem_json(run->sampler);
+    json_t *memory = memdiagnosis_json(run->sampler);
     /* The run's peak: exact where the plugin measured (every process that ran tests, xdist's
      * workers too: each test's peak and each process's before its first test, and pytest's own
      * VmHWM); the samples, which depend on when they fall (identical runs showed 215, 248 and
      * 293 MB for a 348 MB peak), are the timeline and the tree's sum (tree_peak_rss). Every view
      * of the run shows this one number. */
-    json_t *exact_peak = runout_exact_peak(&run->output);
-    runmem_exact_peak(memory, run->sampler, exact_peak);
+    json_t *exact_peak = runresult_exact_peak(&run->output);
+    memdiagnosis_exact_peak(memory, run->sampler, exact_peak);
     json_decref(exact_peak);
     /* Exact per-test peaks from the plugin when it measured them, rather than the samples'. */
-    json_t *exact = runout_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GROWTH);
+    json_t *exact = runresult_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GROWTH);
     if (exact) {
         json_object_set_new(memory, "top_growth", exact);
         json_object_set_new(memory, "top_growth_source", json_string("plugin"));
         /* :PytestMemory's other tops: by exact peak, by time in the garbage collector */
-        json_t *top = runout_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_PEAK);
+        json_t *top = runresult_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_PEAK);
         if (top)
             json_object_set_new(memory, "top_peak", top);
-        top = runout_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GC);
+        top = runresult_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GC);
         if (top)
             json_object_set_new(memory, "top_gc", top);
     }
-    json_t *over = runout_over_budget(&run->output); /* the memory budget's warnings */
+    json_t *over = runresult_over_budget(&run->output); /* the memory budget's warnings */
     if (over) {
         json_object_set_new(memory, "budget", json_integer((json_int_t)(run->memory_budget_mb << 20)));
         json_object_set_new(memory, "over_budget", over);
     }
-    RunMemEnd end = {
+    MemDiagnosisEnd end = {
         .spawned = run_spawned(run),
         .cancelled = run->cancelled,
         .timed_out = run->timed_out,
-        .saw_enomem = runout_saw_enomem(&run->output),
+        .saw_enomem = runresult_saw_enomem(&run->output),
         .term_signal = run->term_signal,
         .exit_status = run->exit_status,
         .same_cgroup_pid = (int)getpid(), /* pytest is our child: same cgroup */
     };
-    runmem_diagnose(&run->mem, "", &end, memory);
+    memdiagnosis_diagnose(&run->mem, "", &end, memory);
     json_object_set_new(result, "memory", memory);
     Coverage *cov = run->coverage ? read_coverage(run, result) : NULL;
     keep_report(run);
@@ -659,8 +659,8 @@ static void run_free(Run *run)
     launch_plan_destroy(&run->plan);
     free(run->log_path);
     free(run->selection);
-    runout_destroy(&run->output);
-    runmem_destroy(&run->mem);
+    runresult_destroy(&run->output);
+    memdiagnosis_destroy(&run->mem);
     remove_tmpdir(run);
     free(run->junit_path);
     free(run->coverage_path);
@@ -891,7 +891,7 @@ static void run_go(Run *run)
     }
     r->active = run;
     if (run->plugin_dir) { /* results as tests end, from the plugin's report */
-        runout_follow_report(&run->output, run->junit_path, run->t.root, run->memory_budget_mb << 20);
+        runresult_follow_report(&run->output, run->junit_path, run->t.root, run->memory_budget_mb << 20);
         uv_timer_start(&run->feed_timer, on_feed_timer, RUNNER_FEED_POLL_MS, RUNNER_FEED_POLL_MS);
     }
     start_sampler(run);
@@ -1075,8 +1075,8 @@ static void start_probe(Run *run)
 static void run_launch(Run *run)
 {
     Runner *r = run->r;
-    runout_destroy(&run->output); /* nothing was fed: now with the log */
-    runout_init(&run->output, run->tail_bytes, run->log_path);
+    runresult_destroy(&run->output); /* nothing was fed: now with the log */
+    runresult_init(&run->output, run->tail_bytes, run->log_path);
     run->start_ns = uv_hrtime();
     if (run->t.error) { /* no working directory, or an interpreter another user could have put there */
         fail_start(run, xstrdup(run->t.error));
@@ -1120,7 +1120,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     run->memory_budget_mb = spec->memory_budget_mb;
     run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
     run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
-    runmem_init(&run->mem);
+    memdiagnosis_init(&run->mem);
     run->user_args = copy_argv(spec->req.args, spec->req.nargs);
     /* Where and with what is decided now (stat only); a run still waiting for closing ones
      * keeps it, and one that cannot start says why when its turn comes. */
@@ -1136,7 +1136,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     init_timer(run, &run->start_timer);
     init_timer(run, &run->feed_timer);
     init_timer(run, &run->pace_timer);
-    runout_init(&run->output, spec->tail_bytes, NULL);
+    runresult_init(&run->output, spec->tail_bytes, NULL);
 
     if (closing_runs(r) >= RUNNER_MAX_CLOSING) {
         /* Wait for them, and hurry them: they were asked to stop already. */

@@ -1,5 +1,5 @@
 /* Unit tests for logdir (safe directory, O_NOFOLLOW opens, pruning across co-processes),
- * runlog (bounded head + tail) and memlog shared by two writing processes. */
+ * outputlog (bounded head + tail) and memlog shared by two writing processes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -20,7 +20,7 @@
 
 #include "base/logdir.h"
 #include "mem/memlog.h"
-#include "pytest/runlog.h"
+#include "pytest/outputlog.h"
 #include "base/strbuf.h"
 #include "testutil.h"
 
@@ -135,12 +135,12 @@ static void test_planted_symlink_is_not_followed(void **state)
     fputs("keep me", f);
     fclose(f);
     assert_int_equal(symlink(target, log_path), 0);
-    RunLog log;
-    assert_int_equal(runlog_open(&log, log_path, 100, 100), -ELOOP);
+    OutputLog log;
+    assert_int_equal(outputlog_open(&log, log_path, 100, 100), -ELOOP);
     assert_non_null(strstr(log.error, "cannot open"));
-    runlog_write(&log, "x", 1);
-    runlog_finish(&log);
-    runlog_destroy(&log);
+    outputlog_write(&log, "x", 1);
+    outputlog_finish(&log);
+    outputlog_destroy(&log);
     size_t len;
     char *text = slurp(target, &len);
     assert_string_equal(text, "keep me");
@@ -229,14 +229,14 @@ static void test_prune_keeps_own_and_live_logs(void **state)
 }
 
 /* Writes `total` bytes, byte i being 'a' + i % 26, in chunks of `chunk`. */
-static void write_pattern(RunLog *log, size_t total, size_t chunk)
+static void write_pattern(OutputLog *log, size_t total, size_t chunk)
 {
     char *buf = xmalloc(chunk);
     for (size_t off = 0; off < total; off += chunk) {
         size_t n = total - off < chunk ? total - off : chunk;
         for (size_t i = 0; i < n; i++)
             buf[i] = (char)('a' + (off + i) % 26);
-        runlog_write(log, buf, n);
+        outputlog_write(log, buf, n);
     }
     free(buf);
 }
@@ -251,13 +251,13 @@ static void check_bytes(const char *p, size_t n, size_t first)
 static void check_capped_log(size_t total, size_t chunk, size_t head, size_t tail)
 {
     char *path = in_dir("run-1-2.log");
-    RunLog log;
-    assert_int_equal(runlog_open(&log, path, head, tail), 0);
+    OutputLog log;
+    assert_int_equal(outputlog_open(&log, path, head, tail), 0);
     write_pattern(&log, total, chunk);
-    runlog_finish(&log);
-    runlog_finish(&log); /* idempotent */
+    outputlog_finish(&log);
+    outputlog_finish(&log); /* idempotent */
     assert_null(log.error);
-    runlog_destroy(&log);
+    outputlog_destroy(&log);
     size_t len;
     char *text = slurp(path, &len);
     if (total <= head) {
@@ -296,25 +296,25 @@ static void test_run_log_keeps_head_and_tail(void **state)
 static void test_full_disk_switches_the_log_off(void **state)
 {
     (void)state;
-    RunLog log;
-    assert_int_equal(runlog_open(&log, "/dev/full", 100, 100), 0);
-    runlog_write(&log, "abc", 3);
+    OutputLog log;
+    assert_int_equal(outputlog_open(&log, "/dev/full", 100, 100), 0);
+    outputlog_write(&log, "abc", 3);
     assert_non_null(log.error);
     assert_non_null(strstr(log.error, "No space left on device"));
-    runlog_write(&log, "abc", 3);
-    runlog_finish(&log);
-    runlog_destroy(&log);
+    outputlog_write(&log, "abc", 3);
+    outputlog_finish(&log);
+    outputlog_destroy(&log);
 }
 
 static void test_no_log_path_writes_nothing(void **state)
 {
     (void)state;
-    RunLog log;
-    assert_int_equal(runlog_open(&log, NULL, 10, 10), 0);
-    runlog_write(&log, "abc", 3);
-    runlog_finish(&log);
+    OutputLog log;
+    assert_int_equal(outputlog_open(&log, NULL, 10, 10), 0);
+    outputlog_write(&log, "abc", 3);
+    outputlog_finish(&log);
     assert_null(log.error);
-    runlog_destroy(&log);
+    outputlog_destroy(&log);
 }
 
 /* Two co-processes append to one memory log with a small cap: every line is whole JSON,

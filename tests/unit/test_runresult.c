@@ -1,4 +1,4 @@
-/* test_runout: runout_result, the run's result document, as a table: what pytest printed
+/* test_runresult: runresult_result, the run's result document, as a table: what pytest printed
  * (stdout, stderr), its JUnit report (a real sample from tests/fixtures/xml/, or none) and
  * what the runner knows (RunFacts) -> status, summary, error, source, exit code, counts. */
 #include <setjmp.h>
@@ -13,7 +13,7 @@
 
 #include "testutil.h"
 
-#include "pytest/runout.h"
+#include "pytest/runresult.h"
 
 #define ABSENT NULL
 #define NO_EXIT (-1)
@@ -187,12 +187,12 @@ static void expect_int(const Row *row, json_t *obj, const char *key, int want)
 
 static void run_row(const Row *row)
 {
-    RunOutput o;
-    runout_init(&o, 0, NULL);
+    RunResultput o;
+    runresult_init(&o, 0, NULL);
     if (row->out)
-        runout_feed(&o, row->out, strlen(row->out), false);
+        runresult_feed(&o, row->out, strlen(row->out), false);
     if (row->err)
-        runout_feed(&o, row->err, strlen(row->err), true);
+        runresult_feed(&o, row->err, strlen(row->err), true);
     RunFacts f = row->facts;
     char *junit = fixture_path(f.junit_path ? f.junit_path : "xml/none-written.xml");
     if (f.junit_path) {
@@ -206,7 +206,7 @@ static void run_row(const Row *row)
     f.id = 7;
     f.cwd = "/tmp";
     f.root = "/tmp";
-    json_t *r = runout_result(&o, &f);
+    json_t *r = runresult_result(&o, &f);
     expect_str(row, r, "status", row->status);
     expect_str(row, r, "summary", row->summary);
     expect_str(row, r, "error", row->error);
@@ -232,7 +232,7 @@ static void run_row(const Row *row)
         mismatch("%s: signal should be absent", row->name);
     json_decref(r);
     free(junit);
-    runout_destroy(&o);
+    runresult_destroy(&o);
 }
 
 static void test_result_table(void **state)
@@ -251,8 +251,8 @@ static void test_exit_meanings(void **state)
                                        "internal error", "usage error", "no tests collected",
                                        "too many warnings", "unknown exit code"};
     for (int code = 0; code < 8; code++)
-        assert_string_equal(runout_exit_meaning(code), want[code]);
-    assert_string_equal(runout_exit_meaning(-1), "unknown exit code");
+        assert_string_equal(runresult_exit_meaning(code), want[code]);
+    assert_string_equal(runresult_exit_meaning(-1), "unknown exit code");
 }
 
 /* `pytestmon run`'s exit status: pytest's when it ran, 127 when it never did. */
@@ -277,8 +277,8 @@ static void test_cli_exit_code(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *r = json_loads(cases[i].json, 0, NULL);
         assert_non_null(r);
-        if (runout_cli_exit_code(r) != cases[i].code)
-            fail_msg("%s: %d, want %d", cases[i].json, runout_cli_exit_code(r), cases[i].code);
+        if (runresult_cli_exit_code(r) != cases[i].code)
+            fail_msg("%s: %d, want %d", cases[i].json, runresult_cli_exit_code(r), cases[i].code);
         json_decref(r);
     }
 }
@@ -292,25 +292,25 @@ static void test_enomem_split_across_reads(void **state)
     const char text[] = "python3.14: error while loading shared libraries: "
                         "cannot allocate TLS data structures for initial thread\n";
     for (size_t cut = 1; cut < sizeof text - 1; cut++) {
-        RunOutput o;
-        runout_init(&o, 0, NULL);
-        runout_feed(&o, "x", 1, true);
-        runout_feed(&o, text, cut, true);
-        runout_feed(&o, text + cut, sizeof text - 1 - cut, true);
-        if (!runout_saw_enomem(&o))
+        RunResultput o;
+        runresult_init(&o, 0, NULL);
+        runresult_feed(&o, "x", 1, true);
+        runresult_feed(&o, text, cut, true);
+        runresult_feed(&o, text + cut, sizeof text - 1 - cut, true);
+        if (!runresult_saw_enomem(&o))
             fail_msg("not seen when cut at %zu", cut);
-        runout_destroy(&o);
+        runresult_destroy(&o);
     }
-    RunOutput o;
-    runout_init(&o, 0, NULL);
-    runout_feed(&o, "Fatal Python error: pycore_init_types: failed to initialize an exc", 66, true);
-    runout_feed(&o, "eption type\n", 12, true);
-    assert_true(runout_saw_enomem(&o));
-    runout_destroy(&o);
-    runout_init(&o, 0, NULL);
-    runout_feed(&o, "ImportError: libgomp.so.1: cannot allocate memory in static TLS block\n", 70, true);
-    assert_false(runout_saw_enomem(&o));
-    runout_destroy(&o);
+    RunResultput o;
+    runresult_init(&o, 0, NULL);
+    runresult_feed(&o, "Fatal Python error: pycore_init_types: failed to initialize an exc", 66, true);
+    runresult_feed(&o, "eption type\n", 12, true);
+    assert_true(runresult_saw_enomem(&o));
+    runresult_destroy(&o);
+    runresult_init(&o, 0, NULL);
+    runresult_feed(&o, "ImportError: libgomp.so.1: cannot allocate memory in static TLS block\n", 70, true);
+    assert_false(runresult_saw_enomem(&o));
+    runresult_destroy(&o);
 }
 
 int main(void)

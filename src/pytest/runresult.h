@@ -1,12 +1,12 @@
-/* runout: everything a run's output and exit become: the bounded tail kept for the
+/* runresult: everything a run's output and exit become: the bounded tail kept for the
  * editor, the full log file, live progress, and at the end the result document.
  *
  * Knows pytest (progress lines, JUnit report, exit codes) but not libuv: the runner
  * feeds it bytes and facts. Owns the tail, the parsers' state and the log file
  * descriptor. A log that cannot be opened or written is switched off and the reason
  * reported in the result ("log_error"); the run itself goes on. */
-#ifndef PYTESTMON_RUNOUT_H
-#define PYTESTMON_RUNOUT_H
+#ifndef PYTESTMON_RUNRESULT_H
+#define PYTESTMON_RUNRESULT_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -15,7 +15,7 @@
 
 #include "mem/headroom.h"
 #include "parse/progress.h"
-#include "pytest/runlog.h"
+#include "pytest/outputlog.h"
 #include "parse/summary.h"
 #include "parse/tail.h"
 #include "parse/termline.h"
@@ -27,7 +27,7 @@ typedef struct {
     TermLine lines;       /* stdout cut into lines, for both parsers */
     Progress *progress;
     Summary *summary;
-    RunLog log;           /* the full output, bounded to its head and tail */
+    OutputLog log;           /* the full output, bounded to its head and tail */
     uint64_t bytes_out, bytes_err;
     bool saw_enomem;      /* the output said an allocation failed (headroom_text_says_enomem) */
     bool saw_nospace;     /* the plugin said its report's file system is full (stderr) */
@@ -35,9 +35,9 @@ typedef struct {
                                               reads is seen */
     size_t edge_len;
     json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
-    ReportFeed *feed;     /* the plugin's report read as it grows (runout_follow_report), or NULL */
-    bool feed_changed;    /* the feed changed since the last runout_progress_changed() */
-} RunOutput;
+    ReportFeed *feed;     /* the plugin's report read as it grows (runresult_follow_report), or NULL */
+    bool feed_changed;    /* the feed changed since the last runresult_progress_changed() */
+} RunResultput;
 
 /* What the runner knows when the run has ended. Strings borrowed. */
 typedef struct {
@@ -51,63 +51,63 @@ typedef struct {
     double seconds;
 } RunFacts;
 
-/* A run log keeps at most its first RUNOUT_LOG_HEAD and last RUNOUT_LOG_TAIL bytes. */
-#define RUNOUT_LOG_HEAD (16u * 1024 * 1024)
-#define RUNOUT_LOG_TAIL (16u * 1024 * 1024)
+/* A run log keeps at most its first RUNRESULT_LOG_HEAD and last RUNRESULT_LOG_TAIL bytes. */
+#define RUNRESULT_LOG_HEAD (16u * 1024 * 1024)
+#define RUNRESULT_LOG_TAIL (16u * 1024 * 1024)
 
 /* tail_bytes 0 picks 64 KiB; log_path NULL means no log. */
-void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path);
-void runout_destroy(RunOutput *o);
-void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr);
+void runresult_init(RunResultput *o, size_t tail_bytes, const char *log_path);
+void runresult_destroy(RunResultput *o);
+void runresult_feed(RunResultput *o, const char *data, size_t len, bool is_stderr);
 
 /* Reads the plugin's report at `path` while pytest writes it: once the plugin has written there,
  * progress, the current test and the `tests` entries come from it, not from the terminal.
  * budget: the memory budget of a test in bytes (reportfeed_set_budget()), 0 none. */
-void runout_follow_report(RunOutput *o, const char *path, const char *root, uint64_t budget);
+void runresult_follow_report(RunResultput *o, const char *path, const char *root, uint64_t budget);
 /* reportfeed_over_budget() of the report followed, or NULL. */
-json_t *runout_over_budget(const RunOutput *o);
+json_t *runresult_over_budget(const RunResultput *o);
 /* Parses what the report gained since the last call; true when progress or tests changed. */
-bool runout_poll_report(RunOutput *o);
-/* pytest has exited: the rest of the report is parsed (call before the last runout_take_tests). */
-void runout_finish_report(RunOutput *o);
+bool runresult_poll_report(RunResultput *o);
+/* pytest has exited: the rest of the report is parsed (call before the last runresult_take_tests). */
+void runresult_finish_report(RunResultput *o);
 /* {run_id, tests = [{nodeid, status, duration_s, rss_growth_bytes}, ...]} of the tests that changed
  * since the last call, or NULL when none did (or there is no feed): a new reference. */
-json_t *runout_take_tests(RunOutput *o, int64_t run_id);
+json_t *runresult_take_tests(RunResultput *o, int64_t run_id);
 /* The `n` tests that grew memory most, exactly measured by the plugin ([{nodeid, growth}, ...]),
  * or NULL when it measured none: a new reference. */
-json_t *runout_top_growth(const RunOutput *o, size_t n);
+json_t *runresult_top_growth(const RunResultput *o, size_t n);
 /* reportfeed_top() of the report followed, or NULL when the plugin measured none. */
-json_t *runout_top(const RunOutput *o, size_t n, ReportFeedTop by);
+json_t *runresult_top(const RunResultput *o, size_t n, ReportFeedTop by);
 /* The highest exact peak RSS the plugin measured, {rss, nodeid, when}, or NULL. */
-json_t *runout_exact_peak(const RunOutput *o);
+json_t *runresult_exact_peak(const RunResultput *o);
 
 /* True when the output said MemoryError or "Cannot allocate memory". */
-bool runout_saw_enomem(const RunOutput *o);
+bool runresult_saw_enomem(const RunResultput *o);
 
-/* True when progress changed since the last runout_progress_json(). */
-bool runout_progress_changed(RunOutput *o);
+/* True when progress changed since the last runresult_progress_json(). */
+bool runresult_progress_changed(RunResultput *o);
 /* {done, total, failed, percent, current}: a new reference. */
-json_t *runout_progress_json(RunOutput *o);
+json_t *runresult_progress_json(RunResultput *o);
 /* Node id of the test running now (borrowed until the next feed), or NULL. */
-const char *runout_current_test(const RunOutput *o);
+const char *runresult_current_test(const RunResultput *o);
 
 /* The result document (see HACKING.md, event `finished`): a new reference. Reads the
  * JUnit report when there is one, else falls back to the terminal summary and says
  * why in "source_reason". */
-json_t *runout_result(RunOutput *o, const RunFacts *facts);
+json_t *runresult_result(RunResultput *o, const RunFacts *facts);
 
 /* pytest's exit code meaning: "tests passed", "tests failed", ... */
-const char *runout_exit_meaning(int64_t code);
+const char *runresult_exit_meaning(int64_t code);
 /* A result's exit_meaning when pytest never ran, whatever the interpreter's exit code:
  * "pytest is not installed" (for that interpreter), "pytest could not start" (the loader or
  * Python's start-up failed, the interpreter is no program). */
-extern const char *const RUNOUT_NOT_INSTALLED;
-extern const char *const RUNOUT_COULD_NOT_START;
+extern const char *const RUNRESULT_NOT_INSTALLED;
+extern const char *const RUNRESULT_COULD_NOT_START;
 /* The exit status of `pytestmon run` for a result: pytest's exit code when pytest ran,
- * RUNOUT_EXIT_DID_NOT_RUN when it never did (no interpreter, pytest not installed for it, the
+ * RUNRESULT_EXIT_DID_NOT_RUN when it never did (no interpreter, pytest not installed for it, the
  * interpreter could not start, no such directory), 1 otherwise (killed by a signal, timed
  * out, cancelled). */
-#define RUNOUT_EXIT_DID_NOT_RUN 127
-int runout_cli_exit_code(json_t *result);
+#define RUNRESULT_EXIT_DID_NOT_RUN 127
+int runresult_cli_exit_code(json_t *result);
 
 #endif

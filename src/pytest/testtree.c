@@ -1,5 +1,5 @@
-/* discover: the suite as pytest collects it, debounced, one at a time. See discover.h. */
-#include "pytest/discover.h"
+/* testtree: the suite as pytest collects it, debounced, one at a time. See testtree.h. */
+#include "pytest/testtree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,13 +21,13 @@
 
 /* The end of pytest's stderr shown when it collected nothing (a usage error, a conftest that
  * cannot be imported, an interpreter that cannot run). */
-#define DISCOVER_STDERR_TAIL 2048
+#define TESTTREE_STDERR_TAIL 2048
 
 typedef struct Job Job;
 
-struct Discover {
+struct TestTree {
     uv_loop_t *loop;
-    DiscoverEventFn on_event;
+    TestTreeEventFn on_event;
     void *ud;
     int64_t next_id;
     Job *active;  /* waiting out its delay or collecting */
@@ -38,7 +38,7 @@ struct Discover {
 };
 
 struct Job {
-    Discover *d;
+    TestTree *d;
     Job *next;
     int64_t id;
     LaunchTarget t;       /* root, interpreter, arguments and env, as a run's (launch.h) */
@@ -51,9 +51,9 @@ struct Job {
     bool cancelled, closed;
 };
 
-Discover *discover_new(uv_loop_t *loop, DiscoverEventFn on_event, void *ud)
+TestTree *testtree_new(uv_loop_t *loop, TestTreeEventFn on_event, void *ud)
 {
-    Discover *d = xcalloc(1, sizeof *d);
+    TestTree *d = xcalloc(1, sizeof *d);
     d->loop = loop;
     d->on_event = on_event;
     d->ud = ud;
@@ -77,7 +77,7 @@ static void job_free(Job *j)
 static void on_timer_closed(uv_handle_t *h)
 {
     Job *j = h->data;
-    Discover *d = j->d;
+    TestTree *d = j->d;
     for (Job **pp = &d->live; *pp; pp = &(*pp)->next) {
         if (*pp == j) {
             *pp = j->next;
@@ -117,14 +117,14 @@ static void job_cancel(Job *j)
         job_close(j);
 }
 
-void discover_shutdown(Discover *d)
+void testtree_shutdown(TestTree *d)
 {
     d->shutting = true;
     for (Job *j = d->live; j; j = j->next)
         job_cancel(j);
 }
 
-void discover_free(Discover *d)
+void testtree_free(TestTree *d)
 {
     if (!d)
         return;
@@ -199,7 +199,7 @@ static char *no_record_message(const Job *j, int64_t status, int term_signal, co
         strbuf_printf(&out, "pytest collected nothing (exit status %lld: %s)", (long long)status, why);
     char *path = job_path(j, "stderr.txt");
     if (strbuf_read_file(&text, path, O_NOFOLLOW) == 0 && text.len > 0) {
-        size_t from = text.len > DISCOVER_STDERR_TAIL ? text.len - DISCOVER_STDERR_TAIL : 0;
+        size_t from = text.len > TESTTREE_STDERR_TAIL ? text.len - TESTTREE_STDERR_TAIL : 0;
         strbuf_puts(&out, ":\n");
         textclean_display(&out, text.data + from, text.len - from, TEXTCLEAN_KEEP_LF, TEXTCLEAN_MESSAGE_MAX);
         while (out.len > 0 && out.data[out.len - 1] == '\n')
@@ -224,9 +224,9 @@ static void on_collected(void *ud, int64_t status, int term_signal)
     int rc = status >= 0 && term_signal == 0 ? collection_read(path, &c, &err) : -ECANCELED;
     if (rc == 0) {
         size_t off = 0;
-        for (; c.nitems - off > DISCOVER_PART_ITEMS; off += DISCOVER_PART_ITEMS) {
+        for (; c.nitems - off > TESTTREE_PART_ITEMS; off += TESTTREE_PART_ITEMS) {
             json_t *part = json_object();
-            json_object_set_new(part, "items", nodes_json(c.items + off, DISCOVER_PART_ITEMS));
+            json_object_set_new(part, "items", nodes_json(c.items + off, TESTTREE_PART_ITEMS));
             json_object_set_new(part, "more", json_true());
             emit(j, part);
         }
@@ -259,7 +259,7 @@ static void on_collected(void *ud, int64_t status, int term_signal)
 static void on_timer(uv_timer_t *t)
 {
     Job *j = t->data;
-    Discover *d = j->d;
+    TestTree *d = j->d;
     if (j->error) {
         emit_error(j, j->error);
         job_close(j);
@@ -302,7 +302,7 @@ static void on_timer(uv_timer_t *t)
 
 /* Decides root, interpreter, arguments and environment as a run would (launch.h); j->error
  * when it cannot collect. */
-static void job_prepare(Job *j, const DiscoverSpec *spec)
+static void job_prepare(Job *j, const TestTreeSpec *spec)
 {
     if (launch_resolve(&spec->req, &j->t) < 0) {
         j->error = xstrdup(j->t.error);
@@ -313,7 +313,7 @@ static void job_prepare(Job *j, const DiscoverSpec *spec)
         j->error = xstrdup("cannot collect: pytestmon's pytest plugin (python/pytestmon_plugin.py) was not found");
 }
 
-int64_t discover_start(Discover *d, const DiscoverSpec *spec)
+int64_t testtree_start(TestTree *d, const TestTreeSpec *spec)
 {
     if (d->active)
         job_cancel(d->active);

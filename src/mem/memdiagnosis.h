@@ -1,4 +1,4 @@
-/* runmem: the memory story of one pytest run, told from what the runner observes.
+/* memdiagnosis: the memory story of one pytest run, told from what the runner observes.
  *
  * Owns: pytest's headroom at its first and latest reading (so that if pytest dies we know
  * which limit was near), the tree RSS of the latest sample and the highest one since the
@@ -6,8 +6,8 @@
  * of the run's result built from the run's sampler (see HACKING.md, event `finished`),
  * and the diagnosis of a death by signal or ENOMEM. The runner owns the sampler's
  * lifetime and the process; this module only reads them. */
-#ifndef PYTESTMON_RUNMEM_H
-#define PYTESTMON_RUNMEM_H
+#ifndef PYTESTMON_MEMDIAGNOSIS_H
+#define PYTESTMON_MEMDIAGNOSIS_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -21,8 +21,8 @@ typedef struct {
     bool have_before, have_last;
     uint64_t read_ns;        /* uv_hrtime() of the latest of the two */
     uint64_t tree_rss;       /* latest sample */
-    uint64_t tree_rss_high;  /* highest sample since the last runmem_take_high() */
-} RunMem;
+    uint64_t tree_rss_high;  /* highest sample since the last memdiagnosis_take_high() */
+} MemDiagnosis;
 
 /* How the run ended: what the diagnosis needs. */
 typedef struct {
@@ -31,29 +31,29 @@ typedef struct {
     int term_signal;
     int64_t exit_status;
     int same_cgroup_pid;     /* a live process in pytest's cgroup (we: pytest is our child) */
-} RunMemEnd;
+} MemDiagnosisEnd;
 
-void runmem_init(RunMem *m);
-void runmem_destroy(RunMem *m);
+void memdiagnosis_init(MemDiagnosis *m);
+void memdiagnosis_destroy(MemDiagnosis *m);
 
 /* Reads the headroom of `pid` under `root` now: the first reading is kept as the one
  * before, later ones replace the latest. A failed read changes nothing. */
-void runmem_track_headroom(RunMem *m, const char *root, int pid);
+void memdiagnosis_track_headroom(MemDiagnosis *m, const char *root, int pid);
 /* The latest headroom if read within max_age_ms, else NULL. Borrowed until the next
- * runmem_track_headroom(). */
-const Headroom *runmem_headroom(const RunMem *m, uint64_t max_age_ms);
+ * memdiagnosis_track_headroom(). */
+const Headroom *memdiagnosis_headroom(const MemDiagnosis *m, uint64_t max_age_ms);
 
 /* Notes the sampler's latest point. True when the tree RSS changed. */
-bool runmem_note_sample(RunMem *m, const Sampler *sm);
+bool memdiagnosis_note_sample(MemDiagnosis *m, const Sampler *sm);
 /* The highest tree RSS since the previous call (what a progress push reports); the next
  * period starts from the latest sample. */
-uint64_t runmem_take_high(RunMem *m);
+uint64_t memdiagnosis_take_high(MemDiagnosis *m);
 
 /* {peak_rss, peak_source "samples", tree_peak_rss, peak_vms, peak_nproc, samples, peak_test?,
  * timeline, top_growth}: a new reference; {} when sm is NULL. Finishes the growth of the test
  * still running. peak_rss is then the higher of the tree's sampled RSS and pytest's VmHWM at
  * the samples; tree_peak_rss the tree's alone. */
-json_t *runmem_json(Sampler *sm);
+json_t *memdiagnosis_json(Sampler *sm);
 
 /* The run's peak from exact peaks: `exact` is {rss, nodeid, when} (reportfeed_peak(): the highest
  * peak the plugin measured in any process that ran tests, a test's own or its process's before
@@ -62,11 +62,11 @@ json_t *runmem_json(Sampler *sm);
  * "plugin", peak_test/peak_when to what it is of ("test", "before"; or "pytest" without
  * peak_test when that VmHWM is more than 1 MiB above), and raises peak_vms to it when lower.
  * tree_peak_rss stays the samples'. Nothing when exact or sm is NULL. */
-void runmem_exact_peak(json_t *memory, const Sampler *sm, const json_t *exact);
+void memdiagnosis_exact_peak(json_t *memory, const Sampler *sm, const json_t *exact);
 
 /* When pytest died by a signal (not ours) or its output says ENOMEM: sets `diagnosis`,
  * `diagnosis_cause` and `memory_related` in `memory` (which limit was reached, or that
  * none was near). Otherwise leaves `memory` alone. */
-void runmem_diagnose(RunMem *m, const char *root, const RunMemEnd *end, json_t *memory);
+void memdiagnosis_diagnose(MemDiagnosis *m, const char *root, const MemDiagnosisEnd *end, json_t *memory);
 
 #endif

@@ -1,6 +1,6 @@
-/* runout: output streaming, progress and the result document of a run. */
+/* runresult: output streaming, progress and the result document of a run. */
 #include "pytest/execstep.h"
-#include "pytest/runout.h"
+#include "pytest/runresult.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #define KEEP_SLOWEST 50
 #define MAX_SEEN_FAILED 10000
 
-void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path)
+void runresult_init(RunResultput *o, size_t tail_bytes, const char *log_path)
 {
     memset(o, 0, sizeof *o);
     tail_init(&o->tail, tail_bytes ? tail_bytes : 64 * 1024);
@@ -30,12 +30,12 @@ void runout_init(RunOutput *o, size_t tail_bytes, const char *log_path)
     o->summary = summary_new();
     o->seen_failed = json_object();
     termline_init(&o->lines);
-    runlog_open(&o->log, log_path, RUNOUT_LOG_HEAD, RUNOUT_LOG_TAIL);
+    outputlog_open(&o->log, log_path, RUNRESULT_LOG_HEAD, RUNRESULT_LOG_TAIL);
 }
 
-void runout_destroy(RunOutput *o)
+void runresult_destroy(RunResultput *o)
 {
-    runlog_destroy(&o->log);
+    outputlog_destroy(&o->log);
     tail_destroy(&o->tail);
     tail_destroy(&o->err_tail);
     progress_free(o->progress);
@@ -47,7 +47,7 @@ void runout_destroy(RunOutput *o)
 
 /* Keeps the node ids that progress lines reported FAILED/ERROR: when pytest dies
  * before its short summary, they are all the fallback has. */
-static void remember_failed(RunOutput *o)
+static void remember_failed(RunResultput *o)
 {
     ProgressResult *res = NULL;
     size_t dropped = 0;
@@ -72,7 +72,7 @@ static bool says_nospace(const char *text, size_t len)
 }
 
 /* Scans each chunk together with the end of the one before it. */
-static void watch_output(RunOutput *o, const char *data, size_t len)
+static void watch_output(RunResultput *o, const char *data, size_t len)
 {
     if (o->saw_enomem && o->saw_nospace)
         return;
@@ -91,7 +91,7 @@ static void watch_output(RunOutput *o, const char *data, size_t len)
     memmove(o->edge, end - o->edge_len, o->edge_len);
 }
 
-bool runout_saw_enomem(const RunOutput *o)
+bool runresult_saw_enomem(const RunResultput *o)
 {
     return o->saw_enomem;
 }
@@ -99,16 +99,16 @@ bool runout_saw_enomem(const RunOutput *o)
 /* One line of pytest's stdout, to both line parsers. */
 static void on_line(void *ud, const char *line, size_t n)
 {
-    RunOutput *o = ud;
+    RunResultput *o = ud;
     progress_line(o->progress, line, n);
     summary_line(o->summary, line, n);
 }
 
-void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
+void runresult_feed(RunResultput *o, const char *data, size_t len, bool is_stderr)
 {
     watch_output(o, data, len);
     tail_write(&o->tail, data, len);
-    runlog_write(&o->log, data, len);
+    outputlog_write(&o->log, data, len);
     if (is_stderr) {
         o->bytes_err += len;
         tail_write(&o->err_tail, data, len);
@@ -122,7 +122,7 @@ void runout_feed(RunOutput *o, const char *data, size_t len, bool is_stderr)
     remember_failed(o);
 }
 
-bool runout_progress_changed(RunOutput *o)
+bool runresult_progress_changed(RunResultput *o)
 {
     bool changed = progress_take_changed(o->progress);
     if (reportfeed_active(o->feed)) { /* the plugin's stream, not the terminal */
@@ -132,24 +132,24 @@ bool runout_progress_changed(RunOutput *o)
     return changed;
 }
 
-const char *runout_current_test(const RunOutput *o)
+const char *runresult_current_test(const RunResultput *o)
 {
     return reportfeed_active(o->feed) ? reportfeed_current(o->feed) : progress_current(o->progress);
 }
 
-void runout_follow_report(RunOutput *o, const char *path, const char *root, uint64_t budget)
+void runresult_follow_report(RunResultput *o, const char *path, const char *root, uint64_t budget)
 {
     reportfeed_free(o->feed);
     o->feed = reportfeed_new(path, root, KEEP_SLOWEST);
     reportfeed_set_budget(o->feed, budget);
 }
 
-json_t *runout_over_budget(const RunOutput *o)
+json_t *runresult_over_budget(const RunResultput *o)
 {
     return o->feed != NULL ? reportfeed_over_budget(o->feed) : NULL;
 }
 
-bool runout_poll_report(RunOutput *o)
+bool runresult_poll_report(RunResultput *o)
 {
     if (o->feed == NULL || !reportfeed_poll(o->feed))
         return false;
@@ -157,13 +157,13 @@ bool runout_poll_report(RunOutput *o)
     return true;
 }
 
-void runout_finish_report(RunOutput *o)
+void runresult_finish_report(RunResultput *o)
 {
     if (o->feed != NULL)
         reportfeed_finish(o->feed);
 }
 
-json_t *runout_take_tests(RunOutput *o, int64_t run_id)
+json_t *runresult_take_tests(RunResultput *o, int64_t run_id)
 {
     json_t *tests = o->feed != NULL ? reportfeed_take_tests(o->feed) : NULL;
     json_t *failures = o->feed != NULL ? reportfeed_take_failures(o->feed) : NULL;
@@ -175,7 +175,7 @@ json_t *runout_take_tests(RunOutput *o, int64_t run_id)
     return ev;
 }
 
-json_t *runout_top_growth(const RunOutput *o, size_t n)
+json_t *runresult_top_growth(const RunResultput *o, size_t n)
 {
     json_t *top = o->feed != NULL ? reportfeed_top_growth(o->feed, n) : NULL;
     if (top != NULL && json_array_size(top) == 0) {
@@ -185,7 +185,7 @@ json_t *runout_top_growth(const RunOutput *o, size_t n)
     return top;
 }
 
-json_t *runout_top(const RunOutput *o, size_t n, ReportFeedTop by)
+json_t *runresult_top(const RunResultput *o, size_t n, ReportFeedTop by)
 {
     json_t *top = o->feed != NULL ? reportfeed_top(o->feed, n, by) : NULL;
     if (top != NULL && json_array_size(top) == 0) {
@@ -195,7 +195,7 @@ json_t *runout_top(const RunOutput *o, size_t n, ReportFeedTop by)
     return top;
 }
 
-json_t *runout_exact_peak(const RunOutput *o)
+json_t *runresult_exact_peak(const RunResultput *o)
 {
     return o->feed != NULL ? reportfeed_peak(o->feed) : NULL;
 }
@@ -245,7 +245,7 @@ static json_t *display_cstring(const char *s, unsigned flags, size_t max)
     return j ? j : json_string("");
 }
 
-json_t *runout_progress_json(RunOutput *o)
+json_t *runresult_progress_json(RunResultput *o)
 {
     if (reportfeed_active(o->feed))
         return reportfeed_progress_json(o->feed);
@@ -259,7 +259,7 @@ json_t *runout_progress_json(RunOutput *o)
     return j;
 }
 
-const char *runout_exit_meaning(int64_t code)
+const char *runresult_exit_meaning(int64_t code)
 {
     switch (code) {
     case 0: return "all tests passed";
@@ -273,21 +273,21 @@ const char *runout_exit_meaning(int64_t code)
     }
 }
 
-const char *const RUNOUT_NOT_INSTALLED = "pytest is not installed";
-const char *const RUNOUT_COULD_NOT_START = "pytest could not start";
+const char *const RUNRESULT_NOT_INSTALLED = "pytest is not installed";
+const char *const RUNRESULT_COULD_NOT_START = "pytest could not start";
 
-int runout_cli_exit_code(json_t *result)
+int runresult_cli_exit_code(json_t *result)
 {
     const char *meaning = json_string_value(json_object_get(result, "exit_meaning"));
     const char *status = json_string_value(json_object_get(result, "status"));
     json_t *code = json_object_get(result, "exit_code");
-    if (meaning && (strcmp(meaning, RUNOUT_NOT_INSTALLED) == 0 || strcmp(meaning, RUNOUT_COULD_NOT_START) == 0))
-        return RUNOUT_EXIT_DID_NOT_RUN;
+    if (meaning && (strcmp(meaning, RUNRESULT_NOT_INSTALLED) == 0 || strcmp(meaning, RUNRESULT_COULD_NOT_START) == 0))
+        return RUNRESULT_EXIT_DID_NOT_RUN;
     if (json_is_integer(code))
         return (int)json_integer_value(code);
     /* no exit code and no signal: it was never spawned (no interpreter, no such directory) */
     if (status && strcmp(status, "error") == 0 && !json_object_get(result, "signal"))
-        return RUNOUT_EXIT_DID_NOT_RUN;
+        return RUNRESULT_EXIT_DID_NOT_RUN;
     return 1;
 }
 
@@ -373,7 +373,7 @@ static char *line_from(const char *text, size_t len, const char *needle)
     return xstrndup(p, n);
 }
 
-static const char *rootdir_of(const RunOutput *o, const RunFacts *f)
+static const char *rootdir_of(const RunResultput *o, const RunFacts *f)
 {
     const char *rd = reportfeed_active(o->feed) ? reportfeed_rootdir(o->feed) : NULL;
     if (rd && *rd)
@@ -408,7 +408,7 @@ static void add_fallback(json_t *list, const char *nodeid, bool is_error, const 
                                           line > 0 ? line : 1));
 }
 
-static json_t *fallback_failures(RunOutput *o, const RunFacts *f, json_t *counts)
+static json_t *fallback_failures(RunResultput *o, const RunFacts *f, json_t *counts)
 {
     const SummaryRecord *recs;
     const char *rootdir = rootdir_of(o, f);
@@ -473,7 +473,7 @@ static const char *root_relative(const RunFacts *f, const char *path)
 
 /* "pytest could not import tests/conftest.py: ModuleNotFoundError: ..." into sb, when pytest
  * stopped on a conftest that failed to import. */
-static bool conftest_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len,
+static bool conftest_error(const RunResultput *o, const RunFacts *f, const char *err_text, size_t err_len,
                            StrBuf *sb)
 {
     PytestConftestError e;
@@ -486,7 +486,7 @@ static bool conftest_error(const RunOutput *o, const RunFacts *f, const char *er
 }
 
 /* The conftest.py that failed to import, as a failure at its failing line. */
-static void add_conftest_failure(const RunOutput *o, const RunFacts *f, const char *err_text,
+static void add_conftest_failure(const RunResultput *o, const RunFacts *f, const char *err_text,
                                  size_t err_len, json_t *failures)
 {
     PytestConftestError e;
@@ -503,7 +503,7 @@ static void add_conftest_failure(const RunOutput *o, const RunFacts *f, const ch
 
 /* The one sentence that says why a run did not give results, or NULL. report_complete: the
  * JUnit report was read to its end. */
-static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_text, size_t err_len,
+static char *run_error(const RunResultput *o, const RunFacts *f, const char *err_text, size_t err_len,
                        bool report_complete, const char **did_not_run)
 {
     StrBuf sb = STRBUF_INIT;
@@ -519,7 +519,7 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
     }
     else if (f->exit_status == 1 && contains(err_text, err_len, "No module named pytest")) {
         strbuf_printf(&sb, "pytest is not installed for %s (No module named pytest)", f->python);
-        *did_not_run = RUNOUT_NOT_INSTALLED;
+        *did_not_run = RUNRESULT_NOT_INSTALLED;
     }
     else if (f->exit_status == 4 && conftest_error(o, f, err_text, err_len, &sb))
         ;
@@ -541,7 +541,7 @@ static char *run_error(const RunOutput *o, const RunFacts *f, const char *err_te
             char *line = fatal ? fatal : last_line(err_text, err_len);
             strbuf_printf(&sb, "%s: %s", no_start ? "pytest could not start" : "pytest crashed", line);
             if (no_start)
-                *did_not_run = RUNOUT_COULD_NOT_START;
+                *did_not_run = RUNRESULT_COULD_NOT_START;
             if (line != fatal)
                 free(line);
         }
@@ -608,12 +608,12 @@ static void summary_sentence(StrBuf *sb, const RunFacts *f, const char *status, 
  * unusable (pytest died mid-write), as -v progress lines were before the stream. */
 static void remember_streamed_failure(void *ud, const char *nodeid, bool is_error)
 {
-    RunOutput *o = ud;
+    RunResultput *o = ud;
     if (json_object_size(o->seen_failed) < MAX_SEEN_FAILED && !json_object_get(o->seen_failed, nodeid))
         json_object_set_new(o->seen_failed, nodeid, json_string(is_error ? "error" : "failed"));
 }
 
-json_t *runout_result(RunOutput *o, const RunFacts *f)
+json_t *runresult_result(RunResultput *o, const RunFacts *f)
 {
     termline_finish(&o->lines, on_line, o);
     remember_failed(o);
@@ -634,7 +634,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
     json_object_set_new(r, "seconds", json_real(f->seconds));
     json_object_set_new(r, "timed_out", json_boolean(f->timed_out));
     json_object_set_new(r, "output_tail", utf8_string(tail_text, tail_len));
-    runlog_finish(&o->log); /* complete on disk before anyone hears of the result */
+    outputlog_finish(&o->log); /* complete on disk before anyone hears of the result */
     if (o->log.path)
         json_object_set_new(r, "log_path", utf8_cstring(o->log.path));
     if (o->log.error)
@@ -653,7 +653,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
         const char *rootdir = rootdir_of(o, f);
         /* Read as pytest wrote it, when the stream got the whole report; else from the file. */
         int rc = o->feed != NULL ? reportfeed_take_report(o->feed, &rep) : -ENOENT;
-        /* Every failure of the report went out in `tests` events already (runout_take_tests):
+        /* Every failure of the report went out in `tests` events already (runresult_take_tests):
          * the result says so, and whoever pushes `finished` may leave the list out. */
         if (rc == 0 && rep.nfailures > 0 && reportfeed_failures_taken(o->feed) == rep.nfailures)
             failures_streamed = rep.nfailures;
@@ -729,7 +729,7 @@ json_t *runout_result(RunOutput *o, const RunFacts *f)
          * interpreter's (python -m pytest without pytest exits 1, which is no "tests failed") */
         json_object_set_new(r, "exit_code", json_integer(f->exit_status));
         json_object_set_new(r, "exit_meaning", json_string(did_not_run ? did_not_run
-                                                                       : runout_exit_meaning(f->exit_status)));
+                                                                       : runresult_exit_meaning(f->exit_status)));
     }
     char *line = counts_line(counts, seconds);
     StrBuf summary = STRBUF_INIT;

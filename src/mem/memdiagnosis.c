@@ -1,5 +1,5 @@
-/* runmem: the memory story of one pytest run (see runmem.h). */
-#include "mem/runmem.h"
+/* memdiagnosis: the memory story of one pytest run (see memdiagnosis.h). */
+#include "mem/memdiagnosis.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,20 +9,20 @@
 #include "base/textclean.h"
 #include "mem/memreport.h"
 
-void runmem_init(RunMem *m)
+void memdiagnosis_init(MemDiagnosis *m)
 {
-    *m = (RunMem){0};
+    *m = (MemDiagnosis){0};
     headroom_init(&m->before);
     headroom_init(&m->last);
 }
 
-void runmem_destroy(RunMem *m)
+void memdiagnosis_destroy(MemDiagnosis *m)
 {
     headroom_destroy(&m->before);
     headroom_destroy(&m->last);
 }
 
-void runmem_track_headroom(RunMem *m, const char *root, int pid)
+void memdiagnosis_track_headroom(MemDiagnosis *m, const char *root, int pid)
 {
     Headroom *h = m->have_before ? &m->last : &m->before;
     if (memreport_headroom(root, pid, h) != 0)
@@ -33,14 +33,14 @@ void runmem_track_headroom(RunMem *m, const char *root, int pid)
     m->read_ns = uv_hrtime();
 }
 
-const Headroom *runmem_headroom(const RunMem *m, uint64_t max_age_ms)
+const Headroom *memdiagnosis_headroom(const MemDiagnosis *m, uint64_t max_age_ms)
 {
     if (!m->have_before || uv_hrtime() - m->read_ns > max_age_ms * 1000000)
         return NULL;
     return m->have_last ? &m->last : &m->before;
 }
 
-bool runmem_note_sample(RunMem *m, const Sampler *sm)
+bool memdiagnosis_note_sample(MemDiagnosis *m, const Sampler *sm)
 {
     size_t n;
     const SamplerPoint *pts = sampler_timeline(sm, &n);
@@ -52,7 +52,7 @@ bool runmem_note_sample(RunMem *m, const Sampler *sm)
     return true;
 }
 
-uint64_t runmem_take_high(RunMem *m)
+uint64_t memdiagnosis_take_high(MemDiagnosis *m)
 {
     uint64_t high = m->tree_rss_high;
     m->tree_rss_high = m->tree_rss;
@@ -68,7 +68,7 @@ static json_t *shown_test(const char *s)
     return j ? j : json_string("");
 }
 
-json_t *runmem_json(Sampler *sm)
+json_t *memdiagnosis_json(Sampler *sm)
 {
     json_t *m = json_object();
     if (!sm)
@@ -102,16 +102,16 @@ json_t *runmem_json(Sampler *sm)
 
 /* pytest's VmHWM at a sample may include the few pages its process touched between a test's
  * reading and the next test's reset: within this much of a test's peak, the peak is that test's. */
-#define RUNMEM_SAME_PEAK (1024 * 1024)
+#define MEMDIAGNOSIS_SAME_PEAK (1024 * 1024)
 
-void runmem_exact_peak(json_t *memory, const Sampler *sm, const json_t *exact)
+void memdiagnosis_exact_peak(json_t *memory, const Sampler *sm, const json_t *exact)
 {
     if (!exact || !sm)
         return;
     json_int_t rss = json_integer_value(json_object_get(exact, "rss"));
     json_int_t hwm = (json_int_t)sampler_peak_hwm(sm);
     json_object_set_new(memory, "peak_source", json_string("plugin"));
-    if (hwm <= rss + RUNMEM_SAME_PEAK) {
+    if (hwm <= rss + MEMDIAGNOSIS_SAME_PEAK) {
         json_object_set(memory, "peak_test", json_object_get(exact, "nodeid"));
         json_object_set(memory, "peak_when", json_object_get(exact, "when"));
     } else {
@@ -125,7 +125,7 @@ void runmem_exact_peak(json_t *memory, const Sampler *sm, const json_t *exact)
         json_object_set_new(memory, "peak_vms", json_integer(rss));
 }
 
-void runmem_diagnose(RunMem *m, const char *root, const RunMemEnd *end, json_t *memory)
+void memdiagnosis_diagnose(MemDiagnosis *m, const char *root, const MemDiagnosisEnd *end, json_t *memory)
 {
     if (!end->spawned || (!end->saw_enomem && (!end->term_signal || end->cancelled || end->timed_out)))
         return;

@@ -1,4 +1,4 @@
-/* test_discover: the `collect` machinery on a real loop with a real pytest (/usr/bin/python3,
+/* test_testtree: the `collect` machinery on a real loop with a real pytest (/usr/bin/python3,
  * fixture proj_tree): the collection event (from the loop, never synchronously), errors, a newer
  * request superseding one that waits out its delay (which then reports nothing and holds the loop
  * no longer), and shutdown while pytest collects. This binary is its own exec step (execstep.h),
@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "base/strbuf.h"
-#include "pytest/discover.h"
+#include "pytest/testtree.h"
 #include "pytest/execstep.h"
 
 static const char *srcdir(void)
@@ -47,11 +47,11 @@ static double now_s(void)
 }
 
 /* Runs the loop dry, frees, checks every handle closed; returns the seconds it took. */
-static double run_dry(uv_loop_t *loop, Discover *d)
+static double run_dry(uv_loop_t *loop, TestTree *d)
 {
     double t0 = now_s();
     uv_run(loop, UV_RUN_DEFAULT);
-    discover_free(d);
+    testtree_free(d);
     assert_int_equal(uv_loop_close(loop), 0);
     return now_s() - t0;
 }
@@ -62,10 +62,10 @@ static void test_collects_the_tree(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     json_t *events = json_array();
-    Discover *d = discover_new(&loop, on_event, events);
+    TestTree *d = testtree_new(&loop, on_event, events);
     char *root = tree_dir();
-    DiscoverSpec spec = {.req = {.cwd = root, .python = "/usr/bin/python3"}};
-    int64_t id = discover_start(d, &spec);
+    TestTreeSpec spec = {.req = {.cwd = root, .python = "/usr/bin/python3"}};
+    int64_t id = testtree_start(d, &spec);
     assert_true(id > 0);
     assert_int_equal(json_array_size(events), 0); /* never from inside the call */
     run_dry(&loop, d);
@@ -89,9 +89,9 @@ static void test_errors_come_from_the_loop(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     json_t *events = json_array();
-    Discover *d = discover_new(&loop, on_event, events);
-    DiscoverSpec spec = {.req = {.cwd = "/nonexistent/pytestmon"}};
-    int64_t id = discover_start(d, &spec);
+    TestTree *d = testtree_new(&loop, on_event, events);
+    TestTreeSpec spec = {.req = {.cwd = "/nonexistent/pytestmon"}};
+    int64_t id = testtree_start(d, &spec);
     assert_int_equal(json_array_size(events), 0);
     run_dry(&loop, d);
     assert_int_equal(json_array_size(events), 1);
@@ -108,12 +108,12 @@ static void test_a_newer_request_supersedes_a_waiting_one(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     json_t *events = json_array();
-    Discover *d = discover_new(&loop, on_event, events);
+    TestTree *d = testtree_new(&loop, on_event, events);
     char *root = tree_dir();
-    DiscoverSpec waiting = {.req = {.cwd = root, .python = "/usr/bin/python3"}, .debounce_ms = 60000};
-    DiscoverSpec newer = {.req = {.cwd = root, .python = "/usr/bin/python3"}, .debounce_ms = 10};
-    discover_start(d, &waiting);
-    int64_t id = discover_start(d, &newer);
+    TestTreeSpec waiting = {.req = {.cwd = root, .python = "/usr/bin/python3"}, .debounce_ms = 60000};
+    TestTreeSpec newer = {.req = {.cwd = root, .python = "/usr/bin/python3"}, .debounce_ms = 10};
+    testtree_start(d, &waiting);
+    int64_t id = testtree_start(d, &newer);
     double took = run_dry(&loop, d);
     assert_true(took < 30); /* the superseded 60 s delay does not hold the loop */
     assert_int_equal(json_array_size(events), 1);
@@ -128,13 +128,13 @@ static void test_shutdown_while_collecting(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     json_t *events = json_array();
-    Discover *d = discover_new(&loop, on_event, events);
+    TestTree *d = testtree_new(&loop, on_event, events);
     char *root = tree_dir();
     char *env[] = {"PROJ_TREE_SLOW_COLLECT=60"};
-    DiscoverSpec slow = {.req = {.cwd = root, .python = "/usr/bin/python3", .env = env, .nenv = 1}};
-    discover_start(d, &slow);
+    TestTreeSpec slow = {.req = {.cwd = root, .python = "/usr/bin/python3", .env = env, .nenv = 1}};
+    testtree_start(d, &slow);
     uv_run(&loop, UV_RUN_NOWAIT); /* the delay (0) ends: pytest starts */
-    discover_shutdown(d);
+    testtree_shutdown(d);
     assert_true(run_dry(&loop, d) < 30); /* its pytest was killed */
     assert_int_equal(json_array_size(events), 0);
     json_decref(events);
@@ -143,7 +143,7 @@ static void test_shutdown_while_collecting(void **state)
 
 int main(int argc, char **argv)
 {
-    /* The Discover starts pytest through the exec step of the running binary (this one): be it,
+    /* The TestTree starts pytest through the exec step of the running binary (this one): be it,
      * as pytestmon's main() is, rather than run the tests again in every child. */
     if (argc > 1 && strcmp(argv[1], EXECSTEP_FLAG) == 0)
         return execstep_main(argc, argv);

@@ -1,5 +1,5 @@
-/* runlog: bounded run log (head + ring-buffered tail in an anonymous spill file). */
-#include "pytest/runlog.h"
+/* outputlog: bounded run log (head + ring-buffered tail in an anonymous spill file). */
+#include "pytest/outputlog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include "base/logdir.h"
 #include "base/strbuf.h"
 
-static void runlog_off(RunLog *log, const char *what, int err)
+static void outputlog_off(OutputLog *log, const char *what, int err)
 {
     StrBuf sb = STRBUF_INIT;
     strbuf_printf(&sb, "log is off: %s %s: %s", what, log->path, strerror(err));
@@ -24,7 +24,7 @@ static void runlog_off(RunLog *log, const char *what, int err)
     log->fd = log->ring_fd = -1;
 }
 
-int runlog_open(RunLog *log, const char *path, size_t head_max, size_t tail_max)
+int outputlog_open(OutputLog *log, const char *path, size_t head_max, size_t tail_max)
 {
     memset(log, 0, sizeof *log);
     log->fd = log->ring_fd = -1;
@@ -35,7 +35,7 @@ int runlog_open(RunLog *log, const char *path, size_t head_max, size_t tail_max)
     log->path = xstrdup(path);
     int fd = logdir_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
-        runlog_off(log, "cannot open", -fd);
+        outputlog_off(log, "cannot open", -fd);
         return fd;
     }
     log->fd = fd;
@@ -72,7 +72,7 @@ static int pwrite_all(int fd, const char *data, size_t len, off_t off)
 }
 
 /* The spill file lives beside the log (same filesystem, same permissions) without a name. */
-static int open_ring(RunLog *log)
+static int open_ring(OutputLog *log)
 {
     char *slash = strrchr(log->path, '/');
     char *dir = slash ? xstrndup(log->path, slash == log->path ? 1 : (size_t)(slash - log->path)) : xstrdup(".");
@@ -86,7 +86,7 @@ static int open_ring(RunLog *log)
 }
 
 /* Bytes into the ring at their position modulo tail_max. */
-static int ring_write(RunLog *log, const char *data, size_t len)
+static int ring_write(OutputLog *log, const char *data, size_t len)
 {
     if (len > log->tail_max) { /* only the last tail_max bytes can survive */
         log->ring_bytes += len - log->tail_max;
@@ -106,7 +106,7 @@ static int ring_write(RunLog *log, const char *data, size_t len)
     return 0;
 }
 
-void runlog_write(RunLog *log, const char *data, size_t len)
+void outputlog_write(OutputLog *log, const char *data, size_t len)
 {
     if (log->fd < 0 || len == 0)
         return;
@@ -114,7 +114,7 @@ void runlog_write(RunLog *log, const char *data, size_t len)
         size_t n = log->head_max - log->written < len ? (size_t)(log->head_max - log->written) : len;
         int rc = write_all(log->fd, data, n);
         if (rc < 0) {
-            runlog_off(log, "writing", -rc);
+            outputlog_off(log, "writing", -rc);
             return;
         }
         log->written += n;
@@ -137,11 +137,11 @@ void runlog_write(RunLog *log, const char *data, size_t len)
     }
     int rc = ring_write(log, data, len);
     if (rc < 0)
-        runlog_off(log, "writing the tail of", -rc);
+        outputlog_off(log, "writing the tail of", -rc);
 }
 
 /* Copies `len` bytes at `off` of the ring to the end of the log. */
-static int copy_ring(RunLog *log, off_t off, size_t len)
+static int copy_ring(OutputLog *log, off_t off, size_t len)
 {
     char buf[64 * 1024];
     while (len > 0) {
@@ -160,7 +160,7 @@ static int copy_ring(RunLog *log, off_t off, size_t len)
     return 0;
 }
 
-void runlog_finish(RunLog *log)
+void outputlog_finish(OutputLog *log)
 {
     if (log->fd < 0)
         return;
@@ -183,7 +183,7 @@ void runlog_finish(RunLog *log)
                 rc = copy_ring(log, 0, start);
         }
         if (rc < 0) {
-            runlog_off(log, "writing the tail of", -rc);
+            outputlog_off(log, "writing the tail of", -rc);
             return;
         }
     }
@@ -194,7 +194,7 @@ void runlog_finish(RunLog *log)
     log->ring_fd = -1;
 }
 
-void runlog_destroy(RunLog *log)
+void outputlog_destroy(OutputLog *log)
 {
     if (log->fd >= 0)
         close(log->fd);
