@@ -92,7 +92,7 @@ struct Run {
     int64_t exit_status;
     int term_signal;
     uint64_t start_ns, end_ns, last_push_ns;
-    RunResultput output;
+    RunResult output;
     Sampler *sampler;            /* memory of the pytest tree; NULL if it could not start */
     unsigned sample_ms;
     MemDiagnosis mem;                  /* headroom, tree RSS between pushes, diagnosis */

@@ -21,7 +21,7 @@
 #define KEEP_SLOWEST 50
 #define MAX_SEEN_FAILED 10000
 
-void runresult_init(RunResultput *o, size_t tail_bytes, const char *log_path)
+void runresult_init(RunResult *o, size_t tail_bytes, const char *log_path)
 {
     memset(o, 0, sizeof *o);
     tail_init(&o->tail, tail_bytes ? tail_bytes : 64 * 1024);
@@ -33,7 +33,7 @@ void runresult_init(RunResultput *o, size_t tail_bytes, const char *log_path)
     outputlog_open(&o->log, log_path, RUNRESULT_LOG_HEAD, RUNRESULT_LOG_TAIL);
 }
 
-void runresult_destroy(RunResultput *o)
+void runresult_destroy(RunResult *o)
 {
     outputlog_destroy(&o->log);
     tail_destroy(&o->tail);
@@ -47,7 +47,7 @@ void runresult_destroy(RunResultput *o)
 
 /* Keeps the node ids that progress lines reported FAILED/ERROR: when pytest dies
  * before its short summary, they are all the fallback has. */
-static void remember_failed(RunResultput *o)
+static void remember_failed(RunResult *o)
 {
     ProgressResult *res = NULL;
     size_t dropped = 0;
@@ -72,7 +72,7 @@ static bool says_nospace(const char *text, size_t len)
 }
 
 /* Scans each chunk together with the end of the one before it. */
-static void watch_output(RunResultput *o, const char *data, size_t len)
+static void watch_output(RunResult *o, const char *data, size_t len)
 {
     if (o->saw_enomem && o->saw_nospace)
         return;
@@ -91,7 +91,7 @@ static void watch_output(RunResultput *o, const char *data, size_t len)
     memmove(o->edge, end - o->edge_len, o->edge_len);
 }
 
-bool runresult_saw_enomem(const RunResultput *o)
+bool runresult_saw_enomem(const RunResult *o)
 {
     return o->saw_enomem;
 }
@@ -99,12 +99,12 @@ bool runresult_saw_enomem(const RunResultput *o)
 /* One line of pytest's stdout, to both line parsers. */
 static void on_line(void *ud, const char *line, size_t n)
 {
-    RunResultput *o = ud;
+    RunResult *o = ud;
     progress_line(o->progress, line, n);
     summary_line(o->summary, line, n);
 }
 
-void runresult_feed(RunResultput *o, const char *data, size_t len, bool is_stderr)
+void runresult_feed(RunResult *o, const char *data, size_t len, bool is_stderr)
 {
     watch_output(o, data, len);
     tail_write(&o->tail, data, len);
@@ -122,7 +122,7 @@ void runresult_feed(RunResultput *o, const char *data, size_t len, bool is_stder
     remember_failed(o);
 }
 
-bool runresult_progress_changed(RunResultput *o)
+bool runresult_progress_changed(RunResult *o)
 {
     bool changed = progress_take_changed(o->progress);
     if (reportfeed_active(o->feed)) { /* the plugin's stream, not the terminal */
@@ -132,24 +132,24 @@ bool runresult_progress_changed(RunResultput *o)
     return changed;
 }
 
-const char *runresult_current_test(const RunResultput *o)
+const char *runresult_current_test(const RunResult *o)
 {
     return reportfeed_active(o->feed) ? reportfeed_current(o->feed) : progress_current(o->progress);
 }
 
-void runresult_follow_report(RunResultput *o, const char *path, const char *root, uint64_t budget)
+void runresult_follow_report(RunResult *o, const char *path, const char *root, uint64_t budget)
 {
     reportfeed_free(o->feed);
     o->feed = reportfeed_new(path, root, KEEP_SLOWEST);
     reportfeed_set_budget(o->feed, budget);
 }
 
-json_t *runresult_over_budget(const RunResultput *o)
+json_t *runresult_over_budget(const RunResult *o)
 {
     return o->feed != NULL ? reportfeed_over_budget(o->feed) : NULL;
 }
 
-bool runresult_poll_report(RunResultput *o)
+bool runresult_poll_report(RunResult *o)
 {
     if (o->feed == NULL || !reportfeed_poll(o->feed))
         return false;
@@ -157,13 +157,13 @@ bool runresult_poll_report(RunResultput *o)
     return true;
 }
 
-void runresult_finish_report(RunResultput *o)
+void runresult_finish_report(RunResult *o)
 {
     if (o->feed != NULL)
         reportfeed_finish(o->feed);
 }
 
-json_t *runresult_take_tests(RunResultput *o, int64_t run_id)
+json_t *runresult_take_tests(RunResult *o, int64_t run_id)
 {
     json_t *tests = o->feed != NULL ? reportfeed_take_tests(o->feed) : NULL;
     json_t *failures = o->feed != NULL ? reportfeed_take_failures(o->feed) : NULL;
@@ -175,7 +175,7 @@ json_t *runresult_take_tests(RunResultput *o, int64_t run_id)
     return ev;
 }
 
-json_t *runresult_top_growth(const RunResultput *o, size_t n)
+json_t *runresult_top_growth(const RunResult *o, size_t n)
 {
     json_t *top = o->feed != NULL ? reportfeed_top_growth(o->feed, n) : NULL;
     if (top != NULL && json_array_size(top) == 0) {
@@ -185,7 +185,7 @@ json_t *runresult_top_growth(const RunResultput *o, size_t n)
     return top;
 }
 
-json_t *runresult_top(const RunResultput *o, size_t n, ReportFeedTop by)
+json_t *runresult_top(const RunResult *o, size_t n, ReportFeedTop by)
 {
     json_t *top = o->feed != NULL ? reportfeed_top(o->feed, n, by) : NULL;
     if (top != NULL && json_array_size(top) == 0) {
@@ -195,7 +195,7 @@ json_t *runresult_top(const RunResultput *o, size_t n, ReportFeedTop by)
     return top;
 }
 
-json_t *runresult_exact_peak(const RunResultput *o)
+json_t *runresult_exact_peak(const RunResult *o)
 {
     return o->feed != NULL ? reportfeed_peak(o->feed) : NULL;
 }
@@ -245,7 +245,7 @@ static json_t *display_cstring(const char *s, unsigned flags, size_t max)
     return j ? j : json_string("");
 }
 
-json_t *runresult_progress_json(RunResultput *o)
+json_t *runresult_progress_json(RunResult *o)
 {
     if (reportfeed_active(o->feed))
         return reportfeed_progress_json(o->feed);
@@ -373,7 +373,7 @@ static char *line_from(const char *text, size_t len, const char *needle)
     return xstrndup(p, n);
 }
 
-static const char *rootdir_of(const RunResultput *o, const RunFacts *f)
+static const char *rootdir_of(const RunResult *o, const RunFacts *f)
 {
     const char *rd = reportfeed_active(o->feed) ? reportfeed_rootdir(o->feed) : NULL;
     if (rd && *rd)
@@ -408,7 +408,7 @@ static void add_fallback(json_t *list, const char *nodeid, bool is_error, const 
                                           line > 0 ? line : 1));
 }
 
-static json_t *fallback_failures(RunResultput *o, const RunFacts *f, json_t *counts)
+static json_t *fallback_failures(RunResult *o, const RunFacts *f, json_t *counts)
 {
     const SummaryRecord *recs;
     const char *rootdir = rootdir_of(o, f);
@@ -473,7 +473,7 @@ static const char *root_relative(const RunFacts *f, const char *path)
 
 /* "pytest could not import tests/conftest.py: ModuleNotFoundError: ..." into sb, when pytest
  * stopped on a conftest that failed to import. */
-static bool conftest_error(const RunResultput *o, const RunFacts *f, const char *err_text, size_t err_len,
+static bool conftest_error(const RunResult *o, const RunFacts *f, const char *err_text, size_t err_len,
                            StrBuf *sb)
 {
     PytestConftestError e;
@@ -486,7 +486,7 @@ static bool conftest_error(const RunResultput *o, const RunFacts *f, const char 
 }
 
 /* The conftest.py that failed to import, as a failure at its failing line. */
-static void add_conftest_failure(const RunResultput *o, const RunFacts *f, const char *err_text,
+static void add_conftest_failure(const RunResult *o, const RunFacts *f, const char *err_text,
                                  size_t err_len, json_t *failures)
 {
     PytestConftestError e;
@@ -503,7 +503,7 @@ static void add_conftest_failure(const RunResultput *o, const RunFacts *f, const
 
 /* The one sentence that says why a run did not give results, or NULL. report_complete: the
  * JUnit report was read to its end. */
-static char *run_error(const RunResultput *o, const RunFacts *f, const char *err_text, size_t err_len,
+static char *run_error(const RunResult *o, const RunFacts *f, const char *err_text, size_t err_len,
                        bool report_complete, const char **did_not_run)
 {
     StrBuf sb = STRBUF_INIT;
@@ -608,12 +608,12 @@ static void summary_sentence(StrBuf *sb, const RunFacts *f, const char *status, 
  * unusable (pytest died mid-write), as -v progress lines were before the stream. */
 static void remember_streamed_failure(void *ud, const char *nodeid, bool is_error)
 {
-    RunResultput *o = ud;
+    RunResult *o = ud;
     if (json_object_size(o->seen_failed) < MAX_SEEN_FAILED && !json_object_get(o->seen_failed, nodeid))
         json_object_set_new(o->seen_failed, nodeid, json_string(is_error ? "error" : "failed"));
 }
 
-json_t *runresult_result(RunResultput *o, const RunFacts *f)
+json_t *runresult_result(RunResult *o, const RunFacts *f)
 {
     termline_finish(&o->lines, on_line, o);
     remember_failed(o);

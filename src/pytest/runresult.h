@@ -37,7 +37,7 @@ typedef struct {
     json_t *seen_failed;  /* {nodeid: "failed"|"error"} from progress lines, bounded */
     ReportFeed *feed;     /* the plugin's report read as it grows (runresult_follow_report), or NULL */
     bool feed_changed;    /* the feed changed since the last runresult_progress_changed() */
-} RunResultput;
+} RunResult;
 
 /* What the runner knows when the run has ended. Strings borrowed. */
 typedef struct {
@@ -56,45 +56,45 @@ typedef struct {
 #define RUNRESULT_LOG_TAIL (16u * 1024 * 1024)
 
 /* tail_bytes 0 picks 64 KiB; log_path NULL means no log. */
-void runresult_init(RunResultput *o, size_t tail_bytes, const char *log_path);
-void runresult_destroy(RunResultput *o);
-void runresult_feed(RunResultput *o, const char *data, size_t len, bool is_stderr);
+void runresult_init(RunResult *o, size_t tail_bytes, const char *log_path);
+void runresult_destroy(RunResult *o);
+void runresult_feed(RunResult *o, const char *data, size_t len, bool is_stderr);
 
 /* Reads the plugin's report at `path` while pytest writes it: once the plugin has written there,
  * progress, the current test and the `tests` entries come from it, not from the terminal.
  * budget: the memory budget of a test in bytes (reportfeed_set_budget()), 0 none. */
-void runresult_follow_report(RunResultput *o, const char *path, const char *root, uint64_t budget);
+void runresult_follow_report(RunResult *o, const char *path, const char *root, uint64_t budget);
 /* reportfeed_over_budget() of the report followed, or NULL. */
-json_t *runresult_over_budget(const RunResultput *o);
+json_t *runresult_over_budget(const RunResult *o);
 /* Parses what the report gained since the last call; true when progress or tests changed. */
-bool runresult_poll_report(RunResultput *o);
+bool runresult_poll_report(RunResult *o);
 /* pytest has exited: the rest of the report is parsed (call before the last runresult_take_tests). */
-void runresult_finish_report(RunResultput *o);
+void runresult_finish_report(RunResult *o);
 /* {run_id, tests = [{nodeid, status, duration_s, rss_growth_bytes}, ...]} of the tests that changed
  * since the last call, or NULL when none did (or there is no feed): a new reference. */
-json_t *runresult_take_tests(RunResultput *o, int64_t run_id);
+json_t *runresult_take_tests(RunResult *o, int64_t run_id);
 /* The `n` tests that grew memory most, exactly measured by the plugin ([{nodeid, growth}, ...]),
  * or NULL when it measured none: a new reference. */
-json_t *runresult_top_growth(const RunResultput *o, size_t n);
+json_t *runresult_top_growth(const RunResult *o, size_t n);
 /* reportfeed_top() of the report followed, or NULL when the plugin measured none. */
-json_t *runresult_top(const RunResultput *o, size_t n, ReportFeedTop by);
+json_t *runresult_top(const RunResult *o, size_t n, ReportFeedTop by);
 /* The highest exact peak RSS the plugin measured, {rss, nodeid, when}, or NULL. */
-json_t *runresult_exact_peak(const RunResultput *o);
+json_t *runresult_exact_peak(const RunResult *o);
 
 /* True when the output said MemoryError or "Cannot allocate memory". */
-bool runresult_saw_enomem(const RunResultput *o);
+bool runresult_saw_enomem(const RunResult *o);
 
 /* True when progress changed since the last runresult_progress_json(). */
-bool runresult_progress_changed(RunResultput *o);
+bool runresult_progress_changed(RunResult *o);
 /* {done, total, failed, percent, current}: a new reference. */
-json_t *runresult_progress_json(RunResultput *o);
+json_t *runresult_progress_json(RunResult *o);
 /* Node id of the test running now (borrowed until the next feed), or NULL. */
-const char *runresult_current_test(const RunResultput *o);
+const char *runresult_current_test(const RunResult *o);
 
 /* The result document (see HACKING.md, event `finished`): a new reference. Reads the
  * JUnit report when there is one, else falls back to the terminal summary and says
  * why in "source_reason". */
-json_t *runresult_result(RunResultput *o, const RunFacts *facts);
+json_t *runresult_result(RunResult *o, const RunFacts *facts);
 
 /* pytest's exit code meaning: "tests passed", "tests failed", ... */
 const char *runresult_exit_meaning(int64_t code);

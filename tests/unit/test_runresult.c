@@ -187,7 +187,7 @@ static void expect_int(const Row *row, json_t *obj, const char *key, int want)
 
 static void run_row(const Row *row)
 {
-    RunResultput o;
+    RunResult o;
     runresult_init(&o, 0, NULL);
     if (row->out)
         runresult_feed(&o, row->out, strlen(row->out), false);
@@ -292,7 +292,7 @@ static void test_enomem_split_across_reads(void **state)
     const char text[] = "python3.14: error while loading shared libraries: "
                         "cannot allocate TLS data structures for initial thread\n";
     for (size_t cut = 1; cut < sizeof text - 1; cut++) {
-        RunResultput o;
+        RunResult o;
         runresult_init(&o, 0, NULL);
         runresult_feed(&o, "x", 1, true);
         runresult_feed(&o, text, cut, true);
@@ -301,7 +301,7 @@ static void test_enomem_split_across_reads(void **state)
             fail_msg("not seen when cut at %zu", cut);
         runresult_destroy(&o);
     }
-    RunResultput o;
+    RunResult o;
     runresult_init(&o, 0, NULL);
     runresult_feed(&o, "Fatal Python error: pycore_init_types: failed to initialize an exc", 66, true);
     runresult_feed(&o, "eption type\n", 12, true);
