@@ -243,21 +243,27 @@ static void on_run_tests(void *ud, json_t *ev)
     push_event(ud, "tests", json_incref(ev));
 }
 
+/* For the leak trend across runs: what the co-process and the editor hold now; and the logs
+ * that are off. Asked by the runner as a run ends, for its result (runresult.h). */
+static void on_run_observe(void *ud, RunObserved *out)
+{
+    Server *s = ud;
+    ProcStatm sm;
+    if (procmem_read_statm("", (int)getpid(), &sm) == 0)
+        out->coprocess_rss = (int64_t)sm.rss;
+    if (s->editor_pid && procmem_read_statm("", s->editor_pid, &sm) == 0)
+        out->editor_rss = (int64_t)sm.rss;
+    out->memlog_error = s->memlog.error;
+    out->log_dir_error = s->log_refused;
+}
+
+/* A run's result, whole (the runner wrote it): logged, kept in the history, told to watch
+ * mode, pushed. */
 static void on_run_finished(void *ud, json_t *result)
 {
     Server *s = ud;
     json_decref(s->last_progress);
     s->last_progress = NULL;
-    /* For the leak trend across runs: what the co-process and the editor hold now. */
-    ProcStatm sm;
-    if (procmem_read_statm("", (int)getpid(), &sm) == 0)
-        json_object_set_new(result, "coprocess_rss", json_integer((json_int_t)sm.rss));
-    if (s->editor_pid && procmem_read_statm("", s->editor_pid, &sm) == 0)
-        json_object_set_new(result, "editor_rss", json_integer((json_int_t)sm.rss));
-    if (s->memlog.error)
-        json_object_set_new(result, "memlog_error", json_string(s->memlog.error));
-    if (s->log_refused)
-        json_object_set_new(result, "log_error", json_pack("s+", "log is off: ", s->log_refused));
     json_t *peak = json_pack("{s:O?, s:O?}", "pytest_peak_rss",
                              json_object_get(json_object_get(result, "memory"), "peak_rss"), "status",
                              json_object_get(result, "status"));
@@ -1245,7 +1251,7 @@ int server_main(void)
     }
     s.io.on_drained = on_output_drained;
     static const RunnerEvents events = {.started = on_run_started, .progress = on_run_progress,
-                                        .finished = on_run_finished, .coverage = on_run_coverage,
+                                        .finished = on_run_finished, .observe = on_run_observe, .coverage = on_run_coverage,
                                         .tests = on_run_tests};
     s.runner = runner_new(&loop, &events, &s);
     static const WatchHooks watch_hooks = {watch_run, watch_event};

@@ -95,14 +95,6 @@ static void emit_error(Session *s, const char *msg)
     emit(s, json_pack("{s:s}", "error", msg));
 }
 
-static json_t *string_list(char *const *v)
-{
-    json_t *a = json_array();
-    for (; v && *v; v++)
-        json_array_append_new(a, json_string_nocheck(*v));
-    return a;
-}
-
 /* ---- lifetime ----------------------------------------------------------------- */
 
 static void session_free(Session *s)
@@ -225,7 +217,7 @@ void debugger_free(Debugger *d)
 /* {python, cwd, module, args, env}: what a debug adapter launches. */
 static json_t *config_json(const Session *s, const char *target)
 {
-    json_t *args = string_list(s->t.args);
+    json_t *args = runresult_string_list(s->t.args);
     json_array_append_new(args, json_string_nocheck(target));
     json_t *env = json_object();
     for (char **e = s->t.env; e && *e; e++) {
@@ -435,7 +427,7 @@ static void start_listening(Session *s, json_t *ev, const char *target)
     json_object_set_new(ev, "listen", json_pack("{s:s, s:i}", "host", DEBUGGER_HOST, "port",
                                                  dapbridge_client_port(s->bridge)));
     json_object_set_new(ev, "pid", json_integer(s->pid));
-    json_object_set_new(ev, "cmd", string_list(argv));
+    json_object_set_new(ev, "cmd", runresult_string_list(argv));
     json_object_set_new(ev, "attach_timeout_ms", json_integer((json_int_t)s->attach_timeout_ms));
     project_free_argv(argv);
     s->announce = ev; /* on_server_connected sends it */

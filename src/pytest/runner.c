@@ -477,14 +477,6 @@ const char *runner_report_path(const Runner *r, int64_t run_id, int64_t *latest)
     return a && a->id == run_id && a->tmpdir && a->junit_path ? a->junit_path : NULL;
 }
 
-static json_t *string_list(char *const *v)
-{
-    json_t *a = json_array();
-    for (; v && *v; v++)
-        json_array_append_new(a, json_string_nocheck(*v));
-    return a;
-}
-
 static void run_launch(Run *run);
 
 /* Cancelled runs whose pytest has not been reaped yet. One that was reaped but whose pipes
@@ -510,88 +502,9 @@ static void launch_pending(Runner *r)
     run_launch(run);
 }
 
-/* A coverage run's report (a heap Coverage, or NULL), and `coverage` in the result: the totals,
- * or why there are none. pytest's usage error about our --cov arguments becomes the run's error:
- * pytest-cov is not installed for that interpreter. */
-static Coverage *read_coverage(Run *run, json_t *result)
+/* The `memory` object of the run's result (memdiagnosis.h): a new reference. */
+static json_t *run_memory(Run *run)
 {
-    const char *error = json_string_value(json_object_get(result, "error"));
-    if (!run_spawned(run) || run->cancelled || run->timed_out)
-        return NULL;
-    if (coverage_plugin_missing(error)) {
-        char *raw = coverage_missing_message(run->t.python);
-        char *msg = textclean_dup(raw, strlen(raw), 0, TEXTCLEAN_MESSAGE_MAX); /* display text */
-        json_object_set_new(result, "error", json_string(msg));
-        json_object_set_new(result, "summary", json_string(msg));
-        json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
-        free(raw);
-        free(msg);
-        return NULL;
-    }
-    Coverage *cov = xmalloc(sizeof *cov);
-    StrBuf err = STRBUF_INIT;
-    int rc = run->coverage_path ? coverage_read(run->coverage_path, run->t.root, cov, &err) : -ENOENT;
-    if (rc != 0) {
-        coverage_destroy(cov);
-        free(cov);
-        cov = NULL;
-        if (rc == -ENOENT) {
-            strbuf_reset(&err);
-            if (error) /* pytest crashed or was refused: its error says why, once */
-                strbuf_puts(&err, "no coverage data: pytest did not get to its tests (the run's error says why)");
-            else
-                strbuf_puts(&err, run->plugin_dir ? "no coverage data: pytest-cov wrote none (--no-cov, or the "
-                                                    "run ended before its tests did)"
-                                                  : "no coverage data: pytestmon's pytest plugin was not found");
-        }
-        char *msg = textclean_dup(err.data ? err.data : "", err.len, 0, TEXTCLEAN_MESSAGE_MAX);
-        json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
-        free(msg);
-    } else {
-        json_object_set_new(result, "coverage",
-                            json_pack("{s:f, s:I, s:I, s:I}", "percent", cov->percent, "statements",
-                                      (json_int_t)cov->statements, "missing", (json_int_t)cov->missing,
-                                      "nfiles", (json_int_t)cov->nfiles));
-    }
-    strbuf_destroy(&err);
-    return cov;
-}
-
-static void run_finish(Run *run)
-{
-    if (run->state == RUN_FINISHED)
-        return;
-    run_enter(run, RUN_FINISHED);
-    uv_timer_stop(&run->progress_timer);
-    uv_timer_stop(&run->feed_timer);
-    uv_timer_stop(&run->pace_timer);
-    if (run_spawned(run)) { /* the rest of the plugin's report, and the tests it changed */
-        runresult_finish_report(&run->output);
-        push_tests(run);
-    }
-    if (run->r->active == run)
-        run->r->active = NULL;
-    RunFacts facts = {
-        .id = run->id,
-        .cwd = run->t.cwd,
-        .root = run->t.root,
-        .python = run->t.python,
-        .junit_path = run->junit_path,
-        .tmp_base = privdir_base(),
-        .start_error = run->start_error,
-        .spawned = run_spawned(run),
-        .exit_status = run->exit_status,
-        .term_signal = run->term_signal,
-        .cancelled = run->cancelled,
-        .timed_out = run->timed_out,
-        .timeout_ms = run->timeout_ms,
-        .seconds = run->end_ns > run->start_ns ? (double)(run->end_ns - run->start_ns) / 1e9 : 0,
-    };
-    json_t *result = runresult_result(&run->output, &facts);
-    json_object_set_new(result, "args", string_list(run->user_args));
-    json_object_set_new(result, "cmd", string_list(run->plan.argv));
-    if (run->t.python_why)
-        json_object_set_new(result, "python_why", json_string(run->t.python_why));
     json_t *memory = memdiagnosis_json(run->sampler);
     /* The run's peak: exact where the plugin measured (every process that ran tests, xdist's
      * workers too: each test's peak and each process's before its first test, and pytest's own
@@ -629,16 +542,62 @@ static void run_finish(Run *run)
         .same_cgroup_pid = (int)getpid(), /* pytest is our child: same cgroup */
     };
     memdiagnosis_diagnose(&run->mem, "", &end, memory);
-    json_object_set_new(result, "memory", memory);
-    Coverage *cov = run->coverage ? read_coverage(run, result) : NULL;
+    return memory;
+}
+
+/* The run has ended: its result, authored whole by runresult_result() from what the run knows
+ * and what the runner's owner observes (RunnerEvents.observe), goes out once. */
+static void run_finish(Run *run)
+{
+    if (run->state == RUN_FINISHED)
+        return;
+    run_enter(run, RUN_FINISHED);
+    uv_timer_stop(&run->progress_timer);
+    uv_timer_stop(&run->feed_timer);
+    uv_timer_stop(&run->pace_timer);
+    if (run_spawned(run)) { /* the rest of the plugin's report, and the tests it changed */
+        runresult_finish_report(&run->output);
+        push_tests(run);
+    }
+    Runner *r = run->r;
+    if (r->active == run)
+        r->active = NULL;
+    json_t *memory = run_memory(run);
     keep_report(run);
     /* Close first: uv_close releases the pipes' descriptors now (the Run itself is freed
      * later, from the close callbacks), so whoever hears `finished` sees them gone. */
-    Runner *r = run->r;
     run_close(run);
     child_reap_orphans();
-    if (run_exited(run)) /* how long the result took once pytest had exited (bench/run.py reads it) */
-        json_object_set_new(result, "exit_to_finished_ms", json_real((double)(uv_hrtime() - run->end_ns) / 1e6));
+    RunObserved observed = {.coprocess_rss = -1, .editor_rss = -1};
+    if (r->ev.observe)
+        r->ev.observe(r->ud, &observed);
+    RunFacts facts = {
+        .id = run->id,
+        .cwd = run->t.cwd,
+        .root = run->t.root,
+        .python = run->t.python,
+        .python_why = run->t.python_why,
+        .junit_path = run->junit_path,
+        .tmp_base = privdir_base(),
+        .args = run->user_args,
+        .cmd = run->plan.argv,
+        .start_error = run->start_error,
+        .spawned = run_spawned(run),
+        .exit_status = run->exit_status,
+        .term_signal = run->term_signal,
+        .cancelled = run->cancelled,
+        .timed_out = run->timed_out,
+        .timeout_ms = run->timeout_ms,
+        .seconds = run->end_ns > run->start_ns ? (double)(run->end_ns - run->start_ns) / 1e9 : 0,
+        .exited_ns = run_exited(run) ? run->end_ns : 0,
+        .memory = memory,
+        .coverage = run->coverage,
+        .coverage_path = run->coverage_path,
+        .have_plugin = run->plugin_dir != NULL,
+        .observed = &observed,
+    };
+    Coverage *cov = NULL;
+    json_t *result = runresult_result(&run->output, &facts, &cov);
     if (r->ev.finished)
         r->ev.finished(r->ud, result);
     json_decref(result);
@@ -652,7 +611,6 @@ static void run_finish(Run *run)
     }
     launch_pending(r);
 }
-
 static void run_free(Run *run)
 {
     launch_target_destroy(&run->t);
@@ -900,8 +858,8 @@ static void run_go(Run *run)
     if (r->ev.started) {
         json_t *ev = json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:o}", "run_id", (json_int_t)run->id,
                                "cwd", run->t.cwd, "root", run->t.root, "python", run->t.python,
-                               "python_why", run->t.python_why, "args", string_list(run->user_args),
-                               "cmd", string_list(run->plan.argv));
+                               "python_why", run->t.python_why, "args", runresult_string_list(run->user_args),
+                               "cmd", runresult_string_list(run->plan.argv));
         if (run->nearest_line > 0) /* nearest: whether a collected test or class was around the line */
             json_object_set_new(ev, "nearest_found", json_boolean(run->nearest_found));
         r->ev.started(r->ud, ev);

@@ -28,6 +28,7 @@
 
 #include "parse/coverage.h"
 #include "pytest/launch.h"
+#include "pytest/runresult.h"
 #include "mem/headroom.h"
 #include "base/strbuf.h"
 
@@ -93,6 +94,10 @@ typedef struct {
      * state changed, read from the plugin's report while pytest runs (at most every
      * RUNNER_TESTS_MS, and a last one before `finished`). */
     void (*tests)(void *ud, json_t *event);
+    /* Optional: what the owner observes beside a run as it ends (the co-process's and the
+     * editor's RSS, its logs that are off), asked right before the result is written: the
+     * result is whole when `finished` hears it (runresult.h: its one author). */
+    void (*observe)(void *ud, RunObserved *out);
     /* Optional: every step of a run's life (for tests and logs). */
     void (*state)(void *ud, int64_t run_id, RunState from, RunState to);
 } RunnerEvents;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mem/headroom.h"
@@ -613,8 +614,93 @@ static void remember_streamed_failure(void *ud, const char *nodeid, bool is_erro
         json_object_set_new(o->seen_failed, nodeid, json_string(is_error ? "error" : "failed"));
 }
 
-json_t *runresult_result(RunResult *o, const RunFacts *f)
+json_t *runresult_string_list(char *const *v)
 {
+    json_t *a = json_array();
+    for (; v && *v; v++)
+        json_array_append_new(a, json_string_nocheck(*v));
+    return a;
+}
+
+/* A coverage run's report (a heap Coverage, or NULL), and `coverage` in the result: the totals,
+ * or why there are none. pytest's usage error about our --cov arguments becomes the run's error:
+ * pytest-cov is not installed for that interpreter. */
+static Coverage *result_coverage(const RunFacts *f, json_t *result)
+{
+    const char *error = json_string_value(json_object_get(result, "error"));
+    if (!f->spawned || f->cancelled || f->timed_out)
+        return NULL;
+    if (coverage_plugin_missing(error)) {
+        char *raw = coverage_missing_message(f->python);
+        char *msg = textclean_dup(raw, strlen(raw), 0, TEXTCLEAN_MESSAGE_MAX); /* display text */
+        json_object_set_new(result, "error", json_string(msg));
+        json_object_set_new(result, "summary", json_string(msg));
+        json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
+        free(raw);
+        free(msg);
+        return NULL;
+    }
+    Coverage *cov = xmalloc(sizeof *cov);
+    StrBuf err = STRBUF_INIT;
+    int rc = f->coverage_path ? coverage_read(f->coverage_path, f->root, cov, &err) : -ENOENT;
+    if (rc != 0) {
+        coverage_destroy(cov);
+        free(cov);
+        cov = NULL;
+        if (rc == -ENOENT) {
+            strbuf_reset(&err);
+            if (error) /* pytest crashed or was refused: its error says why, once */
+                strbuf_puts(&err, "no coverage data: pytest did not get to its tests (the run's error says why)");
+            else
+                strbuf_puts(&err, f->have_plugin ? "no coverage data: pytest-cov wrote none (--no-cov, or the "
+                                                   "run ended before its tests did)"
+                                                 : "no coverage data: pytestmon's pytest plugin was not found");
+        }
+        char *msg = textclean_dup(err.data ? err.data : "", err.len, 0, TEXTCLEAN_MESSAGE_MAX);
+        json_object_set_new(result, "coverage", json_pack("{s:s}", "error", msg));
+        free(msg);
+    } else {
+        json_object_set_new(result, "coverage",
+                            json_pack("{s:f, s:I, s:I, s:I}", "percent", cov->percent, "statements",
+                                      (json_int_t)cov->statements, "missing", (json_int_t)cov->missing,
+                                      "nfiles", (json_int_t)cov->nfiles));
+    }
+    strbuf_destroy(&err);
+    return cov;
+}
+
+/* What the runner's owner saw beside the run: the co-process's and the editor's size for the
+ * leak trend, and the logs that are off. The run's own log_error (its output log) wins over
+ * the log directory's: it is the more specific. */
+static void result_observed(const RunObserved *obs, json_t *r)
+{
+    if (!obs)
+        return;
+    if (obs->coprocess_rss >= 0)
+        json_object_set_new(r, "coprocess_rss", json_integer(obs->coprocess_rss));
+    if (obs->editor_rss >= 0)
+        json_object_set_new(r, "editor_rss", json_integer(obs->editor_rss));
+    if (obs->memlog_error)
+        json_object_set_new(r, "memlog_error", utf8_cstring(obs->memlog_error));
+    if (obs->log_dir_error && !json_object_get(r, "log_error")) {
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "log is off: %s", obs->log_dir_error);
+        json_object_set_new(r, "log_error", utf8_cstring(strbuf_cstr(&sb)));
+        strbuf_destroy(&sb);
+    }
+}
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* libuv's uv_hrtime() clock */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+json_t *runresult_result(RunResult *o, const RunFacts *f, Coverage **cov)
+{
+    if (cov)
+        *cov = NULL;
     termline_finish(&o->lines, on_line, o);
     remember_failed(o);
     if (o->feed != NULL) {
@@ -751,5 +837,23 @@ json_t *runresult_result(RunResult *o, const RunFacts *f)
         json_object_set_new(r, "slowest", json_array());
     free(err_text);
     free(tail_text);
+    json_object_set_new(r, "args", runresult_string_list(f->args));
+    json_object_set_new(r, "cmd", runresult_string_list(f->cmd));
+    if (f->python_why)
+        json_object_set_new(r, "python_why", json_string(f->python_why));
+    if (f->memory)
+        json_object_set_new(r, "memory", f->memory);
+    if (f->coverage) {
+        Coverage *c = result_coverage(f, r);
+        if (cov)
+            *cov = c;
+        else if (c) {
+            coverage_destroy(c);
+            free(c);
+        }
+    }
+    result_observed(f->observed, r);
+    if (f->exited_ns) /* how long the result took once pytest had exited (bench/run.py reads it) */
+        json_object_set_new(r, "exit_to_finished_ms", json_real((double)(monotonic_ns() - f->exited_ns) / 1e6));
     return r;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "mem/headroom.h"
+#include "parse/coverage.h"
 #include "parse/progress.h"
 #include "pytest/outputlog.h"
 #include "parse/summary.h"
@@ -39,16 +40,34 @@ typedef struct {
     bool feed_changed;    /* the feed changed since the last runresult_progress_changed() */
 } RunResult;
 
-/* What the runner knows when the run has ended. Strings borrowed. */
+/* What the owner of the runner observes beside the run when it ends (RunnerEvents.observe):
+ * for the leak trend across runs and the state of its logs. Strings borrowed for the call. */
+typedef struct {
+    int64_t coprocess_rss, editor_rss; /* bytes; < 0 when unknown */
+    const char *memlog_error;          /* the memory log is off: why (NULL: it is on) */
+    const char *log_dir_error;         /* the configured log_dir is refused: why (NULL: none) */
+} RunObserved;
+
+/* What the runner knows when the run has ended. Strings and arrays borrowed. */
 typedef struct {
     int64_t id;
-    const char *cwd, *root, *python, *junit_path, *start_error;
+    const char *cwd, *root, *python, *python_why, *junit_path, *start_error;
     const char *tmp_base; /* where the run's private directory is ($TMPDIR, privdir_base()) */
+    char *const *args;    /* the user's arguments (NULL-terminated) */
+    char *const *cmd;     /* what was started (NULL-terminated), NULL when nothing was */
     bool spawned, cancelled, timed_out;
     int64_t exit_status;
     int term_signal;
     uint64_t timeout_ms;
     double seconds;
+    uint64_t exited_ns;   /* CLOCK_MONOTONIC when pytest exited (for exit_to_finished_ms); 0: never */
+    json_t *memory;       /* consumed: the `memory` object (memdiagnosis.h), or NULL */
+    /* Coverage (RunSpec.coverage): coverage.py's JSON report the plugin wrote, NULL when the run
+     * measured none; have_plugin: our plugin was loaded (else nobody could write it). */
+    bool coverage;
+    const char *coverage_path;
+    bool have_plugin;
+    const RunObserved *observed; /* NULL: nothing observed */
 } RunFacts;
 
 /* A run log keeps at most its first RUNRESULT_LOG_HEAD and last RUNRESULT_LOG_TAIL bytes. */
@@ -91,10 +110,15 @@ json_t *runresult_progress_json(RunResult *o);
 /* Node id of the test running now (borrowed until the next feed), or NULL. */
 const char *runresult_current_test(const RunResult *o);
 
-/* The result document (see HACKING.md, event `finished`): a new reference. Reads the
- * JUnit report when there is one, else falls back to the terminal summary and says
- * why in "source_reason". */
-json_t *runresult_result(RunResult *o, const RunFacts *facts);
+/* The result document (see HACKING.md, event `finished`), whole: its one author, nobody adds
+ * to it later. A new reference. Reads the JUnit report when there is one, else falls back to
+ * the terminal summary and says why in "source_reason". For a coverage run (facts->coverage),
+ * *cov gets the report read (a heap Coverage the caller owns: coverage_destroy() and free()),
+ * or NULL with `coverage` {error} saying why there is none; cov may be NULL otherwise. */
+json_t *runresult_result(RunResult *o, const RunFacts *facts, Coverage **cov);
+
+/* A NULL-terminated string array (an argv: `args`, `cmd`) as a JSON array; NULL gives []. */
+json_t *runresult_string_list(char *const *v);
 
 /* pytest's exit code meaning: "tests passed", "tests failed", ... */
 const char *runresult_exit_meaning(int64_t code);

@@ -206,7 +206,7 @@ static void run_row(const Row *row)
     f.id = 7;
     f.cwd = "/tmp";
     f.root = "/tmp";
-    json_t *r = runresult_result(&o, &f);
+    json_t *r = runresult_result(&o, &f, NULL);
     expect_str(row, r, "status", row->status);
     expect_str(row, r, "summary", row->summary);
     expect_str(row, r, "error", row->error);
@@ -313,6 +313,42 @@ static void test_enomem_split_across_reads(void **state)
     runresult_destroy(&o);
 }
 
+/* One author: what the run knows and what the runner's owner observed are all in the result
+ * runresult_result() returns; the run's own log error wins over the log directory's. */
+static void test_result_is_whole(void **state)
+{
+    (void)state;
+    char *args[] = {"-x", "tests", NULL};
+    char *cmd[] = {"/usr/bin/python3", "-m", "pytest", "-x", "tests", NULL};
+    for (int with_run_log_error = 0; with_run_log_error <= 1; with_run_log_error++) {
+        RunResult o;
+        runresult_init(&o, 0, NULL);
+        if (with_run_log_error)
+            o.log.error = xstrdup("run log: disk full");
+        RunObserved obs = {.coprocess_rss = 123 << 20, .editor_rss = -1, .memlog_error = "memlog off",
+                           .log_dir_error = "log_dir is writable by others"};
+        char *junit = fixture_path("xml/none-written.xml");
+        RunFacts f = {.id = 3, .cwd = "/tmp", .root = "/tmp", .python = "/usr/bin/python3",
+                      .python_why = "PATH", .junit_path = junit, .args = args, .cmd = cmd,
+                      .spawned = true, .exit_status = 0, .memory = json_pack("{s:i}", "peak_rss", 42),
+                      .observed = &obs};
+        json_t *r = runresult_result(&o, &f, NULL);
+        assert_int_equal(json_array_size(json_object_get(r, "args")), 2);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(r, "cmd"), 2)), "pytest");
+        assert_string_equal(json_string_value(json_object_get(r, "python_why")), "PATH");
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "memory"), "peak_rss")), 42);
+        assert_int_equal(json_integer_value(json_object_get(r, "coprocess_rss")), 123 << 20);
+        assert_null(json_object_get(r, "editor_rss")); /* unknown: left out */
+        assert_string_equal(json_string_value(json_object_get(r, "memlog_error")), "memlog off");
+        assert_string_equal(json_string_value(json_object_get(r, "log_error")),
+                            with_run_log_error ? "run log: disk full" : "log is off: log_dir is writable by others");
+        assert_null(json_object_get(r, "coverage")); /* not a coverage run */
+        json_decref(r);
+        free(junit);
+        runresult_destroy(&o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_exit_meanings),
         cmocka_unit_test(test_enomem_split_across_reads),
         cmocka_unit_test(test_cli_exit_code),
+        cmocka_unit_test(test_result_is_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
