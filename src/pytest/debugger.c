@@ -410,7 +410,7 @@ static void start_listening(Session *s, json_t *ev, const char *target)
     s->err.data = s;
     s->open_handles++;
     /* Through the exec step, in its own session: cancel reaches what it starts (child.h). */
-    ChildSpec spec = {.exe = s->d->exe, .argv = argv, .env = plan.env, .cwd = s->t.root};
+    ChildSpec spec = {.exe = s->d->exe, .argv = argv, .env = plan.env, .cwd = s->t.root, .hold_stdin = plan.hold_stdin};
     spec.stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
                                            .data.stream = (uv_stream_t *)&s->err};
     s->child = child_start(s->d->loop, &spec, on_debuggee_exit, s, &rc);
@@ -504,20 +504,24 @@ static void on_start_timer(uv_timer_t *t)
  * (launch.h). 0, or -1 with s->error set. */
 static int start_collect(Session *s, const char *plugin_dir)
 {
-    int rc = privdir_create(privdir_base(), &s->d->self, &s->tmpdir);
+    int rc = launch_tmp_dir(&s->t, &s->d->self, &s->tmpdir);
     if (rc < 0) {
-        s->error = privdir_create_error(privdir_base(), rc);
+        s->error = privdir_create_error(launch_tmp_base(&s->t), rc);
         return -1;
     }
+    char *copy = s->t.prefix ? pyplugin_copy(plugin_dir, s->tmpdir) : NULL;
+    if (copy) /* the other side sees it through the map */
+        plugin_dir = copy;
     StrBuf report = STRBUF_INIT, path = STRBUF_INIT;
     strbuf_printf(&report, "%s/report.xml", s->tmpdir);
     strbuf_printf(&path, "%s/collect.json", s->tmpdir);
     LaunchFiles f = {.plugin_dir = plugin_dir, .report = strbuf_cstr(&report), .record = strbuf_cstr(&path)};
     LaunchPlan plan;
     launch_plan(&s->t, LAUNCH_NEAREST, &f, &plan);
+    free(copy);
     strbuf_destroy(&report);
     strbuf_destroy(&path);
-    ChildSpec spec = {.exe = s->d->exe, .argv = plan.argv, .env = plan.env, .cwd = s->t.root};
+    ChildSpec spec = {.exe = s->d->exe, .argv = plan.argv, .env = plan.env, .cwd = s->t.root, .hold_stdin = plan.hold_stdin};
     s->collector = child_start(s->d->loop, &spec, on_collected, s, &rc);
     launch_plan_destroy(&plan);
     if (!s->collector) {

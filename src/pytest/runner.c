@@ -759,7 +759,7 @@ static void fail_start(Run *run, char *message)
 
 static int make_tmpdir(Run *run)
 {
-    int rc = privdir_create(privdir_base(), &run->r->self, &run->tmpdir);
+    int rc = launch_tmp_dir(&run->t, &run->r->self, &run->tmpdir);
     if (rc < 0)
         return rc;
     StrBuf sb = STRBUF_INIT;
@@ -836,7 +836,7 @@ static int spawn_pytest(Run *run)
     uv_pipe_init(run->r->loop, &run->err, 0);
     run->out.data = run->err.data = run;
     run->open_handles += 2;
-    ChildSpec spec = {.exe = run->r->exe, .argv = run->plan.argv, .env = run->plan.env, .cwd = run->t.root};
+    ChildSpec spec = {.exe = run->r->exe, .argv = run->plan.argv, .env = run->plan.env, .cwd = run->t.root, .hold_stdin = run->plan.hold_stdin};
     spec.stdio[1] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
                                            .data.stream = (uv_stream_t *)&run->out};
     spec.stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
@@ -997,7 +997,7 @@ static void start_collect(Run *run)
     launch_plan(&run->t, LAUNCH_NEAREST, &f, &lookup);
     free(path);
     int rc = 0;
-    ChildSpec spec = {.exe = r->exe, .argv = lookup.argv, .env = lookup.env, .cwd = run->t.root};
+    ChildSpec spec = {.exe = r->exe, .argv = lookup.argv, .env = lookup.env, .cwd = run->t.root, .hold_stdin = lookup.hold_stdin};
     run->child = child_start(r->loop, &spec, on_collected, run, &rc);
     launch_plan_destroy(&lookup);
     if (!run->child) {
@@ -1061,7 +1061,7 @@ static void start_probe(Run *run)
     LaunchPlan probe; /* borrowed by child_start for the call only: run->plan stays the run's */
     launch_plan(&run->t, LAUNCH_PROBE, &f, &probe);
     int rc = 0;
-    ChildSpec spec = {.exe = r->exe, .argv = probe.argv, .env = probe.env, .cwd = run->t.root};
+    ChildSpec spec = {.exe = r->exe, .argv = probe.argv, .env = probe.env, .cwd = run->t.root, .hold_stdin = probe.hold_stdin};
     run->child = child_start(r->loop, &spec, on_probed, run, &rc);
     launch_plan_destroy(&probe);
     if (!run->child) {
@@ -1084,15 +1084,20 @@ static void run_launch(Run *run)
     }
     int rc = make_tmpdir(run);
     if (rc < 0) {
-        fail_start(run, privdir_create_error(privdir_base(), rc));
+        fail_start(run, privdir_create_error(launch_tmp_base(&run->t), rc));
         return;
     }
     run->plugin_dir = pyplugin_find_dir();
+    if (run->t.prefix && run->plugin_dir) { /* the other side sees it through the map */
+        char *copy = pyplugin_copy(run->plugin_dir, run->tmpdir);
+        free(run->plugin_dir);
+        run->plugin_dir = copy;
+    }
     /* What exec will find, asked before spawning (the exec step can only report a missing
      * interpreter by its exit status), in the environment the run gives it. */
     plan_run(run);
     StrBuf exe = STRBUF_INIT;
-    rc = is_directory(run->t.root) ? check_executable(run->t.python, run->plan.env, run->t.root, &exe) : UV_ENOENT;
+    rc = is_directory(run->t.root) ? check_executable(run->plan.argv[0], run->plan.env, run->t.root, &exe) : UV_ENOENT;
     /* A Python binary itself honours the PYTHONPATH we give it: no need to ask (a wrapper
      * script might drop it: -E, -I, env -i). */
     bool surely_loads = rc == 0 && pyplugin_interpreter_honours_pythonpath(strbuf_cstr(&exe));

@@ -1,0 +1,235 @@
+"""pytest in a container or behind another command (issue #30): the `prefix` and `path_map`
+options, through the real co-process, a real Docker engine (tests/integration/containers.py:
+dockerd started when none answers, an image made from this machine's own files) and a second
+prefix kind, an `unshare -m` bind-mount wrapper with the project at another path.
+
+The projects are copies of the fixtures in one private directory, mounted at /app in a container
+limited to 512 MB. The reference for exact answers is the same project run on this side with
+the same interpreter (/usr/bin/python3: the image holds its pytest)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+import containers
+from conftest import BIN, FIXTURES_DIR, make_project
+from test_exact_locations import sites
+from test_rpc_protocol import Peer
+
+HOST_PYTHON = "/usr/bin/python3"  # what the image holds
+INSIDE = "/app"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    why = containers.engine()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail("no Docker engine on a CI machine: " + why)
+        pytest.skip("SKIPPED LOUDLY: no Docker engine: " + why)
+
+
+@pytest.fixture(scope="module")
+def shared(engine, tmp_path_factory):
+    """(host dir, container): the fixtures' copies, mounted at /app."""
+    host = tmp_path_factory.mktemp("container-projects")
+    for name in ("proj_fail", "proj_cov", "proj_slow"):
+        shutil.copytree(os.path.join(FIXTURES_DIR, name), host / name)
+    c = containers.Container(str(host), memory="512m", inside=INSIDE)
+    yield str(host), c
+    c.stop()
+
+
+def cli(cwd, *args, prefix=None, path_map=None, python=None):
+    argv = [BIN, "run", "--json", "--cwd", cwd]
+    for w in prefix or ():
+        argv += ["--prefix", w]
+    for inside, host in (path_map or {}).items():
+        argv += ["--path-map", f"{inside}={host}"]
+    if python:
+        argv += ["--python", python]
+    p = subprocess.run(argv + ["--", *args], capture_output=True, text=True, timeout=180)
+    return json.loads(p.stdout)
+
+
+def in_container(shared, name, *args):
+    host, c = shared
+    return cli(os.path.join(host, name), *args, prefix=c.prefix(), path_map={INSIDE: host})
+
+
+@pytest.fixture(scope="module")
+def host_copy(tmp_path_factory):
+    """A copy of proj_fail only this side runs (the container's bytecode in the shared copies
+    names /app paths, which a run here would show)."""
+    d = tmp_path_factory.mktemp("host-only") / "proj_fail"
+    shutil.copytree(os.path.join(FIXTURES_DIR, "proj_fail"), d)
+    return str(d)
+
+
+def on_host(root, *args):
+    return cli(root, *args, python=HOST_PYTHON)
+
+
+def request(shared, **over):
+    host, c = shared
+    req = {"prefix": c.prefix(), "path_map": {INSIDE: host}}
+    req.update(over)
+    return req
+
+
+def wait_until(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)  # the container's process table has no event to wait on
+
+
+@pytest.mark.parametrize("opts", [[], ["--tb=short"], ["-n", "2"], ["-p", "no:junitxml", "--tb=no"]],
+                         ids=lambda o: " ".join(o) or "plain")
+def test_exact_locations_equal_the_hosts(shared, host_copy, opts):
+    host, _ = shared
+    root = os.path.join(host, "proj_fail")
+    ref = on_host(host_copy, *opts)
+    got = in_container(shared, "proj_fail", *opts)
+    assert got["source"] == "junit", got.get("source_reason")
+    assert got["cmd"][:3] == ["docker", "exec", "-i"] or got["cmd"][0].endswith("docker")
+    assert "/app/proj_fail" in got["cmd"], "pytest runs in the mapped root"
+    assert len(ref["failures"]) == 22 and sites(got, root) == sites(ref, host_copy)
+    assert all(f["file"].startswith(root + "/") for f in got["failures"]), "files are host paths"
+    assert got["counts"] == ref["counts"]
+    assert not os.listdir(os.path.join(root, ".pytestmon")), "the private directory is removed"
+
+
+def test_file_and_failed_map_forward(shared):
+    host, _ = shared
+    root = os.path.join(host, "proj_fail")
+    f = os.path.join(root, "tests", "test_math.py")
+    r = in_container(shared, "proj_fail", f)  # an absolute host path, as :PytestFile sends it
+    assert r["source"] == "junit" and r["failures"]
+    assert {x["nodeid"].split("::")[0] for x in r["failures"]} == {"tests/test_math.py"}
+    assert "/app/proj_fail/tests/test_math.py" in r["cmd"]
+    full = in_container(shared, "proj_fail")  # the last failures, in the project's cache (shared)
+    lf = in_container(shared, "proj_fail", "--lf")
+    assert lf["counts"]["failed"] == 18 and lf["counts"]["passed"] < full["counts"]["passed"]
+    assert {x["nodeid"] for x in lf["failures"]} == {x["nodeid"] for x in full["failures"]}
+
+
+def test_nearest_collect_and_coverage_through_rpc(shared):
+    host, c = shared
+    root = os.path.join(host, "proj_fail")
+    p = Peer()
+    try:
+        test_file = os.path.join(root, "test_basic.py")
+        line = next(i for i, l in enumerate(open(test_file), 1) if "def test_assert_eq" in l) + 1
+        p.request(1, "run", [request(shared, cwd=root, file=test_file, nearest_line=line)])
+        run_id = p.response(1)[3]
+        st = p.event("started", timeout=60)
+        assert st["nearest_found"] is True and st["args"][-1] == "test_basic.py::test_assert_eq"
+        fin = p.event("finished", timeout=120, want=lambda e: e["run_id"] == run_id)
+        assert fin["counts"]["failed"] == 1 and fin["failures"][0]["file"] == test_file
+        # The tree's collection: items in host files, the root as the editor sees it.
+        p.request(2, "collect", [request(shared, cwd=root)])
+        cid = p.response(2)[3]
+        col = p.event("collection", timeout=120, want=lambda e: e["collect_id"] == cid)
+        assert col["root"] == root and col["items"], col
+        assert all(i["file"].startswith(root + "/") for i in col["items"])
+        assert all(x["file"].startswith(root + "/") for x in col["classes"])
+        # Coverage: the report's files are host files.
+        cov_root = os.path.join(host, "proj_cov")
+        shapes = os.path.join(cov_root, "calc", "shapes.py")
+        p.request(3, "run", [request(shared, cwd=cov_root, coverage=1, coverage_files=[shapes])])
+        run_id = p.response(3)[3]
+        cov = p.event("coverage", timeout=120, want=lambda e: e["run_id"] == run_id)
+        files = [row[0] for row in cov["files"]]
+        assert any(f.endswith("calc/shapes.py") for f in files), files
+        assert not any(f.startswith(INSIDE) for f in files), files
+        assert shapes in cov["lines"], cov["lines"].keys()
+    finally:
+        p.close()
+
+
+def test_stop_leaves_no_pytest_in_the_container(shared):
+    host, c = shared
+    root = os.path.join(host, "proj_slow")
+    p = Peer()
+    try:
+        p.request(1, "run", [request(shared, cwd=root, kill_grace_ms=5000)])
+        run_id = p.response(1)[3]
+        wait_until(lambda: c.pytests(), 60, "pytest never started in the container")
+        p.request(2, "cancel", [])
+        assert p.response(2)[3] is True
+        fin = p.event("finished", timeout=30, want=lambda e: e["run_id"] == run_id)
+        assert fin["status"] == "cancelled"
+        wait_until(lambda: not c.pytests(), 10, "pytest still runs in the container after cancel")
+    finally:
+        p.close()
+
+
+def test_killed_coprocess_leaves_nothing_in_the_container(shared):
+    host, c = shared
+    root = os.path.join(host, "proj_slow")
+    p = Peer()
+    p.request(1, "run", [request(shared, cwd=root)])
+    p.response(1)
+    wait_until(lambda: c.pytests(), 60, "pytest never started in the container")
+    p.proc.send_signal(signal.SIGKILL)
+    p.close()
+    wait_until(lambda: not c.pytests(), 10, "pytest outlived the co-process in the container")
+
+
+# ---- a second kind of prefix: a bind mount in a private mount namespace, another path ----
+
+def unshare_prefix(host, inside):
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", host, inside]
+
+
+@pytest.fixture
+def elsewhere(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("SKIPPED LOUDLY: unshare -m needs root")
+    host = tmp_path / "here"
+    inside = tmp_path / "there"  # empty on this side: the project is there only behind the prefix
+    shutil.copytree(os.path.join(FIXTURES_DIR, "proj_fail"), host)
+    inside.mkdir()
+    return str(host), str(inside)
+
+
+def test_unshare_bind_mount_at_another_path(elsewhere):
+    host, inside = elsewhere
+    ref = cli(host, python=HOST_PYTHON)
+    got = cli(host, prefix=unshare_prefix(host, inside), path_map={inside: host}, python=HOST_PYTHON)
+    assert got["source"] == "junit", got.get("source_reason")
+    assert inside in got["cmd"] and sites(got, host) == sites(ref, host)
+    assert not os.listdir(inside), "nothing was written on this side's inside path"
+
+
+def test_unshare_prefix_cancel_ends_pytest(elsewhere, tmp_path):
+    proj = make_project(tmp_path, "test_hang.py",
+                        "import os, time\n\ndef test_hang():\n"
+                        "    open(os.path.join(os.path.dirname(__file__), 'pid'), 'w').write(str(os.getpid()))\n"
+                        "    time.sleep(3600)\n")
+    there = tmp_path / "proj-there"
+    there.mkdir()
+    p = Peer()
+    try:
+        p.request(1, "run", [{"cwd": str(proj), "python": HOST_PYTHON, "kill_grace_ms": 5000,
+                              "prefix": unshare_prefix(str(proj), str(there)), "path_map": {str(there): str(proj)}}])
+        run_id = p.response(1)[3]
+        st = p.event("started", timeout=60)
+        assert str(there) in st["cmd"]
+        pidfile = os.path.join(str(proj), "pid")
+        wait_until(lambda: os.path.exists(pidfile) and open(pidfile).read(), 60, "the test never started")
+        pid = int(open(pidfile).read())
+        p.request(2, "cancel", [])
+        fin = p.event("finished", timeout=30, want=lambda e: e["run_id"] == run_id)
+        assert fin["status"] == "cancelled"
+        wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", 10,
+                   "pytest outlived the cancel")
+    finally:
+        p.close()
