@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 import containers
-from conftest import BIN, FIXTURES_DIR, make_project
+from conftest import BIN, FIXTURES_DIR, fired, make_project, record_finished, wait_finished, wait_for
 from test_exact_locations import sites
 from test_rpc_protocol import Peer
 
@@ -29,7 +29,7 @@ INSIDE = "/app"
 def engine():
     why = containers.engine()
     if why:
-        if os.environ.get("CI"):
+        if os.environ.get("CI") or os.environ.get("PYTESTMON_REQUIRE_DOCKER"):
             pytest.fail("no Docker engine on a CI machine: " + why)
         pytest.skip("SKIPPED LOUDLY: no Docker engine: " + why)
 
@@ -233,3 +233,81 @@ def test_unshare_prefix_cancel_ends_pytest(elsewhere, tmp_path):
                    "pytest outlived the cancel")
     finally:
         p.close()
+
+
+# ---- through the editor (both Neovim versions: PYTESTMON_NVIM) --------------------------------
+
+def editor_setup(ed, shared):
+    host, c = shared
+    ed.exec_lua("""
+        local prefix, host = ...
+        require('pytest').setup({ prefix = function() return prefix end,
+                                  path_map = function(root) return { ['/app'] = host } end })
+    """, c.prefix(), host)
+    record_finished(ed)
+
+
+def qf_entries(ed):
+    return ed.exec_lua("""
+        local out = {}
+        for _, it in ipairs(vim.fn.getqflist()) do
+          table.insert(out, { vim.api.nvim_buf_get_name(it.bufnr), it.lnum, it.type })
+        end
+        return out
+    """)
+
+
+def test_editor_run_file_nearest_tree_and_stop(nvim, shared, host_copy):
+    host, c = shared
+    root = os.path.join(host, "proj_fail")
+    ref = on_host(host_copy, "--tb=no")
+    moved = lambda p: p and os.path.join(root, os.path.relpath(p, host_copy))
+    want = {(moved(f["file"]), f["line"], "E") for f in ref["failures"]} | {
+        (moved(f["crash_file"]), f["crash_line"], "I") for f in ref["failures"] if f.get("crash_file")}
+    ed = nvim
+    editor_setup(ed, shared)
+    ed.command("cd " + root)
+    wait_finished(ed, "PytestRun", timeout=120)
+    assert set(map(tuple, qf_entries(ed))) == want
+    math = os.path.join(root, "tests", "test_math.py")
+    ed.command("edit " + math)
+    wait_finished(ed, "PytestFile", timeout=120)
+    assert {e[0] for e in qf_entries(ed)} == {math}
+    ed.current.window.cursor = (26, 8)
+    wait_finished(ed, "PytestNearest", timeout=120)
+    assert [tuple(e) for e in qf_entries(ed)] == [(math, 26, "E")]
+    # The tree: collected through the prefix, its nodes in host files, marks in the buffer.
+    ed.exec_lua("_G.collected = 0; vim.api.nvim_create_autocmd('User', { pattern = 'PytestCollected',"
+                " callback = function() _G.collected = _G.collected + 1 end })")
+    ed.exec_lua("require('pytest.tree').collect()")
+    wait_for(ed, "_G.collected > 0", timeout=120)
+    files = ed.exec_lua("""
+        local out = {}
+        for _, n in ipairs(require('pytest').tree().tests) do
+          if n.file then out[n.file] = true end
+        end
+        return vim.tbl_keys(out)
+    """)
+    assert math in files and all(f.startswith(root) for f in files), files
+    # :PytestStop ends pytest in the container.
+    ed.command("cd " + os.path.join(host, "proj_slow"))
+    ed.command("edit " + os.path.join(host, "proj_slow", "test_hang.py"))
+    before = fired(ed)
+    ed.command("PytestRun")
+    wait_until(lambda: c.pytests(), 60, "pytest never started in the container")
+    ed.command("PytestStop")
+    wait_for(ed, f"#_G.fired > {before}", timeout=30)
+    assert ed.exec_lua("return require('pytest').last().status") == "cancelled"
+    wait_until(lambda: not c.pytests(), 10, "pytest still runs in the container after :PytestStop")
+
+
+def test_checkhealth_shows_the_prefix_and_asks_the_interpreter(nvim, shared):
+    host, c = shared
+    editor_setup(nvim, shared)
+    nvim.command("cd " + os.path.join(host, "proj_fail"))
+    nvim.command("checkhealth pytest")
+    text = "\n".join(nvim.current.buffer[:])
+    assert "prefix: " + " ".join(c.prefix()) in text, text
+    assert "path_map: /app (there) -> " + host in text
+    assert "pytest runs in /app/proj_fail there" in text
+    assert "python python3 there answers: Python 3.11" in text and "pytest 7." in text, text
