@@ -195,6 +195,11 @@ int memfail_explain(const json_t *f, MemFailVerdict *out)
             strbuf_printf(&sb, ": VmSize %s", size(a, sizeof a, vm_size));
             rss_tail(&sb, f);
         }
+        if (cg_limit > 0 && (total < 0 || cg_limit < total)) { /* a container's, usually */
+            strbuf_puts(&sb, "; where it runs, the cgroup memory limit (");
+            cgroup_limit(&sb, cg);
+            strbuf_puts(&sb, ") binds first: past it the OOM killer ends the process");
+        }
         break;
     }
     out->sentence = clean(&sb);

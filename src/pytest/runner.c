@@ -247,7 +247,7 @@ static void push_progress(Run *run)
     run->last_push_ns = uv_hrtime();
     json_t *ev = runresult_progress_json(&run->output);
     json_object_set_new(ev, "run_id", json_integer(run->id));
-    if (run->sampler)
+    if (run->sampler && !run->t.prefix) /* through a prefix the tree here is its client's */
         json_object_set_new(ev, "tree_rss", json_integer((json_int_t)memdiagnosis_take_high(&run->mem)));
     if (run->r->ev.progress)
         run->r->ev.progress(run->r->ud, ev);
@@ -510,6 +510,43 @@ static void launch_pending(Runner *r)
     run_launch(run);
 }
 
+/* Through a prefix (launch.h) the process tree sampled here is the prefix's client (docker exec,
+ * ssh), not pytest: only what our plugin measured inside stands (each test's and each
+ * process's exact peak); the samples' numbers are dropped rather than shown as pytest's. */
+static void prefix_memory(json_t *memory, const json_t *exact)
+{
+    json_object_set_new(memory, "tree_peak_rss", json_integer(0));
+    json_object_set_new(memory, "peak_vms", json_integer(0));
+    json_object_set_new(memory, "peak_nproc", json_integer(0));
+    json_object_set_new(memory, "timeline", json_array());
+    json_object_set_new(memory, "top_growth", json_array());
+    json_object_del(memory, "peak_test");
+    json_object_set_new(memory, "peak_rss", json_integer(exact ? json_integer_value(json_object_get(exact, "rss")) : 0));
+    json_object_set_new(memory, "peak_source", json_string(exact ? "plugin" : "none"));
+    if (exact) {
+        json_object_set(memory, "peak_test", json_object_get(exact, "nodeid"));
+        json_object_set(memory, "peak_when", json_object_get(exact, "when"));
+    }
+}
+
+/* Through a prefix the limits here are not pytest's: a memory failure's own limit, read by our
+ * plugin in the failing process (memfail.h: the container's cgroup, its RLIMITs), is the run's
+ * diagnosis. */
+static void prefix_diagnosis(json_t *memory, const json_t *failures)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(failures, i, f) {
+        json_t *lim = json_object_get(f, "memory_limit");
+        if (!json_is_object(lim))
+            continue;
+        json_object_set(memory, "diagnosis", json_object_get(lim, "sentence"));
+        json_object_set(memory, "diagnosis_cause", json_object_get(lim, "cause"));
+        json_object_set_new(memory, "memory_related", json_true());
+        return;
+    }
+}
+
 /* A coverage run's report (a heap Coverage, or NULL), and `coverage` in the result: the totals,
  * or why there are none. pytest's usage error about our --cov arguments becomes the run's error:
  * pytest-cov is not installed for that interpreter. */
@@ -599,7 +636,10 @@ static void run_finish(Run *run)
      * 293 MB for a 348 MB peak), are the timeline and the tree's sum (tree_peak_rss). Every view
      * of the run shows this one number. */
     json_t *exact_peak = runresult_exact_peak(&run->output);
-    memdiagnosis_exact_peak(memory, run->sampler, exact_peak);
+    if (run->t.prefix)
+        prefix_memory(memory, exact_peak);
+    else
+        memdiagnosis_exact_peak(memory, run->sampler, exact_peak);
     json_decref(exact_peak);
     /* Exact per-test peaks from the plugin when it measured them, rather than the samples'. */
     json_t *exact = runresult_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GROWTH);
@@ -628,7 +668,10 @@ static void run_finish(Run *run)
         .exit_status = run->exit_status,
         .same_cgroup_pid = (int)getpid(), /* pytest is our child: same cgroup */
     };
-    memdiagnosis_diagnose(&run->mem, "", &end, memory);
+    if (run->t.prefix)
+        prefix_diagnosis(memory, json_object_get(result, "failures"));
+    else
+        memdiagnosis_diagnose(&run->mem, "", &end, memory);
     json_object_set_new(result, "memory", memory);
     Coverage *cov = run->coverage ? read_coverage(run, result) : NULL;
     keep_report(run);

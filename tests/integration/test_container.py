@@ -40,6 +40,11 @@ def shared(engine, tmp_path_factory):
     host = tmp_path_factory.mktemp("container-projects")
     for name in ("proj_fail", "proj_cov", "proj_slow"):
         shutil.copytree(os.path.join(FIXTURES_DIR, name), host / name)
+    (host / "proj_big").mkdir()
+    (host / "proj_big" / "pytest.ini").write_text("[pytest]\n")
+    (host / "proj_big" / "test_big.py").write_text(
+        "def test_small():\n    x = bytearray(20 << 20)\n\n"
+        "def test_too_big():\n    bytearray(64 << 40)\n")
     c = containers.Container(str(host), memory="512m", inside=INSIDE)
     yield str(host), c
     c.stop()
@@ -151,6 +156,23 @@ def test_nearest_collect_and_coverage_through_rpc(shared):
         assert shapes in cov["lines"], cov["lines"].keys()
     finally:
         p.close()
+
+
+def test_memory_is_measured_inside_and_the_512mb_limit_named(shared):
+    host, c = shared
+    r = in_container(shared, "proj_big")
+    assert r["counts"]["failed"] == 1 and r["counts"]["passed"] == 1
+    f = r["failures"][0]
+    assert f["file"] == os.path.join(host, "proj_big", "test_big.py")
+    lim = f["memory_limit"]["sentence"]
+    assert "memory.limit_in_bytes 512 MB" in lim or "memory.max 512 MB" in lim, lim
+    m = r["memory"]
+    assert m["memory_related"] and "512 MB" in m["diagnosis"], m.get("diagnosis")
+    # Pytest's own numbers, from inside: not the docker client's (sampled here: dropped).
+    assert m["peak_source"] == "plugin" and m["peak_rss"] > 20 << 20
+    assert m["tree_peak_rss"] == 0 and m["timeline"] == []
+    small = next(t for t in m["top_growth"] if t["nodeid"].endswith("test_small"))
+    assert small["growth"] >= 19 << 20  # exact, from inside the test's process
 
 
 def test_stop_leaves_no_pytest_in_the_container(shared):

@@ -94,7 +94,9 @@ static void test_cgroup(void **state)
           "cgroup|cgroup memory limit (memory.limit_in_bytes 256 MB, cgroup v1 /ci/job) reached: usage 248 MB");
     /* far below its limit: not the cgroup */
     check("{" SYS ",\"cgroup\":{\"version\":2,\"path\":\"/a\",\"limit\":536870912,\"usage\":1000}}",
-          "none|none: the allocation itself is larger than available (RAM 23.5 GB + swap 0 kB)");
+          "none|none: the allocation itself is larger than available (RAM 23.5 GB + swap 0 kB); where it runs, "
+          "the cgroup memory limit (memory.max 512 MB, cgroup v2 /a) binds first: past it the OOM killer "
+          "ends the process");
     /* a path with a control character is shown clean */
     char *got = verdict("{" SYS ",\"cgroup\":{\"version\":2,\"path\":\"/a\\u001b[31m\",\"limit\":10,\"usage\":10}}");
     assert_null(strchr(got, '\x1b'));
