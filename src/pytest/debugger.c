@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/path.h"
+#include "base/pathmap.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
 #include "mem/proctree.h"
@@ -222,7 +223,31 @@ void debugger_free(Debugger *d)
 
 /* ---- the launch configuration ------------------------------------------------- */
 
-/* {python, cwd, module, args, env}: what a debug adapter launches. */
+/* Through a prefix (launch.h): the configuration in the other side's paths, the prefix (the
+ * editor starts debugpy's adapter through it on stdio) and debugpy's pathMappings. */
+static void config_through_prefix(const LaunchTarget *t, json_t *conf)
+{
+    char *const *map = t->path_map;
+    size_t n = t->npath_map;
+    char *cwd = pathmap_forward(map, n, t->root);
+    json_object_set_new(conf, "cwd", json_string(cwd));
+    free(cwd);
+    json_t *args = json_object_get(conf, "args"), *a;
+    size_t i;
+    json_array_foreach(args, i, a) {
+        char *v = pathmap_forward_value(map, n, json_string_value(a));
+        json_array_set_new(args, i, json_string(v));
+        free(v);
+    }
+    json_object_set_new(conf, "prefix", string_list(t->prefix));
+    json_t *pm = json_array();
+    for (size_t k = 0; k + 1 < n; k += 2)
+        json_array_append_new(pm, json_pack("{s:s, s:s}", "localRoot", map[k + 1], "remoteRoot", map[k]));
+    json_object_set_new(conf, "pathMappings", pm);
+}
+
+/* {python, cwd, module, args, env}: what a debug adapter launches; through a prefix also
+ * {prefix, pathMappings} (config_through_prefix). */
 static json_t *config_json(const Session *s, const char *target)
 {
     json_t *args = string_list(s->t.args);
@@ -237,8 +262,11 @@ static json_t *config_json(const Session *s, const char *target)
         json_object_set_new_nocheck(env, strbuf_cstr(&key), json_string_nocheck(eq + 1)); /* the last wins */
         strbuf_destroy(&key);
     }
-    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "python", s->t.python, "cwd", s->t.root, "module", "pytest",
-                     "args", args, "env", env);
+    json_t *conf = json_pack("{s:s, s:s, s:s, s:o, s:o}", "python", s->t.python, "cwd", s->t.root, "module",
+                             "pytest", "args", args, "env", env);
+    if (s->t.prefix)
+        config_through_prefix(&s->t, conf);
+    return conf;
 }
 
 /* ---- the listening debugpy ---------------------------------------------------- */
@@ -451,7 +479,10 @@ static void prepared(Session *s, char *nodeid)
     json_t *ev = json_pack("{s:o, s:s}", "config", config_json(s, target), "target", target);
     if (s->nearest_line > 0)
         json_object_set_new(ev, "nearest_found", json_boolean(nodeid != NULL));
-    if (s->listen) {
+    if (s->listen && s->t.prefix) { /* its endpoint is on this side's loopback */
+        listen_failed(s, ev, "debugging through a prefix",
+                      "needs nvim-dap (debugpy's adapter is started through the prefix on stdio)");
+    } else if (s->listen) {
         start_listening(s, ev, target);
     } else {
         emit(s, ev);

@@ -18,6 +18,8 @@ import pytest
 
 import containers
 from conftest import BIN, FIXTURES_DIR, fired, make_project, record_finished, wait_finished, wait_for
+from dapclient import DapClient, stop_at_breakpoint
+from test_debug import FAKE_DAP
 from test_exact_locations import sites
 from test_rpc_protocol import Peer
 
@@ -38,7 +40,7 @@ def engine():
 def shared(engine, tmp_path_factory):
     """(host dir, container): the fixtures' copies, mounted at /app."""
     host = tmp_path_factory.mktemp("container-projects")
-    for name in ("proj_fail", "proj_cov", "proj_slow"):
+    for name in ("proj_fail", "proj_cov", "proj_slow", "proj_debug"):
         shutil.copytree(os.path.join(FIXTURES_DIR, name), host / name)
     (host / "proj_big").mkdir()
     (host / "proj_big" / "pytest.ini").write_text("[pytest]\n")
@@ -333,3 +335,41 @@ def test_checkhealth_shows_the_prefix_and_asks_the_interpreter(nvim, shared):
     assert "path_map: /app (there) -> " + host in text
     assert "pytest runs in /app/proj_fail there" in text
     assert "python python3 there answers: Python 3.11" in text and "pytest 7." in text, text
+
+
+def test_nvim_dap_debugs_through_the_prefix_and_stops_in_the_host_file(nvim, shared, tmp_path):
+    """:PytestDebug with nvim-dap (test_debug.py's stand-in, which records what it is handed):
+    the adapter is `PREFIX python3 -m debugpy.adapter` on stdio, the configuration in the
+    container's paths with pathMappings; debugpy's real adapter, started exactly so, stops at a
+    breakpoint set in the host file."""
+    host, c = shared
+    root = os.path.join(host, "proj_debug")
+    test_file = os.path.join(root, "test_debug.py")
+    line = next(n for n, l in enumerate(open(test_file), 1) if l.rstrip().endswith("# BREAK: test_env"))
+    fake = tmp_path / "fake-dap"
+    (fake / "lua").mkdir(parents=True)
+    (fake / "lua" / "dap.lua").write_text(FAKE_DAP)
+    nvim.command("set rtp^=" + str(fake))
+    nvim.exec_lua("""
+        local prefix, host = ...
+        require('pytest').setup({ prefix = prefix, path_map = { ['/app'] = host },
+                                  env = { PYTESTMON_DEBUG_MARK = 'from-the-config' } })
+    """, c.prefix(), host)
+    nvim.command("edit " + test_file)
+    nvim.api.win_set_cursor(0, [line, 0])
+    nvim.command("PytestDebug")
+    conf = wait_for(nvim, "require('dap').runs[1]", timeout=60)
+    adapter = nvim.exec_lua("return require('dap').adapters.pytestmon_prefix")
+    assert conf["type"] == "pytestmon_prefix" and adapter["type"] == "executable"
+    assert [adapter["command"]] + adapter["args"] == c.prefix() + ["python3", "-m", "debugpy.adapter"]
+    assert conf["cwd"] == "/app/proj_debug" and conf["args"][-1] == "test_debug.py::test_env"
+    assert conf["pathMappings"] == [{"localRoot": host, "remoteRoot": "/app"}]
+    dap = DapClient.spawn([adapter["command"]] + adapter["args"])
+    try:
+        top = stop_at_breakpoint(dap, "launch", conf, test_file, line)
+        assert top["line"] == line and top["source"]["path"] == test_file, top
+        assert dap.event("exited", timeout=60)["exitCode"] == 0  # the env reached the debuggee
+    finally:
+        dap.close()
+    wait_until(lambda: not [l for l in c.exec("ps", "-eo", "args").stdout.splitlines() if "debugpy" in l], 20,
+               "debugpy still runs in the container")
