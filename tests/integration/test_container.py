@@ -1,7 +1,7 @@
 """pytest in a container or behind another command (issue #30): the `prefix` and `path_map`
 options, through the real co-process, a real Docker engine (tests/integration/containers.py:
-dockerd started when none answers, an image made from this machine's own files) and a second
-prefix kind, an `unshare -m` bind-mount wrapper with the project at another path.
+dockerd started when none answers, an image made from this machine's own files), an `unshare -m`
+bind-mount wrapper with the project at another path, and ssh to this machine (a private sshd).
 
 The projects are copies of the fixtures in one private directory, mounted at /app in a container
 limited to 512 MB. The reference for exact answers is the same project run on this side with
@@ -373,3 +373,74 @@ def test_nvim_dap_debugs_through_the_prefix_and_stops_in_the_host_file(nvim, sha
         dap.close()
     wait_until(lambda: not [l for l in c.exec("ps", "-eo", "args").stdout.splitlines() if "debugpy" in l], 20,
                "debugpy still runs in the container")
+
+
+# ---- a third kind: ssh to this machine (Debian's openssh-server, key-based, started here) ----
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """A private sshd on 127.0.0.1 (its own host key, config and authorized key) and the ssh
+    prefix that reaches it as this user."""
+    sshd_bin = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+    if not sshd_bin or os.geteuid() != 0:
+        if os.environ.get("CI") or os.environ.get("PYTESTMON_REQUIRE_DOCKER"):
+            pytest.fail("no sshd (install openssh-server) or not root")
+        pytest.skip("SKIPPED LOUDLY: no sshd (install openssh-server) or not root")
+    d = tmp_path_factory.mktemp("sshd")
+    for key in ("host_key", "user_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
+    shutil.copy(d / "user_key.pub", d / "authorized_keys")
+    os.chmod(d / "authorized_keys", 0o600)
+    import socket
+    with socket.socket() as s:  # a test's own port: nothing else here listens on it after the probe
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (d / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n"
+        f"PidFile {d}/sshd.pid\nStrictModes no\nPermitRootLogin prohibit-password\nUsePAM no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\n")
+    os.makedirs("/run/sshd", exist_ok=True)
+    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.DEVNULL)
+    prefix = ["ssh", "-T", "-p", str(port), "-i", str(d / "user_key"), "-o", f"UserKnownHostsFile={d}/known_hosts",
+              "-o", "StrictHostKeyChecking=no", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "root@127.0.0.1"]
+    wait_until(lambda: subprocess.run(prefix + ["true"], capture_output=True).returncode == 0, 30,
+               "the test's sshd never answered")
+    yield prefix
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_ssh_prefix_runs_quoted_and_stops(sshd, tmp_path):
+    host = tmp_path / "proj with space's"
+    shutil.copytree(os.path.join(FIXTURES_DIR, "proj_fail"), host)
+    ref = cli(str(host), python=HOST_PYTHON)
+    got = cli(str(host), prefix=sshd, python=HOST_PYTHON)
+    assert got["source"] == "junit", (got.get("source_reason"), got.get("output_tail"))
+    assert sites(got, str(host)) == sites(ref, str(host))
+    spaced = str(host / "tests" / "sub" / "test_spaced name é.py")
+    one = cli(str(host), spaced, prefix=sshd, python=HOST_PYTHON)  # a path a shell would split
+    assert one["counts"]["failed"] >= 1 and {f["file"] for f in one["failures"]} == {spaced}
+    # :PytestStop: the ssh client killed ends nothing there; stdin's EOF does.
+    slow = tmp_path / "slow"
+    shutil.copytree(os.path.join(FIXTURES_DIR, "proj_slow"), slow)
+    p = Peer()
+    try:
+        p.request(1, "run", [{"cwd": str(slow), "python": HOST_PYTHON, "prefix": sshd, "kill_grace_ms": 5000}])
+        run_id = p.response(1)[3]
+        p.event("tests", timeout=60, want=lambda e: any(t["status"] == "running" for t in e["tests"]))
+
+        def remote_pytests():  # pytest there: started by sshd (not our child), in the project
+            found = []
+            for q in psutil.process_iter(["cmdline", "cwd"]):
+                cmd = q.info["cmdline"] or []
+                if q.info["cwd"] == str(slow) and "pytest" in cmd and cmd[0] != "ssh" and q.status() != "zombie":
+                    found.append(q.pid)
+            return found
+
+        pids = remote_pytests()
+        assert pids and all(q.pid not in pids for q in psutil.Process(p.proc.pid).children(recursive=True))
+        p.request(2, "cancel", [])
+        assert p.event("finished", timeout=30, want=lambda e: e["run_id"] == run_id)["status"] == "cancelled"
+        wait_until(lambda: not remote_pytests(), 10, "pytest outlived the cancel behind ssh")
+    finally:
+        p.close()
