@@ -1063,6 +1063,17 @@ static void run_proceed(Run *run)
         run_go(run);
 }
 
+/* What a probe's answer is about: the interpreter, and the prefix it runs behind (launch.h).
+ * A new string. */
+static char *probe_key(const Run *run)
+{
+    StrBuf sb = STRBUF_INIT;
+    for (char **p = run->t.prefix; p && *p; p++)
+        strbuf_printf(&sb, "%s%c", *p, '\x1f');
+    strbuf_puts(&sb, run->t.python);
+    return strbuf_detach(&sb);
+}
+
 static bool plugin_known_to_load(const Runner *r, const char *python)
 {
     for (char **p = r->plugin_loads; p && *p; p++)
@@ -1083,7 +1094,9 @@ static void on_probed(void *ud, int64_t status, int term_signal)
         return;
     }
     if (status == 0 && term_signal == 0) {
-        char **more = argv_plus(r->plugin_loads, run->t.python);
+        char *key = probe_key(run);
+        char **more = argv_plus(r->plugin_loads, key);
+        free(key);
         project_free_argv(r->plugin_loads);
         r->plugin_loads = more;
     } else { /* pytest's junitxml then: the run's plan changes */
@@ -1149,7 +1162,10 @@ static void run_launch(Run *run)
         fail_start(run, describe_spawn_error(run, rc));
         return;
     }
-    if (run->plugin_dir && !surely_loads && !plugin_known_to_load(r, run->t.python)) {
+    char *key = probe_key(run);
+    bool known = plugin_known_to_load(r, key);
+    free(key);
+    if (run->plugin_dir && !surely_loads && !known) {
         start_probe(run);
         return;
     }

@@ -5,9 +5,11 @@ registry from this machine's own files (`docker import` of the interpreter, its 
 pytest, pytest-cov, coverage, debugpy), cached by a key of their names, sizes and times, and
 containers with a project mounted at /app.
 
-`engine()` returns None with the reason when no engine can start; the tests then skip loudly
+The engine we start is ended when the test process exits (the image stays cached in its data
+root). `engine()` returns None, or the reason when no engine can start; the tests then skip loudly
 (pytest.skip with that reason), but CI on these machines (`$CI` set) fails instead.
 """
+import atexit
 import glob
 import hashlib
 import io
@@ -27,7 +29,19 @@ IMAGE = "pytestmon-test"
 BINARIES = ["/usr/bin/python3", "/usr/bin/python3.11", "/usr/bin/env", "/usr/bin/sleep", "/usr/bin/kill",
             "/usr/bin/ps", "/usr/bin/sh", "/usr/bin/dash", "/usr/bin/cat", "/usr/bin/pgrep", "/usr/bin/true"]
 TREES = ["/usr/lib/python3.11", "/usr/lib/python3/dist-packages"]
-_started = None  # the dockerd we started (a Popen), ended at exit by atexit in conftest
+_started = None  # the dockerd we started (a Popen), ended at exit (_stop_engine)
+
+
+def _stop_engine():
+    if _started is not None and _started.poll() is None:
+        _started.terminate()
+        try:
+            _started.wait(30)
+        except subprocess.TimeoutExpired:
+            _started.kill()
+
+
+atexit.register(_stop_engine)
 
 
 def _answers(timeout=5):

@@ -325,6 +325,34 @@ def test_editor_run_file_nearest_tree_and_stop(nvim, shared, host_copy):
     wait_until(lambda: not c.pytests(), 10, "pytest still runs in the container after :PytestStop")
 
 
+def test_editor_coverage_signs_equal_the_hosts(nvim, shared, tmp_path):
+    host, c = shared
+    ref_proj = tmp_path / "proj_cov"
+    shutil.copytree(os.path.join(FIXTURES_DIR, "proj_cov"), ref_proj,
+                    ignore=shutil.ignore_patterns("__pycache__", ".coverage*"))
+    root = os.path.join(host, "proj_cov")
+    shapes = os.path.join(root, "calc", "shapes.py")
+    editor_setup(nvim, shared)
+    nvim.exec_lua("""_G.cov_fired = 0
+        vim.api.nvim_create_autocmd('User', { pattern = 'PytestCoverage',
+          callback = function() _G.cov_fired = _G.cov_fired + 1 end })""")
+    nvim.command("cd " + root)
+    nvim.command("edit " + shapes)
+    nvim.command("PytestCoverage")
+    wait_for(nvim, "_G.cov_fired == 1", timeout=120)
+    wait_for(nvim, "#require('pytest.coverage').signs(vim.fn.bufnr(%r)) > 0" % shapes, timeout=30)
+    got = nvim.exec_lua("return require('pytest.coverage').signs(vim.fn.bufnr(...))", shapes)
+    # the oracle: coverage.py's own report of the same tests on this side
+    data, out = str(tmp_path / "o.coverage"), str(tmp_path / "o.json")
+    env = dict(os.environ, COVERAGE_FILE=data)
+    subprocess.run([HOST_PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--cov=" + str(ref_proj),
+                    "--cov-report="], cwd=ref_proj, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([HOST_PYTHON, "-m", "coverage", "json", "--data-file=" + data, "-o", out], cwd=ref_proj,
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    want = json.load(open(out))["files"]["calc/shapes.py"]["missing_lines"]
+    assert want and got == want
+
+
 def test_checkhealth_shows_the_prefix_and_asks_the_interpreter(nvim, shared):
     host, c = shared
     editor_setup(nvim, shared)
