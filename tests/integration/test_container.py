@@ -40,7 +40,7 @@ def engine():
 def shared(engine, tmp_path_factory):
     """(host dir, container): the fixtures' copies, mounted at /app."""
     host = tmp_path_factory.mktemp("container-projects")
-    for name in ("proj_fail", "proj_cov", "proj_slow", "proj_debug"):
+    for name in ("proj_fail", "proj_cov", "proj_slow", "proj_debug", "proj_watch"):
         shutil.copytree(os.path.join(FIXTURES_DIR, name), host / name)
     (host / "proj_big").mkdir()
     (host / "proj_big" / "pytest.ini").write_text("[pytest]\n")
@@ -175,6 +175,27 @@ def test_memory_is_measured_inside_and_the_512mb_limit_named(shared):
     assert m["tree_peak_rss"] == 0 and m["timeline"] == []
     small = next(t for t in m["top_growth"] if t["nodeid"].endswith("test_small"))
     assert small["growth"] >= 19 << 20  # exact, from inside the test's process
+
+
+def test_watch_reruns_go_through_the_prefix(shared):
+    host, c = shared
+    root = os.path.join(host, "proj_watch")
+    p = Peer()
+    try:
+        p.request(1, "watch", [request(shared, cwd=root, debounce_ms=10)])
+        assert p.response(1)[3] == {"root": root}
+        p.event("watch", timeout=60, want=lambda e: e["state"] == "ready")
+        saved = os.path.join(root, "pkg", "a.py")
+        p.request(2, "saved", [{"file": saved}])
+        assert p.response(2)[3] is True
+        run = p.event("watch", timeout=60, want=lambda e: e["state"] == "run")
+        st = p.event("started", timeout=60, want=lambda e: e["run_id"] == run["run_id"])
+        assert st["cmd"][:len(c.prefix())] == c.prefix() and "/app/proj_watch" in st["cmd"]
+        fin = p.event("finished", timeout=120, want=lambda e: e["run_id"] == run["run_id"])
+        assert fin["source"] == "junit" and fin["counts"]["passed"] + fin["counts"]["failed"] > 0
+        assert all(f["file"].startswith(root + "/") for f in fin.get("failures", []))
+    finally:
+        p.close()
 
 
 def test_stop_leaves_no_pytest_in_the_container(shared):
