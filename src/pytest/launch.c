@@ -433,6 +433,7 @@ int launch_tmp_dir(const LaunchTarget *t, const PrivdirOwner *owner, char **path
             return -ENOTDIR;
         if (st.st_uid != geteuid() || (st.st_mode & 077))
             return -EPERM;
+        privdir_sweep(t->tmp_base, "", owner); /* what a co-process that was killed left there */
     }
     return privdir_create(launch_tmp_base(t), owner, path);
 }

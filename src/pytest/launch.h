@@ -106,8 +106,9 @@ void launch_plan_destroy(LaunchPlan *p);
  * privdir_base(). Borrowed. */
 const char *launch_tmp_base(const LaunchTarget *t);
 
-/* privdir_create() in launch_tmp_base(t), making t->tmp_base (0700) first when it is missing;
- * one that is a symlink, not a directory or not ours is refused (-ENOTDIR, -EPERM). */
+/* privdir_create() in launch_tmp_base(t), making t->tmp_base (0700) first when it is missing
+ * and sweeping from it the directories of co-processes that died (privdir_sweep); one that is
+ * a symlink, not a directory or not ours is refused (-ENOTDIR, -EPERM). */
 int launch_tmp_dir(const LaunchTarget *t, const PrivdirOwner *owner, char **path);
 
 /* The environment of any child we start: ours, PYTHONUNBUFFERED=1 and `extra` ("KEY=VALUE",

@@ -225,6 +225,12 @@ def test_killed_coprocess_leaves_nothing_in_the_container(shared):
     p.proc.send_signal(signal.SIGKILL)
     p.close()
     wait_until(lambda: not c.pytests(), 10, "pytest outlived the co-process in the container")
+    left = os.listdir(os.path.join(root, ".pytestmon"))
+    assert left, "the killed co-process's private directory is still there"
+    # The next run's co-process sweeps it (its owner is gone).
+    r = cli(root, "-k", "quick", prefix=c.prefix(), path_map={INSIDE: host})
+    assert r["counts"]["passed"] == 1
+    assert os.listdir(os.path.join(root, ".pytestmon")) == []
 
 
 # ---- a second kind of prefix: a bind mount in a private mount namespace, another path ----
