@@ -29,6 +29,8 @@ def _load():
 
 
 _PAIRS = _load()
+BEHIND_PREFIX = os.environ.get(_MAP_ENV) is not None  # launch.c sets it for every prefixed run
+LIMITS_FILE = "limits.json"  # beside the report (src/pytest/runner.c reads it)
 
 
 def to_host(path):
@@ -64,6 +66,20 @@ def text_to_host(text):
         _TEXT_RE = re.compile(r"(?<![\w./~-])(?:%s)(?=[/\s:\"']|$)" % alts)
     hosts = {inside: host for inside, host in _PAIRS}
     return _TEXT_RE.sub(lambda m: hosts[m.group(0)], text)
+
+
+def write_limits(report_path):
+    """Behind a prefix: the memory limits where pytest runs (memfacts.read_facts: its cgroup's
+    limit and OOM-kill count, the system's), beside the report, at the start: a pytest the OOM
+    killer ends there says nothing more, and the co-process here sees only its client's exit."""
+    try:
+        from .memfacts import read_facts
+
+        text = read_facts("start", own=False)
+        with open(os.path.join(os.path.dirname(report_path), LIMITS_FILE), "w", encoding="utf-8") as f:
+            f.write(text)
+    except Exception:
+        pass
 
 
 def watch_stdin():

@@ -24,6 +24,7 @@
 #include "pytest/pyplugin.h"
 #include "mem/proctree.h"
 #include "pytest/runresult.h"
+#include "mem/memfail.h"
 #include "mem/sampler.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
@@ -531,11 +532,29 @@ static void prefix_memory(json_t *memory, const json_t *exact)
 
 /* Through a prefix the limits here are not pytest's: a memory failure's own limit, read by our
  * plugin in the failing process (memfail.h: the container's cgroup, its RLIMITs), is the run's
- * diagnosis. */
-static void prefix_diagnosis(json_t *memory, const json_t *failures)
+ * diagnosis; for a pytest killed there (SIGKILL: `docker exec` exits 137), the limit our plugin
+ * read where it runs at its start (pathmap.py's limits.json beside the report). */
+static void prefix_diagnosis(const Run *run, json_t *memory, const json_t *failures)
 {
     size_t i;
     json_t *f;
+    bool killed = run->term_signal == SIGKILL || (run->term_signal == 0 && run->exit_status == 128 + SIGKILL);
+    if (killed && !run->cancelled && !run->timed_out && run->tmpdir) {
+        StrBuf path = STRBUF_INIT;
+        strbuf_printf(&path, "%s/limits.json", run->tmpdir);
+        json_t *facts = json_load_file(strbuf_cstr(&path), 0, NULL);
+        strbuf_destroy(&path);
+        MemFailVerdict v;
+        if (memfail_explain_killed(facts, &v) == 0) {
+            json_object_set_new(memory, "diagnosis", json_string(v.sentence));
+            json_object_set_new(memory, "diagnosis_cause", json_string(v.cause));
+            json_object_set_new(memory, "memory_related", json_true());
+            memfail_verdict_destroy(&v);
+            json_decref(facts);
+            return;
+        }
+        json_decref(facts);
+    }
     json_array_foreach(failures, i, f) {
         json_t *lim = json_object_get(f, "memory_limit");
         if (!json_is_object(lim))
@@ -669,7 +688,7 @@ static void run_finish(Run *run)
         .same_cgroup_pid = (int)getpid(), /* pytest is our child: same cgroup */
     };
     if (run->t.prefix)
-        prefix_diagnosis(memory, json_object_get(result, "failures"));
+        prefix_diagnosis(run, memory, json_object_get(result, "failures"));
     else
         memdiagnosis_diagnose(&run->mem, "", &end, memory);
     json_object_set_new(result, "memory", memory);

@@ -47,6 +47,9 @@ def shared(engine, tmp_path_factory):
     (host / "proj_big" / "test_big.py").write_text(
         "def test_small():\n    x = bytearray(20 << 20)\n\n"
         "def test_too_big():\n    bytearray(64 << 40)\n")
+    (host / "proj_oom").mkdir()
+    (host / "proj_oom" / "pytest.ini").write_text("[pytest]\n")
+    (host / "proj_oom" / "test_oom.py").write_text("def test_over_512mb():\n    x = b'x' * (700 << 20)\n")
     c = containers.Container(str(host), memory="512m", inside=INSIDE)
     yield str(host), c
     c.stop()
@@ -196,6 +199,14 @@ def test_watch_reruns_go_through_the_prefix(shared):
         assert all(f["file"].startswith(root + "/") for f in fin.get("failures", []))
     finally:
         p.close()
+
+
+def test_a_pytest_the_oom_killer_ends_names_the_containers_limit(shared):
+    r = in_container(shared, "proj_oom")
+    m = r["memory"]
+    assert r["exit_code"] == 137 and r["status"] != "passed", r["summary"]
+    assert m["diagnosis_cause"] == "cgroup_oom_kill" and m["memory_related"], m.get("diagnosis")
+    assert "512 MB" in m["diagnosis"] and "OOM killer" in m["diagnosis"], m["diagnosis"]
 
 
 def test_stop_leaves_no_pytest_in_the_container(shared):
