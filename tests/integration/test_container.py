@@ -99,6 +99,20 @@ def wait_until(pred, timeout, what):
         time.sleep(0.1)  # the container's process table has no event to wait on
 
 
+def test_plugin_maps_back_with_the_c_rule():
+    """pytestmon_hooks/pathmap.py (what comes back) follows src/base/pathmap.c's rule (what goes
+    in, tests/unit/test_pathmap.c): the longest entry, whole components."""
+    code = ("import json; from pytestmon_hooks.pathmap import to_host, text_to_host; print(json.dumps(["
+            "to_host('/app/t.py'), to_host('/app/vendor/x.py'), to_host('/apple/x'), to_host('/app'), "
+            "to_host('/usr/lib/x.py'), text_to_host('/app/t.py:3: E\\n  File \\\"/app/vendor/v.py\\\", line 2 "
+            "/srv/app/x /apple')]))")
+    env = dict(os.environ, PYTESTMON_PATHMAP=json.dumps([["/app", "/h/p"], ["/app/vendor", "/srv/vendor"]]),
+               PYTHONPATH=os.path.join(os.path.dirname(BIN), "..", "python"))
+    out = subprocess.run([HOST_PYTHON, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert json.loads(out) == ["/h/p/t.py", "/srv/vendor/x.py", "/apple/x", "/h/p", "/usr/lib/x.py",
+                               '/h/p/t.py:3: E\n  File "/srv/vendor/v.py", line 2 /srv/app/x /apple']
+
+
 @pytest.mark.parametrize("opts", [[], ["--tb=short"], ["-n", "2"], ["-p", "no:junitxml", "--tb=no"]],
                          ids=lambda o: " ".join(o) or "plain")
 def test_exact_locations_equal_the_hosts(shared, host_copy, opts):
