@@ -1004,7 +1004,9 @@ static void plan_run(Run *run)
     };
     launch_plan_destroy(&run->plan);
     launch_plan(&run->t, LAUNCH_RUN, &f, &run->plan);
-    if (run->plugin_dir) { /* what exec cannot pass goes through a file (a megabyte's node id) */
+    /* What exec cannot pass goes through a file (a megabyte's node id); not through a prefix,
+     * whose variables are in argv (launch.h): there it is passed as it is. */
+    if (run->plugin_dir && !run->t.prefix) {
         StrBuf path = STRBUF_INIT;
         strbuf_printf(&path, "%s/args", run->tmpdir);
         if (pyplugin_spill_args(run->plan.argv, strbuf_cstr(&path)) > 0)
