@@ -107,7 +107,8 @@ nvim010:
 	@sh tools/fetch-nvim010.sh build/nvim-0.10
 
 # Suites that never start an editor run once, in the 0.7 leg.
-EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers or test_hermetic or test_watch_rpc)
+# test_container (a real Docker engine): its editor tests are named editor, checkhealth, nvim_dap.
+EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers or test_hermetic or test_watch_rpc or (test_container and not (editor or checkhealth or nvim_dap)))
 
 # The 0.10 leg: the editor suites on Debian 13's Neovim 0.10.
 test-nvim010: $(BIN)

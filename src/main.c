@@ -14,7 +14,8 @@ static void usage(FILE *f)
             "usage: pytestmon --rpc                 serve msgpack-RPC on stdin/stdout (Neovim)\n"
             "       pytestmon --rpc-methods         list the RPC methods and their params\n"
             "       pytestmon --rpc-events          list the events and their payload fields\n"
-            "       pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json] [--] [ARGS]\n"
+            "       pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json]\n"
+            "                     [--prefix WORD]... [--path-map INSIDE=HOST]... [--] [ARGS]\n"
             "       pytestmon mem [--pid PID] [--json]\n"
             "       pytestmon --version\n");
 }

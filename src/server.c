@@ -520,8 +520,34 @@ static char *next_log_path(Server *s, int64_t next_id)
  * Request's (request_destroy). */
 typedef struct {
     LaunchRequest req;
-    char **args, **env;
+    char **args, **env, **prefix, **path_map;
 } Request;
+
+/* `path_map` {inside = host, ...} as pairs [inside, host, ...] (pathmap.h). */
+static int params_path_map(json_t *opts, char ***out, size_t *n, StrBuf *err)
+{
+    json_t *v = json_object_get(opts, "path_map");
+    *out = NULL;
+    *n = 0;
+    if (!v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0))
+        return 0;
+    if (!json_is_object(v)) {
+        strbuf_puts(err, "option 'path_map' must be a map of path inside = path here");
+        return -1;
+    }
+    *out = xcalloc(2 * json_object_size(v) + 1, sizeof **out);
+    const char *k;
+    json_t *val;
+    json_object_foreach(v, k, val) {
+        if (!json_is_string(val)) {
+            strbuf_printf(err, "option 'path_map'.%s must be a string", k);
+            return -1;
+        }
+        (*out)[(*n)++] = xstrdup(k);
+        (*out)[(*n)++] = xstrdup(json_string_value(val));
+    }
+    return 0;
+}
 
 static int request_decode(json_t *opts, Request *out, StrBuf *err)
 {
@@ -529,10 +555,14 @@ static int request_decode(json_t *opts, Request *out, StrBuf *err)
     LaunchRequest *r = &out->req;
     if (params_string(opts, "cwd", &r->cwd, err) || params_string(opts, "file", &r->file, err) ||
         params_string(opts, "python", &r->python, err) ||
-        params_string_list(opts, "args", &out->args, &r->nargs, err) || params_env(opts, &out->env, &r->nenv, err))
+        params_string_list(opts, "args", &out->args, &r->nargs, err) || params_env(opts, &out->env, &r->nenv, err) ||
+        params_string_list(opts, "prefix", &out->prefix, &r->nprefix, err) ||
+        params_path_map(opts, &out->path_map, &r->npath_map, err))
         return -1;
     r->args = out->args;
     r->env = out->env;
+    r->prefix = out->prefix;
+    r->path_map = out->path_map;
     return 0;
 }
 
@@ -540,6 +570,8 @@ static void request_destroy(Request *rq)
 {
     params_free_list(rq->args, rq->req.nargs);
     params_free_list(rq->env, rq->req.nenv);
+    params_free_list(rq->prefix, rq->req.nprefix);
+    params_free_list(rq->path_map, rq->req.npath_map);
 }
 
 static json_t *m_run(void *ud, json_t *params, StrBuf *err)
@@ -996,7 +1028,8 @@ static const ParamSpec CONFIGURE_PARAMS[] = {
 #define REQUEST_PARAMS(file_required)                                                         \
     {"cwd", PARAM_STRING, 1, 0, false}, {"file", PARAM_STRING, 1, 0, file_required},          \
         {"python", PARAM_STRING, 1, 0, false}, {"args", PARAM_STRING_LIST, 0, 0, false},      \
-        {"env", PARAM_STRING_MAP, 0, 0, false}
+        {"env", PARAM_STRING_MAP, 0, 0, false}, {"prefix", PARAM_STRING_LIST, 0, 0, false},   \
+        {"path_map", PARAM_STRING_MAP, 0, 0, false}
 static const ParamSpec RUN_PARAMS[] = {
     REQUEST_PARAMS(false),
     {"timeout_ms", PARAM_UINT, 0, 2592000000u, false},   /* 0: none; at most 30 days */

@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config libmsgpack-dev libuv1-dev libxml2-dev libjansson-dev libcmocka-dev
 neovim python3-pytest python3-pytest-xdist python3-pynvim python3-psutil python3-debugpy python3-pytest-cov
-python3-pytest-subtests
+python3-pytest-subtests docker.io openssh-server
 clang libclang-rt-14-dev valgrind ca-certificates ${PYTESTMON_DEPS_EXTRA:-}"
 missing=""
 for p in $PKGS; do

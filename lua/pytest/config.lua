@@ -51,6 +51,36 @@ M.schema = {
     description = 'Python interpreter running pytest; a string, or a function(root) returning one. '
       .. 'nil: $VIRTUAL_ENV, then <root>/.venv or <root>/venv, then "python3".',
   },
+  prefix = {
+    types = { 'table', 'function', 'nil' },
+    default = nil,
+    description = 'The command that runs a program where the tests live, before every pytest we start '
+      .. "(list of strings, e.g. {'docker', 'compose', 'exec', '-T', 'app'} or {'ssh', 'host'}), "
+      .. 'or a function(root) returning one. python is then the interpreter there ("python3" when nil).',
+    check = function(v)
+      if type(v) ~= 'table' then return end
+      for i, a in ipairs(v) do
+        if type(a) ~= 'string' then
+          return string.format('must be a list of strings, item %d is %s', i, type(a))
+        end
+      end
+      if #v == 0 then return 'must not be empty (nil: no prefix)' end
+    end,
+  },
+  path_map = {
+    types = { 'table', 'function', 'nil' },
+    default = nil,
+    description = "Where the tests see a directory -> where the editor sees it, e.g. {['/app'] = '/home/me/proj'} "
+      .. '(absolute paths; several entries allowed), or a function(root) returning one. Used with prefix.',
+    check = function(v)
+      if type(v) ~= 'table' then return end
+      for k, x in pairs(v) do
+        if type(k) ~= 'string' or type(x) ~= 'string' or k:sub(1, 1) ~= '/' or x:sub(1, 1) ~= '/' then
+          return 'must map absolute paths to absolute paths'
+        end
+      end
+    end,
+  },
   args = {
     types = { 'table' },
     default = function() return {} end,

@@ -38,7 +38,25 @@ function M.dap_configuration(c, target)
     console = 'internalConsole',
   }
   if next(conf.env) == nil then conf.env = vim.empty_dict() end -- a JSON object, not []
+  local prefix = util.list(val(c.prefix))
+  if #prefix > 0 then
+    -- Through a prefix: debugpy's adapter runs there on stdio (M.PREFIX_ADAPTER), paths mapped.
+    conf.type = M.PREFIX_ADAPTER
+    conf.pathMappings = util.list(val(c.pathMappings))
+  end
   return vim.tbl_extend('force', conf, config.get().debug_config)
+end
+
+-- The nvim-dap adapter of a run through the `prefix` option: `PREFIX PYTHON -m debugpy.adapter`,
+-- DAP on its stdin/stdout (no port on either side).
+M.PREFIX_ADAPTER = 'pytestmon_prefix'
+
+function M.prefix_adapter(c)
+  local prefix = util.list(val(c.prefix))
+  local args = {}
+  for i = 2, #prefix do table.insert(args, prefix[i]) end
+  vim.list_extend(args, { val(c.python) or 'python3', '-m', 'debugpy.adapter' })
+  return { type = 'executable', command = prefix[1], args = args }
 end
 
 -- The attach timeout as people say it: "5 min", "90 s", "0.5 s".
@@ -72,7 +90,10 @@ local function on_config(p)
     util.notify('nvim-dap is gone: run :PytestDebug again to debug without it', levels.WARN)
     return
   end
-  if type(dap.adapters) == 'table' and dap.adapters.python == nil then
+  local c = val(p.config) or {}
+  if #util.list(val(c.prefix)) > 0 and type(dap.adapters) == 'table' then
+    dap.adapters[M.PREFIX_ADAPTER] = M.prefix_adapter(c)
+  elseif type(dap.adapters) == 'table' and dap.adapters.python == nil then
     util.notify("nvim-dap has no 'python' adapter: install nvim-dap-python (require('dap-python')"
       .. ".setup(...)) or set require('dap').adapters.python (see :help pytest-debug)", levels.WARN)
     return

@@ -4,7 +4,9 @@
 -- Executes nothing of the project: an interpreter in a venv or under the project root is not
 -- run (its Python, pytest and debugpy versions are read from pyvenv.cfg and the dist-info
 -- METADATA in its site-packages); any other one is asked with -E from the directory "/", so
--- that neither the project's files nor PYTHONPATH are on its sys.path.
+-- that neither the project's files nor PYTHONPATH are on its sys.path. With a `prefix` (a
+-- container, another host) the interpreter there is asked the same way through it (-I), as the
+-- user asked for by running :checkhealth; the rules about this side's venvs do not apply.
 local M = {}
 
 local config = require('pytest.config')
@@ -266,6 +268,53 @@ local function describe_interpreter(py, venv, cfg, root)
   end
 end
 
+-- The per-project option `name` for `root` (a value, or what its function returns).
+local function option_for(name, root)
+  local v = config.get()[name]
+  if type(v) ~= 'function' then return v end
+  local fok, r = pcall(v, root)
+  if not fok then
+    warn('the ' .. name .. ' option failed: ' .. tostring(r))
+    return nil
+  end
+  return r
+end
+
+-- Through a prefix: what it is, the map, and whether the interpreter there answers.
+local function check_prefix(prefix, root)
+  ok('prefix: ' .. table.concat(prefix, ' ') .. ' (pytest runs there; the venv rules of this side do not apply)')
+  local map = option_for('path_map', root)
+  local inside_root = root
+  if type(map) == 'table' and next(map) then
+    local best = ''
+    for inside, host in pairs(map) do
+      ok(string.format('path_map: %s (there) -> %s (here)', inside, host))
+      if (root == host or root:sub(1, #host + 1) == host .. '/') and #host > #best then
+        best, inside_root = host, inside .. root:sub(#host + 1)
+      end
+    end
+    if best == '' then
+      warn('the project root ' .. root .. ' is under no path_map entry: it is used as it is there',
+        as_advice('add { [PATH THERE] = "' .. root .. '" } to path_map'))
+    end
+  else
+    ok('no path_map: the project is at ' .. root .. ' there too')
+  end
+  ok('pytest runs in ' .. inside_root .. ' there; results come back through ' .. root .. '/.pytestmon/')
+  local py = option_for('python', root)
+  py = type(py) == 'string' and py ~= '' and py or 'python3'
+  local cmd = vim.list_extend(vim.deepcopy(prefix), { py, '-I', '-c',
+    'import sys, pytest; print(sys.version.split()[0], pytest.__version__)' })
+  local rc, out = run_short(cmd, 20000)
+  if rc == 0 then
+    local pyv, ptv = out:match('([^ \n]+) ([^ \n]+)%s*$')
+    ok(string.format('python %s there answers: Python %s, pytest %s', py, tostring(pyv), tostring(ptv)))
+  else
+    err('python ' .. py .. ' does not answer through the prefix' .. (out and out ~= '' and (': ' .. out:match('[^\n]*$')) or ''),
+      as_advice('check the prefix by hand: ' .. table.concat(cmd, ' ', 1, #prefix + 1) .. ' -m pytest --version'))
+  end
+end
+
 -- What a run from this buffer would use, as the co-process decides it (`resolve`). Runs
 -- nothing of the project (see the top of this file).
 local function check_project(have_coprocess)
@@ -291,6 +340,11 @@ local function check_project(have_coprocess)
   else
     warn('no project root above ' .. (file and util.dirname(file) or req.cwd),
       as_advice('runs use ' .. root .. '; add a pytest.ini, pyproject.toml, setup.cfg, tox.ini or conftest.py'))
+  end
+  local prefix = option_for('prefix', root)
+  if type(prefix) == 'table' and #prefix > 0 then
+    check_prefix(prefix, root)
+    return
   end
   local py, why, refused = val(res.python), val(res.python_why), val(res.refused)
   if type(opt) == 'function' then

@@ -214,8 +214,10 @@ local function run_lines(r, out, hl)
   -- sampled (tree_peak_rss); the chart is scaled to the higher of the two.
   local peak = num(mem.peak_rss)
   local exact = val(mem.peak_source) == 'plugin'
-  add(string.format('  peak rss %s, peak vms %s%s', B(peak), B(num(mem.peak_vms)),
-    exact and ' (exact: the highest of one process)' or ' (sampled)'))
+  local vms = num(mem.peak_vms)
+  -- (through a prefix nothing is sampled here: peak_vms 0, peak_source "none" without the plugin)
+  add(string.format('  peak rss %s%s%s', B(peak), (vms and vms > 0) and (', peak vms ' .. B(vms)) or '',
+    exact and ' (exact: the highest of one process)' or (val(mem.peak_source) == 'none' and ' (not measured)' or ' (sampled)')))
   local when, test = val(mem.peak_when), val(mem.peak_test)
   if when == 'before' and test then
     add('  peak before the first test of its process (start-up, imports, collection): ' .. tostring(test))

@@ -42,27 +42,53 @@ function M.with_limits(req)
   return req
 end
 
--- Calls send(python) with the interpreter to ask for: `explicit` when given (the one a run used),
--- else the python option; a function(root) is asked the root the co-process would use first
--- (`resolve` only stats files). nil lets the co-process choose. Returns what send returned, or
--- whether the `resolve` request went out.
-function M.with_python(req, explicit, send)
-  if explicit then return send(explicit) end
-  local py = config.get().python
-  if type(py) ~= 'function' then
-    return send(type(py) == 'string' and py ~= '' and py or nil)
+-- The per-project options (python, prefix, path_map: each a value or a function(root)) as sent:
+-- python a non-empty string or nil, prefix a non-empty list or nil, path_map a map or nil.
+local function project_options(root)
+  local cfg = config.get()
+  local out = {}
+  for _, name in ipairs({ 'python', 'prefix', 'path_map' }) do
+    local v = cfg[name]
+    if type(v) == 'function' then
+      local ok, r = pcall(v, root)
+      if not ok then
+        util.notify('the ' .. name .. ' option failed: ' .. tostring(r), levels.WARN)
+        r = nil
+      end
+      v = r
+    end
+    if name == 'python' then
+      out.python = type(v) == 'string' and v ~= '' and v or nil
+    elseif type(v) == 'table' and next(v) ~= nil then
+      out[name] = v
+    end
   end
+  return out
+end
+
+-- Whether any per-project option is a function of the root.
+local function needs_root()
+  local cfg = config.get()
+  return type(cfg.python) == 'function' or type(cfg.prefix) == 'function' or type(cfg.path_map) == 'function'
+end
+
+-- Calls send(python, opts) with the interpreter to ask for: `explicit` when given (the one a run
+-- used), else the python option; opts {prefix?, path_map?} the other per-project options. A
+-- function(root) is asked the root the co-process would use first (`resolve` only stats files).
+-- nil lets the co-process choose. Returns what send returned, or whether the `resolve` request
+-- went out.
+function M.with_python(req, explicit, send)
+  local function go(o)
+    return send(explicit or o.python, o)
+  end
+  if not needs_root() then return go(project_options(nil)) end
   return require('pytest.client').async('resolve', { { cwd = req.cwd, file = req.file } }, function(ok, res)
     if not ok or type(res) ~= 'table' or type(res.root) ~= 'string' then
-      util.notify('cannot find the project root for the python option: ' .. tostring(res), levels.WARN)
-      return send(nil)
+      util.notify('cannot find the project root for the python, prefix or path_map option: ' .. tostring(res),
+        levels.WARN)
+      return go({})
     end
-    local fok, p = pcall(py, res.root)
-    if not fok then
-      util.notify('the python option failed: ' .. tostring(p), levels.WARN)
-      p = nil
-    end
-    send(type(p) == 'string' and p ~= '' and p or nil)
+    go(project_options(res.root))
   end)
 end
 
@@ -73,8 +99,10 @@ end
 function M.send(method, req, opts, answer)
   opts = opts or {}
   local client = require('pytest.client')
-  return M.with_python(req, opts.python, function(python)
+  return M.with_python(req, opts.python, function(python, o)
     req.python = python
+    req.prefix = o and o.prefix or nil
+    req.path_map = o and o.path_map or nil
     if opts.call then return client.async_call(method, { req }, answer) end
     return client.async(method, { req }, answer)
   end)

@@ -81,7 +81,9 @@ is not active), ``frames`` (a failure's frames
 in the user's code), ``text`` (XML escaping, a test's identity), ``collection`` (the
 ``PYTESTMON_COLLECT`` record, imported only when it is asked for), ``coverage`` (the
 ``PYTESTMON_COVERAGE`` report), ``env`` (the variables and the warning of a part that switches
-itself off). The hooks a test passes through (plugin.Plugin's pytest_runtest_logstart and
+itself off), ``pathmap`` (behind a command prefix, ``PYTESTMON_PATHMAP``: every path written goes
+back to where the editor sees it; ``PYTESTMON_STDIN_EOF``: pytest ends when the co-process closes
+its stdin). The hooks a test passes through (plugin.Plugin's pytest_runtest_logstart and
 pytest_runtest_logreport, the Writer and RssMeter methods they call) are the hot path that
 bench/hook_clock.py clocks: a name they use is a global of their own module (``from .x import
 name``), not an attribute looked up through another module, and no call layer is added.

@@ -151,6 +151,19 @@ def _class_file(cls):
         return None
 
 
+def _to_host(record):
+    """The record's paths as the editor sees them (pathmap.py: unchanged without a map)."""
+    from .pathmap import _PAIRS, to_host
+
+    if _PAIRS:
+        record["rootdir"] = to_host(record["rootdir"])
+        for key in ("items", "classes", "errors"):
+            for entry in record[key]:
+                if entry.get("file"):
+                    entry["file"] = to_host(entry["file"])
+    return record
+
+
 def _collected(session, errors=()):
     """What pytest collected, with where each test and class is defined, and the collection
     errors at their files: the JSON document of PYTESTMON_COLLECT (see src/parse/collection.h)."""
@@ -213,7 +226,7 @@ class _CollectRecorder:
         try:
             import json
 
-            text = json.dumps(_collected(session, self.errors))  # the C encoder: dump() is pure Python
+            text = json.dumps(_to_host(_collected(session, self.errors)))  # the C encoder: dump() is pure Python
             with open(self.path, "w", encoding="utf-8") as f:
                 f.write(text)
         except Exception as e:

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from .pathmap import to_host
+
 # Where a worker (plugin.WorkerPlugin) leaves a report's frames (and, memory._RSS_ATTR, its test's
 # memory): attributes of the report itself (TestReport keeps unknown keyword arguments, so xdist
 # carries them from a worker to the controller), not user_properties, which pytest's own
@@ -64,7 +66,7 @@ def user_frames(excinfo, library):
         path = os.path.abspath(str(entry.path))
         if path.startswith(library) or not os.path.isabs(path) or _hidden(entry, excinfo):
             continue
-        frames.append([path, entry.lineno + 1])
+        frames.append([to_host(path), entry.lineno + 1])
     return frames
 
 

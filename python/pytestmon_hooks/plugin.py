@@ -17,7 +17,12 @@ from .env import _ARGS_ENV, _COLLECT_ENV, _ENV, _no_space, _warn_off
 from .frames import _FRAMES_ATTR, _library_dirs, user_frames
 from .limits import Limits, memray_active, register_marker
 from .memory import _RSS_ATTR, RssMeter
+from .pathmap import BEHIND_PREFIX, watch_stdin, write_limits
 from .report import Writer
+
+# Behind a prefix only (pathmap.py); now, when pytest imports us (-p), before its capture puts
+# /dev/null on fd 0.
+watch_stdin()
 
 _PHASES = ("setup", "call", "teardown")
 _MEMFAIL_ATTR = "pytestmon_memfail"  # memfacts._MEMFAIL_ATTR (memfacts is imported at a memory failure only)
@@ -70,6 +75,8 @@ class Plugin(_Guarded):
         self.collected_told = False
         self.xdist_controller = None  # known once xdist has configured itself
         self.oom_before = None  # xdist's controller: the OOM-kill counts at the start (memfacts.oom_counts)
+        if BEHIND_PREFIX:
+            write_limits(path)
 
     def _is_xdist_controller(self):
         if self.xdist_controller is None:

@@ -14,6 +14,7 @@ from pytest import TestReport
 
 from .frames import _frames_of
 from .memory import _RSS_ATTR
+from .pathmap import to_host
 from .text import _PLAIN, _attr, _id_attr, _longrepr_text, _text
 
 _FRAMES = "pytestmon.frames"
@@ -128,7 +129,7 @@ class Writer:
         os.register_at_fork(after_in_child=self._in_child)
         self.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">')
         root = config.rootpath if hasattr(config, "rootpath") else config.rootdir
-        self.write('<pytestmon-session rootdir="%s"/>' % _attr(root))
+        self.write('<pytestmon-session rootdir="%s"/>' % _attr(to_host(str(root))))
         self.pending = {}   # nodeid -> reports of the test so far
         self.frames = {}    # (nodeid, phase) -> frames, from pytest_exception_interact
         self.frames_follow = True  # frames come that way (not on xdist's controller: with the report)

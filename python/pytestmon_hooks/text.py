@@ -9,6 +9,7 @@ printable ASCII node id, name or path) costs one match: these run for every test
 """
 import re
 
+from .pathmap import _PAIRS, text_to_host
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;",
                           "\r": "&#13;", "\t": "&#9;"})
@@ -83,6 +84,7 @@ def _text(s):
 
 def _longrepr_text(rep):
     try:
-        return str(rep.longrepr) if rep.longrepr is not None else ""
+        text = str(rep.longrepr) if rep.longrepr is not None else ""
+        return text_to_host(text) if _PAIRS else text
     except Exception as e:  # a repr that fails to render must not lose the result
         return "(pytestmon: cannot render the report: %r)" % (e,)

@@ -109,6 +109,21 @@ static int explain_crash(const json_t *f, MemFailVerdict *out)
     return 0;
 }
 
+int memfail_explain_killed(const json_t *f, MemFailVerdict *out)
+{
+    *out = (MemFailVerdict){0};
+    const json_t *cg = json_is_object(f) ? json_object_get(f, "cgroup") : NULL;
+    if (!json_is_object(cg) || num(cg, "limit") <= 0)
+        return -ENOENT;
+    StrBuf sb = STRBUF_INIT;
+    out->cause = "cgroup_oom_kill";
+    strbuf_puts(&sb, "killed (SIGKILL) where its memory limit is the cgroup's (");
+    cgroup_limit(&sb, cg);
+    strbuf_puts(&sb, "): most likely the OOM killer, past that limit");
+    out->sentence = clean(&sb);
+    return 0;
+}
+
 typedef enum { C_AS, C_DATA, C_MAPS, C_COMMIT, C_CGROUP, C_N } Cand;
 
 int memfail_explain(const json_t *f, MemFailVerdict *out)
@@ -194,6 +209,11 @@ int memfail_explain(const json_t *f, MemFailVerdict *out)
         if (vm_size >= 0) {
             strbuf_printf(&sb, ": VmSize %s", size(a, sizeof a, vm_size));
             rss_tail(&sb, f);
+        }
+        if (cg_limit > 0 && (total < 0 || cg_limit < total)) { /* a container's, usually */
+            strbuf_puts(&sb, "; where it runs, the cgroup memory limit (");
+            cgroup_limit(&sb, cg);
+            strbuf_puts(&sb, ") binds first: past it the OOM killer ends the process");
         }
         break;
     }

@@ -36,6 +36,12 @@ typedef struct {
 /* The verdict on `facts` (an object as above): 0, or -ENOENT when they say nothing about a
  * limit (a crash without an OOM kill, facts that are not an object). */
 int memfail_explain(const json_t *facts, MemFailVerdict *out);
+
+/* A pytest that was killed (SIGKILL) behind a command prefix (a container), where our plugin read
+ * these facts at its start (what "start": its cgroup {limit, ...}): "killed (SIGKILL) where its
+ * memory limit is the cgroup's (memory.max 512 MB, cgroup v2 /): most likely the OOM killer, past
+ * that limit" (cause "cgroup_oom_kill"). 0, or -ENOENT when its cgroup has no limit. */
+int memfail_explain_killed(const json_t *facts, MemFailVerdict *out);
 void memfail_verdict_destroy(MemFailVerdict *v);
 
 /* One failure of a result (report.h's report_failure_json(): {nodeid, message, ...}) that carries

@@ -1,6 +1,7 @@
 /* child: starting, ending and recognising our child processes. See child.h. */
 #include "pytest/child.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <stdlib.h>
@@ -19,7 +20,15 @@ struct Child {
     Child *next;      /* the registry of live children */
     int open_handles;
     bool reaped;      /* libuv has reaped it: its pid is no longer ours */
+    int stdin_fd;     /* the held end of its stdin (ChildSpec.hold_stdin), or -1 */
 };
+
+static void release_stdin(Child *c)
+{
+    if (c->stdin_fd >= 0)
+        close(c->stdin_fd);
+    c->stdin_fd = -1;
+}
 
 /* Every child started and not reaped yet. The loop is single-threaded: no lock. */
 static Child *live;
@@ -58,6 +67,7 @@ static void on_child_exit(uv_process_t *p, int64_t status, int term_signal)
      * still unique until the handle closes, so this reaches only what it left behind. */
     kill_tree(p->pid, SIGKILL);
     c->reaped = true;
+    release_stdin(c);
     unregister(c);
     uv_timer_stop(&c->kill_timer);
     c->exited(c->ud, status, term_signal);
@@ -74,9 +84,13 @@ Child *child_start(uv_loop_t *loop, const ChildSpec *spec, ChildExited exited, v
     c->kill_timer.data = c;
     uv_timer_init(loop, &c->kill_timer);
     c->open_handles = 2;
+    c->stdin_fd = -1;
     uv_stdio_container_t stdio[3];
     for (int i = 0; i < 3; i++)
         stdio[i] = spec->stdio[i].flags ? spec->stdio[i] : (uv_stdio_container_t){.flags = UV_IGNORE};
+    int held[2] = {-1, -1};
+    if (spec->hold_stdin && !spec->stdio[0].flags && pipe2(held, O_CLOEXEC) == 0)
+        stdio[0] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = held[0]};
     char **step = execstep_argv((int)getpid(), spec->argv);
     uv_process_options_t opt = {
         .exit_cb = on_child_exit,
@@ -90,6 +104,12 @@ Child *child_start(uv_loop_t *loop, const ChildSpec *spec, ChildExited exited, v
     };
     *rc = uv_spawn(loop, &c->proc, &opt);
     project_free_argv(step);
+    if (held[0] >= 0) {
+        close(held[0]);
+        c->stdin_fd = held[1];
+        if (*rc != 0)
+            release_stdin(c);
+    }
     if (*rc != 0) {
         /* libuv registers the handle even when the spawn fails: close it, free it there. */
         uv_close((uv_handle_t *)&c->kill_timer, on_closed);
@@ -110,6 +130,8 @@ void child_signal(Child *c, int sig)
 {
     /* Once libuv has reaped it the pid is free for reuse: signalling it or its group, or
      * walking its "descendants", could hit an unrelated process. */
+    if (sig == SIGKILL)
+        release_stdin(c);
     if (c->reaped)
         return;
     kill_tree(c->proc.pid, sig);
@@ -123,6 +145,7 @@ static void on_kill_timer(uv_timer_t *t)
 
 void child_terminate(Child *c, uint64_t grace_ms)
 {
+    release_stdin(c); /* first: what runs behind a prefix ends at its EOF */
     child_signal(c, SIGTERM);
     if (!c->reaped && !uv_is_active((uv_handle_t *)&c->kill_timer))
         uv_timer_start(&c->kill_timer, on_kill_timer, grace_ms, 0);

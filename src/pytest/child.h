@@ -33,6 +33,9 @@ typedef struct {
     char *const *env;           /* its whole environment (NULL-terminated) */
     const char *cwd;
     uv_stdio_container_t stdio[3]; /* stdin/stdout/stderr as libuv takes them (zeroed: ignored) */
+    bool hold_stdin;            /* stdin (when stdio[0] is zeroed) a pipe nobody writes to, held
+                                 * open until child_terminate(), a SIGKILL or its exit: a program
+                                 * behind `docker exec -i` or ssh sees EOF then (and when we die) */
 } ChildSpec;
 
 /* Returns the child, or NULL with *rc a libuv error (then `exited` is never called). */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "pytest/project.h"
 #include "pytest/runner.h"
 #include "pytest/runresult.h"
 #include "base/strbuf.h"
@@ -24,7 +25,8 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json] "
+    fprintf(f, "usage: pytestmon run [--cwd DIR] [--python PY] [--timeout SEC] [--json] [--prefix WORD]... "
+               "[--path-map INSIDE=HOST]... "
                "[--] [PYTEST ARGS...]\n");
 }
 
@@ -42,6 +44,9 @@ static void help(void)
            "                 .venv/bin/python or venv/bin/python, then python3)\n"
            "  --timeout SEC  end pytest after SEC seconds\n"
            "  --json         print the whole result as one JSON document instead\n"
+           "  --prefix WORD  one word of the command that runs pytest where the tests live (repeat\n"
+           "                 it: --prefix docker --prefix exec --prefix -i --prefix CONTAINER)\n"
+           "  --path-map INSIDE=HOST  where the tests see a directory -> where it is here (repeatable)\n"
            "  -h, --help     this help (pytest's own: python -m pytest --help)\n"
            "  --             the rest is pytest's, even what looks like ours\n"
            "\n"
@@ -129,10 +134,17 @@ int clirun_main(int argc, char **argv)
     RunSpec spec = {0};
     CliRun c = {0};
     char cwd[4096];
+    char **prefix = xcalloc((size_t)argc + 1, sizeof *prefix), **map = xcalloc(2 * (size_t)argc + 1, sizeof *map);
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
+        if (strcmp(a, "--prefix") == 0 && i + 1 < argc) { /* one word of the prefix (launch.h) */
+            prefix[spec.req.nprefix++] = xstrdup(argv[++i]);
+        } else if (strcmp(a, "--path-map") == 0 && i + 1 < argc && strchr(argv[i + 1], '=')) {
+            const char *v = argv[++i], *eq = strchr(v, '='); /* INSIDE=HOST */
+            map[spec.req.npath_map++] = strndup(v, (size_t)(eq - v));
+            map[spec.req.npath_map++] = xstrdup(eq + 1);
+        } else if (strcmp(a, "--") == 0) {
             i++;
             break;
         } else if (strcmp(a, "--json") == 0) {
@@ -163,6 +175,8 @@ int clirun_main(int argc, char **argv)
         spec.req.cwd = getcwd(cwd, sizeof cwd) ? cwd : ".";
     spec.req.args = argv + i;
     spec.req.nargs = (size_t)(argc - i);
+    spec.req.prefix = prefix;
+    spec.req.path_map = map;
 
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -182,6 +196,8 @@ int clirun_main(int argc, char **argv)
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "pytestmon: internal error: handles left open\n");
 
+    project_free_argv(prefix);
+    project_free_argv(map);
     int code = 1;
     if (c.result) {
         code = runresult_cli_exit_code(c.result);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/path.h"
+#include "base/pathmap.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
 #include "mem/proctree.h"
@@ -214,7 +215,31 @@ void debugger_free(Debugger *d)
 
 /* ---- the launch configuration ------------------------------------------------- */
 
-/* {python, cwd, module, args, env}: what a debug adapter launches. */
+/* Through a prefix (launch.h): the configuration in the other side's paths, the prefix (the
+ * editor starts debugpy's adapter through it on stdio) and debugpy's pathMappings. */
+static void config_through_prefix(const LaunchTarget *t, json_t *conf)
+{
+    char *const *map = t->path_map;
+    size_t n = t->npath_map;
+    char *cwd = pathmap_forward(map, n, t->root);
+    json_object_set_new(conf, "cwd", json_string(cwd));
+    free(cwd);
+    json_t *args = json_object_get(conf, "args"), *a;
+    size_t i;
+    json_array_foreach(args, i, a) {
+        char *v = pathmap_forward_value(map, n, json_string_value(a));
+        json_array_set_new(args, i, json_string(v));
+        free(v);
+    }
+    json_object_set_new(conf, "prefix", runresult_string_list(t->prefix));
+    json_t *pm = json_array();
+    for (size_t k = 0; k + 1 < n; k += 2)
+        json_array_append_new(pm, json_pack("{s:s, s:s}", "localRoot", map[k + 1], "remoteRoot", map[k]));
+    json_object_set_new(conf, "pathMappings", pm);
+}
+
+/* {python, cwd, module, args, env}: what a debug adapter launches; through a prefix also
+ * {prefix, pathMappings} (config_through_prefix). */
 static json_t *config_json(const Session *s, const char *target)
 {
     json_t *args = runresult_string_list(s->t.args);
@@ -229,8 +254,11 @@ static json_t *config_json(const Session *s, const char *target)
         json_object_set_new_nocheck(env, strbuf_cstr(&key), json_string_nocheck(eq + 1)); /* the last wins */
         strbuf_destroy(&key);
     }
-    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "python", s->t.python, "cwd", s->t.root, "module", "pytest",
-                     "args", args, "env", env);
+    json_t *conf = json_pack("{s:s, s:s, s:s, s:o, s:o}", "python", s->t.python, "cwd", s->t.root, "module",
+                             "pytest", "args", args, "env", env);
+    if (s->t.prefix)
+        config_through_prefix(&s->t, conf);
+    return conf;
 }
 
 /* ---- the listening debugpy ---------------------------------------------------- */
@@ -402,7 +430,7 @@ static void start_listening(Session *s, json_t *ev, const char *target)
     s->err.data = s;
     s->open_handles++;
     /* Through the exec step, in its own session: cancel reaches what it starts (child.h). */
-    ChildSpec spec = {.exe = s->d->exe, .argv = argv, .env = plan.env, .cwd = s->t.root};
+    ChildSpec spec = {.exe = s->d->exe, .argv = argv, .env = plan.env, .cwd = s->t.root, .hold_stdin = plan.hold_stdin};
     spec.stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
                                            .data.stream = (uv_stream_t *)&s->err};
     s->child = child_start(s->d->loop, &spec, on_debuggee_exit, s, &rc);
@@ -443,7 +471,10 @@ static void prepared(Session *s, char *nodeid)
     json_t *ev = json_pack("{s:o, s:s}", "config", config_json(s, target), "target", target);
     if (s->nearest_line > 0)
         json_object_set_new(ev, "nearest_found", json_boolean(nodeid != NULL));
-    if (s->listen) {
+    if (s->listen && s->t.prefix) { /* its endpoint is on this side's loopback */
+        listen_failed(s, ev, "debugging through a prefix",
+                      "needs nvim-dap (debugpy's adapter is started through the prefix on stdio)");
+    } else if (s->listen) {
         start_listening(s, ev, target);
     } else {
         emit(s, ev);
@@ -496,20 +527,24 @@ static void on_start_timer(uv_timer_t *t)
  * (launch.h). 0, or -1 with s->error set. */
 static int start_collect(Session *s, const char *plugin_dir)
 {
-    int rc = privdir_create(privdir_base(), &s->d->self, &s->tmpdir);
+    int rc = launch_tmp_dir(&s->t, &s->d->self, &s->tmpdir);
     if (rc < 0) {
-        s->error = privdir_create_error(privdir_base(), rc);
+        s->error = privdir_create_error(launch_tmp_base(&s->t), rc);
         return -1;
     }
+    char *copy = s->t.prefix ? pyplugin_copy(plugin_dir, s->tmpdir) : NULL;
+    if (copy) /* the other side sees it through the map */
+        plugin_dir = copy;
     StrBuf report = STRBUF_INIT, path = STRBUF_INIT;
     strbuf_printf(&report, "%s/report.xml", s->tmpdir);
     strbuf_printf(&path, "%s/collect.json", s->tmpdir);
     LaunchFiles f = {.plugin_dir = plugin_dir, .report = strbuf_cstr(&report), .record = strbuf_cstr(&path)};
     LaunchPlan plan;
     launch_plan(&s->t, LAUNCH_NEAREST, &f, &plan);
+    free(copy);
     strbuf_destroy(&report);
     strbuf_destroy(&path);
-    ChildSpec spec = {.exe = s->d->exe, .argv = plan.argv, .env = plan.env, .cwd = s->t.root};
+    ChildSpec spec = {.exe = s->d->exe, .argv = plan.argv, .env = plan.env, .cwd = s->t.root, .hold_stdin = plan.hold_stdin};
     s->collector = child_start(s->d->loop, &spec, on_collected, s, &rc);
     launch_plan_destroy(&plan);
     if (!s->collector) {

@@ -2,14 +2,18 @@
  * launch.h. */
 #include "pytest/launch.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/path.h"
+#include "base/pathmap.h"
 #include "base/strbuf.h"
 #include "parse/coverage.h"
 #include "pytest/project.h"
+#include "pytest/privdir.h"
 #include "pytest/pyplugin.h"
 
 extern char **environ;
@@ -183,6 +187,29 @@ static bool is_directory(const char *p)
     return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Through a prefix: the interpreter is the other side's ("python3" on its PATH unless the
+ * python option names one), so no rule about this side's venvs applies, and the private
+ * directories go under the root, which the other side sees through the map. */
+static void resolve_prefix(const LaunchRequest *req, LaunchTarget *out)
+{
+    out->prefix = copy_n(req->prefix, req->nprefix);
+    out->path_map = copy_n(req->path_map, req->npath_map);
+    out->npath_map = req->npath_map;
+    if (!req->python || !*req->python) {
+        free(out->python);
+        out->python = xstrdup("python3");
+        out->python_why = "through the prefix: python3 on its PATH";
+        free(out->error);
+        out->error = NULL;
+    }
+    const char *bad = pathmap_check(out->path_map, out->npath_map);
+    if (bad && !out->error)
+        out->error = xstrdup(bad);
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s/.pytestmon", out->root);
+    out->tmp_base = strbuf_detach(&sb);
+}
+
 int launch_resolve(const LaunchRequest *req, LaunchTarget *out)
 {
     *out = (LaunchTarget){0};
@@ -210,6 +237,8 @@ int launch_resolve(const LaunchRequest *req, LaunchTarget *out)
     char **rewritten = project_rewrite_args(out->cwd, req->args, req->nargs);
     project_free_argv(out->args);
     out->args = rewritten;
+    if (req->nprefix > 0)
+        resolve_prefix(req, out);
     return out->error ? -1 : 0;
 }
 
@@ -222,6 +251,9 @@ void launch_target_destroy(LaunchTarget *t)
     free(t->error);
     project_free_argv(t->args);
     project_free_argv(t->env);
+    project_free_argv(t->prefix);
+    project_free_argv(t->path_map);
+    free(t->tmp_base);
     *t = (LaunchTarget){0};
 }
 
@@ -247,6 +279,101 @@ static void pytest_head(List *argv, const LaunchTarget *t, const PurposeRule *ru
         add(argv, "-o");
         add(argv, "junit_family=xunit1");
     }
+}
+
+/* ---- through a prefix ----------------------------------------------------------------- */
+
+static bool in_environ(const char *e)
+{
+    for (size_t i = 0; environ[i]; i++)
+        if (strcmp(environ[i], e) == 0)
+            return true;
+    return false;
+}
+
+static bool named(const char *e, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(e, name, n) == 0 && e[n] == '=';
+}
+
+/* What the other side's program gets: the variables we or the user set (the prefix's program,
+ * docker exec or ssh, passes none of ours on). */
+static bool passed_inside(const LaunchTarget *t, const char *e)
+{
+    if (named(e, "PYTHONUNBUFFERED") || named(e, "PYTHONPATH") || !in_environ(e))
+        return true;
+    for (char **u = t->env; u && *u; u++)
+        if (strncmp(*u, e, env_name_len(*u) + 1) == 0)
+            return true;
+    return false;
+}
+
+/* One word for a shell (ssh hands its arguments to one, joined by spaces). */
+static char *shell_quote(const char *s)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_putc(&sb, '\'');
+    for (; *s; s++) {
+        if (*s == '\'')
+            strbuf_puts(&sb, "'\\''");
+        else
+            strbuf_putc(&sb, *s);
+    }
+    strbuf_putc(&sb, '\'');
+    return strbuf_detach(&sb);
+}
+
+static bool is_ssh(const char *prog)
+{
+    const char *base = strrchr(prog, '/');
+    return strcmp(base ? base + 1 : prog, "ssh") == 0;
+}
+
+/* PREFIX env -C ROOT' VARS... ARGV... with host paths mapped forward (launch.h). */
+static void through_prefix(const LaunchTarget *t, LaunchPlan *p)
+{
+    char *const *map = t->path_map;
+    size_t nmap = t->npath_map;
+    List inner = {0};
+    add(&inner, "env");
+    add(&inner, "-C");
+    char *root = pathmap_forward(map, nmap, t->root);
+    add(&inner, root);
+    free(root);
+    for (size_t i = 0; p->env[i]; i++) {
+        if (!passed_inside(t, p->env[i]))
+            continue;
+        size_t n = env_name_len(p->env[i]);
+        char *v = pathmap_forward_value(map, nmap, p->env[i] + n + (p->env[i][n] == '='));
+        StrBuf sb = STRBUF_INIT;
+        strbuf_append(&sb, p->env[i], n);
+        strbuf_printf(&sb, "=%s", v);
+        add(&inner, strbuf_cstr(&sb));
+        strbuf_destroy(&sb);
+        free(v);
+    }
+    char *pm = pathmap_env(map, nmap);
+    add(&inner, pm);
+    free(pm);
+    add(&inner, "PYTESTMON_STDIN_EOF=1"); /* our plugin ends pytest when stdin closes */
+    for (size_t i = 0; p->argv[i]; i++) {
+        char *v = pathmap_forward_value(map, nmap, p->argv[i]);
+        add(&inner, v);
+        free(v);
+    }
+    List argv = {0};
+    add_all(&argv, t->prefix);
+    bool quote = t->prefix[0] && is_ssh(t->prefix[0]);
+    for (size_t i = 0; i < inner.n; i++) {
+        char *q = quote ? shell_quote(inner.v[i]) : NULL;
+        add(&argv, q ? q : inner.v[i]);
+        free(q);
+    }
+    project_free_argv(done(&inner));
+    project_free_argv(p->argv);
+    p->argv = done(&argv);
+    p->hold_stdin = true;
 }
 
 void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles *files, LaunchPlan *out)
@@ -285,6 +412,30 @@ void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles
     if (rule->coverage && f->coverage && f->plugin_dir)
         env = pyplugin_coverage_env(env, f->coverage);
     *out = (LaunchPlan){.argv = done(&argv), .env = env};
+    if (t->prefix)
+        through_prefix(t, out);
+}
+
+const char *launch_tmp_base(const LaunchTarget *t)
+{
+    return t->tmp_base ? t->tmp_base : privdir_base();
+}
+
+int launch_tmp_dir(const LaunchTarget *t, const PrivdirOwner *owner, char **path)
+{
+    if (t->tmp_base) {
+        if (mkdir(t->tmp_base, 0700) != 0 && errno != EEXIST)
+            return -errno;
+        struct stat st;
+        if (lstat(t->tmp_base, &st) != 0)
+            return -errno;
+        if (!S_ISDIR(st.st_mode))
+            return -ENOTDIR;
+        if (st.st_uid != geteuid() || (st.st_mode & 077))
+            return -EPERM;
+        privdir_sweep(t->tmp_base, "", owner); /* what a co-process that was killed left there */
+    }
+    return privdir_create(launch_tmp_base(t), owner, path);
 }
 
 void launch_plan_destroy(LaunchPlan *p)

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "pytest/privdir.h"
+
 typedef enum {
     LAUNCH_RUN,     /* the tests: our plugin's report (or pytest's junitxml), coverage if asked */
     LAUNCH_NEAREST, /* what pytest collects in one file, for the test around a line */
@@ -35,6 +37,11 @@ typedef struct {
     size_t nargs;
     char *const *env;      /* the user's "KEY=VALUE" entries: they replace ours */
     size_t nenv;
+    char *const *prefix;   /* the command that runs a program where the tests live (docker
+                            * exec, ssh): every purpose goes through it; none when nprefix 0 */
+    size_t nprefix;
+    char *const *path_map; /* pairs [inside, host, ...] (base/pathmap.h) */
+    size_t npath_map;
 } LaunchRequest;
 
 /* Where and with what, decided once per request. */
@@ -48,6 +55,13 @@ typedef struct {
     char **args;           /* the user's arguments rewritten for root (NULL-terminated) */
     char **env;            /* the user's entries, copied (NULL-terminated) */
     char *error;           /* NULL, or why nothing may start (cwd gone, interpreter refused) */
+    char **prefix;         /* NULL, or the request's prefix (NULL-terminated): python is then
+                            * the interpreter as seen through it ("python3" unless given), not
+                            * checked here (it is not on this side) */
+    char **path_map;       /* the request's pairs (NULL-terminated), npath_map strings */
+    size_t npath_map;
+    char *tmp_base;        /* with a prefix: ROOT/.pytestmon, where private directories go (the
+                            * other side sees them through the map); else NULL: privdir_base() */
 } LaunchTarget;
 
 /* Fills *out (always: destroy it). 0, or -1 with out->error set, e.g. "working directory is not
@@ -72,13 +86,30 @@ typedef struct {
 typedef struct {
     char **argv;           /* NULL-terminated heap array of heap strings: argv[0] the interpreter */
     char **env;            /* the child's whole environment, likewise */
+    bool hold_stdin;       /* through a prefix: give it a stdin pipe held open while it runs
+                            * (child.h): our plugin ends pytest at its EOF, for a killed `docker
+                            * exec` or ssh client does not end what it started */
 } LaunchPlan;
 
 /* Fills *out with what starts `purpose` for target t (which must have resolved: t->error NULL).
  * The environment is ours with PYTHONUNBUFFERED=1, then the user's entries replacing ours, then
  * our plugin's (PYTHONPATH first, its report, record or coverage files). */
+/* With a prefix (t->prefix), argv is PREFIX env -C ROOT' NAME=VALUE... PYTHON ... (ROOT' and
+ * every host path in the arguments and in the variables ours or the user's set mapped forward,
+ * base/pathmap.h; our plugin maps back what it writes, given PYTESTMON_PATHMAP; each element
+ * shell-quoted when the prefix is ssh, which hands a command line to a shell), env stays ours
+ * for the prefix's own program, and hold_stdin is set. */
 void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles *files, LaunchPlan *out);
 void launch_plan_destroy(LaunchPlan *p);
+
+/* Where the private directories of target t's children go (privdir.h): t->tmp_base, or
+ * privdir_base(). Borrowed. */
+const char *launch_tmp_base(const LaunchTarget *t);
+
+/* privdir_create() in launch_tmp_base(t), making t->tmp_base (0700) first when it is missing
+ * and sweeping from it the directories of co-processes that died (privdir_sweep); one that is
+ * a symlink, not a directory or not ours is refused (-ENOTDIR, -EPERM). */
+int launch_tmp_dir(const LaunchTarget *t, const PrivdirOwner *owner, char **path);
 
 /* The environment of any child we start: ours, PYTHONUNBUFFERED=1 and `extra` ("KEY=VALUE",
  * nextra of them; a name given there replaces ours, the last of a repeated name wins). O(n log n)

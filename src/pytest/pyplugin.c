@@ -1,6 +1,7 @@
 /* pyplugin: locating our pytest plugin and the environment that loads it. See pyplugin.h. */
 #include "pytest/pyplugin.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -11,6 +12,8 @@
 #include <unistd.h>
 
 #include "base/strbuf.h"
+
+#define PYPLUGIN_PACKAGE "pytestmon_hooks"
 
 static bool has_plugin(const char *dir)
 {
@@ -45,6 +48,72 @@ char *pyplugin_find_dir(void)
     strbuf_destroy(&cand);
     free(exe);
     return found;
+}
+
+static int write_all(int fd, const char *buf, size_t len);
+
+static int copy_file(const char *from, const char *to)
+{
+    StrBuf data = STRBUF_INIT;
+    int rc = strbuf_read_file(&data, from, 0);
+    if (rc < 0)
+        goto error;
+    int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        goto error;
+    }
+    rc = write_all(fd, data.data, data.len);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+error:
+    strbuf_destroy(&data);
+    return rc;
+}
+
+/* Copies every .py file of directory `from` into `to` (made 0700). */
+static int copy_py_files(const char *from, const char *to)
+{
+    if (mkdir(to, 0700) != 0)
+        return -errno;
+    DIR *d = opendir(from);
+    if (!d)
+        return -errno;
+    int rc = 0;
+    StrBuf a = STRBUF_INIT, b = STRBUF_INIT;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 3, ".py") != 0)
+            continue;
+        strbuf_reset(&a);
+        strbuf_reset(&b);
+        strbuf_printf(&a, "%s/%s", from, e->d_name);
+        strbuf_printf(&b, "%s/%s", to, e->d_name);
+        rc = copy_file(strbuf_cstr(&a), strbuf_cstr(&b));
+    }
+    closedir(d);
+    strbuf_destroy(&a);
+    strbuf_destroy(&b);
+    return rc;
+}
+
+char *pyplugin_copy(const char *dir, const char *dest)
+{
+    StrBuf out = STRBUF_INIT, from = STRBUF_INIT, to = STRBUF_INIT;
+    strbuf_printf(&out, "%s/py", dest);
+    strbuf_printf(&from, "%s/" PYPLUGIN_PACKAGE, dir);
+    strbuf_printf(&to, "%s/" PYPLUGIN_PACKAGE, strbuf_cstr(&out));
+    int rc = copy_py_files(dir, strbuf_cstr(&out));
+    if (rc == 0)
+        rc = copy_py_files(strbuf_cstr(&from), strbuf_cstr(&to));
+    strbuf_destroy(&from);
+    strbuf_destroy(&to);
+    if (rc < 0) {
+        strbuf_destroy(&out);
+        return NULL;
+    }
+    return strbuf_detach(&out);
 }
 
 /* Index of NAME= in env, or -1. */

@@ -17,6 +17,12 @@
  * string, or NULL when there is none (runs then use pytest's junitxml alone). */
 char *pyplugin_find_dir(void);
 
+/* A copy of our plugin (PYPLUGIN_MODULE.py and its package's .py files) in DEST/py (DEST: a
+ * private directory of ours, privdir.h), for a pytest behind a prefix (launch.h) that sees
+ * DEST through the path map but not this side's plugin directory. The new directory (a new
+ * string), or NULL when it could not be written. */
+char *pyplugin_copy(const char *dir, const char *dest);
+
 /* The child environment `env` (a NULL-terminated heap array of heap strings, consumed) with
  * `dir` first on PYTHONPATH (before the value env already has) and PYTESTMON_REPORT=report
  * (report NULL: no report, e.g. for a bare collection). Returns the new array. */

@@ -24,6 +24,7 @@
 #include "pytest/pyplugin.h"
 #include "mem/proctree.h"
 #include "pytest/runresult.h"
+#include "mem/memfail.h"
 #include "mem/sampler.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
@@ -247,7 +248,7 @@ static void push_progress(Run *run)
     run->last_push_ns = uv_hrtime();
     json_t *ev = runresult_progress_json(&run->output);
     json_object_set_new(ev, "run_id", json_integer(run->id));
-    if (run->sampler)
+    if (run->sampler && !run->t.prefix) /* through a prefix the tree here is its client's */
         json_object_set_new(ev, "tree_rss", json_integer((json_int_t)memdiagnosis_take_high(&run->mem)));
     if (run->r->ev.progress)
         run->r->ev.progress(run->r->ud, ev);
@@ -502,6 +503,49 @@ static void launch_pending(Runner *r)
     run_launch(run);
 }
 
+/* Through a prefix (launch.h) the process tree sampled here is the prefix's client (docker exec,
+ * ssh), not pytest: only what our plugin measured inside stands (each test's and each
+ * process's exact peak); the samples' numbers are dropped rather than shown as pytest's. */
+static void prefix_memory(json_t *memory, const json_t *exact)
+{
+    json_object_set_new(memory, "tree_peak_rss", json_integer(0));
+    json_object_set_new(memory, "peak_vms", json_integer(0));
+    json_object_set_new(memory, "peak_nproc", json_integer(0));
+    json_object_set_new(memory, "timeline", json_array());
+    json_object_set_new(memory, "top_growth", json_array());
+    json_object_del(memory, "peak_test");
+    json_object_set_new(memory, "peak_rss", json_integer(exact ? json_integer_value(json_object_get(exact, "rss")) : 0));
+    json_object_set_new(memory, "peak_source", json_string(exact ? "plugin" : "none"));
+    if (exact) {
+        json_object_set(memory, "peak_test", json_object_get(exact, "nodeid"));
+        json_object_set(memory, "peak_when", json_object_get(exact, "when"));
+    }
+}
+
+/* Through a prefix the limits here are not pytest's. For a pytest killed there (SIGKILL:
+ * `docker exec` exits 137), the limit our plugin read where it runs at its start (pathmap.py's
+ * limits.json beside the report) is the run's diagnosis; a memory failure's own limit (memfail.h:
+ * the container's cgroup, its RLIMITs, read by our plugin in the failing process) is the
+ * diagnosis otherwise (runresult.h: RunFacts.diagnose_from_failures). */
+static void prefix_diagnosis(const Run *run, json_t *memory)
+{
+    bool killed = run->term_signal == SIGKILL || (run->term_signal == 0 && run->exit_status == 128 + SIGKILL);
+    if (!killed || run->cancelled || run->timed_out || !run->tmpdir)
+        return;
+    StrBuf path = STRBUF_INIT;
+    strbuf_printf(&path, "%s/limits.json", run->tmpdir);
+    json_t *facts = json_load_file(strbuf_cstr(&path), 0, NULL);
+    strbuf_destroy(&path);
+    MemFailVerdict v;
+    if (memfail_explain_killed(facts, &v) == 0) {
+        json_object_set_new(memory, "diagnosis", json_string(v.sentence));
+        json_object_set_new(memory, "diagnosis_cause", json_string(v.cause));
+        json_object_set_new(memory, "memory_related", json_true());
+        memfail_verdict_destroy(&v);
+    }
+    json_decref(facts);
+}
+
 /* The `memory` object of the run's result (memdiagnosis.h): a new reference. */
 static json_t *run_memory(Run *run)
 {
@@ -512,7 +556,10 @@ static json_t *run_memory(Run *run)
      * 293 MB for a 348 MB peak), are the timeline and the tree's sum (tree_peak_rss). Every view
      * of the run shows this one number. */
     json_t *exact_peak = runresult_exact_peak(&run->output);
-    memdiagnosis_exact_peak(memory, run->sampler, exact_peak);
+    if (run->t.prefix)
+        prefix_memory(memory, exact_peak);
+    else
+        memdiagnosis_exact_peak(memory, run->sampler, exact_peak);
     json_decref(exact_peak);
     /* Exact per-test peaks from the plugin when it measured them, rather than the samples'. */
     json_t *exact = runresult_top(&run->output, REPORTFEED_TOP_TESTS, REPORTFEED_TOP_GROWTH);
@@ -541,7 +588,10 @@ static json_t *run_memory(Run *run)
         .exit_status = run->exit_status,
         .same_cgroup_pid = (int)getpid(), /* pytest is our child: same cgroup */
     };
-    memdiagnosis_diagnose(&run->mem, "", &end, memory);
+    if (run->t.prefix)
+        prefix_diagnosis(run, memory);
+    else
+        memdiagnosis_diagnose(&run->mem, "", &end, memory);
     return memory;
 }
 
@@ -595,6 +645,7 @@ static void run_finish(Run *run)
         .coverage_path = run->coverage_path,
         .have_plugin = run->plugin_dir != NULL,
         .observed = &observed,
+        .diagnose_from_failures = run->t.prefix != NULL,
     };
     Coverage *cov = NULL;
     json_t *result = runresult_result(&run->output, &facts, &cov);
@@ -717,7 +768,7 @@ static void fail_start(Run *run, char *message)
 
 static int make_tmpdir(Run *run)
 {
-    int rc = privdir_create(privdir_base(), &run->r->self, &run->tmpdir);
+    int rc = launch_tmp_dir(&run->t, &run->r->self, &run->tmpdir);
     if (rc < 0)
         return rc;
     StrBuf sb = STRBUF_INIT;
@@ -794,7 +845,7 @@ static int spawn_pytest(Run *run)
     uv_pipe_init(run->r->loop, &run->err, 0);
     run->out.data = run->err.data = run;
     run->open_handles += 2;
-    ChildSpec spec = {.exe = run->r->exe, .argv = run->plan.argv, .env = run->plan.env, .cwd = run->t.root};
+    ChildSpec spec = {.exe = run->r->exe, .argv = run->plan.argv, .env = run->plan.env, .cwd = run->t.root, .hold_stdin = run->plan.hold_stdin};
     spec.stdio[1] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
                                            .data.stream = (uv_stream_t *)&run->out};
     spec.stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
@@ -900,7 +951,9 @@ static void plan_run(Run *run)
     };
     launch_plan_destroy(&run->plan);
     launch_plan(&run->t, LAUNCH_RUN, &f, &run->plan);
-    if (run->plugin_dir) { /* what exec cannot pass goes through a file (a megabyte's node id) */
+    /* What exec cannot pass goes through a file (a megabyte's node id); not through a prefix,
+     * whose variables are in argv (launch.h): there it is passed as it is. */
+    if (run->plugin_dir && !run->t.prefix) {
         StrBuf path = STRBUF_INIT;
         strbuf_printf(&path, "%s/args", run->tmpdir);
         if (pyplugin_spill_args(run->plan.argv, strbuf_cstr(&path)) > 0)
@@ -955,7 +1008,7 @@ static void start_collect(Run *run)
     launch_plan(&run->t, LAUNCH_NEAREST, &f, &lookup);
     free(path);
     int rc = 0;
-    ChildSpec spec = {.exe = r->exe, .argv = lookup.argv, .env = lookup.env, .cwd = run->t.root};
+    ChildSpec spec = {.exe = r->exe, .argv = lookup.argv, .env = lookup.env, .cwd = run->t.root, .hold_stdin = lookup.hold_stdin};
     run->child = child_start(r->loop, &spec, on_collected, run, &rc);
     launch_plan_destroy(&lookup);
     if (!run->child) {
@@ -978,6 +1031,17 @@ static void run_proceed(Run *run)
         run_go(run);
 }
 
+/* What a probe's answer is about: the interpreter, and the prefix it runs behind (launch.h).
+ * A new string. */
+static char *probe_key(const Run *run)
+{
+    StrBuf sb = STRBUF_INIT;
+    for (char **p = run->t.prefix; p && *p; p++)
+        strbuf_printf(&sb, "%s%c", *p, '\x1f');
+    strbuf_puts(&sb, run->t.python);
+    return strbuf_detach(&sb);
+}
+
 static bool plugin_known_to_load(const Runner *r, const char *python)
 {
     for (char **p = r->plugin_loads; p && *p; p++)
@@ -998,7 +1062,9 @@ static void on_probed(void *ud, int64_t status, int term_signal)
         return;
     }
     if (status == 0 && term_signal == 0) {
-        char **more = argv_plus(r->plugin_loads, run->t.python);
+        char *key = probe_key(run);
+        char **more = argv_plus(r->plugin_loads, key);
+        free(key);
         project_free_argv(r->plugin_loads);
         r->plugin_loads = more;
     } else { /* pytest's junitxml then: the run's plan changes */
@@ -1019,7 +1085,7 @@ static void start_probe(Run *run)
     LaunchPlan probe; /* borrowed by child_start for the call only: run->plan stays the run's */
     launch_plan(&run->t, LAUNCH_PROBE, &f, &probe);
     int rc = 0;
-    ChildSpec spec = {.exe = r->exe, .argv = probe.argv, .env = probe.env, .cwd = run->t.root};
+    ChildSpec spec = {.exe = r->exe, .argv = probe.argv, .env = probe.env, .cwd = run->t.root, .hold_stdin = probe.hold_stdin};
     run->child = child_start(r->loop, &spec, on_probed, run, &rc);
     launch_plan_destroy(&probe);
     if (!run->child) {
@@ -1042,15 +1108,20 @@ static void run_launch(Run *run)
     }
     int rc = make_tmpdir(run);
     if (rc < 0) {
-        fail_start(run, privdir_create_error(privdir_base(), rc));
+        fail_start(run, privdir_create_error(launch_tmp_base(&run->t), rc));
         return;
     }
     run->plugin_dir = pyplugin_find_dir();
+    if (run->t.prefix && run->plugin_dir) { /* the other side sees it through the map */
+        char *copy = pyplugin_copy(run->plugin_dir, run->tmpdir);
+        free(run->plugin_dir);
+        run->plugin_dir = copy;
+    }
     /* What exec will find, asked before spawning (the exec step can only report a missing
      * interpreter by its exit status), in the environment the run gives it. */
     plan_run(run);
     StrBuf exe = STRBUF_INIT;
-    rc = is_directory(run->t.root) ? check_executable(run->t.python, run->plan.env, run->t.root, &exe) : UV_ENOENT;
+    rc = is_directory(run->t.root) ? check_executable(run->plan.argv[0], run->plan.env, run->t.root, &exe) : UV_ENOENT;
     /* A Python binary itself honours the PYTHONPATH we give it: no need to ask (a wrapper
      * script might drop it: -E, -I, env -i). */
     bool surely_loads = rc == 0 && pyplugin_interpreter_honours_pythonpath(strbuf_cstr(&exe));
@@ -1059,7 +1130,10 @@ static void run_launch(Run *run)
         fail_start(run, describe_spawn_error(run, rc));
         return;
     }
-    if (run->plugin_dir && !surely_loads && !plugin_known_to_load(r, run->t.python)) {
+    char *key = probe_key(run);
+    bool known = plugin_known_to_load(r, key);
+    free(key);
+    if (run->plugin_dir && !surely_loads && !known) {
         start_probe(run);
         return;
     }

@@ -690,6 +690,25 @@ static void result_observed(const RunObserved *obs, json_t *r)
     }
 }
 
+/* The first memory failure's limit (memfail.h: read by our plugin in the failing process) as
+ * the memory's diagnosis, when it has none. */
+static void diagnosis_from_failures(json_t *memory, const json_t *failures)
+{
+    size_t i;
+    json_t *f;
+    if (json_object_get(memory, "diagnosis"))
+        return;
+    json_array_foreach(failures, i, f) {
+        json_t *lim = json_object_get(f, "memory_limit");
+        if (!json_is_object(lim))
+            continue;
+        json_object_set(memory, "diagnosis", json_object_get(lim, "sentence"));
+        json_object_set(memory, "diagnosis_cause", json_object_get(lim, "cause"));
+        json_object_set_new(memory, "memory_related", json_true());
+        return;
+    }
+}
+
 static uint64_t monotonic_ns(void)
 {
     struct timespec ts;
@@ -841,8 +860,11 @@ json_t *runresult_result(RunResult *o, const RunFacts *f, Coverage **cov)
     json_object_set_new(r, "cmd", runresult_string_list(f->cmd));
     if (f->python_why)
         json_object_set_new(r, "python_why", json_string(f->python_why));
-    if (f->memory)
+    if (f->memory) {
+        if (f->diagnose_from_failures)
+            diagnosis_from_failures(f->memory, json_object_get(r, "failures"));
         json_object_set_new(r, "memory", f->memory);
+    }
     if (f->coverage) {
         Coverage *c = result_coverage(f, r);
         if (cov)

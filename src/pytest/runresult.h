@@ -68,6 +68,10 @@ typedef struct {
     const char *coverage_path;
     bool have_plugin;
     const RunObserved *observed; /* NULL: nothing observed */
+    /* The limits the runner sees are not pytest's (a command prefix: it runs in a container):
+     * the first memory failure's own limit (memfail.h, read where it failed) is the memory's
+     * diagnosis, unless the memory object has one. */
+    bool diagnose_from_failures;
 } RunFacts;
 
 /* A run log keeps at most its first RUNRESULT_LOG_HEAD and last RUNRESULT_LOG_TAIL bytes. */

@@ -265,13 +265,18 @@ static void on_timer(uv_timer_t *t)
         job_close(j);
         return;
     }
-    int rc = privdir_create(privdir_base(), &d->self, &j->tmpdir);
+    int rc = launch_tmp_dir(&j->t, &d->self, &j->tmpdir);
     if (rc < 0) {
-        char *msg = privdir_create_error(privdir_base(), rc);
+        char *msg = privdir_create_error(launch_tmp_base(&j->t), rc);
         emit_error(j, msg);
         free(msg);
         job_close(j);
         return;
+    }
+    if (j->t.prefix && j->plugin_dir) { /* the other side sees it through the map */
+        char *copy = pyplugin_copy(j->plugin_dir, j->tmpdir);
+        free(j->plugin_dir);
+        j->plugin_dir = copy;
     }
     char *record = job_path(j, "collect.json");
     char *errpath = job_path(j, "stderr.txt");
@@ -280,7 +285,7 @@ static void on_timer(uv_timer_t *t)
     launch_plan(&j->t, LAUNCH_COLLECT, &f, &plan);
     int fd = open(errpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     j->start_ns = uv_hrtime();
-    ChildSpec spec = {.exe = d->exe, .argv = plan.argv, .env = plan.env, .cwd = j->t.root};
+    ChildSpec spec = {.exe = d->exe, .argv = plan.argv, .env = plan.env, .cwd = j->t.root, .hold_stdin = plan.hold_stdin};
     if (fd >= 0) /* pytest's stderr, to say why it collected nothing */
         spec.stdio[2] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd};
     j->collector = child_start(d->loop, &spec, on_collected, j, &rc);

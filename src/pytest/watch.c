@@ -71,7 +71,7 @@ struct Watch {
     bool on, freeing;
     /* The watched selection. */
     char *cwd, *file, *python, *root;
-    StrList args, env;
+    StrList args, env, prefix, path_map;
     uint64_t timeout_ms, kill_grace_ms, debounce_ms;
     size_t max_files; /* the scan's caps (watch_limit) */
     uint64_t max_ms;
@@ -136,6 +136,8 @@ static void clear_selection(Watch *w)
     w->cwd = w->file = w->python = w->root = NULL;
     list_clear(&w->args);
     list_clear(&w->env);
+    list_clear(&w->prefix);
+    list_clear(&w->path_map);
     list_clear(&w->saved);
     list_clear(&w->failed);
 }
@@ -292,6 +294,8 @@ void watch_start(Watch *w, const RunSpec *spec, const char *root, uint64_t debou
     w->root = xstrdup(root);
     list_copy(&w->args, spec->req.args, spec->req.nargs);
     list_copy(&w->env, spec->req.env, spec->req.nenv);
+    list_copy(&w->prefix, spec->req.prefix, spec->req.nprefix);
+    list_copy(&w->path_map, spec->req.path_map, spec->req.npath_map);
     w->timeout_ms = spec->timeout_ms;
     w->kill_grace_ms = spec->kill_grace_ms;
     w->debounce_ms = debounce_ms ? debounce_ms : WATCH_DEBOUNCE_MS;
@@ -502,7 +506,8 @@ static void after_update(uv_work_t *req, int status)
         json_object_set_new(ev, "args", json_list(&args));
         RunSpec spec = {
             .req = {.cwd = w->cwd, .file = w->file, .python = w->python, .args = args.v, .nargs = args.n,
-                    .env = w->env.v, .nenv = w->env.n},
+                    .env = w->env.v, .nenv = w->env.n, .prefix = w->prefix.v, .nprefix = w->prefix.n,
+                    .path_map = w->path_map.v, .npath_map = w->path_map.n},
             .timeout_ms = w->timeout_ms, .kill_grace_ms = w->kill_grace_ms,
         };
         w->run_id = w->hooks->run(w->ud, &spec);

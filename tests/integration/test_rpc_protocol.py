@@ -238,7 +238,7 @@ def test_unknown_keys_and_extra_params_are_refused(peer):
     peer.request(1, "run", [{"cwd": "/", "timout_ms": 5, "argz": []}])
     assert peer.response(1)[2] == (
         "unknown options 'timout_ms', 'argz' for run; it takes: "
-        "cwd, file, python, args, env, timeout_ms, kill_grace_ms, nearest_line, coverage, coverage_files, "
+        "cwd, file, python, args, env, prefix, path_map, timeout_ms, kill_grace_ms, nearest_line, coverage, coverage_files, "
         "memory_budget_mb")
     peer.request(2, "configure", [{"status_interval_ms": 250}])
     assert peer.response(2)[2].startswith("unknown option 'status_interval_ms' for configure; ")

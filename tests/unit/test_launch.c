@@ -354,6 +354,83 @@ static void test_a_huge_env_merges_in_n_log_n(void **state)
     unsetenv("PYTESTMON_T_V7");
 }
 
+/* Through a prefix (#30): every purpose is PREFIX env -C ROOT' VARS... ARGV with the host paths
+ * mapped, the variables ours and the user's (not the editor's), stdin held; ssh's words quoted. */
+static void test_prefix_and_path_map(void **state)
+{
+    (void)state;
+    char *cwd = at("proj"), *root = at("proj"), *file = at("proj/tests/test_a.py");
+    char *const args[] = {"tests/test_a.py", "-k", "x"};
+    char *const env[] = {"PYTESTMON_LAUNCH_U=/elsewhere"};
+    char *const prefix[] = {"docker", "exec", "-i", "ctr"};
+    char *const map[] = {"/app", root};
+    LaunchRequest req = {.cwd = cwd, .file = file, .args = args, .nargs = 3, .env = env, .nenv = 1,
+                         .prefix = prefix, .nprefix = 4, .path_map = map, .npath_map = 2};
+    LaunchTarget t;
+    assert_int_equal(launch_resolve(&req, &t), 0);
+    assert_string_equal(t.python, "python3"); /* the other side's, unless the option names one */
+    StrBuf base = STRBUF_INIT;
+    strbuf_printf(&base, "%s/.pytestmon", root);
+    assert_string_equal(launch_tmp_base(&t), strbuf_cstr(&base));
+    char *report = at("proj/.pytestmon/d/junit.xml"), *plugin = at("proj/.pytestmon/d/py");
+    LaunchFiles f = {.plugin_dir = plugin, .report = report, .selection = file};
+    LaunchPlan plan;
+    launch_plan(&t, LAUNCH_RUN, &f, &plan);
+    assert_true(plan.hold_stdin);
+    const char *want[] = {"docker", "exec", "-i", "ctr", "env", "-C", "/app"};
+    for (size_t i = 0; i < 7; i++)
+        assert_string_equal(plan.argv[i], want[i]);
+    long py = find(plan.argv, "python3");
+    assert_true(py > 7);
+    assert_int_equal(find(plan.argv, "PYTESTMON_REPORT=/app/.pytestmon/d/junit.xml") > 7, 1);
+    assert_true(find(plan.argv, "PYTESTMON_LAUNCH_U=/elsewhere") > 7 && find(plan.argv, "PYTESTMON_LAUNCH_U=/elsewhere") < py);
+    assert_true(find(plan.argv, "PYTESTMON_STDIN_EOF=1") > 7);
+    StrBuf pm = STRBUF_INIT;
+    strbuf_printf(&pm, "PYTESTMON_PATHMAP=[[\"/app\",\"%s\"]]", root);
+    assert_true(find(plan.argv, strbuf_cstr(&pm)) > 7);
+    assert_true(find(plan.argv, "PYTHONPATH=/app/.pytestmon/d/py") > 7 ||
+                strncmp(plan.argv[find(plan.argv, "PYTHONUNBUFFERED=1") + 1], "PYTHONPATH=/app/.pytestmon/d/py", 31) == 0);
+    assert_string_equal(plan.argv[count(plan.argv) - 1], "/app/tests/test_a.py"); /* the selection, mapped */
+    /* the user's argument, as project.c rewrote it for the root, and mapped when absolute */
+    assert_true(find(plan.argv, "tests/test_a.py") > py || find(plan.argv, "/app/tests/test_a.py") > py);
+    assert_int_equal(find(plan.argv, file), -1);
+    assert_int_equal(find(plan.argv, "PATH=") , -1);
+    for (size_t i = 0; environ[i]; i++) /* the editor's variables stay this side's */
+        if (strncmp(environ[i], "PYTHON", 6) != 0)
+            assert_int_equal(find(plan.argv, environ[i]), -1);
+    launch_plan_destroy(&plan);
+    launch_plan(&t, LAUNCH_PROBE, &f, &plan); /* the probe too */
+    assert_string_equal(plan.argv[0], "docker");
+    assert_true(plan.hold_stdin);
+    launch_plan_destroy(&plan);
+    launch_target_destroy(&t);
+
+    char *const ssh[] = {"ssh", "host"};
+    req.prefix = ssh;
+    req.nprefix = 2;
+    req.python = "/opt/py it's/python";
+    assert_int_equal(launch_resolve(&req, &t), 0);
+    assert_string_equal(t.python, "/opt/py it's/python");
+    launch_plan(&t, LAUNCH_COLLECT, &f, &plan);
+    assert_string_equal(plan.argv[2], "'env'");
+    assert_true(find(plan.argv, "'/opt/py it'\\''s/python'") > 2);
+    launch_plan_destroy(&plan);
+    launch_target_destroy(&t);
+
+    char *const bad[] = {"app", root};
+    req.path_map = bad;
+    assert_int_equal(launch_resolve(&req, &t), -1);
+    assert_string_equal(t.error, "path_map's paths must be absolute");
+    launch_target_destroy(&t);
+    strbuf_destroy(&base);
+    strbuf_destroy(&pm);
+    free(report);
+    free(plugin);
+    free(cwd);
+    free(root);
+    free(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_missing_cwd),
         cmocka_unit_test(test_user_entries_replace_ours_and_the_last_wins),
         cmocka_unit_test(test_a_huge_env_merges_in_n_log_n),
+        cmocka_unit_test(test_prefix_and_path_map),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* test_memfail: which limit refused a failed allocation, from the facts the plugin read in the
  * failing process (#27 item 2): each cause, the order among them, a worker's death, the wording
  * added to a failure. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,7 +95,9 @@ static void test_cgroup(void **state)
           "cgroup|cgroup memory limit (memory.limit_in_bytes 256 MB, cgroup v1 /ci/job) reached: usage 248 MB");
     /* far below its limit: not the cgroup */
     check("{" SYS ",\"cgroup\":{\"version\":2,\"path\":\"/a\",\"limit\":536870912,\"usage\":1000}}",
-          "none|none: the allocation itself is larger than available (RAM 23.5 GB + swap 0 kB)");
+          "none|none: the allocation itself is larger than available (RAM 23.5 GB + swap 0 kB); where it runs, "
+          "the cgroup memory limit (memory.max 512 MB, cgroup v2 /a) binds first: past it the OOM killer "
+          "ends the process");
     /* a path with a control character is shown clean */
     char *got = verdict("{" SYS ",\"cgroup\":{\"version\":2,\"path\":\"/a\\u001b[31m\",\"limit\":10,\"usage\":10}}");
     assert_null(strchr(got, '\x1b'));
@@ -143,12 +146,31 @@ static void test_apply(void **state)
     memfail_apply_all(NULL);
 }
 
+static void test_killed_behind_a_prefix(void **state)
+{
+    (void)state;
+    json_t *f = json_loads("{\"what\":\"start\",\"cgroup\":{\"version\":1,\"path\":\"/docker/abc\","
+                           "\"limit\":536870912,\"usage\":1000}}", 0, NULL);
+    MemFailVerdict v;
+    assert_int_equal(memfail_explain_killed(f, &v), 0);
+    assert_string_equal(v.cause, "cgroup_oom_kill");
+    assert_string_equal(v.sentence, "killed (SIGKILL) where its memory limit is the cgroup's (memory.limit_in_bytes "
+                                    "512 MB, cgroup v1 /docker/abc): most likely the OOM killer, past that limit");
+    memfail_verdict_destroy(&v);
+    json_decref(f);
+    f = json_loads("{\"cgroup\":{\"version\":2,\"path\":\"/\",\"limit\":-1}}", 0, NULL);
+    assert_int_equal(memfail_explain_killed(f, &v), -ENOENT);
+    json_decref(f);
+    assert_int_equal(memfail_explain_killed(NULL, &v), -ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rlimits),
         cmocka_unit_test(test_system_limits),
         cmocka_unit_test(test_cgroup),
+        cmocka_unit_test(test_killed_behind_a_prefix),
         cmocka_unit_test(test_crash),
         cmocka_unit_test(test_apply),
     };
