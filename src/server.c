@@ -105,7 +105,9 @@ static const ServerEvent EVENTS[] = {
      "stream_failures=1 `failures` is left out; the history keeps it), `memory` {peak_rss, "
      "peak_source, tree_peak_rss, peak_vms, peak_nproc, samples, peak_test?, peak_when?, timeline, "
      "top_growth, top_growth_source?, top_peak?, top_gc?, budget?, over_budget?, diagnosis?, "
-     "diagnosis_cause?, memory_related?} (`top_*` the 10 tests with the highest exact growth, peak, "
+     "diagnosis_cause?, memory_related?, where_pytest_runs?} (`where_pytest_runs` through a command "
+     "prefix: the limits our plugin read where pytest runs, src/mem/memfail.h memfail_limits_where; "
+     "`top_*` the 10 tests with the highest exact growth, peak, "
      "time in the garbage collector: [{nodeid, status?, growth?, peak?, gc?, over_budget?}]; "
      "`over_budget` [{nodeid, growth, file?, line}]: the tests above the run's memory_budget_mb); "
      "also kept in the history"},

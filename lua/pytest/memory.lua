@@ -208,6 +208,18 @@ local function run_lines(r, out, hl)
   end
   local diag = M.diagnosis(r)
   if diag then add('  Diagnosis: ' .. diag, 'PytestFailed') end
+  -- Through a prefix (a container, ssh) pytest's limits are where it runs, not this machine's
+  -- (the headroom above): our plugin read them there (`where_pytest_runs`, src/mem/memfail.h).
+  local where = val(mem.where_pytest_runs)
+  if type(where) == 'table' then
+    add('  where pytest runs (through the prefix), the lowest limit: ' .. tostring(val(where.sentence) or '?'))
+    local parts = {}
+    for _, k in ipairs({ { 'rlimit_as', 'RLIMIT_AS' }, { 'rlimit_data', 'RLIMIT_DATA' }, { 'mem_total', 'RAM' },
+      { 'mem_available', 'available' } }) do
+      if num(where[k[1]]) then table.insert(parts, k[2] .. ' ' .. B(num(where[k[1]]))) end
+    end
+    if #parts > 0 then add('    also there: ' .. table.concat(parts, ', ')) end
+  end
   -- The run's peak: the one number the status line and the history show too. Exact when the
   -- plugin measured it (peak_source "plugin": the highest peak of any one process of the run, a
   -- test's own or its process's before its first test); else the samples'. The tree's sum is

@@ -44,10 +44,10 @@ end
 
 -- The per-project options (python, prefix, path_map: each a value or a function(root)) as sent:
 -- python a non-empty string or nil, prefix a non-empty list or nil, path_map a map or nil.
-local function project_options(root)
+local function project_options(root, names)
   local cfg = config.get()
   local out = {}
-  for _, name in ipairs({ 'python', 'prefix', 'path_map' }) do
+  for _, name in ipairs(names) do
     local v = cfg[name]
     if type(v) == 'function' then
       local ok, r = pcall(v, root)
@@ -66,10 +66,13 @@ local function project_options(root)
   return out
 end
 
--- Whether any per-project option is a function of the root.
-local function needs_root()
+-- Whether any of the per-project options `names` is a function of the root.
+local function needs_root(names)
   local cfg = config.get()
-  return type(cfg.python) == 'function' or type(cfg.prefix) == 'function' or type(cfg.path_map) == 'function'
+  for _, name in ipairs(names) do
+    if type(cfg[name]) == 'function' then return true end
+  end
+  return false
 end
 
 -- Calls send(python, opts) with the interpreter to ask for: `explicit` when given (the one a run
@@ -78,17 +81,19 @@ end
 -- nil lets the co-process choose. Returns what send returned, or whether the `resolve` request
 -- went out.
 function M.with_python(req, explicit, send)
+  -- An explicit interpreter (the one a run used) is not asked of the python option again.
+  local names = explicit and { 'prefix', 'path_map' } or { 'python', 'prefix', 'path_map' }
   local function go(o)
     return send(explicit or o.python, o)
   end
-  if not needs_root() then return go(project_options(nil)) end
+  if not needs_root(names) then return go(project_options(nil, names)) end
   return require('pytest.client').async('resolve', { { cwd = req.cwd, file = req.file } }, function(ok, res)
     if not ok or type(res) ~= 'table' or type(res.root) ~= 'string' then
       util.notify('cannot find the project root for the python, prefix or path_map option: ' .. tostring(res),
         levels.WARN)
       return go({})
     end
-    go(project_options(res.root))
+    go(project_options(res.root, names))
   end)
 end
 

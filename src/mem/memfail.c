@@ -124,6 +124,60 @@ int memfail_explain_killed(const json_t *f, MemFailVerdict *out)
     return 0;
 }
 
+json_t *memfail_limits_where(const json_t *f)
+{
+    if (!json_is_object(f))
+        return NULL;
+    json_t *o = json_object();
+    const json_t *cg = json_object_get(f, "cgroup");
+    long long cg_limit = json_is_object(cg) ? num(cg, "limit") : -1;
+    long long cg_usage = json_is_object(cg) ? num(cg, "usage") : -1;
+    long long as = soft_limit(f, "rlimit_as"), data = soft_limit(f, "rlimit_data");
+    long long total = num(f, "mem_total"), avail = num(f, "mem_available");
+    const struct { const char *key; long long v; } kv[] = {
+        {"cgroup_limit", cg_limit > 0 ? cg_limit : -1}, {"cgroup_usage", cg_limit > 0 ? cg_usage : -1},
+        {"rlimit_as", as}, {"rlimit_data", data}, {"mem_total", total}, {"mem_available", avail},
+    };
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        if (kv[i].v >= 0)
+            json_object_set_new(o, kv[i].key, json_integer(kv[i].v));
+    /* The lowest of the limits: the one a growing test meets first. */
+    const char *binding = "none";
+    long long lowest = -1;
+    const struct { const char *name; long long v; } lim[] = {
+        {"cgroup", cg_limit > 0 ? cg_limit : -1}, {"RLIMIT_AS", as}, {"RLIMIT_DATA", data}, {"system", total},
+    };
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+        if (lim[i].v > 0 && (lowest < 0 || lim[i].v < lowest)) {
+            lowest = lim[i].v;
+            binding = lim[i].name;
+        }
+    }
+    json_object_set_new(o, "binding", json_string(binding));
+    StrBuf sb = STRBUF_INIT;
+    char b[32];
+    if (lowest > 0)
+        json_object_set_new(o, "binding_bytes", json_integer(lowest));
+    if (strcmp(binding, "cgroup") == 0) {
+        strbuf_puts(&sb, "cgroup ");
+        cgroup_limit(&sb, cg);
+        if (cg_usage >= 0)
+            strbuf_printf(&sb, " (used %s)", size(b, sizeof b, cg_usage));
+    } else if (strcmp(binding, "system") == 0) {
+        strbuf_printf(&sb, "system memory %s", size(b, sizeof b, total));
+        if (avail >= 0)
+            strbuf_printf(&sb, " (%s available)", size(b, sizeof b, avail));
+    } else if (lowest > 0) {
+        strbuf_printf(&sb, "%s %s", binding, size(b, sizeof b, lowest));
+    } else {
+        strbuf_puts(&sb, "no limit known");
+    }
+    char *sentence = clean(&sb);
+    json_object_set_new(o, "sentence", json_string(sentence));
+    free(sentence);
+    return o;
+}
+
 typedef enum { C_AS, C_DATA, C_MAPS, C_COMMIT, C_CGROUP, C_N } Cand;
 
 int memfail_explain(const json_t *f, MemFailVerdict *out)

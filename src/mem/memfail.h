@@ -44,6 +44,16 @@ int memfail_explain(const json_t *facts, MemFailVerdict *out);
 int memfail_explain_killed(const json_t *facts, MemFailVerdict *out);
 void memfail_verdict_destroy(MemFailVerdict *v);
 
+/* The memory limits where pytest runs behind a command prefix (a container), from the facts our
+ * plugin read there at its start (as for memfail_explain_killed()), for every run and not only
+ * one that failed: {binding, binding_bytes?, sentence, cgroup_limit?, cgroup_usage?,
+ * rlimit_as?, rlimit_data?, mem_total?, mem_available?} (bytes; a limit that is unlimited or
+ * unknown is left out). `binding` is the lowest limit: "cgroup", "RLIMIT_AS", "RLIMIT_DATA",
+ * "system" (RAM), or "none" when the facts name none; `sentence` says it, e.g. "cgroup
+ * memory.max 512 MB, cgroup v2 /docker/x (used 40 MB)". NULL when facts is no object. A new
+ * reference. */
+json_t *memfail_limits_where(const json_t *facts);
+
 /* One failure of a result (report.h's report_failure_json(): {nodeid, message, ...}) that carries
  * the plugin's facts under "memfail": the verdict is added to its message ("MemoryError: <sentence>")
  * and as `memory_limit` {cause, sentence}; "memfail" goes. A failure without facts is left alone. */

@@ -522,22 +522,26 @@ static void prefix_memory(json_t *memory, const json_t *exact)
     }
 }
 
-/* Through a prefix the limits here are not pytest's. For a pytest killed there (SIGKILL:
- * `docker exec` exits 137), the limit our plugin read where it runs at its start (pathmap.py's
- * limits.json beside the report) is the run's diagnosis; a memory failure's own limit (memfail.h:
- * the container's cgroup, its RLIMITs, read by our plugin in the failing process) is the
- * diagnosis otherwise (runresult.h: RunFacts.diagnose_from_failures). */
-static void prefix_diagnosis(const Run *run, json_t *memory)
+/* Through a prefix the limits here are not pytest's: those our plugin read where pytest runs, at
+ * its start (pathmap.py's limits.json beside the report), go in `where_pytest_runs` (memfail.h:
+ * the binding one and its sentence, for :PytestMemory). For a pytest killed there (SIGKILL:
+ * `docker exec` exits 137) they are the run's diagnosis; a memory failure's own limit (read by
+ * our plugin in the failing process) is the diagnosis otherwise (runresult.h:
+ * RunFacts.diagnose_from_failures). */
+static void prefix_limits(const Run *run, json_t *memory)
 {
-    bool killed = run->term_signal == SIGKILL || (run->term_signal == 0 && run->exit_status == 128 + SIGKILL);
-    if (!killed || run->cancelled || run->timed_out || !run->tmpdir)
+    if (!run->tmpdir)
         return;
     StrBuf path = STRBUF_INIT;
     strbuf_printf(&path, "%s/limits.json", run->tmpdir);
     json_t *facts = json_load_file(strbuf_cstr(&path), 0, NULL);
     strbuf_destroy(&path);
+    json_t *where = memfail_limits_where(facts);
+    if (where)
+        json_object_set_new(memory, "where_pytest_runs", where);
+    bool killed = run->term_signal == SIGKILL || (run->term_signal == 0 && run->exit_status == 128 + SIGKILL);
     MemFailVerdict v;
-    if (memfail_explain_killed(facts, &v) == 0) {
+    if (killed && !run->cancelled && !run->timed_out && memfail_explain_killed(facts, &v) == 0) {
         json_object_set_new(memory, "diagnosis", json_string(v.sentence));
         json_object_set_new(memory, "diagnosis_cause", json_string(v.cause));
         json_object_set_new(memory, "memory_related", json_true());
@@ -589,7 +593,7 @@ static json_t *run_memory(Run *run)
         .same_cgroup_pid = (int)getpid(), /* pytest is our child: same cgroup */
     };
     if (run->t.prefix)
-        prefix_diagnosis(run, memory);
+        prefix_limits(run, memory);
     else
         memdiagnosis_diagnose(&run->mem, "", &end, memory);
     return memory;

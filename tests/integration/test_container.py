@@ -194,6 +194,16 @@ def test_memory_is_measured_inside_and_the_512mb_limit_named(shared):
     assert small["growth"] >= 19 << 20  # exact, from inside the test's process
 
 
+def test_every_run_names_the_lowest_limit_where_pytest_runs(shared):
+    """Not only a run that failed for memory: every run through the prefix carries the limits our
+    plugin read in the container (:PytestMemory shows them), the container's 512 MB the lowest."""
+    r = in_container(shared, "proj_fail")
+    w = r["memory"]["where_pytest_runs"]
+    assert w["binding"] == "cgroup" and w["cgroup_limit"] == 512 << 20 and w["binding_bytes"] == 512 << 20, w
+    assert "512 MB" in w["sentence"] and w["mem_total"] > w["cgroup_limit"], w
+    assert "diagnosis" not in r["memory"], r["memory"].get("diagnosis")
+
+
 def test_watch_reruns_go_through_the_prefix(shared):
     host, c = shared
     root = os.path.join(host, "proj_watch")
@@ -345,6 +355,10 @@ def test_editor_run_file_nearest_tree_and_stop(nvim, shared, host_copy):
     ed.command("cd " + root)
     wait_finished(ed, "PytestRun", timeout=120)
     assert set(map(tuple, qf_entries(ed))) == want
+    # :PytestMemory names the limit where pytest runs: the container's, not this machine's.
+    lines = ed.exec_lua("return (require('pytest.memory').render(nil, 'x', require('pytest').last(), {}))")
+    where = [l for l in lines if "where pytest runs" in l]
+    assert where and "512 MB" in where[0], lines
     math = os.path.join(root, "tests", "test_math.py")
     ed.command("edit " + math)
     wait_finished(ed, "PytestFile", timeout=120)

@@ -164,6 +164,39 @@ static void test_killed_behind_a_prefix(void **state)
     assert_int_equal(memfail_explain_killed(NULL, &v), -ENOENT);
 }
 
+/* The limits where pytest runs, for every run through a prefix: the lowest is the binding one. */
+static void test_limits_where(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *facts, *binding, *sentence;
+        long long bytes;
+    } rows[] = {
+        {"{\"cgroup\":{\"version\":2,\"path\":\"/docker/x\",\"limit\":536870912,\"usage\":41943040},"
+         "\"rlimit_as\":[-1,-1],\"mem_total\":25000000000,\"mem_available\":20000000000}",
+         "cgroup", "cgroup memory.max 512 MB, cgroup v2 /docker/x (used 40 MB)", 536870912LL},
+        {"{\"cgroup\":{\"version\":2,\"path\":\"/\",\"limit\":-1},\"rlimit_as\":[1073741824,-1],"
+         "\"mem_total\":25000000000}", "RLIMIT_AS", "RLIMIT_AS 1.0 GB", 1073741824LL},
+        {"{\"mem_total\":2147483648,\"mem_available\":1073741824}", "system",
+         "system memory 2.0 GB (1.0 GB available)", 2147483648LL},
+        {"{}", "none", "no limit known", -1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        json_t *f = json_loads(rows[i].facts, 0, NULL);
+        json_t *w = memfail_limits_where(f);
+        assert_non_null(w);
+        assert_string_equal(json_string_value(json_object_get(w, "binding")), rows[i].binding);
+        assert_string_equal(json_string_value(json_object_get(w, "sentence")), rows[i].sentence);
+        if (rows[i].bytes > 0)
+            assert_int_equal(json_integer_value(json_object_get(w, "binding_bytes")), rows[i].bytes);
+        else
+            assert_null(json_object_get(w, "binding_bytes"));
+        json_decref(w);
+        json_decref(f);
+    }
+    assert_null(memfail_limits_where(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_system_limits),
         cmocka_unit_test(test_cgroup),
         cmocka_unit_test(test_killed_behind_a_prefix),
+        cmocka_unit_test(test_limits_where),
         cmocka_unit_test(test_crash),
         cmocka_unit_test(test_apply),
     };
