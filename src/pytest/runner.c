@@ -248,8 +248,16 @@ static void push_progress(Run *run)
     run->last_push_ns = uv_hrtime();
     json_t *ev = runresult_progress_json(&run->output);
     json_object_set_new(ev, "run_id", json_integer(run->id));
-    if (run->sampler && !run->t.prefix) /* through a prefix the tree here is its client's */
+    if (run->sampler && !run->t.prefix) {
         json_object_set_new(ev, "tree_rss", json_integer((json_int_t)memdiagnosis_take_high(&run->mem)));
+    } else if (run->t.prefix) {
+        /* Through a prefix the tree here is its client's: pytest's size is what our plugin
+         * measured inside, the highest exact peak of one of its processes so far. */
+        json_t *peak = runresult_exact_peak(&run->output);
+        if (peak)
+            json_object_set(ev, "tree_rss", json_object_get(peak, "rss"));
+        json_decref(peak);
+    }
     if (run->r->ev.progress)
         run->r->ev.progress(run->r->ud, ev);
     json_decref(ev);

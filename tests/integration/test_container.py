@@ -233,6 +233,34 @@ def test_a_pytest_the_oom_killer_ends_names_the_containers_limit(shared):
     assert "512 MB" in m["diagnosis"] and "OOM killer" in m["diagnosis"], m["diagnosis"]
 
 
+def test_progress_tells_pytests_size_measured_inside(shared):
+    """The status line's tree RSS through a prefix: not the docker client's (a few MB), but the
+    plugin's exact peak from inside, while the run goes on."""
+    host, c = shared
+    root = os.path.join(host, "proj_grow")
+    os.makedirs(root, exist_ok=True)
+    go = os.path.join(root, "go")
+    with open(os.path.join(root, "pytest.ini"), "w") as f:
+        f.write("[pytest]\n")
+    with open(os.path.join(root, "test_grow.py"), "w") as f:
+        f.write("import os, time\nKEEP = []\n\n"
+                "def test_grow():\n    KEEP.append(bytearray(80 << 20))\n\n"
+                "def test_wait():\n    end = time.monotonic() + 60\n"
+                "    while not os.path.exists('go') and time.monotonic() < end:\n        time.sleep(0.05)\n")
+    p = Peer()
+    try:
+        p.request(1, "run", [request(shared, cwd=root)])
+        run_id = p.response(1)[3]
+        ev = p.event("progress", timeout=60, want=lambda e: e["run_id"] == run_id and e.get("done", 0) >= 1
+                     and e.get("tree_rss", 0) >= 80 << 20)
+        assert ev["tree_rss"] < 512 << 20, ev
+        open(go, "w").close()
+        fin = p.event("finished", timeout=60, want=lambda e: e["run_id"] == run_id)
+        assert fin["counts"]["passed"] == 2, fin["summary"]
+    finally:
+        p.close()
+
+
 def test_stop_leaves_no_pytest_in_the_container(shared):
     host, c = shared
     root = os.path.join(host, "proj_slow")
