@@ -544,7 +544,7 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
         return NULL;
     RunSpec spec = {0};
     Request rq;
-    uint64_t nearest_line = 0, coverage = 0;
+    uint64_t nearest_line = 0, coverage = 0, warm = 1;
     char cwd_buf[4096];
     char **cov_files = NULL;
     size_t ncov_files = 0;
@@ -553,9 +553,11 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
         params_uint(opts, "nearest_line", &nearest_line, err) || params_uint(opts, "coverage", &coverage, err) ||
         params_uint(opts, "memory_budget_mb", &spec.memory_budget_mb, err) ||
+        params_uint(opts, "warm", &warm, err) ||
         params_string_list(opts, "coverage_files", &cov_files, &ncov_files, err))
         goto error;
     spec.req = rq.req;
+    spec.warm = warm != 0;
     spec.coverage = coverage != 0;
     spec.coverage_files = cov_files;
     spec.ncoverage_files = ncov_files;
@@ -604,15 +606,17 @@ static json_t *m_watch(void *ud, json_t *params, StrBuf *err)
         return NULL;
     RunSpec spec = {0};
     Request rq;
-    uint64_t debounce_ms = 0;
+    uint64_t debounce_ms = 0, warm = 1;
     json_t *result = NULL;
     LaunchTarget t = {0};
     if (request_decode(opts, &rq, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
         params_uint(opts, "memory_budget_mb", &spec.memory_budget_mb, err) ||
+        params_uint(opts, "warm", &warm, err) ||
         params_uint(opts, "debounce_ms", &debounce_ms, err))
         goto error;
     spec.req = rq.req;
+    spec.warm = warm != 0;
     if (!spec.req.cwd)
         spec.req.cwd = ".";
     launch_resolve(&spec.req, &t);
@@ -999,6 +1003,7 @@ static const ParamSpec RUN_PARAMS[] = {
     {"coverage", PARAM_UINT, 0, 1, false},            /* 1: with pytest-cov (coverage.h) */
     {"coverage_files", PARAM_STRING_LIST, 0, 0, false}, /* the files open in the editor */
     {"memory_budget_mb", PARAM_UINT, 0, 1048576, false}, /* 0: none */
+    {"warm", PARAM_UINT, 0, 1, false},                /* 0: cold; 1 (default): warm.h */
 };
 static const ParamSpec COVERAGE_FILE_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0, true},
@@ -1014,6 +1019,7 @@ static const ParamSpec WATCH_PARAMS[] = {
     {"kill_grace_ms", PARAM_UINT, 0, 600000, false},
     {"debounce_ms", PARAM_UINT, 0, 60000, false},        /* 0: WATCH_DEBOUNCE_MS */
     {"memory_budget_mb", PARAM_UINT, 0, 1048576, false},
+    {"warm", PARAM_UINT, 0, 1, false},
 };
 static const ParamSpec SAVED_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0, true},

@@ -33,6 +33,7 @@ static const PurposeRule rules[] = {
     [LAUNCH_COLLECT] = {.pytest = true, .plugin = true, .collect_only = true},
     [LAUNCH_PROBE] = {.pytest = false},
     [LAUNCH_DEBUG] = {.pytest = true, .selection = true},
+    [LAUNCH_WARM] = {.pytest = false},
 };
 
 /* Finding the module is enough (it imports on every Python pytest 7 runs on), and cheap:
@@ -255,7 +256,11 @@ void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles
     const LaunchFiles *f = files ? files : &none;
     const PurposeRule *rule = &rules[purpose];
     List argv = {0};
-    if (!rule->pytest) {
+    if (purpose == LAUNCH_WARM) {
+        add(&argv, t->python);
+        add(&argv, "-m");
+        add(&argv, PYPLUGIN_WARM_MODULE);
+    } else if (!rule->pytest) {
         add(&argv, t->python);
         add(&argv, "-S");
         add(&argv, "-c");
@@ -278,13 +283,28 @@ void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles
     char **env = purpose_env(t, f);
     if (rule->plugin && f->plugin_dir)
         env = pyplugin_env(env, f->plugin_dir, f->report);
-    else if (purpose == LAUNCH_PROBE && f->plugin_dir)
+    else if ((purpose == LAUNCH_PROBE || purpose == LAUNCH_WARM) && f->plugin_dir)
         env = pyplugin_env(env, f->plugin_dir, NULL);
+    if (purpose == LAUNCH_WARM && f->preload)
+        env = pyplugin_named_env(env, PYPLUGIN_PRELOAD_ENV, f->preload);
+    if (purpose == LAUNCH_RUN && f->imports && f->plugin_dir)
+        env = pyplugin_named_env(env, PYPLUGIN_IMPORTS_ENV, f->imports);
     if (f->record && rule->collect_only)
         env = pyplugin_collect_env(env, f->record);
     if (rule->coverage && f->coverage && f->plugin_dir)
         env = pyplugin_coverage_env(env, f->coverage);
     *out = (LaunchPlan){.argv = done(&argv), .env = env};
+}
+
+bool launch_env_is_per_run(const char *e)
+{
+    static const char *const names[] = {"PYTESTMON_REPORT=", "PYTESTMON_COLLECT=", "PYTESTMON_COVERAGE=",
+                                        "PYTESTMON_ARGS=", "COVERAGE_FILE=", PYPLUGIN_IMPORTS_ENV "=",
+                                        PYPLUGIN_PRELOAD_ENV "="};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strncmp(e, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
 }
 
 void launch_plan_destroy(LaunchPlan *p)

@@ -24,6 +24,8 @@ typedef enum {
     LAUNCH_COLLECT, /* what pytest collects in the whole selection: the test tree */
     LAUNCH_PROBE,   /* can the interpreter find our plugin (no pytest is started) */
     LAUNCH_DEBUG,   /* the debugger's pytest: the user's arguments and the selection, no plugin */
+    LAUNCH_WARM,    /* the warm pytest a run or a lookup is forked from (warm.h): no pytest
+                     * arguments, the run's environment without what is one run's own */
 } LaunchPurpose;
 
 /* The editor's request, borrowed for the call. */
@@ -67,6 +69,9 @@ typedef struct {
     const char *coverage_data;
     const char *selection;  /* RUN, DEBUG: the node id or file appended to the user's arguments */
     const char *extra_env;  /* one "KEY=VALUE" set after the user's (a debug session's marker) */
+    const char *imports;    /* RUN: where the plugin records the modules the run imported from
+                             * outside the project (what the warm pytest preloads) */
+    const char *preload;    /* WARM: the list of modules it imports before it waits */
 } LaunchFiles;
 
 typedef struct {
@@ -79,6 +84,11 @@ typedef struct {
  * our plugin's (PYTHONPATH first, its report, record or coverage files). */
 void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles *files, LaunchPlan *out);
 void launch_plan_destroy(LaunchPlan *p);
+
+/* Whether environment entry `e` ("KEY=VALUE") belongs to one run only (its report, record,
+ * coverage and argument files, the record of its imports, the warm pytest's preload list): the
+ * warm pytest's environment is a run's without these (warm.h compares the rest). */
+bool launch_env_is_per_run(const char *e);
 
 /* The environment of any child we start: ours, PYTHONUNBUFFERED=1 and `extra` ("KEY=VALUE",
  * nextra of them; a name given there replaces ours, the last of a repeated name wins). O(n log n)

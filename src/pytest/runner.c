@@ -24,6 +24,8 @@
 #include "pytest/pyplugin.h"
 #include "mem/proctree.h"
 #include "pytest/runresult.h"
+#include "pytest/warm.h"
+#include "pytest/warmattach.h"
 #include "mem/sampler.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
@@ -42,6 +44,7 @@ struct Runner {
     PrivdirOwner self; /* names our private temporary directories */
     char **plugin_loads; /* interpreters seen to import our plugin (NULL-terminated, heap) */
     char *exe;         /* this binary, for the exec step */
+    WarmPool *warm;    /* the warm pytests runs are forked from */
     void (*done)(void *ud);
     void *done_ud;
     bool freeing;
@@ -96,10 +99,18 @@ struct Run {
     Sampler *sampler;            /* memory of the pytest tree; NULL if it could not start */
     unsigned sample_ms;
     MemDiagnosis mem;                  /* headroom, tree RSS between pushes, diagnosis */
+    bool warm_wanted;            /* RunSpec.warm */
+    char *warm_reason;           /* why pytest was not a fork of the warm pytest (NULL: it was) */
+    bool warm_attached;          /* pytest was started as warmattach's stand-in */
+    uint64_t warm_serial;        /* its attachment (warm_pool_release) */
+    int warm_pid;                /* the fork running pytest, once the stand-in said (0 before) */
+    char *imports_path;          /* the plugin's record of the run's imports (the next preload) */
 };
 
 static void run_finish(Run *run);
 static void run_close(Run *run);
+static void read_warm_status(Run *run, const char *name, int *pid);
+static int mem_pid(const Run *run);
 
 /* ---- the run's life ----------------------------------------------------------- */
 
@@ -167,7 +178,13 @@ Runner *runner_new(uv_loop_t *loop, const RunnerEvents *events, void *ud)
      * /proc we cannot name ours so that others could tell, nor tell theirs: sweep nothing. */
     if (privdir_owner_of("", r->self.pid, &r->self) == 0)
         privdir_sweep(privdir_base(), "", &r->self);
+    r->warm = warm_pool_new(loop, r->exe, &r->self);
     return r;
+}
+
+WarmPool *runner_warm_pool(Runner *r)
+{
+    return r->warm;
 }
 
 int64_t runner_next_id(const Runner *r)
@@ -402,12 +419,17 @@ static const char *run_current_test(void *ud)
 static void track_headroom(Run *run)
 {
     if (!run_exited(run))
-        memdiagnosis_track_headroom(&run->mem, "", run->pid);
+        memdiagnosis_track_headroom(&run->mem, "", mem_pid(run));
 }
 
 static void on_sample(Sampler *sm, void *ud)
 {
     Run *run = ud;
+    if (run->warm_attached && !run->warm_pid && !run_exited(run)) { /* the fork is the run's memory */
+        read_warm_status(run, "warm", &run->warm_pid);
+        if (run->warm_pid)
+            sampler_set_pid(sm, run->warm_pid);
+    }
     track_headroom(run);
     if (!memdiagnosis_note_sample(&run->mem, sm))
         return;
@@ -631,6 +653,20 @@ static void run_finish(Run *run)
     memdiagnosis_diagnose(&run->mem, "", &end, memory);
     json_object_set_new(result, "memory", memory);
     Coverage *cov = run->coverage ? read_coverage(run, result) : NULL;
+    if (run->warm_attached && run->tmpdir)
+        read_warm_status(run, "warm", &run->warm_pid);
+    if (run->warm_serial) {
+        warm_pool_release(run->r->warm, run->warm_serial);
+        run->warm_serial = 0;
+    }
+    if (run_spawned(run)) {
+        json_object_set_new(result, "warm", json_boolean(run->warm_attached && !run->warm_reason));
+        if (run->warm_reason)
+            json_object_set_new(result, "warm_reason", json_string(run->warm_reason));
+    }
+    /* The next run of this project is a fork of a warm pytest that has what this one imported. */
+    if (run->warm_wanted && run_spawned(run) && !run->r->freeing && run->plugin_dir)
+        warm_pool_prepare(run->r->warm, &run->t, run->plan.env, run->imports_path, run->plugin_dir);
     keep_report(run);
     /* Close first: uv_close releases the pipes' descriptors now (the Run itself is freed
      * later, from the close callbacks), so whoever hears `finished` sees them gone. */
@@ -668,6 +704,8 @@ static void run_free(Run *run)
     project_free_argv(run->coverage_files);
     free(run->start_error);
     free(run->plugin_dir);
+    free(run->warm_reason);
+    free(run->imports_path);
     project_free_argv(run->user_args);
     free(run);
 }
@@ -765,6 +803,10 @@ static int make_tmpdir(Run *run)
     StrBuf sb = STRBUF_INIT;
     strbuf_printf(&sb, "%s/junit.xml", run->tmpdir);
     run->junit_path = strbuf_detach(&sb);
+    if (run->warm_wanted) {
+        strbuf_printf(&sb, "%s/imports", run->tmpdir);
+        run->imports_path = strbuf_detach(&sb);
+    }
     if (run->coverage) {
         strbuf_printf(&sb, "%s/coverage.json", run->tmpdir);
         run->coverage_path = strbuf_detach(&sb);
@@ -830,6 +872,110 @@ static int check_executable(const char *file, char *const *env, const char *cwd,
     return rc;
 }
 
+/* ---- warm start (warm.h) ------------------------------------------------------- */
+
+/* Why this run's pytest is not a fork of the warm pytest whatever the pool has: NULL when it
+ * may be. */
+static const char *cold_reason_for(const Run *run)
+{
+    if (!run->warm_wanted)
+        return "warm = false";
+    if (!run->plugin_dir)
+        return "pytestmon's pytest plugin is not loaded by this interpreter";
+    if (run->coverage)
+        return "coverage runs are cold";
+    for (char **a = run->t.args; a && *a; a++) {
+        const char *s = *a;
+        if (strcmp(s, "--") == 0)
+            break;
+        if (strncmp(s, "-n", 2) == 0 || strncmp(s, "--numprocesses", 14) == 0 || strncmp(s, "--dist", 6) == 0 ||
+            strncmp(s, "--tx", 4) == 0)
+            return "xdist (-n) runs are cold";
+        if (strcmp(s, "-f") == 0 || strcmp(s, "--looponfail") == 0)
+            return "--looponfail runs are cold";
+        if (strncmp(s, "--pdb", 5) == 0 || strcmp(s, "--trace") == 0)
+            return "debugger options (--pdb, --trace) run cold";
+    }
+    return NULL;
+}
+
+static char *warm_status_path(const Run *run, const char *name)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s/%s", run->tmpdir, name);
+    return strbuf_detach(&sb);
+}
+
+static void set_warm_reason(Run *run, const char *reason)
+{
+    free(run->warm_reason);
+    run->warm_reason = reason ? xstrdup(reason) : NULL;
+}
+
+/* Starts `spec` (a pytest the run planned: the run itself or Nearest's lookup) as a Child:
+ * through warmattach's stand-in when the warm pytest can serve it (its status in the run's
+ * private directory as `status_name`), else as it is, the reason kept. */
+static Child *start_pytest_child(Run *run, ChildSpec *spec, const char *status_name, ChildExited exited,
+                                 uint64_t *serial, int *rc)
+{
+    Runner *r = run->r;
+    const char *reason = cold_reason_for(run);
+    int fd = -1;
+    *serial = 0;
+    if (reason || warm_pool_attach(r->warm, &run->t, spec->env, &fd, serial, &reason) != 0) {
+        set_warm_reason(run, reason);
+        return child_start(r->loop, spec, exited, run, rc);
+    }
+    set_warm_reason(run, NULL);
+    char *status = warm_status_path(run, status_name);
+    unlink(status);
+    size_t n = 0;
+    while (spec->argv[n])
+        n++;
+    char **argv = xcalloc(n + 5, sizeof *argv);
+    argv[0] = r->exe;
+    argv[1] = WARMATTACH_FLAG;
+    argv[2] = status;
+    argv[3] = "--";
+    for (size_t i = 0; i < n; i++)
+        argv[4 + i] = spec->argv[i];
+    ChildSpec step = *spec;
+    step.argv = argv;
+    step.stdio[0] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd};
+    Child *c = child_start(r->loop, &step, exited, run, rc);
+    close(fd);
+    free(argv);
+    free(status);
+    if (!c) {
+        warm_pool_release(r->warm, *serial);
+        *serial = 0;
+    }
+    return c;
+}
+
+/* What the stand-in wrote: "warm PID" (*pid set) or "cold REASON" (kept as the run's). */
+static void read_warm_status(Run *run, const char *name, int *pid)
+{
+    char *path = warm_status_path(run, name);
+    StrBuf sb = STRBUF_INIT;
+    if (strbuf_read_file(&sb, path, 0) == 0 && sb.len) {
+        if (sb.data[sb.len - 1] == '\n')
+            sb.data[--sb.len] = '\0';
+        if (strncmp(sb.data, "warm ", 5) == 0 && pid)
+            *pid = (int)strtol(sb.data + 5, NULL, 10);
+        else if (strncmp(sb.data, "cold ", 5) == 0)
+            set_warm_reason(run, sb.data + 5);
+    }
+    strbuf_destroy(&sb);
+    free(path);
+}
+
+/* The process whose memory is the run's: the warm pytest's fork once known, else pytest. */
+static int mem_pid(const Run *run)
+{
+    return run->warm_pid ? run->warm_pid : run->pid;
+}
+
 static int spawn_pytest(Run *run)
 {
     uv_pipe_init(run->r->loop, &run->out, 0);
@@ -842,9 +988,10 @@ static int spawn_pytest(Run *run)
     spec.stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
                                            .data.stream = (uv_stream_t *)&run->err};
     int rc = 0;
-    run->child = child_start(run->r->loop, &spec, on_pytest_exited, run, &rc);
+    run->child = start_pytest_child(run, &spec, "warm", on_pytest_exited, &run->warm_serial, &rc);
     if (!run->child)
         return rc;
+    run->warm_attached = run->warm_serial != 0;
     run->pid = child_pid(run->child);
     run_enter(run, RUN_RUNNING);
     uv_read_start((uv_stream_t *)&run->out, on_alloc, on_read);
@@ -939,6 +1086,7 @@ static void plan_run(Run *run)
         .coverage = run->coverage ? run->coverage_path : NULL,
         .coverage_data = run->coverage ? run->coverage_data : NULL,
         .selection = run->selection,
+        .imports = run->imports_path,
     };
     launch_plan_destroy(&run->plan);
     launch_plan(&run->t, LAUNCH_RUN, &f, &run->plan);
@@ -969,6 +1117,10 @@ static void on_collected(void *ud, int64_t status, int term_signal)
 {
     Run *run = ud;
     run->child = NULL;
+    if (run->warm_serial) { /* the lookup's fork is done with the warm pytest */
+        warm_pool_release(run->r->warm, run->warm_serial);
+        run->warm_serial = 0;
+    }
     if (run->cancelled || run->r->freeing) {
         run_finish(run);
         return;
@@ -998,7 +1150,7 @@ static void start_collect(Run *run)
     free(path);
     int rc = 0;
     ChildSpec spec = {.exe = r->exe, .argv = lookup.argv, .env = lookup.env, .cwd = run->t.root};
-    run->child = child_start(r->loop, &spec, on_collected, run, &rc);
+    run->child = start_pytest_child(run, &spec, "warm-lookup", on_collected, &run->warm_serial, &rc);
     launch_plan_destroy(&lookup);
     if (!run->child) {
         fail_start(run, describe_spawn_error(run, rc));
@@ -1118,6 +1270,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     r->live = run;
     run->timeout_ms = spec->timeout_ms;
     run->memory_budget_mb = spec->memory_budget_mb;
+    run->warm_wanted = spec->warm;
     run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
     run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
     memdiagnosis_init(&run->mem);
@@ -1158,6 +1311,8 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud)
     if (r->pending) /* it never starts now; it finishes "cancelled" from the loop */
         runner_cancel(r);
     r->freeing = true;
+    warm_pool_free(r->warm); /* its warm pytests end now (their forks with them) */
+    r->warm = NULL;
     r->done = done;
     r->done_ud = ud;
     r->active = NULL;
