@@ -31,6 +31,7 @@
 #include "mem/memreport.h"
 #include "rpc/rpcio.h"
 #include "pytest/runner.h"
+#include "pytest/warm.h"
 #include "pytest/testoutput.h"
 #include "base/strbuf.h"
 #include "version.h"
@@ -93,7 +94,7 @@ static const ServerEvent EVENTS[] = {
      "run_id, cwd, root?, python?, python_why?, args, cmd, seconds, pytest_seconds?, timed_out, status, summary, "
      "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures?, "
      "failures_streamed?, slowest, output_tail, log_path?, log_error?, memory, coverage?, "
-     "coprocess_rss?, editor_rss?, memlog_error?, exit_to_finished_ms?",
+     "coprocess_rss?, editor_rss?, memlog_error?, exit_to_finished_ms?, warm?, warm_reason?",
      "the run's result (src/pytest/runresult.h): `status` passed|failed|no_tests|interrupted|"
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence (its duration is "
      "`pytest_seconds`, pytest's own from its closing line, when pytest told one; `seconds` is our "
@@ -108,7 +109,8 @@ static const ServerEvent EVENTS[] = {
      "diagnosis_cause?, memory_related?} (`top_*` the 10 tests with the highest exact growth, peak, "
      "time in the garbage collector: [{nodeid, status?, growth?, peak?, gc?, over_budget?}]; "
      "`over_budget` [{nodeid, growth, file?, line}]: the tests above the run's memory_budget_mb); "
-     "also kept in the history"},
+     "`warm`: pytest was a fork of the project's warm pytest (src/pytest/warm.h), else "
+     "`warm_reason` says why it ran cold; also kept in the history"},
     {"status",
      "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
      "swap_pct?, warn?, warn_reason?, last_summary?, last_status?, last_peak_rss?",
@@ -469,10 +471,13 @@ static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
         return NULL;
     const char *log_dir = NULL;
     uint64_t history_size = 0, interval = 0, editor_pid = 0, stream = 2; /* 2: not given */
+    uint64_t warm_idle_ms = 0;
     if (params_string(opts, "log_dir", &log_dir, err) || params_uint(opts, "history_size", &history_size, err) ||
         params_uint(opts, "sample_interval_ms", &interval, err) || params_uint(opts, "editor_pid", &editor_pid, err) ||
-        params_uint(opts, "stream_failures", &stream, err))
+        params_uint(opts, "stream_failures", &stream, err) || params_uint(opts, "warm_idle_ms", &warm_idle_ms, err))
         return NULL;
+    if (warm_idle_ms)
+        warm_pool_set_idle_ms(runner_warm_pool(s->runner), warm_idle_ms);
     /* A pid that is not running would make the status tick shut the co-process down. */
     if (editor_pid && kill((pid_t)editor_pid, 0) != 0 && errno == ESRCH) {
         strbuf_printf(err, "option 'editor_pid': no process %llu is running", (unsigned long long)editor_pid);
@@ -805,6 +810,8 @@ static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
     }
     memreport_facts_destroy(&facts);
     json_object_set_new(rep, "processes", procs);
+    /* The warm pytests (their RSS is the co-process's to answer for) and why a project's are not */
+    json_object_set_new(rep, "warm", warm_pool_json(runner_warm_pool(s->runner)));
     json_object_set_new(rep, "trend", history_trend(&s->history));
     if (s->memlog.path)
         json_object_set_new(rep, "memlog_path", json_string(s->memlog.path));
@@ -988,6 +995,7 @@ static const ParamSpec CONFIGURE_PARAMS[] = {
     {"editor_pid", PARAM_UINT, 1, PID_MAX, false},
     /* 1: the client keeps the failures of the `tests` events; `finished` leaves them out */
     {"stream_failures", PARAM_UINT, 0, 1, false},
+    {"warm_idle_ms", PARAM_UINT, 100, 86400000, false}, /* warm.h: WARM_IDLE_MS_DEFAULT */
 };
 /* The request block run, watch, collect and debug_* share (request_decode, launch.h's
  * LaunchRequest): one prefix of their tables. */
@@ -1069,7 +1077,8 @@ static const ServerMethod METHODS[] = {
      "watch_debounce_ms, debug_attach_timeout_ms}"},
     {"configure", m_configure, PARAMS_OPTIONS, SPECS(CONFIGURE_PARAMS), "true",
      "sets the log directory, history size, sampling interval and the editor's pid "
-     "(the co-process exits when that process is gone)"},
+     "(the co-process exits when that process is gone), and how long a warm pytest waits for a "
+     "run before it ends (warm_idle_ms, default 600000)"},
     {"run", m_run, PARAMS_OPTIONS, SPECS(RUN_PARAMS), "run_id (int)",
      "starts pytest (cancelling an active run first); events follow. With file and "
      "nearest_line: runs the collected test or class around that line (pytest is asked first). "

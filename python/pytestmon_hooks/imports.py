@@ -4,14 +4,12 @@ $PYTESTMON_IMPORTS names the file (written at the end of the session, one module
 the order they were imported).
 
 Left out: modules whose file is under the project (its root, pytest's rootdir, the invocation
-directory) or the temporary directory (they change between runs: each run imports them itself),
-modules without a file, and every module pytest's assertion rewriter rewrote or was told to
+directory: they change between runs, each run imports them itself), modules without a file, and every module pytest's assertion rewriter rewrote or was told to
 rewrite (plugins from entry points, ``-p`` modules, ``pytest_plugins``, conftest files):
 importing those before pytest would make it warn "Module already imported so cannot be
 rewritten" (an error under ``filterwarnings = error``)."""
 import os
 import sys
-import tempfile
 
 
 def _under(path, dirs):
@@ -20,7 +18,7 @@ def _under(path, dirs):
 
 def write_imports(config, path):
     dirs = set()
-    for d in (str(config.rootpath), str(config.invocation_params.dir), os.getcwd(), tempfile.gettempdir()):
+    for d in (str(config.rootpath), str(config.invocation_params.dir), os.getcwd()):
         try:
             dirs.add(os.path.realpath(d))
         except (OSError, ValueError):
