@@ -17,9 +17,9 @@ The contract (the C side is src/pytest/warm.c and src/pytest/warmattach.c):
   ``status W`` (its raw wait status) when it ended; or ``cold REASON``: the step then runs the
   same command cold. A connection that ends before the status (the step was killed) kills the
   fork's process group.
-- $PYTESTMON_WARM_PRELOAD names a file of module names, one a line (the previous run's imports
-  from outside the project, recorded by our plugin: pytestmon_hooks/imports.py). They are imported
-  in that order; one whose import warns is dropped again (a cold run would see its warning), one
+- The co-process first sends module names on the control channel, one a line, then an empty
+  line (the previous run's imports from outside the project, recorded by our plugin:
+  pytestmon_hooks/imports.py). They are imported in that order; one whose import warns is dropped again (a cold run would see its warning), one
   that starts a thread ends the preload (fork would be unsafe): we then refuse, naming it.
 - Never stale: before each fork the files of every preloaded module, the directories on
   sys.path and the interpreter are stat()ed; any change in mtime or size (a ``pip install``, a
@@ -34,20 +34,24 @@ import os
 import sys
 
 
-def _preload(path):
-    """Imports the modules named in `path`. Returns (modules, refusal): the modules imported
-    (name -> file) and why forking is unsafe (None when it is not)."""
+def _read_preload(control):
+    """The module names the co-process sends first on the control channel: one a line, then an
+    empty line."""
+    buf = b""
+    while not (buf == b"\n" or buf.endswith(b"\n\n")):
+        data = control.recv(1 << 16)
+        if not data:
+            break
+        buf += data
+    return [n for n in buf.decode("utf-8", "replace").split("\n") if n.strip()]
+
+
+def _preload(names):
+    """Imports the modules `names`. Returns why forking is unsafe (None when it is not)."""
     import importlib
     import threading
     import warnings
 
-    names = []
-    if path:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                names = [line.strip() for line in f if line.strip()]
-        except OSError:
-            names = []
     for name in names:
         if name in sys.modules:
             continue
@@ -410,7 +414,7 @@ def main():
     import _pytest.config  # noqa: F401
     import ctypes  # noqa: F401  (every fork's PR_SET_PDEATHSIG)
 
-    refusal = _preload(os.environ.get("PYTESTMON_WARM_PRELOAD"))
+    refusal = _preload(_read_preload(control))
     if refusal is None and (_threads() > 1):
         refusal = "the warm process has %d threads: fork is unsafe" % _threads()
     fp = _fingerprint()

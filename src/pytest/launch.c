@@ -285,8 +285,6 @@ void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles
         env = pyplugin_env(env, f->plugin_dir, f->report);
     else if ((purpose == LAUNCH_PROBE || purpose == LAUNCH_WARM) && f->plugin_dir)
         env = pyplugin_env(env, f->plugin_dir, NULL);
-    if (purpose == LAUNCH_WARM && f->preload)
-        env = pyplugin_named_env(env, PYPLUGIN_PRELOAD_ENV, f->preload);
     if (purpose == LAUNCH_RUN && f->imports && f->plugin_dir)
         env = pyplugin_named_env(env, PYPLUGIN_IMPORTS_ENV, f->imports);
     if (f->record && rule->collect_only)
@@ -299,8 +297,7 @@ void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles
 bool launch_env_is_per_run(const char *e)
 {
     static const char *const names[] = {"PYTESTMON_REPORT=", "PYTESTMON_COLLECT=", "PYTESTMON_COVERAGE=",
-                                        "PYTESTMON_ARGS=", "COVERAGE_FILE=", PYPLUGIN_IMPORTS_ENV "=",
-                                        PYPLUGIN_PRELOAD_ENV "="};
+                                        "PYTESTMON_ARGS=", "COVERAGE_FILE=", PYPLUGIN_IMPORTS_ENV "="};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strncmp(e, names[i], strlen(names[i])) == 0)
             return true;

@@ -71,7 +71,6 @@ typedef struct {
     const char *extra_env;  /* one "KEY=VALUE" set after the user's (a debug session's marker) */
     const char *imports;    /* RUN: where the plugin records the modules the run imported from
                              * outside the project (what the warm pytest preloads) */
-    const char *preload;    /* WARM: the list of modules it imports before it waits */
 } LaunchFiles;
 
 typedef struct {
@@ -86,7 +85,7 @@ void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles
 void launch_plan_destroy(LaunchPlan *p);
 
 /* Whether environment entry `e` ("KEY=VALUE") belongs to one run only (its report, record,
- * coverage and argument files, the record of its imports, the warm pytest's preload list): the
+ * coverage and argument files, the record of its imports): the
  * warm pytest's environment is a run's without these (warm.h compares the rest). */
 bool launch_env_is_per_run(const char *e);
 

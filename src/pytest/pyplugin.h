@@ -11,10 +11,9 @@
 #include <stdbool.h>
 
 #define PYPLUGIN_MODULE "pytestmon_plugin"
-/* The warm pytest (python/pytestmon_warm.py, beside the plugin; warm.h), its preload list, and
- * where a run's plugin records the modules it imported from outside the project. */
+/* The warm pytest (python/pytestmon_warm.py, beside the plugin; warm.h), and where a run's
+ * plugin records the modules it imported from outside the project (what it preloads). */
 #define PYPLUGIN_WARM_MODULE "pytestmon_warm"
-#define PYPLUGIN_PRELOAD_ENV "PYTESTMON_WARM_PRELOAD"
 #define PYPLUGIN_IMPORTS_ENV "PYTESTMON_IMPORTS"
 
 /* The directory holding pytestmon_plugin.py: $PYTESTMON_PYDIR when set, else python/ in the

@@ -178,7 +178,7 @@ Runner *runner_new(uv_loop_t *loop, const RunnerEvents *events, void *ud)
      * /proc we cannot name ours so that others could tell, nor tell theirs: sweep nothing. */
     if (privdir_owner_of("", r->self.pid, &r->self) == 0)
         privdir_sweep(privdir_base(), "", &r->self);
-    r->warm = warm_pool_new(loop, r->exe, &r->self);
+    r->warm = warm_pool_new(loop, r->exe);
     return r;
 }
 

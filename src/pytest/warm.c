@@ -2,7 +2,6 @@
 #include "pytest/warm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,26 +36,22 @@ struct WarmProc {
     size_t nserials;
     uint64_t last_used;
     int open_handles;   /* ctl, idle, and the child while it lives */
-    char *preload_path;
 };
 
 struct WarmPool {
     uv_loop_t *loop;
     char *exe;
-    PrivdirOwner owner;
-    char *dir;          /* our private directory (preload lists); NULL until needed */
     WarmProc *procs;
     uint64_t idle_ms;
-    uint64_t next_serial, next_file;
+    uint64_t next_serial;
     bool freeing;
 };
 
-WarmPool *warm_pool_new(uv_loop_t *loop, const char *exe, const PrivdirOwner *owner)
+WarmPool *warm_pool_new(uv_loop_t *loop, const char *exe)
 {
     WarmPool *p = xcalloc(1, sizeof *p);
     p->loop = loop;
     p->exe = xstrdup(exe);
-    p->owner = *owner;
     p->idle_ms = WARM_IDLE_MS_DEFAULT;
     p->next_serial = 1;
     return p;
@@ -124,9 +119,6 @@ static void proc_free(WarmProc *w)
             *pp = w->next;
             break;
         }
-    if (w->preload_path)
-        unlink(w->preload_path);
-    free(w->preload_path);
     free(w->key);
     free(w->root);
     free(w->python);
@@ -135,9 +127,6 @@ static void proc_free(WarmProc *w)
     strbuf_destroy(&w->in);
     free(w);
     if (p->freeing && !p->procs) {
-        if (p->dir)
-            privdir_remove(p->dir);
-        free(p->dir);
         free(p->exe);
         free(p);
     }
@@ -193,11 +182,6 @@ static void on_line(WarmProc *w, const char *line)
 {
     if (strncmp(line, "ready ", 6) == 0 && w->state == WARM_STARTING) {
         w->state = WARM_READY;
-        if (w->preload_path) { /* read at its start: not needed any more */
-            unlink(w->preload_path);
-            free(w->preload_path);
-            w->preload_path = NULL;
-        }
         uv_timer_start(&w->idle, on_idle, w->pool->idle_ms, 0);
     } else if (strncmp(line, "refused ", 8) == 0) {
         set_reason(w, WARM_REFUSED, line + 8);
@@ -237,33 +221,37 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     free(buf->base);
 }
 
-/* A copy of the run's record for the warm pytest to read at its start (the run's private
- * directory goes with the run). NULL when there is none. */
-static char *copy_preload(WarmPool *p, const char *imports)
+/* The run's record of its imports, as the warm pytest reads it first on its control channel:
+ * the module names a line, then an empty line. */
+typedef struct {
+    uv_write_t req;
+    char *text;
+} PreloadWrite;
+
+static void on_preload_written(uv_write_t *req, int status)
+{
+    (void)status; /* a warm pytest that is gone says nothing more: its exit is seen */
+    PreloadWrite *pw = (PreloadWrite *)req;
+    free(pw->text);
+    free(pw);
+}
+
+static void send_preload(WarmProc *w, const char *imports)
 {
     StrBuf text = STRBUF_INIT;
-    if (!imports || strbuf_read_file(&text, imports, 0) != 0) {
-        strbuf_destroy(&text);
-        return NULL;
+    if (!imports || strbuf_read_file(&text, imports, 0) != 0)
+        strbuf_reset(&text);
+    if (text.len && text.data[text.len - 1] != '\n')
+        strbuf_putc(&text, '\n');
+    strbuf_putc(&text, '\n');
+    PreloadWrite *pw = xcalloc(1, sizeof *pw);
+    size_t len = text.len;
+    pw->text = strbuf_detach(&text);
+    uv_buf_t buf = uv_buf_init(pw->text, (unsigned)len);
+    if (uv_write(&pw->req, (uv_stream_t *)&w->ctl, &buf, 1, on_preload_written) != 0) {
+        free(pw->text);
+        free(pw);
     }
-    if (!p->dir && privdir_create(privdir_base(), &p->owner, &p->dir) != 0) {
-        p->dir = NULL;
-        strbuf_destroy(&text);
-        return NULL;
-    }
-    StrBuf path = STRBUF_INIT;
-    strbuf_printf(&path, "%s/preload-%llu", p->dir, (unsigned long long)++p->next_file);
-    int fd = open(strbuf_cstr(&path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    bool ok = fd >= 0 && write(fd, text.data ? text.data : "", text.len) == (ssize_t)text.len;
-    if (fd >= 0)
-        close(fd);
-    strbuf_destroy(&text);
-    if (!ok) {
-        unlink(strbuf_cstr(&path));
-        strbuf_destroy(&path);
-        return NULL;
-    }
-    return strbuf_detach(&path);
 }
 
 static size_t live_count(const WarmPool *p)
@@ -316,19 +304,15 @@ void warm_pool_prepare(WarmPool *p, const LaunchTarget *t, char *const *env, con
     w->root = xstrdup(t->root);
     w->python = xstrdup(t->python);
     w->last_used = uv_now(p->loop);
-    w->preload_path = copy_preload(p, imports);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         free(w->key);
         free(w->root);
         free(w->python);
-        if (w->preload_path)
-            unlink(w->preload_path);
-        free(w->preload_path);
         free(w);
         return;
     }
-    LaunchFiles f = {.plugin_dir = plugin_dir, .preload = w->preload_path};
+    LaunchFiles f = {.plugin_dir = plugin_dir};
     LaunchPlan plan;
     launch_plan(t, LAUNCH_WARM, &f, &plan);
     ChildSpec spec = {.exe = p->exe, .argv = plan.argv, .env = plan.env, .cwd = t->root};
@@ -359,6 +343,7 @@ void warm_pool_prepare(WarmPool *p, const LaunchTarget *t, char *const *env, con
     w->pid = child_pid(w->child);
     w->state = WARM_STARTING;
     uv_read_start((uv_stream_t *)&w->ctl, on_alloc, on_read);
+    send_preload(w, imports);
 }
 
 int warm_pool_attach(WarmPool *p, const LaunchTarget *t, char *const *env, int *fd, uint64_t *serial,
@@ -429,9 +414,6 @@ void warm_pool_free(WarmPool *p)
 {
     p->freeing = true;
     if (!p->procs) {
-        if (p->dir)
-            privdir_remove(p->dir);
-        free(p->dir);
         free(p->exe);
         free(p);
         return;

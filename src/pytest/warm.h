@@ -11,8 +11,8 @@
  * when it is ready and through which each run's connection is handed to it (SCM_RIGHTS).
  *
  * Owns the live warm pytests (at most WARM_MAX: the least recently used idle one ends for a new
- * key), their control channels, idle timers, the preload lists (in a private directory) and
- * the reasons a key is not served: a warm pytest that refused (a preload started a thread)
+ * key), their control channels (the first thing sent there is what to preload: the previous
+ * run's record of its imports), idle timers and the reasons a key is not served: a warm pytest that refused (a preload started a thread)
  * stays refused for the co-process's life; one that found a preloaded file changed ("stale")
  * ends once its forks are done and is started again after the run that found it. */
 #ifndef PYTESTMON_WARM_H
@@ -23,15 +23,14 @@
 #include <uv.h>
 
 #include "pytest/launch.h"
-#include "pytest/privdir.h"
 
 #define WARM_MAX 3
 #define WARM_IDLE_MS_DEFAULT (10u * 60u * 1000u)
 
 typedef struct WarmPool WarmPool;
 
-/* `exe`: this binary (the exec step), `owner`: names the private directory; both copied. */
-WarmPool *warm_pool_new(uv_loop_t *loop, const char *exe, const PrivdirOwner *owner);
+/* `exe`: this binary (the exec step), copied. */
+WarmPool *warm_pool_new(uv_loop_t *loop, const char *exe);
 /* Ends every warm pytest (SIGKILL) and frees the pool once their handles are closed. */
 void warm_pool_free(WarmPool *p);
 /* How long a warm pytest waits for a run before it ends (0: WARM_IDLE_MS_DEFAULT). */
