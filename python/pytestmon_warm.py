@@ -47,26 +47,86 @@ def _read_preload(control):
 
 
 def _preload(names):
-    """Imports the modules `names`. Returns why forking is unsafe (None when it is not)."""
-    import importlib
+    """Imports the modules `names` (after the plugins: a module that imports a plugin's would
+    otherwise import it past the rewriter). Returns why forking is unsafe (None when it is not)."""
     import threading
-    import warnings
 
+    refusal = _preload_plugins()
+    if refusal:
+        return refusal
     for name in names:
         if name in sys.modules:
             continue
-        before = set(sys.modules)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                importlib.import_module(name)
-            except BaseException:  # a module that cannot be imported here is imported (or not) by the run itself
-                caught.append(None)
-        if caught:  # a cold run would see the warning (or the error): leave it to the run
-            for added in set(sys.modules) - before:
-                sys.modules.pop(added, None)
+        _import_watched(name)
         if threading.active_count() > 1 or _threads() > 1:
             return "importing %s started a thread" % name
+    return None
+
+
+def _import_watched(name):
+    """Imports module `name`; one whose import warns or fails is dropped again, with what it
+    imported (the run imports it, and sees what a cold run sees)."""
+    import importlib
+    import warnings
+
+    before = set(sys.modules)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            caught.append(None)
+    if caught:
+        for added in set(sys.modules) - before:
+            sys.modules.pop(added, None)
+
+
+def _preload_plugins():
+    """pytest's plugins from entry points (pytest11), imported as pytest itself imports them:
+    through its assertion rewriter, with the modules of their distributions marked for rewrite.
+    A fork's pytest then finds them imported by a rewriter (no "Module already imported so
+    cannot be rewritten" warning) and registers them as a cold pytest would. Returns why forking
+    became unsafe, or None. Nothing when PYTEST_DISABLE_PLUGIN_AUTOLOAD is set."""
+    import threading
+
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return None
+    try:
+        import importlib.metadata as md
+        from _pytest.assertion import install_importhook
+        from _pytest.config import get_config
+
+        config = get_config([])
+        # No ini file is read: the rewriter takes the defaults (python_files).
+        if not hasattr(config, "_inicfg") and not hasattr(type(config), "inicfg"):
+            config.inicfg = {}  # pytest 7, 8
+        elif not hasattr(config, "_inicfg"):
+            config._inicfg = {}  # pytest 9
+        hook = install_importhook(config)
+    except Exception:
+        return None  # another pytest's internals: its runs load the plugins themselves
+    try:
+        try:
+            config._mark_plugins_for_rewrite(hook)
+        except TypeError:  # pytest 9: whether autoload is off is an argument
+            config._mark_plugins_for_rewrite(hook, False)
+        seen = set()
+        for dist in md.distributions():
+            for ep in dist.entry_points:
+                if ep.group != "pytest11":
+                    continue
+                name = ep.value.split(":")[0].strip()
+                if name in seen or name in sys.modules:
+                    continue
+                seen.add(name)
+                _import_watched(name)
+                if threading.active_count() > 1 or _threads() > 1:
+                    return "importing the pytest plugin %s started a thread" % name
+    except Exception:
+        pass
+    finally:
+        if hook in sys.meta_path:
+            sys.meta_path.remove(hook)
     return None
 
 

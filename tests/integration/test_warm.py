@@ -339,3 +339,19 @@ def test_randomized_edit_run_cycles_answer_as_cold(s, tmp_path):
         except AssertionError:
             pass
     assert warm_runs >= CYCLES // 3, "most runs are warm"
+
+
+def test_preloaded_plugins_do_not_warn_under_filterwarnings_error(s, tmp_path):
+    """The installed pytest plugins (xdist, pytest-cov, ...) are imported in the warm pytest as
+    pytest imports them: a fork's pytest does not warn "Module already imported so cannot be
+    rewritten", which `filterwarnings = error` would make every run's failure."""
+    proj, lib, env = project(tmp_path, "import wlib\n\ndef test_t():\n    assert wlib.VALUE == 1\n")
+    with open(os.path.join(proj, "pytest.ini"), "w") as f:
+        f.write("[pytest]\nfilterwarnings = error\n")
+    cold = s.run(proj, env=env, warm=False)
+    s.run(proj, env=env)
+    s.wait_warm(proj)
+    warm = s.run(proj, env=env)
+    assert warm["warm"] is True
+    assert cold["status"] == warm["status"] == "passed", warm["output_tail"]
+    assert "already imported" not in warm["output_tail"]
