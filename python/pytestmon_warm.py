@@ -46,6 +46,9 @@ def _read_preload(control):
     return [n for n in buf.decode("utf-8", "replace").split("\n") if n.strip()]
 
 
+PRELOADED = []  # the names of the list that were imported
+
+
 def _preload(names):
     """Imports the modules `names` (after the plugins: a module that imports a plugin's would
     otherwise import it past the rewriter). Returns why forking is unsafe (None when it is not)."""
@@ -54,10 +57,17 @@ def _preload(names):
     refusal = _preload_plugins()
     if refusal:
         return refusal
+    # Our own plugin, as `-p pytestmon_plugin` loads it (PYTEST_DONT_REWRITE: pytest does not
+    # mind it imported), and what it imports only when asked (a lookup's collection record).
+    for name in ("pytestmon_plugin", "pytestmon_hooks.collection", "pytestmon_hooks.imports"):
+        _import_watched(name)
     for name in names:
         if name in sys.modules:
+            PRELOADED.append(name)
             continue
         _import_watched(name)
+        if name in sys.modules:
+            PRELOADED.append(name)
         if threading.active_count() > 1 or _threads() > 1:
             return "importing %s started a thread" % name
     return None
@@ -393,6 +403,8 @@ class Server:
         import pytest.__main__ as pymain  # noqa: F401  (what `python -m pytest` runs)
 
         atexit._clear()  # ours are not the run's
+        # What our plugin's record of the run's imports need not look at again (imports.py)
+        sys._pytestmon_warm = (self.known, PRELOADED)
         sys.argv = [pymain.__file__] + argv[3:]
         main = type(sys)("__main__")
         main.__file__ = pymain.__file__
@@ -478,6 +490,7 @@ def main():
     if refusal is None and (_threads() > 1):
         refusal = "the warm process has %d threads: fork is unsafe" % _threads()
     fp = _fingerprint()
+    Server.known = frozenset(sys.modules)
     gc.collect()
     gc.freeze()
     server = Server(control, fp, refusal)

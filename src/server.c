@@ -94,7 +94,7 @@ static const ServerEvent EVENTS[] = {
      "run_id, cwd, root?, python?, python_why?, args, cmd, seconds, pytest_seconds?, timed_out, status, summary, "
      "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures?, "
      "failures_streamed?, slowest, output_tail, log_path?, log_error?, memory, coverage?, "
-     "coprocess_rss?, editor_rss?, memlog_error?, exit_to_finished_ms?, warm?, warm_reason?",
+     "coprocess_rss?, editor_rss?, memlog_error?, exit_to_finished_ms?, warm?, warm_reason?, nearest_lookup?",
      "the run's result (src/pytest/runresult.h): `status` passed|failed|no_tests|interrupted|"
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence (its duration is "
      "`pytest_seconds`, pytest's own from its closing line, when pytest told one; `seconds` is our "
@@ -110,7 +110,10 @@ static const ServerEvent EVENTS[] = {
      "time in the garbage collector: [{nodeid, status?, growth?, peak?, gc?, over_budget?}]; "
      "`over_budget` [{nodeid, growth, file?, line}]: the tests above the run's memory_budget_mb); "
      "`warm`: pytest was a fork of the project's warm pytest (src/pytest/warm.h), else "
-     "`warm_reason` says why it ran cold; also kept in the history"},
+     "`warm_reason` says why it ran cold; `nearest_lookup` (a run with nearest_line) \"pytest\" "
+     "when pytest was asked for the node around the line, \"kept\" when a warm run's earlier "
+     "answer for that file still held (the file, the conftest.py files above it and the root's "
+     "configuration files unchanged); also kept in the history"},
     {"status",
      "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
      "swap_pct?, warn?, warn_reason?, last_summary?, last_status?, last_peak_rss?",

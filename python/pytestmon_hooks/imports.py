@@ -26,7 +26,16 @@ def write_imports(config, path):
     hook = getattr(config.pluginmanager, "rewrite_hook", None)
     marked = set(getattr(hook, "_marked_for_rewrite_names", ()) or ()) | set(getattr(hook, "_must_rewrite", ()) or ())
     names = []
+    # In a fork of the warm pytest (python/pytestmon_warm.py) what it had imported is known:
+    # its preload list stays, and only the modules imported since are looked at.
+    warm = getattr(sys, "_pytestmon_warm", None)
+    skip = ()
+    if warm:
+        skip, preloaded = warm
+        names = [n for n in preloaded if n in sys.modules]
     for name, mod in list(sys.modules.items()):
+        if name in skip:
+            continue
         if mod is None or name == "__main__" or name.startswith("pytestmon_") or "conftest" in name:
             continue
         f = getattr(mod, "__file__", None)

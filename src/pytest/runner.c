@@ -33,6 +33,18 @@
 
 typedef struct Run Run;
 
+/* Nearest's lookups kept (warm runs only): what pytest collected in a file, for as long as the
+ * file, the conftest.py files above it and the root's configuration files are as they were
+ * (mtime and size). A Nearest run that finds its file here starts pytest once. */
+#define NEAREST_CACHE_MAX 8
+typedef struct {
+    char *key;      /* interpreter, root, arguments, environment, file (NUL-separated) */
+    size_t key_len;
+    char *stamp;    /* the files' stat, as nearest_stamp() writes it */
+    Collection c;
+    uint64_t used;  /* for the least recently used one to go */
+} NearestEntry;
+
 struct Runner {
     uv_loop_t *loop;
     RunnerEvents ev;
@@ -45,6 +57,8 @@ struct Runner {
     char **plugin_loads; /* interpreters seen to import our plugin (NULL-terminated, heap) */
     char *exe;         /* this binary, for the exec step */
     WarmPool *warm;    /* the warm pytests runs are forked from */
+    NearestEntry nearest[NEAREST_CACHE_MAX];
+    uint64_t nearest_tick;
     void (*done)(void *ud);
     void *done_ud;
     bool freeing;
@@ -105,11 +119,16 @@ struct Run {
     uint64_t warm_serial;        /* its attachment (warm_pool_release) */
     int warm_pid;                /* the fork running pytest, once the stand-in said (0 before) */
     char *imports_path;          /* the plugin's record of the run's imports (the next preload) */
+    char *nearest_key, *nearest_stamp; /* its lookup in Runner.nearest (warm runs) */
+    size_t nearest_key_len;
+    bool nearest_cached;         /* the node was found in Runner.nearest: no lookup ran */
 };
 
 static void run_finish(Run *run);
 static void run_close(Run *run);
 static void read_warm_status(Run *run, const char *name, int *pid);
+static void nearest_clear(Runner *r);
+static void nearest_keep(Run *run, Collection *c);
 static int mem_pid(const Run *run);
 
 /* ---- the run's life ----------------------------------------------------------- */
@@ -663,6 +682,8 @@ static void run_finish(Run *run)
         json_object_set_new(result, "warm", json_boolean(run->warm_attached && !run->warm_reason));
         if (run->warm_reason)
             json_object_set_new(result, "warm_reason", json_string(run->warm_reason));
+        if (run->nearest_line > 0 && run->plugin_dir) /* how the node around the line was found */
+            json_object_set_new(result, "nearest_lookup", json_string(run->nearest_cached ? "kept" : "pytest"));
     }
     /* The next run of this project is a fork of a warm pytest that has what this one imported. */
     if (run->warm_wanted && run_spawned(run) && !run->r->freeing && run->plugin_dir)
@@ -706,6 +727,8 @@ static void run_free(Run *run)
     free(run->plugin_dir);
     free(run->warm_reason);
     free(run->imports_path);
+    free(run->nearest_key);
+    free(run->nearest_stamp);
     project_free_argv(run->user_args);
     free(run);
 }
@@ -727,6 +750,7 @@ static void run_handle_gone(Run *run)
         void (*done)(void *) = r->done;
         void *ud = r->done_ud;
         drop_kept_report(r);
+        nearest_clear(r);
         free(r->exe);
         project_free_argv(r->plugin_loads);
         free(r);
@@ -1129,8 +1153,11 @@ static void on_collected(void *ud, int64_t status, int term_signal)
     Collection c = {0}; /* destroyed whether or not it was read */
     StrBuf err = STRBUF_INIT;
     char *nodeid = NULL;
-    if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0)
+    if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0) {
         nodeid = collection_nearest(&c, run->t.file, run->nearest_line, run->t.root);
+        if (status == 0 && run->nearest_stamp) /* a clean collection: kept for the next Nearest run */
+            nearest_keep(run, &c);
+    }
     collection_destroy(&c);
     strbuf_destroy(&err);
     unlink(path);
@@ -1160,10 +1187,139 @@ static void start_collect(Run *run)
     r->active = run;
 }
 
+/* ---- Nearest's lookups kept ---------------------------------------------------------- */
+
+static void stamp_file(StrBuf *sb, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        strbuf_printf(sb, "%s %lld.%09ld %lld\n", path, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                      (long long)st.st_size);
+    else
+        strbuf_printf(sb, "%s -\n", path);
+}
+
+/* What a lookup's answer depends on besides the request: the file, every conftest.py from its
+ * directory up to the root, the root's configuration files. */
+static char *nearest_stamp(const Run *run)
+{
+    StrBuf sb = STRBUF_INIT;
+    stamp_file(&sb, run->t.file);
+    static const char *const configs[] = {"pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"};
+    StrBuf p = STRBUF_INIT;
+    for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) {
+        strbuf_reset(&p);
+        strbuf_printf(&p, "%s/%s", run->t.root, configs[i]);
+        stamp_file(&sb, strbuf_cstr(&p));
+    }
+    char *dir = xstrdup(run->t.file);
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        strbuf_reset(&p);
+        strbuf_printf(&p, "%s/conftest.py", *dir ? dir : "");
+        stamp_file(&sb, strbuf_cstr(&p));
+        if (!*dir || strcmp(dir, run->t.root) == 0)
+            break;
+    }
+    free(dir);
+    strbuf_destroy(&p);
+    return strbuf_detach(&sb);
+}
+
+static char *nearest_key(const Run *run, size_t *len)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_puts(&sb, run->t.python);
+    strbuf_putc(&sb, '\0');
+    strbuf_puts(&sb, run->t.root);
+    for (char **a = run->t.args; a && *a; a++) {
+        strbuf_putc(&sb, '\0');
+        strbuf_puts(&sb, *a);
+    }
+    strbuf_putc(&sb, '\1');
+    for (char **e = run->t.env; e && *e; e++) {
+        strbuf_putc(&sb, '\0');
+        strbuf_puts(&sb, *e);
+    }
+    strbuf_putc(&sb, '\1');
+    strbuf_puts(&sb, run->t.file);
+    *len = sb.len;
+    return strbuf_detach(&sb);
+}
+
+static NearestEntry *nearest_find(Runner *r, const char *key, size_t len)
+{
+    for (size_t i = 0; i < NEAREST_CACHE_MAX; i++)
+        if (r->nearest[i].key && r->nearest[i].key_len == len && memcmp(r->nearest[i].key, key, len) == 0)
+            return &r->nearest[i];
+    return NULL;
+}
+
+static void nearest_entry_clear(NearestEntry *e)
+{
+    free(e->key);
+    free(e->stamp);
+    collection_destroy(&e->c);
+    *e = (NearestEntry){0};
+}
+
+static void nearest_clear(Runner *r)
+{
+    for (size_t i = 0; i < NEAREST_CACHE_MAX; i++)
+        nearest_entry_clear(&r->nearest[i]);
+}
+
+/* The lookup's answer, consumed (c), kept under the run's key and stamp. */
+static void nearest_keep(Run *run, Collection *c)
+{
+    Runner *r = run->r;
+    NearestEntry *e = nearest_find(r, run->nearest_key, run->nearest_key_len);
+    for (size_t i = 0; !e && i < NEAREST_CACHE_MAX; i++)
+        if (!r->nearest[i].key)
+            e = &r->nearest[i];
+    if (!e) { /* the least recently used one goes */
+        e = &r->nearest[0];
+        for (size_t i = 1; i < NEAREST_CACHE_MAX; i++)
+            if (r->nearest[i].used < e->used)
+                e = &r->nearest[i];
+    }
+    nearest_entry_clear(e);
+    e->key = xmalloc(run->nearest_key_len);
+    memcpy(e->key, run->nearest_key, run->nearest_key_len);
+    e->key_len = run->nearest_key_len;
+    e->stamp = xstrdup(run->nearest_stamp);
+    e->c = *c;
+    *c = (Collection){0};
+    e->used = ++r->nearest_tick;
+}
+
+/* A Nearest run whose file's lookup is kept and still true: the node is chosen and the run
+ * starts (true); else the run's key and stamp are set for the lookup to be kept (false). */
+static bool nearest_from_cache(Run *run)
+{
+    Runner *r = run->r;
+    run->nearest_key = nearest_key(run, &run->nearest_key_len);
+    run->nearest_stamp = nearest_stamp(run); /* before the lookup: a change during it is a miss later */
+    NearestEntry *e = nearest_find(r, run->nearest_key, run->nearest_key_len);
+    if (!e || strcmp(e->stamp, run->nearest_stamp) != 0)
+        return false;
+    e->used = ++r->nearest_tick;
+    char *nodeid = collection_nearest(&e->c, run->t.file, run->nearest_line, run->t.root);
+    run->nearest_found = nodeid != NULL;
+    run->nearest_cached = true;
+    select_and_go(run, nodeid ? nodeid : xstrdup(run->t.file));
+    return true;
+}
+
 /* Spawns pytest once the interpreter is known to load our plugin (or not): the nearest
  * test is asked of pytest first, else the arguments run as they are. */
 static void run_proceed(Run *run)
 {
+    if (run->nearest_line > 0 && run->plugin_dir && run->warm_wanted && nearest_from_cache(run))
+        return;
     if (run->nearest_line > 0 && run->plugin_dir)
         start_collect(run);
     else if (run->nearest_line > 0) /* no plugin to ask what pytest collects: the whole file */
@@ -1318,6 +1474,7 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud)
     r->active = NULL;
     if (!r->live) {
         drop_kept_report(r);
+        nearest_clear(r);
         free(r->exe);
         project_free_argv(r->plugin_loads);
         free(r);

@@ -355,3 +355,26 @@ def test_preloaded_plugins_do_not_warn_under_filterwarnings_error(s, tmp_path):
     assert warm["warm"] is True
     assert cold["status"] == warm["status"] == "passed", warm["output_tail"]
     assert "already imported" not in warm["output_tail"]
+
+
+def test_nearest_keeps_a_files_lookup_until_the_file_or_its_configuration_changes(s, tmp_path):
+    """A Nearest run of a file whose lookup is kept starts pytest once; an edit of the file (or
+    of a conftest.py above it, or pytest.ini) asks pytest again, and the node is the new one."""
+    proj, lib, env = project(tmp_path, "def test_a():\n    pass\n\n\ndef test_b():\n    assert 0\n")
+    f = os.path.join(proj, "test_w.py")
+    first = s.run(proj, env=env, file=f, nearest_line=5)
+    assert first["nearest_lookup"] == "pytest" and first["args"] == ["test_w.py::test_b"]
+    again = s.run(proj, env=env, file=f, nearest_line=2)
+    assert again["nearest_lookup"] == "kept" and again["args"] == ["test_w.py::test_a"]
+    assert again["status"] == "passed"
+    with open(f, "w") as out:  # test_c is now where test_b was
+        out.write("def test_a():\n    pass\n\n\ndef test_c():\n    assert 1\n")
+    edited = s.run(proj, env=env, file=f, nearest_line=5)
+    assert edited["nearest_lookup"] == "pytest" and edited["args"] == ["test_w.py::test_c"]
+    assert edited["status"] == "passed"
+    assert s.run(proj, env=env, file=f, nearest_line=5)["nearest_lookup"] == "kept"
+    with open(os.path.join(proj, "conftest.py"), "w") as out:
+        out.write("# a conftest can change what is collected\n")
+    assert s.run(proj, env=env, file=f, nearest_line=5)["nearest_lookup"] == "pytest"
+    cold = s.run(proj, env=env, file=f, nearest_line=5, warm=False)
+    assert cold["nearest_lookup"] == "pytest" and cold["args"] == ["test_w.py::test_c"]
