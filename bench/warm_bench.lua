@@ -63,7 +63,7 @@ end
 
 local function warm_ready()
   local ready
-  require('pytest.client').async('mem', { {} }, function(ok, res)
+  require('pytest.client').async('mem', { vim.empty_dict() }, function(ok, res)
     ready = false
     for _, w in ipairs(ok and res.warm or {}) do
       if w.state == 'ready' then ready = true end

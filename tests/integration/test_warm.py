@@ -378,3 +378,88 @@ def test_nearest_keeps_a_files_lookup_until_the_file_or_its_configuration_change
     assert s.run(proj, env=env, file=f, nearest_line=5)["nearest_lookup"] == "pytest"
     cold = s.run(proj, env=env, file=f, nearest_line=5, warm=False)
     assert cold["nearest_lookup"] == "pytest" and cold["args"] == ["test_w.py::test_c"]
+
+
+def _qf(ed):
+    return ed.exec_lua("""
+        local out = {}
+        for _, it in ipairs(vim.fn.getqflist()) do
+          table.insert(out, { vim.api.nvim_buf_get_name(it.bufnr), it.lnum, it.type, it.text })
+        end
+        return out
+    """)
+
+
+def _editor_warm_ready(ed, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = ed.exec_lua("""
+            local done, ready = false, false
+            require('pytest.client').async('mem', { vim.empty_dict() }, function(ok, res)
+              for _, w in ipairs(ok and res.warm or {}) do
+                if w.state == 'ready' then ready = true end
+              end
+              done = true
+            end)
+            vim.wait(5000, function() return done end, 5)
+            return ready
+        """)
+        if ready:
+            return
+        time.sleep(0.05)
+    raise AssertionError("no warm pytest became ready")
+
+
+def test_the_editors_run_file_and_nearest_are_warm_and_fill_the_same_quickfix(ed):
+    from conftest import wait_finished
+
+    ed.command("cd " + PROJ_FAIL)
+    math = os.path.join(PROJ_FAIL, "tests", "test_math.py")
+    ed.command("edit " + math)
+    ed.current.window.cursor = (26, 8)
+    answers = {}
+    for warm in (False, True):
+        ed.exec_lua("local py, w = ... require('pytest').setup({ python = py, warm = w })", PYTHON, warm)
+        if warm:
+            wait_finished(ed, "PytestRun", timeout=120)  # the first run after warm = true starts it
+            _editor_warm_ready(ed)
+        for command in ("PytestRun", "PytestFile", "PytestNearest"):
+            wait_finished(ed, command, timeout=120)
+            last = ed.exec_lua("local r = require('pytest').last() "
+                               "return { warm = r.warm == true, reason = r.warm_reason or '' }")
+            assert last["warm"] is warm, last
+            answers[(warm, command)] = sorted(map(tuple, _qf(ed)))
+    for command in ("PytestRun", "PytestFile", "PytestNearest"):
+        assert answers[(True, command)] == answers[(False, command)], command
+    assert [e[:3] for e in answers[(True, "PytestNearest")]] == [(math, 26, "E")]
+
+
+def test_checkhealth_and_pytest_memory_say_whether_runs_are_warm(ed):
+    from conftest import wait_finished
+
+    ed.command("cd " + PROJ_FAIL)
+    ed.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
+    wait_finished(ed, "PytestRun", timeout=120)
+    _editor_warm_ready(ed)
+    ed.command("checkhealth pytest")
+    health = "\n".join(ed.current.buffer[:])
+    assert "runs are warm: forks of a warm pytest (pid " in health
+    wait_finished(ed, "PytestRun -n 2", timeout=120)
+    ed.command("PytestMemory")
+    find = """
+        for _, b in ipairs(vim.api.nvim_list_bufs()) do
+          local lines = vim.api.nvim_buf_get_lines(b, 0, -1, false)
+          if table.concat(lines, '\\n'):find('Warm pytests', 1, true) then return lines end
+        end
+        return {}
+    """
+    deadline = time.monotonic() + 10
+    while not ed.exec_lua(find):
+        assert time.monotonic() < deadline, "no :PytestMemory report with the warm pytests"
+        time.sleep(0.02)
+    text = "\n".join(ed.exec_lua(find))
+    assert "Warm pytests" in text and "ready" in text and os.path.realpath(PROJ_FAIL) in text
+    assert "cold: xdist (-n) runs are cold" in text
+    ed.exec_lua("require('pytest').setup({ python = ..., warm = false })", PYTHON)
+    ed.command("checkhealth pytest")
+    assert "runs are cold: warm = false" in "\n".join(ed.current.buffer[:])
