@@ -218,7 +218,7 @@ bool runner_active(const Runner *r)
 
 int runner_active_pid(const Runner *r)
 {
-    return r->active && r->active->state == RUN_RUNNING ? r->active->pid : 0;
+    return r->active && r->active->state == RUN_RUNNING ? mem_pid(r->active) : 0;
 }
 
 const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)

@@ -161,12 +161,19 @@ static void set_reason(WarmProc *w, WarmState state, const char *reason)
 
 static void on_exited(void *ud, int64_t status, int term_signal)
 {
-    (void)status;
-    (void)term_signal;
     WarmProc *w = ud;
     w->child = NULL;
-    if (w->state != WARM_REFUSED)
+    if (w->state == WARM_STARTING) { /* it could not start (no gc.freeze, an import crashed it): not again */
+        StrBuf sb = STRBUF_INIT;
+        if (term_signal)
+            strbuf_printf(&sb, "the warm process ended before it was ready (signal %d)", term_signal);
+        else
+            strbuf_printf(&sb, "the warm process ended before it was ready (exit status %lld)", (long long)status);
+        set_reason(w, WARM_REFUSED, strbuf_cstr(&sb));
+        strbuf_destroy(&sb);
+    } else if (w->state != WARM_REFUSED) {
         w->state = WARM_DEAD;
+    }
     proc_close(w);
     proc_handle_gone(w);
 }
@@ -317,7 +324,6 @@ void warm_pool_prepare(WarmPool *p, const LaunchTarget *t, char *const *env, con
     launch_plan(t, LAUNCH_WARM, &f, &plan);
     ChildSpec spec = {.exe = p->exe, .argv = plan.argv, .env = plan.env, .cwd = t->root};
     spec.stdio[0] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = sv[1]};
-    spec.stdio[2] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = 2};
     int rc = 0;
     w->next = p->procs;
     p->procs = w;
