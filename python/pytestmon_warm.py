@@ -463,12 +463,16 @@ def _close(fd):
         pass
 
 
+_LIBC = []  # the C library's handle, opened once in the warm pytest
+
+
 def _pdeathsig():
     import ctypes
     import signal
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    _LIBC[0].prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 SERVER_PID = os.getpid()
@@ -484,7 +488,10 @@ def main():
     os.close(null)
     import pytest  # noqa: F401  (pytest, not its plugins: their modules are imported by its plugin manager)
     import _pytest.config  # noqa: F401
+    import pytest.__main__  # noqa: F401  (what `python -m pytest` runs: each fork's sys.argv[0])
     import ctypes  # noqa: F401  (every fork's PR_SET_PDEATHSIG)
+
+    _LIBC.append(ctypes.CDLL(None, use_errno=True))
 
     refusal = _preload(_read_preload(control))
     if refusal is None and (_threads() > 1):
