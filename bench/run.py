@@ -707,6 +707,60 @@ def warm_bench(cwd, cmd, bare, reps, warm, open_file="", line=0, args="", python
     return res
 
 
+def _first_run_after_a_change(reps):
+    """The run that finds a preloaded module's file changed (a `pip install`, a checkout) runs
+    cold through the warm pytest's refusal: against a run with warm = false (request to
+    `finished`, one co-process, alternated pairs). The project imports sympy from a library
+    directory beside it whose module is touched before each warm run."""
+    if subprocess.run([PY, "-c", "import sympy"], stderr=subprocess.DEVNULL).returncode != 0:
+        skip_row("10", "first run after a change", "sympy is not importable by %s" % PY)
+        return
+    root = os.path.join(OUT, "stale")
+    proj, lib = os.path.join(root, "proj"), os.path.join(root, "lib")
+    os.makedirs(proj, exist_ok=True)
+    os.makedirs(lib, exist_ok=True)
+    with open(os.path.join(proj, "pytest.ini"), "w") as f:
+        f.write("[pytest]\n")
+    with open(os.path.join(proj, "test_a.py"), "w") as f:
+        f.write("import wlib, sympy\n\n\ndef test_a():\n    assert wlib.V == 1\n")
+    with open(os.path.join(lib, "wlib.py"), "w") as f:
+        f.write("V = 1\n")
+    co = CoProcess(BIN)
+    try:
+        def run(warm):
+            t0 = time.monotonic()
+            rid = co.request("run", {"cwd": proj, "python": PY, "env": {"PYTHONPATH": lib}, "warm": warm})
+            t, r = co.wait_event("finished", rid, 600)
+            return t - t0, r
+
+        def ready():
+            deadline = time.monotonic() + 60
+            while not any(w["state"] == "ready" for w in co.request("mem", {})["warm"]):
+                assert time.monotonic() < deadline, "no warm pytest"
+                time.sleep(0.02)
+
+        run(1)
+        ready()
+        ratios, reasons = [], set()
+        for i in range(max(reps, 5)):
+            pair = {}
+            for warm in ((1, 0) if i % 2 == 0 else (0, 1)):
+                if warm:
+                    st = os.stat(os.path.join(lib, "wlib.py"))
+                    os.utime(os.path.join(lib, "wlib.py"), ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+                pair[warm], r = run(warm)
+                if warm:
+                    reasons.add(r.get("warm_reason") or "warm")
+                ready()
+            ratios.append(pair[1] / pair[0])
+        row("10", "first run after a preloaded file changed / warm = false" + QTAG,
+            "%.3f %s" % (med(ratios), rng(ratios)), "<= 1.05", med(ratios) <= 1.05)
+        if any("changed" not in x for x in reasons):
+            notes.append("section 10: a run after a change was not refused as stale: %r" % sorted(reasons))
+    finally:
+        co.close()
+
+
 def section10():
     """Warm start (doc/pytest.txt |pytest-warm|): in one Neovim, after a first run (which starts
     the project's warm pytest) the command is repeated, each time beside a cold bare `pytest -q`
@@ -745,6 +799,7 @@ def section10():
                            line=1 + 4 * 3 + 4)))
     else:
         skip_row("10", "sympy row", "sympy is not importable by %s (apt install python3-sympy)" % PY)
+    _first_run_after_a_change(reps)
     for what, target, limit, kw in cases:
         res = {w: warm_bench(reps=reps, warm=w, nvim=nvim, **kw) for w in (True, False)}
         ratios = {w: [o / b for o, b in zip(r["ours"], r["bare"])] for w, r in res.items()}

@@ -26,6 +26,7 @@ def write_imports(config, path):
     hook = getattr(config.pluginmanager, "rewrite_hook", None)
     marked = set(getattr(hook, "_marked_for_rewrite_names", ()) or ()) | set(getattr(hook, "_must_rewrite", ()) or ())
     names = []
+    real_dirs = {}
     # In a fork of the warm pytest (python/pytestmon_warm.py) what it had imported is known:
     # its preload list stays, and only the modules imported since are looked at.
     warm = getattr(sys, "_pytestmon_warm", None)
@@ -45,11 +46,16 @@ def write_imports(config, path):
             continue
         if any(name == m or name.startswith(m + ".") for m in marked):
             continue
-        try:
-            real = os.path.realpath(f)
-        except (OSError, ValueError):
-            continue
-        if _under(real, dirs):
+        # The directory resolved once for all its modules (sympy brings a thousand): this runs at
+        # the end of every run that may start a warm pytest.
+        d, base = os.path.split(f)
+        real_dir = real_dirs.get(d)
+        if real_dir is None:
+            try:
+                real_dir = real_dirs[d] = os.path.realpath(d)
+            except (OSError, ValueError):
+                continue
+        if _under(real_dir, dirs):
             continue
         names.append(name)
     tmp = path + ".tmp"
