@@ -680,8 +680,11 @@ static void run_finish(Run *run)
     }
     if (run_spawned(run)) {
         json_object_set_new(result, "warm", json_boolean(run->warm_attached && !run->warm_reason));
-        if (run->warm_reason)
-            json_object_set_new(result, "warm_reason", json_string(run->warm_reason));
+        if (run->warm_reason) { /* display text: it may name a file */
+            char *clean = textclean_dup(run->warm_reason, strlen(run->warm_reason), 0, TEXTCLEAN_MESSAGE_MAX);
+            json_object_set_new(result, "warm_reason", json_string(clean));
+            free(clean);
+        }
         if (run->nearest_line > 0 && run->plugin_dir) /* how the node around the line was found */
             json_object_set_new(result, "nearest_lookup", json_string(run->nearest_cached ? "kept" : "pytest"));
     }

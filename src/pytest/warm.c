@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/strbuf.h"
+#include "base/textclean.h"
 #include "mem/procmem.h"
 #include "pytest/child.h"
 #include "pytest/project.h"
@@ -454,8 +455,11 @@ json_t *warm_pool_json(const WarmPool *p)
             json_object_set_new(o, "pid", json_integer(w->pid));
             json_object_set_new(o, "rss", json_integer((json_int_t)rss_of(w->pid)));
         }
-        if (w->reason)
-            json_object_set_new(o, "reason", json_string(w->reason));
+        if (w->reason) { /* display text: it may name a file */
+            char *clean = textclean_dup(w->reason, strlen(w->reason), 0, TEXTCLEAN_MESSAGE_MAX);
+            json_object_set_new(o, "reason", json_string(clean));
+            free(clean);
+        }
         json_array_append_new(a, o);
     }
     return a;
