@@ -143,7 +143,7 @@ def project(tmp_path, test_src, lib_src=None, conftest=None):
     """tmp_path/proj with one test file, and tmp_path/lib (outside the project: preloaded) with
     module `wlib` on the runs' PYTHONPATH."""
     proj = tmp_path / "proj"
-    proj.mkdir()
+    proj.mkdir(parents=True)
     (proj / "pytest.ini").write_text("[pytest]\n")
     (proj / "test_w.py").write_text(test_src)
     if conftest:
@@ -463,3 +463,14 @@ def test_checkhealth_and_pytest_memory_say_whether_runs_are_warm(ed):
     ed.exec_lua("require('pytest').setup({ python = ..., warm = false })", PYTHON)
     ed.command("checkhealth pytest")
     assert "runs are cold: warm = false" in "\n".join(ed.current.buffer[:])
+
+
+def test_at_most_three_warm_pytests_the_least_recently_used_ends(s, tmp_path):
+    procs = []
+    for i in range(4):
+        proj, lib, env = project(tmp_path / str(i), "def test_t():\n    pass\n")
+        s.run(proj, env=env)
+        procs.append(s.wait_warm(proj))
+    wait_gone(procs[0]["pid"])
+    live = [w for w in s.warm_procs() if w.get("pid") and w["state"] in ("ready", "starting")]
+    assert sorted(w["pid"] for w in live) == sorted(w["pid"] for w in procs[1:])
