@@ -115,10 +115,11 @@ static const ServerEvent EVENTS[] = {
      "answer for that file still held (the file, the conftest.py files above it and the root's "
      "configuration files unchanged); also kept in the history"},
     {"status",
-     "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
+     "running, watching, done?, total?, failed?, percent?, tree_rss?, warm_rss?, current?, sys_used_pct?, "
      "swap_pct?, warn?, warn_reason?, last_summary?, last_status?, last_peak_rss?",
      "the status line's facts, pushed when they change (checked every 250 ms): the active run's "
-     "progress, system memory and swap use, whether a memory limit is near and why, the latest run"},
+     "progress, system memory and swap use, whether a memory limit is near and why, the latest run, "
+     "`warm_rss` the summed RSS of the warm pytests runs are forked from (src/pytest/warm.h)"},
     {"error", "message", "trouble the user should hear of that belongs to no request (e.g. the log "
      "directory was refused)"},
     {"reply", "req_id, result?, error?", "the answer to a `call` request: its result, or the error"},
@@ -334,7 +335,11 @@ static json_t *build_status(Server *s)
                 json_object_set(st, keys[i], v);
         }
     }
-    /* Cheap readings only (no smaps_rollup, no tree): this runs every 250 ms. */
+    /* Cheap readings only (no smaps_rollup, no tree): this runs every 250 ms. The warm pytests
+     * (warm.h: at most WARM_MAX statm reads) are memory the co-process keeps between runs. */
+    uint64_t warm_rss = warm_pool_rss(runner_warm_pool(s->runner));
+    if (warm_rss)
+        json_object_set_new(st, "warm_rss", json_integer((json_int_t)warm_rss));
     SysMem sys;
     if (sysmem_read("", &sys) == 0) {
         json_object_set_new(st, "sys_used_pct", json_real(sys.mem.percent));

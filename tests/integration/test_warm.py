@@ -435,12 +435,14 @@ def test_the_editors_run_file_and_nearest_are_warm_and_fill_the_same_quickfix(ed
 
 
 def test_checkhealth_and_pytest_memory_say_whether_runs_are_warm(ed):
-    from conftest import wait_finished
+    """:checkhealth, :PytestMemory and the status line's memory piece (`warm 60M`)."""
+    from conftest import wait_finished, wait_for
 
     ed.command("cd " + PROJ_FAIL)
     ed.command("edit " + os.path.join(PROJ_FAIL, "tests", "test_math.py"))
     wait_finished(ed, "PytestRun", timeout=120)
     _editor_warm_ready(ed)
+    wait_for(ed, "require('pytest').statusline():find('warm %d', 1) ~= nil", timeout=10)
     ed.command("checkhealth pytest")
     health = "\n".join(ed.current.buffer[:])
     assert "runs are warm: forks of a warm pytest (pid " in health
