@@ -669,6 +669,148 @@ def section8():
         co.close()
 
 
+# ---- 10. warm start (issue #26): repeated runs against cold bare pytest ------------------------
+
+CLICK = os.environ.get("BENCH_CLICK") or os.path.join(OUT, "click")
+CLICK_IGNORE = ["--ignore", "tests/test_deprecations.py"]  # needs click's installed metadata
+
+
+def _gen_sympy_project(root):
+    """A project whose module imports sympy (0.5 s of imports) and a test file of 20 tests."""
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "pytest.ini"), "w") as f:
+        f.write("[pytest]\n")
+    with open(os.path.join(root, "algebra.py"), "w") as f:
+        f.write("import sympy\n\n\ndef expand(n):\n    x = sympy.Symbol('x')\n    return sympy.expand((x + 1) ** n)\n")
+    with open(os.path.join(root, "test_algebra.py"), "w") as f:
+        f.write("import algebra\n")
+        for i in range(20):
+            f.write("\n\ndef test_expand_%d():\n    assert algebra.expand(%d).coeff('x', 0) == 1\n" % (i, i % 5 + 1))
+
+
+def warm_bench(cwd, cmd, bare, reps, warm, open_file="", line=0, args="", pythonpath="", nvim=None):
+    fd, out = tempfile.mkstemp(prefix="bench-warm-", suffix=".json")
+    os.close(fd)
+    env = dict(os.environ, BENCH_CWD=cwd, BENCH_OUT=out, BENCH_CMD=cmd, BENCH_BARE=" ".join(bare),
+               BENCH_OPEN=open_file, BENCH_LINE=str(line), BENCH_ARGS=args, BENCH_PYTHONPATH=pythonpath,
+               BENCH_REPS=str(reps), BENCH_WARM="1" if warm else "0")
+    env.pop("PYTESTMON_BIN", None)
+    p = subprocess.run([nvim or NVIM, "--headless", "--clean", "--cmd", "set rtp^=" + REPO,
+                        "-c", "luafile " + os.path.join(HERE, "warm_bench.lua")],
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
+    try:
+        with open(out) as f:
+            res = json.load(f)
+    except (OSError, ValueError):
+        raise RuntimeError("warm bench produced no result: %r %r" % (p.stdout[-400:], p.stderr[-400:]))
+    os.unlink(out)
+    return res
+
+
+def _first_run_after_a_change(reps):
+    """The run that finds a preloaded module's file changed (a `pip install`, a checkout) runs
+    cold through the warm pytest's refusal: against a run with warm = false (request to
+    `finished`, one co-process, alternated pairs). The project imports sympy from a library
+    directory beside it whose module is touched before each warm run."""
+    if subprocess.run([PY, "-c", "import sympy"], stderr=subprocess.DEVNULL).returncode != 0:
+        skip_row("10", "first run after a change", "sympy is not importable by %s" % PY)
+        return
+    root = os.path.join(OUT, "stale")
+    proj, lib = os.path.join(root, "proj"), os.path.join(root, "lib")
+    os.makedirs(proj, exist_ok=True)
+    os.makedirs(lib, exist_ok=True)
+    with open(os.path.join(proj, "pytest.ini"), "w") as f:
+        f.write("[pytest]\n")
+    with open(os.path.join(proj, "test_a.py"), "w") as f:
+        f.write("import wlib, sympy\n\n\ndef test_a():\n    assert wlib.V == 1\n")
+    with open(os.path.join(lib, "wlib.py"), "w") as f:
+        f.write("V = 1\n")
+    co = CoProcess(BIN)
+    try:
+        def run(warm):
+            t0 = time.monotonic()
+            rid = co.request("run", {"cwd": proj, "python": PY, "env": {"PYTHONPATH": lib}, "warm": warm})
+            t, r = co.wait_event("finished", rid, 600)
+            return t - t0, r
+
+        def ready():
+            deadline = time.monotonic() + 60
+            while not any(w["state"] == "ready" for w in co.request("mem", {})["warm"]):
+                assert time.monotonic() < deadline, "no warm pytest"
+                time.sleep(0.02)
+
+        run(1)
+        ready()
+        ratios, reasons = [], set()
+        for i in range(max(reps, 5)):
+            pair = {}
+            for warm in ((1, 0) if i % 2 == 0 else (0, 1)):
+                if warm:
+                    st = os.stat(os.path.join(lib, "wlib.py"))
+                    os.utime(os.path.join(lib, "wlib.py"), ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+                pair[warm], r = run(warm)
+                if warm:
+                    reasons.add(r.get("warm_reason") or "warm")
+                ready()
+            ratios.append(pair[1] / pair[0])
+        row("10", "first run after a preloaded file changed / warm = false" + QTAG,
+            "%.3f %s" % (med(ratios), rng(ratios)), "<= 1.05", med(ratios) <= 1.05)
+        if any("changed" not in x for x in reasons):
+            notes.append("section 10: a run after a change was not refused as stale: %r" % sorted(reasons))
+    finally:
+        co.close()
+
+
+def section10():
+    """Warm start (doc/pytest.txt |pytest-warm|): in one Neovim, after a first run (which starts
+    the project's warm pytest) the command is repeated, each time beside a cold bare `pytest -q`
+    of the same selection started from the same editor (alternated, the order rotating), timed
+    from the command to User PytestFinished and from spawn to exit (bench/warm_bench.lua); the
+    ratio is the median of per-repetition ratios. The same with warm = false is shown beside
+    (cold). click: BENCH_CLICK or build/bench/click (`git clone https://github.com/pallets/click
+    build/bench/click`, 2c8cd3ac), run with PYTHONPATH=src; the sympy project is generated (it
+    needs python3-sympy)."""
+    reps = 3 if QUICK else 7
+    nvim = NVIM010 if os.access(NVIM010, os.X_OK) else NVIM
+    cases = []
+    if os.path.isfile(os.path.join(CLICK, "tests", "test_basic.py")):
+        basic = os.path.join(CLICK, "tests", "test_basic.py")
+        with open(basic) as f:
+            line = next(i for i, l in enumerate(f, 1) if l.startswith("def test_basic_functionality"))
+        src = os.path.join(CLICK, "src")
+        cases += [
+            ("click test_basic_functionality: :PytestNearest / bare pytest -q NODEID", "<= 0.30", 0.30,
+             dict(cwd=CLICK, cmd="PytestNearest", bare=["tests/test_basic.py::test_basic_functionality"],
+                  open_file=basic, line=line + 1, pythonpath=src)),
+            ("click tests/test_basic.py: :PytestFile / bare pytest -q FILE", "<= 0.40", 0.40,
+             dict(cwd=CLICK, cmd="PytestFile", bare=["tests/test_basic.py"], open_file=basic, pythonpath=src)),
+            ("click suite: :PytestRun / bare pytest -q", "<= 0.90", 0.90,
+             dict(cwd=CLICK, cmd="PytestRun", bare=CLICK_IGNORE, args=" ".join(CLICK_IGNORE), open_file=basic,
+                  pythonpath=src)),
+        ]
+    else:
+        skip_row("10", "click rows", "no click at %s (BENCH_CLICK)" % CLICK)
+    if subprocess.run([PY, "-c", "import sympy"], stderr=subprocess.DEVNULL).returncode == 0:
+        proj = os.path.join(OUT, "sympyproj")
+        _gen_sympy_project(proj)
+        test = os.path.join(proj, "test_algebra.py")
+        cases.append(("sympy project test_expand_3: :PytestNearest / bare pytest -q NODEID", "<= 0.15", 0.15,
+                      dict(cwd=proj, cmd="PytestNearest", bare=["test_algebra.py::test_expand_3"], open_file=test,
+                           line=1 + 4 * 3 + 4)))
+    else:
+        skip_row("10", "sympy row", "sympy is not importable by %s (apt install python3-sympy)" % PY)
+    _first_run_after_a_change(reps)
+    for what, target, limit, kw in cases:
+        res = {w: warm_bench(reps=reps, warm=w, nvim=nvim, **kw) for w in (True, False)}
+        ratios = {w: [o / b for o, b in zip(r["ours"], r["bare"])] for w, r in res.items()}
+        nwarm = sum(1 for x in res[True]["warm"] if x)
+        row("10", what + QTAG, "%.3f %s (cold %.3f)" % (med(ratios[True]), rng(ratios[True]), med(ratios[False])),
+            target, med(ratios[True]) <= limit)
+        row("10", "  ms: warm / cold / bare, medians; %d of %d warm %s" % (
+            nwarm, len(res[True]["warm"]), ",".join(res[True]["reasons"]) if res[True]["reasons"] else ""),
+            "%.0f / %.0f / %.0f" % (med(res[True]["ours"]), med(res[False]["ours"]), med(res[True]["bare"] + res[False]["bare"])))
+
+
 # The sections, in order: (id, function). A new section appends itself here; BENCH_ONLY picks ids.
 SECTIONS = [
     ("1", section1),
@@ -680,6 +822,7 @@ SECTIONS = [
     ("7", section7),
     ("8", section8),
     ("9", section9),
+    ("10", section10),
 ]
 
 

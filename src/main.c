@@ -4,6 +4,7 @@
 
 #include "pytest/clirun.h"
 #include "pytest/execstep.h"
+#include "pytest/warmattach.h"
 #include "mem/memreport.h"
 #include "server.h"
 #include "version.h"
@@ -25,6 +26,8 @@ int main(int argc, char **argv)
     /* Between fork and pytest's exec: nothing else may run first (see execstep.h). */
     if (argc > 1 && strcmp(argv[1], EXECSTEP_FLAG) == 0)
         return execstep_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], WARMATTACH_FLAG) == 0) /* a run the warm pytest serves (warm.h) */
+        return warmattach_main(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -31,6 +31,7 @@
 #include "mem/memreport.h"
 #include "rpc/rpcio.h"
 #include "pytest/runner.h"
+#include "pytest/warm.h"
 #include "pytest/testoutput.h"
 #include "base/strbuf.h"
 #include "version.h"
@@ -93,7 +94,7 @@ static const ServerEvent EVENTS[] = {
      "run_id, cwd, root?, python?, python_why?, args, cmd, seconds, pytest_seconds?, timed_out, status, summary, "
      "error?, exit_code?, exit_meaning?, signal?, source?, source_reason?, counts, failures?, "
      "failures_streamed?, slowest, output_tail, log_path?, log_error?, memory, coverage?, "
-     "coprocess_rss?, editor_rss?, memlog_error?, exit_to_finished_ms?",
+     "coprocess_rss?, editor_rss?, memlog_error?, exit_to_finished_ms?, warm?, warm_reason?, nearest_lookup?",
      "the run's result (src/pytest/runresult.h): `status` passed|failed|no_tests|interrupted|"
      "internal_error|usage_error|error|timed_out|cancelled, `summary` one sentence (its duration is "
      "`pytest_seconds`, pytest's own from its closing line, when pytest told one; `seconds` is our "
@@ -110,12 +111,17 @@ static const ServerEvent EVENTS[] = {
      "`top_*` the 10 tests with the highest exact growth, peak, "
      "time in the garbage collector: [{nodeid, status?, growth?, peak?, gc?, over_budget?}]; "
      "`over_budget` [{nodeid, growth, file?, line}]: the tests above the run's memory_budget_mb); "
-     "also kept in the history"},
+     "`warm`: pytest was a fork of the project's warm pytest (src/pytest/warm.h), else "
+     "`warm_reason` says why it ran cold; `nearest_lookup` (a run with nearest_line) \"pytest\" "
+     "when pytest was asked for the node around the line, \"kept\" when a warm run's earlier "
+     "answer for that file still held (the file, the conftest.py files above it and the root's "
+     "configuration files unchanged); also kept in the history"},
     {"status",
-     "running, watching, done?, total?, failed?, percent?, tree_rss?, current?, sys_used_pct?, "
+     "running, watching, done?, total?, failed?, percent?, tree_rss?, warm_rss?, current?, sys_used_pct?, "
      "swap_pct?, warn?, warn_reason?, last_summary?, last_status?, last_peak_rss?",
      "the status line's facts, pushed when they change (checked every 250 ms): the active run's "
-     "progress, system memory and swap use, whether a memory limit is near and why, the latest run"},
+     "progress, system memory and swap use, whether a memory limit is near and why, the latest run, "
+     "`warm_rss` the summed RSS of the warm pytests runs are forked from (src/pytest/warm.h)"},
     {"error", "message", "trouble the user should hear of that belongs to no request (e.g. the log "
      "directory was refused)"},
     {"reply", "req_id, result?, error?", "the answer to a `call` request: its result, or the error"},
@@ -337,7 +343,11 @@ static json_t *build_status(Server *s)
                 json_object_set(st, keys[i], v);
         }
     }
-    /* Cheap readings only (no smaps_rollup, no tree): this runs every 250 ms. */
+    /* Cheap readings only (no smaps_rollup, no tree): this runs every 250 ms. The warm pytests
+     * (warm.h: at most WARM_MAX statm reads) are memory the co-process keeps between runs. */
+    uint64_t warm_rss = warm_pool_rss(runner_warm_pool(s->runner));
+    if (warm_rss)
+        json_object_set_new(st, "warm_rss", json_integer((json_int_t)warm_rss));
     SysMem sys;
     if (sysmem_read("", &sys) == 0) {
         json_object_set_new(st, "sys_used_pct", json_real(sys.mem.percent));
@@ -477,10 +487,13 @@ static json_t *m_configure(void *ud, json_t *params, StrBuf *err)
         return NULL;
     const char *log_dir = NULL;
     uint64_t history_size = 0, interval = 0, editor_pid = 0, stream = 2; /* 2: not given */
+    uint64_t warm_idle_ms = 0;
     if (params_string(opts, "log_dir", &log_dir, err) || params_uint(opts, "history_size", &history_size, err) ||
         params_uint(opts, "sample_interval_ms", &interval, err) || params_uint(opts, "editor_pid", &editor_pid, err) ||
-        params_uint(opts, "stream_failures", &stream, err))
+        params_uint(opts, "stream_failures", &stream, err) || params_uint(opts, "warm_idle_ms", &warm_idle_ms, err))
         return NULL;
+    if (warm_idle_ms)
+        warm_pool_set_idle_ms(runner_warm_pool(s->runner), warm_idle_ms);
     /* A pid that is not running would make the status tick shut the co-process down. */
     if (editor_pid && kill((pid_t)editor_pid, 0) != 0 && errno == ESRCH) {
         strbuf_printf(err, "option 'editor_pid': no process %llu is running", (unsigned long long)editor_pid);
@@ -584,7 +597,7 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
         return NULL;
     RunSpec spec = {0};
     Request rq;
-    uint64_t nearest_line = 0, coverage = 0;
+    uint64_t nearest_line = 0, coverage = 0, warm = 1;
     char cwd_buf[4096];
     char **cov_files = NULL;
     size_t ncov_files = 0;
@@ -593,9 +606,11 @@ static json_t *m_run(void *ud, json_t *params, StrBuf *err)
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
         params_uint(opts, "nearest_line", &nearest_line, err) || params_uint(opts, "coverage", &coverage, err) ||
         params_uint(opts, "memory_budget_mb", &spec.memory_budget_mb, err) ||
+        params_uint(opts, "warm", &warm, err) ||
         params_string_list(opts, "coverage_files", &cov_files, &ncov_files, err))
         goto error;
     spec.req = rq.req;
+    spec.warm = warm != 0;
     spec.coverage = coverage != 0;
     spec.coverage_files = cov_files;
     spec.ncoverage_files = ncov_files;
@@ -644,15 +659,17 @@ static json_t *m_watch(void *ud, json_t *params, StrBuf *err)
         return NULL;
     RunSpec spec = {0};
     Request rq;
-    uint64_t debounce_ms = 0;
+    uint64_t debounce_ms = 0, warm = 1;
     json_t *result = NULL;
     LaunchTarget t = {0};
     if (request_decode(opts, &rq, err) || params_uint(opts, "timeout_ms", &spec.timeout_ms, err) ||
         params_uint(opts, "kill_grace_ms", &spec.kill_grace_ms, err) ||
         params_uint(opts, "memory_budget_mb", &spec.memory_budget_mb, err) ||
+        params_uint(opts, "warm", &warm, err) ||
         params_uint(opts, "debounce_ms", &debounce_ms, err))
         goto error;
     spec.req = rq.req;
+    spec.warm = warm != 0;
     if (!spec.req.cwd)
         spec.req.cwd = ".";
     launch_resolve(&spec.req, &t);
@@ -841,6 +858,8 @@ static json_t *m_mem(void *ud, json_t *params, StrBuf *err)
     }
     memreport_facts_destroy(&facts);
     json_object_set_new(rep, "processes", procs);
+    /* The warm pytests (their RSS is the co-process's to answer for) and why a project's are not */
+    json_object_set_new(rep, "warm", warm_pool_json(runner_warm_pool(s->runner)));
     json_object_set_new(rep, "trend", history_trend(&s->history));
     if (s->memlog.path)
         json_object_set_new(rep, "memlog_path", json_string(s->memlog.path));
@@ -1024,6 +1043,7 @@ static const ParamSpec CONFIGURE_PARAMS[] = {
     {"editor_pid", PARAM_UINT, 1, PID_MAX, false},
     /* 1: the client keeps the failures of the `tests` events; `finished` leaves them out */
     {"stream_failures", PARAM_UINT, 0, 1, false},
+    {"warm_idle_ms", PARAM_UINT, 100, 86400000, false}, /* warm.h: WARM_IDLE_MS_DEFAULT */
 };
 /* The request block run, watch, collect and debug_* share (request_decode, launch.h's
  * LaunchRequest): one prefix of their tables. */
@@ -1040,6 +1060,7 @@ static const ParamSpec RUN_PARAMS[] = {
     {"coverage", PARAM_UINT, 0, 1, false},            /* 1: with pytest-cov (coverage.h) */
     {"coverage_files", PARAM_STRING_LIST, 0, 0, false}, /* the files open in the editor */
     {"memory_budget_mb", PARAM_UINT, 0, 1048576, false}, /* 0: none */
+    {"warm", PARAM_UINT, 0, 1, false},                /* 0: cold; 1 (default): warm.h */
 };
 static const ParamSpec COVERAGE_FILE_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0, true},
@@ -1055,6 +1076,7 @@ static const ParamSpec WATCH_PARAMS[] = {
     {"kill_grace_ms", PARAM_UINT, 0, 600000, false},
     {"debounce_ms", PARAM_UINT, 0, 60000, false},        /* 0: WATCH_DEBOUNCE_MS */
     {"memory_budget_mb", PARAM_UINT, 0, 1048576, false},
+    {"warm", PARAM_UINT, 0, 1, false},
 };
 static const ParamSpec SAVED_PARAMS[] = {
     {"file", PARAM_STRING, 1, 0, true},
@@ -1104,7 +1126,8 @@ static const ServerMethod METHODS[] = {
      "watch_debounce_ms, debug_attach_timeout_ms}"},
     {"configure", m_configure, PARAMS_OPTIONS, SPECS(CONFIGURE_PARAMS), "true",
      "sets the log directory, history size, sampling interval and the editor's pid "
-     "(the co-process exits when that process is gone)"},
+     "(the co-process exits when that process is gone), and how long a warm pytest waits for a "
+     "run before it ends (warm_idle_ms, default 600000)"},
     {"run", m_run, PARAMS_OPTIONS, SPECS(RUN_PARAMS), "run_id (int)",
      "starts pytest (cancelling an active run first); events follow. With file and "
      "nearest_line: runs the collected test or class around that line (pytest is asked first). "

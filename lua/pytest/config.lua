@@ -190,6 +190,12 @@ M.schema = {
     description = 'Marks at every test definition in open buffers (status sign, parametrized '
       .. 'counts, memory and duration as virtual text); false removes them.',
   },
+  warm = {
+    types = { 'boolean' },
+    default = true,
+    description = "Runs (and Nearest's lookup) are forks of a warm pytest of the project, started after its "
+      .. 'first run (the result says warm, or why it ran cold); false: every run starts a cold pytest.',
+  },
   memory_budget = {
     types = { 'number' },
     default = 0,

@@ -315,6 +315,34 @@ local function check_prefix(prefix, root)
   end
 end
 
+-- Whether runs of the project are warm (doc/pytest.txt |pytest-warm|), and why not: the
+-- co-process's warm pytests (the `mem` report) and the last run's result.
+local function check_warm(root)
+  if config.get().warm == false then
+    info('runs are cold: warm = false')
+    return
+  end
+  local last = require('pytest').last()
+  if type(last) == 'table' and val(last.root) == root and val(last.warm_reason) then
+    info('the last run was cold: ' .. util.clean(tostring(val(last.warm_reason))))
+  end
+  local rok, rep = require('pytest.client').request('mem', vim.empty_dict())
+  for _, w in ipairs(rok and type(rep) == 'table' and type(val(rep.warm)) == 'table' and rep.warm or {}) do
+    if val(w.root) == root then
+      local state = tostring(val(w.state))
+      if state == 'refused' then
+        warn('runs are cold: ' .. util.clean(tostring(val(w.reason))))
+      elseif state == 'ready' then
+        ok(string.format('runs are warm: forks of a warm pytest (pid %s)', tostring(val(w.pid))))
+      else
+        info('warm pytest: ' .. state .. (val(w.reason) and (': ' .. util.clean(tostring(val(w.reason)))) or ''))
+      end
+      return
+    end
+  end
+  info('runs are warm from the second one on (the first starts a warm pytest of the project)')
+end
+
 -- What a run from this buffer would use, as the co-process decides it (`resolve`). Runs
 -- nothing of the project (see the top of this file).
 local function check_project(have_coprocess)
@@ -368,6 +396,7 @@ local function check_project(have_coprocess)
   local exe = vim.fn.exepath(py)
   if exe == '' then exe = py end
   ok(string.format('python: %s (chosen by %s)', exe, tostring(why)))
+  check_warm(root)
   local venv, cfg = venv_of(exe)
   if venv or is_under(exe, root) then
     describe_interpreter(exe, venv, cfg, root)

@@ -155,6 +155,19 @@ local function report_body(rep, out, hl)
     for _, l in ipairs(rows) do add(l) end
     if not by.pytest then add('  (pytest is not running)') end
   end
+  -- The warm pytests runs are forked from (doc/pytest.txt |pytest-warm|): theirs is memory the
+  -- co-process keeps between runs, and a refusal says why a project's runs are cold.
+  local warm = list(val(rep.warm))
+  if #warm > 0 then
+    add('')
+    add('Warm pytests', 'PytestTitle')
+    for _, w in ipairs(warm) do
+      local line = string.format('  %-8s %s', tostring(val(w.state) or '?'), tostring(val(w.root) or '?'))
+      if num(w.pid) then line = line .. string.format('  pid %d, rss %s', num(w.pid), B(num(w.rss))) end
+      if val(w.reason) then line = line .. ': ' .. util.clean(tostring(val(w.reason))) end
+      add(line, val(w.state) == 'refused' and 'PytestWarn' or nil)
+    end
+  end
   local trend = val(rep.trend)
   if type(trend) == 'table' then
     add('')
@@ -200,6 +213,11 @@ local function run_lines(r, out, hl)
   if wall then
     add(string.format('  wall clock %.2fs (spawn to exit)%s', wall,
       own and string.format('; pytest says %.2fs', own) or ''))
+  end
+  if val(r.warm) == true then
+    add('  warm: a fork of the warm pytest')
+  elseif val(r.warm_reason) then
+    add('  cold: ' .. util.clean(tostring(val(r.warm_reason))))
   end
   local mem = val(r.memory)
   if type(mem) ~= 'table' then

@@ -39,6 +39,7 @@ function M.with_limits(req)
   local t = cfg.timeout
   if t > 0 then req.timeout_ms = math.floor(t * 1000 + 0.5) end
   if cfg.memory_budget > 0 then req.memory_budget_mb = math.floor(cfg.memory_budget + 0.5) end
+  if cfg.warm == false then req.warm = 0 end
   return req
 end
 

@@ -62,18 +62,23 @@ function pieces.result(s)
   return (bad and M.icons.failed or M.icons.passed) .. ' ' .. short_summary(summary)
 end
 
+-- The warm pytests' RSS (|pytest-warm|), after the run's: memory kept between runs.
+local function with_warm(txt, s)
+  local w = tonumber(s.warm_rss)
+  if not w or w <= 0 then return txt end
+  return (txt and (txt .. ' ') or '') .. 'warm ' .. util.bytes(w)
+end
+
 function pieces.memory(s)
   if s.running then
-    if tonumber(s.tree_rss) then return 'rss ' .. util.bytes(s.tree_rss) end
-    return nil
+    return with_warm(tonumber(s.tree_rss) and ('rss ' .. util.bytes(s.tree_rss)) or nil, s)
   end
   local peak
   if state.last and type(val(state.last.memory)) == 'table' then
     peak = tonumber(val(state.last.memory.peak_rss))
   end
   peak = peak or tonumber(s.last_peak_rss)
-  if peak then return 'peak ' .. util.bytes(peak) end
-  return nil
+  return with_warm(peak and ('peak ' .. util.bytes(peak)) or nil, s)
 end
 
 function pieces.system(s)

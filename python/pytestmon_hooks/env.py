@@ -12,6 +12,7 @@ _ENV = "PYTESTMON_REPORT"
 _COLLECT_ENV = "PYTESTMON_COLLECT"
 _COVERAGE_ENV = "PYTESTMON_COVERAGE"
 _ARGS_ENV = "PYTESTMON_ARGS"
+_IMPORTS_ENV = "PYTESTMON_IMPORTS"  # imports.py: the record of the modules the warm pytest preloads
 
 
 def _no_space(exc):

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from .coverage import _write_coverage
-from .env import _ARGS_ENV, _COLLECT_ENV, _ENV, _no_space, _warn_off
+from .env import _ARGS_ENV, _COLLECT_ENV, _ENV, _IMPORTS_ENV, _no_space, _warn_off
 from .frames import _FRAMES_ATTR, _library_dirs, user_frames
 from .limits import Limits, memray_active, register_marker
 from .memory import _RSS_ATTR, RssMeter
@@ -179,6 +179,14 @@ class Plugin(_Guarded):
         except Exception as e:
             self.off("pytest_sessionfinish", e)
         _write_coverage(self.config)
+        imports = os.environ.get(_IMPORTS_ENV)
+        if imports:
+            try:
+                from .imports import write_imports  # only here: what the warm pytest preloads
+
+                write_imports(self.config, imports)
+            except Exception as e:
+                sys.stderr.write("pytestmon plugin: cannot record the imports (%r)\n" % (e,))
 
 
 class WorkerPlugin(_Guarded):

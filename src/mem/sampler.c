@@ -280,6 +280,12 @@ const SamplerTestGrowth *sampler_top_tests(const Sampler *s, size_t *n)
     return s->top;
 }
 
+void sampler_set_pid(Sampler *s, int pid)
+{
+    s->pid = pid;
+    s->gone = false;
+}
+
 bool sampler_gone(const Sampler *s)
 {
     return s->gone;

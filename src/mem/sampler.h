@@ -54,6 +54,9 @@ void sampler_close(Sampler *s, SamplerOnClosedFn on_closed);
 /* Takes one sample now (also what the timer does). -ESRCH when the root pid is gone
  * (the timer then stops by itself). */
 int sampler_sample_now(Sampler *s);
+/* From now on samples the tree of `pid` (a run served by a warm process: its fork, not the
+ * stand-in that was started). */
+void sampler_set_pid(Sampler *s, int pid);
 /* Records one tree sample taken elsewhere (tests feed synthetic values here). */
 void sampler_add(Sampler *s, uint64_t t_ms, uint64_t rss, uint64_t vms, uint32_t nproc);
 /* Finishes the growth of the test that is still running (call at the end of a run). */

@@ -37,6 +37,7 @@ static const PurposeRule rules[] = {
     [LAUNCH_COLLECT] = {.pytest = true, .plugin = true, .collect_only = true},
     [LAUNCH_PROBE] = {.pytest = false},
     [LAUNCH_DEBUG] = {.pytest = true, .selection = true},
+    [LAUNCH_WARM] = {.pytest = false},
 };
 
 /* Finding the module is enough (it imports on every Python pytest 7 runs on), and cheap:
@@ -382,7 +383,11 @@ void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles
     const LaunchFiles *f = files ? files : &none;
     const PurposeRule *rule = &rules[purpose];
     List argv = {0};
-    if (!rule->pytest) {
+    if (purpose == LAUNCH_WARM) {
+        add(&argv, t->python);
+        add(&argv, "-m");
+        add(&argv, PYPLUGIN_WARM_MODULE);
+    } else if (!rule->pytest) {
         add(&argv, t->python);
         add(&argv, "-S");
         add(&argv, "-c");
@@ -405,8 +410,10 @@ void launch_plan(const LaunchTarget *t, LaunchPurpose purpose, const LaunchFiles
     char **env = purpose_env(t, f);
     if (rule->plugin && f->plugin_dir)
         env = pyplugin_env(env, f->plugin_dir, f->report);
-    else if (purpose == LAUNCH_PROBE && f->plugin_dir)
+    else if ((purpose == LAUNCH_PROBE || purpose == LAUNCH_WARM) && f->plugin_dir)
         env = pyplugin_env(env, f->plugin_dir, NULL);
+    if (purpose == LAUNCH_RUN && f->imports && f->plugin_dir)
+        env = pyplugin_named_env(env, PYPLUGIN_IMPORTS_ENV, f->imports);
     if (f->record && rule->collect_only)
         env = pyplugin_collect_env(env, f->record);
     if (rule->coverage && f->coverage && f->plugin_dir)
@@ -436,6 +443,16 @@ int launch_tmp_dir(const LaunchTarget *t, const PrivdirOwner *owner, char **path
         privdir_sweep(t->tmp_base, "", owner); /* what a co-process that was killed left there */
     }
     return privdir_create(launch_tmp_base(t), owner, path);
+}
+
+bool launch_env_is_per_run(const char *e)
+{
+    static const char *const names[] = {"PYTESTMON_REPORT=", "PYTESTMON_COLLECT=", "PYTESTMON_COVERAGE=",
+                                        "PYTESTMON_ARGS=", "COVERAGE_FILE=", PYPLUGIN_IMPORTS_ENV "="};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strncmp(e, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
 }
 
 void launch_plan_destroy(LaunchPlan *p)

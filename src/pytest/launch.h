@@ -26,6 +26,8 @@ typedef enum {
     LAUNCH_COLLECT, /* what pytest collects in the whole selection: the test tree */
     LAUNCH_PROBE,   /* can the interpreter find our plugin (no pytest is started) */
     LAUNCH_DEBUG,   /* the debugger's pytest: the user's arguments and the selection, no plugin */
+    LAUNCH_WARM,    /* the warm pytest a run or a lookup is forked from (warm.h): no pytest
+                     * arguments, the run's environment without what is one run's own */
 } LaunchPurpose;
 
 /* The editor's request, borrowed for the call. */
@@ -81,6 +83,8 @@ typedef struct {
     const char *coverage_data;
     const char *selection;  /* RUN, DEBUG: the node id or file appended to the user's arguments */
     const char *extra_env;  /* one "KEY=VALUE" set after the user's (a debug session's marker) */
+    const char *imports;    /* RUN: where the plugin records the modules the run imported from
+                             * outside the project (what the warm pytest preloads) */
 } LaunchFiles;
 
 typedef struct {
@@ -110,6 +114,11 @@ const char *launch_tmp_base(const LaunchTarget *t);
  * and sweeping from it the directories of co-processes that died (privdir_sweep); one that is
  * a symlink, not a directory or not ours is refused (-ENOTDIR, -EPERM). */
 int launch_tmp_dir(const LaunchTarget *t, const PrivdirOwner *owner, char **path);
+
+/* Whether environment entry `e` ("KEY=VALUE") belongs to one run only (its report, record,
+ * coverage and argument files, the record of its imports): the
+ * warm pytest's environment is a run's without these (warm.h compares the rest). */
+bool launch_env_is_per_run(const char *e);
 
 /* The environment of any child we start: ours, PYTHONUNBUFFERED=1 and `extra` ("KEY=VALUE",
  * nextra of them; a name given there replaces ours, the last of a repeated name wins). O(n log n)

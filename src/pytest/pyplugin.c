@@ -170,6 +170,13 @@ char **pyplugin_coverage_env(char **env, const char *path)
     return set_var(env, "PYTESTMON_COVERAGE", strbuf_detach(&sb));
 }
 
+char **pyplugin_named_env(char **env, const char *name, const char *value)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s=%s", name, value);
+    return set_var(env, name, strbuf_detach(&sb));
+}
+
 char **pyplugin_args_env(char **env, const char *path)
 {
     StrBuf sb = STRBUF_INIT;

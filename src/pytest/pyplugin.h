@@ -11,6 +11,10 @@
 #include <stdbool.h>
 
 #define PYPLUGIN_MODULE "pytestmon_plugin"
+/* The warm pytest (python/pytestmon_warm.py, beside the plugin; warm.h), and where a run's
+ * plugin records the modules it imported from outside the project (what it preloads). */
+#define PYPLUGIN_WARM_MODULE "pytestmon_warm"
+#define PYPLUGIN_IMPORTS_ENV "PYTESTMON_IMPORTS"
 
 /* The directory holding pytestmon_plugin.py: $PYTESTMON_PYDIR when set, else python/ in the
  * first of the 4 directories above the running binary (/proc/self/exe) that has it. A new
@@ -49,6 +53,9 @@ char **pyplugin_coverage_env(char **env, const char *path);
 #define PYPLUGIN_ARG_MAX (32u << 10)
 #define PYPLUGIN_ARGS_MAX (512u << 10)
 int pyplugin_spill_args(char **args, const char *path);
+
+/* `env` (consumed, as above) with NAME=value (one of the names above). */
+char **pyplugin_named_env(char **env, const char *name, const char *value);
 
 /* `env` (consumed, as above) with PYTESTMON_ARGS=path (pyplugin_spill_args). */
 char **pyplugin_args_env(char **env, const char *path);

@@ -25,12 +25,26 @@
 #include "mem/proctree.h"
 #include "pytest/runresult.h"
 #include "mem/memfail.h"
+#include "pytest/warm.h"
+#include "pytest/warmattach.h"
 #include "mem/sampler.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
 
 
 typedef struct Run Run;
+
+/* Nearest's lookups kept (warm runs only): what pytest collected in a file, for as long as the
+ * file, the conftest.py files above it and the root's configuration files are as they were
+ * (mtime and size). A Nearest run that finds its file here starts pytest once. */
+#define NEAREST_CACHE_MAX 8
+typedef struct {
+    char *key;      /* interpreter, root, arguments, environment, file (NUL-separated) */
+    size_t key_len;
+    char *stamp;    /* the files' stat, as nearest_stamp() writes it */
+    Collection c;
+    uint64_t used;  /* for the least recently used one to go */
+} NearestEntry;
 
 struct Runner {
     uv_loop_t *loop;
@@ -43,6 +57,9 @@ struct Runner {
     PrivdirOwner self; /* names our private temporary directories */
     char **plugin_loads; /* interpreters seen to import our plugin (NULL-terminated, heap) */
     char *exe;         /* this binary, for the exec step */
+    WarmPool *warm;    /* the warm pytests runs are forked from */
+    NearestEntry nearest[NEAREST_CACHE_MAX];
+    uint64_t nearest_tick;
     void (*done)(void *ud);
     void *done_ud;
     bool freeing;
@@ -97,10 +114,23 @@ struct Run {
     Sampler *sampler;            /* memory of the pytest tree; NULL if it could not start */
     unsigned sample_ms;
     MemDiagnosis mem;                  /* headroom, tree RSS between pushes, diagnosis */
+    bool warm_wanted;            /* RunSpec.warm */
+    char *warm_reason;           /* why pytest was not a fork of the warm pytest (NULL: it was) */
+    bool warm_attached;          /* pytest was started as warmattach's stand-in */
+    uint64_t warm_serial;        /* its attachment (warm_pool_release) */
+    int warm_pid;                /* the fork running pytest, once the stand-in said (0 before) */
+    char *imports_path;          /* the plugin's record of the run's imports (the next preload) */
+    char *nearest_key, *nearest_stamp; /* its lookup in Runner.nearest (warm runs) */
+    size_t nearest_key_len;
+    bool nearest_cached;         /* the node was found in Runner.nearest: no lookup ran */
 };
 
 static void run_finish(Run *run);
 static void run_close(Run *run);
+static void read_warm_status(Run *run, const char *name, int *pid);
+static void nearest_clear(Runner *r);
+static void nearest_keep(Run *run, Collection *c);
+static int mem_pid(const Run *run);
 
 /* ---- the run's life ----------------------------------------------------------- */
 
@@ -168,7 +198,13 @@ Runner *runner_new(uv_loop_t *loop, const RunnerEvents *events, void *ud)
      * /proc we cannot name ours so that others could tell, nor tell theirs: sweep nothing. */
     if (privdir_owner_of("", r->self.pid, &r->self) == 0)
         privdir_sweep(privdir_base(), "", &r->self);
+    r->warm = warm_pool_new(loop, r->exe);
     return r;
+}
+
+WarmPool *runner_warm_pool(Runner *r)
+{
+    return r->warm;
 }
 
 int64_t runner_next_id(const Runner *r)
@@ -183,7 +219,7 @@ bool runner_active(const Runner *r)
 
 int runner_active_pid(const Runner *r)
 {
-    return r->active && r->active->state == RUN_RUNNING ? r->active->pid : 0;
+    return r->active && r->active->state == RUN_RUNNING ? mem_pid(r->active) : 0;
 }
 
 const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms)
@@ -411,12 +447,17 @@ static const char *run_current_test(void *ud)
 static void track_headroom(Run *run)
 {
     if (!run_exited(run))
-        memdiagnosis_track_headroom(&run->mem, "", run->pid);
+        memdiagnosis_track_headroom(&run->mem, "", mem_pid(run));
 }
 
 static void on_sample(Sampler *sm, void *ud)
 {
     Run *run = ud;
+    if (run->warm_attached && !run->warm_pid && !run_exited(run)) { /* the fork is the run's memory */
+        read_warm_status(run, "warm", &run->warm_pid);
+        if (run->warm_pid)
+            sampler_set_pid(sm, run->warm_pid);
+    }
     track_headroom(run);
     if (!memdiagnosis_note_sample(&run->mem, sm))
         return;
@@ -625,6 +666,15 @@ static void run_finish(Run *run)
     if (r->active == run)
         r->active = NULL;
     json_t *memory = run_memory(run);
+    if (run->warm_attached && run->tmpdir)
+        read_warm_status(run, "warm", &run->warm_pid);
+    if (run->warm_serial) {
+        warm_pool_release(run->r->warm, run->warm_serial);
+        run->warm_serial = 0;
+    }
+    /* The next run of this project is a fork of a warm pytest that has what this one imported. */
+    if (run->warm_wanted && run_spawned(run) && !run->r->freeing && run->plugin_dir && !run->t.prefix)
+        warm_pool_prepare(run->r->warm, &run->t, run->plan.env, run->imports_path, run->plugin_dir);
     keep_report(run);
     /* Close first: uv_close releases the pipes' descriptors now (the Run itself is freed
      * later, from the close callbacks), so whoever hears `finished` sees them gone. */
@@ -658,6 +708,9 @@ static void run_finish(Run *run)
         .have_plugin = run->plugin_dir != NULL,
         .observed = &observed,
         .diagnose_from_failures = run->t.prefix != NULL,
+        .warm = run->warm_attached && !run->warm_reason,
+        .warm_reason = run->warm_reason,
+        .nearest_lookup = run->nearest_line > 0 && run->plugin_dir ? (run->nearest_cached ? "kept" : "pytest") : NULL,
     };
     Coverage *cov = NULL;
     json_t *result = runresult_result(&run->output, &facts, &cov);
@@ -689,6 +742,10 @@ static void run_free(Run *run)
     project_free_argv(run->coverage_files);
     free(run->start_error);
     free(run->plugin_dir);
+    free(run->warm_reason);
+    free(run->imports_path);
+    free(run->nearest_key);
+    free(run->nearest_stamp);
     project_free_argv(run->user_args);
     free(run);
 }
@@ -710,6 +767,7 @@ static void run_handle_gone(Run *run)
         void (*done)(void *) = r->done;
         void *ud = r->done_ud;
         drop_kept_report(r);
+        nearest_clear(r);
         free(r->exe);
         project_free_argv(r->plugin_loads);
         free(r);
@@ -786,6 +844,10 @@ static int make_tmpdir(Run *run)
     StrBuf sb = STRBUF_INIT;
     strbuf_printf(&sb, "%s/junit.xml", run->tmpdir);
     run->junit_path = strbuf_detach(&sb);
+    if (run->warm_wanted) {
+        strbuf_printf(&sb, "%s/imports", run->tmpdir);
+        run->imports_path = strbuf_detach(&sb);
+    }
     if (run->coverage) {
         strbuf_printf(&sb, "%s/coverage.json", run->tmpdir);
         run->coverage_path = strbuf_detach(&sb);
@@ -851,6 +913,112 @@ static int check_executable(const char *file, char *const *env, const char *cwd,
     return rc;
 }
 
+/* ---- warm start (warm.h) ------------------------------------------------------- */
+
+/* Why this run's pytest is not a fork of the warm pytest whatever the pool has: NULL when it
+ * may be. */
+static const char *cold_reason_for(const Run *run)
+{
+    if (!run->warm_wanted)
+        return "warm = false";
+    if (run->t.prefix) /* the warm pytest is on this side; the tests are on the other */
+        return "runs through a command prefix are cold";
+    if (!run->plugin_dir)
+        return "pytestmon's pytest plugin is not loaded by this interpreter";
+    if (run->coverage)
+        return "coverage runs are cold";
+    for (char **a = run->t.args; a && *a; a++) {
+        const char *s = *a;
+        if (strcmp(s, "--") == 0)
+            break;
+        if (strncmp(s, "-n", 2) == 0 || strncmp(s, "--numprocesses", 14) == 0 || strncmp(s, "--dist", 6) == 0 ||
+            strncmp(s, "--tx", 4) == 0)
+            return "xdist (-n) runs are cold";
+        if (strcmp(s, "-f") == 0 || strcmp(s, "--looponfail") == 0)
+            return "--looponfail runs are cold";
+        if (strncmp(s, "--pdb", 5) == 0 || strcmp(s, "--trace") == 0)
+            return "debugger options (--pdb, --trace) run cold";
+    }
+    return NULL;
+}
+
+static char *warm_status_path(const Run *run, const char *name)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_printf(&sb, "%s/%s", run->tmpdir, name);
+    return strbuf_detach(&sb);
+}
+
+static void set_warm_reason(Run *run, const char *reason)
+{
+    free(run->warm_reason);
+    run->warm_reason = reason ? xstrdup(reason) : NULL;
+}
+
+/* Starts `spec` (a pytest the run planned: the run itself or Nearest's lookup) as a Child:
+ * through warmattach's stand-in when the warm pytest can serve it (its status in the run's
+ * private directory as `status_name`), else as it is, the reason kept. */
+static Child *start_pytest_child(Run *run, ChildSpec *spec, const char *status_name, ChildExited exited,
+                                 uint64_t *serial, int *rc)
+{
+    Runner *r = run->r;
+    const char *reason = cold_reason_for(run);
+    int fd = -1;
+    *serial = 0;
+    if (reason || warm_pool_attach(r->warm, &run->t, spec->env, &fd, serial, &reason) != 0) {
+        set_warm_reason(run, reason);
+        return child_start(r->loop, spec, exited, run, rc);
+    }
+    set_warm_reason(run, NULL);
+    char *status = warm_status_path(run, status_name);
+    unlink(status);
+    size_t n = 0;
+    while (spec->argv[n])
+        n++;
+    char **argv = xcalloc(n + 5, sizeof *argv);
+    argv[0] = r->exe;
+    argv[1] = WARMATTACH_FLAG;
+    argv[2] = status;
+    argv[3] = "--";
+    for (size_t i = 0; i < n; i++)
+        argv[4 + i] = spec->argv[i];
+    ChildSpec step = *spec;
+    step.argv = argv;
+    step.stdio[0] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = fd};
+    Child *c = child_start(r->loop, &step, exited, run, rc);
+    close(fd);
+    free(argv);
+    free(status);
+    if (!c) {
+        warm_pool_release(r->warm, *serial);
+        *serial = 0;
+    }
+    return c;
+}
+
+/* What the stand-in wrote: "warm PID" (*pid set) or "cold REASON" (kept as the run's). */
+static void read_warm_status(Run *run, const char *name, int *pid)
+{
+    char *path = warm_status_path(run, name);
+    StrBuf sb = STRBUF_INIT;
+    if (strbuf_read_file(&sb, path, 0) == 0 && sb.len) {
+        if (sb.data[sb.len - 1] == '\n')
+            sb.data[--sb.len] = '\0';
+        if (strncmp(sb.data, "warm ", 5) == 0 && pid)
+            *pid = (int)strtol(sb.data + 5, NULL, 10);
+        else if (strncmp(sb.data, "cold ", 5) == 0)
+            set_warm_reason(run, sb.data + 5);
+    }
+    strbuf_destroy(&sb);
+    free(path);
+}
+
+/* The process whose memory is the run's: the warm pytest's fork once known, else pytest. */
+static int mem_pid(const Run *run)
+{
+    return run->warm_pid ? run->warm_pid : run->pid;
+}
+
 static int spawn_pytest(Run *run)
 {
     uv_pipe_init(run->r->loop, &run->out, 0);
@@ -863,9 +1031,10 @@ static int spawn_pytest(Run *run)
     spec.stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
                                            .data.stream = (uv_stream_t *)&run->err};
     int rc = 0;
-    run->child = child_start(run->r->loop, &spec, on_pytest_exited, run, &rc);
+    run->child = start_pytest_child(run, &spec, "warm", on_pytest_exited, &run->warm_serial, &rc);
     if (!run->child)
         return rc;
+    run->warm_attached = run->warm_serial != 0;
     run->pid = child_pid(run->child);
     run_enter(run, RUN_RUNNING);
     uv_read_start((uv_stream_t *)&run->out, on_alloc, on_read);
@@ -960,6 +1129,7 @@ static void plan_run(Run *run)
         .coverage = run->coverage ? run->coverage_path : NULL,
         .coverage_data = run->coverage ? run->coverage_data : NULL,
         .selection = run->selection,
+        .imports = run->imports_path,
     };
     launch_plan_destroy(&run->plan);
     launch_plan(&run->t, LAUNCH_RUN, &f, &run->plan);
@@ -992,6 +1162,10 @@ static void on_collected(void *ud, int64_t status, int term_signal)
 {
     Run *run = ud;
     run->child = NULL;
+    if (run->warm_serial) { /* the lookup's fork is done with the warm pytest */
+        warm_pool_release(run->r->warm, run->warm_serial);
+        run->warm_serial = 0;
+    }
     if (run->cancelled || run->r->freeing) {
         run_finish(run);
         return;
@@ -1000,8 +1174,11 @@ static void on_collected(void *ud, int64_t status, int term_signal)
     Collection c = {0}; /* destroyed whether or not it was read */
     StrBuf err = STRBUF_INIT;
     char *nodeid = NULL;
-    if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0)
+    if (status >= 0 && term_signal == 0 && collection_read(path, &c, &err) == 0) {
         nodeid = collection_nearest(&c, run->t.file, run->nearest_line, run->t.root);
+        if (status == 0 && run->nearest_stamp) /* a clean collection: kept for the next Nearest run */
+            nearest_keep(run, &c);
+    }
     collection_destroy(&c);
     strbuf_destroy(&err);
     unlink(path);
@@ -1021,7 +1198,7 @@ static void start_collect(Run *run)
     free(path);
     int rc = 0;
     ChildSpec spec = {.exe = r->exe, .argv = lookup.argv, .env = lookup.env, .cwd = run->t.root, .hold_stdin = lookup.hold_stdin};
-    run->child = child_start(r->loop, &spec, on_collected, run, &rc);
+    run->child = start_pytest_child(run, &spec, "warm-lookup", on_collected, &run->warm_serial, &rc);
     launch_plan_destroy(&lookup);
     if (!run->child) {
         fail_start(run, describe_spawn_error(run, rc));
@@ -1031,10 +1208,139 @@ static void start_collect(Run *run)
     r->active = run;
 }
 
+/* ---- Nearest's lookups kept ---------------------------------------------------------- */
+
+static void stamp_file(StrBuf *sb, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        strbuf_printf(sb, "%s %lld.%09ld %lld\n", path, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                      (long long)st.st_size);
+    else
+        strbuf_printf(sb, "%s -\n", path);
+}
+
+/* What a lookup's answer depends on besides the request: the file, every conftest.py from its
+ * directory up to the root, the root's configuration files. */
+static char *nearest_stamp(const Run *run)
+{
+    StrBuf sb = STRBUF_INIT;
+    stamp_file(&sb, run->t.file);
+    static const char *const configs[] = {"pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"};
+    StrBuf p = STRBUF_INIT;
+    for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) {
+        strbuf_reset(&p);
+        strbuf_printf(&p, "%s/%s", run->t.root, configs[i]);
+        stamp_file(&sb, strbuf_cstr(&p));
+    }
+    char *dir = xstrdup(run->t.file);
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        strbuf_reset(&p);
+        strbuf_printf(&p, "%s/conftest.py", *dir ? dir : "");
+        stamp_file(&sb, strbuf_cstr(&p));
+        if (!*dir || strcmp(dir, run->t.root) == 0)
+            break;
+    }
+    free(dir);
+    strbuf_destroy(&p);
+    return strbuf_detach(&sb);
+}
+
+static char *nearest_key(const Run *run, size_t *len)
+{
+    StrBuf sb = STRBUF_INIT;
+    strbuf_puts(&sb, run->t.python);
+    strbuf_putc(&sb, '\0');
+    strbuf_puts(&sb, run->t.root);
+    for (char **a = run->t.args; a && *a; a++) {
+        strbuf_putc(&sb, '\0');
+        strbuf_puts(&sb, *a);
+    }
+    strbuf_putc(&sb, '\1');
+    for (char **e = run->t.env; e && *e; e++) {
+        strbuf_putc(&sb, '\0');
+        strbuf_puts(&sb, *e);
+    }
+    strbuf_putc(&sb, '\1');
+    strbuf_puts(&sb, run->t.file);
+    *len = sb.len;
+    return strbuf_detach(&sb);
+}
+
+static NearestEntry *nearest_find(Runner *r, const char *key, size_t len)
+{
+    for (size_t i = 0; i < NEAREST_CACHE_MAX; i++)
+        if (r->nearest[i].key && r->nearest[i].key_len == len && memcmp(r->nearest[i].key, key, len) == 0)
+            return &r->nearest[i];
+    return NULL;
+}
+
+static void nearest_entry_clear(NearestEntry *e)
+{
+    free(e->key);
+    free(e->stamp);
+    collection_destroy(&e->c);
+    *e = (NearestEntry){0};
+}
+
+static void nearest_clear(Runner *r)
+{
+    for (size_t i = 0; i < NEAREST_CACHE_MAX; i++)
+        nearest_entry_clear(&r->nearest[i]);
+}
+
+/* The lookup's answer, consumed (c), kept under the run's key and stamp. */
+static void nearest_keep(Run *run, Collection *c)
+{
+    Runner *r = run->r;
+    NearestEntry *e = nearest_find(r, run->nearest_key, run->nearest_key_len);
+    for (size_t i = 0; !e && i < NEAREST_CACHE_MAX; i++)
+        if (!r->nearest[i].key)
+            e = &r->nearest[i];
+    if (!e) { /* the least recently used one goes */
+        e = &r->nearest[0];
+        for (size_t i = 1; i < NEAREST_CACHE_MAX; i++)
+            if (r->nearest[i].used < e->used)
+                e = &r->nearest[i];
+    }
+    nearest_entry_clear(e);
+    e->key = xmalloc(run->nearest_key_len);
+    memcpy(e->key, run->nearest_key, run->nearest_key_len);
+    e->key_len = run->nearest_key_len;
+    e->stamp = xstrdup(run->nearest_stamp);
+    e->c = *c;
+    *c = (Collection){0};
+    e->used = ++r->nearest_tick;
+}
+
+/* A Nearest run whose file's lookup is kept and still true: the node is chosen and the run
+ * starts (true); else the run's key and stamp are set for the lookup to be kept (false). */
+static bool nearest_from_cache(Run *run)
+{
+    Runner *r = run->r;
+    run->nearest_key = nearest_key(run, &run->nearest_key_len);
+    run->nearest_stamp = nearest_stamp(run); /* before the lookup: a change during it is a miss later */
+    NearestEntry *e = nearest_find(r, run->nearest_key, run->nearest_key_len);
+    if (!e || strcmp(e->stamp, run->nearest_stamp) != 0)
+        return false;
+    e->used = ++r->nearest_tick;
+    char *nodeid = collection_nearest(&e->c, run->t.file, run->nearest_line, run->t.root);
+    run->nearest_found = nodeid != NULL;
+    run->nearest_cached = true;
+    select_and_go(run, nodeid ? nodeid : xstrdup(run->t.file));
+    return true;
+}
+
 /* Spawns pytest once the interpreter is known to load our plugin (or not): the nearest
  * test is asked of pytest first, else the arguments run as they are. */
 static void run_proceed(Run *run)
 {
+    if (run->nearest_line > 0 && run->plugin_dir && run->warm_wanted && nearest_from_cache(run))
+        return;
     if (run->nearest_line > 0 && run->plugin_dir)
         start_collect(run);
     else if (run->nearest_line > 0) /* no plugin to ask what pytest collects: the whole file */
@@ -1162,6 +1468,7 @@ int64_t runner_start(Runner *r, const RunSpec *spec)
     r->live = run;
     run->timeout_ms = spec->timeout_ms;
     run->memory_budget_mb = spec->memory_budget_mb;
+    run->warm_wanted = spec->warm;
     run->grace_ms = spec->kill_grace_ms ? spec->kill_grace_ms : 2000;
     run->sample_ms = spec->sample_interval_ms ? spec->sample_interval_ms : 100;
     memdiagnosis_init(&run->mem);
@@ -1202,11 +1509,14 @@ void runner_free(Runner *r, void (*done)(void *ud), void *ud)
     if (r->pending) /* it never starts now; it finishes "cancelled" from the loop */
         runner_cancel(r);
     r->freeing = true;
+    warm_pool_free(r->warm); /* its warm pytests end now (their forks with them) */
+    r->warm = NULL;
     r->done = done;
     r->done_ud = ud;
     r->active = NULL;
     if (!r->live) {
         drop_kept_report(r);
+        nearest_clear(r);
         free(r->exe);
         project_free_argv(r->plugin_loads);
         free(r);

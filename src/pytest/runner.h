@@ -54,6 +54,10 @@ typedef struct {
     size_t ncoverage_files;
     uint64_t memory_budget_mb; /* a test whose exact peak RSS growth is above this many MiB is
                                 * over the budget (a warning: reportfeed.h); 0: none */
+    bool warm;                 /* served by the project's warm pytest (warm.h) when it can be: pytest
+                                * and Nearest's lookup are forks of it; the result says `warm` and,
+                                * when it was cold, `warm_reason`. A warm pytest of the project is
+                                * started after the run. false: cold, as before. */
 } RunSpec;
 
 /* A run's life. Each step is checked against the table in runner.c and told to
@@ -138,5 +142,7 @@ int runner_active_pid(const Runner *r);
 /* The active pytest's headroom as last sampled, if that was at most max_age_ms ago (borrowed
  * until the loop runs again), else NULL: no run, not yet sampled, or sampling too sparse. */
 const Headroom *runner_active_headroom(const Runner *r, uint64_t max_age_ms);
+/* The warm pytests (warm.h): borrowed. */
+struct WarmPool *runner_warm_pool(Runner *r);
 
 #endif

@@ -874,6 +874,13 @@ json_t *runresult_result(RunResult *o, const RunFacts *f, Coverage **cov)
             free(c);
         }
     }
+    if (f->spawned) {
+        json_object_set_new(r, "warm", json_boolean(f->warm));
+        if (f->warm_reason) /* display text: it may name a file */
+            json_object_set_new(r, "warm_reason", display_cstring(f->warm_reason, 0, TEXTCLEAN_MESSAGE_MAX));
+        if (f->nearest_lookup)
+            json_object_set_new(r, "nearest_lookup", json_string(f->nearest_lookup));
+    }
     result_observed(f->observed, r);
     if (f->exited_ns) /* how long the result took once pytest had exited (bench/run.py reads it) */
         json_object_set_new(r, "exit_to_finished_ms", json_real((double)(monotonic_ns() - f->exited_ns) / 1e6));

@@ -72,6 +72,12 @@ typedef struct {
      * the first memory failure's own limit (memfail.h, read where it failed) is the memory's
      * diagnosis, unless the memory object has one. */
     bool diagnose_from_failures;
+    /* Warm start (warm.h), told for a run that started pytest: warm, pytest was a fork of the
+     * project's warm pytest; else warm_reason why it ran cold. nearest_lookup: how a Nearest
+     * run found the node ("pytest": asked; "kept": a warm run's earlier answer held), or NULL. */
+    bool warm;
+    const char *warm_reason;
+    const char *nearest_lookup;
 } RunFacts;
 
 /* A run log keeps at most its first RUNRESULT_LOG_HEAD and last RUNRESULT_LOG_TAIL bytes. */

@@ -73,6 +73,7 @@ struct Watch {
     char *cwd, *file, *python, *root;
     StrList args, env, prefix, path_map;
     uint64_t timeout_ms, kill_grace_ms, debounce_ms;
+    bool warm;                 /* RunSpec.warm of its runs */
     size_t max_files; /* the scan's caps (watch_limit) */
     uint64_t max_ms;
     /* The graph (NULL while it is being built or updated), and its scan in the thread pool. */
@@ -297,6 +298,7 @@ void watch_start(Watch *w, const RunSpec *spec, const char *root, uint64_t debou
     list_copy(&w->prefix, spec->req.prefix, spec->req.nprefix);
     list_copy(&w->path_map, spec->req.path_map, spec->req.npath_map);
     w->timeout_ms = spec->timeout_ms;
+    w->warm = spec->warm;
     w->kill_grace_ms = spec->kill_grace_ms;
     w->debounce_ms = debounce_ms ? debounce_ms : WATCH_DEBOUNCE_MS;
     w->on = true;
@@ -508,7 +510,7 @@ static void after_update(uv_work_t *req, int status)
             .req = {.cwd = w->cwd, .file = w->file, .python = w->python, .args = args.v, .nargs = args.n,
                     .env = w->env.v, .nenv = w->env.n, .prefix = w->prefix.v, .nprefix = w->prefix.n,
                     .path_map = w->path_map.v, .npath_map = w->path_map.n},
-            .timeout_ms = w->timeout_ms, .kill_grace_ms = w->kill_grace_ms,
+            .timeout_ms = w->timeout_ms, .kill_grace_ms = w->kill_grace_ms, .warm = w->warm,
         };
         w->run_id = w->hooks->run(w->ud, &spec);
         json_object_set_new(ev, "run_id", json_integer(w->run_id));

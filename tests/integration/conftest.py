@@ -142,6 +142,19 @@ def _descendants(pid):
         return []
 
 
+def not_warm(procs):
+    """`procs` without the warm pytests (python/pytestmon_warm.py): they outlive a run on purpose
+    (doc/pytest.txt |pytest-warm|) and end with the co-process."""
+    out = []
+    for p in procs:
+        try:
+            if "pytestmon_warm" not in p.cmdline():
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
 def _real_state_dirs():
     """Where the default log_dir of a real user's nvim would be (0.8+: state, 0.7: cache)."""
     home = os.path.expanduser("~")

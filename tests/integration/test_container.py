@@ -257,6 +257,8 @@ def test_progress_tells_pytests_size_measured_inside(shared):
         open(go, "w").close()
         fin = p.event("finished", timeout=60, want=lambda e: e["run_id"] == run_id)
         assert fin["counts"]["passed"] == 2, fin["summary"]
+        # The warm pytest (#26) is on this side: a prefixed run is cold, and says why.
+        assert fin["warm"] is False and "command prefix" in fin["warm_reason"], fin.get("warm_reason")
     finally:
         p.close()
 

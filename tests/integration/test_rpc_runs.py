@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from conftest import FIXTURES_DIR, TEST_PYTHON, make_project
+from conftest import FIXTURES_DIR, TEST_PYTHON, make_project, not_warm
 from test_rpc_protocol import Peer
 
 PYTHON = TEST_PYTHON
@@ -227,7 +227,7 @@ def test_xdist_workers_are_ended_by_timeout(peer, tmp_path):
     # A worker that outlived pytest's main process is reparented to the co-process (a
     # subreaper) and reaped by it; wait for that with a deadline.
     deadline = time.monotonic() + 5
-    while psutil.Process(peer.proc.pid).children(recursive=True):
+    while not_warm(psutil.Process(peer.proc.pid).children(recursive=True)):
         assert time.monotonic() < deadline, psutil.Process(peer.proc.pid).children(recursive=True)
         time.sleep(0.05)
 

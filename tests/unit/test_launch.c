@@ -231,6 +231,75 @@ static void test_run_without_plugin_and_with_coverage(void **state)
     free(cwd);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entries of env that are not one run's own, sorted, joined by newlines (a new string). */
+static char *shared_env(char *const *env)
+{
+    size_t n = count(env), k = 0;
+    char **v = calloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        if (!launch_env_is_per_run(env[i]))
+            v[k++] = env[i];
+    qsort(v, k, sizeof *v, cmp_str);
+    StrBuf sb = STRBUF_INIT;
+    for (size_t i = 0; i < k; i++)
+        strbuf_printf(&sb, "%s\n", v[i]);
+    free(v);
+    return strbuf_detach(&sb);
+}
+
+/* The warm pytest (warm.h): `python -m pytestmon_warm` with no pytest argument, in the run's
+ * environment less what is one run's own; a run (and Nearest's lookup) planned with the same
+ * request has that same environment besides its own files, so warm.c finds its warm pytest. */
+static void test_the_warm_pytest_has_a_runs_environment_without_its_files(void **state)
+{
+    (void)state;
+    char *cwd = at("proj");
+    char *const args[] = {"-x", "-k", "a"};
+    char *const env[] = {"PYTESTMON_LAUNCH_W=1", "COVERAGE_FILE=/mine/.coverage"};
+    LaunchRequest req = {.cwd = cwd, .python = "/usr/bin/python3", .args = args, .nargs = 3, .env = env, .nenv = 2};
+    LaunchTarget t;
+    assert_int_equal(launch_resolve(&req, &t), 0);
+    LaunchFiles wf = {.plugin_dir = "/plugin/dir"};
+    LaunchPlan warm;
+    launch_plan(&t, LAUNCH_WARM, &wf, &warm);
+    assert_int_equal(count(warm.argv), 3);
+    assert_string_equal(warm.argv[0], "/usr/bin/python3");
+    assert_string_equal(warm.argv[1], "-m");
+    assert_string_equal(warm.argv[2], PYPLUGIN_WARM_MODULE);
+    assert_true(strncmp(value_of(warm.env, "PYTHONPATH"), "/plugin/dir", 11) == 0);
+    assert_null(value_of(warm.env, "PYTESTMON_REPORT"));
+    assert_string_equal(value_of(warm.env, "PYTESTMON_LAUNCH_W"), "1");
+    LaunchFiles rf = {.plugin_dir = "/plugin/dir", .report = "/priv/r.xml", .imports = "/priv/imports",
+                      .selection = "tests/test_a.py", .coverage = "/priv/cov.json", .coverage_data = "/priv/.c"};
+    LaunchPlan run, lookup;
+    launch_plan(&t, LAUNCH_RUN, &rf, &run);
+    assert_string_equal(value_of(run.env, PYPLUGIN_IMPORTS_ENV), "/priv/imports");
+    LaunchFiles lf = {.plugin_dir = "/plugin/dir", .report = "/priv/r.xml", .record = "/priv/collect.json"};
+    launch_plan(&t, LAUNCH_NEAREST, &lf, &lookup);
+    char *w = shared_env(warm.env), *r = shared_env(run.env), *l = shared_env(lookup.env);
+    assert_string_equal(w, r);
+    assert_string_equal(w, l);
+    assert_true(strstr(w, "PYTESTMON_LAUNCH_W=1\n") != NULL);
+    free(w);
+    free(r);
+    free(l);
+    assert_true(launch_env_is_per_run("PYTESTMON_REPORT=/x"));
+    assert_true(launch_env_is_per_run(PYPLUGIN_IMPORTS_ENV "=/x"));
+    assert_true(launch_env_is_per_run("COVERAGE_FILE=/x"));
+    assert_false(launch_env_is_per_run("PYTESTMON_REPORTS=/x"));
+    assert_false(launch_env_is_per_run("PYTHONPATH=/plugin/dir"));
+    launch_plan_destroy(&warm);
+    launch_plan_destroy(&run);
+    launch_plan_destroy(&lookup);
+    launch_target_destroy(&t);
+    free(cwd);
+}
+
 /* One wording for a working directory that is gone, whatever the purpose. */
 static void test_missing_cwd(void **state)
 {
@@ -437,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_one_request_every_purpose),
         cmocka_unit_test(test_run_without_plugin_and_with_coverage),
         cmocka_unit_test(test_missing_cwd),
+        cmocka_unit_test(test_the_warm_pytest_has_a_runs_environment_without_its_files),
         cmocka_unit_test(test_user_entries_replace_ours_and_the_last_wins),
         cmocka_unit_test(test_a_huge_env_merges_in_n_log_n),
         cmocka_unit_test(test_prefix_and_path_map),
