@@ -107,8 +107,9 @@ nvim010:
 	@sh tools/fetch-nvim010.sh build/nvim-0.10
 
 # Suites that never start an editor run once, in the 0.7 leg.
-# test_container (a real Docker engine): its editor tests are named editor, checkhealth, nvim_dap.
-EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers or test_hermetic or test_watch_rpc or (test_container and not (editor or checkhealth or nvim_dap)))
+# test_container (a real Docker engine): its editor tests are named editor, checkhealth, nvim_dap;
+# test_warm's editors, checkhealth.
+EDITORLESS := not (test_rpc_protocol or test_rpc_runs or test_cli_run or test_mem_oracle or test_deps or test_layers or test_hermetic or test_watch_rpc or (test_container and not (editor or checkhealth or nvim_dap)) or (test_warm and not (editors or checkhealth)))
 
 # The 0.10 leg: the editor suites on Debian 13's Neovim 0.10.
 test-nvim010: $(BIN)
@@ -127,7 +128,7 @@ test-nvim012: $(BIN)
 # progress, node ids) run again with trixie's pytest 8.3 (and xdist 3.6), unpacked privately
 # into build/pytest-8 (tools/fetch-pytest8.sh); the tests' interpreter is PYTESTMON_TEST_PYTHON.
 PYTEST8 := build/pytest-8/python
-PYTEST8_SUITES := test_memory_exact or test_stream or test_collect or test_rpc_runs or test_cli_run or test_rpc_protocol or test_lua_client or test_ui_e2e or test_exact_locations or test_nearest or test_watch or test_debug or test_coverage or test_tree
+PYTEST8_SUITES := test_memory_exact or test_stream or test_collect or test_rpc_runs or test_cli_run or test_rpc_protocol or test_lua_client or test_ui_e2e or test_exact_locations or test_nearest or test_watch or test_debug or test_coverage or test_tree or test_warm
 
 pytest8:
 	@sh tools/fetch-pytest8.sh build/pytest-8
