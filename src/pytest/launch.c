@@ -310,6 +310,15 @@ static bool passed_inside(const LaunchTarget *t, const char *e)
     return false;
 }
 
+/* Whether the user's entries set variable `name`. */
+static bool user_set(const LaunchTarget *t, const char *name)
+{
+    for (char **u = t->env; u && *u; u++)
+        if (named(*u, name))
+            return true;
+    return false;
+}
+
 /* One word for a shell (ssh hands its arguments to one, joined by spaces). */
 static char *shell_quote(const char *s)
 {
@@ -358,6 +367,19 @@ static void through_prefix(const LaunchTarget *t, LaunchPlan *p)
     add(&inner, pm);
     free(pm);
     add(&inner, "PYTESTMON_STDIN_EOF=1"); /* our plugin ends pytest when stdin closes */
+    if (!user_set(t, "PYTHONPYCACHEPREFIX") && t->tmp_base) {
+        /* Bytecode keeps the path it was compiled at: cached beside the sources (the tree both
+         * sides share), Python's and pytest's rewriter's would show the other side's paths in
+         * the next run here. Kept in the project's private directory, persistent and apart. */
+        StrBuf sb = STRBUF_INIT;
+        strbuf_printf(&sb, "%s/pycache", t->tmp_base);
+        char *inside = pathmap_forward(map, nmap, strbuf_cstr(&sb));
+        strbuf_reset(&sb);
+        strbuf_printf(&sb, "PYTHONPYCACHEPREFIX=%s", inside);
+        add(&inner, strbuf_cstr(&sb));
+        strbuf_destroy(&sb);
+        free(inside);
+    }
     for (size_t i = 0; p->argv[i]; i++) {
         char *v = pathmap_forward_value(map, nmap, p->argv[i]);
         add(&inner, v);

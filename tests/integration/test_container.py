@@ -126,7 +126,8 @@ def test_exact_locations_equal_the_hosts(shared, host_copy, opts):
     assert len(ref["failures"]) == 22 and sites(got, root) == sites(ref, host_copy)
     assert all(f["file"].startswith(root + "/") for f in got["failures"]), "files are host paths"
     assert got["counts"] == ref["counts"]
-    assert not os.listdir(os.path.join(root, ".pytestmon")), "the private directory is removed"
+    # The run's private directory is removed; the bytecode cache of the other side stays there.
+    assert os.listdir(os.path.join(root, ".pytestmon")) == ["pycache"], "the private directory is removed"
 
 
 def test_file_and_failed_map_forward(shared):
@@ -192,6 +193,22 @@ def test_memory_is_measured_inside_and_the_512mb_limit_named(shared):
     assert m["tree_peak_rss"] == 0 and m["timeline"] == []
     small = next(t for t in m["top_growth"] if t["nodeid"].endswith("test_small"))
     assert small["growth"] >= 19 << 20  # exact, from inside the test's process
+
+
+def test_a_run_there_leaves_no_bytecode_that_names_its_paths_here(shared, tmp_path):
+    """Python and pytest's assertion rewriter cache bytecode beside the sources, and a cached
+    code object keeps the path it was compiled at: a run in the container left /app paths in the
+    shared tree, and the next run on this side showed them (failures, frames, the tree's marks).
+    Through a prefix the cache goes to the project's private .pytestmon/ (PYTHONPYCACHEPREFIX)."""
+    host, c = shared
+    root = os.path.join(host, "proj_shared")
+    shutil.copytree(os.path.join(FIXTURES_DIR, "proj_fail"), root)
+    there = in_container(shared, "proj_shared")
+    assert len(there["failures"]) == 22
+    assert not [d for d, _, files in os.walk(root) if "__pycache__" in d and ".pytestmon" not in d and files]
+    here = on_host(root)
+    files = {f["file"] for f in here["failures"]} | {f["crash_file"] for f in here["failures"] if f.get("crash_file")}
+    assert files and all(f.startswith(root + "/") for f in files), sorted(files)
 
 
 def test_every_run_names_the_lowest_limit_where_pytest_runs(shared):
@@ -290,12 +307,12 @@ def test_killed_coprocess_leaves_nothing_in_the_container(shared):
     p.proc.send_signal(signal.SIGKILL)
     p.close()
     wait_until(lambda: not c.pytests(), 10, "pytest outlived the co-process in the container")
-    left = os.listdir(os.path.join(root, ".pytestmon"))
+    left = set(os.listdir(os.path.join(root, ".pytestmon"))) - {"pycache"}
     assert left, "the killed co-process's private directory is still there"
     # The next run's co-process sweeps it (its owner is gone).
     r = cli(root, "-k", "quick", prefix=c.prefix(), path_map={INSIDE: host})
     assert r["counts"]["passed"] == 1
-    assert os.listdir(os.path.join(root, ".pytestmon")) == []
+    assert os.listdir(os.path.join(root, ".pytestmon")) == ["pycache"]
 
 
 # ---- a second kind of prefix: a bind mount in a private mount namespace, another path ----
