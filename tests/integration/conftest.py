@@ -163,7 +163,7 @@ def _real_state_dirs():
     return [os.path.join(state, "nvim", "pytest"), os.path.join(cache, "nvim", "pytest")]
 
 
-_EDITOR_PIDS = set()  # every nvim this session started
+_EDITOR_PIDS = {}  # every nvim this session started: pid -> its process's start time
 _OWN_HOMES = set()  # temporary XDG homes made by start_nvim() and not yet removed
 
 
@@ -187,6 +187,23 @@ def _memlog_records(dirs, since):
     return out
 
 
+def _written_by_our_editor(rec):
+    """Whether a memory log record's editor is one this session started: its pid, at a time that
+    process lived. A pid is reused: a nvim the user starts later (while the suite runs) may get
+    the pid of one of ours that has ended, and its records are the user's."""
+    pid = rec["editor"].get("pid")
+    start = _EDITOR_PIDS.get(pid)
+    ts = rec.get("ts", 0)
+    if start is None or ts < start - 1:
+        return False
+    try:
+        now = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return True
+    later = abs(now - start) > 0.5  # that pid is another process now
+    return not (later and ts >= now - 1)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _real_state_untouched():
     """Fail the session if an editor started by the suite wrote into the user's real log_dir.
@@ -200,7 +217,7 @@ def _real_state_untouched():
         _OWN_HOMES.discard(home)
     ours = [f"{path}: {rec.get('event')} of editor {rec.get('editor', {}).get('pid')}"
             for path, rec in _memlog_records(_real_state_dirs(), since)
-            if isinstance(rec.get("editor"), dict) and rec["editor"].get("pid") in _EDITOR_PIDS]
+            if isinstance(rec.get("editor"), dict) and _written_by_our_editor(rec)]
     assert ours == [], "the test suite wrote into the user's real log_dir: " + "; ".join(ours[:5])
 
 
@@ -220,7 +237,8 @@ def start_nvim(env=None, home=None):
     # `env` execs nvim: same pid, and the XDG dirs are in place before nvim starts.
     argv = ["env"] + [f"{k}={v}" for k, v in xdg.items()] + [NVIM, "--embed", "--headless", "--clean", "-n"]
     nv = pynvim.attach("child", argv=argv)
-    _EDITOR_PIDS.add(nv.call("getpid"))
+    pid = nv.call("getpid")
+    _EDITOR_PIDS[pid] = psutil.Process(pid).create_time()
     nv.pytestmon_home = home
     nv.pytestmon_own_home = own_home
     for k, v in (env or {}).items():
