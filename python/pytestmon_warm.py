@@ -409,9 +409,14 @@ class Server:
         main = type(sys)("__main__")
         main.__file__ = pymain.__file__
         sys.modules["__main__"] = main
+        # What `python -m pytest` runs: pytest 9.1's __main__ calls _console_main (its
+        # console_main warns that it is deprecated: on stderr), older ones console_main.
+        import _pytest.config
+
+        entry = getattr(_pytest.config, "_console_main", None) or pytest.console_main
         code = 0
         try:
-            code = pytest.console_main()
+            code = entry()
         except SystemExit as e:
             code = _exit_code(e.code)
         except BaseException:
