@@ -147,22 +147,28 @@ def v_c(suite, extra):
     return t
 
 
-def nvim_run(suite, args="", tick=10, nvim=None, **extra):
-    """One measured :PytestRun (bench/nvim_bench.lua) in `nvim` (default NVIM); extra: BENCH_* env."""
-    fd, out = tempfile.mkstemp(prefix="bench-nvim-", suffix=".json")
+def lua_bench(script, nvim=None, timeout=900, **benv):
+    """Runs bench/<script> in a headless `nvim` (default NVIM) with the BENCH_* variables `benv`
+    (BENCH_OUT is added) and returns the JSON it wrote there."""
+    fd, out = tempfile.mkstemp(prefix="bench-lua-", suffix=".json")
     os.close(fd)
-    env = dict(os.environ, BENCH_CWD=suite, BENCH_OUT=out, BENCH_ARGS=args, BENCH_TICK=str(tick), **extra)
+    env = dict(os.environ, BENCH_OUT=out, **benv)
     env.pop("PYTESTMON_BIN", None)
     p = subprocess.run([nvim or NVIM, "--headless", "--clean", "--cmd", "set rtp^=" + REPO,
-                        "-c", "luafile " + os.path.join(HERE, "nvim_bench.lua")],
-                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=900)
+                        "-c", "luafile " + os.path.join(HERE, script)],
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     try:
         with open(out) as f:
             res = json.load(f)
     except (OSError, ValueError):
-        raise RuntimeError("nvim bench produced no result: %r %r" % (p.stdout[-400:], p.stderr[-400:]))
+        raise RuntimeError("%s produced no result: %r %r" % (script, p.stdout[-400:], p.stderr[-400:]))
     os.unlink(out)
     return res
+
+
+def nvim_run(suite, args="", tick=10, nvim=None, **extra):
+    """One measured :PytestRun (bench/nvim_bench.lua) in `nvim` (default NVIM); extra: BENCH_* env."""
+    return lua_bench("nvim_bench.lua", nvim, BENCH_CWD=suite, BENCH_ARGS=args, BENCH_TICK=str(tick), **extra)
 
 
 def first_test_file(suite):
@@ -689,22 +695,9 @@ def _gen_sympy_project(root):
 
 
 def warm_bench(cwd, cmd, bare, reps, warm, open_file="", line=0, args="", pythonpath="", nvim=None):
-    fd, out = tempfile.mkstemp(prefix="bench-warm-", suffix=".json")
-    os.close(fd)
-    env = dict(os.environ, BENCH_CWD=cwd, BENCH_OUT=out, BENCH_CMD=cmd, BENCH_BARE=" ".join(bare),
-               BENCH_OPEN=open_file, BENCH_LINE=str(line), BENCH_ARGS=args, BENCH_PYTHONPATH=pythonpath,
-               BENCH_REPS=str(reps), BENCH_WARM="1" if warm else "0")
-    env.pop("PYTESTMON_BIN", None)
-    p = subprocess.run([nvim or NVIM, "--headless", "--clean", "--cmd", "set rtp^=" + REPO,
-                        "-c", "luafile " + os.path.join(HERE, "warm_bench.lua")],
-                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
-    try:
-        with open(out) as f:
-            res = json.load(f)
-    except (OSError, ValueError):
-        raise RuntimeError("warm bench produced no result: %r %r" % (p.stdout[-400:], p.stderr[-400:]))
-    os.unlink(out)
-    return res
+    return lua_bench("warm_bench.lua", nvim, timeout=1800, BENCH_CWD=cwd, BENCH_CMD=cmd,
+                     BENCH_BARE=" ".join(bare), BENCH_OPEN=open_file, BENCH_LINE=str(line), BENCH_ARGS=args,
+                     BENCH_PYTHONPATH=pythonpath, BENCH_REPS=str(reps), BENCH_WARM="1" if warm else "0")
 
 
 def _first_run_after_a_change(reps):
