@@ -134,8 +134,9 @@ int clirun_main(int argc, char **argv)
     RunSpec spec = {0};
     CliRun c = {0};
     char cwd[4096];
+    /* --prefix and --path-map words (owned here; the spec borrows them): freed at `out`. */
     char **prefix = xcalloc((size_t)argc + 1, sizeof *prefix), **map = xcalloc(2 * (size_t)argc + 1, sizeof *map);
-    int i = 1;
+    int i = 1, code = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--prefix") == 0 && i + 1 < argc) { /* one word of the prefix (launch.h) */
@@ -151,7 +152,8 @@ int clirun_main(int argc, char **argv)
             c.json = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             help();
-            return 0;
+            code = 0;
+            goto out;
         } else if ((strcmp(a, "--cwd") == 0 || strcmp(a, "--python") == 0 ||
                     strcmp(a, "--timeout") == 0) && i + 1 < argc) {
             const char *v = argv[++i];
@@ -161,12 +163,14 @@ int clirun_main(int argc, char **argv)
                 spec.req.python = v;
             else if (parse_seconds(v, &spec.timeout_ms) != 0) {
                 fprintf(stderr, "pytestmon: --timeout takes seconds, got '%s'\n", v);
-                return 2;
+                code = 2;
+                goto out;
             }
         } else if (strcmp(a, "--cwd") == 0 || strcmp(a, "--python") == 0 || strcmp(a, "--timeout") == 0) {
             fprintf(stderr, "pytestmon: %s needs a value\n", a);
             usage(stderr);
-            return 2;
+            code = 2;
+            goto out;
         } else {
             break; /* the first argument we don't know is pytest's */
         }
@@ -196,9 +200,6 @@ int clirun_main(int argc, char **argv)
     if (uv_loop_close(&loop) != 0)
         fprintf(stderr, "pytestmon: internal error: handles left open\n");
 
-    project_free_argv(prefix);
-    project_free_argv(map);
-    int code = 1;
     if (c.result) {
         code = runresult_cli_exit_code(c.result);
         if (c.json) {
@@ -209,5 +210,8 @@ int clirun_main(int argc, char **argv)
         }
         json_decref(c.result);
     }
+out:
+    project_free_argv(prefix);
+    project_free_argv(map);
     return code;
 }

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 import containers
-from conftest import BIN, FIXTURES_DIR, fired, make_project, record_finished, wait_finished, wait_for
+from conftest import BIN, FIXTURES_DIR, REPO_ROOT, fired, make_project, record_finished, wait_finished, wait_for
 from dapclient import DapClient, stop_at_breakpoint
 from test_debug import FAKE_DAP
 from test_exact_locations import sites
@@ -107,7 +107,7 @@ def test_plugin_maps_back_with_the_c_rule():
             "to_host('/usr/lib/x.py'), text_to_host('/app/t.py:3: E\\n  File \\\"/app/vendor/v.py\\\", line 2 "
             "/srv/app/x /apple')]))")
     env = dict(os.environ, PYTESTMON_PATHMAP=json.dumps([["/app", "/h/p"], ["/app/vendor", "/srv/vendor"]]),
-               PYTHONPATH=os.path.join(os.path.dirname(BIN), "..", "python"))
+               PYTHONPATH=os.path.join(REPO_ROOT, "python"))
     out = subprocess.run([HOST_PYTHON, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert json.loads(out) == ["/h/p/t.py", "/srv/vendor/x.py", "/apple/x", "/h/p", "/usr/lib/x.py",
                                '/h/p/t.py:3: E\n  File "/srv/vendor/v.py", line 2 /srv/app/x /apple']
