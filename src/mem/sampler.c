@@ -8,6 +8,7 @@
 
 #include "mem/procmem.h"
 #include "mem/proctree.h"
+#include "base/monotime.h"
 #include "base/strbuf.h"
 
 struct Sampler {
@@ -197,18 +198,11 @@ void sampler_add(Sampler *s, uint64_t t_ms, uint64_t rss, uint64_t vms, uint32_t
     s->have_prev = true;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int sampler_sample_now(Sampler *s)
 {
-    uint64_t t = mono_ns();
+    uint64_t t = monotime_ns();
     int rc = proctree_sample(s->root, s->pid, &s->scratch);
-    s->last_cost_ns = mono_ns() - t;
+    s->last_cost_ns = monotime_ns() - t;
     if (rc < 0) {
         s->gone = true;
         return rc == -ENOENT ? -ESRCH : rc;

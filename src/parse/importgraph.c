@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/monotime.h"
 #include "base/strbuf.h"
 
 static bool ends_with(const char *s, const char *suffix)
@@ -51,13 +51,6 @@ void importgraph_limit(ImportGraph *g, uint64_t max_ms, const atomic_bool *cance
 {
     g->max_ms = max_ms;
     g->cancel = cancel;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void file_destroy(GraphFile *f)
@@ -207,7 +200,7 @@ static bool scan_cut(ImportGraph *g, uint64_t deadline)
 {
     if (g->cancel && atomic_load_explicit(g->cancel, memory_order_relaxed))
         g->cut = IMPORTGRAPH_CUT_CANCELLED;
-    else if (deadline && now_ms() >= deadline)
+    else if (deadline && (monotime_ns() / 1000000) >= deadline)
         g->cut = IMPORTGRAPH_CUT_TIME;
     else
         return false;
@@ -218,7 +211,7 @@ static bool scan_cut(ImportGraph *g, uint64_t deadline)
 int importgraph_scan(ImportGraph *g)
 {
     size_t rootlen = strlen(g->root);
-    uint64_t deadline = g->max_ms ? now_ms() + g->max_ms : 0;
+    uint64_t deadline = g->max_ms ? (monotime_ns() / 1000000) + g->max_ms : 0;
     char **stack = xmalloc(sizeof *stack);
     size_t nstack = 1, capstack = 1;
     stack[0] = xstrdup(g->root);

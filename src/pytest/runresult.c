@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mem/headroom.h"
@@ -16,6 +15,7 @@
 #include "parse/junit.h"
 #include "parse/pytesterr.h"
 #include "parse/report.h"
+#include "base/monotime.h"
 #include "base/strbuf.h"
 #include "base/textclean.h"
 
@@ -709,13 +709,6 @@ static void diagnosis_from_failures(json_t *memory, const json_t *failures)
     }
 }
 
-static uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts); /* libuv's uv_hrtime() clock */
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 json_t *runresult_result(RunResult *o, const RunFacts *f, Coverage **cov)
 {
     if (cov)
@@ -883,6 +876,6 @@ json_t *runresult_result(RunResult *o, const RunFacts *f, Coverage **cov)
     }
     result_observed(f->observed, r);
     if (f->exited_ns) /* how long the result took once pytest had exited (bench/run.py reads it) */
-        json_object_set_new(r, "exit_to_finished_ms", json_real((double)(monotonic_ns() - f->exited_ns) / 1e6));
+        json_object_set_new(r, "exit_to_finished_ms", json_real((double)(monotime_ns() - f->exited_ns) / 1e6));
     return r;
 }
