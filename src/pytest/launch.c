@@ -298,25 +298,21 @@ static bool named(const char *e, const char *name)
     return strncmp(e, name, n) == 0 && e[n] == '=';
 }
 
-/* What the other side's program gets: the variables we or the user set (the prefix's program,
- * docker exec or ssh, passes none of ours on). */
-static bool passed_inside(const LaunchTarget *t, const char *e)
+/* Whether the user's entries set the variable whose name is the n bytes at `name`. */
+static bool user_set(const LaunchTarget *t, const char *name, size_t n)
 {
-    if (named(e, "PYTHONUNBUFFERED") || named(e, "PYTHONPATH") || !in_environ(e))
-        return true;
     for (char **u = t->env; u && *u; u++)
-        if (strncmp(*u, e, env_name_len(*u) + 1) == 0)
+        if (strncmp(*u, name, n) == 0 && (*u)[n] == '=')
             return true;
     return false;
 }
 
-/* Whether the user's entries set variable `name`. */
-static bool user_set(const LaunchTarget *t, const char *name)
+/* What the other side's program gets: the variables we or the user set (the prefix's program,
+ * docker exec or ssh, passes none of ours on). */
+static bool passed_inside(const LaunchTarget *t, const char *e)
 {
-    for (char **u = t->env; u && *u; u++)
-        if (named(*u, name))
-            return true;
-    return false;
+    return named(e, "PYTHONUNBUFFERED") || named(e, "PYTHONPATH") || !in_environ(e) ||
+           user_set(t, e, env_name_len(e));
 }
 
 /* One word for a shell (ssh hands its arguments to one, joined by spaces). */
@@ -367,7 +363,7 @@ static void through_prefix(const LaunchTarget *t, LaunchPlan *p)
     add(&inner, pm);
     free(pm);
     add(&inner, "PYTESTMON_STDIN_EOF=1"); /* our plugin ends pytest when stdin closes */
-    if (!user_set(t, "PYTHONPYCACHEPREFIX") && t->tmp_base) {
+    if (!user_set(t, "PYTHONPYCACHEPREFIX", strlen("PYTHONPYCACHEPREFIX")) && t->tmp_base) {
         /* Bytecode keeps the path it was compiled at: cached beside the sources (the tree both
          * sides share), Python's and pytest's rewriter's would show the other side's paths in
          * the next run here. Kept in the project's private directory, persistent and apart. */
